@@ -1,0 +1,375 @@
+package pairing
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	circl "github.com/cloudflare/circl/ecc/bls12381"
+	bls "github.com/consensys/gnark-crypto/ecc/bls12-381"
+)
+
+// ProtocolVersion names this version of the login protocol in every transcript.
+const ProtocolVersion = "polyroot/v1"
+
+// SessionKeySize is the length of the session key both sides derive.
+const SessionKeySize = 32
+
+// Domain holds the public parameters that a domain's clients and server share.
+type Domain struct {
+	Name string
+	// PermitPeriod is the lifetime of a time permit in seconds; 0 disables permits,
+	// and then slot is always 0 and A' = A.
+	PermitPeriod uint64
+}
+
+// Slot returns the permit slot k = floor(unix time / period) at t (0 without permits).
+func (d Domain) Slot(t time.Time) uint64 {
+	if d.PermitPeriod == 0 || t.Unix() < 0 {
+		return 0
+	}
+	return uint64(t.Unix()) / d.PermitPeriod
+}
+
+// loginPoint returns A' = A + T_k, or A when permits are disabled.
+func (d Domain) loginPoint(id IDHash, slot uint64) *G1 {
+	a := IdentityPoint(id)
+	if d.PermitPeriod == 0 {
+		return a
+	}
+	return a.Add(PermitPoint(id, slot, d.PermitPeriod))
+}
+
+// ExtractPIN returns the token TK = sA − π·A that a client stores in place of its
+// client key sA. Without the PIN, TK is not a usable key. Devices without a PIN pass
+// a nil pin and get π = Hs(domain, idhash, "").
+func ExtractPIN(domain string, id IDHash, clientKey *G1, pin []byte) *G1 {
+	return clientKey.Sub(IdentityPoint(id).Mul(PINScalar(domain, id, pin)))
+}
+
+// A Client holds what a client needs to log in: its token and, if the domain uses
+// permits, the combined permit TP_k = s·T_k for Slot.
+type Client struct {
+	Domain Domain
+	IDHash IDHash
+	Token  *G1
+	Permit *G1 // nil when Domain.PermitPeriod is 0
+	Slot   uint64
+}
+
+// A ClientSession is one login in progress on the client side. It is single-use.
+type ClientSession struct {
+	domain    Domain
+	pass1     Pass1
+	aPrime    *G1
+	sec       *G1 // s·A', from token, PIN and permit
+	x, r      *Scalar
+	challenge *Challenge
+	prk       []byte
+	used      atomic.Bool
+}
+
+// Start begins a login with the PIN: it returns pass 1 and the session that answers
+// the server's challenge. The PIN is only used to rebuild SEC = TK + π·A + TP_k.
+func (c *Client) Start(rand io.Reader, pin []byte) (*ClientSession, *Pass1, error) {
+	x, err := RandomScalar(rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := RandomScalar(rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.start(pin, x, r)
+}
+
+func (c *Client) start(pin []byte, x, r *Scalar) (*ClientSession, *Pass1, error) {
+	if c.Token == nil || (c.Domain.PermitPeriod != 0) != (c.Permit != nil) {
+		return nil, nil, fmt.Errorf("pairing: client needs a token, and a permit exactly when the domain uses permits")
+	}
+	if c.Domain.PermitPeriod == 0 && c.Slot != 0 {
+		return nil, nil, ErrPermitSlot
+	}
+	a := IdentityPoint(c.IDHash)
+	aPrime, sec := a, c.Token.Add(a.Mul(PINScalar(c.Domain.Name, c.IDHash, pin)))
+	if c.Permit != nil {
+		aPrime = a.Add(PermitPoint(c.IDHash, c.Slot, c.Domain.PermitPeriod))
+		sec = sec.Add(c.Permit)
+	}
+	s := &ClientSession{domain: c.Domain, aPrime: aPrime, sec: sec, x: x, r: r}
+	s.pass1 = Pass1{IDHash: c.IDHash, Slot: c.Slot, U: aPrime.Mul(x), Z: aPrime.Mul(r)}
+	p1 := s.pass1
+	return s, &p1, nil
+}
+
+// Respond answers the server's challenge with pass 2. binding is the channel binding of
+// the connection that carries pass 2 (RFC 9266 tls-exporter), or nil without TLS.
+func (s *ClientSession) Respond(ch *Challenge, binding []byte) (*Pass2, error) {
+	if !s.used.CompareAndSwap(false, true) {
+		return nil, ErrSessionUsed
+	}
+	if ch == nil || ch.Y == nil || ch.W == nil {
+		return nil, fmt.Errorf("pairing: incomplete challenge")
+	}
+	if ch.Y.IsZero() {
+		return nil, ErrZeroScalar
+	}
+	if ch.W.IsIdentity() {
+		return nil, ErrIdentity
+	}
+	xy := new(Scalar).Add(s.x, ch.Y)
+	v := s.sec.Mul(xy.Neg(xy)) // V = −(x+y)·SEC
+	if v.IsIdentity() {
+		return nil, ErrIdentity // x + y = 0: a negligible event, refuse rather than send it
+	}
+	t := transcript(s.domain, &s.pass1, ch, v, binding)
+	h := HashToScalar(t, []byte(DSTLogin))
+	// e(SEC, Q)^(r+h) as e((r+h)·SEC, Q): one constant-time scalar multiplication and
+	// pairing, cheaper in circl than an exponentiation in GT.
+	rh := new(Scalar).Add(s.r, h)
+	gt, err := circl.Pair(s.sec.Mul(rh).constTime(), circl.G2Generator()).MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	s.prk = extractKey(gt, ch.W.Mul(s.x).Bytes(), t)
+	s.challenge = ch
+	p2 := &Pass2{SessionID: ch.SessionID, V: v}
+	copy(p2.Tag[:], expandKey(s.prk, labelClientTag))
+	return p2, nil
+}
+
+// Finish checks the server's tag and returns the session key. An error here means the
+// server does not hold the domain's key sQ, or the channel is intercepted.
+func (s *ClientSession) Finish(f *Finish) ([]byte, error) {
+	if s.prk == nil {
+		return nil, fmt.Errorf("pairing: Finish before Respond")
+	}
+	if f == nil || !hmac.Equal(f.Tag[:], expandKey(s.prk, labelServerTag)) {
+		return nil, ErrServerNotAuthentic
+	}
+	return expandKey(s.prk, labelSessionKey), nil
+}
+
+// A ServerKey is the domain's combined server secret sQ with the G2 lines of Q and sQ
+// precomputed for fast pairings. It is safe for concurrent use: gnark-crypto's
+// fixed-argument Miller loop overwrites the lines it is given, so every use works on
+// a copy of the pristine lines kept here (≈24 KB per point).
+type ServerKey struct {
+	linesQ, linesSQ [2][len(bls.LoopCounter) - 1]bls.LineEvaluationAff
+}
+
+// NewServerKey prepares sQ for verification. It rejects the identity.
+func NewServerKey(sQ *G2) (*ServerKey, error) {
+	if sQ.IsIdentity() {
+		return nil, ErrIdentity
+	}
+	return &ServerKey{
+		linesQ:  bls.PrecomputeLines(G2Generator().affine()),
+		linesSQ: bls.PrecomputeLines(sQ.affine()),
+	}, nil
+}
+
+// checkEquation reports whether e(V, Q)·e(P, sQ) = 1. It refuses the identity
+// explicitly: gnark-crypto treats it as neutral, so V = P = identity would pass.
+func (k *ServerKey) checkEquation(v, p *bls.G1Affine) bool {
+	if v.IsInfinity() || p.IsInfinity() {
+		return false
+	}
+	ok, err := bls.PairingCheckFixedQ([]bls.G1Affine{*v, *p},
+		[][2][len(bls.LoopCounter) - 1]bls.LineEvaluationAff{k.linesQ, k.linesSQ})
+	return err == nil && ok
+}
+
+// pairSQ returns the encoding of e(P, sQ).
+func (k *ServerKey) pairSQ(p *bls.G1Affine) []byte {
+	gt, err := bls.PairFixedQ([]bls.G1Affine{*p}, [][2][len(bls.LoopCounter) - 1]bls.LineEvaluationAff{k.linesSQ})
+	if err != nil {
+		panic("pairing: " + err.Error()) // unreachable: one point, one set of lines
+	}
+	b := gt.Bytes()
+	return b[:]
+}
+
+// A Verifier is the server side of the login protocol for one domain.
+type Verifier struct {
+	Domain Domain
+	Key    *ServerKey
+	// Grace is how long after a slot boundary the previous slot's permit is still
+	// accepted (default 5 minutes when zero).
+	Grace time.Duration
+}
+
+// AcceptSlot reports whether a login with permit slot k is acceptable at now: the
+// current slot, or the previous one within Grace of the boundary.
+func (v *Verifier) AcceptSlot(k uint64, now time.Time) bool {
+	if v.Domain.PermitPeriod == 0 {
+		return k == 0
+	}
+	cur := v.Domain.Slot(now)
+	if k == cur {
+		return true
+	}
+	grace := v.Grace
+	if grace == 0 {
+		grace = 5 * time.Minute
+	}
+	boundary := time.Unix(int64(cur*v.Domain.PermitPeriod), 0)
+	return cur > 0 && k == cur-1 && now.Sub(boundary) < grace
+}
+
+// A ServerSession is one login in progress on the server side: it is single-use.
+// Everything that does not depend on pass 2 is computed when it is created, so that
+// checking pass 2 costs one decoding and one 2-pairing.
+type ServerSession struct {
+	domain    Domain
+	key       *ServerKey
+	pass1     Pass1
+	challenge Challenge
+	aPrime    bls.G1Affine // A'
+	p         bls.G1Affine // U + y·A'
+	dh        []byte       // w·U
+	used      atomic.Bool
+	verifiedV []byte
+}
+
+// Challenge answers pass 1 at time now. The caller keeps the returned session (by its
+// ID) for at most 30 s and uses it once.
+func (v *Verifier) Challenge(rand io.Reader, p1 *Pass1, now time.Time) (*ServerSession, *Challenge, error) {
+	y, err := RandomScalar(rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := RandomScalar(rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sid [SessionIDSize]byte
+	if _, err := io.ReadFull(randOrDefault(rand), sid[:]); err != nil {
+		return nil, nil, fmt.Errorf("pairing: reading randomness: %w", err)
+	}
+	if !v.AcceptSlot(p1.Slot, now) {
+		return nil, nil, ErrPermitSlot
+	}
+	return v.challenge(p1, sid, y, w)
+}
+
+func randOrDefault(r io.Reader) io.Reader {
+	if r == nil {
+		return rand.Reader
+	}
+	return r
+}
+
+func (v *Verifier) challenge(p1 *Pass1, sid [SessionIDSize]byte, y, w *Scalar) (*ServerSession, *Challenge, error) {
+	if p1 == nil || p1.U == nil || p1.Z == nil {
+		return nil, nil, fmt.Errorf("pairing: incomplete pass 1")
+	}
+	if p1.U.IsIdentity() || p1.Z.IsIdentity() {
+		return nil, nil, ErrIdentity
+	}
+	aPrime := v.Domain.loginPoint(p1.IDHash, p1.Slot)
+	s := &ServerSession{domain: v.Domain, key: v.Key, pass1: *p1}
+	s.challenge = Challenge{SessionID: sid, Y: y, W: aPrime.Mul(w)}
+	s.aPrime = aPrime.affine()
+	s.p = p1.U.addVarTime(aPrime.mulVarTime(y)).affine()
+	s.dh = p1.U.Mul(w).Bytes()
+	ch := s.challenge
+	return s, &ch, nil
+}
+
+// ID returns the session ID that pass 2 must carry.
+func (s *ServerSession) ID() [SessionIDSize]byte { return s.challenge.SessionID }
+
+// Verify checks the pairing equation of pass 2, e(V, Q)·e(U + y·A', sQ) = 1. It uses
+// the session up: a second call fails with ErrSessionUsed. On success, Confirm derives
+// the key. Use VerifyBatch instead to check many sessions at once.
+func (s *ServerSession) Verify(p2 *Pass2) error {
+	if err := s.take(p2); err != nil {
+		return err
+	}
+	v := p2.V.affine()
+	if !s.key.checkEquation(&v, &s.p) {
+		return ErrAuthFailed
+	}
+	s.verifiedV = p2.V.Bytes()
+	return nil
+}
+
+// take marks the session used and checks that p2 belongs to it.
+func (s *ServerSession) take(p2 *Pass2) error {
+	if !s.used.CompareAndSwap(false, true) {
+		return ErrSessionUsed
+	}
+	if p2 == nil || p2.V == nil || p2.SessionID != s.challenge.SessionID {
+		return ErrAuthFailed
+	}
+	return nil
+}
+
+// Confirm derives the session key after Verify (or VerifyBatch) accepted p2, checks
+// the client's tag, and returns the server's tag and the session key. binding is the
+// channel binding of the connection that carried pass 2. ErrChannelBinding means the
+// token and PIN were right but the two sides saw different channels.
+func (s *ServerSession) Confirm(p2 *Pass2, binding []byte) (*Finish, []byte, error) {
+	if s.verifiedV == nil || p2 == nil || p2.V == nil || !hmac.Equal(s.verifiedV, p2.V.Bytes()) {
+		return nil, nil, fmt.Errorf("pairing: Confirm of an unverified pass 2")
+	}
+	s.verifiedV = nil // one confirmation per session
+	t := transcript(s.domain, &s.pass1, &s.challenge, p2.V, binding)
+	h := HashToScalar(t, []byte(DSTLogin))
+	var zh bls.G1Affine // Z + h·A'
+	zh.ScalarMultiplication(&s.aPrime, h.bigInt())
+	z := s.pass1.Z.affine()
+	zh.Add(&zh, &z)
+	prk := extractKey(s.key.pairSQ(&zh), s.dh, t)
+	if !hmac.Equal(p2.Tag[:], expandKey(prk, labelClientTag)) {
+		return nil, nil, ErrChannelBinding
+	}
+	f := &Finish{}
+	copy(f.Tag[:], expandKey(prk, labelServerTag))
+	return f, expandKey(prk, labelSessionKey), nil
+}
+
+// Finish is Verify followed by Confirm.
+func (s *ServerSession) Finish(p2 *Pass2, binding []byte) (*Finish, []byte, error) {
+	if err := s.Verify(p2); err != nil {
+		return nil, nil, err
+	}
+	return s.Confirm(p2, binding)
+}
+
+// transcript is everything both sides saw, in a fixed order, each field length-prefixed.
+func transcript(d Domain, p1 *Pass1, ch *Challenge, v *G1, binding []byte) []byte {
+	return lp([]byte(ProtocolVersion), []byte(d.Name), u64(d.PermitPeriod), p1.IDHash[:], u64(p1.Slot),
+		p1.U.Bytes(), p1.Z.Bytes(), ch.Y.Bytes(), ch.W.Bytes(), v.Bytes(), binding)
+}
+
+// Key schedule: prk = HKDF-Extract(salt, lp(GT) ‖ lp(DH) ‖ lp(transcript)), then one
+// HKDF-Expand per purpose, so the tags never reveal the session key.
+const (
+	kdfSalt         = "POLYROOT-V1-LOGIN-KDF"
+	labelClientTag  = "polyroot/v1 client tag"
+	labelServerTag  = "polyroot/v1 server tag"
+	labelSessionKey = "polyroot/v1 session key"
+)
+
+func extractKey(gt, dh, transcript []byte) []byte {
+	prk, err := hkdf.Extract(sha256.New, lp(gt, dh, transcript), []byte(kdfSalt))
+	if err != nil {
+		panic("pairing: " + err.Error()) // unreachable: HKDF-Extract does not fail
+	}
+	return prk
+}
+
+func expandKey(prk []byte, label string) []byte {
+	k, err := hkdf.Expand(sha256.New, prk, label, 32)
+	if err != nil {
+		panic("pairing: " + err.Error()) // unreachable: 32 bytes is within HKDF's limit
+	}
+	return k
+}
