@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	bls "github.com/consensys/gnark-crypto/ecc/bls12-381"
 )
 
 // world is a domain with n additive DTAs and an enrolled client, built for tests.
@@ -19,7 +21,7 @@ type world struct {
 
 func newWorld(t testing.TB, name string, n int) *world {
 	t.Helper()
-	w := &world{domain: Domain{Name: name, PermitPeriod: 86400}, now: time.Unix(1_800_000_000, 0)}
+	w := &world{domain: Domain{Name: name, PermitPeriod: 86400}, now: time.Unix(1_799_971_200+60, 0)} // one minute after a slot boundary
 	var sQ *G2
 	for i := 0; i < n; i++ {
 		s, err := RandomScalar(nil)
@@ -125,5 +127,261 @@ func TestLoginRoundTrip(t *testing.T) {
 	}
 	if _, _, err := w.login(t, c, []byte("1235")); !errors.Is(err, ErrAuthFailed) {
 		t.Fatalf("wrong PIN: got %v, want ErrAuthFailed", err)
+	}
+}
+
+// flow is one login with hooks to tamper with each message.
+type flow struct {
+	pass1     func(*Pass1)
+	challenge func(*Challenge)
+	pass2     func(*Pass2)
+	finish    func(*Finish)
+	binding   [2][]byte // client's, server's
+}
+
+// run performs the login and returns the first error and which side raised it;
+// on success it checks that both sides hold the same key. In every outcome it checks
+// that no side ends with a key the other side would also have.
+func (w *world) run(t *testing.T, c *Client, pin []byte, f flow) error {
+	t.Helper()
+	cs, p1, err := c.Start(nil, pin)
+	if err != nil {
+		return err
+	}
+	if f.pass1 != nil {
+		f.pass1(p1)
+	}
+	ss, ch, err := w.verifier.Challenge(nil, p1, w.now)
+	if err != nil {
+		return err
+	}
+	if f.challenge != nil {
+		f.challenge(ch)
+	}
+	p2, err := cs.Respond(ch, f.binding[0])
+	if err != nil {
+		return err
+	}
+	if f.pass2 != nil {
+		f.pass2(p2)
+	}
+	fin, serverKey, err := ss.Finish(p2, f.binding[1])
+	if err != nil {
+		if serverKey != nil {
+			t.Fatal("server returned a key with an error")
+		}
+		return err
+	}
+	if f.finish != nil {
+		f.finish(fin)
+	}
+	clientKey, err := cs.Finish(fin)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(clientKey, serverKey) {
+		t.Fatal("both sides accepted but the keys differ")
+	}
+	return nil
+}
+
+func randomG1(t testing.TB) *G1 {
+	k, err := RandomScalar(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return G1Generator().Mul(k)
+}
+
+func TestLoginProperties(t *testing.T) {
+	w := newWorld(t, "api.example.com", 3)
+	alice := w.enrol(t, "alice@example.com", []byte("1234"))
+	bob := w.enrol(t, "bob@example.com", []byte("1234"))
+	other := newWorld(t, "api.example.org", 3)
+	other.now = w.now
+	stranger := other.enrol(t, "alice@example.com", []byte("1234"))
+
+	bobTokenAsAlice := *alice
+	bobTokenAsAlice.Token, bobTokenAsAlice.Permit = bob.Token, bob.Permit
+	stalePermit := *alice
+	stalePermit.Slot-- // the permit is for the current slot, the claim for the previous one
+	futureSlot := *alice
+	futureSlot.Slot++
+	renamedDomain := *alice
+	renamedDomain.Domain.Name = "api.example.org"
+	noPermit := *alice
+	noPermit.Permit = nil
+
+	one := NewScalar(1)
+	cases := []struct {
+		name   string
+		client *Client
+		pin    string
+		w      *world
+		flow   flow
+		want   error // nil: success
+	}{
+		{name: "ok/right-pin", client: alice, pin: "1234"},
+		{name: "ok/same-binding", client: alice, pin: "1234", flow: flow{binding: [2][]byte{[]byte("tls"), []byte("tls")}}},
+		{name: "fail/wrong-pin", client: alice, pin: "1235", want: ErrAuthFailed},
+		{name: "fail/empty-pin", client: alice, pin: "", want: ErrAuthFailed},
+		{name: "fail/other-identity-token", client: &bobTokenAsAlice, pin: "1234", want: ErrAuthFailed},
+		{name: "fail/permit-of-another-slot", client: &stalePermit, pin: "1234", want: ErrAuthFailed},
+		{name: "fail/slot-not-current", client: &futureSlot, pin: "1234", want: ErrPermitSlot},
+		{name: "fail/other-domain-key", client: stranger, pin: "1234", want: ErrAuthFailed},
+		{name: "fail/renamed-domain", client: &renamedDomain, pin: "1234", want: ErrAuthFailed},
+		{name: "fail/token-without-permit", client: &noPermit, pin: "1234", want: errAny},
+		{name: "fail/tampered-U", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.U = randomG1(t) }}, want: ErrAuthFailed},
+		{name: "fail/tampered-Z", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.Z = randomG1(t) }}, want: ErrChannelBinding},
+		{name: "fail/tampered-idhash", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.IDHash = bob.IDHash }}, want: ErrAuthFailed},
+		{name: "fail/tampered-y", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.Y = new(Scalar).Add(m.Y, one) }}, want: ErrAuthFailed},
+		{name: "fail/tampered-W", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.W = randomG1(t) }}, want: ErrChannelBinding},
+		{name: "fail/tampered-V", client: alice, pin: "1234", flow: flow{pass2: func(m *Pass2) { m.V = m.V.Add(G1Generator()) }}, want: ErrAuthFailed},
+		{name: "fail/tampered-session-id", client: alice, pin: "1234", flow: flow{pass2: func(m *Pass2) { m.SessionID[0] ^= 1 }}, want: ErrAuthFailed},
+		{name: "fail/tampered-client-tag", client: alice, pin: "1234", flow: flow{pass2: func(m *Pass2) { m.Tag[31] ^= 1 }}, want: ErrChannelBinding},
+		{name: "fail/tampered-server-tag", client: alice, pin: "1234", flow: flow{finish: func(m *Finish) { m.Tag[0] ^= 1 }}, want: ErrServerNotAuthentic},
+		{name: "fail/channel-binding-differs", client: alice, pin: "1234", flow: flow{binding: [2][]byte{[]byte("client-tls"), []byte("proxy-tls")}}, want: ErrChannelBinding},
+		{name: "fail/identity-U", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.U = identityG1() }}, want: ErrIdentity},
+		{name: "fail/identity-Z", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.Z = identityG1() }}, want: ErrIdentity},
+		{name: "fail/identity-W", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.W = identityG1() }}, want: ErrIdentity},
+		{name: "fail/identity-V", client: alice, pin: "1234", flow: flow{pass2: func(m *Pass2) { m.V = identityG1() }}, want: ErrAuthFailed},
+		{name: "fail/zero-y", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.Y = new(Scalar) }}, want: ErrZeroScalar},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ww := w
+			if tc.w != nil {
+				ww = tc.w
+			}
+			err := ww.run(t, tc.client, []byte(tc.pin), tc.flow)
+			switch {
+			case tc.want == nil && err != nil:
+				t.Fatalf("login failed: %v", err)
+			case tc.want == errAny && err == nil, tc.want != nil && tc.want != errAny && !errors.Is(err, tc.want):
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+func identityG1() *G1 { return G1Generator().Sub(G1Generator()) }
+
+// TestIdentityIsNeutralInGnark shows why the verifier refuses the identity explicitly:
+// the bare pairing check accepts V = P = identity.
+func TestIdentityIsNeutralInGnark(t *testing.T) {
+	w := newWorld(t, "api.example.com", 1)
+	var inf bls.G1Affine
+	ok, err := bls.PairingCheckFixedQ([]bls.G1Affine{inf, inf},
+		[][2][len(bls.LoopCounter) - 1]bls.LineEvaluationAff{w.key.linesQ, w.key.linesSQ})
+	if err != nil || !ok {
+		t.Fatalf("expected gnark to accept the identity (ok=%v err=%v); if this changed, keep the explicit check anyway", ok, err)
+	}
+	if w.key.checkEquation(&inf, &inf) {
+		t.Fatal("checkEquation accepted V = P = identity")
+	}
+}
+
+// TestServerKeyLinesStayPristine checks the gnark pitfall: a ServerKey used many times,
+// concurrently, keeps giving right answers (run with -race).
+func TestServerKeyLinesStayPristine(t *testing.T) {
+	w := newWorld(t, "api.example.com", 2)
+	c := w.enrol(t, "carol@example.com", []byte("0000"))
+	done := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 3; i++ {
+				if _, _, err := w.login(t, c, []byte("0000")); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestReplay(t *testing.T) {
+	w := newWorld(t, "api.example.com", 3)
+	c := w.enrol(t, "alice@example.com", []byte("1234"))
+	cs, p1, err := c.Start(nil, []byte("1234"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, ch, err := w.verifier.Challenge(nil, p1, w.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := cs.Respond(ch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ss.Finish(p2, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("fail/reused-server-session", func(t *testing.T) {
+		if _, _, err := ss.Finish(p2, nil); !errors.Is(err, ErrSessionUsed) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("fail/reused-client-session", func(t *testing.T) {
+		if _, err := cs.Respond(ch, nil); !errors.Is(err, ErrSessionUsed) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("fail/pass2-replayed-into-new-session", func(t *testing.T) {
+		ss2, ch2, err := w.verifier.Challenge(nil, p1, w.now) // the attacker replays pass 1 too
+		if err != nil {
+			t.Fatal(err)
+		}
+		replay := *p2
+		replay.SessionID = ch2.SessionID
+		if _, _, err := ss2.Finish(&replay, nil); !errors.Is(err, ErrAuthFailed) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("fail/confirm-without-verify", func(t *testing.T) {
+		ss3, _, err := w.verifier.Challenge(nil, p1, w.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := ss3.Confirm(p2, nil); err == nil {
+			t.Fatal("Confirm accepted an unverified pass 2")
+		}
+	})
+}
+
+func TestAcceptSlot(t *testing.T) {
+	v := &Verifier{Domain: Domain{Name: "d", PermitPeriod: 3600}, Grace: 5 * time.Minute}
+	boundary := time.Unix(3600*500_000, 0)
+	cur := v.Domain.Slot(boundary)
+	cases := []struct {
+		name string
+		slot uint64
+		now  time.Time
+		want bool
+	}{
+		{"ok/current", cur, boundary.Add(time.Hour - time.Second), true},
+		{"ok/previous-in-grace", cur - 1, boundary.Add(4 * time.Minute), true},
+		{"fail/previous-after-grace", cur - 1, boundary.Add(5 * time.Minute), false},
+		{"fail/next", cur + 1, boundary.Add(59 * time.Minute), false},
+		{"fail/old", cur - 2, boundary, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := v.AcceptSlot(tc.slot, tc.now); got != tc.want {
+				t.Fatalf("AcceptSlot(%d) = %v", tc.slot, got)
+			}
+		})
+	}
+	noPermits := &Verifier{Domain: Domain{Name: "d"}}
+	if !noPermits.AcceptSlot(0, boundary) || noPermits.AcceptSlot(1, boundary) {
+		t.Fatal("without permits only slot 0 is acceptable")
 	}
 }
