@@ -53,8 +53,11 @@ func VerifyBatch(rand io.Reader, items []BatchItem) []error {
 	var buf [16]byte
 	for _, i := range pending {
 		if _, err := io.ReadFull(randOrDefault(rand), buf[:]); err != nil {
-			results[i] = fmt.Errorf("pairing: reading randomness: %w", err)
-			continue
+			err = fmt.Errorf("pairing: reading randomness: %w", err)
+			for _, j := range pending {
+				results[j] = err // no coefficient, no verification: refuse all
+			}
+			return results
 		}
 		buf[0] |= 0x80 // a full 128-bit, non-zero coefficient
 		b.rho[i].SetBytes(buf[:])

@@ -97,9 +97,9 @@ func DecodeDLEQProof(b []byte) (*DLEQProof, error) {
 
 // An IssuedShare is one DTA's answer to a share request, as the client receives it.
 type IssuedShare struct {
-	Index      uint32    // the DTA's index in the trust bundle
-	Commitment *G1       // the DTA's published C_i = s_i·P1
-	Share      *G1       // S_i = s_i·base
+	Index      uint32 // the DTA's index in the trust bundle
+	Commitment *G1    // the DTA's published C_i = s_i·P1
+	Share      *G1    // S_i = s_i·base
 	Proof      *DLEQProof
 }
 

@@ -23,8 +23,8 @@ var (
 	ErrInvalidProof = errors.New("pairing: invalid DLEQ proof")
 	// ErrInvalidShare reports a server share s_i·Q that does not match its commitment C_i.
 	ErrInvalidShare = errors.New("pairing: share does not match its commitment")
-	// ErrShareSet reports an unusable set of shares: empty, repeated or zero indices,
-	// or fewer shares than the threshold.
+	// ErrShareSet reports an unusable set of shares: empty, mismatched, repeated or zero
+	// indices, or an unknown mode.
 	ErrShareSet = errors.New("pairing: invalid set of shares")
 	// ErrAuthFailed reports a pass 2 whose pairing equation does not hold: wrong PIN,
 	// wrong token, wrong permit, wrong identity or a forged message. Callers must not

@@ -17,8 +17,9 @@ var update = flag.Bool("update", false, "rewrite testdata/kat (make vectors)")
 
 const katPath = "testdata/kat/login.json"
 
-// katFile is the known-answer file: every input of a login and every value derived from
-// it, hex-encoded, so a second implementation can check itself step by step.
+// katFile is the known-answer file: every input of an enrolment and a login, the keys
+// and points derived along the way, and every message, hex-encoded, so a second
+// implementation can check itself step by step.
 type katFile struct {
 	Source string    `json:"source"`
 	Cases  []katCase `json:"cases"`
@@ -42,7 +43,9 @@ type katCase struct {
 	Domain       string   `json:"domain"`
 	PermitPeriod uint64   `json:"permit_period"`
 	Mode         string   `json:"mode"`
-	DTAs         []katDTA `json:"dtas"` // the DTAs whose shares are combined
+	Threshold    int      `json:"threshold,omitempty"` // t, in threshold mode
+	Now          int64    `json:"now"`                 // unix time of the login
+	DTAs         []katDTA `json:"dtas"`                // the DTAs whose shares are combined
 	ID           string   `json:"id"`
 	Salt         string   `json:"salt"`
 	PIN          string   `json:"pin"`
@@ -155,9 +158,10 @@ func mustMarshal(t testing.TB, m interface{ MarshalBinary() ([]byte, error) }) s
 func generateKAT(t testing.TB, i int, spec katSpec) katCase {
 	d := &drbg{seed: []byte(fmt.Sprintf("polyroot known-answer case %d", i))}
 	domain := Domain{Name: fmt.Sprintf("kat%d.example.net", i), PermitPeriod: spec.period}
-	c := katCase{Name: fmt.Sprintf("%02d/%s-%d-of-%d", i, spec.mode, len(spec.use), spec.n), Domain: domain.Name, PermitPeriod: spec.period, Mode: spec.mode.String(), PIN: spec.pin}
-	if spec.mode == Additive {
-		c.Name = fmt.Sprintf("%02d/additive-%d", i, spec.n)
+	c := katCase{Name: fmt.Sprintf("%02d/additive-%d", i, spec.n), Domain: domain.Name, PermitPeriod: spec.period,
+		Mode: spec.mode.String(), PIN: spec.pin, Now: katNow.Unix()}
+	if spec.mode == Threshold {
+		c.Name, c.Threshold = fmt.Sprintf("%02d/threshold-%d-of-%d", i, spec.t, spec.n), spec.t
 	}
 
 	// Master shares: additive ones are independent; threshold ones come from one polynomial.

@@ -9,7 +9,7 @@ import (
 const (
 	SessionIDSize = 16
 	TagSize       = 32
-	Pass1Size     = IDHashSize + 8 + 2*G1Size       // idhash ‖ slot ‖ U ‖ Z
+	Pass1Size     = IDHashSize + 8 + 2*G1Size           // idhash ‖ slot ‖ U ‖ Z
 	ChallengeSize = SessionIDSize + ScalarSize + G1Size // sid ‖ y ‖ W
 	Pass2Size     = SessionIDSize + G1Size + TagSize    // sid ‖ V ‖ tag_c
 	FinishSize    = TagSize                             // tag_s

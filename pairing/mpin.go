@@ -72,6 +72,7 @@ type ClientSession struct {
 	challenge *Challenge
 	prk       []byte
 	used      atomic.Bool
+	finished  atomic.Bool
 }
 
 // Start begins a login with the PIN: it returns pass 1 and the session that answers
@@ -148,6 +149,9 @@ func (s *ClientSession) Respond(ch *Challenge, binding []byte) (*Pass2, error) {
 func (s *ClientSession) Finish(f *Finish) ([]byte, error) {
 	if s.prk == nil {
 		return nil, fmt.Errorf("pairing: Finish before Respond")
+	}
+	if !s.finished.CompareAndSwap(false, true) {
+		return nil, ErrSessionUsed
 	}
 	if f == nil || !hmac.Equal(f.Tag[:], expandKey(s.prk, labelServerTag)) {
 		return nil, ErrServerNotAuthentic
@@ -240,6 +244,12 @@ type ServerSession struct {
 // Challenge answers pass 1 at time now. The caller keeps the returned session (by its
 // ID) for at most 30 s and uses it once.
 func (v *Verifier) Challenge(rand io.Reader, p1 *Pass1, now time.Time) (*ServerSession, *Challenge, error) {
+	if p1 == nil {
+		return nil, nil, fmt.Errorf("pairing: incomplete pass 1")
+	}
+	if !v.AcceptSlot(p1.Slot, now) {
+		return nil, nil, ErrPermitSlot
+	}
 	y, err := RandomScalar(rand)
 	if err != nil {
 		return nil, nil, err
@@ -251,9 +261,6 @@ func (v *Verifier) Challenge(rand io.Reader, p1 *Pass1, now time.Time) (*ServerS
 	var sid [SessionIDSize]byte
 	if _, err := io.ReadFull(randOrDefault(rand), sid[:]); err != nil {
 		return nil, nil, fmt.Errorf("pairing: reading randomness: %w", err)
-	}
-	if !v.AcceptSlot(p1.Slot, now) {
-		return nil, nil, ErrPermitSlot
 	}
 	return v.challenge(p1, sid, y, w)
 }

@@ -346,6 +346,26 @@ func TestReplay(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	t.Run("fail/client-finish-twice", func(t *testing.T) {
+		cs, p1, _ := c.Start(nil, []byte("1234"))
+		ss, ch, _ := w.verifier.Challenge(nil, p1, w.now)
+		p2, _ := cs.Respond(ch, nil)
+		fin, _, err := ss.Finish(p2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.Finish(fin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.Finish(fin); !errors.Is(err, ErrSessionUsed) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("fail/nil-pass1", func(t *testing.T) {
+		if _, _, err := w.verifier.Challenge(nil, nil, w.now); err == nil {
+			t.Fatal("accepted a nil pass 1")
+		}
+	})
 	t.Run("fail/confirm-without-verify", func(t *testing.T) {
 		ss3, _, err := w.verifier.Challenge(nil, p1, w.now)
 		if err != nil {

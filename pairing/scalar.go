@@ -38,8 +38,7 @@ func RandomScalar(rand io.Reader) (*Scalar, error) {
 		if _, err := io.ReadFull(rand, buf[:]); err != nil {
 			return nil, fmt.Errorf("pairing: reading randomness: %w", err)
 		}
-		s := new(Scalar)
-		s.v.SetBytes(buf[:])
+		s := reduceWide(buf)
 		if !s.IsZero() {
 			return s, nil
 		}
@@ -74,13 +73,36 @@ func decodeScalarAllowZero(b []byte) (*Scalar, error) {
 
 // HashToScalar maps msg to a scalar with RFC 9380 hash_to_field (expand_message_xmd with
 // SHA-256, one element, L = 48 bytes) under the domain separation tag dst.
-// It runs in constant time, so msg may hold a secret such as a PIN.
+// It runs in constant time (SHA-256 and reduceWide), so msg may hold a secret such as a PIN.
 func HashToScalar(msg, dst []byte) *Scalar {
-	uniform := expander.NewExpanderMD(crypto.SHA256, dst).Expand(msg, 48)
-	s := new(Scalar)
-	s.v.SetBytes(uniform)
-	return s
+	return reduceWide([48]byte(expander.NewExpanderMD(crypto.SHA256, dst).Expand(msg, 48)))
 }
+
+// reduceWide returns the 384-bit big-endian integer b modulo r in constant time.
+// circl's Scalar.SetBytes reduces through math/big, which is not constant-time, so b
+// is split into three 128-bit limbs (each below r, hence canonical) and recombined as
+// hi·2^256 + mid·2^128 + lo with constant-time multiplications.
+func reduceWide(b [48]byte) *Scalar {
+	var limbs [3]Scalar
+	for i := range limbs {
+		var buf [ScalarSize]byte
+		copy(buf[16:], b[16*i:16*i+16])
+		if err := limbs[i].v.UnmarshalBinary(buf[:]); err != nil {
+			panic("pairing: 128-bit limb rejected") // unreachable: 2^128 < r
+		}
+	}
+	s := new(Scalar).Mul(&limbs[0], twoTo128)
+	s.Add(s, &limbs[1])
+	s.Mul(s, twoTo128)
+	return s.Add(s, &limbs[2])
+}
+
+// twoTo128 is 2^128 mod r.
+var twoTo128 = func() *Scalar {
+	s := NewScalar(1 << 32)
+	s.Mul(s, s) // 2^64
+	return s.Mul(s, s)
+}()
 
 // Bytes returns the 32-byte big-endian encoding of s.
 func (s *Scalar) Bytes() []byte {
@@ -106,8 +128,8 @@ func (s *Scalar) Mul(a, b *Scalar) *Scalar { s.v.Mul(&a.v, &b.v); return s }
 // Neg sets s = −a and returns s.
 func (s *Scalar) Neg(a *Scalar) *Scalar { s.v.Set(&a.v); s.v.Neg(); return s }
 
-// InvertVarTime sets s = 1/a and returns s. It is NOT constant-time: use it on public
-// values only (Lagrange coefficients). It returns an error if a is zero.
+// InvertVarTime sets s = 1/a and returns s. It is not promised to be constant-time:
+// use it on public values only (Lagrange coefficients). It returns an error if a is zero.
 func (s *Scalar) InvertVarTime(a *Scalar) (*Scalar, error) {
 	if a.IsZero() {
 		return nil, ErrZeroScalar

@@ -113,6 +113,9 @@ func Combine[T groupElement[T]](mode Mode, indices []uint32, shares []T) (T, err
 			sum = sum.Add(term)
 		}
 	}
+	if sum.IsIdentity() {
+		return zero, fmt.Errorf("%w: the shares combine to the identity", ErrIdentity)
+	}
 	return sum, nil
 }
 

@@ -1,0 +1,55 @@
+// Package cli wires the polyroot command's subcommands.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/polyroot/polyroot/internal/demo"
+)
+
+// Main runs the command with args (args[0] is the program name) and returns the exit status.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := &ucli.Command{
+		Name:      "polyroot",
+		Usage:     "distributed trust for one backend: shared keys, mutual PIN login, anchored issuance logs",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Commands: []*ucli.Command{
+			{
+				Name:  "demo",
+				Usage: "tell the whole story in one process: three DTAs, enrolment, mutual login, a wrong PIN",
+				Description: "Runs every step in memory and prints what happens with the figures.\n" +
+					"Exits non-zero if any step does not behave as expected.\n\n" +
+					"Example:\n   polyroot demo",
+				Action: func(ctx context.Context, c *ucli.Command) error {
+					return demo.Run(ctx, c.Root().Writer)
+				},
+			},
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(ctx context.Context, c *ucli.Command) error {
+					_, err := fmt.Fprintln(c.Root().Writer, "polyroot", version())
+					return err
+				},
+			},
+		},
+	}
+	if err := cmd.Run(ctx, args); err != nil {
+		fmt.Fprintln(stderr, "polyroot:", err)
+		return 1
+	}
+	return 0
+}
+
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "(devel)"
+}
