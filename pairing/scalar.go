@@ -9,7 +9,6 @@ import (
 
 	circl "github.com/cloudflare/circl/ecc/bls12381"
 	"github.com/cloudflare/circl/expander"
-	"github.com/consensys/gnark-crypto/ecc/bls12-381/fr"
 )
 
 // ScalarSize is the length of an encoded scalar: big-endian, reduced modulo r.
@@ -143,10 +142,3 @@ func (s *Scalar) Set(a *Scalar) *Scalar { s.v.Set(&a.v); return s }
 
 // bigInt converts s for gnark-crypto's variable-time code: public scalars only.
 func (s *Scalar) bigInt() *big.Int { return new(big.Int).SetBytes(s.Bytes()) }
-
-// element converts s for gnark-crypto's multi-scalar multiplication: public scalars only.
-func (s *Scalar) element() fr.Element {
-	var e fr.Element
-	e.SetBytes(s.Bytes())
-	return e
-}
