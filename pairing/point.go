@@ -56,7 +56,7 @@ func DecodeG1(b []byte) (*G1, error) {
 	var p G1
 	// Decode without the subgroup check first, to tell the two failures apart.
 	if err := bls.NewDecoder(bytes.NewReader(b), bls.NoSubgroupChecks()).Decode(&p.pub); err != nil {
-		return nil, fmt.Errorf("%w: not a point on the curve", ErrEncoding)
+		return nil, fmt.Errorf("%w: x-coordinate not canonical or not on the curve", ErrEncoding)
 	}
 	if !p.pub.IsInSubGroup() {
 		return nil, ErrSubgroup
@@ -71,7 +71,7 @@ func DecodeG2(b []byte) (*G2, error) {
 	}
 	var p G2
 	if err := bls.NewDecoder(bytes.NewReader(b), bls.NoSubgroupChecks()).Decode(&p.pub); err != nil {
-		return nil, fmt.Errorf("%w: not a point on the curve", ErrEncoding)
+		return nil, fmt.Errorf("%w: x-coordinate not canonical or not on the curve", ErrEncoding)
 	}
 	if !p.pub.IsInSubGroup() {
 		return nil, ErrSubgroup
@@ -89,10 +89,22 @@ func checkFlags(b []byte, size int) error {
 	case 0b100, 0b101:
 		return nil
 	case 0b110:
+		if b[0] != 0xc0 || !allZero(b[1:]) {
+			return fmt.Errorf("%w: malformed identity encoding", ErrEncoding)
+		}
 		return ErrIdentity
 	default:
 		return fmt.Errorf("%w: flag bits %03b", ErrEncoding, b[0]>>5)
 	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Bytes returns the 48-byte compressed encoding of p.
