@@ -1,0 +1,51 @@
+// Package bench holds the performance benchmarks of the login protocol in package
+// pairing. It has no API: everything is in its _test.go files, run with
+//
+//	GOMAXPROCS=1 go test ./bench -run XXX -bench . -benchtime 3s
+//
+// # What is measured
+//
+// BenchmarkLimitPairingCheckFixedQ is the floor for the server: gnark-crypto's bare
+// 2-pairing check e(V, Q)·e(P, sQ) = 1 with the G2 lines of Q and sQ precomputed,
+// including the copy of the pristine lines that every call needs (gnark-crypto
+// overwrites the lines it is given). Nothing in pairing can verify a login faster.
+//
+// BenchmarkServerVerify is what the server spends on an unbatched pass 2: decoding it
+// from the wire (strict decoding with the subgroup check of V) and
+// ServerSession.Verify. BenchmarkServerVerifyAndKey adds the key confirmation
+// (ServerSession.Finish: one more pairing, HKDF and the tags).
+//
+// BenchmarkBatchVerify/size=N decodes N pass-2 messages and checks them with one call
+// of pairing.VerifyBatch; its ns/login metric is the cost per login (ns/op ÷ N).
+//
+// BenchmarkClientPass1 and BenchmarkClientPass2 are the client's two steps (Start and
+// Respond, the latter including its constant-time pairing and key derivation), with
+// the token and permit held as they are after loading from storage and the challenge
+// as decoded from the wire. BenchmarkIssueClientShare is a DTA's work per client share:
+// hashing the identity to G1 and IssueShare (share and DLEQ proof).
+//
+// BenchmarkLoginInProcess is a whole login without a network: both sides, every
+// message encoded and decoded as on the wire. It is the baseline for benchmarks over
+// HTTP.
+//
+// Server sessions are single-use, so the server benchmarks draw sessions and pass-2
+// encodings from a pool prepared with the timer stopped. The pool holds distinct
+// logins (distinct clients' nonces, so no batch contains a repeated point); it is
+// refilled by re-running Verifier.Challenge on the recorded pass 1 with the recorded
+// challenge randomness, which rebuilds a fresh session that the recorded pass 2
+// answers. Only the preparation is shortcut this way; the measured work is the
+// server's real work on a fresh session.
+//
+// # Targets
+//
+// The targets are ratios between benchmarks measured in the same run on the same
+// machine, never absolute times, so that they hold on any hardware:
+//
+//   - ServerVerify ÷ LimitPairingCheckFixedQ ≤ 1.15: decoding and session handling
+//     cost at most 15% on top of the pairing check itself;
+//   - BatchVerify/size=64 ns/login ÷ ServerVerify ≤ 0.2: batching 64 logins makes each
+//     at least five times cheaper than verifying it alone.
+//
+// The team's figures are taken with GOMAXPROCS=1, so that they measure work rather
+// than the parallelism of gnark-crypto's multi-scalar multiplication.
+package bench
