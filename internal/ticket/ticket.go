@@ -1,0 +1,143 @@
+// Package ticket makes and checks the registrar's signed authorisations that DTAs act
+// on: enrolment tickets for client shares, permit tickets, the server's key-share
+// request and revocation notices. A ticket is a JWT signed with the registrar's Ed25519
+// key (EdDSA only; every other algorithm is refused).
+//
+// Security invariants: a Ticket is only returned by Verify after the signature, the
+// audience (the domain), the kind and the expiry have been checked; the nonce's
+// single use is the verifier's caller's job (each DTA records the nonces it has seen).
+package ticket
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Kinds of ticket.
+const (
+	KindClient = "client" // a client share for IDHash
+	KindPermit = "permit" // time permit shares for IDHash, slots FirstSlot..LastSlot
+	KindServer = "server" // the domain server's key share, sealed to ServerKey
+	KindRevoke = "revoke" // a revocation notice for IDHash
+)
+
+// MaxPermitSlots bounds how many permit slots one ticket may ask for.
+const MaxPermitSlots = 366
+
+// Errors of Verify, for errors.Is.
+var (
+	ErrInvalid = errors.New("ticket: invalid ticket")
+	ErrExpired = errors.New("ticket: expired")
+	ErrDomain  = errors.New("ticket: for another domain")
+	ErrKind    = errors.New("ticket: wrong kind")
+)
+
+// A Ticket is what the registrar authorises.
+type Ticket struct {
+	Domain    string
+	Kind      string
+	IDHash    string // hex SHA-256, for client, permit and revoke tickets
+	FirstSlot uint64 // permit tickets: the slots asked for
+	LastSlot  uint64
+	ServerKey string // server tickets: hex of the HPKE public key the share is sealed to
+	NotAfter  time.Time
+	Nonce     string // hex, 16 random bytes; each DTA accepts it once
+}
+
+type claims struct {
+	Kind      string `json:"kind"`
+	FirstSlot uint64 `json:"first_slot,omitempty"`
+	LastSlot  uint64 `json:"last_slot,omitempty"`
+	ServerKey string `json:"server_key,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Sign returns the ticket as a compact JWT signed with the registrar's key. A zero
+// Nonce is filled with a fresh random one.
+func Sign(t Ticket, registrar ed25519.PrivateKey) (string, error) {
+	if t.Nonce == "" {
+		var n [16]byte
+		if _, err := rand.Read(n[:]); err != nil {
+			return "", err
+		}
+		t.Nonce = hex.EncodeToString(n[:])
+	}
+	if err := t.validate(); err != nil {
+		return "", err
+	}
+	c := claims{Kind: t.Kind, FirstSlot: t.FirstSlot, LastSlot: t.LastSlot, ServerKey: t.ServerKey,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    "polyroot-registrar",
+			Subject:   t.IDHash,
+			Audience:  jwt.ClaimStrings{t.Domain},
+			ExpiresAt: jwt.NewNumericDate(t.NotAfter),
+			ID:        t.Nonce,
+		}}
+	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(registrar)
+}
+
+// Verify checks a ticket's signature against the registrar's public key, that it is
+// for domain and of kind wantKind, and that it has not expired at now.
+func Verify(token string, registrar ed25519.PublicKey, domain, wantKind string, now time.Time) (*Ticket, error) {
+	if len(token) > 4096 {
+		return nil, fmt.Errorf("%w: %d bytes", ErrInvalid, len(token))
+	}
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return registrar, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, ErrExpired
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if len(c.Audience) != 1 || c.Audience[0] != domain {
+		return nil, ErrDomain
+	}
+	if c.Kind != wantKind {
+		return nil, fmt.Errorf("%w: %q, want %q", ErrKind, c.Kind, wantKind)
+	}
+	t := &Ticket{Domain: domain, Kind: c.Kind, IDHash: c.Subject, FirstSlot: c.FirstSlot, LastSlot: c.LastSlot,
+		ServerKey: c.ServerKey, NotAfter: c.ExpiresAt.Time, Nonce: c.ID}
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// validate checks the fields each kind needs.
+func (t *Ticket) validate() error {
+	if t.Domain == "" || t.NotAfter.IsZero() {
+		return fmt.Errorf("%w: missing domain or expiry", ErrInvalid)
+	}
+	if n, err := hex.DecodeString(t.Nonce); err != nil || len(n) != 16 {
+		return fmt.Errorf("%w: nonce must be 16 bytes of hex", ErrInvalid)
+	}
+	needID := t.Kind == KindClient || t.Kind == KindPermit || t.Kind == KindRevoke
+	if id, err := hex.DecodeString(t.IDHash); needID && (err != nil || len(id) != 32) {
+		return fmt.Errorf("%w: idhash must be 32 bytes of hex", ErrInvalid)
+	}
+	switch t.Kind {
+	case KindClient, KindRevoke:
+	case KindPermit:
+		if t.LastSlot < t.FirstSlot || t.LastSlot-t.FirstSlot >= MaxPermitSlots {
+			return fmt.Errorf("%w: permit slots %d..%d (at most %d)", ErrInvalid, t.FirstSlot, t.LastSlot, MaxPermitSlots)
+		}
+	case KindServer:
+		if k, err := hex.DecodeString(t.ServerKey); err != nil || len(k) == 0 {
+			return fmt.Errorf("%w: server ticket without the server's public key", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: unknown kind %q", ErrKind, t.Kind)
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package translog
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+var h32 = strings.Repeat("0f", 32)
+
+func TestEntry(t *testing.T) {
+	ok := []Entry{
+		{Version: 1, DTA: 1, Domain: "d", Kind: KindClient, IDHash: h32, ShareSHA256: h32, TicketSHA256: h32, Time: 1},
+		{Version: 1, DTA: 2, Domain: "d", Kind: KindPermit, IDHash: h32, Slot: 9, ShareSHA256: h32, TicketSHA256: h32, Time: 1},
+		{Version: 1, DTA: 3, Domain: "d", Kind: KindServer, ShareSHA256: h32, TicketSHA256: h32, Time: 1},
+		{Version: 1, DTA: 1, Domain: "d", Kind: KindRevoke, IDHash: h32, TicketSHA256: h32, Time: 1},
+	}
+	for _, e := range ok {
+		b, err := e.Marshal()
+		if err != nil {
+			t.Fatalf("%s: %v", e.Kind, err)
+		}
+		back, err := ParseEntry(b)
+		if err != nil || *back != e {
+			t.Fatalf("%s: round trip gave %+v, %v", e.Kind, back, err)
+		}
+	}
+	base := ok[0]
+	bad := map[string]func(*Entry){
+		"fail/version":          func(e *Entry) { e.Version = 2 },
+		"fail/dta-zero":         func(e *Entry) { e.DTA = 0 },
+		"fail/no-domain":        func(e *Entry) { e.Domain = "" },
+		"fail/kind":             func(e *Entry) { e.Kind = "master" },
+		"fail/idhash-short":     func(e *Entry) { e.IDHash = "0f" },
+		"fail/idhash-uppercase": func(e *Entry) { e.IDHash = strings.ToUpper(h32) },
+		"fail/client-with-slot": func(e *Entry) { e.Slot = 3 },
+		"fail/no-share-hash":    func(e *Entry) { e.ShareSHA256 = "" },
+		"fail/no-ticket-hash":   func(e *Entry) { e.TicketSHA256 = "" },
+		"fail/time":             func(e *Entry) { e.Time = 0 },
+		"fail/server-idhash":    func(e *Entry) { e.Kind = KindServer },
+		"fail/revoke-share":     func(e *Entry) { e.Kind = KindRevoke },
+	}
+	for name, mutate := range bad {
+		e := base
+		mutate(&e)
+		if _, err := e.Marshal(); !errors.Is(err, ErrEntry) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	for name, raw := range map[string]string{
+		"fail/unknown-field": `{"v":1,"dta":1,"domain":"d","kind":"revoke","idhash":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1,"x":1}`,
+		"fail/not-canonical": `{"dta":1,"v":1,"domain":"d","kind":"revoke","idhash":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1}`,
+		"fail/trailing":      `{"v":1,"dta":1,"domain":"d","kind":"revoke","idhash":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1} `,
+		"fail/oversized":     strings.Repeat(" ", MaxEntrySize+1),
+		"fail/garbage":       "\x00\x01",
+	} {
+		if _, err := ParseEntry([]byte(raw)); !errors.Is(err, ErrEntry) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
+
+func FuzzParseEntry(f *testing.F) {
+	e := Entry{Version: 1, DTA: 2, Domain: "d", Kind: KindPermit, IDHash: h32, Slot: 9, ShareSHA256: h32, TicketSHA256: h32, Time: 1}
+	b, _ := e.Marshal()
+	f.Add(b)
+	f.Add([]byte(`{"v":1}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		e, err := ParseEntry(raw)
+		if err != nil {
+			return
+		}
+		again, err := e.Marshal()
+		if err != nil || string(again) != string(raw) {
+			t.Fatalf("accepted %q but re-encodes to %q (%v)", raw, again, err)
+		}
+	})
+}

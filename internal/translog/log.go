@@ -1,0 +1,260 @@
+// Package translog is a DTA's transparency log: a Tessera tile log (C2SP tlog-tiles)
+// on local disk whose checkpoints are signed notes made with the DTA's Ed25519 key.
+// Every share a DTA issues is an Entry in its log before the share leaves the DTA, and
+// the DTA hands the client a signed Promise (index and leaf hash) for it.
+//
+// Security invariants: Append returns only once the entry is durably sequenced and
+// integrated (Tessera's POSIX driver writes through temporary files, fsync and rename);
+// entries hold hashes and salted identity hashes, never a share or an identity.
+//
+// # Caveats
+//
+// The POSIX storage is for a single DTA process on a local file system: do not put it
+// on NFS or share it between processes. Checkpoints are published every
+// Options.CheckpointInterval, so a fresh entry is in the tree before it is covered by
+// a published checkpoint.
+package translog
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	merkleproof "github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
+	"github.com/transparency-dev/tessera/storage/posix"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Options tune the log. Zero values take the defaults.
+type Options struct {
+	// CheckpointInterval is how often a new checkpoint is signed (default 1 s,
+	// at least 100 ms).
+	CheckpointInterval time.Duration
+	// BatchMaxAge is how long an entry may wait to be sequenced with others (default 5 ms).
+	BatchMaxAge time.Duration
+	// BatchMaxSize is the most entries sequenced at once (default 256).
+	BatchMaxSize uint
+}
+
+// A Log is an open transparency log.
+type Log struct {
+	origin   string
+	dir      string
+	add      tessera.AddFn
+	reader   tessera.LogReader
+	shutdown func(context.Context) error
+}
+
+// Open opens or creates the log in dir, with checkpoints for origin signed by key.
+func Open(ctx context.Context, dir, origin string, key ed25519.PrivateKey, opts Options) (*Log, error) {
+	signer, err := NoteSigner(origin, key)
+	if err != nil {
+		return nil, err
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = time.Second
+	}
+	if opts.BatchMaxAge == 0 {
+		opts.BatchMaxAge = 5 * time.Millisecond
+	}
+	if opts.BatchMaxSize == 0 {
+		opts.BatchMaxSize = 256
+	}
+	driver, err := posix.New(ctx, posix.Config{Path: dir})
+	if err != nil {
+		return nil, fmt.Errorf("translog: opening %s: %w", dir, err)
+	}
+	appender, shutdown, reader, err := tessera.NewAppender(ctx, driver, tessera.NewAppendOptions().
+		WithCheckpointSigner(signer).
+		WithCheckpointInterval(opts.CheckpointInterval).
+		WithBatching(opts.BatchMaxSize, opts.BatchMaxAge))
+	if err != nil {
+		return nil, fmt.Errorf("translog: starting the appender: %w", err)
+	}
+	return &Log{origin: origin, dir: dir, add: appender.Add, reader: reader, shutdown: shutdown}, nil
+}
+
+// Origin returns the log's origin line, the name its checkpoints carry.
+func (l *Log) Origin() string { return l.origin }
+
+// Append adds leaf to the log and returns its index once it is durable.
+func (l *Log) Append(ctx context.Context, leaf []byte) (uint64, error) {
+	idx, err := l.add(ctx, tessera.NewEntry(leaf))()
+	if err != nil {
+		return 0, fmt.Errorf("translog: append: %w", err)
+	}
+	return idx.Index, nil
+}
+
+// Size returns the number of entries integrated into the tree.
+func (l *Log) Size(ctx context.Context) (uint64, error) { return l.reader.IntegratedSize(ctx) }
+
+// Checkpoint returns the latest signed checkpoint.
+func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) { return l.reader.ReadCheckpoint(ctx) }
+
+// ScanLeaves calls fn for each leaf with index from ≤ i < to, in order; to must not
+// exceed Size. It stops at the first error, from the log or from fn.
+func (l *Log) ScanLeaves(ctx context.Context, from, to uint64, fn func(index uint64, leaf []byte) error) error {
+	size, err := l.Size(ctx)
+	if err != nil {
+		return fmt.Errorf("translog: size: %w", err)
+	}
+	if to > size {
+		return fmt.Errorf("translog: scan to %d beyond the log size %d", to, size)
+	}
+	for bundle := from / layout.EntryBundleWidth; bundle*layout.EntryBundleWidth < to; bundle++ {
+		raw, err := client.GetEntryBundle(ctx, l.reader.ReadEntryBundle, bundle, size)
+		if err != nil {
+			return fmt.Errorf("translog: entry bundle %d: %w", bundle, err)
+		}
+		for j, leaf := range raw.Entries {
+			i := bundle*layout.EntryBundleWidth + uint64(j)
+			if i < from || i >= to {
+				continue
+			}
+			if err := fn(i, leaf); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Handler serves the log read-only as C2SP tlog-tiles: "checkpoint", "tile/…" and
+// "tile/entries/…" relative to where it is mounted. Tessera's own state is not served.
+func (l *Log) Handler() http.Handler {
+	files := http.FileServer(http.Dir(l.dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if r.Method != http.MethodGet && r.Method != http.MethodHead ||
+			!(p == "/checkpoint" || strings.HasPrefix(p, "/tile/")) || strings.Contains(p, "..") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// Close stops the appender after the entries in flight are written.
+func (l *Log) Close(ctx context.Context) error { return l.shutdown(ctx) }
+
+// LeafHash is the RFC 6962 hash of a leaf, SHA-256(0x00 ‖ leaf).
+func LeafHash(leaf []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(leaf) }
+
+// NoteSigner returns a signed-note signer for origin with an Ed25519 key, in the key
+// format of golang.org/x/mod/sumdb/note: PRIVATE+KEY+name+hash+base64(0x01 ‖ seed).
+func NoteSigner(origin string, key ed25519.PrivateKey) (note.Signer, error) {
+	vkey, err := VerifierKey(origin, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	// vkey is origin+hash+base64(key); the hash is 8 hex digits (base64 may hold '+').
+	hash := vkey[len(origin)+1 : len(origin)+9]
+	skey := "PRIVATE+KEY+" + origin + "+" + hash + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, key.Seed()...))
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, fmt.Errorf("translog: checkpoint signer: %w", err)
+	}
+	return s, nil
+}
+
+// VerifierKey returns the signed-note verifier key of a log: what an auditor needs to
+// check its checkpoints.
+func VerifierKey(origin string, pub ed25519.PublicKey) (string, error) {
+	vkey, err := note.NewEd25519VerifierKey(origin, pub)
+	if err != nil {
+		return "", fmt.Errorf("translog: verifier key for %q: %w", origin, err)
+	}
+	return vkey, nil
+}
+
+// A Promise is a DTA's signed statement that an entry is at Index in its log: what a
+// client keeps to check, later, that its share was logged (like a CT SCT).
+type Promise struct {
+	Origin    string `json:"origin"`
+	Index     uint64 `json:"index"`
+	LeafHash  []byte `json:"leaf_hash"`
+	Signature []byte `json:"signature"`
+}
+
+const promiseContext = "polyroot/v1 issuance promise\n"
+
+func (p *Promise) signed() []byte {
+	b := []byte(promiseContext)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p.Origin)))
+	b = append(b, p.Origin...)
+	b = binary.BigEndian.AppendUint64(b, p.Index)
+	return append(b, p.LeafHash...)
+}
+
+// NewPromise signs that leaf is at index in the log named origin.
+func NewPromise(key ed25519.PrivateKey, origin string, index uint64, leaf []byte) *Promise {
+	p := &Promise{Origin: origin, Index: index, LeafHash: LeafHash(leaf)}
+	p.Signature = ed25519.Sign(key, p.signed())
+	return p
+}
+
+// ErrPromise reports a promise whose signature or leaf hash does not verify.
+var ErrPromise = errors.New("translog: invalid promise")
+
+// Verify checks the promise's signature by the DTA key pub and, if leaf is not nil,
+// that it promises that leaf.
+func (p *Promise) Verify(pub ed25519.PublicKey, leaf []byte) error {
+	if len(p.LeafHash) != sha256.Size || !ed25519.Verify(pub, p.signed(), p.Signature) {
+		return ErrPromise
+	}
+	if leaf != nil && string(LeafHash(leaf)) != string(p.LeafHash) {
+		return fmt.Errorf("%w: it is for another entry", ErrPromise)
+	}
+	return nil
+}
+
+// InclusionProof returns the RFC 6962 inclusion proof of the leaf at index in the tree
+// of the given size, built from the log's tiles.
+func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
+	pb, err := client.NewProofBuilder(ctx, size, l.reader.ReadTile)
+	if err != nil {
+		return nil, fmt.Errorf("translog: proof builder at size %d: %w", size, err)
+	}
+	p, err := pb.InclusionProof(ctx, index)
+	if err != nil {
+		return nil, fmt.Errorf("translog: inclusion proof of %d in %d: %w", index, size, err)
+	}
+	return p, nil
+}
+
+// VerifyInclusion checks that leaf is at index in the tree of the given size and root.
+func VerifyInclusion(leaf []byte, index, size uint64, proof [][]byte, root []byte) error {
+	return merkleproof.VerifyInclusion(rfc6962.DefaultHasher, index, size, LeafHash(leaf), proof, root)
+}
+
+// ParseCheckpoint verifies a signed checkpoint of the log origin against the DTA key pub
+// and returns its size and root hash.
+func ParseCheckpoint(raw []byte, origin string, pub ed25519.PublicKey) (*log.Checkpoint, error) {
+	vkey, err := VerifierKey(origin, pub)
+	if err != nil {
+		return nil, err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, fmt.Errorf("translog: %w", err)
+	}
+	cp, _, _, err := log.ParseCheckpoint(raw, origin, v)
+	if err != nil {
+		return nil, fmt.Errorf("translog: checkpoint of %q: %w", origin, err)
+	}
+	return cp, nil
+}
