@@ -1,0 +1,231 @@
+// Package bundle is a domain's trust bundle: the one signed document that names the
+// domain's DTAs (index, URL, commitment C_i, Ed25519 key, log origin), the sharing mode
+// and threshold, the permit period and the registrar's key. A client pins it by its
+// SHA-256 fingerprint at bootstrap.
+//
+// Security invariants: Parse returns a Bundle only when the registrar's signature over
+// the exact bundle bytes verifies and every field is well formed (points decode and are
+// not the identity, indices are distinct, t ≤ n). The fingerprint is over the exact
+// file bytes, so any change to the file changes it.
+package bundle
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// MaxSize bounds an encoded bundle.
+const MaxSize = 64 << 10
+
+// ErrInvalid reports a malformed or wrongly signed bundle.
+var ErrInvalid = errors.New("bundle: invalid trust bundle")
+
+// A DTA is one trust authority's public record.
+type DTA struct {
+	Index      uint32 `json:"index"`
+	URL        string `json:"url"`
+	Commitment string `json:"commitment"`  // hex of C_i = s_i·P1, 48 bytes
+	SigningKey string `json:"signing_key"` // hex Ed25519 public key, 32 bytes
+	LogOrigin  string `json:"log_origin"`
+}
+
+// A Bundle is the content of a trust bundle.
+type Bundle struct {
+	Version      int    `json:"version"`
+	Protocol     string `json:"protocol"`
+	Domain       string `json:"domain"`
+	Mode         string `json:"mode"`      // "additive" or "threshold"
+	Threshold    int    `json:"threshold"` // t; n in additive mode
+	PermitPeriod uint64 `json:"permit_period"`
+	RegistrarKey string `json:"registrar_key"` // hex Ed25519 public key
+	DTAs         []DTA  `json:"dtas"`
+}
+
+type signed struct {
+	Bundle    json.RawMessage `json:"bundle"`
+	Signature string          `json:"signature"` // hex Ed25519 over the compact bundle JSON
+}
+
+// Sign checks b and returns the signed bundle file, made with the registrar's key (whose
+// public half must be b.RegistrarKey), and its fingerprint.
+func Sign(b *Bundle, registrar ed25519.PrivateKey) (file []byte, fingerprint string, err error) {
+	if hex.EncodeToString(registrar.Public().(ed25519.PublicKey)) != b.RegistrarKey {
+		return nil, "", fmt.Errorf("%w: the signing key is not the bundle's registrar key", ErrInvalid)
+	}
+	if err := b.check(); err != nil {
+		return nil, "", err
+	}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return nil, "", err
+	}
+	file, err = json.MarshalIndent(signed{Bundle: raw, Signature: hex.EncodeToString(ed25519.Sign(registrar, raw))}, "", "  ")
+	if err != nil {
+		return nil, "", err
+	}
+	file = append(file, '\n')
+	return file, Fingerprint(file), nil
+}
+
+// Fingerprint is the hex SHA-256 of a bundle file.
+func Fingerprint(file []byte) string {
+	h := sha256.Sum256(file)
+	return hex.EncodeToString(h[:])
+}
+
+// Parse checks a bundle file's signature and content.
+func Parse(file []byte) (*Bundle, error) {
+	if len(file) > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrInvalid, len(file))
+	}
+	var s signed
+	if err := strictUnmarshal(file, &s); err != nil {
+		return nil, err
+	}
+	var b Bundle
+	if err := strictUnmarshal(s.Bundle, &b); err != nil {
+		return nil, err
+	}
+	key, err := b.registrarKey()
+	if err != nil {
+		return nil, err
+	}
+	// The signature is over the compact JSON of the bundle object: the file may be
+	// indented, the signed bytes are not.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, s.Bundle); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	sig, err := hex.DecodeString(s.Signature)
+	if err != nil || !ed25519.Verify(key, compact.Bytes(), sig) {
+		return nil, fmt.Errorf("%w: registrar signature does not verify", ErrInvalid)
+	}
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// ParsePinned parses a bundle file and checks that its fingerprint is the pinned one.
+func ParsePinned(file []byte, fingerprint string) (*Bundle, error) {
+	if got := Fingerprint(file); got != fingerprint {
+		return nil, fmt.Errorf("%w: fingerprint %s, pinned %s", ErrInvalid, got, fingerprint)
+	}
+	return Parse(file)
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if d.More() {
+		return fmt.Errorf("%w: trailing data", ErrInvalid)
+	}
+	return nil
+}
+
+func (b *Bundle) registrarKey() (ed25519.PublicKey, error) {
+	k, err := hex.DecodeString(b.RegistrarKey)
+	if err != nil || len(k) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: registrar key", ErrInvalid)
+	}
+	return k, nil
+}
+
+// RegistrarPublicKey returns the registrar's Ed25519 key.
+func (b *Bundle) RegistrarPublicKey() ed25519.PublicKey {
+	k, _ := b.registrarKey() // checked by Parse and Sign
+	return k
+}
+
+// SharingMode returns the pairing package's mode.
+func (b *Bundle) SharingMode() pairing.Mode {
+	if b.Mode == "threshold" {
+		return pairing.Threshold
+	}
+	return pairing.Additive
+}
+
+// Find returns the record of the DTA with the given index.
+func (b *Bundle) Find(index uint32) (*DTA, bool) {
+	for i := range b.DTAs {
+		if b.DTAs[i].Index == index {
+			return &b.DTAs[i], true
+		}
+	}
+	return nil, false
+}
+
+// CommitmentPoint decodes the DTA's C_i.
+func (d *DTA) CommitmentPoint() (*pairing.G1, error) {
+	b, err := hex.DecodeString(d.Commitment)
+	if err != nil {
+		return nil, fmt.Errorf("%w: DTA %d commitment: %v", ErrInvalid, d.Index, err)
+	}
+	p, err := pairing.DecodeG1(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: DTA %d commitment: %v", ErrInvalid, d.Index, err)
+	}
+	return p, nil
+}
+
+// PublicKey decodes the DTA's Ed25519 key.
+func (d *DTA) PublicKey() (ed25519.PublicKey, error) {
+	k, err := hex.DecodeString(d.SigningKey)
+	if err != nil || len(k) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: DTA %d signing key", ErrInvalid, d.Index)
+	}
+	return k, nil
+}
+
+func (b *Bundle) check() error {
+	n := len(b.DTAs)
+	switch {
+	case b.Version != 1 || b.Protocol != pairing.ProtocolVersion:
+		return fmt.Errorf("%w: version %d, protocol %q", ErrInvalid, b.Version, b.Protocol)
+	case b.Domain == "" || len(b.Domain) > 253:
+		return fmt.Errorf("%w: domain", ErrInvalid)
+	case n == 0 || n > 64:
+		return fmt.Errorf("%w: %d DTAs (1 to 64)", ErrInvalid, n)
+	case b.Mode == "additive" && b.Threshold != n, b.Mode == "threshold" && (b.Threshold < 1 || b.Threshold > n):
+		return fmt.Errorf("%w: threshold %d of %d in %s mode", ErrInvalid, b.Threshold, n, b.Mode)
+	case b.Mode != "additive" && b.Mode != "threshold":
+		return fmt.Errorf("%w: mode %q", ErrInvalid, b.Mode)
+	}
+	if _, err := b.registrarKey(); err != nil {
+		return err
+	}
+	seen := map[uint32]bool{}
+	origins := map[string]bool{}
+	for i := range b.DTAs {
+		d := &b.DTAs[i]
+		if d.Index == 0 || seen[d.Index] {
+			return fmt.Errorf("%w: DTA index %d zero or repeated", ErrInvalid, d.Index)
+		}
+		seen[d.Index] = true
+		if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("%w: DTA %d URL %q", ErrInvalid, d.Index, d.URL)
+		}
+		if d.LogOrigin == "" || origins[d.LogOrigin] {
+			return fmt.Errorf("%w: DTA %d log origin empty or repeated", ErrInvalid, d.Index)
+		}
+		origins[d.LogOrigin] = true
+		if _, err := d.CommitmentPoint(); err != nil {
+			return err
+		}
+		if _, err := d.PublicKey(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

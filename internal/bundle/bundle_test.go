@@ -1,0 +1,108 @@
+package bundle
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/polyroot/polyroot/pairing"
+)
+
+func example(t testing.TB, n int) (*Bundle, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	b := &Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: "api.example.com", Mode: "additive", Threshold: n,
+		PermitPeriod: 86400, RegistrarKey: hex.EncodeToString(pub)}
+	for i := 1; i <= n; i++ {
+		s, _ := pairing.RandomScalar(nil)
+		dpub, _, _ := ed25519.GenerateKey(nil)
+		b.DTAs = append(b.DTAs, DTA{Index: uint32(i), URL: fmt.Sprintf("https://dta%d.example.net", i),
+			Commitment: hex.EncodeToString(pairing.G1Generator().Mul(s).Bytes()), SigningKey: hex.EncodeToString(dpub),
+			LogOrigin: fmt.Sprintf("polyroot/api.example.com/dta-%d", i)})
+	}
+	return b, priv
+}
+
+func TestSignParse(t *testing.T) {
+	b, priv := example(t, 3)
+	file, fp, err := Sign(b, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParsePinned(file, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Domain != b.Domain || len(got.DTAs) != 3 || got.SharingMode() != pairing.Additive {
+		t.Fatalf("got %+v", got)
+	}
+	if d, ok := got.Find(2); !ok || d.Index != 2 {
+		t.Fatal("Find(2)")
+	}
+	t.Run("fail/other-fingerprint", func(t *testing.T) {
+		if _, err := ParsePinned(file, strings.Repeat("0", 64)); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("fail/tampered", func(t *testing.T) {
+		bad := strings.Replace(string(file), "api.example.com", "api.example.org", 1)
+		if _, err := Parse([]byte(bad)); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("fail/signed-by-another-key", func(t *testing.T) {
+		_, other, _ := ed25519.GenerateKey(nil)
+		if _, _, err := Sign(b, other); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestCheck(t *testing.T) {
+	cases := map[string]func(*Bundle){
+		"fail/version":             func(b *Bundle) { b.Version = 2 },
+		"fail/protocol":            func(b *Bundle) { b.Protocol = "polyroot/v0" },
+		"fail/no-domain":           func(b *Bundle) { b.Domain = "" },
+		"fail/no-dtas":             func(b *Bundle) { b.DTAs = nil },
+		"fail/additive-threshold":  func(b *Bundle) { b.Threshold = 2 },
+		"fail/threshold-too-large": func(b *Bundle) { b.Mode, b.Threshold = "threshold", 4 },
+		"fail/mode":                func(b *Bundle) { b.Mode = "majority" },
+		"fail/repeated-index":      func(b *Bundle) { b.DTAs[1].Index = 1 },
+		"fail/zero-index":          func(b *Bundle) { b.DTAs[0].Index = 0 },
+		"fail/url":                 func(b *Bundle) { b.DTAs[0].URL = "ftp://x" },
+		"fail/repeated-origin":     func(b *Bundle) { b.DTAs[1].LogOrigin = b.DTAs[0].LogOrigin },
+		"fail/identity-commitment": func(b *Bundle) { b.DTAs[0].Commitment = "c0" + strings.Repeat("00", 47) },
+		"fail/bad-commitment":      func(b *Bundle) { b.DTAs[0].Commitment = "zz" },
+		"fail/signing-key":         func(b *Bundle) { b.DTAs[0].SigningKey = "00" },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			b, priv := example(t, 3)
+			mutate(b)
+			if _, _, err := Sign(b, priv); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	b, priv := example(f, 2)
+	file, _, _ := Sign(b, priv)
+	f.Add(file)
+	f.Add([]byte(`{"bundle":{},"signature":""}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := Parse(raw)
+		if err != nil {
+			return
+		}
+		for i := range got.DTAs {
+			if _, err := got.DTAs[i].CommitmentPoint(); err != nil {
+				t.Fatalf("accepted a bundle with a bad commitment: %v", err)
+			}
+		}
+	})
+}
