@@ -91,11 +91,29 @@ func (l *Log) Origin() string { return l.origin }
 
 // Append adds leaf to the log and returns its index once it is durable.
 func (l *Log) Append(ctx context.Context, leaf []byte) (uint64, error) {
-	idx, err := l.add(ctx, tessera.NewEntry(leaf))()
+	idx, err := l.AppendAll(ctx, [][]byte{leaf})
 	if err != nil {
-		return 0, fmt.Errorf("translog: append: %w", err)
+		return 0, err
 	}
-	return idx.Index, nil
+	return idx[0], nil
+}
+
+// AppendAll adds leaves to the log, to be sequenced together, and returns their indices
+// once all of them are durable.
+func (l *Log) AppendAll(ctx context.Context, leaves [][]byte) ([]uint64, error) {
+	futures := make([]tessera.IndexFuture, len(leaves))
+	for i, leaf := range leaves {
+		futures[i] = l.add(ctx, tessera.NewEntry(leaf))
+	}
+	indices := make([]uint64, len(leaves))
+	for i, f := range futures {
+		idx, err := f()
+		if err != nil {
+			return nil, fmt.Errorf("translog: append: %w", err)
+		}
+		indices[i] = idx.Index
+	}
+	return indices, nil
 }
 
 // Size returns the number of entries integrated into the tree.

@@ -1,0 +1,224 @@
+// Package dta is a Distributed Trust Authority: the service a trust-authority operator
+// runs. It holds one master share s_i of a domain's key and, on a ticket signed by the
+// domain's registrar, issues client key shares s_i·A, time-permit shares s_i·T_k and the
+// server's key share s_i·Q, and records revocations. Every issuance is an entry in the
+// DTA's transparency log before the response leaves, and the response carries the
+// DTA's signed promise for that entry.
+//
+// Security invariants:
+//   - A share is issued only for a ticket whose signature (the bundle's registrar key),
+//     domain, kind and expiry check, whose nonce this DTA has not used for another
+//     ticket, and (client and permit shares) whose identity is not revoked.
+//   - Exactly once: a retried ticket gets the same shares and the same log entries; the
+//     record of a ticket is written before its entries and finished after, and a
+//     pending record is finished at start-up by looking for its entries in the log.
+//   - The master share and the signing key come from the keystore and appear in no
+//     response, log line, error or metric. The server share leaves only sealed with
+//     HPKE to the server key named in its ticket.
+//
+// # Caveats
+//
+// One process per data directory. Rotating the master share means a new commitment,
+// hence a new trust bundle: Reload refuses a keystore share that does not match the
+// bundle it is given.
+package dta
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// Names of the DTA's secrets in its keystore.
+const (
+	SecretMasterShare = "master-share"
+	SecretSigningKey  = "signing-key"
+)
+
+// Config configures a DTA.
+type Config struct {
+	Bundle   *bundle.Bundle    // the domain's trust bundle; it must list this DTA
+	Index    uint32            // this DTA's index in the bundle
+	Keys     keystore.Keystore // holds SecretMasterShare and SecretSigningKey
+	DataDir  string            // the state database and the log live here
+	Logger   *slog.Logger      // default: discard
+	Registry prometheus.Registerer
+	Now      func() time.Time // default time.Now
+	Log      translog.Options
+	// RatePerSecond and RateBurst limit requests per client address (defaults 50, 100).
+	RatePerSecond float64
+	RateBurst     int
+}
+
+// A Service is a running DTA. Its Handler serves the HTTP API.
+type Service struct {
+	cfg     Config
+	record  *bundle.DTA
+	keys    atomic.Pointer[keys]
+	store   *store
+	log     *translog.Log
+	locks   [64]sync.Mutex // per ticket nonce, striped
+	metrics *metrics
+	ready   atomic.Bool
+	lastErr atomic.Pointer[string]
+}
+
+type keys struct {
+	master     *pairing.Scalar
+	commitment *pairing.G1
+	signing    ed25519.PrivateKey
+}
+
+// Init creates a DTA's master share and signing key in ks and returns its public
+// record for the trust bundle. It refuses to overwrite existing keys.
+func Init(ctx context.Context, ks keystore.Keystore, domain string, index uint32, url string) (*bundle.DTA, error) {
+	for _, name := range []string{SecretMasterShare, SecretSigningKey} {
+		if _, err := ks.Get(ctx, name); err == nil {
+			return nil, fmt.Errorf("dta: the keystore already holds %s; refusing to overwrite it", name)
+		} else if !errors.Is(err, keystore.ErrNotFound) {
+			return nil, err
+		}
+	}
+	s, err := pairing.RandomScalar(nil)
+	if err != nil {
+		return nil, err
+	}
+	_, signing, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := ks.Put(ctx, SecretMasterShare, s.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := ks.Put(ctx, SecretSigningKey, signing.Seed()); err != nil {
+		return nil, err
+	}
+	return &bundle.DTA{
+		Index:      index,
+		URL:        url,
+		Commitment: hex.EncodeToString(pairing.G1Generator().Mul(s).Bytes()),
+		SigningKey: hex.EncodeToString(signing.Public().(ed25519.PublicKey)),
+		LogOrigin:  LogOrigin(domain, index),
+	}, nil
+}
+
+// LogOrigin is the default origin line of DTA index's log for domain.
+func LogOrigin(domain string, index uint32) string {
+	return fmt.Sprintf("polyroot/%s/dta-%d", domain, index)
+}
+
+// New loads the keys, opens the state and the log, finishes any issuance a crash left
+// pending, and returns a ready Service.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RatePerSecond == 0 {
+		cfg.RatePerSecond, cfg.RateBurst = 50, 100
+	}
+	rec, ok := cfg.Bundle.Find(cfg.Index)
+	if !ok {
+		return nil, fmt.Errorf("dta: the trust bundle of %s has no DTA %d", cfg.Bundle.Domain, cfg.Index)
+	}
+	s := &Service{cfg: cfg, record: rec, metrics: newMetrics(cfg.Registry)}
+	k, err := s.loadKeys(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	s.keys.Store(k)
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "log"), 0o700); err != nil {
+		return nil, fmt.Errorf("dta: data directory: %w", err)
+	}
+	if s.store, err = openStore(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	s.log, err = translog.Open(ctx, filepath.Join(cfg.DataDir, "log"), rec.LogOrigin, k.signing, cfg.Log)
+	if err != nil {
+		s.store.close()
+		return nil, err
+	}
+	if err := s.recoverPending(ctx); err != nil {
+		s.Close(ctx)
+		return nil, err
+	}
+	s.ready.Store(true)
+	return s, nil
+}
+
+// loadKeys reads the keys and checks them against the DTA's record in the bundle.
+func (s *Service) loadKeys(ctx context.Context, rec *bundle.DTA) (*keys, error) {
+	raw, err := s.cfg.Keys.Get(ctx, SecretMasterShare)
+	if err != nil {
+		return nil, fmt.Errorf("dta: master share: %w", err)
+	}
+	master, err := pairing.DecodeScalar(raw)
+	if err != nil {
+		return nil, fmt.Errorf("dta: the master share in the keystore is malformed")
+	}
+	seed, err := s.cfg.Keys.Get(ctx, SecretSigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("dta: signing key: %w", err)
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("dta: the signing key in the keystore is malformed")
+	}
+	k := &keys{master: master, commitment: pairing.G1Generator().Mul(master), signing: ed25519.NewKeyFromSeed(seed)}
+	if hex.EncodeToString(k.commitment.Bytes()) != rec.Commitment {
+		return nil, fmt.Errorf("dta: the master share in the keystore does not match commitment C_%d in the trust bundle", rec.Index)
+	}
+	if hex.EncodeToString(k.signing.Public().(ed25519.PublicKey)) != rec.SigningKey {
+		return nil, fmt.Errorf("dta: the signing key in the keystore does not match DTA %d's key in the trust bundle", rec.Index)
+	}
+	return k, nil
+}
+
+// Reload re-reads the keys from the keystore (after a rotation) and swaps them in if
+// they match b, the new trust bundle; otherwise it keeps the current ones.
+func (s *Service) Reload(ctx context.Context, b *bundle.Bundle) error {
+	rec, ok := b.Find(s.cfg.Index)
+	if !ok || rec.LogOrigin != s.record.LogOrigin || b.Domain != s.cfg.Bundle.Domain {
+		return fmt.Errorf("dta: the new bundle does not list this DTA with the same domain and log")
+	}
+	k, err := s.loadKeys(ctx, rec)
+	if err != nil {
+		return err
+	}
+	if hex.EncodeToString(k.signing.Public().(ed25519.PublicKey)) != s.record.SigningKey {
+		return fmt.Errorf("dta: a new signing key needs a new log; refusing")
+	}
+	s.keys.Store(k)
+	return nil
+}
+
+// Record returns the DTA's public record.
+func (s *Service) Record() bundle.DTA { return *s.record }
+
+// Close stops the service's log and closes its state.
+func (s *Service) Close(ctx context.Context) error {
+	s.ready.Store(false)
+	return errors.Join(s.log.Close(ctx), s.store.close())
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

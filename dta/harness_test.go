@@ -1,0 +1,193 @@
+package dta
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+const testDomain = "api.example.com"
+
+// domain is n DTAs of one domain, each a real HTTP server on loopback, with file
+// keystores and their own data directories.
+type domain struct {
+	t         *testing.T
+	bundle    *bundle.Bundle
+	registrar ed25519.PrivateKey
+	dtas      []*node
+	now       time.Time
+}
+
+type node struct {
+	index    uint32
+	dir      string
+	keys     keystore.Keystore
+	listener net.Listener
+	url      string
+	svc      *Service
+	srv      *http.Server
+	rate     float64
+}
+
+func newDomain(t *testing.T, n int, permitPeriod uint64) *domain {
+	t.Helper()
+	ctx := context.Background()
+	regPub, regPriv, _ := ed25519.GenerateKey(nil)
+	d := &domain{t: t, registrar: regPriv, now: time.Now()}
+	b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "additive",
+		Threshold: n, PermitPeriod: permitPeriod, RegistrarKey: hex.EncodeToString(regPub)}
+	for i := 1; i <= n; i++ {
+		dir := t.TempDir()
+		ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd := &node{index: uint32(i), dir: dir, keys: ks, listener: l, url: "http://" + l.Addr().String()}
+		rec, err := Init(ctx, ks, testDomain, nd.index, nd.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.DTAs = append(b.DTAs, *rec)
+		d.dtas = append(d.dtas, nd)
+	}
+	file, _, err := bundle.Sign(b, regPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.bundle, err = bundle.Parse(file); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range d.dtas {
+		d.start(nd)
+	}
+	t.Cleanup(func() {
+		for _, nd := range d.dtas {
+			d.stop(nd)
+		}
+	})
+	return d
+}
+
+// start runs the DTA on its listener (a new one on the same address after a stop).
+func (d *domain) start(nd *node) {
+	d.t.Helper()
+	if nd.listener == nil {
+		l, err := net.Listen("tcp", nd.url[len("http://"):])
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		nd.listener = l
+	}
+	svc, err := New(context.Background(), Config{Bundle: d.bundle, Index: nd.index, Keys: nd.keys, DataDir: nd.dir,
+		Log: logOptions, RatePerSecond: nd.rate, RateBurst: int(nd.rate) + 1})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	nd.svc = svc
+	nd.srv = &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go nd.srv.Serve(nd.listener)
+}
+
+func (d *domain) stop(nd *node) {
+	if nd.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nd.srv.Shutdown(ctx)
+	nd.svc.Close(ctx)
+	nd.srv, nd.svc, nd.listener = nil, nil, nil
+}
+
+// ticket signs a ticket of kind for id with the registrar key.
+func (d *domain) ticket(kind string, id pairing.IDHash, mutate ...func(*ticket.Ticket)) string {
+	d.t.Helper()
+	tk := ticket.Ticket{Domain: testDomain, Kind: kind, NotAfter: d.now.Add(time.Hour)}
+	if kind != ticket.KindServer {
+		tk.IDHash = hex.EncodeToString(id[:])
+	}
+	for _, m := range mutate {
+		m(&tk)
+	}
+	s, err := ticket.Sign(tk, d.registrar)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return s
+}
+
+// post sends body to a DTA and returns the status and the decoded response or error.
+func post(t *testing.T, url, path, contentType string, body []byte) (int, *Response, map[string]string) {
+	t.Helper()
+	resp, err := http.Post(url+path, contentType, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		var e map[string]string
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatalf("%s: status %d with a non-JSON body %q", path, resp.StatusCode, raw)
+		}
+		return resp.StatusCode, nil, e
+	}
+	var r Response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, &r, nil
+}
+
+func ticketBody(tk string) []byte {
+	b, _ := json.Marshal(Request{Ticket: tk})
+	return b
+}
+
+// issue posts a ticket to DTA nd and requires success.
+func (d *domain) issue(nd *node, path, tk string) *Response {
+	d.t.Helper()
+	code, r, e := post(d.t, nd.url, path, "application/json", ticketBody(tk))
+	if code != http.StatusOK {
+		d.t.Fatalf("DTA %d %s: %d %v", nd.index, path, code, e)
+	}
+	return r
+}
+
+func newID(t *testing.T, id string) pairing.IDHash {
+	salt := make([]byte, pairing.SaltSize)
+	copy(salt, fmt.Sprint(time.Now().UnixNano()))
+	h, err := pairing.NewIDHash(testDomain, id, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+var logOptions = translog.Options{CheckpointInterval: 100 * time.Millisecond}
+
+func TestMain(m *testing.M) {
+	translog.RouteTesseraLogs(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}

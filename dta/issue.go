@@ -1,0 +1,239 @@
+package dta
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+
+	"github.com/polyroot/polyroot/internal/httpx"
+	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// API errors of share issuance; their codes are stable.
+var (
+	errNonceReused  = httpx.Errorf(http.StatusConflict, "nonce_reused", "this ticket's nonce was already used for another ticket")
+	errRevoked      = httpx.Errorf(http.StatusForbidden, "revoked", "this identity is revoked: it gets no shares or permits")
+	errPending      = httpx.Errorf(http.StatusServiceUnavailable, "retry_later", "this ticket's issuance is being recorded; retry later")
+	errLog          = httpx.Errorf(http.StatusServiceUnavailable, "log_unavailable", "the transparency log cannot record the issuance now; retry later")
+	errNoPermits    = httpx.Errorf(http.StatusBadRequest, "no_permits", "this domain does not use time permits")
+	errBadServerKey = httpx.Errorf(http.StatusBadRequest, "bad_server_key", "the server key named in the ticket is not an X25519 public key")
+)
+
+// checkTicket verifies a ticket of kind for this DTA's domain and maps the failures to
+// API errors.
+func (s *Service) checkTicket(token, kind string) (*ticket.Ticket, error) {
+	tk, err := ticket.Verify(token, s.cfg.Bundle.RegistrarPublicKey(), s.cfg.Bundle.Domain, kind, s.cfg.Now())
+	switch {
+	case err == nil:
+		return tk, nil
+	case errors.Is(err, ticket.ErrExpired):
+		return nil, httpx.Errorf(http.StatusUnauthorized, "expired_ticket", "the ticket has expired; ask the registrar for a new one")
+	case errors.Is(err, ticket.ErrDomain):
+		return nil, httpx.Errorf(http.StatusForbidden, "wrong_domain", "the ticket is for another domain")
+	case errors.Is(err, ticket.ErrKind):
+		return nil, httpx.Errorf(http.StatusBadRequest, "wrong_kind", "the ticket is not for this kind of request")
+	default:
+		return nil, httpx.Errorf(http.StatusUnauthorized, "invalid_ticket", "the ticket is not signed by this domain's registrar or is malformed")
+	}
+}
+
+// issued is one share as computed, before it is logged.
+type issued struct {
+	slot   uint64
+	share  []byte // encoded point (client, permit, server)
+	proof  []byte
+	sealed []byte
+}
+
+// issue acts on a verified ticket exactly once. token is the ticket's encoding.
+func (s *Service) issue(ctx context.Context, tk *ticket.Ticket, token string) (*Response, error) {
+	lock := &s.locks[stripe(tk.Nonce)]
+	lock.Lock()
+	defer lock.Unlock()
+
+	k := s.keys.Load()
+	ticketHash := sha256Hex([]byte(token))
+	rec, err := s.store.get(tk.Nonce)
+	switch {
+	case err == nil:
+		if rec.TicketSHA256 != ticketHash {
+			return nil, errNonceReused
+		}
+		if rec.pending() {
+			return nil, errPending
+		}
+		items, err := s.compute(k, tk)
+		if err != nil {
+			return nil, err
+		}
+		return s.respond(k, items, rec), nil // a retry: the same entries, fresh proofs
+	case !errors.Is(err, errNoRecord):
+		return nil, err
+	}
+	if tk.Kind != ticket.KindRevoke {
+		if revoked, err := s.store.revoked(tk.IDHash); err != nil {
+			return nil, err
+		} else if revoked {
+			return nil, errRevoked
+		}
+	}
+	items, err := s.compute(k, tk)
+	if err != nil {
+		return nil, err
+	}
+	size, err := s.log.Size(ctx)
+	if err != nil {
+		return nil, errLog
+	}
+	now := s.cfg.Now().Unix()
+	rec = &record{TicketSHA256: ticketHash, Kind: tk.Kind, SizeHint: size}
+	for _, it := range items {
+		e := translog.Entry{Version: 1, DTA: s.cfg.Index, Domain: s.cfg.Bundle.Domain, Kind: tk.Kind,
+			IDHash: tk.IDHash, Slot: it.slot, TicketSHA256: ticketHash, Time: now}
+		if it.share != nil {
+			e.ShareSHA256 = sha256Hex(it.share)
+		}
+		leaf, err := e.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		rec.Entries = append(rec.Entries, leaf)
+	}
+	revoke := ""
+	if tk.Kind == ticket.KindRevoke {
+		revoke = tk.IDHash
+	}
+	if err := s.store.put(tk.Nonce, rec, revoke); err != nil {
+		return nil, err
+	}
+	if rec.Indices, err = s.log.AppendAll(ctx, rec.Entries); err != nil {
+		// The record stays pending: recovery at the next start finds or writes the entries.
+		s.cfg.Logger.Error("log append failed", "kind", tk.Kind, "err", err)
+		s.setUnready("log append failed: " + err.Error())
+		return nil, errLog
+	}
+	if err := s.store.put(tk.Nonce, rec, ""); err != nil {
+		return nil, err
+	}
+	return s.respond(k, items, rec), nil
+}
+
+// compute makes the shares a ticket asks for.
+func (s *Service) compute(k *keys, tk *ticket.Ticket) ([]issued, error) {
+	domain, index := s.cfg.Bundle.Domain, s.cfg.Index
+	var id pairing.IDHash
+	if tk.IDHash != "" {
+		hex.Decode(id[:], []byte(tk.IDHash)) // checked by ticket.Verify
+	}
+	switch tk.Kind {
+	case ticket.KindClient:
+		share, proof, err := pairing.IssueShare(nil, k.master, k.commitment, pairing.IdentityPoint(id), pairing.ShareContext(domain, index, "client", 0))
+		if err != nil {
+			return nil, err
+		}
+		return []issued{{share: share.Bytes(), proof: proof.Bytes()}}, nil
+	case ticket.KindPermit:
+		period := s.cfg.Bundle.PermitPeriod
+		if period == 0 {
+			return nil, errNoPermits
+		}
+		var out []issued
+		for slot := tk.FirstSlot; slot <= tk.LastSlot; slot++ {
+			share, proof, err := pairing.IssueShare(nil, k.master, k.commitment, pairing.PermitPoint(id, slot, period), pairing.ShareContext(domain, index, "permit", slot))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, issued{slot: slot, share: share.Bytes(), proof: proof.Bytes()})
+		}
+		return out, nil
+	case ticket.KindServer:
+		serverKey, _ := hex.DecodeString(tk.ServerKey) // checked by ticket.Verify
+		share := pairing.G2Generator().Mul(k.master).Bytes()
+		sealed, err := sealServerShare(serverKey, domain, index, share)
+		if err != nil {
+			return nil, errBadServerKey
+		}
+		return []issued{{share: share, sealed: sealed}}, nil
+	case ticket.KindRevoke:
+		return []issued{{}}, nil
+	}
+	return nil, fmt.Errorf("dta: unknown ticket kind %q", tk.Kind)
+}
+
+// respond builds the response for items recorded in rec.
+func (s *Service) respond(k *keys, items []issued, rec *record) *Response {
+	resp := &Response{DTA: s.cfg.Index}
+	for i, it := range items {
+		sh := Share{Slot: it.slot, Proof: it.proof, Sealed: it.sealed, Entry: rec.Entries[i],
+			Promise: translog.NewPromise(k.signing, s.record.LogOrigin, rec.Indices[i], rec.Entries[i])}
+		if it.sealed == nil {
+			sh.Share = it.share
+		}
+		resp.Shares = append(resp.Shares, sh)
+	}
+	return resp
+}
+
+func stripe(nonce string) int {
+	h := fnv.New32a()
+	h.Write([]byte(nonce))
+	return int(h.Sum32() % 64)
+}
+
+// recoverPending finishes the records a crash left pending: each entry already in the
+// log (at or after the record's size hint) gets its index; the others are appended now.
+func (s *Service) recoverPending(ctx context.Context) error {
+	pending, err := s.store.pendingRecords()
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	size, err := s.log.Size(ctx)
+	if err != nil {
+		return err
+	}
+	from := size
+	for _, r := range pending {
+		from = min(from, r.SizeHint)
+	}
+	found := map[string]uint64{}
+	err = s.log.ScanLeaves(ctx, from, size, func(i uint64, leaf []byte) error {
+		found[string(leaf)] = i
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dta: recovery scan of the log: %w", err)
+	}
+	var appended int
+	for nonce, r := range pending {
+		r.Indices = make([]uint64, len(r.Entries))
+		var missing [][]byte
+		var at []int
+		for i, e := range r.Entries {
+			if idx, ok := found[string(e)]; ok && idx >= r.SizeHint {
+				r.Indices[i] = idx
+			} else {
+				missing, at = append(missing, e), append(at, i)
+			}
+		}
+		if len(missing) > 0 {
+			idx, err := s.log.AppendAll(ctx, missing)
+			if err != nil {
+				return fmt.Errorf("dta: recovery append: %w", err)
+			}
+			for j, i := range at {
+				r.Indices[i] = idx[j]
+			}
+			appended += len(missing)
+		}
+		if err := s.store.put(nonce, r, ""); err != nil {
+			return err
+		}
+	}
+	s.cfg.Logger.Info("recovered pending issuances", "records", len(pending), "entries_appended", appended)
+	return nil
+}

@@ -1,0 +1,86 @@
+package dta
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/polyroot/polyroot/internal/httpx"
+)
+
+// metrics are the DTA's Prometheus metrics. Labels carry kinds, codes and routes only:
+// never an identity, a ticket or a share.
+type metrics struct {
+	registry *prometheus.Registry
+	issuance *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	requests *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		issuance: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "polyroot_dta_issuance_total", Help: "Share, permit and revocation requests by kind and result code.",
+		}, []string{"kind", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "polyroot_dta_issuance_seconds", Help: "Time to answer an issuance request, logging included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"kind"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "polyroot_dta_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "status"}),
+	}
+	m.registry.MustRegister(m.issuance, m.latency, m.requests,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if reg != nil {
+		reg.MustRegister(m.issuance, m.latency, m.requests)
+	}
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+func (m *metrics) issued(kind string, err error, d time.Duration) {
+	result := "ok"
+	var e *httpx.Error
+	if errors.As(err, &e) {
+		result = e.Code
+	} else if err != nil {
+		result = "internal"
+	}
+	m.issuance.WithLabelValues(kind, result).Inc()
+	if err == nil {
+		m.latency.WithLabelValues(kind).Observe(d.Seconds())
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
+
+// instrument counts requests by route template (not by path, to keep labels bounded).
+func (m *metrics) instrument(r *mux.Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		r.ServeHTTP(rec, req)
+		route := "unmatched"
+		var match mux.RouteMatch
+		if r.Match(req, &match) && match.Route != nil {
+			if tpl, err := match.Route.GetPathTemplate(); err == nil {
+				route = tpl
+			}
+		}
+		m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+	})
+}

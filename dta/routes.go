@@ -1,0 +1,102 @@
+package dta
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/polyroot/polyroot/internal/httpx"
+	"github.com/polyroot/polyroot/internal/ticket"
+)
+
+// Handler returns the DTA's HTTP API. Every route is in this one table:
+//
+//	POST /v1/shares/client   {ticket}  a client key share with its DLEQ proof
+//	POST /v1/shares/permit   {ticket}  time-permit shares for the ticket's slots
+//	POST /v1/shares/server   {ticket}  the server key share, sealed to the ticket's key
+//	POST /v1/revocations     {ticket}  record a revocation: no more shares or permits
+//	GET  /v1/record                    this DTA's public record
+//	GET  /v1/log/checkpoint, /v1/log/tile/…   the transparency log (C2SP tlog-tiles)
+//	GET  /livez, /readyz, /metrics
+func (s *Service) Handler() http.Handler {
+	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger)
+	r := mux.NewRouter()
+	api := r.PathPrefix("/v1").Subrouter()
+	api.Use(limit.Wrap)
+	api.Handle("/shares/client", s.issueHandler(ticket.KindClient)).Methods(http.MethodPost)
+	api.Handle("/shares/permit", s.issueHandler(ticket.KindPermit)).Methods(http.MethodPost)
+	api.Handle("/shares/server", s.issueHandler(ticket.KindServer)).Methods(http.MethodPost)
+	api.Handle("/revocations", s.issueHandler(ticket.KindRevoke)).Methods(http.MethodPost)
+	api.HandleFunc("/record", s.handleRecord).Methods(http.MethodGet)
+	api.PathPrefix("/log/").Handler(http.StripPrefix("/v1/log", s.log.Handler())).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	r.HandleFunc("/readyz", s.handleReady)
+	r.Handle("/metrics", s.metrics.handler())
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
+	})
+	return httpx.WithRequestID(s.metrics.instrument(r))
+}
+
+func (s *Service) issueHandler(kind string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		resp, err := s.handleIssue(w, r, kind)
+		s.metrics.issued(kind, err, time.Since(start))
+		if err != nil {
+			httpx.WriteError(w, r, s.cfg.Logger, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, resp)
+	})
+}
+
+func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request, kind string) (*Response, error) {
+	var req Request
+	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
+		return nil, err
+	}
+	tk, err := s.checkTicket(req.Ticket, kind)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(r.Context(), tk, req.Ticket)
+}
+
+func (s *Service) handleRecord(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, s.record)
+}
+
+// handleReady answers 200 once the keys are loaded and the log directory is writable,
+// 503 with the reason otherwise.
+func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
+	reason := ""
+	if !s.ready.Load() {
+		reason = "starting or stopping"
+		if p := s.lastErr.Load(); p != nil {
+			reason = *p
+		}
+	} else if f, err := os.CreateTemp(filepath.Join(s.cfg.DataDir, "log"), ".ready-*"); err != nil {
+		reason = "the log directory is not writable"
+	} else {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	if reason != "" {
+		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusServiceUnavailable, "not_ready", "%s", reason))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// setUnready marks the service not ready, with a reason /readyz reports.
+func (s *Service) setUnready(reason string) {
+	s.lastErr.Store(&reason)
+	s.ready.Store(false)
+}

@@ -1,0 +1,168 @@
+// Package httpx holds what polyroot's HTTP services share: one error type that carries
+// its HTTP status and a stable code, strict JSON request decoding with size limits,
+// per-client rate limiting, and request IDs.
+//
+// Security invariants: error messages are written for the client and never contain a
+// secret; an internal error reaches the client only as "internal error".
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// An Error is an API error: its Status is the HTTP status, its Code a stable
+// machine-readable name, its Message a sentence for people.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// MaxBody is the default request body limit.
+const MaxBody = 16 << 10
+
+// DecodeJSON reads a JSON request body into v: the content type must be
+// application/json, the body at most limit bytes, with no unknown fields and nothing
+// after the value.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the request body as application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than %d bytes", limit)
+	case err != nil:
+		return Errorf(http.StatusBadRequest, "bad_body", "could not read the request body")
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return Errorf(http.StatusBadRequest, "bad_json", "the request body is not the expected JSON: %v", err)
+	}
+	if d.More() {
+		return Errorf(http.StatusBadRequest, "bad_json", "the request body has data after the JSON value")
+	}
+	return nil
+}
+
+// WriteJSON writes v with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes err as JSON {code, message}. An error that is not an *Error is
+// logged with the request ID and answered as a 500 "internal error".
+func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		logger.Error("internal error", "request_id", RequestID(r), "path", r.URL.Path, "err", err)
+		e = Errorf(http.StatusInternalServerError, "internal", "internal error (request %s)", RequestID(r))
+	}
+	WriteJSON(w, e.Status, e)
+}
+
+type ctxKey struct{}
+
+// RequestID returns the request's ID, set by WithRequestID.
+func RequestID(r *http.Request) string {
+	id, _ := r.Context().Value(ctxKey{}).(string)
+	return id
+}
+
+// WithRequestID gives each request a random ID, in its context and in the
+// X-Request-Id response header.
+func WithRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+	})
+}
+
+// A RateLimiter limits requests per client address with a token bucket each, and
+// answers 429 with Retry-After beyond the limit.
+type RateLimiter struct {
+	limit   rate.Limit
+	burst   int
+	mu      sync.Mutex
+	clients map[string]*clientLimiter
+	logger  *slog.Logger
+}
+
+type clientLimiter struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// NewRateLimiter allows each client perSecond requests on average, burst at once.
+func NewRateLimiter(perSecond float64, burst int, logger *slog.Logger) *RateLimiter {
+	return &RateLimiter{limit: rate.Limit(perSecond), burst: burst, clients: map[string]*clientLimiter{}, logger: logger}
+}
+
+// Wrap applies the limit to next.
+func (l *RateLimiter) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		res := l.limiter(host).Reserve()
+		if delay := res.Delay(); delay > 0 {
+			res.Cancel()
+			w.Header().Set("Retry-After", strconv.Itoa(int(delay/time.Second)+1))
+			WriteError(w, r, l.logger, Errorf(http.StatusTooManyRequests, "rate_limited", "too many requests; retry after %v", delay.Round(time.Second)+time.Second))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (l *RateLimiter) limiter(host string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if len(l.clients) > 10000 { // forget clients idle for a minute
+		for h, c := range l.clients {
+			if now.Sub(c.seen) > time.Minute {
+				delete(l.clients, h)
+			}
+		}
+	}
+	c, ok := l.clients[host]
+	if !ok {
+		c = &clientLimiter{lim: rate.NewLimiter(l.limit, l.burst)}
+		l.clients[host] = c
+	}
+	c.seen = now
+	return c.lim
+}
