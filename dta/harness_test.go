@@ -28,7 +28,7 @@ const testDomain = "api.example.com"
 // domain is n DTAs of one domain, each a real HTTP server on loopback, with file
 // keystores and their own data directories.
 type domain struct {
-	t         *testing.T
+	t         testing.TB
 	bundle    *bundle.Bundle
 	registrar ed25519.PrivateKey
 	dtas      []*node
@@ -46,7 +46,7 @@ type node struct {
 	rate     float64
 }
 
-func newDomain(t *testing.T, n int, permitPeriod uint64) *domain {
+func newDomain(t testing.TB, n int, permitPeriod uint64) *domain {
 	t.Helper()
 	ctx := context.Background()
 	regPub, regPriv, _ := ed25519.GenerateKey(nil)
@@ -116,6 +116,7 @@ func (d *domain) stop(nd *node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nd.srv.Shutdown(ctx)
+	nd.listener.Close() // Shutdown misses a listener that Serve has not taken yet
 	nd.svc.Close(ctx)
 	nd.srv, nd.svc, nd.listener = nil, nil, nil
 }
@@ -138,7 +139,7 @@ func (d *domain) ticket(kind string, id pairing.IDHash, mutate ...func(*ticket.T
 }
 
 // post sends body to a DTA and returns the status and the decoded response or error.
-func post(t *testing.T, url, path, contentType string, body []byte) (int, *Response, map[string]string) {
+func post(t testing.TB, url, path, contentType string, body []byte) (int, *Response, map[string]string) {
 	t.Helper()
 	resp, err := http.Post(url+path, contentType, bytes.NewReader(body))
 	if err != nil {
@@ -175,7 +176,7 @@ func (d *domain) issue(nd *node, path, tk string) *Response {
 	return r
 }
 
-func newID(t *testing.T, id string) pairing.IDHash {
+func newID(t testing.TB, id string) pairing.IDHash {
 	salt := make([]byte, pairing.SaltSize)
 	copy(salt, fmt.Sprint(time.Now().UnixNano()))
 	h, err := pairing.NewIDHash(testDomain, id, salt)

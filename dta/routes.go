@@ -24,23 +24,25 @@ import (
 func (s *Service) Handler() http.Handler {
 	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger)
 	r := mux.NewRouter()
-	api := r.PathPrefix("/v1").Subrouter()
-	api.Use(limit.Wrap)
-	api.Handle("/shares/client", s.issueHandler(ticket.KindClient)).Methods(http.MethodPost)
-	api.Handle("/shares/permit", s.issueHandler(ticket.KindPermit)).Methods(http.MethodPost)
-	api.Handle("/shares/server", s.issueHandler(ticket.KindServer)).Methods(http.MethodPost)
-	api.Handle("/revocations", s.issueHandler(ticket.KindRevoke)).Methods(http.MethodPost)
-	api.HandleFunc("/record", s.handleRecord).Methods(http.MethodGet)
-	api.PathPrefix("/log/").Handler(http.StripPrefix("/v1/log", s.log.Handler())).Methods(http.MethodGet, http.MethodHead)
+	api := func(path string, h http.Handler, methods ...string) {
+		r.Handle(path, limit.Wrap(h)).Methods(methods...)
+	}
+	api("/v1/shares/client", s.issueHandler(ticket.KindClient), http.MethodPost)
+	api("/v1/shares/permit", s.issueHandler(ticket.KindPermit), http.MethodPost)
+	api("/v1/shares/server", s.issueHandler(ticket.KindServer), http.MethodPost)
+	api("/v1/revocations", s.issueHandler(ticket.KindRevoke), http.MethodPost)
+	api("/v1/record", http.HandlerFunc(s.handleRecord), http.MethodGet)
+	r.PathPrefix("/v1/log/").Handler(limit.Wrap(http.StripPrefix("/v1/log", s.log.Handler()))).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	r.HandleFunc("/readyz", s.handleReady)
 	r.Handle("/metrics", s.metrics.handler())
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
 	})
+	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
 	return httpx.WithRequestID(s.metrics.instrument(r))
 }
 

@@ -1,0 +1,190 @@
+package dta
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/translog"
+)
+
+// TestBadInput sends malformed requests; each gets its error code and the DTA keeps
+// serving.
+func TestBadInput(t *testing.T) {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	good := ticketBody(d.ticket(ticket.KindClient, newID(t, "erin@example.com")))
+	cases := []struct {
+		name, method, path, contentType string
+		body                            []byte
+		status                          int
+		code                            string
+	}{
+		{"fail/truncated-json", "POST", "/v1/shares/client", "application/json", good[:len(good)/2], 400, "bad_json"},
+		{"fail/garbage", "POST", "/v1/shares/client", "application/json", []byte("\x00\xff garbage"), 400, "bad_json"},
+		{"fail/empty-body", "POST", "/v1/shares/client", "application/json", nil, 400, "bad_json"},
+		{"fail/oversized", "POST", "/v1/shares/client", "application/json", append(append([]byte(`{"ticket":"`), bytes.Repeat([]byte("a"), 20000)...), `"}`...), 413, "body_too_large"},
+		{"fail/unknown-field", "POST", "/v1/shares/client", "application/json", []byte(`{"ticket":"x","admin":true}`), 400, "bad_json"},
+		{"fail/trailing-data", "POST", "/v1/shares/client", "application/json", append(append([]byte{}, good...), []byte(`{}`)...), 400, "bad_json"},
+		{"fail/wrong-type", "POST", "/v1/shares/client", "application/json", []byte(`{"ticket":42}`), 400, "bad_json"},
+		{"fail/text-plain", "POST", "/v1/shares/client", "text/plain", good, 415, "unsupported_media_type"},
+		{"fail/form", "POST", "/v1/shares/client", "application/x-www-form-urlencoded", []byte("ticket=x"), 415, "unsupported_media_type"},
+		{"fail/no-content-type", "POST", "/v1/shares/client", "", good, 415, "unsupported_media_type"},
+		{"fail/get-on-post-route", "GET", "/v1/shares/client", "", nil, 405, "method_not_allowed"},
+		{"fail/unknown-route", "GET", "/v1/master-share", "", nil, 404, "not_found"},
+		{"fail/log-state", "GET", "/v1/log/.state/treeState", "", nil, 404, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, nd.url+tc.path, bytes.NewReader(tc.body))
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			var e map[string]string
+			json.Unmarshal(raw, &e)
+			if resp.StatusCode != tc.status || (tc.code != "" && e["code"] != tc.code) {
+				t.Fatalf("got %d %s, want %d %s", resp.StatusCode, raw, tc.status, tc.code)
+			}
+			if tc.code != "" && (resp.Header.Get("Content-Type") != "application/json" || e["message"] == "") {
+				t.Fatalf("error is not JSON {code, message}: %q", raw)
+			}
+		})
+	}
+	// Still serving.
+	d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, newID(t, "erin@example.com")))
+}
+
+func TestRateLimit(t *testing.T) {
+	d := newDomainWithRate(t, 1)
+	nd := d.dtas[0]
+	var limited *http.Response
+	for range 20 {
+		resp, err := http.Get(nd.url + "/v1/record")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited = resp
+			break
+		}
+	}
+	if limited == nil {
+		t.Fatal("20 requests at once were not rate limited at 1/s")
+	}
+	if s, err := strconv.Atoi(limited.Header.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("Retry-After %q", limited.Header.Get("Retry-After"))
+	}
+	// Health checks are not rate limited.
+	if resp, err := http.Get(nd.url + "/livez"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("livez under rate limit: %v %v", resp, err)
+	}
+}
+
+// newDomainWithRate is a one-DTA domain with a low rate limit.
+func newDomainWithRate(t *testing.T, perSecond float64) *domain {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	d.stop(nd)
+	nd.rate = perSecond
+	d.start(nd)
+	return d
+}
+
+func TestHealthMetricsRecordLog(t *testing.T) {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, newID(t, "frank@example.com")))
+	get := func(path string) (int, string) {
+		resp, err := http.Get(nd.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/livez"); code != 200 {
+		t.Fatalf("livez %d", code)
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Fatalf("readyz %d %s", code, body)
+	}
+	code, body := get("/metrics")
+	if code != 200 || !strings.Contains(body, `polyroot_dta_issuance_total{kind="client",result="ok"} 1`) ||
+		!strings.Contains(body, `polyroot_dta_http_requests_total{route="/v1/shares/client",status="200"} 1`) {
+		t.Fatalf("metrics %d:\n%s", code, body)
+	}
+	code, body = get("/v1/record")
+	var rec struct{ Index uint32 }
+	if code != 200 || json.Unmarshal([]byte(body), &rec) != nil || rec.Index != 1 {
+		t.Fatalf("record %d %s", code, body)
+	}
+	// The log's checkpoint is served and verifies with the DTA's key.
+	r, _ := d.bundle.Find(1)
+	pub, _ := r.PublicKey()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body = get("/v1/log/checkpoint")
+		if code == 200 {
+			cp, err := translog.ParseCheckpoint([]byte(body), r.LogOrigin, pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cp.Size >= 1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint covering the entry: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Not ready when the service is stopping.
+	nd.svc.setUnready("test")
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "test") {
+		t.Fatalf("readyz after setUnready: %d %s", code, body)
+	}
+}
+
+// FuzzIssueHandler posts arbitrary bodies to the real handler of a real DTA: no panic,
+// only documented statuses, and every error is JSON {code, message}.
+func FuzzIssueHandler(f *testing.F) {
+	f.Add([]byte(`{"ticket":"a.b.c"}`))
+	f.Add([]byte(`{"ticket":""}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"ticket":"eyJhbGciOiJFZERTQSJ9.e30.AAAA"}`))
+	h := newDomain(f, 1, 3600).dtas[0].svc.Handler()
+	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 409: true, 413: true, 415: true, 429: true}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, path := range []string{"/v1/shares/client", "/v1/shares/permit", "/v1/shares/server", "/v1/revocations"} {
+			req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if !allowed[rec.Code] {
+				t.Fatalf("%s: status %d: %s", path, rec.Code, rec.Body)
+			}
+			if rec.Code != 200 {
+				var e map[string]string
+				if json.Unmarshal(rec.Body.Bytes(), &e) != nil || e["code"] == "" {
+					t.Fatalf("%s: error body %q", path, rec.Body)
+				}
+			}
+		}
+	})
+}
