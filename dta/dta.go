@@ -181,7 +181,7 @@ func (s *Service) loadKeys(ctx context.Context, rec *bundle.DTA) (*keys, error) 
 	if len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("dta: the signing key in the keystore is malformed")
 	}
-	k := &keys{master: master, commitment: pairing.G1Generator().Mul(master), signing: ed25519.NewKeyFromSeed(seed)}
+	k := &keys{master: master, commitment: pairing.G1Generator().Mul(master).PublicForm(), signing: ed25519.NewKeyFromSeed(seed)}
 	if hex.EncodeToString(k.commitment.Bytes()) != rec.Commitment {
 		return nil, fmt.Errorf("dta: the master share in the keystore does not match commitment C_%d in the trust bundle", rec.Index)
 	}

@@ -50,6 +50,7 @@ func openStore(dir string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("dta: initialising the state database: %w", err)
 	}
+	db.MaxBatchDelay = time.Millisecond
 	return &store{db: db}, nil
 }
 
@@ -73,13 +74,15 @@ func (s *store) get(nonce string) (*record, error) {
 }
 
 // put writes r under nonce; for a revocation it also marks idhash revoked, in the same
-// transaction.
+// transaction. It returns once the write is on disk.
 func (s *store) put(nonce string, r *record, revokeIDHash string) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	// Batch coalesces concurrent writers into one transaction and one fsync; the
+	// function may run more than once, which is harmless for these idempotent puts.
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		if revokeIDHash != "" {
 			if err := tx.Bucket(bucketRevoked).Put([]byte(revokeIDHash), []byte(nonce)); err != nil {
 				return err

@@ -23,6 +23,8 @@ func ShareContext(domain string, index uint32, kind string, slot uint64) []byte 
 }
 
 // IssueShare returns S = s·base and a DLEQ proof for it, where commitment = s·P1.
+// Pass a long-lived commitment in public form (PublicForm) so that it is not encoded
+// anew on every call.
 // The proof nonce is hedged: it hashes s, the statement and 32 bytes from rand
 // (crypto/rand if nil), so a broken random source cannot leak s by repeating a nonce.
 func IssueShare(rand io.Reader, s *Scalar, commitment, base *G1, context []byte) (*G1, *DLEQProof, error) {
@@ -39,7 +41,7 @@ func IssueShare(rand io.Reader, s *Scalar, commitment, base *G1, context []byte)
 	if _, err := io.ReadFull(rand, entropy[:]); err != nil {
 		return nil, nil, fmt.Errorf("pairing: reading randomness: %w", err)
 	}
-	share := base.Mul(s)
+	share := base.Mul(s).public() // one conversion; its encoding is then cheap
 	statement := dleqStatement(commitment, base, share, context)
 	k := HashToScalar(lp(s.Bytes(), entropy[:], statement), []byte(DSTNonce))
 	r1, r2 := G1Generator().Mul(k), base.Mul(k)
@@ -51,8 +53,12 @@ func IssueShare(rand io.Reader, s *Scalar, commitment, base *G1, context []byte)
 }
 
 func dleqStatement(commitment, base, share *G1, context []byte) []byte {
-	return lp(context, G1Generator().Bytes(), commitment.Bytes(), base.Bytes(), share.Bytes())
+	return lp(context, generatorBytes, commitment.Bytes(), base.Bytes(), share.Bytes())
 }
+
+// generatorBytes is the encoding of P1, made once: encoding a point in circl's form
+// costs a field inversion.
+var generatorBytes = G1Generator().Bytes()
 
 func dleqChallenge(statement []byte, r1, r2 *G1) *Scalar {
 	return HashToScalar(lp(statement, r1.Bytes(), r2.Bytes()), []byte(DSTDLEQ))

@@ -245,6 +245,20 @@ func (p *G2) affine() bls.G2Affine {
 	return a
 }
 
+// public returns p in gnark-crypto's form: one conversion (a field inversion) after
+// which encoding and public operations on p are cheap.
+func (p *G1) public() *G1 {
+	if p.ct == nil {
+		return p
+	}
+	return &G1{pub: p.affine()}
+}
+
+// PublicForm returns the same point, converted once for cheap encoding and public
+// computations: use it for long-lived points such as a DTA's commitment. Operations on
+// secrets still use the constant-time code, converting back when needed.
+func (p *G1) PublicForm() *G1 { return p.public() }
+
 // mulVarTime returns k·p with gnark-crypto's variable-time code: public k and p only.
 func (p *G1) mulVarTime(k *Scalar) *G1 {
 	a := p.affine()

@@ -42,7 +42,8 @@ type Options struct {
 	// CheckpointInterval is how often a new checkpoint is signed (default 1 s,
 	// at least 100 ms).
 	CheckpointInterval time.Duration
-	// BatchMaxAge is how long an entry may wait to be sequenced with others (default 5 ms).
+	// BatchMaxAge is how long an entry may wait to be sequenced with others (default
+	// 25 ms: larger batches share the file system syncs).
 	BatchMaxAge time.Duration
 	// BatchMaxSize is the most entries sequenced at once (default 256).
 	BatchMaxSize uint
@@ -67,7 +68,7 @@ func Open(ctx context.Context, dir, origin string, key ed25519.PrivateKey, opts 
 		opts.CheckpointInterval = time.Second
 	}
 	if opts.BatchMaxAge == 0 {
-		opts.BatchMaxAge = 5 * time.Millisecond
+		opts.BatchMaxAge = 25 * time.Millisecond
 	}
 	if opts.BatchMaxSize == 0 {
 		opts.BatchMaxSize = 256
