@@ -69,8 +69,7 @@ type Config struct {
 // A Service is a running DTA. Its Handler serves the HTTP API.
 type Service struct {
 	cfg     Config
-	record  *bundle.DTA
-	keys    atomic.Pointer[keys]
+	keys    atomic.Pointer[keys] // swapped whole by Reload
 	store   *store
 	log     *translog.Log
 	locks   [64]sync.Mutex // per ticket nonce, striped
@@ -79,10 +78,13 @@ type Service struct {
 	lastErr atomic.Pointer[string]
 }
 
+// keys is what Reload swaps: the secrets with the bundle and record they match.
 type keys struct {
 	master     *pairing.Scalar
 	commitment *pairing.G1
 	signing    ed25519.PrivateKey
+	bundle     *bundle.Bundle
+	record     *bundle.DTA
 }
 
 // Init creates a DTA's master share and signing key in ks and returns its public
@@ -139,8 +141,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if !ok {
 		return nil, fmt.Errorf("dta: the trust bundle of %s has no DTA %d", cfg.Bundle.Domain, cfg.Index)
 	}
-	s := &Service{cfg: cfg, record: rec, metrics: newMetrics(cfg.Registry)}
-	k, err := s.loadKeys(ctx, rec)
+	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registry)}
+	k, err := s.loadKeys(ctx, cfg.Bundle, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 }
 
 // loadKeys reads the keys and checks them against the DTA's record in the bundle.
-func (s *Service) loadKeys(ctx context.Context, rec *bundle.DTA) (*keys, error) {
+func (s *Service) loadKeys(ctx context.Context, b *bundle.Bundle, rec *bundle.DTA) (*keys, error) {
 	raw, err := s.cfg.Keys.Get(ctx, SecretMasterShare)
 	if err != nil {
 		return nil, fmt.Errorf("dta: master share: %w", err)
@@ -181,7 +183,8 @@ func (s *Service) loadKeys(ctx context.Context, rec *bundle.DTA) (*keys, error) 
 	if len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("dta: the signing key in the keystore is malformed")
 	}
-	k := &keys{master: master, commitment: pairing.G1Generator().Mul(master).PublicForm(), signing: ed25519.NewKeyFromSeed(seed)}
+	k := &keys{master: master, commitment: pairing.G1Generator().Mul(master).PublicForm(),
+		signing: ed25519.NewKeyFromSeed(seed), bundle: b, record: rec}
 	if hex.EncodeToString(k.commitment.Bytes()) != rec.Commitment {
 		return nil, fmt.Errorf("dta: the master share in the keystore does not match commitment C_%d in the trust bundle", rec.Index)
 	}
@@ -191,26 +194,28 @@ func (s *Service) loadKeys(ctx context.Context, rec *bundle.DTA) (*keys, error) 
 	return k, nil
 }
 
-// Reload re-reads the keys from the keystore (after a rotation) and swaps them in if
-// they match b, the new trust bundle; otherwise it keeps the current ones.
+// Reload re-reads the keys from the keystore (after a rotation) and, if they match b,
+// the new trust bundle, swaps keys, bundle and record in at once; otherwise it keeps
+// the current ones. The domain, the log origin and the signing key cannot change.
 func (s *Service) Reload(ctx context.Context, b *bundle.Bundle) error {
+	cur := s.keys.Load()
 	rec, ok := b.Find(s.cfg.Index)
-	if !ok || rec.LogOrigin != s.record.LogOrigin || b.Domain != s.cfg.Bundle.Domain {
+	if !ok || rec.LogOrigin != cur.record.LogOrigin || b.Domain != cur.bundle.Domain {
 		return fmt.Errorf("dta: the new bundle does not list this DTA with the same domain and log")
 	}
-	k, err := s.loadKeys(ctx, rec)
+	if rec.SigningKey != cur.record.SigningKey {
+		return fmt.Errorf("dta: a new signing key needs a new log; refusing")
+	}
+	k, err := s.loadKeys(ctx, b, rec)
 	if err != nil {
 		return err
-	}
-	if hex.EncodeToString(k.signing.Public().(ed25519.PublicKey)) != s.record.SigningKey {
-		return fmt.Errorf("dta: a new signing key needs a new log; refusing")
 	}
 	s.keys.Store(k)
 	return nil
 }
 
 // Record returns the DTA's public record.
-func (s *Service) Record() bundle.DTA { return *s.record }
+func (s *Service) Record() bundle.DTA { return *s.keys.Load().record }
 
 // Close stops the service's log and closes its state.
 func (s *Service) Close(ctx context.Context) error {

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"net/http"
 
+	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
@@ -26,8 +27,8 @@ var (
 
 // checkTicket verifies a ticket of kind for this DTA's domain and maps the failures to
 // API errors.
-func (s *Service) checkTicket(token, kind string) (*ticket.Ticket, error) {
-	tk, err := ticket.Verify(token, s.cfg.Bundle.RegistrarPublicKey(), s.cfg.Bundle.Domain, kind, s.cfg.Now())
+func (s *Service) checkTicket(b *bundle.Bundle, token, kind string) (*ticket.Ticket, error) {
+	tk, err := ticket.Verify(token, b.RegistrarPublicKey(), b.Domain, kind, s.cfg.Now())
 	switch {
 	case err == nil:
 		return tk, nil
@@ -50,13 +51,13 @@ type issued struct {
 	sealed []byte
 }
 
-// issue acts on a verified ticket exactly once. token is the ticket's encoding.
-func (s *Service) issue(ctx context.Context, tk *ticket.Ticket, token string) (*Response, error) {
+// issue acts on a ticket verified under k's bundle exactly once. token is the
+// ticket's encoding.
+func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token string) (*Response, error) {
 	lock := &s.locks[stripe(tk.Nonce)]
 	lock.Lock()
 	defer lock.Unlock()
 
-	k := s.keys.Load()
 	ticketHash := sha256Hex([]byte(token))
 	rec, err := s.store.get(tk.Nonce)
 	switch {
@@ -93,7 +94,7 @@ func (s *Service) issue(ctx context.Context, tk *ticket.Ticket, token string) (*
 	now := s.cfg.Now().Unix()
 	rec = &record{TicketSHA256: ticketHash, Kind: tk.Kind, SizeHint: size}
 	for _, it := range items {
-		e := translog.Entry{Version: 1, DTA: s.cfg.Index, Domain: s.cfg.Bundle.Domain, Kind: tk.Kind,
+		e := translog.Entry{Version: 1, DTA: s.cfg.Index, Domain: k.bundle.Domain, Kind: tk.Kind,
 			IDHash: tk.IDHash, Slot: it.slot, TicketSHA256: ticketHash, Time: now}
 		if it.share != nil {
 			e.ShareSHA256 = sha256Hex(it.share)
@@ -125,7 +126,7 @@ func (s *Service) issue(ctx context.Context, tk *ticket.Ticket, token string) (*
 
 // compute makes the shares a ticket asks for.
 func (s *Service) compute(k *keys, tk *ticket.Ticket) ([]issued, error) {
-	domain, index := s.cfg.Bundle.Domain, s.cfg.Index
+	domain, index := k.bundle.Domain, s.cfg.Index
 	var id pairing.IDHash
 	if tk.IDHash != "" {
 		hex.Decode(id[:], []byte(tk.IDHash)) // checked by ticket.Verify
@@ -138,7 +139,7 @@ func (s *Service) compute(k *keys, tk *ticket.Ticket) ([]issued, error) {
 		}
 		return []issued{{share: share.Bytes(), proof: proof.Bytes()}}, nil
 	case ticket.KindPermit:
-		period := s.cfg.Bundle.PermitPeriod
+		period := k.bundle.PermitPeriod
 		if period == 0 {
 			return nil, errNoPermits
 		}
@@ -170,7 +171,7 @@ func (s *Service) respond(k *keys, items []issued, rec *record) *Response {
 	resp := &Response{DTA: s.cfg.Index}
 	for i, it := range items {
 		sh := Share{Slot: it.slot, Proof: it.proof, Sealed: it.sealed, Entry: rec.Entries[i],
-			Promise: translog.NewPromise(k.signing, s.record.LogOrigin, rec.Indices[i], rec.Entries[i])}
+			Promise: translog.NewPromise(k.signing, k.record.LogOrigin, rec.Indices[i], rec.Entries[i])}
 		if it.sealed == nil {
 			sh.Share = it.share
 		}

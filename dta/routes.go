@@ -64,15 +64,16 @@ func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request, kind strin
 	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
 		return nil, err
 	}
-	tk, err := s.checkTicket(req.Ticket, kind)
+	k := s.keys.Load() // one consistent bundle and key set for the whole request
+	tk, err := s.checkTicket(k.bundle, req.Ticket, kind)
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(r.Context(), tk, req.Ticket)
+	return s.issue(r.Context(), k, tk, req.Ticket)
 }
 
 func (s *Service) handleRecord(w http.ResponseWriter, _ *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, s.record)
+	httpx.WriteJSON(w, http.StatusOK, s.keys.Load().record)
 }
 
 // handleReady answers 200 once the keys are loaded and the log directory is writable,
