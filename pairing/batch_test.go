@@ -16,19 +16,8 @@ func (w *world) pending(t *testing.T, c *Client, n int, bad map[int]bool) []Batc
 		if bad[i] {
 			pin = []byte("9999")
 		}
-		cs, p1, err := c.Start(nil, pin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ss, ch, err := w.verifier.Challenge(nil, p1, w.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p2, err := cs.Respond(ch, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		items[i] = BatchItem{Session: ss, Pass2: p2}
+		f := w.upToPass2(t, c, pin)
+		items[i] = BatchItem{Session: f.ss, Pass2: f.p2}
 	}
 	return items
 }

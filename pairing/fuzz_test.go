@@ -166,19 +166,9 @@ func fzProtocol(f testing.TB) *fzMessages {
 		if period == 0 {
 			c.Permit = nil
 		}
-		cs, p1, err := c.Start(nil, []byte("1234"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		ss, ch, err := w.verifier.Challenge(nil, p1, w.now)
-		if err != nil {
-			f.Fatal(err)
-		}
-		p2, err := cs.Respond(ch, nil)
-		if err != nil {
-			f.Fatal(err)
-		}
-		fin, _, err := ss.Finish(p2, nil)
+		fl := w.upToPass2(f, c, []byte("1234"))
+		cs, p1, ch, p2 := fl.cs, fl.p1, fl.ch, fl.p2
+		fin, _, err := fl.ss.Finish(p2, nil)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -93,25 +93,41 @@ func (w *world) enrol(t testing.TB, id string, pin []byte) *Client {
 	return &Client{Domain: w.domain, IDHash: idh, Token: ExtractPIN(w.domain.Name, idh, sA, pin), Permit: permit, Slot: slot}
 }
 
+// inFlight is a login run up to pass 2.
+type inFlight struct {
+	cs *ClientSession
+	p1 *Pass1
+	ss *ServerSession
+	ch *Challenge
+	p2 *Pass2
+}
+
+// upToPass2 runs a login of c with pin up to pass 2, failing the test on any error.
+func (w *world) upToPass2(t testing.TB, c *Client, pin []byte) inFlight {
+	t.Helper()
+	var f inFlight
+	var err error
+	if f.cs, f.p1, err = c.Start(nil, pin); err != nil {
+		t.Fatal(err)
+	}
+	if f.ss, f.ch, err = w.verifier.Challenge(nil, f.p1, w.now); err != nil {
+		t.Fatal(err)
+	}
+	if f.p2, err = f.cs.Respond(f.ch, nil); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// login runs a whole login and returns both session keys.
 func (w *world) login(t testing.TB, c *Client, pin []byte) (clientKey, serverKey []byte, err error) {
 	t.Helper()
-	cs, p1, err := c.Start(nil, pin)
+	f := w.upToPass2(t, c, pin)
+	fin, serverKey, err := f.ss.Finish(f.p2, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	ss, ch, err := w.verifier.Challenge(nil, p1, w.now)
-	if err != nil {
-		return nil, nil, err
-	}
-	p2, err := cs.Respond(ch, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	fin, serverKey, err := ss.Finish(p2, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	clientKey, err = cs.Finish(fin)
+	clientKey, err = f.cs.Finish(fin)
 	return clientKey, serverKey, err
 }
 
@@ -310,18 +326,8 @@ func TestServerKeyLinesStayPristine(t *testing.T) {
 func TestReplay(t *testing.T) {
 	w := newWorld(t, "api.example.com", 3)
 	c := w.enrol(t, "alice@example.com", []byte("1234"))
-	cs, p1, err := c.Start(nil, []byte("1234"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, ch, err := w.verifier.Challenge(nil, p1, w.now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p2, err := cs.Respond(ch, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := w.upToPass2(t, c, []byte("1234"))
+	cs, p1, ss, ch, p2 := f.cs, f.p1, f.ss, f.ch, f.p2
 	if _, _, err := ss.Finish(p2, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -347,10 +353,9 @@ func TestReplay(t *testing.T) {
 		}
 	})
 	t.Run("fail/client-finish-twice", func(t *testing.T) {
-		cs, p1, _ := c.Start(nil, []byte("1234"))
-		ss, ch, _ := w.verifier.Challenge(nil, p1, w.now)
-		p2, _ := cs.Respond(ch, nil)
-		fin, _, err := ss.Finish(p2, nil)
+		f := w.upToPass2(t, c, []byte("1234"))
+		cs := f.cs
+		fin, _, err := f.ss.Finish(f.p2, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
