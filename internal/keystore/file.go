@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"filippo.io/age"
 )
@@ -224,18 +225,16 @@ func (f *File) checkDir() error {
 // readPrivateFile reads the regular file at path after checking, on the open file,
 // that neither the group nor others can access it. A missing file gives ErrNotFound.
 func readPrivateFile(path string) ([]byte, error) {
-	lfi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	// O_NOFOLLOW refuses a symbolic link at open time, atomically; every other check is
+	// on the opened file, so a concurrent Put (an atomic rename) gives the old or the
+	// new secret, never an error.
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("keystore: %s: %w", path, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("keystore: %w", err)
-	}
-	if !lfi.Mode().IsRegular() {
-		return nil, fmt.Errorf("keystore: %s is not a regular file (mode %s)", path, lfi.Mode())
-	}
-	fh, err := os.Open(path)
-	if err != nil {
+	case errors.Is(err, syscall.ELOOP):
+		return nil, fmt.Errorf("keystore: %s is a symbolic link; refusing it", path)
+	case err != nil:
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
 	defer fh.Close()
@@ -243,8 +242,8 @@ func readPrivateFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
-	if !os.SameFile(lfi, fi) {
-		return nil, fmt.Errorf("keystore: %s changed while being opened", path)
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("keystore: %s is not a regular file (mode %s)", path, fi.Mode())
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("keystore: secret file %s has mode %04o: the group or others can access it (want 0600: chmod 600 %s)",

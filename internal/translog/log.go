@@ -56,9 +56,12 @@ type Log struct {
 	add      tessera.AddFn
 	reader   tessera.LogReader
 	shutdown func(context.Context) error
+	stop     context.CancelFunc // ends Tessera's background work, after shutdown
 }
 
 // Open opens or creates the log in dir, with checkpoints for origin signed by key.
+// The log's background work (integration, checkpoints) runs until Close, whatever
+// happens to ctx afterwards.
 func Open(ctx context.Context, dir, origin string, key ed25519.PrivateKey, opts Options) (*Log, error) {
 	signer, err := NoteSigner(origin, key)
 	if err != nil {
@@ -73,18 +76,21 @@ func Open(ctx context.Context, dir, origin string, key ed25519.PrivateKey, opts 
 	if opts.BatchMaxSize == 0 {
 		opts.BatchMaxSize = 256
 	}
-	driver, err := posix.New(ctx, posix.Config{Path: dir})
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	driver, err := posix.New(bg, posix.Config{Path: dir})
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("translog: opening %s: %w", dir, err)
 	}
-	appender, shutdown, reader, err := tessera.NewAppender(ctx, driver, tessera.NewAppendOptions().
+	appender, shutdown, reader, err := tessera.NewAppender(bg, driver, tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
 		WithCheckpointInterval(opts.CheckpointInterval).
 		WithBatching(opts.BatchMaxSize, opts.BatchMaxAge))
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("translog: starting the appender: %w", err)
 	}
-	return &Log{origin: origin, dir: dir, add: appender.Add, reader: reader, shutdown: shutdown}, nil
+	return &Log{origin: origin, dir: dir, add: appender.Add, reader: reader, shutdown: shutdown, stop: stop}, nil
 }
 
 // Origin returns the log's origin line, the name its checkpoints carry.
@@ -167,8 +173,12 @@ func (l *Log) Handler() http.Handler {
 	})
 }
 
-// Close stops the appender after the entries in flight are written.
-func (l *Log) Close(ctx context.Context) error { return l.shutdown(ctx) }
+// Close writes the entries in flight, then stops the log's background work.
+func (l *Log) Close(ctx context.Context) error {
+	err := l.shutdown(ctx)
+	l.stop()
+	return err
+}
 
 // LeafHash is the RFC 6962 hash of a leaf, SHA-256(0x00 ‖ leaf).
 func LeafHash(leaf []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(leaf) }
