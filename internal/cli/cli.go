@@ -13,13 +13,26 @@ import (
 )
 
 // Main runs the command with args (args[0] is the program name) and returns the exit status.
+// Cancelling ctx stops a long-running subcommand (dta serve) as SIGTERM does.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := &ucli.Command{
+	if err := newApp(stdout, stderr).Run(ctx, args); err != nil {
+		fmt.Fprintln(stderr, "polyroot:", err)
+		return 1
+	}
+	return 0
+}
+
+// newApp builds the command tree.
+func newApp(stdout, stderr io.Writer) *ucli.Command {
+	return &ucli.Command{
 		Name:      "polyroot",
 		Usage:     "distributed trust for one backend: shared keys, mutual PIN login, anchored issuance logs",
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands: []*ucli.Command{
+			dtaCommand(),
+			bundleCommand(),
+			registrarCommand(),
 			{
 				Name:  "demo",
 				Usage: "tell the whole story in one process: three DTAs, enrolment, mutual login, a wrong PIN",
@@ -31,8 +44,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				},
 			},
 			{
-				Name:  "version",
-				Usage: "print the version",
+				Name:        "version",
+				Usage:       "print the version",
+				Description: "Example:\n   polyroot version",
 				Action: func(ctx context.Context, c *ucli.Command) error {
 					_, err := fmt.Fprintln(c.Root().Writer, "polyroot", version())
 					return err
@@ -40,11 +54,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			},
 		},
 	}
-	if err := cmd.Run(ctx, args); err != nil {
-		fmt.Fprintln(stderr, "polyroot:", err)
-		return 1
-	}
-	return 0
 }
 
 func version() string {

@@ -1,0 +1,319 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/dtacmd"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// The registrar's private key file is PEM, type "PRIVATE KEY": PKCS #8 of an Ed25519
+// key (RFC 8410), as `openssl genpkey -algorithm ed25519` writes it. It must not be
+// readable by the group or others.
+const registrarKeyPEMType = "PRIVATE KEY"
+
+func registrarCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "registrar",
+		Usage: "manage the domain registrar's signing key",
+		Description: "The registrar of a domain signs its trust bundle and the tickets DTAs act on.\n\n" +
+			"Example:\n   polyroot registrar keygen --out registrar.pem",
+		Commands: []*ucli.Command{{
+			Name:      "keygen",
+			Usage:     "write a new Ed25519 registrar private key (PEM PKCS #8, mode 0600) and print its public key",
+			UsageText: "polyroot registrar keygen --out FILE\n\nExample:\n   polyroot registrar keygen --out /etc/polyroot/registrar.pem",
+			Description: "The registrar signs the domain's trust bundle and the tickets DTAs act on.\n" +
+				"The key file is PEM \"PRIVATE KEY\" (PKCS #8, RFC 8410), as openssl genpkey\n" +
+				"-algorithm ed25519 writes it, created with mode 0600; an existing file is never\n" +
+				"overwritten. The public key is printed in hex on stdout.",
+			Flags: []ucli.Flag{
+				&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the private key to `FILE`", TakesFile: true},
+			},
+			Action: func(_ context.Context, c *ucli.Command) error {
+				out := c.String("out")
+				if out == "" {
+					return errors.New("registrar keygen: --out is required")
+				}
+				pub, priv, err := ed25519.GenerateKey(nil)
+				if err != nil {
+					return err
+				}
+				der, err := x509.MarshalPKCS8PrivateKey(priv)
+				if err != nil {
+					return err
+				}
+				f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+				if err != nil {
+					return fmt.Errorf("registrar keygen: %w (an existing key is never overwritten)", err)
+				}
+				err = pem.Encode(f, &pem.Block{Type: registrarKeyPEMType, Bytes: der})
+				if err == nil {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					os.Remove(out)
+					return fmt.Errorf("registrar keygen: %w", err)
+				}
+				_, err = fmt.Fprintln(c.Root().Writer, hex.EncodeToString(pub))
+				return err
+			},
+		}},
+	}
+}
+
+// readRegistrarKey reads a registrar key file written by `registrar keygen`.
+func readRegistrarKey(path string) (ed25519.PrivateKey, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("registrar key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("registrar key: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("registrar key %s has mode %04o: the group or others can read it (chmod 600 %s)", path, perm, path)
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("registrar key %s: %w", path, err)
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil || block.Type != registrarKeyPEMType {
+		return nil, fmt.Errorf("registrar key %s: not a PEM %q block", path, registrarKeyPEMType)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("registrar key %s: not PKCS #8", path)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("registrar key %s: not an Ed25519 key", path)
+	}
+	return priv, nil
+}
+
+func bundleCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "bundle",
+		Usage: "build, sign and fingerprint a domain's trust bundle",
+		Description: "The trust bundle names a domain's DTAs and its registrar key; clients pin its fingerprint.\n\n" +
+			"Examples:\n" +
+			"   polyroot bundle assemble --domain api.example.com --registrar-key registrar.pem -r dta-1.json -r dta-2.json --out bundle.json\n" +
+			"   polyroot bundle fingerprint bundle.json",
+		Commands: []*ucli.Command{
+			{
+				Name:  "assemble",
+				Usage: "build the trust bundle from the DTAs' records, sign it with the registrar key, print its fingerprint",
+				UsageText: "polyroot bundle assemble --domain DOMAIN --registrar-key FILE [--mode additive|threshold] [--threshold T]\n" +
+					"       [--permit-period 24h] --record dta-1.json --record dta-2.json … --out bundle.json\n\n" +
+					"Example:\n" +
+					"   polyroot bundle assemble --domain api.example.com --registrar-key registrar.pem \\\n" +
+					"       --record dta-1.json --record dta-2.json --record dta-3.json --out bundle.json",
+				Description: "Each --record is the JSON that `polyroot dta init` printed for one DTA. The bundle\n" +
+					"is written to --out (mode 0644; it is public) and its SHA-256 fingerprint, the\n" +
+					"value clients pin at bootstrap, is printed in hex on stdout.\n" +
+					"Additive mode needs every DTA (t = n). Threshold mode (t of n) is refused until\n" +
+					"polyroot has a distributed key generation to make its master shares.\n" +
+					"--permit-period 0 makes a domain without time permits.",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "domain", Aliases: []string{"d"}, Usage: "the `DOMAIN` the bundle is for"},
+					&ucli.StringFlag{Name: "registrar-key", Usage: "the registrar's private key `FILE` (polyroot registrar keygen)", TakesFile: true},
+					&ucli.StringFlag{Name: "mode", Value: "additive", Usage: "sharing `MODE`: additive (n of n) or threshold (t of n)"},
+					&ucli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Usage: "threshold mode: `T`, the DTAs needed (additive: n)", HideDefault: true},
+					&ucli.DurationFlag{Name: "permit-period", Value: 24 * time.Hour, Usage: "time-permit `PERIOD`, whole seconds (0: no permits)"},
+					&ucli.StringSliceFlag{Name: "record", Aliases: []string{"r"}, Usage: "a DTA's record `FILE`; repeat for each DTA", TakesFile: true},
+					&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the signed bundle to `FILE`", TakesFile: true},
+				},
+				Action: assemble,
+			},
+			{
+				Name:      "fingerprint",
+				Usage:     "check a trust bundle's signature and print its SHA-256 fingerprint",
+				ArgsUsage: "FILE",
+				UsageText: "polyroot bundle fingerprint FILE\n\nExample:\n   polyroot bundle fingerprint bundle.json",
+				Description: "Prints the hex SHA-256 of the file's exact bytes, the value a client pins, after\n" +
+					"checking the registrar's signature and the content. An invalid bundle is an error.",
+				Action: func(_ context.Context, c *ucli.Command) error {
+					if c.Args().Len() != 1 {
+						return errors.New("bundle fingerprint: give one bundle FILE")
+					}
+					b, fp, err := dtacmd.ReadBundle(c.Args().First())
+					if err != nil {
+						return fmt.Errorf("bundle fingerprint: %w", err)
+					}
+					fmt.Fprintf(c.Root().ErrWriter, "polyroot: trust bundle of %s, %s mode, %d of %d DTAs (%s)\n",
+						b.Domain, b.Mode, b.Threshold, len(b.DTAs), dtacmd.Indices(b))
+					_, err = fmt.Fprintln(c.Root().Writer, fp)
+					return err
+				},
+			},
+		},
+	}
+}
+
+func assemble(_ context.Context, c *ucli.Command) error {
+	domain, mode, t, out := c.String("domain"), c.String("mode"), c.Int("threshold"), c.String("out")
+	records := c.StringSlice("record")
+	switch {
+	case domain == "":
+		return errors.New("bundle assemble: --domain is required")
+	case c.String("registrar-key") == "":
+		return errors.New("bundle assemble: --registrar-key is required")
+	case len(records) == 0:
+		return errors.New("bundle assemble: give each DTA's record with --record")
+	case out == "":
+		return errors.New("bundle assemble: --out is required")
+	}
+	period := c.Duration("permit-period")
+	if period < 0 || period%time.Second != 0 {
+		return fmt.Errorf("bundle assemble: --permit-period %v: want whole seconds, 0 or more", period)
+	}
+	n := len(records)
+	switch mode {
+	case "additive":
+		if c.IsSet("threshold") && t != n {
+			return fmt.Errorf("bundle assemble: additive mode needs all %d DTAs; --threshold %d does not apply", n, t)
+		}
+		t = n
+	case "threshold":
+		if t < 1 || t > n {
+			return fmt.Errorf("bundle assemble: threshold mode needs --threshold between 1 and %d", n)
+		}
+		// dta init makes independent shares; t-of-n needs shares of one polynomial.
+		return fmt.Errorf("bundle assemble: threshold mode needs master shares from a distributed key generation, " +
+			"which polyroot does not have yet; the independent shares that `dta init` creates combine only in additive mode")
+	default:
+		return fmt.Errorf("bundle assemble: --mode %q: want additive or threshold", mode)
+	}
+	priv, err := readRegistrarKey(c.String("registrar-key"))
+	if err != nil {
+		return fmt.Errorf("bundle assemble: %w", err)
+	}
+	b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: domain, Mode: mode, Threshold: t,
+		PermitPeriod: uint64(period / time.Second), RegistrarKey: hex.EncodeToString(priv.Public().(ed25519.PublicKey))}
+	from := map[uint32]string{}
+	for _, path := range records {
+		rec, err := readRecord(path, domain)
+		if err != nil {
+			return fmt.Errorf("bundle assemble: %w", err)
+		}
+		if other, dup := from[rec.Index]; dup {
+			return fmt.Errorf("bundle assemble: records %s and %s are both DTA %d", other, path, rec.Index)
+		}
+		from[rec.Index] = path
+		b.DTAs = append(b.DTAs, *rec)
+	}
+	sort.Slice(b.DTAs, func(i, j int) bool { return b.DTAs[i].Index < b.DTAs[j].Index })
+	file, fp, err := bundle.Sign(b, priv)
+	if err != nil {
+		return fmt.Errorf("bundle assemble: %w", err)
+	}
+	if err := writeFileAtomic(out, file, 0o644); err != nil {
+		return fmt.Errorf("bundle assemble: %w", err)
+	}
+	fmt.Fprintf(c.Root().ErrWriter, "polyroot: wrote %s: %s, %s mode, %d of %d DTAs, permit period %v\n",
+		out, domain, mode, t, n, period)
+	_, err = fmt.Fprintln(c.Root().Writer, fp)
+	return err
+}
+
+// readRecord reads and checks one DTA record (as `dta init` prints it) for domain.
+func readRecord(path, domain string) (*bundle.DTA, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	var rec bundle.DTA
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&rec); err != nil {
+		return nil, fmt.Errorf("record %s: not a DTA record (the JSON dta init prints): %v", path, err)
+	}
+	if d.More() {
+		return nil, fmt.Errorf("record %s: trailing data after the record", path)
+	}
+	if rec.Index == 0 {
+		return nil, fmt.Errorf("record %s: DTA index missing or 0", path)
+	}
+	if err := checkURL(rec.URL); err != nil {
+		return nil, fmt.Errorf("record %s: url: %w", path, err)
+	}
+	if _, err := rec.CommitmentPoint(); err != nil {
+		return nil, fmt.Errorf("record %s: %w", path, err)
+	}
+	if _, err := rec.PublicKey(); err != nil {
+		return nil, fmt.Errorf("record %s: %w", path, err)
+	}
+	if want := dta.LogOrigin(domain, rec.Index); rec.LogOrigin != want {
+		return nil, fmt.Errorf("record %s: log origin %q is not %q: is it a record of another domain?", path, rec.LogOrigin, want)
+	}
+	return &rec, nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s)://host[:port] URL", s)
+	}
+	return nil
+}
+
+// checkWritable checks that a file can be created in path's directory.
+func checkWritable(path string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".polyroot-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// writeFileAtomic replaces path with data: a temporary file in the same directory,
+// synced, renamed over path.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

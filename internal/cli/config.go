@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	ucli "github.com/urfave/cli/v3"
+)
+
+// The DTA's configuration file is TOML; its keys mirror the flags of `polyroot dta
+// serve` (see fileConfig). A setting is taken from, in order: the command line, the
+// environment variable named in its flag's help, the configuration file, the default.
+// urfave/cli applies this order itself: every flag's Sources are its environment
+// variable, then its key in the file (a configKey, read lazily once --config is
+// known). Relative paths in the file are relative to the file's directory; relative
+// paths given by flags or environment variables are relative to the working directory.
+
+// fileConfig is the schema of the configuration file. Decoding into it checks the
+// types; a key it does not have is an error.
+type fileConfig struct {
+	Listen             string   `toml:"listen"`
+	Bundle             string   `toml:"bundle"`
+	Index              uint32   `toml:"index"`
+	DataDir            string   `toml:"data_dir"`
+	CheckpointInterval duration `toml:"checkpoint_interval"`
+	ShutdownTimeout    duration `toml:"shutdown_timeout"`
+	Log                struct {
+		Format string `toml:"format"`
+		Level  string `toml:"level"`
+	} `toml:"log"`
+	Rate struct {
+		PerSecond float64 `toml:"per_second"`
+		Burst     int     `toml:"burst"`
+	} `toml:"rate"`
+	TLS struct {
+		Cert string `toml:"cert"`
+		Key  string `toml:"key"`
+	} `toml:"tls"`
+	Keystore struct {
+		Type  string `toml:"type"`
+		Dir   string `toml:"dir"`
+		Vault struct {
+			Addr          string `toml:"addr"`
+			Mount         string `toml:"mount"`
+			Path          string `toml:"path"`
+			AppRoleRoleID string `toml:"approle_role_id"`
+			AppRoleMount  string `toml:"approle_mount"`
+			CAFile        string `toml:"ca_file"`
+			Namespace     string `toml:"namespace"`
+		} `toml:"vault"`
+	} `toml:"keystore"`
+}
+
+// duration is a time.Duration written as a Go duration string ("1s", "24h").
+type duration time.Duration
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = duration(v)
+	return nil
+}
+
+func (d duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// pathKeys are the keys whose relative values are resolved against the file's directory.
+var pathKeys = map[string]bool{
+	"bundle": true, "data_dir": true, "tls.cert": true, "tls.key": true,
+	"keystore.dir": true, "keystore.vault.ca_file": true,
+}
+
+// configFile is the --config file of one command invocation, loaded on first use.
+type configFile struct {
+	path   string // the --config flag's Destination
+	loaded bool
+	err    error
+	dir    string
+	values map[string]any // dotted key → TOML scalar
+}
+
+// load reads and checks the file once; without --config it is empty.
+func (c *configFile) load() error {
+	if c.loaded {
+		return c.err
+	}
+	c.loaded = true
+	c.values = map[string]any{}
+	if c.path == "" {
+		return nil
+	}
+	c.err = c.read()
+	return c.err
+}
+
+func (c *configFile) read() error {
+	raw, err := os.ReadFile(c.path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var typed fileConfig
+	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&typed)
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", c.path, err)
+	}
+	if extra := md.Undecoded(); len(extra) > 0 {
+		keys := make([]string, len(extra))
+		for i, k := range extra {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("config file %s: unknown setting(s) %s (see `polyroot dta serve --help`)", c.path, strings.Join(keys, ", "))
+	}
+	var tree map[string]any
+	if _, err := toml.Decode(string(raw), &tree); err != nil {
+		return fmt.Errorf("config file %s: %w", c.path, err)
+	}
+	abs, err := filepath.Abs(c.path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	c.dir = filepath.Dir(abs)
+	flatten("", tree, c.values)
+	return nil
+}
+
+func flatten(prefix string, tree map[string]any, out map[string]any) {
+	for k, v := range tree {
+		if sub, ok := v.(map[string]any); ok {
+			flatten(prefix+k+".", sub, out)
+			continue
+		}
+		out[prefix+k] = v
+	}
+}
+
+// lookup returns the file's value of key as flag text.
+func (c *configFile) lookup(key string) (string, bool) {
+	if c.load() != nil {
+		return "", false // the error is reported by the command's action
+	}
+	v, ok := c.values[key]
+	if !ok {
+		return "", false
+	}
+	switch v := v.(type) {
+	case string:
+		if pathKeys[key] && v != "" && !filepath.IsAbs(v) {
+			v = filepath.Join(c.dir, v)
+		}
+		return v, true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64), true
+	case bool:
+		return strconv.FormatBool(v), true
+	}
+	return fmt.Sprint(v), true // unreachable: fileConfig has scalar keys only
+}
+
+// keys lists the settings the file sets, sorted (for messages and tests).
+func (c *configFile) keys() []string {
+	var out []string
+	for k := range c.values {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// configKey is a flag's value source in the configuration file.
+type configKey struct {
+	file *configFile
+	key  string
+}
+
+func (k configKey) Lookup() (string, bool) { return k.file.lookup(k.key) }
+func (k configKey) String() string {
+	return fmt.Sprintf("key %q of config file %s", k.key, k.file.path)
+}
+func (k configKey) GoString() string { return "configKey{" + strconv.Quote(k.key) + "}" }
+
+// envVar is a flag's value source in an environment variable; an empty variable counts
+// as unset (so `FOO= polyroot …` does not blank out the file's setting).
+type envVar string
+
+func (e envVar) Lookup() (string, bool) {
+	v := os.Getenv(string(e))
+	return v, v != ""
+}
+func (e envVar) String() string   { return fmt.Sprintf("environment variable %q", string(e)) }
+func (e envVar) GoString() string { return "envVar(" + strconv.Quote(string(e)) + ")" }
+func (e envVar) IsFromEnv() bool  { return true }
+func (e envVar) Key() string      { return string(e) }
+
+// sources is the chain of a setting: its environment variable, then its key in the
+// file (when the command reads one).
+func sources(file *configFile, env, key string) ucli.ValueSourceChain {
+	var chain []ucli.ValueSource
+	if env != "" {
+		chain = append(chain, envVar(env))
+	}
+	if file != nil && key != "" {
+		chain = append(chain, configKey{file, key})
+	}
+	return ucli.NewValueSourceChain(chain...)
+}
+
+// configFlag is the --config flag that fills file.path.
+func configFlag(file *configFile) *ucli.StringFlag {
+	return &ucli.StringFlag{
+		Name:        "config",
+		Aliases:     []string{"c"},
+		Usage:       "read settings from this TOML `FILE` (flags and environment variables override it)",
+		Sources:     ucli.NewValueSourceChain(envVar("POLYROOT_DTA_CONFIG")),
+		Destination: &file.path,
+		TakesFile:   true,
+	}
+}

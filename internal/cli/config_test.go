@@ -1,0 +1,247 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/polyroot/polyroot/internal/testbin"
+)
+
+// clearEnv unsets every POLYROOT_* and VAULT_* variable for the test (but those that
+// name test programs), so that the caller's environment cannot change what a test
+// resolves.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == testbin.IntegrationEnv || strings.HasSuffix(k, "_BIN") {
+			continue // how integration tests find their programs
+		}
+		if strings.HasPrefix(k, "POLYROOT_") || strings.HasPrefix(k, "VAULT_") {
+			t.Setenv(k, "") // restored after the test
+			os.Unsetenv(k)
+		}
+	}
+}
+
+func examplesDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "deploy", "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// resolve runs `dta serve … --check-config` through Main and decodes what it prints.
+func resolve(t *testing.T, args ...string) *fileConfig {
+	t.Helper()
+	code, out, errOut := run(append(append([]string{"dta", "serve"}, args...), "--check-config")...)
+	if code != 0 {
+		t.Fatalf("dta serve %v --check-config: exit %d\n%s", args, code, errOut)
+	}
+	var got fileConfig
+	md, err := toml.Decode(out, &got)
+	if err != nil {
+		t.Fatalf("--check-config printed invalid TOML: %v\n%s", err, out)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		t.Fatalf("--check-config printed unknown keys %v", u)
+	}
+	return &got
+}
+
+// defaults is what dta serve resolves with no file, environment or flags, plus the
+// required settings.
+func defaults() fileConfig {
+	var c fileConfig
+	c.Listen = defaultListen
+	c.CheckpointInterval, c.ShutdownTimeout = duration(defaultCheckpointInterval), duration(defaultShutdownTimeout)
+	c.Log.Format, c.Log.Level = "json", "info"
+	c.Rate.PerSecond, c.Rate.Burst = defaultRatePerSecond, defaultRateBurst
+	c.Keystore.Type = "file"
+	c.Keystore.Vault.Mount, c.Keystore.Vault.AppRoleMount = "secret", "approle"
+	return c
+}
+
+// TestExampleConfigs loads each deploy/examples config through the command's flag and
+// config machinery and checks every value, so the examples cannot rot.
+func TestExampleConfigs(t *testing.T) {
+	clearEnv(t)
+	ex := examplesDir(t)
+	want := map[string]func(c *fileConfig){
+		"dta-1.toml": func(c *fileConfig) {
+			c.Listen, c.Index = "127.0.0.1:8441", 1
+			c.Bundle, c.DataDir, c.Keystore.Dir = filepath.Join(ex, "data/bundle.json"), filepath.Join(ex, "data/dta-1"), filepath.Join(ex, "data/dta-1-keys")
+		},
+		"dta-2.toml": func(c *fileConfig) {
+			c.Listen, c.Index = "127.0.0.1:8442", 2
+			c.Bundle, c.DataDir, c.Keystore.Dir = filepath.Join(ex, "data/bundle.json"), filepath.Join(ex, "data/dta-2"), filepath.Join(ex, "data/dta-2-keys")
+			c.Log.Format = "text"
+		},
+		"dta-3.toml": func(c *fileConfig) {
+			c.Listen, c.Index = "127.0.0.1:8443", 3
+			c.Bundle, c.DataDir, c.Keystore.Dir = filepath.Join(ex, "data/bundle.json"), filepath.Join(ex, "data/dta-3"), filepath.Join(ex, "data/dta-3-keys")
+			c.CheckpointInterval = duration(2 * time.Second)
+			c.Rate.PerSecond, c.Rate.Burst = 20, 40
+		},
+	}
+	seen := map[string]string{}
+	for name, edit := range want {
+		t.Run(name, func(t *testing.T) {
+			got := resolve(t, "--config", filepath.Join(ex, name))
+			exp := defaults()
+			edit(&exp)
+			if !reflect.DeepEqual(*got, exp) {
+				t.Fatalf("resolved\n%+v\nwant\n%+v", *got, exp)
+			}
+			// Three DTAs on one machine: nothing may be shared.
+			for _, v := range []string{got.Listen, got.DataDir, got.Keystore.Dir} {
+				if other, dup := seen[v]; dup {
+					t.Fatalf("%s and %s both use %s", other, name, v)
+				}
+				seen[v] = name
+			}
+		})
+	}
+
+	// The examples, with their commented-out settings, show every key of the schema.
+	t.Run("examples-show-every-key", func(t *testing.T) {
+		var zero bytes.Buffer
+		if err := toml.NewEncoder(&zero).Encode(fileConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		var tree map[string]any
+		if _, err := toml.Decode(zero.String(), &tree); err != nil {
+			t.Fatal(err)
+		}
+		schema := map[string]any{}
+		flatten("", tree, schema)
+		commented := regexp.MustCompile(`(?m)^# ?([a-z_]+ = |\[)`)
+		shown := map[string]bool{}
+		for name := range want {
+			raw, err := os.ReadFile(filepath.Join(ex, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), name)
+			uncommented := commented.ReplaceAllString(string(raw), "$1")
+			if err := os.WriteFile(path, []byte(uncommented), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f := &configFile{path: path}
+			if err := f.load(); err != nil {
+				t.Fatalf("%s with its commented settings enabled: %v", name, err)
+			}
+			for _, k := range f.keys() {
+				shown[k] = true
+			}
+		}
+		var missing []string
+		for k := range schema {
+			if !shown[k] {
+				missing = append(missing, k)
+			}
+		}
+		sort.Strings(missing)
+		if len(missing) > 0 {
+			t.Fatalf("no example shows %v", missing)
+		}
+	})
+}
+
+// TestConfigPrecedence: flags > environment > file > defaults.
+func TestConfigPrecedence(t *testing.T) {
+	clearEnv(t)
+	ex := examplesDir(t)
+	cfg := filepath.Join(ex, "dta-1.toml")
+	base := resolve(t, "--config", cfg)
+
+	t.Run("env-over-file", func(t *testing.T) {
+		t.Setenv("POLYROOT_DTA_LISTEN", "127.0.0.1:9000")
+		t.Setenv("POLYROOT_DTA_INDEX", "7")
+		t.Setenv("POLYROOT_LOG_FORMAT", "text")
+		t.Setenv("POLYROOT_DTA_CHECKPOINT_INTERVAL", "250ms")
+		got := resolve(t, "--config", cfg)
+		if got.Listen != "127.0.0.1:9000" || got.Index != 7 || got.Log.Format != "text" ||
+			got.CheckpointInterval != duration(250*time.Millisecond) || got.DataDir != base.DataDir {
+			t.Fatalf("%+v", got)
+		}
+	})
+	t.Run("flag-over-env", func(t *testing.T) {
+		t.Setenv("POLYROOT_DTA_LISTEN", "127.0.0.1:9000")
+		got := resolve(t, "--config", cfg, "--listen", "127.0.0.1:9001", "--keystore-dir", "rel/keys")
+		// A relative path from a flag stays relative to the working directory.
+		if got.Listen != "127.0.0.1:9001" || got.Keystore.Dir != "rel/keys" {
+			t.Fatalf("%+v", got)
+		}
+	})
+	t.Run("empty-env-is-unset", func(t *testing.T) {
+		t.Setenv("POLYROOT_DTA_LISTEN", "")
+		if got := resolve(t, "--config", cfg); got.Listen != base.Listen {
+			t.Fatalf("listen %q", got.Listen)
+		}
+	})
+	t.Run("config-from-env", func(t *testing.T) {
+		t.Setenv("POLYROOT_DTA_CONFIG", cfg)
+		if got := resolve(t); !reflect.DeepEqual(got, base) {
+			t.Fatalf("%+v", got)
+		}
+	})
+	t.Run("defaults-without-file", func(t *testing.T) {
+		got := resolve(t, "--bundle", "b.json", "--index", "1", "--data-dir", "d", "--keystore-dir", "k")
+		exp := defaults()
+		exp.Bundle, exp.Index, exp.DataDir, exp.Keystore.Dir = "b.json", 1, "d", "k"
+		if !reflect.DeepEqual(*got, exp) {
+			t.Fatalf("%+v", got)
+		}
+	})
+}
+
+func TestConfigErrors(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	full := "bundle = \"b.json\"\nindex = 1\ndata_dir = \"d\"\n[keystore]\ndir = \"k\"\n"
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"fail/unknown-key", []string{"--config", write("unknown.toml", full+"lisen = \"x\"\n")}, "unknown setting(s) keystore.lisen"},
+		{"fail/wrong-type", []string{"--config", write("type.toml", "index = \"one\"\n")}, "index"},
+		{"fail/bad-duration", []string{"--config", write("dur.toml", "checkpoint_interval = \"soon\"\n"+full)}, "soon"},
+		{"fail/not-toml", []string{"--config", write("garbage.toml", "this is not toml\n")}, "garbage.toml"},
+		{"fail/missing-file", []string{"--config", filepath.Join(dir, "none.toml")}, "none.toml"},
+		{"fail/no-bundle", []string{"--index", "1", "--data-dir", "d", "--keystore-dir", "k"}, "no trust bundle: give --bundle, $POLYROOT_DTA_BUNDLE or bundle"},
+		{"fail/no-index", []string{"--config", write("noindex.toml", "bundle = \"b\"\ndata_dir = \"d\"\n")}, "no DTA index"},
+		{"fail/log-format", []string{"--config", write("ok.toml", full), "--log-format", "xml"}, "--log-format \"xml\""},
+		{"fail/tls-half", []string{"--config", write("ok2.toml", full), "--tls-cert", "c.pem"}, "both --tls-cert and --tls-key"},
+		{"fail/keystore-type", []string{"--config", write("ok3.toml", full), "--keystore", "hsm"}, "want file or vault"},
+		{"fail/vault-no-addr", []string{"--config", write("ok4.toml", full), "--keystore", "vault"}, "no Vault address"},
+		{"fail/slow-checkpoints", []string{"--config", write("ok5.toml", full), "--checkpoint-interval", "10ms"}, "below 100ms"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := run(append(append([]string{"dta", "serve"}, tc.args...), "--check-config")...)
+			if code != 1 || !strings.Contains(errOut, tc.wantErr) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, tc.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,287 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/dtacmd"
+)
+
+// Defaults of `polyroot dta serve`.
+const (
+	defaultListen             = "127.0.0.1:8441"
+	defaultRatePerSecond      = 50
+	defaultRateBurst          = 100
+	defaultCheckpointInterval = time.Second
+	defaultShutdownTimeout    = 30 * time.Second
+)
+
+func dtaCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "dta",
+		Usage: "run a distributed trust authority: create its keys, serve issuance",
+		Description: "A DTA holds one master share of a domain's key and issues shares of client and\n" +
+			"server keys on tickets signed by the domain's registrar, logging every issuance.\n\n" +
+			"Example, the set-up of one DTA:\n" +
+			"   polyroot dta init --domain api.example.com --index 1 --url https://dta1.example.net --keystore-dir /var/lib/polyroot/dta-1/keys --out dta-1.json\n" +
+			"   (the registrar assembles the trust bundle from every DTA's record: polyroot bundle assemble)\n" +
+			"   polyroot dta serve --config /etc/polyroot/dta-1.toml",
+		Commands: []*ucli.Command{dtaInitCommand(), dtaServeCommand()},
+	}
+}
+
+func indexFlag(file *configFile, category string) *ucli.Uint32Flag {
+	return &ucli.Uint32Flag{Name: "index", Aliases: []string{"i"}, Usage: "this DTA's `INDEX` in the domain, 1 to n (config: index)",
+		Sources: sources(file, "POLYROOT_DTA_INDEX", "index"), HideDefault: true, Category: category}
+}
+
+func dtaInitCommand() *ucli.Command {
+	file := &configFile{}
+	return &ucli.Command{
+		Name:  "init",
+		Usage: "create this DTA's master share and signing key, and print its public record",
+		UsageText: "polyroot dta init --domain DOMAIN --index I --url URL [--keystore file|vault] [keystore flags] [--out FILE]\n\n" +
+			"Examples:\n" +
+			"   export " + envPassphrase + "='…'   # the file keystore's passphrase\n" +
+			"   polyroot dta init --domain api.example.com --index 1 --url https://dta1.example.net \\\n" +
+			"       --keystore-dir /var/lib/polyroot/dta-1/keys --out dta-1.json\n\n" +
+			"   export VAULT_TOKEN='…'\n" +
+			"   polyroot dta init --domain api.example.com --index 2 --url https://dta2.example.net --keystore vault \\\n" +
+			"       --vault-addr https://vault.example.net:8200 --vault-path polyroot/dta-2 > dta-2.json\n\n" +
+			"   polyroot dta init --config /etc/polyroot/dta-1.toml --domain api.example.com --url https://dta1.example.net",
+		Description: "Creates a fresh master share s_i and an Ed25519 signing key in the keystore and\n" +
+			"prints the DTA's public record as JSON: index, URL, commitment C_i = s_i·P1, the\n" +
+			"Ed25519 public key and the log origin. Send the record to the domain's registrar,\n" +
+			"who puts every DTA's record in the trust bundle (polyroot bundle assemble).\n" +
+			"It refuses to overwrite keys that already exist. The keystore settings can come\n" +
+			"from the DTA's config file (--config), as for dta serve.\n\n" +
+			"Secrets are read from the environment only: " + envPassphrase + " (file\n" +
+			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore).\n" +
+			"For tests only: " + envScryptLogN + " lowers the file keystore's scrypt work factor.",
+		Flags: append([]ucli.Flag{
+			configFlag(file),
+			&ucli.StringFlag{Name: "domain", Aliases: []string{"d"}, Usage: "the `DOMAIN` (backend) this DTA serves, e.g. api.example.com"},
+			indexFlag(file, ""),
+			&ucli.StringFlag{Name: "url", Usage: "the `URL` where clients reach this DTA (goes into the trust bundle)"},
+			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the record to `FILE` instead of stdout", TakesFile: true},
+		}, keystoreFlags(file)...),
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			if err := file.load(); err != nil {
+				return err
+			}
+			domain, index, url, out := c.String("domain"), c.Uint32("index"), c.String("url"), c.String("out")
+			switch {
+			case domain == "":
+				return fmt.Errorf("dta init: --domain is required")
+			case index == 0:
+				return fmt.Errorf("dta init: --index is required (1 to n)")
+			case url == "":
+				return fmt.Errorf("dta init: --url is required")
+			}
+			if err := checkURL(url); err != nil {
+				return fmt.Errorf("dta init: --url: %w", err)
+			}
+			if out != "" {
+				if err := checkWritable(out); err != nil {
+					return fmt.Errorf("dta init: --out: %w", err)
+				}
+			}
+			ks, desc, err := openKeystore(ctx, c, c.Root().ErrWriter)
+			if err != nil {
+				return fmt.Errorf("dta init: %w", err)
+			}
+			rec, err := dta.Init(ctx, ks, domain, index, url)
+			if err != nil {
+				return fmt.Errorf("dta init: %w", err)
+			}
+			js, err := json.MarshalIndent(rec, "", "  ")
+			if err != nil {
+				return err
+			}
+			js = append(js, '\n')
+			if out == "" {
+				_, err = c.Root().Writer.Write(js)
+				return err
+			}
+			if err := writeFileAtomic(out, js, 0o644); err != nil {
+				return fmt.Errorf("dta init: the keys are created but the record could not be written: %w", err)
+			}
+			fmt.Fprintf(c.Root().ErrWriter, "polyroot: DTA %d of %s: keys created in %s; public record written to %s\n", index, domain, desc, out)
+			return nil
+		},
+	}
+}
+
+func dtaServeCommand() *ucli.Command {
+	file := &configFile{}
+	str := func(name, env, key, value, category, usage string, takesFile bool) *ucli.StringFlag {
+		return &ucli.StringFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
+			Sources: sources(file, env, key), Category: category, TakesFile: takesFile}
+	}
+	dur := func(name, env, key string, value time.Duration, usage string) *ucli.DurationFlag {
+		return &ucli.DurationFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
+			Sources: sources(file, env, key), Category: "Service"}
+	}
+	flags := []ucli.Flag{
+		configFlag(file),
+		str("listen", "POLYROOT_DTA_LISTEN", "listen", defaultListen, "Service", "listen on `HOST:PORT` (port 0: any free port)", false),
+		str("bundle", "POLYROOT_DTA_BUNDLE", "bundle", "", "Service", "the domain's signed trust bundle `FILE`", true),
+		indexFlag(file, "Service"),
+		str("data-dir", "POLYROOT_DTA_DATA_DIR", "data_dir", "", "Service", "`DIR` for the state database and the transparency log", true),
+		&ucli.FloatFlag{Name: "rate-limit", Value: defaultRatePerSecond, Category: "Service",
+			Usage:   "`N` requests per second allowed to one client address (config: rate.per_second)",
+			Sources: sources(file, "POLYROOT_DTA_RATE_LIMIT", "rate.per_second")},
+		&ucli.IntFlag{Name: "rate-burst", Value: defaultRateBurst, Category: "Service",
+			Usage:   "burst of `N` requests allowed to one client address (config: rate.burst)",
+			Sources: sources(file, "POLYROOT_DTA_RATE_BURST", "rate.burst")},
+		dur("checkpoint-interval", "POLYROOT_DTA_CHECKPOINT_INTERVAL", "checkpoint_interval", defaultCheckpointInterval,
+			"how often the log signs a new checkpoint (at least 100ms)"),
+		dur("shutdown-timeout", "POLYROOT_DTA_SHUTDOWN_TIMEOUT", "shutdown_timeout", defaultShutdownTimeout,
+			"on SIGINT/SIGTERM, how long requests in flight may take to finish"),
+		str("tls-cert", "POLYROOT_DTA_TLS_CERT", "tls.cert", "", "TLS", "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", true),
+		str("tls-key", "POLYROOT_DTA_TLS_KEY", "tls.key", "", "TLS", "the PEM private key `FILE` of --tls-cert", true),
+		str("log-format", "POLYROOT_LOG_FORMAT", "log.format", "json", "Logging", "log `FORMAT` on stderr: json or text", false),
+		str("log-level", "POLYROOT_LOG_LEVEL", "log.level", "info", "Logging", "log `LEVEL`: debug, info, warn or error", false),
+		&ucli.BoolFlag{Name: "check-config", Usage: "print the resolved settings as TOML (no secrets) and exit without starting"},
+	}
+	flags = append(flags, keystoreFlags(file)...)
+	return &ucli.Command{
+		Name:  "serve",
+		Usage: "serve this DTA's HTTP API until SIGINT or SIGTERM",
+		UsageText: "polyroot dta serve --config FILE [flags]\n\n" +
+			"Examples:\n" +
+			"   export " + envPassphrase + "='…'\n" +
+			"   polyroot dta serve --config deploy/examples/dta-1.toml\n" +
+			"   polyroot dta serve --config dta-1.toml --listen 0.0.0.0:8441 --log-format text\n" +
+			"   POLYROOT_DTA_LISTEN=127.0.0.1:9441 polyroot dta serve --config dta-1.toml --check-config",
+		Description: "Serves the DTA's API (/v1/shares/…, /v1/revocations, /v1/record, /v1/log/…,\n" +
+			"/livez, /readyz, /metrics) and prints one line to stdout when it accepts connections:\n" +
+			"   polyroot: DTA <i> of <domain> ready at <URL> (…)\n" +
+			"Logs go to stderr (log/slog, JSON or text), Tessera's included.\n\n" +
+			"Settings, highest precedence first: command-line flags, then environment variables\n" +
+			"(named in [$…] below), then the TOML config file (its key after \"config:\"; a dotted\n" +
+			"key is a table: log.format is `format` under `[log]`), then the defaults. Relative\n" +
+			"paths in the config file are relative to the file's directory. An unknown key in\n" +
+			"the file is an error. deploy/examples/dta-*.toml show every key.\n\n" +
+			"Secrets are read from the environment only: " + envPassphrase + " (file\n" +
+			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore).\n\n" +
+			"Signals: SIGHUP re-reads the keys from the keystore and the trust bundle file (after\n" +
+			"a rotation) and swaps them in together if they match, and re-reads the TLS\n" +
+			"certificate; a failed reload keeps what is in use. SIGINT and SIGTERM stop accepting\n" +
+			"connections, let the requests in flight finish (--shutdown-timeout), then close the log.",
+		Flags:  flags,
+		Action: serveAction(file),
+	}
+}
+
+// serveSettings resolves and checks the settings of dta serve, as the config file
+// schema (for --check-config).
+func serveSettings(c *ucli.Command) (*fileConfig, error) {
+	var s fileConfig
+	s.Listen, s.Bundle, s.Index, s.DataDir = c.String("listen"), c.String("bundle"), c.Uint32("index"), c.String("data-dir")
+	s.CheckpointInterval, s.ShutdownTimeout = duration(c.Duration("checkpoint-interval")), duration(c.Duration("shutdown-timeout"))
+	s.Log.Format, s.Log.Level = c.String("log-format"), c.String("log-level")
+	s.Rate.PerSecond, s.Rate.Burst = c.Float("rate-limit"), c.Int("rate-burst")
+	s.TLS.Cert, s.TLS.Key = c.String("tls-cert"), c.String("tls-key")
+	k := &s.Keystore
+	k.Type, k.Dir = c.String("keystore"), c.String("keystore-dir")
+	v := &k.Vault
+	v.Addr, v.Mount, v.Path = c.String("vault-addr"), c.String("vault-mount"), c.String("vault-path")
+	v.AppRoleRoleID, v.AppRoleMount = c.String("vault-approle-role-id"), c.String("vault-approle-mount")
+	v.CAFile, v.Namespace = c.String("vault-ca-file"), c.String("vault-namespace")
+
+	missing := func(what, flag, env, key string) error {
+		return fmt.Errorf("dta serve: no %s: give --%s, $%s or %s in the config file", what, flag, env, key)
+	}
+	switch {
+	case s.Listen == "":
+		return nil, missing("listen address", "listen", "POLYROOT_DTA_LISTEN", "listen")
+	case s.Bundle == "":
+		return nil, missing("trust bundle", "bundle", "POLYROOT_DTA_BUNDLE", "bundle")
+	case s.Index == 0:
+		return nil, missing("DTA index", "index", "POLYROOT_DTA_INDEX", "index")
+	case s.DataDir == "":
+		return nil, missing("data directory", "data-dir", "POLYROOT_DTA_DATA_DIR", "data_dir")
+	case s.Rate.PerSecond <= 0 || s.Rate.Burst < 1:
+		return nil, fmt.Errorf("dta serve: rate limit %g/s with burst %d: both must be positive", s.Rate.PerSecond, s.Rate.Burst)
+	case time.Duration(s.CheckpointInterval) < 100*time.Millisecond:
+		return nil, fmt.Errorf("dta serve: checkpoint interval %v is below 100ms", time.Duration(s.CheckpointInterval))
+	case s.ShutdownTimeout <= 0:
+		return nil, fmt.Errorf("dta serve: the shutdown timeout must be positive")
+	case (s.TLS.Cert == "") != (s.TLS.Key == ""):
+		return nil, fmt.Errorf("dta serve: TLS needs both --tls-cert and --tls-key")
+	case k.Type != "file" && k.Type != "vault":
+		return nil, fmt.Errorf("dta serve: --keystore %q: want file or vault", k.Type)
+	case k.Type == "file" && k.Dir == "":
+		return nil, missing("keystore directory", "keystore-dir", "POLYROOT_KEYSTORE_DIR", "keystore.dir")
+	case k.Type == "vault" && v.Addr == "":
+		return nil, missing("Vault address", "vault-addr", "POLYROOT_VAULT_ADDR", "keystore.vault.addr")
+	}
+	if _, err := newLogger(s.Log.Format, s.Log.Level, io.Discard); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("dta serve: --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("dta serve: --log-format %q: want json or text", format)
+}
+
+func serveAction(file *configFile) ucli.ActionFunc {
+	return func(ctx context.Context, c *ucli.Command) error {
+		if err := file.load(); err != nil {
+			return err
+		}
+		s, err := serveSettings(c)
+		if err != nil {
+			return err
+		}
+		if c.Bool("check-config") {
+			if file.path != "" {
+				fmt.Fprintf(c.Root().Writer, "# resolved from flags, environment and %s\n", file.path)
+			}
+			if err := toml.NewEncoder(c.Root().Writer).Encode(s); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(c.Root().Writer)
+			return err
+		}
+		logger, _ := newLogger(s.Log.Format, s.Log.Level, c.Root().ErrWriter) // checked by serveSettings
+		ks, desc, err := openKeystore(ctx, c, c.Root().ErrWriter)
+		if err != nil {
+			return fmt.Errorf("dta serve: %w", err)
+		}
+		logger.Info("starting DTA", "dta", s.Index, "keystore", desc, "data_dir", s.DataDir, "bundle", s.Bundle, "config", file.path)
+		err = dtacmd.Serve(ctx, dtacmd.Config{
+			Listen: s.Listen, BundleFile: s.Bundle, Index: s.Index, DataDir: s.DataDir, Keys: ks, Logger: logger,
+			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
+			CheckpointInterval: time.Duration(s.CheckpointInterval), ShutdownTimeout: time.Duration(s.ShutdownTimeout),
+			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key,
+			Ready: c.Root().Writer,
+		})
+		if err != nil {
+			return fmt.Errorf("dta serve: %w", err)
+		}
+		return nil
+	}
+}
