@@ -33,6 +33,7 @@ type domain struct {
 	registrar ed25519.PrivateKey
 	dtas      []*node
 	now       time.Time
+	logger    *slog.Logger // the DTAs' logger; nil discards
 }
 
 type node struct {
@@ -100,7 +101,7 @@ func (d *domain) start(nd *node) {
 		nd.listener = l
 	}
 	svc, err := New(context.Background(), Config{Bundle: d.bundle, Index: nd.index, Keys: nd.keys, DataDir: nd.dir,
-		Log: logOptions, RatePerSecond: nd.rate, RateBurst: int(nd.rate) + 1})
+		Log: logOptions, RatePerSecond: nd.rate, RateBurst: int(nd.rate) + 1, Logger: d.logger})
 	if err != nil {
 		d.t.Fatal(err)
 	}

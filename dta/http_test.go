@@ -2,8 +2,11 @@ package dta
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -187,4 +190,60 @@ func FuzzIssueHandler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSecretsStayInside runs a DTA with debug logging, makes good and bad requests of
+// every kind, and checks that neither its log output, its responses, its errors nor its
+// metrics contain the master share or the signing key, in any usual encoding.
+func TestSecretsStayInside(t *testing.T) {
+	var logs bytes.Buffer
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	d.stop(nd)
+	d.logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d.start(nd)
+
+	var seen bytes.Buffer
+	id := newID(t, "heidi@example.com")
+	pub, _, _ := NewServerShareKey()
+	bodies := map[string][]byte{
+		"/v1/shares/client": ticketBody(d.ticket(ticket.KindClient, id)),
+		"/v1/shares/permit": ticketBody(d.ticket(ticket.KindPermit, id, func(tk *ticket.Ticket) { tk.FirstSlot, tk.LastSlot = 1, 3 })),
+		"/v1/shares/server": ticketBody(d.ticket(ticket.KindServer, id, func(tk *ticket.Ticket) { tk.ServerKey = hex.EncodeToString(pub) })),
+		"/v1/revocations":   ticketBody(d.ticket(ticket.KindRevoke, id)),
+	}
+	for path, body := range bodies {
+		for _, b := range [][]byte{body, body[:len(body)/2], []byte(`{"ticket":"x"}`)} {
+			resp, err := http.Post(nd.url+path, "application/json", bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(&seen, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	for _, path := range []string{"/metrics", "/v1/record", "/readyz", "/v1/log/checkpoint"} {
+		resp, err := http.Get(nd.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(&seen, resp.Body)
+		resp.Body.Close()
+	}
+	seen.Write(logs.Bytes())
+	for _, name := range []string{SecretMasterShare, SecretSigningKey} {
+		secret, err := nd.keys.Get(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, enc := range []string{string(secret), hex.EncodeToString(secret), base64.StdEncoding.EncodeToString(secret),
+			base64.RawURLEncoding.EncodeToString(secret)} {
+			if bytes.Contains(seen.Bytes(), []byte(enc)) {
+				t.Fatalf("the %s appears in the DTA's output", name)
+			}
+		}
+	}
+	if logs.Len() == 0 {
+		t.Fatal("no log output was captured; the test would prove nothing")
+	}
 }

@@ -121,6 +121,7 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	if err := s.store.put(tk.Nonce, rec, ""); err != nil {
 		return nil, err
 	}
+	s.cfg.Logger.Info("issued", "kind", tk.Kind, "log_indices", rec.Indices)
 	return s.respond(k, items, rec), nil
 }
 

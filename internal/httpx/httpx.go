@@ -166,3 +166,30 @@ func (l *RateLimiter) limiter(host string) *rate.Limiter {
 	c.seen = now
 	return c.lim
 }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+
+// LogRequests logs one line per request with its ID, method, path, status and
+// duration: at Debug for successes, Info for client errors, Warn for server errors.
+// It never logs bodies or headers.
+func LogRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		level := slog.LevelDebug
+		switch {
+		case sw.status >= 500:
+			level = slog.LevelWarn
+		case sw.status >= 400:
+			level = slog.LevelInfo
+		}
+		logger.Log(r.Context(), level, "request", "request_id", RequestID(r), "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+	})
+}
