@@ -1,0 +1,140 @@
+// Package testdomain starts a whole domain's trust authorities for tests: n real DTAs
+// as HTTP servers on loopback, each with its own file keystore and data directory, the
+// registrar's key and the signed trust bundle. Server, client and end-to-end tests
+// share it; it is not for production use.
+package testdomain
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// A Domain is n running DTAs of one domain.
+type Domain struct {
+	Name         string
+	Bundle       *bundle.Bundle
+	BundleFile   []byte // the signed bundle, byte for byte
+	Fingerprint  string
+	Registrar    ed25519.PrivateKey
+	DTAs         []*DTA
+	PermitPeriod uint64
+	t            testing.TB
+}
+
+// A DTA is one running trust authority; Stop and Start restart it on the same address
+// and data.
+type DTA struct {
+	Index uint32
+	URL   string
+	Dir   string
+	Keys  keystore.Keystore
+	d     *Domain
+	addr  string
+	svc   *dta.Service
+	srv   *http.Server
+}
+
+// New starts n DTAs of domain name (additive mode) with the given permit period in
+// seconds (0: no permits). Everything stops when the test ends.
+func New(t testing.TB, name string, n int, permitPeriod uint64) *Domain {
+	t.Helper()
+	translog.RouteTesseraLogs(slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	regPub, regPriv, _ := ed25519.GenerateKey(nil)
+	d := &Domain{Name: name, Registrar: regPriv, PermitPeriod: permitPeriod, t: t}
+	b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: name, Mode: "additive",
+		Threshold: n, PermitPeriod: permitPeriod, RegistrarKey: hex.EncodeToString(regPub)}
+	var listeners []net.Listener
+	for i := 1; i <= n; i++ {
+		dir := t.TempDir()
+		ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("testdomain"), keystore.WithScryptWorkFactor(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners = append(listeners, l)
+		x := &DTA{Index: uint32(i), URL: "http://" + l.Addr().String(), addr: l.Addr().String(), Dir: dir, Keys: ks, d: d}
+		rec, err := dta.Init(ctx, ks, name, x.Index, x.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.DTAs = append(b.DTAs, *rec)
+		d.DTAs = append(d.DTAs, x)
+	}
+	file, fp, err := bundle.Sign(b, regPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Bundle, err = bundle.Parse(file); err != nil {
+		t.Fatal(err)
+	}
+	d.BundleFile, d.Fingerprint = file, fp
+	for i, x := range d.DTAs {
+		x.serve(listeners[i])
+	}
+	t.Cleanup(func() {
+		for _, x := range d.DTAs {
+			x.Stop()
+		}
+	})
+	return d
+}
+
+// WriteBundle writes the bundle file into dir and returns its path.
+func (d *Domain) WriteBundle(dir string) string {
+	p := filepath.Join(dir, "bundle.json")
+	if err := os.WriteFile(p, d.BundleFile, 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	return p
+}
+
+func (x *DTA) serve(l net.Listener) {
+	t := x.d.t
+	svc, err := dta.New(context.Background(), dta.Config{Bundle: x.d.Bundle, Index: x.Index, Keys: x.Keys, DataDir: x.Dir,
+		Log: translog.Options{CheckpointInterval: 100 * time.Millisecond}, RatePerSecond: 1e6, RateBurst: 1e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.svc = svc
+	x.srv = &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go x.srv.Serve(l)
+}
+
+// Stop stops the DTA (its address then refuses connections).
+func (x *DTA) Stop() {
+	if x.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	x.srv.Shutdown(ctx)
+	x.svc.Close(ctx)
+	x.srv, x.svc = nil, nil
+}
+
+// Start restarts a stopped DTA on its address and data.
+func (x *DTA) Start() {
+	l, err := net.Listen("tcp", x.addr)
+	if err != nil {
+		x.d.t.Fatal(err)
+	}
+	x.serve(l)
+}

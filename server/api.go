@@ -1,0 +1,127 @@
+package server
+
+import "time"
+
+// The auth server's HTTP API. Every route is in one table (routes.go). Bodies are JSON;
+// []byte fields are standard base64, as encoding/json writes them. Errors are JSON
+// {code, message} (internal/httpx) with the stable codes listed at each route.
+//
+// Admin routes need "Authorization: Bearer <admin token>" (the token from the server's
+// configuration); a missing or wrong token answers 401 "unauthorized".
+//
+//	POST /v1/admin/enrolments   EnrolmentRequest  → EnrolmentCreated
+//	POST /v1/admin/revoke       IdentityRequest   → RevokeResult       (404 "unknown_identity")
+//	POST /v1/admin/unblock      IdentityRequest   → {}                 (404 "unknown_identity")
+//
+// Public routes:
+//
+//	GET  /v1/bundle             the trust bundle file, byte for byte (clients check its fingerprint)
+//	POST /v1/enrol              RedeemRequest     → EnrolPackage       (404 "unknown_code": unknown, used or expired)
+//	POST /v1/login/start        StartRequest      → StartResponse      (401 "login_failed", 400 "bad_request",
+//	                                                                     409 "permit_slot": not the current slot)
+//	POST /v1/login/finish       FinishRequest     → FinishResponse     (401 "login_failed" with TriesLeft,
+//	                                                                     401 "channel_binding_mismatch",
+//	                                                                     404 "unknown_session": expired or used)
+//	POST /v1/permits            PermitRequest     → PermitTicket       (needs "Authorization: Bearer <access token>")
+//	GET  /.well-known/jwks.json the access-token keys (RFC 7517)
+//	GET  /livez, /readyz, /metrics
+//
+// Login failures — wrong PIN, unknown, revoked, blocked or expired identity, forged
+// message — all answer 401 "login_failed" with the same message and a TriesLeft that
+// the server counts for every idhash it is asked about, known or not; after MaxFailures
+// (default 3) TriesLeft is 0 until the registrar unblocks the identity.
+
+// EnrolmentRequest asks the registrar to enrol an app-level identity.
+type EnrolmentRequest struct {
+	ID string `json:"id"` // the app-level identity: an e-mail, a device serial
+	// Device marks an IoT device that logs in without a PIN.
+	Device bool `json:"device,omitempty"`
+	// TTL, if set, makes a temporary identity that the server refuses after it (seconds).
+	TTL int64 `json:"ttl_seconds,omitempty"`
+	// PermitDays is how many permit periods ahead the client may fetch (default 7).
+	PermitDays int `json:"permit_days,omitempty"`
+}
+
+// EnrolmentCreated is the registrar's answer: a one-time code to hand to the client.
+type EnrolmentCreated struct {
+	Code      string    `json:"code"`       // single use, short-lived (default 24 h)
+	IDHash    string    `json:"idhash"`     // hex
+	ExpiresAt time.Time `json:"expires_at"` // of the code
+}
+
+// IdentityRequest names an identity by its app-level ID or by its idhash (hex).
+type IdentityRequest struct {
+	ID     string `json:"id,omitempty"`
+	IDHash string `json:"idhash,omitempty"`
+}
+
+// RevokeResult reports a revocation: effective on this server at once, and sent to
+// every DTA (which then refuse permits); DTAs that could not be reached are listed.
+type RevokeResult struct {
+	IDHash      string   `json:"idhash"`
+	Unreachable []uint32 `json:"unreachable_dtas,omitempty"`
+}
+
+// RedeemRequest redeems an enrolment code.
+type RedeemRequest struct {
+	Code string `json:"code"`
+}
+
+// EnrolPackage is what a client needs to collect its shares from the DTAs.
+type EnrolPackage struct {
+	Domain       string     `json:"domain"`
+	ID           string     `json:"id"`
+	Salt         []byte     `json:"salt"`   // 16 bytes: idhash = pairing.NewIDHash(domain, id, salt)
+	IDHash       string     `json:"idhash"` // hex, for the client to check
+	Device       bool       `json:"device,omitempty"`
+	NotAfter     *time.Time `json:"not_after,omitempty"` // temporary identities
+	ClientTicket string     `json:"client_ticket"`       // for POST /v1/shares/client at every DTA
+	PermitTicket string     `json:"permit_ticket"`       // for POST /v1/shares/permit, slots FirstSlot..LastSlot
+	FirstSlot    uint64     `json:"first_slot"`
+	LastSlot     uint64     `json:"last_slot"`
+}
+
+// StartRequest carries pass 1 (pairing.Pass1, binary encoding).
+type StartRequest struct {
+	Pass1 []byte `json:"pass1"`
+}
+
+// StartResponse carries the challenge (pairing.Challenge, binary encoding); the
+// session it names lives 30 s and can be finished once.
+type StartResponse struct {
+	Challenge []byte `json:"challenge"`
+}
+
+// FinishRequest carries pass 2 (pairing.Pass2, binary encoding). Over TLS, the
+// transcript includes the RFC 9266 tls-exporter channel binding of the connection
+// that carries this request.
+type FinishRequest struct {
+	Pass2 []byte `json:"pass2"`
+}
+
+// FinishResponse is a successful login.
+type FinishResponse struct {
+	Finish      []byte    `json:"finish"` // pairing.Finish: the server's tag, proof it holds sQ
+	ID          string    `json:"id"`     // the app-level identity logged in
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// LoginFailure is the body of a 401 "login_failed".
+type LoginFailure struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	TriesLeft int    `json:"tries_left"`
+}
+
+// PermitRequest asks for a permit ticket for the next Days permit periods.
+type PermitRequest struct {
+	Days int `json:"days"`
+}
+
+// PermitTicket is a registrar-signed permit ticket for the caller's identity.
+type PermitTicket struct {
+	Ticket    string `json:"ticket"`
+	FirstSlot uint64 `json:"first_slot"`
+	LastSlot  uint64 `json:"last_slot"`
+}
