@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,7 +248,7 @@ func buildPolyroot(t *testing.T, dir string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("the go tool is needed to build the DTA binary: %v", err)
 	}
 	bin := filepath.Join(dir, "polyroot")
 	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/polyroot/polyroot/cmd/polyroot")
