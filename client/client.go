@@ -1,0 +1,233 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// An Option configures Bootstrap and Open.
+type Option func(*options)
+
+type options struct {
+	dtaHTTP    *http.Client
+	serverHTTP *http.Client
+	now        func() time.Time
+	dtaTimeout time.Duration
+	insecure   bool
+}
+
+// WithDTAClient sets the HTTP client for requests to DTAs (default: a client with
+// the system's roots).
+func WithDTAClient(c *http.Client) Option { return func(o *options) { o.dtaHTTP = c } }
+
+// WithServerClient sets the HTTP client for the auth server and for fetching the
+// bundle at bootstrap. For logins, its transport (if an *http.Transport) is cloned and
+// limited to one kept-alive connection per host, so that both passes of a login use the
+// same TLS connection.
+func WithServerClient(c *http.Client) Option { return func(o *options) { o.serverHTTP = c } }
+
+// WithNow sets the clock (default time.Now).
+func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithDTATimeout sets the time each DTA has to answer one request (default 10 s).
+func WithDTATimeout(d time.Duration) Option { return func(o *options) { o.dtaTimeout = d } }
+
+// WithInsecureHTTP allows an http:// auth server URL. Without TLS there is no channel
+// binding: an active attacker can relay a login and take the access token. Use it only
+// on loopback or in tests.
+func WithInsecureHTTP() Option { return func(o *options) { o.insecure = true } }
+
+func newOptions(opts []Option) *options {
+	o := &options{now: time.Now, dtaTimeout: 10 * time.Second}
+	for _, f := range opts {
+		f(o)
+	}
+	if o.dtaHTTP == nil {
+		o.dtaHTTP = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	o.serverHTTP = loginClient(o.serverHTTP)
+	return o
+}
+
+// loginClient returns a client whose transport keeps one connection per host alive
+// and reuses it, so that pass 1 and pass 2 of a login travel on the same TLS
+// connection (the channel binding is that connection's).
+func loginClient(c *http.Client) *http.Client {
+	if c == nil {
+		c = &http.Client{Transport: http.DefaultTransport}
+	}
+	out := *c
+	t, ok := c.Transport.(*http.Transport)
+	if c.Transport == nil {
+		t, ok = http.DefaultTransport.(*http.Transport), true
+	}
+	if ok {
+		t = t.Clone()
+		t.MaxConnsPerHost, t.MaxIdleConnsPerHost, t.DisableKeepAlives = 1, 1, false
+		if t.IdleConnTimeout == 0 {
+			t.IdleConnTimeout = 90 * time.Second
+		}
+		out.Transport = t
+	}
+	return &out
+}
+
+// Bootstrap pins a domain's trust bundle in dir: it reads the bundle from an http(s)
+// URL or a file, checks it has the given SHA-256 fingerprint (ErrBundleFingerprint
+// otherwise) and a valid registrar signature, and stores it with its fingerprint.
+// dir is created (mode 0700) if needed. A directory already enrolled under another
+// bundle is refused.
+func Bootstrap(ctx context.Context, dir, bundleURLorFile, fingerprint string, opts ...Option) error {
+	o := newOptions(opts)
+	fp := normalizeFingerprint(fingerprint)
+	file, err := readBundleSource(ctx, o.serverHTTP, bundleURLorFile)
+	if err != nil {
+		return err
+	}
+	if got := bundle.Fingerprint(file); got != fp {
+		return fmt.Errorf("%w: %s has fingerprint %s, pinned %s", ErrBundleFingerprint, bundleURLorFile, got, fp)
+	}
+	if _, err := bundle.ParsePinned(file, fp); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if st, err := loadToken(dir); err == nil && st != nil && st.BundleFingerprint != fp {
+		return fmt.Errorf("client: %s holds an enrolment under another trust bundle; use another directory", dir)
+	}
+	if err := writeFileAtomic(dir, BundleFile, file, 0o644); err != nil {
+		return err
+	}
+	return writeFileAtomic(dir, FingerprintFile, []byte(fp+"\n"), 0o644)
+}
+
+func readBundleSource(ctx context.Context, hc *http.Client, src string) ([]byte, error) {
+	u, err := url.Parse(src)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, fmt.Errorf("client: reading the bundle: %w", err)
+		}
+		defer f.Close()
+		return readLimited(f, bundle.MaxSize)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: fetching the bundle: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("client: fetching the bundle from %s: %s", src, resp.Status)
+	}
+	return readLimited(resp.Body, bundle.MaxSize)
+}
+
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("client: answer larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
+// A Client is an enrolled (or bootstrapped) identity of one domain, backed by its
+// directory. It is safe for concurrent use.
+type Client struct {
+	dir         string
+	o           *options
+	bundle      *bundle.Bundle
+	fingerprint string
+	domain      pairing.Domain
+
+	mu    sync.Mutex
+	state *tokenState // nil before Enroll
+	id    pairing.IDHash
+	token *pairing.G1
+}
+
+// Open loads a client directory: the pinned bundle (its fingerprint and signature are
+// checked again) and, if present, the token file (refused when group or others can
+// read it).
+func Open(dir string, opts ...Option) (*Client, error) {
+	b, fp, err := loadBundle(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{dir: dir, o: newOptions(opts), bundle: b, fingerprint: fp,
+		domain: pairing.Domain{Name: b.Domain, PermitPeriod: b.PermitPeriod}}
+	st, err := loadToken(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		id, tk, err := st.check(b.Domain, fp)
+		if err != nil {
+			return nil, err
+		}
+		c.state, c.id, c.token = st, id, tk
+	}
+	return c, nil
+}
+
+// Status describes a client.
+type Status struct {
+	Domain   string
+	Enrolled bool
+	ID       string
+	IDHash   string
+	Device   bool
+	NotAfter *time.Time // temporary identities
+	// Permits are the permit slots held, in order; CurrentPermit says whether one
+	// covers now, and PermitsUntil is when the last one ends.
+	Permits       []PermitInfo
+	CurrentPermit bool
+	PermitsUntil  time.Time
+}
+
+// PermitInfo is one held time permit.
+type PermitInfo struct {
+	Slot        uint64
+	From, Until time.Time
+}
+
+// Status returns the client's identity and permits.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Status{Domain: c.bundle.Domain}
+	if c.state == nil {
+		return s
+	}
+	s.Enrolled, s.ID, s.IDHash, s.Device, s.NotAfter = true, c.state.ID, c.state.IDHash, c.state.Device, c.state.NotAfter
+	p := c.domain.PermitPeriod
+	if p == 0 {
+		return s
+	}
+	cur := c.domain.Slot(c.o.now())
+	for _, k := range slices.Sorted(maps.Keys(c.state.Permits)) {
+		pi := PermitInfo{Slot: k, From: time.Unix(int64(k*p), 0).UTC(), Until: time.Unix(int64((k+1)*p), 0).UTC()}
+		s.Permits = append(s.Permits, pi)
+		s.CurrentPermit = s.CurrentPermit || k == cur
+		s.PermitsUntil = pi.Until
+	}
+	return s
+}

@@ -1,0 +1,63 @@
+// Package client is the polyroot library that apps and IoT devices embed to enrol an
+// identity with a domain's trust authorities (DTAs) and log in to the domain's auth
+// server with M-Pin Full mutual authentication (DESIGN §4, §5). The polyroot client
+// CLI is a thin layer over it.
+//
+// A client lives in one directory (e.g. ~/.config/polyroot/<domain>):
+//
+//   - Bootstrap pins the domain's trust bundle by its SHA-256 fingerprint
+//     (bundle.json and bundle.sha256).
+//   - Enroll redeems a one-time code at the auth server, fetches the client key
+//     shares and time permits from every DTA in parallel, checks and combines them,
+//     takes the PIN out and writes token.json.
+//   - Login proves token, PIN and current permit to the server, checks that the
+//     server holds the domain's key sQ and that it saw the same TLS channel, and
+//     returns the access token and a session key.
+//   - RefreshPermits fetches time permits for the coming periods; Status reports.
+//
+// # Security invariants
+//
+//   - The client never stores sA, the PIN or anything computed from the PIN:
+//     token.json holds the token TK = sA − π·A, the combined permits s·T_k, the
+//     identity and the DTAs' receipts. A stolen token file does not allow offline
+//     PIN guessing; each guess costs an online login, and the server blocks the
+//     identity after a few.
+//   - token.json is written atomically (temporary file, fsync, rename, directory
+//     fsync) with mode 0600, and refused at load when group or others can read it.
+//   - Every share is checked before it is combined: its DLEQ proof against the DTA's
+//     commitment in the pinned bundle, under the context (domain, DTA, kind, slot);
+//     its log entry, which must describe exactly this issuance (DTA, domain, kind,
+//     idhash, slot, share hash, ticket hash); and the DTA's signed promise for that
+//     entry. A DTA whose answer fails is named (BadShareError), and nothing is stored.
+//   - The pinned bundle's fingerprint and signature are checked again on every Open.
+//   - A login succeeds only when the server's key confirmation verifies (only a holder
+//     of sQ can make it) and, over TLS, the server's transcript carries the same
+//     RFC 9266 tls-exporter binding as the client's: a TLS-intercepting proxy, even
+//     one with a trusted certificate, makes the login fail with
+//     ErrPossibleInterception.
+//
+// # Errors
+//
+// Every error a caller acts on is one of a short list, each with its remedy in the
+// message: ErrWrongPIN (*WrongPINError with the tries left), ErrBlocked, ErrRevoked,
+// ErrPermitExpired, *DTAUnreachableError, *BadShareError, ErrServerNotAuthentic,
+// ErrPossibleInterception, ErrBundleFingerprint, plus ErrNotEnrolled,
+// ErrIdentityExpired, ErrTokenFileMode and *APIError for other refusals.
+//
+// # Caveats
+//
+//   - ErrRevoked is best effort: the server answers a revoked identity's login like a
+//     wrong PIN; the client learns of a revocation only when a DTA refuses permits.
+//   - Enrolment needs every DTA, also in threshold mode: a faulty DTA is reported
+//     rather than tolerated.
+//   - Without TLS (WithInsecureHTTP) there is no channel binding: an active attacker
+//     can relay a login and take the access token, though never the PIN.
+//   - A login whose connection closes between the passes is retried once; a
+//     transport that is not an *http.Transport cannot be limited to one connection,
+//     and its logins may fail with ErrPossibleInterception if it switches connections.
+//   - Go cannot reliably erase memory: the PIN and keys live until the garbage
+//     collector reuses their memory. Devices should keep the directory in protected
+//     storage; the token alone is a device's key.
+//   - Receipts are stored for a later audit against the DTAs' logs; this package does
+//     not yet fetch inclusion proofs.
+package client

@@ -1,0 +1,415 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// maxPermitSlots is the most permit slots one ticket may ask for (internal/ticket).
+const maxPermitSlots = 366
+
+// Enroll redeems a one-time enrolment code at the auth server, collects the client
+// key shares and time permits from every DTA of the pinned bundle in parallel,
+// checks every share (DLEQ proof, log entry, signed promise), combines them, takes
+// the PIN out and stores the token, permits and receipts in the token file. A device
+// (device true) enrols without a PIN: pin must then be empty. Nothing is stored
+// unless every DTA answered with valid shares.
+func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte, device bool) error {
+	switch {
+	case device && len(pin) > 0:
+		return fmt.Errorf("client: a device enrols without a PIN")
+	case !device && len(pin) == 0:
+		return fmt.Errorf("client: a PIN is needed (or enrol as a device)")
+	}
+	u, err := c.o.serverURL(serverURL, "/v1/enrol")
+	if err != nil {
+		return err
+	}
+	var pkg enrolPackage
+	if _, err := postJSON(ctx, c.o.serverHTTP, u, "", redeemRequest{Code: code}, &pkg); err != nil {
+		return serverError(err)
+	}
+	id, err := c.checkPackage(&pkg, device)
+	if err != nil {
+		return err
+	}
+	jobs := []job{{kind: translog.KindClient, ticket: pkg.ClientTicket}}
+	if c.domain.PermitPeriod != 0 {
+		jobs = append(jobs, job{kind: translog.KindPermit, ticket: pkg.PermitTicket, first: pkg.FirstSlot, last: pkg.LastSlot})
+	}
+	got, err := c.collect(ctx, id, jobs)
+	if err != nil {
+		return err
+	}
+	sA, err := got.combine(c.bundle.SharingMode(), translog.KindClient, 0)
+	if err != nil {
+		return err
+	}
+	tk := pairing.ExtractPIN(c.domain.Name, id, sA, pin)
+	st := &tokenState{Version: 1, BundleFingerprint: c.fingerprint, Domain: pkg.Domain, ID: pkg.ID,
+		IDHash: hex.EncodeToString(id[:]), Device: device, NotAfter: pkg.NotAfter, Token: tk.Bytes(),
+		Permits: map[uint64][]byte{}, Receipts: got.receipts}
+	if err := got.addPermits(c.bundle.SharingMode(), st.Permits); err != nil {
+		return err
+	}
+	if err := saveToken(c.dir, st); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.state, c.id, c.token = st, id, tk
+	c.mu.Unlock()
+	return nil
+}
+
+// checkPackage checks an enrolment package against the pinned bundle and returns
+// the idhash it names.
+func (c *Client) checkPackage(p *enrolPackage, device bool) (pairing.IDHash, error) {
+	bad := func(format string, a ...any) (pairing.IDHash, error) {
+		return pairing.IDHash{}, fmt.Errorf("client: the enrolment package from the server "+format, a...)
+	}
+	if p.Domain != c.bundle.Domain {
+		return bad("is for domain %q, the pinned bundle for %q", p.Domain, c.bundle.Domain)
+	}
+	id, err := pairing.NewIDHash(p.Domain, p.ID, p.Salt)
+	if err != nil {
+		return bad("has a bad salt: %v", err)
+	}
+	if hex.EncodeToString(id[:]) != p.IDHash {
+		return bad("has an idhash that does not match its ID and salt")
+	}
+	if p.Device != device {
+		return bad("is for device=%v, enrolment asked for device=%v", p.Device, device)
+	}
+	if p.NotAfter != nil && !c.o.now().Before(*p.NotAfter) {
+		return pairing.IDHash{}, ErrIdentityExpired
+	}
+	if c.domain.PermitPeriod != 0 {
+		if err := checkSlots(p.PermitTicket, p.FirstSlot, p.LastSlot); err != nil {
+			return bad("%v", err)
+		}
+	}
+	return id, nil
+}
+
+func checkSlots(ticket string, first, last uint64) error {
+	if ticket == "" || last < first || last-first >= maxPermitSlots {
+		return fmt.Errorf("has no usable permit ticket (slots %d..%d)", first, last)
+	}
+	return nil
+}
+
+// RefreshPermits asks the auth server (with an access token from Login) for a permit
+// ticket for the next days permit periods (0: the server's default for this
+// identity), fetches the permit shares from every DTA,
+// checks and combines them and stores them. Permits of slots before the previous one
+// are dropped.
+func (c *Client) RefreshPermits(ctx context.Context, serverURL, accessToken string, days int) error {
+	c.mu.Lock()
+	enrolled, id := c.state != nil, c.id
+	c.mu.Unlock()
+	if !enrolled {
+		return ErrNotEnrolled
+	}
+	if c.domain.PermitPeriod == 0 {
+		return fmt.Errorf("client: domain %s does not use time permits", c.domain.Name)
+	}
+	u, err := c.o.serverURL(serverURL, "/v1/permits")
+	if err != nil {
+		return err
+	}
+	var pt permitTicket
+	if _, err := postJSON(ctx, c.o.serverHTTP, u, accessToken, permitRequest{Days: days}, &pt); err != nil {
+		var se *statusError
+		if errors.As(err, &se) && se.body.Code == "identity_not_allowed" {
+			c.mu.Lock()
+			na := c.state.NotAfter
+			c.mu.Unlock()
+			if na != nil && !c.o.now().Before(*na) {
+				return ErrIdentityExpired
+			}
+			return fmt.Errorf("%w (the server refuses permits: %s)", ErrRevoked, se.body.Message)
+		}
+		return serverError(err)
+	}
+	if err := checkSlots(pt.Ticket, pt.FirstSlot, pt.LastSlot); err != nil {
+		return fmt.Errorf("client: the server's permit ticket %v", err)
+	}
+	got, err := c.collect(ctx, id, []job{{kind: translog.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == nil || c.id != id {
+		return fmt.Errorf("client: the identity changed while permits were fetched")
+	}
+	st := *c.state
+	st.Permits = map[uint64][]byte{}
+	cur := c.domain.Slot(c.o.now())
+	for k, v := range c.state.Permits {
+		if k+1 >= cur {
+			st.Permits[k] = v
+		}
+	}
+	if err := got.addPermits(c.bundle.SharingMode(), st.Permits); err != nil {
+		return err
+	}
+	st.Receipts = append(slices.Clone(c.state.Receipts), got.receipts...)
+	if err := saveToken(c.dir, &st); err != nil {
+		return err
+	}
+	c.state = &st
+	return nil
+}
+
+// A job is one ticket to present at every DTA.
+type job struct {
+	kind        string // translog.KindClient or KindPermit
+	ticket      string
+	first, last uint64 // permit slots
+}
+
+func (j job) path() string { return "/v1/shares/" + j.kind }
+
+// slotKey names a set of shares to combine.
+type slotKey struct {
+	kind string
+	slot uint64
+}
+
+// collected holds the verified shares of all DTAs.
+type collected struct {
+	indices  map[slotKey][]uint32
+	shares   map[slotKey][]*pairing.G1
+	receipts []Receipt
+}
+
+// collect presents every job's ticket at every DTA in parallel and verifies the
+// answers. It fails unless every DTA answered every job with valid shares, naming the
+// DTAs that did not.
+func (c *Client) collect(ctx context.Context, id pairing.IDHash, jobs []job) (*collected, error) {
+	type result struct {
+		dta    int
+		job    int
+		shares []checkedShare
+		err    error
+	}
+	results := make([]result, 0, len(c.bundle.DTAs)*len(jobs))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range c.bundle.DTAs {
+		for j := range jobs {
+			wg.Go(func() {
+				sh, err := c.fetch(ctx, &c.bundle.DTAs[i], id, jobs[j])
+				mu.Lock()
+				results = append(results, result{dta: i, job: j, shares: sh, err: err})
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	slices.SortFunc(results, func(a, b result) int {
+		if a.dta != b.dta {
+			return a.dta - b.dta
+		}
+		return a.job - b.job
+	})
+
+	got := &collected{indices: map[slotKey][]uint32{}, shares: map[slotKey][]*pairing.G1{}}
+	var (
+		badIdx  []uint32
+		badErrs []error
+		dleqBad []uint32
+		others  []error
+		failed  = map[uint32]bool{}
+	)
+	for _, r := range results {
+		d := &c.bundle.DTAs[r.dta]
+		var bad *badAnswer
+		switch {
+		case r.err == nil:
+			for _, s := range r.shares {
+				k := slotKey{jobs[r.job].kind, s.slot}
+				got.indices[k] = append(got.indices[k], d.Index)
+				got.shares[k] = append(got.shares[k], s.share)
+				got.receipts = append(got.receipts, s.receipt)
+			}
+		case failed[d.Index]:
+			// one error per DTA is enough
+		case errors.As(r.err, &bad):
+			failed[d.Index] = true
+			badIdx = append(badIdx, d.Index)
+			if bad.dleq {
+				dleqBad = append(dleqBad, d.Index)
+			} else {
+				badErrs = append(badErrs, fmt.Errorf("DTA %d: %w", d.Index, bad.err))
+			}
+		default:
+			failed[d.Index] = true
+			others = append(others, r.err)
+		}
+	}
+	var errs []error
+	if badIdx != nil {
+		if dleqBad != nil {
+			badErrs = append([]error{&pairing.ShareError{Indices: dleqBad}}, badErrs...)
+		}
+		errs = append(errs, &BadShareError{Indices: badIdx, Err: errors.Join(badErrs...)})
+	}
+	errs = append(errs, others...)
+	switch len(errs) {
+	case 0:
+		return got, nil
+	case 1:
+		return nil, errs[0]
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (g *collected) combine(mode pairing.Mode, kind string, slot uint64) (*pairing.G1, error) {
+	k := slotKey{kind, slot}
+	p, err := pairing.Combine(mode, g.indices[k], g.shares[k])
+	if err != nil {
+		return nil, fmt.Errorf("client: combining %s shares: %w", kind, err)
+	}
+	return p, nil
+}
+
+func (g *collected) addPermits(mode pairing.Mode, into map[uint64][]byte) error {
+	for k := range g.indices {
+		if k.kind != translog.KindPermit {
+			continue
+		}
+		p, err := g.combine(mode, k.kind, k.slot)
+		if err != nil {
+			return err
+		}
+		into[k.slot] = p.Bytes()
+	}
+	return nil
+}
+
+// A checkedShare is a share whose proof, entry and promise verified.
+type checkedShare struct {
+	slot    uint64
+	share   *pairing.G1
+	receipt Receipt
+}
+
+// A badAnswer is a DTA answer that fails verification; dleq marks a failed proof.
+type badAnswer struct {
+	err  error
+	dleq bool
+}
+
+func (e *badAnswer) Error() string { return e.err.Error() }
+
+func badf(format string, a ...any) error { return &badAnswer{err: fmt.Errorf(format, a...)} }
+
+// fetch presents one ticket at one DTA and verifies its answer.
+func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, j job) ([]checkedShare, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.o.dtaTimeout)
+	defer cancel()
+	u := d.URL + j.path()
+	var resp dtaResponse
+	_, err := postJSON(ctx, c.o.dtaHTTP, u, "", dtaRequest{Ticket: j.ticket}, &resp)
+	var se *statusError
+	var me *malformedError
+	switch {
+	case err == nil:
+	case errors.As(err, &me):
+		return nil, &badAnswer{err: me}
+	case errors.As(err, &se) && se.body.Code == "revoked":
+		return nil, fmt.Errorf("DTA %d: %w", d.Index, ErrRevoked)
+	case errors.As(err, &se) && se.status < 500 && se.status != http.StatusTooManyRequests:
+		return nil, se.api(fmt.Sprintf("DTA %d (%s)", d.Index, d.URL))
+	default:
+		return nil, &DTAUnreachableError{Index: d.Index, URL: d.URL, Err: err}
+	}
+	return c.check(d, id, j, &resp)
+}
+
+// check verifies a DTA's answer to job j: one share per slot asked, each with a log
+// entry that describes exactly this issuance, the DTA's signed promise for that entry,
+// and a DLEQ proof against the DTA's commitment.
+func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *dtaResponse) ([]checkedShare, error) {
+	if resp.DTA != d.Index {
+		return nil, badf("answered as DTA %d", resp.DTA)
+	}
+	want := uint64(1)
+	if j.kind == translog.KindPermit {
+		want = j.last - j.first + 1
+	}
+	if uint64(len(resp.Shares)) != want {
+		return nil, badf("sent %d shares, want %d", len(resp.Shares), want)
+	}
+	pub, err := d.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	commitment, err := d.CommitmentPoint()
+	if err != nil {
+		return nil, err
+	}
+	ticketHash := sha256Hex([]byte(j.ticket))
+	idHex := hex.EncodeToString(id[:])
+	out := make([]checkedShare, 0, len(resp.Shares))
+	for i, s := range resp.Shares {
+		slot := uint64(0)
+		if j.kind == translog.KindPermit {
+			slot = j.first + uint64(i)
+		}
+		if s.Slot != slot {
+			return nil, badf("share %d is for slot %d, want %d", i, s.Slot, slot)
+		}
+		share, err := pairing.DecodeG1(s.Share)
+		if err != nil {
+			return nil, &badAnswer{err: fmt.Errorf("share of slot %d: %w", slot, err), dleq: true}
+		}
+		proof, err := pairing.DecodeDLEQProof(s.Proof)
+		if err != nil {
+			return nil, &badAnswer{err: fmt.Errorf("proof of slot %d: %w", slot, err), dleq: true}
+		}
+		base := pairing.IdentityPoint(id)
+		if j.kind == translog.KindPermit {
+			base = pairing.PermitPoint(id, slot, c.domain.PermitPeriod)
+		}
+		issued := []pairing.IssuedShare{{Index: d.Index, Commitment: commitment, Share: share, Proof: proof}}
+		sctx := pairing.ShareContext(c.bundle.Domain, d.Index, j.kind, slot)
+		if err := pairing.VerifyShares(base, issued, func(uint32) []byte { return sctx }); err != nil {
+			return nil, &badAnswer{err: err, dleq: true}
+		}
+		e, err := translog.ParseEntry(s.Entry)
+		if err != nil {
+			return nil, badf("log entry of slot %d: %v", slot, err)
+		}
+		if e.DTA != d.Index || e.Domain != c.bundle.Domain || e.Kind != j.kind || e.IDHash != idHex ||
+			e.Slot != slot || e.ShareSHA256 != sha256Hex(s.Share) || e.TicketSHA256 != ticketHash {
+			return nil, badf("the log entry of slot %d does not describe this issuance", slot)
+		}
+		if s.Promise == nil || s.Promise.Origin != d.LogOrigin {
+			return nil, badf("no promise from log %q for slot %d", d.LogOrigin, slot)
+		}
+		if err := s.Promise.Verify(pub, s.Entry); err != nil {
+			return nil, badf("promise of slot %d: %v", slot, err)
+		}
+		out = append(out, checkedShare{slot: slot, share: share,
+			receipt: Receipt{DTA: d.Index, Kind: j.kind, Slot: slot, Entry: s.Entry, Promise: s.Promise}})
+	}
+	return out, nil
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

@@ -1,0 +1,304 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+func TestBootstrap(t *testing.T) {
+	d := testdomain.New(t, testDomainName, 2, testPeriod)
+	file := d.WriteBundle(t.TempDir())
+	ctx := context.Background()
+
+	t.Run("file", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "c")
+		if err := Bootstrap(ctx, dir, file, "SHA256:"+d.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := c.Status(); s.Domain != testDomainName || s.Enrolled {
+			t.Fatalf("status %+v", s)
+		}
+		if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+			t.Fatalf("directory mode %v", fi.Mode().Perm())
+		}
+	})
+	t.Run("url", func(t *testing.T) {
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(d.BundleFile) }))
+		defer srv.Close()
+		dir := t.TempDir()
+		if err := Bootstrap(ctx, dir, srv.URL+"/v1/bundle", d.Fingerprint, WithServerClient(srv.Client())); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("fail/wrong-fingerprint", func(t *testing.T) {
+		dir := t.TempDir()
+		other := testdomain.New(t, testDomainName, 1, testPeriod)
+		err := Bootstrap(ctx, dir, file, other.Fingerprint)
+		if !errors.Is(err, ErrBundleFingerprint) {
+			t.Fatalf("got %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, BundleFile)); !os.IsNotExist(err) {
+			t.Fatal("a refused bundle was stored")
+		}
+	})
+	t.Run("fail/changed-after-bootstrap", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := Bootstrap(ctx, dir, file, d.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+		changed := append(bytes.Clone(d.BundleFile), ' ')
+		os.WriteFile(filepath.Join(dir, BundleFile), changed, 0o644)
+		if _, err := Open(dir); !errors.Is(err, ErrBundleFingerprint) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// recorder keeps the bodies of DTA answers on a path.
+type recorder struct {
+	path   string
+	next   http.RoundTripper
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err != nil || req.URL.Path != r.path {
+		return resp, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.bodies = append(r.bodies, b)
+	r.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
+}
+
+func TestEnroll(t *testing.T) {
+	e := newEnv(t)
+	rec := &recorder{path: "/v1/shares/client", next: http.DefaultTransport}
+	e.dtaHTTP.Transport = rec
+	pin := []byte("4921")
+	c := e.enroll(t, "alice@example.com", pin)
+
+	st := c.Status()
+	if !st.Enrolled || st.ID != "alice@example.com" || st.Device || len(st.Permits) != 3 || !st.CurrentPermit {
+		t.Fatalf("status %+v", st)
+	}
+	path := filepath.Join(e.dir, TokenFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(e.dir)
+	if len(entries) != 3 {
+		t.Fatalf("directory holds %d files, want bundle, fingerprint and token", len(entries))
+	}
+
+	// Rebuild sA from the shares the DTAs sent and check that the file holds exactly
+	// TK = sA − π·A, and sA in no encoding.
+	if len(rec.bodies) != 3 {
+		t.Fatalf("%d client share answers", len(rec.bodies))
+	}
+	var sA *pairing.G1
+	for _, b := range rec.bodies {
+		var r dta.Response
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		s, err := pairing.DecodeG1(r.Shares[0].Share)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sA == nil {
+			sA = s
+		} else {
+			sA = sA.Add(s)
+		}
+	}
+	file, _ := os.ReadFile(path)
+	var tf tokenState
+	if err := json.Unmarshal(file, &tf); err != nil {
+		t.Fatal(err)
+	}
+	var id pairing.IDHash
+	hex.Decode(id[:], []byte(tf.IDHash))
+	if want := pairing.ExtractPIN(testDomainName, id, sA, pin).Bytes(); !bytes.Equal(tf.Token, want) {
+		t.Fatal("the token is not sA − π·A")
+	}
+	for _, enc := range [][]byte{sA.Bytes(), []byte(base64.StdEncoding.EncodeToString(sA.Bytes())),
+		[]byte(base64.RawURLEncoding.EncodeToString(sA.Bytes())), []byte(hex.EncodeToString(sA.Bytes()))} {
+		if bytes.Contains(file, enc) {
+			t.Fatal("the token file contains sA")
+		}
+	}
+	if bytes.Contains(file, pin) {
+		t.Fatal("the token file contains the PIN")
+	}
+	if got := len(tf.Receipts); got != 3+3*3 {
+		t.Fatalf("%d receipts, want 12", got)
+	}
+
+	// Reopening loads the same state.
+	c2 := e.open(t)
+	if s2 := c2.Status(); s2.IDHash != st.IDHash || len(s2.Permits) != 3 {
+		t.Fatalf("reopened status %+v", s2)
+	}
+}
+
+func TestEnrollDevice(t *testing.T) {
+	e := newEnv(t)
+	c := e.enroll(t, "sensor-0042", nil)
+	if !c.Status().Device {
+		t.Fatal("not a device")
+	}
+	s, err := c.Login(context.Background(), e.srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ID != "sensor-0042" {
+		t.Fatalf("logged in as %q", s.ID)
+	}
+}
+
+func TestEnrollBadShare(t *testing.T) {
+	e := newEnv(t)
+	bad := e.d.DTAs[1] // index 2
+	target, _ := url.Parse(bad.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Path != "/v1/shares/client" || resp.StatusCode != 200 {
+			return nil
+		}
+		var r dta.Response
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			return err
+		}
+		resp.Body.Close()
+		r.Shares[0].Share[47] ^= 1
+		b, _ := json.Marshal(r)
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	redirectDTA(t, e.dtaHTTP, bad.URL, rp)
+	c := e.open(t)
+	err := c.Enroll(context.Background(), e.srv.URL, e.reg.enrolment(t, "bob@example.com", false), []byte("1111"), false)
+	var bs *BadShareError
+	if !errors.As(err, &bs) || len(bs.Indices) != 1 || bs.Indices[0] != 2 {
+		t.Fatalf("got %v", err)
+	}
+	var se *pairing.ShareError
+	if !errors.As(err, &se) || !errors.Is(err, pairing.ErrInvalidProof) {
+		t.Fatalf("does not wrap the DLEQ failure: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, TokenFile)); !os.IsNotExist(err) {
+		t.Fatal("a token was stored")
+	}
+}
+
+func TestEnrollDTAUnreachable(t *testing.T) {
+	e := newEnv(t)
+	e.d.DTAs[2].Stop()
+	c := e.open(t, WithDTATimeout(2*time.Second))
+	err := c.Enroll(context.Background(), e.srv.URL, e.reg.enrolment(t, "carol@example.com", false), []byte("1111"), false)
+	var ue *DTAUnreachableError
+	if !errors.As(err, &ue) || ue.Index != 3 || ue.URL != e.d.DTAs[2].URL {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, TokenFile)); !os.IsNotExist(err) {
+		t.Fatal("a token was stored")
+	}
+}
+
+func TestEnrollRefused(t *testing.T) {
+	e := newEnv(t)
+	c := e.open(t)
+	ctx := context.Background()
+	var ae *APIError
+	if err := c.Enroll(ctx, e.srv.URL, "nope", []byte("1"), false); !errors.As(err, &ae) || ae.Code != "unknown_code" {
+		t.Fatalf("unknown code: %v", err)
+	}
+	if err := c.Enroll(ctx, e.srv.URL, e.reg.enrolment(t, "dave", false), nil, false); err == nil {
+		t.Fatal("enrolled without a PIN")
+	}
+	if err := c.Enroll(ctx, "http://"+e.srv.Listener.Addr().String(), e.reg.enrolment(t, "dave", false), []byte("1"), false); err == nil {
+		t.Fatal("enrolled over plain http")
+	}
+	if _, err := c.Login(ctx, e.srv.URL, []byte("1")); !errors.Is(err, ErrNotEnrolled) {
+		t.Fatalf("login before enrolment: %v", err)
+	}
+}
+
+func TestTokenFileMode(t *testing.T) {
+	e := newEnv(t)
+	e.enroll(t, "erin@example.com", []byte("2468"))
+	path := filepath.Join(e.dir, TokenFile)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(e.dir); !errors.Is(err, ErrTokenFileMode) {
+		t.Fatalf("got %v", err)
+	}
+	os.Chmod(path, 0o600)
+	if _, err := Open(e.dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRevokedPermits(t *testing.T) {
+	e := newEnv(t)
+	c := e.enroll(t, "frank@example.com", []byte("1357"))
+	ctx := context.Background()
+	s, err := c.Login(ctx, e.srv.URL, []byte("1357"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id pairing.IDHash
+	hex.Decode(id[:], []byte(c.Status().IDHash))
+	revoke := e.reg.ticket(t, "revoke", id, 0, 0)
+	for _, x := range e.d.DTAs {
+		var r dta.Response
+		if _, err := postJSON(ctx, http.DefaultClient, x.URL+"/v1/revocations", "", dta.Request{Ticket: revoke}, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.RefreshPermits(ctx, e.srv.URL, s.AccessToken, 2); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("got %v", err)
+	}
+}

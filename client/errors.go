@@ -1,0 +1,119 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The kinds of error a caller acts on. Each message says what to do. Test them with
+// errors.Is (the sentinels) and errors.As (the error types); an error may carry several
+// (Enroll joins the errors of all DTAs that failed).
+var (
+	// ErrWrongPIN: the server refused the login. Check the PIN and try again; a
+	// *WrongPINError carries the tries left before the identity is blocked.
+	ErrWrongPIN = errors.New("client: login refused: wrong PIN (or unknown identity); check the PIN and try again")
+	// ErrBlocked: no tries left. Ask the registrar (the app's administrator) to unblock
+	// the identity.
+	ErrBlocked = errors.New("client: this identity is blocked after too many failed logins; ask the administrator to unblock it")
+	// ErrRevoked: a DTA refused permits or shares because the identity is revoked.
+	// Best effort: the server answers a revoked identity's login like a wrong PIN.
+	// Enrol again with a new code from the registrar.
+	ErrRevoked = errors.New("client: this identity is revoked; ask the administrator for a new enrolment code")
+	// ErrPermitExpired: the client holds no time permit for the current slot, or the
+	// server does not accept its slot. Run permits refresh (RefreshPermits).
+	ErrPermitExpired = errors.New("client: no valid time permit for the current period; refresh permits (polyroot client permits refresh)")
+	// ErrServerNotAuthentic: the server's key confirmation does not verify: it does
+	// not hold the domain's key. Do not use this server; report it.
+	ErrServerNotAuthentic = errors.New("client: the server could not prove it holds the domain's key: it is not authentic; do not use it and report this")
+	// ErrPossibleInterception: the server saw a different TLS channel than the client
+	// (the channel bindings differ): something, e.g. a TLS-intercepting proxy or a
+	// forced root certificate, sits between them. The PIN was right and is not
+	// counted as a failure. Use another network; report it.
+	ErrPossibleInterception = errors.New("client: possible interception: the server saw a different TLS channel (a TLS-intercepting proxy or forced root certificate?); use another network and report this")
+	// ErrBundleFingerprint: the trust bundle's SHA-256 fingerprint is not the pinned
+	// one. Get the right bundle or fingerprint from the domain's operator.
+	ErrBundleFingerprint = errors.New("client: the trust bundle does not match the pinned fingerprint; check the bundle and fingerprint with the domain's operator")
+	// ErrNotEnrolled: the client directory holds no token. Run enroll first.
+	ErrNotEnrolled = errors.New("client: not enrolled; run enroll with a code from the registrar")
+	// ErrIdentityExpired: a temporary identity's lifetime is over. Ask the registrar
+	// for a new enrolment.
+	ErrIdentityExpired = errors.New("client: this temporary identity has expired; ask the administrator for a new enrolment code")
+	// ErrTokenFileMode: the token file is readable by group or others. Fix the mode
+	// (chmod 600) after checking nobody copied it, or enrol again.
+	ErrTokenFileMode = errors.New("client: the token file is readable by others; chmod 600 it (and consider it exposed) or enrol again")
+)
+
+// A WrongPINError is ErrWrongPIN with the tries left before the identity is blocked.
+type WrongPINError struct {
+	TriesLeft int // -1 when the server did not say
+}
+
+func (e *WrongPINError) Error() string {
+	if e.TriesLeft < 0 {
+		return ErrWrongPIN.Error()
+	}
+	return fmt.Sprintf("client: login refused: wrong PIN (or unknown identity); %d tries left before the identity is blocked", e.TriesLeft)
+}
+
+// Is makes errors.Is(err, ErrWrongPIN) true.
+func (e *WrongPINError) Is(target error) bool { return target == ErrWrongPIN }
+
+// A DTAUnreachableError names a DTA that did not answer (network error, timeout or a
+// 5xx answer). Retry later; if it persists, tell the domain's operator.
+type DTAUnreachableError struct {
+	Index uint32
+	URL   string
+	Err   error
+}
+
+func (e *DTAUnreachableError) Error() string {
+	return fmt.Sprintf("client: DTA %d (%s) is unreachable: %v; retry later, and tell the domain's operator if it persists", e.Index, e.URL, e.Err)
+}
+
+func (e *DTAUnreachableError) Unwrap() error { return e.Err }
+
+// A BadShareError names the DTAs whose answers failed verification: a DLEQ proof
+// that does not verify (Err then holds a *pairing.ShareError), or a log entry or
+// promise that does not describe the share. Nothing was stored. Report the DTAs to
+// the domain's operator: they are faulty or compromised.
+type BadShareError struct {
+	Indices []uint32
+	Err     error
+}
+
+func (e *BadShareError) Error() string {
+	return fmt.Sprintf("client: bad share from DTA %s: %v; nothing was stored; report this to the domain's operator",
+		joinIndices(e.Indices), e.Err)
+}
+
+func (e *BadShareError) Unwrap() error { return e.Err }
+
+// An APIError is any other refusal by the server or a DTA, with its stable code.
+type APIError struct {
+	From       string // "server" or "DTA i"
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter time.Duration // on 429
+}
+
+func (e *APIError) Error() string {
+	s := fmt.Sprintf("client: %s answered %d %s: %s", e.From, e.Status, e.Code, e.Message)
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf(" (retry after %v)", e.RetryAfter)
+	}
+	return s
+}
+
+func joinIndices(ix []uint32) string {
+	ix = slices.Clone(ix)
+	slices.Sort(ix)
+	s := make([]string, len(ix))
+	for i, x := range ix {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}

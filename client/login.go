@@ -1,0 +1,160 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// A Session is a successful mutual login.
+type Session struct {
+	ID          string // the app-level identity the server logged in
+	AccessToken string
+	ExpiresAt   time.Time
+	// SessionKey is the key both sides derived, bound to the TLS channel; the app may
+	// use it for proof of possession. It is secret.
+	SessionKey []byte
+}
+
+// Login runs the M-Pin Full mutual login with the server: it proves the token, PIN
+// and current permit, and checks that the server holds the domain's key sQ
+// (ErrServerNotAuthentic otherwise) and saw the same TLS channel
+// (ErrPossibleInterception otherwise). Devices pass a nil pin. Both passes go over one
+// kept-alive connection; their transcript includes its RFC 9266 tls-exporter binding.
+func (c *Client) Login(ctx context.Context, serverURL string, pin []byte) (*Session, error) {
+	c.mu.Lock()
+	st, id, tk := c.state, c.id, c.token
+	c.mu.Unlock()
+	if st == nil {
+		return nil, ErrNotEnrolled
+	}
+	if st.Device && len(pin) > 0 {
+		return nil, fmt.Errorf("client: this identity is a device: it logs in without a PIN")
+	}
+	now := c.o.now()
+	if st.NotAfter != nil && !now.Before(*st.NotAfter) {
+		return nil, ErrIdentityExpired
+	}
+	startURL, err := c.o.serverURL(serverURL, "/v1/login/start")
+	if err != nil {
+		return nil, err
+	}
+	finishURL, _ := c.o.serverURL(serverURL, "/v1/login/finish")
+	pc := &pairing.Client{Domain: c.domain, IDHash: id, Token: tk, Slot: c.domain.Slot(now)}
+	if c.domain.PermitPeriod != 0 {
+		b, ok := st.Permits[pc.Slot]
+		if !ok {
+			return nil, ErrPermitExpired
+		}
+		if pc.Permit, err = pairing.DecodeG1(b); err != nil {
+			return nil, fmt.Errorf("client: token file: permit of slot %d: %w", pc.Slot, err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		s, err := c.login(ctx, startURL, finishURL, pc, pin)
+		if errors.Is(err, errConnectionChanged) && attempt == 0 {
+			continue // the connection closed between the passes: one fresh try
+		}
+		if err == nil && s.ID != st.ID {
+			return nil, fmt.Errorf("client: the server logged in %q, this token is %q", s.ID, st.ID)
+		}
+		return s, err
+	}
+}
+
+// errConnectionChanged: pass 2 travelled on another connection than the one whose
+// binding it carries (the first one closed), so a binding mismatch proves nothing.
+var errConnectionChanged = errors.New("client: the connection changed between the login passes; try again")
+
+func (c *Client) login(ctx context.Context, startURL, finishURL string, pc *pairing.Client, pin []byte) (*Session, error) {
+	sess, p1, err := pc.Start(rand.Reader, pin)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	b1, _ := p1.MarshalBinary()
+	var sr startResponse
+	resp, err := postJSON(ctx, c.o.serverHTTP, startURL, "", startRequest{Pass1: b1}, &sr)
+	if err != nil {
+		return nil, loginError(err)
+	}
+	var ch pairing.Challenge
+	if err := ch.UnmarshalBinary(sr.Challenge); err != nil {
+		return nil, fmt.Errorf("client: the server's challenge is malformed: %w", err)
+	}
+	binding, err := channelBinding(resp)
+	if err != nil {
+		return nil, err
+	}
+	p2, err := sess.Respond(&ch, binding)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	b2, _ := p2.MarshalBinary()
+	var fr finishResponse
+	resp, err = postJSON(ctx, c.o.serverHTTP, finishURL, "", finishRequest{Pass2: b2}, &fr)
+	if resp != nil && resp.TLS != nil {
+		if b, e := channelBinding(resp); e == nil && !bytes.Equal(b, binding) {
+			return nil, errConnectionChanged
+		}
+	}
+	if err != nil {
+		return nil, loginError(err)
+	}
+	var f pairing.Finish
+	if err := f.UnmarshalBinary(fr.Finish); err != nil {
+		return nil, fmt.Errorf("%w (malformed key confirmation)", ErrServerNotAuthentic)
+	}
+	key, err := sess.Finish(&f)
+	if err != nil {
+		return nil, ErrServerNotAuthentic
+	}
+	return &Session{ID: fr.ID, AccessToken: fr.AccessToken, ExpiresAt: fr.ExpiresAt, SessionKey: key}, nil
+}
+
+// channelBinding returns the RFC 9266 tls-exporter binding of the connection that
+// carried resp, or nil without TLS.
+func channelBinding(resp *http.Response) ([]byte, error) {
+	if resp.TLS == nil {
+		return nil, nil
+	}
+	return exporter(resp.TLS)
+}
+
+func exporter(cs *tls.ConnectionState) ([]byte, error) {
+	b, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+	if err != nil {
+		return nil, fmt.Errorf("client: the TLS connection offers no channel binding (TLS 1.2 without extended master secret?): %w", err)
+	}
+	return b, nil
+}
+
+// loginError maps the server's login refusals to the client's error kinds.
+func loginError(err error) error {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return serverError(err)
+	}
+	switch se.body.Code {
+	case "login_failed":
+		if se.body.TriesLeft != nil && *se.body.TriesLeft <= 0 {
+			return ErrBlocked
+		}
+		tries := -1 // unknown
+		if se.body.TriesLeft != nil {
+			tries = *se.body.TriesLeft
+		}
+		return &WrongPINError{TriesLeft: tries}
+	case "channel_binding_mismatch":
+		return ErrPossibleInterception
+	case "permit_slot":
+		return fmt.Errorf("%w (the server does not accept this permit slot: %s)", ErrPermitExpired, se.body.Message)
+	}
+	return se.api("server")
+}

@@ -1,0 +1,194 @@
+package client
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// Files in a client directory.
+const (
+	BundleFile      = "bundle.json"   // the pinned trust bundle, byte for byte
+	FingerprintFile = "bundle.sha256" // its pinned SHA-256 fingerprint (hex)
+	TokenFile       = "token.json"    // the token, permits and receipts; mode 0600
+)
+
+// maxTokenFile bounds the token file we read (permits for a year and their receipts
+// for a few DTAs fit easily).
+const maxTokenFile = 8 << 20
+
+// tokenState is the content of token.json. It holds the token TK = sA − π·A and
+// combined permits, never sA, the PIN or anything computed from the PIN.
+type tokenState struct {
+	Version           int               `json:"version"`
+	BundleFingerprint string            `json:"bundle_fingerprint"`
+	Domain            string            `json:"domain"`
+	ID                string            `json:"id"`
+	IDHash            string            `json:"idhash"` // hex
+	Device            bool              `json:"device,omitempty"`
+	NotAfter          *time.Time        `json:"not_after,omitempty"`
+	Token             []byte            `json:"token"`             // TK, a compressed G1 point
+	Permits           map[uint64][]byte `json:"permits,omitempty"` // slot → combined permit s·T_k
+	Receipts          []Receipt         `json:"promises,omitempty"`
+}
+
+// A Receipt is a DTA's log entry and signed promise for one share it issued to this
+// client, kept so that the client (or an auditor) can later check the entry is in
+// the DTA's transparency log.
+type Receipt struct {
+	DTA     uint32            `json:"dta"`
+	Kind    string            `json:"kind"`
+	Slot    uint64            `json:"slot,omitempty"`
+	Entry   []byte            `json:"entry"`
+	Promise *translog.Promise `json:"promise"`
+}
+
+// writeFileAtomic writes data to dir/name with mode perm: a temporary file in dir,
+// fsync, rename over the target, fsync of the directory. Readers see the old or the
+// new file, never a mix; a crash leaves at most a stray temporary file.
+func writeFileAtomic(dir, name string, data []byte, perm fs.FileMode) (err error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(perm); err != nil { // CreateTemp makes 0600; make it exact anyway
+		return fmt.Errorf("client: %w", err)
+	}
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("client: writing %s: %w", name, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("client: syncing %s: %w", name, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("client: syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// normalizeFingerprint accepts hex in either case, with an optional "sha256:" prefix
+// and colons.
+func normalizeFingerprint(fp string) string {
+	fp = strings.TrimSpace(strings.ToLower(fp))
+	fp = strings.TrimPrefix(fp, "sha256:")
+	return strings.ReplaceAll(fp, ":", "")
+}
+
+// loadBundle reads the pinned bundle and re-checks its fingerprint and signature.
+func loadBundle(dir string) (*bundle.Bundle, string, error) {
+	fpb, err := os.ReadFile(filepath.Join(dir, FingerprintFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("client: %s holds no pinned trust bundle; run bootstrap first", dir)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("client: %w", err)
+	}
+	file, err := os.ReadFile(filepath.Join(dir, BundleFile))
+	if err != nil {
+		return nil, "", fmt.Errorf("client: %w", err)
+	}
+	fp := normalizeFingerprint(string(fpb))
+	if bundle.Fingerprint(file) != fp {
+		return nil, "", fmt.Errorf("%w (%s was changed after bootstrap)", ErrBundleFingerprint, BundleFile)
+	}
+	b, err := bundle.ParsePinned(file, fp)
+	if err != nil {
+		return nil, "", fmt.Errorf("client: pinned bundle: %w", err)
+	}
+	return b, fp, nil
+}
+
+// loadToken reads token.json, refusing a file that group or others can read. It
+// returns nil, nil when there is none.
+func loadToken(dir string) (*tokenState, error) {
+	p := filepath.Join(dir, TokenFile)
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("client: %s is not a regular file", p)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w (%s has mode %v)", ErrTokenFileMode, p, fi.Mode().Perm())
+	}
+	if fi.Size() > maxTokenFile {
+		return nil, fmt.Errorf("client: %s is too large", p)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	var st tokenState
+	if err := d.Decode(&st); err != nil {
+		return nil, fmt.Errorf("client: %s is malformed: %v", p, err)
+	}
+	if st.Version != 1 {
+		return nil, fmt.Errorf("client: %s has version %d, want 1", p, st.Version)
+	}
+	return &st, nil
+}
+
+// check verifies that a loaded token belongs to the pinned bundle and decodes.
+func (st *tokenState) check(domain, fingerprint string) (pairing.IDHash, *pairing.G1, error) {
+	var id pairing.IDHash
+	if st.BundleFingerprint != fingerprint || st.Domain != domain {
+		return id, nil, fmt.Errorf("client: the token was enrolled under another trust bundle; enrol again")
+	}
+	if b, err := hex.DecodeString(st.IDHash); err != nil || len(b) != len(id) {
+		return id, nil, fmt.Errorf("client: token file: bad idhash")
+	} else {
+		copy(id[:], b)
+	}
+	tk, err := pairing.DecodeG1(st.Token)
+	if err != nil {
+		return id, nil, fmt.Errorf("client: token file: %w", err)
+	}
+	return id, tk, nil
+}
+
+func saveToken(dir string, st *tokenState) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(dir, TokenFile, append(data, '\n'), 0o600)
+}
