@@ -21,10 +21,18 @@ import "time"
 //	                                                                     409 "permit_slot": not the current slot)
 //	POST /v1/login/finish       FinishRequest     → FinishResponse     (401 "login_failed" with TriesLeft,
 //	                                                                     401 "channel_binding_mismatch",
+//	                                                                     400 "bad_request": pass 2 malformed,
 //	                                                                     404 "unknown_session": expired or used)
-//	POST /v1/permits            PermitRequest     → PermitTicket       (needs "Authorization: Bearer <access token>")
+//	POST /v1/permits            PermitRequest     → PermitTicket       (needs "Authorization: Bearer <access token>";
+//	                                                                     401 "invalid_token", 403 "identity_not_allowed":
+//	                                                                     revoked or expired, 400 "no_permits": the
+//	                                                                     domain has no permits, 400 "bad_request")
 //	GET  /.well-known/jwks.json the access-token keys (RFC 7517)
 //	GET  /livez, /readyz, /metrics
+//
+// Every route may also answer 400 "bad_json", 413 "body_too_large", 415
+// "unsupported_media_type" (bodies must be application/json), 429 "rate_limited" with
+// Retry-After, and 500 "internal".
 //
 // Login failures — wrong PIN, unknown, revoked, blocked or expired identity, forged
 // message — all answer 401 "login_failed" with the same message and a TriesLeft that
@@ -87,7 +95,9 @@ type StartRequest struct {
 }
 
 // StartResponse carries the challenge (pairing.Challenge, binary encoding); the
-// session it names lives 30 s and can be finished once.
+// session it names lives 30 s and can be finished once. Every well-formed pass 1 for
+// an acceptable slot gets a challenge, whoever the identity is: unknown, revoked,
+// blocked and expired identities fail at pass 2, like a wrong PIN.
 type StartResponse struct {
 	Challenge []byte `json:"challenge"`
 }
@@ -114,7 +124,8 @@ type LoginFailure struct {
 	TriesLeft int    `json:"tries_left"`
 }
 
-// PermitRequest asks for a permit ticket for the next Days permit periods.
+// PermitRequest asks for a permit ticket for the next Days permit periods, from the
+// current one (1 to 30; 0 means the enrolment's PermitDays).
 type PermitRequest struct {
 	Days int `json:"days"`
 }

@@ -1,0 +1,337 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/polyroot/polyroot/internal/httpx"
+	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/pairing"
+	"github.com/polyroot/polyroot/server/middleware"
+)
+
+// Defaults and bounds of the registrar.
+const (
+	defaultPermitDays = 7
+	maxPermitDays     = 30
+	maxIDLength       = 256
+)
+
+var (
+	errUnknownIdentity = httpx.Errorf(http.StatusNotFound, "unknown_identity", "no such identity")
+	errUnknownCode     = httpx.Errorf(http.StatusNotFound, "unknown_code", "unknown, used or expired enrolment code")
+	errNoPermits       = httpx.Errorf(http.StatusBadRequest, "no_permits", "this domain does not use time permits")
+	errNotAllowed      = httpx.Errorf(http.StatusForbidden, "identity_not_allowed", "this identity is revoked or expired")
+	errBadToken        = httpx.Errorf(http.StatusUnauthorized, "invalid_token", "send a valid access token: Authorization: Bearer <token>")
+)
+
+// newCode returns a 20-character base32 code: 100 random bits.
+func newCode() (string, error) {
+	var b [13]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])[:20], nil
+}
+
+func (s *Server) handleCreateEnrolment(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.createEnrolment(w, r)
+	s.adminResult("enrol", err)
+	if err != nil {
+		httpx.WriteError(w, r, s.cfg.Logger, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) adminResult(action string, err error) {
+	result := "ok"
+	var he *httpx.Error
+	if errors.As(err, &he) {
+		result = he.Code
+	} else if err != nil {
+		result = "internal"
+	}
+	s.metrics.admin.WithLabelValues(action, result).Inc()
+}
+
+func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*EnrolmentCreated, error) {
+	var req EnrolmentRequest
+	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
+		return nil, err
+	}
+	switch {
+	case req.ID == "" || len(req.ID) > maxIDLength || !utf8.ValidString(req.ID):
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "id must be 1 to %d bytes of UTF-8", maxIDLength)
+	case req.TTL < 0:
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "ttl_seconds must not be negative")
+	case req.PermitDays < 0 || req.PermitDays > maxPermitDays:
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "permit_days must be 0 to %d", maxPermitDays)
+	}
+	now := s.cfg.Now()
+	salt := make([]byte, pairing.SaltSize)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	id, err := pairing.NewIDHash(s.domain.Name, req.ID, salt)
+	if err != nil {
+		return nil, err
+	}
+	code, err := newCode()
+	if err != nil {
+		return nil, err
+	}
+	e := &enrolment{ID: req.ID, Salt: salt, Device: req.Device, PermitDays: req.PermitDays, Created: now}
+	if e.PermitDays == 0 {
+		e.PermitDays = defaultPermitDays
+	}
+	if req.TTL > 0 {
+		na := now.Add(time.Duration(req.TTL) * time.Second)
+		e.NotAfter = &na
+	}
+	exp := now.Add(s.cfg.CodeTTL)
+	if err := s.store.createEnrolment(id, e, code, exp); err != nil {
+		return nil, err
+	}
+	s.cfg.Logger.Info("enrolment created", "idhash", hex.EncodeToString(id[:]), "device", req.Device, "temporary", req.TTL > 0)
+	return &EnrolmentCreated{Code: code, IDHash: hex.EncodeToString(id[:]), ExpiresAt: exp}, nil
+}
+
+func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.redeem(w, r)
+	s.adminResult("redeem", err)
+	if err != nil {
+		httpx.WriteError(w, r, s.cfg.Logger, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*EnrolPackage, error) {
+	var req RedeemRequest
+	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
+		return nil, err
+	}
+	code := strings.ToUpper(strings.TrimSpace(req.Code))
+	if len(code) != 20 {
+		return nil, errUnknownCode
+	}
+	now := s.cfg.Now()
+	id, e, err := s.store.redeem(code, now)
+	if errors.Is(err, errNotFound) {
+		return nil, errUnknownCode
+	} else if err != nil {
+		return nil, err
+	}
+	if !e.usable(now) {
+		return nil, errUnknownCode
+	}
+	idHex := hex.EncodeToString(id[:])
+	notAfter := s.ticketExpiry(e, now)
+	client, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindClient, IDHash: idHex, NotAfter: notAfter}, s.cfg.RegistrarKey)
+	if err != nil {
+		return nil, err
+	}
+	pkg := &EnrolPackage{Domain: s.domain.Name, ID: e.ID, Salt: e.Salt, IDHash: idHex, Device: e.Device,
+		NotAfter: e.NotAfter, ClientTicket: client}
+	if s.domain.PermitPeriod != 0 {
+		pt, err := s.permitTicket(id, e, e.PermitDays, now)
+		if err != nil {
+			return nil, err
+		}
+		pkg.PermitTicket, pkg.FirstSlot, pkg.LastSlot = pt.Ticket, pt.FirstSlot, pt.LastSlot
+	}
+	s.cfg.Logger.Info("enrolment redeemed", "idhash", idHex)
+	return pkg, nil
+}
+
+// ticketExpiry is when tickets handed out now expire: after TicketTTL. A temporary
+// identity's tickets may outlive it (a short identity must still have time to
+// collect its shares); its permit slots do not, and this server refuses it after.
+func (s *Server) ticketExpiry(_ *enrolment, now time.Time) time.Time {
+	return now.Add(s.cfg.TicketTTL)
+}
+
+// permitTicket signs a permit ticket for days slots from the current one (not beyond a
+// temporary identity's end).
+func (s *Server) permitTicket(id pairing.IDHash, e *enrolment, days int, now time.Time) (*PermitTicket, error) {
+	first := s.domain.Slot(now)
+	last := first + uint64(days) - 1
+	if e.NotAfter != nil {
+		last = min(last, max(first, s.domain.Slot(*e.NotAfter)))
+	}
+	tk, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindPermit, IDHash: hex.EncodeToString(id[:]),
+		FirstSlot: first, LastSlot: last, NotAfter: s.ticketExpiry(e, now)}, s.cfg.RegistrarKey)
+	if err != nil {
+		return nil, err
+	}
+	return &PermitTicket{Ticket: tk, FirstSlot: first, LastSlot: last}, nil
+}
+
+// identity resolves an IdentityRequest to an enrolled idhash.
+func (s *Server) identity(w http.ResponseWriter, r *http.Request) (pairing.IDHash, error) {
+	var req IdentityRequest
+	var id pairing.IDHash
+	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
+		return id, err
+	}
+	switch {
+	case req.IDHash != "":
+		b, err := hex.DecodeString(req.IDHash)
+		if err != nil || len(b) != len(id) {
+			return id, httpx.Errorf(http.StatusBadRequest, "bad_request", "idhash must be 64 hex digits")
+		}
+		copy(id[:], b)
+	case req.ID != "":
+		var err error
+		if id, err = s.store.lookupID(req.ID); errors.Is(err, errNotFound) {
+			return id, errUnknownIdentity
+		} else if err != nil {
+			return id, err
+		}
+	default:
+		return id, httpx.Errorf(http.StatusBadRequest, "bad_request", "name the identity by id or idhash")
+	}
+	if _, err := s.store.enrolment(id); errors.Is(err, errNotFound) {
+		return id, errUnknownIdentity
+	} else if err != nil {
+		return id, err
+	}
+	return id, nil
+}
+
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	res, err := s.revoke(w, r)
+	s.adminResult("revoke", err)
+	if err != nil {
+		httpx.WriteError(w, r, s.cfg.Logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, res)
+}
+
+// revoke marks the identity revoked here at once, then sends a registrar-signed notice
+// to every DTA, which then issue it no shares or permits.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*RevokeResult, error) {
+	id, err := s.identity(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.revoke(id, s.cfg.Now()); err != nil {
+		return nil, err
+	}
+	idHex := hex.EncodeToString(id[:])
+	unreachable, err := s.notifyRevocation(r.Context(), idHex)
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Logger.Info("identity revoked", "idhash", idHex, "unreachable_dtas", unreachable)
+	return &RevokeResult{IDHash: idHex, Unreachable: unreachable}, nil
+}
+
+// notifyRevocation posts one revoke ticket to every DTA in parallel and returns the
+// indices of those that did not accept it.
+func (s *Server) notifyRevocation(ctx context.Context, idHex string) ([]uint32, error) {
+	tk, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindRevoke, IDHash: idHex,
+		NotAfter: s.cfg.Now().Add(time.Hour)}, s.cfg.RegistrarKey)
+	if err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx) // finish notifying even if the admin client goes away
+	var mu sync.Mutex
+	failed := map[uint32]error{}
+	var wg sync.WaitGroup
+	for _, d := range s.cfg.Bundle.DTAs {
+		wg.Go(func() {
+			if _, err := postDTA(ctx, s.cfg.DTAClient, d.URL+"/v1/revocations", tk); err != nil {
+				mu.Lock()
+				failed[d.Index] = err
+				mu.Unlock()
+				s.cfg.Logger.Warn("revocation not delivered", "dta", d.Index, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(failed) == 0 {
+		return nil, nil
+	}
+	return sortedKeys(failed), nil
+}
+
+func (s *Server) handleUnblock(w http.ResponseWriter, r *http.Request) {
+	id, err := s.identity(w, r)
+	if err == nil {
+		err = s.fails.reset(id)
+	}
+	s.adminResult("unblock", err)
+	if err != nil {
+		httpx.WriteError(w, r, s.cfg.Logger, err)
+		return
+	}
+	s.cfg.Logger.Info("identity unblocked", "idhash", hex.EncodeToString(id[:]))
+	httpx.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (s *Server) handlePermits(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.permits(w, r)
+	s.adminResult("permit", err)
+	if err != nil {
+		httpx.WriteError(w, r, s.cfg.Logger, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+// permits gives a logged-in identity a permit ticket for its next Days periods.
+func (s *Server) permits(w http.ResponseWriter, r *http.Request) (*PermitTicket, error) {
+	tok, ok := middleware.BearerToken(r)
+	if !ok {
+		return nil, errBadToken
+	}
+	now := s.cfg.Now()
+	c, err := middleware.NewKeySet(s.TokenPublicKey()).Verify(tok, s.domain.Name, s.domain.Name, now)
+	if err != nil {
+		return nil, errBadToken
+	}
+	var req PermitRequest
+	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
+		return nil, err
+	}
+	if req.Days < 0 || req.Days > maxPermitDays {
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "days must be 1 to %d", maxPermitDays)
+	}
+	if s.domain.PermitPeriod == 0 {
+		return nil, errNoPermits
+	}
+	var id pairing.IDHash
+	if b, err := hex.DecodeString(c.IDHash); err != nil || len(b) != len(id) {
+		return nil, errBadToken
+	} else {
+		copy(id[:], b)
+	}
+	e, err := s.store.enrolment(id)
+	if errors.Is(err, errNotFound) {
+		return nil, errNotAllowed
+	} else if err != nil {
+		return nil, err
+	}
+	if !e.usable(now) {
+		return nil, errNotAllowed
+	}
+	days := req.Days
+	if days == 0 {
+		days = e.PermitDays
+	}
+	return s.permitTicket(id, e, days, now)
+}

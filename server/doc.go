@@ -1,0 +1,58 @@
+// Package server is a domain's auth server: the registrar that enrols identities and
+// revokes them, the verifier of polyroot's M-Pin Full mutual login, and the issuer of
+// the access tokens that app backends accept (with package server/middleware).
+//
+// Provision fetches the server key share s_i·Q from every DTA (sealed with HPKE to a
+// fresh key, requested with a registrar-signed ticket), checks each against the DTA's
+// commitment in the trust bundle, and combines sQ; the caller keeps it in a keystore
+// under SecretServerKey. New then serves the HTTP API described in api.go from one
+// route table (Handler), with its state in DataDir/server.db (bbolt): enrolments, the
+// app-level ID index, pending enrolment codes (stored hashed) and failure counts.
+//
+// # Security invariants
+//
+//   - sQ, the registrar key, the token key, session keys, PINs and enrolment codes
+//     never appear in logs, errors or metrics; metric labels carry steps, results,
+//     routes and status codes, never an identity.
+//   - Wrong PIN, unknown, revoked, blocked and expired identities and forged pass 2
+//     all answer 401 "login_failed" with the same message, and a TriesLeft counted
+//     for every idhash asked about (unknown ones in memory, bounded); pass 1 gets a
+//     challenge made the same way for all of them, and pass 2 does the same pairing
+//     work for all of them, so neither the answers nor their work tell them apart.
+//   - A failure count is written to the database before the answer leaves, and
+//     concurrent writes store the newest count, so no count is lost by concurrency or
+//     a restart. At most MaxFailures − failures verifications of one identity run at
+//     once (the others wait), so parallel guesses cannot test more PINs than the
+//     lockout allows. A success resets the count; after MaxFailures, even the right
+//     PIN fails until the registrar unblocks the identity.
+//   - A channel binding mismatch (token and PIN right, TLS channels differ) answers
+//     401 "channel_binding_mismatch" and is not counted as a failure.
+//   - Login sessions are single use, expire after SessionTTL (30 s) and are bounded in
+//     number (the oldest go first). Enrolment codes are single use, even when their
+//     redemption fails afterwards.
+//   - Revocation takes effect here at once (before the DTAs are told), and is sent
+//     to every DTA, which then refuse the identity's permits: other server instances
+//     stop accepting it within one permit period plus Grace.
+//   - The admin token is compared in constant time; access tokens are EdDSA only.
+//
+// # Caveats
+//
+//   - One process per data directory (bbolt locks the file). Several replicas would
+//     need a shared store for sessions, counts and revocations.
+//   - Channel binding needs this process to terminate TLS: behind a TLS-terminating
+//     proxy the server sees no TLS, its binding is empty, and clients that bind to
+//     their TLS channel fail with channel_binding_mismatch (as they should: the proxy
+//     is a man in the middle as far as the protocol can tell).
+//   - Revoking by app-level ID revokes that ID's latest enrolment; earlier enrolments
+//     of the same ID (re-enrolled with a new salt) must be revoked by idhash.
+//   - The failure counts of unknown idhashes live in memory only and are forgotten at
+//     a restart or when more than 100,000 of them are kept.
+//   - Blocks are failure counts at or above MaxFailures: changing MaxFailures changes
+//     who is blocked.
+//   - Pass 2 is verified one login at a time (pairing.ServerSession.Finish), not in
+//     batches.
+//   - Session keys for proof of possession (SessionKey) are kept in memory only, by
+//     access-token ID, until the token expires; a restart forgets them.
+//   - Go cannot reliably erase memory: secrets live until the garbage collector reuses
+//     it.
+package server

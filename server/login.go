@@ -1,0 +1,206 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/polyroot/polyroot/internal/httpx"
+	"github.com/polyroot/polyroot/pairing"
+	"github.com/polyroot/polyroot/server/middleware"
+)
+
+// loginFailedMessage is the one message of every login failure.
+const loginFailedMessage = "login failed: wrong PIN, or this identity cannot log in here"
+
+var (
+	errBadPass1      = httpx.Errorf(http.StatusBadRequest, "bad_request", "pass 1 is malformed")
+	errBadPass2      = httpx.Errorf(http.StatusBadRequest, "bad_request", "pass 2 is malformed")
+	errPermitSlot    = httpx.Errorf(http.StatusConflict, "permit_slot", "the permit slot is not the current one; fetch a current permit")
+	errUnknownSess   = httpx.Errorf(http.StatusNotFound, "unknown_session", "no such login session: it expired or was used; start again")
+	errBindingFailed = httpx.Errorf(http.StatusUnauthorized, "channel_binding_mismatch",
+		"the token and PIN are right but the client and the server see different TLS channels: something intercepts the connection")
+)
+
+// maxLoginBody bounds login request bodies: base64 of at most a few hundred bytes.
+const maxLoginBody = 1 << 10
+
+func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ch, err := s.start(w, r)
+	s.metrics.login("start", resultOf(err), time.Since(start))
+	if err != nil {
+		httpx.WriteError(w, r, s.cfg.Logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, ch)
+}
+
+// start answers pass 1 with a challenge, whoever the identity is: unknown, revoked,
+// blocked and expired identities get a challenge made the same way, and fail at pass 2.
+func (s *Server) start(w http.ResponseWriter, r *http.Request) (*StartResponse, error) {
+	var req StartRequest
+	if err := httpx.DecodeJSON(w, r, maxLoginBody, &req); err != nil {
+		return nil, err
+	}
+	var p1 pairing.Pass1
+	if err := p1.UnmarshalBinary(req.Pass1); err != nil {
+		return nil, errBadPass1
+	}
+	now := s.cfg.Now()
+	if !s.verifier.AcceptSlot(p1.Slot, now) {
+		return nil, errPermitSlot
+	}
+	sess, ch, err := s.verifier.Challenge(rand.Reader, &p1, now)
+	if errors.Is(err, pairing.ErrPermitSlot) {
+		return nil, errPermitSlot
+	} else if err != nil {
+		return nil, errBadPass1
+	}
+	b, err := ch.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	s.sessions.put(&pending{sess: sess, idhash: p1.IDHash, created: now})
+	return &StartResponse{Challenge: b}, nil
+}
+
+// loginFailure is a 401 "login_failed" with the tries left.
+type loginFailure struct{ tries int }
+
+func (e *loginFailure) Error() string { return "login_failed" }
+
+func (s *Server) handleFinish(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	resp, err := s.finish(w, r)
+	s.metrics.login("finish", resultOf(err), time.Since(start))
+	var lf *loginFailure
+	switch {
+	case errors.As(err, &lf):
+		httpx.WriteJSON(w, http.StatusUnauthorized, LoginFailure{Code: "login_failed", Message: loginFailedMessage, TriesLeft: lf.tries})
+	case err != nil:
+		httpx.WriteError(w, r, s.cfg.Logger, err)
+	default:
+		w.Header().Set("Cache-Control", "no-store")
+		httpx.WriteJSON(w, http.StatusOK, resp)
+	}
+}
+
+func resultOf(err error) string {
+	var lf *loginFailure
+	var he *httpx.Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &lf):
+		return "login_failed"
+	case errors.As(err, &he):
+		return he.Code
+	}
+	return "internal"
+}
+
+func (s *Server) finish(w http.ResponseWriter, r *http.Request) (*FinishResponse, error) {
+	var req FinishRequest
+	if err := httpx.DecodeJSON(w, r, maxLoginBody, &req); err != nil {
+		return nil, err
+	}
+	var p2 pairing.Pass2
+	if err := p2.UnmarshalBinary(req.Pass2); err != nil {
+		return nil, errBadPass2
+	}
+	now := s.cfg.Now()
+	p := s.sessions.take(p2.SessionID, now)
+	if p == nil {
+		return nil, errUnknownSess
+	}
+	binding, err := channelBinding(r)
+	if err != nil {
+		return nil, errBindingFailed
+	}
+	id := p.idhash
+	e, err := s.store.enrolment(id)
+	if err != nil && !errors.Is(err, errNotFound) {
+		return nil, err
+	}
+	known := e != nil
+	if !e.usable(now) {
+		// Unknown, revoked or expired: do the same work as a real check, so that neither
+		// the answer nor its timing tells these apart from a wrong PIN, and count it.
+		_, _, _ = p.sess.Finish(&p2, binding)
+		tries, err := s.fails.fail(id, known)
+		if err != nil {
+			return nil, err
+		}
+		return nil, &loginFailure{tries: tries}
+	}
+	admitted, err := s.fails.admit(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !admitted { // blocked
+		_, _, _ = p.sess.Finish(&p2, binding)
+		tries, err := s.fails.fail(id, true)
+		if err != nil {
+			return nil, err
+		}
+		return nil, &loginFailure{tries: tries}
+	}
+	fin, key, ferr := p.sess.Finish(&p2, binding)
+	outcome := outcomeSuccess
+	switch {
+	case errors.Is(ferr, pairing.ErrChannelBinding):
+		outcome = outcomeNeutral
+	case ferr != nil:
+		outcome = outcomeFailure
+	}
+	ok, tries, err := s.fails.done(id, outcome)
+	switch {
+	case err != nil:
+		return nil, err
+	case outcome == outcomeNeutral:
+		return nil, errBindingFailed
+	case !ok:
+		return nil, &loginFailure{tries: tries}
+	}
+	tok, exp, jti, err := s.issueToken(e.ID, id, now)
+	if err != nil {
+		return nil, err
+	}
+	s.keys.put(jti, key, exp, now)
+	tag, _ := fin.MarshalBinary()
+	return &FinishResponse{Finish: tag, ID: e.ID, AccessToken: tok, ExpiresAt: exp}, nil
+}
+
+// channelBinding returns the RFC 9266 tls-exporter binding of the request's
+// connection, or nil without TLS.
+func channelBinding(r *http.Request) ([]byte, error) {
+	if r.TLS == nil {
+		return nil, nil
+	}
+	return r.TLS.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+}
+
+// issueToken signs an access token for the app-level id.
+func (s *Server) issueToken(appID string, id pairing.IDHash, now time.Time) (tok string, exp time.Time, jti string, err error) {
+	var n [16]byte
+	if _, err := rand.Read(n[:]); err != nil {
+		return "", time.Time{}, "", err
+	}
+	jti = hex.EncodeToString(n[:])
+	now = now.Truncate(time.Second)
+	exp = now.Add(s.cfg.TokenTTL)
+	domain := s.domain.Name
+	c := middleware.Claims{IDHash: hex.EncodeToString(id[:]), RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: domain, Subject: appID, Audience: jwt.ClaimStrings{domain},
+		ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ID: jti,
+	}}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	t.Header["kid"] = s.tokenKID
+	tok, err = t.SignedString(s.cfg.TokenKey)
+	return tok, exp, jti, err
+}

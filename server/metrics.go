@@ -1,0 +1,79 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics. Labels carry steps, results, routes and
+// status codes only: never an identity, a token or a key.
+type metrics struct {
+	registry *prometheus.Registry
+	logins   *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	requests *prometheus.CounterVec
+	admin    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "polyroot_server_logins_total", Help: "Login steps by step (start, finish) and result code.",
+		}, []string{"step", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "polyroot_server_login_seconds", Help: "Time to answer a login step.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"step"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "polyroot_server_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "status"}),
+		admin: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "polyroot_server_registrar_total", Help: "Registrar actions by action and result code.",
+		}, []string{"action", "result"}),
+	}
+	m.registry.MustRegister(m.logins, m.latency, m.requests, m.admin,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if reg != nil {
+		reg.MustRegister(m.logins, m.latency, m.requests, m.admin)
+	}
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+func (m *metrics) login(step, result string, d time.Duration) {
+	m.logins.WithLabelValues(step, result).Inc()
+	m.latency.WithLabelValues(step).Observe(d.Seconds())
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
+
+// instrument counts requests by route template (not by path, to keep labels bounded).
+func (m *metrics) instrument(r *mux.Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		r.ServeHTTP(rec, req)
+		route := "unmatched"
+		var match mux.RouteMatch
+		if r.Match(req, &match) && match.Route != nil {
+			if tpl, err := match.Route.GetPathTemplate(); err == nil {
+				route = tpl
+			}
+		}
+		m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+	})
+}

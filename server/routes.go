@@ -1,0 +1,80 @@
+package server
+
+import (
+	"crypto/subtle"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/polyroot/polyroot/internal/httpx"
+	"github.com/polyroot/polyroot/server/middleware"
+)
+
+// Handler returns the server's HTTP API (api.go). Every route is in this one table,
+// registered with full paths on the root router.
+func (s *Server) Handler() http.Handler {
+	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger)
+	r := mux.NewRouter()
+	api := func(path string, h http.HandlerFunc, methods ...string) {
+		r.Handle(path, limit.Wrap(h)).Methods(methods...)
+	}
+	api("/v1/admin/enrolments", s.admin(s.handleCreateEnrolment), http.MethodPost)
+	api("/v1/admin/revoke", s.admin(s.handleRevoke), http.MethodPost)
+	api("/v1/admin/unblock", s.admin(s.handleUnblock), http.MethodPost)
+	api("/v1/bundle", s.handleBundle, http.MethodGet, http.MethodHead)
+	api("/v1/enrol", s.handleRedeem, http.MethodPost)
+	api("/v1/login/start", s.handleStart, http.MethodPost)
+	api("/v1/login/finish", s.handleFinish, http.MethodPost)
+	api("/v1/permits", s.handlePermits, http.MethodPost)
+	api("/.well-known/jwks.json", s.handleJWKS, http.MethodGet, http.MethodHead)
+	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	r.HandleFunc("/readyz", s.handleReady)
+	r.Handle("/metrics", s.metrics.handler())
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
+	})
+	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, s.metrics.instrument(r)))
+}
+
+// admin wraps a registrar handler: it needs "Authorization: Bearer <admin token>",
+// compared in constant time.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	want := []byte(s.cfg.AdminToken)
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := middleware.BearerToken(r)
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), want) != 1 {
+			httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "the admin API needs the admin token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) handleBundle(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(s.cfg.BundleFile)
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "max-age=300")
+	httpx.WriteJSON(w, http.StatusOK, s.jwks)
+}
+
+// handleReady answers 200 while the state database is open and readable, 503 with
+// the reason otherwise.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	reason := ""
+	if !s.ready.Load() {
+		reason = "starting or stopping"
+	} else if err := s.store.db.View(func(tx *boltTx) error { return nil }); err != nil {
+		reason = "the state database is not usable"
+	}
+	if reason != "" {
+		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusServiceUnavailable, "not_ready", "%s", reason))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/pairing"
+	"github.com/polyroot/polyroot/server/middleware"
+)
+
+// Config configures an auth server.
+type Config struct {
+	Bundle       *bundle.Bundle     // the domain's trust bundle
+	BundleFile   []byte             // the same, byte for byte, served at GET /v1/bundle
+	RegistrarKey ed25519.PrivateKey // the bundle's registrar key: signs tickets
+	ServerKey    *pairing.G2        // sQ, from Provision (kept in a keystore)
+	TokenKey     ed25519.PrivateKey // signs access tokens
+	AdminToken   string             // the registrar admin API's bearer credential (≥ 16 bytes)
+	DataDir      string             // server.db lives here
+	Logger       *slog.Logger       // default: discard
+	Registry     prometheus.Registerer
+	Now          func() time.Time // default time.Now
+
+	MaxFailures int           // login failures before a block (default 3)
+	SessionTTL  time.Duration // pass 1 → pass 2 (default 30 s)
+	TokenTTL    time.Duration // access tokens (default 15 min)
+	CodeTTL     time.Duration // enrolment codes (default 24 h)
+	TicketTTL   time.Duration // client and permit tickets handed out (default 1 h)
+	// Grace is how long after a permit-slot boundary the previous slot is still
+	// accepted (default 5 min).
+	Grace time.Duration
+	// RatePerSecond and RateBurst limit requests per client address (defaults 50, 100).
+	RatePerSecond float64
+	RateBurst     int
+	DTAClient     *http.Client // for revocation notices (default: 15 s timeout)
+}
+
+// A Server is a running auth server: registrar, M-Pin Full verifier and token issuer.
+type Server struct {
+	cfg      Config
+	domain   pairing.Domain
+	verifier *pairing.Verifier
+	store    *store
+	fails    *failures
+	sessions *sessions
+	keys     sessionKeys
+	tokenKID string
+	jwks     middleware.JWKS
+	metrics  *metrics
+	ready    atomic.Bool
+}
+
+// New opens the state database and prepares the verifier.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	_ = ctx
+	switch {
+	case cfg.Bundle == nil || len(cfg.BundleFile) == 0:
+		return nil, errors.New("server: a trust bundle is required")
+	case len(cfg.RegistrarKey) != ed25519.PrivateKeySize ||
+		!slices.Equal(cfg.RegistrarKey.Public().(ed25519.PublicKey), cfg.Bundle.RegistrarPublicKey()):
+		return nil, errors.New("server: the registrar key is not the bundle's registrar key")
+	case cfg.ServerKey == nil:
+		return nil, errors.New("server: the server key sQ is required (provision it first)")
+	case len(cfg.TokenKey) != ed25519.PrivateKeySize:
+		return nil, errors.New("server: an Ed25519 token key is required")
+	case len(cfg.AdminToken) < 16:
+		return nil, errors.New("server: the admin token must be at least 16 characters")
+	case cfg.DataDir == "":
+		return nil, errors.New("server: a data directory is required")
+	}
+	if parsed, err := bundle.Parse(cfg.BundleFile); err != nil || parsed.Domain != cfg.Bundle.Domain {
+		return nil, errors.New("server: BundleFile is not a valid signed bundle of the configured domain")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.SessionTTL, 30*time.Second)
+	def(&cfg.TokenTTL, 15*time.Minute)
+	def(&cfg.CodeTTL, 24*time.Hour)
+	def(&cfg.TicketTTL, time.Hour)
+	if cfg.MaxFailures <= 0 {
+		cfg.MaxFailures = 3
+	}
+	if cfg.RatePerSecond <= 0 {
+		cfg.RatePerSecond = 50
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = 100
+	}
+	if cfg.DTAClient == nil {
+		cfg.DTAClient = &http.Client{Timeout: dtaTimeout}
+	}
+	key, err := pairing.NewServerKey(cfg.ServerKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: server key: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	st, err := openStore(filepath.Join(cfg.DataDir, "server.db"))
+	if err != nil {
+		return nil, fmt.Errorf("server: state database: %w", err)
+	}
+	fails, err := newFailures(cfg.MaxFailures, st)
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("server: state database: %w", err)
+	}
+	pub := cfg.TokenKey.Public().(ed25519.PublicKey)
+	domain := pairing.Domain{Name: cfg.Bundle.Domain, PermitPeriod: cfg.Bundle.PermitPeriod}
+	s := &Server{
+		cfg:      cfg,
+		domain:   domain,
+		verifier: &pairing.Verifier{Domain: domain, Key: key, Grace: cfg.Grace},
+		store:    st,
+		fails:    fails,
+		sessions: newSessions(cfg.SessionTTL, maxSessions),
+		tokenKID: middleware.KeyID(pub),
+		jwks:     middleware.JWKS{Keys: []middleware.JWK{middleware.PublicJWK(pub)}},
+		metrics:  newMetrics(cfg.Registry),
+	}
+	s.ready.Store(true)
+	return s, nil
+}
+
+// Close marks the server not ready and closes its state database. Call it after the
+// HTTP server has stopped.
+func (s *Server) Close() error {
+	s.ready.Store(false)
+	return s.store.close()
+}
+
+// SessionKey returns the session key of the login that got the access token with ID
+// jti, while that token is valid: an app backend in this process can use it for proof
+// of possession. The caller must keep it secret.
+func (s *Server) SessionKey(jti string) ([]byte, bool) {
+	return s.keys.get(jti, s.cfg.Now())
+}
+
+// Backup writes a consistent copy of the state database to w.
+func (s *Server) Backup(w io.Writer) error { return s.store.backup(w) }
+
+// TokenPublicKey returns the key that verifies the server's access tokens.
+func (s *Server) TokenPublicKey() ed25519.PublicKey {
+	return s.cfg.TokenKey.Public().(ed25519.PublicKey)
+}
+
+func sortedKeys[V any](m map[uint32]V) []uint32 {
+	out := make([]uint32, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,219 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// Buckets of the state database (DataDir/server.db).
+var (
+	bucketEnrolments = []byte("enrolments") // idhash → enrolment (JSON)
+	bucketIDs        = []byte("ids")        // app-level id → idhash of its latest enrolment
+	bucketCodes      = []byte("codes")      // SHA-256(code) → pendingCode (JSON)
+	bucketFailures   = []byte("failures")   // idhash → failure count (uint32 big-endian)
+)
+
+// An enrolment is the registrar's record of one identity.
+type enrolment struct {
+	ID         string     `json:"id"`
+	Salt       []byte     `json:"salt"`
+	Device     bool       `json:"device,omitempty"`
+	NotAfter   *time.Time `json:"not_after,omitempty"` // temporary identities
+	PermitDays int        `json:"permit_days"`
+	Created    time.Time  `json:"created"`
+	Revoked    *time.Time `json:"revoked,omitempty"`
+}
+
+// usable reports whether the identity may log in at now (blocks aside).
+func (e *enrolment) usable(now time.Time) bool {
+	return e != nil && e.Revoked == nil && (e.NotAfter == nil || now.Before(*e.NotAfter))
+}
+
+// A pendingCode is an enrolment code not yet redeemed. Only the code's hash is stored.
+type pendingCode struct {
+	IDHash    pairing.IDHash `json:"idhash"`
+	ExpiresAt time.Time      `json:"expires_at"`
+}
+
+type store struct{ db *bolt.DB }
+
+type boltTx = bolt.Tx
+
+var errNotFound = errors.New("not found")
+
+func openStore(path string) (*store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketEnrolments, bucketIDs, bucketCodes, bucketFailures} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &store{db: db}, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+func codeKey(code string) []byte {
+	h := sha256.Sum256([]byte(code))
+	return h[:]
+}
+
+// createEnrolment records a new identity and its one-time code.
+func (s *store) createEnrolment(id pairing.IDHash, e *enrolment, code string, codeExpiry time.Time) error {
+	ej, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	cj, err := json.Marshal(pendingCode{IDHash: id, ExpiresAt: codeExpiry})
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketEnrolments).Put(id[:], ej); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketIDs).Put([]byte(e.ID), id[:]); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCodes).Put(codeKey(code), cj)
+	})
+}
+
+// redeem consumes a code: it is deleted whatever happens next, so it works once.
+func (s *store) redeem(code string, now time.Time) (pairing.IDHash, *enrolment, error) {
+	var id pairing.IDHash
+	var e *enrolment
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		codes := tx.Bucket(bucketCodes)
+		k := codeKey(code)
+		raw := codes.Get(k)
+		if raw == nil {
+			return errNotFound
+		}
+		var pc pendingCode
+		if err := json.Unmarshal(raw, &pc); err != nil {
+			return err
+		}
+		if err := codes.Delete(k); err != nil {
+			return err
+		}
+		if !now.Before(pc.ExpiresAt) {
+			return errNotFound
+		}
+		id = pc.IDHash
+		var err error
+		e, err = getEnrolment(tx, id)
+		return err
+	})
+	return id, e, err
+}
+
+func getEnrolment(tx *bolt.Tx, id pairing.IDHash) (*enrolment, error) {
+	raw := tx.Bucket(bucketEnrolments).Get(id[:])
+	if raw == nil {
+		return nil, errNotFound
+	}
+	var e enrolment
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// enrolment returns the record of id, or errNotFound.
+func (s *store) enrolment(id pairing.IDHash) (*enrolment, error) {
+	var e *enrolment
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		e, err = getEnrolment(tx, id)
+		return err
+	})
+	return e, err
+}
+
+// lookupID returns the idhash of the latest enrolment of an app-level id.
+func (s *store) lookupID(appID string) (pairing.IDHash, error) {
+	var id pairing.IDHash
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketIDs).Get([]byte(appID))
+		if len(v) != len(id) {
+			return errNotFound
+		}
+		copy(id[:], v)
+		return nil
+	})
+	return id, err
+}
+
+// revoke marks id revoked at now (a second revocation keeps the first time).
+func (s *store) revoke(id pairing.IDHash, now time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		e, err := getEnrolment(tx, id)
+		if err != nil {
+			return err
+		}
+		if e.Revoked == nil {
+			e.Revoked = &now
+		}
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketEnrolments).Put(id[:], raw)
+	})
+}
+
+// loadFailures returns every stored failure count.
+func (s *store) loadFailures() (map[pairing.IDHash]int, error) {
+	out := map[pairing.IDHash]int{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
+			var id pairing.IDHash
+			if len(k) == len(id) && len(v) == 4 {
+				copy(id[:], k)
+				out[id] = int(binary.BigEndian.Uint32(v))
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// putFailures stores the count that current returns when the write transaction runs,
+// so that of concurrent writes the last one to commit stores the newest count: no
+// count is ever lost. It uses db.Batch, which groups concurrent writers in one commit.
+func (s *store) putFailures(id pairing.IDHash, current func() int) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFailures)
+		n := current()
+		if n <= 0 {
+			return b.Delete(id[:])
+		}
+		return b.Put(id[:], binary.BigEndian.AppendUint32(nil, uint32(n)))
+	})
+}
+
+// backup writes a consistent copy of the database.
+func (s *store) backup(w io.Writer) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(w)
+		return err
+	})
+}
