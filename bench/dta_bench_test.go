@@ -21,6 +21,7 @@ import (
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -81,7 +82,7 @@ func BenchmarkDTAIssueHTTP(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		bodies[i], _ = json.Marshal(dta.Request{Ticket: tk})
+		bodies[i], _ = json.Marshal(wire.DTARequest{Ticket: tk})
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var next atomic.Int64

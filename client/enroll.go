@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/polyroot/polyroot/internal/bundle"
-	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -35,23 +35,23 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if err != nil {
 		return err
 	}
-	var pkg enrolPackage
-	if _, err := postJSON(ctx, c.o.serverHTTP, u, "", redeemRequest{Code: code}, &pkg); err != nil {
+	var pkg wire.EnrolPackage
+	if _, err := postJSON(ctx, c.o.serverHTTP, u, "", wire.RedeemRequest{Code: code}, &pkg); err != nil {
 		return serverError(err)
 	}
 	id, err := c.checkPackage(&pkg, device)
 	if err != nil {
 		return err
 	}
-	jobs := []job{{kind: translog.KindClient, ticket: pkg.ClientTicket}}
+	jobs := []job{{kind: wire.KindClient, ticket: pkg.ClientTicket}}
 	if c.domain.PermitPeriod != 0 {
-		jobs = append(jobs, job{kind: translog.KindPermit, ticket: pkg.PermitTicket, first: pkg.FirstSlot, last: pkg.LastSlot})
+		jobs = append(jobs, job{kind: wire.KindPermit, ticket: pkg.PermitTicket, first: pkg.FirstSlot, last: pkg.LastSlot})
 	}
 	got, err := c.collect(ctx, id, jobs)
 	if err != nil {
 		return err
 	}
-	sA, err := got.combine(c.bundle.SharingMode(), translog.KindClient, 0)
+	sA, err := got.combine(c.bundle.SharingMode(), wire.KindClient, 0)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 
 // checkPackage checks an enrolment package against the pinned bundle and returns
 // the idhash it names.
-func (c *Client) checkPackage(p *enrolPackage, device bool) (pairing.IDHash, error) {
+func (c *Client) checkPackage(p *wire.EnrolPackage, device bool) (pairing.IDHash, error) {
 	bad := func(format string, a ...any) (pairing.IDHash, error) {
 		return pairing.IDHash{}, fmt.Errorf("client: the enrolment package from the server "+format, a...)
 	}
@@ -127,8 +127,8 @@ func (c *Client) RefreshPermits(ctx context.Context, serverURL, accessToken stri
 	if err != nil {
 		return err
 	}
-	var pt permitTicket
-	if _, err := postJSON(ctx, c.o.serverHTTP, u, accessToken, permitRequest{Days: days}, &pt); err != nil {
+	var pt wire.PermitTicket
+	if _, err := postJSON(ctx, c.o.serverHTTP, u, accessToken, wire.PermitRequest{Days: days}, &pt); err != nil {
 		var se *statusError
 		if errors.As(err, &se) && se.body.Code == "identity_not_allowed" {
 			c.mu.Lock()
@@ -144,7 +144,7 @@ func (c *Client) RefreshPermits(ctx context.Context, serverURL, accessToken stri
 	if err := checkSlots(pt.Ticket, pt.FirstSlot, pt.LastSlot); err != nil {
 		return fmt.Errorf("client: the server's permit ticket %v", err)
 	}
-	got, err := c.collect(ctx, id, []job{{kind: translog.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
+	got, err := c.collect(ctx, id, []job{{kind: wire.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (c *Client) RefreshPermits(ctx context.Context, serverURL, accessToken stri
 
 // A job is one ticket to present at every DTA.
 type job struct {
-	kind        string // translog.KindClient or KindPermit
+	kind        string // wire.KindClient or KindPermit
 	ticket      string
 	first, last uint64 // permit slots
 }
@@ -287,7 +287,7 @@ func (g *collected) combine(mode pairing.Mode, kind string, slot uint64) (*pairi
 
 func (g *collected) addPermits(mode pairing.Mode, into map[uint64][]byte) error {
 	for k := range g.indices {
-		if k.kind != translog.KindPermit {
+		if k.kind != wire.KindPermit {
 			continue
 		}
 		p, err := g.combine(mode, k.kind, k.slot)
@@ -321,8 +321,8 @@ func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, j 
 	ctx, cancel := context.WithTimeout(ctx, c.o.dtaTimeout)
 	defer cancel()
 	u := d.URL + j.path()
-	var resp dtaResponse
-	_, err := postJSON(ctx, c.o.dtaHTTP, u, "", dtaRequest{Ticket: j.ticket}, &resp)
+	var resp wire.DTAResponse
+	_, err := postJSON(ctx, c.o.dtaHTTP, u, "", wire.DTARequest{Ticket: j.ticket}, &resp)
 	var se *statusError
 	var me *malformedError
 	switch {
@@ -342,12 +342,12 @@ func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, j 
 // check verifies a DTA's answer to job j: one share per slot asked, each with a log
 // entry that describes exactly this issuance, the DTA's signed promise for that entry,
 // and a DLEQ proof against the DTA's commitment.
-func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *dtaResponse) ([]checkedShare, error) {
+func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *wire.DTAResponse) ([]checkedShare, error) {
 	if resp.DTA != d.Index {
 		return nil, badf("answered as DTA %d", resp.DTA)
 	}
 	want := uint64(1)
-	if j.kind == translog.KindPermit {
+	if j.kind == wire.KindPermit {
 		want = j.last - j.first + 1
 	}
 	if uint64(len(resp.Shares)) != want {
@@ -366,7 +366,7 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *dtaRespons
 	out := make([]checkedShare, 0, len(resp.Shares))
 	for i, s := range resp.Shares {
 		slot := uint64(0)
-		if j.kind == translog.KindPermit {
+		if j.kind == wire.KindPermit {
 			slot = j.first + uint64(i)
 		}
 		if s.Slot != slot {
@@ -381,7 +381,7 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *dtaRespons
 			return nil, &badAnswer{err: fmt.Errorf("proof of slot %d: %w", slot, err), dleq: true}
 		}
 		base := pairing.IdentityPoint(id)
-		if j.kind == translog.KindPermit {
+		if j.kind == wire.KindPermit {
 			base = pairing.PermitPoint(id, slot, c.domain.PermitPeriod)
 		}
 		issued := []pairing.IssuedShare{{Index: d.Index, Commitment: commitment, Share: share, Proof: proof}}
@@ -389,7 +389,7 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *dtaRespons
 		if err := pairing.VerifyShares(base, issued, func(uint32) []byte { return sctx }); err != nil {
 			return nil, &badAnswer{err: err, dleq: true}
 		}
-		e, err := translog.ParseEntry(s.Entry)
+		e, err := wire.ParseEntry(s.Entry)
 		if err != nil {
 			return nil, badf("log entry of slot %d: %v", slot, err)
 		}

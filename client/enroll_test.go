@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -136,7 +136,7 @@ func TestEnroll(t *testing.T) {
 	}
 	var sA *pairing.G1
 	for _, b := range rec.bodies {
-		var r dta.Response
+		var r wire.DTAResponse
 		if err := json.Unmarshal(b, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestEnrollBadShare(t *testing.T) {
 		if resp.Request.URL.Path != "/v1/shares/client" || resp.StatusCode != 200 {
 			return nil
 		}
-		var r dta.Response
+		var r wire.DTAResponse
 		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 			return err
 		}
@@ -293,8 +293,8 @@ func TestRevokedPermits(t *testing.T) {
 	hex.Decode(id[:], []byte(c.Status().IDHash))
 	revoke := e.reg.ticket(t, "revoke", id, 0, 0)
 	for _, x := range e.d.DTAs {
-		var r dta.Response
-		if _, err := postJSON(ctx, http.DefaultClient, x.URL+"/v1/revocations", "", dta.Request{Ticket: revoke}, &r); err != nil {
+		var r wire.DTAResponse
+		if _, err := postJSON(ctx, http.DefaultClient, x.URL+"/v1/revocations", "", wire.DTARequest{Ticket: revoke}, &r); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/testdomain"
 	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -42,12 +42,12 @@ type fakeRegistrar struct {
 	days uint64 // permit slots per enrolment
 
 	mu    sync.Mutex
-	codes map[string]enrolPackage
+	codes map[string]wire.EnrolPackage
 	ids   map[pairing.IDHash]string // idhash → ID, for testServer
 }
 
 func newFakeRegistrar(d *testdomain.Domain) *fakeRegistrar {
-	return &fakeRegistrar{d: d, days: 3, codes: map[string]enrolPackage{}, ids: map[pairing.IDHash]string{}}
+	return &fakeRegistrar{d: d, days: 3, codes: map[string]wire.EnrolPackage{}, ids: map[pairing.IDHash]string{}}
 }
 
 // enrolment creates an enrolment for id and returns its one-time code.
@@ -60,7 +60,7 @@ func (f *fakeRegistrar) enrolment(t testing.TB, id string, device bool) string {
 		t.Fatal(err)
 	}
 	cur := pairing.Domain{Name: f.d.Name, PermitPeriod: f.d.PermitPeriod}.Slot(time.Now())
-	pkg := enrolPackage{Domain: f.d.Name, ID: id, Salt: salt, IDHash: hex.EncodeToString(h[:]), Device: device,
+	pkg := wire.EnrolPackage{Domain: f.d.Name, ID: id, Salt: salt, IDHash: hex.EncodeToString(h[:]), Device: device,
 		ClientTicket: f.ticket(t, ticket.KindClient, h, 0, 0)}
 	if f.d.PermitPeriod != 0 {
 		pkg.FirstSlot, pkg.LastSlot = cur, cur+f.days-1
@@ -93,7 +93,7 @@ func (f *fakeRegistrar) id(h pairing.IDHash) (string, bool) {
 }
 
 func (f *fakeRegistrar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req redeemRequest
+	var req wire.RedeemRequest
 	if json.NewDecoder(r.Body).Decode(&req) != nil {
 		writeErr(w, 400, "bad_request", "bad body", nil)
 		return
@@ -123,7 +123,7 @@ func writeErr(w http.ResponseWriter, status int, code, msg string, tries *int) {
 // `polyroot server provision` will.
 func provisionSQ(t testing.TB, d *testdomain.Domain) *pairing.ServerKey {
 	t.Helper()
-	pub, priv, err := dta.NewServerShareKey()
+	pub, priv, err := wire.NewServerShareKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +135,11 @@ func provisionSQ(t testing.TB, d *testdomain.Domain) *pairing.ServerKey {
 	var indices []uint32
 	var shares []*pairing.G2
 	for _, x := range d.DTAs {
-		var resp dta.Response
-		if _, err := postJSON(context.Background(), http.DefaultClient, x.URL+"/v1/shares/server", "", dta.Request{Ticket: tk}, &resp); err != nil {
+		var resp wire.DTAResponse
+		if _, err := postJSON(context.Background(), http.DefaultClient, x.URL+"/v1/shares/server", "", wire.DTARequest{Ticket: tk}, &resp); err != nil {
 			t.Fatal(err)
 		}
-		plain, err := dta.OpenServerShare(priv, d.Name, x.Index, resp.Shares[0].Sealed)
+		plain, err := wire.OpenServerShare(priv, d.Name, x.Index, resp.Shares[0].Sealed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +217,7 @@ func (s *testServer) fail(w http.ResponseWriter, h pairing.IDHash, count bool) {
 }
 
 func (s *testServer) start(w http.ResponseWriter, r *http.Request) {
-	var req startRequest
+	var req wire.StartRequest
 	var p1 pairing.Pass1
 	if json.NewDecoder(r.Body).Decode(&req) != nil || p1.UnmarshalBinary(req.Pass1) != nil {
 		writeErr(w, 400, "bad_request", "bad pass 1", nil)
@@ -243,11 +243,11 @@ func (s *testServer) start(w http.ResponseWriter, r *http.Request) {
 	s.sessions[sess.ID()] = pending{sess, p1.IDHash}
 	s.mu.Unlock()
 	b, _ := ch.MarshalBinary()
-	writeJSON(w, 200, startResponse{Challenge: b})
+	writeJSON(w, 200, wire.StartResponse{Challenge: b})
 }
 
 func (s *testServer) finish(w http.ResponseWriter, r *http.Request) {
-	var req finishRequest
+	var req wire.FinishRequest
 	var p2 pairing.Pass2
 	if json.NewDecoder(r.Body).Decode(&req) != nil || p2.UnmarshalBinary(req.Pass2) != nil {
 		writeErr(w, 400, "bad_request", "bad pass 2", nil)
@@ -276,7 +276,7 @@ func (s *testServer) finish(w http.ResponseWriter, r *http.Request) {
 		var tag pairing.Finish
 		rand.Read(tag.Tag[:])
 		b, _ := tag.MarshalBinary()
-		writeJSON(w, 200, finishResponse{Finish: b, ID: "whoever", AccessToken: "x", ExpiresAt: time.Now().Add(time.Hour)})
+		writeJSON(w, 200, wire.FinishResponse{Finish: b, ID: "whoever", AccessToken: "x", ExpiresAt: time.Now().Add(time.Hour)})
 		return
 	case errors.Is(err, pairing.ErrChannelBinding):
 		writeErr(w, 401, "channel_binding_mismatch", "the channel binding does not match", nil)
@@ -294,7 +294,7 @@ func (s *testServer) finish(w http.ResponseWriter, r *http.Request) {
 	s.tokens[tok], s.keys[tok] = h, key
 	s.mu.Unlock()
 	b, _ := f.MarshalBinary()
-	writeJSON(w, 200, finishResponse{Finish: b, ID: id, AccessToken: tok, ExpiresAt: time.Now().Add(time.Hour)})
+	writeJSON(w, 200, wire.FinishResponse{Finish: b, ID: id, AccessToken: tok, ExpiresAt: time.Now().Add(time.Hour)})
 }
 
 func (s *testServer) permits(w http.ResponseWriter, r *http.Request) {
@@ -302,7 +302,7 @@ func (s *testServer) permits(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	h, known := s.tokens[string(tok)]
 	s.mu.Unlock()
-	var req permitRequest
+	var req wire.PermitRequest
 	if !ok || !known {
 		writeErr(w, 401, "invalid_token", "no valid access token", nil)
 		return
@@ -319,7 +319,7 @@ func (s *testServer) permits(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 500, "internal", err.Error(), nil)
 		return
 	}
-	writeJSON(w, 200, permitTicket{Ticket: tk, FirstSlot: cur, LastSlot: last})
+	writeJSON(w, 200, wire.PermitTicket{Ticket: tk, FirstSlot: cur, LastSlot: last})
 }
 
 // sessionKey returns the server's session key of a login.

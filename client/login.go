@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -79,8 +80,8 @@ func (c *Client) login(ctx context.Context, startURL, finishURL string, pc *pair
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	b1, _ := p1.MarshalBinary()
-	var sr startResponse
-	resp, err := postJSON(ctx, c.o.serverHTTP, startURL, "", startRequest{Pass1: b1}, &sr)
+	var sr wire.StartResponse
+	resp, err := postJSON(ctx, c.o.serverHTTP, startURL, "", wire.StartRequest{Pass1: b1}, &sr)
 	if err != nil {
 		return nil, loginError(err)
 	}
@@ -97,8 +98,8 @@ func (c *Client) login(ctx context.Context, startURL, finishURL string, pc *pair
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	b2, _ := p2.MarshalBinary()
-	var fr finishResponse
-	resp, err = postJSON(ctx, c.o.serverHTTP, finishURL, "", finishRequest{Pass2: b2}, &fr)
+	var fr wire.FinishResponse
+	resp, err = postJSON(ctx, c.o.serverHTTP, finishURL, "", wire.FinishRequest{Pass2: b2}, &fr)
 	if resp != nil && resp.TLS != nil {
 		if b, e := channelBinding(resp); e == nil && !bytes.Equal(b, binding) {
 			return nil, errConnectionChanged

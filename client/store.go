@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/polyroot/polyroot/internal/bundle"
-	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -47,11 +47,11 @@ type tokenState struct {
 // client, kept so that the client (or an auditor) can later check the entry is in
 // the DTA's transparency log.
 type Receipt struct {
-	DTA     uint32            `json:"dta"`
-	Kind    string            `json:"kind"`
-	Slot    uint64            `json:"slot,omitempty"`
-	Entry   []byte            `json:"entry"`
-	Promise *translog.Promise `json:"promise"`
+	DTA     uint32        `json:"dta"`
+	Kind    string        `json:"kind"`
+	Slot    uint64        `json:"slot,omitempty"`
+	Entry   []byte        `json:"entry"`
+	Promise *wire.Promise `json:"promise"`
 }
 
 // writeFileAtomic writes data to dir/name with mode perm: a temporary file in dir,

@@ -35,6 +35,7 @@ import (
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -178,7 +179,7 @@ func TestCrashDurability(t *testing.T) {
 	// (d) retry every ticket that failed or got no answer, and a sample of answered ones.
 	byTicket := map[string]uint64{}
 	for i, leaf := range leaves {
-		e, err := translog.ParseEntry(leaf)
+		e, err := wire.ParseEntry(leaf)
 		if err != nil {
 			t.Fatalf("leaf %d: %v", i, err)
 		}
@@ -228,7 +229,7 @@ func TestCrashDurability(t *testing.T) {
 		seen[sha256Hex([]byte(tk))] = true
 	}
 	for i, leaf := range leaves {
-		e, _ := translog.ParseEntry(leaf)
+		e, _ := wire.ParseEntry(leaf)
 		if !seen[e.TicketSHA256] {
 			t.Fatalf("leaf %d is for a ticket nobody sent", i)
 		}
@@ -385,7 +386,7 @@ func (c *child) stop(t *testing.T) {
 }
 
 type issueResult struct {
-	resp   *Response // set only when a complete 200 answer was received
+	resp   *wire.DTAResponse // set only when a complete 200 answer was received
 	status int
 	body   string
 	err    error
@@ -404,7 +405,7 @@ func issueOnce(c *http.Client, url, tk string) issueResult {
 	if resp.StatusCode != http.StatusOK {
 		return issueResult{status: resp.StatusCode, body: string(body)}
 	}
-	var r Response
+	var r wire.DTAResponse
 	if err := json.Unmarshal(body, &r); err != nil || len(r.Shares) != 1 || r.Shares[0].Promise == nil {
 		return issueResult{status: resp.StatusCode, body: string(body), err: fmt.Errorf("malformed answer: %v", err)}
 	}
@@ -430,7 +431,7 @@ func runAll(workers, n int, fn func(i int)) {
 }
 
 // checkShare checks one received share against the log's leaves.
-func checkShare(t *testing.T, sh Share, tk string, pub ed25519.PublicKey, origin string, leaves [][]byte) {
+func checkShare(t *testing.T, sh wire.DTAShare, tk string, pub ed25519.PublicKey, origin string, leaves [][]byte) {
 	t.Helper()
 	p := sh.Promise
 	if err := p.Verify(pub, sh.Entry); err != nil || p.Origin != origin {
@@ -439,11 +440,11 @@ func checkShare(t *testing.T, sh Share, tk string, pub ed25519.PublicKey, origin
 	if p.Index >= uint64(len(leaves)) || !bytes.Equal(leaves[p.Index], sh.Entry) {
 		t.Fatalf("the entry promised at index %d is not in the log of %d entries", p.Index, len(leaves))
 	}
-	e, err := translog.ParseEntry(sh.Entry)
+	e, err := wire.ParseEntry(sh.Entry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.TicketSHA256 != sha256Hex([]byte(tk)) || e.ShareSHA256 != sha256Hex(sh.Share) || e.Kind != translog.KindClient {
+	if e.TicketSHA256 != sha256Hex([]byte(tk)) || e.ShareSHA256 != sha256Hex(sh.Share) || e.Kind != wire.KindClient {
 		t.Fatalf("entry %d does not describe its ticket and share: %+v", p.Index, e)
 	}
 }
@@ -457,7 +458,7 @@ func checkNoDuplicates(t *testing.T, leaves [][]byte) {
 			t.Fatalf("entries %d and %d are the same leaf", j, i)
 		}
 		at[string(leaf)] = i
-		e, err := translog.ParseEntry(leaf)
+		e, err := wire.ParseEntry(leaf)
 		if err != nil {
 			t.Fatalf("leaf %d: %v", i, err)
 		}
@@ -543,7 +544,7 @@ func (l *logReader) verify(leaves [][]byte, cp *checkpoint, received []int, resu
 	t.Helper()
 	rng := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
 	for _, leaf := range leaves {
-		if err := rng.Append(translog.LeafHash(leaf), nil); err != nil {
+		if err := rng.Append(wire.LeafHash(leaf), nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/polyroot/polyroot/internal/ticket"
-	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
 // checkShares verifies each DTA's answer (promise, entry, DLEQ proof) and returns the
 // combined point.
-func (d *domain) checkShares(responses []*Response, base *pairing.G1, kind string, slot uint64, id pairing.IDHash) *pairing.G1 {
+func (d *domain) checkShares(responses []*wire.DTAResponse, base *pairing.G1, kind string, slot uint64, id pairing.IDHash) *pairing.G1 {
 	t := d.t
 	t.Helper()
 	var issued []pairing.IssuedShare
@@ -24,7 +24,7 @@ func (d *domain) checkShares(responses []*Response, base *pairing.G1, kind strin
 		rec, _ := d.bundle.Find(r.DTA)
 		pub, _ := rec.PublicKey()
 		commit, _ := rec.CommitmentPoint()
-		var sh *Share
+		var sh *wire.DTAShare
 		for i := range r.Shares {
 			if r.Shares[i].Slot == slot {
 				sh = &r.Shares[i]
@@ -36,7 +36,7 @@ func (d *domain) checkShares(responses []*Response, base *pairing.G1, kind strin
 		if err := sh.Promise.Verify(pub, sh.Entry); err != nil || sh.Promise.Origin != rec.LogOrigin {
 			t.Fatalf("DTA %d: promise: %v", r.DTA, err)
 		}
-		e, err := translog.ParseEntry(sh.Entry)
+		e, err := wire.ParseEntry(sh.Entry)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,13 +74,13 @@ func TestEnrolProvisionLogin(t *testing.T) {
 
 	clientTk := d.ticket(ticket.KindClient, id)
 	permitTk := d.ticket(ticket.KindPermit, id, func(tk *ticket.Ticket) { tk.FirstSlot, tk.LastSlot = slot, slot+2 })
-	pubKey, privKey, err := NewServerShareKey()
+	pubKey, privKey, err := wire.NewServerShareKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	serverTk := d.ticket(ticket.KindServer, id, func(tk *ticket.Ticket) { tk.ServerKey = hex.EncodeToString(pubKey) })
 
-	var clients, permits []*Response
+	var clients, permits []*wire.DTAResponse
 	var sQ *pairing.G2
 	for _, nd := range d.dtas {
 		clients = append(clients, d.issue(nd, "/v1/shares/client", clientTk))
@@ -93,7 +93,7 @@ func TestEnrolProvisionLogin(t *testing.T) {
 		if s.Shares[0].Share != nil {
 			t.Fatal("server share sent in the clear")
 		}
-		plain, err := OpenServerShare(privKey, testDomain, nd.index, s.Shares[0].Sealed)
+		plain, err := wire.OpenServerShare(privKey, testDomain, nd.index, s.Shares[0].Sealed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,8 +218,8 @@ func TestRevocation(t *testing.T) {
 	for _, nd := range d.dtas {
 		d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, id))
 		r := d.issue(nd, "/v1/revocations", d.ticket(ticket.KindRevoke, id))
-		e, err := translog.ParseEntry(r.Shares[0].Entry)
-		if err != nil || e.Kind != translog.KindRevoke {
+		e, err := wire.ParseEntry(r.Shares[0].Entry)
+		if err != nil || e.Kind != wire.KindRevoke {
 			t.Fatalf("revocation entry %+v, %v", e, err)
 		}
 	}

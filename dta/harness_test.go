@@ -20,6 +20,7 @@ import (
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -140,7 +141,7 @@ func (d *domain) ticket(kind string, id pairing.IDHash, mutate ...func(*ticket.T
 }
 
 // post sends body to a DTA and returns the status and the decoded response or error.
-func post(t testing.TB, url, path, contentType string, body []byte) (int, *Response, map[string]string) {
+func post(t testing.TB, url, path, contentType string, body []byte) (int, *wire.DTAResponse, map[string]string) {
 	t.Helper()
 	resp, err := http.Post(url+path, contentType, bytes.NewReader(body))
 	if err != nil {
@@ -155,7 +156,7 @@ func post(t testing.TB, url, path, contentType string, body []byte) (int, *Respo
 		}
 		return resp.StatusCode, nil, e
 	}
-	var r Response
+	var r wire.DTAResponse
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -163,12 +164,12 @@ func post(t testing.TB, url, path, contentType string, body []byte) (int, *Respo
 }
 
 func ticketBody(tk string) []byte {
-	b, _ := json.Marshal(Request{Ticket: tk})
+	b, _ := json.Marshal(wire.DTARequest{Ticket: tk})
 	return b
 }
 
 // issue posts a ticket to DTA nd and requires success.
-func (d *domain) issue(nd *node, path, tk string) *Response {
+func (d *domain) issue(nd *node, path, tk string) *wire.DTAResponse {
 	d.t.Helper()
 	code, r, e := post(d.t, nd.url, path, "application/json", ticketBody(tk))
 	if code != http.StatusOK {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
 )
 
 // TestBadInput sends malformed requests; each gets its error code and the DTA keeps
@@ -205,7 +206,7 @@ func TestSecretsStayInside(t *testing.T) {
 
 	var seen bytes.Buffer
 	id := newID(t, "heidi@example.com")
-	pub, _, _ := NewServerShareKey()
+	pub, _, _ := wire.NewServerShareKey()
 	bodies := map[string][]byte{
 		"/v1/shares/client": ticketBody(d.ticket(ticket.KindClient, id)),
 		"/v1/shares/permit": ticketBody(d.ticket(ticket.KindPermit, id, func(tk *ticket.Ticket) { tk.FirstSlot, tk.LastSlot = 1, 3 })),

@@ -11,7 +11,7 @@ import (
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/ticket"
-	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -53,7 +53,7 @@ type issued struct {
 
 // issue acts on a ticket verified under k's bundle exactly once. token is the
 // ticket's encoding.
-func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token string) (*Response, error) {
+func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token string) (*wire.DTAResponse, error) {
 	lock := &s.locks[stripe(tk.Nonce)]
 	lock.Lock()
 	defer lock.Unlock()
@@ -94,7 +94,7 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	now := s.cfg.Now().Unix()
 	rec = &record{TicketSHA256: ticketHash, Kind: tk.Kind, SizeHint: size}
 	for _, it := range items {
-		e := translog.Entry{Version: 1, DTA: s.cfg.Index, Domain: k.bundle.Domain, Kind: tk.Kind,
+		e := wire.Entry{Version: 1, DTA: s.cfg.Index, Domain: k.bundle.Domain, Kind: tk.Kind,
 			IDHash: tk.IDHash, Slot: it.slot, TicketSHA256: ticketHash, Time: now}
 		if it.share != nil {
 			e.ShareSHA256 = sha256Hex(it.share)
@@ -156,7 +156,7 @@ func (s *Service) compute(k *keys, tk *ticket.Ticket) ([]issued, error) {
 	case ticket.KindServer:
 		serverKey, _ := hex.DecodeString(tk.ServerKey) // checked by ticket.Verify
 		share := pairing.G2Generator().Mul(k.master).Bytes()
-		sealed, err := sealServerShare(serverKey, domain, index, share)
+		sealed, err := wire.SealServerShare(serverKey, domain, index, share)
 		if err != nil {
 			return nil, errBadServerKey
 		}
@@ -168,11 +168,11 @@ func (s *Service) compute(k *keys, tk *ticket.Ticket) ([]issued, error) {
 }
 
 // respond builds the response for items recorded in rec.
-func (s *Service) respond(k *keys, items []issued, rec *record) *Response {
-	resp := &Response{DTA: s.cfg.Index}
+func (s *Service) respond(k *keys, items []issued, rec *record) *wire.DTAResponse {
+	resp := &wire.DTAResponse{DTA: s.cfg.Index}
 	for i, it := range items {
-		sh := Share{Slot: it.slot, Proof: it.proof, Sealed: it.sealed, Entry: rec.Entries[i],
-			Promise: translog.NewPromise(k.signing, k.record.LogOrigin, rec.Indices[i], rec.Entries[i])}
+		sh := wire.DTAShare{Slot: it.slot, Proof: it.proof, Sealed: it.sealed, Entry: rec.Entries[i],
+			Promise: wire.NewPromise(k.signing, k.record.LogOrigin, rec.Indices[i], rec.Entries[i])}
 		if it.sealed == nil {
 			sh.Share = it.share
 		}

@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		issuance: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "polyroot_dta_issuance_total", Help: "Share, permit and revocation requests by kind and result code.",
+			Name: "polyroot_dta_issuance_total", Help: "wire.DTAShare, permit and revocation requests by kind and result code.",
 		}, []string{"kind", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "polyroot_dta_issuance_seconds", Help: "Time to answer an issuance request, logging included.",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/wire"
 )
 
 // Handler returns the DTA's HTTP API. Every route is in this one table:
@@ -59,8 +60,8 @@ func (s *Service) issueHandler(kind string) http.Handler {
 	})
 }
 
-func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request, kind string) (*Response, error) {
-	var req Request
+func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request, kind string) (*wire.DTAResponse, error) {
+	var req wire.DTARequest
 	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/testbin"
 	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -60,7 +61,7 @@ func TestVaultKeystoreAndRotation(t *testing.T) {
 
 	id := newID(t, "grace@example.com")
 	before := d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, id))
-	d.checkShares([]*Response{before}, pairing.IdentityPoint(id), "client", 0, id)
+	d.checkShares([]*wire.DTAResponse{before}, pairing.IdentityPoint(id), "client", 0, id)
 
 	// Rotation: a new master share in Vault, then a new bundle with its commitment.
 	s2, _ := pairing.RandomScalar(nil)
@@ -81,7 +82,7 @@ func TestVaultKeystoreAndRotation(t *testing.T) {
 	}
 	d.bundle = b2
 	after := d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, id))
-	d.checkShares([]*Response{after}, pairing.IdentityPoint(id), "client", 0, id) // proofs against the new C_1
+	d.checkShares([]*wire.DTAResponse{after}, pairing.IdentityPoint(id), "client", 0, id) // proofs against the new C_1
 	if equalShares(after, before) || after.Shares[0].Promise.Index <= before.Shares[0].Promise.Index {
 		t.Fatal("after rotation the DTA issued the old share, or the log did not go on")
 	}
@@ -95,4 +96,6 @@ func TestVaultKeystoreAndRotation(t *testing.T) {
 	}
 }
 
-func equalShares(a, b *Response) bool { return string(a.Shares[0].Share) == string(b.Shares[0].Share) }
+func equalShares(a, b *wire.DTAResponse) bool {
+	return string(a.Shares[0].Share) == string(b.Shares[0].Share)
+}

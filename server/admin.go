@@ -14,6 +14,7 @@ import (
 
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 	"github.com/polyroot/polyroot/server/middleware"
 )
@@ -64,8 +65,8 @@ func (s *Server) adminResult(action string, err error) {
 	s.metrics.admin.WithLabelValues(action, result).Inc()
 }
 
-func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*EnrolmentCreated, error) {
-	var req EnrolmentRequest
+func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*wire.EnrolmentCreated, error) {
+	var req wire.EnrolmentRequest
 	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
 		return nil, err
 	}
@@ -103,7 +104,7 @@ func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*Enrol
 		return nil, err
 	}
 	s.cfg.Logger.Info("enrolment created", "idhash", hex.EncodeToString(id[:]), "device", req.Device, "temporary", req.TTL > 0)
-	return &EnrolmentCreated{Code: code, IDHash: hex.EncodeToString(id[:]), ExpiresAt: exp}, nil
+	return &wire.EnrolmentCreated{Code: code, IDHash: hex.EncodeToString(id[:]), ExpiresAt: exp}, nil
 }
 
 func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request) {
@@ -117,8 +118,8 @@ func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*EnrolPackage, error) {
-	var req RedeemRequest
+func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPackage, error) {
+	var req wire.RedeemRequest
 	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
 		return nil, err
 	}
@@ -142,7 +143,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*EnrolPackage, 
 	if err != nil {
 		return nil, err
 	}
-	pkg := &EnrolPackage{Domain: s.domain.Name, ID: e.ID, Salt: e.Salt, IDHash: idHex, Device: e.Device,
+	pkg := &wire.EnrolPackage{Domain: s.domain.Name, ID: e.ID, Salt: e.Salt, IDHash: idHex, Device: e.Device,
 		NotAfter: e.NotAfter, ClientTicket: client}
 	if s.domain.PermitPeriod != 0 {
 		pt, err := s.permitTicket(id, e, e.PermitDays, now)
@@ -164,7 +165,7 @@ func (s *Server) ticketExpiry(_ *enrolment, now time.Time) time.Time {
 
 // permitTicket signs a permit ticket for days slots from the current one (not beyond a
 // temporary identity's end).
-func (s *Server) permitTicket(id pairing.IDHash, e *enrolment, days int, now time.Time) (*PermitTicket, error) {
+func (s *Server) permitTicket(id pairing.IDHash, e *enrolment, days int, now time.Time) (*wire.PermitTicket, error) {
 	first := s.domain.Slot(now)
 	last := first + uint64(days) - 1
 	if e.NotAfter != nil {
@@ -175,12 +176,12 @@ func (s *Server) permitTicket(id pairing.IDHash, e *enrolment, days int, now tim
 	if err != nil {
 		return nil, err
 	}
-	return &PermitTicket{Ticket: tk, FirstSlot: first, LastSlot: last}, nil
+	return &wire.PermitTicket{Ticket: tk, FirstSlot: first, LastSlot: last}, nil
 }
 
-// identity resolves an IdentityRequest to an enrolled idhash.
+// identity resolves a wire.IdentityRequest to an enrolled idhash.
 func (s *Server) identity(w http.ResponseWriter, r *http.Request) (pairing.IDHash, error) {
-	var req IdentityRequest
+	var req wire.IdentityRequest
 	var id pairing.IDHash
 	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
 		return id, err
@@ -222,7 +223,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 
 // revoke marks the identity revoked here at once, then sends a registrar-signed notice
 // to every DTA, which then issue it no shares or permits.
-func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*RevokeResult, error) {
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*wire.RevokeResult, error) {
 	id, err := s.identity(w, r)
 	if err != nil {
 		return nil, err
@@ -236,7 +237,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*RevokeResult, 
 		return nil, err
 	}
 	s.cfg.Logger.Info("identity revoked", "idhash", idHex, "unreachable_dtas", unreachable)
-	return &RevokeResult{IDHash: idHex, Unreachable: unreachable}, nil
+	return &wire.RevokeResult{IDHash: idHex, Unreachable: unreachable}, nil
 }
 
 // notifyRevocation posts one revoke ticket to every DTA in parallel and returns the
@@ -294,7 +295,7 @@ func (s *Server) handlePermits(w http.ResponseWriter, r *http.Request) {
 }
 
 // permits gives a logged-in identity a permit ticket for its next Days periods.
-func (s *Server) permits(w http.ResponseWriter, r *http.Request) (*PermitTicket, error) {
+func (s *Server) permits(w http.ResponseWriter, r *http.Request) (*wire.PermitTicket, error) {
 	tok, ok := middleware.BearerToken(r)
 	if !ok {
 		return nil, errBadToken
@@ -304,7 +305,7 @@ func (s *Server) permits(w http.ResponseWriter, r *http.Request) (*PermitTicket,
 	if err != nil {
 		return nil, errBadToken
 	}
-	var req PermitRequest
+	var req wire.PermitRequest
 	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
 		return nil, err
 	}

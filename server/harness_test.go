@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -152,7 +153,7 @@ func do(t testing.TB, c *http.Client, method, url, bearer string, in, out any) (
 
 // tclient plays the client side with the pairing package.
 type tclient struct {
-	pkg     EnrolPackage
+	pkg     wire.EnrolPackage
 	id      pairing.IDHash
 	token   *pairing.G1
 	permits map[uint64]*pairing.G1
@@ -162,14 +163,14 @@ type tclient struct {
 
 // enrol creates an enrolment through the admin API, redeems it and collects and checks
 // the shares from every DTA.
-func (h *harness) enrol(t testing.TB, req EnrolmentRequest, pin string) *tclient {
+func (h *harness) enrol(t testing.TB, req wire.EnrolmentRequest, pin string) *tclient {
 	t.Helper()
-	var created EnrolmentCreated
+	var created wire.EnrolmentCreated
 	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, req, &created); st != 200 {
 		t.Fatalf("create enrolment: %d %s", st, body)
 	}
 	c := &tclient{period: h.e.d.Bundle.PermitPeriod, domain: h.e.d.Name, permits: map[uint64]*pairing.G1{}}
-	if st, body := do(t, h.http, "POST", h.url+"/v1/enrol", "", RedeemRequest{Code: created.Code}, &c.pkg); st != 200 {
+	if st, body := do(t, h.http, "POST", h.url+"/v1/enrol", "", wire.RedeemRequest{Code: created.Code}, &c.pkg); st != 200 {
 		t.Fatalf("redeem: %d %s", st, body)
 	}
 	idh, err := pairing.NewIDHash(c.pkg.Domain, c.pkg.ID, c.pkg.Salt)
@@ -264,8 +265,8 @@ func (e *env) tryFetch(kind, tk string, id pairing.IDHash) (map[uint64]*pairing.
 type loginResult struct {
 	status  int
 	body    []byte
-	fin     FinishResponse
-	failure LoginFailure
+	fin     wire.FinishResponse
+	failure wire.LoginFailure
 	key     []byte // client's session key on success
 }
 
@@ -297,9 +298,9 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 		t.Fatal(err)
 	}
 	b1, _ := p1.MarshalBinary()
-	var sr StartResponse
+	var sr wire.StartResponse
 	cl := h.http
-	st, body := do(t, cl, "POST", h.url+"/v1/login/start", "", StartRequest{Pass1: b1}, &sr)
+	st, body := do(t, cl, "POST", h.url+"/v1/login/start", "", wire.StartRequest{Pass1: b1}, &sr)
 	if st != 200 {
 		return loginResult{status: st, body: body}
 	}
@@ -317,7 +318,7 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 	}
 	b2, _ := p2.MarshalBinary()
 	res := loginResult{}
-	res.status, res.body = do(t, cl, "POST", h.url+"/v1/login/finish", "", FinishRequest{Pass2: b2}, &res.fin)
+	res.status, res.body = do(t, cl, "POST", h.url+"/v1/login/finish", "", wire.FinishRequest{Pass2: b2}, &res.fin)
 	if res.status == 200 {
 		var f pairing.Finish
 		if err := f.UnmarshalBinary(res.fin.Finish); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/polyroot/polyroot/internal/httpx"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 	"github.com/polyroot/polyroot/server/middleware"
 )
@@ -42,8 +43,8 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 
 // start answers pass 1 with a challenge, whoever the identity is: unknown, revoked,
 // blocked and expired identities get a challenge made the same way, and fail at pass 2.
-func (s *Server) start(w http.ResponseWriter, r *http.Request) (*StartResponse, error) {
-	var req StartRequest
+func (s *Server) start(w http.ResponseWriter, r *http.Request) (*wire.StartResponse, error) {
+	var req wire.StartRequest
 	if err := httpx.DecodeJSON(w, r, maxLoginBody, &req); err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) (*StartResponse, 
 		return nil, err
 	}
 	s.sessions.put(&pending{sess: sess, idhash: p1.IDHash, created: now})
-	return &StartResponse{Challenge: b}, nil
+	return &wire.StartResponse{Challenge: b}, nil
 }
 
 // loginFailure is a 401 "login_failed" with the tries left.
@@ -81,7 +82,7 @@ func (s *Server) handleFinish(w http.ResponseWriter, r *http.Request) {
 	var lf *loginFailure
 	switch {
 	case errors.As(err, &lf):
-		httpx.WriteJSON(w, http.StatusUnauthorized, LoginFailure{Code: "login_failed", Message: loginFailedMessage, TriesLeft: lf.tries})
+		httpx.WriteJSON(w, http.StatusUnauthorized, wire.LoginFailure{Code: "login_failed", Message: loginFailedMessage, TriesLeft: lf.tries})
 	case err != nil:
 		httpx.WriteError(w, r, s.cfg.Logger, err)
 	default:
@@ -104,8 +105,8 @@ func resultOf(err error) string {
 	return "internal"
 }
 
-func (s *Server) finish(w http.ResponseWriter, r *http.Request) (*FinishResponse, error) {
-	var req FinishRequest
+func (s *Server) finish(w http.ResponseWriter, r *http.Request) (*wire.FinishResponse, error) {
+	var req wire.FinishRequest
 	if err := httpx.DecodeJSON(w, r, maxLoginBody, &req); err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (*FinishResponse
 	}
 	s.keys.put(jti, key, exp, now)
 	tag, _ := fin.MarshalBinary()
-	return &FinishResponse{Finish: tag, ID: e.ID, AccessToken: tok, ExpiresAt: exp}, nil
+	return &wire.FinishResponse{Finish: tag, ID: e.ID, AccessToken: tok, ExpiresAt: exp}, nil
 }
 
 // channelBinding returns the RFC 9266 tls-exporter binding of the request's

@@ -15,9 +15,9 @@ import (
 
 	"crypto/ed25519"
 
-	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -55,7 +55,7 @@ func Provision(ctx context.Context, b *bundle.Bundle, registrarKey ed25519.Priva
 	if !bytes.Equal(registrarKey.Public().(ed25519.PublicKey), b.RegistrarPublicKey()) {
 		return nil, errors.New("server: the registrar key is not the bundle's registrar key")
 	}
-	pub, priv, err := dta.NewServerShareKey()
+	pub, priv, err := wire.NewServerShareKey()
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func fetchServerShare(ctx context.Context, client *http.Client, b *bundle.Bundle
 	if resp.DTA != d.Index || len(resp.Shares) != 1 || len(resp.Shares[0].Sealed) == 0 {
 		return nil, errors.New("malformed answer")
 	}
-	raw, err := dta.OpenServerShare(priv, b.Domain, d.Index, resp.Shares[0].Sealed)
+	raw, err := wire.OpenServerShare(priv, b.Domain, d.Index, resp.Shares[0].Sealed)
 	if err != nil {
 		return nil, errors.New("the sealed share does not open")
 	}
@@ -123,10 +123,10 @@ func fetchServerShare(ctx context.Context, client *http.Client, b *bundle.Bundle
 
 // postDTA POSTs a ticket to a DTA with a timeout and decodes its answer. Errors carry
 // the DTA's status and error code, never the ticket.
-func postDTA(ctx context.Context, client *http.Client, url, tk string) (*dta.Response, error) {
+func postDTA(ctx context.Context, client *http.Client, url, tk string) (*wire.DTAResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, dtaTimeout)
 	defer cancel()
-	body, _ := json.Marshal(dta.Request{Ticket: tk})
+	body, _ := json.Marshal(wire.DTARequest{Ticket: tk})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func postDTA(ctx context.Context, client *http.Client, url, tk string) (*dta.Res
 		_ = json.Unmarshal(data, &e)
 		return nil, fmt.Errorf("HTTP %d %s", resp.StatusCode, e.Code)
 	}
-	var out dta.Response
+	var out wire.DTAResponse
 	if err := json.Unmarshal(data, &out); err != nil {
 		return nil, fmt.Errorf("malformed answer: %w", err)
 	}

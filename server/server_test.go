@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 	"github.com/polyroot/polyroot/server/middleware"
 )
@@ -38,7 +39,7 @@ func TestProvisionNamesBadDTA(t *testing.T) {
 func TestLoginEndToEnd(t *testing.T) {
 	e := newEnv(t, 3600)
 	h := e.start(t, t.TempDir(), false)
-	c := h.enrol(t, EnrolmentRequest{ID: "alice@example.test"}, "1234")
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "alice@example.test"}, "1234")
 	if c.pkg.LastSlot-c.pkg.FirstSlot != defaultPermitDays-1 || c.pkg.FirstSlot != (pairing.Domain{PermitPeriod: 3600}).Slot(time.Now()) {
 		t.Fatalf("permit slots %d..%d", c.pkg.FirstSlot, c.pkg.LastSlot)
 	}
@@ -70,8 +71,8 @@ func TestLoginEndToEnd(t *testing.T) {
 	}
 
 	// Permits with the access token; the DTAs issue them.
-	var pt PermitTicket
-	if st, body := do(t, h.http, "POST", h.url+"/v1/permits", res.fin.AccessToken, PermitRequest{Days: 3}, &pt); st != 200 {
+	var pt wire.PermitTicket
+	if st, body := do(t, h.http, "POST", h.url+"/v1/permits", res.fin.AccessToken, wire.PermitRequest{Days: 3}, &pt); st != 200 {
 		t.Fatalf("permits: %d %s", st, body)
 	}
 	if pt.LastSlot-pt.FirstSlot != 2 {
@@ -80,10 +81,10 @@ func TestLoginEndToEnd(t *testing.T) {
 	if err := c.fetchPermits(t, e, pt.Ticket); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := do(t, h.http, "POST", h.url+"/v1/permits", "", PermitRequest{Days: 3}, nil); st != 401 {
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/permits", "", wire.PermitRequest{Days: 3}, nil); st != 401 {
 		t.Fatalf("permits without a token: %d", st)
 	}
-	if st, _ := do(t, h.http, "POST", h.url+"/v1/permits", res.fin.AccessToken, PermitRequest{Days: 31}, nil); st != 400 {
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/permits", res.fin.AccessToken, wire.PermitRequest{Days: 31}, nil); st != 400 {
 		t.Fatalf("permits for 31 days: %d", st)
 	}
 
@@ -145,27 +146,27 @@ func checkNoSecrets(t *testing.T, e *env, h *harness, pins ...string) {
 func TestCodeSingleUseAndAdminAuth(t *testing.T) {
 	e := newEnv(t, 0)
 	h := e.start(t, t.TempDir(), false)
-	var created EnrolmentCreated
-	if st, _ := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", "", EnrolmentRequest{ID: "x"}, nil); st != 401 {
+	var created wire.EnrolmentCreated
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", "", wire.EnrolmentRequest{ID: "x"}, nil); st != 401 {
 		t.Fatalf("no admin token: %d", st)
 	}
-	if st, _ := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin+"x", EnrolmentRequest{ID: "x"}, nil); st != 401 {
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin+"x", wire.EnrolmentRequest{ID: "x"}, nil); st != 401 {
 		t.Fatalf("wrong admin token: %d", st)
 	}
-	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, EnrolmentRequest{ID: "bob"}, &created); st != 200 || len(created.Code) != 20 {
+	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: "bob"}, &created); st != 200 || len(created.Code) != 20 {
 		t.Fatalf("create: %d %s", st, body)
 	}
-	var pkg EnrolPackage
-	if st, _ := do(t, h.http, "POST", h.url+"/v1/enrol", "", RedeemRequest{Code: created.Code}, &pkg); st != 200 {
+	var pkg wire.EnrolPackage
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/enrol", "", wire.RedeemRequest{Code: created.Code}, &pkg); st != 200 {
 		t.Fatal("redeem failed")
 	}
 	if pkg.PermitTicket != "" || pkg.FirstSlot != 0 || pkg.LastSlot != 0 {
 		t.Fatal("a permit ticket without permits")
 	}
-	if st, body := do(t, h.http, "POST", h.url+"/v1/enrol", "", RedeemRequest{Code: created.Code}, nil); st != 404 || !strings.Contains(string(body), "unknown_code") {
+	if st, body := do(t, h.http, "POST", h.url+"/v1/enrol", "", wire.RedeemRequest{Code: created.Code}, nil); st != 404 || !strings.Contains(string(body), "unknown_code") {
 		t.Fatalf("second redemption: %d %s", st, body)
 	}
-	for _, req := range []IdentityRequest{{ID: "nobody"}, {IDHash: strings.Repeat("ab", 32)}} {
+	for _, req := range []wire.IdentityRequest{{ID: "nobody"}, {IDHash: strings.Repeat("ab", 32)}} {
 		for _, path := range []string{"/v1/admin/revoke", "/v1/admin/unblock"} {
 			if st, body := do(t, h.http, "POST", h.url+path, testAdmin, req, nil); st != 404 || !strings.Contains(string(body), "unknown_identity") {
 				t.Fatalf("%s %+v: %d %s", path, req, st, body)
@@ -177,7 +178,7 @@ func TestCodeSingleUseAndAdminAuth(t *testing.T) {
 func TestWrongPINBlockUnblock(t *testing.T) {
 	e := newEnv(t, 0)
 	h := e.start(t, t.TempDir(), false)
-	c := h.enrol(t, EnrolmentRequest{ID: "carol"}, "1111")
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "carol"}, "1111")
 	var bodies [][]byte
 	for want := 2; want >= 0; want-- {
 		res := h.login(t, c, "9999", loginOpts{})
@@ -199,7 +200,7 @@ func TestWrongPINBlockUnblock(t *testing.T) {
 		t.Fatalf("unknown identity: %d %s, want %s", res.status, res.body, bodies[0])
 	}
 	// Unblock by ID.
-	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/unblock", testAdmin, IdentityRequest{ID: "carol"}, nil); st != 200 {
+	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/unblock", testAdmin, wire.IdentityRequest{ID: "carol"}, nil); st != 200 {
 		t.Fatalf("unblock: %d %s", st, body)
 	}
 	if res := h.login(t, c, "1111", loginOpts{}); res.status != 200 {
@@ -231,7 +232,7 @@ func TestRevocation(t *testing.T) {
 	grace := func(c *Config) { c.Grace = 100 * time.Millisecond }
 	h1 := e.start(t, t.TempDir(), false, grace)
 	waitSlotStart(period)
-	c := h1.enrol(t, EnrolmentRequest{ID: "dave", PermitDays: 1}, "4242")
+	c := h1.enrol(t, wire.EnrolmentRequest{ID: "dave", PermitDays: 1}, "4242")
 	if c.pkg.FirstSlot != c.pkg.LastSlot {
 		t.Fatalf("permit slots %d..%d", c.pkg.FirstSlot, c.pkg.LastSlot)
 	}
@@ -249,8 +250,8 @@ func TestRevocation(t *testing.T) {
 	if res := h1.login(t, c, "4242", loginOpts{}); res.status != 200 || res2.status != 200 {
 		t.Fatalf("before revocation: %d %d %s", res.status, res2.status, res2.body)
 	}
-	var rr RevokeResult
-	if st, body := do(t, h1.http, "POST", h1.url+"/v1/admin/revoke", testAdmin, IdentityRequest{ID: "dave"}, &rr); st != 200 || rr.IDHash != c.pkg.IDHash || len(rr.Unreachable) != 0 {
+	var rr wire.RevokeResult
+	if st, body := do(t, h1.http, "POST", h1.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{ID: "dave"}, &rr); st != 200 || rr.IDHash != c.pkg.IDHash || len(rr.Unreachable) != 0 {
 		t.Fatalf("revoke: %d %s", st, body)
 	}
 	res := h1.login(t, c, "4242", loginOpts{})
@@ -261,8 +262,8 @@ func TestRevocation(t *testing.T) {
 	// so in the next slot the identity has no permit and cannot log in.
 	waitSlotStart(period)
 	time.Sleep(150 * time.Millisecond) // past the grace
-	var pt PermitTicket
-	if st, body := do(t, h2.http, "POST", h2.url+"/v1/permits", res2.fin.AccessToken, PermitRequest{Days: 1}, &pt); st != 200 {
+	var pt wire.PermitTicket
+	if st, body := do(t, h2.http, "POST", h2.url+"/v1/permits", res2.fin.AccessToken, wire.PermitRequest{Days: 1}, &pt); st != 200 {
 		t.Fatalf("permit ticket from the second instance: %d %s", st, body)
 	}
 	if err := c.fetchPermits(t, e, pt.Ticket); err == nil || !strings.Contains(err.Error(), "revoked") {
@@ -288,7 +289,7 @@ func TestReplayAndReuse(t *testing.T) {
 	e := newEnv(t, 0)
 	var clk clock
 	h := e.start(t, t.TempDir(), false, func(c *Config) { c.Now = clk.now })
-	c := h.enrol(t, EnrolmentRequest{ID: "erin"}, "5555")
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "erin"}, "5555")
 	pc := &pairing.Client{Domain: pairing.Domain{Name: c.domain}, IDHash: c.id, Token: c.token}
 
 	start := func() (*pairing.ClientSession, *pairing.Challenge) {
@@ -297,8 +298,8 @@ func TestReplayAndReuse(t *testing.T) {
 			t.Fatal(err)
 		}
 		b1, _ := p1.MarshalBinary()
-		var sr StartResponse
-		if st, body := do(t, h.http, "POST", h.url+"/v1/login/start", "", StartRequest{Pass1: b1}, &sr); st != 200 {
+		var sr wire.StartResponse
+		if st, body := do(t, h.http, "POST", h.url+"/v1/login/start", "", wire.StartRequest{Pass1: b1}, &sr); st != 200 {
 			t.Fatalf("start: %d %s", st, body)
 		}
 		var ch pairing.Challenge
@@ -313,16 +314,16 @@ func TestReplayAndReuse(t *testing.T) {
 			t.Fatal(err)
 		}
 		b2, _ := p2.MarshalBinary()
-		return do(t, h.http, "POST", h.url+"/v1/login/finish", "", FinishRequest{Pass2: b2}, nil)
+		return do(t, h.http, "POST", h.url+"/v1/login/finish", "", wire.FinishRequest{Pass2: b2}, nil)
 	}
 	cs, ch := start()
 	p2, _ := cs.Respond(ch, nil)
 	b2, _ := p2.MarshalBinary()
-	if st, body := do(t, h.http, "POST", h.url+"/v1/login/finish", "", FinishRequest{Pass2: b2}, nil); st != 200 {
+	if st, body := do(t, h.http, "POST", h.url+"/v1/login/finish", "", wire.FinishRequest{Pass2: b2}, nil); st != 200 {
 		t.Fatalf("finish: %d %s", st, body)
 	}
 	// Replayed pass 2.
-	if st, body := do(t, h.http, "POST", h.url+"/v1/login/finish", "", FinishRequest{Pass2: b2}, nil); st != 404 || !strings.Contains(string(body), "unknown_session") {
+	if st, body := do(t, h.http, "POST", h.url+"/v1/login/finish", "", wire.FinishRequest{Pass2: b2}, nil); st != 404 || !strings.Contains(string(body), "unknown_session") {
 		t.Fatalf("replayed pass 2: %d %s", st, body)
 	}
 	// Reused challenge: a fresh client session answering a used challenge.
@@ -345,7 +346,7 @@ func TestReplayAndReuse(t *testing.T) {
 func TestMalformedBodies(t *testing.T) {
 	e := newEnv(t, 0)
 	h := e.start(t, t.TempDir(), false)
-	c := h.enrol(t, EnrolmentRequest{ID: "frank"}, "7777")
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "frank"}, "7777")
 	pc := &pairing.Client{Domain: pairing.Domain{Name: c.domain}, IDHash: c.id, Token: c.token}
 	cs, p1, _ := pc.Start(nil, []byte("7777"))
 	b1, _ := p1.MarshalBinary()
@@ -359,21 +360,21 @@ func TestMalformedBodies(t *testing.T) {
 		return append(out, b[:len(b)-1], b[:0], append(bytes.Clone(b), 0))
 	}
 	for _, v := range variants(b1) {
-		st, body := do(t, h.http, "POST", h.url+"/v1/login/start", "", StartRequest{Pass1: v}, nil)
+		st, body := do(t, h.http, "POST", h.url+"/v1/login/start", "", wire.StartRequest{Pass1: v}, nil)
 		// A flip in the idhash or the slot gives a well-formed pass 1 (a challenge or a
 		// slot refusal); a flip in a point gives 400.
 		if st != 200 && st != 400 && st != 409 {
 			t.Fatalf("pass 1 variant: %d %s", st, body)
 		}
 	}
-	var sr StartResponse
-	do(t, h.http, "POST", h.url+"/v1/login/start", "", StartRequest{Pass1: b1}, &sr)
+	var sr wire.StartResponse
+	do(t, h.http, "POST", h.url+"/v1/login/start", "", wire.StartRequest{Pass1: b1}, &sr)
 	var ch pairing.Challenge
 	ch.UnmarshalBinary(sr.Challenge)
 	p2, _ := cs.Respond(&ch, nil)
 	b2, _ := p2.MarshalBinary()
 	for _, v := range variants(b2) {
-		st, body := do(t, h.http, "POST", h.url+"/v1/login/finish", "", FinishRequest{Pass2: v}, nil)
+		st, body := do(t, h.http, "POST", h.url+"/v1/login/finish", "", wire.FinishRequest{Pass2: v}, nil)
 		if st != 400 && st != 401 && st != 404 {
 			t.Fatalf("pass 2 variant: %d %s", st, body)
 		}
@@ -398,11 +399,11 @@ func FuzzLoginBodies(f *testing.F) {
 	e := newEnv(f, 0)
 	h := e.start(f, f.TempDir(), false)
 	handler := h.srv.Handler()
-	c := h.enrol(f, EnrolmentRequest{ID: "fuzz"}, "1")
+	c := h.enrol(f, wire.EnrolmentRequest{ID: "fuzz"}, "1")
 	pc := &pairing.Client{Domain: pairing.Domain{Name: c.domain}, IDHash: c.id, Token: c.token}
 	_, p1, _ := pc.Start(nil, []byte("1"))
 	b1, _ := p1.MarshalBinary()
-	j1, _ := json.Marshal(StartRequest{Pass1: b1})
+	j1, _ := json.Marshal(wire.StartRequest{Pass1: b1})
 	f.Add(true, j1)
 	f.Add(false, []byte(`{"pass2":"`+strings.Repeat("A", 128)+`"}`))
 	f.Add(false, []byte(`{}`))
@@ -440,16 +441,16 @@ func (r *recorder) WriteHeader(s int) { r.status = s }
 func TestRestartKeepsState(t *testing.T) {
 	e := newEnv(t, 0)
 	h := e.start(t, t.TempDir(), false)
-	a := h.enrol(t, EnrolmentRequest{ID: "a"}, "1")
-	b := h.enrol(t, EnrolmentRequest{ID: "b"}, "2")
-	c := h.enrol(t, EnrolmentRequest{ID: "c"}, "3")
-	var pendingCode EnrolmentCreated
-	do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, EnrolmentRequest{ID: "later"}, &pendingCode)
+	a := h.enrol(t, wire.EnrolmentRequest{ID: "a"}, "1")
+	b := h.enrol(t, wire.EnrolmentRequest{ID: "b"}, "2")
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "c"}, "3")
+	var pendingCode wire.EnrolmentCreated
+	do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: "later"}, &pendingCode)
 	h.login(t, a, "x", loginOpts{})
 	for range 3 {
 		h.login(t, b, "x", loginOpts{})
 	}
-	if st, _ := do(t, h.http, "POST", h.url+"/v1/admin/revoke", testAdmin, IdentityRequest{IDHash: c.pkg.IDHash}, nil); st != 200 {
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{IDHash: c.pkg.IDHash}, nil); st != 200 {
 		t.Fatal("revoke failed")
 	}
 	h.restart(t)
@@ -465,7 +466,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if res := h.login(t, a, "1", loginOpts{}); res.status != 200 {
 		t.Fatalf("a's enrolment lost: %d %s", res.status, res.body)
 	}
-	if st, _ := do(t, h.http, "POST", h.url+"/v1/enrol", "", RedeemRequest{Code: pendingCode.Code}, nil); st != 200 {
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/enrol", "", wire.RedeemRequest{Code: pendingCode.Code}, nil); st != 200 {
 		t.Fatal("a pending code was lost")
 	}
 }
@@ -477,7 +478,7 @@ func TestTemporaryIdentity(t *testing.T) {
 	h := e.start(t, t.TempDir(), false, func(c *Config) {
 		c.Now = func() time.Time { return frozen.Add(time.Duration(clk.off.Load())) }
 	})
-	c := h.enrol(t, EnrolmentRequest{ID: "maintenance", Device: true, TTL: 1}, "")
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "maintenance", Device: true, TTL: 1}, "")
 	if c.pkg.NotAfter == nil || !c.pkg.Device {
 		t.Fatal("package lacks not_after or device")
 	}
@@ -495,7 +496,7 @@ func TestChannelBinding(t *testing.T) {
 	e := newEnv(t, 0)
 	h := e.start(t, t.TempDir(), true)
 	h.singleConnTLS()
-	c := h.enrol(t, EnrolmentRequest{ID: "grace"}, "2468")
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "grace"}, "2468")
 	if res := h.login(t, c, "2468", loginOpts{}); res.status != 200 {
 		t.Fatalf("over TLS: %d %s", res.status, res.body)
 	}
@@ -514,7 +515,7 @@ func TestChannelBinding(t *testing.T) {
 	// The binding of the plain-HTTP path is nil: a client that binds to a TLS channel
 	// that the server does not see fails too.
 	e2 := e.start(t, t.TempDir(), false)
-	c2 := e2.enrol(t, EnrolmentRequest{ID: "grace"}, "2468")
+	c2 := e2.enrol(t, wire.EnrolmentRequest{ID: "grace"}, "2468")
 	if res := e2.login(t, c2, "2468", loginOpts{binding: bytes.Repeat([]byte{1}, 32)}); !strings.Contains(string(res.body), "channel_binding_mismatch") {
 		t.Fatalf("binding without TLS: %d %s", res.status, res.body)
 	}
@@ -527,7 +528,7 @@ func TestConcurrentLogins(t *testing.T) {
 	const idents, per = 16, 4 // 64 goroutines
 	clients := make([]*tclient, idents)
 	for i := range clients {
-		clients[i] = h.enrol(t, EnrolmentRequest{ID: "user" + string(rune('a'+i))}, "1357")
+		clients[i] = h.enrol(t, wire.EnrolmentRequest{ID: "user" + string(rune('a'+i))}, "1357")
 	}
 	var ok, failed atomic.Int64
 	tries := make([][]int, idents)

@@ -1,7 +1,7 @@
 // Package translog is a DTA's transparency log: a Tessera tile log (C2SP tlog-tiles)
 // on local disk whose checkpoints are signed notes made with the DTA's Ed25519 key.
-// Every share a DTA issues is an Entry in its log before the share leaves the DTA, and
-// the DTA hands the client a signed Promise (index and leaf hash) for it.
+// Every share a DTA issues is an entry in its log (wire.Entry) before the share leaves
+// the DTA, and the DTA hands the client a signed promise (wire.Promise) for it.
 //
 // Security invariants: Append returns only once the entry is durably sequenced and
 // integrated (Tessera's POSIX driver writes through temporary files, fsync and rename);
@@ -18,15 +18,13 @@ package translog
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/transparency-dev/formats/log"
 	merkleproof "github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -180,9 +178,6 @@ func (l *Log) Close(ctx context.Context) error {
 	return err
 }
 
-// LeafHash is the RFC 6962 hash of a leaf, SHA-256(0x00 ‖ leaf).
-func LeafHash(leaf []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(leaf) }
-
 // NoteSigner returns a signed-note signer for origin with an Ed25519 key, in the key
 // format of golang.org/x/mod/sumdb/note: PRIVATE+KEY+name+hash+base64(0x01 ‖ seed).
 func NoteSigner(origin string, key ed25519.PrivateKey) (note.Signer, error) {
@@ -210,47 +205,6 @@ func VerifierKey(origin string, pub ed25519.PublicKey) (string, error) {
 	return vkey, nil
 }
 
-// A Promise is a DTA's signed statement that an entry is at Index in its log: what a
-// client keeps to check, later, that its share was logged (like a CT SCT).
-type Promise struct {
-	Origin    string `json:"origin"`
-	Index     uint64 `json:"index"`
-	LeafHash  []byte `json:"leaf_hash"`
-	Signature []byte `json:"signature"`
-}
-
-const promiseContext = "polyroot/v1 issuance promise\n"
-
-func (p *Promise) signed() []byte {
-	b := []byte(promiseContext)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(p.Origin)))
-	b = append(b, p.Origin...)
-	b = binary.BigEndian.AppendUint64(b, p.Index)
-	return append(b, p.LeafHash...)
-}
-
-// NewPromise signs that leaf is at index in the log named origin.
-func NewPromise(key ed25519.PrivateKey, origin string, index uint64, leaf []byte) *Promise {
-	p := &Promise{Origin: origin, Index: index, LeafHash: LeafHash(leaf)}
-	p.Signature = ed25519.Sign(key, p.signed())
-	return p
-}
-
-// ErrPromise reports a promise whose signature or leaf hash does not verify.
-var ErrPromise = errors.New("translog: invalid promise")
-
-// Verify checks the promise's signature by the DTA key pub and, if leaf is not nil,
-// that it promises that leaf.
-func (p *Promise) Verify(pub ed25519.PublicKey, leaf []byte) error {
-	if len(p.LeafHash) != sha256.Size || !ed25519.Verify(pub, p.signed(), p.Signature) {
-		return ErrPromise
-	}
-	if leaf != nil && string(LeafHash(leaf)) != string(p.LeafHash) {
-		return fmt.Errorf("%w: it is for another entry", ErrPromise)
-	}
-	return nil
-}
-
 // InclusionProof returns the RFC 6962 inclusion proof of the leaf at index in the tree
 // of the given size, built from the log's tiles.
 func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
@@ -267,7 +221,7 @@ func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte,
 
 // VerifyInclusion checks that leaf is at index in the tree of the given size and root.
 func VerifyInclusion(leaf []byte, index, size uint64, proof [][]byte, root []byte) error {
-	return merkleproof.VerifyInclusion(rfc6962.DefaultHasher, index, size, LeafHash(leaf), proof, root)
+	return merkleproof.VerifyInclusion(rfc6962.DefaultHasher, index, size, wire.LeafHash(leaf), proof, root)
 }
 
 // ParseCheckpoint verifies a signed checkpoint of the log origin against the DTA key pub

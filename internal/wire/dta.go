@@ -1,4 +1,4 @@
-package dta
+package wire
 
 import (
 	"crypto/rand"
@@ -6,30 +6,28 @@ import (
 	"fmt"
 
 	"github.com/cloudflare/circl/hpke"
-
-	"github.com/polyroot/polyroot/internal/translog"
 )
 
-// Request is the body of every POST: a registrar-signed ticket.
-type Request struct {
+// DTARequest is the body of every POST: a registrar-signed ticket.
+type DTARequest struct {
 	Ticket string `json:"ticket"`
 }
 
-// Response answers a share or revocation request.
-type Response struct {
-	DTA    uint32  `json:"dta"`
-	Shares []Share `json:"shares"` // one per permit slot; one for other kinds
+// DTAResponse answers a share or revocation request.
+type DTAResponse struct {
+	DTA    uint32     `json:"dta"`
+	Shares []DTAShare `json:"shares"` // one per permit slot; one for other kinds
 }
 
-// A Share is one issued item with the log entry that records it and the DTA's signed
+// A DTAShare is one issued item with the log entry that records it and the DTA's signed
 // promise that the entry is in its log.
-type Share struct {
-	Slot    uint64            `json:"slot,omitempty"`
-	Share   []byte            `json:"share,omitempty"`  // client and permit: S_i, a compressed G1 point
-	Proof   []byte            `json:"proof,omitempty"`  // client and permit: the DLEQ proof
-	Sealed  []byte            `json:"sealed,omitempty"` // server: s_i·Q sealed with HPKE to the server's key
-	Entry   []byte            `json:"entry"`            // the log leaf (translog.Entry, canonical JSON)
-	Promise *translog.Promise `json:"promise"`
+type DTAShare struct {
+	Slot    uint64   `json:"slot,omitempty"`
+	Share   []byte   `json:"share,omitempty"`  // client and permit: S_i, a compressed G1 point
+	Proof   []byte   `json:"proof,omitempty"`  // client and permit: the DLEQ proof
+	Sealed  []byte   `json:"sealed,omitempty"` // server: s_i·Q sealed with HPKE to the server's key
+	Entry   []byte   `json:"entry"`            // the log leaf (an Entry, canonical JSON)
+	Promise *Promise `json:"promise"`
 }
 
 // HPKE suite for sealing server shares: X25519, HKDF-SHA256, ChaCha20-Poly1305.
@@ -56,8 +54,8 @@ func NewServerShareKey() (public, private []byte, err error) {
 	return public, private, err
 }
 
-// sealServerShare seals the encoded s_i·Q to the server's public key: enc ‖ ciphertext.
-func sealServerShare(serverKey []byte, domain string, index uint32, share []byte) ([]byte, error) {
+// SealServerShare seals the encoded s_i·Q to the server's public key: enc ‖ ciphertext.
+func SealServerShare(serverKey []byte, domain string, index uint32, share []byte) ([]byte, error) {
 	pk, err := serverShareKEM.Scheme().UnmarshalBinaryPublicKey(serverKey)
 	if err != nil {
 		return nil, fmt.Errorf("dta: server key in ticket: %w", err)

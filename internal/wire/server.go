@@ -1,8 +1,8 @@
-package server
+package wire
 
 import "time"
 
-// The auth server's HTTP API. Every route is in one table (routes.go). Bodies are JSON;
+// The auth server's HTTP API (server/routes.go has the route table). Bodies are JSON;
 // []byte fields are standard base64, as encoding/json writes them. Errors are JSON
 // {code, message} (internal/httpx) with the stable codes listed at each route.
 //

@@ -1,11 +1,16 @@
-package translog
+package wire
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // Kinds of issuance entry.
@@ -34,7 +39,7 @@ type Entry struct {
 }
 
 // ErrEntry reports a malformed entry.
-var ErrEntry = errors.New("translog: malformed entry")
+var ErrEntry = errors.New("wire: malformed entry")
 
 // Marshal returns the entry's canonical encoding: JSON with the fields in the order
 // above. It checks the entry first.
@@ -100,6 +105,50 @@ func (e *Entry) check() error {
 		}
 	default:
 		return fmt.Errorf("%w: kind %q", ErrEntry, e.Kind)
+	}
+	return nil
+}
+
+// LeafHash is the RFC 6962 hash of a leaf, SHA-256(0x00 ‖ leaf).
+func LeafHash(leaf []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(leaf) }
+
+// A Promise is a DTA's signed statement that an entry is at Index in its log: what a
+// client keeps to check, later, that its share was logged (like a CT SCT).
+type Promise struct {
+	Origin    string `json:"origin"`
+	Index     uint64 `json:"index"`
+	LeafHash  []byte `json:"leaf_hash"`
+	Signature []byte `json:"signature"`
+}
+
+const promiseContext = "polyroot/v1 issuance promise\n"
+
+func (p *Promise) signed() []byte {
+	b := []byte(promiseContext)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p.Origin)))
+	b = append(b, p.Origin...)
+	b = binary.BigEndian.AppendUint64(b, p.Index)
+	return append(b, p.LeafHash...)
+}
+
+// NewPromise signs that leaf is at index in the log named origin.
+func NewPromise(key ed25519.PrivateKey, origin string, index uint64, leaf []byte) *Promise {
+	p := &Promise{Origin: origin, Index: index, LeafHash: LeafHash(leaf)}
+	p.Signature = ed25519.Sign(key, p.signed())
+	return p
+}
+
+// ErrPromise reports a promise whose signature or leaf hash does not verify.
+var ErrPromise = errors.New("wire: invalid promise")
+
+// Verify checks the promise's signature by the DTA key pub and, if leaf is not nil,
+// that it promises that leaf.
+func (p *Promise) Verify(pub ed25519.PublicKey, leaf []byte) error {
+	if len(p.LeafHash) != sha256.Size || !ed25519.Verify(pub, p.signed(), p.Signature) {
+		return ErrPromise
+	}
+	if leaf != nil && string(LeafHash(leaf)) != string(p.LeafHash) {
+		return fmt.Errorf("%w: it is for another entry", ErrPromise)
 	}
 	return nil
 }
