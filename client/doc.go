@@ -13,7 +13,12 @@
 //   - Login proves token, PIN and current permit to the server, checks that the
 //     server holds the domain's key sQ and that it saw the same TLS channel, and
 //     returns the access token and a session key.
-//   - RefreshPermits fetches time permits for the coming periods; Status reports.
+//   - RefreshPermits fetches time permits for the coming periods with an access token
+//     from Login. RenewPermits does the same without one, with the PIN: a renewal
+//     is the same mutual login without a permit (A' = A), after which the server
+//     answers with a permit ticket instead of an access token; it is how a client
+//     whose permits have all expired (Login fails with ErrPermitExpired) gets new
+//     ones. Status reports.
 //
 // # Security invariants
 //
@@ -35,6 +40,10 @@
 //     RFC 9266 tls-exporter binding as the client's: a TLS-intercepting proxy, even
 //     one with a trusted certificate, makes the login fail with
 //     ErrPossibleInterception.
+//   - A renewal (RenewPermits) checks the server's key confirmation and the channel
+//     binding exactly like Login, before it uses the permit ticket in the answer; the
+//     permit shares are then checked like every share. Its wrong PINs count toward the
+//     same lockout as logins'.
 //
 // # Errors
 //
@@ -42,12 +51,14 @@
 // message: ErrWrongPIN (*WrongPINError with the tries left), ErrBlocked, ErrRevoked,
 // ErrPermitExpired, *DTAUnreachableError, *BadShareError, ErrServerNotAuthentic,
 // ErrPossibleInterception, ErrBundleFingerprint, plus ErrNotEnrolled,
-// ErrIdentityExpired, ErrTokenFileMode and *APIError for other refusals.
+// ErrIdentityExpired, ErrTokenFileMode and *APIError for other refusals. Renewals
+// (RenewPermits) fail with the same kinds as logins.
 //
 // # Caveats
 //
-//   - ErrRevoked is best effort: the server answers a revoked identity's login like a
-//     wrong PIN; the client learns of a revocation only when a DTA refuses permits.
+//   - ErrRevoked is best effort: the server answers a revoked identity's login and
+//     renewal like a wrong PIN; the client learns of a revocation only when a DTA
+//     (or the server, for RefreshPermits) refuses permits.
 //   - Enrolment needs every DTA, also in threshold mode: a faulty DTA is reported
 //     rather than tolerated.
 //   - Without TLS (WithInsecureHTTP) there is no channel binding: an active attacker

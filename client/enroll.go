@@ -112,16 +112,12 @@ func checkSlots(ticket string, first, last uint64) error {
 // ticket for the next days permit periods (0: the server's default for this
 // identity), fetches the permit shares from every DTA,
 // checks and combines them and stores them. Permits of slots before the previous one
-// are dropped.
+// are dropped. Once every permit has expired there is no way to get an access token:
+// use RenewPermits.
 func (c *Client) RefreshPermits(ctx context.Context, serverURL, accessToken string, days int) error {
-	c.mu.Lock()
-	enrolled, id := c.state != nil, c.id
-	c.mu.Unlock()
-	if !enrolled {
-		return ErrNotEnrolled
-	}
-	if c.domain.PermitPeriod == 0 {
-		return fmt.Errorf("client: domain %s does not use time permits", c.domain.Name)
+	id, err := c.permitIdentity()
+	if err != nil {
+		return err
 	}
 	u, err := c.o.serverURL(serverURL, "/v1/permits")
 	if err != nil {
@@ -141,6 +137,71 @@ func (c *Client) RefreshPermits(ctx context.Context, serverURL, accessToken stri
 		}
 		return serverError(err)
 	}
+	return c.storePermits(ctx, id, &pt)
+}
+
+// RenewPermits gets permits for the next days permit periods (0: the server's default
+// for this identity) without an access token, e.g. after every permit expired: it
+// runs a renewal with the server, the same mutual login but proving only token and
+// PIN, without a permit (wire.PurposeRenew). It checks the server's key confirmation
+// (ErrServerNotAuthentic) and channel binding (ErrPossibleInterception) like Login,
+// and only then uses the permit ticket the server answers with: it fetches the permit
+// shares from every DTA, checks and combines them and stores them as RefreshPermits
+// does. A wrong PIN counts toward the lockout as in Login, with the same errors.
+// Devices pass a nil pin.
+func (c *Client) RenewPermits(ctx context.Context, serverURL string, pin []byte, days int) error {
+	id, err := c.permitIdentity()
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	st, tk := c.state, c.token
+	c.mu.Unlock()
+	if st.Device && len(pin) > 0 {
+		return fmt.Errorf("client: this identity is a device: it renews without a PIN")
+	}
+	if st.NotAfter != nil && !c.o.now().Before(*st.NotAfter) {
+		return ErrIdentityExpired
+	}
+	if days < 0 || days > maxPermitDays {
+		return fmt.Errorf("client: days must be 0 to %d", maxPermitDays)
+	}
+	// A' = A: the renewal proves token and PIN without a permit, in slot 0.
+	pc := &pairing.Client{Domain: pairing.Domain{Name: c.domain.Name}, IDHash: id, Token: tk}
+	fr, _, err := c.exchange(ctx, serverURL, pc, pin, wire.StartRequest{Purpose: wire.PurposeRenew, Days: days})
+	if err != nil {
+		return err
+	}
+	if fr.ID != st.ID {
+		return fmt.Errorf("client: the server renewed %q, this token is %q", fr.ID, st.ID)
+	}
+	if fr.Permit == nil {
+		return fmt.Errorf("client: the server's renewal carries no permit ticket")
+	}
+	return c.storePermits(ctx, id, fr.Permit)
+}
+
+// maxPermitDays is the most permit periods the server hands out at once.
+const maxPermitDays = 30
+
+// permitIdentity returns the enrolled identity, refusing domains without permits.
+func (c *Client) permitIdentity() (pairing.IDHash, error) {
+	c.mu.Lock()
+	enrolled, id := c.state != nil, c.id
+	c.mu.Unlock()
+	if !enrolled {
+		return id, ErrNotEnrolled
+	}
+	if c.domain.PermitPeriod == 0 {
+		return id, fmt.Errorf("client: domain %s does not use time permits", c.domain.Name)
+	}
+	return id, nil
+}
+
+// storePermits presents a permit ticket from the server at every DTA, checks and
+// combines the shares, and stores the permits, dropping those of slots before the
+// previous one.
+func (c *Client) storePermits(ctx context.Context, id pairing.IDHash, pt *wire.PermitTicket) error {
 	if err := checkSlots(pt.Ticket, pt.FirstSlot, pt.LastSlot); err != nil {
 		return fmt.Errorf("client: the server's permit ticket %v", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
@@ -186,7 +187,7 @@ func TestEnrollDevice(t *testing.T) {
 	if !c.Status().Device {
 		t.Fatal("not a device")
 	}
-	s, err := c.Login(context.Background(), e.srv.URL, nil)
+	s, err := c.Login(context.Background(), e.url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestEnrollBadShare(t *testing.T) {
 	}
 	redirectDTA(t, e.dtaHTTP, bad.URL, rp)
 	c := e.open(t)
-	err := c.Enroll(context.Background(), e.srv.URL, e.reg.enrolment(t, "bob@example.com", false), []byte("1111"), false)
+	err := c.Enroll(context.Background(), e.url, e.enrolment(t, "bob@example.com", false), []byte("1111"), false)
 	var bs *BadShareError
 	if !errors.As(err, &bs) || len(bs.Indices) != 1 || bs.Indices[0] != 2 {
 		t.Fatalf("got %v", err)
@@ -236,7 +237,7 @@ func TestEnrollDTAUnreachable(t *testing.T) {
 	e := newEnv(t)
 	e.d.DTAs[2].Stop()
 	c := e.open(t, WithDTATimeout(2*time.Second))
-	err := c.Enroll(context.Background(), e.srv.URL, e.reg.enrolment(t, "carol@example.com", false), []byte("1111"), false)
+	err := c.Enroll(context.Background(), e.url, e.enrolment(t, "carol@example.com", false), []byte("1111"), false)
 	var ue *DTAUnreachableError
 	if !errors.As(err, &ue) || ue.Index != 3 || ue.URL != e.d.DTAs[2].URL {
 		t.Fatalf("got %v", err)
@@ -251,16 +252,16 @@ func TestEnrollRefused(t *testing.T) {
 	c := e.open(t)
 	ctx := context.Background()
 	var ae *APIError
-	if err := c.Enroll(ctx, e.srv.URL, "nope", []byte("1"), false); !errors.As(err, &ae) || ae.Code != "unknown_code" {
+	if err := c.Enroll(ctx, e.url, "nope", []byte("1"), false); !errors.As(err, &ae) || ae.Code != "unknown_code" {
 		t.Fatalf("unknown code: %v", err)
 	}
-	if err := c.Enroll(ctx, e.srv.URL, e.reg.enrolment(t, "dave", false), nil, false); err == nil {
+	if err := c.Enroll(ctx, e.url, e.enrolment(t, "dave", false), nil, false); err == nil {
 		t.Fatal("enrolled without a PIN")
 	}
-	if err := c.Enroll(ctx, "http://"+e.srv.Listener.Addr().String(), e.reg.enrolment(t, "dave", false), []byte("1"), false); err == nil {
+	if err := c.Enroll(ctx, "http://"+e.hs.Listener.Addr().String(), e.enrolment(t, "dave", false), []byte("1"), false); err == nil {
 		t.Fatal("enrolled over plain http")
 	}
-	if _, err := c.Login(ctx, e.srv.URL, []byte("1")); !errors.Is(err, ErrNotEnrolled) {
+	if _, err := c.Login(ctx, e.url, []byte("1")); !errors.Is(err, ErrNotEnrolled) {
 		t.Fatalf("login before enrolment: %v", err)
 	}
 }
@@ -282,23 +283,53 @@ func TestTokenFileMode(t *testing.T) {
 }
 
 func TestRevokedPermits(t *testing.T) {
-	e := newEnv(t)
-	c := e.enroll(t, "frank@example.com", []byte("1357"))
 	ctx := context.Background()
-	s, err := c.Login(ctx, e.srv.URL, []byte("1357"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var id pairing.IDHash
-	hex.Decode(id[:], []byte(c.Status().IDHash))
-	revoke := e.reg.ticket(t, "revoke", id, 0, 0)
-	for _, x := range e.d.DTAs {
-		var r wire.DTAResponse
-		if _, err := postJSON(ctx, http.DefaultClient, x.URL+"/v1/revocations", "", wire.DTARequest{Ticket: revoke}, &r); err != nil {
+	pin := []byte("1357")
+	// The DTAs learn of a revocation that this server instance does not know (another
+	// instance's registrar sent it): this server still hands out a permit ticket, and
+	// every DTA refuses it.
+	t.Run("at-the-DTAs", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.enroll(t, "frank@example.com", pin)
+		s, err := c.Login(ctx, e.url, pin)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := c.RefreshPermits(ctx, e.srv.URL, s.AccessToken, 2); !errors.Is(err, ErrRevoked) {
-		t.Fatalf("got %v", err)
-	}
+		revoke, err := ticket.Sign(ticket.Ticket{Domain: e.d.Name, Kind: ticket.KindRevoke, IDHash: c.Status().IDHash,
+			NotAfter: time.Now().Add(time.Hour)}, e.d.Registrar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range e.d.DTAs {
+			var r wire.DTAResponse
+			if _, err := postJSON(ctx, http.DefaultClient, x.URL+"/v1/revocations", "", wire.DTARequest{Ticket: revoke}, &r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.RefreshPermits(ctx, e.url, s.AccessToken, 2); !errors.Is(err, ErrRevoked) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	// Revoked through this server's admin API: the server refuses at once (and tells
+	// the DTAs).
+	t.Run("at-the-server", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.enroll(t, "frank@example.com", pin)
+		s, err := c.Login(ctx, e.url, pin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rr wire.RevokeResult
+		e.admin(t, "/v1/admin/revoke", wire.IdentityRequest{ID: "frank@example.com"}, &rr)
+		if rr.IDHash != c.Status().IDHash || len(rr.Unreachable) != 0 {
+			t.Fatalf("revoke: %+v", rr)
+		}
+		if err := c.RefreshPermits(ctx, e.url, s.AccessToken, 2); !errors.Is(err, ErrRevoked) {
+			t.Fatalf("got %v", err)
+		}
+		// The login of a revoked identity is refused like a wrong PIN.
+		if _, err := c.Login(ctx, e.url, pin); !errors.Is(err, ErrWrongPIN) {
+			t.Fatalf("login after revocation: %v", err)
+		}
+	})
 }

@@ -23,8 +23,10 @@ var (
 	// Enrol again with a new code from the registrar.
 	ErrRevoked = errors.New("client: this identity is revoked; ask the administrator for a new enrolment code")
 	// ErrPermitExpired: the client holds no time permit for the current slot, or the
-	// server does not accept its slot. Run permits refresh (RefreshPermits).
-	ErrPermitExpired = errors.New("client: no valid time permit for the current period; refresh permits (polyroot client permits refresh)")
+	// server does not accept its slot. Renew the permits with the PIN (RenewPermits,
+	// polyroot client permits renew): that needs no access token. (RefreshPermits does
+	// the same with an access token, while one is valid.)
+	ErrPermitExpired = errors.New("client: no valid time permit for the current period; renew the permits with your PIN (polyroot client permits renew)")
 	// ErrServerNotAuthentic: the server's key confirmation does not verify: it does
 	// not hold the domain's key. Do not use this server; report it.
 	ErrServerNotAuthentic = errors.New("client: the server could not prove it holds the domain's key: it is not authentic; do not use it and report this")

@@ -1,17 +1,15 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"math/big"
 	"net"
 	"net/http"
@@ -19,13 +17,15 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/polyroot/polyroot/internal/testdomain"
-	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
+	"github.com/polyroot/polyroot/server"
+	"github.com/polyroot/polyroot/server/middleware"
 )
 
 const testDomainName = "api.example.com"
@@ -33,328 +33,115 @@ const testDomainName = "api.example.com"
 // testPeriod is the permit period of the test domains (one hour).
 const testPeriod = 3600
 
-// fakeRegistrar is a TEMPORARY stand-in for the auth server's registrar until server/
-// exists: it serves only POST /v1/enrol as server/api.go specifies, signing tickets
-// with the test domain's registrar key. Tests that use it move to the real server
-// when it lands.
-type fakeRegistrar struct {
-	d    *testdomain.Domain
-	days uint64 // permit slots per enrolment
-
-	mu    sync.Mutex
-	codes map[string]wire.EnrolPackage
-	ids   map[pairing.IDHash]string // idhash → ID, for testServer
-}
-
-func newFakeRegistrar(d *testdomain.Domain) *fakeRegistrar {
-	return &fakeRegistrar{d: d, days: 3, codes: map[string]wire.EnrolPackage{}, ids: map[pairing.IDHash]string{}}
-}
-
-// enrolment creates an enrolment for id and returns its one-time code.
-func (f *fakeRegistrar) enrolment(t testing.TB, id string, device bool) string {
-	t.Helper()
-	salt := make([]byte, pairing.SaltSize)
-	rand.Read(salt)
-	h, err := pairing.NewIDHash(f.d.Name, id, salt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur := pairing.Domain{Name: f.d.Name, PermitPeriod: f.d.PermitPeriod}.Slot(time.Now())
-	pkg := wire.EnrolPackage{Domain: f.d.Name, ID: id, Salt: salt, IDHash: hex.EncodeToString(h[:]), Device: device,
-		ClientTicket: f.ticket(t, ticket.KindClient, h, 0, 0)}
-	if f.d.PermitPeriod != 0 {
-		pkg.FirstSlot, pkg.LastSlot = cur, cur+f.days-1
-		pkg.PermitTicket = f.ticket(t, ticket.KindPermit, h, pkg.FirstSlot, pkg.LastSlot)
-	}
-	var c [8]byte
-	rand.Read(c[:])
-	code := hex.EncodeToString(c[:])
-	f.mu.Lock()
-	f.codes[code], f.ids[h] = pkg, id
-	f.mu.Unlock()
-	return code
-}
-
-func (f *fakeRegistrar) ticket(t testing.TB, kind string, h pairing.IDHash, first, last uint64) string {
-	t.Helper()
-	s, err := ticket.Sign(ticket.Ticket{Domain: f.d.Name, Kind: kind, IDHash: hex.EncodeToString(h[:]),
-		FirstSlot: first, LastSlot: last, NotAfter: time.Now().Add(time.Hour)}, f.d.Registrar)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (f *fakeRegistrar) id(h pairing.IDHash) (string, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id, ok := f.ids[h]
-	return id, ok
-}
-
-func (f *fakeRegistrar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req wire.RedeemRequest
-	if json.NewDecoder(r.Body).Decode(&req) != nil {
-		writeErr(w, 400, "bad_request", "bad body", nil)
-		return
-	}
-	f.mu.Lock()
-	pkg, ok := f.codes[req.Code]
-	delete(f.codes, req.Code)
-	f.mu.Unlock()
-	if !ok {
-		writeErr(w, 404, "unknown_code", "unknown, used or expired code", nil)
-		return
-	}
-	writeJSON(w, 200, pkg)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func writeErr(w http.ResponseWriter, status int, code, msg string, tries *int) {
-	writeJSON(w, status, apiError{Code: code, Message: msg, TriesLeft: tries})
-}
-
-// provisionSQ fetches, checks and combines the server key sQ from d's DTAs, as
-// `polyroot server provision` will.
-func provisionSQ(t testing.TB, d *testdomain.Domain) *pairing.ServerKey {
-	t.Helper()
-	pub, priv, err := wire.NewServerShareKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk, err := ticket.Sign(ticket.Ticket{Domain: d.Name, Kind: ticket.KindServer, ServerKey: hex.EncodeToString(pub),
-		NotAfter: time.Now().Add(time.Hour)}, d.Registrar)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var indices []uint32
-	var shares []*pairing.G2
-	for _, x := range d.DTAs {
-		var resp wire.DTAResponse
-		if _, err := postJSON(context.Background(), http.DefaultClient, x.URL+"/v1/shares/server", "", wire.DTARequest{Ticket: tk}, &resp); err != nil {
-			t.Fatal(err)
-		}
-		plain, err := wire.OpenServerShare(priv, d.Name, x.Index, resp.Shares[0].Sealed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := pairing.DecodeG2(plain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, _ := d.Bundle.Find(x.Index)
-		c, _ := rec.CommitmentPoint()
-		if err := pairing.VerifyServerShare(c, s); err != nil {
-			t.Fatal(err)
-		}
-		indices, shares = append(indices, x.Index), append(shares, s)
-	}
-	sQ, err := pairing.Combine(pairing.Additive, indices, shares)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := pairing.NewServerKey(sQ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// testServer is a TEMPORARY in-test stand-in for the auth server's login routes
-// (POST /v1/login/start, /v1/login/finish, and /v1/permits for RefreshPermits) per
-// server/api.go, built on pairing.Verifier. With impostor set it holds another
-// domain's sQ and, like an attacker would, answers pass 2 with a made-up tag.
-type testServer struct {
-	reg      *fakeRegistrar
-	verifier *pairing.Verifier
-	impostor bool
-	now      func() time.Time
-
-	mu       sync.Mutex
-	sessions map[[pairing.SessionIDSize]byte]pending
-	failures map[pairing.IDHash]int
-	tokens   map[string]pairing.IDHash
-	keys     map[string][]byte // access token → session key
-}
-
-func newTestServer(reg *fakeRegistrar, key *pairing.ServerKey) *testServer {
-	return &testServer{reg: reg, now: time.Now,
-		verifier: &pairing.Verifier{Domain: pairing.Domain{Name: reg.d.Name, PermitPeriod: reg.d.PermitPeriod}, Key: key},
-		sessions: map[[pairing.SessionIDSize]byte]pending{}, failures: map[pairing.IDHash]int{},
-		tokens: map[string]pairing.IDHash{}, keys: map[string][]byte{}}
-}
-
-const maxFailures = 3
-
-// pending is a login between its passes.
-type pending struct {
-	sess *pairing.ServerSession
-	id   pairing.IDHash
-}
-
-func (s *testServer) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("POST /v1/enrol", s.reg)
-	mux.HandleFunc("POST /v1/login/start", s.start)
-	mux.HandleFunc("POST /v1/login/finish", s.finish)
-	mux.HandleFunc("POST /v1/permits", s.permits)
-	return mux
-}
-
-func (s *testServer) fail(w http.ResponseWriter, h pairing.IDHash, count bool) {
-	s.mu.Lock()
-	if count && s.failures[h] < maxFailures {
-		s.failures[h]++
-	}
-	left := maxFailures - s.failures[h]
-	s.mu.Unlock()
-	writeErr(w, 401, "login_failed", "login failed", &left)
-}
-
-func (s *testServer) start(w http.ResponseWriter, r *http.Request) {
-	var req wire.StartRequest
-	var p1 pairing.Pass1
-	if json.NewDecoder(r.Body).Decode(&req) != nil || p1.UnmarshalBinary(req.Pass1) != nil {
-		writeErr(w, 400, "bad_request", "bad pass 1", nil)
-		return
-	}
-	s.mu.Lock()
-	blocked := s.failures[p1.IDHash] >= maxFailures
-	s.mu.Unlock()
-	if _, known := s.reg.id(p1.IDHash); !known || blocked {
-		s.fail(w, p1.IDHash, false)
-		return
-	}
-	sess, ch, err := s.verifier.Challenge(nil, &p1, s.now())
-	if errors.Is(err, pairing.ErrPermitSlot) {
-		writeErr(w, 409, "permit_slot", "not the current permit slot", nil)
-		return
-	}
-	if err != nil {
-		writeErr(w, 400, "bad_request", err.Error(), nil)
-		return
-	}
-	s.mu.Lock()
-	s.sessions[sess.ID()] = pending{sess, p1.IDHash}
-	s.mu.Unlock()
-	b, _ := ch.MarshalBinary()
-	writeJSON(w, 200, wire.StartResponse{Challenge: b})
-}
-
-func (s *testServer) finish(w http.ResponseWriter, r *http.Request) {
-	var req wire.FinishRequest
-	var p2 pairing.Pass2
-	if json.NewDecoder(r.Body).Decode(&req) != nil || p2.UnmarshalBinary(req.Pass2) != nil {
-		writeErr(w, 400, "bad_request", "bad pass 2", nil)
-		return
-	}
-	s.mu.Lock()
-	p, ok := s.sessions[p2.SessionID]
-	delete(s.sessions, p2.SessionID)
-	s.mu.Unlock()
-	if !ok {
-		writeErr(w, 404, "unknown_session", "expired or used", nil)
-		return
-	}
-	var binding []byte
-	if r.TLS != nil {
-		var err error
-		if binding, err = r.TLS.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err != nil {
-			writeErr(w, 500, "internal", err.Error(), nil)
-			return
-		}
-	}
-	h := p.id
-	f, key, err := p.sess.Finish(&p2, binding)
-	switch {
-	case s.impostor:
-		var tag pairing.Finish
-		rand.Read(tag.Tag[:])
-		b, _ := tag.MarshalBinary()
-		writeJSON(w, 200, wire.FinishResponse{Finish: b, ID: "whoever", AccessToken: "x", ExpiresAt: time.Now().Add(time.Hour)})
-		return
-	case errors.Is(err, pairing.ErrChannelBinding):
-		writeErr(w, 401, "channel_binding_mismatch", "the channel binding does not match", nil)
-		return
-	case err != nil:
-		s.fail(w, h, true)
-		return
-	}
-	var tb [16]byte
-	rand.Read(tb[:])
-	tok := hex.EncodeToString(tb[:])
-	id, _ := s.reg.id(h)
-	s.mu.Lock()
-	s.failures[h] = 0
-	s.tokens[tok], s.keys[tok] = h, key
-	s.mu.Unlock()
-	b, _ := f.MarshalBinary()
-	writeJSON(w, 200, wire.FinishResponse{Finish: b, ID: id, AccessToken: tok, ExpiresAt: time.Now().Add(time.Hour)})
-}
-
-func (s *testServer) permits(w http.ResponseWriter, r *http.Request) {
-	tok, ok := bytes.CutPrefix([]byte(r.Header.Get("Authorization")), []byte("Bearer "))
-	s.mu.Lock()
-	h, known := s.tokens[string(tok)]
-	s.mu.Unlock()
-	var req wire.PermitRequest
-	if !ok || !known {
-		writeErr(w, 401, "invalid_token", "no valid access token", nil)
-		return
-	}
-	if json.NewDecoder(r.Body).Decode(&req) != nil || req.Days < 1 || req.Days > 30 {
-		writeErr(w, 400, "bad_request", "days must be 1 to 30", nil)
-		return
-	}
-	cur := s.verifier.Domain.Slot(s.now())
-	last := cur + uint64(req.Days) - 1
-	tk, err := ticket.Sign(ticket.Ticket{Domain: s.reg.d.Name, Kind: ticket.KindPermit, IDHash: hex.EncodeToString(h[:]),
-		FirstSlot: cur, LastSlot: last, NotAfter: time.Now().Add(time.Hour)}, s.reg.d.Registrar)
-	if err != nil {
-		writeErr(w, 500, "internal", err.Error(), nil)
-		return
-	}
-	writeJSON(w, 200, wire.PermitTicket{Ticket: tk, FirstSlot: cur, LastSlot: last})
-}
-
-// sessionKey returns the server's session key of a login.
-func (s *testServer) sessionKey(accessToken string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys[accessToken]
-}
-
-// env is one test domain with its DTAs, the fake registrar and the login stand-in
-// over TLS, and a client directory bootstrapped on the domain's bundle.
+// env is one test domain with its real DTAs (internal/testdomain) and the real auth
+// server (package server) provisioned with the domain's sQ, served over TLS with
+// HTTP/2, and a client directory bootstrapped on the domain's bundle.
 type env struct {
 	d       *testdomain.Domain
-	reg     *fakeRegistrar
-	ts      *testServer
-	srv     *httptest.Server
-	roots   *x509.CertPool
+	srv     *server.Server
+	hs      *httptest.Server // serves srv.Handler() over TLS
+	url     string           // the auth server's https URL
+	roots   *x509.CertPool   // what the client trusts for the auth server
 	dir     string
 	dtaHTTP *http.Client
+	clock   atomic.Int64 // the server's clock offset from time.Now, in nanoseconds
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts a domain and its auth server; mods adjust the server's configuration.
+func newEnv(t *testing.T, mods ...func(*server.Config)) *env {
 	t.Helper()
 	d := testdomain.New(t, testDomainName, 3, testPeriod)
-	e := &env{d: d, reg: newFakeRegistrar(d), dir: t.TempDir(), roots: x509.NewCertPool(), dtaHTTP: &http.Client{}}
-	e.ts = newTestServer(e.reg, provisionSQ(t, d))
-	e.srv = httptest.NewUnstartedServer(e.ts.handler())
-	e.srv.EnableHTTP2 = true
-	e.srv.StartTLS()
-	t.Cleanup(e.srv.Close)
-	e.roots.AddCert(e.srv.Certificate())
+	e := &env{d: d, dir: t.TempDir(), roots: x509.NewCertPool(), dtaHTTP: &http.Client{}}
+	sQ, err := server.Provision(context.Background(), d.Bundle, d.Registrar, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tokenKey, _ := ed25519.GenerateKey(nil)
+	cfg := server.Config{Bundle: d.Bundle, BundleFile: d.BundleFile, RegistrarKey: d.Registrar, ServerKey: sQ,
+		TokenKey: tokenKey, AdminToken: testAdmin, DataDir: t.TempDir(), RatePerSecond: 1e6, RateBurst: 1e6,
+		Now: e.serverNow}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	e.srv, err = server.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.hs = httptest.NewUnstartedServer(e.srv.Handler())
+	e.hs.EnableHTTP2 = true
+	e.hs.StartTLS()
+	t.Cleanup(func() {
+		e.hs.Close()
+		e.srv.Close()
+	})
+	e.url = e.hs.URL
+	e.roots.AddCert(e.hs.Certificate())
 	if err := Bootstrap(context.Background(), e.dir, d.WriteBundle(t.TempDir()), d.Fingerprint); err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// testAdmin is the auth server's admin token in the tests.
+const testAdmin = "admin-token-0123456789abcdef"
+
+func (e *env) serverNow() time.Time { return time.Now().Add(time.Duration(e.clock.Load())) }
+
+// setServerClock moves the auth server's clock d ahead of time.Now.
+func (e *env) setServerClock(d time.Duration) { e.clock.Store(int64(d)) }
+
+// admin calls the auth server's registrar API with the admin token.
+func (e *env) admin(t *testing.T, route string, in, out any) {
+	t.Helper()
+	if out == nil {
+		out = &struct{}{}
+	}
+	if _, err := postJSON(context.Background(), e.hs.Client(), e.url+route, testAdmin, in, out); err != nil {
+		t.Fatalf("POST %s: %v", route, err)
+	}
+}
+
+// enrolment creates an enrolment for id through the admin API (three permit periods)
+// and returns its one-time code.
+func (e *env) enrolment(t *testing.T, id string, device bool) string {
+	t.Helper()
+	var created wire.EnrolmentCreated
+	e.admin(t, "/v1/admin/enrolments", wire.EnrolmentRequest{ID: id, Device: device, PermitDays: 3}, &created)
+	return created.Code
+}
+
+// sessionKey returns the auth server's session key of the login that got accessToken,
+// after checking the token with server/middleware against the server's JWKS.
+func (e *env) sessionKey(t *testing.T, accessToken string) []byte {
+	t.Helper()
+	claims := e.verifyToken(t, accessToken)
+	k, ok := e.srv.SessionKey(claims.ID)
+	if !ok {
+		t.Fatalf("the server has no session key for token %s", claims.ID)
+	}
+	return k
+}
+
+// verifyToken checks an access token as an app backend does: keys fetched from the
+// server's JWKS endpoint, then the middleware in front of a handler.
+func (e *env) verifyToken(t *testing.T, accessToken string) *middleware.Claims {
+	t.Helper()
+	keys, err := middleware.FetchKeys(context.Background(), e.hs.Client(), e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *middleware.Claims
+	h := middleware.New(keys, testDomainName, testDomainName)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = middleware.ClaimsFrom(r.Context())
+	}))
+	req := httptest.NewRequest(http.MethodGet, "/app", nil)
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || got == nil {
+		t.Fatalf("the app backend's middleware refuses the access token: %d %s", rec.Code, rec.Body)
+	}
+	return got
 }
 
 func (e *env) serverHTTP() *http.Client {
@@ -376,10 +163,102 @@ func (e *env) open(t *testing.T, opts ...Option) *Client {
 func (e *env) enroll(t *testing.T, id string, pin []byte, opts ...Option) *Client {
 	t.Helper()
 	c := e.open(t, opts...)
-	if err := c.Enroll(context.Background(), e.srv.URL, e.reg.enrolment(t, id, pin == nil), pin, pin == nil); err != nil {
+	if err := c.Enroll(context.Background(), e.url, e.enrolment(t, id, pin == nil), pin, pin == nil); err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// impostor is an attacker's auth server, a test double on purpose: it serves the
+// login routes for e's domain name but holds another domain's sQ, so it cannot make
+// the key confirmation; it answers pass 2 with a made-up tag (and, for a renewal, a
+// made-up permit ticket), as an attacker would.
+type impostor struct {
+	name   string
+	period uint64
+	key    *pairing.ServerKey
+
+	mu       sync.Mutex
+	sessions map[[pairing.SessionIDSize]byte]*pairing.ServerSession
+}
+
+// newImpostor starts an impostor for e's domain over TLS (with a certificate e's
+// client trusts) and returns its URL.
+func newImpostor(t *testing.T, e *env) string {
+	t.Helper()
+	other := testdomain.New(t, "evil.example.com", 2, testPeriod)
+	sQ, err := server.Provision(context.Background(), other.Bundle, other.Registrar, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pairing.NewServerKey(sQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := &impostor{name: e.d.Name, period: e.d.PermitPeriod, key: key, sessions: map[[pairing.SessionIDSize]byte]*pairing.ServerSession{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/login/start", im.start)
+	mux.HandleFunc("POST /v1/login/finish", im.finish)
+	hs := httptest.NewUnstartedServer(mux)
+	hs.EnableHTTP2 = true
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	e.roots.AddCert(hs.Certificate())
+	return hs.URL
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (im *impostor) start(w http.ResponseWriter, r *http.Request) {
+	var req wire.StartRequest
+	var p1 pairing.Pass1
+	if json.NewDecoder(r.Body).Decode(&req) != nil || p1.UnmarshalBinary(req.Pass1) != nil {
+		writeJSON(w, 400, apiError{Code: "bad_request", Message: "bad pass 1"})
+		return
+	}
+	v := &pairing.Verifier{Domain: pairing.Domain{Name: im.name, PermitPeriod: im.period}, Key: im.key}
+	if req.Purpose == wire.PurposeRenew {
+		v.Domain.PermitPeriod = 0
+	}
+	sess, ch, err := v.Challenge(nil, &p1, time.Now())
+	if err != nil {
+		writeJSON(w, 400, apiError{Code: "bad_request", Message: err.Error()})
+		return
+	}
+	im.mu.Lock()
+	im.sessions[sess.ID()] = sess
+	im.mu.Unlock()
+	b, _ := ch.MarshalBinary()
+	writeJSON(w, 200, wire.StartResponse{Challenge: b})
+}
+
+func (im *impostor) finish(w http.ResponseWriter, r *http.Request) {
+	var req wire.FinishRequest
+	var p2 pairing.Pass2
+	if json.NewDecoder(r.Body).Decode(&req) != nil || p2.UnmarshalBinary(req.Pass2) != nil {
+		writeJSON(w, 400, apiError{Code: "bad_request", Message: "bad pass 2"})
+		return
+	}
+	im.mu.Lock()
+	sess := im.sessions[p2.SessionID]
+	delete(im.sessions, p2.SessionID)
+	im.mu.Unlock()
+	if sess == nil {
+		writeJSON(w, 404, apiError{Code: "unknown_session", Message: "expired or used"})
+		return
+	}
+	if _, _, err := sess.Finish(&p2, nil); err == nil {
+		panic("impostor: another domain's sQ verified a login")
+	}
+	var tag pairing.Finish
+	rand.Read(tag.Tag[:])
+	b, _ := tag.MarshalBinary()
+	writeJSON(w, 200, wire.FinishResponse{Finish: b, ID: "whoever", AccessToken: "x", ExpiresAt: time.Now().Add(time.Hour),
+		Permit: &wire.PermitTicket{Ticket: "made-up", FirstSlot: 1, LastSlot: 2}})
 }
 
 // newCA makes a certificate authority and a certificate it signs for 127.0.0.1.

@@ -29,6 +29,8 @@ type Session struct {
 // (ErrServerNotAuthentic otherwise) and saw the same TLS channel
 // (ErrPossibleInterception otherwise). Devices pass a nil pin. Both passes go over one
 // kept-alive connection; their transcript includes its RFC 9266 tls-exporter binding.
+// Without a permit for the current period it fails with ErrPermitExpired: renew the
+// permits with RenewPermits.
 func (c *Client) Login(ctx context.Context, serverURL string, pin []byte) (*Session, error) {
 	c.mu.Lock()
 	st, id, tk := c.state, c.id, c.token
@@ -43,30 +45,43 @@ func (c *Client) Login(ctx context.Context, serverURL string, pin []byte) (*Sess
 	if st.NotAfter != nil && !now.Before(*st.NotAfter) {
 		return nil, ErrIdentityExpired
 	}
-	startURL, err := c.o.serverURL(serverURL, "/v1/login/start")
-	if err != nil {
-		return nil, err
-	}
-	finishURL, _ := c.o.serverURL(serverURL, "/v1/login/finish")
 	pc := &pairing.Client{Domain: c.domain, IDHash: id, Token: tk, Slot: c.domain.Slot(now)}
 	if c.domain.PermitPeriod != 0 {
 		b, ok := st.Permits[pc.Slot]
 		if !ok {
 			return nil, ErrPermitExpired
 		}
+		var err error
 		if pc.Permit, err = pairing.DecodeG1(b); err != nil {
 			return nil, fmt.Errorf("client: token file: permit of slot %d: %w", pc.Slot, err)
 		}
 	}
+	fr, key, err := c.exchange(ctx, serverURL, pc, pin, wire.StartRequest{})
+	if err != nil {
+		return nil, err
+	}
+	if fr.ID != st.ID {
+		return nil, fmt.Errorf("client: the server logged in %q, this token is %q", fr.ID, st.ID)
+	}
+	return &Session{ID: fr.ID, AccessToken: fr.AccessToken, ExpiresAt: fr.ExpiresAt, SessionKey: key}, nil
+}
+
+// exchange runs the two passes of pc with the server (a login, or with req.Purpose
+// "renew" a permit renewal), retrying once if the connection changed between them.
+// It returns the server's answer and the session key only after the server's tag
+// verified.
+func (c *Client) exchange(ctx context.Context, serverURL string, pc *pairing.Client, pin []byte, req wire.StartRequest) (*wire.FinishResponse, []byte, error) {
+	startURL, err := c.o.serverURL(serverURL, "/v1/login/start")
+	if err != nil {
+		return nil, nil, err
+	}
+	finishURL, _ := c.o.serverURL(serverURL, "/v1/login/finish")
 	for attempt := 0; ; attempt++ {
-		s, err := c.login(ctx, startURL, finishURL, pc, pin)
+		fr, key, err := c.passes(ctx, startURL, finishURL, pc, pin, req)
 		if errors.Is(err, errConnectionChanged) && attempt == 0 {
 			continue // the connection closed between the passes: one fresh try
 		}
-		if err == nil && s.ID != st.ID {
-			return nil, fmt.Errorf("client: the server logged in %q, this token is %q", s.ID, st.ID)
-		}
-		return s, err
+		return fr, key, err
 	}
 }
 
@@ -74,49 +89,49 @@ func (c *Client) Login(ctx context.Context, serverURL string, pin []byte) (*Sess
 // binding it carries (the first one closed), so a binding mismatch proves nothing.
 var errConnectionChanged = errors.New("client: the connection changed between the login passes; try again")
 
-func (c *Client) login(ctx context.Context, startURL, finishURL string, pc *pairing.Client, pin []byte) (*Session, error) {
+func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pairing.Client, pin []byte, req wire.StartRequest) (*wire.FinishResponse, []byte, error) {
 	sess, p1, err := pc.Start(rand.Reader, pin)
 	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, nil, fmt.Errorf("client: %w", err)
 	}
-	b1, _ := p1.MarshalBinary()
+	req.Pass1, _ = p1.MarshalBinary()
 	var sr wire.StartResponse
-	resp, err := postJSON(ctx, c.o.serverHTTP, startURL, "", wire.StartRequest{Pass1: b1}, &sr)
+	resp, err := postJSON(ctx, c.o.serverHTTP, startURL, "", req, &sr)
 	if err != nil {
-		return nil, loginError(err)
+		return nil, nil, loginError(err)
 	}
 	var ch pairing.Challenge
 	if err := ch.UnmarshalBinary(sr.Challenge); err != nil {
-		return nil, fmt.Errorf("client: the server's challenge is malformed: %w", err)
+		return nil, nil, fmt.Errorf("client: the server's challenge is malformed: %w", err)
 	}
 	binding, err := channelBinding(resp)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p2, err := sess.Respond(&ch, binding)
 	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, nil, fmt.Errorf("client: %w", err)
 	}
 	b2, _ := p2.MarshalBinary()
 	var fr wire.FinishResponse
 	resp, err = postJSON(ctx, c.o.serverHTTP, finishURL, "", wire.FinishRequest{Pass2: b2}, &fr)
 	if resp != nil && resp.TLS != nil {
 		if b, e := channelBinding(resp); e == nil && !bytes.Equal(b, binding) {
-			return nil, errConnectionChanged
+			return nil, nil, errConnectionChanged
 		}
 	}
 	if err != nil {
-		return nil, loginError(err)
+		return nil, nil, loginError(err)
 	}
 	var f pairing.Finish
 	if err := f.UnmarshalBinary(fr.Finish); err != nil {
-		return nil, fmt.Errorf("%w (malformed key confirmation)", ErrServerNotAuthentic)
+		return nil, nil, fmt.Errorf("%w (malformed key confirmation)", ErrServerNotAuthentic)
 	}
 	key, err := sess.Finish(&f)
 	if err != nil {
-		return nil, ErrServerNotAuthentic
+		return nil, nil, ErrServerNotAuthentic
 	}
-	return &Session{ID: fr.ID, AccessToken: fr.AccessToken, ExpiresAt: fr.ExpiresAt, SessionKey: key}, nil
+	return &fr, key, nil
 }
 
 // channelBinding returns the RFC 9266 tls-exporter binding of the connection that

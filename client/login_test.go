@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/server"
 )
 
 func TestLogin(t *testing.T) {
@@ -18,29 +18,29 @@ func TestLogin(t *testing.T) {
 	c := e.enroll(t, "alice@example.com", pin)
 	ctx := context.Background()
 
-	s, err := c.Login(ctx, e.srv.URL, pin)
+	s, err := c.Login(ctx, e.url, pin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.ID != "alice@example.com" || s.AccessToken == "" || s.ExpiresAt.IsZero() {
 		t.Fatalf("session %+v", s)
 	}
-	if k := e.ts.sessionKey(s.AccessToken); len(s.SessionKey) != 32 || !bytes.Equal(k, s.SessionKey) {
+	if k := e.sessionKey(t, s.AccessToken); len(s.SessionKey) != 32 || !bytes.Equal(k, s.SessionKey) {
 		t.Fatal("client and server session keys differ")
 	}
 
 	// Wrong PIN: the tries left count down, then the identity is blocked.
 	for want := 2; want >= 1; want-- {
-		_, err := c.Login(ctx, e.srv.URL, []byte("0000"))
+		_, err := c.Login(ctx, e.url, []byte("0000"))
 		var wp *WrongPINError
 		if !errors.Is(err, ErrWrongPIN) || !errors.As(err, &wp) || wp.TriesLeft != want {
 			t.Fatalf("wrong PIN: got %v, want %d tries left", err, want)
 		}
 	}
-	if _, err := c.Login(ctx, e.srv.URL, []byte("0000")); !errors.Is(err, ErrBlocked) {
+	if _, err := c.Login(ctx, e.url, []byte("0000")); !errors.Is(err, ErrBlocked) {
 		t.Fatalf("third wrong PIN: %v", err)
 	}
-	if _, err := c.Login(ctx, e.srv.URL, pin); !errors.Is(err, ErrBlocked) {
+	if _, err := c.Login(ctx, e.url, pin); !errors.Is(err, ErrBlocked) {
 		t.Fatalf("right PIN when blocked: %v", err)
 	}
 }
@@ -50,11 +50,13 @@ func TestLoginImpostor(t *testing.T) {
 	pin := []byte("4921")
 	c := e.enroll(t, "alice@example.com", pin)
 	// The same routes, but holding another domain's sQ.
-	other := testdomain.New(t, "evil.example.com", 2, testPeriod)
-	e.ts.verifier.Key = provisionSQ(t, other)
-	e.ts.impostor = true
-	if _, err := c.Login(context.Background(), e.srv.URL, pin); !errors.Is(err, ErrServerNotAuthentic) {
+	evil := newImpostor(t, e)
+	if _, err := c.Login(context.Background(), evil, pin); !errors.Is(err, ErrServerNotAuthentic) {
 		t.Fatalf("got %v", err)
+	}
+	// The real server is still fine.
+	if _, err := c.Login(context.Background(), e.url, pin); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -62,7 +64,7 @@ func TestLoginInterception(t *testing.T) {
 	e := newEnv(t)
 	pin := []byte("4921")
 	e.enroll(t, "alice@example.com", pin)
-	proxyURL, ca := interceptingProxy(t, e.srv)
+	proxyURL, ca := interceptingProxy(t, e.hs)
 	e.roots.AddCert(ca) // the client trusts the interceptor's CA, as with a forced root
 	c := e.open(t)
 	ctx := context.Background()
@@ -72,12 +74,12 @@ func TestLoginInterception(t *testing.T) {
 		t.Fatalf("through the proxy: got %v", err)
 	}
 	// The binding mismatch is not a PIN failure, and the direct login succeeds.
-	for range maxFailures {
+	for range 3 { // more than the lockout allows
 		if _, err := c.Login(ctx, proxyURL, pin); !errors.Is(err, ErrPossibleInterception) {
 			t.Fatalf("through the proxy again: got %v", err)
 		}
 	}
-	if _, err := c.Login(ctx, e.srv.URL, pin); err != nil {
+	if _, err := c.Login(ctx, e.url, pin); err != nil {
 		t.Fatalf("direct: %v", err)
 	}
 }
@@ -91,42 +93,44 @@ func TestLoginHTTP1(t *testing.T) {
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	c := e.enroll(t, "alice@example.com", pin, WithServerClient(&http.Client{Transport: tr}))
 	for range 3 {
-		if _, err := c.Login(context.Background(), e.srv.URL, pin); err != nil {
+		if _, err := c.Login(context.Background(), e.url, pin); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
 func TestPermitExpiredAndRefresh(t *testing.T) {
-	e := newEnv(t)
+	// Access tokens live a day, so that the one from the first login is still valid
+	// ten periods later.
+	e := newEnv(t, func(c *server.Config) { c.TokenTTL = 24 * time.Hour })
 	pin := []byte("4921")
 	c := e.enroll(t, "alice@example.com", pin)
 	ctx := context.Background()
-	s, err := c.Login(ctx, e.srv.URL, pin)
+	s, err := c.Login(ctx, e.url, pin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Ten periods later the permits fetched at enrolment (three) are all past.
 	later := func() time.Time { return time.Now().Add(10 * testPeriod * time.Second) }
 	c = e.open(t, WithNow(later))
-	if _, err := c.Login(ctx, e.srv.URL, pin); !errors.Is(err, ErrPermitExpired) {
+	if _, err := c.Login(ctx, e.url, pin); !errors.Is(err, ErrPermitExpired) {
 		t.Fatalf("got %v", err)
 	}
 	if c.Status().CurrentPermit {
 		t.Fatal("status claims a current permit")
 	}
-	e.ts.now = later
-	if err := c.RefreshPermits(ctx, e.srv.URL, s.AccessToken, 2); err != nil {
+	e.setServerClock(10 * testPeriod * time.Second)
+	if err := c.RefreshPermits(ctx, e.url, s.AccessToken, 2); err != nil {
 		t.Fatal(err)
 	}
 	st := c.Status()
 	if !st.CurrentPermit || len(st.Permits) != 2 {
 		t.Fatalf("after refresh: %+v", st)
 	}
-	if _, err := c.Login(ctx, e.srv.URL, pin); err != nil {
+	if _, err := c.Login(ctx, e.url, pin); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.RefreshPermits(ctx, e.srv.URL, "not-a-token", 2); err == nil {
+	if err := c.RefreshPermits(ctx, e.url, "not-a-token", 2); err == nil {
 		t.Fatal("refresh with a bad access token")
 	}
 }
@@ -136,8 +140,8 @@ func TestLoginPermitSlotRefused(t *testing.T) {
 	pin := []byte("4921")
 	c := e.enroll(t, "alice@example.com", pin)
 	// The server's clock is two periods ahead: it refuses the client's slot.
-	e.ts.now = func() time.Time { return time.Now().Add(2 * testPeriod * time.Second) }
-	if _, err := c.Login(context.Background(), e.srv.URL, pin); !errors.Is(err, ErrPermitExpired) {
+	e.setServerClock(2 * testPeriod * time.Second)
+	if _, err := c.Login(context.Background(), e.url, pin); !errors.Is(err, ErrPermitExpired) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -5,9 +5,17 @@
 // Provision fetches the server key share s_i·Q from every DTA (sealed with HPKE to a
 // fresh key, requested with a registrar-signed ticket), checks each against the DTA's
 // commitment in the trust bundle, and combines sQ; the caller keeps it in a keystore
-// under SecretServerKey. New then serves the HTTP API described in api.go from one
+// under SecretServerKey. New then serves the HTTP API of internal/wire/server.go from one
 // route table (Handler), with its state in DataDir/server.db (bbolt): enrolments, the
 // app-level ID index, pending enrolment codes (stored hashed) and failure counts.
+//
+// Besides logins, the login routes run permit renewals (internal/wire/server.go): a
+// client whose permits have all expired cannot log in, so cannot get the access
+// token that POST /v1/permits needs; it renews instead, with the same two passes
+// marked purpose "renew" and made without a permit (A' = A, slot 0), which this
+// server checks with a second pairing.Verifier over the same sQ with permits
+// disabled. A successful renewal answers with the server's tag and a permit ticket,
+// never an access token.
 //
 // # Security invariants
 //
@@ -27,12 +35,21 @@
 //     PIN fails until the registrar unblocks the identity.
 //   - A channel binding mismatch (token and PIN right, TLS channels differ) answers
 //     401 "channel_binding_mismatch" and is not counted as a failure.
+//   - A renewal is checked, counted and answered on failure exactly like a login (one
+//     lockout for both; revoked, expired, blocked and unknown identities fail the
+//     same way). Each session remembers its purpose: a login session never yields a
+//     permit ticket and a renewal session never an access token or a session key for
+//     SessionKey; a renewal's pass 1 (slot 0) is refused as a login, a login's
+//     (slot ≠ 0) as a renewal. The two transcripts differ (the permit period is in
+//     them), so one exchange's messages are no use in the other.
 //   - Login sessions are single use, expire after SessionTTL (30 s) and are bounded in
 //     number (the oldest go first). Enrolment codes are single use, even when their
 //     redemption fails afterwards.
 //   - Revocation takes effect here at once (before the DTAs are told), and is sent
 //     to every DTA, which then refuse the identity's permits: other server instances
-//     stop accepting it within one permit period plus Grace.
+//     stop accepting it within one permit period plus Grace. Renewals do not weaken
+//     this: an instance that does not know of the revocation still hands out a permit
+//     ticket, but no DTA issues permits for it.
 //   - The admin token is compared in constant time; access tokens are EdDSA only.
 //
 // # Caveats

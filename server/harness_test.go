@@ -274,6 +274,9 @@ type loginResult struct {
 type loginOpts struct {
 	slot    *uint64 // default: current slot
 	binding []byte  // override of the client's channel binding
+	renew   bool    // a permit renewal: no permit, slot 0, purpose "renew"
+	days    int     // of a renewal
+	purpose string  // override of the purpose sent
 }
 
 // login runs the whole login with the given PIN over h's HTTP client.
@@ -284,7 +287,14 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 		slot = *o.slot
 	}
 	pc := &pairing.Client{Domain: pairing.Domain{Name: c.domain, PermitPeriod: c.period}, IDHash: c.id, Token: c.token, Slot: slot}
-	if c.period != 0 {
+	req := wire.StartRequest{Purpose: o.purpose}
+	if o.renew {
+		pc = &pairing.Client{Domain: pairing.Domain{Name: c.domain}, IDHash: c.id, Token: c.token}
+		if o.purpose == "" {
+			req.Purpose = wire.PurposeRenew
+		}
+		req.Days = o.days
+	} else if c.period != 0 {
 		pc.Permit = c.permits[slot]
 		if pc.Permit == nil {
 			pc.Permit = c.permits[slot-1] // a stale permit: the server must refuse it
@@ -297,10 +307,10 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 	if err != nil {
 		t.Fatal(err)
 	}
-	b1, _ := p1.MarshalBinary()
+	req.Pass1, _ = p1.MarshalBinary()
 	var sr wire.StartResponse
 	cl := h.http
-	st, body := do(t, cl, "POST", h.url+"/v1/login/start", "", wire.StartRequest{Pass1: b1}, &sr)
+	st, body := do(t, cl, "POST", h.url+"/v1/login/start", "", req, &sr)
 	if st != 200 {
 		return loginResult{status: st, body: body}
 	}

@@ -25,15 +25,27 @@ var (
 	errUnknownSess   = httpx.Errorf(http.StatusNotFound, "unknown_session", "no such login session: it expired or was used; start again")
 	errBindingFailed = httpx.Errorf(http.StatusUnauthorized, "channel_binding_mismatch",
 		"the token and PIN are right but the client and the server see different TLS channels: something intercepts the connection")
+	errBadPurpose  = httpx.Errorf(http.StatusBadRequest, "bad_request", `purpose must be "", "login" or "renew"`)
+	errRenewSlot   = httpx.Errorf(http.StatusBadRequest, "bad_request", "a renewal's pass 1 is made without a permit and has slot 0")
+	errLoginDays   = httpx.Errorf(http.StatusBadRequest, "bad_request", "days is only for a renewal")
+	errRenewalDays = httpx.Errorf(http.StatusBadRequest, "bad_request", "days must be 0 to %d", maxPermitDays)
 )
 
 // maxLoginBody bounds login request bodies: base64 of at most a few hundred bytes.
 const maxLoginBody = 1 << 10
 
+// stepName is the metrics label of a login step.
+func stepName(step string, renew bool) string {
+	if renew {
+		return "renew_" + step
+	}
+	return step
+}
+
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	ch, err := s.start(w, r)
-	s.metrics.login("start", resultOf(err), time.Since(start))
+	ch, renew, err := s.start(w, r)
+	s.metrics.login(stepName("start", renew), resultOf(err), time.Since(start))
 	if err != nil {
 		httpx.WriteError(w, r, s.cfg.Logger, err)
 		return
@@ -43,31 +55,53 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 
 // start answers pass 1 with a challenge, whoever the identity is: unknown, revoked,
 // blocked and expired identities get a challenge made the same way, and fail at pass 2.
-func (s *Server) start(w http.ResponseWriter, r *http.Request) (*wire.StartResponse, error) {
+// A renewal (purpose "renew") is verified without a permit (A' = A) and must have slot
+// 0; the session remembers its purpose. renew reports the purpose, for the metrics.
+func (s *Server) start(w http.ResponseWriter, r *http.Request) (_ *wire.StartResponse, renew bool, _ error) {
 	var req wire.StartRequest
 	if err := httpx.DecodeJSON(w, r, maxLoginBody, &req); err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	v := s.verifier
+	switch req.Purpose {
+	case "", wire.PurposeLogin:
+		if req.Days != 0 {
+			return nil, false, errLoginDays
+		}
+	case wire.PurposeRenew:
+		renew, v = true, s.renewer
+		if s.domain.PermitPeriod == 0 {
+			return nil, renew, errNoPermits
+		}
+		if req.Days < 0 || req.Days > maxPermitDays {
+			return nil, renew, errRenewalDays
+		}
+	default:
+		return nil, false, errBadPurpose
 	}
 	var p1 pairing.Pass1
 	if err := p1.UnmarshalBinary(req.Pass1); err != nil {
-		return nil, errBadPass1
+		return nil, renew, errBadPass1
 	}
 	now := s.cfg.Now()
-	if !s.verifier.AcceptSlot(p1.Slot, now) {
-		return nil, errPermitSlot
+	if renew && p1.Slot != 0 {
+		return nil, renew, errRenewSlot
 	}
-	sess, ch, err := s.verifier.Challenge(rand.Reader, &p1, now)
+	if !v.AcceptSlot(p1.Slot, now) {
+		return nil, renew, errPermitSlot
+	}
+	sess, ch, err := v.Challenge(rand.Reader, &p1, now)
 	if errors.Is(err, pairing.ErrPermitSlot) {
-		return nil, errPermitSlot
+		return nil, renew, errPermitSlot
 	} else if err != nil {
-		return nil, errBadPass1
+		return nil, renew, errBadPass1
 	}
 	b, err := ch.MarshalBinary()
 	if err != nil {
-		return nil, err
+		return nil, renew, err
 	}
-	s.sessions.put(&pending{sess: sess, idhash: p1.IDHash, created: now})
-	return &wire.StartResponse{Challenge: b}, nil
+	s.sessions.put(&pending{sess: sess, idhash: p1.IDHash, created: now, renew: renew, days: req.Days})
+	return &wire.StartResponse{Challenge: b}, renew, nil
 }
 
 // loginFailure is a 401 "login_failed" with the tries left.
@@ -77,8 +111,8 @@ func (e *loginFailure) Error() string { return "login_failed" }
 
 func (s *Server) handleFinish(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	resp, err := s.finish(w, r)
-	s.metrics.login("finish", resultOf(err), time.Since(start))
+	resp, renew, err := s.finish(w, r)
+	s.metrics.login(stepName("finish", renew), resultOf(err), time.Since(start))
 	var lf *loginFailure
 	switch {
 	case errors.As(err, &lf):
@@ -105,20 +139,29 @@ func resultOf(err error) string {
 	return "internal"
 }
 
-func (s *Server) finish(w http.ResponseWriter, r *http.Request) (*wire.FinishResponse, error) {
+// finish checks pass 2. A login session's success gets an access token, a renewal
+// session's a permit ticket; failures are the same for both. renew reports the
+// session's purpose, for the metrics.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request) (_ *wire.FinishResponse, renew bool, _ error) {
 	var req wire.FinishRequest
 	if err := httpx.DecodeJSON(w, r, maxLoginBody, &req); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var p2 pairing.Pass2
 	if err := p2.UnmarshalBinary(req.Pass2); err != nil {
-		return nil, errBadPass2
+		return nil, false, errBadPass2
 	}
 	now := s.cfg.Now()
 	p := s.sessions.take(p2.SessionID, now)
 	if p == nil {
-		return nil, errUnknownSess
+		return nil, false, errUnknownSess
 	}
+	resp, err := s.check(r, p, &p2, now)
+	return resp, p.renew, err
+}
+
+// check verifies pass 2 of session p and answers it.
+func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.Time) (*wire.FinishResponse, error) {
 	binding, err := channelBinding(r)
 	if err != nil {
 		return nil, errBindingFailed
@@ -132,7 +175,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (*wire.FinishRes
 	if !e.usable(now) {
 		// Unknown, revoked or expired: do the same work as a real check, so that neither
 		// the answer nor its timing tells these apart from a wrong PIN, and count it.
-		_, _, _ = p.sess.Finish(&p2, binding)
+		_, _, _ = p.sess.Finish(p2, binding)
 		tries, err := s.fails.fail(id, known)
 		if err != nil {
 			return nil, err
@@ -144,14 +187,14 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (*wire.FinishRes
 		return nil, err
 	}
 	if !admitted { // blocked
-		_, _, _ = p.sess.Finish(&p2, binding)
+		_, _, _ = p.sess.Finish(p2, binding)
 		tries, err := s.fails.fail(id, true)
 		if err != nil {
 			return nil, err
 		}
 		return nil, &loginFailure{tries: tries}
 	}
-	fin, key, ferr := p.sess.Finish(&p2, binding)
+	fin, key, ferr := p.sess.Finish(p2, binding)
 	outcome := outcomeSuccess
 	switch {
 	case errors.Is(ferr, pairing.ErrChannelBinding):
@@ -168,12 +211,25 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (*wire.FinishRes
 	case !ok:
 		return nil, &loginFailure{tries: tries}
 	}
+	tag, _ := fin.MarshalBinary()
+	if p.renew {
+		// A renewal gets a permit ticket and never an access token.
+		days := p.days
+		if days == 0 {
+			days = e.PermitDays
+		}
+		pt, err := s.permitTicket(id, e, days, now)
+		if err != nil {
+			return nil, err
+		}
+		s.cfg.Logger.Info("permits renewed", "idhash", hex.EncodeToString(id[:]), "first_slot", pt.FirstSlot, "last_slot", pt.LastSlot)
+		return &wire.FinishResponse{Finish: tag, ID: e.ID, Permit: pt}, nil
+	}
 	tok, exp, jti, err := s.issueToken(e.ID, id, now)
 	if err != nil {
 		return nil, err
 	}
 	s.keys.put(jti, key, exp, now)
-	tag, _ := fin.MarshalBinary()
 	return &wire.FinishResponse{Finish: tag, ID: e.ID, AccessToken: tok, ExpiresAt: exp}, nil
 }
 

@@ -25,7 +25,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "polyroot_server_logins_total", Help: "Login steps by step (start, finish) and result code.",
+			Name: "polyroot_server_logins_total", Help: "Login steps by step (start, finish, renew_start, renew_finish) and result code.",
 		}, []string{"step", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "polyroot_server_login_seconds", Help: "Time to answer a login step.",

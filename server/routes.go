@@ -10,7 +10,7 @@ import (
 	"github.com/polyroot/polyroot/server/middleware"
 )
 
-// Handler returns the server's HTTP API (api.go). Every route is in this one table,
+// Handler returns the server's HTTP API (internal/wire/server.go). Every route is in this one table,
 // registered with full paths on the root router.
 func (s *Server) Handler() http.Handler {
 	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger)

@@ -53,6 +53,8 @@ type Server struct {
 	cfg      Config
 	domain   pairing.Domain
 	verifier *pairing.Verifier
+	// renewer verifies permit renewals: the same sQ, with permits disabled (A' = A).
+	renewer  *pairing.Verifier
 	store    *store
 	fails    *failures
 	sessions *sessions
@@ -133,6 +135,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg:      cfg,
 		domain:   domain,
 		verifier: &pairing.Verifier{Domain: domain, Key: key, Grace: cfg.Grace},
+		renewer:  &pairing.Verifier{Domain: pairing.Domain{Name: domain.Name}, Key: key},
 		store:    st,
 		fails:    fails,
 		sessions: newSessions(cfg.SessionTTL, maxSessions),

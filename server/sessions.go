@@ -25,6 +25,8 @@ type pending struct {
 	sess    *pairing.ServerSession
 	idhash  pairing.IDHash
 	created time.Time
+	renew   bool // a permit renewal (wire.PurposeRenew), not a login
+	days    int  // permit periods asked for by a renewal (0: the enrolment's default)
 }
 
 func newSessions(ttl time.Duration, max int) *sessions {

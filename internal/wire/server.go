@@ -17,7 +17,10 @@ import "time"
 //
 //	GET  /v1/bundle             the trust bundle file, byte for byte (clients check its fingerprint)
 //	POST /v1/enrol              RedeemRequest     → EnrolPackage       (404 "unknown_code": unknown, used or expired)
-//	POST /v1/login/start        StartRequest      → StartResponse      (401 "login_failed", 400 "bad_request",
+//	POST /v1/login/start        StartRequest      → StartResponse      (400 "bad_request": pass 1 malformed, an
+//	                                                                     unknown purpose, a renewal's slot not 0,
+//	                                                                     days out of range; 400 "no_permits": a
+//	                                                                     renewal in a domain without permits;
 //	                                                                     409 "permit_slot": not the current slot)
 //	POST /v1/login/finish       FinishRequest     → FinishResponse     (401 "login_failed" with TriesLeft,
 //	                                                                     401 "channel_binding_mismatch",
@@ -38,6 +41,19 @@ import "time"
 // message — all answer 401 "login_failed" with the same message and a TriesLeft that
 // the server counts for every idhash it is asked about, known or not; after MaxFailures
 // (default 3) TriesLeft is 0 until the registrar unblocks the identity.
+//
+// Permit renewal. A client whose permits have all expired cannot log in, so it cannot
+// get the access token that POST /v1/permits needs. It renews instead: the same two
+// passes with StartRequest.Purpose "renew", but without a permit in them (A' = A: pass 1
+// is made with pairing.Domain{Name, PermitPeriod: 0}, no permit and slot 0, and the
+// server verifies it with the same sQ and that domain). The session remembers its
+// purpose. A renewal's pass 2 is checked, counted and refused exactly like a login's
+// (same answers, same lockout; revoked, expired, blocked and unknown identities fail
+// the same way), and a successful one answers FinishResponse with Finish (the server's
+// tag, which the client must check before it uses anything else in the answer), ID,
+// and Permit, a permit ticket for StartRequest.Days periods from the current one, and
+// no access token. A login session never yields a permit ticket, a renewal session
+// never an access token. The DTAs still refuse permits to revoked identities.
 
 // EnrolmentRequest asks the registrar to enrol an app-level identity.
 type EnrolmentRequest struct {
@@ -89,9 +105,21 @@ type EnrolPackage struct {
 	LastSlot     uint64     `json:"last_slot"`
 }
 
+// Purposes of a login exchange (StartRequest.Purpose).
+const (
+	PurposeLogin = "login" // or "": a login that gets an access token
+	PurposeRenew = "renew" // a permit renewal that gets a permit ticket
+)
+
 // StartRequest carries pass 1 (pairing.Pass1, binary encoding).
 type StartRequest struct {
 	Pass1 []byte `json:"pass1"`
+	// Purpose is "" or PurposeLogin for a login, PurposeRenew for a permit renewal,
+	// whose pass 1 is made without a permit (A' = A) and has slot 0.
+	Purpose string `json:"purpose,omitempty"`
+	// Days is, for a renewal only, how many permit periods from the current one the
+	// permit ticket covers (1 to 30; 0 means the enrolment's PermitDays).
+	Days int `json:"days,omitempty"`
 }
 
 // StartResponse carries the challenge (pairing.Challenge, binary encoding); the
@@ -109,12 +137,14 @@ type FinishRequest struct {
 	Pass2 []byte `json:"pass2"`
 }
 
-// FinishResponse is a successful login.
+// FinishResponse is a successful login or renewal. A login carries AccessToken and
+// ExpiresAt (of the token) and no Permit; a renewal carries Permit and no access token.
 type FinishResponse struct {
-	Finish      []byte    `json:"finish"` // pairing.Finish: the server's tag, proof it holds sQ
-	ID          string    `json:"id"`     // the app-level identity logged in
-	AccessToken string    `json:"access_token"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	Finish      []byte        `json:"finish"` // pairing.Finish: the server's tag, proof it holds sQ
+	ID          string        `json:"id"`     // the app-level identity logged in
+	AccessToken string        `json:"access_token,omitempty"`
+	ExpiresAt   time.Time     `json:"expires_at,omitzero"`
+	Permit      *PermitTicket `json:"permit,omitempty"` // renewals only
 }
 
 // LoginFailure is the body of a 401 "login_failed".
