@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 
 	ucli "github.com/urfave/cli/v3"
@@ -13,9 +14,17 @@ import (
 )
 
 // Main runs the command with args (args[0] is the program name) and returns the exit status.
-// Cancelling ctx stops a long-running subcommand (dta serve) as SIGTERM does.
+// Cancelling ctx stops a long-running subcommand (dta serve, server serve) as SIGTERM does.
+// Standard input (a PIN or a token, with --pin-stdin or --token-stdin) is os.Stdin.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if err := newApp(stdout, stderr).Run(ctx, args); err != nil {
+	return MainWithStdin(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// MainWithStdin is Main with stdin as the standard input.
+func MainWithStdin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	app.Reader = stdin
+	if err := app.Run(ctx, args); err != nil {
 		fmt.Fprintln(stderr, "polyroot:", err)
 		return 1
 	}
@@ -33,6 +42,8 @@ func newApp(stdout, stderr io.Writer) *ucli.Command {
 			dtaCommand(),
 			bundleCommand(),
 			registrarCommand(),
+			serverCommand(),
+			clientCommand(),
 			{
 				Name:  "demo",
 				Usage: "tell the whole story in one process: three DTAs, enrolment, mutual login, a wrong PIN",

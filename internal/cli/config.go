@@ -25,25 +25,33 @@ import (
 // fileConfig is the schema of the configuration file. Decoding into it checks the
 // types; a key it does not have is an error.
 type fileConfig struct {
-	Listen             string   `toml:"listen"`
-	Bundle             string   `toml:"bundle"`
-	Index              uint32   `toml:"index"`
-	DataDir            string   `toml:"data_dir"`
-	CheckpointInterval duration `toml:"checkpoint_interval"`
-	ShutdownTimeout    duration `toml:"shutdown_timeout"`
-	Log                struct {
+	Listen             string         `toml:"listen"`
+	Bundle             string         `toml:"bundle"`
+	Index              uint32         `toml:"index"`
+	DataDir            string         `toml:"data_dir"`
+	CheckpointInterval duration       `toml:"checkpoint_interval"`
+	ShutdownTimeout    duration       `toml:"shutdown_timeout"`
+	Log                logConfig      `toml:"log"`
+	Rate               rateConfig     `toml:"rate"`
+	TLS                tlsConfig      `toml:"tls"`
+	Keystore           keystoreConfig `toml:"keystore"`
+}
+
+// The tables that the DTA's and the auth server's files share.
+type (
+	logConfig struct {
 		Format string `toml:"format"`
 		Level  string `toml:"level"`
-	} `toml:"log"`
-	Rate struct {
+	}
+	rateConfig struct {
 		PerSecond float64 `toml:"per_second"`
 		Burst     int     `toml:"burst"`
-	} `toml:"rate"`
-	TLS struct {
+	}
+	tlsConfig struct {
 		Cert string `toml:"cert"`
 		Key  string `toml:"key"`
-	} `toml:"tls"`
-	Keystore struct {
+	}
+	keystoreConfig struct {
 		Type  string `toml:"type"`
 		Dir   string `toml:"dir"`
 		Vault struct {
@@ -55,8 +63,8 @@ type fileConfig struct {
 			CAFile        string `toml:"ca_file"`
 			Namespace     string `toml:"namespace"`
 		} `toml:"vault"`
-	} `toml:"keystore"`
-}
+	}
+)
 
 // duration is a time.Duration written as a Go duration string ("1s", "24h").
 type duration time.Duration
@@ -76,11 +84,15 @@ func (d duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 var pathKeys = map[string]bool{
 	"bundle": true, "data_dir": true, "tls.cert": true, "tls.key": true,
 	"keystore.dir": true, "keystore.vault.ca_file": true,
+	"registrar_key": true, "dta_ca_file": true, // the auth server's
 }
 
 // configFile is the --config file of one command invocation, loaded on first use.
 type configFile struct {
-	path   string // the --config flag's Destination
+	path string // the --config flag's Destination
+	// kind says whose file it is: "" (a DTA's, schema fileConfig) or "server"
+	// (serverFileConfig).
+	kind   string
 	loaded bool
 	err    error
 	dir    string
@@ -106,8 +118,12 @@ func (c *configFile) read() error {
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	var typed fileConfig
-	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&typed)
+	var typed any = &fileConfig{}
+	help := "polyroot dta serve --help"
+	if c.kind == "server" {
+		typed, help = &serverFileConfig{}, "polyroot server serve --help"
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(typed)
 	if err != nil {
 		return fmt.Errorf("config file %s: %w", c.path, err)
 	}
@@ -116,7 +132,7 @@ func (c *configFile) read() error {
 		for i, k := range extra {
 			keys[i] = k.String()
 		}
-		return fmt.Errorf("config file %s: unknown setting(s) %s (see `polyroot dta serve --help`)", c.path, strings.Join(keys, ", "))
+		return fmt.Errorf("config file %s: unknown setting(s) %s (see `%s`)", c.path, strings.Join(keys, ", "), help)
 	}
 	var tree map[string]any
 	if _, err := toml.Decode(string(raw), &tree); err != nil {
@@ -220,8 +236,16 @@ func configFlag(file *configFile) *ucli.StringFlag {
 		Name:        "config",
 		Aliases:     []string{"c"},
 		Usage:       "read settings from this TOML `FILE` (flags and environment variables override it)",
-		Sources:     ucli.NewValueSourceChain(envVar("POLYROOT_DTA_CONFIG")),
+		Sources:     ucli.NewValueSourceChain(envVar(configEnv(file))),
 		Destination: &file.path,
 		TakesFile:   true,
 	}
+}
+
+// configEnv is the environment variable that names the --config file.
+func configEnv(file *configFile) string {
+	if file.kind == "server" {
+		return "POLYROOT_SERVER_CONFIG"
+	}
+	return "POLYROOT_DTA_CONFIG"
 }

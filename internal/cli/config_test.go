@@ -245,3 +245,149 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// resolveServer runs `server serve … --check-config` through Main and decodes what it
+// prints.
+func resolveServer(t *testing.T, args ...string) *serverFileConfig {
+	t.Helper()
+	code, out, errOut := run(append(append([]string{"server", "serve"}, args...), "--check-config")...)
+	if code != 0 {
+		t.Fatalf("server serve %v --check-config: exit %d\n%s", args, code, errOut)
+	}
+	var got serverFileConfig
+	md, err := toml.Decode(out, &got)
+	if err != nil {
+		t.Fatalf("--check-config printed invalid TOML: %v\n%s", err, out)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		t.Fatalf("--check-config printed unknown keys %v", u)
+	}
+	return &got
+}
+
+// TestServerExampleConfig loads deploy/examples/server.toml through the command's flag
+// and config machinery, checks every value and the precedence flags > environment >
+// file > defaults, and that the example (with its commented settings) shows every key.
+func TestServerExampleConfig(t *testing.T) {
+	clearEnv(t)
+	ex := examplesDir(t)
+	cfg := filepath.Join(ex, "server.toml")
+	var want serverFileConfig
+	want.Listen = "127.0.0.1:8440"
+	want.Bundle, want.RegistrarKey = filepath.Join(ex, "data/bundle.json"), filepath.Join(ex, "data/registrar.pem")
+	want.DataDir, want.Keystore.Dir = filepath.Join(ex, "data/server"), filepath.Join(ex, "data/server-keys")
+	want.MaxFailures, want.TokenTTL, want.CodeTTL = 3, duration(15*time.Minute), duration(24*time.Hour)
+	want.ShutdownTimeout = duration(30 * time.Second)
+	want.Log.Format, want.Log.Level = "text", "info"
+	want.Rate.PerSecond, want.Rate.Burst = 50, 100
+	want.Keystore.Type = "file"
+	want.Keystore.Vault.Mount, want.Keystore.Vault.AppRoleMount = "secret", "approle"
+	if got := resolveServer(t, "--config", cfg); !reflect.DeepEqual(*got, want) {
+		t.Fatalf("resolved\n%+v\nwant\n%+v", *got, want)
+	}
+
+	t.Run("env-over-file", func(t *testing.T) {
+		t.Setenv("POLYROOT_SERVER_LISTEN", "127.0.0.1:9440")
+		t.Setenv("POLYROOT_SERVER_TOKEN_TTL", "5m")
+		t.Setenv("POLYROOT_LOG_FORMAT", "json")
+		got := resolveServer(t, "--config", cfg)
+		if got.Listen != "127.0.0.1:9440" || got.TokenTTL != duration(5*time.Minute) || got.Log.Format != "json" || got.DataDir != want.DataDir {
+			t.Fatalf("%+v", got)
+		}
+	})
+	t.Run("flag-over-env", func(t *testing.T) {
+		t.Setenv("POLYROOT_SERVER_LISTEN", "127.0.0.1:9440")
+		got := resolveServer(t, "--config", cfg, "--listen", "127.0.0.1:9441", "--max-failures", "5")
+		if got.Listen != "127.0.0.1:9441" || got.MaxFailures != 5 {
+			t.Fatalf("%+v", got)
+		}
+	})
+	t.Run("config-from-env", func(t *testing.T) {
+		t.Setenv("POLYROOT_SERVER_CONFIG", cfg)
+		if got := resolveServer(t); !reflect.DeepEqual(*got, want) {
+			t.Fatalf("%+v", got)
+		}
+	})
+	t.Run("defaults-without-file", func(t *testing.T) {
+		got := resolveServer(t, "--bundle", "b.json", "--registrar-key", "r.pem", "--data-dir", "d", "--keystore-dir", "k")
+		if got.Listen != defaultServerListen || got.MaxFailures != defaultMaxFailures || got.TokenTTL != duration(defaultTokenTTL) ||
+			got.CodeTTL != duration(defaultCodeTTL) || got.Log.Format != "json" || got.Bundle != "b.json" {
+			t.Fatalf("%+v", got)
+		}
+	})
+
+	t.Run("example-shows-every-key", func(t *testing.T) {
+		var zero bytes.Buffer
+		if err := toml.NewEncoder(&zero).Encode(serverFileConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		var tree map[string]any
+		if _, err := toml.Decode(zero.String(), &tree); err != nil {
+			t.Fatal(err)
+		}
+		schema := map[string]any{}
+		flatten("", tree, schema)
+		raw, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "server.toml")
+		uncommented := regexp.MustCompile(`(?m)^# ?([a-z_]+ = |\[)`).ReplaceAllString(string(raw), "$1")
+		if err := os.WriteFile(path, []byte(uncommented), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f := &configFile{path: path, kind: "server"}
+		if err := f.load(); err != nil {
+			t.Fatalf("server.toml with its commented settings enabled: %v", err)
+		}
+		shown := map[string]bool{}
+		for _, k := range f.keys() {
+			shown[k] = true
+		}
+		var missing []string
+		for k := range schema {
+			if !shown[k] {
+				missing = append(missing, k)
+			}
+		}
+		sort.Strings(missing)
+		if len(missing) > 0 {
+			t.Fatalf("server.toml does not show %v", missing)
+		}
+	})
+}
+
+func TestServerConfigErrors(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	full := "bundle = \"b.json\"\nregistrar_key = \"r.pem\"\ndata_dir = \"d\"\n[keystore]\ndir = \"k\"\n"
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"fail/unknown-key", []string{"--config", write("unknown.toml", full+"index = 1\n")}, "unknown setting(s) keystore.index (see `polyroot server serve --help`)"},
+		{"fail/dta-key-in-server-file", []string{"--config", write("dta.toml", "index = 1\n"+full)}, "unknown setting(s) index"},
+		{"fail/no-registrar-key", []string{"--config", write("noreg.toml", "bundle = \"b\"\ndata_dir = \"d\"\n")}, "no registrar key: give --registrar-key"},
+		{"fail/no-data-dir", []string{"--bundle", "b", "--registrar-key", "r"}, "no data directory"},
+		{"fail/max-failures", []string{"--config", write("ok.toml", full), "--max-failures", "0"}, "--max-failures 0: want 1 or more"},
+		{"fail/token-ttl", []string{"--config", write("ok2.toml", full), "--token-ttl", "10ms"}, "at least 1s"},
+		{"fail/log-format", []string{"--config", write("ok3.toml", full), "--log-format", "xml"}, "server serve: --log-format \"xml\""},
+		{"fail/keystore-type", []string{"--config", write("ok4.toml", full), "--keystore", "hsm"}, "want file or vault"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := run(append(append([]string{"server", "serve"}, tc.args...), "--check-config")...)
+			if code != 1 || !strings.Contains(errOut, tc.wantErr) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, tc.wantErr)
+			}
+		})
+	}
+}

@@ -140,8 +140,8 @@ func loadRecord(t *testing.T, path string) bundle.DTA {
 	return r
 }
 
-// server is `polyroot dta serve` running in process.
-type server struct {
+// serveProc is `polyroot dta serve` or `polyroot server serve` running in process.
+type serveProc struct {
 	url            string
 	stdout, stderr *syncBuffer
 	done           chan int
@@ -152,11 +152,17 @@ var (
 	stoppedLine = regexp.MustCompile(`msg"?[:=]"?stopped`) // JSON or text
 )
 
-func startServe(t *testing.T, ctx context.Context, args ...string) *server {
+func startServe(t *testing.T, ctx context.Context, args ...string) *serveProc {
 	t.Helper()
-	s := &server{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	return startProc(t, ctx, append([]string{"dta", "serve"}, args...)...)
+}
+
+// startProc runs `polyroot args…` in a goroutine until it prints its ready line.
+func startProc(t *testing.T, ctx context.Context, args ...string) *serveProc {
+	t.Helper()
+	s := &serveProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
 	go func() {
-		s.done <- Main(ctx, append([]string{"polyroot", "dta", "serve"}, args...), s.stdout, s.stderr)
+		s.done <- Main(ctx, append([]string{"polyroot"}, args...), s.stdout, s.stderr)
 	}()
 	var exited bool
 	ok := waitFor(30*time.Second, func() bool {
@@ -170,7 +176,7 @@ func startServe(t *testing.T, ctx context.Context, args ...string) *server {
 		return readyLine.MatchString(s.stdout.String())
 	})
 	if !ok || exited {
-		t.Fatalf("dta serve %v did not get ready (exited %v)\nstdout: %s\nstderr: %s", args, exited, s.stdout, s.stderr)
+		t.Fatalf("%v did not get ready (exited %v)\nstdout: %s\nstderr: %s", args, exited, s.stdout, s.stderr)
 	}
 	s.url = readyLine.FindStringSubmatch(s.stdout.String())[1]
 	return s
@@ -255,7 +261,7 @@ func TestOperatorFlow(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var servers []*server
+	var servers []*serveProc
 	for i, cfg := range d.configs {
 		args := []string{"--config", cfg, "--listen", "127.0.0.1:0", "--checkpoint-interval", "100ms"}
 		if i == 2 {

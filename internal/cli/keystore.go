@@ -35,11 +35,11 @@ func keystoreFlags(file *configFile) []ucli.Flag {
 	}
 	return []ucli.Flag{
 		str("keystore", "POLYROOT_KEYSTORE_TYPE", "keystore.type", "file",
-			"keystore `TYPE` holding the master share and signing key: file (encrypted files, passphrase in $"+envPassphrase+") or vault"),
+			"keystore `TYPE` holding the secrets (a DTA's master share and signing key, a server's keys): file (encrypted files, passphrase in $"+envPassphrase+") or vault"),
 		str("keystore-dir", "POLYROOT_KEYSTORE_DIR", "keystore.dir", "", "file keystore: its `DIR` (created with mode 0700)"),
 		str("vault-addr", "POLYROOT_VAULT_ADDR", "keystore.vault.addr", "", "vault keystore: Vault's `URL` (https; http only on loopback)"),
 		str("vault-mount", "POLYROOT_VAULT_MOUNT", "keystore.vault.mount", keystore.DefaultVaultMount, "vault keystore: the KV v2 `MOUNT`"),
-		str("vault-path", "POLYROOT_VAULT_PATH", "keystore.vault.path", "", "vault keystore: the `PATH` under the mount for this DTA's secrets, e.g. polyroot/dta-1"),
+		str("vault-path", "POLYROOT_VAULT_PATH", "keystore.vault.path", "", "vault keystore: the `PATH` under the mount for this DTA's or server's secrets, e.g. polyroot/dta-1"),
 		str("vault-approle-role-id", "POLYROOT_VAULT_APPROLE_ROLE_ID", "keystore.vault.approle_role_id", "",
 			"vault keystore: log in with AppRole with this `ROLE_ID` and the secret id in $"+envVaultSecretID+" (default: the token in $"+envVaultToken+")"),
 		str("vault-approle-mount", "POLYROOT_VAULT_APPROLE_MOUNT", "keystore.vault.approle_mount", keystore.DefaultVaultAppRoleMount, "vault keystore: the AppRole auth `MOUNT`"),

@@ -118,13 +118,13 @@ path = "polyroot/dta-1"
 	s1 := startServe(t, ctx, "--config", cfg1, "--listen", "127.0.0.1:0")
 	s2 := startServe(t, ctx, append([]string{"--index", "2", "--bundle", filepath.Join(dir, "bundle.json"), "--data-dir", filepath.Join(dir, "data-2"),
 		"--listen", "127.0.0.1:0", "--vault-approle-role-id", roleID}, vaultFlags...)...)
-	for _, s := range []*server{s1, s2} {
+	for _, s := range []*serveProc{s1, s2} {
 		if code, body := get(t, http.DefaultClient, s.url+"/readyz"); code != http.StatusOK {
 			t.Fatalf("%s/readyz: %d %s", s.url, code, body)
 		}
 	}
 	cancel()
-	for _, s := range []*server{s1, s2} {
+	for _, s := range []*serveProc{s1, s2} {
 		if code := <-s.done; code != 0 {
 			t.Fatalf("exit %d\n%s", code, s.stderr)
 		}

@@ -1,0 +1,612 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/dtacmd"
+	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/servercmd"
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/server"
+)
+
+// Defaults of `polyroot server serve`.
+const (
+	defaultServerListen = "127.0.0.1:8440"
+	defaultMaxFailures  = 3
+	defaultTokenTTL     = 15 * time.Minute
+	defaultCodeTTL      = 24 * time.Hour
+)
+
+// The admin token of the registrar API comes from the environment only.
+const envAdminToken = "POLYROOT_ADMIN_TOKEN"
+
+// serverFileConfig is the schema of the auth server's configuration file; its keys
+// mirror the flags of `polyroot server serve`.
+type serverFileConfig struct {
+	Listen          string         `toml:"listen"`
+	Bundle          string         `toml:"bundle"`
+	RegistrarKey    string         `toml:"registrar_key"`
+	DataDir         string         `toml:"data_dir"`
+	DTACAFile       string         `toml:"dta_ca_file"`
+	MaxFailures     int            `toml:"max_failures"`
+	TokenTTL        duration       `toml:"token_ttl"`
+	CodeTTL         duration       `toml:"code_ttl"`
+	ShutdownTimeout duration       `toml:"shutdown_timeout"`
+	Log             logConfig      `toml:"log"`
+	Rate            rateConfig     `toml:"rate"`
+	TLS             tlsConfig      `toml:"tls"`
+	Keystore        keystoreConfig `toml:"keystore"`
+}
+
+func serverCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "server",
+		Usage: "run a domain's auth server: provision its key, serve logins, enrol and revoke identities",
+		Description: "The auth server is the domain's registrar (it enrols, revokes and unblocks\n" +
+			"identities through an admin API) and the verifier of the mutual PIN login; it hands\n" +
+			"out short-lived access tokens that app backends check (server/middleware).\n\n" +
+			"Example, the set-up of a server (deploy/examples/README.md has the whole walk-through):\n" +
+			"   export " + envPassphrase + "='…' " + envAdminToken + "='…'\n" +
+			"   polyroot server provision --config /etc/polyroot/server.toml\n" +
+			"   polyroot server serve --config /etc/polyroot/server.toml\n" +
+			"   polyroot server enrol --server https://auth.example.com alice@example.com",
+		Commands: []*ucli.Command{
+			serverProvisionCommand(), serverServeCommand(),
+			serverEnrolCommand(), serverRevokeCommand(), serverUnblockCommand(),
+		},
+	}
+}
+
+// serverFlags are the settings of provision (serve false) and serve (serve true).
+func serverFlags(file *configFile, serve bool) []ucli.Flag {
+	str := func(name, env, key, value, category, usage string, takesFile bool) *ucli.StringFlag {
+		return &ucli.StringFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
+			Sources: sources(file, env, key), Category: category, TakesFile: takesFile}
+	}
+	dur := func(name, env, key string, value time.Duration, usage string) *ucli.DurationFlag {
+		return &ucli.DurationFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
+			Sources: sources(file, env, key), Category: "Service"}
+	}
+	flags := []ucli.Flag{
+		configFlag(file),
+		str("bundle", "POLYROOT_SERVER_BUNDLE", "bundle", "", "Service", "the domain's signed trust bundle `FILE`", true),
+		str("registrar-key", "POLYROOT_SERVER_REGISTRAR_KEY", "registrar_key", "", "Service",
+			"the registrar's private key `FILE` (polyroot registrar keygen; mode 0600)", true),
+		str("dta-ca-file", "POLYROOT_SERVER_DTA_CA_FILE", "dta_ca_file", "", "Service",
+			"PEM `FILE` of a CA to trust, besides the system's, for HTTPS to the DTAs", true),
+	}
+	if serve {
+		flags = append(flags,
+			str("listen", "POLYROOT_SERVER_LISTEN", "listen", defaultServerListen, "Service", "listen on `HOST:PORT` (port 0: any free port)", false),
+			str("data-dir", "POLYROOT_SERVER_DATA_DIR", "data_dir", "", "Service", "`DIR` for the state database (server.db)", true),
+			&ucli.IntFlag{Name: "max-failures", Value: defaultMaxFailures, Category: "Service",
+				Usage:   "failed logins after which an identity is blocked until the registrar unblocks it (config: max_failures)",
+				Sources: sources(file, "POLYROOT_SERVER_MAX_FAILURES", "max_failures")},
+			dur("token-ttl", "POLYROOT_SERVER_TOKEN_TTL", "token_ttl", defaultTokenTTL, "lifetime of the access tokens"),
+			dur("code-ttl", "POLYROOT_SERVER_CODE_TTL", "code_ttl", defaultCodeTTL, "lifetime of the one-time enrolment codes"),
+			&ucli.FloatFlag{Name: "rate-limit", Value: defaultRatePerSecond, Category: "Service",
+				Usage:   "`N` requests per second allowed to one client address (config: rate.per_second)",
+				Sources: sources(file, "POLYROOT_SERVER_RATE_LIMIT", "rate.per_second")},
+			&ucli.IntFlag{Name: "rate-burst", Value: defaultRateBurst, Category: "Service",
+				Usage:   "burst of `N` requests allowed to one client address (config: rate.burst)",
+				Sources: sources(file, "POLYROOT_SERVER_RATE_BURST", "rate.burst")},
+			dur("shutdown-timeout", "POLYROOT_SERVER_SHUTDOWN_TIMEOUT", "shutdown_timeout", defaultShutdownTimeout,
+				"on SIGINT/SIGTERM, how long requests in flight may take to finish"),
+			str("tls-cert", "POLYROOT_SERVER_TLS_CERT", "tls.cert", "", "TLS", "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", true),
+			str("tls-key", "POLYROOT_SERVER_TLS_KEY", "tls.key", "", "TLS", "the PEM private key `FILE` of --tls-cert", true),
+			str("log-format", "POLYROOT_LOG_FORMAT", "log.format", "json", "Logging", "log `FORMAT` on stderr: json or text", false),
+			str("log-level", "POLYROOT_LOG_LEVEL", "log.level", "info", "Logging", "log `LEVEL`: debug, info, warn or error", false),
+			&ucli.BoolFlag{Name: "check-config", Usage: "print the resolved settings as TOML (no secrets) and exit without starting"},
+		)
+	} else {
+		flags = append(flags, &ucli.BoolFlag{Name: "force", Usage: "replace a server key that the keystore already holds"})
+	}
+	return append(flags, keystoreFlags(file)...)
+}
+
+const serverSettingsHelp = "Settings, highest precedence first: command-line flags, then environment variables\n" +
+	"(named in [$…] below), then the TOML config file (its key after \"config:\"; a dotted\n" +
+	"key is a table: tls.cert is `cert` under `[tls]`), then the defaults. Relative paths\n" +
+	"in the config file are relative to the file's directory. An unknown key in the file\n" +
+	"is an error. deploy/examples/server.toml shows every key.\n\n"
+
+func serverProvisionCommand() *ucli.Command {
+	file := &configFile{kind: "server"}
+	return &ucli.Command{
+		Name:  "provision",
+		Usage: "fetch the server key shares from every DTA, check and combine them, store sQ in the keystore",
+		UsageText: "polyroot server provision --config FILE [--force] [flags]\n\n" +
+			"Examples:\n" +
+			"   export " + envPassphrase + "='…'\n" +
+			"   polyroot server provision --config deploy/examples/server.toml\n" +
+			"   polyroot server provision --config server.toml --force   # after a DTA rotated its master share",
+		Description: "Asks every DTA of the trust bundle for its share s_i·Q of the server key with a\n" +
+			"ticket signed by the registrar key, checks each share against the DTA's commitment\n" +
+			"in the bundle (e(C_i, Q) = e(P1, s_i·Q)), combines them into sQ and stores it in the\n" +
+			"keystore as \"" + server.SecretServerKey + "\". A DTA that cannot be reached or answers a bad share\n" +
+			"is named, and nothing is stored. An existing server key is replaced only with --force.\n" +
+			"It reads the same config file as `server serve` (bundle, registrar_key, dta_ca_file,\n" +
+			"[keystore]).\n\n" + serverSettingsHelp +
+			"Secrets are read from the environment only: " + envPassphrase + " (file\n" +
+			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore).",
+		Flags: serverFlags(file, false),
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			if err := file.load(); err != nil {
+				return err
+			}
+			bundleFile, keyFile := c.String("bundle"), c.String("registrar-key")
+			switch {
+			case bundleFile == "":
+				return errors.New("server provision: no trust bundle: give --bundle, $POLYROOT_SERVER_BUNDLE or bundle in the config file")
+			case keyFile == "":
+				return errors.New("server provision: no registrar key: give --registrar-key, $POLYROOT_SERVER_REGISTRAR_KEY or registrar_key in the config file")
+			}
+			b, fp, err := dtacmd.ReadBundle(bundleFile)
+			if err != nil {
+				return fmt.Errorf("server provision: %w", err)
+			}
+			priv, err := readRegistrarKey(keyFile)
+			if err != nil {
+				return fmt.Errorf("server provision: %w", err)
+			}
+			dtaHTTP, err := httpClient(c.String("dta-ca-file"), 0)
+			if err != nil {
+				return fmt.Errorf("server provision: --dta-ca-file: %w", err)
+			}
+			ks, desc, err := openKeystore(ctx, c, c.Root().ErrWriter)
+			if err != nil {
+				return fmt.Errorf("server provision: %w", err)
+			}
+			switch _, err := ks.Get(ctx, server.SecretServerKey); {
+			case err == nil && !c.Bool("force"):
+				return fmt.Errorf("server provision: the keystore %s already holds the server key %q; refusing to overwrite it "+
+					"(give --force to replace it, e.g. after a DTA rotated its master share)", desc, server.SecretServerKey)
+			case err != nil && !errors.Is(err, keystore.ErrNotFound):
+				return fmt.Errorf("server provision: %w", err)
+			}
+			sQ, err := server.Provision(ctx, b, priv, dtaHTTP)
+			if err != nil {
+				var de *server.DTAError
+				if errors.As(err, &de) {
+					return fmt.Errorf("server provision: nothing stored: %s; check that these DTAs run and serve the bundle %s", describeDTAError(de, b), fp)
+				}
+				return fmt.Errorf("server provision: %w", err)
+			}
+			if err := ks.Put(ctx, server.SecretServerKey, sQ.Bytes()); err != nil {
+				return fmt.Errorf("server provision: storing the server key: %w", err)
+			}
+			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: server key of %s provisioned from DTA %s and stored as %q in %s\n",
+				b.Domain, dtacmd.Indices(b), server.SecretServerKey, desc)
+			return err
+		},
+	}
+}
+
+// describeDTAError names each failed DTA with its URL.
+func describeDTAError(de *server.DTAError, b *bundle.Bundle) string {
+	var parts []string
+	for _, d := range b.DTAs {
+		if err, ok := de.Failed[d.Index]; ok {
+			parts = append(parts, fmt.Sprintf("DTA %d (%s): %v", d.Index, d.URL, err))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func serverServeCommand() *ucli.Command {
+	file := &configFile{kind: "server"}
+	return &ucli.Command{
+		Name:  "serve",
+		Usage: "serve the auth server's HTTP API until SIGINT or SIGTERM",
+		UsageText: "polyroot server serve --config FILE [flags]\n\n" +
+			"Examples:\n" +
+			"   export " + envPassphrase + "='…' " + envAdminToken + "=\"$(openssl rand -hex 24)\"\n" +
+			"   polyroot server serve --config deploy/examples/server.toml\n" +
+			"   polyroot server serve --config server.toml --listen 0.0.0.0:8440 --tls-cert tls.crt --tls-key tls.key\n" +
+			"   POLYROOT_SERVER_LISTEN=127.0.0.1:9440 polyroot server serve --config server.toml --check-config",
+		Description: "Serves the registrar admin API (/v1/admin/…, needs the admin token), enrolment\n" +
+			"(/v1/enrol), the mutual login (/v1/login/…), permits (/v1/permits), the trust bundle\n" +
+			"(/v1/bundle), the token keys (/.well-known/jwks.json), /livez, /readyz and /metrics,\n" +
+			"and prints one line to stdout when it accepts connections:\n" +
+			"   polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>)\n" +
+			"Logs go to stderr (log/slog, JSON or text).\n\n" +
+			"It needs the server key from `polyroot server provision` in the keystore; the key\n" +
+			"that signs access tokens is kept there too, as \"" + servercmd.SecretTokenKey + "\", and created on first start.\n" +
+			"Serve HTTPS (--tls-cert, --tls-key) terminated by this process: logins bind to the\n" +
+			"TLS channel, so a TLS-terminating proxy in front makes them fail. Plain HTTP is for\n" +
+			"loopback tests only.\n\n" + serverSettingsHelp +
+			"Secrets are read from the environment only: " + envAdminToken + " (the registrar admin\n" +
+			"API's bearer token, at least 16 characters), " + envPassphrase + " (file\n" +
+			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore).\n\n" +
+			"Signals: SIGHUP re-reads the TLS certificate (a failed reload keeps the one in use).\n" +
+			"SIGINT and SIGTERM stop accepting connections, let the requests in flight finish\n" +
+			"(--shutdown-timeout), then close the state database.",
+		Flags:  serverFlags(file, true),
+		Action: serverServeAction(file),
+	}
+}
+
+// serverServeSettings resolves and checks the settings of server serve.
+func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
+	var s serverFileConfig
+	s.Listen, s.Bundle, s.RegistrarKey, s.DataDir = c.String("listen"), c.String("bundle"), c.String("registrar-key"), c.String("data-dir")
+	s.DTACAFile, s.MaxFailures = c.String("dta-ca-file"), c.Int("max-failures")
+	s.TokenTTL, s.CodeTTL, s.ShutdownTimeout = duration(c.Duration("token-ttl")), duration(c.Duration("code-ttl")), duration(c.Duration("shutdown-timeout"))
+	s.Log.Format, s.Log.Level = c.String("log-format"), c.String("log-level")
+	s.Rate.PerSecond, s.Rate.Burst = c.Float("rate-limit"), c.Int("rate-burst")
+	s.TLS.Cert, s.TLS.Key = c.String("tls-cert"), c.String("tls-key")
+	k := &s.Keystore
+	k.Type, k.Dir = c.String("keystore"), c.String("keystore-dir")
+	v := &k.Vault
+	v.Addr, v.Mount, v.Path = c.String("vault-addr"), c.String("vault-mount"), c.String("vault-path")
+	v.AppRoleRoleID, v.AppRoleMount = c.String("vault-approle-role-id"), c.String("vault-approle-mount")
+	v.CAFile, v.Namespace = c.String("vault-ca-file"), c.String("vault-namespace")
+
+	missing := func(what, flag, env, key string) error {
+		return fmt.Errorf("server serve: no %s: give --%s, $%s or %s in the config file", what, flag, env, key)
+	}
+	switch {
+	case s.Listen == "":
+		return nil, missing("listen address", "listen", "POLYROOT_SERVER_LISTEN", "listen")
+	case s.Bundle == "":
+		return nil, missing("trust bundle", "bundle", "POLYROOT_SERVER_BUNDLE", "bundle")
+	case s.RegistrarKey == "":
+		return nil, missing("registrar key", "registrar-key", "POLYROOT_SERVER_REGISTRAR_KEY", "registrar_key")
+	case s.DataDir == "":
+		return nil, missing("data directory", "data-dir", "POLYROOT_SERVER_DATA_DIR", "data_dir")
+	case s.MaxFailures < 1:
+		return nil, fmt.Errorf("server serve: --max-failures %d: want 1 or more", s.MaxFailures)
+	case s.TokenTTL < duration(time.Second) || s.CodeTTL < duration(time.Second):
+		return nil, fmt.Errorf("server serve: the token and code lifetimes must be at least 1s")
+	case s.Rate.PerSecond <= 0 || s.Rate.Burst < 1:
+		return nil, fmt.Errorf("server serve: rate limit %g/s with burst %d: both must be positive", s.Rate.PerSecond, s.Rate.Burst)
+	case s.ShutdownTimeout <= 0:
+		return nil, fmt.Errorf("server serve: the shutdown timeout must be positive")
+	case (s.TLS.Cert == "") != (s.TLS.Key == ""):
+		return nil, fmt.Errorf("server serve: TLS needs both --tls-cert and --tls-key")
+	case k.Type != "file" && k.Type != "vault":
+		return nil, fmt.Errorf("server serve: --keystore %q: want file or vault", k.Type)
+	case k.Type == "file" && k.Dir == "":
+		return nil, missing("keystore directory", "keystore-dir", "POLYROOT_KEYSTORE_DIR", "keystore.dir")
+	case k.Type == "vault" && v.Addr == "":
+		return nil, missing("Vault address", "vault-addr", "POLYROOT_VAULT_ADDR", "keystore.vault.addr")
+	}
+	if _, err := newLogger(s.Log.Format, s.Log.Level, io.Discard); err != nil {
+		return nil, fmt.Errorf("server serve: %s", strings.TrimPrefix(err.Error(), "dta serve: "))
+	}
+	return &s, nil
+}
+
+func serverServeAction(file *configFile) ucli.ActionFunc {
+	return func(ctx context.Context, c *ucli.Command) error {
+		if err := file.load(); err != nil {
+			return err
+		}
+		s, err := serverServeSettings(c)
+		if err != nil {
+			return err
+		}
+		if c.Bool("check-config") {
+			if file.path != "" {
+				fmt.Fprintf(c.Root().Writer, "# resolved from flags, environment and %s\n", file.path)
+			}
+			if err := toml.NewEncoder(c.Root().Writer).Encode(s); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(c.Root().Writer)
+			return err
+		}
+		admin := os.Getenv(envAdminToken)
+		if len(admin) < 16 {
+			return fmt.Errorf("server serve: the admin token must be in the environment variable %s, at least 16 characters "+
+				"(e.g. %s=\"$(openssl rand -hex 24)\"); it is never read from a flag or the config file", envAdminToken, envAdminToken)
+		}
+		priv, err := readRegistrarKey(s.RegistrarKey)
+		if err != nil {
+			return fmt.Errorf("server serve: %w", err)
+		}
+		dtaHTTP, err := httpClient(s.DTACAFile, 15*time.Second)
+		if err != nil {
+			return fmt.Errorf("server serve: --dta-ca-file: %w", err)
+		}
+		logger, _ := newLogger(s.Log.Format, s.Log.Level, c.Root().ErrWriter) // checked by serverServeSettings
+		ks, desc, err := openKeystore(ctx, c, c.Root().ErrWriter)
+		if err != nil {
+			return fmt.Errorf("server serve: %w", err)
+		}
+		logger.Info("starting auth server", "keystore", desc, "data_dir", s.DataDir, "bundle", s.Bundle, "config", file.path)
+		err = servercmd.Serve(ctx, servercmd.Config{
+			Listen: s.Listen, BundleFile: s.Bundle, RegistrarKey: priv, Keys: ks, AdminToken: admin,
+			DataDir: s.DataDir, Logger: logger, DTAClient: dtaHTTP,
+			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
+			MaxFailures: s.MaxFailures, TokenTTL: time.Duration(s.TokenTTL), CodeTTL: time.Duration(s.CodeTTL),
+			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key, ShutdownTimeout: time.Duration(s.ShutdownTimeout),
+			Ready: c.Root().Writer,
+		})
+		if err != nil {
+			return fmt.Errorf("server serve: %w", err)
+		}
+		return nil
+	}
+}
+
+// httpClient returns an HTTP client that trusts the system's roots and, if caFile is
+// given, the CAs in that PEM file.
+func httpClient(caFile string, timeout time.Duration) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// checkServerURL accepts https URLs, and http ones only to a loopback address with
+// insecure set.
+func checkServerURL(s string, insecure bool) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("--server %q: want https://host[:port]", s)
+	}
+	if u.Scheme == "http" {
+		if !insecure {
+			return fmt.Errorf("--server %q is not https (plain HTTP is for loopback tests only, with --insecure-http)", s)
+		}
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("--server %q: --insecure-http works only with a loopback address (127.0.0.1, ::1, localhost)", s)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Flags of the commands that talk to an auth server.
+func serverURLFlag() *ucli.StringFlag {
+	return &ucli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "the auth server's `URL`, e.g. https://auth.example.com",
+		Sources: ucli.NewValueSourceChain(envVar("POLYROOT_SERVER_URL"))}
+}
+
+func caFileFlag() *ucli.StringFlag {
+	return &ucli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of a CA to trust besides the system's (a test or enterprise CA)",
+		Sources: ucli.NewValueSourceChain(envVar("POLYROOT_CA_FILE")), TakesFile: true}
+}
+
+func insecureFlag() *ucli.BoolFlag {
+	return &ucli.BoolFlag{Name: "insecure-http", Usage: "allow an http:// server URL on a loopback address, FOR TESTS ONLY (no TLS, no channel binding)"}
+}
+
+func adminFlags() []ucli.Flag {
+	return []ucli.Flag{serverURLFlag(), caFileFlag(), insecureFlag()}
+}
+
+// adminPost sends one registrar admin request with the admin token from the
+// environment.
+func adminPost(ctx context.Context, c *ucli.Command, route string, in, out any) error {
+	base := c.String("server")
+	if base == "" {
+		return errors.New("give the auth server's URL with --server (or $POLYROOT_SERVER_URL)")
+	}
+	if err := checkServerURL(base, c.Bool("insecure-http")); err != nil {
+		return err
+	}
+	token := os.Getenv(envAdminToken)
+	if token == "" {
+		return fmt.Errorf("the admin token must be in the environment variable %s (never a flag)", envAdminToken)
+	}
+	hc, err := httpClient(c.String("ca-file"), 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("--ca-file: %w", err)
+	}
+	u, _ := url.Parse(base)
+	body, _ := json.Marshal(in)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.JoinPath(route).String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("the auth server %s is unreachable: %w", base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("reading the server's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Code, Message string }
+		_ = json.Unmarshal(data, &e)
+		switch e.Code {
+		case "unauthorized":
+			return fmt.Errorf("the server refused the admin token (401 unauthorized): check %s", envAdminToken)
+		case "unknown_identity":
+			return errors.New("the server knows no such identity (404 unknown_identity)")
+		}
+		if e.Code == "" {
+			e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), http.StatusText(resp.StatusCode)
+		}
+		return fmt.Errorf("the server answered %d %s: %s", resp.StatusCode, e.Code, e.Message)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("the server's answer is malformed: %w", err)
+	}
+	return nil
+}
+
+func serverEnrolCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "enrol",
+		Aliases:   []string{"enroll"},
+		Usage:     "create a one-time enrolment code for an identity (printed on stdout)",
+		ArgsUsage: "ID",
+		UsageText: "polyroot server enrol --server URL [--device] [--ttl DURATION] [--permit-days N] ID\n\n" +
+			"Examples:\n" +
+			"   export " + envAdminToken + "='…'\n" +
+			"   polyroot server enrol --server https://auth.example.com alice@example.com\n" +
+			"   polyroot server enrol --server https://auth.example.com --device sensor-0042\n" +
+			"   polyroot server enrol --server https://auth.example.com --ttl 5m maintenance@example.com   # five minutes of access",
+		Description: "Asks the registrar admin API to enrol the app-level identity ID (an e-mail, a device\n" +
+			"serial) and prints the one-time enrolment code on stdout, alone on its line; hand it\n" +
+			"to the user over a trusted channel (polyroot client enroll --code …). The code is\n" +
+			"single use and expires (the server's code_ttl, 24h by default).\n" +
+			"--device enrols a device that logs in without a PIN; --ttl makes a temporary identity\n" +
+			"that the server refuses after that long; --permit-days sets how many permit periods\n" +
+			"ahead the client may fetch permits (default: the server's, 7).\n\n" +
+			"The admin token comes from the environment variable " + envAdminToken + " only.",
+		Flags: append(adminFlags(),
+			&ucli.BoolFlag{Name: "device", Usage: "enrol a device that logs in without a PIN"},
+			&ucli.DurationFlag{Name: "ttl", Usage: "make a temporary identity, refused after `DURATION` (whole seconds, e.g. 5m)"},
+			&ucli.IntFlag{Name: "permit-days", Usage: "permit periods ahead the client may fetch (`N`, 1 to 30; 0: the server's default)"},
+		),
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			if c.Args().Len() != 1 || c.Args().First() == "" {
+				return errors.New("server enrol: give one identity ID")
+			}
+			ttl := c.Duration("ttl")
+			if ttl < 0 || ttl%time.Second != 0 {
+				return fmt.Errorf("server enrol: --ttl %v: want whole seconds", ttl)
+			}
+			req := wire.EnrolmentRequest{ID: c.Args().First(), Device: c.Bool("device"), TTL: int64(ttl / time.Second), PermitDays: c.Int("permit-days")}
+			var out wire.EnrolmentCreated
+			if err := adminPost(ctx, c, "/v1/admin/enrolments", req, &out); err != nil {
+				return fmt.Errorf("server enrol: %w", err)
+			}
+			kind := "identity"
+			if req.Device {
+				kind = "device"
+			}
+			fmt.Fprintf(c.Root().ErrWriter, "polyroot: enrolled %s %q (idhash %s); the code below is single use and expires at %s\n",
+				kind, req.ID, out.IDHash, out.ExpiresAt.UTC().Format(time.RFC3339))
+			_, err := fmt.Fprintln(c.Root().Writer, out.Code)
+			return err
+		},
+	}
+}
+
+// identityRequest reads ID (argument) or --idhash.
+func identityRequest(c *ucli.Command, cmd string) (wire.IdentityRequest, error) {
+	id, idh := c.Args().First(), c.String("idhash")
+	switch {
+	case c.Args().Len() > 1 || (id == "") == (idh == ""):
+		return wire.IdentityRequest{}, fmt.Errorf("server %s: name the identity by its ID or by --idhash, not both", cmd)
+	case idh != "":
+		if b, err := hex.DecodeString(idh); err != nil || len(b) != 32 {
+			return wire.IdentityRequest{}, fmt.Errorf("server %s: --idhash %q: want 64 hex digits", cmd, idh)
+		}
+	}
+	return wire.IdentityRequest{ID: id, IDHash: strings.ToLower(idh)}, nil
+}
+
+func idhashFlag() *ucli.StringFlag {
+	return &ucli.StringFlag{Name: "idhash", Usage: "name the identity by its idhash `H` (hex, as enrol printed it) instead of its ID"}
+}
+
+func serverRevokeCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "revoke",
+		Usage:     "revoke an identity: at once on the server, and at every DTA",
+		ArgsUsage: "ID",
+		UsageText: "polyroot server revoke --server URL (ID | --idhash H)\n\n" +
+			"Examples:\n" +
+			"   export " + envAdminToken + "='…'\n" +
+			"   polyroot server revoke --server https://auth.example.com alice@example.com\n" +
+			"   polyroot server revoke --server https://auth.example.com --idhash 3f1c…",
+		Description: "The server refuses the identity's logins at once and sends a signed revocation\n" +
+			"notice to every DTA, which then issue it no permits (other server instances stop\n" +
+			"accepting it within one permit period). Revoking by ID revokes that ID's latest\n" +
+			"enrolment; name earlier ones by --idhash. Prints the idhash on stdout. When a DTA\n" +
+			"could not be told, it is named and the exit status is 1: run revoke again later.\n\n" +
+			"The admin token comes from the environment variable " + envAdminToken + " only.",
+		Flags: append(adminFlags(), idhashFlag()),
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			req, err := identityRequest(c, "revoke")
+			if err != nil {
+				return err
+			}
+			var out wire.RevokeResult
+			if err := adminPost(ctx, c, "/v1/admin/revoke", req, &out); err != nil {
+				return fmt.Errorf("server revoke: %w", err)
+			}
+			fmt.Fprintln(c.Root().Writer, out.IDHash)
+			if len(out.Unreachable) > 0 {
+				ix := make([]string, len(out.Unreachable))
+				for i, x := range out.Unreachable {
+					ix[i] = fmt.Sprint(x)
+				}
+				return fmt.Errorf("server revoke: revoked on the server, but DTA %s could not be told; run revoke again when it is reachable",
+					strings.Join(ix, ", "))
+			}
+			fmt.Fprintln(c.Root().ErrWriter, "polyroot: revoked on the server and at every DTA")
+			return nil
+		},
+	}
+}
+
+func serverUnblockCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "unblock",
+		Usage:     "unblock an identity blocked after too many failed logins",
+		ArgsUsage: "ID",
+		UsageText: "polyroot server unblock --server URL (ID | --idhash H)\n\n" +
+			"Example:\n" +
+			"   export " + envAdminToken + "='…'\n" +
+			"   polyroot server unblock --server https://auth.example.com alice@example.com",
+		Description: "Resets the identity's count of failed logins, so it can log in again. Check with\n" +
+			"the user first that the failures were theirs.\n\n" +
+			"The admin token comes from the environment variable " + envAdminToken + " only.",
+		Flags: append(adminFlags(), idhashFlag()),
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			req, err := identityRequest(c, "unblock")
+			if err != nil {
+				return err
+			}
+			var out struct{}
+			if err := adminPost(ctx, c, "/v1/admin/unblock", req, &out); err != nil {
+				return fmt.Errorf("server unblock: %w", err)
+			}
+			name := req.ID
+			if name == "" {
+				name = req.IDHash
+			}
+			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: unblocked %s\n", name)
+			return err
+		},
+	}
+}

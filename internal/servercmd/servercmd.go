@@ -1,0 +1,255 @@
+// Package servercmd runs a domain's auth server as a network service: what `polyroot
+// server serve` does once its settings are resolved. It loads the trust bundle and the
+// server key sQ (provisioned by `polyroot server provision`) and the token-signing key
+// from the keystore (creating the token key on first start), starts server.Server
+// behind an http.Server with bounded timeouts (HTTPS when a certificate is given), on
+// SIGHUP reloads the TLS certificate, and on SIGINT, SIGTERM or the cancellation of
+// its context stops accepting connections, lets the requests in flight finish, then
+// closes the server's state database.
+//
+// Security invariants: nothing here prints or logs a secret (sQ, the token key, the
+// registrar key, the admin token); the keystore is opened by the caller and handed in.
+// A failed certificate reload keeps the certificate in use.
+//
+// Channel binding needs this process to terminate TLS (see package server): without a
+// certificate the server serves plain HTTP, which is for loopback tests only.
+package servercmd
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/dtacmd"
+	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/pairing"
+	"github.com/polyroot/polyroot/server"
+)
+
+// SecretTokenKey is the keystore name of the Ed25519 seed that signs access tokens.
+// Serve creates it on first start when the keystore does not hold it.
+const SecretTokenKey = "token-key"
+
+// Config is what Serve needs. Zero values of the optional fields take defaults.
+type Config struct {
+	Listen       string // host:port; port 0 picks a free one (the ready line names it)
+	BundleFile   string
+	RegistrarKey ed25519.PrivateKey
+	Keys         keystore.Keystore // holds server.SecretServerKey and SecretTokenKey
+	AdminToken   string            // the registrar admin API's bearer credential
+	DataDir      string
+	Logger       *slog.Logger // default: discard
+
+	RatePerSecond   float64       // per client address; default server's (50)
+	RateBurst       int           // default server's (100)
+	MaxFailures     int           // default server's (3)
+	TokenTTL        time.Duration // default server's (15 min)
+	CodeTTL         time.Duration // default server's (24 h)
+	DTAClient       *http.Client  // for revocation notices; default server's
+	TLSCert, TLSKey string        // both or neither: serve HTTPS
+	ShutdownTimeout time.Duration // for requests in flight; default 30 s
+
+	// Ready receives one line once the server accepts connections:
+	// "polyroot: auth server of <domain> ready at <URL> (…)". Default: discard.
+	Ready io.Writer
+}
+
+// LoadServerKey reads sQ from the keystore, with a remedy when it is missing.
+func LoadServerKey(ctx context.Context, ks keystore.Keystore) (*pairing.G2, error) {
+	raw, err := ks.Get(ctx, server.SecretServerKey)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, fmt.Errorf("the keystore holds no server key %q: run `polyroot server provision` first", server.SecretServerKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sQ, err := pairing.DecodeG2(raw)
+	if err != nil {
+		return nil, fmt.Errorf("the server key %q in the keystore is not a valid point: provision again (polyroot server provision --force)", server.SecretServerKey)
+	}
+	return sQ, nil
+}
+
+// tokenKey reads the token key, creating it if the keystore does not hold one.
+func tokenKey(ctx context.Context, ks keystore.Keystore, log *slog.Logger) (ed25519.PrivateKey, error) {
+	seed, err := ks.Get(ctx, SecretTokenKey)
+	if errors.Is(err, keystore.ErrNotFound) {
+		seed = make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, err
+		}
+		if err := ks.Put(ctx, SecretTokenKey, seed); err != nil {
+			return nil, fmt.Errorf("storing a new token key: %w", err)
+		}
+		log.Info("created a new access-token signing key in the keystore", "secret", SecretTokenKey)
+	} else if err != nil {
+		return nil, err
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("the token key %q in the keystore is not a %d-byte Ed25519 seed", SecretTokenKey, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// Serve runs the auth server until ctx is cancelled or the process gets SIGINT or
+// SIGTERM, then shuts down gracefully. It returns nil after a clean shutdown.
+func Serve(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = io.Discard
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("TLS needs both a certificate and a key file")
+	}
+	log := cfg.Logger
+	raw, err := os.ReadFile(cfg.BundleFile)
+	if err != nil {
+		return fmt.Errorf("trust bundle: %w", err)
+	}
+	b, err := bundle.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("trust bundle %s: %w", cfg.BundleFile, err)
+	}
+	fingerprint := bundle.Fingerprint(raw)
+	var cert atomic.Pointer[tls.Certificate]
+	if cfg.TLSCert != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		cert.Store(&c)
+	}
+	sQ, err := LoadServerKey(ctx, cfg.Keys)
+	if err != nil {
+		return err
+	}
+	tk, err := tokenKey(ctx, cfg.Keys, log)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, server.Config{
+		Bundle: b, BundleFile: raw, RegistrarKey: cfg.RegistrarKey, ServerKey: sQ, TokenKey: tk,
+		AdminToken: cfg.AdminToken, DataDir: cfg.DataDir, Logger: log,
+		MaxFailures: cfg.MaxFailures, TokenTTL: cfg.TokenTTL, CodeTTL: cfg.CodeTTL,
+		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("%w: the state database in %s is locked: is another auth server running on this data directory?", err, cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close())
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: dtacmd.ReadHeaderTimeout,
+		ReadTimeout:       dtacmd.ReadTimeout,
+		WriteTimeout:      dtacmd.WriteTimeout,
+		IdleTimeout:       dtacmd.IdleTimeout,
+		MaxHeaderBytes:    dtacmd.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cert.Load() != nil {
+		scheme = "https"
+		// TLS 1.3, or 1.2 with extended master secret (Go's default), gives the
+		// tls-exporter channel binding that logins include.
+		hs.TLSConfig = &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert.Load(), nil },
+		}
+	} else {
+		log.Warn("serving plain HTTP: logins have no channel binding; use it on loopback for tests only")
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stopCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	served := make(chan error, 1)
+	go func() {
+		if scheme == "https" {
+			served <- hs.ServeTLS(l, "", "")
+		} else {
+			served <- hs.Serve(l)
+		}
+	}()
+	url := scheme + "://" + l.Addr().String()
+	log.Info("auth server ready", "domain", b.Domain, "url", url, "bundle_fingerprint", fingerprint)
+	fmt.Fprintf(cfg.Ready, "polyroot: auth server of %s ready at %s (bundle %s)\n", b.Domain, url, fingerprint)
+
+	reload := func() {
+		if cfg.TLSCert == "" {
+			log.Info("SIGHUP: nothing to reload (no TLS certificate)")
+			return
+		}
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			log.Error("reload failed; keeping the certificate in use", "err", err)
+			return
+		}
+		cert.Store(&c)
+		log.Info("reloaded the TLS certificate")
+	}
+
+wait:
+	for {
+		select {
+		case <-hup:
+			reload()
+		case err := <-served:
+			log.Error("HTTP server stopped", "err", err)
+			return errors.Join(fmt.Errorf("serve: %w", err), srv.Close())
+		case <-stopCtx.Done():
+			break wait
+		}
+	}
+
+	stop() // a second SIGINT or SIGTERM now ends the process at once
+	log.Info("shutting down: finishing requests in flight (a second signal stops at once)", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("requests still in flight at the shutdown timeout; closing their connections", "err", err)
+		hs.Close()
+	}
+	l.Close() // Shutdown misses a listener that Serve has not taken yet
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("serve: %w", err))
+	}
+	if err := srv.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing the state database: %w", err))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	log.Info("stopped")
+	return nil
+}
