@@ -80,6 +80,10 @@ func (c *Client) checkPackage(p *wire.EnrolPackage, device bool) (pairing.IDHash
 	if p.Domain != c.bundle.Domain {
 		return bad("is for domain %q, the pinned bundle for %q", p.Domain, c.bundle.Domain)
 	}
+	if normalizeFingerprint(p.BundleFingerprint) != c.fingerprint {
+		return pairing.IDHash{}, fmt.Errorf("%w: the registrar works under bundle %.16s…, this client pinned %.16s…",
+			ErrBundleFingerprint, p.BundleFingerprint, c.fingerprint)
+	}
 	id, err := pairing.NewIDHash(p.Domain, p.ID, p.Salt)
 	if err != nil {
 		return bad("has a bad salt: %v", err)

@@ -266,6 +266,20 @@ func TestEnrollRefused(t *testing.T) {
 	}
 }
 
+// TestEnrollOtherBundle: a registrar of the same domain name that works under another
+// trust bundle (other DTAs) is refused before any DTA is asked.
+func TestEnrollOtherBundle(t *testing.T) {
+	e, other := newEnv(t), newEnv(t)
+	c := e.open(t, WithServerClient(other.serverHTTP()))
+	err := c.Enroll(context.Background(), other.url, other.enrolment(t, "frank@example.com", false), []byte("1357"), false)
+	if !errors.Is(err, ErrBundleFingerprint) {
+		t.Fatalf("got %v, want ErrBundleFingerprint", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, TokenFile)); !os.IsNotExist(err) {
+		t.Fatal("a token was stored")
+	}
+}
+
 func TestTokenFileMode(t *testing.T) {
 	e := newEnv(t)
 	e.enroll(t, "erin@example.com", []byte("2468"))

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/wire"
@@ -144,7 +145,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 		return nil, err
 	}
 	pkg := &wire.EnrolPackage{Domain: s.domain.Name, ID: e.ID, Salt: e.Salt, IDHash: idHex, Device: e.Device,
-		NotAfter: e.NotAfter, ClientTicket: client}
+		NotAfter: e.NotAfter, ClientTicket: client, BundleFingerprint: bundle.Fingerprint(s.cfg.BundleFile)}
 	if s.domain.PermitPeriod != 0 {
 		pt, err := s.permitTicket(id, e, e.PermitDays, now)
 		if err != nil {

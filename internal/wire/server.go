@@ -103,6 +103,9 @@ type EnrolPackage struct {
 	PermitTicket string     `json:"permit_ticket"`       // for POST /v1/shares/permit, slots FirstSlot..LastSlot
 	FirstSlot    uint64     `json:"first_slot"`
 	LastSlot     uint64     `json:"last_slot"`
+	// BundleFingerprint names the trust bundle the registrar works under (GET /v1/bundle
+	// serves it); the client refuses to enrol unless it is the bundle it pinned.
+	BundleFingerprint string `json:"bundle_fingerprint"`
 }
 
 // Purposes of a login exchange (StartRequest.Purpose).
