@@ -11,7 +11,7 @@ VAULT_BIN     := $(TOOLCACHE)/vault-$(VAULT_VERSION)
 # (internal/testbin), and find the pinned binaries here.
 INTEGRATION_ENV := POLYROOT_INTEGRATION=1 POLYROOT_VAULT_BIN=$(VAULT_BIN)
 # Packages with goroutines or shared state, run again under the race detector.
-RACE_PKGS := ./pairing/... ./dta/... ./internal/...
+RACE_PKGS := ./pairing/... ./dta/... ./server/... ./client/... ./internal/...
 
 .PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault
 
