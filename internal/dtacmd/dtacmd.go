@@ -13,37 +13,21 @@ package dtacmd
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/translog"
-)
-
-// HTTP server limits. Issuance waits for the log to make the entry durable, so the
-// write timeout leaves room for a slow disk; request bodies are bounded by the DTA
-// itself (httpx.MaxBody).
-const (
-	ReadHeaderTimeout = 5 * time.Second
-	ReadTimeout       = 15 * time.Second
-	WriteTimeout      = 30 * time.Second
-	IdleTimeout       = 2 * time.Minute
-	MaxHeaderBytes    = 16 << 10
 )
 
 // Config is what Serve needs. Zero values of the optional fields take defaults.
@@ -111,9 +95,6 @@ func Serve(ctx context.Context, cfg Config) error {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return errors.New("TLS needs both a certificate and a key file")
-	}
 	log := cfg.Logger
 	b, fingerprint, err := ReadBundle(cfg.BundleFile)
 	if err != nil {
@@ -123,15 +104,6 @@ func Serve(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("the trust bundle %s (domain %s) lists DTA %s, not DTA %d: check --index and --bundle",
 			cfg.BundleFile, b.Domain, Indices(b), cfg.Index)
 	}
-	var cert atomic.Pointer[tls.Certificate]
-	if cfg.TLSCert != "" {
-		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("TLS certificate: %w", err)
-		}
-		cert.Store(&c)
-	}
-
 	translog.RouteTesseraLogs(log)
 	svc, err := dta.New(ctx, dta.Config{
 		Bundle: b, Index: cfg.Index, Keys: cfg.Keys, DataDir: cfg.DataDir, Logger: log,
@@ -147,102 +119,32 @@ func Serve(ctx context.Context, cfg Config) error {
 		return svc.Close(cctx)
 	}
 
-	l, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return errors.Join(fmt.Errorf("listen: %w", err), closeService())
-	}
-	srv := &http.Server{
-		Handler:           svc.Handler(),
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	scheme := "http"
-	if cert.Load() != nil {
-		scheme = "https"
-		srv.TLSConfig = &tls.Config{
-			MinVersion:     tls.VersionTLS12,
-			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert.Load(), nil },
-		}
-	}
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	stopCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	served := make(chan error, 1)
-	go func() {
-		if scheme == "https" {
-			served <- srv.ServeTLS(l, "", "")
-		} else {
-			served <- srv.Serve(l)
-		}
-	}()
 	rec := svc.Record()
-	url := scheme + "://" + l.Addr().String()
-	log.Info("DTA ready", "dta", cfg.Index, "domain", b.Domain, "url", url, "log_origin", rec.LogOrigin, "bundle_fingerprint", fingerprint)
-	fmt.Fprintf(cfg.Ready, "polyroot: DTA %d of %s ready at %s (log %s, bundle %s)\n", cfg.Index, b.Domain, url, rec.LogOrigin, fingerprint)
-
-	// reload swaps nothing unless everything loads: certificate first, then the keys
-	// and the bundle (which Reload swaps together).
-	reload := func() {
-		var c tls.Certificate
-		nb, fp, err := ReadBundle(cfg.BundleFile)
-		if err == nil && cfg.TLSCert != "" {
-			if c, err = tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
-				err = fmt.Errorf("TLS certificate: %w", err)
+	err = httpx.Serve(ctx, httpx.ServeOptions{
+		Listen: cfg.Listen, Handler: svc.Handler(), TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
+		Logger: log, ShutdownTimeout: cfg.ShutdownTimeout,
+		// SIGHUP: the keys and the bundle file, swapped together by Reload.
+		Reload: func(ctx context.Context) error {
+			nb, fp, err := ReadBundle(cfg.BundleFile)
+			if err != nil {
+				return err
 			}
-		}
-		if err == nil {
-			err = svc.Reload(context.WithoutCancel(ctx), nb)
-		}
-		if err != nil {
-			log.Error("reload failed; keeping the keys, bundle and certificate in use", "err", err)
-			return
-		}
-		if cfg.TLSCert != "" {
-			cert.Store(&c)
-		}
-		log.Info("reloaded keys and trust bundle", "bundle_fingerprint", fp)
+			if err := svc.Reload(ctx, nb); err != nil {
+				return err
+			}
+			log.Info("reloaded keys and trust bundle", "bundle_fingerprint", fp)
+			return nil
+		},
+		Ready: func(url string) {
+			log.Info("DTA ready", "dta", cfg.Index, "domain", b.Domain, "url", url, "log_origin", rec.LogOrigin, "bundle_fingerprint", fingerprint)
+			fmt.Fprintf(cfg.Ready, "polyroot: DTA %d of %s ready at %s (log %s, bundle %s)\n", cfg.Index, b.Domain, url, rec.LogOrigin, fingerprint)
+		},
+	})
+	if cerr := closeService(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("closing the DTA: %w", cerr))
 	}
-
-wait:
-	for {
-		select {
-		case <-hup:
-			reload()
-		case err := <-served:
-			log.Error("HTTP server stopped", "err", err)
-			return errors.Join(fmt.Errorf("serve: %w", err), closeService())
-		case <-stopCtx.Done():
-			break wait
-		}
+	if err == nil {
+		log.Info("stopped")
 	}
-
-	stop() // a second SIGINT or SIGTERM now ends the process at once
-	log.Info("shutting down: finishing requests in flight (a second signal stops at once)", "timeout", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	var errs []error
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("requests still in flight at the shutdown timeout; closing their connections", "err", err)
-		srv.Close()
-	}
-	l.Close() // Shutdown misses a listener that Serve has not taken yet
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		errs = append(errs, fmt.Errorf("serve: %w", err))
-	}
-	if err := closeService(); err != nil {
-		errs = append(errs, fmt.Errorf("closing the DTA: %w", err))
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	log.Info("stopped")
-	return nil
+	return err
 }

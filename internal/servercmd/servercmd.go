@@ -19,23 +19,18 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/polyroot/polyroot/internal/bundle"
-	"github.com/polyroot/polyroot/internal/dtacmd"
+	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/pairing"
 	"github.com/polyroot/polyroot/server"
@@ -118,9 +113,6 @@ func Serve(ctx context.Context, cfg Config) error {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return errors.New("TLS needs both a certificate and a key file")
-	}
 	log := cfg.Logger
 	raw, err := os.ReadFile(cfg.BundleFile)
 	if err != nil {
@@ -131,14 +123,6 @@ func Serve(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("trust bundle %s: %w", cfg.BundleFile, err)
 	}
 	fingerprint := bundle.Fingerprint(raw)
-	var cert atomic.Pointer[tls.Certificate]
-	if cfg.TLSCert != "" {
-		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("TLS certificate: %w", err)
-		}
-		cert.Store(&c)
-	}
 	sQ, err := LoadServerKey(ctx, cfg.Keys)
 	if err != nil {
 		return err
@@ -160,96 +144,22 @@ func Serve(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	l, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close())
-	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: dtacmd.ReadHeaderTimeout,
-		ReadTimeout:       dtacmd.ReadTimeout,
-		WriteTimeout:      dtacmd.WriteTimeout,
-		IdleTimeout:       dtacmd.IdleTimeout,
-		MaxHeaderBytes:    dtacmd.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	scheme := "http"
-	if cert.Load() != nil {
-		scheme = "https"
-		// TLS 1.3, or 1.2 with extended master secret (Go's default), gives the
-		// tls-exporter channel binding that logins include.
-		hs.TLSConfig = &tls.Config{
-			MinVersion:     tls.VersionTLS12,
-			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert.Load(), nil },
-		}
-	} else {
+	if cfg.TLSCert == "" {
 		log.Warn("serving plain HTTP: logins have no channel binding; use it on loopback for tests only")
 	}
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	stopCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	served := make(chan error, 1)
-	go func() {
-		if scheme == "https" {
-			served <- hs.ServeTLS(l, "", "")
-		} else {
-			served <- hs.Serve(l)
-		}
-	}()
-	url := scheme + "://" + l.Addr().String()
-	log.Info("auth server ready", "domain", b.Domain, "url", url, "bundle_fingerprint", fingerprint)
-	fmt.Fprintf(cfg.Ready, "polyroot: auth server of %s ready at %s (bundle %s)\n", b.Domain, url, fingerprint)
-
-	reload := func() {
-		if cfg.TLSCert == "" {
-			log.Info("SIGHUP: nothing to reload (no TLS certificate)")
-			return
-		}
-		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			log.Error("reload failed; keeping the certificate in use", "err", err)
-			return
-		}
-		cert.Store(&c)
-		log.Info("reloaded the TLS certificate")
+	err = httpx.Serve(ctx, httpx.ServeOptions{
+		Listen: cfg.Listen, Handler: srv.Handler(), TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
+		Logger: log, ShutdownTimeout: cfg.ShutdownTimeout,
+		Ready: func(url string) {
+			log.Info("auth server ready", "domain", b.Domain, "url", url, "bundle_fingerprint", fingerprint)
+			fmt.Fprintf(cfg.Ready, "polyroot: auth server of %s ready at %s (bundle %s)\n", b.Domain, url, fingerprint)
+		},
+	})
+	if cerr := srv.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("closing the state database: %w", cerr))
 	}
-
-wait:
-	for {
-		select {
-		case <-hup:
-			reload()
-		case err := <-served:
-			log.Error("HTTP server stopped", "err", err)
-			return errors.Join(fmt.Errorf("serve: %w", err), srv.Close())
-		case <-stopCtx.Done():
-			break wait
-		}
+	if err == nil {
+		log.Info("stopped")
 	}
-
-	stop() // a second SIGINT or SIGTERM now ends the process at once
-	log.Info("shutting down: finishing requests in flight (a second signal stops at once)", "timeout", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	var errs []error
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("requests still in flight at the shutdown timeout; closing their connections", "err", err)
-		hs.Close()
-	}
-	l.Close() // Shutdown misses a listener that Serve has not taken yet
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		errs = append(errs, fmt.Errorf("serve: %w", err))
-	}
-	if err := srv.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing the state database: %w", err))
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	log.Info("stopped")
-	return nil
+	return err
 }

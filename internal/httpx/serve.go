@@ -1,0 +1,156 @@
+package httpx
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// HTTP server limits of polyroot's services. Issuance waits for the log to make an
+// entry durable, so the write timeout leaves room for a slow disk; request bodies are
+// bounded by the handlers (MaxBody).
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 15 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 2 * time.Minute
+	MaxHeaderBytes    = 16 << 10
+)
+
+// ServeOptions configure Serve.
+type ServeOptions struct {
+	Listen          string // host:port; port 0 picks a free one
+	Handler         http.Handler
+	TLSCert, TLSKey string // both or neither; HTTPS when given
+	Logger          *slog.Logger
+	ShutdownTimeout time.Duration // for requests in flight; default 30 s
+	// Reload runs on SIGHUP, after a new TLS certificate has loaded and before it is
+	// swapped in; if either fails, everything in use stays. Nil: SIGHUP only reloads
+	// the certificate.
+	Reload func(ctx context.Context) error
+	// Ready is called once with the URL the server listens on.
+	Ready func(url string)
+}
+
+// Serve serves o.Handler until ctx is cancelled or the process gets SIGINT or
+// SIGTERM, then stops accepting connections and lets the requests in flight finish
+// (up to ShutdownTimeout; a second signal ends the process at once). It returns nil
+// after a clean shutdown; the caller then closes its service.
+func Serve(ctx context.Context, o ServeOptions) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return errors.New("TLS needs both a certificate and a key file")
+	}
+	var cert atomic.Pointer[tls.Certificate]
+	if o.TLSCert != "" {
+		c, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		cert.Store(&c)
+	}
+	l, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           o.Handler,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if o.TLSCert != "" {
+		scheme = "https"
+		// TLS 1.3, or 1.2 with extended master secret (Go's default), gives the
+		// tls-exporter channel binding that logins include.
+		hs.TLSConfig = &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert.Load(), nil },
+		}
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stopCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	served := make(chan error, 1)
+	go func() {
+		if scheme == "https" {
+			served <- hs.ServeTLS(l, "", "")
+		} else {
+			served <- hs.Serve(l)
+		}
+	}()
+	if o.Ready != nil {
+		o.Ready(scheme + "://" + l.Addr().String())
+	}
+
+	reload := func() {
+		var c tls.Certificate
+		var err error
+		if o.TLSCert != "" {
+			if c, err = tls.LoadX509KeyPair(o.TLSCert, o.TLSKey); err != nil {
+				err = fmt.Errorf("TLS certificate: %w", err)
+			}
+		}
+		if err == nil && o.Reload != nil {
+			err = o.Reload(context.WithoutCancel(ctx))
+		}
+		if err != nil {
+			log.Error("reload failed; keeping everything in use", "err", err)
+			return
+		}
+		if o.TLSCert != "" {
+			cert.Store(&c)
+			log.Info("reloaded the TLS certificate")
+		}
+	}
+
+wait:
+	for {
+		select {
+		case <-hup:
+			reload()
+		case err := <-served:
+			log.Error("HTTP server stopped", "err", err)
+			return fmt.Errorf("serve: %w", err)
+		case <-stopCtx.Done():
+			break wait
+		}
+	}
+
+	stop() // a second SIGINT or SIGTERM now ends the process at once
+	log.Info("shutting down: finishing requests in flight (a second signal stops at once)", "timeout", o.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("requests still in flight at the shutdown timeout; closing their connections", "err", err)
+		hs.Close()
+	}
+	l.Close() // Shutdown misses a listener that Serve has not taken yet
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
