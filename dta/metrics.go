@@ -3,12 +3,9 @@ package dta
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/polyroot/polyroot/internal/httpx"
@@ -25,7 +22,6 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
 		issuance: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "polyroot_dta_issuance_total", Help: "wire.DTAShare, permit and revocation requests by kind and result code.",
 		}, []string{"kind", "result"}),
@@ -37,8 +33,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "polyroot_dta_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "status"}),
 	}
-	m.registry.MustRegister(m.issuance, m.latency, m.requests,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry = httpx.NewRegistry(m.issuance, m.latency, m.requests)
 	if reg != nil {
 		reg.MustRegister(m.issuance, m.latency, m.requests)
 	}
@@ -61,27 +56,4 @@ func (m *metrics) issued(kind string, err error, d time.Duration) {
 	if err == nil {
 		m.latency.WithLabelValues(kind).Observe(d.Seconds())
 	}
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
-
-// instrument counts requests by route template (not by path, to keep labels bounded).
-func (m *metrics) instrument(r *mux.Router) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		r.ServeHTTP(rec, req)
-		route := "unmatched"
-		var match mux.RouteMatch
-		if r.Match(req, &match) && match.Route != nil {
-			if tpl, err := match.Route.GetPathTemplate(); err == nil {
-				route = tpl
-			}
-		}
-		m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-	})
 }

@@ -44,7 +44,7 @@ func (s *Service) Handler() http.Handler {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
 	})
 	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
-	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, s.metrics.instrument(r)))
+	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, httpx.CountRequests(r, s.metrics.requests)))
 }
 
 func (s *Service) issueHandler(kind string) http.Handler {

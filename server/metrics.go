@@ -2,12 +2,10 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/gorilla/mux"
+	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -23,7 +21,6 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "polyroot_server_logins_total", Help: "Login steps by step (start, finish, renew_start, renew_finish) and result code.",
 		}, []string{"step", "result"}),
@@ -38,8 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "polyroot_server_registrar_total", Help: "Registrar actions by action and result code.",
 		}, []string{"action", "result"}),
 	}
-	m.registry.MustRegister(m.logins, m.latency, m.requests, m.admin,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry = httpx.NewRegistry(m.logins, m.latency, m.requests, m.admin)
 	if reg != nil {
 		reg.MustRegister(m.logins, m.latency, m.requests, m.admin)
 	}
@@ -53,27 +49,4 @@ func (m *metrics) handler() http.Handler {
 func (m *metrics) login(step, result string, d time.Duration) {
 	m.logins.WithLabelValues(step, result).Inc()
 	m.latency.WithLabelValues(step).Observe(d.Seconds())
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
-
-// instrument counts requests by route template (not by path, to keep labels bounded).
-func (m *metrics) instrument(r *mux.Router) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		r.ServeHTTP(rec, req)
-		route := "unmatched"
-		var match mux.RouteMatch
-		if r.Match(req, &match) && match.Route != nil {
-			if tpl, err := match.Route.GetPathTemplate(); err == nil {
-				route = tpl
-			}
-		}
-		m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-	})
 }

@@ -36,7 +36,7 @@ func (s *Server) Handler() http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
 	})
-	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, s.metrics.instrument(r)))
+	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, httpx.CountRequests(r, s.metrics.requests)))
 }
 
 // admin wraps a registrar handler: it needs "Authorization: Bearer <admin token>",
