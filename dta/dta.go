@@ -76,6 +76,10 @@ type Service struct {
 	metrics *metrics
 	ready   atomic.Bool
 	lastErr atomic.Pointer[string]
+	// logSize is a lower bound of the log's size, kept in memory so that an issuance
+	// need not read it from disk: every entry appended later has an index at least
+	// this large, which is all a record's size hint needs.
+	logSize atomic.Uint64
 }
 
 // keys is what Reload swaps: the secrets with the bundle and record they match.
@@ -162,6 +166,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.Close(ctx)
 		return nil, err
 	}
+	size, err := s.log.Size(ctx)
+	if err != nil {
+		s.Close(ctx)
+		return nil, err
+	}
+	s.logSize.Store(size)
 	s.ready.Store(true)
 	return s, nil
 }

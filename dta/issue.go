@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/httpx"
@@ -87,12 +88,8 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	if err != nil {
 		return nil, err
 	}
-	size, err := s.log.Size(ctx)
-	if err != nil {
-		return nil, errLog
-	}
 	now := s.cfg.Now().Unix()
-	rec = &record{TicketSHA256: ticketHash, Kind: tk.Kind, SizeHint: size}
+	rec = &record{TicketSHA256: ticketHash, Kind: tk.Kind, SizeHint: s.logSize.Load()}
 	for _, it := range items {
 		e := wire.Entry{Version: 1, DTA: s.cfg.Index, Domain: k.bundle.Domain, Kind: tk.Kind,
 			IDHash: tk.IDHash, Slot: it.slot, TicketSHA256: ticketHash, Time: now}
@@ -117,6 +114,9 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 		s.cfg.Logger.Error("log append failed", "kind", tk.Kind, "err", err)
 		s.setUnready("log append failed: " + err.Error())
 		return nil, errLog
+	}
+	for _, i := range rec.Indices {
+		raiseTo(&s.logSize, i+1)
 	}
 	if err := s.store.put(tk.Nonce, rec, ""); err != nil {
 		return nil, err
@@ -179,6 +179,15 @@ func (s *Service) respond(k *keys, items []issued, rec *record) *wire.DTARespons
 		resp.Shares = append(resp.Shares, sh)
 	}
 	return resp
+}
+
+// raiseTo sets a to v if v is larger, atomically.
+func raiseTo(a *atomic.Uint64, v uint64) {
+	for cur := a.Load(); v > cur; cur = a.Load() {
+		if a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
 }
 
 func stripe(nonce string) int {
