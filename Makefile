@@ -7,19 +7,25 @@ STATICCHECK_VERSION := v0.8.2
 # Pinned Vault server for the keystore integration tests (see deploy/build/vault/go.mod).
 VAULT_VERSION := v1.21.0
 VAULT_BIN     := $(TOOLCACHE)/vault-$(VAULT_VERSION)
+# go-ethereum: the library version in go.mod, abigen for the ledger bindings, and the geth
+# binary for integration tests are all this one version (v1.17.9+ do not resolve here).
+GETH_VERSION := v1.17.8
+# Pinned Solidity compiler: the npm package solc, exact version in ledger/contracts/package-lock.json.
+SOLC_VERSION  := 0.8.37
+CONTRACTS_DIR := ledger/contracts
 # Under make, integration tests fail instead of skipping when a binary is missing
 # (internal/testbin), and find the pinned binaries here.
 INTEGRATION_ENV := POLYROOT_INTEGRATION=1 POLYROOT_VAULT_BIN=$(VAULT_BIN)
 # Packages with goroutines or shared state, run again under the race detector.
 RACE_PKGS := ./pairing/... ./dta/... ./server/... ./client/... ./internal/...
 
-.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault
+.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault solc contracts
 
 build:
 	CGO_ENABLED=0 $(GO) build ./...
 
 ## test: everything CI runs — vet, unit/property/known-answer tests, race detector, short fuzz runs.
-test: build vault
+test: build vault solc
 	$(GO) vet ./...
 	$(MAKE) unit race fuzz-short
 
@@ -61,6 +67,23 @@ vault:
 	  GOFLAGS=-mod=mod $(GO) build -trimpath -o $(VAULT_BIN).tmp github.com/hashicorp/vault && \
 	  mv $(VAULT_BIN).tmp $(VAULT_BIN); \
 	}
+
+## solc: the pinned solc npm package, installed from the committed lock into
+## ledger/contracts/node_modules (git-ignored) when it is missing or another version.
+solc:
+	@node -e 'process.exit(require("./$(CONTRACTS_DIR)/node_modules/solc/package.json").version === "$(SOLC_VERSION)" ? 0 : 1)' 2>/dev/null || { \
+	  echo "installing solc $(SOLC_VERSION) into $(CONTRACTS_DIR)/node_modules (npm ci)"; \
+	  cd $(CONTRACTS_DIR) && npm ci --no-audit --no-fund; \
+	}
+
+## contracts: recompile IssuanceLog.sol (ledger/contracts/IssuanceLog.json) and regenerate its
+## Go bindings (ledger/issuancelog.go); review the diff and commit both with the source.
+contracts: solc
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  node $(CONTRACTS_DIR)/compile.js --abigen "$$tmp" && \
+	  $(GO) run github.com/ethereum/go-ethereum/cmd/abigen@$(GETH_VERSION) --v2 --pkg ledger --type IssuanceLog \
+	    --abi "$$tmp/IssuanceLog.abi" --bin "$$tmp/IssuanceLog.bin" --out ledger/issuancelog.go && \
+	  printf '\n//lint:file-ignore ST1005 abigen writes errors.New("Unknown error"); this line is added by make contracts\n' >> ledger/issuancelog.go
 
 demo:
 	$(GO) run ./cmd/polyroot demo

@@ -1,0 +1,46 @@
+// Package ledger anchors every DTA's transparency log on an Ethereum chain, through the
+// IssuanceLog contract (DESIGN.md §6).
+//
+// Each DTA appends its issuance entries to its own Tessera log (internal/translog) and
+// signs checkpoints: a size and a root hash. From time to time it sends the latest one to
+// IssuanceLog.anchor(logID, size, root), where logID is LogID(origin), the SHA-256 of the
+// log's origin line. The contract keeps the latest anchor of each log and emits
+// Anchored(logID, size, root, timestamp); an auditor reads those events and checks, with
+// consistency proofs from the log itself, that every anchored checkpoint extends the one
+// before. A DTA that rewrites or forks its log after an anchor is then caught.
+//
+// # Files
+//
+//   - contracts/IssuanceLog.sol: the contract, deliberately tiny.
+//   - contracts/IssuanceLog.json: its ABI and bytecode from solc 0.8.37 (the npm package,
+//     pinned by contracts/package-lock.json), optimizer on (200 runs), EVM "cancun", no
+//     metadata hash, so the bytecode depends only on the source. TestContractBuildIsReproducible
+//     recompiles it; the code deployed on chain is byte for byte deployedBytecode.
+//   - issuancelog.go: go-ethereum abigen --v2 bindings (accounts/abi/bind/v2), generated.
+//     Use Binding() for the Pack*/Unpack* methods and bind.Transact, bind.Call and
+//     bind.FilterEvents with them; Revert decodes the contract's custom errors.
+//
+// `make contracts` regenerates both generated files; `make solc` installs the compiler.
+//
+// # Security invariants
+//
+//   - Only hashes and salted identity hashes go on chain: log IDs, Merkle roots and sizes.
+//     Nothing about an identity or a share is readable from the chain.
+//   - The contract accepts an anchor for a log only from the one address the owner (the
+//     deployer) registered for it, and only with a size strictly larger than the last
+//     anchored one; a refused anchor changes nothing. An anchor at an already anchored
+//     size — the shape of a forked log — is refused, so the first root for a size stands.
+//   - The owner can move a log to another address (a DTA's key rotation) or to address(0)
+//     (frozen); moving it does not reset its size. The owner cannot anchor, nor change
+//     past anchors: the history is the chain's event log.
+//   - The contract is a witness, not a verifier: it does not check that a root is the root
+//     of a consistent log. The auditor does, from the anchors and the logs' tiles.
+//
+// # Caveats
+//
+//   - The `embedded` chain is go-ethereum's simulated backend (ethclient/simulated): in
+//     process and in memory. Its anchors vanish with the process, so it shows the mechanism
+//     (devnet, demo, tests) but gives no protection against the operator who runs it. Real
+//     deployments anchor on an independent chain over JSON-RPC.
+//   - The chain's timestamp is the block's, set by its producer, not a trusted clock.
+package ledger
