@@ -10,22 +10,23 @@ VAULT_BIN     := $(TOOLCACHE)/vault-$(VAULT_VERSION)
 # go-ethereum: the library version in go.mod, abigen for the ledger bindings, and the geth
 # binary for integration tests are all this one version (v1.17.9+ do not resolve here).
 GETH_VERSION := v1.17.8
+GETH_BIN     := $(TOOLCACHE)/geth-$(GETH_VERSION)
 # Pinned Solidity compiler: the npm package solc, exact version in ledger/contracts/package-lock.json.
 SOLC_VERSION  := 0.8.37
 CONTRACTS_DIR := ledger/contracts
 # Under make, integration tests fail instead of skipping when a binary is missing
 # (internal/testbin), and find the pinned binaries here.
-INTEGRATION_ENV := POLYROOT_INTEGRATION=1 POLYROOT_VAULT_BIN=$(VAULT_BIN)
+INTEGRATION_ENV := POLYROOT_INTEGRATION=1 POLYROOT_VAULT_BIN=$(VAULT_BIN) POLYROOT_GETH_BIN=$(GETH_BIN)
 # Packages with goroutines or shared state, run again under the race detector.
 RACE_PKGS := ./pairing/... ./dta/... ./server/... ./client/... ./internal/...
 
-.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault solc contracts
+.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault geth solc contracts
 
 build:
 	CGO_ENABLED=0 $(GO) build ./...
 
 ## test: everything CI runs — vet, unit/property/known-answer tests, race detector, short fuzz runs.
-test: build vault solc
+test: build vault geth solc
 	$(GO) vet ./...
 	$(MAKE) unit race fuzz-short
 
@@ -84,6 +85,16 @@ contracts: solc
 	  $(GO) run github.com/ethereum/go-ethereum/cmd/abigen@$(GETH_VERSION) --v2 --pkg ledger --type IssuanceLog \
 	    --abi "$$tmp/IssuanceLog.abi" --bin "$$tmp/IssuanceLog.bin" --out ledger/issuancelog.go && \
 	  printf '\n//lint:file-ignore ST1005 abigen writes errors.New("Unknown error"); this line is added by make contracts\n' >> ledger/issuancelog.go
+
+## geth: the pinned go-ethereum node for the ledger's integration tests (geth --dev),
+## built once (about 4 minutes) into the tool cache; the same version as the library.
+geth:
+	@test -x $(GETH_BIN) || { \
+	  echo "building geth $(GETH_VERSION) into $(GETH_BIN) (once; about 4 minutes)"; \
+	  mkdir -p $(TOOLCACHE)/geth-build && \
+	  GOBIN=$(TOOLCACHE)/geth-build $(GO) install github.com/ethereum/go-ethereum/cmd/geth@$(GETH_VERSION) && \
+	  mv $(TOOLCACHE)/geth-build/geth $(GETH_BIN); \
+	}
 
 demo:
 	$(GO) run ./cmd/polyroot demo
