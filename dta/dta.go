@@ -33,7 +33,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,7 +71,7 @@ type Service struct {
 	keys    atomic.Pointer[keys] // swapped whole by Reload
 	store   *store
 	log     *translog.Log
-	locks   [64]sync.Mutex // per ticket nonce, striped
+	locks   nonceLocks // one per ticket nonce in flight
 	metrics *metrics
 	ready   atomic.Bool
 	lastErr atomic.Pointer[string]

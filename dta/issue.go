@@ -5,8 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/polyroot/polyroot/internal/bundle"
@@ -55,9 +55,7 @@ type issued struct {
 // issue acts on a ticket verified under k's bundle exactly once. token is the
 // ticket's encoding.
 func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token string) (*wire.DTAResponse, error) {
-	lock := &s.locks[stripe(tk.Nonce)]
-	lock.Lock()
-	defer lock.Unlock()
+	defer s.locks.lock(tk.Nonce)()
 
 	ticketHash := sha256Hex([]byte(token))
 	rec, err := s.store.get(tk.Nonce)
@@ -190,10 +188,41 @@ func raiseTo(a *atomic.Uint64, v uint64) {
 	}
 }
 
-func stripe(nonce string) int {
-	h := fnv.New32a()
-	h.Write([]byte(nonce))
-	return int(h.Sum32() % 64)
+// nonceLocks serialises the requests for one ticket nonce (a retry racing the
+// original) without making requests for different nonces wait for each other: a lock
+// is held across the log append, which takes milliseconds.
+type nonceLocks struct {
+	mu sync.Mutex
+	m  map[string]*nonceLock
+}
+
+type nonceLock struct {
+	sync.Mutex
+	refs int
+}
+
+// lock locks nonce and returns the function that unlocks it.
+func (l *nonceLocks) lock(nonce string) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*nonceLock{}
+	}
+	e := l.m[nonce]
+	if e == nil {
+		e = &nonceLock{}
+		l.m[nonce] = e
+	}
+	e.refs++
+	l.mu.Unlock()
+	e.Lock()
+	return func() {
+		e.Unlock()
+		l.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(l.m, nonce)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // recoverPending finishes the records a crash left pending: each entry already in the
