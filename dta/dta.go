@@ -63,6 +63,18 @@ type Config struct {
 	// RatePerSecond and RateBurst limit requests per client address (defaults 50, 100).
 	RatePerSecond float64
 	RateBurst     int
+	// Anchor, when set, anchors the log's checkpoints on a chain (internal/dtacmd wires a
+	// ledger.Anchorer). New starts it in a goroutine once the log is open; Close stops it
+	// and waits for it before closing the log. If it is also a prometheus.Collector, its
+	// metrics are served on /metrics.
+	Anchor Anchor
+}
+
+// An Anchor runs beside the service until ctx is cancelled. origin is the log's origin
+// line; checkpoint returns the size and root hash of the log's latest checkpoint,
+// verified with the DTA's signing key.
+type Anchor interface {
+	Run(ctx context.Context, origin string, checkpoint func(context.Context) (size uint64, root []byte, err error)) error
 }
 
 // A Service is a running DTA. Its Handler serves the HTTP API.
@@ -79,6 +91,8 @@ type Service struct {
 	// need not read it from disk: every entry appended later has an index at least
 	// this large, which is all a record's size hint needs.
 	logSize atomic.Uint64
+	// stopAnchor stops the Anchor goroutine and waits for it (nil without one).
+	stopAnchor func()
 }
 
 // keys is what Reload swaps: the secrets with the bundle and record they match.
@@ -171,8 +185,43 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.logSize.Store(size)
+	if cfg.Anchor != nil {
+		s.startAnchor(ctx, rec.LogOrigin)
+	}
 	s.ready.Store(true)
 	return s, nil
+}
+
+// startAnchor runs cfg.Anchor in a goroutine until Close.
+func (s *Service) startAnchor(ctx context.Context, origin string) {
+	if c, ok := s.cfg.Anchor.(prometheus.Collector); ok {
+		if err := s.metrics.registry.Register(c); err != nil {
+			s.cfg.Logger.Warn("anchor metrics not served", "err", err)
+		}
+	}
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.cfg.Anchor.Run(actx, origin, s.checkpoint); err != nil {
+			s.cfg.Logger.Error("anchoring stopped", "err", err)
+		}
+	}()
+	s.stopAnchor = func() { cancel(); <-done }
+}
+
+// checkpoint returns the size and root of the log's latest checkpoint, verified.
+func (s *Service) checkpoint(ctx context.Context) (uint64, []byte, error) {
+	raw, err := s.log.Checkpoint(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	k := s.keys.Load()
+	cp, err := translog.ParseCheckpoint(raw, k.record.LogOrigin, k.signing.Public().(ed25519.PublicKey))
+	if err != nil {
+		return 0, nil, err
+	}
+	return cp.Size, cp.Hash, nil
 }
 
 // loadKeys reads the keys and checks them against the DTA's record in the bundle.
@@ -229,6 +278,10 @@ func (s *Service) Record() bundle.DTA { return *s.keys.Load().record }
 // Close stops the service's log and closes its state.
 func (s *Service) Close(ctx context.Context) error {
 	s.ready.Store(false)
+	if s.stopAnchor != nil {
+		s.stopAnchor()
+		s.stopAnchor = nil
+	}
 	return errors.Join(s.log.Close(ctx), s.store.close())
 }
 

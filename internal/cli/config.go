@@ -35,6 +35,17 @@ type fileConfig struct {
 	Rate               rateConfig     `toml:"rate"`
 	TLS                tlsConfig      `toml:"tls"`
 	Keystore           keystoreConfig `toml:"keystore"`
+	Chain              chainConfig    `toml:"chain"`
+}
+
+// chainConfig is where a DTA anchors its log (package ledger, internal/dtacmd).
+type chainConfig struct {
+	Type          string   `toml:"type"`
+	RPCURL        string   `toml:"rpc_url"`
+	KeyFile       string   `toml:"key_file"`
+	Contract      string   `toml:"contract"`
+	AnchorPeriod  duration `toml:"anchor_period"`
+	Confirmations uint64   `toml:"confirmations"`
 }
 
 // The tables that the DTA's and the auth server's files share.
@@ -83,7 +94,7 @@ func (d duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 // pathKeys are the keys whose relative values are resolved against the file's directory.
 var pathKeys = map[string]bool{
 	"bundle": true, "data_dir": true, "tls.cert": true, "tls.key": true,
-	"keystore.dir": true, "keystore.vault.ca_file": true,
+	"keystore.dir": true, "keystore.vault.ca_file": true, "chain.key_file": true,
 	"registrar_key": true, "dta_ca_file": true, // the auth server's
 }
 

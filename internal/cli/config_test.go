@@ -70,6 +70,7 @@ func defaults() fileConfig {
 	c.Rate.PerSecond, c.Rate.Burst = defaultRatePerSecond, defaultRateBurst
 	c.Keystore.Type = "file"
 	c.Keystore.Vault.Mount, c.Keystore.Vault.AppRoleMount = "secret", "approle"
+	c.Chain.Type, c.Chain.AnchorPeriod, c.Chain.Confirmations = defaultChain, duration(defaultAnchorPeriod), defaultConfirmations
 	return c
 }
 

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/ethereum/go-ethereum/common"
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/dtacmd"
+	"github.com/polyroot/polyroot/ledger"
 )
 
 // Defaults of `polyroot dta serve`.
@@ -23,6 +25,9 @@ const (
 	defaultRateBurst          = 100
 	defaultCheckpointInterval = time.Second
 	defaultShutdownTimeout    = 30 * time.Second
+	defaultChain              = dtacmd.ChainNone
+	defaultAnchorPeriod       = ledger.DefaultAnchorPeriod
+	defaultConfirmations      = ledger.DefaultConfirmations
 )
 
 func dtaCommand() *ucli.Command {
@@ -151,6 +156,18 @@ func dtaServeCommand() *ucli.Command {
 		str("tls-key", "POLYROOT_DTA_TLS_KEY", "tls.key", "", "TLS", "the PEM private key `FILE` of --tls-cert", true),
 		str("log-format", "POLYROOT_LOG_FORMAT", "log.format", "json", "Logging", "log `FORMAT` on stderr: json or text", false),
 		str("log-level", "POLYROOT_LOG_LEVEL", "log.level", "info", "Logging", "log `LEVEL`: debug, info, warn or error", false),
+		str("chain", "POLYROOT_DTA_CHAIN", "chain.type", defaultChain, "Anchoring",
+			"anchor the log's checkpoints on `CHAIN`: none; embedded (an in-memory chain inside this process, for devnet and demos: its anchors vanish with it); or rpc (an EVM JSON-RPC endpoint)", false),
+		str("rpc-url", "POLYROOT_DTA_RPC_URL", "chain.rpc_url", "", "Anchoring", "the chain's JSON-RPC `URL` (--chain rpc)", false),
+		str("chain-key-file", "POLYROOT_DTA_CHAIN_KEY_FILE", "chain.key_file", "", "Anchoring",
+			"`FILE` with the hex private key of the address registered to anchor this log (--chain rpc; mode 0600)", true),
+		str("contract", "POLYROOT_DTA_CONTRACT", "chain.contract", "", "Anchoring", "the IssuanceLog contract's `ADDRESS` (--chain rpc)", false),
+		&ucli.DurationFlag{Name: "anchor-period", Value: defaultAnchorPeriod, Category: "Anchoring",
+			Usage:   "how often the log's latest checkpoint is anchored, if the log grew (devnet: 10s) (config: chain.anchor_period)",
+			Sources: sources(file, "POLYROOT_DTA_ANCHOR_PERIOD", "chain.anchor_period")},
+		&ucli.Uint64Flag{Name: "confirmations", Value: defaultConfirmations, Category: "Anchoring",
+			Usage:   "`N` blocks after which an anchor counts as done (config: chain.confirmations)",
+			Sources: sources(file, "POLYROOT_DTA_CONFIRMATIONS", "chain.confirmations")},
 		&ucli.BoolFlag{Name: "check-config", Usage: "print the resolved settings as TOML (no secrets) and exit without starting"},
 	}
 	flags = append(flags, keystoreFlags(file)...)
@@ -198,6 +215,9 @@ func serveSettings(c *ucli.Command) (*fileConfig, error) {
 	v.Addr, v.Mount, v.Path = c.String("vault-addr"), c.String("vault-mount"), c.String("vault-path")
 	v.AppRoleRoleID, v.AppRoleMount = c.String("vault-approle-role-id"), c.String("vault-approle-mount")
 	v.CAFile, v.Namespace = c.String("vault-ca-file"), c.String("vault-namespace")
+	ch := &s.Chain
+	ch.Type, ch.RPCURL, ch.KeyFile, ch.Contract = c.String("chain"), c.String("rpc-url"), c.String("chain-key-file"), c.String("contract")
+	ch.AnchorPeriod, ch.Confirmations = duration(c.Duration("anchor-period")), c.Uint64("confirmations")
 
 	missing := func(what, flag, env, key string) error {
 		return fmt.Errorf("dta serve: no %s: give --%s, $%s or %s in the config file", what, flag, env, key)
@@ -225,6 +245,18 @@ func serveSettings(c *ucli.Command) (*fileConfig, error) {
 		return nil, missing("keystore directory", "keystore-dir", "POLYROOT_KEYSTORE_DIR", "keystore.dir")
 	case k.Type == "vault" && v.Addr == "":
 		return nil, missing("Vault address", "vault-addr", "POLYROOT_VAULT_ADDR", "keystore.vault.addr")
+	case ch.Type != dtacmd.ChainNone && ch.Type != dtacmd.ChainEmbedded && ch.Type != dtacmd.ChainRPC:
+		return nil, fmt.Errorf("dta serve: --chain %q: want none, embedded or rpc", ch.Type)
+	case ch.AnchorPeriod <= 0:
+		return nil, fmt.Errorf("dta serve: the anchor period must be positive")
+	case ch.Confirmations < 1:
+		return nil, fmt.Errorf("dta serve: --confirmations must be at least 1")
+	case ch.Type == dtacmd.ChainRPC && ch.RPCURL == "":
+		return nil, missing("chain RPC URL", "rpc-url", "POLYROOT_DTA_RPC_URL", "chain.rpc_url")
+	case ch.Type == dtacmd.ChainRPC && ch.KeyFile == "":
+		return nil, missing("chain key file", "chain-key-file", "POLYROOT_DTA_CHAIN_KEY_FILE", "chain.key_file")
+	case ch.Type == dtacmd.ChainRPC && !common.IsHexAddress(ch.Contract):
+		return nil, fmt.Errorf("dta serve: --contract %q: want the IssuanceLog contract's address (0x and 40 hex digits)", ch.Contract)
 	}
 	if _, err := newLogger(s.Log.Format, s.Log.Level, io.Discard); err != nil {
 		return nil, err
@@ -277,6 +309,9 @@ func serveAction(file *configFile) ucli.ActionFunc {
 			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
 			CheckpointInterval: time.Duration(s.CheckpointInterval), ShutdownTimeout: time.Duration(s.ShutdownTimeout),
 			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key,
+			Chain: s.Chain.Type,
+			Anchoring: dtacmd.Anchoring{RPCURL: s.Chain.RPCURL, KeyFile: s.Chain.KeyFile, Contract: s.Chain.Contract,
+				Period: time.Duration(s.Chain.AnchorPeriod), Confirmations: s.Chain.Confirmations},
 			Ready: c.Root().Writer,
 		})
 		if err != nil {

@@ -45,6 +45,11 @@ type Config struct {
 	TLSCert, TLSKey    string        // both or neither: serve HTTPS
 	ShutdownTimeout    time.Duration // for requests in flight; default 30 s
 
+	// Chain is where the log is anchored: "" or "none" (not anchored), "embedded" or
+	// "rpc" (see Anchoring).
+	Chain     string
+	Anchoring Anchoring
+
 	// Ready receives one line once the server accepts connections:
 	// "polyroot: DTA <i> of <domain> ready at <URL> (…)". Default: discard.
 	Ready io.Writer
@@ -105,17 +110,28 @@ func Serve(ctx context.Context, cfg Config) error {
 			cfg.BundleFile, b.Domain, Indices(b), cfg.Index)
 	}
 	translog.RouteTesseraLogs(log)
-	svc, err := dta.New(ctx, dta.Config{
+	rec0, _ := b.Find(cfg.Index)
+	anchor, closeChain, err := newAnchor(ctx, cfg.Chain, cfg.Anchoring, rec0.LogOrigin, log)
+	if err != nil {
+		return err
+	}
+	dcfg := dta.Config{
 		Bundle: b, Index: cfg.Index, Keys: cfg.Keys, DataDir: cfg.DataDir, Logger: log,
 		Log:           translog.Options{CheckpointInterval: cfg.CheckpointInterval},
 		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst,
-	})
+	}
+	if anchor != nil {
+		dcfg.Anchor = anchor
+	}
+	svc, err := dta.New(ctx, dcfg)
 	if err != nil {
+		closeChain()
 		return err
 	}
 	closeService := func() error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 		defer cancel()
+		defer closeChain() // after the anchorer, which Close stops
 		return svc.Close(cctx)
 	}
 

@@ -1,0 +1,125 @@
+package dta
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polyroot/polyroot/internal/ticket"
+)
+
+// fakeAnchor records what the service hands an Anchor and polls the checkpoint.
+type fakeAnchor struct {
+	mu      sync.Mutex
+	origin  string
+	size    uint64
+	root    []byte
+	started chan struct{}
+	stopped atomic.Bool
+	gauge   prometheus.Gauge
+}
+
+func (f *fakeAnchor) Run(ctx context.Context, origin string, checkpoint func(context.Context) (uint64, []byte, error)) error {
+	f.mu.Lock()
+	f.origin = origin
+	f.mu.Unlock()
+	close(f.started)
+	for {
+		if size, root, err := checkpoint(ctx); err == nil {
+			f.mu.Lock()
+			f.size, f.root = size, root
+			f.mu.Unlock()
+			f.gauge.Set(float64(size))
+		}
+		select {
+		case <-ctx.Done():
+			f.stopped.Store(true)
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (f *fakeAnchor) Describe(ch chan<- *prometheus.Desc) { f.gauge.Describe(ch) }
+func (f *fakeAnchor) Collect(ch chan<- prometheus.Metric) { f.gauge.Collect(ch) }
+
+func TestAnchorHook(t *testing.T) {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	d.stop(nd) // restart it with an Anchor
+	fa := &fakeAnchor{started: make(chan struct{}),
+		gauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "polyroot_dta_test_anchor_size", Help: "test"})}
+	svc, err := New(context.Background(), Config{Bundle: d.bundle, Index: nd.index, Keys: nd.keys, DataDir: nd.dir,
+		Log: logOptions, Anchor: fa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			svc.Close(context.Background())
+		}
+	}()
+	select {
+	case <-fa.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("New did not start the Anchor")
+	}
+	if rec := svc.Record(); fa.origin != rec.LogOrigin {
+		t.Fatalf("Anchor got origin %q, want %q", fa.origin, rec.LogOrigin)
+	}
+
+	// Issue through the handler; the Anchor's checkpoint follows the log.
+	srv := &http.Server{Handler: svc.Handler()}
+	go srv.Serve(nd.listenerOrNew(t))
+	defer srv.Close()
+	d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, newID(t, "anchor@example.com")))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fa.mu.Lock()
+		size, root := fa.size, fa.root
+		fa.mu.Unlock()
+		if size >= 1 && len(root) == 32 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Anchor's checkpoint stayed at size %d", size)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get(nd.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "polyroot_dta_test_anchor_size") {
+		t.Fatal("/metrics does not serve the Anchor's metrics")
+	}
+
+	if err := svc.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	closed = true
+	if !fa.stopped.Load() {
+		t.Fatal("Close returned before the Anchor stopped")
+	}
+}
+
+// listenerOrNew returns a listener on the node's address.
+func (nd *node) listenerOrNew(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", strings.TrimPrefix(nd.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

@@ -1,0 +1,250 @@
+//go:build unix
+
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/polyroot/polyroot/internal/testbin"
+	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/ledger"
+)
+
+const anchorContract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+// TestAnchorSettings: the anchoring flags, environment and config keys of dta serve.
+func TestAnchorSettings(t *testing.T) {
+	clearEnv(t)
+	req := []string{"--bundle", "b.json", "--index", "1", "--data-dir", "d", "--keystore-dir", "k"}
+
+	if got := resolve(t, req...); got.Chain.Type != "none" || time.Duration(got.Chain.AnchorPeriod) != time.Hour || got.Chain.Confirmations != 2 {
+		t.Fatalf("defaults: %+v", got.Chain)
+	}
+	got := resolve(t, append(req, "--chain", "rpc", "--rpc-url", "http://127.0.0.1:8545", "--chain-key-file", "chain.key",
+		"--contract", anchorContract, "--anchor-period", "10s", "--confirmations", "3")...)
+	want := chainConfig{Type: "rpc", RPCURL: "http://127.0.0.1:8545", KeyFile: "chain.key", Contract: anchorContract,
+		AnchorPeriod: duration(10 * time.Second), Confirmations: 3}
+	if got.Chain != want {
+		t.Fatalf("flags: %+v, want %+v", got.Chain, want)
+	}
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "dta.toml")
+	file := "[chain]\ntype = \"rpc\"\nrpc_url = \"http://node:8545\"\nkey_file = \"keys/chain.key\"\ncontract = \"" + anchorContract + "\"\nanchor_period = \"10s\"\nconfirmations = 5\n"
+	if err := os.WriteFile(cfg, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got = resolve(t, append(req, "--config", cfg)...)
+	if got.Chain.KeyFile != filepath.Join(dir, "keys/chain.key") || got.Chain.Confirmations != 5 || got.Chain.RPCURL != "http://node:8545" {
+		t.Fatalf("file: %+v (key_file relative to the file's directory)", got.Chain)
+	}
+	t.Setenv("POLYROOT_DTA_CHAIN", "embedded")
+	t.Setenv("POLYROOT_DTA_CONFIRMATIONS", "4")
+	got = resolve(t, append(req, "--config", cfg)...)
+	if got.Chain.Type != "embedded" || got.Chain.Confirmations != 4 {
+		t.Fatalf("environment over file: %+v", got.Chain)
+	}
+	os.Unsetenv("POLYROOT_DTA_CHAIN")
+	os.Unsetenv("POLYROOT_DTA_CONFIRMATIONS")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--chain", "ropsten"}, `--chain "ropsten": want none, embedded or rpc`},
+		{[]string{"--chain", "rpc", "--chain-key-file", "k", "--contract", anchorContract}, "no chain RPC URL"},
+		{[]string{"--chain", "rpc", "--rpc-url", "http://x", "--contract", anchorContract}, "no chain key file"},
+		{[]string{"--chain", "rpc", "--rpc-url", "http://x", "--chain-key-file", "k", "--contract", "0x12"}, `--contract "0x12"`},
+		{[]string{"--chain", "embedded", "--confirmations", "0"}, "at least 1"},
+		{[]string{"--chain", "embedded", "--anchor-period", "0s"}, "anchor period must be positive"},
+	} {
+		code, _, errOut := run(append(append([]string{"dta", "serve"}, append(req, tc.args...)...), "--check-config")...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, %q; want an error with %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// TestAnchorServeEmbedded runs dta serve with --chain embedded: it deploys and registers
+// on its in-memory chain, and the log's growth is anchored (seen on /metrics).
+func TestAnchorServeEmbedded(t *testing.T) {
+	clearEnv(t)
+	t.Setenv(envPassphrase, "correct horse battery staple")
+	t.Setenv(envScryptLogN, "10")
+	d := setupDomain(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startServe(t, ctx, "--config", d.configs[0], "--listen", "127.0.0.1:0", "--checkpoint-interval", "100ms",
+		"--chain", "embedded", "--anchor-period", "200ms", "--confirmations", "2")
+	if !strings.Contains(s.stderr.String(), "embedded chain: in memory") {
+		t.Fatalf("no warning that the embedded chain is in memory:\n%s", s.stderr)
+	}
+
+	priv, err := readRegistrarKey(d.registrar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id [32]byte
+	rand.Read(id[:])
+	tk, err := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"ticket": tk})
+	resp, err := http.Post(s.url+"/v1/shares/client", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("client share: %d", resp.StatusCode)
+	}
+
+	confirmed := regexp.MustCompile(`(?m)^polyroot_dta_anchor_confirmed_size (\d+)`)
+	lag := regexp.MustCompile(`(?m)^polyroot_dta_anchor_lag_entries (\d+)`)
+	if !waitFor(30*time.Second, func() bool {
+		code, raw := get(t, http.DefaultClient, s.url+"/metrics")
+		m, l := confirmed.FindSubmatch(raw), lag.FindSubmatch(raw)
+		if code != http.StatusOK || m == nil || l == nil {
+			return false
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		return n >= 1 && string(l[1]) == "0"
+	}) {
+		_, raw := get(t, http.DefaultClient, s.url+"/metrics")
+		t.Fatalf("the log was not anchored within 30 s\nmetrics: %s\nstderr: %s", grepLines(string(raw), "anchor"), s.stderr)
+	}
+	if !strings.Contains(s.stderr.String(), "anchor confirmed") {
+		t.Fatalf("no anchor in the log:\n%s", s.stderr)
+	}
+	cancel()
+	select {
+	case code := <-s.done:
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, s.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("dta serve did not stop")
+	}
+}
+
+// TestAnchorServeRPC runs dta serve with --chain rpc against a real geth --dev: the
+// contract deployed and the DTA's key registered beforehand, as an operator would.
+func TestAnchorServeRPC(t *testing.T) {
+	clearEnv(t)
+	g := testbin.StartGeth(t)
+	t.Setenv(envPassphrase, "correct horse battery staple")
+	t.Setenv(envScryptLogN, "10")
+	d := setupDomain(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	client, err := ledger.Dial(ctx, g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	owner, _ := crypto.GenerateKey()
+	anchorer, _ := crypto.GenerateKey()
+	var accounts []common.Address
+	if err := client.Client().CallContext(ctx, &accounts, "eth_accounts"); err != nil || len(accounts) == 0 {
+		t.Fatalf("eth_accounts: %v %v", accounts, err)
+	}
+	value := (*hexutil.Big)(new(big.Int).Mul(big.NewInt(10), big.NewInt(params.Ether)))
+	for _, k := range []*ecdsa.PrivateKey{owner, anchorer} {
+		var h common.Hash
+		if err := client.Client().CallContext(ctx, &h, "eth_sendTransaction",
+			map[string]any{"from": accounts[0], "to": ledger.Address(k), "value": value}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waitFor(30*time.Second, func() bool {
+		b, err := client.BalanceAt(ctx, ledger.Address(anchorer), nil)
+		return err == nil && b.Sign() > 0
+	}) {
+		t.Fatal("funding the keys took over 30 s")
+	}
+	dctx, dcancel := context.WithTimeout(ctx, time.Minute)
+	defer dcancel()
+	contract, err := ledger.Deploy(dctx, client, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := loadRecord(t, d.records[0]).LogOrigin
+	if err := ledger.Register(dctx, client, owner, contract, origin, ledger.Address(anchorer)); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(d.dir, "chain.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(crypto.FromECDSA(anchorer))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s := startServe(t, ctx, "--config", d.configs[0], "--listen", "127.0.0.1:0", "--checkpoint-interval", "100ms",
+		"--chain", "rpc", "--rpc-url", g.URL, "--chain-key-file", keyFile, "--contract", contract.Hex(),
+		"--anchor-period", "300ms", "--confirmations", "2")
+	// A fresh log has nothing to anchor; a checkpoint of size 0 is never anchored.
+	priv, err := readRegistrarKey(d.registrar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id [32]byte
+	rand.Read(id[:])
+	tk, _ := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
+	body, _ := json.Marshal(map[string]string{"ticket": tk})
+	resp, err := http.Post(s.url+"/v1/shares/client", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("client share: %d", resp.StatusCode)
+	}
+	var latest ledger.LatestOutput
+	if !waitFor(30*time.Second, func() bool {
+		latest, err = bind.Call(ledger.Binding().Instance(client, contract), &bind.CallOpts{Context: ctx},
+			ledger.Binding().PackLatest(ledger.LogID(origin)), ledger.Binding().UnpackLatest)
+		return err == nil && latest.Size >= 1
+	}) {
+		t.Fatalf("no anchor on geth within 30 s (%v)\n%s", err, s.stderr)
+	}
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(s.stderr.String(), "anchor confirmed") }) {
+		t.Fatalf("the anchor was not confirmed:\n%s", s.stderr)
+	}
+	if strings.Contains(s.stderr.String(), hex.EncodeToString(crypto.FromECDSA(anchorer))) {
+		t.Fatal("the chain key appears in the log")
+	}
+	cancel()
+	if code := <-s.done; code != 0 {
+		t.Fatalf("exit %d\n%s", code, s.stderr)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

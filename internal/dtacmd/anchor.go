@@ -1,0 +1,131 @@
+package dtacmd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polyroot/polyroot/ledger"
+)
+
+// Chains a DTA can anchor its log on.
+const (
+	ChainNone     = "none"
+	ChainEmbedded = "embedded"
+	ChainRPC      = "rpc"
+)
+
+// Anchoring configures the anchoring of the DTA's log (package ledger).
+//
+//   - embedded: go-ethereum's simulated backend inside this process, in memory. For
+//     now a DTA process runs its own: at start it deploys IssuanceLog and registers
+//     itself as its log's anchorer, with a key made for the run. Everything on that
+//     chain vanishes when the process stops: it shows the mechanism (devnet, demo), it
+//     proves nothing to anyone else.
+//   - rpc: an EVM JSON-RPC endpoint (RPCURL), the deployed IssuanceLog (Contract) and
+//     the key of the address its owner registered for this DTA's log (KeyFile, hex,
+//     mode 0600).
+type Anchoring struct {
+	RPCURL        string
+	KeyFile       string
+	Contract      string        // 0x… address (rpc)
+	Period        time.Duration // default ledger.DefaultAnchorPeriod
+	Confirmations uint64        // default ledger.DefaultConfirmations
+}
+
+// newAnchor builds the DTA's anchor hook for chain, or nil for none; closeChain
+// releases the chain (call it after the service is closed).
+func newAnchor(ctx context.Context, chain string, cfg Anchoring, origin string, log *slog.Logger) (dta *anchorHook, closeChain func(), err error) {
+	closeChain = func() {}
+	a := &ledger.Anchorer{Period: cfg.Period, Confirmations: cfg.Confirmations, Logger: log}
+	switch chain {
+	case "", ChainNone:
+		return nil, closeChain, nil
+	case ChainEmbedded:
+		e, err := ledger.NewEmbedded(time.Second)
+		if err != nil {
+			return nil, closeChain, fmt.Errorf("embedded chain: %w", err)
+		}
+		closeChain = func() { e.Close() }
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		contract, err := ledger.Deploy(sctx, e.Chain(), e.Key())
+		if err == nil {
+			err = ledger.Register(sctx, e.Chain(), e.Key(), contract, origin, ledger.Address(e.Key()))
+		}
+		if err != nil {
+			closeChain()
+			return nil, func() {}, fmt.Errorf("embedded chain: %w", err)
+		}
+		log.Warn("anchoring on an embedded chain: in memory, private to this process; its anchors vanish when the process stops",
+			"contract", contract)
+		a.Backend, a.Contract, a.Key = e.Chain(), contract, e.Key()
+	case ChainRPC:
+		switch {
+		case cfg.RPCURL == "":
+			return nil, closeChain, fmt.Errorf("chain rpc: no RPC URL (--rpc-url)")
+		case cfg.KeyFile == "":
+			return nil, closeChain, fmt.Errorf("chain rpc: no key file (--chain-key-file)")
+		case !common.IsHexAddress(cfg.Contract):
+			return nil, closeChain, fmt.Errorf("chain rpc: --contract %q is not an address (0x and 40 hex digits)", cfg.Contract)
+		}
+		key, err := ledger.LoadKeyFile(cfg.KeyFile)
+		if err != nil {
+			return nil, closeChain, err
+		}
+		client, err := ledger.Dial(ctx, cfg.RPCURL)
+		if err != nil {
+			return nil, closeChain, err
+		}
+		closeChain = client.Close
+		a.Backend, a.Contract, a.Key = client, common.HexToAddress(cfg.Contract), key
+	default:
+		return nil, closeChain, fmt.Errorf("chain %q: want none, embedded or rpc", chain)
+	}
+	return newAnchorHook(a), closeChain, nil
+}
+
+// anchorHook is a ledger.Anchorer as a dta.Anchor, with its metrics.
+type anchorHook struct {
+	a                                    *ledger.Anchorer
+	lag, confirmed, logSize, resent, bad *prometheus.Desc
+}
+
+func newAnchorHook(a *ledger.Anchorer) *anchorHook {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &anchorHook{a: a,
+		lag:       d("polyroot_dta_anchor_lag_entries", "Entries in the log's latest checkpoint not yet covered by a confirmed anchor."),
+		confirmed: d("polyroot_dta_anchor_confirmed_size", "Size of the log's latest confirmed anchor on chain."),
+		logSize:   d("polyroot_dta_anchor_log_size", "Size of the log's latest checkpoint the anchorer saw."),
+		resent:    d("polyroot_dta_anchor_resent_total", "Anchors sent again after a reorg dropped them."),
+		bad:       d("polyroot_dta_anchor_error", "1 if the anchorer's last round failed (see the logs), else 0."),
+	}
+}
+
+func (h *anchorHook) Run(ctx context.Context, origin string, checkpoint func(context.Context) (uint64, []byte, error)) error {
+	h.a.LogOrigin, h.a.Checkpoint = origin, checkpoint
+	return h.a.Run(ctx)
+}
+
+func (h *anchorHook) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{h.lag, h.confirmed, h.logSize, h.resent, h.bad} {
+		ch <- d
+	}
+}
+
+func (h *anchorHook) Collect(ch chan<- prometheus.Metric) {
+	st := h.a.Status()
+	bad := 0.0
+	if st.LastError != "" {
+		bad = 1
+	}
+	ch <- prometheus.MustNewConstMetric(h.lag, prometheus.GaugeValue, float64(st.Lag))
+	ch <- prometheus.MustNewConstMetric(h.confirmed, prometheus.GaugeValue, float64(st.Confirmed.Size))
+	ch <- prometheus.MustNewConstMetric(h.logSize, prometheus.GaugeValue, float64(st.LogSize))
+	ch <- prometheus.MustNewConstMetric(h.resent, prometheus.CounterValue, float64(st.Resent))
+	ch <- prometheus.MustNewConstMetric(h.bad, prometheus.GaugeValue, bad)
+}
