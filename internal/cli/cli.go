@@ -44,6 +44,7 @@ func newApp(stdout, stderr io.Writer) *ucli.Command {
 			registrarCommand(),
 			serverCommand(),
 			clientCommand(),
+			auditCommand(),
 			{
 				Name:  "demo",
 				Usage: "tell the whole story in one process: three DTAs, enrolment, mutual login, a wrong PIN",

@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/schollz/progressbar/v3"
+	ucli "github.com/urfave/cli/v3"
+	"golang.org/x/term"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/ledger"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+func auditCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "audit",
+		Usage: "check every DTA log of a domain against its anchors on chain, or list an identity's entries",
+		UsageText: "polyroot audit --bundle FILE --rpc-url URL --contract ADDR [--id ID --salt HEX | --idhash H]\n\n" +
+			"Examples:\n" +
+			"   polyroot audit --bundle bundle.json --rpc-url https://rpc.example.org --contract 0x5FbD…0aa3\n" +
+			"   polyroot audit --bundle bundle.json --rpc-url http://127.0.0.1:8545 --contract 0x5FbD…0aa3 --max-lag 1000\n" +
+			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --id alice@example.com --salt 9c0e…\n" +
+			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --idhash 3f1c…",
+		Description: "Reads the Anchored events of every DTA log in the trust bundle from the\n" +
+			"IssuanceLog contract, and each DTA's signed checkpoint and tiles from {url}/v1/log.\n" +
+			"It checks the checkpoint's signature with the DTA's key in the bundle, consistency\n" +
+			"proofs between successive anchors and up to the checkpoint, that every entry matches\n" +
+			"the tiles and that the entries hash to every anchored root, and reports how far each\n" +
+			"DTA's anchors lag behind its checkpoint. It prints one line per DTA and exits with\n" +
+			"status 1 if anything is inconsistent, naming the DTA and the sizes.\n\n" +
+			"With --idhash, or --id and --salt (the enrolment's salt, hex), it also lists every\n" +
+			"entry ever logged for that identity at every DTA: client shares, permits and\n" +
+			"revocations. A share its owner never asked for is an alarm.\n\n" +
+			"A progress bar is shown on standard error when it is a terminal, or with --progress.",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "the domain's trust bundle `FILE`", TakesFile: true,
+				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_BUNDLE"))},
+			&ucli.StringFlag{Name: "fingerprint", Usage: "refuse the bundle unless its SHA-256 fingerprint is `HEX`"},
+			&ucli.StringFlag{Name: "rpc-url", Usage: "the chain's JSON-RPC `URL`", Sources: ucli.NewValueSourceChain(envVar("POLYROOT_RPC_URL"))},
+			&ucli.StringFlag{Name: "contract", Usage: "the IssuanceLog contract's `ADDRESS` (0x…)",
+				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_CONTRACT"))},
+			&ucli.Uint64Flag{Name: "from-block", Usage: "search for anchors from block `N` (the contract's deployment)"},
+			&ucli.Uint64Flag{Name: "max-lag", Usage: "fail when a checkpoint is more than `N` entries past its last anchor (0: report only)"},
+			&ucli.StringFlag{Name: "id", Usage: "list the entries of the identity `ID` (with --salt)"},
+			&ucli.StringFlag{Name: "salt", Usage: "the identity's enrolment salt, `HEX`"},
+			idhashFlag(),
+			&ucli.BoolFlag{Name: "progress", Usage: "show a progress bar even when standard error is not a terminal"},
+			caFileFlag(),
+			&ucli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "time limit of each HTTP request to a DTA"},
+		},
+		Action: runAudit,
+	}
+}
+
+func runAudit(ctx context.Context, c *ucli.Command) error {
+	out, errOut := c.Root().Writer, c.Root().ErrWriter
+	if c.String("bundle") == "" || c.String("rpc-url") == "" || c.String("contract") == "" {
+		return errors.New("audit: --bundle, --rpc-url and --contract are required")
+	}
+	file, err := os.ReadFile(c.String("bundle"))
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	var b *bundle.Bundle
+	if fp := c.String("fingerprint"); fp != "" {
+		b, err = bundle.ParsePinned(file, strings.ToLower(fp))
+	} else {
+		b, err = bundle.Parse(file)
+	}
+	if err != nil {
+		return fmt.Errorf("audit: %s: %w", c.String("bundle"), err)
+	}
+	if !common.IsHexAddress(c.String("contract")) {
+		return fmt.Errorf("audit: --contract %q is not an address", c.String("contract"))
+	}
+	idhash, err := auditIDHash(c, b.Domain)
+	if err != nil {
+		return err
+	}
+	hc, err := httpClient(c.String("ca-file"), c.Duration("timeout"))
+	if err != nil {
+		return fmt.Errorf("audit: --ca-file: %w", err)
+	}
+	chain, err := ethclient.DialContext(ctx, c.String("rpc-url"))
+	if err != nil {
+		return fmt.Errorf("audit: chain %s: %w", c.String("rpc-url"), err)
+	}
+	defer chain.Close()
+
+	cfg := ledger.AuditConfig{Bundle: b, Chain: chain, Contract: common.HexToAddress(c.String("contract")),
+		FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), HTTP: hc}
+	var bar *progressbar.ProgressBar
+	if c.Bool("progress") || isTerminal(errOut) {
+		cfg.Progress = func(done, total uint64) {
+			if bar == nil {
+				bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(errOut),
+					progressbar.OptionSetDescription("scanning the logs"), progressbar.OptionShowCount(),
+					progressbar.OptionSetItsString("entries"), progressbar.OptionShowIts(),
+					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetPredictTime(true),
+					progressbar.OptionOnCompletion(func() { fmt.Fprintln(errOut) }))
+			}
+			bar.Set64(int64(done))
+		}
+	}
+
+	var (
+		report  *ledger.Report
+		entries []ledger.IdentityEntry
+	)
+	if idhash != "" {
+		report, entries, err = ledger.AuditWithIdentity(ctx, cfg, idhash)
+	} else {
+		report, err = ledger.Audit(ctx, cfg)
+	}
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	printAuditReport(out, report, cfg.Contract)
+	if idhash != "" {
+		printIdentityEntries(out, idhash, entries)
+	}
+	if p := report.Problems(); len(p) > 0 {
+		return fmt.Errorf("audit of %s FAILED, %d problem(s):\n  %s", report.Domain, len(p), strings.Join(p, "\n  "))
+	}
+	return nil
+}
+
+// auditIDHash returns the idhash named by --idhash or --id and --salt, or "".
+func auditIDHash(c *ucli.Command, domain string) (string, error) {
+	idh, id, salt := c.String("idhash"), c.String("id"), c.String("salt")
+	switch {
+	case idh != "" && (id != "" || salt != ""):
+		return "", errors.New("audit: name the identity by --idhash or by --id and --salt, not both")
+	case idh != "":
+		idh = strings.ToLower(idh)
+		if b, err := hex.DecodeString(idh); err != nil || len(b) != pairing.IDHashSize {
+			return "", fmt.Errorf("audit: --idhash %q: want 64 hex digits", idh)
+		}
+		return idh, nil
+	case id == "" && salt == "":
+		return "", nil
+	case id == "" || salt == "":
+		return "", errors.New("audit: --id and --salt go together")
+	}
+	s, err := hex.DecodeString(salt)
+	if err != nil {
+		return "", fmt.Errorf("audit: --salt: not hex")
+	}
+	h, err := pairing.NewIDHash(domain, id, s)
+	if err != nil {
+		return "", fmt.Errorf("audit: --salt: %w", err)
+	}
+	return hex.EncodeToString(h[:]), nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func printAuditReport(w io.Writer, r *ledger.Report, contract common.Address) {
+	fmt.Fprintf(w, "Audit of %s: %d DTAs, anchors from IssuanceLog %s\n\n", r.Domain, len(r.DTAs), contract)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DTA\tLOG\tCHECKPOINT\tANCHORS\tLAST ANCHOR\tLAG\tSTATUS")
+	for _, d := range r.DTAs {
+		last := "-"
+		if n := len(d.Anchors); n > 0 {
+			a := d.Anchors[n-1]
+			last = fmt.Sprintf("%d at %s", a.Size, a.Time.Format(time.RFC3339))
+		}
+		cp := "-"
+		if d.CheckpointRoot != nil {
+			cp = fmt.Sprint(d.CheckpointSize)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%s\n", d.Index, d.Origin, cp, len(d.Anchors), last, d.Lag, d.Status)
+	}
+	tw.Flush()
+	if r.OK() {
+		fmt.Fprintln(w, "\nEvery log is consistent with its anchors.")
+	}
+}
+
+func printIdentityEntries(w io.Writer, idhash string, entries []ledger.IdentityEntry) {
+	fmt.Fprintf(w, "\nEntries for idhash %s: %d\n", idhash, len(entries))
+	if len(entries) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DTA\tINDEX\tKIND\tSLOT\tTIME\tSHARE SHA-256\tTICKET SHA-256")
+	for _, e := range entries {
+		slot, share := "-", "-"
+		if e.Kind == "permit" {
+			slot = fmt.Sprint(e.Slot)
+		}
+		if e.ShareSHA256 != "" {
+			share = e.ShareSHA256[:16] + "…"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", e.DTA, e.Index, e.Kind, slot, e.Time.Format(time.RFC3339), share, e.TicketSHA256[:16]+"…")
+	}
+	tw.Flush()
+}

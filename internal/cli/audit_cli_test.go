@@ -1,0 +1,311 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/eth/ethconfig"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/node"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/ledger"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// auditCLIEnv is a domain whose logs are anchored on a simulated chain served over
+// JSON-RPC on loopback, as `polyroot audit --rpc-url` reads it.
+type auditCLIEnv struct {
+	d        *testdomain.Domain
+	rpcURL   string
+	contract common.Address
+	size     uint64 // every DTA's log size
+	id, salt string // an enrolled identity: a client share and permits 1..2 at every DTA
+	idhash   string
+}
+
+func auditCLIFreePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func newAuditCLIEnv(t *testing.T) *auditCLIEnv {
+	t.Helper()
+	ctx := context.Background()
+	env := &auditCLIEnv{d: testdomain.New(t, "audit-cli.example.com", 3, 3600), id: "alice@example.com"}
+	salt := make([]byte, pairing.SaltSize)
+	rand.Read(salt)
+	env.salt = hex.EncodeToString(salt)
+	h, err := pairing.NewIDHash(env.d.Name, env.id, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.idhash = hex.EncodeToString(h[:])
+
+	// The chain, with its JSON-RPC on a loopback port.
+	chainID := big.NewInt(1337)
+	var keys [2]*bind.TransactOpts
+	alloc := types.GenesisAlloc{}
+	for i := range keys {
+		k, err := crypto.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = bind.NewKeyedTransactor(k, chainID)
+		alloc[keys[i].From] = types.Account{Balance: new(big.Int).Mul(big.NewInt(100), big.NewInt(params.Ether))}
+	}
+	port := auditCLIFreePort(t)
+	sim := simulated.NewBackend(alloc, func(nc *node.Config, _ *ethconfig.Config) {
+		nc.HTTPHost, nc.HTTPPort = "127.0.0.1", port
+		nc.HTTPModules, nc.HTTPVirtualHosts = []string{"eth"}, []string{"*"}
+	})
+	t.Cleanup(func() { sim.Close() })
+	env.rpcURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	owner, anchorer := keys[0], keys[1]
+	addr, _, err := bind.DeployContract(owner, common.FromHex(ledger.IssuanceLogMetaData.Bin), sim.Client(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Commit()
+	env.contract = addr
+	contract := ledger.Binding().Instance(sim.Client(), addr)
+	send := func(from *bind.TransactOpts, data []byte) {
+		t.Helper()
+		tx, err := bind.Transact(contract, from, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim.Commit()
+		if rcpt, err := bind.WaitMined(ctx, sim.Client(), tx.Hash()); err != nil || rcpt.Status != types.ReceiptStatusSuccessful {
+			t.Fatalf("transaction: %v %+v", err, rcpt)
+		}
+	}
+	for _, rec := range env.d.Bundle.DTAs {
+		send(owner, ledger.Binding().PackRegister(ledger.LogID(rec.LogOrigin), anchorer.From))
+	}
+
+	// Entries: some identities, then alice's client share and permits; anchored; then one more.
+	for range 4 {
+		env.issue(t, ticket.KindClient, auditCLIRandomIDHash(), 0, 0)
+	}
+	env.issue(t, ticket.KindClient, env.idhash, 0, 0)
+	env.issue(t, ticket.KindPermit, env.idhash, 1, 2)
+	for i, rec := range env.d.Bundle.DTAs {
+		pub, _ := rec.PublicKey()
+		root := auditCLICheckpoint(t, env.d.DTAs[i].URL, rec.LogOrigin, pub, env.size)
+		send(anchorer, ledger.Binding().PackAnchor(ledger.LogID(rec.LogOrigin), env.size, [32]byte(root)))
+	}
+	env.issue(t, ticket.KindClient, auditCLIRandomIDHash(), 0, 0)
+	for i, rec := range env.d.Bundle.DTAs {
+		pub, _ := rec.PublicKey()
+		auditCLICheckpoint(t, env.d.DTAs[i].URL, rec.LogOrigin, pub, env.size)
+	}
+	return env
+}
+
+func auditCLIRandomIDHash() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// issue sends a registrar-signed ticket to every DTA.
+func (env *auditCLIEnv) issue(t *testing.T, kind, idhash string, first, last uint64) {
+	t.Helper()
+	token, err := ticket.Sign(ticket.Ticket{Domain: env.d.Name, Kind: kind, IDHash: idhash, FirstSlot: first, LastSlot: last,
+		NotAfter: time.Now().Add(time.Hour)}, env.d.Registrar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := map[string]string{ticket.KindClient: "/v1/shares/client", ticket.KindPermit: "/v1/shares/permit"}[kind]
+	body, _ := json.Marshal(wire.DTARequest{Ticket: token})
+	for _, x := range env.d.DTAs {
+		resp, err := http.Post(x.URL+path, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("DTA %d: %d %s", x.Index, resp.StatusCode, msg)
+		}
+	}
+	if kind == ticket.KindPermit {
+		env.size += last - first + 1
+	} else {
+		env.size++
+	}
+}
+
+// auditCLICheckpoint waits for the log at base to publish a checkpoint at size.
+func auditCLICheckpoint(t *testing.T, base, origin string, pub ed25519.PublicKey, size uint64) []byte {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "/v1/log/checkpoint")
+		if err != nil {
+			continue
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if cp, err := translog.ParseCheckpoint(raw, origin, pub); err == nil && cp.Size == size {
+			return cp.Hash
+		}
+	}
+	t.Fatalf("no checkpoint of %s at %d", origin, size)
+	return nil
+}
+
+// forkDTA2 serves another log under DTA 2's origin and key, and returns the path of a
+// bundle, signed by the registrar, that points DTA 2 at it.
+func (env *auditCLIEnv) forkDTA2(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	rec := env.d.Bundle.DTAs[1]
+	seed, err := env.d.DTAs[1].Keys.Get(ctx, dta.SecretSigningKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork, err := translog.Open(ctx, filepath.Join(t.TempDir(), "log"), rec.LogOrigin, ed25519.NewKeyFromSeed(seed),
+		translog.Options{CheckpointInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fork.Close(context.Background()) })
+	var leaves [][]byte
+	for i := range env.size + 3 {
+		h := sha256.Sum256(fmt.Append(nil, "forged ", i))
+		e := wire.Entry{Version: 1, DTA: rec.Index, Domain: env.d.Name, Kind: wire.KindClient, IDHash: auditCLIRandomIDHash(),
+			ShareSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]), Time: time.Now().Unix()}
+		leaf, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, leaf)
+	}
+	if _, err := fork.AppendAll(ctx, leaves); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/log/", http.StripPrefix("/v1/log", fork.Handler()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	pub, _ := rec.PublicKey()
+	auditCLICheckpoint(t, srv.URL, rec.LogOrigin, pub, env.size+3)
+
+	b := *env.d.Bundle
+	b.DTAs = slices.Clone(b.DTAs)
+	b.DTAs[1].URL = srv.URL
+	file, _, err := bundle.Sign(&b, env.d.Registrar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "forked-bundle.json")
+	if err := os.WriteFile(p, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestAuditCommand(t *testing.T) {
+	env := newAuditCLIEnv(t)
+	bundleFile := env.d.WriteBundle(t.TempDir())
+	base := []string{"audit", "--bundle", bundleFile, "--rpc-url", env.rpcURL, "--contract", env.contract.Hex()}
+
+	t.Run("ok/honest", func(t *testing.T) {
+		code, out, errOut := run(base...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		for _, want := range []string{
+			"DTA  LOG", "STATUS",
+			"1    polyroot/audit-cli.example.com/dta-1  8           1        7 at ",
+			"Every log is consistent with its anchors.",
+		} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(errOut, "scanning") {
+			t.Fatalf("a progress bar on a non-terminal without --progress:\n%s", errOut)
+		}
+	})
+
+	t.Run("ok/identity-by-id-and-salt", func(t *testing.T) {
+		code, out, errOut := run(append(base, "--id", env.id, "--salt", env.salt, "--progress")...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		if !strings.Contains(out, "Entries for idhash "+env.idhash+": 9") || strings.Count(out, " permit ") != 6 || strings.Count(out, " client ") != 3 {
+			t.Fatalf("identity listing:\n%s", out)
+		}
+		if !strings.Contains(errOut, "scanning the logs") {
+			t.Fatalf("no progress bar with --progress:\n%s", errOut)
+		}
+		code, out2, _ := run(append(base, "--idhash", env.idhash)...)
+		if code != 0 || !strings.Contains(out2, "Entries for idhash "+env.idhash+": 9") {
+			t.Fatalf("--idhash: exit %d\n%s", code, out2)
+		}
+	})
+
+	t.Run("fail/forked", func(t *testing.T) {
+		args := slices.Clone(base)
+		args[2] = env.forkDTA2(t)
+		code, out, errOut := run(args...)
+		if code != 1 {
+			t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+		}
+		if !strings.Contains(out, "FAILED") ||
+			!strings.Contains(errOut, "DTA 2 log polyroot/audit-cli.example.com/dta-2: anchored root at size 7 is not consistent with the checkpoint at 11: the log was rewritten or forked") {
+			t.Fatalf("forked DTA 2 not named with its sizes:\nstdout:\n%s\nstderr:\n%s", out, errOut)
+		}
+		if strings.Contains(errOut, "DTA 1 ") || strings.Contains(errOut, "DTA 3 ") {
+			t.Fatalf("an honest DTA blamed:\n%s", errOut)
+		}
+	})
+
+	t.Run("fail/usage", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"audit", "--bundle", bundleFile},
+			append(slices.Clone(base), "--id", "alice"),
+			append(slices.Clone(base), "--idhash", "xyz"),
+			append(slices.Clone(base), "--idhash", env.idhash, "--id", "alice", "--salt", env.salt),
+			{"audit", "--bundle", bundleFile, "--rpc-url", env.rpcURL, "--contract", "nope"},
+		} {
+			if code, out, errOut := run(args...); code != 1 || !strings.Contains(errOut, "audit") {
+				t.Fatalf("%q: exit %d\n%s%s", args, code, out, errOut)
+			}
+		}
+	})
+}

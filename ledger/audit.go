@@ -1,0 +1,585 @@
+package ledger
+
+import (
+	"cmp"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	ethereum "github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/transparency-dev/merkle/compact"
+	merkleproof "github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
+)
+
+// AuditChain is the read-only view of an EVM chain the auditor needs. *ethclient.Client and
+// the simulated backend's Client() satisfy it.
+type AuditChain interface {
+	BlockNumber(ctx context.Context) (uint64, error)
+	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
+	CallContract(ctx context.Context, call ethereum.CallMsg, blockNumber *big.Int) ([]byte, error)
+}
+
+// AuditConfig says what to audit and how.
+type AuditConfig struct {
+	Bundle   *bundle.Bundle // the domain's trust bundle: DTAs, their keys and log origins
+	Chain    AuditChain
+	Contract common.Address // the IssuanceLog contract
+	// FromBlock is the first block searched for anchors (the contract's deployment block;
+	// default 0) and BlockRange the most blocks one eth_getLogs query spans (default 10,000).
+	FromBlock  uint64
+	BlockRange uint64
+	HTTP       *http.Client // for the DTAs' logs; default http.DefaultClient
+	// Progress, if set, is called (never concurrently) as entries are scanned, with the
+	// entries scanned so far and the total to scan.
+	Progress func(done, total uint64)
+	// MaxLag, if not zero, makes a checkpoint more than MaxLag entries ahead of its DTA's
+	// last anchor a problem. Otherwise the lag is only reported.
+	MaxLag uint64
+	// Workers is how many entry bundles are fetched at once per DTA (default 8).
+	Workers uint
+}
+
+// An AuditAnchor is one Anchored event of a log.
+type AuditAnchor struct {
+	Size  uint64
+	Root  [32]byte
+	Time  time.Time // the block's timestamp
+	Block uint64
+	Tx    common.Hash
+}
+
+// Statuses of a DTA in a Report.
+const (
+	AuditOK         = "ok"
+	AuditUnanchored = "unanchored" // no anchor yet (a problem only under MaxLag)
+	AuditFailed     = "FAILED"
+)
+
+// A DTAReport is the audit of one DTA's log.
+type DTAReport struct {
+	Index          uint32
+	Origin         string
+	URL            string
+	Anchors        []AuditAnchor
+	CheckpointSize uint64 // the DTA's current signed checkpoint
+	CheckpointRoot []byte
+	Scanned        uint64 // entries read and checked
+	Lag            uint64 // CheckpointSize − the last anchored size
+	Status         string
+	Problems       []string // each names the DTA and its log
+}
+
+// A Report is the audit of a whole domain.
+type Report struct {
+	Domain string
+	DTAs   []DTAReport
+}
+
+// OK reports whether the audit found no problem.
+func (r *Report) OK() bool { return len(r.Problems()) == 0 }
+
+// Problems lists every problem found, DTA by DTA.
+func (r *Report) Problems() []string {
+	var p []string
+	for _, d := range r.DTAs {
+		p = append(p, d.Problems...)
+	}
+	return p
+}
+
+// An IdentityEntry is one log entry for an identity.
+type IdentityEntry struct {
+	DTA          uint32
+	Origin       string
+	Index        uint64 // in the DTA's log
+	Kind         string // wire.KindClient, KindPermit or KindRevoke
+	Slot         uint64 // permits
+	Time         time.Time
+	ShareSHA256  string
+	TicketSHA256 string
+}
+
+// ProblemsError is AuditIdentity's error when the audit found problems: the entries it
+// returns come from logs that did not all check out.
+type ProblemsError struct{ Report *Report }
+
+func (e *ProblemsError) Error() string {
+	p := e.Report.Problems()
+	return fmt.Sprintf("audit of %s: %d problem(s):\n  %s", e.Report.Domain, len(p), strings.Join(p, "\n  "))
+}
+
+// auditMaxProblems bounds the problems listed for one DTA (a rewritten log could
+// otherwise give one per entry).
+const auditMaxProblems = 50
+
+// Audit checks every DTA log of cfg.Bundle against its anchors on chain:
+//   - the DTA's current checkpoint is signed by its key in the bundle;
+//   - every anchored root is consistent with the next anchor and with the checkpoint
+//     (consistency proofs built from the log's tiles);
+//   - every entry of the log is read, matches the leaf hash in the tiles and is a
+//     well-formed entry of this DTA and domain, and the entries hash (RFC 6962) to the
+//     root of every anchor and of the checkpoint;
+//   - the anchors keep up: the lag is the checkpoint size less the last anchored size.
+//
+// An error means the audit could not run (chain unreachable, ctx done); what it finds
+// wrong with a DTA is a problem in the Report, which is then not OK.
+func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
+	r, _, err := audit(ctx, cfg, nil)
+	return r, err
+}
+
+// AuditIdentity audits as Audit does and returns every entry logged for idhash (hex
+// SHA-256, pairing.IDHash) across all DTAs: client shares, permits and revocations, in
+// DTA then log order. Every leaf read is parsed; one that does not parse is a problem.
+// If the audit finds problems it returns the entries it could read and a *ProblemsError.
+func AuditIdentity(ctx context.Context, cfg AuditConfig, idhash string) ([]IdentityEntry, error) {
+	r, entries, err := AuditWithIdentity(ctx, cfg, idhash)
+	if err != nil {
+		return nil, err
+	}
+	if !r.OK() {
+		return entries, &ProblemsError{Report: r}
+	}
+	return entries, nil
+}
+
+// AuditWithIdentity is Audit and AuditIdentity in one scan: the report, and the entries
+// logged for idhash.
+func AuditWithIdentity(ctx context.Context, cfg AuditConfig, idhash string) (*Report, []IdentityEntry, error) {
+	if b, err := hex.DecodeString(idhash); err != nil || len(b) != 32 || hex.EncodeToString(b) != idhash {
+		return nil, nil, fmt.Errorf("audit: idhash %q is not 64 lower-case hex digits", idhash)
+	}
+	return audit(ctx, cfg, &idhash)
+}
+
+// dtaAudit is the state of one DTA's audit.
+type dtaAudit struct {
+	rep     *DTAReport
+	pub     []byte
+	fetcher *client.HTTPFetcher
+	size    uint64 // checkpoint size, when the checkpoint verified
+	ok      bool   // the checkpoint verified: scan the entries
+	entries []IdentityEntry
+}
+
+func (a *dtaAudit) problem(format string, args ...any) {
+	switch n := len(a.rep.Problems); {
+	case n < auditMaxProblems:
+		a.rep.Problems = append(a.rep.Problems,
+			fmt.Sprintf("DTA %d log %s: ", a.rep.Index, a.rep.Origin)+fmt.Sprintf(format, args...))
+	case n == auditMaxProblems:
+		a.rep.Problems = append(a.rep.Problems,
+			fmt.Sprintf("DTA %d log %s: more problems not listed", a.rep.Index, a.rep.Origin))
+	}
+}
+
+func audit(ctx context.Context, cfg AuditConfig, idhash *string) (*Report, []IdentityEntry, error) {
+	if cfg.Bundle == nil || cfg.Chain == nil {
+		return nil, nil, errors.New("audit: a bundle and a chain are required")
+	}
+	cfg.HTTP = auditLimitedClient(cfg.HTTP)
+	if cfg.BlockRange == 0 {
+		cfg.BlockRange = 10_000
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 8
+	}
+	head, err := cfg.Chain.BlockNumber(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: chain head: %w", err)
+	}
+	r := &Report{Domain: cfg.Bundle.Domain, DTAs: make([]DTAReport, len(cfg.Bundle.DTAs))}
+	audits := make([]*dtaAudit, len(cfg.Bundle.DTAs))
+	var total uint64
+	// First the anchors, the checkpoints and the consistency proofs (cheap), so that the
+	// total to scan is known; then the entries of every DTA at once.
+	for i, rec := range cfg.Bundle.DTAs {
+		r.DTAs[i] = DTAReport{Index: rec.Index, Origin: rec.LogOrigin, URL: rec.URL}
+		a := &dtaAudit{rep: &r.DTAs[i]}
+		audits[i] = a
+		if err := a.prepare(ctx, cfg, &rec, head); err != nil {
+			return nil, nil, err
+		}
+		if a.ok {
+			total += a.size
+		}
+	}
+	var (
+		mu   sync.Mutex
+		done uint64
+		wg   sync.WaitGroup
+	)
+	progress := func(n uint64) {
+		if cfg.Progress == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		done += n
+		cfg.Progress(done, total)
+	}
+	progress(0)
+	for _, a := range audits {
+		if !a.ok {
+			continue
+		}
+		wg.Go(func() { a.scan(ctx, cfg, idhash, progress) })
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("audit: %w", err)
+	}
+	var entries []IdentityEntry
+	for _, a := range audits {
+		entries = append(entries, a.entries...)
+		switch {
+		case len(a.rep.Problems) > 0:
+			a.rep.Status = AuditFailed
+		case len(a.rep.Anchors) == 0:
+			a.rep.Status = AuditUnanchored
+		default:
+			a.rep.Status = AuditOK
+		}
+	}
+	return r, entries, nil
+}
+
+// prepare reads the DTA's anchors and checkpoint and checks the anchors against the
+// log's tiles. Only chain errors are returned; the rest are problems.
+func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA, head uint64) error {
+	anchors, latest, err := auditReadAnchors(ctx, cfg, LogID(rec.LogOrigin), head)
+	if err != nil {
+		return fmt.Errorf("audit: DTA %d: %w", rec.Index, err)
+	}
+	a.rep.Anchors = anchors
+	var lastRead uint64
+	if n := len(anchors); n > 0 {
+		lastRead = anchors[n-1].Size
+	}
+	if latest.Size != lastRead {
+		a.problem("the contract's latest anchor is at size %d but the last Anchored event read is at %d: anchors are missing (is the first block searched too late?)", latest.Size, lastRead)
+	}
+	for i := 1; i < len(anchors); i++ {
+		if anchors[i].Size <= anchors[i-1].Size {
+			a.problem("anchored sizes do not grow: %d after %d", anchors[i].Size, anchors[i-1].Size)
+		}
+	}
+	pub, err := rec.PublicKey()
+	if err != nil {
+		a.problem("%v", err)
+		return nil
+	}
+	base, err := url.Parse(strings.TrimSuffix(rec.URL, "/") + "/v1/log/")
+	if err != nil {
+		a.problem("log URL: %v", err)
+		return nil
+	}
+	if a.fetcher, err = client.NewHTTPFetcher(base, cfg.HTTP); err != nil {
+		a.problem("log URL: %v", err)
+		return nil
+	}
+	raw, err := a.fetcher.ReadCheckpoint(ctx)
+	if err != nil {
+		a.problem("cannot read the checkpoint: %v", err)
+		return nil
+	}
+	cp, err := translog.ParseCheckpoint(raw, rec.LogOrigin, pub)
+	if err != nil {
+		a.problem("the checkpoint does not verify with the DTA's key in the bundle: %v", err)
+		return nil
+	}
+	a.pub, a.size, a.ok = pub, cp.Size, true
+	a.rep.CheckpointSize, a.rep.CheckpointRoot = cp.Size, cp.Hash
+	if n := len(anchors); n > 0 {
+		if last := anchors[n-1].Size; last <= cp.Size {
+			a.rep.Lag = cp.Size - last
+		}
+	} else {
+		a.rep.Lag = cp.Size
+	}
+	if cfg.MaxLag > 0 && a.rep.Lag > cfg.MaxLag {
+		a.problem("anchors do not keep up: the checkpoint is at %d, %d entries past the last anchor (at most %d allowed)", cp.Size, a.rep.Lag, cfg.MaxLag)
+	}
+
+	// Consistency proofs from the tiles: each anchor with the next one, and each anchor
+	// with the checkpoint (that is, the anchored root is the log's root at that size).
+	hasher := rfc6962.DefaultHasher
+	builders := map[uint64]*client.ProofBuilder{}
+	// consistent returns an error building the proof from the tiles (a tile missing or
+	// malformed), or whether the proof verifies.
+	consistent := func(size1, size2 uint64, root1, root2 []byte) (buildErr error, ok bool) {
+		pb, found := builders[size2]
+		if !found {
+			if pb, err = client.NewProofBuilder(ctx, size2, a.fetcher.ReadTile); err != nil {
+				return err, false
+			}
+			builders[size2] = pb
+		}
+		var p [][]byte
+		if size1 < size2 {
+			if p, err = pb.ConsistencyProof(ctx, size1, size2); err != nil {
+				return err, false
+			}
+		}
+		return nil, merkleproof.VerifyConsistency(hasher, size1, size2, p, root1, root2) == nil
+	}
+	check := func(size1, size2 uint64, root1, root2 []byte, what string) {
+		switch buildErr, ok := consistent(size1, size2, root1, root2); {
+		case buildErr != nil:
+			a.problem("cannot check the anchored root at size %d against %s at %d: building the consistency proof from the log's tiles: %v", size1, what, size2, buildErr)
+		case !ok:
+			a.problem("anchored root at size %d is not consistent with %s at %d: the log was rewritten or forked", size1, what, size2)
+		}
+	}
+	for i, an := range anchors {
+		if an.Size > cp.Size {
+			a.problem("anchored size %d is beyond the checkpoint at %d: the log was truncated or rolled back", an.Size, cp.Size)
+			continue
+		}
+		if i+1 < len(anchors) && anchors[i+1].Size <= cp.Size && anchors[i+1].Size > an.Size {
+			next := anchors[i+1]
+			check(an.Size, next.Size, an.Root[:], next.Root[:], "the anchored root")
+		}
+		check(an.Size, cp.Size, an.Root[:], cp.Hash, "the checkpoint")
+	}
+	return nil
+}
+
+// auditMaxResponse bounds what a DTA may send for one resource: an entry bundle is at
+// most 256 entries of wire.MaxEntrySize bytes, a tile 256 hashes, a checkpoint a few
+// lines. A larger answer is refused instead of filling the auditor's memory.
+const auditMaxResponse = 1 << 20
+
+// auditLimitedClient returns a copy of c (default http.DefaultClient) whose response
+// bodies fail past auditMaxResponse bytes.
+func auditLimitedClient(c *http.Client) *http.Client {
+	if c == nil {
+		c = http.DefaultClient
+	}
+	lc := *c
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	lc.Transport = auditLimitTransport{rt}
+	return &lc
+}
+
+type auditLimitTransport struct{ base http.RoundTripper }
+
+func (t auditLimitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &auditLimitedBody{rc: resp.Body, left: auditMaxResponse}
+	return resp, nil
+}
+
+type auditLimitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *auditLimitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Is there more? Then the response is too large.
+		var one [1]byte
+		if n, _ := b.rc.Read(one[:]); n > 0 {
+			return 0, fmt.Errorf("response larger than %d bytes", auditMaxResponse)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *auditLimitedBody) Close() error { return b.rc.Close() }
+
+// auditReadAnchors returns the Anchored events of logID up to block head, in chain order,
+// and the contract's latest anchor at head.
+func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head uint64) ([]AuditAnchor, LatestOutput, error) {
+	b := Binding()
+	topic := b.GetABI().Events[IssuanceLogAnchoredEventName].ID
+	var anchors []AuditAnchor
+	for from := cfg.FromBlock; from <= head; from += cfg.BlockRange {
+		to := min(from+cfg.BlockRange-1, head)
+		logs, err := cfg.Chain.FilterLogs(ctx, ethereum.FilterQuery{
+			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
+			Addresses: []common.Address{cfg.Contract}, Topics: [][]common.Hash{{topic}, {logID}},
+		})
+		if err != nil {
+			return nil, LatestOutput{}, fmt.Errorf("reading anchors in blocks %d-%d: %w", from, to, err)
+		}
+		slices.SortFunc(logs, func(x, y types.Log) int {
+			if c := cmp.Compare(x.BlockNumber, y.BlockNumber); c != 0 {
+				return c
+			}
+			return cmp.Compare(uint64(x.Index), uint64(y.Index))
+		})
+		for i := range logs {
+			l := &logs[i]
+			if l.Removed || l.Address != cfg.Contract {
+				continue
+			}
+			ev, err := b.UnpackAnchoredEvent(l)
+			if err != nil {
+				return nil, LatestOutput{}, fmt.Errorf("anchor in block %d: %w", l.BlockNumber, err)
+			}
+			if ev.LogID != logID {
+				continue
+			}
+			anchors = append(anchors, AuditAnchor{Size: ev.Size, Root: ev.Root, Time: time.Unix(int64(ev.Timestamp), 0).UTC(),
+				Block: l.BlockNumber, Tx: l.TxHash})
+		}
+		if to == head {
+			break
+		}
+	}
+	out, err := cfg.Chain.CallContract(ctx, ethereum.CallMsg{To: &cfg.Contract, Data: b.PackLatest(logID)}, new(big.Int).SetUint64(head))
+	if err != nil {
+		return nil, LatestOutput{}, fmt.Errorf("latest anchor: %w", err)
+	}
+	latest, err := b.UnpackLatest(out)
+	if err != nil {
+		return nil, LatestOutput{}, fmt.Errorf("latest anchor: %w (is %s the IssuanceLog contract?)", err, cfg.Contract)
+	}
+	return anchors, latest, nil
+}
+
+// scan reads every entry of the log up to the checkpoint and checks it against the
+// level-0 tiles, the anchored roots and the checkpoint root.
+func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, idhash *string, progress func(uint64)) {
+	size := a.size
+	if size == 0 {
+		return
+	}
+	// The level-0 tile with the same index holds the leaf hashes of an entry bundle's
+	// entries: fetch both together, in the stream's workers.
+	var (
+		mu    sync.Mutex
+		tiles = map[uint64][]byte{}
+	)
+	getBundle := func(ctx context.Context, i uint64, p uint8) ([]byte, error) {
+		b, err := a.fetcher.ReadEntryBundle(ctx, i, p)
+		if err != nil {
+			return nil, fmt.Errorf("entry bundle %d: %w", i, err)
+		}
+		t, err := a.fetcher.ReadTile(ctx, 0, i, p)
+		if err != nil {
+			return nil, fmt.Errorf("leaf tile %d: %w", i, err)
+		}
+		mu.Lock()
+		tiles[i] = t
+		mu.Unlock()
+		return b, nil
+	}
+	treeSize := func(context.Context) (uint64, error) { return size, nil }
+
+	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	rng := rf.NewEmptyRange(0)
+	anchors := a.rep.Anchors
+	next := 0 // the next anchor to check
+	for next < len(anchors) && anchors[next].Size == 0 {
+		next++
+	}
+	domain, index := cfg.Bundle.Domain, a.rep.Index
+	for b, err := range client.EntryBundles(ctx, cfg.Workers, treeSize, getBundle, 0, size) {
+		if err != nil {
+			a.problem("reading the entries at %d: %v", rng.End(), err)
+			return
+		}
+		ri := b.RangeInfo
+		mu.Lock()
+		rawTile := tiles[ri.Index]
+		delete(tiles, ri.Index)
+		mu.Unlock()
+		var eb api.EntryBundle
+		if err := eb.UnmarshalText(b.Data); err != nil {
+			a.problem("entry bundle %d does not parse: %v", ri.Index, err)
+			return
+		}
+		var tile api.HashTile
+		if err := tile.UnmarshalText(rawTile); err != nil {
+			a.problem("leaf tile %d does not parse: %v", ri.Index, err)
+			return
+		}
+		first, end := uint64(ri.First), uint64(ri.First)+uint64(ri.N)
+		if uint64(len(eb.Entries)) < end || uint64(len(tile.Nodes)) < end {
+			a.problem("entry bundle %d has %d entries and its tile %d hashes, want %d", ri.Index, len(eb.Entries), len(tile.Nodes), end)
+			return
+		}
+		for j := first; j < end; j++ {
+			i := ri.Index*layout.EntryBundleWidth + j
+			leaf := eb.Entries[j]
+			h := wire.LeafHash(leaf)
+			if string(h) != string(tile.Nodes[j]) {
+				a.problem("entry %d differs from its leaf hash in the log's tiles: the entry or the tile was rewritten", i)
+			}
+			if err := rng.Append(h, nil); err != nil {
+				a.problem("rebuilding the tree at %d: %v", i, err)
+				return
+			}
+			for next < len(anchors) && anchors[next].Size == rng.End() {
+				root, err := rng.GetRootHash(nil)
+				if err != nil {
+					a.problem("rebuilding the tree at %d: %v", rng.End(), err)
+					return
+				}
+				if string(root) != string(anchors[next].Root[:]) {
+					a.problem("the log's entries up to size %d do not hash to the root anchored at that size (block %d): the log was rewritten or forked", rng.End(), anchors[next].Block)
+				}
+				next++
+			}
+			e, err := wire.ParseEntry(leaf)
+			if err != nil {
+				a.problem("entry %d is not a valid issuance entry: %v", i, err)
+				continue
+			}
+			if e.DTA != index || e.Domain != domain {
+				a.problem("entry %d is for DTA %d of %q, not this DTA of %q", i, e.DTA, e.Domain, domain)
+			}
+			if idhash != nil && e.IDHash == *idhash {
+				a.entries = append(a.entries, IdentityEntry{DTA: index, Origin: a.rep.Origin, Index: i, Kind: e.Kind,
+					Slot: e.Slot, Time: time.Unix(e.Time, 0).UTC(), ShareSHA256: e.ShareSHA256, TicketSHA256: e.TicketSHA256})
+			}
+		}
+		a.rep.Scanned = rng.End()
+		progress(uint64(ri.N))
+	}
+	if rng.End() != size {
+		a.problem("read %d entries, the checkpoint has %d", rng.End(), size)
+		return
+	}
+	root, err := rng.GetRootHash(nil)
+	if err != nil {
+		a.problem("rebuilding the tree: %v", err)
+		return
+	}
+	if string(root) != string(a.rep.CheckpointRoot) {
+		a.problem("the log's entries do not hash to its signed checkpoint root at size %d: entries were rewritten", size)
+	}
+}

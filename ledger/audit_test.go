@@ -1,0 +1,521 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/transparency-dev/tessera/api"
+
+	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/internal/ticket"
+	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
+)
+
+// auditChainEnv is an IssuanceLog on a simulated chain, every log of a domain
+// registered to one anchoring key.
+type auditChainEnv struct {
+	t        *testing.T
+	sim      *simulated.Backend
+	contract *bind.BoundContract
+	addr     common.Address
+	anchorer *bind.TransactOpts
+}
+
+func newAuditChain(t *testing.T, b *bundle.Bundle) *auditChainEnv {
+	t.Helper()
+	chainID := big.NewInt(1337)
+	var opts [2]*bind.TransactOpts
+	alloc := types.GenesisAlloc{}
+	for i := range opts {
+		k, err := crypto.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts[i] = bind.NewKeyedTransactor(k, chainID)
+		alloc[opts[i].From] = types.Account{Balance: new(big.Int).Mul(big.NewInt(100), big.NewInt(params.Ether))}
+	}
+	owner := opts[0]
+	env := &auditChainEnv{t: t, sim: simulated.NewBackend(alloc), anchorer: opts[1]}
+	t.Cleanup(func() { env.sim.Close() })
+	addr, _, err := bind.DeployContract(owner, common.FromHex(IssuanceLogMetaData.Bin), env.sim.Client(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.sim.Commit()
+	env.addr = addr
+	env.contract = Binding().Instance(env.sim.Client(), addr)
+	for _, rec := range b.DTAs {
+		env.send(owner, Binding().PackRegister(LogID(rec.LogOrigin), env.anchorer.From))
+	}
+	return env
+}
+
+func (env *auditChainEnv) send(from *bind.TransactOpts, data []byte) {
+	env.t.Helper()
+	tx, err := bind.Transact(env.contract, from, data)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	env.sim.Commit()
+	rcpt, err := bind.WaitMined(context.Background(), env.sim.Client(), tx.Hash())
+	if err != nil || rcpt.Status != types.ReceiptStatusSuccessful {
+		env.t.Fatalf("transaction %s: %v, receipt %+v", tx.Hash(), err, rcpt)
+	}
+}
+
+// anchor puts (size, root) on chain for the log of origin.
+func (env *auditChainEnv) anchor(origin string, size uint64, root []byte) {
+	env.t.Helper()
+	env.send(env.anchorer, Binding().PackAnchor(LogID(origin), size, [32]byte(root)))
+}
+
+func (env *auditChainEnv) config(b *bundle.Bundle) AuditConfig {
+	return AuditConfig{Bundle: b, Chain: env.sim.Client(), Contract: env.addr}
+}
+
+// auditIssue sends one registrar-signed ticket of kind for idhash to every DTA of d.
+func auditIssue(t testing.TB, d *testdomain.Domain, kind, idhash string, firstSlot, lastSlot uint64) {
+	t.Helper()
+	token, err := ticket.Sign(ticket.Ticket{Domain: d.Name, Kind: kind, IDHash: idhash, FirstSlot: firstSlot, LastSlot: lastSlot,
+		NotAfter: time.Now().Add(time.Hour)}, d.Registrar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := map[string]string{ticket.KindClient: "/v1/shares/client", ticket.KindPermit: "/v1/shares/permit", ticket.KindRevoke: "/v1/revocations"}[kind]
+	body, _ := json.Marshal(wire.DTARequest{Ticket: token})
+	for _, x := range d.DTAs {
+		resp, err := http.Post(x.URL+path, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("DTA %d %s: %d %s", x.Index, path, resp.StatusCode, msg)
+		}
+	}
+}
+
+func auditRandomIDHash() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// auditCheckpoint waits until the log at base (…/v1/log) publishes a checkpoint of
+// exactly size entries and returns its root.
+func auditCheckpoint(t testing.TB, base, origin string, pub ed25519.PublicKey, size uint64) []byte {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/checkpoint")
+		if err == nil {
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if cp, err := translog.ParseCheckpoint(raw, origin, pub); err == nil && cp.Size == size {
+				return cp.Hash
+			} else if err == nil && cp.Size > size {
+				t.Fatalf("log %s at %d, past %d", origin, cp.Size, size)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of %s at size %d", origin, size)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func auditPub(t testing.TB, rec *bundle.DTA) ed25519.PublicKey {
+	t.Helper()
+	pub, err := rec.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// auditDomain is a 3-DTA domain with a history: clients enrolled, permits and a
+// revocation, anchored on the simulated chain, then more entries (lag).
+type auditDomain struct {
+	d       *testdomain.Domain
+	chain   *auditChainEnv
+	sizes   []uint64 // each DTA's log size (the same for all: every ticket went to all)
+	anchors []uint64 // anchored sizes (all DTAs)
+	target  string   // an identity with a client share, permits 5..7 and a revocation
+}
+
+func newAuditDomain(t *testing.T) *auditDomain {
+	t.Helper()
+	ad := &auditDomain{d: testdomain.New(t, "audit.example.com", 3, 3600), target: auditRandomIDHash()}
+	ad.chain = newAuditChain(t, ad.d.Bundle)
+	var size uint64
+	step := func(kind, id string, first, last uint64) {
+		auditIssue(t, ad.d, kind, id, first, last)
+		if kind == ticket.KindPermit {
+			size += last - first + 1
+		} else {
+			size++
+		}
+	}
+	anchorAll := func() {
+		for i, rec := range ad.d.Bundle.DTAs {
+			root := auditCheckpoint(t, ad.d.DTAs[i].URL+"/v1/log", rec.LogOrigin, auditPub(t, &rec), size)
+			ad.chain.anchor(rec.LogOrigin, size, root)
+		}
+		ad.anchors = append(ad.anchors, size)
+	}
+	for range 5 {
+		step(ticket.KindClient, auditRandomIDHash(), 0, 0)
+	}
+	step(ticket.KindClient, ad.target, 0, 0)
+	anchorAll() // 6
+	step(ticket.KindPermit, ad.target, 5, 7)
+	for range 3 {
+		id := auditRandomIDHash()
+		step(ticket.KindClient, id, 0, 0)
+		step(ticket.KindPermit, id, 1, 2)
+	}
+	anchorAll() // 18
+	step(ticket.KindRevoke, ad.target, 0, 0)
+	step(ticket.KindClient, auditRandomIDHash(), 0, 0)
+	for i, rec := range ad.d.Bundle.DTAs {
+		auditCheckpoint(t, ad.d.DTAs[i].URL+"/v1/log", rec.LogOrigin, auditPub(t, &rec), size)
+	}
+	ad.sizes = []uint64{size, size, size}
+	return ad
+}
+
+// withURL returns a copy of b where DTA index is at u.
+func auditWithURL(b *bundle.Bundle, index int, u string) *bundle.Bundle {
+	c := *b
+	c.DTAs = slices.Clone(b.DTAs)
+	c.DTAs[index].URL = u
+	return &c
+}
+
+func TestAuditHonest(t *testing.T) {
+	ad := newAuditDomain(t)
+	cfg := ad.chain.config(ad.d.Bundle)
+	cfg.BlockRange = 2 // anchors read in many eth_getLogs queries
+	var calls int
+	var last, total uint64
+	cfg.Progress = func(done, tot uint64) { calls, last, total = calls+1, done, tot }
+	r, err := Audit(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("honest domain: problems %q", r.Problems())
+	}
+	for i, d := range r.DTAs {
+		if d.Status != AuditOK || d.CheckpointSize != ad.sizes[i] || d.Scanned != ad.sizes[i] || len(d.Anchors) != len(ad.anchors) {
+			t.Fatalf("DTA %d: %+v, want ok, size %d, %d anchors", d.Index, d, ad.sizes[i], len(ad.anchors))
+		}
+		for j, a := range d.Anchors {
+			if a.Size != ad.anchors[j] || a.Time.IsZero() || a.Block == 0 {
+				t.Fatalf("DTA %d anchor %d = %+v, want size %d", d.Index, j, a, ad.anchors[j])
+			}
+		}
+		if want := ad.sizes[i] - ad.anchors[len(ad.anchors)-1]; d.Lag != want {
+			t.Fatalf("DTA %d lag %d, want %d", d.Index, d.Lag, want)
+		}
+	}
+	var sum uint64
+	for _, s := range ad.sizes {
+		sum += s
+	}
+	if calls == 0 || last != sum || total != sum {
+		t.Fatalf("progress: %d calls, last %d of %d; want %d of %d", calls, last, total, sum, sum)
+	}
+
+	// Anchors not read (searching from too late a block) are noticed with the contract's latest.
+	late := cfg
+	late.FromBlock = r.DTAs[0].Anchors[1].Block + 1
+	r2, err := Audit(context.Background(), late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r2.Problems(); len(p) != 1 || !strings.Contains(p[0], "DTA 1 log polyroot/audit.example.com/dta-1: the contract's latest anchor is at size 18 but the last Anchored event read is at 0") {
+		t.Fatalf("anchors missed: problems %q", p)
+	}
+
+	// MaxLag turns the lag into a problem.
+	cfg.MaxLag = 1
+	r, err = Audit(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() || !strings.Contains(r.Problems()[0], "DTA 1 log polyroot/audit.example.com/dta-1: anchors do not keep up: the checkpoint is at 20, 2 entries past") {
+		t.Fatalf("MaxLag 1: problems %q", r.Problems())
+	}
+
+	// A DTA that does not answer is a problem, not an error: the others are audited.
+	ad.d.DTAs[2].Stop()
+	cfg.MaxLag = 0
+	r, err = Audit(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Problems(); len(p) != 1 || !strings.HasPrefix(p[0], "DTA 3 log polyroot/audit.example.com/dta-3: cannot read the checkpoint") ||
+		r.DTAs[0].Status != AuditOK || r.DTAs[2].Status != AuditFailed {
+		t.Fatalf("DTA 3 down: problems %q", p)
+	}
+
+	// A DTA not yet anchored is reported as such; with no anchors at all, still OK.
+	fresh := testdomain.New(t, "fresh.example.com", 2, 0)
+	env := newAuditChain(t, fresh.Bundle)
+	r, err = Audit(context.Background(), env.config(fresh.Bundle))
+	if err != nil || !r.OK() || r.DTAs[0].Status != AuditUnanchored || r.DTAs[1].CheckpointSize != 0 {
+		t.Fatalf("fresh domain: %+v, %v", r, err)
+	}
+}
+
+// auditEntryProxy serves the log at target, with entry number entry (of the first
+// entry bundle) altered in every entry bundle 0 it serves: a DTA rewriting history
+// while its tiles still commit to the original.
+func auditEntryProxy(t *testing.T, target string, entry int) string {
+	t.Helper()
+	u, _ := url.Parse(target)
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(resp *http.Response) error {
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/v1/log/tile/entries/000") {
+			return nil
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		var eb api.EntryBundle
+		if err := eb.UnmarshalText(raw); err != nil {
+			return err
+		}
+		if entry < len(eb.Entries) {
+			e, err := wire.ParseEntry(eb.Entries[entry])
+			if err != nil {
+				return err
+			}
+			h := sha256.Sum256([]byte("a share never asked for"))
+			e.ShareSHA256 = hex.EncodeToString(h[:]) // still a well-formed entry
+			if eb.Entries[entry], err = e.Marshal(); err != nil {
+				return err
+			}
+		}
+		var out []byte
+		for _, leaf := range eb.Entries {
+			out = binary.BigEndian.AppendUint16(out, uint16(len(leaf)))
+			out = append(out, leaf...)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(out))
+		resp.ContentLength = int64(len(out))
+		resp.Header.Set("Content-Length", fmt.Sprint(len(out)))
+		return nil
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestAuditCatchesRewrittenEntry(t *testing.T) {
+	ad := newAuditDomain(t)
+	// DTA 2 rewrites entry 3, under both anchors (sizes 6 and 18).
+	b := auditWithURL(ad.d.Bundle, 1, auditEntryProxy(t, ad.d.DTAs[1].URL, 3))
+	r, err := Audit(context.Background(), ad.chain.config(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() || r.DTAs[1].Status != AuditFailed || r.DTAs[0].Status != AuditOK || r.DTAs[2].Status != AuditOK {
+		t.Fatalf("rewritten entry not caught: %+v", r)
+	}
+	got := strings.Join(r.Problems(), "\n")
+	for _, want := range []string{
+		"DTA 2 log polyroot/audit.example.com/dta-2: entry 3 differs from its leaf hash in the log's tiles: the entry or the tile was rewritten",
+		"DTA 2 log polyroot/audit.example.com/dta-2: the log's entries up to size 6 do not hash to the root anchored at that size",
+		"DTA 2 log polyroot/audit.example.com/dta-2: the log's entries up to size 18 do not hash to the root anchored at that size",
+		"DTA 2 log polyroot/audit.example.com/dta-2: the log's entries do not hash to its signed checkpoint root at size 20",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+	for _, p := range r.Problems() {
+		if !strings.HasPrefix(p, "DTA 2 ") {
+			t.Errorf("problem blames another DTA: %s", p)
+		}
+	}
+
+	// The same rewrite shows in AuditIdentity: entries are returned with the problems.
+	_, err = AuditIdentity(context.Background(), ad.chain.config(b), ad.target)
+	if pe, ok := err.(*ProblemsError); !ok || !strings.Contains(pe.Error(), "entry 3 differs") {
+		t.Fatalf("AuditIdentity on a rewritten log: %v", err)
+	}
+}
+
+// auditForkLog serves, for DTA 2 of ad, another log of size entries under the same
+// origin and key, none of them the ones anchored.
+func auditForkLog(t *testing.T, ad *auditDomain, size uint64) string {
+	t.Helper()
+	ctx := context.Background()
+	rec := ad.d.Bundle.DTAs[1]
+	seed, err := ad.d.DTAs[1].Keys.Get(ctx, dta.SecretSigningKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork, err := translog.Open(ctx, filepath.Join(t.TempDir(), "log"), rec.LogOrigin, ed25519.NewKeyFromSeed(seed),
+		translog.Options{CheckpointInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fork.Close(context.Background()) })
+	var leaves [][]byte
+	for i := range size {
+		h := sha256.Sum256(fmt.Append(nil, "forged ticket ", i))
+		e := wire.Entry{Version: 1, DTA: rec.Index, Domain: ad.d.Name, Kind: wire.KindClient, IDHash: auditRandomIDHash(),
+			ShareSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]), Time: time.Now().Unix()}
+		leaf, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, leaf)
+	}
+	if _, err := fork.AppendAll(ctx, leaves); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/log/", http.StripPrefix("/v1/log", fork.Handler()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	auditCheckpoint(t, srv.URL+"/v1/log", rec.LogOrigin, auditPub(t, &rec), size)
+	return srv.URL
+}
+
+func TestAuditCatchesFork(t *testing.T) {
+	ad := newAuditDomain(t)
+	ctx := context.Background()
+	// DTA 2 serves another log under its origin and key, longer than its anchors.
+	forkURL := auditForkLog(t, ad, ad.sizes[1]+5)
+	r, err := Audit(ctx, ad.chain.config(auditWithURL(ad.d.Bundle, 1, forkURL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() || r.DTAs[1].Status != AuditFailed || r.DTAs[0].Status != AuditOK || r.DTAs[2].Status != AuditOK {
+		t.Fatalf("fork not caught: %+v", r)
+	}
+	got := strings.Join(r.Problems(), "\n")
+	for _, want := range []string{
+		"DTA 2 log polyroot/audit.example.com/dta-2: anchored root at size 6 is not consistent with the checkpoint at 25: the log was rewritten or forked",
+		"DTA 2 log polyroot/audit.example.com/dta-2: anchored root at size 18 is not consistent with the checkpoint at 25: the log was rewritten or forked",
+		"DTA 2 log polyroot/audit.example.com/dta-2: the log's entries up to size 6 do not hash to the root anchored at that size",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+
+	// A log rolled back below an anchor.
+	r, err = Audit(ctx, ad.chain.config(auditWithURL(ad.d.Bundle, 1, auditForkLog(t, ad, 10))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = strings.Join(r.Problems(), "\n")
+	for _, want := range []string{
+		"DTA 2 log polyroot/audit.example.com/dta-2: anchored size 18 is beyond the checkpoint at 10: the log was truncated or rolled back",
+		"DTA 2 log polyroot/audit.example.com/dta-2: anchored root at size 6 is not consistent with the checkpoint at 10",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+
+	// A log that DTA 3's key did not sign.
+	r, err = Audit(ctx, ad.chain.config(auditWithURL(ad.d.Bundle, 2, forkURL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Problems(); len(p) != 1 || !strings.HasPrefix(p[0], "DTA 3 log polyroot/audit.example.com/dta-3: the checkpoint does not verify with the DTA's key in the bundle") {
+		t.Fatalf("a log signed by another key: %q", p)
+	}
+}
+
+func TestAuditIdentity(t *testing.T) {
+	ad := newAuditDomain(t)
+	entries, err := AuditIdentity(context.Background(), ad.chain.config(ad.d.Bundle), ad.target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		dta  uint32
+		kind string
+		slot uint64
+	}
+	var got []key
+	for _, e := range entries {
+		if e.Time.IsZero() || e.TicketSHA256 == "" || (e.Kind != wire.KindRevoke && e.ShareSHA256 == "") {
+			t.Fatalf("incomplete entry %+v", e)
+		}
+		got = append(got, key{e.DTA, e.Kind, e.Slot})
+	}
+	var want []key
+	for i := uint32(1); i <= 3; i++ {
+		want = append(want, key{i, wire.KindClient, 0}, key{i, wire.KindPermit, 5}, key{i, wire.KindPermit, 6},
+			key{i, wire.KindPermit, 7}, key{i, wire.KindRevoke, 0})
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("entries of the identity:\n got %v\nwant %v", got, want)
+	}
+	// Indices: the client share was the 6th entry, the permits 7th to 9th, the revocation 19th.
+	if entries[0].Index != 5 || entries[1].Index != 6 || entries[4].Index != 18 {
+		t.Fatalf("indices %d %d %d, want 5 6 18", entries[0].Index, entries[1].Index, entries[4].Index)
+	}
+
+	if got, err := AuditIdentity(context.Background(), ad.chain.config(ad.d.Bundle), auditRandomIDHash()); err != nil || len(got) != 0 {
+		t.Fatalf("an unknown identity: %v, %v", got, err)
+	}
+	if _, err := AuditIdentity(context.Background(), ad.chain.config(ad.d.Bundle), "ABC"); err == nil {
+		t.Fatal("a malformed idhash was accepted")
+	}
+}
+
+func TestAuditRefusesHugeResponses(t *testing.T) {
+	d := testdomain.New(t, "huge.example.com", 2, 0)
+	env := newAuditChain(t, d.Bundle)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(bytes.Repeat([]byte("polyroot/huge.example.com/dta-1\n"), 1<<16)) // 2 MiB
+	}))
+	t.Cleanup(srv.Close)
+	r, err := Audit(context.Background(), env.config(auditWithURL(d.Bundle, 0, srv.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Problems(); len(p) != 1 || !strings.Contains(p[0], "DTA 1 log polyroot/huge.example.com/dta-1: cannot read the checkpoint") ||
+		!strings.Contains(p[0], "larger than") {
+		t.Fatalf("a 2 MiB checkpoint: problems %q", p)
+	}
+}
