@@ -25,8 +25,13 @@
 // hashing the identity to G1 and IssueShare (share and DLEQ proof).
 //
 // BenchmarkLoginInProcess is a whole login without a network: both sides, every
-// message encoded and decoded as on the wire. It is the baseline for benchmarks over
-// HTTP.
+// message encoded and decoded as on the wire. It is the baseline of BenchmarkLoginHTTP,
+// the client library logging in to the real auth server over loopback.
+//
+// BenchmarkDTAIssueHTTP is a client share from a real DTA over loopback (tickets,
+// state database, transparency log, promise) under 64 concurrent clients; its baseline
+// is BenchmarkIssueClientShare, run in parallel too. BenchmarkAudit audits three DTAs'
+// synthetic logs against anchors (POLYROOT_AUDIT_BENCH_ENTRIES entries each).
 //
 // Server sessions are single-use, so the server benchmarks draw sessions and pass-2
 // encodings from a pool prepared with the timer stopped. The pool holds distinct
@@ -44,7 +49,11 @@
 //   - ServerVerify ÷ LimitPairingCheckFixedQ ≤ 1.15: decoding and session handling
 //     cost at most 15% on top of the pairing check itself;
 //   - BatchVerify/size=64 ns/login ÷ ServerVerify ≤ 0.2: batching 64 logins makes each
-//     at least five times cheaper than verifying it alone.
+//     at least five times cheaper than verifying it alone;
+//   - DTAIssueHTTP ÷ IssueClientShare ≤ 1.3: serving, checking tickets and logging cost
+//     at most 30% on top of the crypto (not met yet: see the issue notes);
+//   - LoginHTTP ÷ LoginInProcess ≤ 1.2;
+//   - BenchmarkAudit of 1,000,000 entries in 3 DTAs under 60 s (an absolute target).
 //
 // The team's figures are taken with GOMAXPROCS=1, so that they measure work rather
 // than the parallelism of gnark-crypto's multi-scalar multiplication.

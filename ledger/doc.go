@@ -20,6 +20,13 @@
 //     Use Binding() for the Pack*/Unpack* methods and bind.Transact, bind.Call and
 //     bind.FilterEvents with them; Revert decodes the contract's custom errors.
 //
+//   - chain.go: the chains an anchorer uses — `embedded` (NewEmbedded, in memory) or `rpc`
+//     (Dial, any JSON-RPC endpoint, with a key from LoadKeyFile) — and Deploy and Register.
+//   - anchor.go: the Anchorer a DTA runs (dta serve --chain): it anchors the log's latest
+//     verified checkpoint whenever the log grew, with retries, confirmations and reorg
+//     handling, and reports its lag.
+//   - audit.go: Audit and AuditIdentity, behind `polyroot audit`.
+//
 // `make contracts` regenerates both generated files; `make solc` installs the compiler.
 //
 // # Security invariants
