@@ -12,19 +12,23 @@
 // # Files
 //
 //   - contracts/IssuanceLog.sol: the contract, deliberately tiny.
+//
 //   - contracts/IssuanceLog.json: its ABI and bytecode from solc 0.8.37 (the npm package,
 //     pinned by contracts/package-lock.json), optimizer on (200 runs), EVM "cancun", no
 //     metadata hash, so the bytecode depends only on the source. TestContractBuildIsReproducible
 //     recompiles it; the code deployed on chain is byte for byte deployedBytecode.
+//
 //   - issuancelog.go: go-ethereum abigen --v2 bindings (accounts/abi/bind/v2), generated.
 //     Use Binding() for the Pack*/Unpack* methods and bind.Transact, bind.Call and
 //     bind.FilterEvents with them; Revert decodes the contract's custom errors.
 //
 //   - chain.go: the chains an anchorer uses — `embedded` (NewEmbedded, in memory) or `rpc`
 //     (Dial, any JSON-RPC endpoint, with a key from LoadKeyFile) — and Deploy and Register.
+//
 //   - anchor.go: the Anchorer a DTA runs (dta serve --chain): it anchors the log's latest
 //     verified checkpoint whenever the log grew, with retries, confirmations and reorg
 //     handling, and reports its lag.
+//
 //   - audit.go: Audit and AuditIdentity, behind `polyroot audit`.
 //
 // `make contracts` regenerates both generated files; `make solc` installs the compiler.
