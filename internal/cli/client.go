@@ -133,6 +133,7 @@ func clientCommand() *ucli.Command {
 		Commands: []*ucli.Command{
 			clientBootstrapCommand(), clientEnrollCommand(), clientLoginCommand(),
 			clientPermitsCommand(), clientStatusCommand(),
+			clientVerifyIssuanceCommand(),
 		},
 	}
 }
