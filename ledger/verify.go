@@ -303,6 +303,17 @@ func verifyReceipt(pb *ProofBundle, b *bundle.Bundle, r Receipt) ReceiptReport {
 		rr.Reason = fmt.Sprintf("the proof bundle is for log %q", d.Origin)
 		return rr
 	}
+	// The DTA's own signed checkpoint, checked offline: the DTA vouched for a log at
+	// least as large as the anchor the proofs are against.
+	cp, err := translog.ParseCheckpoint([]byte(d.Checkpoint), rec.LogOrigin, pub)
+	if err != nil {
+		rr.Reason = fmt.Sprintf("the saved checkpoint does not verify with the DTA's key: %v", err)
+		return rr
+	}
+	if cp.Size < d.AnchoredSize {
+		rr.Reason = fmt.Sprintf("the saved checkpoint (size %d) is older than the anchor (size %d)", cp.Size, d.AnchoredSize)
+		return rr
+	}
 	rr.AnchoredSize, rr.Block = d.AnchoredSize, d.Block
 	k := slices.IndexFunc(d.Entries, func(e EntryProof) bool { return e.Index == r.Index })
 	if k < 0 {

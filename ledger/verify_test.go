@@ -121,6 +121,29 @@ func TestVerifyProofBundle(t *testing.T) {
 		t.Fatalf("altered entry: %q", f)
 	}
 
+	// A saved checkpoint that was tampered with, or is older than the anchor.
+	for _, tc := range []struct {
+		name, want string
+		mutate     func(*DTAProofs)
+	}{
+		{"fail/checkpoint-tampered", "the saved checkpoint does not verify", func(d *DTAProofs) {
+			lines := strings.SplitN(d.Checkpoint, "\n", 3) // origin, size, the rest
+			d.Checkpoint = lines[0] + "\n" + lines[1] + "0\n" + lines[2]
+		}},
+		{"fail/checkpoint-older-than-anchor", "is older than the anchor", func(d *DTAProofs) { d.AnchoredSize = 1 << 20 }},
+	} {
+		saved := pb.DTAs[0]
+		tc.mutate(&pb.DTAs[0])
+		rep, err := VerifyProofBundle(pb, d.Bundle, receipts)
+		pb.DTAs[0] = saved
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK() || !strings.Contains(strings.Join(rep.Failures(), "\n"), tc.want) {
+			t.Fatalf("%s: %q", tc.name, rep.Failures())
+		}
+	}
+
 	// A DTA that promised an entry it never logged (the promise verifies, the inclusion does not).
 	seed, err := d.DTAs[2].Keys.Get(ctx, dta.SecretSigningKey)
 	if err != nil {
