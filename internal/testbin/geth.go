@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -21,88 +17,22 @@ type Geth struct {
 }
 
 // StartGeth starts `geth --dev --dev.period 1` with JSON-RPC over HTTP on a free loopback
-// port. The binary comes from POLYROOT_GETH_BIN or PATH (see Path). The node runs in its
-// own process group with a clean environment; t.Cleanup kills it, and Pdeathsig kills it
-// too if the test binary dies.
+// port. The binary comes from POLYROOT_GETH_BIN or PATH (see Path); the process is
+// managed as startServer describes.
 func StartGeth(t testing.TB) *Geth {
 	t.Helper()
 	bin := Path(t, "POLYROOT_GETH_BIN", "geth")
-	for attempt := 1; ; attempt++ {
-		g, retry := tryStartGeth(t, bin)
-		if g != nil {
-			return g
-		}
-		if !retry || attempt == 5 {
-			t.Fatalf("geth --dev did not start (attempt %d)", attempt)
-		}
-		t.Logf("geth --dev: port taken, retrying (attempt %d)", attempt)
-	}
-}
-
-func tryStartGeth(t testing.TB, bin string) (g *Geth, retry bool) {
-	t.Helper()
-	start := time.Now()
-	httpPort, authPort, p2pPort := freePort(t), freePort(t), freePort(t)
-	dir := t.TempDir()
-	logPath := filepath.Join(dir, "geth.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-
-	cmd := exec.Command(bin, "--dev", "--dev.period", "1",
-		"--datadir", filepath.Join(dir, "data"),
-		"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(httpPort), "--http.api", "eth,net,web3",
-		"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(authPort),
-		"--port", strconv.Itoa(p2pPort),
-		"--ipcdisable", "--nodiscover", "--maxpeers", "0", "--verbosity", "3")
-	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	logTail := func() string {
-		b, _ := os.ReadFile(logPath)
-		if len(b) > 4000 {
-			b = b[len(b)-4000:]
-		}
-		return string(b)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			t.Errorf("geth (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
-		}
-		if t.Failed() {
-			t.Logf("geth log (tail):\n%s", logTail())
-		}
+	g := &Geth{}
+	startServer(t, "geth --dev", bin, func(dir string) ([]string, func() bool) {
+		httpPort, authPort, p2pPort := freePort(t), freePort(t), freePort(t)
+		g.URL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
+		args := []string{"--dev", "--dev.period", "1", "--datadir", filepath.Join(dir, "data"),
+			"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(httpPort), "--http.api", "eth,net,web3",
+			"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(authPort),
+			"--port", strconv.Itoa(p2pPort), "--ipcdisable", "--nodiscover", "--maxpeers", "0", "--verbosity", "3"}
+		return args, func() bool { return gethHealthy(g.URL) }
 	})
-
-	url := "http://127.0.0.1:" + strconv.Itoa(httpPort)
-	deadline := time.Now().Add(60 * time.Second)
-	for !gethHealthy(url) {
-		select {
-		case <-exited:
-			tail := logTail()
-			if strings.Contains(tail, "address already in use") {
-				return nil, true
-			}
-			t.Fatalf("geth exited early: %v\n%s", cmd.ProcessState, tail)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("geth not answering JSON-RPC after 60 s:\n%s", logTail())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("geth --dev up at %s in %v", url, time.Since(start).Round(time.Millisecond))
-	return &Geth{URL: url}, false
+	return g
 }
 
 // gethHealthy reports whether eth_chainId answers.
