@@ -281,21 +281,8 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 
 func serveAction(file *configFile) ucli.ActionFunc {
 	return func(ctx context.Context, c *ucli.Command) error {
-		if err := file.load(); err != nil {
-			return err
-		}
-		s, err := serveSettings(c)
-		if err != nil {
-			return err
-		}
-		if c.Bool("check-config") {
-			if file.path != "" {
-				fmt.Fprintf(c.Root().Writer, "# resolved from flags, environment and %s\n", file.path)
-			}
-			if err := toml.NewEncoder(c.Root().Writer).Encode(s); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(c.Root().Writer)
+		s, done, err := resolveServe(c, file, serveSettings)
+		if done || err != nil {
 			return err
 		}
 		logger, _ := newLogger(s.Log.Format, s.Log.Level, c.Root().ErrWriter) // checked by serveSettings
@@ -319,4 +306,24 @@ func serveAction(file *configFile) ucli.ActionFunc {
 		}
 		return nil
 	}
+}
+
+// resolveServe loads the config file and resolves a serve command's settings; with
+// --check-config it prints them as TOML (they hold no secrets) and reports done.
+func resolveServe[S any](c *ucli.Command, file *configFile, settings func(*ucli.Command) (S, error)) (s S, done bool, err error) {
+	if err = file.load(); err != nil {
+		return s, false, err
+	}
+	if s, err = settings(c); err != nil || !c.Bool("check-config") {
+		return s, false, err
+	}
+	w := c.Root().Writer
+	if file.path != "" {
+		fmt.Fprintf(w, "# resolved from flags, environment and %s\n", file.path)
+	}
+	if err = toml.NewEncoder(w).Encode(s); err != nil {
+		return s, true, err
+	}
+	_, err = fmt.Fprintln(w)
+	return s, true, err
 }

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/polyroot/polyroot/internal/bundle"
@@ -298,21 +297,8 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 
 func serverServeAction(file *configFile) ucli.ActionFunc {
 	return func(ctx context.Context, c *ucli.Command) error {
-		if err := file.load(); err != nil {
-			return err
-		}
-		s, err := serverServeSettings(c)
-		if err != nil {
-			return err
-		}
-		if c.Bool("check-config") {
-			if file.path != "" {
-				fmt.Fprintf(c.Root().Writer, "# resolved from flags, environment and %s\n", file.path)
-			}
-			if err := toml.NewEncoder(c.Root().Writer).Encode(s); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(c.Root().Writer)
+		s, done, err := resolveServe(c, file, serverServeSettings)
+		if done || err != nil {
 			return err
 		}
 		admin := os.Getenv(envAdminToken)
