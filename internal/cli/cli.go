@@ -45,6 +45,7 @@ func newApp(stdout, stderr io.Writer) *ucli.Command {
 			serverCommand(),
 			clientCommand(),
 			auditCommand(),
+			devnetCommand(),
 			{
 				Name:  "demo",
 				Usage: "tell the whole story in one process: three DTAs, enrolment, mutual login, a wrong PIN",

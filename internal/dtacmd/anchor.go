@@ -2,6 +2,7 @@ package dtacmd
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"fmt"
 	"log/slog"
 	"time"
@@ -35,6 +36,13 @@ type Anchoring struct {
 	Contract      string        // 0x… address (rpc)
 	Period        time.Duration // default ledger.DefaultAnchorPeriod
 	Confirmations uint64        // default ledger.DefaultConfirmations
+
+	// Shared (embedded only, optional): a chain backend already running in this process
+	// (several DTAs sharing one ledger.Embedded), with Contract deployed on it and
+	// SharedKey registered as this log's anchorer. Serve then neither deploys nor
+	// registers, and does not close the backend.
+	Shared    ledger.Chain
+	SharedKey *ecdsa.PrivateKey
 }
 
 // newAnchor builds the DTA's anchor hook for chain, or nil for none; closeChain
@@ -46,6 +54,13 @@ func newAnchor(ctx context.Context, chain string, cfg Anchoring, origin string, 
 	case "", ChainNone:
 		return nil, closeChain, nil
 	case ChainEmbedded:
+		if cfg.Shared != nil {
+			if cfg.SharedKey == nil || !common.IsHexAddress(cfg.Contract) {
+				return nil, closeChain, fmt.Errorf("embedded chain: a shared backend needs its contract and key")
+			}
+			a.Backend, a.Contract, a.Key = cfg.Shared, common.HexToAddress(cfg.Contract), cfg.SharedKey
+			break
+		}
 		e, err := ledger.NewEmbedded(time.Second)
 		if err != nil {
 			return nil, closeChain, fmt.Errorf("embedded chain: %w", err)
