@@ -142,20 +142,8 @@ func dtaServeCommand() *ucli.Command {
 		str("bundle", "POLYROOT_DTA_BUNDLE", "bundle", "", "Service", "the domain's signed trust bundle `FILE`", true),
 		indexFlag(file, "Service"),
 		str("data-dir", "POLYROOT_DTA_DATA_DIR", "data_dir", "", "Service", "`DIR` for the state database and the transparency log", true),
-		&ucli.FloatFlag{Name: "rate-limit", Value: defaultRatePerSecond, Category: "Service",
-			Usage:   "`N` requests per second allowed to one client address (config: rate.per_second)",
-			Sources: sources(file, "POLYROOT_DTA_RATE_LIMIT", "rate.per_second")},
-		&ucli.IntFlag{Name: "rate-burst", Value: defaultRateBurst, Category: "Service",
-			Usage:   "burst of `N` requests allowed to one client address (config: rate.burst)",
-			Sources: sources(file, "POLYROOT_DTA_RATE_BURST", "rate.burst")},
 		dur("checkpoint-interval", "POLYROOT_DTA_CHECKPOINT_INTERVAL", "checkpoint_interval", defaultCheckpointInterval,
 			"how often the log signs a new checkpoint (at least 100ms)"),
-		dur("shutdown-timeout", "POLYROOT_DTA_SHUTDOWN_TIMEOUT", "shutdown_timeout", defaultShutdownTimeout,
-			"on SIGINT/SIGTERM, how long requests in flight may take to finish"),
-		str("tls-cert", "POLYROOT_DTA_TLS_CERT", "tls.cert", "", "TLS", "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", true),
-		str("tls-key", "POLYROOT_DTA_TLS_KEY", "tls.key", "", "TLS", "the PEM private key `FILE` of --tls-cert", true),
-		str("log-format", "POLYROOT_LOG_FORMAT", "log.format", "json", "Logging", "log `FORMAT` on stderr: json or text", false),
-		str("log-level", "POLYROOT_LOG_LEVEL", "log.level", "info", "Logging", "log `LEVEL`: debug, info, warn or error", false),
 		str("chain", "POLYROOT_DTA_CHAIN", "chain.type", defaultChain, "Anchoring",
 			"anchor the log's checkpoints on `CHAIN`: none; embedded (an in-memory chain inside this process, for devnet and demos: its anchors vanish with it); or rpc (an EVM JSON-RPC endpoint)", false),
 		str("rpc-url", "POLYROOT_DTA_RPC_URL", "chain.rpc_url", "", "Anchoring", "the chain's JSON-RPC `URL` (--chain rpc)", false),
@@ -170,6 +158,7 @@ func dtaServeCommand() *ucli.Command {
 			Sources: sources(file, "POLYROOT_DTA_CONFIRMATIONS", "chain.confirmations")},
 		&ucli.BoolFlag{Name: "check-config", Usage: "print the resolved settings as TOML (no secrets) and exit without starting"},
 	}
+	flags = append(flags, serviceFlags(file, "POLYROOT_DTA")...)
 	flags = append(flags, keystoreFlags(file)...)
 	return &ucli.Command{
 		Name:  "serve",
@@ -326,4 +315,28 @@ func resolveServe[S any](c *ucli.Command, file *configFile, settings func(*ucli.
 	}
 	_, err = fmt.Fprintln(w)
 	return s, true, err
+}
+
+// serviceFlags are the settings every serve command has: rate limits, shutdown
+// timeout, TLS and logging; envPrefix names their environment variables.
+func serviceFlags(file *configFile, envPrefix string) []ucli.Flag {
+	str := func(name, env, key, value, category, usage string, takesFile bool) *ucli.StringFlag {
+		return &ucli.StringFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
+			Sources: sources(file, env, key), Category: category, TakesFile: takesFile}
+	}
+	return []ucli.Flag{
+		&ucli.FloatFlag{Name: "rate-limit", Value: defaultRatePerSecond, Category: "Service",
+			Usage:   "`N` requests per second allowed to one client address (config: rate.per_second)",
+			Sources: sources(file, envPrefix+"_RATE_LIMIT", "rate.per_second")},
+		&ucli.IntFlag{Name: "rate-burst", Value: defaultRateBurst, Category: "Service",
+			Usage:   "burst of `N` requests allowed to one client address (config: rate.burst)",
+			Sources: sources(file, envPrefix+"_RATE_BURST", "rate.burst")},
+		&ucli.DurationFlag{Name: "shutdown-timeout", Value: defaultShutdownTimeout, Category: "Service",
+			Usage:   "on SIGINT/SIGTERM, how long requests in flight may take to finish (config: shutdown_timeout)",
+			Sources: sources(file, envPrefix+"_SHUTDOWN_TIMEOUT", "shutdown_timeout")},
+		str("tls-cert", envPrefix+"_TLS_CERT", "tls.cert", "", "TLS", "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", true),
+		str("tls-key", envPrefix+"_TLS_KEY", "tls.key", "", "TLS", "the PEM private key `FILE` of --tls-cert", true),
+		str("log-format", "POLYROOT_LOG_FORMAT", "log.format", "json", "Logging", "log `FORMAT` on stderr: json or text", false),
+		str("log-level", "POLYROOT_LOG_LEVEL", "log.level", "info", "Logging", "log `LEVEL`: debug, info, warn or error", false),
+	}
 }

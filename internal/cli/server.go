@@ -102,20 +102,9 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 				Sources: sources(file, "POLYROOT_SERVER_MAX_FAILURES", "max_failures")},
 			dur("token-ttl", "POLYROOT_SERVER_TOKEN_TTL", "token_ttl", defaultTokenTTL, "lifetime of the access tokens"),
 			dur("code-ttl", "POLYROOT_SERVER_CODE_TTL", "code_ttl", defaultCodeTTL, "lifetime of the one-time enrolment codes"),
-			&ucli.FloatFlag{Name: "rate-limit", Value: defaultRatePerSecond, Category: "Service",
-				Usage:   "`N` requests per second allowed to one client address (config: rate.per_second)",
-				Sources: sources(file, "POLYROOT_SERVER_RATE_LIMIT", "rate.per_second")},
-			&ucli.IntFlag{Name: "rate-burst", Value: defaultRateBurst, Category: "Service",
-				Usage:   "burst of `N` requests allowed to one client address (config: rate.burst)",
-				Sources: sources(file, "POLYROOT_SERVER_RATE_BURST", "rate.burst")},
-			dur("shutdown-timeout", "POLYROOT_SERVER_SHUTDOWN_TIMEOUT", "shutdown_timeout", defaultShutdownTimeout,
-				"on SIGINT/SIGTERM, how long requests in flight may take to finish"),
-			str("tls-cert", "POLYROOT_SERVER_TLS_CERT", "tls.cert", "", "TLS", "serve HTTPS with this PEM certificate `FILE` (with --tls-key)", true),
-			str("tls-key", "POLYROOT_SERVER_TLS_KEY", "tls.key", "", "TLS", "the PEM private key `FILE` of --tls-cert", true),
-			str("log-format", "POLYROOT_LOG_FORMAT", "log.format", "json", "Logging", "log `FORMAT` on stderr: json or text", false),
-			str("log-level", "POLYROOT_LOG_LEVEL", "log.level", "info", "Logging", "log `LEVEL`: debug, info, warn or error", false),
 			&ucli.BoolFlag{Name: "check-config", Usage: "print the resolved settings as TOML (no secrets) and exit without starting"},
 		)
+		flags = append(flags, serviceFlags(file, "POLYROOT_SERVER")...)
 	} else {
 		flags = append(flags, &ucli.BoolFlag{Name: "force", Usage: "replace a server key that the keystore already holds"})
 	}
