@@ -2,6 +2,7 @@ package dta
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -25,6 +26,14 @@ type fakeAnchor struct {
 	started chan struct{}
 	stopped atomic.Bool
 	gauge   prometheus.Gauge
+	down    atomic.Bool // what Ready reports
+}
+
+func (f *fakeAnchor) Ready() error {
+	if f.down.Load() {
+		return errors.New("unreachable since 10:00 (test)")
+	}
+	return nil
 }
 
 func (f *fakeAnchor) Run(ctx context.Context, origin string, checkpoint func(context.Context) (uint64, []byte, error)) error {
@@ -103,6 +112,29 @@ func TestAnchorHook(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), "polyroot_dta_test_anchor_size") {
 		t.Fatal("/metrics does not serve the Anchor's metrics")
+	}
+
+	// Readiness follows the chain: 503 naming it while the Anchor reports it down,
+	// 200 again as soon as it is back.
+	readyz := func() (int, string) {
+		resp, err := http.Get(nd.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := readyz(); code != 200 {
+		t.Fatalf("readyz with the chain up: %d %s", code, body)
+	}
+	fa.down.Store(true)
+	if code, body := readyz(); code != 503 || !strings.Contains(body, "chain: unreachable since 10:00 (test)") {
+		t.Fatalf("readyz with the chain down: %d %s", code, body)
+	}
+	fa.down.Store(false)
+	if code, body := readyz(); code != 200 {
+		t.Fatalf("readyz after the chain came back: %d %s", code, body)
 	}
 
 	if err := svc.Close(context.Background()); err != nil {

@@ -86,7 +86,8 @@ type Service struct {
 	locks   nonceLocks // one per ticket nonce in flight
 	metrics *metrics
 	ready   atomic.Bool
-	lastErr atomic.Pointer[string]
+	// appendFailed is when a log append last failed (Unix ns; 0: never), for /readyz.
+	appendFailed atomic.Int64
 	// logSize is a lower bound of the log's size, kept in memory so that an issuance
 	// need not read it from disk: every entry appended later has an index at least
 	// this large, which is all a record's size hint needs.

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,10 +159,32 @@ func TestHealthMetricsRecordLog(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// Not ready when the service is stopping.
-	nd.svc.setUnready("test")
-	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "test") {
-		t.Fatalf("readyz after setUnready: %d %s", code, body)
+	// Readiness names what is missing and comes back by itself.
+	logDir := filepath.Join(nd.dir, "log")
+	if err := os.Rename(logDir, logDir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	code, body = get("/readyz")
+	if err := os.Rename(logDir+".away", logDir); err != nil {
+		t.Fatal(err)
+	}
+	if code != 503 || !strings.Contains(body, `"not_ready"`) || !strings.Contains(body, "storage: the log directory is not writable") {
+		t.Fatalf("readyz without a log directory: %d %s", code, body)
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Fatalf("readyz once the log directory is back: %d %s", code, body)
+	}
+	nd.svc.appendFailed.Store(time.Now().UnixNano())
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "storage: a log append failed at") {
+		t.Fatalf("readyz after a failed append: %d %s", code, body)
+	}
+	nd.svc.appendFailed.Store(time.Now().Add(-appendFailureWindow).UnixNano())
+	if code, body := get("/readyz"); code != 200 {
+		t.Fatalf("readyz once the failed append is %s old: %d %s", appendFailureWindow, code, body)
+	}
+	nd.svc.ready.Store(false)
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "keys: not loaded, or the DTA is stopping") {
+		t.Fatalf("readyz while stopping: %d %s", code, body)
 	}
 }
 

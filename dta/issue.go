@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/httpx"
@@ -110,7 +111,7 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	if rec.Indices, err = s.log.AppendAll(ctx, rec.Entries); err != nil {
 		// The record stays pending: recovery at the next start finds or writes the entries.
 		s.cfg.Logger.Error("log append failed", "kind", tk.Kind, "err", err)
-		s.setUnready("log append failed: " + err.Error())
+		s.appendFailed.Store(time.Now().UnixNano())
 		return nil, errLog
 	}
 	for _, i := range rec.Indices {

@@ -2,8 +2,6 @@ package dta
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -35,7 +33,7 @@ func (s *Service) Handler() http.Handler {
 	api("/v1/record", http.HandlerFunc(s.handleRecord), http.MethodGet)
 	r.PathPrefix("/v1/log/").Handler(limit.Wrap(http.StripPrefix("/v1/log", s.log.Handler()))).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	r.HandleFunc("/readyz", s.handleReady)
+	r.HandleFunc("/readyz", s.readiness())
 	r.Handle("/metrics", s.metrics.handler())
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
@@ -75,32 +73,4 @@ func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request, kind strin
 
 func (s *Service) handleRecord(w http.ResponseWriter, _ *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, s.keys.Load().record)
-}
-
-// handleReady answers 200 once the keys are loaded and the log directory is writable,
-// 503 with the reason otherwise.
-func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
-	reason := ""
-	if !s.ready.Load() {
-		reason = "starting or stopping"
-		if p := s.lastErr.Load(); p != nil {
-			reason = *p
-		}
-	} else if f, err := os.CreateTemp(filepath.Join(s.cfg.DataDir, "log"), ".ready-*"); err != nil {
-		reason = "the log directory is not writable"
-	} else {
-		f.Close()
-		os.Remove(f.Name())
-	}
-	if reason != "" {
-		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusServiceUnavailable, "not_ready", "%s", reason))
-		return
-	}
-	w.Write([]byte("ready\n"))
-}
-
-// setUnready marks the service not ready, with a reason /readyz reports.
-func (s *Service) setUnready(reason string) {
-	s.lastErr.Store(&reason)
-	s.ready.Store(false)
 }

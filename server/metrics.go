@@ -17,6 +17,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	requests *prometheus.CounterVec
 	admin    *prometheus.CounterVec
+	dtaUp    *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,10 +35,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		admin: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "polyroot_server_registrar_total", Help: "Registrar actions by action and result code.",
 		}, []string{"action", "result"}),
+		dtaUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "polyroot_server_dta_up", Help: "1 if the DTA answered its last readiness probe with 200, else 0 (by DTA index).",
+		}, []string{"dta"}),
 	}
-	m.registry = httpx.NewRegistry(m.logins, m.latency, m.requests, m.admin)
+	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp}
+	m.registry = httpx.NewRegistry(own...)
 	if reg != nil {
-		reg.MustRegister(m.logins, m.latency, m.requests, m.admin)
+		reg.MustRegister(own...)
 	}
 	return m
 }

@@ -28,7 +28,7 @@ func (s *Server) Handler() http.Handler {
 	api("/v1/permits", s.handlePermits, http.MethodPost)
 	api("/.well-known/jwks.json", s.handleJWKS, http.MethodGet, http.MethodHead)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	r.HandleFunc("/readyz", s.handleReady)
+	r.HandleFunc("/readyz", s.readiness())
 	r.Handle("/metrics", s.metrics.handler())
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
@@ -61,20 +61,4 @@ func (s *Server) handleBundle(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "max-age=300")
 	httpx.WriteJSON(w, http.StatusOK, s.jwks)
-}
-
-// handleReady answers 200 while the state database is open and readable, 503 with
-// the reason otherwise.
-func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	reason := ""
-	if !s.ready.Load() {
-		reason = "starting or stopping"
-	} else if err := s.store.db.View(func(tx *boltTx) error { return nil }); err != nil {
-		reason = "the state database is not usable"
-	}
-	if reason != "" {
-		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusServiceUnavailable, "not_ready", "%s", reason))
-		return
-	}
-	w.Write([]byte("ready\n"))
 }

@@ -45,7 +45,10 @@ type Config struct {
 	// RatePerSecond and RateBurst limit requests per client address (defaults 50, 100).
 	RatePerSecond float64
 	RateBurst     int
-	DTAClient     *http.Client // for revocation notices (default: 15 s timeout)
+	DTAClient     *http.Client // for revocation notices and readiness probes (default: 15 s timeout)
+	// DTAProbeInterval is how often every DTA's /readyz is asked, for the server's
+	// own /readyz and the polyroot_server_dta_up metric (default 10 s).
+	DTAProbeInterval time.Duration
 }
 
 // A Server is a running auth server: registrar, M-Pin Full verifier and token issuer.
@@ -62,12 +65,15 @@ type Server struct {
 	tokenKID string
 	jwks     middleware.JWKS
 	metrics  *metrics
+	probe    *dtaProbe
 	ready    atomic.Bool
+	// stopProbe stops the DTA probe and waits for it.
+	stopProbe func()
 }
 
-// New opens the state database and prepares the verifier.
+// New opens the state database, prepares the verifier and starts probing the DTAs
+// in the background until Close.
 func New(ctx context.Context, cfg Config) (*Server, error) {
-	_ = ctx
 	switch {
 	case cfg.Bundle == nil || len(cfg.BundleFile) == 0:
 		return nil, errors.New("server: a trust bundle is required")
@@ -101,6 +107,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	def(&cfg.TokenTTL, 15*time.Minute)
 	def(&cfg.CodeTTL, 24*time.Hour)
 	def(&cfg.TicketTTL, time.Hour)
+	def(&cfg.DTAProbeInterval, 10*time.Second)
 	if cfg.MaxFailures <= 0 {
 		cfg.MaxFailures = 3
 	}
@@ -143,6 +150,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		jwks:     middleware.JWKS{Keys: []middleware.JWK{middleware.PublicJWK(pub)}},
 		metrics:  newMetrics(cfg.Registry),
 	}
+	s.probe = newDTAProbe(cfg.Bundle, cfg.DTAClient, cfg.Logger, s.metrics.dtaUp)
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); s.probe.run(pctx, cfg.DTAProbeInterval) }()
+	s.stopProbe = func() { cancel(); <-done }
 	s.ready.Store(true)
 	return s, nil
 }
@@ -151,6 +163,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // HTTP server has stopped.
 func (s *Server) Close() error {
 	s.ready.Store(false)
+	s.stopProbe()
 	return s.store.close()
 }
 

@@ -3,6 +3,7 @@ package dtacmd
 import (
 	"context"
 	"crypto/ecdsa"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -143,4 +144,19 @@ func (h *anchorHook) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(h.logSize, prometheus.GaugeValue, float64(st.LogSize))
 	ch <- prometheus.MustNewConstMetric(h.resent, prometheus.CounterValue, float64(st.Resent))
 	ch <- prometheus.MustNewConstMetric(h.bad, prometheus.GaugeValue, bad)
+}
+
+// Ready reports the chain unusable while the anchorer's rounds fail (dta.ReadyReporter).
+// The reason says since when, not the RPC error, which may quote the endpoint's URL
+// and its credentials; the error itself is in the DTA's log.
+func (h *anchorHook) Ready() error {
+	st := h.a.Status()
+	switch {
+	case st.LastError == "":
+		return nil
+	case st.LastCheck.IsZero():
+		return errors.New("anchoring fails: the chain has not been reachable since the start (see the DTA's log)")
+	default:
+		return fmt.Errorf("anchoring fails: the chain was last reachable at %s (see the DTA's log)", st.LastCheck.UTC().Format(time.RFC3339))
+	}
 }
