@@ -9,13 +9,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,8 +202,10 @@ func TestAnchorServeRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The DTA reaches geth through a relay that the test can cut, as a network would.
+	relay := newRelay(t, strings.TrimPrefix(g.URL, "http://"))
 	s := startServe(t, ctx, "--config", d.configs[0], "--listen", "127.0.0.1:0", "--checkpoint-interval", "100ms",
-		"--chain", "rpc", "--rpc-url", g.URL, "--chain-key-file", keyFile, "--contract", contract.Hex(),
+		"--chain", "rpc", "--rpc-url", "http://"+relay.addr, "--chain-key-file", keyFile, "--contract", contract.Hex(),
 		"--anchor-period", "300ms", "--confirmations", "2")
 	// A fresh log has nothing to anchor; a checkpoint of size 0 is never anchored.
 	priv, err := readRegistrarKey(d.registrar)
@@ -233,6 +238,29 @@ func TestAnchorServeRPC(t *testing.T) {
 	if strings.Contains(s.stderr.String(), hex.EncodeToString(crypto.FromECDSA(anchorer))) {
 		t.Fatal("the chain key appears in the log")
 	}
+
+	// The chain goes away: /readyz says so (without the RPC URL), and is 200 again by
+	// itself once the chain is back.
+	readyz := func() (int, string) {
+		code, body := get(t, http.DefaultClient, s.url+"/readyz")
+		return code, string(body)
+	}
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("readyz with the chain up: %d %s", code, body)
+	}
+	relay.cut()
+	var code int
+	var rbody string
+	if !waitFor(30*time.Second, func() bool { code, rbody = readyz(); return code == http.StatusServiceUnavailable }) {
+		t.Fatalf("readyz stayed %d with the chain cut off: %s", code, rbody)
+	}
+	if !strings.Contains(rbody, "chain: anchoring fails") || strings.Contains(rbody, relay.addr) {
+		t.Fatalf("readyz with the chain cut off: %s", rbody)
+	}
+	relay.restore()
+	if !waitFor(30*time.Second, func() bool { code, rbody = readyz(); return code == http.StatusOK }) {
+		t.Fatalf("readyz stayed %d after the chain came back: %s", code, rbody)
+	}
 	cancel()
 	if code := <-s.done; code != 0 {
 		t.Fatalf("exit %d\n%s", code, s.stderr)
@@ -247,4 +275,72 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// relay forwards TCP connections from a loopback port to target until cut; restore
+// listens again on the same port.
+type relay struct {
+	t      *testing.T
+	addr   string
+	target string
+	mu     sync.Mutex
+	l      net.Listener
+	conns  []net.Conn
+}
+
+func newRelay(t *testing.T, target string) *relay {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{t: t, addr: l.Addr().String(), target: target}
+	r.serve(l)
+	t.Cleanup(r.cut)
+	return r
+}
+
+func (r *relay) serve(l net.Listener) {
+	r.mu.Lock()
+	r.l = l
+	r.mu.Unlock()
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", r.target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			r.mu.Lock()
+			r.conns = append(r.conns, in, out)
+			r.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+// cut closes the listener and every relayed connection.
+func (r *relay) cut() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.l != nil {
+		r.l.Close()
+		r.l = nil
+	}
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+}
+
+func (r *relay) restore() {
+	l, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.serve(l)
 }
