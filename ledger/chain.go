@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -83,6 +84,26 @@ func Register(ctx context.Context, backend Chain, ownerKey *ecdsa.PrivateKey, co
 	}
 	if _, err := waitSuccess(ctx, backend, tx.Hash()); err != nil {
 		return fmt.Errorf("ledger: registering %q: %w", logOrigin, err)
+	}
+	return nil
+}
+
+// Fund sends wei from key's account to to (a plain transfer) and waits until it is
+// mined: how a devnet pays for its DTAs' anchoring transactions.
+func Fund(ctx context.Context, backend Chain, key *ecdsa.PrivateKey, to common.Address, wei *big.Int) error {
+	opts, err := transactOpts(ctx, backend, key)
+	if err != nil {
+		return err
+	}
+	// A plain transfer to an account without code costs exactly 21,000 gas; bind would
+	// refuse to estimate it (no code) and Transfer would want an ABI with a receive function.
+	opts.Value, opts.GasLimit = wei, params.TxGas
+	tx, err := bind.NewBoundContract(to, abi.ABI{}, backend, backend, backend).RawTransact(opts, nil)
+	if err != nil {
+		return fmt.Errorf("ledger: funding %s: %w", to, err)
+	}
+	if _, err := waitSuccess(ctx, backend, tx.Hash()); err != nil {
+		return fmt.Errorf("ledger: funding %s: %w", to, err)
 	}
 	return nil
 }

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	ucli "github.com/urfave/cli/v3"
 
@@ -14,34 +16,65 @@ import (
 
 // devnetCommand is `polyroot devnet`.
 func devnetCommand() *ucli.Command {
+	flags := []ucli.Flag{
+		&ucli.StringFlag{Name: "dir", Usage: "the devnet's `DIR`", Required: true},
+		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i (first start; default free ports)"},
+		&ucli.StringFlag{Name: "chain", Value: "embedded", Usage: "`CHAIN` the DTAs anchor their logs on: embedded (in memory) or rpc"},
+		&ucli.StringFlag{Name: "rpc-url", Usage: "rpc chain: the JSON-RPC endpoint's `URL`"},
+		&ucli.StringFlag{Name: "chain-key-file", Aliases: []string{"key"}, TakesFile: true,
+			Usage: "rpc chain: `FILE` (hex, mode 0600) with the key of a funded account that deploys the contract and funds the anchoring keys"},
+		&ucli.DurationFlag{Name: "anchor-period", Value: 10 * time.Second, Usage: "how often the DTAs anchor their logs"},
+		&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT` on stderr: json or text"},
+		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL`"},
+	}
+	for _, f := range keystoreFlags(nil) {
+		if f.Names()[0] != "keystore-dir" { // the devnet's file keystores are in --dir
+			flags = append(flags, f)
+		}
+	}
 	return &ucli.Command{
 		Name:  "devnet",
-		Usage: "run a local domain in one process: three DTAs, the auth server, an embedded chain",
+		Usage: "run a local domain in one process: three DTAs, the auth server, a chain",
 		Description: "On first start in an empty directory D it creates the registrar key, the DTAs'\n" +
-			"keystores, the trust bundle (D/bundle.json, D/bundle.sha256), the server key,\n" +
-			"an admin token (D/admin-token) and D/devnet.json with every URL; then prints\n" +
-			"the next commands to try. A restart on the same D reuses all of it. The chain\n" +
-			"is embedded and in memory: it is new on each start and the logs are anchored again.\n\n" +
-			"FOR LOCAL USE ONLY: plain HTTP on loopback, and every secret (the keystore\n" +
-			"passphrase, the registrar key, the chain keys, the admin token) is stored in D\n" +
-			"with mode 0600.\n\n" +
-			"Example:\n   polyroot devnet --dir ./devnet --base-port 8440",
-		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "dir", Usage: "the devnet's `DIR`", Required: true},
-			&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i (first start; default free ports)"},
-			&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT` on stderr: json or text"},
-			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL`"},
-		},
+			"keys, the trust bundle (D/bundle.json, D/bundle.sha256), the server key, an admin\n" +
+			"token (D/admin-token) and D/devnet.json with every URL; then prints the next\n" +
+			"commands to try. A restart on the same D reuses all of it.\n\n" +
+			"The DTAs anchor their logs on an embedded in-memory chain (new on each start:\n" +
+			"the logs are anchored again) or, with --chain rpc, on a real one: the account of\n" +
+			"--chain-key-file deploys the contract once (kept in devnet.json) and funds the\n" +
+			"DTAs' anchoring keys. Secrets are in file keystores in D, or in Vault with\n" +
+			"--keystore vault (under --vault-path/dta-1 … dta-3 and --vault-path/server; the\n" +
+			"token in $" + envVaultToken + ").\n\n" +
+			"FOR LOCAL USE ONLY: plain HTTP on loopback, and the keystore passphrase, the\n" +
+			"registrar key, the anchoring keys and the admin token are stored in D (mode 0600).\n\n" +
+			"Examples:\n" +
+			"   polyroot devnet --dir ./devnet --base-port 8440\n" +
+			"   polyroot devnet --dir ./devnet --chain rpc --rpc-url http://127.0.0.1:8545 --key owner.key\n" +
+			"   VAULT_TOKEN=… polyroot devnet --dir ./devnet --keystore vault --vault-addr http://127.0.0.1:8200 --vault-path devnet",
+		Flags: flags,
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			log, err := newLogger(c.String("log-format"), c.String("log-level"), c.Root().ErrWriter)
 			if err != nil {
 				return err
 			}
+			opts := devnet.Options{Dir: c.String("dir"), BasePort: int(c.Int("base-port")), Logger: log, Out: c.Root().Writer,
+				Chain: c.String("chain"), RPCURL: c.String("rpc-url"), KeyFile: c.String("chain-key-file"),
+				AnchorPeriod: c.Duration("anchor-period")}
+			opts.ScryptLogN, _ = strconv.Atoi(os.Getenv(envScryptLogN))
+			switch typ := c.String("keystore"); typ {
+			case "file":
+			case "vault":
+				cfg, err := vaultConfig(c)
+				if err != nil {
+					return err
+				}
+				opts.Vault = &cfg
+			default:
+				return fmt.Errorf("--keystore %q: want file or vault", typ)
+			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			logN, _ := strconv.Atoi(os.Getenv(envScryptLogN))
-			return devnet.Run(ctx, devnet.Options{Dir: c.String("dir"), BasePort: int(c.Int("base-port")),
-				ScryptLogN: logN, Logger: log, Out: c.Root().Writer})
+			return devnet.Run(ctx, opts)
 		},
 	}
 }

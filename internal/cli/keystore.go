@@ -27,11 +27,14 @@ const (
 
 const keystoreCategory = "Keystore"
 
-// keystoreFlags are the settings of the DTA's keystore (see openKeystore).
+// keystoreFlags are the settings of a keystore (see openKeystore); file is the
+// command's configuration file, nil for a command without one.
 func keystoreFlags(file *configFile) []ucli.Flag {
 	str := func(name, env, key, value, usage string) *ucli.StringFlag {
-		return &ucli.StringFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
-			Sources: sources(file, env, key), Category: keystoreCategory}
+		if file != nil {
+			usage += " (config: " + key + ")"
+		}
+		return &ucli.StringFlag{Name: name, Value: value, Usage: usage, Sources: sources(file, env, key), Category: keystoreCategory}
 	}
 	return []ucli.Flag{
 		str("keystore", "POLYROOT_KEYSTORE_TYPE", "keystore.type", "file",
@@ -78,22 +81,9 @@ func openKeystore(ctx context.Context, c *ucli.Command, warn io.Writer) (keystor
 		}
 		return ks, ks.String(), nil
 	case "vault":
-		cfg := keystore.VaultConfig{
-			Address:      c.String("vault-addr"),
-			Mount:        c.String("vault-mount"),
-			Path:         c.String("vault-path"),
-			AppRoleMount: c.String("vault-approle-mount"),
-			CAFile:       c.String("vault-ca-file"),
-			Namespace:    c.String("vault-namespace"),
-		}
-		if role := c.String("vault-approle-role-id"); role != "" {
-			cfg.RoleID, cfg.SecretID = role, os.Getenv(envVaultSecretID)
-			if cfg.SecretID == "" {
-				return nil, "", fmt.Errorf("AppRole login needs the secret id in the environment variable %s", envVaultSecretID)
-			}
-		} else if cfg.Token = os.Getenv(envVaultToken); cfg.Token == "" {
-			return nil, "", fmt.Errorf("the vault keystore needs a token in the environment variable %s, or --vault-approle-role-id with the secret id in %s",
-				envVaultToken, envVaultSecretID)
+		cfg, err := vaultConfig(c)
+		if err != nil {
+			return nil, "", err
 		}
 		ks, err := keystore.NewVault(ctx, cfg)
 		if err != nil {
@@ -103,4 +93,27 @@ func openKeystore(ctx context.Context, c *ucli.Command, warn io.Writer) (keystor
 	default:
 		return nil, "", fmt.Errorf("--keystore %q: want file or vault", typ)
 	}
+}
+
+// vaultConfig is the Vault keystore the flags describe, with its credential from the
+// environment.
+func vaultConfig(c *ucli.Command) (keystore.VaultConfig, error) {
+	cfg := keystore.VaultConfig{
+		Address:      c.String("vault-addr"),
+		Mount:        c.String("vault-mount"),
+		Path:         c.String("vault-path"),
+		AppRoleMount: c.String("vault-approle-mount"),
+		CAFile:       c.String("vault-ca-file"),
+		Namespace:    c.String("vault-namespace"),
+	}
+	if role := c.String("vault-approle-role-id"); role != "" {
+		cfg.RoleID, cfg.SecretID = role, os.Getenv(envVaultSecretID)
+		if cfg.SecretID == "" {
+			return cfg, fmt.Errorf("AppRole login needs the secret id in the environment variable %s", envVaultSecretID)
+		}
+	} else if cfg.Token = os.Getenv(envVaultToken); cfg.Token == "" {
+		return cfg, fmt.Errorf("the vault keystore needs a token in the environment variable %s, or --vault-approle-role-id with the secret id in %s",
+			envVaultToken, envVaultSecretID)
+	}
+	return cfg, nil
 }

@@ -1,15 +1,19 @@
 // Package devnet runs a whole local domain in one process: three DTAs (additive), the
-// auth server and one shared embedded chain, each on its own loopback listener. It is
-// what `polyroot devnet --dir D` does.
+// auth server and a chain the DTAs anchor their logs on, each service on its own
+// loopback listener. It is what `polyroot devnet --dir D` and `polyroot demo` run.
 //
-// The devnet is for local use only: it serves plain HTTP on loopback, and the
-// keystores' passphrase, the registrar key, the chain keys and the admin token are
+// The chain is an embedded in-memory one by default (new on each start, so the logs
+// are anchored again), or a real one over JSON-RPC. The secrets are in encrypted file
+// keystores in D by default, or in Vault.
+//
+// The devnet is for local use only: its DTAs serve plain HTTP on loopback, and the
+// keystores' passphrase, the registrar key, the anchoring keys and the admin token are
 // generated and stored in D (mode 0600). On a restart on the same D everything is
-// reused (keys, bundle, logs, server state); the embedded chain lives in memory, so it
-// is new on each start and the anchorers anchor the logs again.
+// reused (keys, bundle, logs, server state, ports, an rpc chain's contract).
 package devnet
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -20,19 +24,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
+	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
-	"sync"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/dtacmd"
+	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/servercmd"
 	"github.com/polyroot/polyroot/ledger"
@@ -46,13 +56,34 @@ const (
 	N      = 3
 )
 
-// Options configures Run.
+// Options configures Start and Run.
 type Options struct {
 	Dir        string
 	BasePort   int          // 0: free ports on first start (then reused from devnet.json)
-	ScryptLogN int          // keystore work factor; 0: default
+	ScryptLogN int          // file keystores' work factor; 0: default
 	Logger     *slog.Logger // default: discard
-	Out        io.Writer    // the summary and next commands; default discard
+	Out        io.Writer    // Run's summary and next commands; default discard
+
+	// Chain is where the DTAs anchor their logs: "embedded" (default) or "rpc", an EVM
+	// JSON-RPC endpoint (RPCURL) with the key file (KeyFile: hex, mode 0600) of a
+	// funded account, which deploys IssuanceLog on the first start (its address is
+	// kept in devnet.json) and pays for the DTAs' anchoring keys.
+	Chain        string
+	RPCURL       string
+	KeyFile      string
+	AnchorPeriod time.Duration // default 10 s
+
+	// Vault, when set, holds the DTAs' and the server's secrets instead of file
+	// keystores in Dir: under Vault.Path/dta-<i> and Vault.Path/server.
+	Vault *keystore.VaultConfig
+
+	// ServerTLSCert and ServerTLSKey, PEM files, make the auth server serve HTTPS, as
+	// channel binding needs. Default: plain HTTP.
+	ServerTLSCert, ServerTLSKey string
+	// DTAProbeInterval is how often the auth server asks the DTAs' /readyz (default 2 s).
+	DTAProbeInterval time.Duration
+	// HTTPClient is what Admin uses to reach the auth server (default: http.DefaultClient).
+	HTTPClient *http.Client
 }
 
 // Info is devnet.json.
@@ -61,12 +92,517 @@ type Info struct {
 	ServerURL   string   `json:"server_url"`
 	DTAURLs     []string `json:"dta_urls"`
 	Chain       string   `json:"chain"`
+	RPCURL      string   `json:"rpc_url,omitempty"`
 	Contract    string   `json:"contract"`
 	Bundle      string   `json:"bundle"`
 	Fingerprint string   `json:"bundle_fingerprint"`
 	AdminToken  string   `json:"admin_token_file"`
 }
 
+// A Devnet is a running devnet. Its DTAs can be stopped and started again one by one.
+// Its methods are not safe for concurrent use.
+type Devnet struct {
+	Info Info
+
+	opts       Options
+	registrar  ed25519.PrivateKey
+	keys       []keystore.Keystore // DTA i+1's
+	anchorKeys []*ecdsa.PrivateKey // DTA i+1's anchoring key
+	chain      ledger.Chain
+	closeChain func()
+	dtas       []*service
+	server     *service
+	failed     chan error // a service that stopped by itself
+}
+
+// A service is one DTA or the auth server, serving in a goroutine.
+type service struct {
+	cancel  context.CancelFunc
+	stopped atomic.Bool   // set by shutdown: the end is not a failure
+	exited  chan struct{} // closed when Serve returned, err set
+	err     error
+}
+
+// shutdown stops the service gracefully and returns Serve's result.
+func (s *service) shutdown() error {
+	s.stopped.Store(true)
+	s.cancel()
+	<-s.exited
+	return s.err
+}
+
+func (d *Devnet) path(name ...string) string {
+	return filepath.Join(append([]string{d.opts.Dir}, name...)...)
+}
+
+// Start sets the devnet up in opts.Dir (first start) or reuses it, and returns once
+// every service accepts connections. Close stops it.
+func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.AnchorPeriod <= 0 {
+		opts.AnchorPeriod = 10 * time.Second
+	}
+	if opts.DTAProbeInterval <= 0 {
+		opts.DTAProbeInterval = 2 * time.Second
+	}
+	switch opts.Chain {
+	case "":
+		opts.Chain = dtacmd.ChainEmbedded
+	case dtacmd.ChainEmbedded:
+	case dtacmd.ChainRPC:
+		if opts.RPCURL == "" || opts.KeyFile == "" {
+			return nil, errors.New("devnet: the rpc chain needs an RPC URL and the key file of a funded account")
+		}
+	default:
+		return nil, fmt.Errorf("devnet: chain %q: want embedded or rpc", opts.Chain)
+	}
+	d := &Devnet{opts: opts, closeChain: func() {}, failed: make(chan error, N+1), dtas: make([]*service, N)}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, d.Close())
+		}
+	}()
+	if err := d.loadInfo(opts); err != nil {
+		return nil, err
+	}
+	if err := d.openKeystores(ctx); err != nil {
+		return nil, err
+	}
+	b, err := d.ensureBundle(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.setUpChain(ctx, b); err != nil {
+		return nil, fmt.Errorf("devnet: %s chain: %w", d.Info.Chain, err)
+	}
+	for i := range N {
+		if err := d.StartDTA(i + 1); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.startServer(ctx, b); err != nil {
+		return nil, err
+	}
+	raw, _ := json.MarshalIndent(d.Info, "", "  ")
+	if err := os.WriteFile(d.path("devnet.json"), append(raw, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Run starts the devnet, prints its summary and the next commands, and serves until
+// ctx is cancelled or a service fails; then it stops every service.
+func Run(ctx context.Context, opts Options) error {
+	d, err := Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	d.printNext(d.opts.Out)
+	select {
+	case <-ctx.Done():
+	case err = <-d.failed:
+	}
+	return errors.Join(err, d.Close())
+}
+
+// loadInfo reads devnet.json on a restart, else picks the addresses.
+func (d *Devnet) loadInfo(opts Options) error {
+	info := &d.Info
+	if raw, err := os.ReadFile(d.path("devnet.json")); err == nil {
+		if err := json.Unmarshal(raw, info); err != nil || len(info.DTAURLs) != N {
+			return fmt.Errorf("devnet: %s is not a devnet's: remove it or use another directory", d.path("devnet.json"))
+		}
+	} else {
+		*info = Info{Domain: Domain}
+		port := func(i int) int {
+			if opts.BasePort == 0 {
+				return 0
+			}
+			return opts.BasePort + i
+		}
+		for i := 0; i <= N; i++ {
+			a, err := freeAddr(port(i))
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				info.ServerURL = "http://" + a
+			} else {
+				info.DTAURLs = append(info.DTAURLs, "http://"+a)
+			}
+		}
+	}
+	scheme := "http://"
+	if opts.ServerTLSCert != "" {
+		scheme = "https://"
+	}
+	info.ServerURL = scheme + hostPort(info.ServerURL)
+	if info.Chain != opts.Chain || info.RPCURL != opts.RPCURL {
+		info.Contract = "" // another chain: deploy again
+	}
+	info.Chain, info.RPCURL = opts.Chain, opts.RPCURL
+	info.Bundle, info.AdminToken = d.path("bundle.json"), d.path("admin-token")
+	return nil
+}
+
+// openKeystores opens the DTAs' keystores and reads or creates the registrar key.
+func (d *Devnet) openKeystores(ctx context.Context) error {
+	regHex, err := secretFile(d.path("registrar.key"), randHex(ed25519.SeedSize))
+	if err != nil {
+		return err
+	}
+	seed, err := hex.DecodeString(regHex)
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return fmt.Errorf("devnet: %s is not a registrar seed", d.path("registrar.key"))
+	}
+	d.registrar = ed25519.NewKeyFromSeed(seed)
+	d.keys = make([]keystore.Keystore, N)
+	for i := range d.keys {
+		if d.keys[i], err = d.keystore(ctx, "dta-"+strconv.Itoa(i+1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keystore opens the keystore of one service: a file keystore in D/name/keys, or the
+// Vault path name under the configured one.
+func (d *Devnet) keystore(ctx context.Context, name string) (keystore.Keystore, error) {
+	if v := d.opts.Vault; v != nil {
+		cfg := *v
+		cfg.Path = path.Join(cfg.Path, name)
+		return keystore.NewVault(ctx, cfg)
+	}
+	pass, err := secretFile(d.path("passphrase"), randHex(24))
+	if err != nil {
+		return nil, err
+	}
+	var kopts []keystore.FileOption
+	if d.opts.ScryptLogN > 0 {
+		kopts = append(kopts, keystore.WithScryptWorkFactor(d.opts.ScryptLogN))
+	}
+	return keystore.OpenFile(d.path(name, "keys"), []byte(pass), kopts...)
+}
+
+// ensureBundle creates the DTAs' keys and the signed bundle on the first start, and
+// reads the bundle.
+func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
+	if _, err := os.Stat(d.path("bundle.json")); errors.Is(err, os.ErrNotExist) {
+		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: Domain, Mode: "additive",
+			Threshold: N, PermitPeriod: 3600, RegistrarKey: hex.EncodeToString(d.registrar.Public().(ed25519.PublicKey))}
+		for i := range N {
+			rec, err := dta.Init(ctx, d.keys[i], Domain, uint32(i+1), d.Info.DTAURLs[i])
+			if err != nil {
+				return nil, err
+			}
+			b.DTAs = append(b.DTAs, *rec)
+		}
+		file, fp, err := bundle.Sign(b, d.registrar)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(d.path("bundle.sha256"), []byte(fp+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(d.path("bundle.json"), file, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	b, fp, err := dtacmd.ReadBundle(d.path("bundle.json"))
+	if err != nil {
+		return nil, err
+	}
+	d.Info.Fingerprint = fp
+	return b, nil
+}
+
+// setUpChain makes each DTA's anchoring key and gets the contract with every DTA's
+// log registered for its key: on the embedded chain at every start (it is new), on an
+// rpc chain once (then reused from devnet.json).
+func (d *Devnet) setUpChain(ctx context.Context, b *bundle.Bundle) error {
+	d.anchorKeys = make([]*ecdsa.PrivateKey, N)
+	var addrs []common.Address
+	for i := range N {
+		h, err := secretFile(d.anchorKeyFile(i+1), randHex(32))
+		if err != nil {
+			return err
+		}
+		if d.anchorKeys[i], err = crypto.HexToECDSA(strings.TrimSpace(h)); err != nil {
+			return fmt.Errorf("%s: %w", d.anchorKeyFile(i+1), err)
+		}
+		addrs = append(addrs, ledger.Address(d.anchorKeys[i]))
+	}
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var owner *ecdsa.PrivateKey
+	if d.Info.Chain == dtacmd.ChainEmbedded {
+		e, err := ledger.NewEmbedded(time.Second, addrs...)
+		if err != nil {
+			return err
+		}
+		d.chain, d.closeChain, owner = e.Chain(), func() { e.Close() }, e.Key()
+		d.Info.Contract = ""
+	} else {
+		key, err := ledger.LoadKeyFile(d.opts.KeyFile)
+		if err != nil {
+			return err
+		}
+		c, err := ledger.Dial(sctx, d.opts.RPCURL)
+		if err != nil {
+			return err
+		}
+		d.chain, d.closeChain, owner = c, c.Close, key
+		if d.Info.Contract != "" {
+			code, err := c.CodeAt(sctx, common.HexToAddress(d.Info.Contract), nil)
+			if err != nil {
+				return err
+			}
+			if len(code) == 0 {
+				d.Info.Contract = "" // a chain that was reset: deploy again
+			}
+		}
+		// Each anchoring key pays for its anchors: top it up when it runs low.
+		low, topUp := big.NewInt(params.Ether/10), big.NewInt(params.Ether)
+		for _, a := range addrs {
+			bal, err := c.BalanceAt(sctx, a, nil)
+			if err != nil {
+				return err
+			}
+			if bal.Cmp(low) < 0 {
+				if err := ledger.Fund(sctx, c, key, a, topUp); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if d.Info.Contract != "" {
+		return nil
+	}
+	contract, err := ledger.Deploy(sctx, d.chain, owner)
+	if err != nil {
+		return err
+	}
+	for i := range N {
+		rec, _ := b.Find(uint32(i + 1))
+		if err := ledger.Register(sctx, d.chain, owner, contract, rec.LogOrigin, addrs[i]); err != nil {
+			return err
+		}
+	}
+	d.Info.Contract = contract.Hex()
+	return nil
+}
+
+func (d *Devnet) anchorKeyFile(i int) string { return d.path("anchor-" + strconv.Itoa(i) + ".key") }
+
+// Admin calls the auth server's registrar API (POST /v1/admin/<route>) with the
+// admin token: in is the JSON request, out receives the JSON answer. An error answer
+// is returned as an error with its code and message.
+func (d *Devnet) Admin(ctx context.Context, route string, in, out any) error {
+	token, err := os.ReadFile(d.Info.AdminToken)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Info.ServerURL+"/v1/admin/"+route, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+string(token))
+	c := d.opts.HTTPClient
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e httpx.Error
+		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
+			return fmt.Errorf("devnet: admin %s: HTTP %d: %w", route, resp.StatusCode, &e)
+		}
+		return fmt.Errorf("devnet: admin %s: HTTP %d", route, resp.StatusCode)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// Chain returns the chain the DTAs anchor on (embedded or rpc), for audits.
+func (d *Devnet) Chain() ledger.Chain { return d.chain }
+
+// Registrar returns the domain's registrar key (it signs tickets and the bundle).
+func (d *Devnet) Registrar() ed25519.PrivateKey { return d.registrar }
+
+// DTAKeystore returns DTA i's keystore (1 ≤ i ≤ N): what its operator holds.
+func (d *Devnet) DTAKeystore(i int) keystore.Keystore { return d.keys[i-1] }
+
+// StartDTA starts DTA i (1 ≤ i ≤ N), stopped or not yet started, on its address and
+// data, and returns once it accepts connections.
+func (d *Devnet) StartDTA(i int) error {
+	if i < 1 || i > N || d.dtas[i-1] != nil {
+		return fmt.Errorf("devnet: DTA %d is not a stopped DTA", i)
+	}
+	anchoring := dtacmd.Anchoring{Period: d.opts.AnchorPeriod, Contract: d.Info.Contract}
+	if d.Info.Chain == dtacmd.ChainEmbedded {
+		anchoring.Shared, anchoring.SharedKey = d.chain, d.anchorKeys[i-1]
+	} else {
+		anchoring.RPCURL, anchoring.KeyFile = d.opts.RPCURL, d.anchorKeyFile(i)
+	}
+	cfg := dtacmd.Config{
+		Listen: hostPort(d.Info.DTAURLs[i-1]), BundleFile: d.path("bundle.json"), Index: uint32(i),
+		DataDir: d.path("dta-"+strconv.Itoa(i), "data"), Keys: d.keys[i-1],
+		Logger: d.opts.Logger.With("dta", i), Chain: d.Info.Chain, Anchoring: anchoring,
+	}
+	svc, err := d.run("DTA "+strconv.Itoa(i), cfg.Listen, func(ctx context.Context) error { return dtacmd.Serve(ctx, cfg) })
+	d.dtas[i-1] = svc
+	return err
+}
+
+// StopDTA stops DTA i gracefully; the rest of the devnet keeps running.
+func (d *Devnet) StopDTA(i int) error {
+	if i < 1 || i > N || d.dtas[i-1] == nil {
+		return fmt.Errorf("devnet: DTA %d is not running", i)
+	}
+	svc := d.dtas[i-1]
+	d.dtas[i-1] = nil
+	return svc.shutdown()
+}
+
+// startServer provisions the server key from the DTAs on the first start, then
+// starts the auth server.
+func (d *Devnet) startServer(ctx context.Context, b *bundle.Bundle) error {
+	admin, err := secretFile(d.path("admin-token"), randHex(24))
+	if err != nil {
+		return err
+	}
+	sks, err := d.keystore(ctx, "server")
+	if err != nil {
+		return err
+	}
+	if _, err := sks.Get(ctx, server.SecretServerKey); errors.Is(err, keystore.ErrNotFound) {
+		sQ, err := server.Provision(ctx, b, d.registrar, nil)
+		if err != nil {
+			return err
+		}
+		if err := sks.Put(ctx, server.SecretServerKey, sQ.Bytes()); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	cfg := servercmd.Config{
+		Listen: hostPort(d.Info.ServerURL), BundleFile: d.path("bundle.json"), RegistrarKey: d.registrar, Keys: sks,
+		AdminToken: admin, DataDir: d.path("server", "data"), Logger: d.opts.Logger.With("service", "server"),
+		TLSCert: d.opts.ServerTLSCert, TLSKey: d.opts.ServerTLSKey, DTAProbeInterval: d.opts.DTAProbeInterval,
+	}
+	d.server, err = d.run("auth server", cfg.Listen, func(ctx context.Context) error { return servercmd.Serve(ctx, cfg) })
+	return err
+}
+
+// run starts serve in a goroutine and waits until addr accepts connections. A service
+// that stops by itself later is reported on d.failed.
+func (d *Devnet) run(name, addr string, serve func(context.Context) error) (*service, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	svc := &service{cancel: cancel, exited: make(chan struct{})}
+	go func() {
+		defer close(svc.exited)
+		err := serve(ctx)
+		if err == nil && !svc.stopped.Load() {
+			err = errors.New("stopped")
+		}
+		if err != nil {
+			svc.err = fmt.Errorf("%s: %w", name, err)
+		}
+		if !svc.stopped.Load() {
+			select {
+			case d.failed <- svc.err:
+			default:
+			}
+		}
+	}()
+	for deadline := time.Now().Add(time.Minute); ; {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return svc, nil
+		}
+		select {
+		case <-svc.exited:
+			return nil, svc.err
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return svc, fmt.Errorf("%s did not accept connections at %s within a minute", name, addr)
+		}
+	}
+}
+
+// Close stops the auth server, then the DTAs, then releases the chain.
+func (d *Devnet) Close() error {
+	var errs []error
+	stop := func(svc *service) {
+		if svc != nil {
+			errs = append(errs, svc.shutdown())
+		}
+	}
+	stop(d.server)
+	d.server = nil
+	for i, svc := range d.dtas {
+		stop(svc)
+		d.dtas[i] = nil
+	}
+	d.closeChain()
+	d.closeChain = func() {}
+	return errors.Join(errs...)
+}
+
+func (d *Devnet) printNext(w io.Writer) {
+	info := d.Info
+	fmt.Fprintf(w, "polyroot devnet of %s ready (local use only: plain HTTP on loopback, secrets in %s)\n", info.Domain, d.opts.Dir)
+	fmt.Fprintf(w, "  auth server: %s\n", info.ServerURL)
+	for i, u := range info.DTAURLs {
+		fmt.Fprintf(w, "  DTA %d:       %s\n", i+1, u)
+	}
+	if info.Chain == dtacmd.ChainEmbedded {
+		fmt.Fprintf(w, "  chain:       embedded (in memory, new on each start), contract %s\n", info.Contract)
+	} else {
+		fmt.Fprintf(w, "  chain:       %s, contract %s\n", info.RPCURL, info.Contract)
+	}
+	insecure := " --insecure-http"
+	if strings.HasPrefix(info.ServerURL, "https://") {
+		insecure = ""
+	}
+	fmt.Fprintf(w, "  bundle:      %s (%s)\n\nNext, in another shell:\n", info.Bundle, info.Fingerprint)
+	fmt.Fprintf(w, "  POLYROOT_ADMIN_TOKEN=$(cat %s) polyroot server enrol --server %s%s alice@example.com\n", info.AdminToken, info.ServerURL, insecure)
+	fmt.Fprintf(w, "  polyroot client bootstrap --dir alice --bundle %s --fingerprint %s\n", info.Bundle, info.Fingerprint)
+	fmt.Fprintf(w, "  polyroot client enroll --dir alice --server %s%s --code CODE --pin-stdin\n", info.ServerURL, insecure)
+	fmt.Fprintf(w, "  polyroot client login --dir alice --server %s%s --pin-stdin\n", info.ServerURL, insecure)
+	if info.Chain == dtacmd.ChainRPC {
+		fmt.Fprintf(w, "  polyroot audit --bundle %s --rpc-url %s --contract %s\n", info.Bundle, info.RPCURL, info.Contract)
+	}
+}
+
+// secretFile returns the content of path, creating it (mode 0600) with gen() first
+// when it does not exist.
 func secretFile(path string, gen func() (string, error)) (string, error) {
 	raw, err := os.ReadFile(path)
 	if err == nil {
@@ -90,6 +626,7 @@ func randHex(n int) func() (string, error) {
 	}
 }
 
+// freeAddr returns a loopback address on port, or on a free port when port is 0.
 func freeAddr(port int) (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
@@ -99,235 +636,8 @@ func freeAddr(port int) (string, error) {
 	return l.Addr().String(), nil
 }
 
-func waitUp(ctx context.Context, addr string) error {
-	for ctx.Err() == nil {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return ctx.Err()
-}
-
-// Run sets the devnet up in opts.Dir (first start) or reuses it, serves until ctx is
-// cancelled, then stops every service.
-func Run(ctx context.Context, opts Options) error {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	d := opts.Dir
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return err
-	}
-	p := func(name string) string { return filepath.Join(d, name) }
-	pass, err := secretFile(p("passphrase"), randHex(24))
-	if err != nil {
-		return err
-	}
-	regHex, err := secretFile(p("registrar.key"), randHex(ed25519.SeedSize))
-	if err != nil {
-		return err
-	}
-	seed, err := hex.DecodeString(regHex)
-	if err != nil || len(seed) != ed25519.SeedSize {
-		return fmt.Errorf("devnet: %s is not a registrar seed", p("registrar.key"))
-	}
-	reg := ed25519.NewKeyFromSeed(seed)
-	admin, err := secretFile(p("admin-token"), randHex(24))
-	if err != nil {
-		return err
-	}
-	var kopts []keystore.FileOption
-	if opts.ScryptLogN > 0 {
-		kopts = append(kopts, keystore.WithScryptWorkFactor(opts.ScryptLogN))
-	}
-	open := func(dir string) (keystore.Keystore, error) {
-		return keystore.OpenFile(filepath.Join(d, dir, "keys"), []byte(pass), kopts...)
-	}
-
-	// Addresses: from devnet.json on a restart, else base port or free ports.
-	var info Info
-	if raw, err := os.ReadFile(p("devnet.json")); err == nil {
-		if err := json.Unmarshal(raw, &info); err != nil {
-			return fmt.Errorf("devnet: %s: %w", p("devnet.json"), err)
-		}
-	} else {
-		info = Info{Domain: Domain}
-		port := func(i int) int {
-			if opts.BasePort == 0 {
-				return 0
-			}
-			return opts.BasePort + i
-		}
-		a, err := freeAddr(port(0))
-		if err != nil {
-			return err
-		}
-		info.ServerURL = "http://" + a
-		for i := 1; i <= N; i++ {
-			a, err := freeAddr(port(i))
-			if err != nil {
-				return err
-			}
-			info.DTAURLs = append(info.DTAURLs, "http://"+a)
-		}
-	}
-	info.Chain, info.Bundle, info.AdminToken = dtacmd.ChainEmbedded, p("bundle.json"), p("admin-token")
-
-	keys := make([]keystore.Keystore, N)
-	for i := range keys {
-		if keys[i], err = open("dta-" + strconv.Itoa(i+1)); err != nil {
-			return err
-		}
-	}
-	// Bundle: made once.
-	if _, err := os.Stat(p("bundle.json")); errors.Is(err, os.ErrNotExist) {
-		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: Domain, Mode: "additive",
-			Threshold: N, PermitPeriod: 3600, RegistrarKey: hex.EncodeToString(reg.Public().(ed25519.PublicKey))}
-		for i := range N {
-			rec, err := dta.Init(ctx, keys[i], Domain, uint32(i+1), info.DTAURLs[i])
-			if err != nil {
-				return err
-			}
-			b.DTAs = append(b.DTAs, *rec)
-		}
-		file, fp, err := bundle.Sign(b, reg)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(p("bundle.sha256"), []byte(fp+"\n"), 0o644); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p("bundle.json"), file, 0o644); err != nil {
-			return err
-		}
-	}
-	b, fp, err := dtacmd.ReadBundle(p("bundle.json"))
-	if err != nil {
-		return err
-	}
-	info.Fingerprint = fp
-
-	// The chain: one embedded backend, the contract deployed once, each DTA's log
-	// registered for its own anchoring key.
-	akeys := make([]*ecdsa.PrivateKey, N)
-	var funded []common.Address
-	for i := range N {
-		h, err := secretFile(p("anchor-"+strconv.Itoa(i+1)+".key"), randHex(32))
-		if err != nil {
-			return err
-		}
-		if akeys[i], err = crypto.HexToECDSA(h); err != nil {
-			return err
-		}
-		funded = append(funded, ledger.Address(akeys[i]))
-	}
-	chain, err := ledger.NewEmbedded(time.Second, funded...)
-	if err != nil {
-		return err
-	}
-	defer chain.Close()
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	contract, err := ledger.Deploy(sctx, chain.Chain(), chain.Key())
-	for i := 0; err == nil && i < N; i++ {
-		rec, _ := b.Find(uint32(i + 1))
-		err = ledger.Register(sctx, chain.Chain(), chain.Key(), contract, rec.LogOrigin, ledger.Address(akeys[i]))
-	}
-	cancel()
-	if err != nil {
-		return fmt.Errorf("devnet: embedded chain: %w", err)
-	}
-	info.Contract = contract.Hex()
-
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var wg sync.WaitGroup
-	errs := make(chan error, N+1)
-	for i := range N {
-		wg.Go(func() {
-			err := dtacmd.Serve(sctx, dtacmd.Config{
-				Listen: info.DTAURLs[i][len("http://"):], BundleFile: p("bundle.json"), Index: uint32(i + 1),
-				DataDir: filepath.Join(d, "dta-"+strconv.Itoa(i+1), "data"), Keys: keys[i],
-				Logger: opts.Logger.With("dta", i+1), Chain: dtacmd.ChainEmbedded,
-				Anchoring: dtacmd.Anchoring{Period: 10 * time.Second, Contract: info.Contract, Shared: chain.Chain(), SharedKey: akeys[i]},
-			})
-			if err != nil {
-				errs <- fmt.Errorf("DTA %d: %w", i+1, err)
-				stop()
-			}
-		})
-	}
-	fail := func(err error) error { stop(); wg.Wait(); return err }
-	for _, u := range info.DTAURLs {
-		if err := waitUp(sctx, u[len("http://"):]); err != nil {
-			return fail(errors.Join(err, drain(errs)))
-		}
-	}
-	sks, err := open("server")
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := sks.Get(ctx, server.SecretServerKey); errors.Is(err, keystore.ErrNotFound) {
-		sQ, err := server.Provision(ctx, b, reg, nil)
-		if err != nil {
-			return fail(err)
-		}
-		if err := sks.Put(ctx, server.SecretServerKey, sQ.Bytes()); err != nil {
-			return fail(err)
-		}
-	} else if err != nil {
-		return fail(err)
-	}
-	wg.Go(func() {
-		err := servercmd.Serve(sctx, servercmd.Config{
-			Listen: info.ServerURL[len("http://"):], BundleFile: p("bundle.json"), RegistrarKey: reg, Keys: sks,
-			AdminToken: admin, DataDir: filepath.Join(d, "server", "data"), Logger: opts.Logger.With("service", "server"),
-		})
-		if err != nil {
-			errs <- fmt.Errorf("auth server: %w", err)
-			stop()
-		}
-	})
-	if err := waitUp(sctx, info.ServerURL[len("http://"):]); err != nil {
-		return fail(errors.Join(err, drain(errs)))
-	}
-	raw, _ := json.MarshalIndent(info, "", "  ")
-	if err := os.WriteFile(p("devnet.json"), append(raw, '\n'), 0o644); err != nil {
-		return fail(err)
-	}
-	printNext(opts.Out, info)
-	<-sctx.Done()
-	wg.Wait()
-	return drain(errs)
-}
-
-func drain(errs chan error) error {
-	var all []error
-	for {
-		select {
-		case err := <-errs:
-			all = append(all, err)
-		default:
-			return errors.Join(all...)
-		}
-	}
-}
-
-func printNext(w io.Writer, info Info) {
-	fmt.Fprintf(w, "polyroot devnet of %s ready (local use only: plain HTTP on loopback, secrets in %s)\n", info.Domain, filepath.Dir(info.Bundle))
-	fmt.Fprintf(w, "  auth server: %s\n", info.ServerURL)
-	for i, u := range info.DTAURLs {
-		fmt.Fprintf(w, "  DTA %d:       %s\n", i+1, u)
-	}
-	fmt.Fprintf(w, "  chain:       %s (in memory, new on each start), contract %s\n", info.Chain, info.Contract)
-	fmt.Fprintf(w, "  bundle:      %s (%s)\n\nNext, in another shell:\n", info.Bundle, info.Fingerprint)
-	fmt.Fprintf(w, "  POLYROOT_ADMIN_TOKEN=$(cat %s) polyroot server enrol --server %s --insecure-http alice@example.com\n", info.AdminToken, info.ServerURL)
-	fmt.Fprintf(w, "  polyroot client bootstrap --dir alice --bundle %s --fingerprint %s\n", info.Bundle, info.Fingerprint)
-	fmt.Fprintf(w, "  polyroot client enroll --dir alice --server %s --insecure-http --code CODE --pin-stdin\n", info.ServerURL)
-	fmt.Fprintf(w, "  polyroot client login --dir alice --server %s --insecure-http --pin-stdin\n", info.ServerURL)
+// hostPort is a URL's host:port.
+func hostPort(url string) string {
+	_, hp, _ := strings.Cut(url, "://")
+	return hp
 }

@@ -50,14 +50,15 @@ type Config struct {
 	DataDir      string
 	Logger       *slog.Logger // default: discard
 
-	RatePerSecond   float64       // per client address; default server's (50)
-	RateBurst       int           // default server's (100)
-	MaxFailures     int           // default server's (3)
-	TokenTTL        time.Duration // default server's (15 min)
-	CodeTTL         time.Duration // default server's (24 h)
-	DTAClient       *http.Client  // for revocation notices; default server's
-	TLSCert, TLSKey string        // both or neither: serve HTTPS
-	ShutdownTimeout time.Duration // for requests in flight; default 30 s
+	RatePerSecond    float64       // per client address; default server's (50)
+	RateBurst        int           // default server's (100)
+	MaxFailures      int           // default server's (3)
+	TokenTTL         time.Duration // default server's (15 min)
+	CodeTTL          time.Duration // default server's (24 h)
+	DTAClient        *http.Client  // for revocation notices and probes; default server's
+	DTAProbeInterval time.Duration // how often the DTAs' readiness is probed; default server's (10 s)
+	TLSCert, TLSKey  string        // both or neither: serve HTTPS
+	ShutdownTimeout  time.Duration // for requests in flight; default 30 s
 
 	// Ready receives one line once the server accepts connections:
 	// "polyroot: auth server of <domain> ready at <URL> (…)". Default: discard.
@@ -136,6 +137,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		AdminToken: cfg.AdminToken, DataDir: cfg.DataDir, Logger: log,
 		MaxFailures: cfg.MaxFailures, TokenTTL: cfg.TokenTTL, CodeTTL: cfg.CodeTTL,
 		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
+		DTAProbeInterval: cfg.DTAProbeInterval,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("%w: the state database in %s is locked: is another auth server running on this data directory?", err, cfg.DataDir)

@@ -1,0 +1,230 @@
+package devnet
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/hex"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/polyroot/polyroot/client"
+	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/testbin"
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/ledger"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func await(t *testing.T, what string, limit time.Duration, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+	}
+}
+
+func start(t *testing.T, opts Options) *Devnet {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = filepath.Join(t.TempDir(), "devnet")
+	}
+	opts.ScryptLogN = 10
+	d, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// requestsServed is the sum of a service's HTTP request counter: it only grows while
+// the service keeps running, and starts again from 0 after a restart.
+func requestsServed(t *testing.T, base, metric string) int {
+	t.Helper()
+	_, body := get(t, base+"/metrics")
+	total := 0
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, metric+"{") {
+			n, _ := strconv.Atoi(line[strings.LastIndexByte(line, ' ')+1:])
+			total += n
+		}
+	}
+	return total
+}
+
+// TestReadinessWithAStoppedDTA: the server's /readyz turns 503 naming the DTA that
+// was stopped, and 200 again after it restarts, with nothing else restarted.
+func TestReadinessWithAStoppedDTA(t *testing.T) {
+	d := start(t, Options{DTAProbeInterval: 100 * time.Millisecond})
+	srv := d.Info.ServerURL
+	var code int
+	var body string
+	await(t, "server ready", 10*time.Second, func() bool { code, body = get(t, srv+"/readyz"); return code == 200 })
+	before := []int{requestsServed(t, srv, "polyroot_server_http_requests_total"),
+		requestsServed(t, d.Info.DTAURLs[0], "polyroot_dta_http_requests_total")}
+
+	if err := d.StopDTA(2); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "server not ready", 10*time.Second, func() bool { code, body = get(t, srv+"/readyz"); return code == 503 })
+	if want := "DTA 2 (" + d.Info.DTAURLs[1] + ") unreachable"; !strings.Contains(body, want) || strings.Contains(body, "DTA 1") {
+		t.Fatalf("readyz with DTA 2 stopped: %s, want %q", body, want)
+	}
+	if code, body := get(t, d.Info.DTAURLs[0]+"/readyz"); code != 200 {
+		t.Fatalf("DTA 1 readyz: %d %s", code, body)
+	}
+
+	if err := d.StartDTA(2); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "server ready again", 10*time.Second, func() bool { code, body = get(t, srv+"/readyz"); return code == 200 })
+	after := []int{requestsServed(t, srv, "polyroot_server_http_requests_total"),
+		requestsServed(t, d.Info.DTAURLs[0], "polyroot_dta_http_requests_total")}
+	if after[0] <= before[0] || after[1] <= before[1] {
+		t.Fatalf("request counters went from %v to %v: the server or DTA 1 restarted", before, after)
+	}
+	if err := d.StartDTA(2); err == nil {
+		t.Fatal("StartDTA of a running DTA succeeded")
+	}
+}
+
+// fundedKey is a new key funded by geth --dev's developer account.
+func fundedKey(t *testing.T, g *testbin.Geth) *ecdsa.PrivateKey {
+	t.Helper()
+	ctx := context.Background()
+	c, err := ledger.Dial(ctx, g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	key, _ := crypto.GenerateKey()
+	var accounts []common.Address
+	if err := c.Client().CallContext(ctx, &accounts, "eth_accounts"); err != nil || len(accounts) == 0 {
+		t.Fatalf("eth_accounts: %v %v", accounts, err)
+	}
+	value := (*hexutil.Big)(new(big.Int).Mul(big.NewInt(100), big.NewInt(params.Ether)))
+	var h common.Hash
+	if err := c.Client().CallContext(ctx, &h, "eth_sendTransaction",
+		map[string]any{"from": accounts[0], "to": ledger.Address(key), "value": value}); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "funding", 30*time.Second, func() bool {
+		b, err := c.BalanceAt(ctx, ledger.Address(key), nil)
+		return err == nil && b.Sign() > 0
+	})
+	return key
+}
+
+// TestDevnetRPCAndVault runs the devnet on a real geth --dev with its secrets in a real
+// Vault: alice enrols and logs in, the logs are anchored and audited on geth; a
+// restart on the same directory keeps the contract, the keys and alice.
+func TestDevnetRPCAndVault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts geth and Vault")
+	}
+	g, v := testbin.StartGeth(t), testbin.StartVault(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "devnet")
+	keyFile := filepath.Join(t.TempDir(), "owner.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(crypto.FromECDSA(fundedKey(t, g)))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Dir: dir, Chain: "rpc", RPCURL: g.URL, KeyFile: keyFile, AnchorPeriod: 500 * time.Millisecond,
+		Vault: &keystore.VaultConfig{Address: v.Addr, Token: v.RootToken, CAFile: v.CAFile, Path: "devnet-test"}}
+	d := start(t, opts)
+	if d.Info.Chain != "rpc" || d.Info.RPCURL != g.URL || !regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`).MatchString(d.Info.Contract) {
+		t.Fatalf("devnet info: %+v", d.Info)
+	}
+	// The secrets are in Vault, not in the directory.
+	if _, err := os.Stat(filepath.Join(dir, "dta-1", "keys")); !os.IsNotExist(err) {
+		t.Fatalf("a file keystore in the devnet directory: %v", err)
+	}
+	if _, err := d.DTAKeystore(1).Get(ctx, dta.SecretMasterShare); err != nil {
+		t.Fatalf("DTA 1's master share is not in Vault: %v", err)
+	}
+
+	alice := filepath.Join(t.TempDir(), "alice")
+	var created wire.EnrolmentCreated
+	if err := d.Admin(ctx, "enrolments", wire.EnrolmentRequest{ID: "alice@example.com"}, &created); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Bootstrap(ctx, alice, d.Info.Bundle, d.Info.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Open(alice, client.WithInsecureHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Enroll(ctx, d.Info.ServerURL, created.Code, []byte("2468"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, d.Info.ServerURL, []byte("2468")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every DTA anchors its log on geth; the audit finds alice's shares and no problem.
+	raw, _ := os.ReadFile(d.Info.Bundle)
+	b, err := bundle.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ledger.AuditConfig{Bundle: b, Chain: d.Chain(), Contract: common.HexToAddress(d.Info.Contract)}
+	var report *ledger.Report
+	var history []ledger.IdentityEntry
+	await(t, "anchors covering every log", time.Minute, func() bool {
+		report, history, err = ledger.AuditWithIdentity(ctx, cfg, created.IDHash)
+		if err != nil || !report.OK() {
+			return false
+		}
+		for _, r := range report.DTAs {
+			if r.CheckpointSize == 0 || len(r.Anchors) == 0 || r.Lag > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if len(history) < N {
+		t.Fatalf("alice's history has %d entries, want at least one per DTA", len(history))
+	}
+
+	contract := d.Info.Contract
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = start(t, opts)
+	if d.Info.Contract != contract {
+		t.Fatalf("restart deployed a new contract: %s → %s", contract, d.Info.Contract)
+	}
+	if c, err = client.Open(alice, client.WithInsecureHTTP()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, d.Info.ServerURL, []byte("2468")); err != nil {
+		t.Fatalf("login after restart: %v", err)
+	}
+}
