@@ -19,8 +19,17 @@ import (
 //	POST /v1/revocations     {ticket}  record a revocation: no more shares or permits
 //	GET  /v1/record                    this DTA's public record
 //	GET  /v1/log/checkpoint, /v1/log/tile/…   the transparency log (C2SP tlog-tiles)
+//	GET  /v1/openapi.yaml              the OpenAPI document of this API (openapi.yaml)
 //	GET  /livez, /readyz, /metrics
+//
+// openapi.yaml documents every route with its bodies and errors; a test keeps it and
+// this table in step.
 func (s *Service) Handler() http.Handler {
+	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, httpx.CountRequests(s.routes(), s.metrics.requests)))
+}
+
+// routes is the route table, apart from the wrapping, so that tests can walk it.
+func (s *Service) routes() *mux.Router {
 	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger)
 	r := mux.NewRouter()
 	api := func(path string, h http.Handler, methods ...string) {
@@ -31,6 +40,7 @@ func (s *Service) Handler() http.Handler {
 	api("/v1/shares/server", s.issueHandler(ticket.KindServer), http.MethodPost)
 	api("/v1/revocations", s.issueHandler(ticket.KindRevoke), http.MethodPost)
 	api("/v1/record", http.HandlerFunc(s.handleRecord), http.MethodGet)
+	api("/v1/openapi.yaml", http.HandlerFunc(serveOpenAPI), http.MethodGet)
 	r.PathPrefix("/v1/log/").Handler(limit.Wrap(http.StripPrefix("/v1/log", s.log.Handler()))).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	r.HandleFunc("/readyz", s.readiness())
@@ -42,7 +52,7 @@ func (s *Service) Handler() http.Handler {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
 	})
 	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
-	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, httpx.CountRequests(r, s.metrics.requests)))
+	return r
 }
 
 func (s *Service) issueHandler(kind string) http.Handler {

@@ -11,8 +11,15 @@ import (
 )
 
 // Handler returns the server's HTTP API (internal/wire/server.go). Every route is in this one table,
-// registered with full paths on the root router.
+// registered with full paths on the root router. openapi.yaml documents every route
+// with its bodies and errors, and is served at GET /v1/openapi.yaml; a test keeps it
+// and this table in step.
 func (s *Server) Handler() http.Handler {
+	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, httpx.CountRequests(s.routes(), s.metrics.requests)))
+}
+
+// routes is the route table, apart from the wrapping, so that tests can walk it.
+func (s *Server) routes() *mux.Router {
 	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger)
 	r := mux.NewRouter()
 	api := func(path string, h http.HandlerFunc, methods ...string) {
@@ -27,6 +34,7 @@ func (s *Server) Handler() http.Handler {
 	api("/v1/login/finish", s.handleFinish, http.MethodPost)
 	api("/v1/permits", s.handlePermits, http.MethodPost)
 	api("/.well-known/jwks.json", s.handleJWKS, http.MethodGet, http.MethodHead)
+	api("/v1/openapi.yaml", serveOpenAPI, http.MethodGet)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	r.HandleFunc("/readyz", s.readiness())
 	r.Handle("/metrics", s.metrics.handler())
@@ -36,7 +44,7 @@ func (s *Server) Handler() http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
 	})
-	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, httpx.CountRequests(r, s.metrics.requests)))
+	return r
 }
 
 // admin wraps a registrar handler: it needs "Authorization: Bearer <admin token>",
