@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+
+	ucli "github.com/urfave/cli/v3"
+)
+
+// probeCommand is the health check of the container image (deploy/compose), which
+// holds only the polyroot binary: no shell, no curl.
+func probeCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "probe",
+		Usage:     "GET a URL and exit 0 only if it answers 200 OK (a health check without curl)",
+		ArgsUsage: "URL",
+		UsageText: "polyroot probe [--timeout DURATION] [--ca-file FILE] URL\n\n" +
+			"Examples:\n" +
+			"   polyroot probe http://127.0.0.1:8441/readyz\n" +
+			"   polyroot probe --ca-file /etc/polyroot/ca.pem --timeout 2s https://auth.example.com/readyz",
+		Description: "Sends one GET to URL and exits 0 if the answer is 200 OK. Any other status, a\n" +
+			"redirect (not followed: a health endpoint answers itself), a timeout or a connection\n" +
+			"error exits 1 with the reason, and the start of the body (/readyz names what is not\n" +
+			"ready), on stderr. Prints nothing on success. deploy/compose/compose.yaml uses it\n" +
+			"as the containers' healthcheck on /readyz.",
+		Flags: []ucli.Flag{
+			&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after `DURATION`"},
+			caFileFlag(),
+		},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			if c.Args().Len() != 1 {
+				return errors.New("probe: give one URL")
+			}
+			target := c.Args().First()
+			if u, err := url.Parse(target); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+				return fmt.Errorf("probe: %q: want an http:// or https:// URL", target)
+			}
+			if c.Duration("timeout") <= 0 {
+				return errors.New("probe: --timeout must be positive")
+			}
+			hc, err := httpClient(c.String("ca-file"), c.Duration("timeout"))
+			if err != nil {
+				return fmt.Errorf("probe: --ca-file: %w", err)
+			}
+			hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+			if err != nil {
+				return fmt.Errorf("probe: %w", err)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return fmt.Errorf("probe: %w", err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			if resp.StatusCode != http.StatusOK {
+				// The body is the server's text: keep it on one line, without control
+				// characters that a terminal would interpret.
+				msg := strings.Map(func(r rune) rune {
+					if r == '\n' {
+						return ' '
+					}
+					if !unicode.IsPrint(r) {
+						return '?'
+					}
+					return r
+				}, strings.ToValidUTF8(string(body), "?"))
+				if msg = strings.TrimSpace(msg); msg != "" {
+					msg = ": " + msg
+				}
+				return fmt.Errorf("probe: %s answered %s%s", target, resp.Status, msg)
+			}
+			return nil
+		},
+	}
+}
