@@ -22,8 +22,14 @@ RACE_PKGS := ./pairing/... ./dta/... ./server/... ./client/... ./internal/...
 
 .PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault geth solc contracts
 
+# `polyroot version` names this build: the checkout's `git describe` (this machine builds
+# with -buildvcs=false, and a container build has no .git), set at link time.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
+LDFLAGS := $(if $(VERSION),-X github.com/polyroot/polyroot/internal/cli.buildVersion=$(VERSION))
+
 build:
 	CGO_ENABLED=0 $(GO) build ./...
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o bin/polyroot ./cmd/polyroot
 
 ## test: everything CI runs — vet, unit/property/known-answer tests, race detector, short fuzz runs.
 test: build vault geth solc
