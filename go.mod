@@ -19,6 +19,7 @@ require (
 	github.com/transparency-dev/tessera v1.0.4
 	github.com/urfave/cli/v3 v3.14.0
 	go.etcd.io/bbolt v1.5.0
+	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/mod v0.42.0
 	golang.org/x/term v0.46.0
 	golang.org/x/time v0.16.0
