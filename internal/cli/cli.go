@@ -51,8 +51,10 @@ func newApp(stdout, stderr io.Writer) *ucli.Command {
 			devnetCommand(),
 			{
 				Name:  "demo",
-				Usage: "tell the whole story in one process: three DTAs, enrolment, mutual login, a wrong PIN",
-				Description: "Runs every step in memory and prints what happens with the figures.\n" +
+				Usage: "tell the whole story in nine steps on a devnet: shares, mutual login, lockout, interception, a rogue DTA, audit, revocation",
+				Description: "Starts a devnet (three DTAs, the auth server over TLS, an embedded chain) in a\n" +
+					"temporary directory, and plays alice's story on it, each step printed in plain\n" +
+					"words with its figures. Takes about ten seconds; removes the directory at the end.\n" +
 					"Exits non-zero if any step does not behave as expected.\n\n" +
 					"Example:\n   polyroot demo",
 				Action: func(ctx context.Context, c *ucli.Command) error {
