@@ -91,7 +91,7 @@ type story struct {
 	code     string // alice's one-time enrolment code
 	// accessToken is from alice's last login, still valid when she is revoked.
 	accessToken string
-	idhash   string
+	idhash      string
 }
 
 func (s *story) say(format string, args ...any) { fmt.Fprintf(s.w, "   "+format+"\n", args...) }
