@@ -104,7 +104,7 @@ func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*wire.
 	if err := s.store.createEnrolment(id, e, code, exp); err != nil {
 		return nil, err
 	}
-	s.cfg.Logger.Info("enrolment created", "idhash", hex.EncodeToString(id[:]), "device", req.Device, "temporary", req.TTL > 0)
+	s.cfg.Logger.InfoContext(r.Context(), "enrolment created", "idhash", hex.EncodeToString(id[:]), "device", req.Device, "temporary", req.TTL > 0)
 	return &wire.EnrolmentCreated{Code: code, IDHash: hex.EncodeToString(id[:]), ExpiresAt: exp}, nil
 }
 
@@ -153,7 +153,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 		}
 		pkg.PermitTicket, pkg.FirstSlot, pkg.LastSlot = pt.Ticket, pt.FirstSlot, pt.LastSlot
 	}
-	s.cfg.Logger.Info("enrolment redeemed", "idhash", idHex)
+	s.cfg.Logger.InfoContext(r.Context(), "enrolment redeemed", "idhash", idHex)
 	return pkg, nil
 }
 
@@ -237,7 +237,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*wire.RevokeRes
 	if err != nil {
 		return nil, err
 	}
-	s.cfg.Logger.Info("identity revoked", "idhash", idHex, "unreachable_dtas", unreachable)
+	s.cfg.Logger.InfoContext(r.Context(), "identity revoked", "idhash", idHex, "unreachable_dtas", unreachable)
 	return &wire.RevokeResult{IDHash: idHex, Unreachable: unreachable}, nil
 }
 
@@ -259,7 +259,7 @@ func (s *Server) notifyRevocation(ctx context.Context, idHex string) ([]uint32, 
 				mu.Lock()
 				failed[d.Index] = err
 				mu.Unlock()
-				s.cfg.Logger.Warn("revocation not delivered", "dta", d.Index, "err", err)
+				s.cfg.Logger.WarnContext(ctx, "revocation not delivered", "dta", d.Index, "err", err)
 			}
 		})
 	}
@@ -280,7 +280,7 @@ func (s *Server) handleUnblock(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, err)
 		return
 	}
-	s.cfg.Logger.Info("identity unblocked", "idhash", hex.EncodeToString(id[:]))
+	s.cfg.Logger.InfoContext(r.Context(), "identity unblocked", "idhash", hex.EncodeToString(id[:]))
 	httpx.WriteJSON(w, http.StatusOK, struct{}{})
 }
 

@@ -222,7 +222,7 @@ func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.
 		if err != nil {
 			return nil, err
 		}
-		s.cfg.Logger.Info("permits renewed", "idhash", hex.EncodeToString(id[:]), "first_slot", pt.FirstSlot, "last_slot", pt.LastSlot)
+		s.cfg.Logger.InfoContext(r.Context(), "permits renewed", "idhash", hex.EncodeToString(id[:]), "first_slot", pt.FirstSlot, "last_slot", pt.LastSlot)
 		return &wire.FinishResponse{Finish: tag, ID: e.ID, Permit: pt}, nil
 	}
 	tok, exp, jti, err := s.issueToken(e.ID, id, now)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/dtacmd"
+	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/ledger"
 )
 
@@ -261,9 +262,9 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(httpx.RequestIDHandler(slog.NewJSONHandler(w, opts))), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(httpx.RequestIDHandler(slog.NewTextHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("dta serve: --log-format %q: want json or text", format)
 }
