@@ -78,6 +78,57 @@ func requestsServed(t *testing.T, base, metric string) int {
 	return total
 }
 
+// enrolAndLogIn enrols alice through the registrar API, bootstraps and enrols her
+// client in a new directory, and logs her in; it returns the directory.
+func enrolAndLogIn(t *testing.T, d *Devnet) (string, wire.EnrolmentCreated) {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "alice")
+	var created wire.EnrolmentCreated
+	if err := d.Admin(ctx, "enrolments", wire.EnrolmentRequest{ID: "alice@example.com"}, &created); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Bootstrap(ctx, dir, d.Info.Bundle, d.Info.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Open(dir, client.WithInsecureHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Enroll(ctx, d.Info.ServerURL, created.Code, []byte("2468"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, d.Info.ServerURL, []byte("2468")); err != nil {
+		t.Fatal(err)
+	}
+	return dir, created
+}
+
+// TestMetrics: the DTAs and the server export what operators watch.
+func TestMetrics(t *testing.T) {
+	d := start(t, Options{DTAProbeInterval: 100 * time.Millisecond, AnchorPeriod: 200 * time.Millisecond})
+	enrolAndLogIn(t, d)
+	check := func(url string, want ...string) {
+		t.Helper()
+		_, body := get(t, url+"/metrics")
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s/metrics lacks %s", url, w)
+			}
+		}
+	}
+	check(d.Info.DTAURLs[0],
+		`polyroot_dta_issuance_total{kind="client",result="ok"} 1`, // issuances by result
+		`polyroot_dta_issuance_seconds_bucket{kind="permit"`,       // latency
+		"polyroot_dta_anchor_lag_entries ", "polyroot_dta_anchor_confirmed_size ", "polyroot_dta_anchor_error 0",
+		`polyroot_dta_http_requests_total{route="/v1/shares/client",status="200"} 1`)
+	check(d.Info.ServerURL,
+		`polyroot_server_logins_total{result="ok",step="finish"} 1`,              // logins by result
+		`polyroot_server_login_seconds_bucket{step="finish"`,                     // latency
+		`polyroot_server_dta_up{dta="1"} 1`, `polyroot_server_dta_up{dta="3"} 1`, // DTA reachability
+		`polyroot_server_registrar_total{action="enrol",result="ok"} 1`)
+}
+
 // TestReadinessWithAStoppedDTA: the server's /readyz turns 503 naming the DTA that
 // was stopped, and 200 again after it restarts, with nothing else restarted.
 func TestReadinessWithAStoppedDTA(t *testing.T) {
@@ -169,25 +220,7 @@ func TestDevnetRPCAndVault(t *testing.T) {
 		t.Fatalf("DTA 1's master share is not in Vault: %v", err)
 	}
 
-	alice := filepath.Join(t.TempDir(), "alice")
-	var created wire.EnrolmentCreated
-	if err := d.Admin(ctx, "enrolments", wire.EnrolmentRequest{ID: "alice@example.com"}, &created); err != nil {
-		t.Fatal(err)
-	}
-	if err := client.Bootstrap(ctx, alice, d.Info.Bundle, d.Info.Fingerprint); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Open(alice, client.WithInsecureHTTP())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Enroll(ctx, d.Info.ServerURL, created.Code, []byte("2468"), false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Login(ctx, d.Info.ServerURL, []byte("2468")); err != nil {
-		t.Fatal(err)
-	}
-
+	alice, created := enrolAndLogIn(t, d)
 	// Every DTA anchors its log on geth; the audit finds alice's shares and no problem.
 	raw, _ := os.ReadFile(d.Info.Bundle)
 	b, err := bundle.Parse(raw)
@@ -221,7 +254,8 @@ func TestDevnetRPCAndVault(t *testing.T) {
 	if d.Info.Contract != contract {
 		t.Fatalf("restart deployed a new contract: %s → %s", contract, d.Info.Contract)
 	}
-	if c, err = client.Open(alice, client.WithInsecureHTTP()); err != nil {
+	c, err := client.Open(alice, client.WithInsecureHTTP())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Login(ctx, d.Info.ServerURL, []byte("2468")); err != nil {
