@@ -255,7 +255,7 @@ type composeService struct {
 	} `yaml:"healthcheck"`
 }
 
-// words returns a command node's words (a list, or a string split like a shell).
+// nodeWords returns a command node's words (a list, or a string split like a shell).
 func nodeWords(n *yaml.Node) ([]string, error) {
 	switch n.Kind {
 	case 0:
