@@ -21,7 +21,6 @@ func TestCommands(t *testing.T) {
 		wantOut  string
 	}{
 		{"ok/version", []string{"version"}, 0, "polyroot "},
-		{"ok/demo", []string{"demo"}, 0, "Every step behaved as expected."},
 		{"ok/help-lists-demo", []string{"--help"}, 0, "demo"},
 		{"ok/demo-help-has-example", []string{"demo", "--help"}, 0, "polyroot demo"},
 		{"fail/unknown-flag", []string{"--no-such-flag"}, 1, ""},

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,4 +119,41 @@ func TestDevnet(t *testing.T) {
 	}
 	// The token issued before the restart is still valid (same token key, same state).
 	ok(token+"\n", "client", "permits", "refresh", "--dir", client, "--server", info.ServerURL, "--insecure-http", "--token-stdin")
+}
+
+// TestDevnetRefusesBadSettings: each bad setting is named before anything starts.
+func TestDevnetRefusesBadSettings(t *testing.T) {
+	clearEnv(t)
+	dir := filepath.Join(t.TempDir(), "devnet")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"fail/chain", []string{"--chain", "ropsten"}, `chain "ropsten": want embedded or rpc`},
+		{"fail/rpc-without-url", []string{"--chain", "rpc", "--key", "k"}, "the rpc chain needs an RPC URL and the key file"},
+		{"fail/rpc-without-key", []string{"--chain", "rpc", "--rpc-url", "http://127.0.0.1:1"}, "the rpc chain needs an RPC URL and the key file"},
+		{"fail/keystore", []string{"--keystore", "hsm"}, `--keystore "hsm": want file or vault`},
+		{"fail/vault-without-token", []string{"--keystore", "vault", "--vault-addr", "https://127.0.0.1:8200"}, "needs a token in the environment variable VAULT_TOKEN"},
+		{"fail/log-format", []string{"--log-format", "xml"}, `--log-format "xml"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := run(append([]string{"devnet", "--dir", dir}, tc.args...)...)
+			if code == 0 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q, want %q", code, errOut, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "devnet.json")); !os.IsNotExist(err) {
+				t.Fatal("a refused devnet wrote devnet.json")
+			}
+		})
+	}
+}
+
+// TestHoldSIGHUP: a SIGHUP while a service starts does not end the process (without
+// holdSIGHUP this test binary would die of it).
+func TestHoldSIGHUP(t *testing.T) {
+	release := holdSIGHUP()
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	time.Sleep(100 * time.Millisecond)
+	release()
 }

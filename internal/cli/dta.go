@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -249,7 +252,7 @@ func serveSettings(c *ucli.Command) (*fileConfig, error) {
 		return nil, fmt.Errorf("dta serve: --contract %q: want the IssuanceLog contract's address (0x and 40 hex digits)", ch.Contract)
 	}
 	if _, err := newLogger(s.Log.Format, s.Log.Level, io.Discard); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dta serve: %w", err)
 	}
 	return &s, nil
 }
@@ -257,7 +260,7 @@ func serveSettings(c *ucli.Command) (*fileConfig, error) {
 func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("dta serve: --log-level %q: want debug, info, warn or error", level)
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
@@ -266,11 +269,12 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	case "text":
 		return slog.New(httpx.RequestIDHandler(slog.NewTextHandler(w, opts))), nil
 	}
-	return nil, fmt.Errorf("dta serve: --log-format %q: want json or text", format)
+	return nil, fmt.Errorf("--log-format %q: want json or text", format)
 }
 
 func serveAction(file *configFile) ucli.ActionFunc {
 	return func(ctx context.Context, c *ucli.Command) error {
+		defer holdSIGHUP()()
 		s, done, err := resolveServe(c, file, serveSettings)
 		if done || err != nil {
 			return err
@@ -300,6 +304,17 @@ func serveAction(file *configFile) ucli.ActionFunc {
 
 // resolveServe loads the config file and resolves a serve command's settings; with
 // --check-config it prints them as TOML (they hold no secrets) and reports done.
+// holdSIGHUP catches SIGHUP, dropping it, until the returned function is called. A
+// SIGHUP while a service starts (the keystore's scrypt takes a while) would otherwise
+// end the process, which systemd counts as a clean exit; there is nothing to reload
+// yet, and httpx.Serve handles SIGHUP once it runs. (signal.Ignore would also mute
+// the other services of the same process.)
+func holdSIGHUP() (release func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP)
+	return func() { signal.Stop(c) }
+}
+
 func resolveServe[S any](c *ucli.Command, file *configFile, settings func(*ucli.Command) (S, error)) (s S, done bool, err error) {
 	if err = file.load(); err != nil {
 		return s, false, err

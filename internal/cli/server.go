@@ -279,13 +279,14 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 		return nil, missing("Vault address", "vault-addr", "POLYROOT_VAULT_ADDR", "keystore.vault.addr")
 	}
 	if _, err := newLogger(s.Log.Format, s.Log.Level, io.Discard); err != nil {
-		return nil, fmt.Errorf("server serve: %s", strings.TrimPrefix(err.Error(), "dta serve: "))
+		return nil, fmt.Errorf("server serve: %w", err)
 	}
 	return &s, nil
 }
 
 func serverServeAction(file *configFile) ucli.ActionFunc {
 	return func(ctx context.Context, c *ucli.Command) error {
+		defer holdSIGHUP()()
 		s, done, err := resolveServe(c, file, serverServeSettings)
 		if done || err != nil {
 			return err
