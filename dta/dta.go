@@ -59,7 +59,11 @@ type Config struct {
 	Logger   *slog.Logger      // default: discard
 	Registry prometheus.Registerer
 	Now      func() time.Time // default time.Now
-	Log      translog.Options
+	// Log tunes the transparency log. Its BatchMaxAge is the DTA's group-commit window
+	// (default 100 ms): issuances are recorded and logged in groups whose oldest member
+	// waited at most this long, less when the DTA has nothing else to do (see
+	// committer); the log itself sequences each group at once.
+	Log translog.Options
 	// RatePerSecond and RateBurst limit requests per client address (defaults 50, 100).
 	RatePerSecond float64
 	RateBurst     int
@@ -94,7 +98,17 @@ type Service struct {
 	logSize atomic.Uint64
 	// stopAnchor stops the Anchor goroutine and waits for it (nil without one).
 	stopAnchor func()
+	// commits records and logs issuances in groups (nil until New has recovered).
+	commits *committer
 }
+
+// Group commit defaults: the window, the largest group (one log batch), and how long
+// the log waits for more entries after a group has been handed to it.
+const (
+	defaultCommitWindow = 100 * time.Millisecond
+	maxCommitGroup      = 256
+	logBatchAge         = 250 * time.Microsecond
+)
 
 // keys is what Reload swaps: the secrets with the bundle and record they match.
 type keys struct {
@@ -171,7 +185,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.store, err = openStore(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	s.log, err = translog.Open(ctx, filepath.Join(cfg.DataDir, "log"), rec.LogOrigin, k.signing, cfg.Log)
+	window := cfg.Log.BatchMaxAge
+	if window == 0 {
+		window = defaultCommitWindow
+	}
+	// The committer hands the log whole groups: the log need not wait for more entries,
+	// only for the rest of the group's Adds.
+	logOpts := cfg.Log
+	logOpts.BatchMaxAge = logBatchAge
+	s.log, err = translog.Open(ctx, filepath.Join(cfg.DataDir, "log"), rec.LogOrigin, k.signing, logOpts)
 	if err != nil {
 		s.store.close()
 		return nil, err
@@ -186,6 +208,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.logSize.Store(size)
+	s.commits = newCommitter(s.store, s.log, cfg.Logger, window, maxCommitGroup, &s.logSize)
 	if cfg.Anchor != nil {
 		s.startAnchor(ctx, rec.LogOrigin)
 	}
@@ -282,6 +305,9 @@ func (s *Service) Close(ctx context.Context) error {
 	if s.stopAnchor != nil {
 		s.stopAnchor()
 		s.stopAnchor = nil
+	}
+	if s.commits != nil {
+		s.commits.close() // the queued issuances and the outstanding completions, first
 	}
 	return errors.Join(s.log.Close(ctx), s.store.close())
 }

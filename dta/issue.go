@@ -59,7 +59,7 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	defer s.locks.lock(tk.Nonce)()
 
 	ticketHash := sha256Hex([]byte(token))
-	rec, err := s.store.get(tk.Nonce)
+	rec, err := s.lookup(tk.Nonce)
 	switch {
 	case err == nil:
 		if rec.TicketSHA256 != ticketHash {
@@ -105,23 +105,30 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	if tk.Kind == ticket.KindRevoke {
 		revoke = tk.IDHash
 	}
-	if err := s.store.put(tk.Nonce, rec, revoke); err != nil {
-		return nil, err
-	}
-	if rec.Indices, err = s.log.AppendAll(ctx, rec.Entries); err != nil {
+	// Pending record, log append and completion, grouped with other issuances (commit.go).
+	var appendErr *errAppend
+	switch err := s.commits.submit(tk.Nonce, rec, revoke); {
+	case errors.As(err, &appendErr):
 		// The record stays pending: recovery at the next start finds or writes the entries.
-		s.cfg.Logger.Error("log append failed", "kind", tk.Kind, "err", err)
+		s.cfg.Logger.ErrorContext(ctx, "log append failed", "kind", tk.Kind, "err", appendErr.err)
 		s.appendFailed.Store(time.Now().UnixNano())
 		return nil, errLog
-	}
-	for _, i := range rec.Indices {
-		raiseTo(&s.logSize, i+1)
-	}
-	if err := s.store.put(tk.Nonce, rec, ""); err != nil {
+	case errors.Is(err, errClosing):
+		return nil, errLog
+	case err != nil:
 		return nil, err
 	}
-	s.cfg.Logger.Info("issued", "kind", tk.Kind, "log_indices", rec.Indices)
+	s.cfg.Logger.InfoContext(ctx, "issued", "kind", tk.Kind, "log_indices", rec.Indices)
 	return s.respond(k, items, rec), nil
+}
+
+// lookup returns the record of a ticket nonce: from the committer while its completion
+// is not yet on disk, otherwise from the store (errNoRecord if there is none).
+func (s *Service) lookup(nonce string) (*record, error) {
+	if r := s.commits.lookup(nonce); r != nil {
+		return r, nil
+	}
+	return s.store.get(nonce)
 }
 
 // compute makes the shares a ticket asks for.

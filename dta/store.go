@@ -92,6 +92,46 @@ func (s *store) put(nonce string, r *record, revokeIDHash string) error {
 	})
 }
 
+// A storePut is one record to write under its nonce, with the identity it revokes (if
+// any).
+type storePut struct {
+	nonce  string
+	rec    *record
+	revoke string
+}
+
+// commit writes pending and done in one transaction and returns once it is on disk:
+// the group commit of the issuance path (see committer). The records are encoded before
+// the transaction starts, so the single writer is held only for the puts and the sync.
+func (s *store) commit(pending, done []storePut) error {
+	all := append(pending[:len(pending):len(pending)], done...)
+	if len(all) == 0 {
+		return nil
+	}
+	enc := make([][]byte, len(all))
+	for i, p := range all {
+		b, err := json.Marshal(p.rec)
+		if err != nil {
+			return err
+		}
+		enc[i] = b
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		issuances, revoked := tx.Bucket(bucketIssuances), tx.Bucket(bucketRevoked)
+		for i, p := range all {
+			if p.revoke != "" {
+				if err := revoked.Put([]byte(p.revoke), []byte(p.nonce)); err != nil {
+					return err
+				}
+			}
+			if err := issuances.Put([]byte(p.nonce), enc[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func (s *store) revoked(idhash string) (bool, error) {
 	var found bool
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -1,0 +1,282 @@
+package dta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	rtmetrics "runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/translog"
+)
+
+// Group commit of issuances.
+//
+// Every issuance goes through three durable steps: its record is written pending to the
+// state database, its entries are appended to the log, and the record is completed with
+// their indices (exactly once: see recoverPending). Done per request, that is two
+// database transactions (each with its syncs) per share, and on one CPU the syncs hold
+// the only P while the crypto of the other requests waits: the file system, not the
+// crypto, then sets the pace.
+//
+// The committer does the durable steps for groups of issuances instead. Requests hand it
+// their records and wait; one goroutine runs a round when the group is full, when its
+// oldest member has waited the group window, or as soon as a P would otherwise have
+// nothing to run (see idleP): more members can only come from goroutines that are
+// running or runnable, and once there are no more of those than Ps, waiting longer
+// only leaves a P idle, while starting now puts the round's file system work in its
+// place. Under light load a request therefore gets its round at once; under heavy load
+// the groups grow by themselves (up to the window), and with them the number of
+// issuances that share each round's syncs. The round:
+//
+//  1. one database transaction, synced, writes the group's records pending (with its
+//     revocations) and completes the records of the previous rounds;
+//  2. the group's entries go to the log together, sequenced in one batch, and the
+//     round waits until they are durable;
+//  3. every record of the group gets its indices and the waiting requests answer.
+//
+// Step 1 of a round comes before step 2 of the same round, so a record is always on
+// disk, pending, before its entries can be in the log: recovery relies on that. The
+// completion of a record is written by the next round's transaction (or, when no new
+// group comes, alone after one window). Until then the record lives in memory (done)
+// and a retried ticket is answered from there; a crash before the completion is written
+// leaves the record pending on disk, and recovery finds its entries in the log, as it
+// does for a crash between steps 1 and 2. Whatever the crash point, a ticket's entries
+// are appended at most once in a running process and recovery appends only those it
+// does not find.
+type committer struct {
+	store   *store
+	log     *translog.Log
+	logger  *slog.Logger
+	window  time.Duration
+	maxSize int
+	logSize *atomic.Uint64 // raised past every appended entry
+
+	kick    chan struct{} // wakes the loop (buffered, one pending wake-up)
+	sched   []rtmetrics.Sample
+	stopped chan struct{} // closed when the loop has ended
+
+	mu      sync.Mutex
+	queue   []*submission // waiting for the next round
+	oldest  time.Time     // when queue[0] arrived
+	done    map[string]*record
+	unsaved []storePut // in done, completion not yet written
+	closing bool
+	last    time.Time // end of the last round
+}
+
+// A submission is one issuance waiting for a round.
+type submission struct {
+	storePut
+	err   error
+	ready chan struct{}
+}
+
+// errAppend wraps a failure of the log append: the records of the round stay pending.
+type errAppend struct{ err error }
+
+func (e *errAppend) Error() string { return "dta: log append: " + e.err.Error() }
+func (e *errAppend) Unwrap() error { return e.err }
+
+var errClosing = errors.New("dta: shutting down")
+
+func newCommitter(st *store, log *translog.Log, logger *slog.Logger, window time.Duration, maxSize int, logSize *atomic.Uint64) *committer {
+	c := &committer{store: st, log: log, logger: logger, window: window, maxSize: maxSize, logSize: logSize,
+		kick: make(chan struct{}, 1), stopped: make(chan struct{}), done: map[string]*record{}, last: time.Now(),
+		sched: []rtmetrics.Sample{{Name: "/sched/goroutines/running:goroutines"}, {Name: "/sched/goroutines/runnable:goroutines"}}}
+	go c.run()
+	return c
+}
+
+// submit records rec (pending, then complete) and appends its entries, in the next
+// round; revoke, if not empty, is marked revoked in the same transaction. It returns
+// once the entries are durable in the log, with rec.Indices set, or with the error of
+// the round (an *errAppend if the record was written but the append failed).
+func (c *committer) submit(nonce string, rec *record, revoke string) error {
+	s := &submission{storePut: storePut{nonce: nonce, rec: rec, revoke: revoke}, ready: make(chan struct{})}
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return errClosing
+	}
+	c.queue = append(c.queue, s)
+	if len(c.queue) == 1 {
+		c.oldest = time.Now()
+	}
+	c.mu.Unlock()
+	c.wake()
+	// Once queued, the issuance is carried out whatever happens to the request: the
+	// caller waits for the outcome so that a retry finds it.
+	<-s.ready
+	return s.err
+}
+
+// lookup returns the record of nonce if it was completed by a round but is not yet
+// completed on disk.
+func (c *committer) lookup(nonce string) *record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done[nonce]
+}
+
+// close finishes the queued issuances, writes the outstanding completions and stops the
+// loop. Later submissions fail with errClosing.
+func (c *committer) close() {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	c.wake()
+	<-c.stopped
+}
+
+// idlePoll is how often a waiting group checks whether a P has become idle.
+const idlePoll = 250 * time.Microsecond
+
+// idleP reports whether the running and runnable goroutines, the caller included, are
+// no more than the Ps (runtime/metrics; cheap: it counts run queues under the scheduler
+// lock). Goroutines waiting on the network or in a syscall without a P are not counted:
+// a request still on its way may miss the group and wait for the next one.
+func (c *committer) idleP() bool {
+	rtmetrics.Read(c.sched)
+	var n uint64
+	for _, s := range c.sched {
+		if s.Value.Kind() == rtmetrics.KindUint64 {
+			n += s.Value.Uint64()
+		}
+	}
+	return n <= uint64(runtime.GOMAXPROCS(0))
+}
+
+func (c *committer) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *committer) run() {
+	defer close(c.stopped)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		act, wait, exit := c.next()
+		if exit {
+			return
+		}
+		if act {
+			c.round()
+			continue
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+		}
+		select {
+		case <-c.kick:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// next decides whether to run a round now, or how long to wait (0: until woken).
+func (c *committer) next() (act bool, wait time.Duration, exit bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case len(c.queue) >= c.maxSize || len(c.queue) > 0 && c.closing:
+		return true, 0, false
+	case len(c.queue) > 0:
+		if wait = c.window - time.Since(c.oldest); wait <= 0 || c.idleP() {
+			return true, 0, false
+		}
+		// Look again soon: no event tells the loop that the others have stopped.
+		return false, min(wait, idlePoll), false
+	case len(c.unsaved) > 0:
+		// Completions alone: after one window without a new group to carry them.
+		if wait = c.window - time.Since(c.last); wait <= 0 || c.closing {
+			return true, 0, false
+		}
+		return false, wait, false
+	case c.closing:
+		return false, 0, true
+	}
+	return false, 0, false
+}
+
+// round runs the three steps for the queued group (see committer).
+func (c *committer) round() {
+	c.mu.Lock()
+	group, completions := c.queue, c.unsaved
+	c.queue, c.unsaved = nil, nil
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.last = time.Now()
+		c.mu.Unlock()
+	}()
+
+	pending := make([]storePut, len(group))
+	for i, s := range group {
+		pending[i] = s.storePut
+	}
+	if err := c.store.commit(pending, completions); err != nil {
+		c.mu.Lock()
+		c.unsaved = append(completions, c.unsaved...) // kept in memory; written by a later round
+		c.mu.Unlock()
+		finish(group, err)
+		return
+	}
+	if len(completions) > 0 {
+		c.mu.Lock()
+		for _, p := range completions {
+			if c.done[p.nonce] == p.rec {
+				delete(c.done, p.nonce)
+			}
+		}
+		c.mu.Unlock()
+	}
+	if len(group) == 0 {
+		return
+	}
+
+	var leaves [][]byte
+	for _, s := range group {
+		leaves = append(leaves, s.rec.Entries...)
+	}
+	indices, err := c.log.AppendAll(context.Background(), leaves)
+	if err != nil {
+		finish(group, &errAppend{err})
+		return
+	}
+	if len(indices) != len(leaves) {
+		finish(group, &errAppend{fmt.Errorf("%d indices for %d entries", len(indices), len(leaves))})
+		return
+	}
+	var top uint64
+	for _, s := range group {
+		n := len(s.rec.Entries)
+		s.rec.Indices, indices = indices[:n:n], indices[n:]
+		for _, i := range s.rec.Indices {
+			top = max(top, i+1)
+		}
+	}
+	raiseTo(c.logSize, top)
+	c.mu.Lock()
+	for _, s := range group {
+		c.done[s.nonce] = s.rec
+		c.unsaved = append(c.unsaved, storePut{nonce: s.nonce, rec: s.rec})
+	}
+	c.mu.Unlock()
+	finish(group, nil)
+}
+
+func finish(group []*submission, err error) {
+	for _, s := range group {
+		s.err = err
+		close(s.ready)
+	}
+}
