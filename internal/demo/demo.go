@@ -364,14 +364,15 @@ func (s *story) audit(ctx context.Context) error {
 	if err := s.checkPromises(history); err != nil {
 		return err
 	}
-	s.say("alice's issuance history: %d entries in all (%d client shares, %d permit shares), each at the index its DTA promised her",
+	s.say("alice's issuance history: %d entries (%d client shares, %d permit shares), each at the index its DTA promised her,",
 		len(history), kinds[wire.KindClient], kinds[wire.KindPermit])
-	s.say("the rogue DTA's attempt left no entry: it minted outside its service, and minting inside it would be logged")
+	s.say("and none she did not receive: no one else was issued a share for her")
+	s.say("(DTA 1 computed step 7's shares offline with its master share: logs show what the DTA services issue)")
 	return nil
 }
 
 // checkPromises checks that every share alice's client received is in her history
-// at the log index its DTA promised.
+// at the log index its DTA promised, and that her history holds nothing else.
 func (s *story) checkPromises(history []ledger.IdentityEntry) error {
 	type at struct {
 		dta   uint32
@@ -389,6 +390,9 @@ func (s *story) checkPromises(history []ledger.IdentityEntry) error {
 		if !logged[at{r.DTA, r.Promise.Index}] {
 			return fmt.Errorf("DTA %d promised alice entry %d, which her history lacks", r.DTA, r.Promise.Index)
 		}
+	}
+	if len(history) != len(receipts) {
+		return fmt.Errorf("alice's history has %d entries and her client received %d shares: someone else got shares for her", len(history), len(receipts))
 	}
 	return nil
 }
