@@ -19,9 +19,10 @@ import (
 // Every issuance goes through three durable steps: its record is written pending to the
 // state database, its entries are appended to the log, and the record is completed with
 // their indices (exactly once: see recoverPending). Done per request, that is two
-// database transactions (each with its syncs) per share, and on one CPU the syncs hold
-// the only P while the crypto of the other requests waits: the file system, not the
-// crypto, then sets the pace.
+// database transactions (each with its syncs) per share. A goroutine in a file system
+// call keeps its P until sysmon takes it back, which it rarely does for calls of a
+// fraction of a millisecond; with one P, the syncs of one request stall the crypto of
+// all the others, and the file system, not the crypto, sets the pace.
 //
 // The committer does the durable steps for groups of issuances instead. Requests hand it
 // their records and wait; one goroutine runs a round when the group is full, when its
@@ -227,6 +228,9 @@ func (c *committer) round() {
 		c.mu.Lock()
 		c.unsaved = append(completions, c.unsaved...) // kept in memory; written by a later round
 		c.mu.Unlock()
+		if len(group) == 0 {
+			c.logger.Error("writing completed issuance records failed; retrying with the next round", "records", len(completions), "err", err)
+		}
 		finish(group, err)
 		return
 	}
