@@ -42,9 +42,9 @@ func (s *Service) routes() *mux.Router {
 	api("/v1/record", http.HandlerFunc(s.handleRecord), http.MethodGet)
 	api("/v1/openapi.yaml", http.HandlerFunc(serveOpenAPI), http.MethodGet)
 	r.PathPrefix("/v1/log/").Handler(limit.Wrap(http.StripPrefix("/v1/log", s.log.Handler()))).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	r.HandleFunc("/readyz", s.readiness())
-	r.Handle("/metrics", s.metrics.handler())
+	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.readiness()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})

@@ -35,9 +35,9 @@ func (s *Server) routes() *mux.Router {
 	api("/v1/permits", s.handlePermits, http.MethodPost)
 	api("/.well-known/jwks.json", s.handleJWKS, http.MethodGet, http.MethodHead)
 	api("/v1/openapi.yaml", serveOpenAPI, http.MethodGet)
-	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	r.HandleFunc("/readyz", s.readiness())
-	r.Handle("/metrics", s.metrics.handler())
+	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.readiness()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})

@@ -21,6 +21,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
+	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -156,18 +159,34 @@ func (l *Log) ScanLeaves(ctx context.Context, from, to uint64, fn func(index uin
 }
 
 // Handler serves the log read-only as C2SP tlog-tiles: "checkpoint", "tile/…" and
-// "tile/entries/…" relative to where it is mounted. Tessera's own state is not served.
+// "tile/entries/…" relative to where it is mounted: regular files only, no directory
+// listings or redirects. Tessera's own state is not served.
 func (l *Log) Handler() http.Handler {
-	files := http.FileServer(http.Dir(l.dir))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
+		p := path.Clean(r.URL.Path)
 		if r.Method != http.MethodGet && r.Method != http.MethodHead ||
-			!(p == "/checkpoint" || strings.HasPrefix(p, "/tile/")) || strings.Contains(p, "..") {
+			!(p == "/checkpoint" || strings.HasPrefix(p, "/tile/")) || p != r.URL.Path {
 			http.NotFound(w, r)
 			return
 		}
+		f, err := os.Open(filepath.Join(l.dir, filepath.FromSlash(p)))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() { // no directory listings
+			http.NotFound(w, r)
+			return
+		}
+		ctype := "application/octet-stream"
+		if p == "/checkpoint" {
+			ctype = "text/plain; charset=utf-8"
+		}
+		w.Header().Set("Content-Type", ctype)
 		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
+		http.ServeContent(w, r, "", fi.ModTime(), f)
 	})
 }
 

@@ -187,9 +187,13 @@ func TestHandler(t *testing.T) {
 	if code, body := get("/v1/log/tile/entries/000.p/1"); code != 200 || !strings.Contains(body, "leaf 0") {
 		t.Fatalf("entry bundle: %d %q", code, body)
 	}
-	for _, p := range []string{"/v1/log/.state/treeState", "/v1/log/", "/v1/log/tile/../.state/treeState"} {
-		if code, _ := get(p); code != 404 {
-			t.Errorf("%s: %d, want 404", p, code)
+	// Files only: no directory listing, no redirect, nothing outside the tiles.
+	http.DefaultClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	defer func() { http.DefaultClient.CheckRedirect = nil }()
+	for _, p := range []string{"/v1/log/.state/treeState", "/v1/log/", "/v1/log/tile/../.state/treeState",
+		"/v1/log/tile/entries/", "/v1/log/tile/entries", "/v1/log/tile/0/", "/v1/log/tile//entries/000.p/1", "/v1/log/checkpoint/"} {
+		if code, body := get(p); code != 404 {
+			t.Errorf("%s: %d, want 404\n%s", p, code, body)
 		}
 	}
 }

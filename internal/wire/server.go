@@ -31,6 +31,7 @@ import "time"
 //	                                                                     revoked or expired, 400 "no_permits": the
 //	                                                                     domain has no permits, 400 "bad_request")
 //	GET  /.well-known/jwks.json the access-token keys (RFC 7517)
+//	GET  /v1/openapi.yaml       this list in full, as OpenAPI 3.1 (server/openapi.yaml)
 //	GET  /livez, /readyz, /metrics
 //
 // Every route may also answer 400 "bad_json", 413 "body_too_large", 415
