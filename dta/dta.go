@@ -72,6 +72,11 @@ type Config struct {
 	// and waits for it before closing the log. If it is also a prometheus.Collector, its
 	// metrics are served on /metrics.
 	Anchor Anchor
+	// NonceRetention is how long past its ticket's expiry the record of a used ticket
+	// nonce is kept (default 24 h: a margin for clock steps); PruneInterval is how
+	// often the records past it are forgotten (default 1 h). Until its ticket expires a
+	// nonce is always remembered; after, the ticket itself is refused as expired.
+	NonceRetention, PruneInterval time.Duration
 }
 
 // An Anchor runs beside the service until ctx is cancelled. origin is the log's origin
@@ -98,6 +103,8 @@ type Service struct {
 	logSize atomic.Uint64
 	// stopAnchor stops the Anchor goroutine and waits for it (nil without one).
 	stopAnchor func()
+	// stopPruner stops the pruning goroutine and waits for it.
+	stopPruner func()
 	// commits records and logs issuances in groups (nil until New has recovered).
 	commits *committer
 }
@@ -166,6 +173,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.NonceRetention <= 0 {
+		cfg.NonceRetention = 24 * time.Hour
+	}
+	if cfg.PruneInterval <= 0 {
+		cfg.PruneInterval = time.Hour
+	}
 	if cfg.RatePerSecond == 0 {
 		cfg.RatePerSecond, cfg.RateBurst = 50, 100
 	}
@@ -212,6 +225,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Anchor != nil {
 		s.startAnchor(ctx, rec.LogOrigin)
 	}
+	s.startPruner()
 	s.ready.Store(true)
 	return s, nil
 }
@@ -302,6 +316,10 @@ func (s *Service) Record() bundle.DTA { return *s.keys.Load().record }
 // Close stops the service's log and closes its state.
 func (s *Service) Close(ctx context.Context) error {
 	s.ready.Store(false)
+	if s.stopPruner != nil {
+		s.stopPruner()
+		s.stopPruner = nil
+	}
 	if s.stopAnchor != nil {
 		s.stopAnchor()
 		s.stopAnchor = nil

@@ -88,7 +88,7 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 		return nil, err
 	}
 	now := s.cfg.Now().Unix()
-	rec = &record{TicketSHA256: ticketHash, Kind: tk.Kind, SizeHint: s.logSize.Load()}
+	rec = &record{TicketSHA256: ticketHash, Kind: tk.Kind, SizeHint: s.logSize.Load(), NotAfter: tk.NotAfter.Unix()}
 	for _, it := range items {
 		e := wire.Entry{Version: 1, DTA: s.cfg.Index, Domain: k.bundle.Domain, Kind: tk.Kind,
 			IDHash: tk.IDHash, Slot: it.slot, TicketSHA256: ticketHash, Time: now}

@@ -18,6 +18,7 @@ type metrics struct {
 	issuance *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	requests *prometheus.CounterVec
+	pruned   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,10 +33,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "polyroot_dta_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "status"}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "polyroot_dta_records_pruned_total", Help: "Records of used ticket nonces forgotten after their ticket expired.",
+		}),
 	}
-	m.registry = httpx.NewRegistry(m.issuance, m.latency, m.requests)
+	own := []prometheus.Collector{m.issuance, m.latency, m.requests, m.pruned}
+	m.registry = httpx.NewRegistry(own...)
 	if reg != nil {
-		reg.MustRegister(m.issuance, m.latency, m.requests)
+		reg.MustRegister(own...)
 	}
 	return m
 }

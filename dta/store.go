@@ -1,6 +1,7 @@
 package dta
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ type store struct{ db *bolt.DB }
 var (
 	bucketIssuances = []byte("issuances") // ticket nonce → record
 	bucketRevoked   = []byte("revoked")   // idhash hex → revocation ticket nonce
+	// bucketExpiry indexes the records by their ticket's expiry, for prune: the key is
+	// the expiry (Unix seconds, 8 bytes big-endian) followed by the nonce; no value.
+	bucketExpiry = []byte("expiry")
 )
 
 // A record is what a DTA did for one ticket. It is written before the log entries are
@@ -29,6 +33,10 @@ type record struct {
 	Entries      [][]byte `json:"entries"`
 	Indices      []uint64 `json:"indices,omitempty"`
 	SizeHint     uint64   `json:"size_hint"` // log size before the entries were appended
+	// NotAfter is the ticket's expiry (Unix seconds): once it is well past, the ticket is
+	// refused as expired before its nonce is looked up, and prune may forget the record.
+	// 0 in records written before it was kept: those are never pruned.
+	NotAfter int64 `json:"not_after,omitempty"`
 }
 
 func (r *record) pending() bool { return len(r.Indices) != len(r.Entries) }
@@ -39,7 +47,7 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("dta: opening the state database: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketIssuances, bucketRevoked} {
+		for _, b := range [][]byte{bucketIssuances, bucketRevoked, bucketExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -88,8 +96,61 @@ func (s *store) put(nonce string, r *record, revokeIDHash string) error {
 				return err
 			}
 		}
-		return tx.Bucket(bucketIssuances).Put([]byte(nonce), b)
+		return putRecord(tx, nonce, r, b)
 	})
+}
+
+// putRecord writes one encoded record and its expiry index key.
+func putRecord(tx *bolt.Tx, nonce string, r *record, enc []byte) error {
+	if r.NotAfter > 0 {
+		if err := tx.Bucket(bucketExpiry).Put(expiryKey(r.NotAfter, nonce), nil); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketIssuances).Put([]byte(nonce), enc)
+}
+
+func expiryKey(notAfter int64, nonce string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(notAfter)), nonce...)
+}
+
+// prune forgets the completed records of tickets that expired before cutoff, at most
+// limit of them, in one transaction; it returns how many it forgot. Pending records are
+// kept until recovery completes them. The revocations are never pruned.
+func (s *store) prune(cutoff time.Time, limit int) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		issuances, expiry := tx.Bucket(bucketIssuances), tx.Bucket(bucketExpiry)
+		var drop [][]byte // deleting while iterating would skip keys
+		c := expiry.Cursor()
+		for k, _ := c.First(); k != nil && len(drop) < limit; k, _ = c.Next() {
+			if len(k) < 8 || int64(binary.BigEndian.Uint64(k[:8])) >= cutoff.Unix() {
+				break
+			}
+			nonce := k[8:]
+			if v := issuances.Get(nonce); v != nil {
+				var r record
+				if err := json.Unmarshal(v, &r); err != nil {
+					return fmt.Errorf("record %q: %w", nonce, err)
+				}
+				if r.pending() {
+					continue
+				}
+			}
+			drop = append(drop, append([]byte(nil), k...))
+		}
+		for _, k := range drop {
+			if err := issuances.Delete(k[8:]); err != nil {
+				return err
+			}
+			if err := expiry.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(drop)
+		return nil
+	})
+	return n, err
 }
 
 // A storePut is one record to write under its nonce, with the identity it revokes (if
@@ -117,14 +178,14 @@ func (s *store) commit(pending, done []storePut) error {
 		enc[i] = b
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		issuances, revoked := tx.Bucket(bucketIssuances), tx.Bucket(bucketRevoked)
+		revoked := tx.Bucket(bucketRevoked)
 		for i, p := range all {
 			if p.revoke != "" {
 				if err := revoked.Put([]byte(p.revoke), []byte(p.nonce)); err != nil {
 					return err
 				}
 			}
-			if err := issuances.Put([]byte(p.nonce), enc[i]); err != nil {
+			if err := putRecord(tx, p.nonce, p.rec, enc[i]); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,148 @@
+package dta
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/ticket"
+)
+
+// TestStorePrune: prune forgets exactly the completed records of tickets expired before
+// the cutoff, in batches, and keeps pending records, live tickets, records without an
+// expiry and revocations.
+func TestStorePrune(t *testing.T) {
+	st, err := openStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	now := time.Now()
+	past, future := now.Add(-time.Hour).Unix(), now.Add(time.Hour).Unix()
+	done := func(notAfter int64) *record {
+		return &record{Kind: ticket.KindClient, Entries: [][]byte{{1}}, Indices: []uint64{7}, NotAfter: notAfter}
+	}
+	puts := []storePut{
+		{nonce: "expired-1", rec: done(past)},
+		{nonce: "expired-2", rec: done(past - 10)},
+		{nonce: "expired-3", rec: done(past - 20), revoke: "idhash-r"},
+		{nonce: "expired-pending", rec: &record{Kind: ticket.KindClient, Entries: [][]byte{{1}}, NotAfter: past - 30}},
+		{nonce: "live", rec: done(future)},
+		{nonce: "no-expiry", rec: done(0)},
+	}
+	if err := st.commit(puts, nil); err != nil {
+		t.Fatal(err)
+	}
+	n1, err := st.prune(now, 2)
+	if err != nil || n1 != 2 {
+		t.Fatalf("first batch: %d, %v; want 2", n1, err)
+	}
+	n2, err := st.prune(now, 2)
+	if err != nil || n2 != 1 {
+		t.Fatalf("second batch: %d, %v; want 1", n2, err)
+	}
+	if n, err := st.prune(now, 2); err != nil || n != 0 {
+		t.Fatalf("third batch: %d, %v; want 0", n, err)
+	}
+	for _, tc := range []struct {
+		nonce string
+		kept  bool
+	}{{"expired-1", false}, {"expired-2", false}, {"expired-3", false}, {"expired-pending", true}, {"live", true}, {"no-expiry", true}} {
+		_, err := st.get(tc.nonce)
+		if kept := err == nil; kept != tc.kept || err != nil && !errors.Is(err, errNoRecord) {
+			t.Errorf("%s: kept %v (%v), want %v", tc.nonce, kept, err, tc.kept)
+		}
+	}
+	if r, err := st.revoked("idhash-r"); err != nil || !r {
+		t.Fatalf("the revocation went with its record: %v %v", r, err)
+	}
+	// The pending record goes once completed.
+	completed := puts[3]
+	completed.rec.Indices = []uint64{8}
+	if err := st.commit(nil, []storePut{completed}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.prune(now, 10); err != nil || n != 1 {
+		t.Fatalf("after completion: %d, %v; want 1", n, err)
+	}
+}
+
+// TestPruneExpiredTickets: a running DTA forgets a used nonce once its ticket has been
+// expired for NonceRetention, and the ticket stays refused.
+func TestPruneExpiredTickets(t *testing.T) {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	d.stop(nd)
+	var offset atomic.Int64
+	svc, err := New(context.Background(), Config{Bundle: d.bundle, Index: nd.index, Keys: nd.keys, DataDir: nd.dir,
+		Log: logOptions, Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) },
+		NonceRetention: time.Minute, PruneInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close(context.Background())
+	srv := &http.Server{Handler: svc.Handler()}
+	go srv.Serve(nd.listenerOrNew(t))
+	defer srv.Close()
+
+	tk := d.ticket(ticket.KindClient, newID(t, "prune@example.com")) // expires in an hour
+	d.issue(nd, "/v1/shares/client", tk)
+	nonce := ticketNonce(t, d, tk)
+	time.Sleep(100 * time.Millisecond) // several pruning rounds: a live ticket's nonce stays
+	if _, err := svc.store.get(nonce); err != nil {
+		t.Fatalf("the nonce of a live ticket was forgotten: %v", err)
+	}
+	if got := prunedMetric(t, nd.url); got != "0" {
+		t.Fatalf("polyroot_dta_records_pruned_total = %s with only a live ticket", got)
+	}
+
+	offset.Store(int64(time.Hour + 2*time.Minute)) // expired for longer than the retention
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := svc.store.get(nonce); errors.Is(err, errNoRecord) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the record of an expired ticket was not pruned")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := prunedMetric(t, nd.url); got != "1" {
+		t.Fatalf("polyroot_dta_records_pruned_total = %s, want 1", got)
+	}
+	code, _, e := post(t, nd.url, "/v1/shares/client", "application/json", ticketBody(tk))
+	if code != http.StatusUnauthorized || e["code"] != "expired_ticket" {
+		t.Fatalf("the pruned ticket again: %d %v", code, e)
+	}
+}
+
+func ticketNonce(t *testing.T, d *domain, tk string) string {
+	t.Helper()
+	parsed, err := ticket.Verify(tk, d.bundle.RegistrarPublicKey(), d.bundle.Domain, ticket.KindClient, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parsed.Nonce
+}
+
+// prunedMetric is the value of polyroot_dta_records_pruned_total on /metrics.
+func prunedMetric(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "polyroot_dta_records_pruned_total "); ok {
+			return v
+		}
+	}
+	return "absent"
+}
