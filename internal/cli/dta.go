@@ -73,8 +73,10 @@ func dtaInitCommand() *ucli.Command {
 			"who puts every DTA's record in the trust bundle (polyroot bundle assemble).\n" +
 			"It refuses to overwrite keys that already exist. The keystore settings can come\n" +
 			"from the DTA's config file (--config), as for dta serve.\n\n" +
-			"Secrets are read from the environment only: " + envPassphrase + " (file\n" +
-			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore).\n" +
+			"Secrets never come from flags or the config file: " + envPassphrase + " (file\n" +
+			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore); each\n" +
+			"may instead be in a file named by NAME_FILE (mode 0600 or 0400, e.g. a systemd\n" +
+			"credential: " + envPassphrase + "_FILE=%d/passphrase).\n" +
 			"For tests only: " + envScryptLogN + " lowers the file keystore's scrypt work factor.",
 		Flags: append([]ucli.Flag{
 			configFlag(file),
@@ -182,8 +184,10 @@ func dtaServeCommand() *ucli.Command {
 			"key is a table: log.format is `format` under `[log]`), then the defaults. Relative\n" +
 			"paths in the config file are relative to the file's directory. An unknown key in\n" +
 			"the file is an error. deploy/examples/dta-*.toml show every key.\n\n" +
-			"Secrets are read from the environment only: " + envPassphrase + " (file\n" +
-			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore).\n\n" +
+			"Secrets never come from flags or the config file: " + envPassphrase + " (file\n" +
+			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore); each\n" +
+			"may instead be in a file named by NAME_FILE (mode 0600 or 0400, e.g. a systemd\n" +
+			"credential: " + envPassphrase + "_FILE=%d/passphrase).\n\n" +
 			"Signals: SIGHUP re-reads the keys from the keystore and the trust bundle file (after\n" +
 			"a rotation) and swaps them in together if they match, and re-reads the TLS\n" +
 			"certificate; a failed reload keeps what is in use. SIGINT and SIGTERM stop accepting\n" +

@@ -400,7 +400,7 @@ func TestFailures(t *testing.T) {
 			"the keystore already holds master-share; refusing to overwrite it"},
 		{"fail/missing-passphrase", map[string]string{envPassphrase: ""},
 			[]string{"dta", "init", "--domain", flowDomain, "--index", "4", "--url", "http://127.0.0.1:8444", "--keystore-dir", filepath.Join(d.dir, "k4")},
-			"environment variable POLYROOT_KEYSTORE_PASSPHRASE is not set"},
+			"the file keystore needs its passphrase in the environment variable POLYROOT_KEYSTORE_PASSPHRASE"},
 		{"fail/init-bad-url", nil, []string{"dta", "init", "--domain", flowDomain, "--index", "4", "--url", "dta4.example.net", "--keystore-dir", filepath.Join(d.dir, "k4")},
 			"--url: \"dta4.example.net\" is not an http(s)://host[:port] URL"},
 		{"fail/bundle-bad-record", nil, assemble("--record", d.records[0], "--record", badCommit),

@@ -60,10 +60,14 @@ func openKeystore(ctx context.Context, c *ucli.Command, warn io.Writer) (keystor
 		if dir == "" {
 			return nil, "", fmt.Errorf("the file keystore needs --keystore-dir (or keystore.dir in the config file)")
 		}
-		pass, err := keystore.PassphraseFromEnv(envPassphrase)
+		p, err := secretEnv(envPassphrase)
 		if err != nil {
 			return nil, "", err
 		}
+		if p == "" {
+			return nil, "", fmt.Errorf("the file keystore needs its passphrase in the environment variable %s (or a file named by %s_FILE)", envPassphrase, envPassphrase)
+		}
+		pass := []byte(p)
 		var opts []keystore.FileOption
 		if v := os.Getenv(envScryptLogN); v != "" {
 			n, err := strconv.Atoi(v)
@@ -106,14 +110,18 @@ func vaultConfig(c *ucli.Command) (keystore.VaultConfig, error) {
 		CAFile:       c.String("vault-ca-file"),
 		Namespace:    c.String("vault-namespace"),
 	}
+	var err error
 	if role := c.String("vault-approle-role-id"); role != "" {
-		cfg.RoleID, cfg.SecretID = role, os.Getenv(envVaultSecretID)
-		if cfg.SecretID == "" {
-			return cfg, fmt.Errorf("AppRole login needs the secret id in the environment variable %s", envVaultSecretID)
+		cfg.RoleID = role
+		if cfg.SecretID, err = secretEnv(envVaultSecretID); err == nil && cfg.SecretID == "" {
+			err = fmt.Errorf("AppRole login needs the secret id in the environment variable %s (or %s_FILE)", envVaultSecretID, envVaultSecretID)
 		}
-	} else if cfg.Token = os.Getenv(envVaultToken); cfg.Token == "" {
-		return cfg, fmt.Errorf("the vault keystore needs a token in the environment variable %s, or --vault-approle-role-id with the secret id in %s",
-			envVaultToken, envVaultSecretID)
+	} else if cfg.Token, err = secretEnv(envVaultToken); err == nil && cfg.Token == "" {
+		err = fmt.Errorf("the vault keystore needs a token in the environment variable %s (or %s_FILE), or --vault-approle-role-id with the secret id in %s",
+			envVaultToken, envVaultToken, envVaultSecretID)
+	}
+	if err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

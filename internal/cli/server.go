@@ -134,8 +134,9 @@ func serverProvisionCommand() *ucli.Command {
 			"is named, and nothing is stored. An existing server key is replaced only with --force.\n" +
 			"It reads the same config file as `server serve` (bundle, registrar_key, dta_ca_file,\n" +
 			"[keystore]).\n\n" + serverSettingsHelp +
-			"Secrets are read from the environment only: " + envPassphrase + " (file\n" +
-			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore).",
+			"Secrets never come from flags or the config file: " + envPassphrase + " (file\n" +
+			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore); each\n" +
+			"may instead be in a file named by NAME_FILE (mode 0600 or 0400).",
 		Flags: serverFlags(file, false),
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			if err := file.load(); err != nil {
@@ -222,9 +223,11 @@ func serverServeCommand() *ucli.Command {
 			"Serve HTTPS (--tls-cert, --tls-key) terminated by this process: logins bind to the\n" +
 			"TLS channel, so a TLS-terminating proxy in front makes them fail. Plain HTTP is for\n" +
 			"loopback tests only.\n\n" + serverSettingsHelp +
-			"Secrets are read from the environment only: " + envAdminToken + " (the registrar admin\n" +
+			"Secrets never come from flags or the config file: " + envAdminToken + " (the registrar admin\n" +
 			"API's bearer token, at least 16 characters), " + envPassphrase + " (file\n" +
-			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore).\n\n" +
+			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore); each\n" +
+			"may instead be in a file named by NAME_FILE (mode 0600 or 0400, e.g. a systemd\n" +
+			"credential: " + envAdminToken + "_FILE=%d/admin-token).\n\n" +
 			"Signals: SIGHUP re-reads the TLS certificate (a failed reload keeps the one in use).\n" +
 			"SIGINT and SIGTERM stop accepting connections, let the requests in flight finish\n" +
 			"(--shutdown-timeout), then close the state database.",
@@ -291,7 +294,10 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 		if done || err != nil {
 			return err
 		}
-		admin := os.Getenv(envAdminToken)
+		admin, err := secretEnv(envAdminToken)
+		if err != nil {
+			return fmt.Errorf("server serve: %w", err)
+		}
 		if len(admin) < 16 {
 			return fmt.Errorf("server serve: the admin token must be in the environment variable %s, at least 16 characters "+
 				"(e.g. %s=\"$(openssl rand -hex 24)\"); it is never read from a flag or the config file", envAdminToken, envAdminToken)
@@ -401,7 +407,10 @@ func adminPost(ctx context.Context, c *ucli.Command, route string, in, out any) 
 	if err := checkServerURL(base, c.Bool("insecure-http")); err != nil {
 		return err
 	}
-	token := os.Getenv(envAdminToken)
+	token, err := secretEnv(envAdminToken)
+	if err != nil {
+		return err
+	}
 	if token == "" {
 		return fmt.Errorf("the admin token must be in the environment variable %s (never a flag)", envAdminToken)
 	}
@@ -465,7 +474,7 @@ func serverEnrolCommand() *ucli.Command {
 			"--device enrols a device that logs in without a PIN; --ttl makes a temporary identity\n" +
 			"that the server refuses after that long; --permit-days sets how many permit periods\n" +
 			"ahead the client may fetch permits (default: the server's, 7).\n\n" +
-			"The admin token comes from the environment variable " + envAdminToken + " only.",
+			"The admin token comes from the environment variable " + envAdminToken + " (or a file named by " + envAdminToken + "_FILE) only.",
 		Flags: append(adminFlags(),
 			&ucli.BoolFlag{Name: "device", Usage: "enrol a device that logs in without a PIN"},
 			&ucli.DurationFlag{Name: "ttl", Usage: "make a temporary identity, refused after `DURATION` (whole seconds, e.g. 5m)"},
@@ -529,7 +538,7 @@ func serverRevokeCommand() *ucli.Command {
 			"accepting it within one permit period). Revoking by ID revokes that ID's latest\n" +
 			"enrolment; name earlier ones by --idhash. Prints the idhash on stdout. When a DTA\n" +
 			"could not be told, it is named and the exit status is 1: run revoke again later.\n\n" +
-			"The admin token comes from the environment variable " + envAdminToken + " only.",
+			"The admin token comes from the environment variable " + envAdminToken + " (or a file named by " + envAdminToken + "_FILE) only.",
 		Flags: append(adminFlags(), idhashFlag()),
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			req, err := identityRequest(c, "revoke")
@@ -566,7 +575,7 @@ func serverUnblockCommand() *ucli.Command {
 			"   polyroot server unblock --server https://auth.example.com alice@example.com",
 		Description: "Resets the identity's count of failed logins, so it can log in again. Check with\n" +
 			"the user first that the failures were theirs.\n\n" +
-			"The admin token comes from the environment variable " + envAdminToken + " only.",
+			"The admin token comes from the environment variable " + envAdminToken + " (or a file named by " + envAdminToken + "_FILE) only.",
 		Flags: append(adminFlags(), idhashFlag()),
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			req, err := identityRequest(c, "unblock")

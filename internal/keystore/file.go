@@ -105,19 +105,6 @@ func OpenFile(dir string, passphrase []byte, opts ...FileOption) (*File, error) 
 	return f, nil
 }
 
-// PassphraseFromEnv returns the value of the environment variable name (for example
-// PassphraseEnv), or an error naming the variable if it is unset or empty.
-func PassphraseFromEnv(name string) ([]byte, error) {
-	v, ok := os.LookupEnv(name)
-	if !ok {
-		return nil, fmt.Errorf("keystore: environment variable %s is not set (it must hold the keystore passphrase)", name)
-	}
-	if v == "" {
-		return nil, fmt.Errorf("keystore: environment variable %s is empty (it must hold the keystore passphrase)", name)
-	}
-	return []byte(v), nil
-}
-
 // Dir returns the keystore's directory.
 func (f *File) Dir() string { return f.dir }
 

@@ -489,23 +489,6 @@ func stanzaWorkFactor(t *testing.T, path string) string {
 	return ""
 }
 
-func TestPassphraseFromEnv(t *testing.T) {
-	const name = "POLYROOT_TEST_KEYSTORE_PASSPHRASE"
-	t.Setenv(name, "s3cret pass")
-	p, err := PassphraseFromEnv(name)
-	if err != nil || string(p) != "s3cret pass" {
-		t.Fatalf("PassphraseFromEnv = %q, %v", p, err)
-	}
-	t.Setenv(name, "")
-	if _, err := PassphraseFromEnv(name); err == nil || !strings.Contains(err.Error(), name) {
-		t.Fatalf("empty variable: %v; want an error naming %s", err, name)
-	}
-	os.Unsetenv(name) // t.Setenv restores it afterwards
-	if _, err := PassphraseFromEnv(name); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "not set") {
-		t.Fatalf("unset variable: %v; want an error naming %s", err, name)
-	}
-}
-
 // TestFileConcurrent checks that concurrent Puts and Gets of one name only ever see
 // a whole value (the rename is atomic) and never a temporary file.
 func TestFileConcurrent(t *testing.T) {
