@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/polyroot/polyroot/internal/httpx"
@@ -27,6 +28,7 @@ type ReadyReporter interface {
 // readiness is /readyz: the keys are loaded and the service not stopping, the log is
 // writable and did not just fail, and the chain (when the log is anchored) is reachable.
 func (s *Service) readiness() http.HandlerFunc {
+	writable := &writableCheck{}
 	checks := []httpx.ReadinessCheck{
 		{Name: "keys", Check: func(context.Context) error {
 			if !s.ready.Load() {
@@ -38,17 +40,39 @@ func (s *Service) readiness() http.HandlerFunc {
 			if t := s.appendFailed.Load(); t != 0 && time.Since(time.Unix(0, t)) < appendFailureWindow {
 				return fmt.Errorf("a log append failed at %s (see the DTA's log)", time.Unix(0, t).UTC().Format(time.RFC3339))
 			}
-			f, err := os.CreateTemp(filepath.Join(s.cfg.DataDir, "log"), ".ready-*")
-			if err != nil {
-				return errors.New("the log directory is not writable")
-			}
-			f.Close()
-			os.Remove(f.Name())
-			return nil
+			return writable.check(filepath.Join(s.cfg.DataDir, "log"))
 		}},
 	}
 	if r, ok := s.cfg.Anchor.(ReadyReporter); ok {
 		checks = append(checks, httpx.ReadinessCheck{Name: "chain", Check: func(context.Context) error { return r.Ready() }})
 	}
 	return httpx.Readiness(s.cfg.Logger, checks...)
+}
+
+// writableProbeEvery bounds how often /readyz writes a file: it is unauthenticated and
+// not rate limited, so each request must not cost a disk write.
+const writableProbeEvery = time.Second
+
+// writableCheck remembers the last probe of a directory's writability.
+type writableCheck struct {
+	mu   sync.Mutex
+	at   time.Time
+	last error
+}
+
+func (w *writableCheck) check(dir string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if time.Since(w.at) < writableProbeEvery {
+		return w.last
+	}
+	w.at, w.last = time.Now(), nil
+	f, err := os.CreateTemp(dir, ".ready-*")
+	if err != nil {
+		w.last = errors.New("the log directory is not writable")
+		return w.last
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
 }
