@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -66,17 +65,8 @@ func TestAnchorHook(t *testing.T) {
 	d.stop(nd) // restart it with an Anchor
 	fa := &fakeAnchor{started: make(chan struct{}),
 		gauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "polyroot_dta_test_anchor_size", Help: "test"})}
-	svc, err := New(context.Background(), Config{Bundle: d.bundle, Index: nd.index, Keys: nd.keys, DataDir: nd.dir,
-		Log: logOptions, Anchor: fa})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			svc.Close(context.Background())
-		}
-	}()
+	d.start(nd, func(c *Config) { c.Anchor = fa })
+	svc := nd.svc
 	select {
 	case <-fa.started:
 	case <-time.After(5 * time.Second):
@@ -87,9 +77,6 @@ func TestAnchorHook(t *testing.T) {
 	}
 
 	// Issue through the handler; the Anchor's checkpoint follows the log.
-	srv := &http.Server{Handler: svc.Handler()}
-	go srv.Serve(nd.listenerOrNew(t))
-	defer srv.Close()
 	d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, newID(t, "anchor@example.com")))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -137,21 +124,8 @@ func TestAnchorHook(t *testing.T) {
 		t.Fatalf("readyz after the chain came back: %d %s", code, body)
 	}
 
-	if err := svc.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	closed = true
+	d.stop(nd) // closes the service
 	if !fa.stopped.Load() {
 		t.Fatal("Close returned before the Anchor stopped")
 	}
-}
-
-// listenerOrNew returns a listener on the node's address.
-func (nd *node) listenerOrNew(t *testing.T) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", strings.TrimPrefix(nd.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
 }

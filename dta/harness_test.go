@@ -91,8 +91,9 @@ func newDomain(t testing.TB, n int, permitPeriod uint64) *domain {
 	return d
 }
 
-// start runs the DTA on its listener (a new one on the same address after a stop).
-func (d *domain) start(nd *node) {
+// start runs the DTA on its listener (a new one on the same address after a stop),
+// with its configuration changed by mods.
+func (d *domain) start(nd *node, mods ...func(*Config)) {
 	d.t.Helper()
 	if nd.listener == nil {
 		l, err := net.Listen("tcp", nd.url[len("http://"):])
@@ -101,8 +102,12 @@ func (d *domain) start(nd *node) {
 		}
 		nd.listener = l
 	}
-	svc, err := New(context.Background(), Config{Bundle: d.bundle, Index: nd.index, Keys: nd.keys, DataDir: nd.dir,
-		Log: logOptions, RatePerSecond: nd.rate, RateBurst: int(nd.rate) + 1, Logger: d.logger})
+	cfg := Config{Bundle: d.bundle, Index: nd.index, Keys: nd.keys, DataDir: nd.dir,
+		Log: logOptions, RatePerSecond: nd.rate, RateBurst: int(nd.rate) + 1, Logger: d.logger}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	svc, err := New(context.Background(), cfg)
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package dta
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -79,16 +78,11 @@ func TestPruneExpiredTickets(t *testing.T) {
 	nd := d.dtas[0]
 	d.stop(nd)
 	var offset atomic.Int64
-	svc, err := New(context.Background(), Config{Bundle: d.bundle, Index: nd.index, Keys: nd.keys, DataDir: nd.dir,
-		Log: logOptions, Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) },
-		NonceRetention: time.Minute, PruneInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close(context.Background())
-	srv := &http.Server{Handler: svc.Handler()}
-	go srv.Serve(nd.listenerOrNew(t))
-	defer srv.Close()
+	d.start(nd, func(c *Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		c.NonceRetention, c.PruneInterval = time.Minute, 20*time.Millisecond
+	})
+	svc := nd.svc
 
 	tk := d.ticket(ticket.KindClient, newID(t, "prune@example.com")) // expires in an hour
 	d.issue(nd, "/v1/shares/client", tk)
