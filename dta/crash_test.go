@@ -33,6 +33,7 @@ import (
 	tclient "github.com/transparency-dev/tessera/client"
 
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/testbin"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
 	"github.com/polyroot/polyroot/internal/wire"
@@ -64,7 +65,7 @@ func TestCrashDurability(t *testing.T) {
 	}
 	start := time.Now()
 	dir := t.TempDir()
-	bin := buildPolyroot(t, dir)
+	bin := testbin.Polyroot(t, dir)
 	t.Logf("built polyroot in %v", time.Since(start).Round(time.Millisecond))
 
 	// A one-DTA domain on disk, made with the CLI.
@@ -242,21 +243,6 @@ func TestCrashDurability(t *testing.T) {
 	// A graceful stop of the real process.
 	second.stop(t)
 	t.Logf("crash test done in %v", time.Since(start).Round(time.Millisecond))
-}
-
-// buildPolyroot builds the command into dir once per test run.
-func buildPolyroot(t *testing.T, dir string) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go tool is needed to build the DTA binary: %v", err)
-	}
-	bin := filepath.Join(dir, "polyroot")
-	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/polyroot/polyroot/cmd/polyroot")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // childEnv is this process's environment without polyroot or Vault settings, with the

@@ -50,6 +50,11 @@ import (
 	"github.com/polyroot/polyroot/server"
 )
 
+// devnetScryptLogN is the devnet's keystore work factor: low, because the passphrase
+// is stored beside the keystores in the devnet's directory anyway, and a high factor
+// only makes every start slow (a dozen secrets are read and written).
+const devnetScryptLogN = 12
+
 // Domain is the devnet's domain name; N its number of DTAs.
 const (
 	Domain = "devnet.localhost"
@@ -58,9 +63,10 @@ const (
 
 // Options configures Start and Run.
 type Options struct {
-	Dir        string
-	BasePort   int          // 0: free ports on first start (then reused from devnet.json)
-	ScryptLogN int          // file keystores' work factor; 0: default
+	Dir      string
+	BasePort int // 0: free ports on first start (then reused from devnet.json)
+	// ScryptLogN is the file keystores' scrypt work factor; 0: devnetScryptLogN.
+	ScryptLogN int
 	Logger     *slog.Logger // default: discard
 	Out        io.Writer    // Run's summary and next commands; default discard
 
@@ -286,9 +292,11 @@ func (d *Devnet) keystore(ctx context.Context, name string) (keystore.Keystore, 
 		return nil, err
 	}
 	var kopts []keystore.FileOption
-	if d.opts.ScryptLogN > 0 {
-		kopts = append(kopts, keystore.WithScryptWorkFactor(d.opts.ScryptLogN))
+	logN := d.opts.ScryptLogN
+	if logN <= 0 {
+		logN = devnetScryptLogN
 	}
+	kopts = append(kopts, keystore.WithScryptWorkFactor(logN))
 	return keystore.OpenFile(d.path(name, "keys"), []byte(pass), kopts...)
 }
 
@@ -519,20 +527,19 @@ func (d *Devnet) startServer(ctx context.Context, b *bundle.Bundle) error {
 }
 
 // run starts serve in a goroutine and waits until addr accepts connections. A service
-// that stops by itself later is reported on d.failed.
+// that fails later is reported on d.failed.
 func (d *Devnet) run(name, addr string, serve func(context.Context) error) (*service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	svc := &service{cancel: cancel, exited: make(chan struct{})}
 	go func() {
 		defer close(svc.exited)
+		// nil: a clean stop, by shutdown or by SIGINT/SIGTERM, which each service
+		// handles itself as the devnet does.
 		err := serve(ctx)
-		if err == nil && !svc.stopped.Load() {
-			err = errors.New("stopped")
-		}
 		if err != nil {
 			svc.err = fmt.Errorf("%s: %w", name, err)
 		}
-		if !svc.stopped.Load() {
+		if err != nil && !svc.stopped.Load() {
 			select {
 			case d.failed <- svc.err:
 			default:

@@ -1,6 +1,7 @@
 package devnet
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"encoding/hex"
@@ -8,10 +9,12 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,4 +264,60 @@ func TestDevnetRPCAndVault(t *testing.T) {
 	if _, err := c.Login(ctx, d.Info.ServerURL, []byte("2468")); err != nil {
 		t.Fatalf("login after restart: %v", err)
 	}
+}
+
+// TestDevnetCtrlC runs `polyroot devnet` as a process: SIGINT (Ctrl-C) stops every
+// service and the process exits 0; started again on the same directory it is ready.
+func TestDevnetCtrlC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the polyroot binary")
+	}
+	bin := testbin.Polyroot(t, t.TempDir())
+	dir := filepath.Join(t.TempDir(), "devnet")
+	for round := 1; round <= 2; round++ {
+		var out, errOut syncBuffer
+		cmd := exec.Command(bin, "devnet", "--dir", dir)
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		await(t, "devnet ready", time.Minute, func() bool {
+			select {
+			case err := <-exited:
+				t.Fatalf("round %d: devnet exited before it was ready: %v\n%s", round, err, errOut.String())
+			default:
+			}
+			return strings.Contains(out.String(), "ready (local use only")
+		})
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("round %d: after Ctrl-C: %v\n%s", round, err, errOut.String())
+			}
+		case <-time.After(time.Minute):
+			cmd.Process.Kill()
+			t.Fatalf("round %d: devnet did not stop on Ctrl-C", round)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and the test together.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -59,4 +60,20 @@ func Path(t testing.TB, envVar, fallbackName string) string {
 	t.Skipf("testbin: %s not found (set %s or put %q on PATH; `make %s` builds it); skipping integration test",
 		fallbackName, envVar, fallbackName, fallbackName)
 	return ""
+}
+
+// Polyroot builds the polyroot command into dir and returns its path, for tests that
+// need a real process: a kill -9, a signal, a restart.
+func Polyroot(t testing.TB, dir string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go tool is needed to build polyroot: %v", err)
+	}
+	bin := filepath.Join(dir, "polyroot")
+	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/polyroot/polyroot/cmd/polyroot")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
