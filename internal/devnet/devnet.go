@@ -309,6 +309,10 @@ func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 		for i := range N {
 			rec, err := dta.Init(ctx, d.keys[i], Domain, uint32(i+1), d.Info.DTAURLs[i])
 			if err != nil {
+				if _, gerr := d.keys[i].Get(ctx, dta.SecretMasterShare); gerr == nil {
+					err = fmt.Errorf("%w: DTA %d has keys but %s has no bundle.json, so an earlier first start stopped half-way: "+
+						"remove %s (and, with Vault, the devnet's Vault path) and start again", err, i+1, d.opts.Dir, d.opts.Dir)
+				}
 				return nil, err
 			}
 			b.DTAs = append(b.DTAs, *rec)

@@ -321,3 +321,18 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestHalfMadeDevnet: a directory whose first start stopped after the DTAs' keys were
+// made, but before the bundle, is refused with the remedy.
+func TestHalfMadeDevnet(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "devnet")
+	d := start(t, Options{Dir: dir})
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "bundle.json"))
+	_, err := Start(context.Background(), Options{Dir: dir, ScryptLogN: 10})
+	if err == nil || !strings.Contains(err.Error(), "an earlier first start stopped half-way: remove "+dir) {
+		t.Fatalf("Start on a half-made devnet: %v", err)
+	}
+}
