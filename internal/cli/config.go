@@ -241,6 +241,23 @@ func sources(file *configFile, env, key string) ucli.ValueSourceChain {
 	return ucli.NewValueSourceChain(chain...)
 }
 
+// flagMakers returns constructors of string and duration flags whose value may also
+// come from an environment variable and a key of file; the usage names the key.
+func flagMakers(file *configFile) (
+	str func(name, env, key, value, category, usage string, takesFile bool) *ucli.StringFlag,
+	dur func(name, env, key string, value time.Duration, usage string) *ucli.DurationFlag,
+) {
+	str = func(name, env, key, value, category, usage string, takesFile bool) *ucli.StringFlag {
+		return &ucli.StringFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
+			Sources: sources(file, env, key), Category: category, TakesFile: takesFile}
+	}
+	dur = func(name, env, key string, value time.Duration, usage string) *ucli.DurationFlag {
+		return &ucli.DurationFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
+			Sources: sources(file, env, key), Category: "Service"}
+	}
+	return str, dur
+}
+
 // configFlag is the --config flag that fills file.path.
 func configFlag(file *configFile) *ucli.StringFlag {
 	return &ucli.StringFlag{

@@ -134,14 +134,7 @@ func dtaInitCommand() *ucli.Command {
 
 func dtaServeCommand() *ucli.Command {
 	file := &configFile{}
-	str := func(name, env, key, value, category, usage string, takesFile bool) *ucli.StringFlag {
-		return &ucli.StringFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
-			Sources: sources(file, env, key), Category: category, TakesFile: takesFile}
-	}
-	dur := func(name, env, key string, value time.Duration, usage string) *ucli.DurationFlag {
-		return &ucli.DurationFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
-			Sources: sources(file, env, key), Category: "Service"}
-	}
+	str, dur := flagMakers(file)
 	flags := []ucli.Flag{
 		configFlag(file),
 		str("listen", "POLYROOT_DTA_LISTEN", "listen", defaultListen, "Service", "listen on `HOST:PORT` (port 0: any free port)", false),

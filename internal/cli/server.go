@@ -77,14 +77,7 @@ func serverCommand() *ucli.Command {
 
 // serverFlags are the settings of provision (serve false) and serve (serve true).
 func serverFlags(file *configFile, serve bool) []ucli.Flag {
-	str := func(name, env, key, value, category, usage string, takesFile bool) *ucli.StringFlag {
-		return &ucli.StringFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
-			Sources: sources(file, env, key), Category: category, TakesFile: takesFile}
-	}
-	dur := func(name, env, key string, value time.Duration, usage string) *ucli.DurationFlag {
-		return &ucli.DurationFlag{Name: name, Value: value, Usage: usage + " (config: " + key + ")",
-			Sources: sources(file, env, key), Category: "Service"}
-	}
+	str, dur := flagMakers(file)
 	flags := []ucli.Flag{
 		configFlag(file),
 		str("bundle", "POLYROOT_SERVER_BUNDLE", "bundle", "", "Service", "the domain's signed trust bundle `FILE`", true),
