@@ -7,7 +7,6 @@
 package httpx
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -45,8 +44,9 @@ func Errorf(status int, code, format string, args ...any) *Error {
 const MaxBody = 16 << 10
 
 // DecodeJSON reads a JSON request body into v: the content type must be
-// application/json, the body at most limit bytes, with no unknown fields and nothing
-// after the value.
+// application/json, the body at most limit bytes, and the JSON exactly what v
+// describes (UnmarshalStrict: valid UTF-8, exact-case field names, no duplicate or
+// unknown fields, the right types, nothing after the value).
 func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
@@ -60,15 +60,7 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	case err != nil:
 		return Errorf(http.StatusBadRequest, "bad_body", "could not read the request body")
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return Errorf(http.StatusBadRequest, "bad_json", "the request body is not the expected JSON: %v", err)
-	}
-	if d.More() {
-		return Errorf(http.StatusBadRequest, "bad_json", "the request body has data after the JSON value")
-	}
-	return nil
+	return UnmarshalStrict(body, v)
 }
 
 // WriteJSON writes v with the given status.
