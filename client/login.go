@@ -67,9 +67,12 @@ func (c *Client) Login(ctx context.Context, serverURL string, pin []byte) (*Sess
 }
 
 // exchange runs the two passes of pc with the server (a login, or with req.Purpose
-// "renew" a permit renewal), retrying once if the connection changed between them.
-// It returns the server's answer and the session key only after the server's tag
-// verified.
+// "renew" a permit renewal). It tries once more only when pass 2 got no answer at all
+// (a transport error) or was refused as channel_binding_mismatch after travelling on
+// another connection than pass 1: in both cases the server counted no PIN failure
+// (a mismatch is neutral) or the client cannot know the answer. A login_failed is
+// never retried, so a wrong PIN counts once. It returns the server's answer and the
+// session key only after the server's tag verified.
 func (c *Client) exchange(ctx context.Context, serverURL string, pc *pairing.Client, pin []byte, req wire.StartRequest) (*wire.FinishResponse, []byte, error) {
 	startURL, err := c.o.serverURL(serverURL, "/v1/login/start")
 	if err != nil {
@@ -78,15 +81,27 @@ func (c *Client) exchange(ctx context.Context, serverURL string, pc *pairing.Cli
 	finishURL, _ := c.o.serverURL(serverURL, "/v1/login/finish")
 	for attempt := 0; ; attempt++ {
 		fr, key, err := c.passes(ctx, startURL, finishURL, pc, pin, req)
-		if errors.Is(err, errConnectionChanged) && attempt == 0 {
-			continue // the connection closed between the passes: one fresh try
+		var re *retryableError
+		if errors.As(err, &re) {
+			if attempt == 0 && ctx.Err() == nil {
+				continue // one fresh try, with new passes
+			}
+			err = re.err
 		}
 		return fr, key, err
 	}
 }
 
+// A retryableError is a pass 2 that may be sent again in a fresh exchange: err is what
+// the caller gets if the second try fails the same way.
+type retryableError struct{ err error }
+
+func (e *retryableError) Error() string { return e.err.Error() }
+func (e *retryableError) Unwrap() error { return e.err }
+
 // errConnectionChanged: pass 2 travelled on another connection than the one whose
-// binding it carries (the first one closed), so a binding mismatch proves nothing.
+// binding it carries (the first one closed), so the server's channel_binding_mismatch
+// proves nothing about interception.
 var errConnectionChanged = errors.New("client: the connection changed between the login passes; try again")
 
 func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pairing.Client, pin []byte, req wire.StartRequest) (*wire.FinishResponse, []byte, error) {
@@ -115,13 +130,21 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 	b2, _ := p2.MarshalBinary()
 	var fr wire.FinishResponse
 	resp, err = postJSON(ctx, c.o.serverHTTP, finishURL, "", wire.FinishRequest{Pass2: b2}, &fr)
-	if resp != nil && resp.TLS != nil {
-		if b, e := channelBinding(resp); e == nil && !bytes.Equal(b, binding) {
-			return nil, nil, errConnectionChanged
+	var se *statusError
+	var me *malformedError
+	switch {
+	case err == nil:
+	case errors.As(err, &se):
+		// Only a mismatch can be explained by a change of connection; any other answer,
+		// login_failed above all, is final (it was counted).
+		if se.body.Code == "channel_binding_mismatch" && connectionChanged(resp, binding) {
+			return nil, nil, &retryableError{errConnectionChanged}
 		}
-	}
-	if err != nil {
 		return nil, nil, loginError(err)
+	case errors.As(err, &me):
+		return nil, nil, loginError(err)
+	default: // no answer: the transport failed
+		return nil, nil, &retryableError{loginError(err)}
 	}
 	var f pairing.Finish
 	if err := f.UnmarshalBinary(fr.Finish); err != nil {
@@ -134,6 +157,16 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 	return &fr, key, nil
 }
 
+// connectionChanged reports whether resp came on another TLS connection than the one
+// whose binding is binding.
+func connectionChanged(resp *http.Response, binding []byte) bool {
+	if resp == nil || resp.TLS == nil {
+		return false
+	}
+	b, err := channelBinding(resp)
+	return err == nil && !bytes.Equal(b, binding)
+}
+
 // channelBinding returns the RFC 9266 tls-exporter binding of the connection that
 // carried resp, or nil without TLS.
 func channelBinding(resp *http.Response) ([]byte, error) {
@@ -143,10 +176,20 @@ func channelBinding(resp *http.Response) ([]byte, error) {
 	return exporter(resp.TLS)
 }
 
+// ErrTLSVersion: the auth server's connection is below TLS 1.3. The tls-exporter
+// binding (RFC 9266) is defined for TLS 1.3; under TLS 1.2 it needs the extended
+// master secret, and its value differs between "no context" and an empty context
+// (RFC 5705), which TLS 1.3 does not tell apart. Logins therefore need TLS 1.3, as
+// the auth server requires.
+var ErrTLSVersion = errors.New("client: the auth server's TLS connection is below TLS 1.3; channel-bound logins need TLS 1.3 (configure the server, or the proxy in front of it, for TLS 1.3)")
+
 func exporter(cs *tls.ConnectionState) ([]byte, error) {
+	if cs.Version < tls.VersionTLS13 {
+		return nil, fmt.Errorf("%w (negotiated %s)", ErrTLSVersion, tls.VersionName(cs.Version))
+	}
 	b, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
 	if err != nil {
-		return nil, fmt.Errorf("client: the TLS connection offers no channel binding (TLS 1.2 without extended master secret?): %w", err)
+		return nil, fmt.Errorf("client: the TLS connection offers no channel binding: %w", err)
 	}
 	return b, nil
 }

@@ -31,6 +31,10 @@ type ServeOptions struct {
 	Listen          string // host:port; port 0 picks a free one
 	Handler         http.Handler
 	TLSCert, TLSKey string // both or neither; HTTPS when given
+	// MinTLSVersion is the lowest TLS version accepted (default tls.VersionTLS12). The
+	// auth server sets tls.VersionTLS13: its logins bind the tls-exporter value, which
+	// is only unambiguous under TLS 1.3.
+	MinTLSVersion   uint16
 	Logger          *slog.Logger
 	ShutdownTimeout time.Duration // for requests in flight; default 30 s
 	// Reload runs on SIGHUP, after a new TLS certificate has loaded and before it is
@@ -80,10 +84,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	scheme := "http"
 	if o.TLSCert != "" {
 		scheme = "https"
-		// TLS 1.3, or 1.2 with extended master secret (Go's default), gives the
-		// tls-exporter channel binding that logins include.
+		minVersion := o.MinTLSVersion
+		if minVersion == 0 {
+			minVersion = tls.VersionTLS12
+		}
 		hs.TLSConfig = &tls.Config{
-			MinVersion:     tls.VersionTLS12,
+			MinVersion:     minVersion,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert.Load(), nil },
 		}
 	}

@@ -11,14 +11,16 @@
 // registrar key, the admin token); the keystore is opened by the caller and handed in.
 // A failed certificate reload keeps the certificate in use.
 //
-// Channel binding needs this process to terminate TLS (see package server): without a
-// certificate the server serves plain HTTP, which is for loopback tests only.
+// Channel binding needs this process to terminate TLS (see package server), with TLS
+// 1.3 only: without a certificate the server serves plain HTTP, which is for loopback
+// tests only.
 package servercmd
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -151,7 +153,8 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 	err = httpx.Serve(ctx, httpx.ServeOptions{
 		Listen: cfg.Listen, Handler: srv.Handler(), TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
-		Logger: log, ShutdownTimeout: cfg.ShutdownTimeout,
+		MinTLSVersion: tls.VersionTLS13, // channel-bound logins (docs/protocol.md 9.5)
+		Logger:        log, ShutdownTimeout: cfg.ShutdownTimeout,
 		Ready: func(url string) {
 			log.Info("auth server ready", "domain", b.Domain, "url", url, "bundle_fingerprint", fingerprint)
 			fmt.Fprintf(cfg.Ready, "polyroot: auth server of %s ready at %s (bundle %s)\n", b.Domain, url, fingerprint)
