@@ -19,6 +19,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	requests *prometheus.CounterVec
 	pruned   prometheus.Counter
+	limited  prometheus.Counter // requests refused 429 by the rate limiter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,8 +37,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pruned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "polyroot_dta_records_pruned_total", Help: "Records of used ticket nonces forgotten after their ticket expired.",
 		}),
+		limited: httpx.NewThrottledCounter("dta"),
 	}
-	own := []prometheus.Collector{m.issuance, m.latency, m.requests, m.pruned}
+	own := []prometheus.Collector{m.issuance, m.latency, m.requests, m.pruned, m.limited}
 	m.registry = httpx.NewRegistry(own...)
 	if reg != nil {
 		reg.MustRegister(own...)

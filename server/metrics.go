@@ -18,6 +18,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	admin    *prometheus.CounterVec
 	dtaUp    *prometheus.GaugeVec
+	limited  prometheus.Counter // requests refused 429 by the rate limiter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,8 +39,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dtaUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "polyroot_server_dta_up", Help: "1 if the DTA answered its last readiness probe with 200, else 0 (by DTA index).",
 		}, []string{"dta"}),
+		limited: httpx.NewThrottledCounter("server"),
 	}
-	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp}
+	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp, m.limited}
 	m.registry = httpx.NewRegistry(own...)
 	if reg != nil {
 		reg.MustRegister(own...)

@@ -20,7 +20,7 @@ func (s *Server) Handler() http.Handler {
 
 // routes is the route table, apart from the wrapping, so that tests can walk it.
 func (s *Server) routes() *mux.Router {
-	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger)
+	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger).CountThrottled(s.metrics.limited)
 	r := mux.NewRouter()
 	api := func(path string, h http.HandlerFunc, methods ...string) {
 		r.Handle(path, limit.Wrap(h)).Methods(methods...)

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 )
 
@@ -104,11 +105,12 @@ func WithRequestID(next http.Handler) http.Handler {
 // A RateLimiter limits requests per client address with a token bucket each, and
 // answers 429 with Retry-After beyond the limit.
 type RateLimiter struct {
-	limit   rate.Limit
-	burst   int
-	mu      sync.Mutex
-	clients map[string]*clientLimiter
-	logger  *slog.Logger
+	limit     rate.Limit
+	burst     int
+	mu        sync.Mutex
+	clients   map[string]*clientLimiter
+	logger    *slog.Logger
+	throttled prometheus.Counter // may be nil
 }
 
 type clientLimiter struct {
@@ -121,16 +123,33 @@ func NewRateLimiter(perSecond float64, burst int, logger *slog.Logger) *RateLimi
 	return &RateLimiter{limit: rate.Limit(perSecond), burst: burst, clients: map[string]*clientLimiter{}, logger: logger}
 }
 
+// CountThrottled makes l count the requests it refuses in c (see NewThrottledCounter),
+// and returns l.
+func (l *RateLimiter) CountThrottled(c prometheus.Counter) *RateLimiter {
+	l.throttled = c
+	return l
+}
+
+// NewThrottledCounter is the counter of the requests a service's rate limiter refused
+// (429), named polyroot_<service>_http_throttled_total. The log has at most one line
+// per client address and minute about them (LogRequests); this counts them all.
+func NewThrottledCounter(service string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "polyroot_" + service + "_http_throttled_total",
+		Help: "Requests refused with 429 rate_limited (the log samples them: one line per client address and minute).",
+	})
+}
+
 // Wrap applies the limit to next.
 func (l *RateLimiter) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
+		host := clientAddress(r)
 		res := l.limiter(host).Reserve()
 		if delay := res.Delay(); delay > 0 {
 			res.Cancel()
+			if l.throttled != nil {
+				l.throttled.Inc()
+			}
 			w.Header().Set("Retry-After", strconv.Itoa(int(delay/time.Second)+1))
 			WriteError(w, r, l.logger, Errorf(http.StatusTooManyRequests, "rate_limited", "too many requests; retry after %v", delay.Round(time.Second)+time.Second))
 			return
@@ -166,10 +185,26 @@ type statusWriter struct {
 
 func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
 
+// clientAddress is the address a request came from, without its port.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 // LogRequests logs one line per request with its ID, method, path, status and
 // duration: at Debug for successes, Info for client errors, Warn for server errors.
-// It never logs bodies or headers.
+// Throttled requests (429) are sampled: at most one line per client address per
+// ThrottleLogInterval, naming the address and how many were not logged since the
+// previous line (the rate limiter's counter has them all). It never logs bodies or
+// headers.
 func LogRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return logRequests(logger, next, newThrottleLog(time.Now))
+}
+
+func logRequests(logger *slog.Logger, next http.Handler, tl *throttleLog) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -178,6 +213,16 @@ func LogRequests(logger *slog.Logger, next http.Handler) http.Handler {
 		switch {
 		case sw.status >= 500:
 			level = slog.LevelWarn
+		case sw.status == http.StatusTooManyRequests:
+			addr := clientAddress(r)
+			unlogged, ok := tl.admit(addr)
+			if !ok {
+				return
+			}
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "request throttled", slog.String("request_id", RequestID(r)),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+				slog.String("client", addr), slog.Int("throttled_unlogged", unlogged))
+			return
 		case sw.status >= 400:
 			level = slog.LevelInfo
 		}
