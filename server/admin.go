@@ -25,6 +25,9 @@ const (
 	defaultPermitDays = 7
 	maxPermitDays     = 30
 	maxIDLength       = 256
+	// maxTTLSeconds bounds a temporary identity's ttl_seconds: ten years (of 365 days).
+	// Far beyond any temporary use, and far from overflowing a time.Duration.
+	maxTTLSeconds = 10 * 365 * 24 * 3600
 )
 
 var (
@@ -74,8 +77,9 @@ func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*wire.
 	switch {
 	case req.ID == "" || len(req.ID) > maxIDLength || !utf8.ValidString(req.ID):
 		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "id must be 1 to %d bytes of UTF-8", maxIDLength)
-	case req.TTL < 0:
-		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "ttl_seconds must not be negative")
+	case req.TTL < 0 || req.TTL > maxTTLSeconds:
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request",
+			"ttl_seconds must be 0 (a permanent identity) to %d (ten years)", maxTTLSeconds)
 	case req.PermitDays < 0 || req.PermitDays > maxPermitDays:
 		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "permit_days must be 0 to %d", maxPermitDays)
 	}
