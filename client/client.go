@@ -25,6 +25,8 @@ type options struct {
 	now        func() time.Time
 	dtaTimeout time.Duration
 	insecure   bool
+	// insecureDTA allows http:// DTA URLs on hosts that are not loopback.
+	insecureDTA bool
 }
 
 // WithDTAClient sets the HTTP client for requests to DTAs (default: a client with
@@ -48,6 +50,14 @@ func WithDTATimeout(d time.Duration) Option { return func(o *options) { o.dtaTim
 // on loopback or in tests.
 func WithInsecureHTTP() Option { return func(o *options) { o.insecure = true } }
 
+// WithInsecureDTAHTTP allows plain http:// DTA URLs on hosts that are not loopback.
+// Without it, Bootstrap refuses a bundle that names one and no request goes to one
+// (loopback hosts — 127.0.0.0/8, ::1, localhost — may always use http, for tests and
+// devnets). Over plain http a passive observer on the path reads every share a DTA
+// sends: use it only where that path is trusted, e.g. between containers of a test
+// set-up.
+func WithInsecureDTAHTTP() Option { return func(o *options) { o.insecureDTA = true } }
+
 func newOptions(opts []Option) *options {
 	o := &options{now: time.Now, dtaTimeout: 10 * time.Second}
 	for _, f := range opts {
@@ -56,6 +66,7 @@ func newOptions(opts []Option) *options {
 	if o.dtaHTTP == nil {
 		o.dtaHTTP = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	o.dtaHTTP = dtaClient(o.dtaHTTP, o.insecureDTA)
 	o.serverHTTP = loginClient(o.serverHTTP)
 	return o
 }
@@ -83,9 +94,41 @@ func loginClient(c *http.Client) *http.Client {
 	return &out
 }
 
+// dtaClient returns a copy of c whose requests (redirects included) refuse plain http
+// to a host that is not loopback, unless allowHTTP. The transport is c's at the time
+// of each request (http.DefaultTransport if nil).
+func dtaClient(c *http.Client, allowHTTP bool) *http.Client {
+	out := *c
+	out.Transport = &dtaTransport{base: c, allowHTTP: allowHTTP}
+	return &out
+}
+
+type dtaTransport struct {
+	base      *http.Client
+	allowHTTP bool
+}
+
+func (t *dtaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !t.allowHTTP && !bundle.IsLoopbackHost(req.URL.Hostname()) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("client: refusing plain http to the DTA at %s: its shares would cross the network unencrypted; "+
+			"the trust bundle must name https:// DTA URLs (or allow it explicitly, for tests: WithInsecureDTAHTTP, --allow-insecure-dta-http): %w",
+			req.URL.Host, bundle.ErrPlainHTTP)
+	}
+	rt := t.base.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return rt.RoundTrip(req)
+}
+
 // Bootstrap pins a domain's trust bundle in dir: it reads the bundle from an http(s)
 // URL or a file, checks it has the given SHA-256 fingerprint (ErrBundleFingerprint
 // otherwise) and a valid registrar signature, and stores it with its fingerprint.
+// A bundle that names a plain http:// DTA URL outside loopback is refused (the
+// client would fetch its shares in the clear) unless WithInsecureDTAHTTP is given.
 // dir is created (mode 0700) if needed. A directory already enrolled under another
 // bundle is refused.
 func Bootstrap(ctx context.Context, dir, bundleURLorFile, fingerprint string, opts ...Option) error {
@@ -98,8 +141,13 @@ func Bootstrap(ctx context.Context, dir, bundleURLorFile, fingerprint string, op
 	if got := bundle.Fingerprint(file); got != fp {
 		return fmt.Errorf("%w: %s has fingerprint %s, pinned %s", ErrBundleFingerprint, bundleURLorFile, got, fp)
 	}
-	if _, err := bundle.ParsePinned(file, fp); err != nil {
+	b, err := bundle.ParsePinned(file, fp)
+	if err != nil {
 		return fmt.Errorf("client: %w", err)
+	}
+	if err := b.CheckDTAURLs(o.insecureDTA); err != nil {
+		return fmt.Errorf("client: trust bundle: %w; the client would fetch its shares in the clear: "+
+			"the domain's registrar must name https:// DTA URLs (or allow it explicitly, for tests: WithInsecureDTAHTTP, --allow-insecure-dta-http)", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("client: %w", err)

@@ -128,16 +128,23 @@ func bundleCommand() *ucli.Command {
 				Name:  "assemble",
 				Usage: "build the trust bundle from the DTAs' records, sign it with the registrar key, print its fingerprint",
 				UsageText: "polyroot bundle assemble --domain DOMAIN --registrar-key FILE [--mode additive|threshold] [--threshold T]\n" +
-					"       [--permit-period 24h] --record dta-1.json --record dta-2.json … --out bundle.json\n\n" +
-					"Example:\n" +
+					"       [--permit-period 24h] [--allow-insecure-http] --record dta-1.json --record dta-2.json … --out bundle.json\n\n" +
+					"Examples:\n" +
 					"   polyroot bundle assemble --domain api.example.com --registrar-key registrar.pem \\\n" +
+					"       --record dta-1.json --record dta-2.json --record dta-3.json --out bundle.json\n" +
+					"   # a test set-up whose DTAs are http://dta-N:844N on a private container network:\n" +
+					"   polyroot bundle assemble --domain api.example.com --registrar-key registrar.pem --allow-insecure-http \\\n" +
 					"       --record dta-1.json --record dta-2.json --record dta-3.json --out bundle.json",
 				Description: "Each --record is the JSON that `polyroot dta init` printed for one DTA. The bundle\n" +
 					"is written to --out (mode 0644; it is public) and its SHA-256 fingerprint, the\n" +
 					"value clients pin at bootstrap, is printed in hex on stdout.\n" +
 					"Additive mode needs every DTA (t = n). Threshold mode (t of n) is refused until\n" +
 					"polyroot has a distributed key generation to make its master shares.\n" +
-					"--permit-period 0 makes a domain without time permits.",
+					"--permit-period 0 makes a domain without time permits.\n" +
+					"Every DTA URL must be https://, or http:// on a loopback host (127.0.0.0/8, ::1,\n" +
+					"localhost): clients fetch their shares from these URLs, and over plain http anyone\n" +
+					"watching the network reads them. --allow-insecure-http accepts other http:// URLs,\n" +
+					"for test set-ups only; clients must then be told too (client --allow-insecure-dta-http).",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "domain", Aliases: []string{"d"}, Usage: "the `DOMAIN` the bundle is for"},
 					&ucli.StringFlag{Name: "registrar-key", Usage: "the registrar's private key `FILE` (polyroot registrar keygen)", TakesFile: true},
@@ -146,6 +153,7 @@ func bundleCommand() *ucli.Command {
 					&ucli.DurationFlag{Name: "permit-period", Value: 24 * time.Hour, Usage: "time-permit `PERIOD`, whole seconds (0: no permits)"},
 					&ucli.StringSliceFlag{Name: "record", Aliases: []string{"r"}, Usage: "a DTA's record `FILE`; repeat for each DTA", TakesFile: true},
 					&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the signed bundle to `FILE`", TakesFile: true},
+					&ucli.BoolFlag{Name: "allow-insecure-http", Usage: "accept plain http:// DTA URLs on hosts other than loopback, FOR TEST SET-UPS ONLY (shares would cross the network unencrypted)"},
 				},
 				Action: assemble,
 			},
@@ -219,6 +227,11 @@ func assemble(_ context.Context, c *ucli.Command) error {
 		rec, err := readRecord(path, domain)
 		if err != nil {
 			return fmt.Errorf("bundle assemble: %w", err)
+		}
+		if err := bundle.CheckDTAURL(rec.URL, c.Bool("allow-insecure-http")); errors.Is(err, bundle.ErrPlainHTTP) {
+			return fmt.Errorf("bundle assemble: record %s: DTA %d's URL %s is plain http on a host that is not loopback: "+
+				"clients would fetch their shares in the clear; give the DTA an https:// URL (dta init --url), "+
+				"or, for a test set-up only, pass --allow-insecure-http", path, rec.Index, rec.URL)
 		}
 		if other, dup := from[rec.Index]; dup {
 			return fmt.Errorf("bundle assemble: records %s and %s are both DTA %d", other, path, rec.Index)

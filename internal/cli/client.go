@@ -77,7 +77,13 @@ func dirFlag() *ucli.StringFlag {
 }
 
 func clientFlags(extra ...ucli.Flag) []ucli.Flag {
-	return append([]ucli.Flag{dirFlag(), serverURLFlag(), caFileFlag(), insecureFlag()}, extra...)
+	return append([]ucli.Flag{dirFlag(), serverURLFlag(), caFileFlag(), insecureFlag(), insecureDTAFlag()}, extra...)
+}
+
+// insecureDTAFlag allows plain http:// DTA URLs outside loopback (client.WithInsecureDTAHTTP).
+func insecureDTAFlag() *ucli.BoolFlag {
+	return &ucli.BoolFlag{Name: "allow-insecure-dta-http",
+		Usage: "accept a trust bundle whose DTA URLs are plain http:// on hosts other than loopback, FOR TEST SET-UPS ONLY (shares cross the network unencrypted)"}
 }
 
 // clientOptions builds the library options of the connection flags.
@@ -98,6 +104,9 @@ func clientOptions(c *ucli.Command, needServer bool) ([]client.Option, error) {
 	opts := []client.Option{client.WithServerClient(hc), client.WithDTAClient(hc)}
 	if c.Bool("insecure-http") {
 		opts = append(opts, client.WithInsecureHTTP())
+	}
+	if c.Bool("allow-insecure-dta-http") {
+		opts = append(opts, client.WithInsecureDTAHTTP())
 	}
 	return opts, nil
 }
@@ -145,14 +154,20 @@ func clientBootstrapCommand() *ucli.Command {
 		UsageText: "polyroot client bootstrap [--dir DIR] --bundle URL|FILE --fingerprint SHA256\n\n" +
 			"Examples:\n" +
 			"   polyroot client bootstrap --bundle https://auth.example.com/v1/bundle --fingerprint 3a5f…\n" +
-			"   polyroot client bootstrap --dir ~/.config/polyroot/api.example.com --bundle bundle.json --fingerprint sha256:3a5f…",
+			"   polyroot client bootstrap --dir ~/.config/polyroot/api.example.com --bundle bundle.json --fingerprint sha256:3a5f…\n" +
+			"   polyroot client bootstrap --bundle bundle.json --fingerprint 3a5f… --allow-insecure-dta-http   # a test set-up's http DTAs",
 		Description: "Reads the trust bundle from an http(s) URL (e.g. the auth server's /v1/bundle) or a\n" +
 			"file, checks that its SHA-256 is the fingerprint you got from the domain's operator\n" +
 			"over a trusted channel and that the registrar's signature verifies, and stores it\n" +
 			"in the client directory (created with mode 0700). Every later command checks the\n" +
-			"pinned bundle again. A directory enrolled under another bundle is refused.",
+			"pinned bundle again. A directory enrolled under another bundle is refused.\n" +
+			"A bundle that names a plain http:// DTA URL on a host other than loopback\n" +
+			"(127.0.0.0/8, ::1, localhost) is refused, and no share is ever fetched from one:\n" +
+			"whoever watches the network would read them. --allow-insecure-dta-http accepts it,\n" +
+			"for a test set-up whose DTA traffic stays on a network you trust (the compose\n" +
+			"example in deploy/); give it to enroll and permits as well.",
 		Flags: []ucli.Flag{
-			dirFlag(), caFileFlag(),
+			dirFlag(), caFileFlag(), insecureDTAFlag(),
 			&ucli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "the trust bundle's `URL` or FILE", TakesFile: true},
 			&ucli.StringFlag{Name: "fingerprint", Aliases: []string{"f"}, Usage: "the bundle's `SHA256` fingerprint in hex (as bundle assemble printed it)"},
 		},
