@@ -105,6 +105,8 @@ geth:
 demo:
 	$(GO) run ./cmd/polyroot demo
 
-## vectors: regenerate the known-answer transcripts (review the diff before committing).
+## vectors: regenerate the known-answer transcripts and the trust-bundle known answer
+## (review the diff before committing).
 vectors:
 	$(GO) test ./pairing -run '^TestKnownAnswer$$' -count=1 -update
+	$(GO) test ./internal/bundle -run '^TestBundleKnownAnswer$$' -count=1 -update
