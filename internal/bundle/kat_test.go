@@ -40,7 +40,7 @@ func katBundle() (*Bundle, ed25519.PrivateKey) {
 		index := uint32(i + 1)
 		signing := ed25519.NewKeyFromSeed(katSeed("polyroot bundle known answer: DTA " + string(rune('0'+index))))
 		b.DTAs = append(b.DTAs, DTA{Index: index, URL: u,
-			Commitment: hex.EncodeToString(pairing.G1Generator().Mul(pairing.NewScalar(uint64(1000+index))).Bytes()),
+			Commitment: hex.EncodeToString(pairing.G1Generator().Mul(pairing.NewScalar(uint64(1000 + index))).Bytes()),
 			SigningKey: hex.EncodeToString(signing.Public().(ed25519.PublicKey)),
 			LogOrigin:  "polyroot/api.example.com/dta-" + string(rune('0'+index))})
 	}
