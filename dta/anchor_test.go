@@ -91,14 +91,8 @@ func TestAnchorHook(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	resp, err := http.Get(nd.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "polyroot_dta_test_anchor_size") {
-		t.Fatal("/metrics does not serve the Anchor's metrics")
+	if !strings.Contains(nd.metrics(t), "polyroot_dta_test_anchor_size") {
+		t.Fatal("the metrics do not include the Anchor's")
 	}
 
 	// Readiness follows the chain: 503 naming it while the Anchor reports it down,

@@ -100,7 +100,7 @@ func TestCrashDurability(t *testing.T) {
 	commitment, _ := rec.CommitmentPoint()
 
 	serveArgs := []string{"dta", "serve", "--bundle", bundleFile, "--index", "1", "--data-dir", dataDir, "--keystore-dir", keysDir,
-		"--listen", "127.0.0.1:0", "--rate-limit", "1000000", "--rate-burst", "1000000", "--checkpoint-interval", "100ms",
+		"--listen", "127.0.0.1:0", "--metrics-listen", "off", "--rate-limit", "1000000", "--rate-burst", "1000000", "--checkpoint-interval", "100ms",
 		"--log-format", "text", "--log-level", "warn"}
 	logPath := filepath.Join(dir, "serve.log")
 	first := startChild(t, bin, env, logPath, serveArgs)

@@ -70,7 +70,7 @@ type Config struct {
 	// Anchor, when set, anchors the log's checkpoints on a chain (internal/dtacmd wires a
 	// ledger.Anchorer). New starts it in a goroutine once the log is open; Close stops it
 	// and waits for it before closing the log. If it is also a prometheus.Collector, its
-	// metrics are served on /metrics.
+	// metrics are served with the DTA's (MetricsHandler).
 	Anchor Anchor
 	// NonceRetention is how long past its ticket's expiry the record of a used ticket
 	// nonce is kept (default 24 h: a margin for clock steps); PruneInterval is how

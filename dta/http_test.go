@@ -100,6 +100,17 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// metrics scrapes the DTA's metrics as the operations listener serves them.
+func (nd *node) metrics(t testing.TB) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	nd.svc.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("metrics: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
 // newDomainWithRate is a one-DTA domain with a low rate limit.
 func newDomainWithRate(t *testing.T, perSecond float64) *domain {
 	d := newDomain(t, 1, 3600)
@@ -129,12 +140,15 @@ func TestHealthMetricsRecordLog(t *testing.T) {
 	if code, body := get("/readyz"); code != 200 {
 		t.Fatalf("readyz %d %s", code, body)
 	}
-	code, body := get("/metrics")
-	if code != 200 || !strings.Contains(body, `polyroot_dta_issuance_total{kind="client",result="ok"} 1`) ||
-		!strings.Contains(body, `polyroot_dta_http_requests_total{route="/v1/shares/client",status="200"} 1`) {
-		t.Fatalf("metrics %d:\n%s", code, body)
+	// The metrics are on the operations listener only, never on the public API.
+	if code, body := get("/metrics"); code != 404 || !strings.Contains(body, "not_found") {
+		t.Fatalf("public /metrics: %d %s, want 404 not_found", code, body)
 	}
-	code, body = get("/v1/record")
+	if body := nd.metrics(t); !strings.Contains(body, `polyroot_dta_issuance_total{kind="client",result="ok"} 1`) ||
+		!strings.Contains(body, `polyroot_dta_http_requests_total{route="/v1/shares/client",status="200"} 1`) {
+		t.Fatalf("metrics:\n%s", body)
+	}
+	code, body := get("/v1/record")
 	var rec struct{ Index uint32 }
 	if code != 200 || json.Unmarshal([]byte(body), &rec) != nil || rec.Index != 1 {
 		t.Fatalf("record %d %s", code, body)
@@ -258,7 +272,7 @@ func TestSecretsStayInside(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	for _, path := range []string{"/metrics", "/v1/record", "/readyz", "/v1/log/checkpoint"} {
+	for _, path := range []string{"/v1/record", "/readyz", "/v1/log/checkpoint"} {
 		resp, err := http.Get(nd.url + path)
 		if err != nil {
 			t.Fatal(err)
@@ -266,6 +280,7 @@ func TestSecretsStayInside(t *testing.T) {
 		io.Copy(&seen, resp.Body)
 		resp.Body.Close()
 	}
+	seen.WriteString(nd.metrics(t))
 	seen.Write(logs.Bytes())
 	for _, name := range []string{SecretMasterShare, SecretSigningKey} {
 		secret, err := nd.keys.Get(t.Context(), name)

@@ -144,7 +144,6 @@ func TestOpenAPIResponses(t *testing.T) {
 	expect("GET", "/v1/log/tile/entries/000", "", nil, 404)
 
 	expect("GET", "/livez", "", nil, 200)
-	expect("GET", "/metrics", "", nil, 200)
 	expect("GET", "/readyz", "", nil, 200)
 	nd.svc.ready.Store(false)
 	expect("GET", "/readyz", "", nil, 503)
@@ -171,6 +170,6 @@ func TestOpenAPIResponses(t *testing.T) {
 		"GET /v1/log/checkpoint 200", "GET /v1/log/tile/{level}/{index}.p/{width} 200",
 		"GET /v1/log/tile/entries/{index}.p/{width} 200", "GET /v1/log/tile/{level}/{index} 404",
 		"GET /v1/log/tile/entries/{index} 404",
-		"GET /livez 200", "GET /readyz 200", "GET /readyz 503", "GET /metrics 200",
+		"GET /livez 200", "GET /readyz 200", "GET /readyz 503",
 	)
 }

@@ -2,7 +2,6 @@ package dta
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -91,7 +90,7 @@ func TestPruneExpiredTickets(t *testing.T) {
 	if _, err := svc.store.get(nonce); err != nil {
 		t.Fatalf("the nonce of a live ticket was forgotten: %v", err)
 	}
-	if got := prunedMetric(t, nd.url); got != "0" {
+	if got := prunedMetric(t, nd); got != "0" {
 		t.Fatalf("polyroot_dta_records_pruned_total = %s with only a live ticket", got)
 	}
 
@@ -106,7 +105,7 @@ func TestPruneExpiredTickets(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := prunedMetric(t, nd.url); got != "1" {
+	if got := prunedMetric(t, nd); got != "1" {
 		t.Fatalf("polyroot_dta_records_pruned_total = %s, want 1", got)
 	}
 	code, _, e := post(t, nd.url, "/v1/shares/client", "application/json", ticketBody(tk))
@@ -124,16 +123,10 @@ func ticketNonce(t *testing.T, d *domain, tk string) string {
 	return parsed.Nonce
 }
 
-// prunedMetric is the value of polyroot_dta_records_pruned_total on /metrics.
-func prunedMetric(t *testing.T, url string) string {
+// prunedMetric is the value of polyroot_dta_records_pruned_total in nd's metrics.
+func prunedMetric(t *testing.T, nd *node) string {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(nd.metrics(t), "\n") {
 		if v, ok := strings.CutPrefix(line, "polyroot_dta_records_pruned_total "); ok {
 			return v
 		}

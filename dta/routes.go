@@ -20,13 +20,18 @@ import (
 //	GET  /v1/record                    this DTA's public record
 //	GET  /v1/log/checkpoint, /v1/log/tile/…   the transparency log (C2SP tlog-tiles)
 //	GET  /v1/openapi.yaml              the OpenAPI document of this API (openapi.yaml)
-//	GET  /livez, /readyz, /metrics
+//	GET  /livez, /readyz
 //
 // openapi.yaml documents every route with its bodies and errors; a test keeps it and
-// this table in step.
+// this table in step. The metrics are not here: see MetricsHandler.
 func (s *Service) Handler() http.Handler {
 	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, httpx.CountRequests(s.routes(), s.metrics.requests)))
 }
+
+// MetricsHandler serves the Prometheus metrics. They are not in the public route
+// table: per-request counts and timings are for operators, so the metrics go on the
+// operations listener (httpx.ServeOptions.MetricsListen, loopback by default).
+func (s *Service) MetricsHandler() http.Handler { return s.metrics.handler() }
 
 // routes is the route table, apart from the wrapping, so that tests can walk it.
 func (s *Service) routes() *mux.Router {
@@ -44,7 +49,6 @@ func (s *Service) routes() *mux.Router {
 	r.PathPrefix("/v1/log/").Handler(limit.Wrap(http.StripPrefix("/v1/log", s.log.Handler()))).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readiness()).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -165,7 +166,14 @@ func (s *ClientSession) Finish(f *Finish) ([]byte, error) {
 // a copy of the pristine lines kept here (≈24 KB per point).
 type ServerKey struct {
 	linesQ, linesSQ [2][len(bls.LoopCounter) - 1]bls.LineEvaluationAff
+	pairings        atomic.Uint64 // see Pairings
 }
+
+// Pairings returns how many pairing computations (a Miller loop and a final
+// exponentiation: the 2-pairing check of pass 2, or the key pairing e(P, sQ)) have
+// run with this key. It counts work, for tests and monitoring: every pass 2 checked
+// by Finish or Reject costs exactly two, whether it verifies or not.
+func (k *ServerKey) Pairings() uint64 { return k.pairings.Load() }
 
 // NewServerKey prepares sQ for verification. It rejects the identity.
 func NewServerKey(sQ *G2) (*ServerKey, error) {
@@ -184,6 +192,7 @@ func (k *ServerKey) checkEquation(v, p *bls.G1Affine) bool {
 	if v.IsInfinity() || p.IsInfinity() {
 		return false
 	}
+	k.pairings.Add(1)
 	ok, err := bls.PairingCheckFixedQ([]bls.G1Affine{*v, *p},
 		[][2][len(bls.LoopCounter) - 1]bls.LineEvaluationAff{k.linesQ, k.linesSQ})
 	return err == nil && ok
@@ -191,6 +200,7 @@ func (k *ServerKey) checkEquation(v, p *bls.G1Affine) bool {
 
 // pairSQ returns the encoding of e(P, sQ).
 func (k *ServerKey) pairSQ(p *bls.G1Affine) []byte {
+	k.pairings.Add(1)
 	gt, err := bls.PairFixedQ([]bls.G1Affine{*p}, [][2][len(bls.LoopCounter) - 1]bls.LineEvaluationAff{k.linesSQ})
 	if err != nil {
 		panic("pairing: " + err.Error()) // unreachable: one point, one set of lines
@@ -294,7 +304,9 @@ func (s *ServerSession) ID() [SessionIDSize]byte { return s.challenge.SessionID 
 
 // Verify checks the pairing equation of pass 2, e(V, Q)·e(U + y·A', sQ) = 1. It uses
 // the session up: a second call fails with ErrSessionUsed. On success, Confirm derives
-// the key. Use VerifyBatch instead to check many sessions at once.
+// the key. Use VerifyBatch instead to check many sessions at once. Verify alone does
+// less work on failure than Verify and Confirm on success; a server that answers each
+// login by itself uses Finish and Reject, whose work does not depend on the outcome.
 func (s *ServerSession) Verify(p2 *Pass2) error {
 	if err := s.take(p2); err != nil {
 		return err
@@ -327,6 +339,51 @@ func (s *ServerSession) Confirm(p2 *Pass2, binding []byte) (*Finish, []byte, err
 		return nil, nil, fmt.Errorf("pairing: Confirm of an unverified pass 2")
 	}
 	s.verifiedV = nil // one confirmation per session
+	f, key, tagOK := s.derive(p2, binding)
+	if !tagOK {
+		return nil, nil, ErrChannelBinding
+	}
+	return f, key, nil
+}
+
+// Finish checks pass 2 and confirms the key: Verify followed by Confirm, except that
+// the work of both is done whatever the outcome. When the pairing equation fails, the
+// key pairing e(Z + h·A', sQ), the HKDF and the tag comparison are still computed on
+// the session's own points, and their results dropped: a wrong PIN costs what a right
+// one costs (two pairings), so the time of the answer says nothing about the PIN.
+// Checks that need no secret (a used session, a pass 2 of another session) fail early.
+func (s *ServerSession) Finish(p2 *Pass2, binding []byte) (*Finish, []byte, error) {
+	if err := s.take(p2); err != nil {
+		return nil, nil, err
+	}
+	v := p2.V.affine()
+	ok := s.key.checkEquation(&v, &s.p)
+	f, key, tagOK := s.derive(p2, binding) // also when !ok: the same work either way
+	switch {
+	case !ok:
+		return nil, nil, ErrAuthFailed
+	case !tagOK:
+		return nil, nil, ErrChannelBinding
+	}
+	return f, key, nil
+}
+
+// Reject does the work of Finish on p2 and fails whatever p2 holds: ErrSessionUsed
+// for a used session, ErrAuthFailed otherwise, and never a key. A server calls it for
+// a login it must refuse anyway (a blocked, revoked, expired or unknown identity), so
+// that the refusal costs what the check of a wrong PIN costs, and the right PIN is not
+// told apart from a wrong one by the time of the answer.
+func (s *ServerSession) Reject(p2 *Pass2, binding []byte) error {
+	if _, _, err := s.Finish(p2, binding); errors.Is(err, ErrSessionUsed) {
+		return err
+	}
+	return ErrAuthFailed
+}
+
+// derive is the key schedule of pass 2: h from the transcript, prk from the key
+// pairing e(Z + h·A', sQ), the DH value and the transcript, then the server's tag and
+// the session key; tagOK reports whether the client's tag matches (in constant time).
+func (s *ServerSession) derive(p2 *Pass2, binding []byte) (f *Finish, key []byte, tagOK bool) {
 	t := transcript(s.domain, &s.pass1, &s.challenge, p2.V, binding)
 	h := HashToScalar(t, []byte(DSTLogin))
 	var zh bls.G1Affine // Z + h·A'
@@ -334,20 +391,10 @@ func (s *ServerSession) Confirm(p2 *Pass2, binding []byte) (*Finish, []byte, err
 	z := s.pass1.Z.affine()
 	zh.Add(&zh, &z)
 	prk := extractKey(s.key.pairSQ(&zh), s.dh, t)
-	if !hmac.Equal(p2.Tag[:], expandKey(prk, labelClientTag)) {
-		return nil, nil, ErrChannelBinding
-	}
-	f := &Finish{}
+	tagOK = hmac.Equal(p2.Tag[:], expandKey(prk, labelClientTag))
+	f = &Finish{}
 	copy(f.Tag[:], expandKey(prk, labelServerTag))
-	return f, expandKey(prk, labelSessionKey), nil
-}
-
-// Finish is Verify followed by Confirm.
-func (s *ServerSession) Finish(p2 *Pass2, binding []byte) (*Finish, []byte, error) {
-	if err := s.Verify(p2); err != nil {
-		return nil, nil, err
-	}
-	return s.Confirm(p2, binding)
+	return f, expandKey(prk, labelSessionKey), tagOK
 }
 
 // transcript is everything both sides saw, in a fixed order, each field length-prefixed.

@@ -410,3 +410,55 @@ func TestAcceptSlot(t *testing.T) {
 		t.Fatal("without permits only slot 0 is acceptable")
 	}
 }
+
+// TestFinishWorkIsConstant: Finish and Reject run the same two pairings (the check and
+// the key pairing) whatever pass 2 holds, so the time of a refusal does not tell a
+// right PIN from a wrong one; Reject never succeeds.
+func TestFinishWorkIsConstant(t *testing.T) {
+	w := newWorld(t, "api.example.com", 3)
+	c := w.enrol(t, "alice@example.com", []byte("1234"))
+	type outcome struct {
+		err  error
+		keys bool
+	}
+	cases := []struct {
+		name    string
+		pin     string
+		binding []byte // the server's; the client binds to nothing
+		reject  bool
+		want    error
+	}{
+		{name: "finish/right-pin", pin: "1234"},
+		{name: "finish/wrong-pin", pin: "1235", want: ErrAuthFailed},
+		{name: "finish/other-channel", pin: "1234", binding: []byte("another channel"), want: ErrChannelBinding},
+		{name: "reject/right-pin", pin: "1234", reject: true, want: ErrAuthFailed},
+		{name: "reject/wrong-pin", pin: "1235", reject: true, want: ErrAuthFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := w.upToPass2(t, c, []byte(tc.pin))
+			before := w.key.Pairings()
+			var got outcome
+			if tc.reject {
+				got.err = f.ss.Reject(f.p2, tc.binding)
+			} else {
+				fin, key, err := f.ss.Finish(f.p2, tc.binding)
+				got = outcome{err, fin != nil || key != nil}
+			}
+			if n := w.key.Pairings() - before; n != 2 {
+				t.Errorf("%d pairings, want 2", n)
+			}
+			if !errors.Is(got.err, tc.want) || (got.err != nil) == got.keys {
+				t.Errorf("got %v (keys %v), want %v", got.err, got.keys, tc.want)
+			}
+			// The session is used up either way.
+			before = w.key.Pairings()
+			if err := f.ss.Reject(f.p2, tc.binding); !errors.Is(err, ErrSessionUsed) {
+				t.Errorf("second use: %v", err)
+			}
+			if n := w.key.Pairings() - before; n != 0 {
+				t.Errorf("a used session ran %d pairings", n)
+			}
+		})
+	}
+}

@@ -25,14 +25,28 @@
 //   - Wrong PIN, unknown, revoked, blocked and expired identities and forged pass 2
 //     all answer 401 "login_failed" with the same message, and a TriesLeft counted
 //     for every idhash asked about (unknown ones in memory, bounded); pass 1 gets a
-//     challenge made the same way for all of them, and pass 2 does the same pairing
-//     work for all of them, so neither the answers nor their work tell them apart.
-//   - A failure count is written to the database before the answer leaves, and
-//     concurrent writes store the newest count, so no count is lost by concurrency or
-//     a restart. At most MaxFailures − failures verifications of one identity run at
-//     once (the others wait), so parallel guesses cannot test more PINs than the
-//     lockout allows. A success resets the count; after MaxFailures, even the right
-//     PIN fails until the registrar unblocks the identity.
+//     challenge made the same way for all of them. Pass 2 does the same work for all
+//     of them (check): the same admission, one full check (pairing.ServerSession
+//     Finish, or Reject where the login must fail anyway: both run the two pairings
+//     and the key schedule whether the equation holds or not, so a blocked identity's
+//     right PIN costs what a wrong one costs) and one synced write of a failure record
+//     of the same size — under the idhash for an enrolled identity, under one decoy
+//     key for an unknown idhash, which does not grow the database. Neither the answers
+//     nor their work tell these apart, nor whether an idhash is enrolled.
+//   - A failure record is written to the database before the answer leaves, and
+//     concurrent writes store the newest record, so no count is lost by concurrency or
+//     a restart. At most (tries left) verifications of one identity run at once (the
+//     others wait), so parallel guesses cannot test more PINs than the lockout allows.
+//     A success resets the consecutive count; after MaxFailures in a row, even the
+//     right PIN fails until the registrar unblocks the identity.
+//   - The daily failure budget: failures are also counted per identity over a 24 h
+//     window that starts at its first failure, and a success does not reset this
+//     count. When it reaches MaxFailuresPerDay (default 10) the identity is held —
+//     blocked until the registrar unblocks it, also after the window ends and across
+//     restarts — the WARN line "daily login failure budget used up" names the idhash,
+//     and polyroot_server_failure_budget_exceeded_total counts it.
+//   - Metrics (per-request counts and timings) are not in Handler: MetricsHandler is
+//     for the operations listener (internal/httpx), loopback by default.
 //   - A channel binding mismatch (token and PIN right, TLS channels differ) answers
 //     401 "channel_binding_mismatch" and is not counted as a failure.
 //   - A renewal is checked, counted and answered on failure exactly like a login (one
@@ -62,10 +76,14 @@
 //     is a man in the middle as far as the protocol can tell).
 //   - Revoking by app-level ID revokes that ID's latest enrolment; earlier enrolments
 //     of the same ID (re-enrolled with a new salt) must be revoked by idhash.
-//   - The failure counts of unknown idhashes live in memory only and are forgotten at
-//     a restart or when more than 100,000 of them are kept.
-//   - Blocks are failure counts at or above MaxFailures: changing MaxFailures changes
-//     who is blocked.
+//   - The failure counts of unknown idhashes live in memory only (their writes go to
+//     the one decoy record) and are forgotten at a restart or when more than 100,000
+//     of them are kept: who saw both a restart and the tries left of an idhash it had
+//     failed on before could tell an unknown idhash from an enrolled one.
+//   - Blocks are failure counts at or above MaxFailures, or a hold by the daily
+//     budget: changing MaxFailures changes who is blocked by the first kind.
+//   - Equal work is not equal time to the microsecond: an enrolled identity's lookup
+//     decodes its record, and gnark-crypto's pairing is not constant-time (SECURITY.md).
 //   - Pass 2 is verified one login at a time (pairing.ServerSession.Finish), not in
 //     batches.
 //   - Session keys for proof of possession (SessionKey) are kept in memory only, by

@@ -115,6 +115,17 @@ func (h *harness) stop() {
 	}
 }
 
+// metrics scrapes the server's metrics as the operations listener serves them.
+func (h *harness) metrics(t testing.TB) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("metrics: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
 // restart stops the server and starts it again on the same data directory and keys.
 func (h *harness) restart(t testing.TB) {
 	useTLS := h.ts.TLS != nil

@@ -160,7 +160,12 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (_ *wire.FinishR
 	return resp, p.renew, err
 }
 
-// check verifies pass 2 of session p and answers it.
+// check verifies pass 2 of session p and answers it. Every idhash, enrolled or not,
+// goes through the same steps: one admission, one full check of pass 2 (Finish and
+// Reject both run the two pairings and the key schedule, whether the equation holds
+// or not) and, on failure, one synced write of a failure record of the same size. So
+// neither the answer nor the work tells a wrong PIN from an unknown, revoked, expired
+// or blocked identity, nor a blocked identity's right PIN from a wrong one.
 func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.Time) (*wire.FinishResponse, error) {
 	binding, err := channelBinding(r)
 	if err != nil {
@@ -172,29 +177,18 @@ func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.
 		return nil, err
 	}
 	known := e != nil
-	if !e.usable(now) {
-		// Unknown, revoked or expired: do the same work as a real check, so that neither
-		// the answer nor its timing tells these apart from a wrong PIN, and count it.
-		_, _, _ = p.sess.Finish(p2, binding)
-		tries, err := s.fails.fail(id, known)
-		if err != nil {
-			return nil, err
-		}
-		return nil, &loginFailure{tries: tries}
-	}
-	admitted, err := s.fails.admit(r.Context(), id)
+	admitted, err := s.fails.admit(r.Context(), id, known, now)
 	if err != nil {
 		return nil, err
 	}
-	if !admitted { // blocked
-		_, _, _ = p.sess.Finish(p2, binding)
-		tries, err := s.fails.fail(id, true)
-		if err != nil {
-			return nil, err
-		}
-		return nil, &loginFailure{tries: tries}
+	var fin *pairing.Finish
+	var key []byte
+	var ferr error
+	if admitted && e.usable(now) {
+		fin, key, ferr = p.sess.Finish(p2, binding)
+	} else { // blocked, unknown, revoked or expired: fail after the same work
+		ferr = p.sess.Reject(p2, binding)
 	}
-	fin, key, ferr := p.sess.Finish(p2, binding)
 	outcome := outcomeSuccess
 	switch {
 	case errors.Is(ferr, pairing.ErrChannelBinding):
@@ -202,14 +196,19 @@ func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.
 	case ferr != nil:
 		outcome = outcomeFailure
 	}
-	ok, tries, err := s.fails.done(id, outcome)
+	v, err := s.fails.done(id, known, admitted, outcome, now)
+	if v.exceeded {
+		s.metrics.budget.Inc()
+		s.cfg.Logger.WarnContext(r.Context(), "daily login failure budget used up: identity blocked until the registrar unblocks it",
+			"idhash", hex.EncodeToString(id[:]), "enrolled", known, "max_failures_per_day", s.cfg.MaxFailuresPerDay)
+	}
 	switch {
 	case err != nil:
 		return nil, err
 	case outcome == outcomeNeutral:
 		return nil, errBindingFailed
-	case !ok:
-		return nil, &loginFailure{tries: tries}
+	case !v.ok:
+		return nil, &loginFailure{tries: v.tries}
 	}
 	tag, _ := fin.MarshalBinary()
 	if p.renew {

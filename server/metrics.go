@@ -19,6 +19,7 @@ type metrics struct {
 	admin    *prometheus.CounterVec
 	dtaUp    *prometheus.GaugeVec
 	limited  prometheus.Counter // requests refused 429 by the rate limiter
+	budget   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,8 +41,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "polyroot_server_dta_up", Help: "1 if the DTA answered its last readiness probe with 200, else 0 (by DTA index).",
 		}, []string{"dta"}),
 		limited: httpx.NewThrottledCounter("server"),
+		budget: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "polyroot_server_failure_budget_exceeded_total",
+			Help: "Identities blocked because their failed logins within 24 h reached the daily budget (max_failures_per_day); each is logged with its idhash.",
+		}),
 	}
-	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp, m.limited}
+	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp, m.limited, m.budget}
 	m.registry = httpx.NewRegistry(own...)
 	if reg != nil {
 		reg.MustRegister(own...)

@@ -65,7 +65,6 @@ func TestOpenAPIResponses(t *testing.T) {
 	expect("HEAD", "/v1/bundle", "", nil, 200)
 	expect("GET", "/.well-known/jwks.json", "", nil, 200)
 	expect("GET", "/livez", "", nil, 200)
-	expect("GET", "/metrics", "", nil, 200)
 
 	// Registrar and enrolment.
 	c := h.enrol(t, wire.EnrolmentRequest{ID: "quinn@example.test", TTL: 86400}, "1234")
@@ -128,7 +127,7 @@ func TestOpenAPIResponses(t *testing.T) {
 
 	v.RequireSeen(
 		"GET /v1/openapi.yaml 200", "GET /v1/bundle 200", "GET /.well-known/jwks.json 200", "GET /.well-known/jwks.json 429",
-		"GET /livez 200", "GET /metrics 200", "GET /readyz 200", "GET /readyz 503",
+		"GET /livez 200", "GET /readyz 200", "GET /readyz 503",
 		"POST /v1/admin/enrolments 200", "POST /v1/admin/enrolments 400", "POST /v1/admin/enrolments 401",
 		"POST /v1/enrol 200", "POST /v1/enrol 404", "POST /v1/enrol 413", "POST /v1/enrol 415",
 		"POST /v1/admin/unblock 200", "POST /v1/admin/unblock 404", "POST /v1/admin/revoke 200", "POST /v1/admin/revoke 400",

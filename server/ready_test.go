@@ -41,7 +41,7 @@ func TestReadinessFollowsDTAs(t *testing.T) {
 	if !strings.Contains(body, `"code":"not_ready"`) || !strings.Contains(body, want) {
 		t.Fatalf("readyz with DTA 2 stopped: %s, want %q", body, want)
 	}
-	_, metrics := get("/metrics")
+	metrics := h.metrics(t)
 	for _, line := range []string{`polyroot_server_dta_up{dta="1"} 1`, `polyroot_server_dta_up{dta="2"} 0`, `polyroot_server_dta_up{dta="3"} 1`} {
 		if !strings.Contains(metrics, line) {
 			t.Errorf("metrics lack %s", line)
@@ -50,7 +50,7 @@ func TestReadinessFollowsDTAs(t *testing.T) {
 
 	down.Start()
 	await("ready again after DTA 2 restarted", func() bool { code, body = get("/readyz"); return code == http.StatusOK })
-	if _, metrics = get("/metrics"); !strings.Contains(metrics, `polyroot_server_dta_up{dta="2"} 1`) {
+	if metrics = h.metrics(t); !strings.Contains(metrics, `polyroot_server_dta_up{dta="2"} 1`) {
 		t.Error("DTA 2 still down in the metrics")
 	}
 	if !strings.Contains(logBuf.String(), "DTA ready again") {

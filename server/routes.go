@@ -18,6 +18,11 @@ func (s *Server) Handler() http.Handler {
 	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, httpx.CountRequests(s.routes(), s.metrics.requests)))
 }
 
+// MetricsHandler serves the Prometheus metrics. They are not in the public route
+// table: per-request timings and counts are for operators, so the metrics go on the
+// operations listener (httpx.ServeOptions.MetricsListen, loopback by default).
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
+
 // routes is the route table, apart from the wrapping, so that tests can walk it.
 func (s *Server) routes() *mux.Router {
 	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger).CountThrottled(s.metrics.limited)
@@ -37,7 +42,6 @@ func (s *Server) routes() *mux.Router {
 	api("/v1/openapi.yaml", serveOpenAPI, http.MethodGet)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readiness()).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})

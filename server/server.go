@@ -34,11 +34,20 @@ type Config struct {
 	Registry     prometheus.Registerer
 	Now          func() time.Time // default time.Now
 
-	MaxFailures int           // login failures before a block (default 3)
-	SessionTTL  time.Duration // pass 1 → pass 2 (default 30 s)
-	TokenTTL    time.Duration // access tokens (default 15 min)
-	CodeTTL     time.Duration // enrolment codes (default 24 h)
-	TicketTTL   time.Duration // client and permit tickets handed out (default 1 h)
+	MaxFailures int // consecutive login failures before a block (default 3)
+	// MaxFailuresPerDay is the daily failure budget of an identity: when it has had
+	// that many failed logins within 24 h (from its first failure in the window),
+	// successes in between or not, it is blocked until the registrar unblocks it
+	// (default 10). Without it, a thief with a token would get MaxFailures − 1 guesses
+	// between each two of the owner's logins, forever; with it, fewer than
+	// MaxFailuresPerDay a day, and reaching it is logged and counted
+	// (polyroot_server_failure_budget_exceeded_total).
+	MaxFailuresPerDay int
+
+	SessionTTL time.Duration // pass 1 → pass 2 (default 30 s)
+	TokenTTL   time.Duration // access tokens (default 15 min)
+	CodeTTL    time.Duration // enrolment codes (default 24 h)
+	TicketTTL  time.Duration // client and permit tickets handed out (default 1 h)
 	// Grace is how long after a permit-slot boundary the previous slot is still
 	// accepted (default 5 min).
 	Grace time.Duration
@@ -111,6 +120,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxFailures <= 0 {
 		cfg.MaxFailures = 3
 	}
+	if cfg.MaxFailuresPerDay <= 0 {
+		cfg.MaxFailuresPerDay = 10
+	}
 	if cfg.RatePerSecond <= 0 {
 		cfg.RatePerSecond = 50
 	}
@@ -131,7 +143,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: state database: %w", err)
 	}
-	fails, err := newFailures(cfg.MaxFailures, st)
+	fails, err := newFailures(cfg.MaxFailures, cfg.MaxFailuresPerDay, st)
 	if err != nil {
 		st.close()
 		return nil, fmt.Errorf("server: state database: %w", err)

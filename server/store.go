@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,8 +20,60 @@ var (
 	bucketEnrolments = []byte("enrolments") // idhash → enrolment (JSON)
 	bucketIDs        = []byte("ids")        // app-level id → idhash of its latest enrolment
 	bucketCodes      = []byte("codes")      // SHA-256(code) → pendingCode (JSON)
-	bucketFailures   = []byte("failures")   // idhash → failure count (uint32 big-endian)
+	bucketFailures   = []byte("failures")   // idhash → failure record (failRecord.encode)
 )
+
+// decoyKey is the key in bucketFailures under which a failure of an idhash that is not
+// enrolled here writes its record: one record, overwritten, so that such failures
+// cost the synced write of an enrolled identity's failure without growing the
+// database. No idhash is all zeros (it is a hash), and loadFailures skips the key.
+var decoyKey = make([]byte, len(pairing.IDHash{}))
+
+// A failRecord is the stored failure state of one identity.
+type failRecord struct {
+	Count    int       // consecutive failures; a success resets them
+	Day      int       // failures in the window that started at DayStart
+	DayStart time.Time // start of the 24 h window of the daily budget (zero: none)
+	Held     bool      // blocked by the daily budget until the registrar unblocks
+}
+
+// failRecordSize is the size of every encoded record: all failures write as much.
+const failRecordSize = 20
+
+// encode is count (uint32), day (uint32), window start (int64 Unix seconds, 0 for
+// none) and flags (uint32: 1 = held), big-endian.
+func (r failRecord) encode() []byte {
+	b := make([]byte, 0, failRecordSize)
+	b = binary.BigEndian.AppendUint32(b, uint32(min(max(r.Count, 0), math.MaxUint32)))
+	b = binary.BigEndian.AppendUint32(b, uint32(min(max(r.Day, 0), math.MaxUint32)))
+	var start int64
+	if !r.DayStart.IsZero() {
+		start = r.DayStart.Unix()
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(start))
+	var flags uint32
+	if r.Held {
+		flags |= 1
+	}
+	return binary.BigEndian.AppendUint32(b, flags)
+}
+
+// decodeFailRecord reads a record; a 4-byte value is a count from before the daily
+// budget.
+func decodeFailRecord(v []byte) (failRecord, bool) {
+	switch len(v) {
+	case 4:
+		return failRecord{Count: int(binary.BigEndian.Uint32(v))}, true
+	case failRecordSize:
+		r := failRecord{Count: int(binary.BigEndian.Uint32(v)), Day: int(binary.BigEndian.Uint32(v[4:])),
+			Held: binary.BigEndian.Uint32(v[16:])&1 != 0}
+		if start := int64(binary.BigEndian.Uint64(v[8:])); start != 0 {
+			r.DayStart = time.Unix(start, 0)
+		}
+		return r, true
+	}
+	return failRecord{}, false
+}
 
 // An enrolment is the registrar's record of one identity.
 type enrolment struct {
@@ -180,15 +234,18 @@ func (s *store) revoke(id pairing.IDHash, now time.Time) error {
 	})
 }
 
-// loadFailures returns every stored failure count.
-func (s *store) loadFailures() (map[pairing.IDHash]int, error) {
-	out := map[pairing.IDHash]int{}
+// loadFailures returns every stored failure record of an identity.
+func (s *store) loadFailures() (map[pairing.IDHash]failRecord, error) {
+	out := map[pairing.IDHash]failRecord{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
 			var id pairing.IDHash
-			if len(k) == len(id) && len(v) == 4 {
+			if len(k) != len(id) || bytes.Equal(k, decoyKey) {
+				return nil
+			}
+			if r, ok := decodeFailRecord(v); ok {
 				copy(id[:], k)
-				out[id] = int(binary.BigEndian.Uint32(v))
+				out[id] = r
 			}
 			return nil
 		})
@@ -196,17 +253,18 @@ func (s *store) loadFailures() (map[pairing.IDHash]int, error) {
 	return out, err
 }
 
-// putFailures stores the count that current returns when the write transaction runs,
-// so that of concurrent writes the last one to commit stores the newest count: no
-// count is ever lost. It uses db.Batch, which groups concurrent writers in one commit.
-func (s *store) putFailures(id pairing.IDHash, current func() int) error {
+// putFailures stores under key the record that current returns when the write
+// transaction runs, so that of concurrent writes the last one to commit stores the
+// newest record: no count is ever lost. It uses db.Batch, which groups concurrent
+// writers in one synced commit. An empty record is deleted.
+func (s *store) putFailures(key []byte, current func() failRecord) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFailures)
-		n := current()
-		if n <= 0 {
-			return b.Delete(id[:])
+		r := current()
+		if r == (failRecord{}) {
+			return b.Delete(key)
 		}
-		return b.Put(id[:], binary.BigEndian.AppendUint32(nil, uint32(n)))
+		return b.Put(key, r.encode())
 	})
 }
 

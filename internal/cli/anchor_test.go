@@ -89,7 +89,8 @@ func TestAnchorSettings(t *testing.T) {
 }
 
 // TestAnchorServeEmbedded runs dta serve with --chain embedded: it deploys and registers
-// on its in-memory chain, and the log's growth is anchored (seen on /metrics).
+// on its in-memory chain, and the log's growth is anchored (seen in the metrics, which
+// its operations listener serves and its public listener does not).
 func TestAnchorServeEmbedded(t *testing.T) {
 	clearEnv(t)
 	t.Setenv(envPassphrase, "correct horse battery staple")
@@ -123,10 +124,13 @@ func TestAnchorServeEmbedded(t *testing.T) {
 		t.Fatalf("client share: %d", resp.StatusCode)
 	}
 
+	if code, _ := get(t, http.DefaultClient, s.url+"/metrics"); code != http.StatusNotFound {
+		t.Fatalf("public /metrics: %d, want 404", code)
+	}
 	confirmed := regexp.MustCompile(`(?m)^polyroot_dta_anchor_confirmed_size (\d+)`)
 	lag := regexp.MustCompile(`(?m)^polyroot_dta_anchor_lag_entries (\d+)`)
 	if !waitFor(30*time.Second, func() bool {
-		code, raw := get(t, http.DefaultClient, s.url+"/metrics")
+		code, raw := get(t, http.DefaultClient, s.metricsURL)
 		m, l := confirmed.FindSubmatch(raw), lag.FindSubmatch(raw)
 		if code != http.StatusOK || m == nil || l == nil {
 			return false
@@ -134,7 +138,7 @@ func TestAnchorServeEmbedded(t *testing.T) {
 		n, _ := strconv.Atoi(string(m[1]))
 		return n >= 1 && string(l[1]) == "0"
 	}) {
-		_, raw := get(t, http.DefaultClient, s.url+"/metrics")
+		_, raw := get(t, http.DefaultClient, s.metricsURL)
 		t.Fatalf("the log was not anchored within 30 s\nmetrics: %s\nstderr: %s", grepLines(string(raw), "anchor"), s.stderr)
 	}
 	if !strings.Contains(s.stderr.String(), "anchor confirmed") {

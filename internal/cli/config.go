@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,6 +27,7 @@ import (
 // types; a key it does not have is an error.
 type fileConfig struct {
 	Listen             string         `toml:"listen"`
+	MetricsListen      string         `toml:"metrics_listen"`
 	Bundle             string         `toml:"bundle"`
 	Index              uint32         `toml:"index"`
 	DataDir            string         `toml:"data_dir"`
@@ -239,6 +241,37 @@ func sources(file *configFile, env, key string) ucli.ValueSourceChain {
 		chain = append(chain, configKey{file, key})
 	}
 	return ucli.NewValueSourceChain(chain...)
+}
+
+// metricsOff is the metrics_listen value that serves no metrics ("" does too).
+const metricsOff = "off"
+
+// metricsFlag is the --metrics-listen flag of a serve command.
+func metricsFlag(file *configFile, env, value string) *ucli.StringFlag {
+	str, _ := flagMakers(file)
+	return str("metrics-listen", env, "metrics_listen", value, "Service",
+		"serve the Prometheus metrics at GET /metrics on `HOST:PORT`, a separate plain-HTTP operations listener, "+
+			"never on --listen; keep it on loopback or a monitoring network (port 0: any free port; off: no metrics)", false)
+}
+
+// checkMetricsListen checks a metrics_listen setting against listen; it returns the
+// operations listener's address, "" for none.
+func checkMetricsListen(cmd, listen, metrics string) (string, error) {
+	if metrics == "" || metrics == metricsOff {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(metrics)
+	if err != nil {
+		return "", fmt.Errorf("%s: --metrics-listen %q: want HOST:PORT or off: %v", cmd, metrics, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Errorf("%s: --metrics-listen %q: the port is not a number from 0 to 65535", cmd, metrics)
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	if lh, lp, err := net.SplitHostPort(listen); err == nil && lp == port && port != "0" && (lh == host || any(lh) || any(host)) {
+		return "", fmt.Errorf("%s: --metrics-listen %s and --listen %s share a port: the metrics need a listener of their own", cmd, metrics, listen)
+	}
+	return metrics, nil
 }
 
 // flagMakers returns constructors of string and duration flags whose value may also

@@ -64,7 +64,7 @@ func resolve(t *testing.T, args ...string) *fileConfig {
 // required settings.
 func defaults() fileConfig {
 	var c fileConfig
-	c.Listen = defaultListen
+	c.Listen, c.MetricsListen = defaultListen, defaultDTAMetricsListen
 	c.CheckpointInterval, c.ShutdownTimeout = duration(defaultCheckpointInterval), duration(defaultShutdownTimeout)
 	c.Log.Format, c.Log.Level = "json", "info"
 	c.Rate.PerSecond, c.Rate.Burst = defaultRatePerSecond, defaultRateBurst
@@ -81,16 +81,16 @@ func TestExampleConfigs(t *testing.T) {
 	ex := examplesDir(t)
 	want := map[string]func(c *fileConfig){
 		"dta-1.toml": func(c *fileConfig) {
-			c.Listen, c.Index = "127.0.0.1:8441", 1
+			c.Listen, c.MetricsListen, c.Index = "127.0.0.1:8441", "127.0.0.1:9441", 1
 			c.Bundle, c.DataDir, c.Keystore.Dir = filepath.Join(ex, "data/bundle.json"), filepath.Join(ex, "data/dta-1"), filepath.Join(ex, "data/dta-1-keys")
 		},
 		"dta-2.toml": func(c *fileConfig) {
-			c.Listen, c.Index = "127.0.0.1:8442", 2
+			c.Listen, c.MetricsListen, c.Index = "127.0.0.1:8442", "127.0.0.1:9442", 2
 			c.Bundle, c.DataDir, c.Keystore.Dir = filepath.Join(ex, "data/bundle.json"), filepath.Join(ex, "data/dta-2"), filepath.Join(ex, "data/dta-2-keys")
 			c.Log.Format = "text"
 		},
 		"dta-3.toml": func(c *fileConfig) {
-			c.Listen, c.Index = "127.0.0.1:8443", 3
+			c.Listen, c.MetricsListen, c.Index = "127.0.0.1:8443", "127.0.0.1:9443", 3
 			c.Bundle, c.DataDir, c.Keystore.Dir = filepath.Join(ex, "data/bundle.json"), filepath.Join(ex, "data/dta-3"), filepath.Join(ex, "data/dta-3-keys")
 			c.CheckpointInterval = duration(2 * time.Second)
 			c.Rate.PerSecond, c.Rate.Burst = 20, 40
@@ -106,7 +106,7 @@ func TestExampleConfigs(t *testing.T) {
 				t.Fatalf("resolved\n%+v\nwant\n%+v", *got, exp)
 			}
 			// Three DTAs on one machine: nothing may be shared.
-			for _, v := range []string{got.Listen, got.DataDir, got.Keystore.Dir} {
+			for _, v := range []string{got.Listen, got.MetricsListen, got.DataDir, got.Keystore.Dir} {
 				if other, dup := seen[v]; dup {
 					t.Fatalf("%s and %s both use %s", other, name, v)
 				}
@@ -236,6 +236,7 @@ func TestConfigErrors(t *testing.T) {
 		{"fail/keystore-type", []string{"--config", write("ok3.toml", full), "--keystore", "hsm"}, "want file or vault"},
 		{"fail/vault-no-addr", []string{"--config", write("ok4.toml", full), "--keystore", "vault"}, "no Vault address"},
 		{"fail/slow-checkpoints", []string{"--config", write("ok5.toml", full), "--checkpoint-interval", "10ms"}, "below 100ms"},
+		{"fail/metrics-on-the-api-port", []string{"--config", write("ok6.toml", full), "--metrics-listen", "127.0.0.1:8441"}, "share a port"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,10 +275,10 @@ func TestServerExampleConfig(t *testing.T) {
 	ex := examplesDir(t)
 	cfg := filepath.Join(ex, "server.toml")
 	var want serverFileConfig
-	want.Listen = "127.0.0.1:8440"
+	want.Listen, want.MetricsListen = "127.0.0.1:8440", "127.0.0.1:9440"
 	want.Bundle, want.RegistrarKey = filepath.Join(ex, "data/bundle.json"), filepath.Join(ex, "data/registrar.pem")
 	want.DataDir, want.Keystore.Dir = filepath.Join(ex, "data/server"), filepath.Join(ex, "data/server-keys")
-	want.MaxFailures, want.TokenTTL, want.CodeTTL = 3, duration(15*time.Minute), duration(24*time.Hour)
+	want.MaxFailures, want.MaxFailuresPerDay, want.TokenTTL, want.CodeTTL = 3, 10, duration(15*time.Minute), duration(24*time.Hour)
 	want.ShutdownTimeout = duration(30 * time.Second)
 	want.Log.Format, want.Log.Level = "text", "info"
 	want.Rate.PerSecond, want.Rate.Burst = 50, 100
@@ -288,18 +289,19 @@ func TestServerExampleConfig(t *testing.T) {
 	}
 
 	t.Run("env-over-file", func(t *testing.T) {
-		t.Setenv("POLYROOT_SERVER_LISTEN", "127.0.0.1:9440")
+		t.Setenv("POLYROOT_SERVER_LISTEN", "127.0.0.1:8450")
 		t.Setenv("POLYROOT_SERVER_TOKEN_TTL", "5m")
 		t.Setenv("POLYROOT_LOG_FORMAT", "json")
 		got := resolveServer(t, "--config", cfg)
-		if got.Listen != "127.0.0.1:9440" || got.TokenTTL != duration(5*time.Minute) || got.Log.Format != "json" || got.DataDir != want.DataDir {
+		if got.Listen != "127.0.0.1:8450" || got.TokenTTL != duration(5*time.Minute) || got.Log.Format != "json" || got.DataDir != want.DataDir {
 			t.Fatalf("%+v", got)
 		}
 	})
 	t.Run("flag-over-env", func(t *testing.T) {
-		t.Setenv("POLYROOT_SERVER_LISTEN", "127.0.0.1:9440")
-		got := resolveServer(t, "--config", cfg, "--listen", "127.0.0.1:9441", "--max-failures", "5")
-		if got.Listen != "127.0.0.1:9441" || got.MaxFailures != 5 {
+		t.Setenv("POLYROOT_SERVER_LISTEN", "127.0.0.1:8450")
+		got := resolveServer(t, "--config", cfg, "--listen", "127.0.0.1:8451", "--max-failures", "5",
+			"--max-failures-per-day", "7", "--metrics-listen", "off")
+		if got.Listen != "127.0.0.1:8451" || got.MaxFailures != 5 || got.MaxFailuresPerDay != 7 || got.MetricsListen != "off" {
 			t.Fatalf("%+v", got)
 		}
 	})
@@ -311,7 +313,8 @@ func TestServerExampleConfig(t *testing.T) {
 	})
 	t.Run("defaults-without-file", func(t *testing.T) {
 		got := resolveServer(t, "--bundle", "b.json", "--registrar-key", "r.pem", "--data-dir", "d", "--keystore-dir", "k")
-		if got.Listen != defaultServerListen || got.MaxFailures != defaultMaxFailures || got.TokenTTL != duration(defaultTokenTTL) ||
+		if got.Listen != defaultServerListen || got.MetricsListen != defaultServerMetricsListen ||
+			got.MaxFailures != defaultMaxFailures || got.MaxFailuresPerDay != defaultMaxFailuresPerDay || got.TokenTTL != duration(defaultTokenTTL) ||
 			got.CodeTTL != duration(defaultCodeTTL) || got.Log.Format != "json" || got.Bundle != "b.json" {
 			t.Fatalf("%+v", got)
 		}
@@ -379,6 +382,10 @@ func TestServerConfigErrors(t *testing.T) {
 		{"fail/no-registrar-key", []string{"--config", write("noreg.toml", "bundle = \"b\"\ndata_dir = \"d\"\n")}, "no registrar key: give --registrar-key"},
 		{"fail/no-data-dir", []string{"--bundle", "b", "--registrar-key", "r"}, "no data directory"},
 		{"fail/max-failures", []string{"--config", write("ok.toml", full), "--max-failures", "0"}, "--max-failures 0: want 1 or more"},
+		{"fail/max-failures-per-day", []string{"--config", write("okd.toml", full), "--max-failures-per-day", "0"}, "--max-failures-per-day 0: want 1 or more"},
+		{"fail/metrics-on-the-api-port", []string{"--config", write("okm.toml", full), "--listen", "0.0.0.0:8440", "--metrics-listen", "127.0.0.1:8440"},
+			"share a port: the metrics need a listener of their own"},
+		{"fail/metrics-listen", []string{"--config", write("okm2.toml", full), "--metrics-listen", "9440"}, "--metrics-listen \"9440\": want HOST:PORT or off"},
 		{"fail/token-ttl", []string{"--config", write("ok2.toml", full), "--token-ttl", "10ms"}, "at least 1s"},
 		{"fail/log-format", []string{"--config", write("ok3.toml", full), "--log-format", "xml"}, "server serve: --log-format \"xml\""},
 		{"fail/keystore-type", []string{"--config", write("ok4.toml", full), "--keystore", "hsm"}, "want file or vault"},

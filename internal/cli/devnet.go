@@ -18,7 +18,7 @@ import (
 func devnetCommand() *ucli.Command {
 	flags := []ucli.Flag{
 		&ucli.StringFlag{Name: "dir", Usage: "the devnet's `DIR`", Required: true},
-		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i (first start; default free ports)"},
+		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i, their metrics on PORT+4 (server) and PORT+4+i (first start; default free ports)"},
 		&ucli.StringFlag{Name: "chain", Value: "embedded", Usage: "`CHAIN` the DTAs anchor their logs on: embedded (in memory) or rpc"},
 		&ucli.StringFlag{Name: "rpc-url", Usage: "rpc chain: the JSON-RPC endpoint's `URL`"},
 		&ucli.StringFlag{Name: "chain-key-file", Aliases: []string{"key"}, TakesFile: true,

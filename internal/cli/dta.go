@@ -25,6 +25,7 @@ import (
 // Defaults of `polyroot dta serve`.
 const (
 	defaultListen             = "127.0.0.1:8441"
+	defaultDTAMetricsListen   = "127.0.0.1:9441" // the operations listener (GET /metrics)
 	defaultRatePerSecond      = 50
 	defaultRateBurst          = 100
 	defaultCheckpointInterval = time.Second
@@ -138,6 +139,7 @@ func dtaServeCommand() *ucli.Command {
 	flags := []ucli.Flag{
 		configFlag(file),
 		str("listen", "POLYROOT_DTA_LISTEN", "listen", defaultListen, "Service", "listen on `HOST:PORT` (port 0: any free port)", false),
+		metricsFlag(file, "POLYROOT_DTA_METRICS_LISTEN", defaultDTAMetricsListen),
 		str("bundle", "POLYROOT_DTA_BUNDLE", "bundle", "", "Service", "the domain's signed trust bundle `FILE`", true),
 		indexFlag(file, "Service"),
 		str("data-dir", "POLYROOT_DTA_DATA_DIR", "data_dir", "", "Service", "`DIR` for the state database and the transparency log", true),
@@ -169,8 +171,10 @@ func dtaServeCommand() *ucli.Command {
 			"   polyroot dta serve --config dta-1.toml --listen 0.0.0.0:8441 --log-format text\n" +
 			"   POLYROOT_DTA_LISTEN=127.0.0.1:9441 polyroot dta serve --config dta-1.toml --check-config",
 		Description: "Serves the DTA's API (/v1/shares/…, /v1/revocations, /v1/record, /v1/log/…,\n" +
-			"/livez, /readyz, /metrics) and prints one line to stdout when it accepts connections:\n" +
-			"   polyroot: DTA <i> of <domain> ready at <URL> (…)\n" +
+			"/livez, /readyz) on --listen, and its Prometheus metrics (GET /metrics) on a separate\n" +
+			"operations listener, --metrics-listen (default " + defaultDTAMetricsListen + "; give each DTA on one host\n" +
+			"its own port). It prints one line to stdout when it accepts connections:\n" +
+			"   polyroot: DTA <i> of <domain> ready at <URL> (log …, bundle …; metrics at <URL>)\n" +
 			"Logs go to stderr (log/slog, JSON or text), Tessera's included.\n\n" +
 			"Settings, highest precedence first: command-line flags, then environment variables\n" +
 			"(named in [$…] below), then the TOML config file (its key after \"config:\"; a dotted\n" +
@@ -195,6 +199,7 @@ func dtaServeCommand() *ucli.Command {
 func serveSettings(c *ucli.Command) (*fileConfig, error) {
 	var s fileConfig
 	s.Listen, s.Bundle, s.Index, s.DataDir = c.String("listen"), c.String("bundle"), c.Uint32("index"), c.String("data-dir")
+	s.MetricsListen = c.String("metrics-listen")
 	s.CheckpointInterval, s.ShutdownTimeout = duration(c.Duration("checkpoint-interval")), duration(c.Duration("shutdown-timeout"))
 	s.Log.Format, s.Log.Level = c.String("log-format"), c.String("log-level")
 	s.Rate.PerSecond, s.Rate.Burst = c.Float("rate-limit"), c.Int("rate-burst")
@@ -248,6 +253,9 @@ func serveSettings(c *ucli.Command) (*fileConfig, error) {
 	case ch.Type == dtacmd.ChainRPC && !common.IsHexAddress(ch.Contract):
 		return nil, fmt.Errorf("dta serve: --contract %q: want the IssuanceLog contract's address (0x and 40 hex digits)", ch.Contract)
 	}
+	if _, err := checkMetricsListen("dta serve", s.Listen, s.MetricsListen); err != nil {
+		return nil, err
+	}
 	if _, err := newLogger(s.Log.Format, s.Log.Level, io.Discard); err != nil {
 		return nil, fmt.Errorf("dta serve: %w", err)
 	}
@@ -282,8 +290,9 @@ func serveAction(file *configFile) ucli.ActionFunc {
 			return fmt.Errorf("dta serve: %w", err)
 		}
 		logger.Info("starting DTA", "dta", s.Index, "keystore", desc, "data_dir", s.DataDir, "bundle", s.Bundle, "config", file.path)
+		metrics, _ := checkMetricsListen("dta serve", s.Listen, s.MetricsListen) // checked by serveSettings
 		err = dtacmd.Serve(ctx, dtacmd.Config{
-			Listen: s.Listen, BundleFile: s.Bundle, Index: s.Index, DataDir: s.DataDir, Keys: ks, Logger: logger,
+			Listen: s.Listen, MetricsListen: metrics, BundleFile: s.Bundle, Index: s.Index, DataDir: s.DataDir, Keys: ks, Logger: logger,
 			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
 			CheckpointInterval: time.Duration(s.CheckpointInterval), ShutdownTimeout: time.Duration(s.ShutdownTimeout),
 			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key,

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -142,13 +143,14 @@ func loadRecord(t *testing.T, path string) bundle.DTA {
 
 // serveProc is `polyroot dta serve` or `polyroot server serve` running in process.
 type serveProc struct {
-	url            string
-	stdout, stderr *syncBuffer
-	done           chan int
+	url, metricsURL string // the API's; /metrics on the operations listener
+	stdout, stderr  *syncBuffer
+	done            chan int
 }
 
 var (
 	readyLine   = regexp.MustCompile(`ready at (\S+) `)
+	metricsLine = regexp.MustCompile(`; metrics at (\S+)\)`)
 	stoppedLine = regexp.MustCompile(`msg"?[:=]"?stopped`) // JSON or text
 )
 
@@ -157,9 +159,13 @@ func startServe(t *testing.T, ctx context.Context, args ...string) *serveProc {
 	return startProc(t, ctx, append([]string{"dta", "serve"}, args...)...)
 }
 
-// startProc runs `polyroot args…` in a goroutine until it prints its ready line.
+// startProc runs `polyroot args…` in a goroutine until it prints its ready line. Its
+// metrics listen on a free port (tests run in parallel: the default ports would clash).
 func startProc(t *testing.T, ctx context.Context, args ...string) *serveProc {
 	t.Helper()
+	if !slices.Contains(args, "--metrics-listen") {
+		args = append(slices.Clone(args), "--metrics-listen", "127.0.0.1:0")
+	}
 	s := &serveProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
 	go func() {
 		s.done <- Main(ctx, append([]string{"polyroot"}, args...), s.stdout, s.stderr)
@@ -179,6 +185,9 @@ func startProc(t *testing.T, ctx context.Context, args ...string) *serveProc {
 		t.Fatalf("%v did not get ready (exited %v)\nstdout: %s\nstderr: %s", args, exited, s.stdout, s.stderr)
 	}
 	s.url = readyLine.FindStringSubmatch(s.stdout.String())[1]
+	if m := metricsLine.FindStringSubmatch(s.stdout.String()); m != nil {
+		s.metricsURL = m[1]
+	}
 	return s
 }
 

@@ -29,10 +29,12 @@ import (
 
 // Defaults of `polyroot server serve`.
 const (
-	defaultServerListen = "127.0.0.1:8440"
-	defaultMaxFailures  = 3
-	defaultTokenTTL     = 15 * time.Minute
-	defaultCodeTTL      = 24 * time.Hour
+	defaultServerListen        = "127.0.0.1:8440"
+	defaultServerMetricsListen = "127.0.0.1:9440" // the operations listener (GET /metrics)
+	defaultMaxFailures         = 3
+	defaultMaxFailuresPerDay   = 10
+	defaultTokenTTL            = 15 * time.Minute
+	defaultCodeTTL             = 24 * time.Hour
 )
 
 // The admin token of the registrar API comes from the environment only.
@@ -41,19 +43,21 @@ const envAdminToken = "POLYROOT_ADMIN_TOKEN"
 // serverFileConfig is the schema of the auth server's configuration file; its keys
 // mirror the flags of `polyroot server serve`.
 type serverFileConfig struct {
-	Listen          string         `toml:"listen"`
-	Bundle          string         `toml:"bundle"`
-	RegistrarKey    string         `toml:"registrar_key"`
-	DataDir         string         `toml:"data_dir"`
-	DTACAFile       string         `toml:"dta_ca_file"`
-	MaxFailures     int            `toml:"max_failures"`
-	TokenTTL        duration       `toml:"token_ttl"`
-	CodeTTL         duration       `toml:"code_ttl"`
-	ShutdownTimeout duration       `toml:"shutdown_timeout"`
-	Log             logConfig      `toml:"log"`
-	Rate            rateConfig     `toml:"rate"`
-	TLS             tlsConfig      `toml:"tls"`
-	Keystore        keystoreConfig `toml:"keystore"`
+	Listen            string         `toml:"listen"`
+	MetricsListen     string         `toml:"metrics_listen"`
+	Bundle            string         `toml:"bundle"`
+	RegistrarKey      string         `toml:"registrar_key"`
+	DataDir           string         `toml:"data_dir"`
+	DTACAFile         string         `toml:"dta_ca_file"`
+	MaxFailures       int            `toml:"max_failures"`
+	MaxFailuresPerDay int            `toml:"max_failures_per_day"`
+	TokenTTL          duration       `toml:"token_ttl"`
+	CodeTTL           duration       `toml:"code_ttl"`
+	ShutdownTimeout   duration       `toml:"shutdown_timeout"`
+	Log               logConfig      `toml:"log"`
+	Rate              rateConfig     `toml:"rate"`
+	TLS               tlsConfig      `toml:"tls"`
+	Keystore          keystoreConfig `toml:"keystore"`
 }
 
 func serverCommand() *ucli.Command {
@@ -89,10 +93,16 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 	if serve {
 		flags = append(flags,
 			str("listen", "POLYROOT_SERVER_LISTEN", "listen", defaultServerListen, "Service", "listen on `HOST:PORT` (port 0: any free port)", false),
+			metricsFlag(file, "POLYROOT_SERVER_METRICS_LISTEN", defaultServerMetricsListen),
 			str("data-dir", "POLYROOT_SERVER_DATA_DIR", "data_dir", "", "Service", "`DIR` for the state database (server.db)", true),
 			&ucli.IntFlag{Name: "max-failures", Value: defaultMaxFailures, Category: "Service",
-				Usage:   "failed logins after which an identity is blocked until the registrar unblocks it (config: max_failures)",
+				Usage:   "consecutive failed logins after which an identity is blocked until the registrar unblocks it (config: max_failures)",
 				Sources: sources(file, "POLYROOT_SERVER_MAX_FAILURES", "max_failures")},
+			&ucli.IntFlag{Name: "max-failures-per-day", Value: defaultMaxFailuresPerDay, Category: "Service",
+				Usage: "the daily failure budget: failed logins within 24 h, successes in between or not, after which an identity " +
+					"is blocked until the registrar unblocks it; each such block is logged (WARN) and counted in " +
+					"polyroot_server_failure_budget_exceeded_total (config: max_failures_per_day)",
+				Sources: sources(file, "POLYROOT_SERVER_MAX_FAILURES_PER_DAY", "max_failures_per_day")},
 			dur("token-ttl", "POLYROOT_SERVER_TOKEN_TTL", "token_ttl", defaultTokenTTL, "lifetime of the access tokens"),
 			dur("code-ttl", "POLYROOT_SERVER_CODE_TTL", "code_ttl", defaultCodeTTL, "lifetime of the one-time enrolment codes"),
 			&ucli.BoolFlag{Name: "check-config", Usage: "print the resolved settings as TOML (no secrets) and exit without starting"},
@@ -204,12 +214,14 @@ func serverServeCommand() *ucli.Command {
 			"   export " + envPassphrase + "='…' " + envAdminToken + "=\"$(openssl rand -hex 24)\"\n" +
 			"   polyroot server serve --config deploy/examples/server.toml\n" +
 			"   polyroot server serve --config server.toml --listen 0.0.0.0:8440 --tls-cert tls.crt --tls-key tls.key\n" +
-			"   POLYROOT_SERVER_LISTEN=127.0.0.1:9440 polyroot server serve --config server.toml --check-config",
+			"   POLYROOT_SERVER_LISTEN=127.0.0.1:8450 polyroot server serve --config server.toml --check-config",
 		Description: "Serves the registrar admin API (/v1/admin/…, needs the admin token), enrolment\n" +
 			"(/v1/enrol), the mutual login (/v1/login/…), permits (/v1/permits), the trust bundle\n" +
-			"(/v1/bundle), the token keys (/.well-known/jwks.json), /livez, /readyz and /metrics,\n" +
-			"and prints one line to stdout when it accepts connections:\n" +
-			"   polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>)\n" +
+			"(/v1/bundle), the token keys (/.well-known/jwks.json), /livez and /readyz on --listen,\n" +
+			"and its Prometheus metrics (GET /metrics) on a separate operations listener,\n" +
+			"--metrics-listen (default " + defaultServerMetricsListen + "): per-request timings are for operators only.\n" +
+			"It prints one line to stdout when it accepts connections:\n" +
+			"   polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>; metrics at <URL>)\n" +
 			"Logs go to stderr (log/slog, JSON or text).\n\n" +
 			"It needs the server key from `polyroot server provision` in the keystore; the key\n" +
 			"that signs access tokens is kept there too, as \"" + servercmd.SecretTokenKey + "\", and created on first start.\n" +
@@ -233,7 +245,8 @@ func serverServeCommand() *ucli.Command {
 func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 	var s serverFileConfig
 	s.Listen, s.Bundle, s.RegistrarKey, s.DataDir = c.String("listen"), c.String("bundle"), c.String("registrar-key"), c.String("data-dir")
-	s.DTACAFile, s.MaxFailures = c.String("dta-ca-file"), c.Int("max-failures")
+	s.DTACAFile, s.MaxFailures, s.MaxFailuresPerDay = c.String("dta-ca-file"), c.Int("max-failures"), c.Int("max-failures-per-day")
+	s.MetricsListen = c.String("metrics-listen")
 	s.TokenTTL, s.CodeTTL, s.ShutdownTimeout = duration(c.Duration("token-ttl")), duration(c.Duration("code-ttl")), duration(c.Duration("shutdown-timeout"))
 	s.Log.Format, s.Log.Level = c.String("log-format"), c.String("log-level")
 	s.Rate.PerSecond, s.Rate.Burst = c.Float("rate-limit"), c.Int("rate-burst")
@@ -259,6 +272,8 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 		return nil, missing("data directory", "data-dir", "POLYROOT_SERVER_DATA_DIR", "data_dir")
 	case s.MaxFailures < 1:
 		return nil, fmt.Errorf("server serve: --max-failures %d: want 1 or more", s.MaxFailures)
+	case s.MaxFailuresPerDay < 1:
+		return nil, fmt.Errorf("server serve: --max-failures-per-day %d: want 1 or more", s.MaxFailuresPerDay)
 	case s.TokenTTL < duration(time.Second) || s.CodeTTL < duration(time.Second):
 		return nil, fmt.Errorf("server serve: the token and code lifetimes must be at least 1s")
 	case s.Rate.PerSecond <= 0 || s.Rate.Burst < 1:
@@ -273,6 +288,9 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 		return nil, missing("keystore directory", "keystore-dir", "POLYROOT_KEYSTORE_DIR", "keystore.dir")
 	case k.Type == "vault" && v.Addr == "":
 		return nil, missing("Vault address", "vault-addr", "POLYROOT_VAULT_ADDR", "keystore.vault.addr")
+	}
+	if _, err := checkMetricsListen("server serve", s.Listen, s.MetricsListen); err != nil {
+		return nil, err
 	}
 	if _, err := newLogger(s.Log.Format, s.Log.Level, io.Discard); err != nil {
 		return nil, fmt.Errorf("server serve: %w", err)
@@ -309,11 +327,12 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 			return fmt.Errorf("server serve: %w", err)
 		}
 		logger.Info("starting auth server", "keystore", desc, "data_dir", s.DataDir, "bundle", s.Bundle, "config", file.path)
+		metrics, _ := checkMetricsListen("server serve", s.Listen, s.MetricsListen) // checked by serverServeSettings
 		err = servercmd.Serve(ctx, servercmd.Config{
-			Listen: s.Listen, BundleFile: s.Bundle, RegistrarKey: priv, Keys: ks, AdminToken: admin,
+			Listen: s.Listen, MetricsListen: metrics, BundleFile: s.Bundle, RegistrarKey: priv, Keys: ks, AdminToken: admin,
 			DataDir: s.DataDir, Logger: logger, DTAClient: dtaHTTP,
 			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
-			MaxFailures: s.MaxFailures, TokenTTL: time.Duration(s.TokenTTL), CodeTTL: time.Duration(s.CodeTTL),
+			MaxFailures: s.MaxFailures, MaxFailuresPerDay: s.MaxFailuresPerDay, TokenTTL: time.Duration(s.TokenTTL), CodeTTL: time.Duration(s.CodeTTL),
 			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key, ShutdownTimeout: time.Duration(s.ShutdownTimeout),
 			Ready: c.Root().Writer,
 		})

@@ -8,8 +8,10 @@
 //
 // The devnet is for local use only: its DTAs serve plain HTTP on loopback, and the
 // keystores' passphrase, the registrar key, the anchoring keys and the admin token are
-// generated and stored in D (mode 0600). On a restart on the same D everything is
-// reused (keys, bundle, logs, server state, ports, an rpc chain's contract).
+// generated and stored in D (mode 0600). Each service's metrics are on an operations
+// listener of its own, on loopback too (devnet.json names their URLs). On a restart on
+// the same D everything is reused (keys, bundle, logs, server state, ports, an rpc
+// chain's contract).
 package devnet
 
 import (
@@ -63,8 +65,12 @@ const (
 
 // Options configures Start and Run.
 type Options struct {
-	Dir      string
-	BasePort int // 0: free ports on first start (then reused from devnet.json)
+	Dir string
+
+	// BasePort: the server listens on BasePort, DTA i on BasePort+i, and their metrics
+	// on BasePort+N+1 (server) and BasePort+N+1+i (DTA i). 0: free ports on first
+	// start (then reused from devnet.json).
+	BasePort int
 	// ScryptLogN is the file keystores' scrypt work factor; 0: devnetScryptLogN.
 	ScryptLogN int
 	Logger     *slog.Logger // default: discard
@@ -103,6 +109,10 @@ type Info struct {
 	Bundle      string   `json:"bundle"`
 	Fingerprint string   `json:"bundle_fingerprint"`
 	AdminToken  string   `json:"admin_token_file"`
+
+	// The services' metrics, on their operations listeners (never on the URLs above).
+	ServerMetricsURL string   `json:"server_metrics_url"`
+	DTAMetricsURLs   []string `json:"dta_metrics_urls"`
 }
 
 // A Devnet is a running devnet. Its DTAs can be stopped and started again one by one.
@@ -219,23 +229,29 @@ func Run(ctx context.Context, opts Options) error {
 	return errors.Join(err, d.Close())
 }
 
-// loadInfo reads devnet.json on a restart, else picks the addresses.
+// loadInfo reads devnet.json on a restart, else picks the addresses; it picks the
+// metrics addresses too when devnet.json has none (made before they had their own).
 func (d *Devnet) loadInfo(opts Options) error {
 	info := &d.Info
+	ports := &portPicker{taken: map[string]bool{}}
+	defer ports.close()
+	port := func(i int) int {
+		if opts.BasePort == 0 {
+			return 0
+		}
+		return opts.BasePort + i
+	}
 	if raw, err := os.ReadFile(d.path("devnet.json")); err == nil {
 		if err := json.Unmarshal(raw, info); err != nil || len(info.DTAURLs) != N {
 			return fmt.Errorf("devnet: %s is not a devnet's: remove it or use another directory", d.path("devnet.json"))
 		}
+		for _, u := range append([]string{info.ServerURL, info.ServerMetricsURL}, append(info.DTAURLs, info.DTAMetricsURLs...)...) {
+			ports.taken[hostPort(u)] = true
+		}
 	} else {
 		*info = Info{Domain: Domain}
-		port := func(i int) int {
-			if opts.BasePort == 0 {
-				return 0
-			}
-			return opts.BasePort + i
-		}
 		for i := 0; i <= N; i++ {
-			a, err := freeAddr(port(i))
+			a, err := ports.pick(port(i))
 			if err != nil {
 				return err
 			}
@@ -243,6 +259,20 @@ func (d *Devnet) loadInfo(opts Options) error {
 				info.ServerURL = "http://" + a
 			} else {
 				info.DTAURLs = append(info.DTAURLs, "http://"+a)
+			}
+		}
+	}
+	if info.ServerMetricsURL == "" || len(info.DTAMetricsURLs) != N {
+		info.ServerMetricsURL, info.DTAMetricsURLs = "", nil
+		for i := 0; i <= N; i++ {
+			a, err := ports.pick(port(N + 1 + i))
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				info.ServerMetricsURL = "http://" + a + httpx.MetricsPath
+			} else {
+				info.DTAMetricsURLs = append(info.DTAMetricsURLs, "http://"+a+httpx.MetricsPath)
 			}
 		}
 	}
@@ -480,7 +510,8 @@ func (d *Devnet) StartDTA(i int) error {
 		anchoring.RPCURL, anchoring.KeyFile = d.opts.RPCURL, d.anchorKeyFile(i)
 	}
 	cfg := dtacmd.Config{
-		Listen: hostPort(d.Info.DTAURLs[i-1]), BundleFile: d.path("bundle.json"), Index: uint32(i),
+		Listen: hostPort(d.Info.DTAURLs[i-1]), MetricsListen: hostPort(d.Info.DTAMetricsURLs[i-1]),
+		BundleFile: d.path("bundle.json"), Index: uint32(i),
 		DataDir: d.path("dta-"+strconv.Itoa(i), "data"), Keys: d.keys[i-1],
 		Logger: d.opts.Logger.With("dta", i), Chain: d.Info.Chain, Anchoring: anchoring,
 	}
@@ -522,7 +553,8 @@ func (d *Devnet) startServer(ctx context.Context, b *bundle.Bundle) error {
 		return err
 	}
 	cfg := servercmd.Config{
-		Listen: hostPort(d.Info.ServerURL), BundleFile: d.path("bundle.json"), RegistrarKey: d.registrar, Keys: sks,
+		Listen: hostPort(d.Info.ServerURL), MetricsListen: hostPort(d.Info.ServerMetricsURL),
+		BundleFile: d.path("bundle.json"), RegistrarKey: d.registrar, Keys: sks,
 		AdminToken: admin, DataDir: d.path("server", "data"), Logger: d.opts.Logger.With("service", "server"),
 		TLSCert: d.opts.ServerTLSCert, TLSKey: d.opts.ServerTLSKey, DTAProbeInterval: d.opts.DTAProbeInterval,
 	}
@@ -589,9 +621,9 @@ func (d *Devnet) Close() error {
 func (d *Devnet) printNext(w io.Writer) {
 	info := d.Info
 	fmt.Fprintf(w, "polyroot devnet of %s ready (local use only: plain HTTP on loopback, secrets in %s)\n", info.Domain, d.opts.Dir)
-	fmt.Fprintf(w, "  auth server: %s\n", info.ServerURL)
+	fmt.Fprintf(w, "  auth server: %s (metrics %s)\n", info.ServerURL, info.ServerMetricsURL)
 	for i, u := range info.DTAURLs {
-		fmt.Fprintf(w, "  DTA %d:       %s\n", i+1, u)
+		fmt.Fprintf(w, "  DTA %d:       %s (metrics %s)\n", i+1, u, info.DTAMetricsURLs[i])
 	}
 	if info.Chain == dtacmd.ChainEmbedded {
 		fmt.Fprintf(w, "  chain:       embedded (in memory, new on each start), contract %s\n", info.Contract)
@@ -637,18 +669,42 @@ func randHex(n int) func() (string, error) {
 	}
 }
 
-// freeAddr returns a loopback address on port, or on a free port when port is 0.
-func freeAddr(port int) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-	if err != nil {
-		return "", err
+// portPicker hands out loopback addresses that differ from each other and from those
+// already taken: it keeps each picked port's listener open until close, so that the
+// system cannot give the same free port twice.
+type portPicker struct {
+	taken map[string]bool
+	held  []net.Listener
+}
+
+// pick returns a loopback address on port, or on a free port when port is 0.
+func (p *portPicker) pick(port int) (string, error) {
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			return "", err
+		}
+		p.held = append(p.held, l)
+		if a := l.Addr().String(); !p.taken[a] {
+			p.taken[a] = true
+			return a, nil
+		}
+		if port != 0 {
+			return "", fmt.Errorf("devnet: port %d is already used by this devnet", port)
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", errors.New("devnet: no free loopback port")
+}
+
+func (p *portPicker) close() {
+	for _, l := range p.held {
+		l.Close()
+	}
 }
 
 // hostPort is a URL's host:port.
 func hostPort(url string) string {
 	_, hp, _ := strings.Cut(url, "://")
+	hp, _, _ = strings.Cut(hp, "/")
 	return hp
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"math/big"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,11 +68,12 @@ func start(t *testing.T, opts Options) *Devnet {
 	return d
 }
 
-// requestsServed is the sum of a service's HTTP request counter: it only grows while
-// the service keeps running, and starts again from 0 after a restart.
-func requestsServed(t *testing.T, base, metric string) int {
+// requestsServed is the sum of a service's HTTP request counter, read from its
+// metrics URL: it only grows while the service keeps running, and starts again from 0
+// after a restart.
+func requestsServed(t *testing.T, metricsURL, metric string) int {
 	t.Helper()
-	_, body := get(t, base+"/metrics")
+	_, body := get(t, metricsURL)
 	total := 0
 	for _, line := range strings.Split(body, "\n") {
 		if strings.HasPrefix(line, metric+"{") {
@@ -107,25 +110,39 @@ func enrolAndLogIn(t *testing.T, d *Devnet) (string, wire.EnrolmentCreated) {
 	return dir, created
 }
 
-// TestMetrics: the DTAs and the server export what operators watch.
+// TestMetrics: the DTAs and the server export what operators watch, on their
+// operations listeners only, each on a port of its own.
 func TestMetrics(t *testing.T) {
 	d := start(t, Options{DTAProbeInterval: 100 * time.Millisecond, AnchorPeriod: 200 * time.Millisecond})
 	enrolAndLogIn(t, d)
 	check := func(url string, want ...string) {
 		t.Helper()
-		_, body := get(t, url+"/metrics")
+		_, body := get(t, url)
 		for _, w := range want {
 			if !strings.Contains(body, w) {
-				t.Errorf("%s/metrics lacks %s", url, w)
+				t.Errorf("%s lacks %s", url, w)
 			}
 		}
 	}
-	check(d.Info.DTAURLs[0],
+	urls := append([]string{d.Info.ServerURL, d.Info.ServerMetricsURL}, append(d.Info.DTAURLs, d.Info.DTAMetricsURLs...)...)
+	hosts := map[string]bool{}
+	for _, u := range urls {
+		hosts[hostPort(u)] = true
+	}
+	if len(hosts) != 2*(N+1) || len(d.Info.DTAMetricsURLs) != N {
+		t.Fatalf("the services and their metrics do not have a port each: %v", urls)
+	}
+	for _, u := range append([]string{d.Info.ServerURL}, d.Info.DTAURLs...) {
+		if code, _ := get(t, u+"/metrics"); code != http.StatusNotFound {
+			t.Errorf("%s/metrics: %d, want 404: the metrics are not public", u, code)
+		}
+	}
+	check(d.Info.DTAMetricsURLs[0],
 		`polyroot_dta_issuance_total{kind="client",result="ok"} 1`, // issuances by result
 		`polyroot_dta_issuance_seconds_bucket{kind="permit"`,       // latency
 		"polyroot_dta_anchor_lag_entries ", "polyroot_dta_anchor_confirmed_size ", "polyroot_dta_anchor_error 0",
 		`polyroot_dta_http_requests_total{route="/v1/shares/client",status="200"} 1`)
-	check(d.Info.ServerURL,
+	check(d.Info.ServerMetricsURL,
 		`polyroot_server_logins_total{result="ok",step="finish"} 1`,              // logins by result
 		`polyroot_server_login_seconds_bucket{step="finish"`,                     // latency
 		`polyroot_server_dta_up{dta="1"} 1`, `polyroot_server_dta_up{dta="3"} 1`, // DTA reachability
@@ -140,8 +157,8 @@ func TestReadinessWithAStoppedDTA(t *testing.T) {
 	var code int
 	var body string
 	await(t, "server ready", 10*time.Second, func() bool { code, body = get(t, srv+"/readyz"); return code == 200 })
-	before := []int{requestsServed(t, srv, "polyroot_server_http_requests_total"),
-		requestsServed(t, d.Info.DTAURLs[0], "polyroot_dta_http_requests_total")}
+	before := []int{requestsServed(t, d.Info.ServerMetricsURL, "polyroot_server_http_requests_total"),
+		requestsServed(t, d.Info.DTAMetricsURLs[0], "polyroot_dta_http_requests_total")}
 
 	if err := d.StopDTA(2); err != nil {
 		t.Fatal(err)
@@ -158,8 +175,8 @@ func TestReadinessWithAStoppedDTA(t *testing.T) {
 		t.Fatal(err)
 	}
 	await(t, "server ready again", 10*time.Second, func() bool { code, body = get(t, srv+"/readyz"); return code == 200 })
-	after := []int{requestsServed(t, srv, "polyroot_server_http_requests_total"),
-		requestsServed(t, d.Info.DTAURLs[0], "polyroot_dta_http_requests_total")}
+	after := []int{requestsServed(t, d.Info.ServerMetricsURL, "polyroot_server_http_requests_total"),
+		requestsServed(t, d.Info.DTAMetricsURLs[0], "polyroot_dta_http_requests_total")}
 	if after[0] <= before[0] || after[1] <= before[1] {
 		t.Fatalf("request counters went from %v to %v: the server or DTA 1 restarted", before, after)
 	}
@@ -334,5 +351,46 @@ func TestHalfMadeDevnet(t *testing.T) {
 	_, err := Start(context.Background(), Options{Dir: dir, ScryptLogN: 10})
 	if err == nil || !strings.Contains(err.Error(), "an earlier first start stopped half-way: remove "+dir) {
 		t.Fatalf("Start on a half-made devnet: %v", err)
+	}
+}
+
+// TestMetricsPortsForAnOldDevnet: a devnet.json written before the metrics had their
+// own listeners gets metrics addresses that clash with none of its services'.
+func TestMetricsPortsForAnOldDevnet(t *testing.T) {
+	dir := t.TempDir()
+	held := &portPicker{taken: map[string]bool{}}
+	old := Info{Domain: Domain}
+	for i := 0; i <= N; i++ {
+		a, err := held.pick(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			old.ServerURL = "http://" + a
+		} else {
+			old.DTAURLs = append(old.DTAURLs, "http://"+a)
+		}
+	}
+	held.close() // free again: the pick must avoid them anyway
+	raw, _ := json.Marshal(old)
+	if err := os.WriteFile(filepath.Join(dir, "devnet.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &Devnet{opts: Options{Dir: dir, Chain: "embedded"}}
+	if err := d.loadInfo(d.opts); err != nil {
+		t.Fatal(err)
+	}
+	if d.Info.ServerURL != old.ServerURL || !slices.Equal(d.Info.DTAURLs, old.DTAURLs) {
+		t.Fatalf("the services moved: %+v", d.Info)
+	}
+	seen := map[string]bool{}
+	for _, u := range append([]string{d.Info.ServerURL, d.Info.ServerMetricsURL}, append(d.Info.DTAURLs, d.Info.DTAMetricsURLs...)...) {
+		if seen[hostPort(u)] {
+			t.Fatalf("%s is used twice: %+v", hostPort(u), d.Info)
+		}
+		seen[hostPort(u)] = true
+	}
+	if len(seen) != 2*(N+1) || !strings.HasSuffix(d.Info.ServerMetricsURL, "/metrics") {
+		t.Fatalf("%+v", d.Info)
 	}
 }

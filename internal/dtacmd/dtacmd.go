@@ -1,10 +1,10 @@
 // Package dtacmd runs a DTA as a network service: what `polyroot dta serve` does once
 // its settings are resolved. It loads the trust bundle, starts the dta.Service behind
-// an http.Server with bounded timeouts (HTTPS when a certificate is given), on SIGHUP
-// reloads the keys and the bundle file together (dta.Service.Reload) and the TLS
-// certificate, and on SIGINT, SIGTERM or the cancellation of its context stops
-// accepting connections, lets the requests in flight finish, then closes the service
-// (its log and state).
+// an http.Server with bounded timeouts (HTTPS when a certificate is given) and its
+// metrics on a separate operations listener (MetricsListen), on SIGHUP reloads the keys
+// and the bundle file together (dta.Service.Reload) and the TLS certificate, and on
+// SIGINT, SIGTERM or the cancellation of its context stops accepting connections, lets
+// the requests in flight finish, then closes the service (its log and state).
 //
 // Security invariants: nothing here reads or prints a secret; the keystore is opened by
 // the caller and handed in. A reload that fails keeps the keys, bundle and certificate
@@ -44,6 +44,10 @@ type Config struct {
 	CheckpointInterval time.Duration // default translog's (1 s)
 	TLSCert, TLSKey    string        // both or neither: serve HTTPS
 	ShutdownTimeout    time.Duration // for requests in flight; default 30 s
+	// MetricsListen is the operations listener's host:port, where GET /metrics is
+	// served (plain HTTP; port 0 picks a free one). Empty: the metrics are not served.
+	// They are never served on Listen.
+	MetricsListen string
 
 	// Chain is where the log is anchored: "" or "none" (not anchored), "embedded" or
 	// "rpc" (see Anchoring).
@@ -51,7 +55,8 @@ type Config struct {
 	Anchoring Anchoring
 
 	// Ready receives one line once the server accepts connections:
-	// "polyroot: DTA <i> of <domain> ready at <URL> (…)". Default: discard.
+	// "polyroot: DTA <i> of <domain> ready at <URL> (log <origin>, bundle
+	// <fingerprint>[; metrics at <URL of /metrics>])". Default: discard.
 	Ready io.Writer
 }
 
@@ -136,9 +141,15 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 
 	rec := svc.Record()
+	var metricsURL string
 	err = httpx.Serve(ctx, httpx.ServeOptions{
 		Listen: cfg.Listen, Handler: svc.Handler(), TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
 		Logger: log, ShutdownTimeout: cfg.ShutdownTimeout,
+		MetricsListen: cfg.MetricsListen, Metrics: svc.MetricsHandler(),
+		MetricsReady: func(url string) {
+			metricsURL = url
+			log.Info("metrics served on the operations listener", "url", url)
+		},
 		// SIGHUP: the keys and the bundle file, swapped together by Reload.
 		Reload: func(ctx context.Context) error {
 			nb, fp, err := ReadBundle(cfg.BundleFile)
@@ -153,7 +164,11 @@ func Serve(ctx context.Context, cfg Config) error {
 		},
 		Ready: func(url string) {
 			log.Info("DTA ready", "dta", cfg.Index, "domain", b.Domain, "url", url, "log_origin", rec.LogOrigin, "bundle_fingerprint", fingerprint)
-			fmt.Fprintf(cfg.Ready, "polyroot: DTA %d of %s ready at %s (log %s, bundle %s)\n", cfg.Index, b.Domain, url, rec.LogOrigin, fingerprint)
+			note := ""
+			if metricsURL != "" {
+				note = "; metrics at " + metricsURL
+			}
+			fmt.Fprintf(cfg.Ready, "polyroot: DTA %d of %s ready at %s (log %s, bundle %s%s)\n", cfg.Index, b.Domain, url, rec.LogOrigin, fingerprint, note)
 		},
 	})
 	if cerr := closeService(); cerr != nil {

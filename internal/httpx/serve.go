@@ -43,6 +43,40 @@ type ServeOptions struct {
 	Reload func(ctx context.Context) error
 	// Ready is called once with the URL the server listens on.
 	Ready func(url string)
+
+	// MetricsListen is the host:port of the operations listener (port 0 picks a free
+	// one): plain HTTP, serving Metrics at GET /metrics and nothing else. Metrics are
+	// never served on Listen: per-request counts and timings are for operators, so
+	// keep this on loopback or a monitoring network. Empty: no operations listener.
+	MetricsListen string
+	Metrics       http.Handler
+	// MetricsReady is called once, before Ready, with the URL of /metrics on the
+	// operations listener.
+	MetricsReady func(url string)
+}
+
+// MetricsPath is where the operations listener serves the metrics.
+const MetricsPath = "/metrics"
+
+// opsHandler is the operations listener's handler: GET (and HEAD) /metrics, and 404
+// for everything else.
+func opsHandler(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+MetricsPath, metrics)
+	return mux
+}
+
+// newHTTPServer is an http.Server with the services' limits.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // Serve serves o.Handler until ctx is cancelled or the process gets SIGINT or
@@ -68,18 +102,22 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 		cert.Store(&c)
 	}
+	if o.MetricsListen != "" && o.Metrics == nil {
+		return errors.New("an operations listener needs a metrics handler")
+	}
 	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{
-		Handler:           o.Handler,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	hs := newHTTPServer(o.Handler, log)
+	var ml net.Listener // the operations listener
+	var ops *http.Server
+	if o.MetricsListen != "" {
+		if ml, err = net.Listen("tcp", o.MetricsListen); err != nil {
+			l.Close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		ops = newHTTPServer(opsHandler(o.Metrics), log)
 	}
 	scheme := "http"
 	if o.TLSCert != "" {
@@ -108,6 +146,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			served <- hs.Serve(l)
 		}
 	}()
+	opsServed := make(chan error, 1)
+	if ops != nil {
+		go func() { opsServed <- ops.Serve(ml) }()
+		if o.MetricsReady != nil {
+			o.MetricsReady("http://" + ml.Addr().String() + MetricsPath)
+		}
+	}
 	if o.Ready != nil {
 		o.Ready(scheme + "://" + l.Addr().String())
 	}
@@ -140,7 +185,14 @@ wait:
 			reload()
 		case err := <-served:
 			log.Error("HTTP server stopped", "err", err)
+			if ops != nil {
+				ops.Close()
+			}
 			return fmt.Errorf("serve: %w", err)
+		case err := <-opsServed:
+			log.Error("operations listener stopped", "err", err)
+			hs.Close()
+			return fmt.Errorf("serve metrics: %w", err)
 		case <-stopCtx.Done():
 			break wait
 		}
@@ -154,7 +206,14 @@ wait:
 		log.Warn("requests still in flight at the shutdown timeout; closing their connections", "err", err)
 		hs.Close()
 	}
-	l.Close() // Shutdown misses a listener that Serve has not taken yet
+	l.Close()       // Shutdown misses a listener that Serve has not taken yet
+	if ops != nil { // scrapes are short: no need to wait for them
+		ops.Close()
+		ml.Close()
+		if err := <-opsServed; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve metrics: %w", err)
+		}
+	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -71,3 +71,76 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Fatalf("Serve: %v", err)
 	}
 }
+
+// TestServeMetricsListener: the metrics are served on the operations listener only,
+// at GET /metrics; the public listener's handler never sees /metrics routed to them,
+// and both listeners close at shutdown.
+func TestServeMetricsListener(t *testing.T) {
+	public := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("polyroot_test 1\n")) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	urls, metricsURLs := make(chan string, 1), make(chan string, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, ServeOptions{Listen: "127.0.0.1:0", Handler: public, MetricsListen: "127.0.0.1:0", Metrics: metrics,
+			MetricsReady: func(u string) { metricsURLs <- u }, Ready: func(u string) { urls <- u }})
+	}()
+	var url, murl string
+	select {
+	case murl = <-metricsURLs:
+	case err := <-served:
+		t.Fatalf("Serve: %v", err)
+	}
+	url = <-urls
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	base, ok := strings.CutSuffix(murl, MetricsPath)
+	if !ok || base == url {
+		t.Fatalf("metrics URL %s, API URL %s", murl, url)
+	}
+	if code, body := get(murl); code != 200 || body != "polyroot_test 1\n" {
+		t.Fatalf("GET %s: %d %q", murl, code, body)
+	}
+	if code, _ := get(url + MetricsPath); code != 404 {
+		t.Fatalf("GET /metrics on the public listener: %d, want 404", code)
+	}
+	if code, _ := get(base + "/readyz"); code != 404 {
+		t.Fatalf("the operations listener serves /readyz: %d", code)
+	}
+	if resp, err := http.Post(murl, "text/plain", nil); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /metrics: %v %v", resp, err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	for _, u := range []string{url, base} {
+		if c, err := net.Dial("tcp", strings.TrimPrefix(u, "http://")); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after shutdown", u)
+		}
+	}
+
+	// A metrics address without a handler, or one that is taken, is refused.
+	if err := Serve(context.Background(), ServeOptions{Listen: "127.0.0.1:0", Handler: public, MetricsListen: "127.0.0.1:0"}); err == nil {
+		t.Error("an operations listener without a metrics handler was accepted")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	err = Serve(context.Background(), ServeOptions{Listen: "127.0.0.1:0", Handler: public, MetricsListen: l.Addr().String(), Metrics: metrics})
+	if err == nil || !strings.Contains(err.Error(), "metrics listen") {
+		t.Errorf("a taken metrics address: %v", err)
+	}
+}

@@ -2,10 +2,11 @@
 // server serve` does once its settings are resolved. It loads the trust bundle and the
 // server key sQ (provisioned by `polyroot server provision`) and the token-signing key
 // from the keystore (creating the token key on first start), starts server.Server
-// behind an http.Server with bounded timeouts (HTTPS when a certificate is given), on
-// SIGHUP reloads the TLS certificate, and on SIGINT, SIGTERM or the cancellation of
-// its context stops accepting connections, lets the requests in flight finish, then
-// closes the server's state database.
+// behind an http.Server with bounded timeouts (HTTPS when a certificate is given) and
+// its metrics on a separate operations listener (MetricsListen), on SIGHUP reloads the
+// TLS certificate, and on SIGINT, SIGTERM or the cancellation of its context stops
+// accepting connections, lets the requests in flight finish, then closes the server's
+// state database.
 //
 // Security invariants: nothing here prints or logs a secret (sQ, the token key, the
 // registrar key, the admin token); the keystore is opened by the caller and handed in.
@@ -52,18 +53,24 @@ type Config struct {
 	DataDir      string
 	Logger       *slog.Logger // default: discard
 
-	RatePerSecond    float64       // per client address; default server's (50)
-	RateBurst        int           // default server's (100)
-	MaxFailures      int           // default server's (3)
-	TokenTTL         time.Duration // default server's (15 min)
-	CodeTTL          time.Duration // default server's (24 h)
-	DTAClient        *http.Client  // for revocation notices and probes; default server's
-	DTAProbeInterval time.Duration // how often the DTAs' readiness is probed; default server's (10 s)
-	TLSCert, TLSKey  string        // both or neither: serve HTTPS
-	ShutdownTimeout  time.Duration // for requests in flight; default 30 s
+	RatePerSecond     float64       // per client address; default server's (50)
+	RateBurst         int           // default server's (100)
+	MaxFailures       int           // default server's (3)
+	MaxFailuresPerDay int           // the daily failure budget; default server's (10)
+	TokenTTL          time.Duration // default server's (15 min)
+	CodeTTL           time.Duration // default server's (24 h)
+	DTAClient         *http.Client  // for revocation notices and probes; default server's
+	DTAProbeInterval  time.Duration // how often the DTAs' readiness is probed; default server's (10 s)
+	TLSCert, TLSKey   string        // both or neither: serve HTTPS
+	ShutdownTimeout   time.Duration // for requests in flight; default 30 s
+	// MetricsListen is the operations listener's host:port, where GET /metrics is
+	// served (plain HTTP; port 0 picks a free one). Empty: the metrics are not served.
+	// They are never served on Listen.
+	MetricsListen string
 
 	// Ready receives one line once the server accepts connections:
-	// "polyroot: auth server of <domain> ready at <URL> (…)". Default: discard.
+	// "polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>[; metrics
+	// at <URL of /metrics>])". Default: discard.
 	Ready io.Writer
 }
 
@@ -137,7 +144,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	srv, err := server.New(ctx, server.Config{
 		Bundle: b, BundleFile: raw, RegistrarKey: cfg.RegistrarKey, ServerKey: sQ, TokenKey: tk,
 		AdminToken: cfg.AdminToken, DataDir: cfg.DataDir, Logger: log,
-		MaxFailures: cfg.MaxFailures, TokenTTL: cfg.TokenTTL, CodeTTL: cfg.CodeTTL,
+		MaxFailures: cfg.MaxFailures, MaxFailuresPerDay: cfg.MaxFailuresPerDay, TokenTTL: cfg.TokenTTL, CodeTTL: cfg.CodeTTL,
 		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
 		DTAProbeInterval: cfg.DTAProbeInterval,
 	})
@@ -151,13 +158,19 @@ func Serve(ctx context.Context, cfg Config) error {
 	if cfg.TLSCert == "" {
 		log.Warn("serving plain HTTP: logins have no channel binding; use it on loopback for tests only")
 	}
+	var metricsURL string
 	err = httpx.Serve(ctx, httpx.ServeOptions{
 		Listen: cfg.Listen, Handler: srv.Handler(), TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
 		MinTLSVersion: tls.VersionTLS13, // channel-bound logins (docs/protocol.md 9.5)
 		Logger:        log, ShutdownTimeout: cfg.ShutdownTimeout,
+		MetricsListen: cfg.MetricsListen, Metrics: srv.MetricsHandler(),
+		MetricsReady: func(url string) {
+			metricsURL = url
+			log.Info("metrics served on the operations listener", "url", url)
+		},
 		Ready: func(url string) {
 			log.Info("auth server ready", "domain", b.Domain, "url", url, "bundle_fingerprint", fingerprint)
-			fmt.Fprintf(cfg.Ready, "polyroot: auth server of %s ready at %s (bundle %s)\n", b.Domain, url, fingerprint)
+			fmt.Fprintf(cfg.Ready, "polyroot: auth server of %s ready at %s (bundle %s%s)\n", b.Domain, url, fingerprint, metricsNote(metricsURL))
 		},
 	})
 	if cerr := srv.Close(); cerr != nil {
@@ -167,4 +180,12 @@ func Serve(ctx context.Context, cfg Config) error {
 		log.Info("stopped")
 	}
 	return err
+}
+
+// metricsNote is the ready line's mention of the metrics URL, if they are served.
+func metricsNote(url string) string {
+	if url == "" {
+		return ""
+	}
+	return "; metrics at " + url
 }

@@ -32,7 +32,10 @@ import "time"
 //	                                                                     domain has no permits, 400 "bad_request")
 //	GET  /.well-known/jwks.json the access-token keys (RFC 7517)
 //	GET  /v1/openapi.yaml       this list in full, as OpenAPI 3.1 (server/openapi.yaml)
-//	GET  /livez, /readyz, /metrics
+//	GET  /livez, /readyz
+//
+// The Prometheus metrics are not on this API: the server serves GET /metrics on a
+// separate operations listener (loopback by default), for operators only.
 //
 // Every route may also answer 400 "bad_json", 413 "body_too_large", 415
 // "unsupported_media_type" (bodies must be application/json), 429 "rate_limited" with
@@ -41,7 +44,9 @@ import "time"
 // Login failures — wrong PIN, unknown, revoked, blocked or expired identity, forged
 // message — all answer 401 "login_failed" with the same message and a TriesLeft that
 // the server counts for every idhash it is asked about, known or not; after MaxFailures
-// (default 3) TriesLeft is 0 until the registrar unblocks the identity.
+// (default 3) failures in a row, or MaxFailuresPerDay (default 10) within 24 h whatever
+// the successes in between, TriesLeft is 0 until the registrar unblocks the identity.
+// They all cost the server the same work, so their timing tells them apart no more.
 //
 // Permit renewal. A client whose permits have all expired cannot log in, so it cannot
 // get the access token that POST /v1/permits needs. It renews instead: the same two

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// work is what one login cost the server: pairings run with sQ, and bbolt's write
+// statistics (committed write transactions' page writes).
+type work struct {
+	pairings uint64
+	pages    int64
+	records  int // keys in the failures bucket
+}
+
+func (h *harness) work(t *testing.T) work {
+	t.Helper()
+	st := h.srv.store.db.Stats()
+	w := work{pairings: h.srv.verifier.Key.Pairings(), pages: st.TxStats.GetWrite()}
+	if err := h.srv.store.db.View(func(tx *bolt.Tx) error {
+		w.records = tx.Bucket(bucketFailures).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// TestFailurePathsAlike: a wrong PIN, an unknown idhash, a revoked and an expired
+// identity, and a blocked identity with the right or a wrong PIN all get the same
+// answer and cost the same work: two pairings (the right PIN of a blocked identity
+// too) and one synced write of a failure record, also for an idhash that is not
+// enrolled.
+func TestFailurePathsAlike(t *testing.T) {
+	e := newEnv(t, 0)
+	frozen := time.Now()
+	var clk clock
+	h := e.start(t, t.TempDir(), false, func(c *Config) {
+		c.Now = func() time.Time { return frozen.Add(time.Duration(clk.off.Load())) }
+	})
+	wrong := h.enrol(t, wire.EnrolmentRequest{ID: "wrong"}, "1111")
+	revoked := h.enrol(t, wire.EnrolmentRequest{ID: "revoked"}, "2222")
+	expired := h.enrol(t, wire.EnrolmentRequest{ID: "expired", TTL: 1}, "3333")
+	blocked := h.enrol(t, wire.EnrolmentRequest{ID: "blocked"}, "4444")
+	unknown := *wrong
+	unknown.id = pairing.IDHash{0xde, 0xad}
+	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{ID: "revoked"}, nil); st != 200 {
+		t.Fatalf("revoke: %d %s", st, body)
+	}
+	for range 3 {
+		h.login(t, blocked, "0000", loginOpts{})
+	}
+	clk.advance(2 * time.Second) // past the temporary identity's end
+
+	kinds := []struct {
+		name string
+		c    *tclient
+		pin  string
+	}{
+		{"wrong-pin", wrong, "0000"},
+		{"unknown", &unknown, "1111"},
+		{"revoked", revoked, "2222"},
+		{"expired", expired, "3333"},
+		{"blocked-right-pin", blocked, "4444"},
+		{"blocked-wrong-pin", blocked, "0000"},
+	}
+	bodies := map[string][]byte{}
+	var pages []int64
+	for _, k := range kinds {
+		before := h.work(t)
+		res := h.login(t, k.c, k.pin, loginOpts{})
+		after := h.work(t)
+		if res.status != 401 || res.failure.Code != "login_failed" {
+			t.Fatalf("%s: %d %s", k.name, res.status, res.body)
+		}
+		bodies[k.name] = res.body
+		if n := after.pairings - before.pairings; n != 2 {
+			t.Errorf("%s: %d pairings, want 2", k.name, n)
+		}
+		if n := after.records - before.records; n > 1 {
+			t.Errorf("%s: %d failure records added", k.name, n)
+		}
+		pages = append(pages, after.pages-before.pages)
+	}
+	for i, n := range pages {
+		if n == 0 || n != pages[0] {
+			t.Errorf("%s: %d pages written, %s %d: every failure must cost one synced write alike", kinds[i].name, n, kinds[0].name, pages[0])
+		}
+	}
+	for _, name := range []string{"unknown", "revoked", "expired"} {
+		if !bytes.Equal(bodies[name], bodies["wrong-pin"]) {
+			t.Errorf("%s answers %s, a first wrong PIN %s", name, bodies[name], bodies["wrong-pin"])
+		}
+	}
+	if !bytes.Equal(bodies["blocked-right-pin"], bodies["blocked-wrong-pin"]) || !strings.Contains(string(bodies["blocked-wrong-pin"]), `"tries_left":0`) {
+		t.Errorf("blocked: right PIN %s, wrong PIN %s", bodies["blocked-right-pin"], bodies["blocked-wrong-pin"])
+	}
+}
+
+// TestDailyFailureBudget: failures within 24 h block the identity at the daily budget
+// whatever the successes in between, with a metric and a log line; the block survives
+// a restart and the end of the window, and lasts until the registrar unblocks it.
+// Failures of an ended window do not count.
+func TestDailyFailureBudget(t *testing.T) {
+	e := newEnv(t, 0)
+	frozen := time.Now()
+	var clk clock
+	h := e.start(t, t.TempDir(), false, func(c *Config) {
+		c.Now = func() time.Time { return frozen.Add(time.Duration(clk.off.Load())) }
+		c.MaxFailuresPerDay = 4
+	})
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "dora"}, "1234")
+	step := func(pin string, status, tries int) {
+		t.Helper()
+		res := h.login(t, c, pin, loginOpts{})
+		if res.status != status || (status == 401 && res.failure.TriesLeft != tries) {
+			t.Fatalf("PIN %s: %d %s, want %d with tries_left %d", pin, res.status, res.body, status, tries)
+		}
+	}
+	// MaxFailures is 3: two failures in a row never block, but the fourth of the day does.
+	step("0000", 401, 2)
+	step("0000", 401, 1)
+	step("1234", 200, 0)
+	step("0000", 401, 1) // 3 of 4 today: one try left, whatever the consecutive count
+	step("1234", 200, 0)
+	if strings.Contains(h.metrics(t), "polyroot_server_failure_budget_exceeded_total 1") {
+		t.Fatal("budget reported exceeded too early")
+	}
+	step("0000", 401, 0) // the fourth: blocked
+	step("1234", 401, 0)
+	if m := h.metrics(t); !strings.Contains(m, "polyroot_server_failure_budget_exceeded_total 1") {
+		t.Errorf("metric not incremented:\n%s", m)
+	}
+	if l := logBuf.String(); !strings.Contains(l, "daily login failure budget used up") || !strings.Contains(l, hex.EncodeToString(c.id[:])) {
+		t.Error("no WARN line naming the idhash")
+	}
+	h.restart(t)
+	step("1234", 401, 0)
+	clk.advance(25 * time.Hour)
+	step("1234", 401, 0) // still held: only the registrar lifts it
+	h.unblockBy(t, "dora")
+	step("1234", 200, 0)
+
+	// A fresh budget after the unblock; failures of an ended window are forgotten.
+	step("0000", 401, 2)
+	step("1234", 200, 0)
+	step("0000", 401, 2)
+	step("1234", 200, 0)
+	step("0000", 401, 1) // 3 of 4
+	clk.advance(24 * time.Hour)
+	step("0000", 401, 1) // a new window: 1 of 4, 2 in a row
+	step("1234", 200, 0)
+	h.restart(t)
+	step("0000", 401, 2) // the window survives the restart: 2 of 4
+}
+
+// TestUnknownIDHashesBounded: failures of idhashes that are not enrolled all write the
+// same decoy record, so garbage idhashes do not grow the database; loading skips it.
+func TestUnknownIDHashesBounded(t *testing.T) {
+	e := newEnv(t, 0)
+	h := e.start(t, t.TempDir(), false)
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "una"}, "1234")
+	h.login(t, c, "0000", loginOpts{})
+	before := h.work(t)
+	ghost := *c
+	for i := range 40 {
+		binary.BigEndian.PutUint32(ghost.id[:], uint32(i)+1)
+		if res := h.login(t, &ghost, "1234", loginOpts{}); res.status != 401 || res.failure.TriesLeft != 2 {
+			t.Fatalf("unknown %d: %d %s", i, res.status, res.body)
+		}
+	}
+	if after := h.work(t); after.records != before.records+1 {
+		t.Fatalf("failure records: %d before, %d after 40 unknown idhashes; want one decoy more", before.records, after.records)
+	}
+	h.restart(t)
+	if n := h.srv.fails.count(ghost.id); n != 0 {
+		t.Fatalf("the decoy record was loaded as a count: %d", n)
+	}
+	if n := h.srv.fails.count(c.id); n != 1 {
+		t.Fatalf("the enrolled identity's count after restart: %d", n)
+	}
+}
