@@ -136,8 +136,8 @@ func BenchmarkAudit(b *testing.B) {
 				var buf [8]byte
 				binary.BigEndian.PutUint64(buf[:], j)
 				h := sha256.Sum256(buf[:])
-				e := wire.Entry{Version: 1, DTA: rec.Index, Domain: bun.Domain, Kind: wire.KindClient,
-					IDHash: hex.EncodeToString(h[:]), ShareSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]),
+				e := wire.Entry{Version: wire.EntryVersion, DTA: rec.Index, Domain: bun.Domain, Kind: wire.KindClient,
+					Subject: hex.EncodeToString(h[:]), SealedSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]),
 					Time: 1_800_000_000 + int64(j)}
 				leaf, err := e.Marshal()
 				if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
@@ -24,6 +25,12 @@ const maxPermitSlots = 366
 // the PIN out and stores the token, permits and receipts in the token file. A device
 // (device true) enrols without a PIN: pin must then be empty. Nothing is stored
 // unless every DTA answered with valid shares.
+//
+// The code never leaves the client: Enroll makes a fresh X25519 key, proves knowledge
+// of the code bound to that key (wire.NewRedeemRequest), and checks that the
+// registrar's tickets name that key; every DTA seals its shares to it. What a TLS
+// interceptor sees is useless to it, and one that replaces the key is detected:
+// ErrPossibleInterception.
 func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte, device bool) error {
 	switch {
 	case device && len(pin) > 0:
@@ -35,11 +42,23 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if err != nil {
 		return err
 	}
+	sealPub, sealPriv, err := wire.NewSealKey()
+	if err != nil {
+		return err
+	}
+	req, err := wire.NewRedeemRequest(code, c.bundle.Domain, sealPub)
+	if err != nil {
+		return fmt.Errorf("client: the enrolment code: %w", err)
+	}
 	var pkg wire.EnrolPackage
-	if _, err := postJSON(ctx, c.o.serverHTTP, u, "", wire.RedeemRequest{Code: code}, &pkg); err != nil {
+	if _, err := postJSON(ctx, c.o.serverHTTP, u, "", req, &pkg); err != nil {
+		var se *statusError
+		if errors.As(err, &se) && se.body.Code == "code_proof_failed" {
+			return fmt.Errorf("%w (the server received another key than this client sent; the code is still valid)", ErrPossibleInterception)
+		}
 		return serverError(err)
 	}
-	id, err := c.checkPackage(&pkg, device)
+	id, err := c.checkPackage(&pkg, device, sealPub)
 	if err != nil {
 		return err
 	}
@@ -47,7 +66,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if c.domain.PermitPeriod != 0 {
 		jobs = append(jobs, job{kind: wire.KindPermit, ticket: pkg.PermitTicket, first: pkg.FirstSlot, last: pkg.LastSlot})
 	}
-	got, err := c.collect(ctx, id, jobs)
+	got, err := c.collect(ctx, id, sealPriv, jobs)
 	if err != nil {
 		return err
 	}
@@ -56,8 +75,8 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 		return err
 	}
 	tk := pairing.ExtractPIN(c.domain.Name, id, sA, pin)
-	st := &tokenState{Version: 1, BundleFingerprint: c.fingerprint, Domain: pkg.Domain, ID: pkg.ID,
-		IDHash: hex.EncodeToString(id[:]), Device: device, NotAfter: pkg.NotAfter, Token: tk.Bytes(),
+	st := &tokenState{Version: tokenVersion, BundleFingerprint: c.fingerprint, Domain: pkg.Domain, ID: pkg.ID,
+		IDHash: hex.EncodeToString(id[:]), Device: device, NotAfter: pkg.NotAfter, Token: tk.Bytes(), SealKey: sealPriv,
 		Permits: map[uint64][]byte{}, Receipts: got.receipts}
 	if err := got.addPermits(c.bundle.SharingMode(), st.Permits); err != nil {
 		return err
@@ -71,9 +90,9 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	return nil
 }
 
-// checkPackage checks an enrolment package against the pinned bundle and returns
-// the idhash it names.
-func (c *Client) checkPackage(p *wire.EnrolPackage, device bool) (pairing.IDHash, error) {
+// checkPackage checks an enrolment package against the pinned bundle and the client's
+// seal key, and returns the idhash it names.
+func (c *Client) checkPackage(p *wire.EnrolPackage, device bool, sealPub []byte) (pairing.IDHash, error) {
 	bad := func(format string, a ...any) (pairing.IDHash, error) {
 		return pairing.IDHash{}, fmt.Errorf("client: the enrolment package from the server "+format, a...)
 	}
@@ -97,12 +116,35 @@ func (c *Client) checkPackage(p *wire.EnrolPackage, device bool) (pairing.IDHash
 	if p.NotAfter != nil && !c.o.now().Before(*p.NotAfter) {
 		return pairing.IDHash{}, ErrIdentityExpired
 	}
+	if err := c.checkTicket(p.ClientTicket, ticket.KindClient, id, sealPub, 0, 0); err != nil {
+		return pairing.IDHash{}, err
+	}
 	if c.domain.PermitPeriod != 0 {
 		if err := checkSlots(p.PermitTicket, p.FirstSlot, p.LastSlot); err != nil {
 			return bad("%v", err)
 		}
+		if err := c.checkTicket(p.PermitTicket, ticket.KindPermit, id, sealPub, p.FirstSlot, p.LastSlot); err != nil {
+			return pairing.IDHash{}, err
+		}
 	}
 	return id, nil
+}
+
+// checkTicket checks that a ticket from the server is signed by the bundle's registrar
+// for this identity (and, for permits, these slots), and names the client's seal key:
+// tickets for another key mean that someone between client and server replaced it.
+func (c *Client) checkTicket(token, kind string, id pairing.IDHash, sealPub []byte, first, last uint64) error {
+	tk, err := ticket.Verify(token, c.bundle.RegistrarPublicKey(), c.bundle.Domain, kind, c.o.now())
+	if err != nil {
+		return fmt.Errorf("client: the server's %s ticket: %w", kind, err)
+	}
+	if tk.IDHash != hex.EncodeToString(id[:]) || (kind == ticket.KindPermit && (tk.FirstSlot != first || tk.LastSlot != last)) {
+		return fmt.Errorf("client: the server's %s ticket is for another identity or other slots", kind)
+	}
+	if tk.SealKey != hex.EncodeToString(sealPub) {
+		return fmt.Errorf("%w (the registrar's %s ticket names another key than this client's)", ErrPossibleInterception, kind)
+	}
+	return nil
 }
 
 func checkSlots(ticket string, first, last uint64) error {
@@ -209,7 +251,17 @@ func (c *Client) storePermits(ctx context.Context, id pairing.IDHash, pt *wire.P
 	if err := checkSlots(pt.Ticket, pt.FirstSlot, pt.LastSlot); err != nil {
 		return fmt.Errorf("client: the server's permit ticket %v", err)
 	}
-	got, err := c.collect(ctx, id, []job{{kind: wire.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
+	c.mu.Lock()
+	sealPriv := c.state.SealKey
+	c.mu.Unlock()
+	sealPub, err := wire.SealPublicKey(sealPriv)
+	if err != nil {
+		return fmt.Errorf("client: the token file's seal key: %w", err)
+	}
+	if err := c.checkTicket(pt.Ticket, ticket.KindPermit, id, sealPub, pt.FirstSlot, pt.LastSlot); err != nil {
+		return err
+	}
+	got, err := c.collect(ctx, id, sealPriv, []job{{kind: wire.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
 	if err != nil {
 		return err
 	}
@@ -262,7 +314,7 @@ type collected struct {
 // collect presents every job's ticket at every DTA in parallel and verifies the
 // answers. It fails unless every DTA answered every job with valid shares, naming the
 // DTAs that did not.
-func (c *Client) collect(ctx context.Context, id pairing.IDHash, jobs []job) (*collected, error) {
+func (c *Client) collect(ctx context.Context, id pairing.IDHash, sealKey []byte, jobs []job) (*collected, error) {
 	type result struct {
 		dta    int
 		job    int
@@ -275,7 +327,7 @@ func (c *Client) collect(ctx context.Context, id pairing.IDHash, jobs []job) (*c
 	for i := range c.bundle.DTAs {
 		for j := range jobs {
 			wg.Go(func() {
-				sh, err := c.fetch(ctx, &c.bundle.DTAs[i], id, jobs[j])
+				sh, err := c.fetch(ctx, &c.bundle.DTAs[i], id, sealKey, jobs[j])
 				mu.Lock()
 				results = append(results, result{dta: i, job: j, shares: sh, err: err})
 				mu.Unlock()
@@ -382,7 +434,7 @@ func (e *badAnswer) Error() string { return e.err.Error() }
 func badf(format string, a ...any) error { return &badAnswer{err: fmt.Errorf(format, a...)} }
 
 // fetch presents one ticket at one DTA and verifies its answer.
-func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, j job) ([]checkedShare, error) {
+func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, sealKey []byte, j job) ([]checkedShare, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.o.dtaTimeout)
 	defer cancel()
 	u := d.URL + j.path()
@@ -401,13 +453,15 @@ func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, j 
 	default:
 		return nil, &DTAUnreachableError{Index: d.Index, URL: d.URL, Err: err}
 	}
-	return c.check(d, id, j, &resp)
+	return c.check(d, id, sealKey, j, &resp)
 }
 
-// check verifies a DTA's answer to job j: one share per slot asked, each with a log
-// entry that describes exactly this issuance, the DTA's signed promise for that entry,
-// and a DLEQ proof against the DTA's commitment.
-func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *wire.DTAResponse) ([]checkedShare, error) {
+// check verifies a DTA's answer to job j: one sealed share per slot asked that opens
+// with the client's seal key, each with a log entry that describes exactly this
+// issuance, the DTA's signed promise for that entry, and a DLEQ proof against the
+// DTA's commitment. The opened shares and proofs are kept in memory only: a stored
+// share would let a thief with the token test PINs offline.
+func (c *Client) check(d *bundle.DTA, id pairing.IDHash, sealKey []byte, j job, resp *wire.DTAResponse) ([]checkedShare, error) {
 	if resp.DTA != d.Index {
 		return nil, badf("answered as DTA %d", resp.DTA)
 	}
@@ -426,8 +480,8 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *wire.DTARe
 	if err != nil {
 		return nil, err
 	}
-	ticketHash := sha256Hex([]byte(j.ticket))
-	idHex := hex.EncodeToString(id[:])
+	ticketHash := sha256.Sum256([]byte(j.ticket))
+	subject := wire.Subject(id)
 	out := make([]checkedShare, 0, len(resp.Shares))
 	for i, s := range resp.Shares {
 		slot := uint64(0)
@@ -437,11 +491,15 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *wire.DTARe
 		if s.Slot != slot {
 			return nil, badf("share %d is for slot %d, want %d", i, s.Slot, slot)
 		}
-		share, err := pairing.DecodeG1(s.Share)
+		plain, err := wire.Open(sealKey, &wire.SealContext{Domain: c.bundle.Domain, DTA: d.Index, Kind: j.kind, Slot: slot, TicketSHA256: ticketHash}, s.Sealed)
+		if err != nil || len(plain) != pairing.G1Size+pairing.DLEQProofSize {
+			return nil, badf("the sealed share of slot %d does not open with this client's key", slot)
+		}
+		share, err := pairing.DecodeG1(plain[:pairing.G1Size])
 		if err != nil {
 			return nil, &badAnswer{err: fmt.Errorf("share of slot %d: %w", slot, err), dleq: true}
 		}
-		proof, err := pairing.DecodeDLEQProof(s.Proof)
+		proof, err := pairing.DecodeDLEQProof(plain[pairing.G1Size:])
 		if err != nil {
 			return nil, &badAnswer{err: fmt.Errorf("proof of slot %d: %w", slot, err), dleq: true}
 		}
@@ -458,8 +516,8 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *wire.DTARe
 		if err != nil {
 			return nil, badf("log entry of slot %d: %v", slot, err)
 		}
-		if e.DTA != d.Index || e.Domain != c.bundle.Domain || e.Kind != j.kind || e.IDHash != idHex ||
-			e.Slot != slot || e.ShareSHA256 != sha256Hex(s.Share) || e.TicketSHA256 != ticketHash {
+		if e.DTA != d.Index || e.Domain != c.bundle.Domain || e.Kind != j.kind || e.Subject != subject ||
+			e.Slot != slot || e.SealedSHA256 != sha256Hex(s.Sealed) || e.TicketSHA256 != hex.EncodeToString(ticketHash[:]) {
 			return nil, badf("the log entry of slot %d does not describe this issuance", slot)
 		}
 		if s.Promise == nil || s.Promise.Origin != d.LogOrigin {

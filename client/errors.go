@@ -30,11 +30,14 @@ var (
 	// ErrServerNotAuthentic: the server's key confirmation does not verify: it does
 	// not hold the domain's key. Do not use this server; report it.
 	ErrServerNotAuthentic = errors.New("client: the server could not prove it holds the domain's key: it is not authentic; do not use it and report this")
-	// ErrPossibleInterception: the server saw a different TLS channel than the client
-	// (the channel bindings differ): something, e.g. a TLS-intercepting proxy or a
-	// forced root certificate, sits between them. The PIN was right and is not
-	// counted as a failure. Use another network; report it.
-	ErrPossibleInterception = errors.New("client: possible interception: the server saw a different TLS channel (a TLS-intercepting proxy or forced root certificate?); use another network and report this")
+	// ErrPossibleInterception: something, e.g. a TLS-intercepting proxy or a forced
+	// root certificate, sits between the client and the server. At login the server
+	// saw a different TLS channel than the client (the channel bindings differ); the
+	// PIN was right and is not counted as a failure. At enrolment the server received
+	// another key than the client sent, or answered with tickets for another key; the
+	// code is not used up, and nothing the interceptor saw lets it enrol. Use another
+	// network; report it.
+	ErrPossibleInterception = errors.New("client: possible interception: what the server received is not what this client sent (a TLS-intercepting proxy or forced root certificate?); use another network and report this")
 	// ErrBundleFingerprint: the trust bundle's SHA-256 fingerprint is not the pinned
 	// one. Get the right bundle or fingerprint from the domain's operator.
 	ErrBundleFingerprint = errors.New("client: the trust bundle does not match the pinned fingerprint; check the bundle and fingerprint with the domain's operator")

@@ -28,8 +28,13 @@ const (
 // for a few DTAs fit easily).
 const maxTokenFile = 8 << 20
 
+// tokenVersion is the version of token.json: 2 since shares are sealed to the client's
+// key (version 1 tokens cannot receive permits any more; enrol again).
+const tokenVersion = 2
+
 // tokenState is the content of token.json. It holds the token TK = sA − π·A and
-// combined permits, never sA, the PIN or anything computed from the PIN.
+// combined permits, never sA, a share, a sealed share, the PIN or anything computed
+// from the PIN. Its receipts hold only log entries (hashes of sealed shares).
 type tokenState struct {
 	Version           int               `json:"version"`
 	BundleFingerprint string            `json:"bundle_fingerprint"`
@@ -39,6 +44,7 @@ type tokenState struct {
 	Device            bool              `json:"device,omitempty"`
 	NotAfter          *time.Time        `json:"not_after,omitempty"`
 	Token             []byte            `json:"token"`             // TK, a compressed G1 point
+	SealKey           []byte            `json:"seal_key"`          // X25519 private key that opens permits sealed to this client
 	Permits           map[uint64][]byte `json:"permits,omitempty"` // slot → combined permit s·T_k
 	Receipts          []Receipt         `json:"promises,omitempty"`
 }
@@ -161,8 +167,8 @@ func loadToken(dir string) (*tokenState, error) {
 	if err := d.Decode(&st); err != nil {
 		return nil, fmt.Errorf("client: %s is malformed: %v", p, err)
 	}
-	if st.Version != 1 {
-		return nil, fmt.Errorf("client: %s has version %d, want 1", p, st.Version)
+	if st.Version != tokenVersion {
+		return nil, fmt.Errorf("client: %s has version %d, want %d: enrol again with a new code", p, st.Version, tokenVersion)
 	}
 	return &st, nil
 }

@@ -111,7 +111,7 @@ func TestCrashDurability(t *testing.T) {
 	for i := range tickets {
 		rand.Read(ids[i][:])
 		tk, err := ticket.Sign(ticket.Ticket{Domain: testDomain, Kind: ticket.KindClient, IDHash: hex.EncodeToString(ids[i][:]),
-			NotAfter: time.Now().Add(time.Hour)}, registrar)
+			SealKey: hex.EncodeToString(testSealPub), NotAfter: time.Now().Add(time.Hour)}, registrar)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,11 +163,7 @@ func TestCrashDurability(t *testing.T) {
 	for _, j := range mrand.Perm(len(received))[:16] { // DLEQ proofs of a sample
 		k := received[j]
 		s := results[k].resp.Shares[0]
-		S, err1 := pairing.DecodeG1(s.Share)
-		proof, err2 := pairing.DecodeDLEQProof(s.Proof)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("ticket %d: share or proof does not decode", k)
-		}
+		S, proof := openClientShare(t, &s)
 		if err := pairing.VerifyShares(pairing.IdentityPoint(ids[k]), []pairing.IssuedShare{{Index: 1, Commitment: commitment, Share: S, Proof: proof}},
 			func(i uint32) []byte { return pairing.ShareContext(testDomain, i, "client", 0) }); err != nil {
 			t.Fatalf("ticket %d: DLEQ proof: %v", k, err)
@@ -430,7 +426,7 @@ func checkShare(t *testing.T, sh wire.DTAShare, tk string, pub ed25519.PublicKey
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.TicketSHA256 != sha256Hex([]byte(tk)) || e.ShareSHA256 != sha256Hex(sh.Share) || e.Kind != wire.KindClient {
+	if e.TicketSHA256 != sha256Hex([]byte(tk)) || e.SealedSHA256 != sha256Hex(sh.Sealed) || e.Kind != wire.KindClient {
 		t.Fatalf("entry %d does not describe its ticket and share: %+v", p.Index, e)
 	}
 }

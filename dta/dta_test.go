@@ -2,8 +2,8 @@ package dta
 
 import (
 	"bytes"
-	"encoding/hex"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,17 +40,10 @@ func (d *domain) checkShares(responses []*wire.DTAResponse, base *pairing.G1, ki
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Kind != kind || e.DTA != r.DTA || e.IDHash != hex.EncodeToString(id[:]) || e.Slot != slot || e.ShareSHA256 != sha256Hex(sh.Share) {
+		if e.Kind != kind || e.DTA != r.DTA || e.Subject != wire.Subject(id) || e.Slot != slot {
 			t.Fatalf("DTA %d: entry %+v does not describe the share", r.DTA, e)
 		}
-		S, err := pairing.DecodeG1(sh.Share)
-		if err != nil {
-			t.Fatal(err)
-		}
-		proof, err := pairing.DecodeDLEQProof(sh.Proof)
-		if err != nil {
-			t.Fatal(err)
-		}
+		S, proof := openClientShare(t, sh)
 		issued = append(issued, pairing.IssuedShare{Index: r.DTA, Commitment: commit, Share: S, Proof: proof})
 		idx, parts = append(idx, r.DTA), append(parts, S)
 	}
@@ -74,11 +67,7 @@ func TestEnrolProvisionLogin(t *testing.T) {
 
 	clientTk := d.ticket(ticket.KindClient, id)
 	permitTk := d.ticket(ticket.KindPermit, id, func(tk *ticket.Ticket) { tk.FirstSlot, tk.LastSlot = slot, slot+2 })
-	pubKey, privKey, err := wire.NewServerShareKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTk := d.ticket(ticket.KindServer, id, func(tk *ticket.Ticket) { tk.ServerKey = hex.EncodeToString(pubKey) })
+	serverTk := d.ticket(ticket.KindServer, id)
 
 	var clients, permits []*wire.DTAResponse
 	var sQ *pairing.G2
@@ -90,14 +79,7 @@ func TestEnrolProvisionLogin(t *testing.T) {
 		}
 		permits = append(permits, p)
 		s := d.issue(nd, "/v1/shares/server", serverTk)
-		if s.Shares[0].Share != nil {
-			t.Fatal("server share sent in the clear")
-		}
-		plain, err := wire.OpenServerShare(privKey, testDomain, nd.index, s.Shares[0].Sealed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		share, err := pairing.DecodeG2(plain)
+		share, err := pairing.DecodeG2(openShare(t, &s.Shares[0]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +147,8 @@ func TestTickets(t *testing.T) {
 		{"fail/wrong-kind", "/v1/shares/permit", d.ticket(ticket.KindClient, id), 400, "wrong_kind"},
 		{"fail/other-domain", "/v1/shares/client", d.ticket(ticket.KindClient, id, func(tk *ticket.Ticket) { tk.Domain = "api.example.org" }), 403, "wrong_domain"},
 		{"fail/garbage-ticket", "/v1/shares/client", "abc.def.ghi", 401, "invalid_ticket"},
-		{"fail/bad-server-key", "/v1/shares/server", d.ticket(ticket.KindServer, id, func(tk *ticket.Ticket) { tk.ServerKey = "0102" }), 400, "bad_server_key"},
+		{"fail/low-order-seal-key", "/v1/shares/server", d.ticket(ticket.KindServer, id, func(tk *ticket.Ticket) { tk.SealKey = strings.Repeat("00", 32) }), 400, "bad_seal_key"},
+		{"fail/low-order-client-key", "/v1/shares/client", d.ticket(ticket.KindClient, id, func(tk *ticket.Ticket) { tk.SealKey = strings.Repeat("00", 32) }), 400, "bad_seal_key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,7 +168,7 @@ func TestRetryAndNonceReuse(t *testing.T) {
 	first := d.issue(nd, "/v1/shares/client", tk)
 	size := logSize(t, nd)
 	again := d.issue(nd, "/v1/shares/client", tk)
-	if !bytes.Equal(first.Shares[0].Share, again.Shares[0].Share) || !bytes.Equal(first.Shares[0].Entry, again.Shares[0].Entry) ||
+	if !bytes.Equal(first.Shares[0].Sealed, again.Shares[0].Sealed) || !bytes.Equal(first.Shares[0].Entry, again.Shares[0].Entry) ||
 		first.Shares[0].Promise.Index != again.Shares[0].Promise.Index {
 		t.Fatal("a retry gave a different share or entry")
 	}

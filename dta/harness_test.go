@@ -128,12 +128,25 @@ func (d *domain) stop(nd *node) {
 	nd.srv, nd.svc, nd.listener = nil, nil, nil
 }
 
-// ticket signs a ticket of kind for id with the registrar key.
+// The seal key every test ticket for shares names, as a client's or server's would.
+var testSealPub, testSealPriv = func() ([]byte, []byte) {
+	pub, priv, err := wire.NewSealKey()
+	if err != nil {
+		panic(err)
+	}
+	return pub, priv
+}()
+
+// ticket signs a ticket of kind for id with the registrar key; tickets for shares name
+// testSealPub.
 func (d *domain) ticket(kind string, id pairing.IDHash, mutate ...func(*ticket.Ticket)) string {
 	d.t.Helper()
 	tk := ticket.Ticket{Domain: testDomain, Kind: kind, NotAfter: d.now.Add(time.Hour)}
 	if kind != ticket.KindServer {
 		tk.IDHash = hex.EncodeToString(id[:])
+	}
+	if kind != ticket.KindRevoke {
+		tk.SealKey = hex.EncodeToString(testSealPub)
 	}
 	for _, m := range mutate {
 		m(&tk)
@@ -181,6 +194,44 @@ func (d *domain) issue(nd *node, path, tk string) *wire.DTAResponse {
 		d.t.Fatalf("DTA %d %s: %d %v", nd.index, path, code, e)
 	}
 	return r
+}
+
+// openShare opens a share sealed to testSealPriv, in the context its entry names, and
+// checks that the entry names the sealed bytes.
+func openShare(t testing.TB, sh *wire.DTAShare) []byte {
+	t.Helper()
+	e, err := wire.ParseEntry(sh.Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.SealedSHA256 != sha256Hex(sh.Sealed) {
+		t.Fatalf("the entry does not name the sealed share: %+v", e)
+	}
+	var th [32]byte
+	hex.Decode(th[:], []byte(e.TicketSHA256))
+	plain, err := wire.Open(testSealPriv, &wire.SealContext{Domain: e.Domain, DTA: e.DTA, Kind: e.Kind, Slot: e.Slot, TicketSHA256: th}, sh.Sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain
+}
+
+// openClientShare opens a client or permit share: S_i and its DLEQ proof.
+func openClientShare(t testing.TB, sh *wire.DTAShare) (*pairing.G1, *pairing.DLEQProof) {
+	t.Helper()
+	plain := openShare(t, sh)
+	if len(plain) != pairing.G1Size+pairing.DLEQProofSize {
+		t.Fatalf("sealed share of %d bytes", len(plain))
+	}
+	S, err := pairing.DecodeG1(plain[:pairing.G1Size])
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := pairing.DecodeDLEQProof(plain[pairing.G1Size:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return S, proof
 }
 
 func newID(t testing.TB, id string) pairing.IDHash {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
-	"github.com/polyroot/polyroot/internal/wire"
 )
 
 // TestBadInput sends malformed requests; each gets its error code and the DTA keeps
@@ -255,11 +254,10 @@ func TestSecretsStayInside(t *testing.T) {
 
 	var seen bytes.Buffer
 	id := newID(t, "heidi@example.com")
-	pub, _, _ := wire.NewServerShareKey()
 	bodies := map[string][]byte{
 		"/v1/shares/client": ticketBody(d.ticket(ticket.KindClient, id)),
 		"/v1/shares/permit": ticketBody(d.ticket(ticket.KindPermit, id, func(tk *ticket.Ticket) { tk.FirstSlot, tk.LastSlot = 1, 3 })),
-		"/v1/shares/server": ticketBody(d.ticket(ticket.KindServer, id, func(tk *ticket.Ticket) { tk.ServerKey = hex.EncodeToString(pub) })),
+		"/v1/shares/server": ticketBody(d.ticket(ticket.KindServer, id)),
 		"/v1/revocations":   ticketBody(d.ticket(ticket.KindRevoke, id)),
 	}
 	for path, body := range bodies {

@@ -2,6 +2,7 @@ package dta
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,12 +20,12 @@ import (
 
 // API errors of share issuance; their codes are stable.
 var (
-	errNonceReused  = httpx.Errorf(http.StatusConflict, "nonce_reused", "this ticket's nonce was already used for another ticket")
-	errRevoked      = httpx.Errorf(http.StatusForbidden, "revoked", "this identity is revoked: it gets no shares or permits")
-	errPending      = httpx.Errorf(http.StatusServiceUnavailable, "retry_later", "this ticket's issuance is being recorded; retry later")
-	errLog          = httpx.Errorf(http.StatusServiceUnavailable, "log_unavailable", "the transparency log cannot record the issuance now; retry later")
-	errNoPermits    = httpx.Errorf(http.StatusBadRequest, "no_permits", "this domain does not use time permits")
-	errBadServerKey = httpx.Errorf(http.StatusBadRequest, "bad_server_key", "the server key named in the ticket is not an X25519 public key")
+	errNonceReused = httpx.Errorf(http.StatusConflict, "nonce_reused", "this ticket's nonce was already used for another ticket")
+	errRevoked     = httpx.Errorf(http.StatusForbidden, "revoked", "this identity is revoked: it gets no shares or permits")
+	errPending     = httpx.Errorf(http.StatusServiceUnavailable, "retry_later", "this ticket's issuance is being recorded; retry later")
+	errLog         = httpx.Errorf(http.StatusServiceUnavailable, "log_unavailable", "the transparency log cannot record the issuance now; retry later")
+	errNoPermits   = httpx.Errorf(http.StatusBadRequest, "no_permits", "this domain does not use time permits")
+	errBadSealKey  = httpx.Errorf(http.StatusBadRequest, "bad_seal_key", "the seal key named in the ticket is not a usable X25519 public key")
 )
 
 // checkTicket verifies a ticket of kind for this DTA's domain and maps the failures to
@@ -45,34 +46,20 @@ func (s *Service) checkTicket(b *bundle.Bundle, token, kind string) (*ticket.Tic
 	}
 }
 
-// issued is one share as computed, before it is logged.
-type issued struct {
-	slot   uint64
-	share  []byte // encoded point (client, permit, server)
-	proof  []byte
-	sealed []byte
-}
-
 // issue acts on a ticket verified under k's bundle exactly once. token is the
-// ticket's encoding.
+// ticket's encoding. A retry of a ticket gets what was issued for it, byte for byte,
+// from the record: nothing is computed again, and the same revocation check applies.
 func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token string) (*wire.DTAResponse, error) {
 	defer s.locks.lock(tk.Nonce)()
 
-	ticketHash := sha256Hex([]byte(token))
+	ticketHash := sha256.Sum256([]byte(token))
+	ticketHex := hex.EncodeToString(ticketHash[:])
 	rec, err := s.lookup(tk.Nonce)
 	switch {
 	case err == nil:
-		if rec.TicketSHA256 != ticketHash {
+		if rec.TicketSHA256 != ticketHex {
 			return nil, errNonceReused
 		}
-		if rec.pending() {
-			return nil, errPending
-		}
-		items, err := s.compute(k, tk)
-		if err != nil {
-			return nil, err
-		}
-		return s.respond(k, items, rec), nil // a retry: the same entries, fresh proofs
 	case !errors.Is(err, errNoRecord):
 		return nil, err
 	}
@@ -83,23 +70,34 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 			return nil, errRevoked
 		}
 	}
-	items, err := s.compute(k, tk)
+	if rec != nil {
+		if rec.pending() {
+			return nil, errPending
+		}
+		return s.respond(k, rec), nil
+	}
+	sealed, slots, err := s.compute(k, tk, ticketHash)
 	if err != nil {
 		return nil, err
 	}
 	now := s.cfg.Now().Unix()
-	rec = &record{TicketSHA256: ticketHash, Kind: tk.Kind, SizeHint: s.logSize.Load(), NotAfter: tk.NotAfter.Unix()}
-	for _, it := range items {
-		e := wire.Entry{Version: 1, DTA: s.cfg.Index, Domain: k.bundle.Domain, Kind: tk.Kind,
-			IDHash: tk.IDHash, Slot: it.slot, TicketSHA256: ticketHash, Time: now}
-		if it.share != nil {
-			e.ShareSHA256 = sha256Hex(it.share)
+	rec = &record{TicketSHA256: ticketHex, Kind: tk.Kind, SizeHint: s.logSize.Load(), NotAfter: tk.NotAfter.Unix(), Sealed: sealed}
+	subject := ""
+	if tk.IDHash != "" {
+		subject = wire.Subject(idHash(tk))
+	}
+	for i, slot := range slots {
+		e := wire.Entry{Version: wire.EntryVersion, DTA: s.cfg.Index, Domain: k.bundle.Domain, Kind: tk.Kind,
+			Subject: subject, Slot: slot, TicketSHA256: ticketHex, Time: now}
+		if sealed != nil {
+			e.SealedSHA256 = sha256Hex(sealed[i])
 		}
 		leaf, err := e.Marshal()
 		if err != nil {
 			return nil, err
 		}
 		rec.Entries = append(rec.Entries, leaf)
+		rec.Slots = append(rec.Slots, slot)
 	}
 	revoke := ""
 	if tk.Kind == ticket.KindRevoke {
@@ -119,7 +117,14 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 		return nil, err
 	}
 	s.cfg.Logger.InfoContext(ctx, "issued", "kind", tk.Kind, "log_indices", rec.Indices)
-	return s.respond(k, items, rec), nil
+	return s.respond(k, rec), nil
+}
+
+// idHash decodes the idhash of a ticket (checked by ticket.Verify).
+func idHash(tk *ticket.Ticket) pairing.IDHash {
+	var id pairing.IDHash
+	hex.Decode(id[:], []byte(tk.IDHash))
+	return id
 }
 
 // lookup returns the record of a ticket nonce: from the committer while its completion
@@ -131,56 +136,63 @@ func (s *Service) lookup(nonce string) (*record, error) {
 	return s.store.get(nonce)
 }
 
-// compute makes the shares a ticket asks for.
-func (s *Service) compute(k *keys, tk *ticket.Ticket) ([]issued, error) {
+// compute makes the shares a ticket asks for, each sealed to the ticket's key (nil for
+// a revocation), and the slot of each item.
+func (s *Service) compute(k *keys, tk *ticket.Ticket, ticketHash [32]byte) (sealed [][]byte, slots []uint64, err error) {
 	domain, index := k.bundle.Domain, s.cfg.Index
-	var id pairing.IDHash
-	if tk.IDHash != "" {
-		hex.Decode(id[:], []byte(tk.IDHash)) // checked by ticket.Verify
+	sealKey, _ := hex.DecodeString(tk.SealKey) // checked by ticket.Verify
+	seal := func(slot uint64, plaintext []byte) error {
+		c, err := wire.Seal(sealKey, &wire.SealContext{Domain: domain, DTA: index, Kind: tk.Kind, Slot: slot, TicketSHA256: ticketHash}, plaintext)
+		if err != nil {
+			return errBadSealKey
+		}
+		sealed, slots = append(sealed, c), append(slots, slot)
+		return nil
+	}
+	// client and permit shares: S ‖ DLEQ proof, for base point of each slot.
+	issue := func(slot uint64, base *pairing.G1) error {
+		share, proof, err := pairing.IssueShare(nil, k.master, k.commitment, base, pairing.ShareContext(domain, index, tk.Kind, slot))
+		if err != nil {
+			return err
+		}
+		return seal(slot, append(share.Bytes(), proof.Bytes()...))
 	}
 	switch tk.Kind {
 	case ticket.KindClient:
-		share, proof, err := pairing.IssueShare(nil, k.master, k.commitment, pairing.IdentityPoint(id), pairing.ShareContext(domain, index, "client", 0))
-		if err != nil {
-			return nil, err
-		}
-		return []issued{{share: share.Bytes(), proof: proof.Bytes()}}, nil
+		err = issue(0, pairing.IdentityPoint(idHash(tk)))
 	case ticket.KindPermit:
 		period := k.bundle.PermitPeriod
 		if period == 0 {
-			return nil, errNoPermits
+			return nil, nil, errNoPermits
 		}
-		var out []issued
-		for slot := tk.FirstSlot; slot <= tk.LastSlot; slot++ {
-			share, proof, err := pairing.IssueShare(nil, k.master, k.commitment, pairing.PermitPoint(id, slot, period), pairing.ShareContext(domain, index, "permit", slot))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, issued{slot: slot, share: share.Bytes(), proof: proof.Bytes()})
+		// Counted, not compared with LastSlot: no slot value can make the loop wrap.
+		for i := uint64(0); i <= tk.LastSlot-tk.FirstSlot && err == nil; i++ {
+			slot := tk.FirstSlot + i
+			err = issue(slot, pairing.PermitPoint(idHash(tk), slot, period))
 		}
-		return out, nil
 	case ticket.KindServer:
-		serverKey, _ := hex.DecodeString(tk.ServerKey) // checked by ticket.Verify
-		share := pairing.G2Generator().Mul(k.master).Bytes()
-		sealed, err := wire.SealServerShare(serverKey, domain, index, share)
-		if err != nil {
-			return nil, errBadServerKey
-		}
-		return []issued{{share: share, sealed: sealed}}, nil
+		err = seal(0, pairing.G2Generator().Mul(k.master).Bytes())
 	case ticket.KindRevoke:
-		return []issued{{}}, nil
+		return nil, []uint64{0}, nil
+	default:
+		err = fmt.Errorf("dta: unknown ticket kind %q", tk.Kind)
 	}
-	return nil, fmt.Errorf("dta: unknown ticket kind %q", tk.Kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sealed, slots, nil
 }
 
-// respond builds the response for items recorded in rec.
-func (s *Service) respond(k *keys, items []issued, rec *record) *wire.DTAResponse {
+// respond builds the response from a completed record.
+func (s *Service) respond(k *keys, rec *record) *wire.DTAResponse {
 	resp := &wire.DTAResponse{DTA: s.cfg.Index}
-	for i, it := range items {
-		sh := wire.DTAShare{Slot: it.slot, Proof: it.proof, Sealed: it.sealed, Entry: rec.Entries[i],
-			Promise: wire.NewPromise(k.signing, k.record.LogOrigin, rec.Indices[i], rec.Entries[i])}
-		if it.sealed == nil {
-			sh.Share = it.share
+	for i, entry := range rec.Entries {
+		sh := wire.DTAShare{Entry: entry, Promise: wire.NewPromise(k.signing, k.record.LogOrigin, rec.Indices[i], entry)}
+		if i < len(rec.Slots) {
+			sh.Slot = rec.Slots[i]
+		}
+		if i < len(rec.Sealed) {
+			sh.Sealed = rec.Sealed[i]
 		}
 		resp.Shares = append(resp.Shares, sh)
 	}

@@ -31,8 +31,12 @@ type record struct {
 	TicketSHA256 string   `json:"ticket_sha256"`
 	Kind         string   `json:"kind"`
 	Entries      [][]byte `json:"entries"`
-	Indices      []uint64 `json:"indices,omitempty"`
-	SizeHint     uint64   `json:"size_hint"` // log size before the entries were appended
+	// Slots and Sealed are, per entry, its permit slot and the sealed share issued (no
+	// Sealed for a revocation): a retry of the ticket gets them back unchanged.
+	Slots    []uint64 `json:"slots,omitempty"`
+	Sealed   [][]byte `json:"sealed,omitempty"`
+	Indices  []uint64 `json:"indices,omitempty"`
+	SizeHint uint64   `json:"size_hint"` // log size before the entries were appended
 	// NotAfter is the ticket's expiry (Unix seconds): once it is well past, the ticket is
 	// refused as expired before its nonce is looked up, and prune may forget the record.
 	// 0 in records written before it was kept: those are never pruned.

@@ -114,7 +114,7 @@ type IdentityEntry struct {
 	Kind         string // wire.KindClient, KindPermit or KindRevoke
 	Slot         uint64 // permits
 	Time         time.Time
-	ShareSHA256  string
+	SealedSHA256 string // of the sealed share issued (none for revocations)
 	TicketSHA256 string
 }
 
@@ -143,13 +143,13 @@ const auditMaxProblems = 50
 // An error means the audit could not run (chain unreachable, ctx done); what it finds
 // wrong with a DTA is a problem in the Report, which is then not OK.
 func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
-	r, _, err := audit(ctx, cfg, nil)
+	r, _, err := audit(ctx, cfg, "")
 	return r, err
 }
 
 // AuditIdentity audits as Audit does and returns every entry logged for idhash (hex
-// SHA-256, pairing.IDHash) across all DTAs: client shares, permits and revocations, in
-// DTA then log order. Every leaf read is parsed; one that does not parse is a problem.
+// SHA-256, pairing.IDHash; the logs name it by its wire.Subject) across all DTAs: client
+// shares, permits and revocations, in DTA then log order. Every leaf read is parsed; one that does not parse is a problem.
 // If the audit finds problems it returns the entries it could read and a *ProblemsError.
 func AuditIdentity(ctx context.Context, cfg AuditConfig, idhash string) ([]IdentityEntry, error) {
 	r, entries, err := AuditWithIdentity(ctx, cfg, idhash)
@@ -165,10 +165,13 @@ func AuditIdentity(ctx context.Context, cfg AuditConfig, idhash string) ([]Ident
 // AuditWithIdentity is Audit and AuditIdentity in one scan: the report, and the entries
 // logged for idhash.
 func AuditWithIdentity(ctx context.Context, cfg AuditConfig, idhash string) (*Report, []IdentityEntry, error) {
+	var id [32]byte
 	if b, err := hex.DecodeString(idhash); err != nil || len(b) != 32 || hex.EncodeToString(b) != idhash {
 		return nil, nil, fmt.Errorf("audit: idhash %q is not 64 lower-case hex digits", idhash)
+	} else {
+		copy(id[:], b)
 	}
-	return audit(ctx, cfg, &idhash)
+	return audit(ctx, cfg, wire.Subject(id))
 }
 
 // dtaAudit is the state of one DTA's audit.
@@ -192,7 +195,9 @@ func (a *dtaAudit) problem(format string, args ...any) {
 	}
 }
 
-func audit(ctx context.Context, cfg AuditConfig, idhash *string) (*Report, []IdentityEntry, error) {
+// audit audits every DTA; with a subject (wire.Subject of an idhash, or "" for none)
+// it also collects the entries logged under it.
+func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []IdentityEntry, error) {
 	if cfg.Bundle == nil || cfg.Chain == nil {
 		return nil, nil, errors.New("audit: a bundle and a chain are required")
 	}
@@ -242,7 +247,7 @@ func audit(ctx context.Context, cfg AuditConfig, idhash *string) (*Report, []Ide
 		if !a.ok {
 			continue
 		}
-		wg.Go(func() { a.scan(ctx, cfg, idhash, progress) })
+		wg.Go(func() { a.scan(ctx, cfg, subject, progress) })
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -472,7 +477,7 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 
 // scan reads every entry of the log up to the checkpoint and checks it against the
 // level-0 tiles, the anchored roots and the checkpoint root.
-func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, idhash *string, progress func(uint64)) {
+func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, progress func(uint64)) {
 	size := a.size
 	if size == 0 {
 		return
@@ -562,9 +567,9 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, idhash *string, pr
 			if e.DTA != index || e.Domain != domain {
 				a.problem("entry %d is for DTA %d of %q, not this DTA of %q", i, e.DTA, e.Domain, domain)
 			}
-			if idhash != nil && e.IDHash == *idhash {
+			if subject != "" && e.Subject == subject {
 				a.entries = append(a.entries, IdentityEntry{DTA: index, Origin: a.rep.Origin, Index: i, Kind: e.Kind,
-					Slot: e.Slot, Time: time.Unix(e.Time, 0).UTC(), ShareSHA256: e.ShareSHA256, TicketSHA256: e.TicketSHA256})
+					Slot: e.Slot, Time: time.Unix(e.Time, 0).UTC(), SealedSHA256: e.SealedSHA256, TicketSHA256: e.TicketSHA256})
 			}
 		}
 		a.rep.Scanned = rng.End()

@@ -323,7 +323,7 @@ func auditEntryProxy(t *testing.T, target string, entry int) string {
 				return err
 			}
 			h := sha256.Sum256([]byte("a share never asked for"))
-			e.ShareSHA256 = hex.EncodeToString(h[:]) // still a well-formed entry
+			e.SealedSHA256 = hex.EncodeToString(h[:]) // still a well-formed entry
 			if eb.Entries[entry], err = e.Marshal(); err != nil {
 				return err
 			}
@@ -397,8 +397,8 @@ func auditForkLog(t *testing.T, ad *auditDomain, size uint64) string {
 	var leaves [][]byte
 	for i := range size {
 		h := sha256.Sum256(fmt.Append(nil, "forged ticket ", i))
-		e := wire.Entry{Version: 1, DTA: rec.Index, Domain: ad.d.Name, Kind: wire.KindClient, IDHash: auditRandomIDHash(),
-			ShareSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]), Time: time.Now().Unix()}
+		e := wire.Entry{Version: wire.EntryVersion, DTA: rec.Index, Domain: ad.d.Name, Kind: wire.KindClient, Subject: auditRandomIDHash(),
+			SealedSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]), Time: time.Now().Unix()}
 		leaf, err := e.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -477,7 +477,7 @@ func TestAuditIdentity(t *testing.T) {
 	}
 	var got []key
 	for _, e := range entries {
-		if e.Time.IsZero() || e.TicketSHA256 == "" || (e.Kind != wire.KindRevoke && e.ShareSHA256 == "") {
+		if e.Time.IsZero() || e.TicketSHA256 == "" || (e.Kind != wire.KindRevoke && e.SealedSHA256 == "") {
 			t.Fatalf("incomplete entry %+v", e)
 		}
 		got = append(got, key{e.DTA, e.Kind, e.Slot})

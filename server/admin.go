@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -33,9 +32,12 @@ const (
 var (
 	errUnknownIdentity = httpx.Errorf(http.StatusNotFound, "unknown_identity", "no such identity")
 	errUnknownCode     = httpx.Errorf(http.StatusNotFound, "unknown_code", "unknown, used or expired enrolment code")
-	errNoPermits       = httpx.Errorf(http.StatusBadRequest, "no_permits", "this domain does not use time permits")
-	errNotAllowed      = httpx.Errorf(http.StatusForbidden, "identity_not_allowed", "this identity is revoked or expired")
-	errBadToken        = httpx.Errorf(http.StatusUnauthorized, "invalid_token", "send a valid access token: Authorization: Bearer <token>")
+	errCodeProofFailed = httpx.Errorf(http.StatusForbidden, "code_proof_failed",
+		"the proof of the enrolment code does not match the key sent with it: the request was altered on its way (possible interception); the code is still valid")
+	errNoClientKey = httpx.Errorf(http.StatusConflict, "reenrol", "this enrolment predates sealed shares: enrol the identity again")
+	errNoPermits   = httpx.Errorf(http.StatusBadRequest, "no_permits", "this domain does not use time permits")
+	errNotAllowed  = httpx.Errorf(http.StatusForbidden, "identity_not_allowed", "this identity is revoked or expired")
+	errBadToken    = httpx.Errorf(http.StatusUnauthorized, "invalid_token", "send a valid access token: Authorization: Bearer <token>")
 )
 
 // newCode returns a 20-character base32 code: 100 random bits.
@@ -128,15 +130,18 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
 		return nil, err
 	}
-	code := strings.ToUpper(strings.TrimSpace(req.Code))
-	if len(code) != 20 {
-		return nil, errUnknownCode
+	if len(req.CodeID) != 32 || len(req.Proof) != 32 || len(req.ClientKey) != ticket.SealKeySize {
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "code_id, proof and client_key must be 32 bytes each")
 	}
 	now := s.cfg.Now()
-	id, e, err := s.store.redeem(code, now)
-	if errors.Is(err, errNotFound) {
+	id, e, err := s.store.redeem(&req, s.domain.Name, now)
+	switch {
+	case errors.Is(err, errNotFound):
 		return nil, errUnknownCode
-	} else if err != nil {
+	case errors.Is(err, errCodeProof):
+		s.cfg.Logger.WarnContext(r.Context(), "enrolment code proof failed: the request was altered in transit")
+		return nil, errCodeProofFailed
+	case err != nil:
 		return nil, err
 	}
 	if !e.usable(now) {
@@ -144,7 +149,8 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 	}
 	idHex := hex.EncodeToString(id[:])
 	notAfter := s.ticketExpiry(e, now)
-	client, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindClient, IDHash: idHex, NotAfter: notAfter}, s.cfg.RegistrarKey)
+	client, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindClient, IDHash: idHex,
+		SealKey: hex.EncodeToString(e.ClientKey), NotAfter: notAfter}, s.cfg.RegistrarKey)
 	if err != nil {
 		return nil, err
 	}
@@ -176,8 +182,11 @@ func (s *Server) permitTicket(id pairing.IDHash, e *enrolment, days int, now tim
 	if e.NotAfter != nil {
 		last = min(last, max(first, s.domain.Slot(*e.NotAfter)))
 	}
+	if len(e.ClientKey) != ticket.SealKeySize {
+		return nil, errNoClientKey
+	}
 	tk, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindPermit, IDHash: hex.EncodeToString(id[:]),
-		FirstSlot: first, LastSlot: last, NotAfter: s.ticketExpiry(e, now)}, s.cfg.RegistrarKey)
+		SealKey: hex.EncodeToString(e.ClientKey), FirstSlot: first, LastSlot: last, NotAfter: s.ticketExpiry(e, now)}, s.cfg.RegistrarKey)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
@@ -170,6 +171,27 @@ type tclient struct {
 	permits map[uint64]*pairing.G1
 	period  uint64
 	domain  string
+	sealKey []byte // X25519 private key the DTAs seal this client's shares to
+}
+
+// redeemRequest makes the request that redeems code for a fresh seal key.
+func (h *harness) redeemRequest(t testing.TB, code string) *wire.RedeemRequest {
+	return (&tclient{domain: h.e.d.Name}).redeemRequest(t, code)
+}
+
+// redeemRequest makes a fresh seal key for c and the request that redeems code for it.
+func (c *tclient) redeemRequest(t testing.TB, code string) *wire.RedeemRequest {
+	t.Helper()
+	pub, priv, err := wire.NewSealKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sealKey = priv
+	req, err := wire.NewRedeemRequest(code, c.domain, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }
 
 // enrol creates an enrolment through the admin API, redeems it and collects and checks
@@ -181,7 +203,7 @@ func (h *harness) enrol(t testing.TB, req wire.EnrolmentRequest, pin string) *tc
 		t.Fatalf("create enrolment: %d %s", st, body)
 	}
 	c := &tclient{period: h.e.d.Bundle.PermitPeriod, domain: h.e.d.Name, permits: map[uint64]*pairing.G1{}}
-	if st, body := do(t, h.http, "POST", h.url+"/v1/enrol", "", wire.RedeemRequest{Code: created.Code}, &c.pkg); st != 200 {
+	if st, body := do(t, h.http, "POST", h.url+"/v1/enrol", "", c.redeemRequest(t, created.Code), &c.pkg); st != 200 {
 		t.Fatalf("redeem: %d %s", st, body)
 	}
 	idh, err := pairing.NewIDHash(c.pkg.Domain, c.pkg.ID, c.pkg.Salt)
@@ -189,7 +211,7 @@ func (h *harness) enrol(t testing.TB, req wire.EnrolmentRequest, pin string) *tc
 		t.Fatalf("idhash does not match the package")
 	}
 	c.id = idh
-	key := h.e.fetch(t, "client", c.pkg.ClientTicket, idh)[0]
+	key := h.e.fetch(t, "client", c.pkg.ClientTicket, idh, c.sealKey)[0]
 	c.token = pairing.ExtractPIN(c.domain, idh, key, pinBytes(pin))
 	if c.period != 0 {
 		if err := c.fetchPermits(t, h.e, c.pkg.PermitTicket); err != nil {
@@ -207,7 +229,7 @@ func pinBytes(pin string) []byte {
 }
 
 func (c *tclient) fetchPermits(t testing.TB, e *env, tk string) error {
-	keys, err := e.tryFetch("permit", tk, c.id)
+	keys, err := e.tryFetch("permit", tk, c.id, c.sealKey)
 	if err != nil {
 		return err
 	}
@@ -217,9 +239,9 @@ func (c *tclient) fetchPermits(t testing.TB, e *env, tk string) error {
 	return nil
 }
 
-func (e *env) fetch(t testing.TB, kind, tk string, id pairing.IDHash) map[uint64]*pairing.G1 {
+func (e *env) fetch(t testing.TB, kind, tk string, id pairing.IDHash, sealKey []byte) map[uint64]*pairing.G1 {
 	t.Helper()
-	out, err := e.tryFetch(kind, tk, id)
+	out, err := e.tryFetch(kind, tk, id, sealKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +250,7 @@ func (e *env) fetch(t testing.TB, kind, tk string, id pairing.IDHash) map[uint64
 
 // tryFetch posts the ticket to every DTA, checks every DLEQ proof and combines the
 // shares per slot.
-func (e *env) tryFetch(kind, tk string, id pairing.IDHash) (map[uint64]*pairing.G1, error) {
+func (e *env) tryFetch(kind, tk string, id pairing.IDHash, sealKey []byte) (map[uint64]*pairing.G1, error) {
 	b := e.d.Bundle
 	perSlot := map[uint64][]pairing.IssuedShare{}
 	for _, d := range b.DTAs {
@@ -238,11 +260,15 @@ func (e *env) tryFetch(kind, tk string, id pairing.IDHash) (map[uint64]*pairing.
 		}
 		c, _ := d.CommitmentPoint()
 		for _, sh := range resp.Shares {
-			s, err := pairing.DecodeG1(sh.Share)
+			plain, err := wire.Open(sealKey, &wire.SealContext{Domain: b.Domain, DTA: d.Index, Kind: kind, Slot: sh.Slot, TicketSHA256: sha256.Sum256([]byte(tk))}, sh.Sealed)
+			if err != nil || len(plain) != pairing.G1Size+pairing.DLEQProofSize {
+				return nil, fmt.Errorf("DTA %d: the sealed share does not open: %v", d.Index, err)
+			}
+			s, err := pairing.DecodeG1(plain[:pairing.G1Size])
 			if err != nil {
 				return nil, err
 			}
-			p, err := pairing.DecodeDLEQProof(sh.Proof)
+			p, err := pairing.DecodeDLEQProof(plain[pairing.G1Size:])
 			if err != nil {
 				return nil, err
 			}

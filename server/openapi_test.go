@@ -73,7 +73,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	expect("POST", "/v1/admin/enrolments", testAdmin, map[string]any{"id": "x", "admin": true}, 400)
 	raw("POST", "/v1/enrol", "text/plain", []byte(`{"code":"x"}`), 415)
 	raw("POST", "/v1/enrol", "application/json", bytes.Repeat([]byte(" "), 17<<10), 413)
-	expect("POST", "/v1/enrol", "", wire.RedeemRequest{Code: strings.Repeat("A", 20)}, 404)
+	expect("POST", "/v1/enrol", "", h.redeemRequest(t, strings.Repeat("A", 20)), 404)
 	expect("POST", "/v1/admin/unblock", testAdmin, wire.IdentityRequest{ID: "quinn@example.test"}, 200)
 	expect("POST", "/v1/admin/unblock", testAdmin, wire.IdentityRequest{ID: "nobody"}, 404)
 	expect("POST", "/v1/admin/revoke", testAdmin, wire.IdentityRequest{IDHash: "zz"}, 400)

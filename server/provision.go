@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -55,7 +56,7 @@ func Provision(ctx context.Context, b *bundle.Bundle, registrarKey ed25519.Priva
 	if !bytes.Equal(registrarKey.Public().(ed25519.PublicKey), b.RegistrarPublicKey()) {
 		return nil, errors.New("server: the registrar key is not the bundle's registrar key")
 	}
-	pub, priv, err := wire.NewServerShareKey()
+	pub, priv, err := wire.NewSealKey()
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func Provision(ctx context.Context, b *bundle.Bundle, registrarKey ed25519.Priva
 func fetchServerShare(ctx context.Context, client *http.Client, b *bundle.Bundle, d *bundle.DTA,
 	registrar ed25519.PrivateKey, pub, priv []byte) (*pairing.G2, error) {
 	tk, err := ticket.Sign(ticket.Ticket{Domain: b.Domain, Kind: ticket.KindServer,
-		ServerKey: hex.EncodeToString(pub), NotAfter: time.Now().Add(10 * time.Minute)}, registrar)
+		SealKey: hex.EncodeToString(pub), NotAfter: time.Now().Add(10 * time.Minute)}, registrar)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +104,7 @@ func fetchServerShare(ctx context.Context, client *http.Client, b *bundle.Bundle
 	if resp.DTA != d.Index || len(resp.Shares) != 1 || len(resp.Shares[0].Sealed) == 0 {
 		return nil, errors.New("malformed answer")
 	}
-	raw, err := wire.OpenServerShare(priv, b.Domain, d.Index, resp.Shares[0].Sealed)
+	raw, err := wire.Open(priv, &wire.SealContext{Domain: b.Domain, DTA: d.Index, Kind: wire.KindServer, TicketSHA256: sha256.Sum256([]byte(tk))}, resp.Shares[0].Sealed)
 	if err != nil {
 		return nil, errors.New("the sealed share does not open")
 	}

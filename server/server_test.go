@@ -160,14 +160,22 @@ func TestCodeSingleUseAndAdminAuth(t *testing.T) {
 	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: "bob"}, &created); st != 200 || len(created.Code) != 20 {
 		t.Fatalf("create: %d %s", st, body)
 	}
+	// A request whose key was replaced (by someone who saw it but not the code) fails
+	// the proof, and the code stays usable by its owner.
+	owner := h.redeemRequest(t, created.Code)
+	swapped := *owner
+	swapped.ClientKey = h.redeemRequest(t, created.Code).ClientKey
+	if st, body := do(t, h.http, "POST", h.url+"/v1/enrol", "", &swapped, nil); st != 403 || !strings.Contains(string(body), "code_proof_failed") {
+		t.Fatalf("redeem with a replaced key: %d %s", st, body)
+	}
 	var pkg wire.EnrolPackage
-	if st, _ := do(t, h.http, "POST", h.url+"/v1/enrol", "", wire.RedeemRequest{Code: created.Code}, &pkg); st != 200 {
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/enrol", "", owner, &pkg); st != 200 {
 		t.Fatal("redeem failed")
 	}
 	if pkg.PermitTicket != "" || pkg.FirstSlot != 0 || pkg.LastSlot != 0 {
 		t.Fatal("a permit ticket without permits")
 	}
-	if st, body := do(t, h.http, "POST", h.url+"/v1/enrol", "", wire.RedeemRequest{Code: created.Code}, nil); st != 404 || !strings.Contains(string(body), "unknown_code") {
+	if st, body := do(t, h.http, "POST", h.url+"/v1/enrol", "", h.redeemRequest(t, created.Code), nil); st != 404 || !strings.Contains(string(body), "unknown_code") {
 		t.Fatalf("second redemption: %d %s", st, body)
 	}
 	for _, req := range []wire.IdentityRequest{{ID: "nobody"}, {IDHash: strings.Repeat("ab", 32)}} {
@@ -470,7 +478,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if res := h.login(t, a, "1", loginOpts{}); res.status != 200 {
 		t.Fatalf("a's enrolment lost: %d %s", res.status, res.body)
 	}
-	if st, _ := do(t, h.http, "POST", h.url+"/v1/enrol", "", wire.RedeemRequest{Code: pendingCode.Code}, nil); st != 200 {
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/enrol", "", h.redeemRequest(t, pendingCode.Code), nil); st != 200 {
 		t.Fatal("a pending code was lost")
 	}
 }

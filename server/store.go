@@ -2,7 +2,7 @@ package server
 
 import (
 	"bytes"
-	"crypto/sha256"
+	"crypto/hmac"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -84,6 +85,9 @@ type enrolment struct {
 	PermitDays int        `json:"permit_days"`
 	Created    time.Time  `json:"created"`
 	Revoked    *time.Time `json:"revoked,omitempty"`
+	// ClientKey is the X25519 key the client proved at redeem: every ticket for this
+	// identity names it, so the DTAs seal its shares and permits to it.
+	ClientKey []byte `json:"client_key,omitempty"`
 }
 
 // usable reports whether the identity may log in at now (blocks aside).
@@ -95,6 +99,9 @@ func (e *enrolment) usable(now time.Time) bool {
 type pendingCode struct {
 	IDHash    pairing.IDHash `json:"idhash"`
 	ExpiresAt time.Time      `json:"expires_at"`
+	// ProofKey checks the client's proof that it knows the code (wire.CodeProof); the
+	// code itself is never stored, and the bucket is keyed by the code's ID.
+	ProofKey [32]byte `json:"proof_key"`
 }
 
 type store struct{ db *bolt.DB }
@@ -125,18 +132,14 @@ func openStore(path string) (*store, error) {
 
 func (s *store) close() error { return s.db.Close() }
 
-func codeKey(code string) []byte {
-	h := sha256.Sum256([]byte(code))
-	return h[:]
-}
-
 // createEnrolment records a new identity and its one-time code.
 func (s *store) createEnrolment(id pairing.IDHash, e *enrolment, code string, codeExpiry time.Time) error {
+	codeID, proofKey := wire.CodeSecrets(code)
 	ej, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	cj, err := json.Marshal(pendingCode{IDHash: id, ExpiresAt: codeExpiry})
+	cj, err := json.Marshal(pendingCode{IDHash: id, ExpiresAt: codeExpiry, ProofKey: proofKey})
 	if err != nil {
 		return err
 	}
@@ -147,18 +150,20 @@ func (s *store) createEnrolment(id pairing.IDHash, e *enrolment, code string, co
 		if err := tx.Bucket(bucketIDs).Put([]byte(e.ID), id[:]); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketCodes).Put(codeKey(code), cj)
+		return tx.Bucket(bucketCodes).Put(codeID[:], cj)
 	})
 }
 
-// redeem consumes a code: it is deleted whatever happens next, so it works once.
-func (s *store) redeem(code string, now time.Time) (pairing.IDHash, *enrolment, error) {
+// redeem consumes a code for the client key of req, if req proves knowledge of the
+// code (errCodeProof if not; errNotFound for an unknown or expired code). The code is
+// deleted with the enrolment's client key written in the same transaction, so it works
+// once, and every permit ticket of the enrolment names that key.
+func (s *store) redeem(req *wire.RedeemRequest, domain string, now time.Time) (pairing.IDHash, *enrolment, error) {
 	var id pairing.IDHash
 	var e *enrolment
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		codes := tx.Bucket(bucketCodes)
-		k := codeKey(code)
-		raw := codes.Get(k)
+		raw := codes.Get(req.CodeID)
 		if raw == nil {
 			return errNotFound
 		}
@@ -166,19 +171,33 @@ func (s *store) redeem(code string, now time.Time) (pairing.IDHash, *enrolment, 
 		if err := json.Unmarshal(raw, &pc); err != nil {
 			return err
 		}
-		if err := codes.Delete(k); err != nil {
-			return err
-		}
 		if !now.Before(pc.ExpiresAt) {
-			return errNotFound
+			return errors.Join(errNotFound, codes.Delete(req.CodeID))
+		}
+		if !hmac.Equal(req.Proof, wire.CodeProof(pc.ProofKey, domain, req.ClientKey)) {
+			return errCodeProof // the code stays: its owner may still redeem it
+		}
+		if err := codes.Delete(req.CodeID); err != nil {
+			return err
 		}
 		id = pc.IDHash
 		var err error
-		e, err = getEnrolment(tx, id)
-		return err
+		if e, err = getEnrolment(tx, id); err != nil {
+			return err
+		}
+		e.ClientKey = req.ClientKey
+		ej, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketEnrolments).Put(id[:], ej)
 	})
 	return id, e, err
 }
+
+// errCodeProof: a known, unexpired code whose proof does not verify for the client key
+// sent: someone who saw the request but not the code replaced the key.
+var errCodeProof = errors.New("code proof does not verify")
 
 func getEnrolment(tx *bolt.Tx, id pairing.IDHash) (*enrolment, error) {
 	raw := tx.Bucket(bucketEnrolments).Get(id[:])

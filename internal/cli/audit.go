@@ -200,14 +200,14 @@ func printIdentityEntries(w io.Writer, idhash string, entries []ledger.IdentityE
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DTA\tINDEX\tKIND\tSLOT\tTIME\tSHARE SHA-256\tTICKET SHA-256")
+	fmt.Fprintln(tw, "DTA\tINDEX\tKIND\tSLOT\tTIME\tSEALED SHA-256\tTICKET SHA-256")
 	for _, e := range entries {
 		slot, share := "-", "-"
 		if e.Kind == "permit" {
 			slot = fmt.Sprint(e.Slot)
 		}
-		if e.ShareSHA256 != "" {
-			share = e.ShareSHA256[:16] + "…"
+		if e.SealedSHA256 != "" {
+			share = e.SealedSHA256[:16] + "…"
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", e.DTA, e.Index, e.Kind, slot, e.Time.Format(time.RFC3339), share, e.TicketSHA256[:16]+"…")
 	}

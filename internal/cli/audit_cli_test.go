@@ -206,8 +206,8 @@ func (env *auditCLIEnv) forkDTA2(t *testing.T) string {
 	var leaves [][]byte
 	for i := range env.size + 3 {
 		h := sha256.Sum256(fmt.Append(nil, "forged ", i))
-		e := wire.Entry{Version: 1, DTA: rec.Index, Domain: env.d.Name, Kind: wire.KindClient, IDHash: auditCLIRandomIDHash(),
-			ShareSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]), Time: time.Now().Unix()}
+		e := wire.Entry{Version: wire.EntryVersion, DTA: rec.Index, Domain: env.d.Name, Kind: wire.KindClient, Subject: auditCLIRandomIDHash(),
+			SealedSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]), Time: time.Now().Unix()}
 		leaf, err := e.Marshal()
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,9 @@
 // Security invariants: a Ticket is only returned by Verify after the signature, the
 // audience (the domain), the kind and the expiry have been checked; the nonce's
 // single use is the verifier's caller's job (each DTA records the nonces it has seen).
+// Every ticket for shares (client, permit, server) names the X25519 key its shares are
+// sealed to (SealKey), so a ticket seen by someone else is useless to them: the DTAs
+// answer it only with ciphertexts for that key.
 package ticket
 
 import (
@@ -21,14 +24,21 @@ import (
 
 // Kinds of ticket.
 const (
-	KindClient = "client" // a client share for IDHash
-	KindPermit = "permit" // time permit shares for IDHash, slots FirstSlot..LastSlot
-	KindServer = "server" // the domain server's key share, sealed to ServerKey
+	KindClient = "client" // a client share for IDHash, sealed to SealKey
+	KindPermit = "permit" // time permit shares for IDHash, slots FirstSlot..LastSlot, sealed to SealKey
+	KindServer = "server" // the domain server's key share, sealed to SealKey
 	KindRevoke = "revoke" // a revocation notice for IDHash
 )
 
 // MaxPermitSlots bounds how many permit slots one ticket may ask for.
 const MaxPermitSlots = 366
+
+// MaxSlot bounds permit slots: slot k of a period of at least one second starts at
+// unix time ≥ k, and 2^40 seconds is beyond year 36000. No slot loop can wrap.
+const MaxSlot = 1 << 40
+
+// SealKeySize is the length of an X25519 public key.
+const SealKeySize = 32
 
 // Errors of Verify, for errors.Is.
 var (
@@ -45,16 +55,19 @@ type Ticket struct {
 	IDHash    string // hex SHA-256, for client, permit and revoke tickets
 	FirstSlot uint64 // permit tickets: the slots asked for
 	LastSlot  uint64
-	ServerKey string // server tickets: hex of the HPKE public key the share is sealed to
-	NotAfter  time.Time
-	Nonce     string // hex, 16 random bytes; each DTA accepts it once
+	// SealKey is the hex of the X25519 public key (32 bytes) that every share issued
+	// under the ticket is sealed to: the client's enrolment key, or the server's key for
+	// its share. Required for client, permit and server tickets; absent for revocations.
+	SealKey  string
+	NotAfter time.Time
+	Nonce    string // hex, 16 random bytes; each DTA accepts it once
 }
 
 type claims struct {
 	Kind      string `json:"kind"`
 	FirstSlot uint64 `json:"first_slot,omitempty"`
 	LastSlot  uint64 `json:"last_slot,omitempty"`
-	ServerKey string `json:"server_key,omitempty"`
+	SealKey   string `json:"seal_key,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -71,7 +84,7 @@ func Sign(t Ticket, registrar ed25519.PrivateKey) (string, error) {
 	if err := t.validate(); err != nil {
 		return "", err
 	}
-	c := claims{Kind: t.Kind, FirstSlot: t.FirstSlot, LastSlot: t.LastSlot, ServerKey: t.ServerKey,
+	c := claims{Kind: t.Kind, FirstSlot: t.FirstSlot, LastSlot: t.LastSlot, SealKey: t.SealKey,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    "polyroot-registrar",
 			Subject:   t.IDHash,
@@ -107,7 +120,7 @@ func Verify(token string, registrar ed25519.PublicKey, domain, wantKind string, 
 		return nil, fmt.Errorf("%w: %q, want %q", ErrKind, c.Kind, wantKind)
 	}
 	t := &Ticket{Domain: domain, Kind: c.Kind, IDHash: c.Subject, FirstSlot: c.FirstSlot, LastSlot: c.LastSlot,
-		ServerKey: c.ServerKey, NotAfter: c.ExpiresAt.Time, Nonce: c.ID}
+		SealKey: c.SealKey, NotAfter: c.ExpiresAt.Time, Nonce: c.ID}
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
@@ -127,17 +140,19 @@ func (t *Ticket) validate() error {
 		return fmt.Errorf("%w: idhash must be 32 bytes of hex", ErrInvalid)
 	}
 	switch t.Kind {
-	case KindClient, KindRevoke:
-	case KindPermit:
-		if t.LastSlot < t.FirstSlot || t.LastSlot-t.FirstSlot >= MaxPermitSlots {
-			return fmt.Errorf("%w: permit slots %d..%d (at most %d)", ErrInvalid, t.FirstSlot, t.LastSlot, MaxPermitSlots)
+	case KindClient, KindPermit, KindServer:
+		if k, err := hex.DecodeString(t.SealKey); err != nil || len(k) != SealKeySize || hex.EncodeToString(k) != t.SealKey {
+			return fmt.Errorf("%w: a %s ticket must name the %d-byte X25519 key its shares are sealed to", ErrInvalid, t.Kind, SealKeySize)
 		}
-	case KindServer:
-		if k, err := hex.DecodeString(t.ServerKey); err != nil || len(k) == 0 {
-			return fmt.Errorf("%w: server ticket without the server's public key", ErrInvalid)
+	case KindRevoke:
+		if t.SealKey != "" {
+			return fmt.Errorf("%w: a revocation has no seal key", ErrInvalid)
 		}
 	default:
 		return fmt.Errorf("%w: unknown kind %q", ErrKind, t.Kind)
+	}
+	if t.Kind == KindPermit && (t.LastSlot < t.FirstSlot || t.LastSlot-t.FirstSlot >= MaxPermitSlots || t.LastSlot > MaxSlot) {
+		return fmt.Errorf("%w: permit slots %d..%d (at most %d, none beyond %d)", ErrInvalid, t.FirstSlot, t.LastSlot, MaxPermitSlots, uint64(MaxSlot))
 	}
 	return nil
 }

@@ -12,11 +12,12 @@ import (
 )
 
 var (
-	now   = time.Unix(1_800_000_000, 0)
-	idh   = strings.Repeat("ab", 32)
-	pub   ed25519.PublicKey
-	priv  ed25519.PrivateKey
-	other ed25519.PrivateKey
+	now     = time.Unix(1_800_000_000, 0)
+	idh     = strings.Repeat("ab", 32)
+	sealKey = strings.Repeat("cd", SealKeySize)
+	pub     ed25519.PublicKey
+	priv    ed25519.PrivateKey
+	other   ed25519.PrivateKey
 )
 
 func init() {
@@ -34,9 +35,9 @@ func sign(t *testing.T, tk Ticket, key ed25519.PrivateKey) string {
 }
 
 func TestVerify(t *testing.T) {
-	client := Ticket{Domain: "api.example.com", Kind: KindClient, IDHash: idh, NotAfter: now.Add(time.Hour)}
-	permit := Ticket{Domain: "api.example.com", Kind: KindPermit, IDHash: idh, FirstSlot: 10, LastSlot: 12, NotAfter: now.Add(time.Hour)}
-	server := Ticket{Domain: "api.example.com", Kind: KindServer, ServerKey: "0102", NotAfter: now.Add(time.Hour)}
+	client := Ticket{Domain: "api.example.com", Kind: KindClient, IDHash: idh, SealKey: sealKey, NotAfter: now.Add(time.Hour)}
+	permit := Ticket{Domain: "api.example.com", Kind: KindPermit, IDHash: idh, SealKey: sealKey, FirstSlot: 10, LastSlot: 12, NotAfter: now.Add(time.Hour)}
+	server := Ticket{Domain: "api.example.com", Kind: KindServer, SealKey: sealKey, NotAfter: now.Add(time.Hour)}
 	noneAlg, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"aud": "api.example.com", "kind": "client", "sub": idh, "exp": now.Add(time.Hour).Unix(), "jti": strings.Repeat("00", 16)}).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	hsConfusion, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"aud": "api.example.com", "kind": "client", "sub": idh, "exp": now.Add(time.Hour).Unix(), "jti": strings.Repeat("00", 16)}).SignedString([]byte(pub))
 	cases := []struct {
@@ -49,7 +50,7 @@ func TestVerify(t *testing.T) {
 		{"ok/client", sign(t, client, priv), "api.example.com", KindClient, nil},
 		{"ok/permit", sign(t, permit, priv), "api.example.com", KindPermit, nil},
 		{"ok/server", sign(t, server, priv), "api.example.com", KindServer, nil},
-		{"fail/expired", sign(t, Ticket{Domain: "api.example.com", Kind: KindClient, IDHash: idh, NotAfter: now.Add(-time.Second)}, priv), "api.example.com", KindClient, ErrExpired},
+		{"fail/expired", sign(t, Ticket{Domain: "api.example.com", Kind: KindClient, IDHash: idh, SealKey: sealKey, NotAfter: now.Add(-time.Second)}, priv), "api.example.com", KindClient, ErrExpired},
 		{"fail/forged", sign(t, client, other), "api.example.com", KindClient, ErrInvalid},
 		{"fail/wrong-kind", sign(t, client, priv), "api.example.com", KindPermit, ErrKind},
 		{"fail/other-domain", sign(t, client, priv), "api.example.org", KindClient, ErrDomain},
@@ -80,7 +81,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestSignRejects(t *testing.T) {
-	base := Ticket{Domain: "d", Kind: KindPermit, IDHash: idh, NotAfter: now}
+	base := Ticket{Domain: "d", Kind: KindPermit, IDHash: idh, SealKey: sealKey, NotAfter: now}
 	cases := map[string]func(*Ticket){
 		"fail/no-domain":        func(t *Ticket) { t.Domain = "" },
 		"fail/no-expiry":        func(t *Ticket) { t.NotAfter = time.Time{} },
@@ -89,8 +90,15 @@ func TestSignRejects(t *testing.T) {
 		"fail/too-many-slots":   func(t *Ticket) { t.LastSlot = MaxPermitSlots },
 		"fail/unknown-kind":     func(t *Ticket) { t.Kind = "master" },
 		"fail/bad-nonce":        func(t *Ticket) { t.Nonce = "xyz" },
-		"fail/server-no-key":    func(t *Ticket) { t.Kind = KindServer },
-		"fail/server-bad-key":   func(t *Ticket) { t.Kind, t.ServerKey = KindServer, "zz" },
+		"fail/server-no-key":    func(t *Ticket) { t.Kind, t.SealKey = KindServer, "" },
+		"fail/server-bad-key":   func(t *Ticket) { t.Kind, t.SealKey = KindServer, "zz" },
+		"fail/client-no-key":    func(t *Ticket) { t.Kind, t.SealKey = KindClient, "" },
+		"fail/permit-no-key":    func(t *Ticket) { t.SealKey = "" },
+		"fail/short-key":        func(t *Ticket) { t.SealKey = "0102" },
+		"fail/upper-case-key":   func(t *Ticket) { t.SealKey = strings.ToUpper(sealKey) },
+		"fail/revoke-with-key":  func(t *Ticket) { t.Kind = KindRevoke },
+		"fail/slot-wraps":       func(t *Ticket) { t.FirstSlot, t.LastSlot = 1<<64-2, 1<<64-1 },
+		"fail/slot-beyond-max":  func(t *Ticket) { t.FirstSlot, t.LastSlot = MaxSlot, MaxSlot+1 },
 		"fail/client-no-idhash": func(t *Ticket) { t.Kind, t.IDHash = KindClient, "" },
 	}
 	for name, mutate := range cases {
@@ -105,7 +113,7 @@ func TestSignRejects(t *testing.T) {
 }
 
 func TestNonceIsFresh(t *testing.T) {
-	tk := Ticket{Domain: "d", Kind: KindClient, IDHash: idh, NotAfter: now.Add(time.Hour)}
+	tk := Ticket{Domain: "d", Kind: KindClient, IDHash: idh, SealKey: sealKey, NotAfter: now.Add(time.Hour)}
 	a, _ := Verify(sign(t, tk, priv), pub, "d", KindClient, now)
 	b, _ := Verify(sign(t, tk, priv), pub, "d", KindClient, now)
 	if a.Nonce == b.Nonce {
@@ -117,7 +125,7 @@ func TestNonceIsFresh(t *testing.T) {
 }
 
 func FuzzVerify(f *testing.F) {
-	tk := Ticket{Domain: "d", Kind: KindClient, IDHash: idh, NotAfter: now.Add(time.Hour)}
+	tk := Ticket{Domain: "d", Kind: KindClient, IDHash: idh, SealKey: sealKey, NotAfter: now.Add(time.Hour)}
 	good, _ := Sign(tk, priv)
 	f.Add(good)
 	f.Add(good[:len(good)-3])

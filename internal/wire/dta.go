@@ -3,6 +3,7 @@ package wire
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cloudflare/circl/hpke"
@@ -20,30 +21,49 @@ type DTAResponse struct {
 }
 
 // A DTAShare is one issued item with the log entry that records it and the DTA's signed
-// promise that the entry is in its log.
+// promise that the entry is in its log. Shares never travel in the clear: Sealed is
+// the share (and, for client and permit shares, its DLEQ proof) sealed with HPKE to
+// the key the ticket names (Seal); revocations carry no Sealed.
 type DTAShare struct {
 	Slot    uint64   `json:"slot,omitempty"`
-	Share   []byte   `json:"share,omitempty"`  // client and permit: S_i, a compressed G1 point
-	Proof   []byte   `json:"proof,omitempty"`  // client and permit: the DLEQ proof
-	Sealed  []byte   `json:"sealed,omitempty"` // server: s_i·Q sealed with HPKE to the server's key
+	Sealed  []byte   `json:"sealed,omitempty"` // enc ‖ ciphertext; see Seal
 	Entry   []byte   `json:"entry"`            // the log leaf (an Entry, canonical JSON)
 	Promise *Promise `json:"promise"`
 }
 
-// HPKE suite for sealing server shares: X25519, HKDF-SHA256, ChaCha20-Poly1305.
-const serverShareKEM = hpke.KEM_X25519_HKDF_SHA256
+// HPKE suite that seals every share (RFC 9180, base mode): DHKEM(X25519, HKDF-SHA256),
+// HKDF-SHA256, ChaCha20-Poly1305.
+const sealKEM = hpke.KEM_X25519_HKDF_SHA256
 
-var serverShareSuite = hpke.NewSuite(serverShareKEM, hpke.KDF_HKDF_SHA256, hpke.AEAD_ChaCha20Poly1305)
+var sealSuite = hpke.NewSuite(sealKEM, hpke.KDF_HKDF_SHA256, hpke.AEAD_ChaCha20Poly1305)
 
-func serverShareInfo(domain string, index uint32) []byte {
-	info := []byte("polyroot/v1 server share\n" + domain + "\n")
-	return binary.BigEndian.AppendUint32(info, index)
+// A SealContext names one issued share: the HPKE info binds the domain, the DTA, the
+// kind and the slot, and the additional data the SHA-256 of the ticket it answers, so
+// a sealed share opens only as the share it was issued as.
+type SealContext struct {
+	Domain       string
+	DTA          uint32
+	Kind         string // KindClient, KindPermit or KindServer
+	Slot         uint64
+	TicketSHA256 [32]byte
 }
 
-// NewServerShareKey makes an HPKE key pair for receiving server shares; the public half
-// goes into the server ticket, the private half stays with the server.
-func NewServerShareKey() (public, private []byte, err error) {
-	pk, sk, err := serverShareKEM.Scheme().GenerateKeyPair()
+// info is "polyroot/v1 sealed share" ‖ lp(domain) ‖ u32(DTA) ‖ lp(kind) ‖ u64(slot),
+// lp a uint32 big-endian length prefix.
+func (c *SealContext) info() []byte {
+	b := []byte("polyroot/v1 sealed share")
+	b = binary.BigEndian.AppendUint32(b, uint32(len(c.Domain)))
+	b = append(b, c.Domain...)
+	b = binary.BigEndian.AppendUint32(b, c.DTA)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(c.Kind)))
+	b = append(b, c.Kind...)
+	return binary.BigEndian.AppendUint64(b, c.Slot)
+}
+
+// NewSealKey makes an X25519 key pair for receiving sealed shares: the public half (32
+// bytes) goes into tickets, the private half stays with the client or the server.
+func NewSealKey() (public, private []byte, err error) {
+	pk, sk, err := sealKEM.Scheme().GenerateKeyPair()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -54,13 +74,22 @@ func NewServerShareKey() (public, private []byte, err error) {
 	return public, private, err
 }
 
-// SealServerShare seals the encoded s_i·Q to the server's public key: enc ‖ ciphertext.
-func SealServerShare(serverKey []byte, domain string, index uint32, share []byte) ([]byte, error) {
-	pk, err := serverShareKEM.Scheme().UnmarshalBinaryPublicKey(serverKey)
+// SealPublicKey returns the public half of a private seal key.
+func SealPublicKey(private []byte) ([]byte, error) {
+	sk, err := sealKEM.Scheme().UnmarshalBinaryPrivateKey(private)
 	if err != nil {
-		return nil, fmt.Errorf("dta: server key in ticket: %w", err)
+		return nil, fmt.Errorf("wire: seal key: %w", err)
 	}
-	sender, err := serverShareSuite.NewSender(pk, serverShareInfo(domain, index))
+	return sk.Public().MarshalBinary()
+}
+
+// Seal seals plaintext to the public key for the issuance c: enc ‖ ciphertext.
+func Seal(public []byte, c *SealContext, plaintext []byte) ([]byte, error) {
+	pk, err := sealKEM.Scheme().UnmarshalBinaryPublicKey(public)
+	if err != nil {
+		return nil, fmt.Errorf("wire: seal key: %w", err)
+	}
+	sender, err := sealSuite.NewSender(pk, c.info())
 	if err != nil {
 		return nil, err
 	}
@@ -68,34 +97,37 @@ func SealServerShare(serverKey []byte, domain string, index uint32, share []byte
 	if err != nil {
 		return nil, err
 	}
-	ct, err := sealer.Seal(share, nil)
+	ct, err := sealer.Seal(plaintext, c.TicketSHA256[:])
 	if err != nil {
 		return nil, err
 	}
 	return append(enc, ct...), nil
 }
 
-// OpenServerShare opens a sealed server share from DTA index with the server's private key.
-func OpenServerShare(private []byte, domain string, index uint32, sealed []byte) ([]byte, error) {
-	sk, err := serverShareKEM.Scheme().UnmarshalBinaryPrivateKey(private)
+// ErrSealed reports a sealed share that does not open with the key and context given.
+var ErrSealed = errors.New("wire: the sealed share does not open")
+
+// Open opens a share sealed to the private key for the issuance c.
+func Open(private []byte, c *SealContext, sealed []byte) ([]byte, error) {
+	sk, err := sealKEM.Scheme().UnmarshalBinaryPrivateKey(private)
 	if err != nil {
-		return nil, fmt.Errorf("dta: server private key: %w", err)
+		return nil, fmt.Errorf("wire: seal key: %w", err)
 	}
-	n := serverShareKEM.Scheme().CiphertextSize()
+	n := sealKEM.Scheme().CiphertextSize()
 	if len(sealed) < n {
-		return nil, fmt.Errorf("dta: sealed share from DTA %d too short", index)
+		return nil, ErrSealed
 	}
-	receiver, err := serverShareSuite.NewReceiver(sk, serverShareInfo(domain, index))
+	receiver, err := sealSuite.NewReceiver(sk, c.info())
 	if err != nil {
 		return nil, err
 	}
 	opener, err := receiver.Setup(sealed[:n])
 	if err != nil {
-		return nil, fmt.Errorf("dta: sealed share from DTA %d: %w", index, err)
+		return nil, ErrSealed
 	}
-	pt, err := opener.Open(sealed[n:], nil)
+	pt, err := opener.Open(sealed[n:], c.TicketSHA256[:])
 	if err != nil {
-		return nil, fmt.Errorf("dta: sealed share from DTA %d does not open", index)
+		return nil, ErrSealed
 	}
 	return pt, nil
 }

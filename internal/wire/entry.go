@@ -24,18 +24,37 @@ const (
 // MaxEntrySize bounds an encoded entry; Parse refuses larger ones.
 const MaxEntrySize = 1024
 
-// An Entry is one issuance as the log records it: hashes and the salted identity hash,
-// never a share or an app-level identity.
+// EntryVersion is the version of the entry format this package writes and reads.
+const EntryVersion = 2
+
+// An Entry is one issuance as the log records it. Logs are public, so an entry holds
+// nothing that lets anyone test a guess: no share, no hash of a share (with a stolen
+// token, a hash of a client share would test PIN guesses offline), no idhash (from
+// which anyone could start a login and block its owner), no app-level identity. It
+// holds the identity's Subject, the hash of the sealed answer (HPKE ciphertexts are
+// randomised, so the hash says nothing about the share) and the ticket's hash.
 type Entry struct {
 	Version      int    `json:"v"`
 	DTA          uint32 `json:"dta"`
 	Domain       string `json:"domain"`
 	Kind         string `json:"kind"`
-	IDHash       string `json:"idhash,omitempty"` // hex; absent for server shares
-	Slot         uint64 `json:"slot,omitempty"`   // permit slot
-	ShareSHA256  string `json:"share_sha256,omitempty"`
+	Subject      string `json:"subject,omitempty"` // hex Subject(idhash); absent for server shares
+	Slot         uint64 `json:"slot,omitempty"`    // permit slot
+	SealedSHA256 string `json:"sealed_sha256,omitempty"`
 	TicketSHA256 string `json:"ticket_sha256"`
 	Time         int64  `json:"time"` // unix seconds
+}
+
+// subjectContext separates Subject from every other use of SHA-256 on an idhash.
+const subjectContext = "polyroot/v1 log subject"
+
+// Subject returns the hex name under which logs record the identity idhash:
+// SHA-256("polyroot/v1 log subject" ‖ idhash). Pass 1 of a login needs the idhash
+// itself, which the subject does not reveal, so reading the logs does not let anyone
+// make logins for (and block) the identities in them.
+func Subject(idhash [32]byte) string {
+	h := sha256.Sum256(append([]byte(subjectContext), idhash[:]...))
+	return hex.EncodeToString(h[:])
 }
 
 // ErrEntry reports a malformed entry.
@@ -81,7 +100,7 @@ func (e *Entry) check() error {
 		return err == nil && len(b) == 32 && hex.EncodeToString(b) == s
 	}
 	switch {
-	case e.Version != 1:
+	case e.Version != EntryVersion:
 		return fmt.Errorf("%w: version %d", ErrEntry, e.Version)
 	case e.DTA == 0 || e.Domain == "" || len(e.Domain) > 253:
 		return fmt.Errorf("%w: DTA index or domain", ErrEntry)
@@ -92,15 +111,15 @@ func (e *Entry) check() error {
 	}
 	switch e.Kind {
 	case KindClient, KindPermit:
-		if !hash32(e.IDHash, true) || !hash32(e.ShareSHA256, true) || (e.Kind == KindClient && e.Slot != 0) {
+		if !hash32(e.Subject, true) || !hash32(e.SealedSHA256, true) || (e.Kind == KindClient && e.Slot != 0) {
 			return fmt.Errorf("%w: %s entry fields", ErrEntry, e.Kind)
 		}
 	case KindServer:
-		if e.IDHash != "" || e.Slot != 0 || !hash32(e.ShareSHA256, true) {
+		if e.Subject != "" || e.Slot != 0 || !hash32(e.SealedSHA256, true) {
 			return fmt.Errorf("%w: server entry fields", ErrEntry)
 		}
 	case KindRevoke:
-		if !hash32(e.IDHash, true) || e.Slot != 0 || e.ShareSHA256 != "" {
+		if !hash32(e.Subject, true) || e.Slot != 0 || e.SealedSHA256 != "" {
 			return fmt.Errorf("%w: revoke entry fields", ErrEntry)
 		}
 	default:

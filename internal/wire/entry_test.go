@@ -10,10 +10,10 @@ var h32 = strings.Repeat("0f", 32)
 
 func TestEntry(t *testing.T) {
 	ok := []Entry{
-		{Version: 1, DTA: 1, Domain: "d", Kind: KindClient, IDHash: h32, ShareSHA256: h32, TicketSHA256: h32, Time: 1},
-		{Version: 1, DTA: 2, Domain: "d", Kind: KindPermit, IDHash: h32, Slot: 9, ShareSHA256: h32, TicketSHA256: h32, Time: 1},
-		{Version: 1, DTA: 3, Domain: "d", Kind: KindServer, ShareSHA256: h32, TicketSHA256: h32, Time: 1},
-		{Version: 1, DTA: 1, Domain: "d", Kind: KindRevoke, IDHash: h32, TicketSHA256: h32, Time: 1},
+		{Version: EntryVersion, DTA: 1, Domain: "d", Kind: KindClient, Subject: h32, SealedSHA256: h32, TicketSHA256: h32, Time: 1},
+		{Version: EntryVersion, DTA: 2, Domain: "d", Kind: KindPermit, Subject: h32, Slot: 9, SealedSHA256: h32, TicketSHA256: h32, Time: 1},
+		{Version: EntryVersion, DTA: 3, Domain: "d", Kind: KindServer, SealedSHA256: h32, TicketSHA256: h32, Time: 1},
+		{Version: EntryVersion, DTA: 1, Domain: "d", Kind: KindRevoke, Subject: h32, TicketSHA256: h32, Time: 1},
 	}
 	for _, e := range ok {
 		b, err := e.Marshal()
@@ -27,18 +27,19 @@ func TestEntry(t *testing.T) {
 	}
 	base := ok[0]
 	bad := map[string]func(*Entry){
-		"fail/version":          func(e *Entry) { e.Version = 2 },
-		"fail/dta-zero":         func(e *Entry) { e.DTA = 0 },
-		"fail/no-domain":        func(e *Entry) { e.Domain = "" },
-		"fail/kind":             func(e *Entry) { e.Kind = "master" },
-		"fail/idhash-short":     func(e *Entry) { e.IDHash = "0f" },
-		"fail/idhash-uppercase": func(e *Entry) { e.IDHash = strings.ToUpper(h32) },
-		"fail/client-with-slot": func(e *Entry) { e.Slot = 3 },
-		"fail/no-share-hash":    func(e *Entry) { e.ShareSHA256 = "" },
-		"fail/no-ticket-hash":   func(e *Entry) { e.TicketSHA256 = "" },
-		"fail/time":             func(e *Entry) { e.Time = 0 },
-		"fail/server-idhash":    func(e *Entry) { e.Kind = KindServer },
-		"fail/revoke-share":     func(e *Entry) { e.Kind = KindRevoke },
+		"fail/version-1":         func(e *Entry) { e.Version = 1 },
+		"fail/version-3":         func(e *Entry) { e.Version = 3 },
+		"fail/dta-zero":          func(e *Entry) { e.DTA = 0 },
+		"fail/no-domain":         func(e *Entry) { e.Domain = "" },
+		"fail/kind":              func(e *Entry) { e.Kind = "master" },
+		"fail/subject-short":     func(e *Entry) { e.Subject = "0f" },
+		"fail/subject-uppercase": func(e *Entry) { e.Subject = strings.ToUpper(h32) },
+		"fail/client-with-slot":  func(e *Entry) { e.Slot = 3 },
+		"fail/no-sealed-hash":    func(e *Entry) { e.SealedSHA256 = "" },
+		"fail/no-ticket-hash":    func(e *Entry) { e.TicketSHA256 = "" },
+		"fail/time":              func(e *Entry) { e.Time = 0 },
+		"fail/server-subject":    func(e *Entry) { e.Kind = KindServer },
+		"fail/revoke-sealed":     func(e *Entry) { e.Kind = KindRevoke },
 	}
 	for name, mutate := range bad {
 		e := base
@@ -48,11 +49,12 @@ func TestEntry(t *testing.T) {
 		}
 	}
 	for name, raw := range map[string]string{
-		"fail/unknown-field": `{"v":1,"dta":1,"domain":"d","kind":"revoke","idhash":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1,"x":1}`,
-		"fail/not-canonical": `{"dta":1,"v":1,"domain":"d","kind":"revoke","idhash":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1}`,
-		"fail/trailing":      `{"v":1,"dta":1,"domain":"d","kind":"revoke","idhash":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1} `,
+		"fail/unknown-field": `{"v":2,"dta":1,"domain":"d","kind":"revoke","subject":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1,"x":1}`,
+		"fail/not-canonical": `{"dta":1,"v":2,"domain":"d","kind":"revoke","subject":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1}`,
+		"fail/trailing":      `{"v":2,"dta":1,"domain":"d","kind":"revoke","subject":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1} `,
 		"fail/oversized":     strings.Repeat(" ", MaxEntrySize+1),
 		"fail/garbage":       "\x00\x01",
+		"fail/v1-idhash":     `{"v":1,"dta":1,"domain":"d","kind":"revoke","idhash":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1}`,
 	} {
 		if _, err := ParseEntry([]byte(raw)); !errors.Is(err, ErrEntry) {
 			t.Errorf("%s: got %v", name, err)
@@ -61,7 +63,7 @@ func TestEntry(t *testing.T) {
 }
 
 func FuzzParseEntry(f *testing.F) {
-	e := Entry{Version: 1, DTA: 2, Domain: "d", Kind: KindPermit, IDHash: h32, Slot: 9, ShareSHA256: h32, TicketSHA256: h32, Time: 1}
+	e := Entry{Version: EntryVersion, DTA: 2, Domain: "d", Kind: KindPermit, Subject: h32, Slot: 9, SealedSHA256: h32, TicketSHA256: h32, Time: 1}
 	b, _ := e.Marshal()
 	f.Add(b)
 	f.Add([]byte(`{"v":1}`))

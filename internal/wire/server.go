@@ -92,9 +92,13 @@ type RevokeResult struct {
 	Unreachable []uint32 `json:"unreachable_dtas,omitempty"`
 }
 
-// RedeemRequest redeems an enrolment code.
+// RedeemRequest redeems an enrolment code without sending it (see NewRedeemRequest):
+// the registrar finds the code by CodeID, checks Proof with the code's key, and signs
+// tickets that name ClientKey, so that every DTA seals the client's shares to it.
 type RedeemRequest struct {
-	Code string `json:"code"`
+	CodeID    []byte `json:"code_id"`    // 32 bytes: CodeSecrets(code) id
+	ClientKey []byte `json:"client_key"` // 32 bytes: the client's X25519 seal key
+	Proof     []byte `json:"proof"`      // 32 bytes: CodeProof(key, domain, ClientKey)
 }
 
 // EnrolPackage is what a client needs to collect its shares from the DTAs.
