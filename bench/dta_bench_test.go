@@ -19,6 +19,7 @@ import (
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/testdomain"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
 	"github.com/polyroot/polyroot/internal/wire"
@@ -77,7 +78,7 @@ func BenchmarkDTAIssueHTTP(b *testing.B) {
 	for i := range bodies {
 		var id [32]byte
 		copy(id[:], fmt.Sprintf("bench identity %d %d", i, time.Now().UnixNano()))
-		tk, err := ticket.Sign(ticket.Ticket{Domain: "bench.example.com", Kind: ticket.KindClient,
+		tk, err := ticket.Sign(ticket.Ticket{Domain: "bench.example.com", Kind: ticket.KindClient, SealKey: testdomain.SealKey,
 			IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, registrar)
 		if err != nil {
 			b.Fatal(err)

@@ -104,7 +104,7 @@ func (env *auditChainEnv) config(b *bundle.Bundle) AuditConfig {
 func auditIssue(t testing.TB, d *testdomain.Domain, kind, idhash string, firstSlot, lastSlot uint64) {
 	t.Helper()
 	token, err := ticket.Sign(ticket.Ticket{Domain: d.Name, Kind: kind, IDHash: idhash, FirstSlot: firstSlot, LastSlot: lastSlot,
-		NotAfter: time.Now().Add(time.Hour)}, d.Registrar)
+		SealKey: testdomain.SealKeyFor(kind), NotAfter: time.Now().Add(time.Hour)}, d.Registrar)
 	if err != nil {
 		t.Fatal(err)
 	}

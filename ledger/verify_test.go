@@ -21,7 +21,7 @@ import (
 // the receipts, as a client would keep them.
 func verifyIssue(t *testing.T, d *testdomain.Domain) []Receipt {
 	t.Helper()
-	token, err := ticket.Sign(ticket.Ticket{Domain: d.Name, Kind: ticket.KindClient, IDHash: auditRandomIDHash(),
+	token, err := ticket.Sign(ticket.Ticket{Domain: d.Name, Kind: ticket.KindClient, SealKey: testdomain.SealKey, IDHash: auditRandomIDHash(),
 		NotAfter: time.Now().Add(time.Hour)}, d.Registrar)
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/polyroot/polyroot/internal/testbin"
+	"github.com/polyroot/polyroot/internal/testdomain"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/ledger"
 )
@@ -110,7 +111,7 @@ func TestAnchorServeEmbedded(t *testing.T) {
 	}
 	var id [32]byte
 	rand.Read(id[:])
-	tk, err := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
+	tk, err := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, SealKey: testdomain.SealKey, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestAnchorServeRPC(t *testing.T) {
 	}
 	var id [32]byte
 	rand.Read(id[:])
-	tk, _ := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
+	tk, _ := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, SealKey: testdomain.SealKey, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
 	body, _ := json.Marshal(map[string]string{"ticket": tk})
 	resp, err := http.Post(s.url+"/v1/shares/client", "application/json", bytes.NewReader(body))
 	if err != nil {

@@ -145,7 +145,7 @@ func auditCLIRandomIDHash() string {
 func (env *auditCLIEnv) issue(t *testing.T, kind, idhash string, first, last uint64) {
 	t.Helper()
 	token, err := ticket.Sign(ticket.Ticket{Domain: env.d.Name, Kind: kind, IDHash: idhash, FirstSlot: first, LastSlot: last,
-		NotAfter: time.Now().Add(time.Hour)}, env.d.Registrar)
+		SealKey: testdomain.SealKeyFor(kind), NotAfter: time.Now().Add(time.Hour)}, env.d.Registrar)
 	if err != nil {
 		t.Fatal(err)
 	}

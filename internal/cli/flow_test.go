@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/testdomain"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/pairing"
 )
@@ -299,7 +300,7 @@ func TestOperatorFlow(t *testing.T) {
 	}
 	var id [32]byte
 	rand.Read(id[:])
-	tk, err := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
+	tk, err := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, SealKey: testdomain.SealKey, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,7 @@ func TestOperatorFlow(t *testing.T) {
 	}
 	var share struct {
 		Shares []struct {
-			Share   []byte `json:"share"`
+			Sealed  []byte `json:"sealed"`
 			Entry   []byte `json:"entry"`
 			Promise struct {
 				Index uint64 `json:"index"`
@@ -319,7 +320,7 @@ func TestOperatorFlow(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&share)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || len(share.Shares) != 1 || len(share.Shares[0].Share) != pairing.G1Size {
+	if resp.StatusCode != http.StatusOK || len(share.Shares) != 1 || len(share.Shares[0].Sealed) != 32+pairing.G1Size+pairing.DLEQProofSize+16 {
 		t.Fatalf("client share over HTTPS: %d %+v", resp.StatusCode, share)
 	}
 

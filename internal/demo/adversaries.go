@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -241,7 +242,11 @@ func rawLogin(ctx context.Context, hc *http.Client, serverURL string, pc *pairin
 // DTA 2 and returns its error code ("" if it issued the permit share).
 func askPermit(ctx context.Context, b *bundle.Bundle, registrar ed25519.PrivateKey, idhash string) (string, error) {
 	slot := pairing.Domain{Name: b.Domain, PermitPeriod: b.PermitPeriod}.Slot(time.Now())
-	tk, err := ticket.Sign(ticket.Ticket{Domain: b.Domain, Kind: ticket.KindPermit, IDHash: idhash,
+	sealKey, _, err := wire.NewSealKey()
+	if err != nil {
+		return "", err
+	}
+	tk, err := ticket.Sign(ticket.Ticket{Domain: b.Domain, Kind: ticket.KindPermit, IDHash: idhash, SealKey: hex.EncodeToString(sealKey),
 		FirstSlot: slot, LastSlot: slot, NotAfter: time.Now().Add(5 * time.Minute)}, registrar)
 	if err != nil {
 		return "", err

@@ -19,7 +19,9 @@ import (
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -137,4 +139,22 @@ func (x *DTA) Start() {
 		x.d.t.Fatal(err)
 	}
 	x.serve(l)
+}
+
+// SealKey is the hex of an X25519 public key for tests' own tickets for shares (whose
+// private half nobody keeps): DTAs refuse tickets for shares without one.
+var SealKey = func() string {
+	pub, _, err := wire.NewSealKey()
+	if err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(pub)
+}()
+
+// SealKeyFor returns SealKey for kinds of ticket that need one, "" for revocations.
+func SealKeyFor(kind string) string {
+	if kind == ticket.KindRevoke {
+		return ""
+	}
+	return SealKey
 }
