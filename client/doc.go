@@ -32,7 +32,7 @@
 //   - Every share is checked before it is combined: its DLEQ proof against the DTA's
 //     commitment in the pinned bundle, under the context (domain, DTA, kind, slot);
 //     its log entry, which must describe exactly this issuance (DTA, domain, kind,
-//     idhash, slot, share hash, ticket hash); and the DTA's signed promise for that
+//     subject hash of the idhash, slot, sealed-share hash, ticket hash); and the DTA's signed promise for that
 //     entry. A DTA whose answer fails is named (BadShareError), and nothing is stored.
 //   - The pinned bundle's fingerprint and signature are checked again on every Open.
 //   - A login succeeds only when the server's key confirmation verifies (only a holder
