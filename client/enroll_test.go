@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -207,36 +208,93 @@ func TestEnrollDevice(t *testing.T) {
 	}
 }
 
+// TestEnrollBadShare puts a misbehaving DTA 2 in front of the client: a ciphertext
+// that does not open, or a wrong share with a wrong proof sealed properly to the
+// client's key (as a dishonest DTA would send). Either way DTA 2 is named and nothing
+// is stored.
 func TestEnrollBadShare(t *testing.T) {
-	e := newEnv(t)
-	bad := e.d.DTAs[1] // index 2
-	target, _ := url.Parse(bad.URL)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.ModifyResponse = func(resp *http.Response) error {
-		if resp.Request.URL.Path != "/v1/shares/client" || resp.StatusCode != 200 {
-			return nil
-		}
-		var r wire.DTAResponse
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-			return err
-		}
-		resp.Body.Close()
-		r.Shares[0].Sealed[47] ^= 1
-		b, _ := json.Marshal(r)
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		resp.ContentLength = int64(len(b))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
-	}
-	redirectDTA(t, e.dtaHTTP, bad.URL, rp)
-	c := e.open(t)
-	err := c.Enroll(context.Background(), e.url, e.enrolment(t, "bob@example.com", false), []byte("1111"), false)
-	var bs *BadShareError
-	if !errors.As(err, &bs) || len(bs.Indices) != 1 || bs.Indices[0] != 2 || !strings.Contains(err.Error(), "does not open") {
-		t.Fatalf("got %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(e.dir, TokenFile)); !os.IsNotExist(err) {
-		t.Fatal("a token was stored")
+	for _, tc := range []struct {
+		name  string
+		reply func(t *testing.T, e *env, tk string, sh *wire.DTAShare)
+		check func(err error) bool
+	}{
+		{"fail/sealed-garbled", func(t *testing.T, e *env, tk string, sh *wire.DTAShare) { sh.Sealed[47] ^= 1 },
+			func(err error) bool { return strings.Contains(err.Error(), "does not open") }},
+		{"fail/bad-proof-sealed-to-client", func(t *testing.T, e *env, tk string, sh *wire.DTAShare) {
+			parsed, err := ticket.Verify(tk, e.d.Bundle.RegistrarPublicKey(), e.d.Name, ticket.KindClient, time.Now())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var id pairing.IDHash
+			hex.Decode(id[:], []byte(parsed.IDHash))
+			rec, _ := e.d.Bundle.Find(2)
+			commitment, _ := rec.CommitmentPoint()
+			wrong, _ := pairing.RandomScalar(nil)
+			share, proof, err := pairing.IssueShare(nil, wrong, commitment, pairing.IdentityPoint(id), pairing.ShareContext(e.d.Name, 2, "client", 0))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			key, _ := hex.DecodeString(parsed.SealKey)
+			sh.Sealed, err = wire.Seal(key, &wire.SealContext{Domain: e.d.Name, DTA: 2, Kind: "client", TicketSHA256: sha256.Sum256([]byte(tk))},
+				append(share.Bytes(), proof.Bytes()...))
+			if err != nil {
+				t.Error(err)
+			}
+		}, func(err error) bool {
+			var se *pairing.ShareError
+			return errors.As(err, &se) && errors.Is(err, pairing.ErrInvalidProof)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			bad := e.d.DTAs[1] // index 2
+			target, _ := url.Parse(bad.URL)
+			rp := httputil.NewSingleHostReverseProxy(target)
+			var mu sync.Mutex
+			var clientTicket string
+			rp.ModifyResponse = func(resp *http.Response) error {
+				if resp.Request.URL.Path != "/v1/shares/client" || resp.StatusCode != 200 {
+					return nil
+				}
+				var r wire.DTAResponse
+				if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+					return err
+				}
+				resp.Body.Close()
+				mu.Lock()
+				tc.reply(t, e, clientTicket, &r.Shares[0])
+				mu.Unlock()
+				b, _ := json.Marshal(r)
+				resp.Body = io.NopCloser(bytes.NewReader(b))
+				resp.ContentLength = int64(len(b))
+				resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+				return nil
+			}
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				if r.URL.Path == "/v1/shares/client" {
+					var req wire.DTARequest
+					json.Unmarshal(body, &req)
+					mu.Lock()
+					clientTicket = req.Ticket
+					mu.Unlock()
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				rp.ServeHTTP(w, r)
+			})
+			redirectDTA(t, e.dtaHTTP, bad.URL, h)
+			c := e.open(t)
+			err := c.Enroll(context.Background(), e.url, e.enrolment(t, "bob@example.com", false), []byte("1111"), false)
+			var bs *BadShareError
+			if !errors.As(err, &bs) || len(bs.Indices) != 1 || bs.Indices[0] != 2 || !tc.check(err) {
+				t.Fatalf("got %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(e.dir, TokenFile)); !os.IsNotExist(err) {
+				t.Fatal("a token was stored")
+			}
+		})
 	}
 }
 
