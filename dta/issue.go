@@ -139,7 +139,7 @@ func (s *Service) lookup(nonce string) (*record, error) {
 // compute makes the shares a ticket asks for, each sealed to the ticket's key (nil for
 // a revocation), and the slot of each item.
 func (s *Service) compute(k *keys, tk *ticket.Ticket, ticketHash [32]byte) (sealed [][]byte, slots []uint64, err error) {
-	domain, index := k.bundle.Domain, s.cfg.Index
+	domain, index, id := k.bundle.Domain, s.cfg.Index, idHash(tk)
 	sealKey, _ := hex.DecodeString(tk.SealKey) // checked by ticket.Verify
 	seal := func(slot uint64, plaintext []byte) error {
 		c, err := wire.Seal(sealKey, &wire.SealContext{Domain: domain, DTA: index, Kind: tk.Kind, Slot: slot, TicketSHA256: ticketHash}, plaintext)
@@ -159,7 +159,7 @@ func (s *Service) compute(k *keys, tk *ticket.Ticket, ticketHash [32]byte) (seal
 	}
 	switch tk.Kind {
 	case ticket.KindClient:
-		err = issue(0, pairing.IdentityPoint(idHash(tk)))
+		err = issue(0, pairing.IdentityPoint(id))
 	case ticket.KindPermit:
 		period := k.bundle.PermitPeriod
 		if period == 0 {
@@ -168,7 +168,7 @@ func (s *Service) compute(k *keys, tk *ticket.Ticket, ticketHash [32]byte) (seal
 		// Counted, not compared with LastSlot: no slot value can make the loop wrap.
 		for i := uint64(0); i <= tk.LastSlot-tk.FirstSlot && err == nil; i++ {
 			slot := tk.FirstSlot + i
-			err = issue(slot, pairing.PermitPoint(idHash(tk), slot, period))
+			err = issue(slot, pairing.PermitPoint(id, slot, period))
 		}
 	case ticket.KindServer:
 		err = seal(0, pairing.G2Generator().Mul(k.master).Bytes())
