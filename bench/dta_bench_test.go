@@ -46,9 +46,18 @@ func oneDTA(b *testing.B) (string, ed25519.PrivateKey) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// A bundle names at least two DTAs; the second one never runs here.
+	peerKeys, err := keystore.OpenFile(filepath.Join(dir, "peer-keys"), []byte("bench"), keystore.WithScryptWorkFactor(10))
+	if err != nil {
+		b.Fatal(err)
+	}
+	peer, err := dta.Init(ctx, peerKeys, "bench.example.com", 2, "https://127.0.0.1:1")
+	if err != nil {
+		b.Fatal(err)
+	}
 	regPub, regPriv, _ := ed25519.GenerateKey(nil)
 	file, _, err := bundle.Sign(&bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: "bench.example.com",
-		Mode: "additive", Threshold: 1, PermitPeriod: 86400, RegistrarKey: hex.EncodeToString(regPub), DTAs: []bundle.DTA{*rec}}, regPriv)
+		Mode: "additive", Threshold: 2, PermitPeriod: 86400, RegistrarKey: hex.EncodeToString(regPub), DTAs: []bundle.DTA{*rec, *peer}}, regPriv)
 	if err != nil {
 		b.Fatal(err)
 	}

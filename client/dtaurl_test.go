@@ -16,7 +16,7 @@ import (
 // TestBootstrapDTAURLs: a bundle that names a plain http:// DTA URL outside loopback is
 // not pinned, unless the option allows it.
 func TestBootstrapDTAURLs(t *testing.T) {
-	d := testdomain.New(t, testDomainName, 1, testPeriod) // its DTA listens on http://127.0.0.1:…
+	d := testdomain.New(t, testDomainName, 2, testPeriod) // its DTAs listen on http://127.0.0.1:…
 	withURL := func(u string) (path, fp string) {
 		b := *d.Bundle
 		b.DTAs = append([]bundle.DTA(nil), d.Bundle.DTAs...)

@@ -61,7 +61,7 @@ func TestBootstrap(t *testing.T) {
 	})
 	t.Run("fail/wrong-fingerprint", func(t *testing.T) {
 		dir := t.TempDir()
-		other := testdomain.New(t, testDomainName, 1, testPeriod)
+		other := testdomain.New(t, testDomainName, 2, testPeriod)
 		err := Bootstrap(ctx, dir, file, other.Fingerprint)
 		if !errors.Is(err, ErrBundleFingerprint) {
 			t.Fatalf("got %v", err)

@@ -68,7 +68,7 @@ func TestCrashDurability(t *testing.T) {
 	bin := testbin.Polyroot(t, dir)
 	t.Logf("built polyroot in %v", time.Since(start).Round(time.Millisecond))
 
-	// A one-DTA domain on disk, made with the CLI.
+	// A two-DTA domain on disk, made with the CLI; only DTA 1 runs.
 	env := childEnv()
 	cliRun := func(args ...string) string {
 		t.Helper()
@@ -85,7 +85,9 @@ func TestCrashDurability(t *testing.T) {
 	keysDir, dataDir := filepath.Join(dir, "keys"), filepath.Join(dir, "data")
 	cliRun("registrar", "keygen", "--out", regFile)
 	cliRun("dta", "init", "--domain", testDomain, "--index", "1", "--url", "http://127.0.0.1:8441", "--keystore-dir", keysDir, "--out", recFile)
-	cliRun("bundle", "assemble", "--domain", testDomain, "--registrar-key", regFile, "--record", recFile, "--out", bundleFile)
+	peerFile := filepath.Join(dir, "dta-2.json")
+	cliRun("dta", "init", "--domain", testDomain, "--index", "2", "--url", "http://127.0.0.1:8442", "--keystore-dir", filepath.Join(dir, "peer-keys"), "--out", peerFile)
+	cliRun("bundle", "assemble", "--domain", testDomain, "--registrar-key", regFile, "--record", recFile, "--record", peerFile, "--out", bundleFile)
 	registrar := readPEMKey(t, regFile)
 	raw, err := os.ReadFile(bundleFile)
 	if err != nil {

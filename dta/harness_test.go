@@ -73,6 +73,10 @@ func newDomain(t testing.TB, n int, permitPeriod uint64) *domain {
 		b.DTAs = append(b.DTAs, *rec)
 		d.dtas = append(d.dtas, nd)
 	}
+	if n == 1 {
+		// A bundle names at least two DTAs; the second of a one-DTA test never runs.
+		b.DTAs, b.Threshold = append(b.DTAs, absentPeer(t, 2)), 2
+	}
 	file, _, err := bundle.Sign(b, regPriv)
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +93,20 @@ func newDomain(t testing.TB, n int, permitPeriod uint64) *domain {
 		}
 	})
 	return d
+}
+
+// absentPeer is the record of a DTA that a test names in its bundle but never starts.
+func absentPeer(t testing.TB, index uint32) bundle.DTA {
+	t.Helper()
+	ks, err := keystore.OpenFile(filepath.Join(t.TempDir(), "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Init(context.Background(), ks, testDomain, index, "https://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *rec
 }
 
 // start runs the DTA on its listener (a new one on the same address after a stop),

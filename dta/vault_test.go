@@ -37,9 +37,10 @@ func TestVaultKeystoreAndRotation(t *testing.T) {
 		t.Fatal("Init overwrote the keys in Vault")
 	}
 	regPub, regPriv, _ := ed25519.GenerateKey(nil)
+	peer := absentPeer(t, 2)
 	sign := func(r bundle.DTA) *bundle.Bundle {
 		file, _, err := bundle.Sign(&bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "additive",
-			Threshold: 1, PermitPeriod: 3600, RegistrarKey: hex.EncodeToString(regPub), DTAs: []bundle.DTA{r}}, regPriv)
+			Threshold: 2, PermitPeriod: 3600, RegistrarKey: hex.EncodeToString(regPub), DTAs: []bundle.DTA{r, peer}}, regPriv)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -195,10 +195,12 @@ func (b *Bundle) check() error {
 		return fmt.Errorf("%w: version %d, protocol %q", ErrInvalid, b.Version, b.Protocol)
 	case b.Domain == "" || len(b.Domain) > 253:
 		return fmt.Errorf("%w: domain", ErrInvalid)
-	case n == 0 || n > 64:
-		return fmt.Errorf("%w: %d DTAs (1 to 64)", ErrInvalid, n)
-	case b.Mode == "additive" && b.Threshold != n, b.Mode == "threshold" && (b.Threshold < 1 || b.Threshold > n):
-		return fmt.Errorf("%w: threshold %d of %d in %s mode", ErrInvalid, b.Threshold, n, b.Mode)
+	case n < 2 || n > 64:
+		// One DTA, or a threshold of one, is a single root of trust again: that DTA alone
+		// knows every client key and, with a stolen token, tests PINs offline.
+		return fmt.Errorf("%w: %d DTAs (2 to 64)", ErrInvalid, n)
+	case b.Mode == "additive" && b.Threshold != n, b.Mode == "threshold" && (b.Threshold < 2 || b.Threshold > n):
+		return fmt.Errorf("%w: threshold %d of %d in %s mode (at least 2)", ErrInvalid, b.Threshold, n, b.Mode)
 	case b.Mode != "additive" && b.Mode != "threshold":
 		return fmt.Errorf("%w: mode %q", ErrInvalid, b.Mode)
 	}

@@ -24,21 +24,22 @@ func TestBundleAssembleDTAURLs(t *testing.T) {
 	if code, _, errOut := run("registrar", "keygen", "--out", reg); code != 0 {
 		t.Fatal(errOut)
 	}
-	record := func(url string) string {
+	record := func(index uint32, url string) string {
 		pub, _, _ := ed25519.GenerateKey(nil)
 		s, err := pairing.RandomScalar(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := bundle.DTA{Index: 1, URL: url, Commitment: hex.EncodeToString(pairing.G1Generator().Mul(s).Bytes()),
-			SigningKey: hex.EncodeToString(pub), LogOrigin: dta.LogOrigin(domain, 1)}
+		rec := bundle.DTA{Index: index, URL: url, Commitment: hex.EncodeToString(pairing.G1Generator().Mul(s).Bytes()),
+			SigningKey: hex.EncodeToString(pub), LogOrigin: dta.LogOrigin(domain, index)}
 		b, _ := json.Marshal(rec)
-		p := filepath.Join(t.TempDir(), "dta-1.json")
+		p := filepath.Join(t.TempDir(), "dta.json")
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+	peer := record(2, "https://dta2.example.net:8441")
 	cases := []struct {
 		name, url string
 		extra     []string
@@ -55,7 +56,7 @@ func TestBundleAssembleDTAURLs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "bundle.json")
 			args := append([]string{"bundle", "assemble", "--domain", domain, "--registrar-key", reg,
-				"--record", record(tc.url), "--out", out}, tc.extra...)
+				"--record", record(1, tc.url), "--record", peer, "--out", out}, tc.extra...)
 			code, _, errOut := run(args...)
 			if tc.wantErr == "" {
 				if code != 0 {
