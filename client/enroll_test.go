@@ -317,10 +317,10 @@ func TestEnrollRefused(t *testing.T) {
 	c := e.open(t)
 	ctx := context.Background()
 	var ae *APIError
-	if err := c.Enroll(ctx, e.url, "nope", []byte("1"), false); !errors.Is(err, wire.ErrCode) {
+	if err := c.Enroll(ctx, e.url, "nope", []byte("1234"), false); !errors.Is(err, wire.ErrCode) {
 		t.Fatalf("malformed code: %v", err)
 	}
-	if err := c.Enroll(ctx, e.url, "AAAA-AAAA-AAAA-AAAA-AAAA", []byte("1"), false); !errors.As(err, &ae) || ae.Code != "unknown_code" {
+	if err := c.Enroll(ctx, e.url, "AAAA-AAAA-AAAA-AAAA-AAAA", []byte("1234"), false); !errors.As(err, &ae) || ae.Code != "unknown_code" {
 		t.Fatalf("unknown code: %v", err)
 	}
 	if err := c.Enroll(ctx, e.url, e.enrolment(t, "dave", false), nil, false); err == nil {
@@ -403,7 +403,7 @@ func TestRevokedPermits(t *testing.T) {
 		}
 		var rr wire.RevokeResult
 		e.admin(t, "/v1/admin/revoke", wire.IdentityRequest{ID: "frank@example.com"}, &rr)
-		if rr.IDHash != c.Status().IDHash || len(rr.Unreachable) != 0 {
+		if len(rr.IDHashes) != 1 || rr.IDHashes[0] != c.Status().IDHash || len(rr.Unreachable) != 0 {
 			t.Fatalf("revoke: %+v", rr)
 		}
 		if err := c.RefreshPermits(ctx, e.url, s.AccessToken, 2); !errors.Is(err, ErrRevoked) {

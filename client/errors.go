@@ -60,7 +60,11 @@ func (e *WrongPINError) Error() string {
 	if e.TriesLeft < 0 {
 		return ErrWrongPIN.Error()
 	}
-	return fmt.Sprintf("client: login refused: wrong PIN (or unknown identity); %d tries left before the identity is blocked", e.TriesLeft)
+	tries := "tries"
+	if e.TriesLeft == 1 {
+		tries = "try"
+	}
+	return fmt.Sprintf("client: login refused: wrong PIN (or unknown identity); %d %s left before the identity is blocked", e.TriesLeft, tries)
 }
 
 // Is makes errors.Is(err, ErrWrongPIN) true.

@@ -107,11 +107,16 @@ func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*wire.
 		e.NotAfter = &na
 	}
 	exp := now.Add(s.cfg.CodeTTL)
+	others, err := s.otherActive(req.ID, now)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.store.createEnrolment(id, e, code, exp); err != nil {
 		return nil, err
 	}
-	s.cfg.Logger.InfoContext(r.Context(), "enrolment created", "idhash", hex.EncodeToString(id[:]), "device", req.Device, "temporary", req.TTL > 0)
-	return &wire.EnrolmentCreated{Code: code, IDHash: hex.EncodeToString(id[:]), ExpiresAt: exp}, nil
+	s.cfg.Logger.InfoContext(r.Context(), "enrolment created", "idhash", hex.EncodeToString(id[:]), "device", req.Device,
+		"temporary", req.TTL > 0, "other_active", others)
+	return &wire.EnrolmentCreated{Code: code, IDHash: hex.EncodeToString(id[:]), ExpiresAt: exp, OtherActive: others}, nil
 }
 
 func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request) {
@@ -132,6 +137,12 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 	}
 	if len(req.CodeID) != 32 || len(req.Proof) != 32 || len(req.ClientKey) != ticket.SealKeySize {
 		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "code_id, proof and client_key must be 32 bytes each")
+	}
+	// The client collects its shares from every DTA right after: with one down, it
+	// would fail after the code was used up. Refuse before touching the code.
+	if err := s.probe.unavailable(w, s.cfg.DTAProbeInterval, "enrolment needs every DTA of the domain",
+		"the enrolment code was not used and is still valid: try again later"); err != nil {
+		return nil, err
 	}
 	now := s.cfg.Now()
 	id, e, err := s.store.redeem(&req, s.domain.Name, now)
@@ -193,36 +204,38 @@ func (s *Server) permitTicket(id pairing.IDHash, e *enrolment, days int, now tim
 	return &wire.PermitTicket{Ticket: tk, FirstSlot: first, LastSlot: last}, nil
 }
 
-// identity resolves a wire.IdentityRequest to an enrolled idhash.
-func (s *Server) identity(w http.ResponseWriter, r *http.Request) (pairing.IDHash, error) {
+// identities resolves a wire.IdentityRequest to enrolled idhashes: by ID, every
+// enrolment of the ID; by idhash, that one.
+func (s *Server) identities(w http.ResponseWriter, r *http.Request) ([]pairing.IDHash, error) {
 	var req wire.IdentityRequest
-	var id pairing.IDHash
 	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
-		return id, err
+		return nil, err
 	}
 	switch {
+	case req.IDHash != "" && req.ID != "":
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "name the identity by id or by idhash, not both")
 	case req.IDHash != "":
+		var id pairing.IDHash
 		b, err := hex.DecodeString(req.IDHash)
 		if err != nil || len(b) != len(id) {
-			return id, httpx.Errorf(http.StatusBadRequest, "bad_request", "idhash must be 64 hex digits")
+			return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "idhash must be 64 hex digits")
 		}
 		copy(id[:], b)
-	case req.ID != "":
-		var err error
-		if id, err = s.store.lookupID(req.ID); errors.Is(err, errNotFound) {
-			return id, errUnknownIdentity
+		if _, err := s.store.enrolment(id); errors.Is(err, errNotFound) {
+			return nil, errUnknownIdentity
 		} else if err != nil {
-			return id, err
+			return nil, err
 		}
+		return []pairing.IDHash{id}, nil
+	case req.ID != "":
+		ids, err := s.store.enrolmentsOf(req.ID)
+		if errors.Is(err, errNotFound) {
+			return nil, errUnknownIdentity
+		}
+		return ids, err
 	default:
-		return id, httpx.Errorf(http.StatusBadRequest, "bad_request", "name the identity by id or idhash")
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "name the identity by id or idhash")
 	}
-	if _, err := s.store.enrolment(id); errors.Is(err, errNotFound) {
-		return id, errUnknownIdentity
-	} else if err != nil {
-		return id, err
-	}
-	return id, nil
 }
 
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
@@ -235,23 +248,37 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, res)
 }
 
-// revoke marks the identity revoked here at once, then sends a registrar-signed notice
-// to every DTA, which then issue it no shares or permits.
+// revoke marks the named enrolments revoked here at once, then sends a
+// registrar-signed notice for each to every DTA, which then issue it no shares or
+// permits.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*wire.RevokeResult, error) {
-	id, err := s.identity(w, r)
+	ids, err := s.identities(w, r)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.revoke(id, s.cfg.Now()); err != nil {
-		return nil, err
+	res := &wire.RevokeResult{IDHashes: make([]string, len(ids))}
+	now := s.cfg.Now()
+	for i, id := range ids {
+		if err := s.store.revoke(id, now); err != nil {
+			return nil, err
+		}
+		res.IDHashes[i] = hex.EncodeToString(id[:])
 	}
-	idHex := hex.EncodeToString(id[:])
-	unreachable, err := s.notifyRevocation(r.Context(), idHex)
-	if err != nil {
-		return nil, err
+	unreachable := map[uint32]error{}
+	for _, idHex := range res.IDHashes {
+		failed, err := s.notifyRevocation(r.Context(), idHex)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range failed {
+			unreachable[x] = nil
+		}
+		s.cfg.Logger.InfoContext(r.Context(), "identity revoked", "idhash", idHex, "unreachable_dtas", failed)
 	}
-	s.cfg.Logger.InfoContext(r.Context(), "identity revoked", "idhash", idHex, "unreachable_dtas", unreachable)
-	return &wire.RevokeResult{IDHash: idHex, Unreachable: unreachable}, nil
+	if len(unreachable) > 0 {
+		res.Unreachable = sortedKeys(unreachable)
+	}
+	return res, nil
 }
 
 // notifyRevocation posts one revoke ticket to every DTA in parallel and returns the
@@ -284,17 +311,30 @@ func (s *Server) notifyRevocation(ctx context.Context, idHex string) ([]uint32, 
 }
 
 func (s *Server) handleUnblock(w http.ResponseWriter, r *http.Request) {
-	id, err := s.identity(w, r)
-	if err == nil {
-		err = s.fails.reset(id)
-	}
+	res, err := s.unblock(w, r)
 	s.adminResult("unblock", err)
 	if err != nil {
 		httpx.WriteError(w, r, s.cfg.Logger, err)
 		return
 	}
-	s.cfg.Logger.InfoContext(r.Context(), "identity unblocked", "idhash", hex.EncodeToString(id[:]))
-	httpx.WriteJSON(w, http.StatusOK, struct{}{})
+	httpx.WriteJSON(w, http.StatusOK, res)
+}
+
+// unblock clears the failure counts and the daily hold of the named enrolments.
+func (s *Server) unblock(w http.ResponseWriter, r *http.Request) (*wire.UnblockResult, error) {
+	ids, err := s.identities(w, r)
+	if err != nil {
+		return nil, err
+	}
+	res := &wire.UnblockResult{IDHashes: make([]string, len(ids))}
+	for i, id := range ids {
+		if err := s.fails.reset(id); err != nil {
+			return nil, err
+		}
+		res.IDHashes[i] = hex.EncodeToString(id[:])
+		s.cfg.Logger.InfoContext(r.Context(), "identity unblocked", "idhash", res.IDHashes[i])
+	}
+	return res, nil
 }
 
 func (s *Server) handlePermits(w http.ResponseWriter, r *http.Request) {
@@ -328,6 +368,9 @@ func (s *Server) permits(w http.ResponseWriter, r *http.Request) (*wire.PermitTi
 	}
 	if s.domain.PermitPeriod == 0 {
 		return nil, errNoPermits
+	}
+	if err := s.probe.unavailable(w, s.cfg.DTAProbeInterval, "permits need every DTA of the domain", "try again later"); err != nil {
+		return nil, err
 	}
 	var id pairing.IDHash
 	if b, err := hex.DecodeString(c.IDHash); err != nil || len(b) != len(id) {

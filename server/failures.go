@@ -222,6 +222,17 @@ func (f *failures) reset(id pairing.IDHash) error {
 	return f.persist(id, true)
 }
 
+// status returns id's consecutive and daily failure counts, and whether it is blocked.
+func (f *failures) status(id pairing.IDHash, now time.Time) (count, day int, blocked bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, ok := f.known[id]
+	if !ok {
+		return 0, 0, false
+	}
+	return st.Count, st.dayCount(now), f.triesLeft(st, now) == 0
+}
+
 // count returns id's consecutive failure count.
 func (f *failures) count(id pairing.IDHash) int {
 	f.mu.Lock()

@@ -31,6 +31,7 @@ func (s *Server) routes() *mux.Router {
 		r.Handle(path, limit.Wrap(h)).Methods(methods...)
 	}
 	api("/v1/admin/enrolments", s.admin(s.handleCreateEnrolment), http.MethodPost)
+	api("/v1/admin/enrolments", s.admin(s.handleListEnrolments), http.MethodGet)
 	api("/v1/admin/revoke", s.admin(s.handleRevoke), http.MethodPost)
 	api("/v1/admin/unblock", s.admin(s.handleUnblock), http.MethodPost)
 	api("/v1/bundle", s.handleBundle, http.MethodGet, http.MethodHead)
@@ -41,7 +42,7 @@ func (s *Server) routes() *mux.Router {
 	api("/.well-known/jwks.json", s.handleJWKS, http.MethodGet, http.MethodHead)
 	api("/v1/openapi.yaml", serveOpenAPI, http.MethodGet)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/readyz", s.readiness()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})

@@ -263,7 +263,7 @@ func TestRevocation(t *testing.T) {
 		t.Fatalf("before revocation: %d %d %s", res.status, res2.status, res2.body)
 	}
 	var rr wire.RevokeResult
-	if st, body := do(t, h1.http, "POST", h1.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{ID: "dave"}, &rr); st != 200 || rr.IDHash != c.pkg.IDHash || len(rr.Unreachable) != 0 {
+	if st, body := do(t, h1.http, "POST", h1.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{ID: "dave"}, &rr); st != 200 || len(rr.IDHashes) != 1 || rr.IDHashes[0] != c.pkg.IDHash || len(rr.Unreachable) != 0 {
 		t.Fatalf("revoke: %d %s", st, body)
 	}
 	res := h1.login(t, c, "4242", loginOpts{})

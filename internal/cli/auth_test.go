@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/internal/wire"
 )
 
 const (
@@ -223,7 +224,7 @@ func TestAuthFlow(t *testing.T) {
 
 	// Wrong PINs: tries left, then blocked, even for the right PIN.
 	e.fail(t, "9999\n", "wrong PIN (or unknown identity); 2 tries left", login...)
-	e.fail(t, "9999\n", "1 tries left", login...)
+	e.fail(t, "9999\n", "1 try left", login...)
 	e.fail(t, "9999\n", "blocked after too many failed logins; ask the administrator to unblock it", login...)
 	e.fail(t, testPIN+"\n", "blocked", login...)
 	if out := e.ok(t, "", "server", "unblock", "--server", e.url, "--ca-file", e.ca, alice); !strings.Contains(out, "unblocked "+alice) {
@@ -254,14 +255,40 @@ func TestAuthFlow(t *testing.T) {
 		t.Fatalf("temporary status: %s", out)
 	}
 
-	// Revocation: at every DTA, and logins fail at once.
+	// Alice adds a second device: the registrar is told about the first; both are listed.
+	exit, out, errOut := runIn("", "server", "enrol", "--server", e.url, "--ca-file", e.ca, alice)
+	if exit != 0 || !strings.Contains(errOut, `note: "`+alice+`" already has 1 other enrolment that can log in`) {
+		t.Fatalf("second enrolment of alice: exit %d\n%s", exit, errOut)
+	}
+	laptop := e.bootstrap(t)
+	e.ok(t, testPIN+"\n", e.clientArgs("enroll", laptop, "--code", strings.TrimSpace(out), "--pin-stdin")...)
+	e.fail(t, "9999\n", "2 tries left", e.clientArgs("login", laptop, "--pin-stdin")...)
+	listing := e.ok(t, "", "server", "enrolments", "--server", e.url, "--ca-file", e.ca, alice)
+	if lines := strings.Split(strings.TrimSpace(listing), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") ||
+		!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(alice)+`\s+[0-9a-f]{64}\s+active\s+pin\s+\S+Z\s+-\s+1 / 1 today$`).MatchString(listing) {
+		t.Fatalf("server enrolments %s:\n%s", alice, listing)
+	}
+	var all []wire.EnrolmentInfo
+	if err := json.Unmarshal([]byte(e.ok(t, "", "server", "enrolments", "--server", e.url, "--ca-file", e.ca, "--json")), &all); err != nil || len(all) != 4 {
+		t.Fatalf("server enrolments --json: %v, %d records", err, len(all))
+	}
+	states := map[string]int{}
+	for _, x := range all {
+		states[x.ID+" "+x.State]++
+	}
+	if states[alice+" active"] != 2 || states["sensor-0042 active"] != 1 || states["maintenance@example.com active"] != 1 {
+		t.Fatalf("domain listing: %v", states)
+	}
+
+	// Revocation of alice: both devices, at every DTA, and logins fail at once.
 	revOut := e.ok(t, "", "server", "revoke", "--server", e.url, "--ca-file", e.ca, alice)
-	if !regexp.MustCompile(`^[0-9a-f]{64}\n$`).MatchString(revOut) {
+	if !regexp.MustCompile(`^[0-9a-f]{64}\n[0-9a-f]{64}\n$`).MatchString(revOut) {
 		t.Fatalf("revoke printed %q", revOut)
 	}
 	e.fail(t, testPIN+"\n", "login refused", login...)
+	e.fail(t, testPIN+"\n", "login refused", e.clientArgs("login", laptop, "--pin-stdin")...)
 	// Revoking again by idhash is harmless.
-	e.ok(t, "", "server", "revoke", "--server", e.url, "--ca-file", e.ca, "--idhash", strings.TrimSpace(revOut))
+	e.ok(t, "", "server", "revoke", "--server", e.url, "--ca-file", e.ca, "--idhash", strings.Fields(revOut)[0])
 
 	// SIGHUP re-reads the TLS certificate; logins go on.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {

@@ -74,7 +74,7 @@ func serverCommand() *ucli.Command {
 			"   polyroot server enrol --server https://auth.example.com alice@example.com",
 		Commands: []*ucli.Command{
 			serverProvisionCommand(), serverServeCommand(),
-			serverEnrolCommand(), serverRevokeCommand(), serverUnblockCommand(),
+			serverEnrolCommand(), serverEnrolmentsCommand(), serverRevokeCommand(), serverUnblockCommand(),
 		},
 	}
 }
@@ -412,6 +412,13 @@ func adminFlags() []ucli.Flag {
 // adminPost sends one registrar admin request with the admin token from the
 // environment.
 func adminPost(ctx context.Context, c *ucli.Command, route string, in, out any) error {
+	body, _ := json.Marshal(in)
+	return adminRequest(ctx, c, http.MethodPost, route, nil, body, out)
+}
+
+// adminRequest sends one registrar admin request (query may be nil, body nil for a GET)
+// and decodes the answer into out.
+func adminRequest(ctx context.Context, c *ucli.Command, method, route string, query url.Values, body []byte, out any) error {
 	base := c.String("server")
 	if base == "" {
 		return errors.New("give the auth server's URL with --server (or $POLYROOT_SERVER_URL)")
@@ -431,12 +438,19 @@ func adminPost(ctx context.Context, c *ucli.Command, route string, in, out any) 
 		return fmt.Errorf("--ca-file: %w", err)
 	}
 	u, _ := url.Parse(base)
-	body, _ := json.Marshal(in)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.JoinPath(route).String(), bytes.NewReader(body))
+	u = u.JoinPath(route)
+	u.RawQuery = query.Encode()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -511,6 +525,10 @@ func serverEnrolCommand() *ucli.Command {
 			}
 			fmt.Fprintf(c.Root().ErrWriter, "polyroot: enrolled %s %q (idhash %s); the code below is single use and expires at %s\n",
 				kind, req.ID, out.IDHash, out.ExpiresAt.UTC().Format(time.RFC3339))
+			if out.OtherActive > 0 {
+				fmt.Fprintf(c.Root().ErrWriter, "polyroot: note: %q already has %s that can log in (a new device?); see: polyroot server enrolments %s\n",
+					req.ID, strings.Replace(enrolmentsText(out.OtherActive), "enrolment", "other enrolment", 1), req.ID)
+			}
 			_, err := fmt.Fprintln(c.Root().Writer, out.Code)
 			return err
 		},
@@ -533,77 +551,4 @@ func identityRequest(c *ucli.Command, cmd string) (wire.IdentityRequest, error) 
 
 func idhashFlag() *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "idhash", Usage: "name the identity by its idhash `H` (hex, as enrol printed it) instead of its ID"}
-}
-
-func serverRevokeCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:      "revoke",
-		Usage:     "revoke an identity: at once on the server, and at every DTA",
-		ArgsUsage: "ID",
-		UsageText: "polyroot server revoke --server URL (ID | --idhash H)\n\n" +
-			"Examples:\n" +
-			"   export " + envAdminToken + "='…'\n" +
-			"   polyroot server revoke --server https://auth.example.com alice@example.com\n" +
-			"   polyroot server revoke --server https://auth.example.com --idhash 3f1c…",
-		Description: "The server refuses the identity's logins at once and sends a signed revocation\n" +
-			"notice to every DTA, which then issue it no permits (other server instances stop\n" +
-			"accepting it within one permit period). Revoking by ID revokes that ID's latest\n" +
-			"enrolment; name earlier ones by --idhash. Prints the idhash on stdout. When a DTA\n" +
-			"could not be told, it is named and the exit status is 1: run revoke again later.\n\n" +
-			"The admin token comes from the environment variable " + envAdminToken + " (or a file named by " + envAdminToken + "_FILE) only.",
-		Flags: append(adminFlags(), idhashFlag()),
-		Action: func(ctx context.Context, c *ucli.Command) error {
-			req, err := identityRequest(c, "revoke")
-			if err != nil {
-				return err
-			}
-			var out wire.RevokeResult
-			if err := adminPost(ctx, c, "/v1/admin/revoke", req, &out); err != nil {
-				return fmt.Errorf("server revoke: %w", err)
-			}
-			fmt.Fprintln(c.Root().Writer, out.IDHash)
-			if len(out.Unreachable) > 0 {
-				ix := make([]string, len(out.Unreachable))
-				for i, x := range out.Unreachable {
-					ix[i] = fmt.Sprint(x)
-				}
-				return fmt.Errorf("server revoke: revoked on the server, but DTA %s could not be told; run revoke again when it is reachable",
-					strings.Join(ix, ", "))
-			}
-			fmt.Fprintln(c.Root().ErrWriter, "polyroot: revoked on the server and at every DTA")
-			return nil
-		},
-	}
-}
-
-func serverUnblockCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:      "unblock",
-		Usage:     "unblock an identity blocked after too many failed logins",
-		ArgsUsage: "ID",
-		UsageText: "polyroot server unblock --server URL (ID | --idhash H)\n\n" +
-			"Example:\n" +
-			"   export " + envAdminToken + "='…'\n" +
-			"   polyroot server unblock --server https://auth.example.com alice@example.com",
-		Description: "Resets the identity's count of failed logins, so it can log in again. Check with\n" +
-			"the user first that the failures were theirs.\n\n" +
-			"The admin token comes from the environment variable " + envAdminToken + " (or a file named by " + envAdminToken + "_FILE) only.",
-		Flags: append(adminFlags(), idhashFlag()),
-		Action: func(ctx context.Context, c *ucli.Command) error {
-			req, err := identityRequest(c, "unblock")
-			if err != nil {
-				return err
-			}
-			var out struct{}
-			if err := adminPost(ctx, c, "/v1/admin/unblock", req, &out); err != nil {
-				return fmt.Errorf("server unblock: %w", err)
-			}
-			name := req.ID
-			if name == "" {
-				name = req.IDHash
-			}
-			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: unblocked %s\n", name)
-			return err
-		},
-	}
 }

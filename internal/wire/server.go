@@ -10,8 +10,12 @@ import "time"
 // configuration); a missing or wrong token answers 401 "unauthorized".
 //
 //	POST /v1/admin/enrolments   EnrolmentRequest  → EnrolmentCreated
+//	GET  /v1/admin/enrolments   ?id=&after=&limit= → EnrolmentList     (400 "bad_request")
 //	POST /v1/admin/revoke       IdentityRequest   → RevokeResult       (404 "unknown_identity")
-//	POST /v1/admin/unblock      IdentityRequest   → {}                 (404 "unknown_identity")
+//	POST /v1/admin/unblock      IdentityRequest   → UnblockResult      (404 "unknown_identity")
+//
+// An IdentityRequest by ID names every enrolment of that ID (one per device it enrolled);
+// by idhash, that one enrolment.
 //
 // Public routes:
 //
@@ -77,6 +81,39 @@ type EnrolmentCreated struct {
 	Code      string    `json:"code"`       // single use, short-lived (default 24 h)
 	IDHash    string    `json:"idhash"`     // hex
 	ExpiresAt time.Time `json:"expires_at"` // of the code
+	// OtherActive counts the ID's other enrolments that can still log in (or are
+	// still to be redeemed): an app adding a device is normal, and the registrar sees it.
+	OtherActive int `json:"other_active"`
+}
+
+// Enrolment states in EnrolmentInfo.State.
+const (
+	StatePending = "pending" // its code not redeemed yet
+	StateActive  = "active"
+	StateBlocked = "blocked" // too many failures: the registrar's unblock lifts it
+	StateRevoked = "revoked"
+	StateExpired = "expired" // a temporary identity past its ttl
+)
+
+// EnrolmentInfo is the registrar's view of one enrolment.
+type EnrolmentInfo struct {
+	ID          string     `json:"id"`
+	IDHash      string     `json:"idhash"`
+	State       string     `json:"state"` // one of the State constants; revoked and expired win over blocked
+	Device      bool       `json:"device"`
+	Created     time.Time  `json:"created"`
+	NotAfter    *time.Time `json:"not_after,omitempty"` // temporary identities
+	Revoked     *time.Time `json:"revoked,omitempty"`
+	PermitDays  int        `json:"permit_days"`
+	Failures    int        `json:"failures"`     // consecutive failed logins
+	DayFailures int        `json:"day_failures"` // failed logins in the current 24 h window
+}
+
+// EnrolmentList is a page of enrolments in idhash order; Next, when set, is the
+// after= of the next page.
+type EnrolmentList struct {
+	Enrolments []EnrolmentInfo `json:"enrolments"`
+	Next       string          `json:"next,omitempty"`
 }
 
 // IdentityRequest names an identity by its app-level ID or by its idhash (hex).
@@ -88,8 +125,13 @@ type IdentityRequest struct {
 // RevokeResult reports a revocation: effective on this server at once, and sent to
 // every DTA (which then refuse permits); DTAs that could not be reached are listed.
 type RevokeResult struct {
-	IDHash      string   `json:"idhash"`
+	IDHashes    []string `json:"idhashes"` // every enrolment revoked (by ID: all of the ID's)
 	Unreachable []uint32 `json:"unreachable_dtas,omitempty"`
+}
+
+// UnblockResult lists the enrolments unblocked.
+type UnblockResult struct {
+	IDHashes []string `json:"idhashes"`
 }
 
 // RedeemRequest redeems an enrolment code without sending it (see NewRedeemRequest):
