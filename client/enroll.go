@@ -26,6 +26,10 @@ const maxPermitSlots = 366
 // (device true) enrols without a PIN: pin must then be empty. Nothing is stored
 // unless every DTA answered with valid shares.
 //
+// The PIN must meet the bundle's policy (PINPolicy: at least that many characters of
+// its Unicode NFKC form; ErrPINPolicy otherwise, before anything is sent); the client
+// uses that normal form at every login.
+//
 // The code never leaves the client: Enroll makes a fresh X25519 key, proves knowledge
 // of the code bound to that key (wire.NewRedeemRequest), and checks that the
 // registrar's tickets name that key; every DTA seals its shares to it. What a TLS
@@ -37,6 +41,13 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 		return fmt.Errorf("client: a device enrols without a PIN")
 	case !device && len(pin) == 0:
 		return fmt.Errorf("client: a PIN is needed (or enrol as a device)")
+	}
+	if !device {
+		var err error
+		if pin, err = c.choosePIN(pin); err != nil {
+			return err
+		}
+		defer clear(pin)
 	}
 	u, err := c.o.serverURL(serverURL, "/v1/enrol")
 	if err != nil {

@@ -79,6 +79,12 @@ func (c *Client) exchange(ctx context.Context, serverURL string, pc *pairing.Cli
 		return nil, nil, err
 	}
 	finishURL, _ := c.o.serverURL(serverURL, "/v1/login/finish")
+	if norm, err := normalizePIN(pin); err == nil {
+		// The form Enroll took the PIN out in. A PIN that is not text (from before the
+		// policy) goes as given.
+		defer clear(norm)
+		pin = norm
+	}
 	for attempt := 0; ; attempt++ {
 		fr, key, err := c.passes(ctx, startURL, finishURL, pc, pin, req)
 		var re *retryableError

@@ -47,6 +47,23 @@ type Bundle struct {
 	PermitPeriod uint64 `json:"permit_period"`
 	RegistrarKey string `json:"registrar_key"` // hex Ed25519 public key
 	DTAs         []DTA  `json:"dtas"`
+	// MinPINLength is the least number of characters (Unicode code points of the PIN's
+	// NFKC form) that clients accept at enrolment; 0 means DefaultMinPINLength.
+	MinPINLength int `json:"min_pin_length,omitempty"`
+}
+
+// DefaultMinPINLength is the PIN policy of a bundle that states none.
+const DefaultMinPINLength = 4
+
+// MaxMinPINLength bounds a bundle's MinPINLength.
+const MaxMinPINLength = 64
+
+// PINPolicy is the least PIN length the bundle asks clients to accept at enrolment.
+func (b *Bundle) PINPolicy() int {
+	if b.MinPINLength == 0 {
+		return DefaultMinPINLength
+	}
+	return b.MinPINLength
 }
 
 type signed struct {
@@ -203,6 +220,8 @@ func (b *Bundle) check() error {
 		return fmt.Errorf("%w: threshold %d of %d in %s mode (at least 2)", ErrInvalid, b.Threshold, n, b.Mode)
 	case b.Mode != "additive" && b.Mode != "threshold":
 		return fmt.Errorf("%w: mode %q", ErrInvalid, b.Mode)
+	case b.MinPINLength < 0 || b.MinPINLength > MaxMinPINLength:
+		return fmt.Errorf("%w: min_pin_length %d (0 for the default %d, else 1 to %d)", ErrInvalid, b.MinPINLength, DefaultMinPINLength, MaxMinPINLength)
 	}
 	if _, err := b.registrarKey(); err != nil {
 		return err

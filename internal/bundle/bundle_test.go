@@ -70,6 +70,8 @@ func TestCheck(t *testing.T) {
 		"fail/additive-threshold":  func(b *Bundle) { b.Threshold = 2 },
 		"fail/threshold-too-large": func(b *Bundle) { b.Mode, b.Threshold = "threshold", 4 },
 		"fail/threshold-one":       func(b *Bundle) { b.Mode, b.Threshold = "threshold", 1 },
+		"fail/min-pin-negative":    func(b *Bundle) { b.MinPINLength = -1 },
+		"fail/min-pin-too-long":    func(b *Bundle) { b.MinPINLength = MaxMinPINLength + 1 },
 		"fail/one-dta":             func(b *Bundle) { b.DTAs, b.Threshold = b.DTAs[:1], 1 },
 		"fail/mode":                func(b *Bundle) { b.Mode = "majority" },
 		"fail/repeated-index":      func(b *Bundle) { b.DTAs[1].Index = 1 },

@@ -128,7 +128,7 @@ func bundleCommand() *ucli.Command {
 				Name:  "assemble",
 				Usage: "build the trust bundle from the DTAs' records, sign it with the registrar key, print its fingerprint",
 				UsageText: "polyroot bundle assemble --domain DOMAIN --registrar-key FILE [--mode additive|threshold] [--threshold T]\n" +
-					"       [--permit-period 24h] [--allow-insecure-http] --record dta-1.json --record dta-2.json … --out bundle.json\n\n" +
+					"       [--permit-period 24h] [--min-pin-length 4] [--allow-insecure-http] --record dta-1.json --record dta-2.json … --out bundle.json\n\n" +
 					"Examples:\n" +
 					"   polyroot bundle assemble --domain api.example.com --registrar-key registrar.pem \\\n" +
 					"       --record dta-1.json --record dta-2.json --record dta-3.json --out bundle.json\n" +
@@ -140,7 +140,10 @@ func bundleCommand() *ucli.Command {
 					"value clients pin at bootstrap, is printed in hex on stdout.\n" +
 					"Additive mode needs every DTA (t = n). Threshold mode (t of n) is refused until\n" +
 					"polyroot has a distributed key generation to make its master shares.\n" +
-					"--permit-period 0 makes a domain without time permits.\n" +
+					"--permit-period 0 makes a domain without time permits. A bundle names at least two\n" +
+					"DTAs: one DTA alone would know every client key.\n" +
+					"--min-pin-length is the PIN policy clients enforce at enrolment: the least number\n" +
+					"of characters (after Unicode NFKC normalisation), 1 to 64.\n" +
 					"Every DTA URL must be https://, or http:// on a loopback host (127.0.0.0/8, ::1,\n" +
 					"localhost): clients fetch their shares from these URLs, and over plain http anyone\n" +
 					"watching the network reads them. --allow-insecure-http accepts other http:// URLs,\n" +
@@ -151,6 +154,7 @@ func bundleCommand() *ucli.Command {
 					&ucli.StringFlag{Name: "mode", Value: "additive", Usage: "sharing `MODE`: additive (n of n) or threshold (t of n)"},
 					&ucli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Usage: "threshold mode: `T`, the DTAs needed (additive: n)", HideDefault: true},
 					&ucli.DurationFlag{Name: "permit-period", Value: 24 * time.Hour, Usage: "time-permit `PERIOD`, whole seconds (0: no permits)"},
+					&ucli.IntFlag{Name: "min-pin-length", Value: bundle.DefaultMinPINLength, Usage: "the shortest PIN clients accept at enrolment, in characters (`N`, 1 to 64)"},
 					&ucli.StringSliceFlag{Name: "record", Aliases: []string{"r"}, Usage: "a DTA's record `FILE`; repeat for each DTA", TakesFile: true},
 					&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the signed bundle to `FILE`", TakesFile: true},
 					&ucli.BoolFlag{Name: "allow-insecure-http", Usage: "accept plain http:// DTA URLs on hosts other than loopback, FOR TEST SET-UPS ONLY (shares would cross the network unencrypted)"},
@@ -192,6 +196,10 @@ func assemble(_ context.Context, c *ucli.Command) error {
 		return errors.New("bundle assemble: --registrar-key is required")
 	case len(records) == 0:
 		return errors.New("bundle assemble: give each DTA's record with --record")
+	case len(records) == 1:
+		return errors.New("bundle assemble: a bundle needs at least two DTAs (a --record for each): one DTA alone would know every client key")
+	case c.Int("min-pin-length") < 1 || c.Int("min-pin-length") > bundle.MaxMinPINLength:
+		return fmt.Errorf("bundle assemble: --min-pin-length %d: want 1 to %d", c.Int("min-pin-length"), bundle.MaxMinPINLength)
 	case out == "":
 		return errors.New("bundle assemble: --out is required")
 	}
@@ -207,8 +215,8 @@ func assemble(_ context.Context, c *ucli.Command) error {
 		}
 		t = n
 	case "threshold":
-		if t < 1 || t > n {
-			return fmt.Errorf("bundle assemble: threshold mode needs --threshold between 1 and %d", n)
+		if t < 2 || t > n {
+			return fmt.Errorf("bundle assemble: threshold mode needs --threshold between 2 and %d", n)
 		}
 		// dta init makes independent shares; t-of-n needs shares of one polynomial.
 		return fmt.Errorf("bundle assemble: threshold mode needs master shares from a distributed key generation, " +
@@ -221,7 +229,8 @@ func assemble(_ context.Context, c *ucli.Command) error {
 		return fmt.Errorf("bundle assemble: %w", err)
 	}
 	b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: domain, Mode: mode, Threshold: t,
-		PermitPeriod: uint64(period / time.Second), RegistrarKey: hex.EncodeToString(priv.Public().(ed25519.PublicKey))}
+		PermitPeriod: uint64(period / time.Second), RegistrarKey: hex.EncodeToString(priv.Public().(ed25519.PublicKey)),
+		MinPINLength: c.Int("min-pin-length")}
 	from := map[uint32]string{}
 	for _, path := range records {
 		rec, err := readRecord(path, domain)

@@ -131,8 +131,10 @@ func clientCommand() *ucli.Command {
 		Description: "A client directory (--dir; default polyroot under $XDG_CONFIG_HOME or ~/.config,\n" +
 			"or $" + envClientDir + ") holds one domain's pinned trust bundle and one enrolled\n" +
 			"identity: its token file (mode 0600) never holds the PIN.\n" +
-			"PINs and access tokens are read from standard input (--pin-stdin, --token-stdin),\n" +
-			"never from a flag, and never echoed. --ca-file trusts a test or enterprise CA;\n" +
+			"At a terminal the PIN is asked for with echo off (twice at enrolment); scripts give\n" +
+			"PINs and access tokens on standard input (--pin-stdin, --token-stdin), never in a\n" +
+			"flag. At enrolment the PIN must meet the domain's policy (at least 4 characters\n" +
+			"unless its bundle says otherwise). --ca-file trusts a test or enterprise CA;\n" +
 			"--insecure-http allows an http:// server on a loopback address, for tests only.\n\n" +
 			"Example, from bootstrap to login:\n" +
 			"   polyroot client bootstrap --bundle https://auth.example.com/v1/bundle --fingerprint 3a5f…\n" +
@@ -205,19 +207,23 @@ func clientEnrollCommand() *ucli.Command {
 		Name:    "enroll",
 		Aliases: []string{"enrol"},
 		Usage:   "enrol this client with a one-time code: collect and check the key shares, store the token",
-		UsageText: "polyroot client enroll [--dir DIR] --server URL --code CODE (--pin-stdin | --no-pin)\n\n" +
+		UsageText: "polyroot client enroll [--dir DIR] --server URL --code CODE [--pin-stdin | --no-pin]\n\n" +
 			"Examples:\n" +
+			"   polyroot client enroll --server https://auth.example.com --code K7Q…   # at a terminal: asks for the PIN twice\n" +
 			"   read -rs PIN; printf '%s\\n' \"$PIN\" | polyroot client enroll --server https://auth.example.com --code K7Q… --pin-stdin\n" +
 			"   polyroot client enroll --dir /var/lib/sensor/polyroot --server https://auth.example.com --code K7Q… --no-pin   # a device",
 		Description: "Redeems the one-time code (from polyroot server enrol) at the auth server, fetches\n" +
 			"the client key shares and time permits from every DTA in parallel, checks each\n" +
 			"share's proof, log entry and promise, combines them, takes the PIN out and stores\n" +
 			"the token file (mode 0600). Nothing is stored unless every DTA answered well.\n" +
-			"The PIN is read from the first line of standard input (--pin-stdin); a device\n" +
-			"enrolled with --device enrols and logs in without one (--no-pin).\n\n" + clientErrorsHelp,
+			"At a terminal the new PIN is asked for twice, with echo off; --pin-stdin reads it\n" +
+			"from the first line of standard input instead. It must have at least the bundle's\n" +
+			"min_pin_length characters (4 by default), counted after Unicode NFKC normalisation,\n" +
+			"and is checked before anything is sent. A device enrolled with --device enrols and\n" +
+			"logs in without one (--no-pin).\n\n" + clientErrorsHelp,
 		Flags: clientFlags(
 			&ucli.StringFlag{Name: "code", Usage: "the one-time enrolment `CODE`", Sources: ucli.NewValueSourceChain(envVar("POLYROOT_ENROLMENT_CODE"))},
-			&ucli.BoolFlag{Name: "pin-stdin", Usage: "read the PIN from the first line of standard input"},
+			pinFlag(),
 			&ucli.BoolFlag{Name: "no-pin", Usage: "device mode: enrol without a PIN (the enrolment must be a --device one)"},
 		),
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -231,8 +237,6 @@ func clientEnrollCommand() *ucli.Command {
 				return errors.New("client enroll: --code is required (from the registrar: polyroot server enrol)")
 			case device && c.Bool("pin-stdin"):
 				return errors.New("client enroll: give either --pin-stdin or --no-pin")
-			case !device && !c.Bool("pin-stdin"):
-				return errors.New("client enroll: give the PIN on standard input with --pin-stdin (never as a flag), or --no-pin for a device")
 			}
 			opts, err := clientOptions(c, true)
 			if err != nil {
@@ -240,8 +244,8 @@ func clientEnrollCommand() *ucli.Command {
 			}
 			var pin []byte
 			if !device {
-				if pin, err = readSecretLine(c.Root().Reader, "PIN"); err != nil {
-					return fmt.Errorf("client enroll: %w", err)
+				if pin, err = readPIN(c, true); err != nil {
+					return fmt.Errorf("client enroll: %w (a device enrols with --no-pin)", err)
 				}
 				defer clear(pin)
 			}
@@ -269,6 +273,7 @@ func clientLoginCommand() *ucli.Command {
 		Usage: "log in to the auth server with mutual authentication; print who and until when",
 		UsageText: "polyroot client login [--dir DIR] --server URL [--pin-stdin] [--print-token]\n\n" +
 			"Examples:\n" +
+			"   polyroot client login --server https://auth.example.com   # at a terminal: asks for the PIN\n" +
 			"   read -rs PIN; printf '%s\\n' \"$PIN\" | polyroot client login --server https://auth.example.com --pin-stdin\n" +
 			"   TOKEN=$(printf '%s\\n' \"$PIN\" | polyroot client login --server https://auth.example.com --pin-stdin --print-token)\n" +
 			"   polyroot client login --dir /var/lib/sensor/polyroot --server https://auth.example.com   # a device",
@@ -277,10 +282,10 @@ func clientLoginCommand() *ucli.Command {
 			"intercepting proxy makes the login fail). Prints the identity logged in and when\n" +
 			"the access token expires; with --print-token, prints only the access token on\n" +
 			"stdout (the rest goes to stderr), e.g. for permits refresh --token-stdin.\n" +
-			"The PIN is read from the first line of standard input (--pin-stdin); devices log\n" +
-			"in without one.\n\n" + clientErrorsHelp,
+			"At a terminal the PIN is asked for with echo off; --pin-stdin reads it from the\n" +
+			"first line of standard input instead. Devices log in without one.\n\n" + clientErrorsHelp,
 		Flags: clientFlags(
-			&ucli.BoolFlag{Name: "pin-stdin", Usage: "read the PIN from the first line of standard input"},
+			pinFlag(),
 			&ucli.BoolFlag{Name: "print-token", Usage: "print the access token (a secret) on stdout"},
 		),
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -327,12 +332,10 @@ func loginPIN(c *ucli.Command, st client.Status, cmd string) ([]byte, error) {
 		return nil, clientError(cmd, client.ErrNotEnrolled)
 	case st.Device && c.Bool("pin-stdin"):
 		return nil, fmt.Errorf("client %s: this identity is a device: it logs in without a PIN (drop --pin-stdin)", cmd)
-	case !st.Device && !c.Bool("pin-stdin"):
-		return nil, fmt.Errorf("client %s: give the PIN on standard input with --pin-stdin (never as a flag)", cmd)
 	case st.Device:
 		return nil, nil
 	}
-	pin, err := readSecretLine(c.Root().Reader, "PIN")
+	pin, err := readPIN(c, false)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: %w", cmd, err)
 	}
@@ -366,10 +369,10 @@ func clientPermitsRenewCommand() *ucli.Command {
 			"itself and see the same TLS channel, as for login; a wrong PIN counts toward the\n" +
 			"lockout. Then it fetches the permit shares for the next N permit periods (0: the\n" +
 			"server's default for this identity) from every DTA, checks, combines and stores\n" +
-			"them. The PIN is read from the first line of standard input (--pin-stdin); devices\n" +
-			"renew without one.\n\n" + clientErrorsHelp,
+			"them. At a terminal the PIN is asked for with echo off; --pin-stdin reads it from\n" +
+			"the first line of standard input instead. Devices renew without one.\n\n" + clientErrorsHelp,
 		Flags: clientFlags(
-			&ucli.BoolFlag{Name: "pin-stdin", Usage: "read the PIN from the first line of standard input"},
+			pinFlag(),
 			&ucli.IntFlag{Name: "days", Usage: "permit periods to fetch, from the current one (`N`, 0: the server's default)"},
 		),
 		Action: func(ctx context.Context, c *ucli.Command) error {
