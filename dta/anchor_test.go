@@ -95,8 +95,8 @@ func TestAnchorHook(t *testing.T) {
 		t.Fatal("the metrics do not include the Anchor's")
 	}
 
-	// Readiness follows the chain: 503 naming it while the Anchor reports it down,
-	// 200 again as soon as it is back.
+	// The chain degrades the DTA, it does not take it out of rotation: /readyz stays
+	// 200 with status "degraded" naming the chain, the gauge drops, and issuing goes on.
 	readyz := func() (int, string) {
 		resp, err := http.Get(nd.url + "/readyz")
 		if err != nil {
@@ -106,16 +106,25 @@ func TestAnchorHook(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := readyz(); code != 200 {
+	if code, body := readyz(); code != 200 || !strings.Contains(body, `"status":"ready"`) || !strings.Contains(body, `"chain":"ok"`) {
 		t.Fatalf("readyz with the chain up: %d %s", code, body)
 	}
 	fa.down.Store(true)
-	if code, body := readyz(); code != 503 || !strings.Contains(body, "chain: unreachable since 10:00 (test)") {
+	if code, body := readyz(); code != 200 || !strings.Contains(body, `"status":"degraded"`) ||
+		!strings.Contains(body, `"chain":"degraded: unreachable since 10:00 (test); issuing goes on`) {
 		t.Fatalf("readyz with the chain down: %d %s", code, body)
 	}
+	if m := nd.metrics(t); !strings.Contains(m, `polyroot_dta_dependency_up{dependency="chain"} 0`) ||
+		!strings.Contains(m, `polyroot_dta_dependency_up{dependency="storage"} 1`) {
+		t.Fatalf("metrics with the chain down:\n%s", m)
+	}
+	d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, newID(t, "chainless@example.com")))
 	fa.down.Store(false)
-	if code, body := readyz(); code != 200 {
+	if code, body := readyz(); code != 200 || !strings.Contains(body, `"status":"ready"`) {
 		t.Fatalf("readyz after the chain came back: %d %s", code, body)
+	}
+	if m := nd.metrics(t); !strings.Contains(m, `polyroot_dta_dependency_up{dependency="chain"} 1`) {
+		t.Fatalf("metrics after the chain came back:\n%s", m)
 	}
 
 	d.stop(nd) // closes the service

@@ -39,6 +39,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/translog"
 	"github.com/polyroot/polyroot/pairing"
@@ -105,6 +106,9 @@ type Service struct {
 	stopAnchor func()
 	// stopPruner stops the pruning goroutine and waits for it.
 	stopPruner func()
+	// readyz answers /readyz; stopReadinessWatch stops its background evaluation.
+	readyz             *httpx.Readiness
+	stopReadinessWatch func()
 	// commits records and logs issuances in groups (nil until New has recovered).
 	commits *committer
 }
@@ -187,6 +191,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("dta: the trust bundle of %s has no DTA %d", cfg.Bundle.Domain, cfg.Index)
 	}
 	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registry)}
+	s.readyz = s.newReadiness()
+	s.metrics.registry.MustRegister(s.readyz)
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(s.readyz)
+	}
 	k, err := s.loadKeys(ctx, cfg.Bundle, rec)
 	if err != nil {
 		return nil, err
@@ -227,6 +236,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.startPruner()
 	s.ready.Store(true)
+	s.startReadinessWatch()
 	return s, nil
 }
 
@@ -315,6 +325,10 @@ func (s *Service) Record() bundle.DTA { return *s.keys.Load().record }
 
 // Close stops the service's log and closes its state.
 func (s *Service) Close(ctx context.Context) error {
+	if s.stopReadinessWatch != nil {
+		s.stopReadinessWatch()
+		s.stopReadinessWatch = nil
+	}
 	s.ready.Store(false)
 	if s.stopPruner != nil {
 		s.stopPruner()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,9 +24,19 @@ type ReadyReporter interface {
 	Ready() error
 }
 
-// readiness is /readyz: the keys are loaded and the service not stopping, the log is
-// writable and did not just fail, and the chain (when the log is anchored) is reachable.
-func (s *Service) readiness() http.HandlerFunc {
+// readinessWatchEvery is how often the DTA evaluates its readiness by itself, so that
+// a transition (the chain lost or back) is logged even while nobody asks /readyz.
+const readinessWatchEvery = 10 * time.Second
+
+// newReadiness is /readyz. Readiness means "send me traffic": the DTA is ready when
+// it can issue, i.e. its keys are loaded and it is not stopping, and its log is
+// writable and did not just fail; a failure of either answers 503. The chain (when
+// the log is anchored) only degrades it: an issuance needs the log, not the chain,
+// and anchoring is allowed to lag and catches up by itself, so an RPC provider's
+// hiccup must not stop every issuance. /readyz then stays 200 with status "degraded",
+// polyroot_dta_dependency_up{dependency="chain"} drops to 0, and the lag grows on
+// /metrics (polyroot_dta_anchor_lag_entries).
+func (s *Service) newReadiness() *httpx.Readiness {
 	writable := &writableCheck{}
 	checks := []httpx.ReadinessCheck{
 		{Name: "keys", Check: func(context.Context) error {
@@ -44,9 +53,22 @@ func (s *Service) readiness() http.HandlerFunc {
 		}},
 	}
 	if r, ok := s.cfg.Anchor.(ReadyReporter); ok {
-		checks = append(checks, httpx.ReadinessCheck{Name: "chain", Check: func(context.Context) error { return r.Ready() }})
+		checks = append(checks, httpx.ReadinessCheck{Name: "chain", Degrades: true, Check: func(context.Context) error {
+			if err := r.Ready(); err != nil {
+				return fmt.Errorf("%w; issuing goes on, anchoring lags and catches up once the chain is back", err)
+			}
+			return nil
+		}})
 	}
-	return httpx.Readiness(s.cfg.Logger, checks...)
+	return httpx.NewReadiness(s.cfg.Logger, "dta", checks...)
+}
+
+// startReadinessWatch evaluates the readiness every readinessWatchEvery until Close.
+func (s *Service) startReadinessWatch() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.readyz.Watch(ctx, readinessWatchEvery) }()
+	s.stopReadinessWatch = func() { cancel(); <-done }
 }
 
 // writableProbeEvery bounds how often /readyz writes a file: it is unauthenticated and

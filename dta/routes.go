@@ -48,7 +48,7 @@ func (s *Service) routes() *mux.Router {
 	api("/v1/openapi.yaml", http.HandlerFunc(serveOpenAPI), http.MethodGet)
 	r.PathPrefix("/v1/log/").Handler(limit.Wrap(http.StripPrefix("/v1/log", s.log.Handler()))).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/readyz", s.readiness()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})

@@ -222,6 +222,19 @@ func (a *Anchorer) Step(ctx context.Context) error {
 }
 
 func (a *Anchorer) step(ctx context.Context) error {
+	// The checkpoint first, before anything on chain: while the chain is unreachable
+	// the log goes on growing, and Status's lag must show it.
+	size, root, err := a.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger: the log's checkpoint: %w", err)
+	}
+	if len(root) != 32 {
+		return fmt.Errorf("ledger: the log's checkpoint root has %d bytes, want 32", len(root))
+	}
+	a.mu.Lock()
+	a.status.LogSize = size
+	a.mu.Unlock()
+
 	head, err := a.Backend.BlockNumber(ctx)
 	if err != nil {
 		return fmt.Errorf("block number: %w", err)
@@ -231,14 +244,6 @@ func (a *Anchorer) step(ctx context.Context) error {
 		if err != nil || !done {
 			return err
 		}
-	}
-
-	size, root, err := a.Checkpoint(ctx)
-	if err != nil {
-		return fmt.Errorf("ledger: the log's checkpoint: %w", err)
-	}
-	if len(root) != 32 {
-		return fmt.Errorf("ledger: the log's checkpoint root has %d bytes, want 32", len(root))
 	}
 	var root32 [32]byte
 	copy(root32[:], root)

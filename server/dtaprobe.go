@@ -15,33 +15,35 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/httpx"
 )
 
 // dtaProbeTimeout bounds one probe of one DTA.
 const dtaProbeTimeout = 5 * time.Second
 
-// dtaProbe keeps, for /readyz and /metrics, whether each of the bundle's DTAs answers
-// its own /readyz. Logins need no DTA, but enrolments, permit renewals and revocation
-// notices do: the server is ready only while enough DTAs are (all of them in additive
-// mode, t in threshold mode). The state is refreshed in the background, so /readyz
-// never makes a request of its own and cannot be used to flood the DTAs.
+// dtaProbe keeps, for /readyz, /metrics and the requests that need the DTAs, whether
+// each of the bundle's DTAs answers its own /readyz. Logins need no DTA; enrolments,
+// permits and permit renewals do (the client collects a share from every DTA), and
+// revocation notices go to every DTA. So a DTA that is down degrades the server (see
+// Server.newReadiness) and those requests fail fast with a 503 naming it, while logins
+// go on. The state is refreshed in the background, so neither /readyz nor a request
+// makes a request of its own to a DTA, and neither can be used to flood them.
 type dtaProbe struct {
 	dtas   []bundle.DTA
-	needed int
 	client *http.Client
 	log    *slog.Logger
 	up     *prometheus.GaugeVec
+	// afterRound, if set, runs after each round (the server re-evaluates its readiness,
+	// so that a DTA's outage is logged and counted when it is seen, not at the next
+	// /readyz request).
+	afterRound func()
 
 	mu    sync.Mutex
 	state map[uint32]error // nil: ready; absent: not probed yet
 }
 
 func newDTAProbe(b *bundle.Bundle, client *http.Client, log *slog.Logger, up *prometheus.GaugeVec) *dtaProbe {
-	needed := len(b.DTAs)
-	if b.Mode == "threshold" {
-		needed = int(b.Threshold)
-	}
-	return &dtaProbe{dtas: b.DTAs, needed: needed, client: client, log: log, up: up, state: map[uint32]error{}}
+	return &dtaProbe{dtas: b.DTAs, client: client, log: log, up: up, state: map[uint32]error{}}
 }
 
 // run probes every DTA now and then every interval until ctx is cancelled.
@@ -50,6 +52,9 @@ func (p *dtaProbe) run(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		p.round(ctx, min(interval, dtaProbeTimeout))
+		if p.afterRound != nil && ctx.Err() == nil {
+			p.afterRound()
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -109,25 +114,38 @@ func (p *dtaProbe) probe(ctx context.Context, base string, timeout time.Duration
 	return nil
 }
 
-// check is the "dtas" readiness check: enough DTAs ready, else which ones are not.
-func (p *dtaProbe) check(context.Context) error {
+// down lists the DTAs whose last probe failed, as "DTA 2 unreachable": short, naming
+// no URL (see probe). A DTA not probed yet (the first round is under way) is not
+// listed: the request that needs it finds out by itself.
+func (p *dtaProbe) down() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ready := 0
 	var bad []string
 	for _, d := range p.dtas {
-		err, seen := p.state[d.Index]
-		switch {
-		case !seen:
-			bad = append(bad, fmt.Sprintf("DTA %d (%s) not probed yet", d.Index, d.URL))
-		case err != nil:
-			bad = append(bad, fmt.Sprintf("DTA %d (%s) %v", d.Index, d.URL, err))
-		default:
-			ready++
+		if err := p.state[d.Index]; err != nil {
+			bad = append(bad, fmt.Sprintf("DTA %d %v", d.Index, err))
 		}
 	}
-	if ready >= p.needed {
+	return bad
+}
+
+// check is the "dtas" readiness check, which degrades the server: nil while every DTA
+// is ready, else which ones are not.
+func (p *dtaProbe) check(context.Context) error {
+	if bad := p.down(); len(bad) > 0 {
+		return errors.New(strings.Join(bad, ", ") + ": enrolments and permits are unavailable, logins go on")
+	}
+	return nil
+}
+
+// unavailable is the error of a request that needs every DTA (what says which, e.g.
+// "enrolment needs every DTA of the domain") while some are down: 503 "dta_unavailable"
+// naming them, with a Retry-After of one probe interval. nil while every DTA is ready.
+func (p *dtaProbe) unavailable(w http.ResponseWriter, retry time.Duration, what, after string) error {
+	bad := p.down()
+	if len(bad) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%d of %d DTAs ready, %d needed: %s", ready, len(p.dtas), p.needed, strings.Join(bad, ", "))
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Round(time.Second)/time.Second))))
+	return httpx.Errorf(http.StatusServiceUnavailable, "dta_unavailable", "%s: %s; %s", strings.Join(bad, ", "), what, after)
 }

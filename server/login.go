@@ -76,6 +76,11 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) (_ *wire.StartRes
 		if req.Days < 0 || req.Days > maxPermitDays {
 			return nil, renew, errRenewalDays
 		}
+		// Before any work on pass 1: nothing is verified, so nothing is counted.
+		if err := s.probe.unavailable(w, s.cfg.DTAProbeInterval, "permit renewal needs every DTA of the domain",
+			"nothing was counted: try again later"); err != nil {
+			return nil, renew, err
+		}
 	default:
 		return nil, false, errBadPurpose
 	}

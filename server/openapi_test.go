@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/polyroot/polyroot/internal/openapitest"
 	"github.com/polyroot/polyroot/internal/wire"
@@ -30,7 +31,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t, 3600)
-	h := e.start(t, t.TempDir(), false)
+	h := e.start(t, t.TempDir(), false, func(c *Config) { c.DTAProbeInterval = 50 * time.Millisecond })
 	v := openapitest.NewValidator(t, doc)
 	h.http = v.Client(h.http.Transport)
 	expect := func(method, path, bearer string, in any, status int) []byte {
@@ -113,6 +114,23 @@ func TestOpenAPIResponses(t *testing.T) {
 	expect("GET", "/readyz", "", nil, 503)
 	h.srv.ready.Store(true)
 
+	// A DTA down: /readyz degraded (200), and what needs every DTA answers 503.
+	e.d.DTAs[1].Stop()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(string(expect("GET", "/readyz", "", nil, 200)), "degraded"); {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz not degraded within 10 s of stopping DTA 2")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var created wire.EnrolmentCreated
+	do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: "rita@example.test"}, &created)
+	expect("POST", "/v1/enrol", "", h.redeemRequest(t, created.Code), 503)
+	expect("POST", "/v1/permits", res.fin.AccessToken, wire.PermitRequest{}, 503)
+	if res := h.login(t, c, "1234", loginOpts{renew: true}); res.status != 503 {
+		t.Fatalf("renewal with DTA 2 down: %d %s", res.status, res.body)
+	}
+	e.d.DTAs[1].Start()
+
 	// The rate limit, on a second server with a low one.
 	h2 := e.start(t, t.TempDir(), false, func(c *Config) { c.RatePerSecond, c.RateBurst = 0.5, 1 })
 	h2.http = v.Client(h2.http.Transport)
@@ -128,6 +146,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	v.RequireSeen(
 		"GET /v1/openapi.yaml 200", "GET /v1/bundle 200", "GET /.well-known/jwks.json 200", "GET /.well-known/jwks.json 429",
 		"GET /livez 200", "GET /readyz 200", "GET /readyz 503",
+		"POST /v1/enrol 503", "POST /v1/permits 503", "POST /v1/login/start 503",
 		"POST /v1/admin/enrolments 200", "POST /v1/admin/enrolments 400", "POST /v1/admin/enrolments 401",
 		"POST /v1/enrol 200", "POST /v1/enrol 404", "POST /v1/enrol 413", "POST /v1/enrol 415",
 		"POST /v1/admin/unblock 200", "POST /v1/admin/unblock 404", "POST /v1/admin/revoke 200", "POST /v1/admin/revoke 400",

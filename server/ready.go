@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 
-	"net/http"
-
 	"github.com/polyroot/polyroot/internal/httpx"
 )
 
-// readiness is /readyz: the server is running with its keys, its state database
-// answers, and enough DTAs are ready for enrolments and permits (see dtaProbe).
-func (s *Server) readiness() http.HandlerFunc {
-	return httpx.Readiness(s.cfg.Logger,
+// newReadiness is /readyz. Readiness means "send me traffic": the server is ready
+// when it can verify logins, i.e. it runs with its keys and its state database
+// answers; a failure of either answers 503. The DTAs only degrade it: logins need
+// none, so a DTA outage (DTAs are run by other operators, elsewhere) must not take
+// every replica out of rotation. /readyz then stays 200 with status "degraded" naming
+// them, polyroot_server_dependency_up{dependency="dtas"} drops to 0, and enrolments,
+// permits and renewals answer 503 "dta_unavailable" (see dtaProbe.unavailable).
+func (s *Server) newReadiness() *httpx.Readiness {
+	return httpx.NewReadiness(s.cfg.Logger, "server",
 		httpx.ReadinessCheck{Name: "keys", Check: func(context.Context) error {
 			if !s.ready.Load() {
 				return errors.New("not loaded, or the server is stopping")
@@ -25,6 +28,6 @@ func (s *Server) readiness() http.HandlerFunc {
 			}
 			return nil
 		}},
-		httpx.ReadinessCheck{Name: "dtas", Check: s.probe.check},
+		httpx.ReadinessCheck{Name: "dtas", Check: s.probe.check, Degrades: true},
 	)
 }

@@ -1,26 +1,48 @@
 package server
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
 )
 
-// TestReadinessFollowsDTAs: /readyz turns 503 naming a stopped DTA, the DTA's metric
-// drops to 0, and both come back by themselves when the DTA restarts.
+// readyzBody is the /readyz answer.
+type readyzBody struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Status  string            `json:"status"`
+	Checks  map[string]string `json:"checks"`
+}
+
+// TestReadinessFollowsDTAs: a stopped DTA degrades the server without taking it out
+// of rotation: /readyz stays 200 with status "degraded" naming it, the DTA's and the
+// dependency's gauges drop to 0, one log line says so however often /readyz is
+// asked, and what needs every DTA (redeeming an enrolment code, permits, a renewal)
+// answers 503 "dta_unavailable" naming it, without using up the code or counting a
+// failure. Logins go on. Everything comes back by itself when the DTA restarts; a
+// fatal check (keys) still answers 503 "not_ready".
 func TestReadinessFollowsDTAs(t *testing.T) {
 	e := newEnv(t, 3600)
 	h := e.start(t, t.TempDir(), false, func(c *Config) { c.DTAProbeInterval = 50 * time.Millisecond })
-	get := func(path string) (int, string) {
-		resp, err := h.http.Get(h.url + path)
+	readyz := func() (int, readyzBody) {
+		t.Helper()
+		resp, err := h.http.Get(h.url + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		raw, _ := io.ReadAll(resp.Body)
+		var b readyzBody
+		if err := json.Unmarshal(raw, &b); err != nil {
+			t.Fatalf("readyz: %d %q: %v", resp.StatusCode, raw, err)
+		}
+		return resp.StatusCode, b
 	}
 	await := func(what string, ok func() bool) {
 		t.Helper()
@@ -31,29 +53,98 @@ func TestReadinessFollowsDTAs(t *testing.T) {
 		}
 	}
 	var code int
-	var body string
-	await("ready with every DTA up", func() bool { code, body = get("/readyz"); return code == http.StatusOK })
+	var body readyzBody
+	await("ready with every DTA up", func() bool { code, body = readyz(); return code == http.StatusOK && body.Status == "ready" })
+	if body.Checks["keys"] != "ok" || body.Checks["storage"] != "ok" || body.Checks["dtas"] != "ok" {
+		t.Fatalf("readyz with every DTA up: %+v", body)
+	}
+	alice := h.enrol(t, wire.EnrolmentRequest{ID: "alice@example.test"}, "1234")
+	var bob wire.EnrolmentCreated
+	if st, b := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: "bob@example.test"}, &bob); st != 200 {
+		t.Fatalf("create enrolment: %d %s", st, b)
+	}
+	logStart := len(logBuf.String())
 
 	down := e.d.DTAs[1]
 	down.Stop()
-	await("503 with DTA 2 stopped", func() bool { code, body = get("/readyz"); return code == http.StatusServiceUnavailable })
-	want := "dtas: 2 of 3 DTAs ready, 3 needed: DTA 2 (" + down.URL + ") unreachable"
-	if !strings.Contains(body, `"code":"not_ready"`) || !strings.Contains(body, want) {
-		t.Fatalf("readyz with DTA 2 stopped: %s, want %q", body, want)
+	await("degraded with DTA 2 stopped", func() bool { code, body = readyz(); return body.Status == "degraded" })
+	for range 5 {
+		if code, body = readyz(); code != http.StatusOK || body.Status != "degraded" || body.Code != "" ||
+			body.Checks["keys"] != "ok" || body.Checks["storage"] != "ok" ||
+			!strings.HasPrefix(body.Checks["dtas"], "degraded: DTA 2 unreachable: ") || strings.Contains(body.Checks["dtas"], "DTA 1") {
+			t.Fatalf("readyz with DTA 2 stopped: %d %+v", code, body)
+		}
+	}
+	if strings.Contains(body.Checks["dtas"], down.URL) {
+		t.Fatalf("readyz names the DTA's URL: %+v", body)
 	}
 	metrics := h.metrics(t)
-	for _, line := range []string{`polyroot_server_dta_up{dta="1"} 1`, `polyroot_server_dta_up{dta="2"} 0`, `polyroot_server_dta_up{dta="3"} 1`} {
+	for _, line := range []string{`polyroot_server_dta_up{dta="1"} 1`, `polyroot_server_dta_up{dta="2"} 0`, `polyroot_server_dta_up{dta="3"} 1`,
+		`polyroot_server_dependency_up{dependency="dtas"} 0`, `polyroot_server_dependency_up{dependency="keys"} 1`,
+		`polyroot_server_dependency_up{dependency="storage"} 1`} {
 		if !strings.Contains(metrics, line) {
 			t.Errorf("metrics lack %s", line)
 		}
 	}
+	if logs := logBuf.String()[logStart:]; strings.Count(logs, `msg="degraded: a dependency is unavailable`) != 1 ||
+		!strings.Contains(logs, `dependency=dtas`) {
+		t.Errorf("want one line saying the server is degraded, got:\n%s", logs)
+	}
+
+	// Logins need no DTA.
+	if res := h.login(t, alice, "1234", loginOpts{}); res.status != 200 {
+		t.Fatalf("login with DTA 2 stopped: %d %s", res.status, res.body)
+	}
+	// What needs every DTA fails fast, naming the one that is down, and uses up nothing.
+	wantUnavailable := func(what string, st int, b []byte) {
+		t.Helper()
+		var e struct{ Code, Message string }
+		json.Unmarshal(b, &e)
+		if st != http.StatusServiceUnavailable || e.Code != "dta_unavailable" || !strings.HasPrefix(e.Message, "DTA 2 unreachable: ") {
+			t.Fatalf("%s with DTA 2 stopped: %d %s", what, st, b)
+		}
+	}
+	bobClient := &tclient{domain: e.d.Name}
+	redeem := bobClient.redeemRequest(t, bob.Code)
+	st, b := do(t, h.http, "POST", h.url+"/v1/enrol", "", redeem, nil)
+	wantUnavailable("redeeming a code", st, b)
+	if !strings.Contains(string(b), "the enrolment code was not used") {
+		t.Fatalf("the 503 does not say the code is still valid: %s", b)
+	}
+	res := h.login(t, alice, "1234", loginOpts{})
+	st, b = do(t, h.http, "POST", h.url+"/v1/permits", res.fin.AccessToken, wire.PermitRequest{}, nil)
+	wantUnavailable("permits", st, b)
+	if res := h.login(t, alice, "1234", loginOpts{renew: true}); res.status != http.StatusServiceUnavailable ||
+		!strings.Contains(string(res.body), "dta_unavailable") {
+		t.Fatalf("renewal with DTA 2 stopped: %d %s", res.status, res.body)
+	}
+	if res := h.login(t, alice, "1234", loginOpts{}); res.status != 200 {
+		t.Fatalf("login after the refused renewal: %d %s", res.status, res.body)
+	}
 
 	down.Start()
-	await("ready again after DTA 2 restarted", func() bool { code, body = get("/readyz"); return code == http.StatusOK })
-	if metrics = h.metrics(t); !strings.Contains(metrics, `polyroot_server_dta_up{dta="2"} 1`) {
+	await("ready again after DTA 2 restarted", func() bool { code, body = readyz(); return code == http.StatusOK && body.Status == "ready" })
+	if metrics = h.metrics(t); !strings.Contains(metrics, `polyroot_server_dta_up{dta="2"} 1`) ||
+		!strings.Contains(metrics, `polyroot_server_dependency_up{dependency="dtas"} 1`) {
 		t.Error("DTA 2 still down in the metrics")
 	}
-	if !strings.Contains(logBuf.String(), "DTA ready again") {
-		t.Error("no log line when DTA 2 came back")
+	logs := logBuf.String()[logStart:]
+	if !strings.Contains(logs, "DTA ready again") || strings.Count(logs, `msg="dependency available again: no longer degraded" dependency=dtas`) != 1 {
+		t.Errorf("want one line when the server is no longer degraded, got:\n%s", logs)
 	}
+	// The code refused while DTA 2 was down still redeems, and its shares come.
+	var pkg wire.EnrolPackage
+	if st, b := do(t, h.http, "POST", h.url+"/v1/enrol", "", redeem, &pkg); st != 200 {
+		t.Fatalf("redeeming the code after DTA 2 came back: %d %s", st, b)
+	}
+	id, _ := pairing.NewIDHash(pkg.Domain, pkg.ID, pkg.Salt)
+	e.fetch(t, "client", pkg.ClientTicket, id, bobClient.sealKey)
+
+	// Keys and storage are fatal: without them the server answers 503 "not_ready".
+	h.srv.ready.Store(false)
+	if code, body = readyz(); code != http.StatusServiceUnavailable || body.Code != "not_ready" || body.Status != "not_ready" ||
+		body.Message != "keys: not loaded, or the server is stopping" || body.Checks["dtas"] != "ok" {
+		t.Fatalf("readyz without keys: %d %+v", code, body)
+	}
+	h.srv.ready.Store(true)
 }

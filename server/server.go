@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/pairing"
 	"github.com/polyroot/polyroot/server/middleware"
 )
@@ -56,7 +57,8 @@ type Config struct {
 	RateBurst     int
 	DTAClient     *http.Client // for revocation notices and readiness probes (default: 15 s timeout)
 	// DTAProbeInterval is how often every DTA's /readyz is asked, for the server's
-	// own /readyz and the polyroot_server_dta_up metric (default 10 s).
+	// own /readyz (degraded while one is down), the polyroot_server_dta_up metric and
+	// the fast 503 of enrolments and permits while one is down (default 10 s).
 	DTAProbeInterval time.Duration
 }
 
@@ -75,6 +77,7 @@ type Server struct {
 	jwks     middleware.JWKS
 	metrics  *metrics
 	probe    *dtaProbe
+	readyz   *httpx.Readiness
 	ready    atomic.Bool
 	// stopProbe stops the DTA probe and waits for it.
 	stopProbe func()
@@ -163,6 +166,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		metrics:  newMetrics(cfg.Registry),
 	}
 	s.probe = newDTAProbe(cfg.Bundle, cfg.DTAClient, cfg.Logger, s.metrics.dtaUp)
+	s.readyz = s.newReadiness()
+	s.metrics.registry.MustRegister(s.readyz)
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(s.readyz)
+	}
+	s.probe.afterRound = func() { s.readyz.Report(context.Background()) }
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { defer close(done); s.probe.run(pctx, cfg.DTAProbeInterval) }()

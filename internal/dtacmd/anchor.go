@@ -109,16 +109,20 @@ func newAnchor(ctx context.Context, chain string, cfg Anchoring, origin string, 
 type anchorHook struct {
 	a                                    *ledger.Anchorer
 	lag, confirmed, logSize, resent, bad *prometheus.Desc
+	lastOK                               *prometheus.Desc
 }
 
 func newAnchorHook(a *ledger.Anchorer) *anchorHook {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 	return &anchorHook{a: a,
-		lag:       d("polyroot_dta_anchor_lag_entries", "Entries in the log's latest checkpoint not yet covered by a confirmed anchor."),
+		lag: d("polyroot_dta_anchor_lag_entries",
+			"Entries in the log's latest checkpoint not yet covered by a confirmed anchor; it grows while the chain is unreachable (the DTA keeps issuing) and falls back once anchoring catches up."),
 		confirmed: d("polyroot_dta_anchor_confirmed_size", "Size of the log's latest confirmed anchor on chain."),
 		logSize:   d("polyroot_dta_anchor_log_size", "Size of the log's latest checkpoint the anchorer saw."),
 		resent:    d("polyroot_dta_anchor_resent_total", "Anchors sent again after a reorg dropped them."),
 		bad:       d("polyroot_dta_anchor_error", "1 if the anchorer's last round failed (see the logs), else 0."),
+		lastOK: d("polyroot_dta_anchor_last_success_timestamp_seconds",
+			"Unix time of the anchorer's last successful round (0: none since the start); time() minus it is how long anchoring has been failing."),
 	}
 }
 
@@ -128,7 +132,7 @@ func (h *anchorHook) Run(ctx context.Context, origin string, checkpoint func(con
 }
 
 func (h *anchorHook) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{h.lag, h.confirmed, h.logSize, h.resent, h.bad} {
+	for _, d := range []*prometheus.Desc{h.lag, h.confirmed, h.logSize, h.resent, h.bad, h.lastOK} {
 		ch <- d
 	}
 }
@@ -144,9 +148,15 @@ func (h *anchorHook) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(h.logSize, prometheus.GaugeValue, float64(st.LogSize))
 	ch <- prometheus.MustNewConstMetric(h.resent, prometheus.CounterValue, float64(st.Resent))
 	ch <- prometheus.MustNewConstMetric(h.bad, prometheus.GaugeValue, bad)
+	lastOK := 0.0
+	if !st.LastCheck.IsZero() {
+		lastOK = float64(st.LastCheck.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(h.lastOK, prometheus.GaugeValue, lastOK)
 }
 
-// Ready reports the chain unusable while the anchorer's rounds fail (dta.ReadyReporter).
+// Ready reports the chain unusable while the anchorer's rounds fail (dta.ReadyReporter):
+// the DTA then reports itself degraded, and goes on issuing.
 // The reason says since when, not the RPC error, which may quote the endpoint's URL
 // and its credentials; the error itself is in the DTA's log.
 func (h *anchorHook) Ready() error {
