@@ -27,7 +27,13 @@ type options struct {
 	insecure   bool
 	// insecureDTA allows http:// DTA URLs on hosts that are not loopback.
 	insecureDTA bool
+	// replace lets Enroll replace the directory's enrolment.
+	replace bool
 }
+
+// WithReplace lets Enroll replace an enrolment that the directory already holds
+// (without it, Enroll returns ErrEnrolled and changes nothing).
+func WithReplace() Option { return func(o *options) { o.replace = true } }
 
 // WithDTAClient sets the HTTP client for requests to DTAs (default: a client with
 // the system's roots).

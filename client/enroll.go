@@ -30,6 +30,12 @@ const maxPermitSlots = 366
 // its Unicode NFKC form; ErrPINPolicy otherwise, before anything is sent); the client
 // uses that normal form at every login.
 //
+// A directory that holds an enrolment is not replaced unless the client was opened
+// WithReplace (ErrEnrolled). An enrolment that fails part way (a DTA unreachable) can
+// be retried with the same code until the code expires: the client keeps its seal key
+// in PendingFile, the registrar answers the same key again, and every DTA answers a
+// ticket it has served from its records.
+//
 // The code never leaves the client: Enroll makes a fresh X25519 key, proves knowledge
 // of the code bound to that key (wire.NewRedeemRequest), and checks that the
 // registrar's tickets name that key; every DTA seals its shares to it. What a TLS
@@ -42,6 +48,9 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	case !device && len(pin) == 0:
 		return fmt.Errorf("client: a PIN is needed (or enrol as a device)")
 	}
+	if st := c.Status(); st.Enrolled && !c.o.replace {
+		return &EnrolledError{ID: st.ID, Domain: st.Domain}
+	}
 	if !device {
 		var err error
 		if pin, err = c.choosePIN(pin); err != nil {
@@ -53,7 +62,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if err != nil {
 		return err
 	}
-	sealPub, sealPriv, err := wire.NewSealKey()
+	sealPub, sealPriv, err := c.pendingFor(code)
 	if err != nil {
 		return err
 	}
@@ -66,6 +75,9 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 		var se *statusError
 		if errors.As(err, &se) && se.body.Code == "code_proof_failed" {
 			return fmt.Errorf("%w (the server received another key than this client sent; the code is still valid)", ErrPossibleInterception)
+		}
+		if errors.As(err, &se) && se.body.Code == "unknown_code" {
+			c.dropPending()
 		}
 		return serverError(err)
 	}
@@ -98,7 +110,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	c.mu.Lock()
 	c.state, c.id, c.token = st, id, tk
 	c.mu.Unlock()
-	return nil
+	return c.dropPending()
 }
 
 // checkPackage checks an enrolment package against the pinned bundle and the client's

@@ -298,17 +298,77 @@ func TestEnrollBadShare(t *testing.T) {
 	}
 }
 
+// TestEnrollDTAUnreachable: an enrolment with a DTA down fails naming it and stores no
+// token; the same code, retried once the DTA is back, completes the enrolment (it was
+// not used up), from a new process; it stays useless to anyone else.
 func TestEnrollDTAUnreachable(t *testing.T) {
 	e := newEnv(t)
+	ctx := context.Background()
 	e.d.DTAs[2].Stop()
-	c := e.open(t, WithDTATimeout(2*time.Second))
-	err := c.Enroll(context.Background(), e.url, e.enrolment(t, "carol@example.com", false), []byte("1111"), false)
+	code := e.enrolment(t, "carol@example.com", false)
+	err := e.open(t, WithDTATimeout(2*time.Second)).Enroll(ctx, e.url, code, []byte("1111"), false)
 	var ue *DTAUnreachableError
 	if !errors.As(err, &ue) || ue.Index != 3 || ue.URL != e.d.DTAs[2].URL {
 		t.Fatalf("got %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(e.dir, TokenFile)); !os.IsNotExist(err) {
 		t.Fatal("a token was stored")
+	}
+	if fi, err := os.Stat(filepath.Join(e.dir, PendingFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("pending enrolment: %v %v", err, fi)
+	}
+	// Someone else with the code, meanwhile: it is not theirs any more.
+	other := t.TempDir()
+	if err := Bootstrap(ctx, other, e.d.WriteBundle(t.TempDir()), e.d.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(other, WithServerClient(e.serverHTTP()), WithDTAClient(e.dtaHTTP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ae *APIError
+	if err := o.Enroll(ctx, e.url, code, []byte("6666"), false); !errors.As(err, &ae) || ae.Code != "unknown_code" {
+		t.Fatalf("the code redeemed by another client: %v", err)
+	}
+
+	e.d.DTAs[2].Start()
+	c := e.open(t) // a new process
+	if err := c.Enroll(ctx, e.url, code, []byte("1111"), false); err != nil {
+		t.Fatalf("retry with the same code: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, PendingFile)); !os.IsNotExist(err) {
+		t.Fatalf("the pending enrolment was kept: %v", err)
+	}
+	if _, err := c.Login(ctx, e.url, []byte("1111")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEnrollKeepsEnrolment: a directory that holds an enrolment is not replaced by
+// another one unless asked.
+func TestEnrollKeepsEnrolment(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.enroll(t, "carol@example.com", []byte("1111"))
+	before, err := os.ReadFile(filepath.Join(e.dir, TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := e.enrolment(t, "dave@example.com", false)
+	err = e.open(t).Enroll(ctx, e.url, code, []byte("2222"), false)
+	var ee *EnrolledError
+	if !errors.Is(err, ErrEnrolled) || !errors.As(err, &ee) || ee.ID != "carol@example.com" {
+		t.Fatalf("got %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(e.dir, TokenFile)); !bytes.Equal(before, after) {
+		t.Fatal("the token file changed")
+	}
+	c := e.open(t, WithReplace())
+	if err := c.Enroll(ctx, e.url, code, []byte("2222"), false); err != nil { // the code was not used
+		t.Fatal(err)
+	}
+	if st := c.Status(); st.ID != "dave@example.com" {
+		t.Fatalf("replaced by %q", st.ID)
 	}
 }
 

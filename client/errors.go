@@ -12,6 +12,9 @@ import (
 // errors.Is (the sentinels) and errors.As (the error types); an error may carry several
 // (Enroll joins the errors of all DTAs that failed).
 var (
+	// ErrEnrolled: Enroll into a directory that holds an enrolment, without
+	// WithReplace. Nothing was sent or changed (*EnrolledError names it).
+	ErrEnrolled = errors.New("client: this directory already holds an enrolment")
 	// ErrWrongPIN: the server refused the login. Check the PIN and try again; a
 	// *WrongPINError carries the tries left before the identity is blocked.
 	ErrWrongPIN = errors.New("client: login refused: wrong PIN (or unknown identity); check the PIN and try again")
@@ -51,6 +54,18 @@ var (
 	ErrTokenFileMode = errors.New("client: the token file is readable by others; chmod 600 it (and consider it exposed) or enrol again")
 )
 
+// An EnrolledError is ErrEnrolled with the enrolment that the directory holds.
+type EnrolledError struct {
+	ID, Domain string
+}
+
+func (e *EnrolledError) Error() string {
+	return fmt.Sprintf("client: this directory already holds the enrolment of %q with %s; use another directory, or replace it (WithReplace, --replace)", e.ID, e.Domain)
+}
+
+// Is makes errors.Is(err, ErrEnrolled) true.
+func (e *EnrolledError) Is(target error) bool { return target == ErrEnrolled }
+
 // A WrongPINError is ErrWrongPIN with the tries left before the identity is blocked.
 type WrongPINError struct {
 	TriesLeft int // -1 when the server did not say
@@ -79,7 +94,7 @@ type DTAUnreachableError struct {
 }
 
 func (e *DTAUnreachableError) Error() string {
-	return fmt.Sprintf("client: DTA %d (%s) is unreachable: %v; retry later, and tell the domain's operator if it persists", e.Index, e.URL, e.Err)
+	return fmt.Sprintf("client: DTA %d (%s) is unreachable: %v; retry later (an enrolment code stays usable by this client until it expires), and tell the domain's operator if it persists", e.Index, e.URL, e.Err)
 }
 
 func (e *DTAUnreachableError) Unwrap() error { return e.Err }

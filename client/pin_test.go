@@ -36,7 +36,7 @@ func TestEnrollPINPolicy(t *testing.T) {
 	}
 
 	code = e.enrolment(t, "judy@example.com", false)
-	c = e.open(t)
+	c = e.open(t, WithReplace())
 	if err := c.Enroll(ctx, e.url, code, []byte("caf\u00e9"), false); err != nil { // é composed
 		t.Fatal(err)
 	}

@@ -427,12 +427,23 @@ func TestAuthFailures(t *testing.T) {
 	t.Run("fail/enroll-dta-down", func(t *testing.T) {
 		code := e.enrol(t, "grace@example.com")
 		e.d.DTAs[2].Stop()
-		defer e.d.DTAs[2].Start()
 		dir := e.bootstrap(t)
 		e.fail(t, testPIN+"\n", "DTA 3 ("+e.d.DTAs[2].URL+") is unreachable", e.clientArgs("enroll", dir, "--code", code, "--pin-stdin")...)
 		if _, err := os.Stat(filepath.Join(dir, "token.json")); err == nil {
 			t.Fatal("a token file was stored")
 		}
+		e.d.DTAs[2].Start()
+		e.ok(t, testPIN+"\n", e.clientArgs("enroll", dir, "--code", code, "--pin-stdin")...) // the same command, later
+	})
+	t.Run("fail/enroll-over-an-enrolment", func(t *testing.T) {
+		code := e.enrol(t, "ivan@example.com")
+		e.fail(t, testPIN+"\n", `already holds the enrolment of "carol@example.com"`, e.clientArgs("enroll", enrolled, "--code", code, "--pin-stdin")...)
+		dir := e.bootstrap(t)
+		e.ok(t, testPIN+"\n", e.clientArgs("enroll", dir, "--code", code, "--pin-stdin")...) // the code was not used
+	})
+	t.Run("fail/enroll-short-pin", func(t *testing.T) {
+		e.fail(t, "123\n", "the PIN does not meet the domain's PIN policy: at least 4 characters, this one has 3",
+			e.clientArgs("enroll", e.bootstrap(t), "--code", e.enrol(t, "judy@example.com"), "--pin-stdin")...)
 	})
 	t.Run("fail/enroll-no-pin-source", func(t *testing.T) {
 		e.fail(t, "", "give the PIN on standard input with --pin-stdin", e.clientArgs("enroll", e.bootstrap(t), "--code", "AAAA")...)

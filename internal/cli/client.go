@@ -220,11 +220,15 @@ func clientEnrollCommand() *ucli.Command {
 			"from the first line of standard input instead. It must have at least the bundle's\n" +
 			"min_pin_length characters (4 by default), counted after Unicode NFKC normalisation,\n" +
 			"and is checked before anything is sent. A device enrolled with --device enrols and\n" +
-			"logs in without one (--no-pin).\n\n" + clientErrorsHelp,
+			"logs in without one (--no-pin).\n" +
+			"A directory that holds an enrolment is not replaced unless --replace is given. When\n" +
+			"a DTA cannot be reached, run the same command again later: the code stays usable\n" +
+			"by this client (and only by it) until it expires.\n\n" + clientErrorsHelp,
 		Flags: clientFlags(
 			&ucli.StringFlag{Name: "code", Usage: "the one-time enrolment `CODE`", Sources: ucli.NewValueSourceChain(envVar("POLYROOT_ENROLMENT_CODE"))},
 			pinFlag(),
 			&ucli.BoolFlag{Name: "no-pin", Usage: "device mode: enrol without a PIN (the enrolment must be a --device one)"},
+			&ucli.BoolFlag{Name: "replace", Usage: "replace the enrolment that --dir already holds (it is lost)"},
 		),
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			dir, err := needDir(c)
@@ -241,6 +245,13 @@ func clientEnrollCommand() *ucli.Command {
 			opts, err := clientOptions(c, true)
 			if err != nil {
 				return fmt.Errorf("client enroll: %w", err)
+			}
+			if c.Bool("replace") {
+				opts = append(opts, client.WithReplace())
+			}
+			if cl, err := client.Open(dir, opts...); err == nil && cl.Status().Enrolled && !c.Bool("replace") {
+				// Before the PIN prompt: nothing to ask for.
+				return clientError("enroll", &client.EnrolledError{ID: cl.Status().ID, Domain: cl.Status().Domain})
 			}
 			var pin []byte
 			if !device {
