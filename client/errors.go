@@ -12,6 +12,9 @@ import (
 // errors.Is (the sentinels) and errors.As (the error types); an error may carry several
 // (Enroll joins the errors of all DTAs that failed).
 var (
+	// ErrWrongServer: the server serves another domain than the client's (its answer
+	// names both). No PIN was tried: point the client at its own domain's server.
+	ErrWrongServer = errors.New("client: this is not the auth server of this client's domain")
 	// ErrEnrolled: Enroll into a directory that holds an enrolment, without
 	// WithReplace. Nothing was sent or changed (*EnrolledError names it).
 	ErrEnrolled = errors.New("client: this directory already holds an enrolment")

@@ -116,6 +116,7 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 		return nil, nil, fmt.Errorf("client: %w", err)
 	}
 	req.Pass1, _ = p1.MarshalBinary()
+	req.Domain = c.bundle.Domain
 	var sr wire.StartResponse
 	resp, err := postJSON(ctx, c.o.serverHTTP, startURL, "", req, &sr)
 	if err != nil {
@@ -220,6 +221,8 @@ func loginError(err error) error {
 		return ErrPossibleInterception
 	case "permit_slot":
 		return fmt.Errorf("%w (the server does not accept this permit slot: %s)", ErrPermitExpired, se.body.Message)
+	case "wrong_domain":
+		return fmt.Errorf("%w: %s; check the server URL (nothing was counted)", ErrWrongServer, se.body.Message)
 	}
 	return se.api("server")
 }

@@ -62,6 +62,10 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) (_ *wire.StartRes
 	if err := httpx.DecodeJSON(w, r, maxLoginBody, &req); err != nil {
 		return nil, false, err
 	}
+	if req.Domain != "" && req.Domain != s.domain.Name {
+		return nil, req.Purpose == wire.PurposeRenew, httpx.Errorf(http.StatusConflict, "wrong_domain",
+			"this server serves the domain %q, not %q", s.domain.Name, req.Domain)
+	}
 	v := s.verifier
 	switch req.Purpose {
 	case "", wire.PurposeLogin:

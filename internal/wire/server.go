@@ -25,7 +25,8 @@ import "time"
 //	                                                                     unknown purpose, a renewal's slot not 0,
 //	                                                                     days out of range; 400 "no_permits": a
 //	                                                                     renewal in a domain without permits;
-//	                                                                     409 "permit_slot": not the current slot)
+//	                                                                     409 "permit_slot": not the current slot;
+//	                                                                     409 "wrong_domain": another domain's server)
 //	POST /v1/login/finish       FinishRequest     → FinishResponse     (401 "login_failed" with TriesLeft,
 //	                                                                     401 "channel_binding_mismatch",
 //	                                                                     400 "bad_request": pass 2 malformed,
@@ -175,6 +176,10 @@ type StartRequest struct {
 	// Days is, for a renewal only, how many permit periods from the current one the
 	// permit ticket covers (1 to 30; 0 means the enrolment's PermitDays).
 	Days int `json:"days,omitempty"`
+	// Domain, if set, is the domain the client is enrolled with: a server of another
+	// domain answers 409 "wrong_domain" naming its own, before any check is made or
+	// counted, so that a client pointed at the wrong server says so.
+	Domain string `json:"domain,omitempty"`
 }
 
 // StartResponse carries the challenge (pairing.Challenge, binary encoding); the
