@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,7 +138,7 @@ func (t *dtaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // A bundle that names a plain http:// DTA URL outside loopback is refused (the
 // client would fetch its shares in the clear) unless WithInsecureDTAHTTP is given.
 // dir is created (mode 0700) if needed. A directory already enrolled under another
-// bundle is refused.
+// bundle is refused; one that pinned another bundle, unless WithReplace is given.
 func Bootstrap(ctx context.Context, dir, bundleURLorFile, fingerprint string, opts ...Option) error {
 	o := newOptions(opts)
 	fp := normalizeFingerprint(fingerprint)
@@ -160,6 +162,10 @@ func Bootstrap(ctx context.Context, dir, bundleURLorFile, fingerprint string, op
 	}
 	if st, err := loadToken(dir); err == nil && st != nil && st.BundleFingerprint != fp {
 		return fmt.Errorf("client: %s holds an enrolment under another trust bundle; use another directory", dir)
+	}
+	if old, err := os.ReadFile(filepath.Join(dir, FingerprintFile)); err == nil && normalizeFingerprint(strings.TrimSpace(string(old))) != fp && !o.replace {
+		return fmt.Errorf("client: %s has pinned another trust bundle (%.16s…); use another directory, or replace it (WithReplace, --replace)",
+			dir, strings.TrimSpace(string(old)))
 	}
 	if err := writeFileAtomic(dir, BundleFile, file, 0o644); err != nil {
 		return err

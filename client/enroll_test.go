@@ -70,6 +70,29 @@ func TestBootstrap(t *testing.T) {
 			t.Fatal("a refused bundle was stored")
 		}
 	})
+	t.Run("fail/another-bundle-pinned", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := Bootstrap(ctx, dir, file, d.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+		if err := Bootstrap(ctx, dir, file, d.Fingerprint); err != nil {
+			t.Fatalf("the same bundle again: %v", err)
+		}
+		other := testdomain.New(t, "other.example.com", 2, testPeriod)
+		otherFile := other.WriteBundle(t.TempDir())
+		if err := Bootstrap(ctx, dir, otherFile, other.Fingerprint); err == nil || !strings.Contains(err.Error(), "has pinned another trust bundle") {
+			t.Fatalf("got %v", err)
+		}
+		if c, err := Open(dir); err != nil || c.Status().Domain != testDomainName {
+			t.Fatalf("the pinned bundle changed: %v", err)
+		}
+		if err := Bootstrap(ctx, dir, otherFile, other.Fingerprint, WithReplace()); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := Open(dir); err != nil || c.Status().Domain != "other.example.com" {
+			t.Fatalf("not replaced: %v", err)
+		}
+	})
 	t.Run("fail/changed-after-bootstrap", func(t *testing.T) {
 		dir := t.TempDir()
 		if err := Bootstrap(ctx, dir, file, d.Fingerprint); err != nil {

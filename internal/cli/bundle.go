@@ -157,6 +157,7 @@ func bundleCommand() *ucli.Command {
 					&ucli.IntFlag{Name: "min-pin-length", Value: bundle.DefaultMinPINLength, Usage: "the shortest PIN clients accept at enrolment, in characters (`N`, 1 to 64)"},
 					&ucli.StringSliceFlag{Name: "record", Aliases: []string{"r"}, Usage: "a DTA's record `FILE`; repeat for each DTA", TakesFile: true},
 					&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the signed bundle to `FILE`", TakesFile: true},
+					&ucli.BoolFlag{Name: "replace", Usage: "overwrite --out if it exists"},
 					&ucli.BoolFlag{Name: "allow-insecure-http", Usage: "accept plain http:// DTA URLs on hosts other than loopback, FOR TEST SET-UPS ONLY (shares would cross the network unencrypted)"},
 				},
 				Action: assemble,
@@ -249,9 +250,16 @@ func assemble(_ context.Context, c *ucli.Command) error {
 		b.DTAs = append(b.DTAs, *rec)
 	}
 	sort.Slice(b.DTAs, func(i, j int) bool { return b.DTAs[i].Index < b.DTAs[j].Index })
+	if last := b.DTAs[n-1].Index; int(last) != n {
+		fmt.Fprintf(c.Root().ErrWriter, "polyroot: warning: the DTAs are %s: some index up to %d has no record (fine if that DTA was retired)\n",
+			dtacmd.Indices(b), last)
+	}
 	file, fp, err := bundle.Sign(b, priv)
 	if err != nil {
 		return fmt.Errorf("bundle assemble: %w", err)
+	}
+	if _, err := os.Stat(out); err == nil && !c.Bool("replace") {
+		return fmt.Errorf("bundle assemble: %s exists: clients may have pinned it; give --replace to overwrite it", out)
 	}
 	if err := writeFileAtomic(out, file, 0o644); err != nil {
 		return fmt.Errorf("bundle assemble: %w", err)

@@ -172,6 +172,7 @@ func clientBootstrapCommand() *ucli.Command {
 			dirFlag(), caFileFlag(), insecureDTAFlag(),
 			&ucli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "the trust bundle's `URL` or FILE", TakesFile: true},
 			&ucli.StringFlag{Name: "fingerprint", Aliases: []string{"f"}, Usage: "the bundle's `SHA256` fingerprint in hex (as bundle assemble printed it)"},
+			&ucli.BoolFlag{Name: "replace", Usage: "replace another bundle that --dir has pinned (not one it is enrolled under)"},
 		},
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			dir, err := needDir(c)
@@ -188,6 +189,9 @@ func clientBootstrapCommand() *ucli.Command {
 			opts, err := clientOptions(c, false)
 			if err != nil {
 				return fmt.Errorf("client bootstrap: %w", err)
+			}
+			if c.Bool("replace") {
+				opts = append(opts, client.WithReplace())
 			}
 			if err := client.Bootstrap(ctx, dir, src, fp, opts...); err != nil {
 				return clientError("bootstrap", err)
