@@ -9,16 +9,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,8 +25,10 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
 
+	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/testbin"
 	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/internal/testnet"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/ledger"
 )
@@ -156,9 +155,15 @@ func TestAnchorServeEmbedded(t *testing.T) {
 	}
 }
 
-// TestAnchorServeRPC runs dta serve with --chain rpc against a real geth --dev: the
-// contract deployed and the DTA's key registered beforehand, as an operator would.
-func TestAnchorServeRPC(t *testing.T) {
+// TestIssuanceOutlivesChain runs dta serve with --chain rpc against a real geth --dev
+// (the contract deployed and the DTA's key registered beforehand, as an operator
+// would), reaching geth through a TCP relay the test cuts, as a network would, and
+// reached by its clients through a readiness-gated proxy, as behind a load balancer.
+// The log is anchored; then, with the chain cut off, the DTA stays in rotation
+// (/readyz 200 "degraded", naming the chain but not the RPC URL) and keeps issuing
+// while the anchoring lag grows on /metrics; once the chain is back, anchoring catches
+// up by itself and the audit of the log against the chain passes.
+func TestIssuanceOutlivesChain(t *testing.T) {
 	clearEnv(t)
 	g := testbin.StartGeth(t)
 	t.Setenv(envPassphrase, "correct horse battery staple")
@@ -207,28 +212,34 @@ func TestAnchorServeRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The DTA reaches geth through a relay that the test can cut, as a network would.
-	relay := newRelay(t, strings.TrimPrefix(g.URL, "http://"))
+	// The DTA reaches geth through a relay that the test can cut, and its clients reach
+	// it through a proxy that routes only to a ready DTA.
+	relay := testnet.NewRelay(t, strings.TrimPrefix(g.URL, "http://"))
 	s := startServe(t, ctx, "--config", d.configs[0], "--listen", "127.0.0.1:0", "--checkpoint-interval", "100ms",
-		"--chain", "rpc", "--rpc-url", "http://"+relay.addr, "--chain-key-file", keyFile, "--contract", contract.Hex(),
+		"--chain", "rpc", "--rpc-url", "http://"+relay.Addr, "--chain-key-file", keyFile, "--contract", contract.Hex(),
 		"--anchor-period", "300ms", "--confirmations", "2")
-	// A fresh log has nothing to anchor; a checkpoint of size 0 is never anchored.
+	lb := testnet.NewReadyProxy(t, &http.Client{Timeout: 2 * time.Second}, 50*time.Millisecond, s.url)
 	priv, err := readRegistrarKey(d.registrar)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var id [32]byte
-	rand.Read(id[:])
-	tk, _ := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, SealKey: testdomain.SealKey, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
-	body, _ := json.Marshal(map[string]string{"ticket": tk})
-	resp, err := http.Post(s.url+"/v1/shares/client", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	issue := func() {
+		t.Helper()
+		var id [32]byte
+		rand.Read(id[:])
+		tk, _ := ticket.Sign(ticket.Ticket{Domain: flowDomain, Kind: ticket.KindClient, SealKey: testdomain.SealKey, IDHash: hex.EncodeToString(id[:]), NotAfter: time.Now().Add(time.Hour)}, priv)
+		body, _ := json.Marshal(map[string]string{"ticket": tk})
+		resp, err := http.Post(lb.URL+"/v1/shares/client", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("client share through the proxy: %v (proxy: %+v)", err, lb.Backends())
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("client share: %d", resp.StatusCode)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("client share: %d", resp.StatusCode)
-	}
+	// A fresh log has nothing to anchor; a checkpoint of size 0 is never anchored.
+	issue()
 	var latest ledger.LatestOutput
 	if !waitFor(30*time.Second, func() bool {
 		latest, err = bind.Call(ledger.Binding().Instance(client, contract), &bind.CallOpts{Context: ctx},
@@ -244,27 +255,83 @@ func TestAnchorServeRPC(t *testing.T) {
 		t.Fatal("the chain key appears in the log")
 	}
 
-	// The chain goes away: /readyz says so (without the RPC URL), and is 200 again by
-	// itself once the chain is back.
 	readyz := func() (int, string) {
 		code, body := get(t, http.DefaultClient, s.url+"/readyz")
 		return code, string(body)
 	}
-	if code, body := readyz(); code != http.StatusOK {
+	gauge := func(name string) (float64, string) {
+		_, raw := get(t, http.DefaultClient, s.metricsURL)
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(raw)
+		if m == nil {
+			return -1, string(raw)
+		}
+		v, _ := strconv.ParseFloat(string(m[1]), 64)
+		return v, string(raw)
+	}
+	if code, body := readyz(); code != http.StatusOK || !strings.Contains(body, `"status":"ready"`) || !strings.Contains(body, `"chain":"ok"`) {
 		t.Fatalf("readyz with the chain up: %d %s", code, body)
 	}
-	relay.cut()
+
+	// The chain goes away: the DTA is degraded, not out of rotation, and keeps issuing.
+	relay.Cut()
 	var code int
 	var rbody string
-	if !waitFor(30*time.Second, func() bool { code, rbody = readyz(); return code == http.StatusServiceUnavailable }) {
-		t.Fatalf("readyz stayed %d with the chain cut off: %s", code, rbody)
+	if !waitFor(30*time.Second, func() bool { code, rbody = readyz(); return strings.Contains(rbody, `"status":"degraded"`) }) {
+		t.Fatalf("readyz not degraded with the chain cut off: %d %s", code, rbody)
 	}
-	if !strings.Contains(rbody, "chain: anchoring fails") || strings.Contains(rbody, relay.addr) {
-		t.Fatalf("readyz with the chain cut off: %s", rbody)
+	if code != http.StatusOK || !strings.Contains(rbody, `"chain":"degraded: anchoring fails`) || strings.Contains(rbody, relay.Addr) {
+		t.Fatalf("readyz with the chain cut off: %d %s", code, rbody)
 	}
-	relay.restore()
-	if !waitFor(30*time.Second, func() bool { code, rbody = readyz(); return code == http.StatusOK }) {
+	for range 3 {
+		issue()
+	}
+	if !waitFor(30*time.Second, func() bool { v, _ := gauge("polyroot_dta_anchor_lag_entries"); return v >= 3 }) {
+		_, raw := gauge("")
+		t.Fatalf("the anchoring lag does not show the 3 entries issued without the chain:\n%s", grepLines(raw, "anchor"))
+	}
+	if up, raw := gauge(`polyroot_dta_dependency_up{dependency="chain"}`); up != 0 {
+		t.Fatalf("chain dependency gauge %v with the chain cut off:\n%s", up, grepLines(raw, "dependency"))
+	}
+	if st := lb.Backends()[0]; !st.InRotation || st.Left != 0 {
+		t.Fatalf("the proxy took the DTA out of rotation while only its chain was down: %+v", st)
+	}
+
+	// The chain comes back: anchoring catches up by itself, the DTA is ready again.
+	relay.Restore()
+	if !waitFor(30*time.Second, func() bool { v, _ := gauge("polyroot_dta_anchor_lag_entries"); return v == 0 }) {
+		_, raw := gauge("")
+		t.Fatalf("anchoring did not catch up within 30 s of the chain's return:\n%s", grepLines(raw, "anchor"))
+	}
+	if !waitFor(30*time.Second, func() bool { code, rbody = readyz(); return strings.Contains(rbody, `"status":"ready"`) }) {
 		t.Fatalf("readyz stayed %d after the chain came back: %s", code, rbody)
+	}
+	if up, _ := gauge(`polyroot_dta_dependency_up{dependency="chain"}`); up != 1 {
+		t.Fatalf("chain dependency gauge %v after the chain came back", up)
+	}
+	logs := s.stderr.String()
+	if strings.Count(logs, "degraded: a dependency is unavailable") != 1 || strings.Count(logs, "dependency available again") != 1 {
+		t.Fatalf("want one line when the chain is lost and one when it is back:\n%s", grepLines(logs, "dependency"))
+	}
+
+	// The audit of the log against its anchors passes. It reads the log through the
+	// proxy; only DTA 1 of the bundle runs here, so the bundle is cut down to it.
+	raw, err := os.ReadFile(d.bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := b.DTAs[0]
+	rec.URL = lb.URL
+	b.DTAs = []bundle.DTA{rec}
+	report, err := ledger.Audit(ctx, ledger.AuditConfig{Bundle: b, Chain: client, Contract: contract})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dr := report.DTAs[0]; !report.OK() || dr.Status != ledger.AuditOK || dr.CheckpointSize < 4 || dr.Lag != 0 {
+		t.Fatalf("audit after the chain came back: %+v, problems %q", dr, report.Problems())
 	}
 	cancel()
 	if code := <-s.done; code != 0 {
@@ -280,72 +347,4 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-// relay forwards TCP connections from a loopback port to target until cut; restore
-// listens again on the same port.
-type relay struct {
-	t      *testing.T
-	addr   string
-	target string
-	mu     sync.Mutex
-	l      net.Listener
-	conns  []net.Conn
-}
-
-func newRelay(t *testing.T, target string) *relay {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{t: t, addr: l.Addr().String(), target: target}
-	r.serve(l)
-	t.Cleanup(r.cut)
-	return r
-}
-
-func (r *relay) serve(l net.Listener) {
-	r.mu.Lock()
-	r.l = l
-	r.mu.Unlock()
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", r.target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.conns = append(r.conns, in, out)
-			r.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
-		}
-	}()
-}
-
-// cut closes the listener and every relayed connection.
-func (r *relay) cut() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.l != nil {
-		r.l.Close()
-		r.l = nil
-	}
-	for _, c := range r.conns {
-		c.Close()
-	}
-	r.conns = nil
-}
-
-func (r *relay) restore() {
-	l, err := net.Listen("tcp", r.addr)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.serve(l)
 }

@@ -288,7 +288,7 @@ func TestOperatorFlow(t *testing.T) {
 		if code != http.StatusOK || json.Unmarshal(body, &rec) != nil || !reflect.DeepEqual(rec, b.DTAs[i]) {
 			t.Fatalf("DTA %d /v1/record: %d %s", i+1, code, body)
 		}
-		if code, body := get(t, client, s.url+"/readyz"); code != http.StatusOK || string(body) != "ready\n" {
+		if code, body := get(t, client, s.url+"/readyz"); code != http.StatusOK || !strings.HasPrefix(string(body), `{"status":"ready",`) {
 			t.Fatalf("DTA %d /readyz: %d %s", i+1, code, body)
 		}
 	}
