@@ -31,10 +31,11 @@ const maxPermitSlots = 366
 // uses that normal form at every login.
 //
 // A directory that holds an enrolment is not replaced unless the client was opened
-// WithReplace (ErrEnrolled). An enrolment that fails part way (a DTA unreachable) can
-// be retried with the same code until the code expires: the client keeps its seal key
-// in PendingFile, the registrar answers the same key again, and every DTA answers a
-// ticket it has served from its records.
+// WithReplace (ErrEnrolled). An enrolment that fails part way (a DTA unreachable, an
+// answer lost) can be retried with the same code: the client keeps its seal key in
+// PendingFile, the registrar answers the same key again with the same tickets (until
+// they expire, an hour by default; a code it refused before using it stays valid until
+// the code expires), and every DTA answers a ticket it has served from its records.
 //
 // The code never leaves the client: Enroll makes a fresh X25519 key, proves knowledge
 // of the code bound to that key (wire.NewRedeemRequest), and checks that the

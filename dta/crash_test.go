@@ -3,7 +3,6 @@
 package dta
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -20,11 +19,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -69,7 +66,7 @@ func TestCrashDurability(t *testing.T) {
 	t.Logf("built polyroot in %v", time.Since(start).Round(time.Millisecond))
 
 	// A two-DTA domain on disk, made with the CLI; only DTA 1 runs.
-	env := childEnv()
+	env := testbin.ChildEnv()
 	cliRun := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
@@ -105,7 +102,7 @@ func TestCrashDurability(t *testing.T) {
 		"--listen", "127.0.0.1:0", "--metrics-listen", "off", "--rate-limit", "1000000", "--rate-burst", "1000000", "--checkpoint-interval", "100ms",
 		"--log-format", "text", "--log-level", "warn"}
 	logPath := filepath.Join(dir, "serve.log")
-	first := startChild(t, bin, env, logPath, serveArgs)
+	first := testbin.StartChild(t, bin, env, logPath, serveArgs)
 
 	// The burst: fresh tickets from concurrent clients; kill -9 after crashKillAt successes.
 	tickets := make([]string, crashTickets)
@@ -125,14 +122,14 @@ func TestCrashDurability(t *testing.T) {
 	var ok atomic.Int64
 	var killOnce sync.Once
 	burst := time.Now()
-	runAll(crashClients, crashTickets, func(i int) {
-		results[i] = issueOnce(client, first.url, tickets[i])
+	testbin.RunAll(crashClients, crashTickets, func(i int) {
+		results[i] = issueOnce(client, first.URL, tickets[i])
 		if results[i].resp != nil && ok.Add(1) == crashKillAt {
-			killOnce.Do(first.kill)
+			killOnce.Do(first.Kill)
 		}
 	})
-	killOnce.Do(first.kill) // in case fewer succeeded (the checks below then fail)
-	first.wait(t)
+	killOnce.Do(first.Kill) // in case fewer succeeded (the checks below then fail)
+	first.Wait(t)
 	var received, failed []int
 	for i, r := range results {
 		if r.resp != nil {
@@ -147,8 +144,8 @@ func TestCrashDurability(t *testing.T) {
 	}
 
 	// Restart on the same data directory.
-	second := startChild(t, bin, env, logPath, serveArgs)
-	lg := &logReader{t: t, url: second.url, client: client, origin: rec.LogOrigin, pub: pub}
+	second := testbin.StartChild(t, bin, env, logPath, serveArgs)
+	lg := &logReader{t: t, url: second.URL, client: client, origin: rec.LogOrigin, pub: pub}
 
 	maxPromised := uint64(0)
 	for _, i := range received {
@@ -187,7 +184,7 @@ func TestCrashDurability(t *testing.T) {
 	retry := append([]int{}, failed...)
 	retry = append(retry, received[:min(50, len(received))]...)
 	retried := make([]issueResult, len(retry))
-	runAll(crashClients, len(retry), func(j int) { retried[j] = issueOnce(client, second.url, tickets[retry[j]]) })
+	testbin.RunAll(crashClients, len(retry), func(j int) { retried[j] = issueOnce(client, second.URL, tickets[retry[j]]) })
 	var recorded, recordedUnanswered, fresh int
 	for j, i := range retry {
 		r := retried[j]
@@ -239,20 +236,8 @@ func TestCrashDurability(t *testing.T) {
 	lg.verify(leaves, cp, received, results)
 
 	// A graceful stop of the real process.
-	second.stop(t)
+	second.Stop(t)
 	t.Logf("crash test done in %v", time.Since(start).Round(time.Millisecond))
-}
-
-// childEnv is this process's environment without polyroot or Vault settings, with the
-// test keystore's passphrase and a low scrypt work factor.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "POLYROOT_") && !strings.HasPrefix(kv, "VAULT_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, "POLYROOT_KEYSTORE_PASSPHRASE=crash test passphrase", "POLYROOT_KEYSTORE_SCRYPT_LOG_N=10")
 }
 
 func readPEMKey(t *testing.T, path string) ed25519.PrivateKey {
@@ -270,103 +255,6 @@ func readPEMKey(t *testing.T, path string) ed25519.PrivateKey {
 		t.Fatal(err)
 	}
 	return k.(ed25519.PrivateKey)
-}
-
-// child is a `polyroot dta serve` process.
-type child struct {
-	cmd    *exec.Cmd
-	url    string
-	exited chan struct{}
-}
-
-var childReady = regexp.MustCompile(`ready at (\S+) `)
-
-func startChild(t *testing.T, bin string, env []string, logPath string, args []string) *child {
-	t.Helper()
-	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stderr = logFile
-	// Its own process group, and killed if this test process dies first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, exited: make(chan struct{})}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := childReady.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case ready <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() { cmd.Wait(); close(c.exited) }()
-	t.Cleanup(func() {
-		c.kill()
-		<-c.exited
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			if len(b) > 6000 {
-				b = b[len(b)-6000:]
-			}
-			t.Logf("dta serve log (tail):\n%s", b)
-		}
-	})
-	select {
-	case c.url = <-ready:
-		return c
-	case <-c.exited:
-		t.Fatalf("dta serve exited before it was ready: %v", cmd.ProcessState)
-	case <-time.After(30 * time.Second):
-		t.Fatal("dta serve not ready after 30 s")
-	}
-	return nil
-}
-
-// kill sends SIGKILL to the child's process group (no-op once it has exited).
-func (c *child) kill() {
-	select {
-	case <-c.exited:
-	default:
-		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-	}
-}
-
-func (c *child) wait(t *testing.T) {
-	t.Helper()
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatal("dta serve did not exit after SIGKILL")
-	}
-}
-
-// stop sends SIGTERM and requires a clean exit.
-func (c *child) stop(t *testing.T) {
-	t.Helper()
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-		if code := c.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Fatalf("dta serve exited %d after SIGTERM", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("dta serve did not stop on SIGTERM")
-	}
 }
 
 type issueResult struct {
@@ -394,24 +282,6 @@ func issueOnce(c *http.Client, url, tk string) issueResult {
 		return issueResult{status: resp.StatusCode, body: string(body), err: fmt.Errorf("malformed answer: %v", err)}
 	}
 	return issueResult{resp: &r, status: resp.StatusCode}
-}
-
-// runAll calls fn(0..n-1) from workers goroutines.
-func runAll(workers, n int, fn func(i int)) {
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				fn(i)
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }
 
 // checkShare checks one received share against the log's leaves.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -145,7 +146,13 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 		return nil, err
 	}
 	now := s.cfg.Now()
-	id, e, err := s.store.redeem(&req, s.domain.Name, now)
+	e, raw, err := s.store.redeem(&req, s.domain.Name, now, func(id pairing.IDHash, e *enrolment) (any, time.Time, error) {
+		if !e.usable(now) {
+			return nil, time.Time{}, errUnknownCode
+		}
+		pkg, err := s.enrolPackage(id, e, now)
+		return pkg, s.ticketExpiry(e, now), err
+	})
 	switch {
 	case errors.Is(err, errNotFound):
 		return nil, errUnknownCode
@@ -155,9 +162,20 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 	case err != nil:
 		return nil, err
 	}
-	if !e.usable(now) {
+	if !e.usable(now) { // revoked or expired since the code was redeemed
 		return nil, errUnknownCode
 	}
+	var pkg wire.EnrolPackage
+	if err := json.Unmarshal(raw, &pkg); err != nil {
+		return nil, err
+	}
+	s.cfg.Logger.InfoContext(r.Context(), "enrolment redeemed", "idhash", pkg.IDHash)
+	return &pkg, nil
+}
+
+// enrolPackage is the answer to the redemption of e's code: its client ticket and,
+// with permits, its first permit ticket, for the client key e now holds.
+func (s *Server) enrolPackage(id pairing.IDHash, e *enrolment, now time.Time) (*wire.EnrolPackage, error) {
 	idHex := hex.EncodeToString(id[:])
 	notAfter := s.ticketExpiry(e, now)
 	client, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindClient, IDHash: idHex,
@@ -174,7 +192,6 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 		}
 		pkg.PermitTicket, pkg.FirstSlot, pkg.LastSlot = pt.Ticket, pt.FirstSlot, pt.LastSlot
 	}
-	s.cfg.Logger.InfoContext(r.Context(), "enrolment redeemed", "idhash", idHex)
 	return pkg, nil
 }
 

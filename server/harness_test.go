@@ -137,6 +137,16 @@ func (h *harness) restart(t testing.TB) {
 // do sends a JSON request and decodes the answer into out (if non-nil and 2xx).
 func do(t testing.TB, c *http.Client, method, url, bearer string, in, out any) (int, []byte) {
 	t.Helper()
+	st, data, err := tryDo(c, method, url, bearer, in, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, data
+}
+
+// tryDo is do returning the transport's error and a malformed 2xx answer's, for
+// goroutines other than the test's.
+func tryDo(c *http.Client, method, url, bearer string, in, out any) (int, []byte, error) {
 	var body io.Reader
 	if in != nil {
 		b, _ := json.Marshal(in)
@@ -151,16 +161,19 @@ func do(t testing.TB, c *http.Client, method, url, bearer string, in, out any) (
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
 	if out != nil && resp.StatusCode/100 == 2 {
 		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: %v: %s", method, url, err, data)
+			return resp.StatusCode, data, fmt.Errorf("%s %s: %v: %s", method, url, err, data)
 		}
 	}
-	return resp.StatusCode, data
+	return resp.StatusCode, data, nil
 }
 
 // tclient plays the client side with the pairing package.
@@ -356,7 +369,7 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 		t.Fatal(err)
 	}
 	binding := o.binding
-	if binding == nil && h.ts.TLS != nil {
+	if binding == nil && h.ts != nil && h.ts.TLS != nil { // h.ts is nil for a server in a child process
 		binding = h.tlsBinding(t)
 	}
 	p2, err := cs.Respond(&ch, binding)

@@ -81,6 +81,7 @@ type Server struct {
 	ready    atomic.Bool
 	// stopProbe stops the DTA probe and waits for it.
 	stopProbe func()
+	stopPrune func() // stops the code pruner (startCodePruner)
 }
 
 // New opens the state database, prepares the verifier and starts probing the DTAs
@@ -176,6 +177,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	done := make(chan struct{})
 	go func() { defer close(done); s.probe.run(pctx, cfg.DTAProbeInterval) }()
 	s.stopProbe = func() { cancel(); <-done }
+	s.stopPrune = s.startCodePruner()
 	s.ready.Store(true)
 	return s, nil
 }
@@ -185,6 +187,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 func (s *Server) Close() error {
 	s.ready.Store(false)
 	s.stopProbe()
+	s.stopPrune()
 	return s.store.close()
 }
 

@@ -95,13 +95,16 @@ func (e *enrolment) usable(now time.Time) bool {
 	return e != nil && e.Revoked == nil && (e.NotAfter == nil || now.Before(*e.NotAfter))
 }
 
-// A pendingCode is an enrolment code not yet redeemed. Only the code's hash is stored.
+// A pendingCode is an enrolment code. Only the code's hash is stored. A redeemed code is
+// kept, with its answer, until its tickets expire: see store.redeem.
 type pendingCode struct {
 	IDHash    pairing.IDHash `json:"idhash"`
-	ExpiresAt time.Time      `json:"expires_at"`
+	ExpiresAt time.Time      `json:"expires_at"` // once redeemed: when the answer's tickets expire
 	// ProofKey checks the client's proof that it knows the code (wire.CodeProof); the
 	// code itself is never stored, and the bucket is keyed by the code's ID.
 	ProofKey [32]byte `json:"proof_key"`
+	// Answer is the answer to the code's redemption (set once redeemed).
+	Answer json.RawMessage `json:"answer,omitempty"`
 }
 
 type store struct{ db *bolt.DB }
@@ -155,12 +158,20 @@ func (s *store) createEnrolment(id pairing.IDHash, e *enrolment, code string, co
 }
 
 // redeem consumes a code for the client key of req, if req proves knowledge of the
-// code (errCodeProof if not; errNotFound for an unknown or expired code). The code is
-// deleted with the enrolment's client key written in the same transaction, so it works
-// once, and every permit ticket of the enrolment names that key.
-func (s *store) redeem(req *wire.RedeemRequest, domain string, now time.Time) (pairing.IDHash, *enrolment, error) {
-	var id pairing.IDHash
+// code (errCodeProof if not; errNotFound for an unknown, expired or used code), and
+// returns the enrolment and the answer. The answer of a fresh redemption is what
+// answer makes of the enrolment, called inside the transaction (an error leaves the
+// code as it was), and valid until the time it returns. The client key and that answer
+// are written in one transaction, so the code works once, and every permit ticket of
+// the enrolment names that key. The answer is kept with the used code until it
+// expires: the same request again (the same client key and proof), whose answer was
+// lost to a crash or the network, gets the same answer, with the same tickets, so that
+// no code is burnt without an answer and a replay makes the DTAs issue nothing new. A
+// request for any other key gets errNotFound.
+func (s *store) redeem(req *wire.RedeemRequest, domain string, now time.Time,
+	answer func(pairing.IDHash, *enrolment) (any, time.Time, error)) (*enrolment, []byte, error) {
 	var e *enrolment
+	var out []byte
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		codes := tx.Bucket(bucketCodes)
 		raw := codes.Get(req.CodeID)
@@ -174,25 +185,67 @@ func (s *store) redeem(req *wire.RedeemRequest, domain string, now time.Time) (p
 		if !now.Before(pc.ExpiresAt) {
 			return errors.Join(errNotFound, codes.Delete(req.CodeID))
 		}
-		if !hmac.Equal(req.Proof, wire.CodeProof(pc.ProofKey, domain, req.ClientKey)) {
+		var err error
+		if e, err = getEnrolment(tx, pc.IDHash); err != nil {
+			return err
+		}
+		proofOK := hmac.Equal(req.Proof, wire.CodeProof(pc.ProofKey, domain, req.ClientKey))
+		switch {
+		case e.ClientKey != nil: // used: only its own request again
+			if !proofOK || !bytes.Equal(e.ClientKey, req.ClientKey) || pc.Answer == nil {
+				return errNotFound
+			}
+			out = pc.Answer
+			return nil
+		case !proofOK:
 			return errCodeProof // the code stays: its owner may still redeem it
 		}
-		if err := codes.Delete(req.CodeID); err != nil {
-			return err
-		}
-		id = pc.IDHash
-		var err error
-		if e, err = getEnrolment(tx, id); err != nil {
-			return err
-		}
 		e.ClientKey = req.ClientKey
+		a, until, err := answer(pc.IDHash, e)
+		if err != nil {
+			return err
+		}
+		if out, err = json.Marshal(a); err != nil {
+			return err
+		}
+		pc.Answer, pc.ExpiresAt = out, until
 		ej, err := json.Marshal(e)
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketEnrolments).Put(id[:], ej)
+		cj, err := json.Marshal(pc)
+		if err != nil {
+			return err
+		}
+		if err := codes.Put(req.CodeID, cj); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketEnrolments).Put(pc.IDHash[:], ej)
 	})
-	return id, e, err
+	return e, out, err
+}
+
+// pruneCodes deletes the codes that expired before now, used or not, and returns
+// how many.
+func (s *store) pruneCodes(now time.Time) (int, error) {
+	var n int
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		codes := tx.Bucket(bucketCodes)
+		var expired [][]byte
+		err := codes.ForEach(func(k, v []byte) error {
+			var pc pendingCode
+			if json.Unmarshal(v, &pc) == nil && !now.Before(pc.ExpiresAt) {
+				expired = append(expired, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range expired {
+			err = errors.Join(err, codes.Delete(k))
+		}
+		n = len(expired)
+		return err
+	})
+	return n, err
 }
 
 // errCodeProof: a known, unexpired code whose proof does not verify for the client key

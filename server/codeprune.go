@@ -1,0 +1,32 @@
+package server
+
+import "time"
+
+// codePruneInterval is how often expired enrolment codes are deleted.
+const codePruneInterval = time.Hour
+
+// startCodePruner deletes the expired enrolment codes, used or not (a used code is
+// kept until its answer's tickets expire: store.redeem), at once and then every
+// codePruneInterval until stop is called: without it the state database would keep
+// a code for every enrolment.
+func (s *Server) startCodePruner() (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(codePruneInterval)
+		defer t.Stop()
+		for {
+			if n, err := s.store.pruneCodes(s.cfg.Now()); err != nil {
+				s.cfg.Logger.Error("deleting expired enrolment codes failed; trying again later", "err", err)
+			} else if n > 0 {
+				s.cfg.Logger.Info("deleted expired enrolment codes", "codes", n)
+			}
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
