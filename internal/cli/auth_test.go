@@ -505,7 +505,7 @@ func TestAuthFailures(t *testing.T) {
 	})
 	t.Run("fail/unknown-flag", func(t *testing.T) {
 		// A PIN is never a flag.
-		e.fail(t, "", "flag provided but not defined: -pin", e.clientArgs("login", enrolled, "--pin", testPIN+"x")...)
+		e.fail(t, "", "unknown flag --pin; did you mean --pin-stdin?", e.clientArgs("login", enrolled, "--pin", testPIN+"x")...)
 	})
 	t.Run("ok/status-not-enrolled", func(t *testing.T) {
 		if out := e.ok(t, "", "client", "status", "--dir", e.bootstrap(t)); !strings.Contains(out, "enrolled:  no") {

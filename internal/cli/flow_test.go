@@ -440,7 +440,7 @@ func TestFailures(t *testing.T) {
 			[]string{"dta", "serve", "--config", d.configs[0], "--listen", "127.0.0.1:0"}, "wrong passphrase"},
 		{"fail/serve-tampered-bundle", nil, []string{"dta", "serve", "--config", d.configs[0], "--listen", "127.0.0.1:0", "--bundle", tampered},
 			"registrar signature does not verify"},
-		{"fail/unknown-flag", nil, []string{"dta", "serve", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{"fail/unknown-flag", nil, []string{"dta", "serve", "--no-such-flag"}, "dta serve: unknown flag --no-such-flag"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
