@@ -18,7 +18,9 @@ import (
 	"github.com/polyroot/polyroot/internal/httpx"
 )
 
-// dtaProbeTimeout bounds one probe of one DTA.
+// dtaProbeTimeout bounds one probe of one DTA. It does not shrink with a short probe
+// interval: a busy DTA that answers in a second is up, and calling it unreachable
+// would refuse enrolments for nothing. A slow round only delays the next one.
 const dtaProbeTimeout = 5 * time.Second
 
 // dtaProbe keeps, for /readyz, /metrics and the requests that need the DTAs, whether
@@ -51,7 +53,7 @@ func (p *dtaProbe) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		p.round(ctx, min(interval, dtaProbeTimeout))
+		p.round(ctx, dtaProbeTimeout)
 		if p.afterRound != nil && ctx.Err() == nil {
 			p.afterRound()
 		}
