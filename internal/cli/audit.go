@@ -31,7 +31,8 @@ func auditCommand() *ucli.Command {
 			"   polyroot audit --bundle bundle.json --rpc-url https://rpc.example.org --contract 0x5FbD…0aa3\n" +
 			"   polyroot audit --bundle bundle.json --rpc-url http://127.0.0.1:8545 --contract 0x5FbD…0aa3 --max-lag 1000\n" +
 			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --id alice@example.com --salt 9c0e…\n" +
-			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --idhash 3f1c…",
+			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --idhash 3f1c…\n" +
+			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --json | jq '.dtas[] | {index, lag}'",
 		Description: "Reads the Anchored events of every DTA log in the trust bundle from the\n" +
 			"IssuanceLog contract, and each DTA's signed checkpoint and tiles from {url}/v1/log.\n" +
 			"It checks the checkpoint's signature with the DTA's key in the bundle, consistency\n" +
@@ -42,7 +43,10 @@ func auditCommand() *ucli.Command {
 			"With --idhash, or --id and --salt (the enrolment's salt, hex), it also lists every\n" +
 			"entry ever logged for that identity at every DTA: client shares, permits and\n" +
 			"revocations. A share its owner never asked for is an alarm.\n\n" +
-			"A progress bar is shown on standard error when it is a terminal, or with --progress.",
+			"A progress bar is shown on standard error when it is a terminal, or with --progress.\n" +
+			"--json prints the report as one JSON object instead: domain, contract, ok, problems,\n" +
+			"and per DTA its index, origin, URL, checkpoint size, anchors, last anchor, lag, entries\n" +
+			"scanned, status and problems; with an identity, also idhash and its entries.",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "the domain's trust bundle `FILE`", TakesFile: true,
 				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_BUNDLE"))},
@@ -58,6 +62,7 @@ func auditCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "progress", Usage: "show a progress bar even when standard error is not a terminal"},
 			caFileFlag(),
 			&ucli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "time limit of each HTTP request to a DTA"},
+			jsonFlag("print the report as a JSON object (problems included; the exit status is the same)"),
 		},
 		Action: runAudit,
 	}
@@ -129,9 +134,15 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 	if err != nil {
 		return err
 	}
-	printAuditReport(out, report, cfg.Contract)
-	if idhash != "" {
-		printIdentityEntries(out, idhash, entries)
+	if c.Bool("json") {
+		if err := writeJSON(out, auditReportJSON(report, cfg.Contract, idhash, entries)); err != nil {
+			return err
+		}
+	} else {
+		printAuditReport(out, report, cfg.Contract)
+		if idhash != "" {
+			printIdentityEntries(out, idhash, entries)
+		}
 	}
 	if p := report.Problems(); len(p) > 0 {
 		return fmt.Errorf("audit of %s FAILED, %d problem(s):\n  %s", report.Domain, len(p), strings.Join(p, "\n  "))
@@ -212,4 +223,83 @@ func printIdentityEntries(w io.Writer, idhash string, entries []ledger.IdentityE
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", e.DTA, e.Index, e.Kind, slot, e.Time.Format(time.RFC3339), share, e.TicketSHA256[:16]+"…")
 	}
 	tw.Flush()
+}
+
+// The JSON form of an audit (--json): snake_case names, hex for hashes, RFC 3339 for
+// times, so that scripts do not depend on the table's layout.
+type (
+	auditJSON struct {
+		Domain   string            `json:"domain"`
+		Contract string            `json:"contract"`
+		OK       bool              `json:"ok"`
+		Problems []string          `json:"problems"`
+		DTAs     []auditDTAJSON    `json:"dtas"`
+		IDHash   string            `json:"idhash,omitempty"`
+		Entries  *[]auditEntryJSON `json:"entries,omitempty"` // with an identity, even when none
+	}
+	auditDTAJSON struct {
+		Index          uint32           `json:"index"`
+		Origin         string           `json:"origin"`
+		URL            string           `json:"url"`
+		Status         string           `json:"status"`
+		CheckpointSize *uint64          `json:"checkpoint_size"` // null: no checkpoint read
+		Anchors        int              `json:"anchors"`
+		LastAnchor     *auditAnchorJSON `json:"last_anchor,omitempty"`
+		Lag            uint64           `json:"lag"`
+		Scanned        uint64           `json:"scanned"`
+		Problems       []string         `json:"problems"`
+	}
+	auditAnchorJSON struct {
+		Size  uint64    `json:"size"`
+		Root  string    `json:"root"`
+		Time  time.Time `json:"time"`
+		Block uint64    `json:"block"`
+		Tx    string    `json:"tx"`
+	}
+	auditEntryJSON struct {
+		DTA          uint32    `json:"dta"`
+		Index        uint64    `json:"index"`
+		Kind         string    `json:"kind"`
+		Slot         *uint64   `json:"slot,omitempty"` // permits
+		Time         time.Time `json:"time"`
+		SealedSHA256 string    `json:"sealed_sha256,omitempty"`
+		TicketSHA256 string    `json:"ticket_sha256"`
+	}
+)
+
+func auditReportJSON(r *ledger.Report, contract common.Address, idhash string, entries []ledger.IdentityEntry) auditJSON {
+	out := auditJSON{Domain: r.Domain, Contract: contract.Hex(), OK: r.OK(), Problems: r.Problems(), DTAs: []auditDTAJSON{}}
+	if out.Problems == nil {
+		out.Problems = []string{}
+	}
+	for _, d := range r.DTAs {
+		j := auditDTAJSON{Index: d.Index, Origin: d.Origin, URL: d.URL, Status: d.Status, Anchors: len(d.Anchors),
+			Lag: d.Lag, Scanned: d.Scanned, Problems: d.Problems}
+		if j.Problems == nil {
+			j.Problems = []string{}
+		}
+		if d.CheckpointRoot != nil {
+			size := d.CheckpointSize
+			j.CheckpointSize = &size
+		}
+		if n := len(d.Anchors); n > 0 {
+			a := d.Anchors[n-1]
+			j.LastAnchor = &auditAnchorJSON{Size: a.Size, Root: hex.EncodeToString(a.Root[:]), Time: a.Time.UTC(), Block: a.Block, Tx: a.Tx.Hex()}
+		}
+		out.DTAs = append(out.DTAs, j)
+	}
+	if idhash != "" {
+		out.IDHash = idhash
+		list := []auditEntryJSON{}
+		for _, e := range entries {
+			j := auditEntryJSON{DTA: e.DTA, Index: e.Index, Kind: e.Kind, Time: e.Time.UTC(), SealedSHA256: e.SealedSHA256, TicketSHA256: e.TicketSHA256}
+			if e.Kind == "permit" {
+				slot := e.Slot
+				j.Slot = &slot
+			}
+			list = append(list, j)
+		}
+		out.Entries = &list
+	}
+	return out
 }

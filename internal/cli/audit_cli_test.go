@@ -279,6 +279,22 @@ func TestAuditCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("ok/json", func(t *testing.T) {
+		code, out, errOut := run(append(base, "--json", "--idhash", env.idhash)...)
+		var r auditJSON
+		if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		d := r.DTAs[0]
+		if !r.OK || len(r.Problems) != 0 || len(r.DTAs) != 3 || d.Index != 1 || d.Status != "ok" || d.CheckpointSize == nil || *d.CheckpointSize != 8 ||
+			d.Anchors != 1 || d.LastAnchor == nil || d.LastAnchor.Size != 7 || len(d.LastAnchor.Root) != 64 || r.IDHash != env.idhash || r.Entries == nil || len(*r.Entries) != 9 {
+			t.Fatalf("audit --json:\n%s", out)
+		}
+		if strings.Contains(out, "Every log") || strings.Contains(out, "CHECKPOINT") {
+			t.Fatalf("the table besides the JSON:\n%s", out)
+		}
+	})
+
 	t.Run("fail/forked", func(t *testing.T) {
 		args := slices.Clone(base)
 		args[2] = env.forkDTA2(t)
@@ -292,6 +308,11 @@ func TestAuditCommand(t *testing.T) {
 		}
 		if strings.Contains(errOut, "DTA 1 ") || strings.Contains(errOut, "DTA 3 ") {
 			t.Fatalf("an honest DTA blamed:\n%s", errOut)
+		}
+		code, out, _ = run(append(args, "--json")...)
+		var r auditJSON
+		if code != 1 || json.Unmarshal([]byte(out), &r) != nil || r.OK || len(r.Problems) == 0 || r.DTAs[1].Status == "ok" || len(r.DTAs[1].Problems) == 0 {
+			t.Fatalf("forked, --json: exit %d\n%s", code, out)
 		}
 	})
 

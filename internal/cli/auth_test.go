@@ -194,6 +194,11 @@ func TestAuthFlow(t *testing.T) {
 			t.Fatalf("status lacks %q:\n%s", want, status)
 		}
 	}
+	var sj statusJSON
+	if out := e.ok(t, "", "client", "status", "--dir", dir, "--json"); json.Unmarshal([]byte(out), &sj) != nil || !sj.Enrolled || sj.Domain != flowDomain ||
+		sj.ID != alice || sj.Kind != "pin" || !sj.CurrentPermit || len(sj.Permits) == 0 || sj.PermitsUntil == nil || sj.NotAfter != nil || sj.Directory != dir {
+		t.Fatalf("status --json:\n%s", out)
+	}
 
 	// --print-token prints only the token; permits refresh takes it on stdin.
 	token := strings.TrimSpace(e.ok(t, testPIN+"\n", append(login, "--print-token")...))
@@ -253,6 +258,11 @@ func TestAuthFlow(t *testing.T) {
 	e.ok(t, testPIN+"\n", e.clientArgs("enroll", tmpDir, "--code", tmpCode, "--pin-stdin")...)
 	if out := e.ok(t, "", "client", "status", "--dir", tmpDir); !strings.Contains(out, "temporary: until") {
 		t.Fatalf("temporary status: %s", out)
+	}
+	var tj statusJSON
+	if out := e.ok(t, "", "client", "status", "--dir", tmpDir, "--json"); json.Unmarshal([]byte(out), &tj) != nil || tj.NotAfter == nil || tj.Expired ||
+		time.Until(*tj.NotAfter) > 5*time.Minute {
+		t.Fatalf("temporary status --json:\n%s", out)
 	}
 
 	// Alice adds a second device: the registrar is told about the first; both are listed.
@@ -510,6 +520,11 @@ func TestAuthFailures(t *testing.T) {
 	t.Run("ok/status-not-enrolled", func(t *testing.T) {
 		if out := e.ok(t, "", "client", "status", "--dir", e.bootstrap(t)); !strings.Contains(out, "enrolled:  no") {
 			t.Fatal(out)
+		}
+		var sj statusJSON
+		if out := e.ok(t, "", "client", "status", "--dir", e.bootstrap(t), "--json"); json.Unmarshal([]byte(out), &sj) != nil ||
+			sj.Enrolled || sj.Domain != flowDomain || sj.ID != "" || sj.Permits == nil || !strings.Contains(out, `"permits": []`) {
+			t.Fatalf("status --json, not enrolled:\n%s", out)
 		}
 	})
 }

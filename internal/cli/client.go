@@ -480,14 +480,18 @@ func clientPermitsRefreshCommand() *ucli.Command {
 
 func clientStatusCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "status",
-		Usage:     "show the client's domain, identity and time permits",
-		UsageText: "polyroot client status [--dir DIR]\n\nExample:\n   polyroot client status --dir ~/.config/polyroot",
+		Name:  "status",
+		Usage: "show the client's domain, identity and time permits",
+		UsageText: "polyroot client status [--dir DIR] [--json]\n\nExamples:\n   polyroot client status --dir ~/.config/polyroot\n" +
+			"   polyroot client status --json | jq -r .permits_until",
 		Description: "Checks the pinned trust bundle and the token file again and prints the domain,\n" +
 			"the identity, whether it is a device or temporary, and the permits held. It\n" +
 			"contacts no server. Exits 1 when the directory has no valid pinned bundle or its\n" +
-			"token file is unsafe.",
-		Flags: []ucli.Flag{dirFlag()},
+			"token file is unsafe.\n" +
+			"--json prints one object: directory, domain, enrolled, and when enrolled id, idhash,\n" +
+			"kind (pin or device), not_after and expired (temporary identities), permits (slot,\n" +
+			"from, until), current_permit and permits_until.",
+		Flags: []ucli.Flag{dirFlag(), jsonFlag("print a JSON object")},
 		Action: func(_ context.Context, c *ucli.Command) error {
 			dir, err := needDir(c)
 			if err != nil {
@@ -498,6 +502,9 @@ func clientStatusCommand() *ucli.Command {
 				return clientError("status", err)
 			}
 			st := cl.Status()
+			if c.Bool("json") {
+				return writeJSON(c.Root().Writer, clientStatusJSON(dir, st, time.Now()))
+			}
 			var b strings.Builder
 			fmt.Fprintf(&b, "directory: %s\ndomain:    %s\n", dir, st.Domain)
 			if !st.Enrolled {
@@ -529,4 +536,49 @@ func clientStatusCommand() *ucli.Command {
 			return err
 		},
 	}
+}
+
+// statusJSON is the JSON form of client status (--json); the kinds are named as in
+// server enrolments.
+type statusJSON struct {
+	Directory     string       `json:"directory"`
+	Domain        string       `json:"domain"`
+	Enrolled      bool         `json:"enrolled"`
+	ID            string       `json:"id,omitempty"`
+	IDHash        string       `json:"idhash,omitempty"`
+	Kind          string       `json:"kind,omitempty"` // pin or device
+	NotAfter      *time.Time   `json:"not_after,omitempty"`
+	Expired       bool         `json:"expired,omitempty"`
+	Permits       []permitJSON `json:"permits"`
+	CurrentPermit bool         `json:"current_permit"`
+	PermitsUntil  *time.Time   `json:"permits_until,omitempty"`
+}
+
+type permitJSON struct {
+	Slot  uint64    `json:"slot"`
+	From  time.Time `json:"from"`
+	Until time.Time `json:"until"`
+}
+
+func clientStatusJSON(dir string, st client.Status, now time.Time) statusJSON {
+	out := statusJSON{Directory: dir, Domain: st.Domain, Enrolled: st.Enrolled, Permits: []permitJSON{}}
+	if !st.Enrolled {
+		return out
+	}
+	out.ID, out.IDHash, out.Kind, out.CurrentPermit = st.ID, st.IDHash, "pin", st.CurrentPermit
+	if st.Device {
+		out.Kind = "device"
+	}
+	if st.NotAfter != nil {
+		t := st.NotAfter.UTC()
+		out.NotAfter, out.Expired = &t, !now.Before(t)
+	}
+	for _, p := range st.Permits {
+		out.Permits = append(out.Permits, permitJSON{Slot: p.Slot, From: p.From.UTC(), Until: p.Until.UTC()})
+	}
+	if len(st.Permits) > 0 {
+		t := st.PermitsUntil.UTC()
+		out.PermitsUntil = &t
+	}
+	return out
 }
