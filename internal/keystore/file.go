@@ -105,6 +105,25 @@ func OpenFile(dir string, passphrase []byte, opts ...FileOption) (*File, error) 
 	return f, nil
 }
 
+// FileHolds reports whether the file keystore in dir holds a secret named name,
+// without the passphrase: `serve --check-config` checks that the keys are in place
+// before anyone has to type it. It fails, as OpenFile does, on a missing directory or
+// one the group or others can access; it does not create the directory.
+func FileHolds(dir, name string) (bool, error) {
+	if err := checkName(name); err != nil {
+		return false, err
+	}
+	f := &File{dir: filepath.Clean(dir)}
+	if err := f.checkDir(); err != nil {
+		return false, err
+	}
+	_, err := os.Lstat(f.path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // Dir returns the keystore's directory.
 func (f *File) Dir() string { return f.dir }
 
