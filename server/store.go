@@ -20,8 +20,11 @@ import (
 var (
 	bucketEnrolments = []byte("enrolments") // idhash → enrolment (JSON)
 	bucketIDs        = []byte("ids")        // app-level id → idhash of its latest enrolment
-	bucketCodes      = []byte("codes")      // SHA-256(code) → pendingCode (JSON)
-	bucketFailures   = []byte("failures")   // idhash → failure record (failRecord.encode)
+	// bucketIDEnrolments indexes every enrolment of an app-level id: the key is
+	// idKeyPrefix(id) ‖ idhash, the value empty.
+	bucketIDEnrolments = []byte("id-enrolments")
+	bucketCodes        = []byte("codes")    // SHA-256(code) → pendingCode (JSON)
+	bucketFailures     = []byte("failures") // idhash → failure record (failRecord.encode)
 )
 
 // decoyKey is the key in bucketFailures under which a failure of an idhash that is not
@@ -124,7 +127,21 @@ func openStore(path string) (*store, error) {
 				return err
 			}
 		}
-		return nil
+		if tx.Bucket(bucketIDEnrolments) != nil {
+			return nil
+		}
+		// A database from before the index: build it from the enrolments.
+		index, err := tx.CreateBucket(bucketIDEnrolments)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketEnrolments).ForEach(func(k, v []byte) error {
+			var e enrolment
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			return index.Put(append(idKeyPrefix(e.ID), k...), nil)
+		})
 	})
 	if err != nil {
 		db.Close()
@@ -151,6 +168,9 @@ func (s *store) createEnrolment(id pairing.IDHash, e *enrolment, code string, co
 			return err
 		}
 		if err := tx.Bucket(bucketIDs).Put([]byte(e.ID), id[:]); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketIDEnrolments).Put(append(idKeyPrefix(e.ID), id[:]...), nil); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketCodes).Put(codeID[:], cj)
@@ -286,6 +306,63 @@ func (s *store) lookupID(appID string) (pairing.IDHash, error) {
 		return nil
 	})
 	return id, err
+}
+
+// idKeyPrefix is the length-prefixed app-level id that starts the index keys of its
+// enrolments: no id's prefix is the prefix of another's.
+func idKeyPrefix(appID string) []byte {
+	return append(binary.BigEndian.AppendUint16(nil, uint16(len(appID))), appID...)
+}
+
+// enrolmentsOf returns the idhashes of every enrolment of an app-level id, in idhash
+// order (errNotFound if there is none).
+func (s *store) enrolmentsOf(appID string) ([]pairing.IDHash, error) {
+	var ids []pairing.IDHash
+	prefix := idKeyPrefix(appID)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketIDEnrolments).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			var id pairing.IDHash
+			if len(k) == len(prefix)+len(id) {
+				copy(id[:], k[len(prefix):])
+				ids = append(ids, id)
+			}
+		}
+		return nil
+	})
+	if err == nil && len(ids) == 0 {
+		err = errNotFound
+	}
+	return ids, err
+}
+
+// listEnrolments calls fn for each enrolment in idhash order, starting after the
+// idhash after (nil: from the first), until fn returns false.
+func (s *store) listEnrolments(after []byte, fn func(pairing.IDHash, *enrolment) bool) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEnrolments).Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			var id pairing.IDHash
+			var e enrolment
+			if len(k) != len(id) {
+				continue
+			}
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			copy(id[:], k)
+			if !fn(id, &e) {
+				return nil
+			}
+		}
+		return nil
+	})
 }
 
 // revoke marks id revoked at now (a second revocation keeps the first time).
