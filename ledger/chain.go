@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +20,10 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/eth/ethconfig"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
 )
 
@@ -204,8 +208,28 @@ const embeddedTrailing = 16
 // 16 blocks had one (so that anchors get their confirmations): an idle chain does not
 // grow.
 func NewEmbedded(period time.Duration, funded ...common.Address) (*Embedded, error) {
+	return NewEmbeddedRPC(period, "", funded...)
+}
+
+// NewEmbeddedRPC is NewEmbedded with the chain also served over JSON-RPC on HTTP at
+// listen (host:port, meant for loopback; "": not served), with the eth, net and web3
+// methods, so that an auditor or a client outside the process can read it (polyroot
+// audit, client verify-issuance --fetch). A transaction sent there is mined with the
+// next block the sealer makes; only those sent through Chain() make it seal one.
+func NewEmbeddedRPC(period time.Duration, listen string, funded ...common.Address) (_ *Embedded, err error) {
 	if period <= 0 {
 		period = time.Second
+	}
+	var options []func(*node.Config, *ethconfig.Config)
+	if listen != "" {
+		host, p, err := net.SplitHostPort(listen)
+		port, perr := strconv.Atoi(p)
+		if err != nil || perr != nil || host == "" || port <= 0 {
+			return nil, fmt.Errorf("ledger: embedded chain: JSON-RPC address %q: want host:port", listen)
+		}
+		options = append(options, func(nc *node.Config, _ *ethconfig.Config) {
+			nc.HTTPHost, nc.HTTPPort, nc.HTTPModules = host, port, []string{"eth", "net", "web3"}
+		})
 	}
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -216,7 +240,14 @@ func NewEmbedded(period time.Duration, funded ...common.Address) (*Embedded, err
 	for _, a := range funded {
 		alloc[a] = types.Account{Balance: balance}
 	}
-	e := &Embedded{sim: simulated.NewBackend(alloc), key: key, stop: make(chan struct{}), done: make(chan struct{})}
+	// The simulated backend panics when its node does not start, as when the
+	// JSON-RPC address is in use.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("ledger: embedded chain: %v", r)
+		}
+	}()
+	e := &Embedded{sim: simulated.NewBackend(alloc, options...), key: key, stop: make(chan struct{}), done: make(chan struct{})}
 	go e.seal(period)
 	return e, nil
 }
