@@ -172,7 +172,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(s.readyz)
 	}
-	s.probe.afterRound = func() { s.readyz.Report(context.Background()) }
+	s.probe.afterRound = func() {
+		if s.ready.Load() { // not while starting or stopping: that is no news
+			s.readyz.Report(context.Background())
+		}
+	}
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { defer close(done); s.probe.run(pctx, cfg.DTAProbeInterval) }()
