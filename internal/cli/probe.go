@@ -21,17 +21,21 @@ func probeCommand() *ucli.Command {
 		Name:      "probe",
 		Usage:     "GET a URL and exit 0 only if it answers 200 OK (a health check without curl)",
 		ArgsUsage: "URL",
-		UsageText: "polyroot probe [--timeout DURATION] [--ca-file FILE] URL\n\n" +
+		UsageText: "polyroot probe [--timeout DURATION] [--wait DURATION] [--ca-file FILE] URL\n\n" +
 			"Examples:\n" +
 			"   polyroot probe http://127.0.0.1:8441/readyz\n" +
+			"   polyroot dta serve --config dta-1.toml & polyroot probe --wait 30s http://127.0.0.1:8441/readyz   # until it is ready\n" +
 			"   polyroot probe --ca-file /etc/polyroot/ca.pem --timeout 2s https://auth.example.com/readyz",
 		Description: "Sends one GET to URL and exits 0 if the answer is 200 OK. Any other status, a\n" +
 			"redirect (not followed: a health endpoint answers itself), a timeout or a connection\n" +
 			"error exits 1 with the reason, and the start of the body (/readyz names what is not\n" +
 			"ready), on stderr. Prints nothing on success. deploy/compose/compose.yaml uses it\n" +
-			"as the containers' healthcheck on /readyz.",
+			"as the containers' healthcheck on /readyz.\n" +
+			"--wait tries again every 200 ms until the answer is 200 OK or the duration has\n" +
+			"passed: a script starts a service in the background and waits for it with this.",
 		Flags: []ucli.Flag{
-			&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after `DURATION`"},
+			&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up on one request after `DURATION`"},
+			&ucli.DurationFlag{Name: "wait", Usage: "try again until it answers 200 OK, for up to `DURATION` (0: one try)"},
 			caFileFlag(),
 		},
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -42,42 +46,58 @@ func probeCommand() *ucli.Command {
 			if u, err := url.Parse(target); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 				return fmt.Errorf("probe: %q: want an http:// or https:// URL", target)
 			}
-			if c.Duration("timeout") <= 0 {
-				return errors.New("probe: --timeout must be positive")
+			if c.Duration("timeout") <= 0 || c.Duration("wait") < 0 {
+				return errors.New("probe: --timeout must be positive, --wait 0 or more")
 			}
 			hc, err := httpClient(c.String("ca-file"), c.Duration("timeout"))
 			if err != nil {
 				return fmt.Errorf("probe: --ca-file: %w", err)
 			}
 			hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-			if err != nil {
-				return fmt.Errorf("probe: %w", err)
-			}
-			resp, err := hc.Do(req)
-			if err != nil {
-				return fmt.Errorf("probe: %w", err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			if resp.StatusCode != http.StatusOK {
-				// The body is the server's text: keep it on one line, without control
-				// characters that a terminal would interpret.
-				msg := strings.Map(func(r rune) rune {
-					if r == '\n' {
-						return ' '
-					}
-					if !unicode.IsPrint(r) {
-						return '?'
-					}
-					return r
-				}, strings.ToValidUTF8(string(body), "?"))
-				if msg = strings.TrimSpace(msg); msg != "" {
-					msg = ": " + msg
+			deadline := time.Now().Add(c.Duration("wait"))
+			for {
+				err := probeOnce(ctx, hc, target)
+				if err == nil || !time.Now().Before(deadline) {
+					return err
 				}
-				return fmt.Errorf("probe: %s answered %s%s", target, resp.Status, msg)
+				select {
+				case <-ctx.Done():
+					return err
+				case <-time.After(200 * time.Millisecond):
+				}
 			}
-			return nil
 		},
 	}
+}
+
+// probeOnce sends one GET to target: nil if it answers 200 OK.
+func probeOnce(ctx context.Context, hc *http.Client, target string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		// The body is the server's text: keep it on one line, without control
+		// characters that a terminal would interpret.
+		msg := strings.Map(func(r rune) rune {
+			if r == '\n' {
+				return ' '
+			}
+			if !unicode.IsPrint(r) {
+				return '?'
+			}
+			return r
+		}, strings.ToValidUTF8(string(body), "?"))
+		if msg = strings.TrimSpace(msg); msg != "" {
+			msg = ": " + msg
+		}
+		return fmt.Errorf("probe: %s answered %s%s", target, resp.Status, msg)
+	}
+	return nil
 }
