@@ -3,6 +3,7 @@ package translog
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -40,7 +41,30 @@ func (f forward) target() slog.Handler {
 
 func (f forward) Enabled(ctx context.Context, l slog.Level) bool { return f.target().Enabled(ctx, l) }
 
-func (f forward) Handle(ctx context.Context, r slog.Record) error { return f.target().Handle(ctx, r) }
+func (f forward) Handle(ctx context.Context, r slog.Record) error {
+	h := f.target()
+	if quiet(r) {
+		// Enabled passed it at INFO; the target must not see it unless it logs DEBUG.
+		if !h.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return h.Handle(ctx, r)
+}
+
+// quiet reports whether r is one of Tessera's INFO lines of a log's first start,
+// which call for nothing: "Initializing directory for POSIX log … (this should only
+// happen ONCE per log!)" and "Failed to fetch old checkpoint: file does not exist"
+// (there is none yet; its wording reads like a fault). They are logged at DEBUG.
+func quiet(r slog.Record) bool {
+	if r.Level != slog.LevelInfo {
+		return false
+	}
+	m := r.Message
+	return strings.HasPrefix(m, "Initializing directory for POSIX log at ") ||
+		strings.HasPrefix(m, "Failed to fetch old checkpoint: ") && (strings.Contains(m, "does not exist") || strings.Contains(m, "no such file"))
+}
 
 func (f forward) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return f.with(func(h slog.Handler) slog.Handler { return h.WithAttrs(attrs) })
