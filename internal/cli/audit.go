@@ -132,6 +132,9 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		bar.Finish()
 	}
 	if err != nil {
+		if _, _, tlsErr := tlsProblem(err, "--ca-file"); tlsErr {
+			return fmt.Errorf("audit: %w", transportError(err, "--ca-file"))
+		}
 		return err
 	}
 	if c.Bool("json") {
@@ -145,7 +148,16 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		}
 	}
 	if p := report.Problems(); len(p) > 0 {
-		return fmt.Errorf("audit of %s FAILED, %d problem(s):\n  %s", report.Domain, len(p), strings.Join(p, "\n  "))
+		var hint string
+		for _, s := range p {
+			// The report holds the problems as text: a DTA whose certificate did not
+			// verify is recognised by Go's words for it.
+			if strings.Contains(s, "x509: ") || strings.Contains(s, "tls: failed to verify certificate") {
+				hint = "\na DTA's TLS certificate is not trusted: use --ca-file with the PEM certificate of the CA that signed it"
+				break
+			}
+		}
+		return fmt.Errorf("audit of %s FAILED, %d problem(s):\n  %s%s", report.Domain, len(p), strings.Join(p, "\n  "), hint)
 	}
 	return nil
 }

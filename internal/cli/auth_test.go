@@ -373,8 +373,9 @@ func TestAuthFailures(t *testing.T) {
 			"--keystore-dir", fresh(), "--data-dir", filepath.Join(t.TempDir(), "d"))
 	})
 	t.Run("fail/serve-data-dir-in-use", func(t *testing.T) {
-		// bbolt's lock: one process per data directory. The running server holds it.
-		e.fail(t, "", "is another auth server running on this data directory?", "server", "serve", "--config", e.cfg, "--listen", "127.0.0.1:0")
+		// bbolt's lock: one process per data directory. The running server holds it;
+		// serve says so before it unlocks the keystore.
+		e.fail(t, "", "server serve: the data directory "+filepath.Join(e.dir, "data", "server")+" is in use by another process", "server", "serve", "--config", e.cfg, "--listen", "127.0.0.1:0")
 	})
 	t.Run("fail/serve-tls-half", func(t *testing.T) {
 		e.fail(t, "", "TLS needs both --tls-cert and --tls-key", "server", "serve", "--config", e.cfg, "--tls-cert", e.ca)

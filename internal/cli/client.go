@@ -55,6 +55,9 @@ func readSecretLine(r io.Reader, what string) ([]byte, error) {
 // clientError words a client library error for the command: the library's messages
 // already carry the kind and the remedy.
 func clientError(cmd string, err error) error {
+	if msg := clientTLSError(err); msg != "" {
+		return fmt.Errorf("client %s: %s", cmd, msg)
+	}
 	msg := strings.TrimPrefix(err.Error(), "client: ")
 	var api *client.APIError
 	if errors.As(err, &api) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,7 +139,7 @@ func (c *configFile) read() error {
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(typed)
 	if err != nil {
-		return fmt.Errorf("config file %s: %w", c.path, err)
+		return tomlError(c.path, err)
 	}
 	if extra := md.Undecoded(); len(extra) > 0 {
 		keys := make([]string, len(extra))
@@ -149,7 +150,7 @@ func (c *configFile) read() error {
 	}
 	var tree map[string]any
 	if _, err := toml.Decode(string(raw), &tree); err != nil {
-		return fmt.Errorf("config file %s: %w", c.path, err)
+		return tomlError(c.path, err)
 	}
 	abs, err := filepath.Abs(c.path)
 	if err != nil {
@@ -158,6 +159,54 @@ func (c *configFile) read() error {
 	c.dir = filepath.Dir(abs)
 	flatten("", tree, c.values)
 	return nil
+}
+
+var (
+	tomlWhere        = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+	tomlIncompatible = regexp.MustCompile(`^incompatible types: TOML value has type (.+); destination has type (.+)$`)
+)
+
+// tomlKinds name, in the words of TOML, the types the decoder names in Go's.
+var tomlKinds = map[string]string{
+	"int64": "a whole number", "integer": "a whole number", "uint32": "a whole number", "uint64": "a whole number",
+	"float64": "a number", "float": "a number", "string": "a string (in quotes)", "bool": "true or false",
+	"map[string]any": "a table", "[]any": "a list", "time.Time": "a date",
+}
+
+// tomlError words a decoding error of the config file at path: its line and key, and
+// what the key takes, instead of the decoder's Go types ("TOML value has type int64;
+// destination has type string") or a duration parser's "time: unknown unit".
+func tomlError(path string, err error) error {
+	m := tomlWhere.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	where, msg := path, m[3]
+	if m[1] != "" {
+		where += ", line " + m[1]
+	}
+	if m[2] != "" {
+		where += ", key " + m[2]
+	}
+	kind := func(t string) string {
+		if k, ok := tomlKinds[t]; ok {
+			return k
+		}
+		return t
+	}
+	switch t := tomlIncompatible.FindStringSubmatch(msg); {
+	case t != nil:
+		msg = fmt.Sprintf("the value is %s; want %s", kind(t[1]), kind(t[2]))
+	case strings.HasPrefix(msg, "time: "):
+		value := ""
+		if i := strings.Index(msg, " in duration "); i >= 0 {
+			value = " " + msg[i+len(" in duration "):]
+		} else if i := strings.Index(msg, "invalid duration "); i >= 0 {
+			value = " " + msg[i+len("invalid duration "):]
+		}
+		msg = "not a duration" + value + ": want a string such as \"500ms\", \"30s\", \"5m\" or \"24h\""
+	}
+	return fmt.Errorf("config file %s: %s", where, msg)
 }
 
 func flatten(prefix string, tree map[string]any, out map[string]any) {

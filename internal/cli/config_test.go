@@ -42,20 +42,20 @@ func examplesDir(t *testing.T) string {
 	return dir
 }
 
-// resolve runs `dta serve … --check-config` through Main and decodes what it prints.
+// resolve runs `dta serve … --print-config` through Main and decodes what it prints.
 func resolve(t *testing.T, args ...string) *fileConfig {
 	t.Helper()
-	code, out, errOut := run(append(append([]string{"dta", "serve"}, args...), "--check-config")...)
+	code, out, errOut := run(append(append([]string{"dta", "serve"}, args...), "--print-config")...)
 	if code != 0 {
-		t.Fatalf("dta serve %v --check-config: exit %d\n%s", args, code, errOut)
+		t.Fatalf("dta serve %v --print-config: exit %d\n%s", args, code, errOut)
 	}
 	var got fileConfig
 	md, err := toml.Decode(out, &got)
 	if err != nil {
-		t.Fatalf("--check-config printed invalid TOML: %v\n%s", err, out)
+		t.Fatalf("--print-config printed invalid TOML: %v\n%s", err, out)
 	}
 	if u := md.Undecoded(); len(u) > 0 {
-		t.Fatalf("--check-config printed unknown keys %v", u)
+		t.Fatalf("--print-config printed unknown keys %v", u)
 	}
 	return &got
 }
@@ -248,21 +248,21 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// resolveServer runs `server serve … --check-config` through Main and decodes what it
+// resolveServer runs `server serve … --print-config` through Main and decodes what it
 // prints.
 func resolveServer(t *testing.T, args ...string) *serverFileConfig {
 	t.Helper()
-	code, out, errOut := run(append(append([]string{"server", "serve"}, args...), "--check-config")...)
+	code, out, errOut := run(append(append([]string{"server", "serve"}, args...), "--print-config")...)
 	if code != 0 {
-		t.Fatalf("server serve %v --check-config: exit %d\n%s", args, code, errOut)
+		t.Fatalf("server serve %v --print-config: exit %d\n%s", args, code, errOut)
 	}
 	var got serverFileConfig
 	md, err := toml.Decode(out, &got)
 	if err != nil {
-		t.Fatalf("--check-config printed invalid TOML: %v\n%s", err, out)
+		t.Fatalf("--print-config printed invalid TOML: %v\n%s", err, out)
 	}
 	if u := md.Undecoded(); len(u) > 0 {
-		t.Fatalf("--check-config printed unknown keys %v", u)
+		t.Fatalf("--print-config printed unknown keys %v", u)
 	}
 	return &got
 }

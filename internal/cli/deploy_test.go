@@ -82,13 +82,13 @@ func checkArgs(root *ucli.Command, args []string) (cmd *ucli.Command, config str
 				cmd, chain, name = sub, append(chain, sub), name+" "+sub.Name
 				continue
 			}
-			if cmd.Action == nil {
+			if len(cmd.Commands) > 0 { // a group: its action only shows help or names its commands
 				return nil, "", fmt.Errorf("`%s` has no subcommand %q", name, a)
 			}
 		}
 		positional = true
 	}
-	if cmd.Action == nil {
+	if len(cmd.Commands) > 0 {
 		return nil, "", fmt.Errorf("`%s` is a group of commands, not a command", name)
 	}
 	return cmd, config, nil
@@ -310,8 +310,9 @@ func dockerEntrypoint(t *testing.T) []string {
 	return ep
 }
 
-// checkConfig runs args (a serve command with --config host) with --check-config
-// through Main and returns the resolved settings as TOML keys.
+// checkConfig runs args (a serve command with --config host) with --print-config
+// through Main and returns the resolved settings as TOML keys (the files they name
+// are the target machine's: --check-config would look for them here).
 func checkConfig(t *testing.T, where string, args []string, container, host string) map[string]any {
 	t.Helper()
 	args = slices.Clone(args)
@@ -323,14 +324,14 @@ func checkConfig(t *testing.T, where string, args []string, container, host stri
 			args[i] = strings.TrimSuffix(a, container) + host
 		}
 	}
-	code, out, errOut := run(append(args, "--check-config")...)
+	code, out, errOut := run(append(args, "--print-config")...)
 	if code != 0 {
-		t.Errorf("%s: polyroot %s --check-config: exit %d\n%s", where, strings.Join(args, " "), code, errOut)
+		t.Errorf("%s: polyroot %s --print-config: exit %d\n%s", where, strings.Join(args, " "), code, errOut)
 		return nil
 	}
 	var got map[string]any
 	if _, err := toml.Decode(out, &got); err != nil {
-		t.Errorf("%s: --check-config printed invalid TOML: %v", where, err)
+		t.Errorf("%s: --print-config printed invalid TOML: %v", where, err)
 	}
 	return got
 }
@@ -385,8 +386,8 @@ func TestDeployConfigsLoad(t *testing.T) {
 		if strings.HasPrefix(filepath.Base(f), "server") {
 			kind = "server"
 		}
-		if code, _, errOut := run(kind, "serve", "--config", f, "--check-config"); code != 0 {
-			t.Errorf("polyroot %s serve --config %s --check-config: exit %d\n%s", kind, f, code, errOut)
+		if code, _, errOut := run(kind, "serve", "--config", f, "--print-config"); code != 0 {
+			t.Errorf("polyroot %s serve --config %s --print-config: exit %d\n%s", kind, f, code, errOut)
 		}
 	}
 }

@@ -157,8 +157,8 @@ func dtaServeCommand() *ucli.Command {
 		&ucli.Uint64Flag{Name: "confirmations", Value: defaultConfirmations, Category: "Anchoring",
 			Usage:   "`N` blocks after which an anchor counts as done (config: chain.confirmations)",
 			Sources: sources(file, "POLYROOT_DTA_CONFIRMATIONS", "chain.confirmations")},
-		&ucli.BoolFlag{Name: "check-config", Usage: "print the resolved settings as TOML (no secrets) and exit without starting"},
 	}
+	flags = append(flags, configCheckFlags("dta init")...)
 	flags = append(flags, serviceFlags(file, "POLYROOT_DTA")...)
 	flags = append(flags, keystoreFlags(file)...)
 	return &ucli.Command{
@@ -281,16 +281,28 @@ func serveAction(file *configFile) ucli.ActionFunc {
 	return func(ctx context.Context, c *ucli.Command) error {
 		defer holdSIGHUP()()
 		s, done, err := resolveServe(c, file, serveSettings)
-		if done || err != nil {
+		if err != nil {
 			return err
 		}
+		metrics, _ := checkMetricsListen("dta serve", s.Listen, s.MetricsListen) // checked by serveSettings
+		if done {
+			if c.Bool("check-config") {
+				return checkDTAConfig(ctx, c, s).report(c.Root().ErrWriter, "dta serve")
+			}
+			return nil
+		}
+		// Before the keystore's passphrase goes through scrypt: a taken data directory
+		// or port is known at once.
+		if err := busyError(s.DataDir, dtaStateDB, listenSetting{"listen", s.Listen}, listenSetting{"metrics-listen", metrics}); err != nil {
+			return fmt.Errorf("dta serve: %w", err)
+		}
 		logger, _ := newLogger(s.Log.Format, s.Log.Level, c.Root().ErrWriter) // checked by serveSettings
+		logger = logger.With("dta", s.Index)                                  // on every line, Tessera's too, as in the devnet
 		ks, desc, err := openKeystore(ctx, c, c.Root().ErrWriter)
 		if err != nil {
 			return fmt.Errorf("dta serve: %w", err)
 		}
-		logger.Info("starting DTA", "dta", s.Index, "keystore", desc, "data_dir", s.DataDir, "bundle", s.Bundle, "config", file.path)
-		metrics, _ := checkMetricsListen("dta serve", s.Listen, s.MetricsListen) // checked by serveSettings
+		logger.Info("starting DTA", "keystore", desc, "data_dir", s.DataDir, "bundle", s.Bundle, "config", file.path)
 		err = dtacmd.Serve(ctx, dtacmd.Config{
 			Listen: s.Listen, MetricsListen: metrics, BundleFile: s.Bundle, Index: s.Index, DataDir: s.DataDir, Keys: ks, Logger: logger,
 			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
@@ -308,8 +320,6 @@ func serveAction(file *configFile) ucli.ActionFunc {
 	}
 }
 
-// resolveServe loads the config file and resolves a serve command's settings; with
-// --check-config it prints them as TOML (they hold no secrets) and reports done.
 // holdSIGHUP catches SIGHUP, dropping it, until the returned function is called. A
 // SIGHUP while a service starts (the keystore's scrypt takes a while) would otherwise
 // end the process, which systemd counts as a clean exit; there is nothing to reload
@@ -321,11 +331,14 @@ func holdSIGHUP() (release func()) {
 	return func() { signal.Stop(c) }
 }
 
+// resolveServe loads the config file and resolves a serve command's settings; with
+// --print-config or --check-config it prints them as TOML (they hold no secrets) and
+// reports done (the caller then runs the checks of --check-config).
 func resolveServe[S any](c *ucli.Command, file *configFile, settings func(*ucli.Command) (S, error)) (s S, done bool, err error) {
 	if err = file.load(); err != nil {
 		return s, false, err
 	}
-	if s, err = settings(c); err != nil || !c.Bool("check-config") {
+	if s, err = settings(c); err != nil || !c.Bool("check-config") && !c.Bool("print-config") {
 		return s, false, err
 	}
 	w := c.Root().Writer

@@ -52,7 +52,8 @@ func keystoreFlags(file *configFile) []ucli.Flag {
 }
 
 // openKeystore opens the keystore the flags describe; the secrets it needs come from
-// the environment. It returns the keystore and a description without secrets.
+// the environment. It returns the keystore and a description without secrets, for
+// messages ("the file keystore /var/lib/…").
 func openKeystore(ctx context.Context, c *ucli.Command, warn io.Writer) (keystore.Keystore, string, error) {
 	switch typ := c.String("keystore"); typ {
 	case "file":
@@ -83,7 +84,9 @@ func openKeystore(ctx context.Context, c *ucli.Command, warn io.Writer) (keystor
 		if err != nil {
 			return nil, "", err
 		}
-		return ks, ks.String(), nil
+		// Described in words, not by ks.String(), which is written for logs of Go
+		// values ("keystore.File(…)").
+		return ks, "the file keystore " + ks.Dir(), nil
 	case "vault":
 		cfg, err := vaultConfig(c)
 		if err != nil {
@@ -93,7 +96,11 @@ func openKeystore(ctx context.Context, c *ucli.Command, warn io.Writer) (keystor
 		if err != nil {
 			return nil, "", err
 		}
-		return ks, ks.String(), nil
+		mount := cfg.Mount
+		if mount == "" {
+			mount = keystore.DefaultVaultMount
+		}
+		return ks, fmt.Sprintf("the Vault keystore at %s (%s/%s)", cfg.Address, mount, cfg.Path), nil
 	default:
 		return nil, "", fmt.Errorf("--keystore %q: want file or vault", typ)
 	}

@@ -78,6 +78,9 @@ func probeOnce(ctx context.Context, hc *http.Client, target string) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		if _, _, tlsErr := tlsProblem(err, "--ca-file"); tlsErr {
+			return fmt.Errorf("probe: %w", transportError(err, "--ca-file"))
+		}
 		return fmt.Errorf("probe: %w", err)
 	}
 	defer resp.Body.Close()

@@ -105,8 +105,8 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 				Sources: sources(file, "POLYROOT_SERVER_MAX_FAILURES_PER_DAY", "max_failures_per_day")},
 			dur("token-ttl", "POLYROOT_SERVER_TOKEN_TTL", "token_ttl", defaultTokenTTL, "lifetime of the access tokens"),
 			dur("code-ttl", "POLYROOT_SERVER_CODE_TTL", "code_ttl", defaultCodeTTL, "lifetime of the one-time enrolment codes"),
-			&ucli.BoolFlag{Name: "check-config", Usage: "print the resolved settings as TOML (no secrets) and exit without starting"},
 		)
+		flags = append(flags, configCheckFlags("server provision")...)
 		flags = append(flags, serviceFlags(file, "POLYROOT_SERVER")...)
 	} else {
 		flags = append(flags, &ucli.BoolFlag{Name: "force", Usage: "replace a server key that the keystore already holds"})
@@ -170,7 +170,7 @@ func serverProvisionCommand() *ucli.Command {
 			}
 			switch _, err := ks.Get(ctx, server.SecretServerKey); {
 			case err == nil && !c.Bool("force"):
-				return fmt.Errorf("server provision: the keystore %s already holds the server key %q; refusing to overwrite it "+
+				return fmt.Errorf("server provision: %s already holds the server key %q; refusing to overwrite it "+
 					"(give --force to replace it, e.g. after a DTA rotated its master share)", desc, server.SecretServerKey)
 			case err != nil && !errors.Is(err, keystore.ErrNotFound):
 				return fmt.Errorf("server provision: %w", err)
@@ -198,6 +198,10 @@ func describeDTAError(de *server.DTAError, b *bundle.Bundle) string {
 	var parts []string
 	for _, d := range b.DTAs {
 		if err, ok := de.Failed[d.Index]; ok {
+			if reason, remedy, tlsErr := tlsProblem(err, "--dta-ca-file"); tlsErr {
+				parts = append(parts, fmt.Sprintf("DTA %d (%s) is not trusted: %s; %s", d.Index, d.URL, reason, remedy))
+				continue
+			}
 			parts = append(parts, fmt.Sprintf("DTA %d (%s): %v", d.Index, d.URL, err))
 		}
 	}
@@ -302,8 +306,15 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 	return func(ctx context.Context, c *ucli.Command) error {
 		defer holdSIGHUP()()
 		s, done, err := resolveServe(c, file, serverServeSettings)
-		if done || err != nil {
+		if err != nil {
 			return err
+		}
+		metrics, _ := checkMetricsListen("server serve", s.Listen, s.MetricsListen) // checked by serverServeSettings
+		if done {
+			if c.Bool("check-config") {
+				return checkServerConfig(ctx, c, s).report(c.Root().ErrWriter, "server serve")
+			}
+			return nil
 		}
 		admin, err := secretEnv(envAdminToken)
 		if err != nil {
@@ -321,13 +332,16 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 		if err != nil {
 			return fmt.Errorf("server serve: --dta-ca-file: %w", err)
 		}
+		// Before the keystore's passphrase goes through scrypt, in the words dta serve uses.
+		if err := busyError(s.DataDir, serverStateDB, listenSetting{"listen", s.Listen}, listenSetting{"metrics-listen", metrics}); err != nil {
+			return fmt.Errorf("server serve: %w", err)
+		}
 		logger, _ := newLogger(s.Log.Format, s.Log.Level, c.Root().ErrWriter) // checked by serverServeSettings
 		ks, desc, err := openKeystore(ctx, c, c.Root().ErrWriter)
 		if err != nil {
 			return fmt.Errorf("server serve: %w", err)
 		}
 		logger.Info("starting auth server", "keystore", desc, "data_dir", s.DataDir, "bundle", s.Bundle, "config", file.path)
-		metrics, _ := checkMetricsListen("server serve", s.Listen, s.MetricsListen) // checked by serverServeSettings
 		err = servercmd.Serve(ctx, servercmd.Config{
 			Listen: s.Listen, MetricsListen: metrics, BundleFile: s.Bundle, RegistrarKey: priv, Keys: ks, AdminToken: admin,
 			DataDir: s.DataDir, Logger: logger, DTAClient: dtaHTTP,
@@ -454,12 +468,19 @@ func adminRequest(ctx context.Context, c *ucli.Command, method, route string, qu
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := hc.Do(req)
 	if err != nil {
+		if _, _, tlsErr := tlsProblem(err, "--ca-file"); tlsErr {
+			return fmt.Errorf("the auth server %w", transportError(err, "--ca-file"))
+		}
 		return fmt.Errorf("the auth server %s is unreachable: %w", base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("reading the server's answer: %w", err)
+	}
+	if resp.StatusCode == http.StatusBadRequest && bytes.HasPrefix(data, []byte("Client sent an HTTP request to an HTTPS server")) {
+		// Go's HTTPS server answers a plain-HTTP request so, before any handler.
+		return fmt.Errorf("the auth server at %s serves HTTPS: use https:// in --server", u.Host)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Code, Message string }

@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -102,5 +104,36 @@ func TestHelpDefaultsOnce(t *testing.T) {
 	// The default still shows where the usage does not state it.
 	if _, out, _ := run("dta", "serve", "--help"); !strings.Contains(out, `(default: "json")`) {
 		t.Errorf("dta serve --help lost the automatic defaults:\n%s", out)
+	}
+}
+
+// TestConfigFileWording: a config file's wrong value is named by line and key, in
+// TOML's words, not the decoder's Go types.
+func TestConfigFileWording(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, kind, file, want string
+	}{
+		{"fail/string-for-number", "dta", "index = \"one\"\n", ", line 1, key index: the value is a string (in quotes); want a whole number"},
+		{"fail/number-for-string", "server", "listen = 8440\n", ", line 1, key listen: the value is a whole number; want a string (in quotes)"},
+		{"fail/table-key", "dta", "[log]\nformat = 3\n", ", line 2, key log.format: the value is a whole number; want a string (in quotes)"},
+		{"fail/duration", "dta", "shutdown_timeout = \"5 s\"\n", `, line 1, key shutdown_timeout: not a duration "5 s": want a string such as "500ms", "30s", "5m" or "24h"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, "/", "-")+".toml")
+			if err := os.WriteFile(p, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := run(tc.kind, "serve", "--config", p, "--print-config")
+			if code != 1 || errOut != "polyroot: config file "+p+tc.want+"\n" {
+				t.Fatalf("exit %d\n%s\nwant %q", code, errOut, tc.want)
+			}
+			for _, goType := range []string{"int64", "uint32", "time: ", "toml: "} {
+				if strings.Contains(errOut, goType) {
+					t.Errorf("%q in %s", goType, errOut)
+				}
+			}
+		})
 	}
 }

@@ -37,7 +37,7 @@ type Config struct {
 	Index      uint32
 	DataDir    string
 	Keys       keystore.Keystore
-	Logger     *slog.Logger // default: discard
+	Logger     *slog.Logger // default: discard; it should name the DTA (With("dta", index))
 
 	RatePerSecond      float64       // per client address; default dta's (50)
 	RateBurst          int           // default dta's (100)
@@ -163,7 +163,9 @@ func Serve(ctx context.Context, cfg Config) error {
 			return nil
 		},
 		Ready: func(url string) {
-			log.Info("DTA ready", "dta", cfg.Index, "domain", b.Domain, "url", url, "log_origin", rec.LogOrigin, "bundle_fingerprint", fingerprint)
+			// No "dta" attribute: the caller's logger carries it on every line (dta
+			// serve and the devnet add it with With), and a second one would repeat it.
+			log.Info("DTA ready", "domain", b.Domain, "url", url, "log_origin", rec.LogOrigin, "bundle_fingerprint", fingerprint)
 			note := ""
 			if metricsURL != "" {
 				note = "; metrics at " + metricsURL

@@ -149,7 +149,9 @@ func Serve(ctx context.Context, cfg Config) error {
 		DTAProbeInterval: cfg.DTAProbeInterval,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return fmt.Errorf("%w: the state database in %s is locked: is another auth server running on this data directory?", err, cfg.DataDir)
+		// The words of the CLI's check before the keystore unlock (which catches this
+		// first where it can probe the lock).
+		return fmt.Errorf("the data directory %s is in use by another process (is the service already running on it?); stop it or choose another --data-dir (%w)", cfg.DataDir, err)
 	}
 	if err != nil {
 		return err
