@@ -3,15 +3,20 @@
 // loopback listener. It is what `polyroot devnet --dir D` and `polyroot demo` run.
 //
 // The chain is an embedded in-memory one by default (new on each start, so the logs
-// are anchored again), or a real one over JSON-RPC. The secrets are in encrypted file
-// keystores in D by default, or in Vault.
+// are anchored again), served over JSON-RPC on loopback so that it can be audited
+// (rpc_url in devnet.json), or a real one over JSON-RPC. The secrets are in encrypted
+// file keystores in D by default, or in Vault.
+//
+// The auth server serves HTTPS with a certificate of the devnet CA (D/ca.pem, made on
+// the first start and limited to loopback names), so that clients trusting that CA
+// see channel binding at work.
 //
 // The devnet is for local use only: its DTAs serve plain HTTP on loopback, and the
-// keystores' passphrase, the registrar key, the anchoring keys and the admin token are
-// generated and stored in D (mode 0600). Each service's metrics are on an operations
-// listener of its own, on loopback too (devnet.json names their URLs). On a restart on
-// the same D everything is reused (keys, bundle, logs, server state, ports, an rpc
-// chain's contract).
+// keystores' passphrase, the registrar key, the anchoring keys, the devnet CA's key
+// and the admin token are generated and stored in D (mode 0600). Each service's
+// metrics are on an operations listener of its own, on loopback too (devnet.json names
+// their URLs). On a restart on the same D everything is reused (keys, bundle, logs,
+// server state, ports, the CA, an rpc chain's contract).
 package devnet
 
 import (
@@ -20,6 +25,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -67,9 +73,10 @@ const (
 type Options struct {
 	Dir string
 
-	// BasePort: the server listens on BasePort, DTA i on BasePort+i, and their metrics
-	// on BasePort+N+1 (server) and BasePort+N+1+i (DTA i). 0: free ports on first
-	// start (then reused from devnet.json).
+	// BasePort: the server listens on BasePort, DTA i on BasePort+i, their metrics on
+	// BasePort+N+1 (server) and BasePort+N+1+i (DTA i), and the embedded chain's
+	// JSON-RPC on BasePort+2N+2. 0: free ports on first start (then reused from
+	// devnet.json).
 	BasePort int
 	// ScryptLogN is the file keystores' scrypt work factor; 0: devnetScryptLogN.
 	ScryptLogN int
@@ -89,12 +96,16 @@ type Options struct {
 	// keystores in Dir: under Vault.Path/dta-<i> and Vault.Path/server.
 	Vault *keystore.VaultConfig
 
-	// ServerTLSCert and ServerTLSKey, PEM files, make the auth server serve HTTPS, as
-	// channel binding needs. Default: plain HTTP.
+	// ServerTLSCert and ServerTLSKey, PEM files, are the auth server's certificate and
+	// key. Default: one of the devnet CA (D/ca.pem), issued at every start.
 	ServerTLSCert, ServerTLSKey string
+	// PlainHTTP makes the auth server serve plain HTTP (no TLS, no channel binding):
+	// for tests only.
+	PlainHTTP bool
 	// DTAProbeInterval is how often the auth server asks the DTAs' /readyz (default 2 s).
 	DTAProbeInterval time.Duration
-	// HTTPClient is what Admin uses to reach the auth server (default: http.DefaultClient).
+	// HTTPClient is what Admin uses to reach the auth server (default: one trusting
+	// the devnet CA).
 	HTTPClient *http.Client
 }
 
@@ -109,6 +120,9 @@ type Info struct {
 	Bundle      string   `json:"bundle"`
 	Fingerprint string   `json:"bundle_fingerprint"`
 	AdminToken  string   `json:"admin_token_file"`
+	// CAFile is the devnet CA's certificate, which certifies the auth server (none when
+	// it serves plain HTTP or a certificate of the caller's).
+	CAFile string `json:"ca_file,omitempty"`
 
 	// The services' metrics, on their operations listeners (never on the URLs above).
 	ServerMetricsURL string   `json:"server_metrics_url"`
@@ -128,7 +142,8 @@ type Devnet struct {
 	closeChain func()
 	dtas       []*service
 	server     *service
-	failed     chan error // a service that stopped by itself
+	serverHTTP *http.Client // trusts the devnet CA
+	failed     chan error   // a service that stopped by itself
 }
 
 // A service is one DTA or the auth server, serving in a goroutine.
@@ -176,6 +191,17 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 		}
 	default:
 		return nil, fmt.Errorf("devnet: chain %q: want embedded or rpc", opts.Chain)
+	}
+	if opts.PlainHTTP && opts.ServerTLSCert != "" {
+		return nil, errors.New("devnet: plain HTTP and a TLS certificate: choose one")
+	}
+	if opts.Dir == "" {
+		return nil, errors.New("devnet: no directory")
+	}
+	// Absolute: the paths in devnet.json and in the printed commands work from any
+	// directory.
+	if opts.Dir, err = filepath.Abs(opts.Dir); err != nil {
+		return nil, err
 	}
 	d := &Devnet{opts: opts, closeChain: func() {}, failed: make(chan error, N+1), dtas: make([]*service, N)}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
@@ -230,28 +256,57 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 // loadInfo reads devnet.json on a restart, else picks the addresses; it picks the
-// metrics addresses too when devnet.json has none (made before they had their own).
+// metrics and JSON-RPC addresses too when devnet.json has none (made before they
+// had their own). Every address must be free: a busy one is named, with what to do.
 func (d *Devnet) loadInfo(opts Options) error {
 	info := &d.Info
 	ports := &portPicker{taken: map[string]bool{}}
 	defer ports.close()
-	port := func(i int) int {
+	// pick picks the address of the devnet's i-th port (BasePort+i, or a free one).
+	pick := func(i int) (string, error) {
 		if opts.BasePort == 0 {
-			return 0
+			return ports.pick(0)
 		}
-		return opts.BasePort + i
+		a, err := ports.pick(opts.BasePort + i)
+		if err != nil {
+			return "", fmt.Errorf("devnet: port %d (%s) is not free (%w): give the devnet ports that are, "+
+				"with another --base-port (it uses %d to %d), or leave --base-port out to let it pick free ones",
+				opts.BasePort+i, serviceName(i), cause(err), opts.BasePort, opts.BasePort+2*N+2)
+		}
+		return a, nil
 	}
 	if raw, err := os.ReadFile(d.path("devnet.json")); err == nil {
 		if err := json.Unmarshal(raw, info); err != nil || len(info.DTAURLs) != N {
 			return fmt.Errorf("devnet: %s is not a devnet's: remove it or use another directory", d.path("devnet.json"))
 		}
-		for _, u := range append([]string{info.ServerURL, info.ServerMetricsURL}, append(info.DTAURLs, info.DTAMetricsURLs...)...) {
-			ports.taken[hostPort(u)] = true
+		if p := portOf(info.ServerURL); opts.BasePort != 0 && opts.BasePort != p {
+			return fmt.Errorf("devnet: --base-port %d: the devnet in %s has its ports from %d since its first start "+
+				"(devnet.json; the DTAs' URLs are in its signed bundle): leave --base-port out, or use another --dir", opts.BasePort, d.opts.Dir, p)
+		}
+		// This devnet's own addresses, kept from its first start, by the number of
+		// their port (BasePort+i).
+		urls := map[int]string{0: info.ServerURL, N + 1: info.ServerMetricsURL}
+		for i := range N {
+			urls[1+i] = info.DTAURLs[i]
+			if len(info.DTAMetricsURLs) == N {
+				urls[N+2+i] = info.DTAMetricsURLs[i]
+			}
+		}
+		if info.Chain == dtacmd.ChainEmbedded && opts.Chain == dtacmd.ChainEmbedded {
+			urls[2*N+2] = info.RPCURL
+		}
+		for i := range 2*N + 3 {
+			if urls[i] == "" {
+				continue
+			}
+			if err := ports.hold(hostPort(urls[i]), serviceName(i)); err != nil {
+				return err
+			}
 		}
 	} else {
 		*info = Info{Domain: Domain}
 		for i := 0; i <= N; i++ {
-			a, err := ports.pick(port(i))
+			a, err := pick(i)
 			if err != nil {
 				return err
 			}
@@ -265,7 +320,7 @@ func (d *Devnet) loadInfo(opts Options) error {
 	if info.ServerMetricsURL == "" || len(info.DTAMetricsURLs) != N {
 		info.ServerMetricsURL, info.DTAMetricsURLs = "", nil
 		for i := 0; i <= N; i++ {
-			a, err := ports.pick(port(N + 1 + i))
+			a, err := pick(N + 1 + i)
 			if err != nil {
 				return err
 			}
@@ -276,17 +331,44 @@ func (d *Devnet) loadInfo(opts Options) error {
 			}
 		}
 	}
-	scheme := "http://"
-	if opts.ServerTLSCert != "" {
-		scheme = "https://"
+	scheme := "https://"
+	if opts.PlainHTTP {
+		scheme = "http://"
 	}
 	info.ServerURL = scheme + hostPort(info.ServerURL)
-	if info.Chain != opts.Chain || info.RPCURL != opts.RPCURL {
+	if info.Chain != opts.Chain || (opts.Chain == dtacmd.ChainRPC && info.RPCURL != opts.RPCURL) {
 		info.Contract = "" // another chain: deploy again
 	}
-	info.Chain, info.RPCURL = opts.Chain, opts.RPCURL
-	info.Bundle, info.AdminToken = d.path("bundle.json"), d.path("admin-token")
+	switch {
+	case opts.Chain == dtacmd.ChainRPC:
+		info.RPCURL = opts.RPCURL
+	case info.Chain != dtacmd.ChainEmbedded || info.RPCURL == "":
+		// The embedded chain's own JSON-RPC endpoint (not yet, or another chain's URL).
+		a, err := pick(2*N + 2)
+		if err != nil {
+			return err
+		}
+		info.RPCURL = "http://" + a
+	}
+	info.Chain = opts.Chain
+	info.Bundle, info.AdminToken, info.CAFile = d.path("bundle.json"), d.path("admin-token"), ""
 	return nil
+}
+
+// serviceName names what listens on the devnet's i-th port (BasePort+i).
+func serviceName(i int) string {
+	switch {
+	case i == 0:
+		return "the auth server's"
+	case i <= N:
+		return fmt.Sprintf("DTA %d's", i)
+	case i == N+1:
+		return "the auth server's metrics"
+	case i <= 2*N+1:
+		return fmt.Sprintf("DTA %d's metrics", i-N-1)
+	default:
+		return "the chain's JSON-RPC"
+	}
 }
 
 // openKeystores opens the DTAs' keystores and reads or creates the registrar key.
@@ -386,7 +468,7 @@ func (d *Devnet) setUpChain(ctx context.Context, b *bundle.Bundle) error {
 	defer cancel()
 	var owner *ecdsa.PrivateKey
 	if d.Info.Chain == dtacmd.ChainEmbedded {
-		e, err := ledger.NewEmbedded(time.Second, addrs...)
+		e, err := ledger.NewEmbeddedRPC(time.Second, hostPort(d.Info.RPCURL), addrs...)
 		if err != nil {
 			return err
 		}
@@ -464,7 +546,7 @@ func (d *Devnet) Admin(ctx context.Context, route string, in, out any) error {
 	req.Header.Set("Authorization", "Bearer "+string(token))
 	c := d.opts.HTTPClient
 	if c == nil {
-		c = http.DefaultClient
+		c = d.serverHTTP
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -552,11 +634,23 @@ func (d *Devnet) startServer(ctx context.Context, b *bundle.Bundle) error {
 	} else if err != nil {
 		return err
 	}
+	d.serverHTTP = http.DefaultClient
+	certFile, keyFile := d.opts.ServerTLSCert, d.opts.ServerTLSKey
+	if certFile == "" && !d.opts.PlainHTTP {
+		ca, err := d.ensureCA()
+		if err != nil {
+			return err
+		}
+		if certFile, keyFile, err = d.issueServerCert(ca); err != nil {
+			return err
+		}
+		d.Info.CAFile, d.serverHTTP = d.path(caFile), trusting(ca)
+	}
 	cfg := servercmd.Config{
 		Listen: hostPort(d.Info.ServerURL), MetricsListen: hostPort(d.Info.ServerMetricsURL),
 		BundleFile: d.path("bundle.json"), RegistrarKey: d.registrar, Keys: sks,
 		AdminToken: admin, DataDir: d.path("server", "data"), Logger: d.opts.Logger.With("service", "server"),
-		TLSCert: d.opts.ServerTLSCert, TLSKey: d.opts.ServerTLSKey, DTAProbeInterval: d.opts.DTAProbeInterval,
+		TLSCert: certFile, TLSKey: keyFile, DTAProbeInterval: d.opts.DTAProbeInterval,
 	}
 	d.server, err = d.run("auth server", cfg.Listen, func(ctx context.Context) error { return servercmd.Serve(ctx, cfg) })
 	return err
@@ -584,6 +678,13 @@ func (d *Devnet) run(name, addr string, serve func(context.Context) error) (*ser
 	}()
 	for deadline := time.Now().Add(time.Minute); ; {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil && addr == hostPort(d.Info.ServerURL) && strings.HasPrefix(d.Info.ServerURL, "https://") {
+			// A TLS server logs a connection closed before its handshake.
+			tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true}) // only to close cleanly: nothing is sent
+			tc.SetDeadline(time.Now().Add(5 * time.Second))
+			tc.Handshake()
+			c = tc
+		}
 		if err == nil {
 			c.Close()
 			return svc, nil
@@ -618,30 +719,73 @@ func (d *Devnet) Close() error {
 	return errors.Join(errs...)
 }
 
+// The environment variables the printed commands read (the flags' sources in
+// internal/cli), exported in the summary.
+const (
+	envServerURL      = "POLYROOT_SERVER_URL"
+	envCAFile         = "POLYROOT_CA_FILE"
+	envAdminTokenFile = "POLYROOT_ADMIN_TOKEN_FILE"
+	envClientDir      = "POLYROOT_CLIENT_DIR"
+	envBundle         = "POLYROOT_BUNDLE"
+	envRPCURL         = "POLYROOT_RPC_URL"
+	envContract       = "POLYROOT_CONTRACT"
+)
+
+// printNext prints the summary and the next commands, each complete (it works pasted
+// alone), then the export lines that let other commands leave the flags out.
 func (d *Devnet) printNext(w io.Writer) {
-	info := d.Info
-	fmt.Fprintf(w, "polyroot devnet of %s ready (local use only: plain HTTP on loopback, secrets in %s)\n", info.Domain, d.opts.Dir)
-	fmt.Fprintf(w, "  auth server: %s (metrics %s)\n", info.ServerURL, info.ServerMetricsURL)
+	info, q := d.Info, shellQuote
+	fmt.Fprintf(w, "polyroot devnet of %s ready (local use only: loopback, secrets in %s)\n", info.Domain, d.opts.Dir)
+	trust := ""
+	switch {
+	case info.CAFile != "":
+		fmt.Fprintf(w, "  auth server: %s (TLS, devnet CA %s; metrics %s)\n", info.ServerURL, info.CAFile, info.ServerMetricsURL)
+		trust = " --ca-file " + q(info.CAFile)
+	case strings.HasPrefix(info.ServerURL, "https://"):
+		fmt.Fprintf(w, "  auth server: %s (TLS; metrics %s)\n", info.ServerURL, info.ServerMetricsURL)
+	default:
+		fmt.Fprintf(w, "  auth server: %s (plain HTTP, no channel binding; metrics %s)\n", info.ServerURL, info.ServerMetricsURL)
+		trust = " --insecure-http"
+	}
 	for i, u := range info.DTAURLs {
 		fmt.Fprintf(w, "  DTA %d:       %s (metrics %s)\n", i+1, u, info.DTAMetricsURLs[i])
 	}
 	if info.Chain == dtacmd.ChainEmbedded {
-		fmt.Fprintf(w, "  chain:       embedded (in memory, new on each start), contract %s\n", info.Contract)
+		fmt.Fprintf(w, "  chain:       embedded (in memory, new on each start), JSON-RPC %s, contract %s\n", info.RPCURL, info.Contract)
 	} else {
 		fmt.Fprintf(w, "  chain:       %s, contract %s\n", info.RPCURL, info.Contract)
 	}
-	insecure := " --insecure-http"
-	if strings.HasPrefix(info.ServerURL, "https://") {
-		insecure = ""
+	fmt.Fprintf(w, "  bundle:      %s (%s)\n", info.Bundle, info.Fingerprint)
+
+	server := " --server " + q(info.ServerURL) + trust
+	fmt.Fprintf(w, "\nNext, in another shell: enrol alice, then log her in (choose her PIN at enroll):\n")
+	fmt.Fprintf(w, "  %s=%s polyroot server enrol%s alice@example.com\n", envAdminTokenFile, q(info.AdminToken), server)
+	fmt.Fprintf(w, "  polyroot client bootstrap --dir alice --bundle %s --fingerprint %s\n", q(info.Bundle), info.Fingerprint)
+	fmt.Fprintf(w, "  polyroot client enroll --dir alice%s --code CODE\n", server)
+	fmt.Fprintf(w, "  polyroot client login --dir alice%s\n", server)
+	chain := " --rpc-url " + q(info.RPCURL) + " --contract " + info.Contract
+	fmt.Fprintf(w, "Audit the DTAs' logs on the chain, and check alice's shares in them (anchored every %s):\n", d.opts.AnchorPeriod)
+	fmt.Fprintf(w, "  polyroot audit --bundle %s%s\n", q(info.Bundle), chain)
+	fmt.Fprintf(w, "  polyroot client verify-issuance --dir alice --fetch%s\n", chain)
+	fmt.Fprintf(w, "  polyroot client verify-issuance --dir alice\n")
+	fmt.Fprintf(w, "To leave these flags out of other commands (client status, server enrolments, …):\n")
+	fmt.Fprintf(w, "  export %s=%s\n", envServerURL, q(info.ServerURL))
+	if info.CAFile != "" {
+		fmt.Fprintf(w, "  export %s=%s\n", envCAFile, q(info.CAFile))
 	}
-	fmt.Fprintf(w, "  bundle:      %s (%s)\n\nNext, in another shell:\n", info.Bundle, info.Fingerprint)
-	fmt.Fprintf(w, "  POLYROOT_ADMIN_TOKEN=$(cat %s) polyroot server enrol --server %s%s alice@example.com\n", info.AdminToken, info.ServerURL, insecure)
-	fmt.Fprintf(w, "  polyroot client bootstrap --dir alice --bundle %s --fingerprint %s\n", info.Bundle, info.Fingerprint)
-	fmt.Fprintf(w, "  polyroot client enroll --dir alice --server %s%s --code CODE --pin-stdin\n", info.ServerURL, insecure)
-	fmt.Fprintf(w, "  polyroot client login --dir alice --server %s%s --pin-stdin\n", info.ServerURL, insecure)
-	if info.Chain == dtacmd.ChainRPC {
-		fmt.Fprintf(w, "  polyroot audit --bundle %s --rpc-url %s --contract %s\n", info.Bundle, info.RPCURL, info.Contract)
+	fmt.Fprintf(w, "  export %s=%s\n", envAdminTokenFile, q(info.AdminToken))
+	fmt.Fprintf(w, "  export %s=\"$PWD/alice\"\n", envClientDir)
+	fmt.Fprintf(w, "  export %s=%s\n", envBundle, q(info.Bundle))
+	fmt.Fprintf(w, "  export %s=%s\n", envRPCURL, q(info.RPCURL))
+	fmt.Fprintf(w, "  export %s=%s\n", envContract, info.Contract)
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but safe characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%_+=:,./-") == "" {
+		return s
 	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // secretFile returns the content of path, creating it (mode 0600) with gen() first
@@ -696,10 +840,40 @@ func (p *portPicker) pick(port int) (string, error) {
 	return "", errors.New("devnet: no free loopback port")
 }
 
+// hold checks that addr, one of this devnet's, is free, and keeps it until close.
+func (p *portPicker) hold(addr, what string) error {
+	p.taken[addr] = true
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("devnet: port %d (%s, kept in devnet.json since the devnet's first start) is not free (%w): "+
+			"is this devnet already running? Stop what uses the port, or start a new devnet in another --dir "+
+			"(with another --base-port)", portOf("tcp://"+addr), what, cause(err))
+	}
+	p.held = append(p.held, l)
+	return nil
+}
+
 func (p *portPicker) close() {
 	for _, l := range p.held {
 		l.Close()
 	}
+}
+
+// cause is a listen error without the operation and address (the message names
+// them): "bind: address already in use".
+func cause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+// portOf is a URL's port (0 when it has none).
+func portOf(url string) int {
+	_, port, _ := net.SplitHostPort(hostPort(url))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // hostPort is a URL's host:port.

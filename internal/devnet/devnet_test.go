@@ -60,6 +60,7 @@ func start(t *testing.T, opts Options) *Devnet {
 		opts.Dir = filepath.Join(t.TempDir(), "devnet")
 	}
 	opts.ScryptLogN = 10
+	opts.PlainHTTP = opts.ServerTLSCert == "" // TLS with the devnet CA: internal/cli's TestDevnet
 	d, err := Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +378,7 @@ func TestMetricsPortsForAnOldDevnet(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "devnet.json"), raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := &Devnet{opts: Options{Dir: dir, Chain: "embedded"}}
+	d := &Devnet{opts: Options{Dir: dir, Chain: "embedded", PlainHTTP: true}}
 	if err := d.loadInfo(d.opts); err != nil {
 		t.Fatal(err)
 	}
