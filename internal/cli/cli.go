@@ -24,7 +24,7 @@ func MainWithStdin(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	app := newApp(stdout, stderr)
 	app.Reader = stdin
 	if err := app.Run(ctx, args); err != nil {
-		fmt.Fprintln(stderr, "polyroot:", err)
+		fmt.Fprintln(stderr, "polyroot:", sourceError(err))
 		return 1
 	}
 	return 0

@@ -164,6 +164,7 @@ func (c *configFile) read() error {
 var (
 	tomlWhere        = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
 	tomlIncompatible = regexp.MustCompile(`^incompatible types: TOML value has type (.+); destination has type (.+)$`)
+	tomlRange        = regexp.MustCompile(`^(.+) is out of range for \w+$`)
 )
 
 // tomlKinds name, in the words of TOML, the types the decoder names in Go's.
@@ -197,6 +198,8 @@ func tomlError(path string, err error) error {
 	switch t := tomlIncompatible.FindStringSubmatch(msg); {
 	case t != nil:
 		msg = fmt.Sprintf("the value is %s; want %s", kind(t[1]), kind(t[2]))
+	case tomlRange.MatchString(msg):
+		msg = tomlRange.FindStringSubmatch(msg)[1] + " is out of range"
 	case strings.HasPrefix(msg, "time: "):
 		value := ""
 		if i := strings.Index(msg, " in duration "); i >= 0 {

@@ -135,6 +135,33 @@ func usageError(_ context.Context, c *ucli.Command, err error, _ bool) error {
 	return fmt.Errorf("%s (%s --help)", msg, c.FullName())
 }
 
+var sourceValue = regexp.MustCompile(`^could not parse "(.*)" as (\S+) value from (.+) for flag (\S+): `)
+
+// sourceError words urfave/cli's error for a value from an environment variable or
+// the config file that does not parse ("could not parse "abc" as uint32 value from
+// environment variable … : strconv.ParseUint: …"): the source, the value, the flag
+// it sets and what it takes. Other errors are returned as they are.
+func sourceError(err error) error {
+	m := sourceValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	want := "not a valid value"
+	switch m[2] {
+	case "time.Duration":
+		want = "want a duration such as 500ms, 30s, 5m or 24h"
+	case "int", "int64", "int32":
+		want = "want a whole number in range"
+	case "uint", "uint64", "uint32":
+		want = "want a whole number, 0 or more, in range"
+	case "float64":
+		want = "want a number"
+	case "bool":
+		want = "want true or false"
+	}
+	return fmt.Errorf("%s: %q (for %s): %s", m[3], m[1], dashes(m[4]), want)
+}
+
 // dashes writes a flag name as it is typed: -d, --dir.
 func dashes(name string) string {
 	if len([]rune(name)) == 1 {

@@ -119,6 +119,7 @@ func TestConfigFileWording(t *testing.T) {
 		{"fail/number-for-string", "server", "listen = 8440\n", ", line 1, key listen: the value is a whole number; want a string (in quotes)"},
 		{"fail/table-key", "dta", "[log]\nformat = 3\n", ", line 2, key log.format: the value is a whole number; want a string (in quotes)"},
 		{"fail/duration", "dta", "shutdown_timeout = \"5 s\"\n", `, line 1, key shutdown_timeout: not a duration "5 s": want a string such as "500ms", "30s", "5m" or "24h"`},
+		{"fail/out-of-range", "dta", "index = 99999999999\n", ", line 1, key index: 99999999999 is out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(tc.name, "/", "-")+".toml")
@@ -135,5 +136,22 @@ func TestConfigFileWording(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEnvValueWording: a value from the environment that does not parse names the
+// variable, the value, its flag and what it takes, not Go's parser.
+func TestEnvValueWording(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("POLYROOT_DTA_INDEX", "abc")
+	want := `polyroot: environment variable "POLYROOT_DTA_INDEX": "abc" (for --index): want a whole number, 0 or more, in range` + "\n"
+	if code, _, errOut := run("dta", "serve", "--print-config"); code != 1 || errOut != want {
+		t.Fatalf("exit %d\n%s\nwant %s", code, errOut, want)
+	}
+	t.Setenv("POLYROOT_DTA_INDEX", "1")
+	t.Setenv("POLYROOT_DTA_CHECKPOINT_INTERVAL", "2")
+	want = `polyroot: environment variable "POLYROOT_DTA_CHECKPOINT_INTERVAL": "2" (for --checkpoint-interval): want a duration such as 500ms, 30s, 5m or 24h` + "\n"
+	if code, _, errOut := run("dta", "serve", "--print-config"); code != 1 || errOut != want {
+		t.Fatalf("exit %d\n%s\nwant %s", code, errOut, want)
 	}
 }
