@@ -59,6 +59,10 @@ func clientError(cmd string, err error) error {
 		return fmt.Errorf("client %s: %s", cmd, msg)
 	}
 	msg := strings.TrimPrefix(err.Error(), "client: ")
+	if i := strings.Index(msg, "malformed answer: json: "); i >= 0 {
+		// json's words name Go types ("Go struct field … of type …"): say what it means.
+		msg = msg[:i] + "an answer that is not what a polyroot server or DTA sends (check the URL)"
+	}
 	var api *client.APIError
 	if errors.As(err, &api) {
 		switch api.Code {

@@ -497,7 +497,8 @@ func adminRequest(ctx context.Context, c *ucli.Command, method, route string, qu
 		return fmt.Errorf("the server answered %d %s: %s", resp.StatusCode, e.Code, e.Message)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("the server's answer is malformed: %w", err)
+		// Not json's own words: they name Go types ("Go value of type wire.…").
+		return fmt.Errorf("the answer of %s is not what a polyroot auth server sends (is --server its URL?)", u.Host)
 	}
 	return nil
 }

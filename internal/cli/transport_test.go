@@ -113,3 +113,22 @@ func TestTLSWording(t *testing.T) {
 		})
 	}
 }
+
+// TestMalformedAnswerWording: an answer that is not the expected JSON is named so,
+// without json's Go types.
+func TestMalformedAnswerWording(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"enrolments":"none"}`))
+	}))
+	defer ts.Close()
+	clearEnv(t)
+	t.Setenv(envAdminToken, testAdminToken)
+	want := "polyroot: server enrolments: the answer of " + strings.TrimPrefix(ts.URL, "http://") + " is not what a polyroot auth server sends (is --server its URL?)\n"
+	if code, _, errOut := run("server", "enrolments", "--server", ts.URL, "--insecure-http"); code != 1 || errOut != want {
+		t.Fatalf("exit %d\n%s\nwant %s", code, errOut, want)
+	}
+	if got := clientError("login", errors.New("client: auth server: malformed answer: json: cannot unmarshal string into Go struct field StartResponse.challenge of type []uint8")).Error(); strings.Contains(got, "Go ") ||
+		!strings.HasSuffix(got, "an answer that is not what a polyroot server or DTA sends (check the URL)") {
+		t.Errorf("clientError = %q", got)
+	}
+}
