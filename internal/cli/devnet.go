@@ -18,11 +18,12 @@ import (
 func devnetCommand() *ucli.Command {
 	flags := []ucli.Flag{
 		&ucli.StringFlag{Name: "dir", Usage: "the devnet's `DIR`", Required: true},
-		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i, their metrics on PORT+4 (server) and PORT+4+i (first start; default free ports)"},
+		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i, their metrics on PORT+4 (server) and PORT+4+i, the embedded chain's JSON-RPC on PORT+8 (first start; default free ports)"},
 		&ucli.StringFlag{Name: "chain", Value: "embedded", Usage: "`CHAIN` the DTAs anchor their logs on: embedded (in memory) or rpc"},
 		&ucli.StringFlag{Name: "rpc-url", Usage: "rpc chain: the JSON-RPC endpoint's `URL`"},
 		&ucli.StringFlag{Name: "chain-key-file", Aliases: []string{"key"}, TakesFile: true,
 			Usage: "rpc chain: `FILE` (hex, mode 0600) with the key of a funded account that deploys the contract and funds the anchoring keys"},
+		&ucli.BoolFlag{Name: "insecure-http", Usage: "serve the auth server over plain HTTP, FOR TESTS ONLY (no TLS, no channel binding)"},
 		&ucli.DurationFlag{Name: "anchor-period", Value: 10 * time.Second, Usage: "how often the DTAs anchor their logs"},
 		&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT` on stderr: json or text"},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL`"},
@@ -37,16 +38,22 @@ func devnetCommand() *ucli.Command {
 		Usage: "run a local domain in one process: three DTAs, the auth server, a chain",
 		Description: "On first start in an empty directory D it creates the registrar key, the DTAs'\n" +
 			"keys, the trust bundle (D/bundle.json, D/bundle.sha256), the server key, an admin\n" +
-			"token (D/admin-token) and D/devnet.json with every URL; then prints the next\n" +
-			"commands to try. A restart on the same D reuses all of it.\n\n" +
+			"token (D/admin-token), a devnet CA (D/ca.pem) and D/devnet.json with every URL;\n" +
+			"then prints the next commands to try, and export lines for the variables they\n" +
+			"read. A restart on the same D reuses all of it.\n\n" +
+			"The auth server serves HTTPS with a certificate of the devnet CA (limited to\n" +
+			"loopback names): the printed commands trust it with --ca-file D/ca.pem.\n\n" +
 			"The DTAs anchor their logs on an embedded in-memory chain (new on each start:\n" +
-			"the logs are anchored again) or, with --chain rpc, on a real one: the account of\n" +
+			"the logs are anchored again), served over JSON-RPC on loopback for audits\n" +
+			"(rpc_url and contract in devnet.json; polyroot audit, client verify-issuance\n" +
+			"--fetch), or, with --chain rpc, on a real one: the account of\n" +
 			"--chain-key-file deploys the contract once (kept in devnet.json) and funds the\n" +
 			"DTAs' anchoring keys. Secrets are in file keystores in D, or in Vault with\n" +
 			"--keystore vault (under --vault-path/dta-1 … dta-3 and --vault-path/server; the\n" +
 			"token in $" + envVaultToken + ").\n\n" +
-			"FOR LOCAL USE ONLY: plain HTTP on loopback, and the keystore passphrase, the\n" +
-			"registrar key, the anchoring keys and the admin token are stored in D (mode 0600).\n\n" +
+			"FOR LOCAL USE ONLY: the DTAs serve plain HTTP on loopback, and the keystore\n" +
+			"passphrase, the registrar key, the anchoring keys, the devnet CA's key and the\n" +
+			"admin token are stored in D (mode 0600).\n\n" +
 			"Examples:\n" +
 			"   polyroot devnet --dir ./devnet --base-port 8440\n" +
 			"   polyroot devnet --dir ./devnet --chain rpc --rpc-url http://127.0.0.1:8545 --key owner.key\n" +
@@ -59,7 +66,7 @@ func devnetCommand() *ucli.Command {
 			}
 			opts := devnet.Options{Dir: c.String("dir"), BasePort: int(c.Int("base-port")), Logger: log, Out: c.Root().Writer,
 				Chain: c.String("chain"), RPCURL: c.String("rpc-url"), KeyFile: c.String("chain-key-file"),
-				AnchorPeriod: c.Duration("anchor-period")}
+				AnchorPeriod: c.Duration("anchor-period"), PlainHTTP: c.Bool("insecure-http")}
 			opts.ScryptLogN, _ = strconv.Atoi(os.Getenv(envScryptLogN))
 			switch typ := c.String("keystore"); typ {
 			case "file":

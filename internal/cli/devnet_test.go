@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,14 +17,15 @@ import (
 	"github.com/polyroot/polyroot/internal/devnet"
 )
 
-// startDevnet runs `polyroot devnet --dir dir` until it says it is ready; the returned
-// function stops it and checks that it stopped cleanly.
-func startDevnet(t *testing.T, dir string) (devnet.Info, func()) {
+// startDevnet runs `polyroot devnet --dir dir` (and args) until it says it is ready;
+// it returns devnet.json, the summary it printed, and a function that stops it and
+// checks that it stopped cleanly.
+func startDevnet(t *testing.T, dir string, args ...string) (devnet.Info, string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- Main(ctx, []string{"polyroot", "devnet", "--dir", dir}, out, errOut) }()
+	go func() { done <- Main(ctx, append([]string{"polyroot", "devnet", "--dir", dir}, args...), out, errOut) }()
 	exited := false
 	ok := waitFor(90*time.Second, func() bool {
 		select {
@@ -33,7 +35,7 @@ func startDevnet(t *testing.T, dir string) (devnet.Info, func()) {
 			return true
 		default:
 		}
-		return strings.Contains(out.String(), "ready (local use only")
+		return strings.Contains(out.String(), "export POLYROOT_CONTRACT=") // the summary's last line
 	})
 	if !ok || exited {
 		cancel()
@@ -47,7 +49,7 @@ func startDevnet(t *testing.T, dir string) (devnet.Info, func()) {
 	if err := json.Unmarshal(raw, &info); err != nil {
 		t.Fatal(err)
 	}
-	return info, func() {
+	return info, out.String(), func() {
 		cancel()
 		select {
 		case code := <-done:
@@ -60,36 +62,91 @@ func startDevnet(t *testing.T, dir string) (devnet.Info, func()) {
 	}
 }
 
-// TestDevnet: start, enrol and log in with the CLI as a user would, stop, restart on
-// the same directory, log in again.
+// printed is the command of the devnet's summary that starts with prefix (after any
+// VAR=value assignments): the assignments, then the arguments after "polyroot".
+// A line that is exactly prefix comes before one that only starts with it.
+func printed(t *testing.T, summary, prefix string) []string {
+	t.Helper()
+	var found []string
+	for _, line := range strings.Split(summary, "\n") {
+		f := strings.Fields(line)
+		i := 0
+		for i < len(f) && strings.Contains(f[i], "=") {
+			i++
+		}
+		cmd := strings.Join(f[i:], " ")
+		if cmd != prefix && (found != nil || !strings.HasPrefix(cmd, prefix+" ")) {
+			continue
+		}
+		if strings.ContainsAny(line, `'"`) {
+			t.Fatalf("quoted words in %q: this test splits on spaces", line)
+		}
+		found = slices.Delete(f, i, i+1)
+		if cmd == prefix {
+			break
+		}
+	}
+	if found == nil {
+		t.Fatalf("the devnet's summary has no %q command:\n%s", prefix, summary)
+	}
+	return found
+}
+
+// exports sets the variables of the summary's export lines, as a shell would.
+func exports(t *testing.T, summary string) {
+	t.Helper()
+	wd, _ := os.Getwd()
+	n := 0
+	for _, line := range strings.Split(summary, "\n") {
+		if kv, ok := strings.CutPrefix(strings.TrimSpace(line), "export "); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			v = os.Expand(strings.Trim(v, `"`), func(string) string { return wd }) // $PWD
+			t.Setenv(k, v)
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no export lines in the devnet's summary:\n%s", summary)
+	}
+}
+
+// TestDevnet: start, then run the commands the devnet printed as a user would: enrol
+// and log in over TLS trusting the devnet CA, audit the DTAs' logs through the chain's
+// JSON-RPC endpoint and verify alice's shares in them; stop, restart on the same
+// directory, log in again with only the exported variables.
 func TestDevnet(t *testing.T) {
 	clearEnv(t)
 	t.Setenv(envScryptLogN, "10")
 	dir := filepath.Join(t.TempDir(), "devnet")
-	info, stop := startDevnet(t, dir)
-	for _, f := range []string{"bundle.json", "bundle.sha256", "admin-token", "devnet.json", "passphrase", "registrar.key"} {
+	t.Chdir(t.TempDir()) // the printed commands use the client directory alice, here
+	info, summary, stop := startDevnet(t, dir, "--anchor-period", "300ms")
+	for _, f := range []string{"bundle.json", "bundle.sha256", "admin-token", "devnet.json", "passphrase", "registrar.key", "ca.pem", "ca.key"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if secret := f == "admin-token" || f == "passphrase" || f == "registrar.key"; secret && fi.Mode().Perm() != 0o600 {
+		if secret := f == "admin-token" || f == "passphrase" || f == "registrar.key" || f == "ca.key"; secret && fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s has mode %v", f, fi.Mode())
 		}
 	}
-	if len(info.DTAURLs) != 3 || info.Chain != "embedded" || !regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`).MatchString(info.Contract) {
+	if len(info.DTAURLs) != 3 || info.Chain != "embedded" || !regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`).MatchString(info.Contract) ||
+		!strings.HasPrefix(info.ServerURL, "https://127.0.0.1:") || !strings.HasPrefix(info.RPCURL, "http://127.0.0.1:") ||
+		info.CAFile != filepath.Join(dir, "ca.pem") {
 		t.Fatalf("devnet.json: %+v", info)
 	}
 	sha, _ := os.ReadFile(filepath.Join(dir, "bundle.sha256"))
 	if strings.TrimSpace(string(sha)) != info.Fingerprint {
 		t.Fatalf("bundle.sha256 %q, devnet.json %q", sha, info.Fingerprint)
 	}
-	admin, err := os.ReadFile(filepath.Join(dir, "admin-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(envAdminToken, string(admin))
+	// ok runs a command that must succeed, its leading VAR=value assignments for it alone.
 	ok := func(stdin string, args ...string) string {
 		t.Helper()
+		for len(args) > 0 && strings.Contains(args[0], "=") {
+			k, v, _ := strings.Cut(args[0], "=")
+			t.Setenv(k, v)
+			defer os.Unsetenv(k)
+			args = args[1:]
+		}
 		code, out, errOut := runIn(stdin, args...)
 		if code != 0 {
 			t.Fatalf("polyroot %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
@@ -97,28 +154,52 @@ func TestDevnet(t *testing.T) {
 		return out
 	}
 	const alice = "alice@example.com"
-	code := strings.TrimSpace(ok("", "server", "enrol", "--server", info.ServerURL, "--insecure-http", alice))
-	t.Setenv(envAdminToken, "")
-	client := filepath.Join(t.TempDir(), "alice")
-	ok("", "client", "bootstrap", "--dir", client, "--bundle", info.Bundle, "--fingerprint", info.Fingerprint)
-	ok(testPIN+"\n", "client", "enroll", "--dir", client, "--server", info.ServerURL, "--insecure-http", "--code", code, "--pin-stdin")
-	login := []string{"client", "login", "--dir", client, "--server", info.ServerURL, "--insecure-http", "--pin-stdin"}
+	code := strings.TrimSpace(ok("", printed(t, summary, "polyroot server enrol")...))
+	ok("", printed(t, summary, "polyroot client bootstrap")...)
+	enroll := printed(t, summary, "polyroot client enroll")
+	enroll[slices.Index(enroll, "CODE")] = code
+	ok(testPIN+"\n", append(enroll, "--pin-stdin")...)
+	login := append(printed(t, summary, "polyroot client login"), "--pin-stdin")
 	if out := ok(testPIN+"\n", login...); !strings.Contains(out, `logged in to `+devnet.Domain+` as "`+alice+`"`) {
 		t.Fatalf("login: %s", out)
 	}
+	// Without the devnet CA the server is not trusted: it is TLS, not plain HTTP.
+	i := slices.Index(login, "--ca-file")
+	if c, _, errOut := runIn(testPIN+"\n", slices.Delete(slices.Clone(login), i, i+2)...); c == 0 || !strings.Contains(errOut, "is not trusted") {
+		t.Fatalf("login without --ca-file: exit %d, %s", c, errOut)
+	}
 	token := strings.TrimSpace(ok(testPIN+"\n", append(login, "--print-token")...))
+
+	// The audit through the chain's JSON-RPC endpoint, then alice's receipts, once
+	// anchored, included under the anchors.
+	if out := ok("", printed(t, summary, "polyroot audit")...); !strings.Contains(out, "Every log is consistent with its anchors.") {
+		t.Fatalf("audit: %s", out)
+	}
+	fetch, out := printed(t, summary, "polyroot client verify-issuance --dir alice --fetch"), ""
+	if !waitFor(30*time.Second, func() bool {
+		out = ok("", fetch...)
+		return strings.Contains(out, " 0 receipts not yet anchored")
+	}) {
+		t.Fatalf("alice's receipts are not anchored: %s", out)
+	}
+	if out := ok("", printed(t, summary, "polyroot client verify-issuance --dir alice")...); !regexp.MustCompile(`\n\d+ included, 0 pending, 0 FAILED`).MatchString(out) {
+		t.Fatalf("verify-issuance: %s", out)
+	}
 	stop()
 
-	info2, stop2 := startDevnet(t, dir)
+	info2, summary2, stop2 := startDevnet(t, dir)
 	defer stop2()
-	if info2.Fingerprint != info.Fingerprint || info2.ServerURL != info.ServerURL {
+	if info2.Fingerprint != info.Fingerprint || info2.ServerURL != info.ServerURL || info2.RPCURL != info.RPCURL {
 		t.Fatalf("restart changed the devnet: %+v → %+v", info, info2)
 	}
-	if out := ok(testPIN+"\n", login...); !strings.Contains(out, `as "`+alice+`"`) {
+	// The exported variables are those the commands read: no flag needed.
+	exports(t, summary2)
+	if out := ok(testPIN+"\n", "client", "login", "--pin-stdin"); !strings.Contains(out, `as "`+alice+`"`) {
 		t.Fatalf("login after restart: %s", out)
 	}
+	ok("", "server", "enrolments", alice)
 	// The token issued before the restart is still valid (same token key, same state).
-	ok(token+"\n", "client", "permits", "refresh", "--dir", client, "--server", info.ServerURL, "--insecure-http", "--token-stdin")
+	ok(token+"\n", "client", "permits", "refresh", "--token-stdin")
 }
 
 // TestDevnetRefusesBadSettings: each bad setting is named before anything starts.
