@@ -1,6 +1,6 @@
 // Package client is the polyroot library that apps and IoT devices embed to enrol an
 // identity with a domain's trust authorities (DTAs) and log in to the domain's auth
-// server with M-Pin Full mutual authentication (DESIGN §4, §5). The polyroot client
+// server with M-Pin Full mutual authentication. The polyroot client
 // CLI is a thin layer over it.
 //
 // A client lives in one directory (e.g. ~/.config/polyroot/<domain>):

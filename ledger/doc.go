@@ -1,5 +1,5 @@
 // Package ledger anchors every DTA's transparency log on an Ethereum chain, through the
-// IssuanceLog contract (DESIGN.md §6).
+// IssuanceLog contract.
 //
 // Each DTA appends its issuance entries to its own Tessera log (internal/translog) and
 // signs checkpoints: a size and a root hash. From time to time it sends the latest one to

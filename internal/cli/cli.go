@@ -68,7 +68,7 @@ func newApp(stdout, stderr io.Writer) *ucli.Command {
 				Usage: "tell the whole story in nine steps on a devnet: shares, mutual login, lockout, interception, a rogue DTA, audit, revocation",
 				Description: "Starts a devnet (three DTAs, the auth server over TLS, an embedded chain) in a\n" +
 					"temporary directory, and plays alice's story on it, each step printed in plain\n" +
-					"words with its figures. Takes about ten seconds; removes the directory at the end.\n" +
+					"words with its figures. Takes about ten seconds once built; removes the directory at the end.\n" +
 					"Exits non-zero if any step does not behave as expected.\n\n" +
 					"Example:\n   polyroot demo",
 				Action: func(ctx context.Context, c *ucli.Command) error {
