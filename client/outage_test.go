@@ -23,8 +23,12 @@ type serverLog struct {
 	b  bytes.Buffer
 }
 
-func (l *serverLog) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *serverLog) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *serverLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *serverLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestLoginsOutliveDTAs: every DTA of the domain stops, and the auth server, behind a
 // load balancer that routes only to instances whose /readyz is 200, stays in rotation:
