@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -56,7 +58,10 @@ func probeCommand() *ucli.Command {
 			hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 			deadline := time.Now().Add(c.Duration("wait"))
 			for {
-				err := probeOnce(ctx, hc, target)
+				degraded, err := probeOnce(ctx, hc, target)
+				if err == nil && degraded != "" {
+					fmt.Fprintf(c.Root().ErrWriter, "polyroot: probe: %s is ready but degraded: %s\n", target, degraded)
+				}
 				if err == nil || !time.Now().Before(deadline) {
 					return err
 				}
@@ -70,37 +75,62 @@ func probeCommand() *ucli.Command {
 	}
 }
 
-// probeOnce sends one GET to target: nil if it answers 200 OK.
-func probeOnce(ctx context.Context, hc *http.Client, target string) error {
+// probeOnce sends one GET to target: nil if it answers 200 OK, with what is degraded
+// when the answer is a /readyz body that says so.
+func probeOnce(ctx context.Context, hc *http.Client, target string) (degraded string, _ error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return fmt.Errorf("probe: %w", err)
+		return "", fmt.Errorf("probe: %w", err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		if _, _, tlsErr := tlsProblem(err, "--ca-file"); tlsErr {
-			return fmt.Errorf("probe: %w", transportError(err, "--ca-file"))
+			return "", fmt.Errorf("probe: %w", transportError(err, "--ca-file"))
 		}
-		return fmt.Errorf("probe: %w", err)
+		return "", fmt.Errorf("probe: %w", err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode != http.StatusOK {
-		// The body is the server's text: keep it on one line, without control
-		// characters that a terminal would interpret.
-		msg := strings.Map(func(r rune) rune {
-			if r == '\n' {
-				return ' '
-			}
-			if !unicode.IsPrint(r) {
-				return '?'
-			}
-			return r
-		}, strings.ToValidUTF8(string(body), "?"))
-		if msg = strings.TrimSpace(msg); msg != "" {
-			msg = ": " + msg
-		}
-		return fmt.Errorf("probe: %s answered %s%s", target, resp.Status, msg)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 8192))
+	if resp.StatusCode == http.StatusOK {
+		return degradedChecks(body), nil
 	}
-	return nil
+	return "", fmt.Errorf("probe: %s answered %s%s", target, resp.Status, bodyLine(body[:min(len(body), 512)]))
+}
+
+// degradedChecks lists the checks that a /readyz body calls degraded ("" if none, or
+// not such a body).
+func degradedChecks(body []byte) string {
+	var ready struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	if json.Unmarshal(body, &ready) != nil || ready.Status != "degraded" {
+		return ""
+	}
+	var what []string
+	for name, state := range ready.Checks {
+		if state != "ok" {
+			what = append(what, name+": "+state)
+		}
+	}
+	sort.Strings(what)
+	return strings.TrimPrefix(bodyLine([]byte(strings.Join(what, "; "))), ": ")
+}
+
+// bodyLine is ": " and a server's text on one line, without control characters that a
+// terminal would interpret ("" for no text).
+func bodyLine(body []byte) string {
+	msg := strings.Map(func(r rune) rune {
+		if r == '\n' {
+			return ' '
+		}
+		if !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(string(body), "?"))
+	if msg = strings.TrimSpace(msg); msg != "" {
+		msg = ": " + msg
+	}
+	return msg
 }

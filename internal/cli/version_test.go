@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/polyroot/polyroot/pairing"
@@ -55,12 +56,22 @@ func TestVersionLine(t *testing.T) {
 
 // TestProbe: polyroot probe exits 0 on 200 only, and says why otherwise.
 func TestProbe(t *testing.T) {
+	var calls atomic.Int32
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/readyz":
 			w.Write([]byte("ready\n"))
 		case "/moved":
 			http.Redirect(w, r, "/readyz", http.StatusFound)
+		case "/degraded":
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"status":"degraded","checks":{"keys":"ok","dtas":"degraded: DTA 2 unreachable\u001b[31m"}}`))
+		case "/later":
+			if calls.Add(1) < 3 {
+				http.Error(w, "starting", http.StatusServiceUnavailable)
+				return
+			}
+			w.Write([]byte("ready\n"))
 		default:
 			http.Error(w, "not ready: DTA 2 (http://dta-2:8442)\n\x1b[31mkeys", http.StatusServiceUnavailable)
 		}
@@ -73,6 +84,9 @@ func TestProbe(t *testing.T) {
 	}{
 		{[]string{ts.URL + "/readyz"}, 0, ""},
 		{[]string{"--timeout", "2s", ts.URL + "/readyz"}, 0, ""},
+		{[]string{ts.URL + "/degraded"}, 0, "is ready but degraded: dtas: degraded: DTA 2 unreachable?[31m"},
+		{[]string{"--wait", "5s", ts.URL + "/later"}, 0, ""},
+		{[]string{"--wait", "300ms", ts.URL + "/down"}, 1, "503 Service Unavailable"},
 		{[]string{ts.URL + "/down"}, 1, "503 Service Unavailable: not ready: DTA 2 (http://dta-2:8442) ?[31mkeys"},
 		{[]string{ts.URL + "/moved"}, 1, "302 Found"},
 		{[]string{"http://127.0.0.1:1/readyz"}, 1, "connection refused"},
