@@ -184,7 +184,8 @@ func (fs *failureServer) prepare(b *testing.B, c *pairing.Client, pin []byte, n 
 // the failure and its synced write to the state database, and the 401 answer; for a
 // wrong PIN, an unknown idhash, a revoked identity, and a blocked identity with its
 // right PIN and with a wrong one. Every failure must cost the same (SECURITY.md), so
-// the sub-benchmarks' ns/op must agree within 5% in one run.
+// the sub-benchmarks' ns/op must agree within 5% in one run (the medians of its -count
+// runs).
 //
 // The logins are prepared (pass 1 through the handler, the client's answer) with the
 // timer stopped, a few at a time, and their garbage collected before the clock runs; the wrong-PIN identity is unblocked by the registrar
