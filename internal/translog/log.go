@@ -158,9 +158,29 @@ func (l *Log) ScanLeaves(ctx context.Context, from, to uint64, fn func(index uin
 	return nil
 }
 
+// Cache-Control of what the log serves. A full tile or entry bundle never changes once
+// written (C2SP tlog-tiles), so caches and auditors may keep it for good; the checkpoint
+// changes at every interval, and a partial tile is replaced by a wider one as the log
+// grows (it may then be deleted), so both are revalidated.
+const (
+	CacheImmutable  = "public, max-age=31536000, immutable"
+	CacheRevalidate = "no-cache"
+)
+
+// CacheControl returns the Cache-Control of the resource at p (a path relative to the
+// log's root: "checkpoint", "tile/…").
+func CacheControl(p string) string {
+	p = strings.TrimPrefix(p, "/")
+	if strings.HasPrefix(p, "tile/") && !strings.Contains(p, ".p/") {
+		return CacheImmutable
+	}
+	return CacheRevalidate
+}
+
 // Handler serves the log read-only as C2SP tlog-tiles: "checkpoint", "tile/…" and
 // "tile/entries/…" relative to where it is mounted: regular files only, no directory
-// listings or redirects. Tessera's own state is not served.
+// listings or redirects. Tessera's own state is not served. Full tiles and entry
+// bundles are served as immutable (CacheControl).
 func (l *Log) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := path.Clean(r.URL.Path)
@@ -185,7 +205,7 @@ func (l *Log) Handler() http.Handler {
 			ctype = "text/plain; charset=utf-8"
 		}
 		w.Header().Set("Content-Type", ctype)
-		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Cache-Control", CacheControl(p))
 		http.ServeContent(w, r, "", fi.ModTime(), f)
 	})
 }
