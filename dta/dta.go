@@ -65,9 +65,15 @@ type Config struct {
 	// waited at most this long, less when the DTA has nothing else to do (see
 	// committer); the log itself sequences each group at once.
 	Log translog.Options
-	// RatePerSecond and RateBurst limit requests per client address (defaults 50, 100).
+	// RatePerSecond and RateBurst limit requests per client address (defaults 50, 100),
+	// on every route but the log's, /livez and /readyz.
 	RatePerSecond float64
 	RateBurst     int
+	// LogRatePerSecond and LogRateBurst limit the log's routes (GET /v1/log/…) per
+	// client address, apart from the others: an auditor reads two static files per 256
+	// entries (defaults DefaultLogRatePerSecond, DefaultLogRateBurst).
+	LogRatePerSecond float64
+	LogRateBurst     int
 	// Anchor, when set, anchors the log's checkpoints on a chain (internal/dtacmd wires a
 	// ledger.Anchorer). New starts it in a goroutine once the log is open; Close stops it
 	// and waits for it before closing the log. If it is also a prometheus.Collector, its
@@ -112,6 +118,13 @@ type Service struct {
 	// commits records and logs issuances in groups (nil until New has recovered).
 	commits *committer
 }
+
+// The default limit of the log's routes per client address: a burst that covers an
+// audit of about 128,000 entries (2 requests per 256), then about 64,000 entries a second.
+const (
+	DefaultLogRatePerSecond = 500
+	DefaultLogRateBurst     = 1000
+)
 
 // Group commit defaults: the window, the largest group (one log batch), and how long
 // the log waits for more entries after a group has been handed to it.
@@ -185,6 +198,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.RatePerSecond == 0 {
 		cfg.RatePerSecond, cfg.RateBurst = 50, 100
+	}
+	if cfg.LogRatePerSecond == 0 {
+		cfg.LogRatePerSecond, cfg.LogRateBurst = DefaultLogRatePerSecond, DefaultLogRateBurst
 	}
 	rec, ok := cfg.Bundle.Find(cfg.Index)
 	if !ok {

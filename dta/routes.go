@@ -18,7 +18,8 @@ import (
 //	POST /v1/shares/server   {ticket}  the server key share, sealed to the ticket's key
 //	POST /v1/revocations     {ticket}  record a revocation: no more shares or permits
 //	GET  /v1/record                    this DTA's public record
-//	GET  /v1/log/checkpoint, /v1/log/tile/…   the transparency log (C2SP tlog-tiles)
+//	GET  /v1/log/checkpoint, /v1/log/tile/…   the transparency log (C2SP tlog-tiles),
+//	                                          with its own rate limit (Config.LogRatePerSecond)
 //	GET  /v1/openapi.yaml              the OpenAPI document of this API (openapi.yaml)
 //	GET  /livez, /readyz
 //
@@ -36,6 +37,8 @@ func (s *Service) MetricsHandler() http.Handler { return s.metrics.handler() }
 // routes is the route table, apart from the wrapping, so that tests can walk it.
 func (s *Service) routes() *mux.Router {
 	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger).CountThrottled(s.metrics.limited)
+	// An auditor reads the whole log: its routes (static files, cheap) have their own limit.
+	logLimit := httpx.NewRateLimiter(s.cfg.LogRatePerSecond, s.cfg.LogRateBurst, s.cfg.Logger).CountThrottled(s.metrics.limited)
 	r := mux.NewRouter()
 	api := func(path string, h http.Handler, methods ...string) {
 		r.Handle(path, limit.Wrap(h)).Methods(methods...)
@@ -46,7 +49,7 @@ func (s *Service) routes() *mux.Router {
 	api("/v1/revocations", s.issueHandler(ticket.KindRevoke), http.MethodPost)
 	api("/v1/record", http.HandlerFunc(s.handleRecord), http.MethodGet)
 	api("/v1/openapi.yaml", http.HandlerFunc(serveOpenAPI), http.MethodGet)
-	r.PathPrefix("/v1/log/").Handler(limit.Wrap(http.StripPrefix("/v1/log", s.log.Handler()))).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix("/v1/log/").Handler(logLimit.Wrap(http.StripPrefix("/v1/log", s.log.Handler()))).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
