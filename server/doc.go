@@ -6,8 +6,9 @@
 // fresh key, requested with a registrar-signed ticket), checks each against the DTA's
 // commitment in the trust bundle, and combines sQ; the caller keeps it in a keystore
 // under SecretServerKey. New then serves the HTTP API of internal/wire/server.go from one
-// route table (Handler), with its state in DataDir/server.db (bbolt): enrolments, the
-// app-level ID index, pending enrolment codes (stored hashed) and failure counts.
+// route table (Handler), with its state in a state store (stateStore; by default
+// DataDir/server.db, bbolt): enrolments, the app-level ID index, pending enrolment
+// codes (stored hashed), failure counts and login sessions.
 //
 // Besides logins, the login routes run permit renewals (internal/wire/server.go): a
 // client whose permits have all expired cannot log in, so cannot get the access
@@ -33,9 +34,10 @@
 //     of the same size — under the idhash for an enrolled identity, under one decoy
 //     key for an unknown idhash, which does not grow the database. Neither the answers
 //     nor their work tell these apart, nor whether an idhash is enrolled.
-//   - A failure record is written to the database before the answer leaves, and
-//     concurrent writes store the newest record, so no count is lost by concurrency or
-//     a restart. At most (tries left) verifications of one identity run at once (the
+//   - Every failure is one atomic update of the stored record (read, counted and
+//     written in one transaction of the state store) before the answer leaves, so no
+//     count is lost by concurrency, a restart, or replicas sharing the store. At most
+//     (tries left) verifications of one identity run at once in one process (the
 //     others wait), so parallel guesses cannot test more PINs than the lockout allows.
 //     A success resets the consecutive count; after MaxFailures in a row, even the
 //     right PIN fails until the registrar unblocks the identity.

@@ -19,8 +19,8 @@ const (
 )
 
 // info is the registrar's view of enrolment e of id at now.
-func (s *Server) info(id pairing.IDHash, e *enrolment, now time.Time) wire.EnrolmentInfo {
-	count, day, blocked := s.fails.status(id, now)
+func (s *Server) info(id pairing.IDHash, e *enrolment, fails failRecord, now time.Time) wire.EnrolmentInfo {
+	count, day, blocked := s.fails.status(fails, now)
 	state := wire.StateActive
 	switch {
 	case e.Revoked != nil:
@@ -94,7 +94,11 @@ func (s *Server) listEnrolments(r *http.Request) (*wire.EnrolmentList, error) {
 			if err != nil {
 				return nil, err
 			}
-			res.Enrolments = append(res.Enrolments, s.info(id, e, now))
+			fails, err := s.store.failures(id[:])
+			if err != nil {
+				return nil, err
+			}
+			res.Enrolments = append(res.Enrolments, s.info(id, e, fails, now))
 		}
 		return res, nil
 	}
@@ -114,13 +118,16 @@ func (s *Server) listEnrolments(r *http.Request) (*wire.EnrolmentList, error) {
 		}
 		after = b
 	}
-	err := s.store.listEnrolments(after, func(id pairing.IDHash, e *enrolment) bool {
+	page, err := s.store.listEnrolments(after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range page {
 		if len(res.Enrolments) == limit {
 			res.Next = res.Enrolments[limit-1].IDHash
-			return false
+			break
 		}
-		res.Enrolments = append(res.Enrolments, s.info(id, e, now))
-		return true
-	})
-	return res, err
+		res.Enrolments = append(res.Enrolments, s.info(l.id, l.e, l.fails, now))
+	}
+	return res, nil
 }

@@ -146,7 +146,7 @@ func TestListEnrolmentsBadQueries(t *testing.T) {
 // the server opens it.
 func TestEnrolmentIndexMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "server.db")
-	st, err := openStore(path)
+	st, err := openStore(path, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestEnrolmentIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.close()
-	if st, err = openStore(path); err != nil {
+	if st, err = openStore(path, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	defer st.close()

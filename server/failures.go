@@ -19,107 +19,89 @@ const failureWindow = 24 * time.Hour
 // a success resets and which block the identity at max; and the failures of the
 // current 24 h window, which nothing but the registrar's unblock resets and which
 // block the identity ("held") when they reach perDay, until the registrar unblocks
-// it. Counts of enrolled identities are written through to the store before the
-// answer leaves; counts of unknown idhashes live in memory, bounded, and each of their
-// failures writes a record of the same size under the store's decoy key, so that
-// both cost one synced write. It also bounds how many logins of one identity are
-// verified at once: a verification is admitted only while the tries left exceed
-// those in flight, so parallel guesses cannot test more PINs than either limit
-// allows.
+// it. Counts of enrolled identities live in the store, and every change is one atomic
+// update there (stateStore.updateFailures) before the answer leaves, so replicas that
+// share a store count exactly. Counts of unknown idhashes live in memory, bounded, and
+// each of their failures updates a record of the same size under the store's decoy
+// key, so that both cost one synced write. It also bounds how many logins of one
+// identity this process verifies at once: a verification is admitted only while the
+// tries left exceed those in flight, so parallel guesses cannot test more PINs than
+// either limit allows (per replica: the in-flight counts are not shared).
 type failures struct {
 	max, perDay int
-	store       *store
+	store       stateStore
 
 	mu      sync.Mutex
-	known   map[pairing.IDHash]*failState // enrolled identities (mirrors the store)
-	unknown map[pairing.IDHash]*failState
-	order   []pairing.IDHash // insertion order of unknown, for eviction
+	flights map[pairing.IDHash]*flight     // verifications in flight, by idhash
+	unknown map[pairing.IDHash]*failRecord // idhashes not enrolled here
+	order   []pairing.IDHash               // insertion order of unknown, for eviction
 }
 
-type failState struct {
-	failRecord
-	inflight int
-	wake     chan struct{} // closed and replaced when an in-flight login ends
+// A flight is the verifications of one idhash in flight in this process.
+type flight struct {
+	n    int
+	wake chan struct{} // closed when one ends
 }
 
-func newFailures(max, perDay int, st *store) (*failures, error) {
-	f := &failures{max: max, perDay: perDay, store: st, known: map[pairing.IDHash]*failState{}, unknown: map[pairing.IDHash]*failState{}}
-	recs, err := st.loadFailures()
-	if err != nil {
-		return nil, err
-	}
-	for id, rec := range recs {
-		f.known[id] = &failState{failRecord: rec, wake: make(chan struct{})}
-	}
-	return f, nil
+func newFailures(max, perDay int, st stateStore) *failures {
+	return &failures{max: max, perDay: perDay, store: st, flights: map[pairing.IDHash]*flight{},
+		unknown: map[pairing.IDHash]*failRecord{}}
 }
 
-// stateLocked returns the state of id, creating it.
-func (f *failures) stateLocked(id pairing.IDHash, known bool) *failState {
-	if st, ok := f.known[id]; ok {
-		return st
-	}
-	if known {
-		if st, ok := f.unknown[id]; ok { // enrolled since: adopt its count
-			delete(f.unknown, id)
-			f.known[id] = st
-			return st
-		}
-		st := &failState{wake: make(chan struct{})}
-		f.known[id] = st
-		return st
-	}
-	if st, ok := f.unknown[id]; ok {
-		return st
+// unknownLocked returns the in-memory record of an idhash that is not enrolled,
+// creating it.
+func (f *failures) unknownLocked(id pairing.IDHash) *failRecord {
+	if r, ok := f.unknown[id]; ok {
+		return r
 	}
 	for len(f.unknown) >= maxUnknownCounts && len(f.order) > 0 {
 		delete(f.unknown, f.order[0])
 		f.order = f.order[1:]
 	}
-	if len(f.order) > 2*maxUnknownCounts { // drop keys already adopted or evicted
+	if len(f.order) > 2*maxUnknownCounts { // drop keys already evicted
 		f.order = append([]pairing.IDHash(nil), f.order[len(f.order)-maxUnknownCounts:]...)
 	}
-	st := &failState{wake: make(chan struct{})}
-	f.unknown[id] = st
+	r := new(failRecord)
+	f.unknown[id] = r
 	f.order = append(f.order, id)
-	return st
+	return r
 }
 
-// dayCount returns the failures of st's window that is current at now.
-func (st *failState) dayCount(now time.Time) int {
-	if st.DayStart.IsZero() || !now.Before(st.DayStart.Add(failureWindow)) {
+// dayCount returns the failures of r's window that is current at now.
+func (r failRecord) dayCount(now time.Time) int {
+	if r.DayStart.IsZero() || !now.Before(r.DayStart.Add(failureWindow)) {
 		return 0
 	}
-	return st.Day
+	return r.Day
 }
 
-// triesLeft is how many failures st may still have before it is blocked.
-func (f *failures) triesLeft(st *failState, now time.Time) int {
-	if st.Held {
+// triesLeft is how many failures r may still have before it is blocked.
+func (f *failures) triesLeft(r failRecord, now time.Time) int {
+	if r.Held {
 		return 0
 	}
-	return max(0, min(f.max-st.Count, f.perDay-st.dayCount(now)))
+	return max(0, min(f.max-r.Count, f.perDay-r.dayCount(now)))
 }
 
-// persist writes id's current record: under id if id is enrolled, else under the
-// decoy key, so that every failure costs one synced write of the same size.
-func (f *failures) persist(id pairing.IDHash, known bool) error {
-	key := id[:]
+// key is where id's record is stored: under id if it is enrolled, else under the decoy
+// key, so that every idhash costs the same reads and writes.
+func key(id pairing.IDHash, known bool) []byte {
 	if !known {
-		key = decoyKey
+		return decoyKey
 	}
-	return f.store.putFailures(key, func() failRecord {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		m := f.unknown
-		if known {
-			m = f.known
-		}
-		if st, ok := m[id]; ok {
-			return st.failRecord
-		}
-		return failRecord{}
-	})
+	return id[:]
+}
+
+// record returns id's current record: from the store if it is enrolled, else from
+// memory; the store is read either way, so that both cost one read.
+func (f *failures) record(id pairing.IDHash, known bool) (failRecord, error) {
+	r, err := f.store.failures(key(id, known))
+	if err != nil || known {
+		return r, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return *f.unknownLocked(id), nil
 }
 
 // admit waits until a verification of id may run. It returns false if the identity is
@@ -127,19 +109,26 @@ func (f *failures) persist(id pairing.IDHash, known bool) error {
 // idhash is admitted the same way, enrolled or not, so that waiting tells nothing.
 func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now time.Time) (bool, error) {
 	for {
-		f.mu.Lock()
-		st := f.stateLocked(id, known)
-		left := f.triesLeft(st, now)
+		r, err := f.record(id, known)
+		if err != nil {
+			return false, err
+		}
+		left := f.triesLeft(r, now)
 		if left == 0 {
-			f.mu.Unlock()
 			return false, nil
 		}
-		if st.inflight < left {
-			st.inflight++
+		f.mu.Lock()
+		fl := f.flights[id]
+		if fl == nil {
+			fl = &flight{wake: make(chan struct{})}
+			f.flights[id] = fl
+		}
+		if fl.n < left {
+			fl.n++
 			f.mu.Unlock()
 			return true, nil
 		}
-		wake := st.wake
+		wake := fl.wake
 		f.mu.Unlock()
 		select {
 		case <-wake:
@@ -164,84 +153,123 @@ type verdict struct {
 	exceeded bool
 }
 
-// done ends a verification of id: admitted says whether admit let it run (a blocked
-// identity's is not, and is a failure). A failure is counted in both counts; when it
-// brings the window's count to perDay, the identity is held until the registrar
-// unblocks it. A success resets the consecutive count only; it does not stand if the
-// identity was blocked meanwhile (by failures counted while it was in flight), and is
-// then counted as a failure. A changed record is written before done returns.
-func (f *failures) done(id pairing.IDHash, known, admitted bool, outcome int, now time.Time) (verdict, error) {
+// apply is the record after a verification of outcome on r at now, and its verdict. A
+// failure is counted in both counts; when it brings the window's count to perDay, the
+// identity is held until the registrar unblocks it. A success resets the consecutive
+// count only; it does not stand if the identity is blocked (by failures counted while
+// it was in flight, here or on another replica), and is then counted as a failure.
+func (f *failures) apply(r failRecord, outcome int, admitted bool, now time.Time) (failRecord, verdict) {
 	var v verdict
-	f.mu.Lock()
-	st := f.stateLocked(id, known)
-	if admitted {
-		st.inflight--
-		close(st.wake)
-		st.wake = make(chan struct{})
-	}
-	changed := false
-	if outcome == outcomeSuccess && (!admitted || f.triesLeft(st, now) == 0) {
+	if outcome == outcomeSuccess && (!admitted || f.triesLeft(r, now) == 0) {
 		outcome = outcomeFailure
 	}
 	switch outcome {
 	case outcomeFailure:
-		st.Count++
-		if st.dayCount(now) == 0 {
-			st.DayStart, st.Day = now, 0
+		r.Count++
+		if r.dayCount(now) == 0 {
+			r.DayStart, r.Day = now, 0
 		}
-		st.Day++
-		if st.Day >= f.perDay && !st.Held {
-			st.Held, v.exceeded = true, true
+		r.Day++
+		if r.Day >= f.perDay && !r.Held {
+			r.Held, v.exceeded = true, true
 		}
-		changed = true
 	case outcomeSuccess:
 		v.ok = true
-		changed = st.Count != 0
-		st.Count = 0
-		if st.Day != 0 && st.dayCount(now) == 0 { // a window that has ended
-			st.Day, st.DayStart, changed = 0, time.Time{}, true
+		r.Count = 0
+		if r.Day != 0 && r.dayCount(now) == 0 { // a window that has ended
+			r.Day, r.DayStart = 0, time.Time{}
 		}
 	}
-	v.tries = f.triesLeft(st, now)
-	f.mu.Unlock()
-	var err error
-	if changed {
-		err = f.persist(id, known)
+	v.tries = f.triesLeft(r, now)
+	return r, v
+}
+
+// done ends a verification of id: admitted says whether admit let it run (a blocked
+// identity's is not, and is a failure). The outcome is applied to the stored record
+// in one atomic update (apply), written before done returns and before the
+// verification stops counting as in flight; a success that changes nothing (no
+// failures counted, not blocked) writes nothing.
+func (f *failures) done(id pairing.IDHash, known, admitted bool, outcome int, now time.Time) (verdict, error) {
+	if admitted {
+		// Only once the outcome is stored: a waiting login admitted before would
+		// read the count without it.
+		defer f.land(id)
 	}
+	if !known {
+		f.mu.Lock()
+		r := f.unknownLocked(id)
+		next, v := f.apply(*r, outcome, admitted, now)
+		changed := next != *r
+		*r = next
+		f.mu.Unlock()
+		if changed {
+			_, err := f.store.updateFailures(decoyKey, func(failRecord) failRecord { return next })
+			return v, err
+		}
+		return v, nil
+	}
+	if outcome != outcomeFailure {
+		r, err := f.store.failures(id[:])
+		if err != nil {
+			return verdict{}, err
+		}
+		next, v := f.apply(r, outcome, admitted, now)
+		if next == r || outcome == outcomeNeutral { // nothing to write
+			return v, nil
+		}
+	}
+	var v verdict
+	_, err := f.store.updateFailures(id[:], func(r failRecord) failRecord {
+		var next failRecord
+		next, v = f.apply(r, outcome, admitted, now)
+		return next
+	})
 	return v, err
+}
+
+// land ends one verification of id in flight and wakes the logins waiting for it.
+func (f *failures) land(id pairing.IDHash) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fl := f.flights[id]; fl != nil {
+		fl.n--
+		close(fl.wake)
+		fl.wake = make(chan struct{})
+		if fl.n == 0 {
+			delete(f.flights, id)
+		}
+	}
 }
 
 // reset clears id's counts and hold (the registrar's unblock): a fresh daily budget.
 func (f *failures) reset(id pairing.IDHash) error {
 	f.mu.Lock()
-	st := f.stateLocked(id, true)
-	st.failRecord = failRecord{}
-	close(st.wake)
-	st.wake = make(chan struct{})
+	if fl := f.flights[id]; fl != nil {
+		close(fl.wake)
+		fl.wake = make(chan struct{})
+	}
 	f.mu.Unlock()
-	return f.persist(id, true)
+	_, err := f.store.updateFailures(id[:], func(failRecord) failRecord { return failRecord{} })
+	return err
 }
 
-// status returns id's consecutive and daily failure counts, and whether it is blocked.
-func (f *failures) status(id pairing.IDHash, now time.Time) (count, day int, blocked bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st, ok := f.known[id]
-	if !ok {
-		return 0, 0, false
-	}
-	return st.Count, st.dayCount(now), f.triesLeft(st, now) == 0
+// status returns the consecutive and daily failure counts of record r, and whether it
+// blocks its identity.
+func (f *failures) status(r failRecord, now time.Time) (count, day int, blocked bool) {
+	return r.Count, r.dayCount(now), f.triesLeft(r, now) == 0
 }
 
-// count returns id's consecutive failure count.
+// count returns id's consecutive failure count: the stored one, or for an idhash
+// with no stored record, the one in memory.
 func (f *failures) count(id pairing.IDHash) int {
+	r, err := f.store.failures(id[:])
+	if err == nil && r != (failRecord{}) {
+		return r.Count
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if st, ok := f.known[id]; ok {
-		return st.Count
-	}
-	if st, ok := f.unknown[id]; ok {
-		return st.Count
+	if r, ok := f.unknown[id]; ok {
+		return r.Count
 	}
 	return 0
 }

@@ -24,9 +24,9 @@ type work struct {
 
 func (h *harness) work(t *testing.T) work {
 	t.Helper()
-	st := h.srv.store.db.Stats()
+	st := h.srv.store.(*boltStore).db.Stats()
 	w := work{pairings: h.srv.verifier.Key.Pairings(), pages: st.TxStats.GetWrite()}
-	if err := h.srv.store.db.View(func(tx *bolt.Tx) error {
+	if err := h.srv.store.(*boltStore).db.View(func(tx *bolt.Tx) error {
 		w.records = tx.Bucket(bucketFailures).Stats().KeyN
 		return nil
 	}); err != nil {

@@ -203,7 +203,7 @@ func TestServerKill9(t *testing.T) {
 
 	// Between the kill and the restart: the database holds what was answered.
 	var blocked, counted, lostAnswers, revoked, redeemed, inFlight int
-	st, err := openStore(filepath.Join(dataDir, "server.db"))
+	st, err := openStore(filepath.Join(dataDir, "server.db"), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,9 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) (_ *wire.StartRes
 	if err != nil {
 		return nil, renew, err
 	}
-	s.sessions.put(&pending{sess: sess, idhash: p1.IDHash, created: now, renew: renew, days: req.Days})
+	if err := s.store.putSession(&pending{sess: sess, idhash: p1.IDHash, created: now, renew: renew, days: req.Days}); err != nil {
+		return nil, renew, err
+	}
 	return &wire.StartResponse{Challenge: b}, renew, nil
 }
 
@@ -161,7 +163,10 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (_ *wire.FinishR
 		return nil, false, errBadPass2
 	}
 	now := s.cfg.Now()
-	p := s.sessions.take(p2.SessionID, now)
+	p, err := s.store.takeSession(p2.SessionID, now)
+	if err != nil {
+		return nil, false, err
+	}
 	if p == nil {
 		return nil, false, errUnknownSess
 	}

@@ -22,8 +22,8 @@ func (s *Server) newReadiness() *httpx.Readiness {
 			}
 			return nil
 		}},
-		httpx.ReadinessCheck{Name: "storage", Check: func(context.Context) error {
-			if err := s.store.db.View(func(*boltTx) error { return nil }); err != nil {
+		httpx.ReadinessCheck{Name: "storage", Check: func(ctx context.Context) error {
+			if err := s.store.ping(ctx); err != nil {
 				return errors.New("the state database is not usable")
 			}
 			return nil

@@ -69,9 +69,8 @@ type Server struct {
 	verifier *pairing.Verifier
 	// renewer verifies permit renewals: the same sQ, with permits disabled (A' = A).
 	renewer  *pairing.Verifier
-	store    *store
+	store    stateStore
 	fails    *failures
-	sessions *sessions
 	keys     sessionKeys
 	tokenKID string
 	jwks     middleware.JWKS
@@ -143,15 +142,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	st, err := openStore(filepath.Join(cfg.DataDir, "server.db"))
+	st, err := openStore(filepath.Join(cfg.DataDir, "server.db"), cfg.SessionTTL)
 	if err != nil {
 		return nil, fmt.Errorf("server: state database: %w", err)
 	}
-	fails, err := newFailures(cfg.MaxFailures, cfg.MaxFailuresPerDay, st)
-	if err != nil {
-		st.close()
-		return nil, fmt.Errorf("server: state database: %w", err)
-	}
+	fails := newFailures(cfg.MaxFailures, cfg.MaxFailuresPerDay, st)
 	pub := cfg.TokenKey.Public().(ed25519.PublicKey)
 	domain := pairing.Domain{Name: cfg.Bundle.Domain, PermitPeriod: cfg.Bundle.PermitPeriod}
 	s := &Server{
@@ -161,7 +156,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		renewer:  &pairing.Verifier{Domain: pairing.Domain{Name: domain.Name}, Key: key},
 		store:    st,
 		fails:    fails,
-		sessions: newSessions(cfg.SessionTTL, maxSessions),
 		tokenKID: middleware.KeyID(pub),
 		jwks:     middleware.JWKS{Keys: []middleware.JWK{middleware.PublicJWK(pub)}},
 		metrics:  newMetrics(cfg.Registry),

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"encoding/binary"
 	"encoding/json"
@@ -110,13 +111,18 @@ type pendingCode struct {
 	Answer json.RawMessage `json:"answer,omitempty"`
 }
 
-type store struct{ db *bolt.DB }
-
-type boltTx = bolt.Tx
+// boltStore is the stateStore of one process: bbolt in DataDir/server.db (which
+// bbolt locks: one process per data directory), with login sessions in memory.
+type boltStore struct {
+	db       *bolt.DB
+	sessions *sessions
+}
 
 var errNotFound = errors.New("not found")
 
-func openStore(path string) (*store, error) {
+// openStore opens (or creates) the bbolt state database at path; login sessions are
+// kept in memory for sessionTTL.
+func openStore(path string, sessionTTL time.Duration) (*boltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, err
@@ -147,13 +153,26 @@ func openStore(path string) (*store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &store{db: db}, nil
+	return &boltStore{db: db, sessions: newSessions(sessionTTL, maxSessions)}, nil
 }
 
-func (s *store) close() error { return s.db.Close() }
+func (s *boltStore) close() error { return s.db.Close() }
+
+func (s *boltStore) ping(context.Context) error {
+	return s.db.View(func(*bolt.Tx) error { return nil })
+}
+
+func (s *boltStore) putSession(p *pending) error {
+	s.sessions.put(p)
+	return nil
+}
+
+func (s *boltStore) takeSession(id [pairing.SessionIDSize]byte, now time.Time) (*pending, error) {
+	return s.sessions.take(id, now), nil
+}
 
 // createEnrolment records a new identity and its one-time code.
-func (s *store) createEnrolment(id pairing.IDHash, e *enrolment, code string, codeExpiry time.Time) error {
+func (s *boltStore) createEnrolment(id pairing.IDHash, e *enrolment, code string, codeExpiry time.Time) error {
 	codeID, proofKey := wire.CodeSecrets(code)
 	ej, err := json.Marshal(e)
 	if err != nil {
@@ -188,7 +207,7 @@ func (s *store) createEnrolment(id pairing.IDHash, e *enrolment, code string, co
 // lost to a crash or the network, gets the same answer, with the same tickets, so that
 // no code is burnt without an answer and a replay makes the DTAs issue nothing new. A
 // request for any other key gets errNotFound.
-func (s *store) redeem(req *wire.RedeemRequest, domain string, now time.Time,
+func (s *boltStore) redeem(req *wire.RedeemRequest, domain string, now time.Time,
 	answer func(pairing.IDHash, *enrolment) (any, time.Time, error)) (*enrolment, []byte, error) {
 	var e *enrolment
 	var out []byte
@@ -247,7 +266,7 @@ func (s *store) redeem(req *wire.RedeemRequest, domain string, now time.Time,
 
 // pruneCodes deletes the codes that expired before now, used or not, and returns
 // how many.
-func (s *store) pruneCodes(now time.Time) (int, error) {
+func (s *boltStore) pruneCodes(now time.Time) (int, error) {
 	var n int
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		codes := tx.Bucket(bucketCodes)
@@ -285,27 +304,13 @@ func getEnrolment(tx *bolt.Tx, id pairing.IDHash) (*enrolment, error) {
 }
 
 // enrolment returns the record of id, or errNotFound.
-func (s *store) enrolment(id pairing.IDHash) (*enrolment, error) {
+func (s *boltStore) enrolment(id pairing.IDHash) (*enrolment, error) {
 	var e *enrolment
 	err := s.db.View(func(tx *bolt.Tx) (err error) {
 		e, err = getEnrolment(tx, id)
 		return err
 	})
 	return e, err
-}
-
-// lookupID returns the idhash of the latest enrolment of an app-level id.
-func (s *store) lookupID(appID string) (pairing.IDHash, error) {
-	var id pairing.IDHash
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketIDs).Get([]byte(appID))
-		if len(v) != len(id) {
-			return errNotFound
-		}
-		copy(id[:], v)
-		return nil
-	})
-	return id, err
 }
 
 // idKeyPrefix is the length-prefixed app-level id that starts the index keys of its
@@ -316,7 +321,7 @@ func idKeyPrefix(appID string) []byte {
 
 // enrolmentsOf returns the idhashes of every enrolment of an app-level id, in idhash
 // order (errNotFound if there is none).
-func (s *store) enrolmentsOf(appID string) ([]pairing.IDHash, error) {
+func (s *boltStore) enrolmentsOf(appID string) ([]pairing.IDHash, error) {
 	var ids []pairing.IDHash
 	prefix := idKeyPrefix(appID)
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -336,10 +341,10 @@ func (s *store) enrolmentsOf(appID string) ([]pairing.IDHash, error) {
 	return ids, err
 }
 
-// listEnrolments calls fn for each enrolment in idhash order, starting after the
-// idhash after (nil: from the first), until fn returns false.
-func (s *store) listEnrolments(after []byte, fn func(pairing.IDHash, *enrolment) bool) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+func (s *boltStore) listEnrolments(after []byte, n int) ([]listedEnrolment, error) {
+	var out []listedEnrolment
+	err := s.db.View(func(tx *bolt.Tx) error {
+		fails := tx.Bucket(bucketFailures)
 		c := tx.Bucket(bucketEnrolments).Cursor()
 		k, v := c.First()
 		if after != nil {
@@ -347,26 +352,26 @@ func (s *store) listEnrolments(after []byte, fn func(pairing.IDHash, *enrolment)
 				k, v = c.Next()
 			}
 		}
-		for ; k != nil; k, v = c.Next() {
-			var id pairing.IDHash
-			var e enrolment
-			if len(k) != len(id) {
+		for ; k != nil && len(out) < n; k, v = c.Next() {
+			var l listedEnrolment
+			if len(k) != len(l.id) {
 				continue
 			}
-			if err := json.Unmarshal(v, &e); err != nil {
+			l.e = new(enrolment)
+			if err := json.Unmarshal(v, l.e); err != nil {
 				return err
 			}
-			copy(id[:], k)
-			if !fn(id, &e) {
-				return nil
-			}
+			copy(l.id[:], k)
+			l.fails, _ = decodeFailRecord(fails.Get(k))
+			out = append(out, l)
 		}
 		return nil
 	})
+	return out, err
 }
 
 // revoke marks id revoked at now (a second revocation keeps the first time).
-func (s *store) revoke(id pairing.IDHash, now time.Time) error {
+func (s *boltStore) revoke(id pairing.IDHash, now time.Time) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		e, err := getEnrolment(tx, id)
 		if err != nil {
@@ -384,7 +389,7 @@ func (s *store) revoke(id pairing.IDHash, now time.Time) error {
 }
 
 // loadFailures returns every stored failure record of an identity.
-func (s *store) loadFailures() (map[pairing.IDHash]failRecord, error) {
+func (s *boltStore) loadFailures() (map[pairing.IDHash]failRecord, error) {
 	out := map[pairing.IDHash]failRecord{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
@@ -402,23 +407,32 @@ func (s *store) loadFailures() (map[pairing.IDHash]failRecord, error) {
 	return out, err
 }
 
-// putFailures stores under key the record that current returns when the write
-// transaction runs, so that of concurrent writes the last one to commit stores the
-// newest record: no count is ever lost. It uses db.Batch, which groups concurrent
-// writers in one synced commit. An empty record is deleted.
-func (s *store) putFailures(key []byte, current func() failRecord) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+func (s *boltStore) failures(key []byte) (failRecord, error) {
+	var r failRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		r, _ = decodeFailRecord(tx.Bucket(bucketFailures).Get(key))
+		return nil
+	})
+	return r, err
+}
+
+// updateFailures runs in db.Batch, which groups concurrent writers in one synced
+// commit (and may run a transaction again alone: next is then called again).
+func (s *boltStore) updateFailures(key []byte, next func(failRecord) failRecord) (failRecord, error) {
+	var r failRecord
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFailures)
-		r := current()
-		if r == (failRecord{}) {
+		cur, _ := decodeFailRecord(b.Get(key))
+		if r = next(cur); r == (failRecord{}) {
 			return b.Delete(key)
 		}
 		return b.Put(key, r.encode())
 	})
+	return r, err
 }
 
 // backup writes a consistent copy of the database.
-func (s *store) backup(w io.Writer) error {
+func (s *boltStore) backup(w io.Writer) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		_, err := tx.WriteTo(w)
 		return err

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// stateStore is everything the server persists: enrolments and their app-level ID
+// index, enrolment codes (used ones with their answer), failure records (and the decoy
+// record of unknown idhashes) and login sessions. Every replica of a domain's auth
+// server that shares one stateStore answers any request as any other would: what a
+// replica keeps in memory besides it is a cache or in-flight bookkeeping only.
+//
+// boltStore (one process, DataDir/server.db) implements it; runStoreSuite
+// (store_suite_test.go) is the contract every implementation passes.
+type stateStore interface {
+	// createEnrolment records a new identity and its one-time code.
+	createEnrolment(id pairing.IDHash, e *enrolment, code string, codeExpiry time.Time) error
+	// redeem consumes a code: see boltStore.redeem for the contract.
+	redeem(req *wire.RedeemRequest, domain string, now time.Time,
+		answer func(pairing.IDHash, *enrolment) (any, time.Time, error)) (*enrolment, []byte, error)
+	// pruneCodes deletes the codes that expired before now, used or not, and returns
+	// how many.
+	pruneCodes(now time.Time) (int, error)
+
+	// enrolment returns the record of id, or errNotFound.
+	enrolment(id pairing.IDHash) (*enrolment, error)
+	// enrolmentsOf returns the idhashes of every enrolment of an app-level id, in
+	// idhash order (errNotFound if there is none).
+	enrolmentsOf(appID string) ([]pairing.IDHash, error)
+	// listEnrolments returns up to n enrolments in idhash order after the idhash after
+	// (nil: from the first), each with its failure record.
+	listEnrolments(after []byte, n int) ([]listedEnrolment, error)
+	// revoke marks id revoked at now (a second revocation keeps the first time); every
+	// later enrolment read, by any replica, sees it.
+	revoke(id pairing.IDHash, now time.Time) error
+
+	// failures returns the failure record stored under key (an idhash, or decoyKey);
+	// the zero record if there is none.
+	failures(key []byte) (failRecord, error)
+	// updateFailures replaces the record under key with next(current record) as one
+	// atomic update, durable before it returns: concurrent updates, from this process
+	// or another replica, are applied one after the other, so no count is lost. next
+	// may be called more than once (a retried transaction) and must not have side
+	// effects beyond the last call. An empty record is deleted.
+	updateFailures(key []byte, next func(failRecord) failRecord) (failRecord, error)
+
+	// putSession keeps a login session between pass 1 and pass 2.
+	putSession(p *pending) error
+	// takeSession removes and returns the session id if it exists and has not expired
+	// at now (nil, nil if not): of concurrent takes of one session, on any replicas,
+	// at most one gets it.
+	takeSession(id [pairing.SessionIDSize]byte, now time.Time) (*pending, error)
+
+	// ping checks that the store answers (readiness).
+	ping(ctx context.Context) error
+	// backup writes a consistent copy of the store to w, where the store can.
+	backup(w io.Writer) error
+	close() error
+}
+
+// A listedEnrolment is one enrolment of a listing, with its failure record.
+type listedEnrolment struct {
+	id    pairing.IDHash
+	e     *enrolment
+	fails failRecord
+}

@@ -1,0 +1,438 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// storeSuiteTTL is the login session TTL of the stores under test.
+const storeSuiteTTL = 30 * time.Second
+
+// openReplicas opens two handles of one fresh store, as two replicas would: for a
+// store of one process (bbolt) both are the same handle.
+type openReplicas func(t *testing.T) (a, b stateStore)
+
+func openBoltReplicas(t *testing.T) (stateStore, stateStore) {
+	st, err := openStore(filepath.Join(t.TempDir(), "server.db"), storeSuiteTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.close() })
+	return st, st
+}
+
+func TestStoreBolt(t *testing.T) { runStoreSuite(t, openBoltReplicas) }
+
+// runStoreSuite is the contract of a stateStore: every implementation passes it.
+func runStoreSuite(t *testing.T, open openReplicas) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, a, b stateStore)
+	}{
+		{"Enrolments", suiteEnrolments},
+		{"ListEnrolments", suiteListEnrolments},
+		{"RevokeVisibleAtOnce", suiteRevoke},
+		{"CodeSingleUse", suiteCodeSingleUse},
+		{"CodeProofAndExpiry", suiteCodeProofAndExpiry},
+		{"FailuresExactUnderConcurrency", suiteFailuresConcurrent},
+		{"LockoutExact", suiteLockoutExact},
+		{"DecoyRecord", suiteDecoy},
+		{"SessionSingleUse", suiteSessions},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := open(t)
+			tc.run(t, a, b)
+		})
+	}
+}
+
+// suiteTime is a time every store keeps exactly (failure records keep seconds).
+func suiteTime() time.Time { return time.Now().Truncate(time.Second) }
+
+func randomIDHash(t *testing.T) pairing.IDHash {
+	t.Helper()
+	var id pairing.IDHash
+	if _, err := rand.Read(id[:]); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func suiteEnrol(t *testing.T, st stateStore, appID, code string, now time.Time) pairing.IDHash {
+	t.Helper()
+	id := randomIDHash(t)
+	e := &enrolment{ID: appID, Salt: []byte("salt"), PermitDays: 7, Created: now}
+	if err := st.createEnrolment(id, e, code, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func suiteEnrolments(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	na := now.Add(time.Hour)
+	id := randomIDHash(t)
+	want := &enrolment{ID: "alice", Salt: []byte{1, 2}, Device: true, NotAfter: &na, PermitDays: 3, Created: now}
+	if err := a.createEnrolment(id, want, "CODE1", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.enrolment(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != want.ID || !bytes.Equal(got.Salt, want.Salt) || !got.Device || !got.NotAfter.Equal(na) ||
+		got.PermitDays != 3 || !got.Created.Equal(now) || got.Revoked != nil || got.ClientKey != nil {
+		t.Fatalf("enrolment read back as %+v, want %+v", got, want)
+	}
+	if _, err := b.enrolment(randomIDHash(t)); !errors.Is(err, errNotFound) {
+		t.Fatalf("unknown idhash: %v, want errNotFound", err)
+	}
+	second := suiteEnrol(t, b, "alice", "CODE2", now)
+	suiteEnrol(t, a, "alicia", "CODE3", now)
+	ids, err := a.enrolmentsOf("alice")
+	wantIDs := []pairing.IDHash{id, second}
+	slices.SortFunc(wantIDs, func(x, y pairing.IDHash) int { return bytes.Compare(x[:], y[:]) })
+	if err != nil || !slices.Equal(ids, wantIDs) {
+		t.Fatalf("enrolmentsOf(alice) = %x, %v; want %x", ids, err, wantIDs)
+	}
+	if _, err := a.enrolmentsOf("ali"); !errors.Is(err, errNotFound) {
+		t.Fatalf("a prefix of an ID: %v, want errNotFound", err)
+	}
+}
+
+func suiteListEnrolments(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	var ids []pairing.IDHash
+	for i := range 7 {
+		ids = append(ids, suiteEnrol(t, a, fmt.Sprint("user", i), fmt.Sprint("CODE", i), now))
+	}
+	slices.SortFunc(ids, func(x, y pairing.IDHash) int { return bytes.Compare(x[:], y[:]) })
+	if _, err := a.updateFailures(ids[2][:], func(failRecord) failRecord { return failRecord{Count: 2} }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.updateFailures(decoyKey, func(failRecord) failRecord { return failRecord{Count: 9} }); err != nil {
+		t.Fatal(err)
+	}
+	var got []pairing.IDHash
+	var after []byte
+	for {
+		page, err := b.listEnrolments(after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page {
+			got = append(got, l.id)
+			if want := map[bool]int{true: 2}[l.id == ids[2]]; l.fails.Count != want || l.e == nil {
+				t.Fatalf("%x listed with %+v, count %d, want %d", l.id, l.e, l.fails.Count, want)
+			}
+		}
+		if len(page) < 3 {
+			break
+		}
+		after = page[len(page)-1].id[:]
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("listed %x, want %x", got, ids)
+	}
+}
+
+func suiteRevoke(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	id := suiteEnrol(t, a, "bob", "CODE", now)
+	if err := a.revoke(id, now); err != nil {
+		t.Fatal(err)
+	}
+	e, err := b.enrolment(id)
+	if err != nil || e.Revoked == nil || !e.Revoked.Equal(now) || e.usable(now) {
+		t.Fatalf("the other replica reads %+v, %v: not revoked at once", e, err)
+	}
+	if err := b.revoke(id, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := a.enrolment(id); !e.Revoked.Equal(now) {
+		t.Fatalf("a second revocation moved the time to %v", e.Revoked)
+	}
+	if err := a.revoke(randomIDHash(t), now); !errors.Is(err, errNotFound) {
+		t.Fatalf("revoking an unknown idhash: %v", err)
+	}
+}
+
+// suiteRedeem is a redemption of code for a fresh client key.
+func suiteRedeem(code, domain string) *wire.RedeemRequest {
+	codeID, key := wire.CodeSecrets(code)
+	ck := make([]byte, 32)
+	rand.Read(ck)
+	return &wire.RedeemRequest{CodeID: codeID[:], ClientKey: ck, Proof: wire.CodeProof(key, domain, ck)}
+}
+
+func suiteCodeSingleUse(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	id := suiteEnrol(t, a, "carol", "CODE", now)
+	answer := func(got pairing.IDHash, e *enrolment) (any, time.Time, error) {
+		if got != id {
+			return nil, time.Time{}, fmt.Errorf("answer for %x, want %x", got, id)
+		}
+		return map[string]string{"key": fmt.Sprintf("%x", e.ClientKey)}, now.Add(time.Hour), nil
+	}
+	// Many clients race for the code, on both replicas: one wins.
+	reqs := make([]*wire.RedeemRequest, 16)
+	var wins atomic.Int32
+	var winner atomic.Int32
+	var wg sync.WaitGroup
+	for i := range reqs {
+		reqs[i] = suiteRedeem("CODE", "example.com")
+		st := []stateStore{a, b}[i%2]
+		wg.Go(func() {
+			_, _, err := st.redeem(reqs[i], "example.com", now, answer)
+			switch {
+			case err == nil:
+				wins.Add(1)
+				winner.Store(int32(i))
+			case !errors.Is(err, errNotFound):
+				t.Errorf("redeem %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d redemptions of one code succeeded", wins.Load())
+	}
+	w := reqs[winner.Load()]
+	e, first, err := b.redeem(w, "example.com", now, answer)
+	if err != nil || !bytes.Equal(e.ClientKey, w.ClientKey) {
+		t.Fatalf("the winner's request again: %v, key %x", err, e.ClientKey)
+	}
+	_, again, err := a.redeem(w, "example.com", now, answer)
+	if err != nil || !bytes.Equal(first, again) {
+		t.Fatalf("the same request gets %s then %s (%v)", first, again, err)
+	}
+	if got, _ := a.enrolment(id); !bytes.Equal(got.ClientKey, w.ClientKey) {
+		t.Fatalf("the enrolment holds key %x, want the winner's", got.ClientKey)
+	}
+	// The used code is kept until its answer expires, then pruned.
+	if n, err := b.pruneCodes(now.Add(30 * time.Minute)); err != nil || n != 0 {
+		t.Fatalf("pruned %d (%v) before the answer expired", n, err)
+	}
+	if n, err := a.pruneCodes(now.Add(2 * time.Hour)); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the used code", n, err)
+	}
+	if _, _, err := b.redeem(w, "example.com", now, answer); !errors.Is(err, errNotFound) {
+		t.Fatalf("a pruned code: %v", err)
+	}
+}
+
+func suiteCodeProofAndExpiry(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	suiteEnrol(t, a, "dave", "CODE", now)
+	answer := func(pairing.IDHash, *enrolment) (any, time.Time, error) { return "ok", now.Add(time.Hour), nil }
+	req := suiteRedeem("CODE", "example.com")
+	req.ClientKey = bytes.Repeat([]byte{7}, 32) // replaced in transit
+	if _, _, err := b.redeem(req, "example.com", now, answer); !errors.Is(err, errCodeProof) {
+		t.Fatalf("a replaced key: %v, want errCodeProof", err)
+	}
+	// The answer failing leaves the code as it was.
+	fail := func(pairing.IDHash, *enrolment) (any, time.Time, error) { return nil, time.Time{}, errors.New("no") }
+	if _, _, err := a.redeem(suiteRedeem("CODE", "example.com"), "example.com", now, fail); err == nil {
+		t.Fatal("a failing answer redeemed the code")
+	}
+	if _, _, err := a.redeem(suiteRedeem("CODE", "example.com"), "example.com", now.Add(2*time.Hour), answer); !errors.Is(err, errNotFound) {
+		t.Fatalf("an expired code: %v, want errNotFound", err)
+	}
+	if _, _, err := b.redeem(suiteRedeem("NOPE", "example.com"), "example.com", now, answer); !errors.Is(err, errNotFound) {
+		t.Fatalf("an unknown code: %v, want errNotFound", err)
+	}
+}
+
+// suiteFailuresConcurrent: failures counted by many goroutines on two replicas at once
+// are all counted, in both counts.
+func suiteFailuresConcurrent(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	id := suiteEnrol(t, a, "erin", "CODE", now)
+	const n = 64
+	fa, fb := newFailures(1000, 1000, a), newFailures(1000, 1000, b)
+	var wg sync.WaitGroup
+	for i := range n {
+		f := []*failures{fa, fb}[i%2]
+		wg.Go(func() {
+			ok, err := f.admit(t.Context(), id, true, now)
+			if err != nil || !ok {
+				t.Errorf("admit: %v %v", ok, err)
+			}
+			if _, err := f.done(id, true, ok, outcomeFailure, now); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, st := range []stateStore{a, b} {
+		r, err := st.failures(id[:])
+		if err != nil || r.Count != n || r.Day != n || !r.DayStart.Equal(now) || r.Held {
+			t.Fatalf("after %d concurrent failures: %+v, %v", n, r, err)
+		}
+	}
+	// A success resets the consecutive count only.
+	v, err := fb.done(id, true, true, outcomeSuccess, now)
+	if err != nil || !v.ok {
+		t.Fatalf("success: %+v %v", v, err)
+	}
+	if r, _ := a.failures(id[:]); r.Count != 0 || r.Day != n {
+		t.Fatalf("after a success: %+v", r)
+	}
+}
+
+// suiteLockoutExact: with logins racing on two replicas, exactly max failures block
+// the identity on both, and the right PIN then fails there and is counted.
+func suiteLockoutExact(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	id := suiteEnrol(t, a, "frank", "CODE", now)
+	const max, perDay = 3, 10
+	fa, fb := newFailures(max, perDay, a), newFailures(max, perDay, b)
+	var admitted, exceeded atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 32 {
+		f := []*failures{fa, fb}[i%2]
+		wg.Go(func() {
+			ok, err := f.admit(t.Context(), id, true, now)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				admitted.Add(1)
+			}
+			v, err := f.done(id, true, ok, outcomeFailure, now)
+			if err != nil {
+				t.Error(err)
+			}
+			if v.exceeded {
+				exceeded.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	r, err := b.failures(id[:])
+	if err != nil || r.Count != 32 || r.Day != 32 || !r.Held {
+		t.Fatalf("after 32 failures: %+v %v", r, err)
+	}
+	if exceeded.Load() != 1 {
+		t.Fatalf("the daily budget was used up %d times, want once", exceeded.Load())
+	}
+	// Each replica admits at most max at once: never more than max per replica.
+	if n := admitted.Load(); n < max || n > 2*max {
+		t.Fatalf("%d of 32 verifications admitted, want %d to %d", n, max, 2*max)
+	}
+	for _, f := range []*failures{fa, fb} {
+		if ok, err := f.admit(t.Context(), id, true, now); ok || err != nil {
+			t.Fatalf("a blocked identity admitted: %v %v", ok, err)
+		}
+		if v, err := f.done(id, true, false, outcomeSuccess, now); err != nil || v.ok || v.tries != 0 {
+			t.Fatalf("the right PIN of a blocked identity: %+v %v", v, err)
+		}
+	}
+	if r, _ := a.failures(id[:]); r.Count != 34 {
+		t.Fatalf("blocked logins not counted: %+v", r)
+	}
+	if err := fb.reset(id); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := fa.admit(t.Context(), id, true, now); !ok || err != nil {
+		t.Fatalf("unblocked on one replica, still blocked on the other: %v %v", ok, err)
+	}
+	if v, err := fa.done(id, true, true, outcomeSuccess, now); !v.ok || err != nil || v.tries != max {
+		t.Fatalf("success after unblock: %+v %v", v, err)
+	}
+}
+
+// suiteDecoy: the decoy record takes writes like any other and is never an enrolment.
+func suiteDecoy(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	rec := failRecord{Count: 1, Day: 1, DayStart: now.Truncate(time.Second)}
+	if _, err := a.updateFailures(decoyKey, func(failRecord) failRecord { return rec }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.failures(decoyKey); err != nil || got != rec {
+		t.Fatalf("decoy record %+v %v, want %+v", got, err, rec)
+	}
+	if page, err := b.listEnrolments(nil, 10); err != nil || len(page) != 0 {
+		t.Fatalf("listing: %v %v", page, err)
+	}
+	if _, err := b.updateFailures(decoyKey, func(failRecord) failRecord { return failRecord{} }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.failures(decoyKey); err != nil || got != (failRecord{}) {
+		t.Fatalf("an empty record is deleted: %+v %v", got, err)
+	}
+}
+
+// suiteSession makes a login session created at now.
+func suiteSession(t *testing.T, now time.Time, renew bool) *pending {
+	t.Helper()
+	key, err := pairing.NewServerKey(pairing.G2Generator())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &pairing.Verifier{Domain: pairing.Domain{Name: "example.com"}, Key: key}
+	id := randomIDHash(t)
+	sess, _, err := v.Challenge(rand.Reader, &pairing.Pass1{IDHash: id, U: pairing.G1Generator(), Z: pairing.G1Generator()}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pending{sess: sess, idhash: id, created: now, renew: renew, days: 5}
+}
+
+func suiteSessions(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	p := suiteSession(t, now, true)
+	if err := a.putSession(p); err != nil {
+		t.Fatal(err)
+	}
+	// Takes race on both replicas: one gets the session.
+	var got atomic.Pointer[pending]
+	var n atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 16 {
+		st := []stateStore{a, b}[i%2]
+		wg.Go(func() {
+			q, err := st.takeSession(p.sess.ID(), now.Add(time.Second))
+			if err != nil {
+				t.Error(err)
+			}
+			if q != nil {
+				n.Add(1)
+				got.Store(q)
+			}
+		})
+	}
+	wg.Wait()
+	if n.Load() != 1 {
+		t.Fatalf("a session was taken %d times", n.Load())
+	}
+	q := got.Load()
+	if q.sess.ID() != p.sess.ID() || q.idhash != p.idhash || !q.created.Equal(now) || !q.renew || q.days != 5 {
+		t.Fatalf("taken %+v, put %+v", q, p)
+	}
+	// An expired session is not given out.
+	old := suiteSession(t, now, false)
+	if err := b.putSession(old); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := a.takeSession(old.sess.ID(), now.Add(storeSuiteTTL)); q != nil || err != nil {
+		t.Fatalf("an expired session: %v %v", q, err)
+	}
+	var unknown [pairing.SessionIDSize]byte
+	if q, err := b.takeSession(unknown, now); q != nil || err != nil {
+		t.Fatalf("an unknown session: %v %v", q, err)
+	}
+}
