@@ -47,15 +47,33 @@ type AuditConfig struct {
 	// default 0) and BlockRange the most blocks one eth_getLogs query spans (default 10,000).
 	FromBlock  uint64
 	BlockRange uint64
-	HTTP       *http.Client // for the DTAs' logs; default http.DefaultClient
+	// HTTP is for the DTAs' logs (default http.DefaultClient); its Timeout applies to
+	// each try of a request. See auditfetch.go for how the auditor paces and retries.
+	HTTP *http.Client
 	// Progress, if set, is called (never concurrently) as entries are scanned, with the
 	// entries scanned so far and the total to scan.
 	Progress func(done, total uint64)
+	// Retrying, if set, is called (never concurrently) before the auditor waits to ask
+	// DTA index again: status is the DTA's answer (429, 503, …; 0 for a connection cut
+	// short), reason says it in words, wait is how long the auditor waits (the DTA's
+	// Retry-After, when it gave one).
+	Retrying func(index uint32, status int, reason string, wait time.Duration)
 	// MaxLag, if not zero, makes a checkpoint more than MaxLag entries ahead of its DTA's
 	// last anchor a problem. Otherwise the lag is only reported.
 	MaxLag uint64
-	// Workers is how many entry bundles are fetched at once per DTA (default 8).
+	// Workers is how many entry bundles are fetched at once per DTA (default 8), and
+	// so the most requests in flight to one DTA: after a 429 or 503 fewer, as many
+	// again as the DTA answers without refusing.
 	Workers uint
+	// RequestsPerSecond, if not zero, paces the requests to each DTA at most this fast,
+	// whatever its limit allows.
+	RequestsPerSecond float64
+	// MaxRetries is how many times one request is retried after a 429, 503, 502 or 504
+	// or a connection cut short (default DefaultAuditMaxRetries; negative: never), and
+	// MaxRetryAfter the longest Retry-After the auditor waits (default
+	// DefaultAuditMaxRetryAfter): a DTA asking for more fails the audit of its log.
+	MaxRetries    int
+	MaxRetryAfter time.Duration
 }
 
 // An AuditAnchor is one Anchored event of a log.
@@ -84,8 +102,13 @@ type DTAReport struct {
 	CheckpointRoot []byte
 	Scanned        uint64 // entries read and checked
 	Lag            uint64 // CheckpointSize − the last anchored size
-	Status         string
-	Problems       []string // each names the DTA and its log
+	// Throttled counts the DTA's 429 and 503 answers, Retries the requests sent again
+	// (after those and after 502, 504 or a connection cut short), Waited the time spent
+	// waiting before them.
+	Throttled, Retries uint64
+	Waited             time.Duration
+	Status             string
+	Problems           []string // each names the DTA and its log
 }
 
 // A Report is the audit of a whole domain.
@@ -178,6 +201,7 @@ func AuditWithIdentity(ctx context.Context, cfg AuditConfig, idhash string) (*Re
 type dtaAudit struct {
 	rep     *DTAReport
 	pub     []byte
+	pacer   *auditPacer
 	fetcher *client.HTTPFetcher
 	size    uint64 // checkpoint size, when the checkpoint verified
 	ok      bool   // the checkpoint verified: scan the entries
@@ -207,6 +231,14 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 8
+	}
+	if f := cfg.Retrying; f != nil {
+		var mu sync.Mutex
+		cfg.Retrying = func(index uint32, status int, reason string, wait time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			f(index, status, reason, wait)
+		}
 	}
 	head, err := cfg.Chain.BlockNumber(ctx)
 	if err != nil {
@@ -256,6 +288,9 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 	var entries []IdentityEntry
 	for _, a := range audits {
 		entries = append(entries, a.entries...)
+		if p := a.pacer; p != nil {
+			a.rep.Throttled, a.rep.Retries, a.rep.Waited = p.throttled.Load(), p.retries.Load(), time.Duration(p.waited.Load())
+		}
 		switch {
 		case len(a.rep.Problems) > 0:
 			a.rep.Status = AuditFailed
@@ -298,7 +333,12 @@ func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA
 		a.problem("log URL: %v", err)
 		return nil
 	}
-	if a.fetcher, err = client.NewHTTPFetcher(base, cfg.HTTP); err != nil {
+	a.pacer = newAuditPacer(cfg.HTTP, cfg)
+	if cfg.Retrying != nil {
+		index := rec.Index
+		a.pacer.onRetry = func(status int, reason string, wait time.Duration) { cfg.Retrying(index, status, reason, wait) }
+	}
+	if a.fetcher, err = client.NewHTTPFetcher(base, a.pacer.client()); err != nil {
 		a.problem("log URL: %v", err)
 		return nil
 	}

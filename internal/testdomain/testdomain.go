@@ -8,11 +8,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +50,8 @@ type DTA struct {
 	addr  string
 	svc   *dta.Service
 	srv   *http.Server
+	// adjust changes the DTA's configuration at every start (Configure).
+	adjust func(*dta.Config)
 }
 
 // New starts n DTAs of domain name (additive mode) with the given permit period in
@@ -110,8 +114,12 @@ func (d *Domain) WriteBundle(dir string) string {
 
 func (x *DTA) serve(l net.Listener) {
 	t := x.d.t
-	svc, err := dta.New(context.Background(), dta.Config{Bundle: x.d.Bundle, Index: x.Index, Keys: x.Keys, DataDir: x.Dir,
-		Log: translog.Options{CheckpointInterval: 100 * time.Millisecond}, RatePerSecond: 1e6, RateBurst: 1e6})
+	cfg := dta.Config{Bundle: x.d.Bundle, Index: x.Index, Keys: x.Keys, DataDir: x.Dir,
+		Log: translog.Options{CheckpointInterval: 100 * time.Millisecond}, RatePerSecond: 1e6, RateBurst: 1e6}
+	if x.adjust != nil {
+		x.adjust(&cfg)
+	}
+	svc, err := dta.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +147,68 @@ func (x *DTA) Start() {
 		x.d.t.Fatal(err)
 	}
 	x.serve(l)
+}
+
+// Configure restarts x with its configuration changed by adjust, at this start and
+// every later one. adjust gets what New uses (the issuance routes' rate limit lifted,
+// checkpoints every 100 ms; the log routes' limit is dta's default).
+func (x *DTA) Configure(adjust func(*dta.Config)) {
+	x.Stop()
+	x.adjust = adjust
+	x.Start()
+}
+
+// AppendDirect appends n entries to the transparency log of each DTA of d directly, not
+// through issuance (a log of 100,000 entries takes seconds this way, not minutes): it
+// stops the DTAs, appends to their logs at once, and starts them again. leaf returns
+// the entry of DTA index at index i of its log. A checkpoint covers them soon after.
+func (d *Domain) AppendDirect(n uint64, leaf func(index uint32, i uint64) []byte) {
+	d.t.Helper()
+	errs := make([]error, len(d.DTAs))
+	var wg sync.WaitGroup
+	for k, x := range d.DTAs {
+		x.Stop()
+		wg.Go(func() { errs[k] = x.appendDirect(n, func(i uint64) []byte { return leaf(x.Index, i) }) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		d.t.Fatal(err)
+	}
+	for _, x := range d.DTAs {
+		x.Start()
+	}
+}
+
+// appendDirect appends n entries to the log of x, which is stopped.
+func (x *DTA) appendDirect(n uint64, leaf func(i uint64) []byte) error {
+	ctx := context.Background()
+	seed, err := x.Keys.Get(ctx, dta.SecretSigningKey)
+	if err != nil {
+		return err
+	}
+	rec, _ := x.d.Bundle.Find(x.Index)
+	// The DTA's log is DataDir/log (dta.New).
+	l, err := translog.Open(ctx, filepath.Join(x.Dir, "log"), rec.LogOrigin, ed25519.NewKeyFromSeed(seed),
+		translog.Options{BatchMaxSize: 4096, BatchMaxAge: 50 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	size, err := l.Size(ctx)
+	if err != nil {
+		return errors.Join(err, l.Close(ctx))
+	}
+	const chunk = 1 << 14
+	leaves := make([][]byte, 0, chunk)
+	for i := size; i < size+n; i++ {
+		leaves = append(leaves, leaf(i))
+		if len(leaves) == chunk || i == size+n-1 {
+			if _, err := l.AppendAll(ctx, leaves); err != nil {
+				return errors.Join(err, l.Close(ctx))
+			}
+			leaves = leaves[:0]
+		}
+	}
+	return l.Close(ctx)
 }
 
 // SealKey is the hex of an X25519 public key for tests' own tickets for shares (whose
