@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -43,10 +45,19 @@ func auditCommand() *ucli.Command {
 			"With --idhash, or --id and --salt (the enrolment's salt, hex), it also lists every\n" +
 			"entry ever logged for that identity at every DTA: client shares, permits and\n" +
 			"revocations. A share its owner never asked for is an alarm.\n\n" +
+			"Each DTA limits the requests of one address to its log's routes (by default 500 a\n" +
+			"second, bursts of 1000). The audit has at most --concurrency requests in flight to each\n" +
+			"DTA; when a DTA answers 429 (or 503) it waits as Retry-After says, then sends fewer\n" +
+			"requests at once, widening again as they succeed; each request is retried at most\n" +
+			"--max-retries times (also after 502, 504 or a connection cut short, with exponential\n" +
+			"backoff), and a DTA asking to wait more than two minutes fails its audit. --rate\n" +
+			"paces the requests to each DTA further. Standard error says when a DTA first slows\n" +
+			"the audit down, and how long the audit waited for it in all.\n\n" +
 			"A progress bar is shown on standard error when it is a terminal, or with --progress.\n" +
 			"--json prints the report as one JSON object instead: domain, contract, ok, problems,\n" +
 			"and per DTA its index, origin, URL, checkpoint size, anchors, last anchor, lag, entries\n" +
-			"scanned, status and problems; with an identity, also idhash and its entries.",
+			"scanned, throttled (429 and 503 answers), retries, waited_seconds, status and problems;\n" +
+			"with an identity, also idhash and its entries.",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "the domain's trust bundle `FILE`", TakesFile: true,
 				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_BUNDLE"))},
@@ -61,17 +72,32 @@ func auditCommand() *ucli.Command {
 			idhashFlag(),
 			&ucli.BoolFlag{Name: "progress", Usage: "show a progress bar even when standard error is not a terminal"},
 			caFileFlag(),
-			&ucli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "time limit of each HTTP request to a DTA"},
+			&ucli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "time limit of each HTTP request to a DTA (each try)"},
+			&ucli.UintFlag{Name: "concurrency", Value: defaultAuditConcurrency, Usage: "at most `N` requests in flight to each DTA (fewer while a DTA answers 429)"},
+			&ucli.FloatFlag{Name: "rate", Usage: "at most `N` requests a second to each DTA (0: as its limit allows; Retry-After is always honoured)"},
+			&ucli.IntFlag{Name: "max-retries", Value: ledger.DefaultAuditMaxRetries,
+				Usage: "retry one request at most `N` times after a 429, 503, 502 or 504 or a connection cut short"},
 			jsonFlag("print the report as a JSON object (problems included; the exit status is the same)"),
 		},
 		Action: runAudit,
 	}
 }
 
+// defaultAuditConcurrency is the most requests in flight to one DTA (AuditConfig.Workers).
+const defaultAuditConcurrency = 8
+
 func runAudit(ctx context.Context, c *ucli.Command) error {
 	out, errOut := c.Root().Writer, c.Root().ErrWriter
 	if c.String("bundle") == "" || c.String("rpc-url") == "" || c.String("contract") == "" {
 		return errors.New("audit: --bundle, --rpc-url and --contract are required")
+	}
+	switch {
+	case c.Uint("concurrency") < 1:
+		return errors.New("audit: --concurrency must be at least 1")
+	case c.Float("rate") < 0:
+		return errors.New("audit: --rate must not be negative")
+	case c.Int("max-retries") < 0:
+		return errors.New("audit: --max-retries must not be negative")
 	}
 	file, err := os.ReadFile(c.String("bundle"))
 	if err != nil {
@@ -104,10 +130,37 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 	defer chain.Close()
 
 	cfg := ledger.AuditConfig{Bundle: b, Chain: chain, Contract: common.HexToAddress(c.String("contract")),
-		FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), HTTP: hc}
-	var bar *progressbar.ProgressBar
+		FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), HTTP: hc,
+		Workers: c.Uint("concurrency"), RequestsPerSecond: c.Float("rate"), MaxRetries: c.Int("max-retries")}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = -1 // none: 0 is AuditConfig's default
+	}
+	var (
+		mu     sync.Mutex // the bar and the notes on standard error
+		bar    *progressbar.ProgressBar
+		slowed = map[uint32]bool{}
+	)
+	cfg.Retrying = func(index uint32, status int, reason string, wait time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if slowed[index] {
+			return
+		}
+		slowed[index] = true
+		if bar != nil {
+			bar.Clear()
+		}
+		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+			fmt.Fprintf(errOut, "polyroot: DTA %d slows the audit down (%s): waiting %v as it asks, then fewer requests at once\n",
+				index, strings.TrimPrefix(reason, "the DTA "), wait.Round(100*time.Millisecond))
+		} else {
+			fmt.Fprintf(errOut, "polyroot: DTA %d: %s; retrying in %v\n", index, reason, wait.Round(100*time.Millisecond))
+		}
+	}
 	if c.Bool("progress") || isTerminal(errOut) {
 		cfg.Progress = func(done, total uint64) {
+			mu.Lock()
+			defer mu.Unlock()
 			if bar == nil {
 				bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(errOut),
 					progressbar.OptionSetDescription("scanning the logs"), progressbar.OptionShowCount(),
@@ -130,6 +183,17 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 	}
 	if bar != nil {
 		bar.Finish()
+	}
+	if report != nil {
+		for _, d := range report.DTAs {
+			switch {
+			case d.Throttled > 0:
+				fmt.Fprintf(errOut, "polyroot: DTA %d refused %d request(s) with 429 or 503; the audit waited %v in all as it asked, and retried %d\n",
+					d.Index, d.Throttled, d.Waited.Round(100*time.Millisecond), d.Retries)
+			case d.Retries > 0:
+				fmt.Fprintf(errOut, "polyroot: DTA %d: %d request(s) retried after 502, 504 or a connection cut short\n", d.Index, d.Retries)
+			}
+		}
 	}
 	if err != nil {
 		if _, _, tlsErr := tlsProblem(err, "--ca-file"); tlsErr {
@@ -259,6 +323,9 @@ type (
 		LastAnchor     *auditAnchorJSON `json:"last_anchor,omitempty"`
 		Lag            uint64           `json:"lag"`
 		Scanned        uint64           `json:"scanned"`
+		Throttled      uint64           `json:"throttled"`
+		Retries        uint64           `json:"retries"`
+		WaitedSeconds  float64          `json:"waited_seconds"`
 		Problems       []string         `json:"problems"`
 	}
 	auditAnchorJSON struct {
@@ -286,7 +353,7 @@ func auditReportJSON(r *ledger.Report, contract common.Address, idhash string, e
 	}
 	for _, d := range r.DTAs {
 		j := auditDTAJSON{Index: d.Index, Origin: d.Origin, URL: d.URL, Status: d.Status, Anchors: len(d.Anchors),
-			Lag: d.Lag, Scanned: d.Scanned, Problems: d.Problems}
+			Lag: d.Lag, Scanned: d.Scanned, Throttled: d.Throttled, Retries: d.Retries, WaitedSeconds: d.Waited.Seconds(), Problems: d.Problems}
 		if j.Problems == nil {
 			j.Problems = []string{}
 		}

@@ -295,6 +295,32 @@ func TestAuditCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("ok/throttled", func(t *testing.T) {
+		// DTA 2 allows 2 requests to its log, then 1 a second: the audit waits as told.
+		env.d.DTAs[1].Configure(func(c *dta.Config) { c.LogRatePerSecond, c.LogRateBurst = 1, 2 })
+		defer env.d.DTAs[1].Configure(nil)
+		code, out, errOut := run(append(base, "--json", "--concurrency", "2")...)
+		var r auditJSON
+		if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !r.OK {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		d1, d2 := r.DTAs[0], r.DTAs[1]
+		if d1.Throttled != 0 || d2.Throttled == 0 || d2.Retries != d2.Throttled || d2.WaitedSeconds < 1 || d2.Scanned != 8 {
+			t.Fatalf("throttled DTA 2, --json:\n%s", out)
+		}
+		for _, want := range []string{
+			"polyroot: DTA 2 slows the audit down (answered 429 Too Many Requests): waiting 1",
+			fmt.Sprintf("polyroot: DTA 2 refused %d request(s) with 429 or 503; the audit waited ", d2.Throttled),
+		} {
+			if !strings.Contains(errOut, want) {
+				t.Fatalf("stderr lacks %q:\n%s", want, errOut)
+			}
+		}
+		if strings.Count(errOut, "slows the audit down") != 1 || strings.Contains(errOut, "DTA 1") || strings.Contains(errOut, "DTA 3") {
+			t.Fatalf("one note for DTA 2 only, want:\n%s", errOut)
+		}
+	})
+
 	t.Run("fail/forked", func(t *testing.T) {
 		args := slices.Clone(base)
 		args[2] = env.forkDTA2(t)
@@ -323,6 +349,9 @@ func TestAuditCommand(t *testing.T) {
 			append(slices.Clone(base), "--idhash", "xyz"),
 			append(slices.Clone(base), "--idhash", env.idhash, "--id", "alice", "--salt", env.salt),
 			{"audit", "--bundle", bundleFile, "--rpc-url", env.rpcURL, "--contract", "nope"},
+			append(slices.Clone(base), "--concurrency", "0"),
+			append(slices.Clone(base), "--rate", "-1"),
+			append(slices.Clone(base), "--max-retries", "-2"),
 		} {
 			if code, out, errOut := run(args...); code != 1 || !strings.Contains(errOut, "audit") {
 				t.Fatalf("%q: exit %d\n%s%s", args, code, out, errOut)

@@ -36,6 +36,7 @@ type fileConfig struct {
 	ShutdownTimeout    duration       `toml:"shutdown_timeout"`
 	Log                logConfig      `toml:"log"`
 	Rate               rateConfig     `toml:"rate"`
+	LogRate            rateConfig     `toml:"log_rate"` // the transparency log's routes
 	TLS                tlsConfig      `toml:"tls"`
 	Keystore           keystoreConfig `toml:"keystore"`
 	Chain              chainConfig    `toml:"chain"`

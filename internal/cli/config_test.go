@@ -68,6 +68,7 @@ func defaults() fileConfig {
 	c.CheckpointInterval, c.ShutdownTimeout = duration(defaultCheckpointInterval), duration(defaultShutdownTimeout)
 	c.Log.Format, c.Log.Level = "json", "info"
 	c.Rate.PerSecond, c.Rate.Burst = defaultRatePerSecond, defaultRateBurst
+	c.LogRate.PerSecond, c.LogRate.Burst = defaultLogRatePerSecond, defaultLogRateBurst
 	c.Keystore.Type = "file"
 	c.Keystore.Vault.Mount, c.Keystore.Vault.AppRoleMount = "secret", "approle"
 	c.Chain.Type, c.Chain.AnchorPeriod, c.Chain.Confirmations = defaultChain, duration(defaultAnchorPeriod), defaultConfirmations
@@ -236,6 +237,7 @@ func TestConfigErrors(t *testing.T) {
 		{"fail/keystore-type", []string{"--config", write("ok3.toml", full), "--keystore", "hsm"}, "want file or vault"},
 		{"fail/vault-no-addr", []string{"--config", write("ok4.toml", full), "--keystore", "vault"}, "no Vault address"},
 		{"fail/slow-checkpoints", []string{"--config", write("ok5.toml", full), "--checkpoint-interval", "10ms"}, "below 100ms"},
+		{"fail/log-rate", []string{"--config", write("ok7.toml", full+"[log_rate]\nper_second = 0\n")}, "log rate limit 0/s with burst 1000: both must be positive"},
 		{"fail/metrics-on-the-api-port", []string{"--config", write("ok6.toml", full), "--metrics-listen", "127.0.0.1:8441"}, "share a port"},
 	}
 	for _, tc := range cases {

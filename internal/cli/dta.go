@@ -28,6 +28,8 @@ const (
 	defaultDTAMetricsListen   = "127.0.0.1:9441" // the operations listener (GET /metrics)
 	defaultRatePerSecond      = 50
 	defaultRateBurst          = 100
+	defaultLogRatePerSecond   = dta.DefaultLogRatePerSecond
+	defaultLogRateBurst       = dta.DefaultLogRateBurst
 	defaultCheckpointInterval = time.Second
 	defaultShutdownTimeout    = 30 * time.Second
 	defaultChain              = dtacmd.ChainNone
@@ -157,6 +159,12 @@ func dtaServeCommand() *ucli.Command {
 		&ucli.Uint64Flag{Name: "confirmations", Value: defaultConfirmations, Category: "Anchoring",
 			Usage:   "`N` blocks after which an anchor counts as done (config: chain.confirmations)",
 			Sources: sources(file, "POLYROOT_DTA_CONFIRMATIONS", "chain.confirmations")},
+		&ucli.FloatFlag{Name: "log-rate-limit", Value: defaultLogRatePerSecond, Category: "Service",
+			Usage:   "`N` requests per second allowed to one client address on the transparency log's routes, GET /v1/log/… (an auditor reads 2 per 256 entries) (config: log_rate.per_second)",
+			Sources: sources(file, "POLYROOT_DTA_LOG_RATE_LIMIT", "log_rate.per_second")},
+		&ucli.IntFlag{Name: "log-rate-burst", Value: defaultLogRateBurst, Category: "Service",
+			Usage:   "burst of `N` requests allowed to one client address on the log's routes (config: log_rate.burst)",
+			Sources: sources(file, "POLYROOT_DTA_LOG_RATE_BURST", "log_rate.burst")},
 	}
 	flags = append(flags, configCheckFlags("dta init")...)
 	flags = append(flags, serviceFlags(file, "POLYROOT_DTA")...)
@@ -203,6 +211,7 @@ func serveSettings(c *ucli.Command) (*fileConfig, error) {
 	s.CheckpointInterval, s.ShutdownTimeout = duration(c.Duration("checkpoint-interval")), duration(c.Duration("shutdown-timeout"))
 	s.Log.Format, s.Log.Level = c.String("log-format"), c.String("log-level")
 	s.Rate.PerSecond, s.Rate.Burst = c.Float("rate-limit"), c.Int("rate-burst")
+	s.LogRate.PerSecond, s.LogRate.Burst = c.Float("log-rate-limit"), c.Int("log-rate-burst")
 	s.TLS.Cert, s.TLS.Key = c.String("tls-cert"), c.String("tls-key")
 	k := &s.Keystore
 	k.Type, k.Dir = c.String("keystore"), c.String("keystore-dir")
@@ -228,6 +237,8 @@ func serveSettings(c *ucli.Command) (*fileConfig, error) {
 		return nil, missing("data directory", "data-dir", "POLYROOT_DTA_DATA_DIR", "data_dir")
 	case s.Rate.PerSecond <= 0 || s.Rate.Burst < 1:
 		return nil, fmt.Errorf("dta serve: rate limit %g/s with burst %d: both must be positive", s.Rate.PerSecond, s.Rate.Burst)
+	case s.LogRate.PerSecond <= 0 || s.LogRate.Burst < 1:
+		return nil, fmt.Errorf("dta serve: log rate limit %g/s with burst %d: both must be positive", s.LogRate.PerSecond, s.LogRate.Burst)
 	case time.Duration(s.CheckpointInterval) < 100*time.Millisecond:
 		return nil, fmt.Errorf("dta serve: checkpoint interval %v is below 100ms", time.Duration(s.CheckpointInterval))
 	case s.ShutdownTimeout <= 0:
@@ -306,6 +317,7 @@ func serveAction(file *configFile) ucli.ActionFunc {
 		err = dtacmd.Serve(ctx, dtacmd.Config{
 			Listen: s.Listen, MetricsListen: metrics, BundleFile: s.Bundle, Index: s.Index, DataDir: s.DataDir, Keys: ks, Logger: logger,
 			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
+			LogRatePerSecond: s.LogRate.PerSecond, LogRateBurst: s.LogRate.Burst,
 			CheckpointInterval: time.Duration(s.CheckpointInterval), ShutdownTimeout: time.Duration(s.ShutdownTimeout),
 			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key,
 			Chain: s.Chain.Type,

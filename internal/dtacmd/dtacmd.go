@@ -41,6 +41,8 @@ type Config struct {
 
 	RatePerSecond      float64       // per client address; default dta's (50)
 	RateBurst          int           // default dta's (100)
+	LogRatePerSecond   float64       // the log's routes, per client address; default dta's (500)
+	LogRateBurst       int           // default dta's (1000)
 	CheckpointInterval time.Duration // default translog's (1 s)
 	TLSCert, TLSKey    string        // both or neither: serve HTTPS
 	ShutdownTimeout    time.Duration // for requests in flight; default 30 s
@@ -124,6 +126,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		Bundle: b, Index: cfg.Index, Keys: cfg.Keys, DataDir: cfg.DataDir, Logger: log,
 		Log:           translog.Options{CheckpointInterval: cfg.CheckpointInterval},
 		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst,
+		LogRatePerSecond: cfg.LogRatePerSecond, LogRateBurst: cfg.LogRateBurst,
 	}
 	if anchor != nil {
 		dcfg.Anchor = anchor
