@@ -20,7 +20,7 @@ INTEGRATION_ENV := POLYROOT_INTEGRATION=1 POLYROOT_VAULT_BIN=$(VAULT_BIN) POLYRO
 # Packages with goroutines or shared state, run again under the race detector.
 RACE_PKGS := ./pairing/... ./dta/... ./server/... ./client/... ./internal/...
 
-.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault geth solc contracts
+.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault geth solc contracts postgres
 
 # `polyroot version` names this build: the checkout's `git describe` (this machine builds
 # with -buildvcs=false, and a container build has no .git), set at link time.
@@ -32,7 +32,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o bin/polyroot ./cmd/polyroot
 
 ## test: everything CI runs — vet, unit/property/known-answer tests, race detector, short fuzz runs.
-test: build vault geth solc
+test: build vault geth solc postgres
 	$(GO) vet ./...
 	$(MAKE) unit race fuzz-short
 
@@ -100,6 +100,16 @@ geth:
 	  mkdir -p $(TOOLCACHE)/geth-build && \
 	  GOBIN=$(TOOLCACHE)/geth-build $(GO) install github.com/ethereum/go-ethereum/cmd/geth@$(GETH_VERSION) && \
 	  mv $(TOOLCACHE)/geth-build/geth $(GETH_BIN); \
+	}
+
+## postgres: PostgreSQL's initdb and postgres for the state store's integration tests
+## (internal/testbin starts a throw-away cluster): Debian's postgresql package, installed
+## when initdb is on neither PATH nor Debian's /usr/lib/postgresql/*/bin.
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql package (apt-get) for the PostgreSQL store tests"; \
+	  sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; \
 	}
 
 demo:

@@ -20,8 +20,15 @@ import (
 // if the test failed.
 func startServer(t testing.TB, name, bin string, setup func(dir string) (args []string, healthy func() bool)) {
 	t.Helper()
+	startServerAs(t, name, bin, nil, setup)
+}
+
+// startServerAs is startServer with the server running as the user cred (nil: this
+// process's user).
+func startServerAs(t testing.TB, name, bin string, cred *syscall.Credential, setup func(dir string) (args []string, healthy func() bool)) {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
-		if !tryStartServer(t, name, bin, setup) {
+		if !tryStartServer(t, name, bin, cred, setup) {
 			return
 		}
 		if attempt == 5 {
@@ -32,7 +39,7 @@ func startServer(t testing.TB, name, bin string, setup func(dir string) (args []
 }
 
 // tryStartServer starts the server once; it reports whether to retry.
-func tryStartServer(t testing.TB, name, bin string, setup func(dir string) ([]string, func() bool)) (retry bool) {
+func tryStartServer(t testing.TB, name, bin string, cred *syscall.Credential, setup func(dir string) ([]string, func() bool)) (retry bool) {
 	t.Helper()
 	start := time.Now()
 	dir := t.TempDir()
@@ -46,7 +53,7 @@ func tryStartServer(t testing.TB, name, bin string, setup func(dir string) ([]st
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
@@ -75,7 +82,7 @@ func tryStartServer(t testing.TB, name, bin string, setup func(dir string) ([]st
 		select {
 		case <-exited:
 			tail := logTail()
-			if strings.Contains(tail, "address already in use") {
+			if strings.Contains(tail, "address already in use") || strings.Contains(tail, "Address already in use") {
 				return true
 			}
 			t.Fatalf("%s exited early: %v\n%s", name, cmd.ProcessState, tail)
