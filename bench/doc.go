@@ -39,8 +39,9 @@
 //
 // BenchmarkDTAIssueHTTP is a client share from a real DTA over loopback (tickets,
 // state database, transparency log, promise) under 64 concurrent clients; its baseline
-// is BenchmarkIssueClientShare, run in parallel too. BenchmarkAudit audits three DTAs'
-// synthetic logs against anchors (POLYROOT_AUDIT_BENCH_ENTRIES entries each).
+// is BenchmarkIssueClientShare, run in parallel too. BenchmarkAudit audits three real DTAs'
+// synthetic logs against anchors (POLYROOT_AUDIT_BENCH_ENTRIES entries each), through
+// the DTAs' routes and their default rate limits, as a real audit runs.
 //
 // Server sessions are single-use, so the server benchmarks draw sessions and pass-2
 // encodings from a pool prepared with the timer stopped. The pool holds distinct
