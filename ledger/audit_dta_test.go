@@ -163,8 +163,10 @@ func TestAuditHonoursRetryAfter(t *testing.T) {
 	}
 
 	// A DTA whose limit asks for more than MaxRetryAfter: its audit fails, at once.
+	reconf := time.Now()
 	d.DTAs[1].Configure(func(c *dta.Config) { c.LogRatePerSecond, c.LogRateBurst = 0.001, 1 })
 	cfg.Retrying, cfg.MaxRetryAfter = nil, time.Minute
+	t.Logf("restarted DTA 2 in %v", time.Since(reconf).Round(time.Millisecond))
 	start = time.Now()
 	r, err = Audit(ctx, cfg)
 	if err != nil {
@@ -179,4 +181,5 @@ func TestAuditHonoursRetryAfter(t *testing.T) {
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("gave up after %v", time.Since(start))
 	}
+	t.Logf("a DTA asking to wait too long: the audit gave up on it in %v: %s", time.Since(start).Round(time.Millisecond), p[0])
 }
