@@ -70,8 +70,18 @@
 //
 // # Caveats
 //
-//   - One process per data directory (bbolt locks the file). Several replicas would
-//     need a shared store for sessions, counts and revocations.
+//   - With the bbolt store, one process per data directory (bbolt locks the file).
+//     Replicas share the PostgreSQL store (Config.Store "postgres"): enrolments, codes,
+//     failure counts, holds, revocations and login sessions are in the database, so
+//     pass 1 on one replica and pass 2 on another works, a session is taken once, and
+//     counts are exact. What a replica keeps in memory is a cache (the sessions it
+//     made), in-flight admissions and the counts of unknown idhashes: with N replicas,
+//     up to N × (tries left) verifications of one identity may run at once (the counts
+//     stay exact, and a success after the lockout still fails), and an unknown
+//     idhash's tries left differ between replicas. A login session is stored as the
+//     seed of its challenge and its pass 1, sealed with a key derived from the token
+//     key (sessionSealer): the replica that gets pass 2 rebuilds the session, which
+//     needs every random choice of the challenge to come from that seed.
 //   - Channel binding needs this process to terminate TLS: behind a TLS-terminating
 //     proxy the server sees no TLS, its binding is empty, and clients that bind to
 //     their TLS channel fail with channel_binding_mismatch (as they should: the proxy

@@ -327,6 +327,9 @@ type loginOpts struct {
 	renew   bool    // a permit renewal: no permit, slot 0, purpose "renew"
 	days    int     // of a renewal
 	purpose string  // override of the purpose sent
+	// finishAt is the server that gets pass 2 (default: the one that got pass 1),
+	// another replica on the same store.
+	finishAt *harness
 }
 
 // login runs the whole login with the given PIN over h's HTTP client.
@@ -378,7 +381,11 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 	}
 	b2, _ := p2.MarshalBinary()
 	res := loginResult{}
-	res.status, res.body = do(t, cl, "POST", h.url+"/v1/login/finish", "", wire.FinishRequest{Pass2: b2}, &res.fin)
+	finishURL := h.url
+	if o.finishAt != nil {
+		finishURL = o.finishAt.url
+	}
+	res.status, res.body = do(t, cl, "POST", finishURL+"/v1/login/finish", "", wire.FinishRequest{Pass2: b2}, &res.fin)
 	if res.status == 200 {
 		var f pairing.Finish
 		if err := f.UnmarshalBinary(res.fin.Finish); err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -99,7 +100,11 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) (_ *wire.StartRes
 	if !v.AcceptSlot(p1.Slot, now) {
 		return nil, renew, errPermitSlot
 	}
-	sess, ch, err := v.Challenge(rand.Reader, &p1, now)
+	seed, err := newChallengeSeed()
+	if err != nil {
+		return nil, renew, err
+	}
+	sess, ch, err := v.Challenge(challengeRand(seed), &p1, now)
 	if errors.Is(err, pairing.ErrPermitSlot) {
 		return nil, renew, errPermitSlot
 	} else if err != nil {
@@ -109,7 +114,8 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) (_ *wire.StartRes
 	if err != nil {
 		return nil, renew, err
 	}
-	if err := s.store.putSession(&pending{sess: sess, idhash: p1.IDHash, created: now, renew: renew, days: req.Days}); err != nil {
+	if err := s.store.putSession(&pending{sess: sess, idhash: p1.IDHash, created: now, renew: renew, days: req.Days,
+		seed: seed, pass1: req.Pass1, challenge: sha256.Sum256(b)}); err != nil {
 		return nil, renew, err
 	}
 	return &wire.StartResponse{Challenge: b}, renew, nil

@@ -31,9 +31,18 @@ type Config struct {
 	TokenKey     ed25519.PrivateKey // signs access tokens
 	AdminToken   string             // the registrar admin API's bearer credential (≥ 16 bytes)
 	DataDir      string             // server.db lives here
-	Logger       *slog.Logger       // default: discard
-	Registry     prometheus.Registerer
-	Now          func() time.Time // default time.Now
+	// Store is the state store: "bbolt" (the default: DataDir/server.db, for one
+	// process) or "postgres" (DatabaseURL, shared by replicas of the server).
+	Store string
+	// DatabaseURL is the PostgreSQL connection string of Store "postgres". It may hold
+	// a password: it is never logged.
+	DatabaseURL string
+	// Migrate applies the PostgreSQL schema's migrations at start (MigratePostgres);
+	// without it a database at another version is refused.
+	Migrate  bool
+	Logger   *slog.Logger // default: discard
+	Registry prometheus.Registerer
+	Now      func() time.Time // default time.Now
 
 	MaxFailures int // consecutive login failures before a block (default 3)
 	// MaxFailuresPerDay is the daily failure budget of an identity: when it has had
@@ -142,18 +151,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	st, err := openStore(filepath.Join(cfg.DataDir, "server.db"), cfg.SessionTTL)
+	domain := pairing.Domain{Name: cfg.Bundle.Domain, PermitPeriod: cfg.Bundle.PermitPeriod}
+	verifier := &pairing.Verifier{Domain: domain, Key: key, Grace: cfg.Grace}
+	renewer := &pairing.Verifier{Domain: pairing.Domain{Name: domain.Name}, Key: key}
+	st, err := openStateStore(ctx, cfg, verifier, renewer)
 	if err != nil {
-		return nil, fmt.Errorf("server: state database: %w", err)
+		return nil, err
 	}
 	fails := newFailures(cfg.MaxFailures, cfg.MaxFailuresPerDay, st)
 	pub := cfg.TokenKey.Public().(ed25519.PublicKey)
-	domain := pairing.Domain{Name: cfg.Bundle.Domain, PermitPeriod: cfg.Bundle.PermitPeriod}
 	s := &Server{
 		cfg:      cfg,
 		domain:   domain,
-		verifier: &pairing.Verifier{Domain: domain, Key: key, Grace: cfg.Grace},
-		renewer:  &pairing.Verifier{Domain: pairing.Domain{Name: domain.Name}, Key: key},
+		verifier: verifier,
+		renewer:  renewer,
 		store:    st,
 		fails:    fails,
 		tokenKID: middleware.KeyID(pub),
@@ -178,6 +189,37 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.stopPrune = s.startCodePruner()
 	s.ready.Store(true)
 	return s, nil
+}
+
+// openStateStore opens the store that cfg.Store names.
+func openStateStore(ctx context.Context, cfg Config, verifier, renewer *pairing.Verifier) (stateStore, error) {
+	switch cfg.Store {
+	case "", "bbolt":
+		st, err := openStore(filepath.Join(cfg.DataDir, "server.db"), cfg.SessionTTL)
+		if err != nil {
+			return nil, fmt.Errorf("server: state database: %w", err)
+		}
+		return st, nil
+	case "postgres":
+		if cfg.DatabaseURL == "" {
+			return nil, errors.New("server: the postgres store needs a database URL")
+		}
+		if cfg.Migrate {
+			from, to, err := MigratePostgres(ctx, cfg.DatabaseURL)
+			if err != nil {
+				return nil, err
+			}
+			if to != from {
+				cfg.Logger.Info("PostgreSQL schema migrated", "from", from, "to", to)
+			}
+		}
+		sealer, err := newSessionSealer(cfg.TokenKey, verifier, renewer)
+		if err != nil {
+			return nil, err
+		}
+		return openPostgres(ctx, cfg.DatabaseURL, sealer, cfg.SessionTTL)
+	}
+	return nil, fmt.Errorf("server: unknown store %q: bbolt or postgres", cfg.Store)
 }
 
 // Close marks the server not ready and closes its state database. Call it after the

@@ -15,8 +15,9 @@ import (
 // server that shares one stateStore answers any request as any other would: what a
 // replica keeps in memory besides it is a cache or in-flight bookkeeping only.
 //
-// boltStore (one process, DataDir/server.db) implements it; runStoreSuite
-// (store_suite_test.go) is the contract every implementation passes.
+// Two implementations: boltStore (one process, DataDir/server.db) and pgStore
+// (PostgreSQL, shared by replicas; Config.Store). runStoreSuite (store_suite_test.go)
+// is the contract both pass.
 type stateStore interface {
 	// createEnrolment records a new identity and its one-time code.
 	createEnrolment(id pairing.IDHash, e *enrolment, code string, codeExpiry time.Time) error

@@ -228,26 +228,10 @@ func (s *boltStore) redeem(req *wire.RedeemRequest, domain string, now time.Time
 		if e, err = getEnrolment(tx, pc.IDHash); err != nil {
 			return err
 		}
-		proofOK := hmac.Equal(req.Proof, wire.CodeProof(pc.ProofKey, domain, req.ClientKey))
-		switch {
-		case e.ClientKey != nil: // used: only its own request again
-			if !proofOK || !bytes.Equal(e.ClientKey, req.ClientKey) || pc.Answer == nil {
-				return errNotFound
-			}
-			out = pc.Answer
-			return nil
-		case !proofOK:
-			return errCodeProof // the code stays: its owner may still redeem it
-		}
-		e.ClientKey = req.ClientKey
-		a, until, err := answer(pc.IDHash, e)
-		if err != nil {
+		var fresh bool
+		if out, fresh, err = redeemCode(&pc, e, req, domain, answer); err != nil || !fresh {
 			return err
 		}
-		if out, err = json.Marshal(a); err != nil {
-			return err
-		}
-		pc.Answer, pc.ExpiresAt = out, until
 		ej, err := json.Marshal(e)
 		if err != nil {
 			return err
@@ -262,6 +246,34 @@ func (s *boltStore) redeem(req *wire.RedeemRequest, domain string, now time.Time
 		return tx.Bucket(bucketEnrolments).Put(pc.IDHash[:], ej)
 	})
 	return e, out, err
+}
+
+// redeemCode decides a redemption of the unexpired code pc of enrolment e (see
+// boltStore.redeem): it returns the answer, and whether it is fresh, in which case
+// the caller stores pc and e, which now hold the answer and the client key, in one
+// transaction.
+func redeemCode(pc *pendingCode, e *enrolment, req *wire.RedeemRequest, domain string,
+	answer func(pairing.IDHash, *enrolment) (any, time.Time, error)) (out []byte, fresh bool, err error) {
+	proofOK := hmac.Equal(req.Proof, wire.CodeProof(pc.ProofKey, domain, req.ClientKey))
+	switch {
+	case e.ClientKey != nil: // used: only its own request again
+		if !proofOK || !bytes.Equal(e.ClientKey, req.ClientKey) || pc.Answer == nil {
+			return nil, false, errNotFound
+		}
+		return pc.Answer, false, nil
+	case !proofOK:
+		return nil, false, errCodeProof // the code stays: its owner may still redeem it
+	}
+	e.ClientKey = req.ClientKey
+	a, until, err := answer(pc.IDHash, e)
+	if err != nil {
+		return nil, false, err
+	}
+	if out, err = json.Marshal(a); err != nil {
+		return nil, false, err
+	}
+	pc.Answer, pc.ExpiresAt = out, until
+	return out, true, nil
 }
 
 // pruneCodes deletes the codes that expired before now, used or not, and returns

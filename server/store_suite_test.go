@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -376,20 +377,35 @@ func suiteDecoy(t *testing.T, a, b stateStore) {
 	}
 }
 
-// suiteSession makes a login session created at now.
-func suiteSession(t *testing.T, now time.Time, renew bool) *pending {
+// suiteVerifiers are the verifiers of the suite's login sessions (for logins and for
+// renewals: the same here).
+func suiteVerifiers(t *testing.T) (login, renewals *pairing.Verifier) {
 	t.Helper()
 	key, err := pairing.NewServerKey(pairing.G2Generator())
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := &pairing.Verifier{Domain: pairing.Domain{Name: "example.com"}, Key: key}
+	return v, v
+}
+
+// suiteSession makes a login session created at now, as Server.start does.
+func suiteSession(t *testing.T, now time.Time, renew bool) *pending {
+	t.Helper()
+	v, _ := suiteVerifiers(t)
 	id := randomIDHash(t)
-	sess, _, err := v.Challenge(rand.Reader, &pairing.Pass1{IDHash: id, U: pairing.G1Generator(), Z: pairing.G1Generator()}, now)
+	seed, err := newChallengeSeed()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pending{sess: sess, idhash: id, created: now, renew: renew, days: 5}
+	p1 := &pairing.Pass1{IDHash: id, U: pairing.G1Generator(), Z: pairing.G1Generator()}
+	sess, ch, err := v.Challenge(challengeRand(seed), p1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, _ := p1.MarshalBinary()
+	bc, _ := ch.MarshalBinary()
+	return &pending{sess: sess, idhash: id, created: now, renew: renew, days: 5, seed: seed, pass1: b1, challenge: sha256.Sum256(bc)}
 }
 
 func suiteSessions(t *testing.T, a, b stateStore) {
@@ -422,6 +438,17 @@ func suiteSessions(t *testing.T, a, b stateStore) {
 	q := got.Load()
 	if q.sess.ID() != p.sess.ID() || q.idhash != p.idhash || !q.created.Equal(now) || !q.renew || q.days != 5 {
 		t.Fatalf("taken %+v, put %+v", q, p)
+	}
+	// Pass 1 on one replica, pass 2 on the other.
+	other := suiteSession(t, now, false)
+	if err := a.putSession(other); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := b.takeSession(other.sess.ID(), now.Add(time.Second)); err != nil || q == nil || q.idhash != other.idhash || q.renew {
+		t.Fatalf("taken on the other replica: %+v %v", q, err)
+	}
+	if q, err := a.takeSession(other.sess.ID(), now.Add(time.Second)); q != nil || err != nil {
+		t.Fatalf("taken twice: %v %v", q, err)
 	}
 	// An expired session is not given out.
 	old := suiteSession(t, now, false)

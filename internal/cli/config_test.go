@@ -286,6 +286,7 @@ func TestServerExampleConfig(t *testing.T) {
 	want.Rate.PerSecond, want.Rate.Burst = 50, 100
 	want.Keystore.Type = "file"
 	want.Keystore.Vault.Mount, want.Keystore.Vault.AppRoleMount = "secret", "approle"
+	want.Store = storeBolt
 	if got := resolveServer(t, "--config", cfg); !reflect.DeepEqual(*got, want) {
 		t.Fatalf("resolved\n%+v\nwant\n%+v", *got, want)
 	}

@@ -48,6 +48,9 @@ type serverFileConfig struct {
 	Bundle            string         `toml:"bundle"`
 	RegistrarKey      string         `toml:"registrar_key"`
 	DataDir           string         `toml:"data_dir"`
+	Store             string         `toml:"store"`
+	DatabaseURL       string         `toml:"database_url"` // without a password (databaseURL)
+	Migrate           bool           `toml:"migrate"`
 	DTACAFile         string         `toml:"dta_ca_file"`
 	MaxFailures       int            `toml:"max_failures"`
 	MaxFailuresPerDay int            `toml:"max_failures_per_day"`
@@ -73,7 +76,7 @@ func serverCommand() *ucli.Command {
 			"   polyroot server serve --config /etc/polyroot/server.toml\n" +
 			"   polyroot server enrol --server https://auth.example.com alice@example.com",
 		Commands: []*ucli.Command{
-			serverProvisionCommand(), serverServeCommand(),
+			serverProvisionCommand(), serverServeCommand(), serverMigrateCommand(),
 			serverEnrolCommand(), serverEnrolmentsCommand(), serverRevokeCommand(), serverUnblockCommand(),
 		},
 	}
@@ -106,6 +109,7 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 			dur("token-ttl", "POLYROOT_SERVER_TOKEN_TTL", "token_ttl", defaultTokenTTL, "lifetime of the access tokens"),
 			dur("code-ttl", "POLYROOT_SERVER_CODE_TTL", "code_ttl", defaultCodeTTL, "lifetime of the one-time enrolment codes"),
 		)
+		flags = append(flags, serverStoreFlags(file)...)
 		flags = append(flags, configCheckFlags("server provision")...)
 		flags = append(flags, serviceFlags(file, "POLYROOT_SERVER")...)
 	} else {
@@ -251,6 +255,7 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 	s.Listen, s.Bundle, s.RegistrarKey, s.DataDir = c.String("listen"), c.String("bundle"), c.String("registrar-key"), c.String("data-dir")
 	s.DTACAFile, s.MaxFailures, s.MaxFailuresPerDay = c.String("dta-ca-file"), c.Int("max-failures"), c.Int("max-failures-per-day")
 	s.MetricsListen = c.String("metrics-listen")
+	s.Store, s.Migrate = c.String("store"), c.Bool("migrate")
 	s.TokenTTL, s.CodeTTL, s.ShutdownTimeout = duration(c.Duration("token-ttl")), duration(c.Duration("code-ttl")), duration(c.Duration("shutdown-timeout"))
 	s.Log.Format, s.Log.Level = c.String("log-format"), c.String("log-level")
 	s.Rate.PerSecond, s.Rate.Burst = c.Float("rate-limit"), c.Int("rate-burst")
@@ -274,6 +279,8 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 		return nil, missing("registrar key", "registrar-key", "POLYROOT_SERVER_REGISTRAR_KEY", "registrar_key")
 	case s.DataDir == "":
 		return nil, missing("data directory", "data-dir", "POLYROOT_SERVER_DATA_DIR", "data_dir")
+	case s.Store != storeBolt && s.Store != storePostgres:
+		return nil, fmt.Errorf("server serve: --store %q: want %s or %s", s.Store, storeBolt, storePostgres)
 	case s.MaxFailures < 1:
 		return nil, fmt.Errorf("server serve: --max-failures %d: want 1 or more", s.MaxFailures)
 	case s.MaxFailuresPerDay < 1:
@@ -328,6 +335,12 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 		if err != nil {
 			return fmt.Errorf("server serve: %w", err)
 		}
+		var dbURL string
+		if s.Store == storePostgres {
+			if dbURL, err = databaseURL(file); err != nil {
+				return fmt.Errorf("server serve: %w", err)
+			}
+		}
 		dtaHTTP, err := httpClient(s.DTACAFile, 15*time.Second)
 		if err != nil {
 			return fmt.Errorf("server serve: --dta-ca-file: %w", err)
@@ -341,10 +354,10 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 		if err != nil {
 			return fmt.Errorf("server serve: %w", err)
 		}
-		logger.Info("starting auth server", "keystore", desc, "data_dir", s.DataDir, "bundle", s.Bundle, "config", file.path)
+		logger.Info("starting auth server", "keystore", desc, "data_dir", s.DataDir, "store", s.Store, "bundle", s.Bundle, "config", file.path)
 		err = servercmd.Serve(ctx, servercmd.Config{
 			Listen: s.Listen, MetricsListen: metrics, BundleFile: s.Bundle, RegistrarKey: priv, Keys: ks, AdminToken: admin,
-			DataDir: s.DataDir, Logger: logger, DTAClient: dtaHTTP,
+			DataDir: s.DataDir, Store: s.Store, DatabaseURL: dbURL, Migrate: s.Migrate, Logger: logger, DTAClient: dtaHTTP,
 			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
 			MaxFailures: s.MaxFailures, MaxFailuresPerDay: s.MaxFailuresPerDay, TokenTTL: time.Duration(s.TokenTTL), CodeTTL: time.Duration(s.CodeTTL),
 			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key, ShutdownTimeout: time.Duration(s.ShutdownTimeout),

@@ -52,6 +52,10 @@ type Config struct {
 	AdminToken   string            // the registrar admin API's bearer credential
 	DataDir      string
 	Logger       *slog.Logger // default: discard
+	// Store, DatabaseURL and Migrate choose the state store: server.Config's.
+	Store       string
+	DatabaseURL string
+	Migrate     bool
 
 	RatePerSecond     float64       // per client address; default server's (50)
 	RateBurst         int           // default server's (100)
@@ -143,7 +147,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 	srv, err := server.New(ctx, server.Config{
 		Bundle: b, BundleFile: raw, RegistrarKey: cfg.RegistrarKey, ServerKey: sQ, TokenKey: tk,
-		AdminToken: cfg.AdminToken, DataDir: cfg.DataDir, Logger: log,
+		AdminToken: cfg.AdminToken, DataDir: cfg.DataDir, Store: cfg.Store, DatabaseURL: cfg.DatabaseURL, Migrate: cfg.Migrate, Logger: log,
 		MaxFailures: cfg.MaxFailures, MaxFailuresPerDay: cfg.MaxFailuresPerDay, TokenTTL: cfg.TokenTTL, CodeTTL: cfg.CodeTTL,
 		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
 		DTAProbeInterval: cfg.DTAProbeInterval,
