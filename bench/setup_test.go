@@ -127,15 +127,18 @@ func (w *world) enrol(id string, pin []byte) (*pairing.Client, error) {
 
 // A template is one login recorded up to pass 2: the pass 1 as the server decoded it,
 // the randomness its challenge was drawn from, and the encoding of the answering pass 2.
-// Re-running Verifier.Challenge on pass1 with seed gives a fresh session that pass2
-// answers.
+// Re-running Verifier.Challenge on pass1 with seed gives a fresh session with the same
+// ID, y and P, whose pairing equation pass2 satisfies (Verify, VerifyBatch). Its ML-KEM
+// encapsulation is new (crypto/mlkem draws its own randomness), so pass2's tag does not
+// match it: what needs the key confirmation (Finish) uses a fresh pool.
 type template struct {
 	pass1 *pairing.Pass1
 	seed  []byte
 	pass2 []byte
 }
 
-// seedSize is more randomness than Challenge reads (two 48-byte scalars, a session ID).
+// seedSize is more randomness than Challenge reads (a 48-byte scalar, a session ID, an
+// X25519 key).
 const seedSize = 256
 
 // record runs a login of c up to pass 2, with every message through its encoding.
@@ -198,10 +201,32 @@ func (w *world) challenge(c *pairing.Client) (*pairing.ClientSession, *pairing.C
 	return cs, cch, sp1, seed, nil
 }
 
-// session returns a fresh server session that t.pass2 answers.
+// session returns a fresh server session whose pairing equation t.pass2 satisfies.
 func (w *world) session(t *template) (*pairing.ServerSession, error) {
 	ss, _, err := w.verifier.Challenge(bytes.NewReader(t.seed), t.pass1, w.now)
 	return ss, err
+}
+
+// fresh runs a new login of c up to pass 2 and returns the server session with a
+// template whose pass2 answers it completely, key confirmation included.
+func (w *world) fresh(c *pairing.Client) (*pairing.ServerSession, *template, error) {
+	cs, p1, err := c.Start(nil, testPIN)
+	if err != nil {
+		return nil, nil, err
+	}
+	ss, ch, err := w.verifier.Challenge(nil, p1, w.now)
+	if err != nil {
+		return nil, nil, err
+	}
+	p2, err := cs.Respond(ch, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := p2.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	return ss, &template{pass1: p1, pass2: b}, nil
 }
 
 // A fixture is the world and templates that all benchmarks share; it is built once.
@@ -242,12 +267,16 @@ func getFixture(tb testing.TB) *fixture {
 }
 
 // A pool hands out fresh server sessions with the pass 2 that answers each, one per
-// template, and refills itself with the benchmark timer stopped.
+// template, and refills itself with the benchmark timer stopped. A replaying pool
+// (newPool) replays the fixture's templates: their pass 2 satisfies the pairing
+// equation but not the key confirmation. A fresh pool (newFreshPool) runs new logins
+// at each refill, slower but complete.
 type pool struct {
 	w         *world
 	templates []*template
 	sessions  []*pairing.ServerSession
 	next      int
+	fresh     bool
 }
 
 func newPool(b *testing.B, f *fixture, size int) *pool {
@@ -257,8 +286,26 @@ func newPool(b *testing.B, f *fixture, size int) *pool {
 	return p
 }
 
+func newFreshPool(b *testing.B, f *fixture, size int) *pool {
+	b.Helper()
+	p := &pool{w: f.world, templates: make([]*template, size), sessions: make([]*pairing.ServerSession, size), fresh: true}
+	p.refill(b)
+	return p
+}
+
 func (p *pool) refill(tb testing.TB) {
 	tb.Helper()
+	if p.fresh {
+		for i := range p.sessions {
+			ss, t, err := p.w.fresh(p.w.clients[i%len(p.w.clients)])
+			if err != nil {
+				tb.Fatal(err)
+			}
+			p.sessions[i], p.templates[i] = ss, t
+		}
+		p.next = 0
+		return
+	}
 	for i, t := range p.templates {
 		ss, err := p.w.session(t)
 		if err != nil {

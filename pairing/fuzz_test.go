@@ -2,6 +2,7 @@ package pairing
 
 import (
 	"bytes"
+	"crypto/mlkem"
 	"errors"
 	"math/big"
 	"testing"
@@ -102,7 +103,88 @@ func fzScalarValid(b []byte) bool {
 	return n.Sign() > 0 && n.Cmp(fr.Modulus()) < 0
 }
 
+// fzX25519Canonical is the reference for X25519 public keys: 32 bytes whose
+// little-endian value is below 2^255 − 19.
+func fzX25519Canonical(b []byte) bool {
+	if len(b) != X25519Size {
+		return false
+	}
+	le := make([]byte, len(b))
+	for i := range b {
+		le[len(b)-1-i] = b[i]
+	}
+	p := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+	return new(big.Int).SetBytes(le).Cmp(p) < 0
+}
+
+// fzMLKEMKeyValid is the reference for ML-KEM-768 encapsulation keys: the 384 bytes
+// of each of the three polynomials are 256 12-bit coefficients, each below q = 3329.
+func fzMLKEMKeyValid(b []byte) bool {
+	if len(b) != mlkem.EncapsulationKeySize768 {
+		return false
+	}
+	for i := 0; i+3 <= 3*384; i += 3 {
+		c0 := uint16(b[i]) | uint16(b[i+1]&0x0f)<<8
+		c1 := uint16(b[i+1]>>4) | uint16(b[i+2])<<4
+		if c0 >= 3329 || c1 >= 3329 {
+			return false
+		}
+	}
+	return true
+}
+
+func fzKeyShareValid(b []byte) bool {
+	return len(b) == EncapsulationKeySize && fzMLKEMKeyValid(b[:mlkem.EncapsulationKeySize768]) &&
+		fzX25519Canonical(b[mlkem.EncapsulationKeySize768:])
+}
+
+func fzCiphertextValid(b []byte) bool {
+	return len(b) == CiphertextSize && fzX25519Canonical(b[mlkem.CiphertextSize768:])
+}
+
 // --- Seeds ----------------------------------------------------------------------
+
+// fzBadX25519 returns 32-byte encodings an X25519 decoder must refuse (non-canonical)
+// and, last, valid ones of small order that only the shared secret reveals.
+func fzBadX25519() (bad, smallOrder [][]byte) {
+	p := bytes.Repeat([]byte{0xff}, X25519Size)
+	p[0], p[31] = 0xed, 0x7f // 2^255 − 19, little-endian
+	p1 := fzClone(p)
+	p1[0]++
+	top := make([]byte, X25519Size)
+	top[31] = 0x80
+	pMinus1 := fzClone(p)
+	pMinus1[0]--
+	one := make([]byte, X25519Size)
+	one[0] = 1
+	return [][]byte{p, p1, top, bytes.Repeat([]byte{0xff}, X25519Size)},
+		[][]byte{make([]byte, X25519Size), one, pMinus1}
+}
+
+// fzBadKeyShares derives invalid key shares from a valid one: an ML-KEM coefficient
+// of q and of 4095, and the X25519 key replaced by non-canonical ones.
+func fzBadKeyShares(ek []byte) [][]byte {
+	q := fzClone(ek)
+	q[0], q[1] = 0x01, q[1]&0xf0|0x0d // first coefficient 3329
+	top := fzClone(ek)
+	top[1151] = 0xff // last coefficient of the third polynomial 4095
+	out := [][]byte{q, top}
+	bad, small := fzBadX25519()
+	for _, x := range append(bad, small...) {
+		out = append(out, fzSplice(ek, mlkem.EncapsulationKeySize768, x))
+	}
+	return out
+}
+
+func fzBadCiphertexts(ct []byte) [][]byte {
+	var out [][]byte
+	bad, small := fzBadX25519()
+	for _, x := range append(bad, small...) {
+		out = append(out, fzSplice(ct, mlkem.CiphertextSize768, x))
+	}
+	// A valid one: every ML-KEM ciphertext of the right length is accepted.
+	return append(out, fzSplice(ct, 0, bytes.Repeat([]byte{0xff}, mlkem.CiphertextSize768)))
+}
 
 // fzBadG1 returns invalid 48-byte encodings: identity, off-subgroup, no point,
 // non-canonical x, bad flags, and truncations of a valid one.
@@ -153,6 +235,7 @@ func fzBadScalars() [][]byte {
 type fzMessages struct {
 	pass1, challenge, pass2, finish, proof [][]byte
 	g1                                     [][]byte // valid G1 encodings seen in them
+	keyShare, ciphertext                   [][]byte // and the key shares and ciphertexts
 }
 
 func fzProtocol(f testing.TB) *fzMessages {
@@ -186,7 +269,9 @@ func fzProtocol(f testing.TB) *fzMessages {
 		m.challenge = append(m.challenge, mustBin(ch))
 		m.pass2 = append(m.pass2, mustBin(p2))
 		m.finish = append(m.finish, mustBin(fin))
-		m.g1 = append(m.g1, p1.U.Bytes(), p1.Z.Bytes(), ch.W.Bytes(), p2.V.Bytes(), c.Token.Bytes())
+		m.g1 = append(m.g1, p1.U.Bytes(), p1.Z.Bytes(), p2.V.Bytes(), c.Token.Bytes())
+		m.keyShare = append(m.keyShare, p1.KEM.Bytes())
+		m.ciphertext = append(m.ciphertext, ch.KEM.Bytes())
 		if c.Permit != nil {
 			m.g1 = append(m.g1, c.Permit.Bytes())
 		}
@@ -345,12 +430,15 @@ func FuzzPass1(f *testing.F) {
 		for _, bad := range fzBadMessages(f, b, []int{40, 88}, nil) {
 			f.Add(bad)
 		}
+		for _, ek := range fzBadKeyShares(b[136:]) {
+			f.Add(fzSplice(b, 136, ek))
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := fzClone(b)
 		var msg Pass1
 		err := msg.UnmarshalBinary(in)
-		if want := len(b) == Pass1Size && fzCirclAcceptsG1(b[40:88]) && fzCirclAcceptsG1(b[88:136]); (err == nil) != want {
+		if want := len(b) == Pass1Size && fzCirclAcceptsG1(b[40:88]) && fzCirclAcceptsG1(b[88:136]) && fzKeyShareValid(b[136:]); (err == nil) != want {
 			t.Fatalf("Pass1.UnmarshalBinary(%x): err = %v, want success = %v", b, err, want)
 		}
 		if err != nil {
@@ -364,6 +452,9 @@ func FuzzPass1(f *testing.F) {
 		}
 		fzCheckG1(t, "pass 1 U", msg.U)
 		fzCheckG1(t, "pass 1 Z", msg.Z)
+		if msg.KEM == nil || !bytes.Equal(msg.KEM.Bytes(), b[136:]) {
+			t.Fatal("pass 1 key share does not round-trip")
+		}
 	})
 }
 
@@ -371,15 +462,18 @@ func FuzzChallenge(f *testing.F) {
 	m := fzProtocol(f)
 	for _, b := range m.challenge {
 		f.Add(b)
-		for _, bad := range fzBadMessages(f, b, []int{48}, []int{16}) {
+		for _, bad := range fzBadMessages(f, b, nil, []int{16}) {
 			f.Add(bad)
+		}
+		for _, ct := range fzBadCiphertexts(b[48:]) {
+			f.Add(fzSplice(b, 48, ct))
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := fzClone(b)
 		var msg Challenge
 		err := msg.UnmarshalBinary(in)
-		if want := len(b) == ChallengeSize && fzScalarValid(b[16:48]) && fzCirclAcceptsG1(b[48:96]); (err == nil) != want {
+		if want := len(b) == ChallengeSize && fzScalarValid(b[16:48]) && fzCiphertextValid(b[48:]); (err == nil) != want {
 			t.Fatalf("Challenge.UnmarshalBinary(%x): err = %v, want success = %v", b, err, want)
 		}
 		if err != nil {
@@ -392,7 +486,63 @@ func FuzzChallenge(f *testing.F) {
 			t.Fatalf("round trip of %x: %x, %v", b, got, err)
 		}
 		fzCheckScalar(t, "challenge y", msg.Y, false)
-		fzCheckG1(t, "challenge W", msg.W)
+		if msg.KEM == nil || !bytes.Equal(msg.KEM.Bytes(), b[48:]) {
+			t.Fatal("challenge ciphertext does not round-trip")
+		}
+	})
+}
+
+func FuzzDecodeEncapsulationKey(f *testing.F) {
+	m := fzProtocol(f)
+	for _, b := range m.keyShare {
+		f.Add(b)
+		f.Add(b[:len(b)-1])
+		f.Add(append(fzClone(b), 0))
+		for _, bad := range fzBadKeyShares(b) {
+			f.Add(bad)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in := fzClone(b)
+		k, err := DecodeEncapsulationKey(in)
+		if want := fzKeyShareValid(b); (err == nil) != want {
+			t.Fatalf("DecodeEncapsulationKey(%x): err = %v, want success = %v", b, err, want)
+		}
+		if err != nil {
+			fzCheckErr(t, err)
+			return
+		}
+		fzScramble(in)
+		if got := k.Bytes(); !bytes.Equal(got, b) {
+			t.Fatalf("round trip: DecodeEncapsulationKey(%x).Bytes() = %x", b, got)
+		}
+	})
+}
+
+func FuzzDecodeCiphertext(f *testing.F) {
+	m := fzProtocol(f)
+	for _, b := range m.ciphertext {
+		f.Add(b)
+		f.Add(b[:len(b)-1])
+		f.Add(append(fzClone(b), 0))
+		for _, bad := range fzBadCiphertexts(b) {
+			f.Add(bad)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in := fzClone(b)
+		c, err := DecodeCiphertext(in)
+		if want := fzCiphertextValid(b); (err == nil) != want {
+			t.Fatalf("DecodeCiphertext(%x): err = %v, want success = %v", b, err, want)
+		}
+		if err != nil {
+			fzCheckErr(t, err)
+			return
+		}
+		fzScramble(in)
+		if got := c.Bytes(); !bytes.Equal(got, b) {
+			t.Fatalf("round trip: DecodeCiphertext(%x).Bytes() = %x", b, got)
+		}
 	})
 }
 
@@ -465,6 +615,39 @@ func TestFuzzSeedsValid(t *testing.T) {
 			t.Errorf("proof %x: %v", b, err)
 		}
 	}
+	for _, b := range m.keyShare {
+		if _, err := DecodeEncapsulationKey(b); err != nil || !fzKeyShareValid(b) {
+			t.Errorf("key share %x: %v", b, err)
+		}
+		for _, bad := range fzBadKeyShares(b) {
+			if _, err := DecodeEncapsulationKey(bad); (err == nil) != fzKeyShareValid(bad) {
+				t.Errorf("key share %x: %v, reference says %v", bad, err, fzKeyShareValid(bad))
+			}
+		}
+	}
+	for _, b := range m.ciphertext {
+		if _, err := DecodeCiphertext(b); err != nil {
+			t.Errorf("ciphertext %x: %v", b, err)
+		}
+	}
+	// The small-order X25519 keys decode (they are canonical) and are refused when the
+	// shared secret is computed.
+	_, small := fzBadX25519()
+	for _, b := range small {
+		k, err := decodeX25519(b)
+		if err != nil {
+			t.Fatalf("small-order X25519 %x: %v", b, err)
+		}
+		e, err := newEncapsulator(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ek := randomKeyShare(t)
+		ek.x25519 = k
+		if _, _, err := e.run(ek); !errors.Is(err, ErrIdentity) {
+			t.Errorf("small-order X25519 %x: got %v, want ErrIdentity", b, err)
+		}
+	}
 	for _, c := range []struct {
 		msgs [][]byte
 		v    interface{ UnmarshalBinary([]byte) error }
@@ -475,4 +658,36 @@ func TestFuzzSeedsValid(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzRestoreSession: a session state never panics the decoder, and one it accepts
+// encodes back to itself.
+func FuzzRestoreSession(f *testing.F) {
+	w := newWorld(f, "fuzz.example.com", 2)
+	c := w.enrol(f, "fuzz@example.com", []byte("1234"))
+	fl := w.upToPass2(f, c, []byte("1234"))
+	state, err := fl.ss.MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(state)
+	f.Add(state[:sessionStateHead])
+	f.Add(state[:sessionStateHead-1])
+	for _, bad := range fzBadG1(f) {
+		if len(bad) == G1Size {
+			f.Add(fzSplice(state, SessionIDSize+SharedSecretSize+G1Size, bad))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in := fzClone(b)
+		s, err := w.verifier.RestoreSession(in)
+		if err != nil {
+			return
+		}
+		fzScramble(in)
+		got, err := s.MarshalBinary()
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("round trip of %x: %x, %v", b, got, err)
+		}
+	})
 }

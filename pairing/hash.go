@@ -15,7 +15,7 @@ const (
 	DSTPIN      = "POLYROOT-V1-PIN-BLS12381FR_XMD:SHA-256_"
 	DSTDLEQ     = "POLYROOT-V1-DLEQ-BLS12381FR_XMD:SHA-256_"
 	DSTNonce    = "POLYROOT-V1-NONCE-BLS12381FR_XMD:SHA-256_"
-	DSTLogin    = "POLYROOT-V1-LOGIN-BLS12381FR_XMD:SHA-256_"
+	DSTLogin    = "POLYROOT-V2-LOGIN-BLS12381FR_XMD:SHA-256_"
 )
 
 // IDHashSize is the length of an identity hash, and SaltSize that of its salt.

@@ -2,6 +2,10 @@ package pairing
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/mlkem"
+	"crypto/mlkem/mlkemtest"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -110,9 +114,12 @@ type katCase struct {
 	Slot         uint64   `json:"slot"`
 	X            string   `json:"x"`
 	R            string   `json:"r"`
+	ClientMLKEM  string   `json:"client_mlkem_seed"`     // d ‖ z of ML-KEM-768 key generation
+	ClientX25519 string   `json:"client_x25519_private"` // the client's X25519 private key
 	Y            string   `json:"y"`
-	W            string   `json:"w"`
 	SessionID    string   `json:"session_id"`
+	ServerMLKEM  string   `json:"server_mlkem_randomness"` // m of ML-KEM-768 encapsulation
+	ServerX25519 string   `json:"server_x25519_private"`   // the server's X25519 private key
 	Binding      string   `json:"channel_binding"`
 
 	IDHash     string `json:"idhash"`
@@ -125,6 +132,7 @@ type katCase struct {
 	Token      string `json:"token_TK"`
 	Pass1      string `json:"pass1"`
 	Challenge  string `json:"challenge"`
+	Shared     string `json:"shared_secret"` // ML-KEM shared key ‖ X25519 shared secret
 	Pass2      string `json:"pass2"`
 	Finish     string `json:"finish"`
 	SessionKey string `json:"session_key"`
@@ -302,18 +310,35 @@ func generateKAT(t testing.TB, i int, spec katSpec) katCase {
 	client.Token = ExtractPIN(domain.Name, idh, sA, []byte(spec.pin))
 	c.Token = hx(client.Token.Bytes())
 
-	x, r, y, w := d.scalar(t), d.scalar(t), d.scalar(t), d.scalar(t)
-	c.X, c.R, c.Y, c.W = hx(x.Bytes()), hx(r.Bytes()), hx(y.Bytes()), hx(w.Bytes())
+	x, r := d.scalar(t), d.scalar(t)
+	c.X, c.R = hx(x.Bytes()), hx(r.Bytes())
+	clientMLKEM, clientX25519 := d.bytes(mlkem.SeedSize), d.bytes(32)
+	c.ClientMLKEM, c.ClientX25519 = hx(clientMLKEM), hx(clientX25519)
+	dk, err := decapsulationKeyFromSeed(clientMLKEM, clientX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := d.scalar(t)
+	c.Y = hx(y.Bytes())
 	var sid [SessionIDSize]byte
 	copy(sid[:], d.bytes(SessionIDSize))
 	c.SessionID = hx(sid[:])
+	serverMLKEM, serverX25519 := d.bytes(32), d.bytes(32)
+	c.ServerMLKEM, c.ServerX25519 = hx(serverMLKEM), hx(serverX25519)
+	sx, err := ecdh.X25519().NewPrivateKey(serverX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := &encapsulator{x25519: sx, encapsulate: func(ek *mlkem.EncapsulationKey768) ([]byte, []byte, error) {
+		return mlkemtest.Encapsulate768(ek, serverMLKEM)
+	}}
 	var binding []byte
 	if spec.binding {
 		binding = d.bytes(32)
 	}
 	c.Binding = hx(binding)
 
-	cs, p1, err := client.start([]byte(spec.pin), x, r)
+	cs, p1, err := client.start([]byte(spec.pin), x, r, dk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,11 +347,12 @@ func generateKAT(t testing.TB, i int, spec katSpec) katCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, ch, err := (&Verifier{Domain: domain, Key: key}).challenge(p1, sid, y, w)
+	ss, ch, err := (&Verifier{Domain: domain, Key: key}).challenge(p1, sid, y, enc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Challenge = mustMarshal(t, ch)
+	c.Shared = hx(ss.ss)
 	p2, err := cs.Respond(ch, binding)
 	if err != nil {
 		t.Fatal(err)
@@ -398,3 +424,147 @@ func TestKnownAnswer(t *testing.T) {
 
 // katNow is the instant the known-answer cases log in at (2027-01-15T08:00:00Z).
 var katNow = unixTime(1_800_000_000)
+
+// TestKnownAnswerKEM re-derives the key exchange of every known-answer case from its
+// recorded inputs with the standard library alone (docs/protocol.md 9.1, 9.2, 9.6): the
+// client's key share at the end of pass 1, the server's ciphertext at the end of the
+// challenge, and the shared secret, ML-KEM shared key ‖ X25519 shared secret, as both
+// sides compute it.
+func TestKnownAnswerKEM(t *testing.T) {
+	b, err := os.ReadFile(katPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f katFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	unhex := func(s string) []byte {
+		v, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, c := range f.Cases {
+		dk, err := mlkem.NewDecapsulationKey768(unhex(c.ClientMLKEM))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cx, err := ecdh.X25519().NewPrivateKey(unhex(c.ClientX25519))
+		if err != nil {
+			t.Fatal(err)
+		}
+		share := append(dk.EncapsulationKey().Bytes(), cx.PublicKey().Bytes()...)
+		pass1, challenge := unhex(c.Pass1), unhex(c.Challenge)
+		if !bytes.Equal(pass1[IDHashSize+8+2*G1Size:], share) {
+			t.Errorf("%s: pass 1 does not end with the key share of the recorded seeds", c.Name)
+		}
+		ssm, ctm, err := mlkemtest.Encapsulate768(dk.EncapsulationKey(), unhex(c.ServerMLKEM))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sx, err := ecdh.X25519().NewPrivateKey(unhex(c.ServerX25519))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(challenge[SessionIDSize+ScalarSize:], append(ctm, sx.PublicKey().Bytes()...)) {
+			t.Errorf("%s: the challenge does not end with the ciphertext of the recorded randomness", c.Name)
+		}
+		ssx, err := sx.ECDH(cx.PublicKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ssc, err := dk.Decapsulate(ctm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := unhex(c.Shared); !bytes.Equal(append(ssm, ssx...), want) || !bytes.Equal(ssc, ssm) {
+			t.Errorf("%s: shared secret differs from the recorded one", c.Name)
+		}
+	}
+}
+
+// TestKnownAnswerTranscript rebuilds, for every known-answer case, the transcript and
+// the key schedule of login version 2 from the recorded messages, following the
+// layouts of docs/protocol.md 8, 9.4 and 9.6 with its own length prefixes and the
+// strings spelled out, and checks the tags and the session key against the file. The
+// server's side is used: G = e(Z + h·A', sQ).
+func TestKnownAnswerTranscript(t *testing.T) {
+	b, err := os.ReadFile(katPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f katFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	unhex := func(s string) []byte {
+		v, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	prefixed := func(fields ...[]byte) []byte {
+		var out []byte
+		for _, f := range fields {
+			out = binary.BigEndian.AppendUint32(out, uint32(len(f)))
+			out = append(out, f...)
+		}
+		return out
+	}
+	be64 := func(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+	for i, c := range f.Cases {
+		p1, ch, p2 := unhex(c.Pass1), unhex(c.Challenge), unhex(c.Pass2)
+		if len(p1) != 1352 || len(ch) != 1168 || len(p2) != 96 {
+			t.Fatalf("%s: message sizes %d, %d, %d", c.Name, len(p1), len(ch), len(p2))
+		}
+		tr := prefixed([]byte("polyroot/v2"), []byte(c.Domain), be64(c.PermitPeriod),
+			p1[0:32], p1[32:40], p1[40:88], p1[88:136], p1[136:1352],
+			ch[16:48], ch[48:1168], p2[16:64], unhex(c.Binding))
+		if i == 0 && len(tr) != 2635 {
+			t.Errorf("case 00: t is %d bytes, the document says 2635", len(tr))
+		}
+		h := HashToScalar(tr, []byte("POLYROOT-V2-LOGIN-BLS12381FR_XMD:SHA-256_"))
+		var id IDHash
+		copy(id[:], p1[0:32])
+		aPrime := IdentityPoint(id)
+		if c.PermitPeriod != 0 {
+			aPrime = aPrime.Add(PermitPoint(id, binary.BigEndian.Uint64(p1[32:40]), c.PermitPeriod))
+		}
+		z, err := DecodeG1(p1[88:136])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sQ, err := DecodeG2(unhex(c.ServerKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gt, err := bls.Pair([]bls.G1Affine{z.Add(aPrime.Mul(h)).affine()}, []bls.G2Affine{sQ.affine()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := gt.Bytes()
+		prk, err := hkdf.Extract(sha256.New, prefixed(g[:], unhex(c.Shared), tr), []byte("POLYROOT-V2-LOGIN-KDF"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		expand := func(label string) []byte {
+			k, err := hkdf.Expand(sha256.New, prk, label, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+		if !bytes.Equal(expand("polyroot/v2 client tag"), p2[64:96]) {
+			t.Errorf("%s: tag_c differs", c.Name)
+		}
+		if !bytes.Equal(expand("polyroot/v2 server tag"), unhex(c.Finish)) {
+			t.Errorf("%s: tag_s differs", c.Name)
+		}
+		if !bytes.Equal(expand("polyroot/v2 session key"), unhex(c.SessionKey)) {
+			t.Errorf("%s: session key differs", c.Name)
+		}
+	}
+}

@@ -9,26 +9,27 @@ import (
 const (
 	SessionIDSize = 16
 	TagSize       = 32
-	Pass1Size     = IDHashSize + 8 + 2*G1Size           // idhash ‖ slot ‖ U ‖ Z
-	ChallengeSize = SessionIDSize + ScalarSize + G1Size // sid ‖ y ‖ W
-	Pass2Size     = SessionIDSize + G1Size + TagSize    // sid ‖ V ‖ tag_c
-	FinishSize    = TagSize                             // tag_s
+	Pass1Size     = IDHashSize + 8 + 2*G1Size + EncapsulationKeySize // idhash ‖ slot ‖ U ‖ Z ‖ ek: 1352
+	ChallengeSize = SessionIDSize + ScalarSize + CiphertextSize      // sid ‖ y ‖ ct: 1168
+	Pass2Size     = SessionIDSize + G1Size + TagSize                 // sid ‖ V ‖ tag_c: 96
+	FinishSize    = TagSize                                          // tag_s: 32
 )
 
-// Pass1 is the client's first message: who it is, which permit slot it uses, and its
-// commitments U = x·A' and Z = r·A'.
+// Pass1 is the client's first message: who it is, which permit slot it uses, its
+// commitments U = x·A' and Z = r·A', and its ephemeral hybrid key share.
 type Pass1 struct {
 	IDHash IDHash
 	Slot   uint64
 	U, Z   *G1
+	KEM    *EncapsulationKey
 }
 
 // Challenge is the server's answer to pass 1: a session ID, the challenge y and the
-// server's Diffie–Hellman share W = w·A'.
+// server's encapsulation to the client's key share.
 type Challenge struct {
 	SessionID [SessionIDSize]byte
 	Y         *Scalar
-	W         *G1
+	KEM       *Ciphertext
 }
 
 // Pass2 is the client's proof V = −(x+y)·SEC and its key confirmation tag.
@@ -43,15 +44,17 @@ type Finish struct {
 	Tag [TagSize]byte
 }
 
-// MarshalBinary encodes m as idhash ‖ slot (uint64 big-endian) ‖ U ‖ Z.
+// MarshalBinary encodes m as idhash ‖ slot (uint64 big-endian) ‖ U ‖ Z ‖ key share.
 func (m *Pass1) MarshalBinary() ([]byte, error) {
-	b := append(m.IDHash[:0:0], m.IDHash[:]...)
+	b := append(make([]byte, 0, Pass1Size), m.IDHash[:]...)
 	b = binary.BigEndian.AppendUint64(b, m.Slot)
 	b = append(b, m.U.Bytes()...)
-	return append(b, m.Z.Bytes()...), nil
+	b = append(b, m.Z.Bytes()...)
+	return append(b, m.KEM.Bytes()...), nil
 }
 
-// UnmarshalBinary decodes m strictly: exact length, valid non-identity points.
+// UnmarshalBinary decodes m strictly: exact length, valid non-identity points, a valid
+// key share.
 func (m *Pass1) UnmarshalBinary(b []byte) error {
 	if len(b) != Pass1Size {
 		return fmt.Errorf("%w: pass 1 is %d bytes, want %d", ErrLength, len(b), Pass1Size)
@@ -64,20 +67,25 @@ func (m *Pass1) UnmarshalBinary(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("pass 1 Z: %w", err)
 	}
+	ek, err := DecodeEncapsulationKey(b[136:Pass1Size])
+	if err != nil {
+		return fmt.Errorf("pass 1 key share: %w", err)
+	}
 	copy(m.IDHash[:], b[:32])
 	m.Slot = binary.BigEndian.Uint64(b[32:40])
-	m.U, m.Z = u, z
+	m.U, m.Z, m.KEM = u, z, ek
 	return nil
 }
 
-// MarshalBinary encodes m as sid ‖ y ‖ W.
+// MarshalBinary encodes m as sid ‖ y ‖ ciphertext.
 func (m *Challenge) MarshalBinary() ([]byte, error) {
-	b := append(m.SessionID[:0:0], m.SessionID[:]...)
+	b := append(make([]byte, 0, ChallengeSize), m.SessionID[:]...)
 	b = append(b, m.Y.Bytes()...)
-	return append(b, m.W.Bytes()...), nil
+	return append(b, m.KEM.Bytes()...), nil
 }
 
-// UnmarshalBinary decodes m strictly: exact length, non-zero canonical y, valid W.
+// UnmarshalBinary decodes m strictly: exact length, non-zero canonical y, a valid
+// ciphertext.
 func (m *Challenge) UnmarshalBinary(b []byte) error {
 	if len(b) != ChallengeSize {
 		return fmt.Errorf("%w: challenge is %d bytes, want %d", ErrLength, len(b), ChallengeSize)
@@ -86,12 +94,12 @@ func (m *Challenge) UnmarshalBinary(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("challenge y: %w", err)
 	}
-	w, err := DecodeG1(b[48:96])
+	ct, err := DecodeCiphertext(b[48:ChallengeSize])
 	if err != nil {
-		return fmt.Errorf("challenge W: %w", err)
+		return fmt.Errorf("challenge ciphertext: %w", err)
 	}
 	copy(m.SessionID[:], b[:16])
-	m.Y, m.W = y, w
+	m.Y, m.KEM = y, ct
 	return nil
 }
 

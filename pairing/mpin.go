@@ -1,6 +1,7 @@
 package pairing
 
 import (
+	"bytes"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
@@ -15,7 +16,17 @@ import (
 	bls "github.com/consensys/gnark-crypto/ecc/bls12-381"
 )
 
-// ProtocolVersion names this version of the login protocol in every transcript.
+// LoginVersion names this version of the login protocol (docs/protocol.md 8, 9): it
+// is the first field of every transcript, and the DST of h and the key schedule's salt
+// and labels carry it too. Version 2 takes the session key's secrecy from a hybrid
+// X25519 + ML-KEM-768 exchange instead of a Diffie–Hellman in G1.
+const LoginVersion = "polyroot/v2"
+
+// ProtocolVersion names the version of the keys and of their issuance: the encodings,
+// the hashes to G1 and to scalars of identities, permits and PINs, the DLEQ proofs, the
+// delivery of shares and the trust bundle, whose "protocol" member it is. Version 2 of
+// the login changes none of these, so tokens, permits, server keys and pinned bundles
+// stay valid, and this stays "polyroot/v1" (docs/protocol.md, "Versions").
 const ProtocolVersion = "polyroot/v1"
 
 // SessionKeySize is the length of the session key both sides derive.
@@ -70,6 +81,7 @@ type ClientSession struct {
 	aPrime    *G1
 	sec       *G1 // s·A', from token, PIN and permit
 	x, r      *Scalar
+	dk        *decapsulationKey // the key share's secret half, dropped by Respond
 	challenge *Challenge
 	prk       []byte
 	used      atomic.Bool
@@ -77,7 +89,8 @@ type ClientSession struct {
 }
 
 // Start begins a login with the PIN: it returns pass 1 and the session that answers
-// the server's challenge. The PIN is only used to rebuild SEC = TK + π·A + TP_k.
+// the server's challenge. The PIN is only used to rebuild SEC = TK + π·A + TP_k. The
+// scalars x, r and the ephemeral key share are drawn from rand (crypto/rand if nil).
 func (c *Client) Start(rand io.Reader, pin []byte) (*ClientSession, *Pass1, error) {
 	x, err := RandomScalar(rand)
 	if err != nil {
@@ -87,10 +100,14 @@ func (c *Client) Start(rand io.Reader, pin []byte) (*ClientSession, *Pass1, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.start(pin, x, r)
+	dk, err := newDecapsulationKey(rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.start(pin, x, r, dk)
 }
 
-func (c *Client) start(pin []byte, x, r *Scalar) (*ClientSession, *Pass1, error) {
+func (c *Client) start(pin []byte, x, r *Scalar, dk *decapsulationKey) (*ClientSession, *Pass1, error) {
 	if c.Token == nil || (c.Domain.PermitPeriod != 0) != (c.Permit != nil) {
 		return nil, nil, fmt.Errorf("pairing: client needs a token, and a permit exactly when the domain uses permits")
 	}
@@ -103,8 +120,8 @@ func (c *Client) start(pin []byte, x, r *Scalar) (*ClientSession, *Pass1, error)
 		aPrime = a.Add(PermitPoint(c.IDHash, c.Slot, c.Domain.PermitPeriod))
 		sec = sec.Add(c.Permit)
 	}
-	s := &ClientSession{domain: c.Domain, aPrime: aPrime, sec: sec, x: x, r: r}
-	s.pass1 = Pass1{IDHash: c.IDHash, Slot: c.Slot, U: aPrime.Mul(x), Z: aPrime.Mul(r)}
+	s := &ClientSession{domain: c.Domain, aPrime: aPrime, sec: sec, x: x, r: r, dk: dk}
+	s.pass1 = Pass1{IDHash: c.IDHash, Slot: c.Slot, U: aPrime.Mul(x), Z: aPrime.Mul(r), KEM: dk.encapsulationKey()}
 	p1 := s.pass1
 	return s, &p1, nil
 }
@@ -115,14 +132,16 @@ func (s *ClientSession) Respond(ch *Challenge, binding []byte) (*Pass2, error) {
 	if !s.used.CompareAndSwap(false, true) {
 		return nil, ErrSessionUsed
 	}
-	if ch == nil || ch.Y == nil || ch.W == nil {
+	if ch == nil || ch.Y == nil || ch.KEM == nil {
 		return nil, fmt.Errorf("pairing: incomplete challenge")
 	}
 	if ch.Y.IsZero() {
 		return nil, ErrZeroScalar
 	}
-	if ch.W.IsIdentity() {
-		return nil, ErrIdentity
+	ss, err := s.dk.decapsulate(ch.KEM)
+	s.dk = nil // single-use: the key share's secret is forgotten whatever happens
+	if err != nil {
+		return nil, err
 	}
 	xy := new(Scalar).Add(s.x, ch.Y)
 	v := s.sec.Mul(xy.Neg(xy)) // V = −(x+y)·SEC
@@ -138,7 +157,7 @@ func (s *ClientSession) Respond(ch *Challenge, binding []byte) (*Pass2, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.prk = extractKey(gt, ch.W.Mul(s.x).Bytes(), t)
+	s.prk = extractKey(gt, ss, t)
 	s.challenge = ch
 	p2 := &Pass2{SessionID: ch.SessionID, V: v}
 	copy(p2.Tag[:], expandKey(s.prk, labelClientTag))
@@ -238,15 +257,16 @@ func (v *Verifier) AcceptSlot(k uint64, now time.Time) bool {
 
 // A ServerSession is one login in progress on the server side: it is single-use.
 // Everything that does not depend on pass 2 is computed when it is created, so that
-// checking pass 2 costs one decoding and one 2-pairing.
+// checking pass 2 costs one decoding and one 2-pairing. It keeps no copy of the
+// messages, only the transcript's first fields and the points pass 2 needs.
 type ServerSession struct {
-	domain    Domain
 	key       *ServerKey
-	pass1     Pass1
-	challenge Challenge
+	sid       [SessionIDSize]byte
+	prefix    []byte       // the transcript up to the ciphertext (9.4)
 	aPrime    bls.G1Affine // A'
+	z         bls.G1Affine // Z
 	p         bls.G1Affine // U + y·A'
-	dh        []byte       // w·U
+	ss        []byte       // the hybrid shared secret
 	used      atomic.Bool
 	verifiedV []byte
 }
@@ -264,15 +284,15 @@ func (v *Verifier) Challenge(rand io.Reader, p1 *Pass1, now time.Time) (*ServerS
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := RandomScalar(rand)
-	if err != nil {
-		return nil, nil, err
-	}
 	var sid [SessionIDSize]byte
 	if _, err := io.ReadFull(randOrDefault(rand), sid[:]); err != nil {
 		return nil, nil, fmt.Errorf("pairing: reading randomness: %w", err)
 	}
-	return v.challenge(p1, sid, y, w)
+	e, err := newEncapsulator(rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v.challenge(p1, sid, y, e)
 }
 
 func randOrDefault(r io.Reader) io.Reader {
@@ -282,25 +302,79 @@ func randOrDefault(r io.Reader) io.Reader {
 	return r
 }
 
-func (v *Verifier) challenge(p1 *Pass1, sid [SessionIDSize]byte, y, w *Scalar) (*ServerSession, *Challenge, error) {
-	if p1 == nil || p1.U == nil || p1.Z == nil {
+func (v *Verifier) challenge(p1 *Pass1, sid [SessionIDSize]byte, y *Scalar, e *encapsulator) (*ServerSession, *Challenge, error) {
+	if p1 == nil || p1.U == nil || p1.Z == nil || p1.KEM == nil {
 		return nil, nil, fmt.Errorf("pairing: incomplete pass 1")
 	}
 	if p1.U.IsIdentity() || p1.Z.IsIdentity() {
 		return nil, nil, ErrIdentity
 	}
+	ss, ct, err := e.run(p1.KEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := &Challenge{SessionID: sid, Y: y, KEM: ct}
 	aPrime := v.Domain.loginPoint(p1.IDHash, p1.Slot)
-	s := &ServerSession{domain: v.Domain, key: v.Key, pass1: *p1}
-	s.challenge = Challenge{SessionID: sid, Y: y, W: aPrime.Mul(w)}
+	s := &ServerSession{key: v.Key, sid: sid, prefix: transcriptPrefix(v.Domain, p1, ch), ss: ss}
 	s.aPrime = aPrime.affine()
+	s.z = p1.Z.affine()
 	s.p = p1.U.addVarTime(aPrime.mulVarTime(y)).affine()
-	s.dh = p1.U.Mul(w).Bytes()
-	ch := s.challenge
-	return s, &ch, nil
+	return s, ch, nil
 }
 
 // ID returns the session ID that pass 2 must carry.
-func (s *ServerSession) ID() [SessionIDSize]byte { return s.challenge.SessionID }
+func (s *ServerSession) ID() [SessionIDSize]byte { return s.sid }
+
+// sessionStateHead is the fixed part of a session state: sid ‖ ss ‖ A' ‖ Z ‖ P.
+const sessionStateHead = SessionIDSize + SharedSecretSize + 3*G1Size
+
+// MarshalBinary returns the state of an unused session, for a store that replicas
+// share: sid ‖ ss ‖ enc(A') ‖ enc(Z) ‖ enc(P) ‖ the transcript up to the ciphertext.
+// It holds the session's shared secret ss: seal it (encrypt and authenticate) before
+// it leaves the process. A challenge cannot be made again from the randomness it was
+// drawn from (the ML-KEM encapsulation draws its own), so this state is what a replica
+// needs to check pass 2. Verifier.RestoreSession reads it back.
+func (s *ServerSession) MarshalBinary() ([]byte, error) {
+	if s.used.Load() {
+		return nil, ErrSessionUsed
+	}
+	b := make([]byte, 0, sessionStateHead+len(s.prefix))
+	b = append(b, s.sid[:]...)
+	b = append(b, s.ss...)
+	for _, p := range []*bls.G1Affine{&s.aPrime, &s.z, &s.p} {
+		e := p.Bytes()
+		b = append(b, e[:]...)
+	}
+	return append(b, s.prefix...), nil
+}
+
+// RestoreSession rebuilds a session of v from the state ServerSession.MarshalBinary
+// returned, on any replica with the same domain and server key. It checks the encoding
+// (the points as DecodeG1 does) and that the state belongs to v's domain and permit
+// period (a renewal's session does not restore as a login's); it cannot tell whether
+// the session was used: single use across replicas is the store's job.
+func (v *Verifier) RestoreSession(b []byte) (*ServerSession, error) {
+	if len(b) < sessionStateHead {
+		return nil, fmt.Errorf("%w: session state is %d bytes", ErrLength, len(b))
+	}
+	s := &ServerSession{key: v.Key}
+	copy(s.sid[:], b)
+	s.ss = append([]byte(nil), b[SessionIDSize:SessionIDSize+SharedSecretSize]...)
+	off := SessionIDSize + SharedSecretSize
+	for _, p := range []*bls.G1Affine{&s.aPrime, &s.z, &s.p} {
+		q, err := DecodeG1(b[off : off+G1Size])
+		if err != nil {
+			return nil, fmt.Errorf("session state: %w", err)
+		}
+		*p = q.affine()
+		off += G1Size
+	}
+	s.prefix = append([]byte(nil), b[off:]...)
+	if head := lp([]byte(LoginVersion), []byte(v.Domain.Name), u64(v.Domain.PermitPeriod)); !bytes.HasPrefix(s.prefix, head) {
+		return nil, fmt.Errorf("pairing: session state of another domain, period or login version")
+	}
+	return s, nil
+}
 
 // Verify checks the pairing equation of pass 2, e(V, Q)·e(U + y·A', sQ) = 1. It uses
 // the session up: a second call fails with ErrSessionUsed. On success, Confirm derives
@@ -324,7 +398,7 @@ func (s *ServerSession) take(p2 *Pass2) error {
 	if !s.used.CompareAndSwap(false, true) {
 		return ErrSessionUsed
 	}
-	if p2 == nil || p2.V == nil || p2.SessionID != s.challenge.SessionID {
+	if p2 == nil || p2.V == nil || p2.SessionID != s.sid {
 		return ErrAuthFailed
 	}
 	return nil
@@ -381,16 +455,16 @@ func (s *ServerSession) Reject(p2 *Pass2, binding []byte) error {
 }
 
 // derive is the key schedule of pass 2: h from the transcript, prk from the key
-// pairing e(Z + h·A', sQ), the DH value and the transcript, then the server's tag and
-// the session key; tagOK reports whether the client's tag matches (in constant time).
+// pairing e(Z + h·A', sQ), the hybrid shared secret and the transcript, then the
+// server's tag and the session key; tagOK reports whether the client's tag matches
+// (in constant time).
 func (s *ServerSession) derive(p2 *Pass2, binding []byte) (f *Finish, key []byte, tagOK bool) {
-	t := transcript(s.domain, &s.pass1, &s.challenge, p2.V, binding)
+	t := append(append(s.prefix[:len(s.prefix):len(s.prefix)], lp(p2.V.Bytes())...), lp(binding)...)
 	h := HashToScalar(t, []byte(DSTLogin))
 	var zh bls.G1Affine // Z + h·A'
 	zh.ScalarMultiplication(&s.aPrime, h.bigInt())
-	z := s.pass1.Z.affine()
-	zh.Add(&zh, &z)
-	prk := extractKey(s.key.pairSQ(&zh), s.dh, t)
+	zh.Add(&zh, &s.z)
+	prk := extractKey(s.key.pairSQ(&zh), s.ss, t)
 	tagOK = hmac.Equal(p2.Tag[:], expandKey(prk, labelClientTag))
 	f = &Finish{}
 	copy(f.Tag[:], expandKey(prk, labelServerTag))
@@ -399,21 +473,27 @@ func (s *ServerSession) derive(p2 *Pass2, binding []byte) (f *Finish, key []byte
 
 // transcript is everything both sides saw, in a fixed order, each field length-prefixed.
 func transcript(d Domain, p1 *Pass1, ch *Challenge, v *G1, binding []byte) []byte {
-	return lp([]byte(ProtocolVersion), []byte(d.Name), u64(d.PermitPeriod), p1.IDHash[:], u64(p1.Slot),
-		p1.U.Bytes(), p1.Z.Bytes(), ch.Y.Bytes(), ch.W.Bytes(), v.Bytes(), binding)
+	return append(append(transcriptPrefix(d, p1, ch), lp(v.Bytes())...), lp(binding)...)
 }
 
-// Key schedule: prk = HKDF-Extract(salt, lp(GT) ‖ lp(DH) ‖ lp(transcript)), then one
-// HKDF-Expand per purpose, so the tags never reveal the session key.
+// transcriptPrefix is the transcript's fields up to the ciphertext: what the server
+// knows when it sends the challenge.
+func transcriptPrefix(d Domain, p1 *Pass1, ch *Challenge) []byte {
+	return lp([]byte(LoginVersion), []byte(d.Name), u64(d.PermitPeriod), p1.IDHash[:], u64(p1.Slot),
+		p1.U.Bytes(), p1.Z.Bytes(), p1.KEM.Bytes(), ch.Y.Bytes(), ch.KEM.Bytes())
+}
+
+// Key schedule: prk = HKDF-Extract(salt, lp(GT) ‖ lp(shared secret) ‖ lp(transcript)),
+// then one HKDF-Expand per purpose, so the tags never reveal the session key.
 const (
-	kdfSalt         = "POLYROOT-V1-LOGIN-KDF"
-	labelClientTag  = "polyroot/v1 client tag"
-	labelServerTag  = "polyroot/v1 server tag"
-	labelSessionKey = "polyroot/v1 session key"
+	kdfSalt         = "POLYROOT-V2-LOGIN-KDF"
+	labelClientTag  = "polyroot/v2 client tag"
+	labelServerTag  = "polyroot/v2 server tag"
+	labelSessionKey = "polyroot/v2 session key"
 )
 
-func extractKey(gt, dh, transcript []byte) []byte {
-	prk, err := hkdf.Extract(sha256.New, lp(gt, dh, transcript), []byte(kdfSalt))
+func extractKey(gt, ss, transcript []byte) []byte {
+	prk, err := hkdf.Extract(sha256.New, lp(gt, ss, transcript), []byte(kdfSalt))
 	if err != nil {
 		panic("pairing: " + err.Error()) // unreachable: HKDF-Extract does not fail
 	}

@@ -2,6 +2,7 @@ package pairing
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"errors"
 	"testing"
 	"time"
@@ -251,7 +252,10 @@ func TestLoginProperties(t *testing.T) {
 		{name: "fail/tampered-Z", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.Z = randomG1(t) }}, want: ErrChannelBinding},
 		{name: "fail/tampered-idhash", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.IDHash = bob.IDHash }}, want: ErrAuthFailed},
 		{name: "fail/tampered-y", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.Y = new(Scalar).Add(m.Y, one) }}, want: ErrAuthFailed},
-		{name: "fail/tampered-W", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.W = randomG1(t) }}, want: ErrChannelBinding},
+		{name: "fail/tampered-key-share", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.KEM = randomKeyShare(t) }}, want: ErrChannelBinding},
+		{name: "fail/tampered-ciphertext", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.KEM = randomCiphertext(t) }}, want: ErrChannelBinding},
+		{name: "fail/tampered-ciphertext-mlkem", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.KEM.mlkem[0] ^= 1 }}, want: ErrChannelBinding},
+		{name: "fail/tampered-ciphertext-x25519", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.KEM.x25519 = randomCiphertext(t).x25519 }}, want: ErrChannelBinding},
 		{name: "fail/tampered-V", client: alice, pin: "1234", flow: flow{pass2: func(m *Pass2) { m.V = m.V.Add(G1Generator()) }}, want: ErrAuthFailed},
 		{name: "fail/tampered-session-id", client: alice, pin: "1234", flow: flow{pass2: func(m *Pass2) { m.SessionID[0] ^= 1 }}, want: ErrAuthFailed},
 		{name: "fail/tampered-client-tag", client: alice, pin: "1234", flow: flow{pass2: func(m *Pass2) { m.Tag[31] ^= 1 }}, want: ErrChannelBinding},
@@ -259,7 +263,8 @@ func TestLoginProperties(t *testing.T) {
 		{name: "fail/channel-binding-differs", client: alice, pin: "1234", flow: flow{binding: [2][]byte{[]byte("client-tls"), []byte("proxy-tls")}}, want: ErrChannelBinding},
 		{name: "fail/identity-U", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.U = identityG1() }}, want: ErrIdentity},
 		{name: "fail/identity-Z", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.Z = identityG1() }}, want: ErrIdentity},
-		{name: "fail/identity-W", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.W = identityG1() }}, want: ErrIdentity},
+		{name: "fail/small-order-client-x25519", client: alice, pin: "1234", flow: flow{pass1: func(m *Pass1) { m.KEM.x25519 = smallOrderX25519(t) }}, want: ErrIdentity},
+		{name: "fail/small-order-server-x25519", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.KEM.x25519 = smallOrderX25519(t) }}, want: ErrIdentity},
 		{name: "fail/identity-V", client: alice, pin: "1234", flow: flow{pass2: func(m *Pass2) { m.V = identityG1() }}, want: ErrAuthFailed},
 		{name: "fail/zero-y", client: alice, pin: "1234", flow: flow{challenge: func(m *Challenge) { m.Y = new(Scalar) }}, want: ErrZeroScalar},
 	}
@@ -281,6 +286,39 @@ func TestLoginProperties(t *testing.T) {
 }
 
 var errAny = errors.New("any error")
+
+// randomKeyShare is a fresh client key share, as a man in the middle would send.
+func randomKeyShare(t testing.TB) *EncapsulationKey {
+	dk, err := newDecapsulationKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dk.encapsulationKey()
+}
+
+// randomCiphertext is an encapsulation to a fresh key share.
+func randomCiphertext(t testing.TB) *Ciphertext {
+	e, err := newEncapsulator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ct, err := e.run(randomKeyShare(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ct
+}
+
+// smallOrderX25519 is the X25519 public key u = 0, the point (0, 0) of order 2: its
+// multiple by any X25519 private key (a multiple of 8) is the point at infinity, so the
+// shared secret is all zero.
+func smallOrderX25519(t testing.TB) *ecdh.PublicKey {
+	k, err := decodeX25519(make([]byte, X25519Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
 
 func identityG1() *G1 { return G1Generator().Sub(G1Generator()) }
 
@@ -460,5 +498,67 @@ func TestFinishWorkIsConstant(t *testing.T) {
 				t.Errorf("a used session ran %d pairings", n)
 			}
 		})
+	}
+}
+
+// TestSessionState moves a server session to another Verifier of the same domain and
+// key, as replicas sharing a store do, and finishes the login there.
+func TestSessionState(t *testing.T) {
+	w := newWorld(t, "api.example.com", 3)
+	c := w.enrol(t, "alice@example.com", []byte("1234"))
+	f := w.upToPass2(t, c, []byte("1234"))
+	state, err := f.ss.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := &Verifier{Domain: w.domain, Key: w.key}
+	ss, err := replica.RestoreSession(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss.ID() != f.ss.ID() {
+		t.Fatal("restored session has another ID")
+	}
+	again, err := ss.MarshalBinary()
+	if err != nil || !bytes.Equal(again, state) {
+		t.Fatalf("state does not round-trip: %v", err)
+	}
+	fin, serverKey, err := ss.Finish(f.p2, nil)
+	if err != nil {
+		t.Fatalf("restored session: %v", err)
+	}
+	clientKey, err := f.cs.Finish(fin)
+	if err != nil || !bytes.Equal(clientKey, serverKey) {
+		t.Fatalf("client: %v", err)
+	}
+	if _, err := ss.MarshalBinary(); !errors.Is(err, ErrSessionUsed) {
+		t.Fatalf("state of a used session: %v", err)
+	}
+
+	// A wrong PIN still fails on the restored session.
+	f = w.upToPass2(t, c, []byte("1235"))
+	state, _ = f.ss.MarshalBinary()
+	if ss, err = replica.RestoreSession(state); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ss.Finish(f.p2, nil); !errors.Is(err, ErrAuthFailed) {
+		t.Fatalf("wrong PIN on a restored session: %v", err)
+	}
+
+	// Another domain or period, a truncated state or a bad point: refused.
+	renewals := &Verifier{Domain: Domain{Name: w.domain.Name}, Key: w.key}
+	other := &Verifier{Domain: Domain{Name: "api.example.org", PermitPeriod: w.domain.PermitPeriod}, Key: w.key}
+	for _, v := range []*Verifier{renewals, other} {
+		if _, err := v.RestoreSession(state); err == nil {
+			t.Errorf("restored for domain %+v", v.Domain)
+		}
+	}
+	if _, err := replica.RestoreSession(state[:sessionStateHead-1]); !errors.Is(err, ErrLength) {
+		t.Errorf("truncated state: %v", err)
+	}
+	bad := append([]byte(nil), state...)
+	bad[SessionIDSize+SharedSecretSize] = 0xc0 // A' as the identity's flags
+	if _, err := replica.RestoreSession(bad); err == nil {
+		t.Error("restored a state with a bad point")
 	}
 }

@@ -78,10 +78,10 @@
 //     made), in-flight admissions and the counts of unknown idhashes: with N replicas,
 //     up to N × (tries left) verifications of one identity may run at once (the counts
 //     stay exact, and a success after the lockout still fails), and an unknown
-//     idhash's tries left differ between replicas. A login session is stored as the
-//     seed of its challenge and its pass 1, sealed with a key derived from the token
-//     key (sessionSealer): the replica that gets pass 2 rebuilds the session, which
-//     needs every random choice of the challenge to come from that seed.
+//     idhash's tries left differ between replicas. A login session is stored as its
+//     state (pairing.ServerSession.MarshalBinary, which holds the session's shared
+//     secret), sealed with a key derived from the token key (sessionSealer): the
+//     replica that gets pass 2 restores the session (Verifier.RestoreSession).
 //   - Channel binding needs this process to terminate TLS: behind a TLS-terminating
 //     proxy the server sees no TLS, its binding is empty, and clients that bind to
 //     their TLS channel fail with channel_binding_mismatch (as they should: the proxy

@@ -102,7 +102,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		t.Fatalf("a future slot: %d %s", res.status, res.body)
 	}
 	expect("POST", "/v1/login/start", "", wire.StartRequest{Pass1: []byte("short")}, 400)
-	raw("POST", "/v1/login/start", "application/json", bytes.Repeat([]byte(" "), 2<<10), 413)
+	raw("POST", "/v1/login/start", "application/json", bytes.Repeat([]byte(" "), 5<<10), 413)
 	expect("POST", "/v1/login/finish", "", wire.FinishRequest{Pass2: make([]byte, 96)}, 400)
 
 	// Revocation: the DTAs are told; afterwards the token no longer gets permits.

@@ -27,12 +27,9 @@ type pending struct {
 	created time.Time
 	renew   bool // a permit renewal (wire.PurposeRenew), not a login
 	days    int  // permit periods asked for by a renewal (0: the enrolment's default)
-	// seed, pass1 and challenge rebuild the session elsewhere (sessionSealer): the
-	// seed its challenge's randomness came from, pass 1 as sent, and the SHA-256 of
-	// the challenge as answered.
-	seed      []byte
-	pass1     []byte
-	challenge [32]byte
+	// state rebuilds the session elsewhere (sessionSealer): the server session's
+	// state (pairing.ServerSession.MarshalBinary), secret.
+	state []byte
 }
 
 func newSessions(ttl time.Duration, max int) *sessions {

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -394,18 +393,16 @@ func suiteSession(t *testing.T, now time.Time, renew bool) *pending {
 	t.Helper()
 	v, _ := suiteVerifiers(t)
 	id := randomIDHash(t)
-	seed, err := newChallengeSeed()
+	p1 := &pairing.Pass1{IDHash: id, U: pairing.G1Generator(), Z: pairing.G1Generator(), KEM: testKeyShare(t)}
+	sess, _, err := v.Challenge(rand.Reader, p1, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1 := &pairing.Pass1{IDHash: id, U: pairing.G1Generator(), Z: pairing.G1Generator()}
-	sess, ch, err := v.Challenge(challengeRand(seed), p1, now)
+	state, err := sess.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b1, _ := p1.MarshalBinary()
-	bc, _ := ch.MarshalBinary()
-	return &pending{sess: sess, idhash: id, created: now, renew: renew, days: 5, seed: seed, pass1: b1, challenge: sha256.Sum256(bc)}
+	return &pending{sess: sess, idhash: id, created: now, renew: renew, days: 5, state: state}
 }
 
 func suiteSessions(t *testing.T, a, b stateStore) {

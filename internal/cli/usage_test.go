@@ -25,7 +25,7 @@ func TestUsageMistakes(t *testing.T) {
 		wantErr string // in stderr
 		oneLine bool   // stderr is one line, stdout empty
 	}{
-		{"ok/--version", []string{"--version"}, 0, " protocol " + pairing.ProtocolVersion + "\n", "", false},
+		{"ok/--version", []string{"--version"}, 0, " protocol " + pairing.LoginVersion + "\n", "", false},
 		{"ok/help-dta-init", []string{"help", "dta", "init"}, 0, "polyroot dta init - create this DTA's master share", "", false},
 		{"ok/help-dta", []string{"help", "dta"}, 0, "polyroot dta - run a distributed trust authority", "", false},
 		{"ok/h-client-status", []string{"h", "client", "status"}, 0, "polyroot client status [--dir DIR]", "", false},
@@ -76,7 +76,7 @@ func TestVersionForms(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil {
 		t.Fatalf("polyroot version --json: exit %d, %q (stderr %q)", code, out, errOut)
 	}
-	if v["go"] != runtime.Version() || v["protocol"] != pairing.ProtocolVersion || v["version"] == "" || !strings.HasPrefix(line, "polyroot "+v["version"].(string)+" ") {
+	if v["go"] != runtime.Version() || v["protocol"] != pairing.LoginVersion || v["version"] == "" || !strings.HasPrefix(line, "polyroot "+v["version"].(string)+" ") {
 		t.Fatalf("polyroot version --json: %v; line %q", v, line)
 	}
 }

@@ -27,7 +27,7 @@ func versionCommand() *ucli.Command {
 		UsageText: "polyroot version [--json]\n\n" +
 			"Examples:\n" +
 			"   polyroot version\n" +
-			"   polyroot v0.3.0 (rev 3f1c2a9b7d10, 2026-11-22) go1.26.8 protocol polyroot/v1\n" +
+			"   polyroot v0.3.0 (rev 3f1c2a9b7d10, 2026-11-22) go1.26.8 protocol polyroot/v2\n" +
 			"   polyroot --version\n" +
 			"   polyroot version --json | jq -r .protocol",
 		Description: "Prints one line: the release (or the build's `git describe`), the VCS revision and\n" +
@@ -74,7 +74,7 @@ type versionInfo struct {
 // VCS revision, commit time and modified flag when the build recorded them, the Go
 // version and the protocol version.
 func readVersion(info *debug.BuildInfo, injected, goVersion string) versionInfo {
-	v := versionInfo{Version: injected, Go: goVersion, Protocol: pairing.ProtocolVersion}
+	v := versionInfo{Version: injected, Go: goVersion, Protocol: pairing.LoginVersion}
 	if v.Version == "" && info != nil && info.Main.Version != "" {
 		v.Version = info.Main.Version
 	}

@@ -20,8 +20,8 @@ func TestVersionOutput(t *testing.T) {
 	if code != 0 || !want.MatchString(out) {
 		t.Fatalf("polyroot version: exit %d, %q (stderr %q)", code, out, errOut)
 	}
-	if !strings.HasSuffix(out, " "+runtime.Version()+" protocol "+pairing.ProtocolVersion+"\n") {
-		t.Errorf("polyroot version: %q lacks the Go version %s or the protocol %s", out, runtime.Version(), pairing.ProtocolVersion)
+	if !strings.HasSuffix(out, " "+runtime.Version()+" protocol "+pairing.LoginVersion+"\n") {
+		t.Errorf("polyroot version: %q lacks the Go version %s or the protocol %s", out, runtime.Version(), pairing.LoginVersion)
 	}
 }
 
@@ -34,7 +34,7 @@ func TestVersionLine(t *testing.T) {
 		{Key: "vcs.time", Value: "2026-11-22T17:04:05Z"},
 		{Key: "vcs.modified", Value: "true"},
 	}}
-	proto := " protocol " + pairing.ProtocolVersion
+	proto := " protocol " + pairing.LoginVersion
 	for _, tc := range []struct {
 		name     string
 		info     *debug.BuildInfo

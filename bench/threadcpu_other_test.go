@@ -1,0 +1,6 @@
+//go:build !linux
+
+package bench
+
+// threadCPU is not measured on this system.
+func threadCPU() (int64, bool) { return 0, false }
