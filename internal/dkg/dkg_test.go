@@ -1,0 +1,383 @@
+package dkg
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+type node struct {
+	key  ed25519.PrivateKey
+	seal []byte
+	m    Member
+}
+
+func newNodes(t testing.TB, rng io.Reader, indices ...uint32) []node {
+	var out []node
+	for _, i := range indices {
+		seed := make([]byte, 32)
+		io.ReadFull(rng, seed)
+		key := ed25519.NewKeyFromSeed(seed)
+		pub, priv, err := wire.NewSealKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, node{key: key, seal: priv, m: Member{Index: i, SigningKey: key.Public().(ed25519.PublicKey), SealKey: pub}})
+	}
+	return out
+}
+
+func members(ns []node) []Member {
+	var out []Member
+	for _, n := range ns {
+		out = append(out, n.m)
+	}
+	return out
+}
+
+// hooks let a test corrupt a participant's message of a kind.
+type hooks map[uint32]func(k Kind, m *Message, key ed25519.PrivateKey) []*Message
+
+// run plays every round in process and returns the shares by member index.
+func run(t testing.TB, s *Session, nodes []node, old map[uint32]*pairing.Scalar, rng io.Reader, h hooks) (*Result, map[uint32]*pairing.Scalar, []*Message, error) {
+	var ps []*Participant
+	var pIdx []uint32
+	seen := map[string]bool{}
+	for k, n := range nodes {
+		if seen[string(n.key)] {
+			continue
+		}
+		seen[string(n.key)] = true
+		seal := n.seal // a DTA in both committees receives with its new seal key
+		for _, o := range nodes[k+1:] {
+			if string(o.key) == string(n.key) {
+				seal = o.seal
+			}
+		}
+		p, err := NewParticipant(s, n.key, seal, old[n.m.Index])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, pIdx = append(ps, p), append(pIdx, n.m.Index)
+	}
+	var msgs []*Message
+	round := func(k Kind, f func(p *Participant, msgs []*Message) (*Message, error)) error {
+		var out []*Message
+		for n, p := range ps {
+			m, err := f(p, msgs)
+			if err != nil {
+				return err
+			}
+			if m == nil {
+				continue
+			}
+			if hk := h[pIdx[n]]; hk != nil {
+				out = append(out, hk(k, m, p.key)...)
+			} else {
+				out = append(out, m)
+			}
+		}
+		msgs = append(msgs, out...)
+		return nil
+	}
+	steps := []struct {
+		k Kind
+		f func(p *Participant, msgs []*Message) (*Message, error)
+	}{
+		{KindDeal, func(p *Participant, _ []*Message) (*Message, error) { return p.Deal(rng) }},
+		{KindComplaint, (*Participant).Complain},
+		{KindAnswer, (*Participant).Answer},
+		{KindFeldman, (*Participant).Feldman},
+		{KindDisclose, (*Participant).Disclose},
+		{KindReveal, (*Participant).Reveal},
+	}
+	for _, st := range steps {
+		if err := round(st.k, st.f); err != nil {
+			return nil, nil, msgs, err
+		}
+	}
+	shares := map[uint32]*pairing.Scalar{}
+	var res *Result
+	for n, p := range ps {
+		r, sh, err := p.Finish(msgs)
+		if err != nil {
+			return nil, nil, msgs, err
+		}
+		if sh != nil {
+			shares[p.member] = sh
+		}
+		res = r
+		_ = n
+	}
+	return res, shares, msgs, nil
+}
+
+func newSession(nodes []node, tt int) *Session {
+	return &Session{Domain: "example.org", Epoch: 1, Threshold: tt, Members: members(nodes)}
+}
+
+func combine(t testing.TB, shares map[uint32]*pairing.Scalar, idx ...uint32) *pairing.G1 {
+	l, err := pairing.LagrangeCoefficients(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := new(pairing.Scalar)
+	for n, i := range idx {
+		s.Add(s, new(pairing.Scalar).Mul(l[n], shares[i]))
+	}
+	return pairing.G1Generator().Mul(s)
+}
+
+func testRNG(seed string) *rand.ChaCha8 {
+	var s [32]byte
+	copy(s[:], seed)
+	return rand.NewChaCha8(s)
+}
+
+func checkAll(t *testing.T, res *Result, shares map[uint32]*pairing.Scalar, s *Session) {
+	t.Helper()
+	var idx []uint32
+	for k, m := range s.Members {
+		if sh, ok := shares[m.Index]; ok {
+			idx = append(idx, m.Index)
+			if !pairing.G1Generator().Mul(sh).Equal(res.Commitments[k]) {
+				t.Fatalf("C_%d does not match the share", m.Index)
+			}
+		}
+	}
+	// Every t-subset (contiguous windows and a spread one) combines to the key.
+	tt := s.Threshold
+	for start := 0; start+tt <= len(idx); start++ {
+		if !combine(t, shares, idx[start:start+tt]...).Equal(res.PublicKey) {
+			t.Fatalf("shares %v do not combine to the public key", idx[start:start+tt])
+		}
+	}
+}
+
+func TestDKG3of5(t *testing.T) {
+	rng := testRNG("dkg 3 of 5")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s := newSession(nodes, 3)
+	res, shares, msgs, err := run(t, s, nodes, nil, rng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Qualified) != 5 || len(res.Faults) != 0 || len(shares) != 5 {
+		t.Fatalf("qual %v faults %v", res.Qualified, res.Faults)
+	}
+	checkAll(t, res, shares, s)
+	if !combine(t, shares, 1, 3, 5).Equal(res.PublicKey) || !combine(t, shares, 2, 4, 5).Equal(res.PublicKey) {
+		t.Fatal("shares do not combine")
+	}
+	// Two colluding members (below t) do not get the key.
+	if combine(t, shares, 1, 2).Equal(res.PublicKey) || pairing.G1Generator().Mul(new(pairing.Scalar).Add(shares[1], shares[2])).Equal(res.PublicKey) {
+		t.Fatal("two shares give the key")
+	}
+	_ = msgs
+}
+
+func corruptShare(k Kind, m *Message, key ed25519.PrivateKey, to uint32, pubKey []byte) {
+}
+
+// badShareTo replaces the sealed share to member `to` with a sealed wrong share.
+func badShareTo(s *Session, nodes []node, to uint32) func(Kind, *Message, ed25519.PrivateKey) []*Message {
+	return func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+		if k != KindDeal {
+			return []*Message{m}
+		}
+		id, _ := s.ID()
+		p := &Participant{s: s, id: id}
+		for n, sd := range m.Sealed {
+			if sd.To == to {
+				box, _ := wire.Seal(nodes[n].m.SealKey, p.sealContext(m.From, to), sharePayload(pairing.NewScalar(7), pairing.NewScalar(8)))
+				m.Sealed[n].Box = box
+			}
+		}
+		m.sign(key)
+		return []*Message{m}
+	}
+}
+
+func TestBadShareAnsweredStaysQualified(t *testing.T) {
+	// The dealer sends a bad share, then answers the complaint with the right one: it stays.
+	rng := testRNG("bad share answered")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s := newSession(nodes, 3)
+	res, shares, _, err := run(t, s, nodes, nil, rng, hooks{2: badShareTo(s, nodes, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Qualified) != 5 {
+		t.Fatalf("qual %v", res.Qualified)
+	}
+	checkAll(t, res, shares, s)
+}
+
+func TestBadAnswerExcluded(t *testing.T) {
+	rng := testRNG("bad answer")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s := newSession(nodes, 3)
+	h := badShareTo(s, nodes, 4)
+	res, shares, _, err := run(t, s, nodes, nil, rng, hooks{2: func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+		if k == KindAnswer {
+			m.Pairs[0].F = pairing.NewScalar(9)
+			m.sign(key)
+			return []*Message{m}
+		}
+		return h(k, m, key)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantExcluded(t, res, 2, "answer to the complaint of DTA 4 does not verify")
+	checkAll(t, res, shares, s)
+}
+
+func TestBadShareUnansweredExcluded(t *testing.T) {
+	rng := testRNG("bad share unanswered")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s := newSession(nodes, 3)
+	h := badShareTo(s, nodes, 3)
+	res, shares, _, err := run(t, s, nodes, nil, rng, hooks{5: func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+		if k == KindAnswer {
+			return nil
+		}
+		return h(k, m, key)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantExcluded(t, res, 5, "did not answer the complaint of DTA 3")
+	checkAll(t, res, shares, s)
+}
+
+func wantExcluded(t *testing.T, res *Result, dta uint32, reason string) {
+	t.Helper()
+	for _, q := range res.Qualified {
+		if q == dta {
+			t.Fatalf("DTA %d qualified: %v", dta, res.Faults)
+		}
+	}
+	for _, f := range res.Faults {
+		if f.DTA == dta && f.Excluded && strings.Contains(f.Reason, reason) {
+			return
+		}
+	}
+	t.Fatalf("DTA %d not excluded for %q: %v", dta, reason, res.Faults)
+}
+
+func TestEquivocatingDealerExcluded(t *testing.T) {
+	rng := testRNG("equivocation")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s := newSession(nodes, 3)
+	res, shares, _, err := run(t, s, nodes, nil, rng, hooks{1: func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+		if k != KindDeal {
+			return []*Message{m}
+		}
+		m2 := *m
+		m2.Points = append([]*pairing.G1(nil), m.Points...)
+		m2.Points[1] = m2.Points[1].Add(pairing.G1Generator())
+		m2.sign(key)
+		return []*Message{m, &m2}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantExcluded(t, res, 1, "equivocation")
+	checkAll(t, res, shares, s)
+}
+
+func TestInconsistentFeldmanReconstructed(t *testing.T) {
+	rng := testRNG("feldman")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s := newSession(nodes, 3)
+	res, shares, _, err := run(t, s, nodes, nil, rng, hooks{3: func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+		if k == KindFeldman {
+			m.Points[0] = m.Points[0].Add(pairing.G1Generator()) // shift its contribution to the key
+			m.sign(key)
+		}
+		return []*Message{m}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range res.Faults {
+		found = found || (f.DTA == 3 && !f.Excluded && strings.Contains(f.Reason, "reconstructed"))
+	}
+	if !found || len(res.Qualified) != 5 {
+		t.Fatalf("faults %v qual %v", res.Faults, res.Qualified)
+	}
+	checkAll(t, res, shares, s) // the key is Σ of the true f_i(0): the shift had no effect
+}
+
+func TestTooFewHonest(t *testing.T) {
+	rng := testRNG("too few")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s := newSession(nodes, 3)
+	silent := func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+		if k == KindDeal {
+			return nil
+		}
+		return []*Message{m}
+	}
+	_, _, _, err := run(t, s, nodes, nil, rng, hooks{2: silent, 3: silent, 4: silent})
+	var tf *TooFewError
+	if !errors.As(err, &tf) || tf.Qualified != 2 || !strings.Contains(err.Error(), "DTA 2") || !strings.Contains(err.Error(), "DTA 4 (dealer: sent no deal)") {
+		t.Fatalf("err = %v", err)
+	}
+	t.Log(err)
+}
+
+func reshare(t *testing.T, rng io.Reader, old []node, s0 *Session, res0 *Result, shares0 map[uint32]*pairing.Scalar, newNodes []node, tt int) (*Session, *Result, map[uint32]*pairing.Scalar) {
+	s := &Session{Domain: "example.org", Epoch: 2, Threshold: tt, Members: members(newNodes),
+		Reshare: &Reshare{Threshold: s0.Threshold, Dealers: members(old), Commitments: res0.Commitments, PublicKey: res0.PublicKey}}
+	all := append(append([]node(nil), old...), newNodes...)
+	res, shares, _, err := run(t, s, all, shares0, rng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.PublicKey.Equal(res0.PublicKey) {
+		t.Fatal("resharing changed the public key")
+	}
+	checkAll(t, res, shares, s)
+	return s, res, shares
+}
+
+func TestReshare(t *testing.T) {
+	rng := testRNG("reshare")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s0 := newSession(nodes, 3)
+	res0, shares0, _, err := run(t, s0, nodes, nil, rng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3-of-5 → 3-of-4: DTA 5 retires, with fresh seal keys (new session).
+	next := newNodes(t, rng, 1, 2, 3, 4)
+	for k := range next {
+		next[k].key, next[k].m.SigningKey = nodes[k].key, nodes[k].m.SigningKey
+	}
+	_, _, shares1 := reshare(t, rng, nodes, s0, res0, shares0, next, 3)
+	// A mix of old and new shares does not combine.
+	mixed := map[uint32]*pairing.Scalar{1: shares0[1], 2: shares1[2], 3: shares1[3]}
+	if combine(t, mixed, 1, 2, 3).Equal(res0.PublicKey) {
+		t.Fatal("old and new shares combine")
+	}
+	// 3-of-5 → fresh 3-of-5.
+	fresh := newNodes(t, rng, 1, 2, 3, 4, 5)
+	for k := range fresh {
+		fresh[k].key, fresh[k].m.SigningKey = nodes[k].key, nodes[k].m.SigningKey
+	}
+	_, _, shares2 := reshare(t, rng, nodes, s0, res0, shares0, fresh, 3)
+	for i := uint32(1); i <= 5; i++ {
+		if shares2[i].Equal(shares0[i]) {
+			t.Fatalf("share %d unchanged", i)
+		}
+	}
+}
