@@ -182,9 +182,6 @@ func TestDKG3of5(t *testing.T) {
 	_ = msgs
 }
 
-func corruptShare(k Kind, m *Message, key ed25519.PrivateKey, to uint32, pubKey []byte) {
-}
-
 // badShareTo replaces the sealed share to member `to` with a sealed wrong share.
 func badShareTo(s *Session, nodes []node, to uint32) func(Kind, *Message, ed25519.PrivateKey) []*Message {
 	return func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {

@@ -54,6 +54,9 @@ type board struct {
 	msgs   map[Kind]map[uint32]*Message
 	equivo map[Kind]map[uint32]bool
 	faults []Fault
+	qual   []uint32 // cached by qualify, which adds faults only once
+	qerr   error
+	qdone  bool
 }
 
 // newBoard checks every message (session, sender, signature, shape) and files it. A
@@ -201,6 +204,14 @@ func (b *board) dealProblem(i uint32) string {
 // qualify returns QUAL after the complaint round, and adds the excluded dealers to the
 // faults.
 func (b *board) qualify() ([]uint32, error) {
+	if !b.qdone {
+		b.qual, b.qerr = b.qualifyOnce()
+		b.qdone = true
+	}
+	return b.qual, b.qerr
+}
+
+func (b *board) qualifyOnce() ([]uint32, error) {
 	var qual []uint32
 	var excluded []Fault
 	for _, d := range b.s.dealers() {
