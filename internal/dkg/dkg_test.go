@@ -378,3 +378,74 @@ func TestReshare(t *testing.T) {
 		}
 	}
 }
+
+func TestTComplaintsExcluded(t *testing.T) {
+	// t members complain about dealer 1 (falsely): an honest dealer must not answer t
+	// complaints, so it is excluded, and its shares stay secret.
+	rng := testRNG("t complaints")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s := newSession(nodes, 3)
+	complain := func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+		if k == KindComplaint {
+			m.Indices = []uint32{1}
+			m.sign(key)
+		}
+		return []*Message{m}
+	}
+	res, shares, msgs, err := run(t, s, nodes, nil, rng, hooks{2: complain, 3: complain, 4: complain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantExcluded(t, res, 1, "3 complaints")
+	for _, m := range msgs {
+		if m.Kind == KindAnswer && m.From == 1 {
+			t.Fatal("dealer 1 answered t complaints")
+		}
+	}
+	checkAll(t, res, shares, s)
+}
+
+func TestReshareBadDealerAndNewMember(t *testing.T) {
+	rng := testRNG("reshare bad dealer")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s0 := newSession(nodes, 3)
+	res0, shares0, _, err := run(t, s0, nodes, nil, rng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// New committee: 2, 3, 4 keep their keys under new indices 1..3, plus a new DTA 4.
+	next := newNodes(t, rng, 1, 2, 3, 4)
+	for k := range 3 {
+		next[k].key, next[k].m.SigningKey = nodes[k+1].key, nodes[k+1].m.SigningKey
+	}
+	s := &Session{Domain: "example.org", Epoch: 2, Threshold: 3, Members: members(next),
+		Reshare: &Reshare{Threshold: 3, Dealers: members(nodes), Commitments: res0.Commitments, PublicKey: res0.PublicKey}}
+	// Old DTA 5 deals a different secret (it re-signs a deal of a fresh polynomial).
+	lie := func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+		if k == KindDeal {
+			m.Points[0] = m.Points[0].Add(pairing.G1Generator())
+			m.sign(key)
+		}
+		return []*Message{m}
+	}
+	all := append(append([]node(nil), nodes...), next...)
+	res, shares, _, err := run(t, s, all, shares0, rng, hooks{5: lie})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantExcluded(t, res, 5, "A_i0 ≠ C_i")
+	if !res.PublicKey.Equal(res0.PublicKey) || len(res.Qualified) != 4 {
+		t.Fatalf("qual %v", res.Qualified)
+	}
+	checkAll(t, res, shares, s)
+	if !combine(t, shares, 1, 2, 4).Equal(res0.PublicKey) {
+		t.Fatal("new member's share does not combine")
+	}
+	// Fewer than the old threshold of old DTAs dealing: a clean error naming them.
+	silent := func(k Kind, m *Message, key ed25519.PrivateKey) []*Message { return nil }
+	_, _, _, err = run(t, s, all, shares0, rng, hooks{1: silent, 2: silent, 5: lie})
+	var tf *TooFewError
+	if !errors.As(err, &tf) || tf.Need != 3 {
+		t.Fatalf("err = %v", err)
+	}
+}
