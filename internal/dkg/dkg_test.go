@@ -115,6 +115,9 @@ func run(t testing.TB, s *Session, nodes []node, old map[uint32]*pairing.Scalar,
 		res = r
 		_ = n
 	}
+	for _, p := range ps {
+		p.Erase() // must leave the public messages intact (TestTranscript verifies them after)
+	}
 	return res, shares, msgs, nil
 }
 

@@ -207,7 +207,11 @@ func (p *Participant) adopt(b *board) ([]uint32, error) {
 		}
 		for _, pr := range b.get(KindAnswer, i).Pairs { // qualified: the answer verified
 			if pr.Index == p.member {
-				p.got[i] = Pair{Index: i, F: pr.F, G: pr.G}
+				g := Pair{Index: i, F: new(pairing.Scalar).Set(pr.F)} // copies: Erase must not touch messages
+				if pr.G != nil {
+					g.G = new(pairing.Scalar).Set(pr.G)
+				}
+				p.got[i] = g
 			}
 		}
 	}
@@ -274,7 +278,9 @@ func (p *Participant) Reveal(msgs []*Message) (*Message, error) {
 	recon := b.toReconstruct(qual)
 	m := p.newMessage(KindReveal, p.member)
 	for _, i := range sortedKeys(recon) {
-		m.Pairs = append(m.Pairs, p.got[i])
+		if g, ok := p.got[i]; ok {
+			m.Pairs = append(m.Pairs, g)
+		}
 	}
 	if len(m.Pairs) == 0 {
 		return nil, nil
@@ -322,4 +328,24 @@ func (p *Participant) Finish(msgs []*Message) (*Result, *pairing.Scalar, error) 
 		return nil, nil, fmt.Errorf("dkg: the share of DTA %d does not match its commitment", p.member)
 	}
 	return res, share, nil
+}
+
+// Erase overwrites the participant's secrets (polynomials, received shares, old share)
+// with zero. Call it once the session is over and the new share is stored. Go may
+// still hold copies elsewhere in memory; this is best effort.
+func (p *Participant) Erase() {
+	zero := new(pairing.Scalar)
+	for _, c := range append(append(p.f, p.g...), p.secret) {
+		if c != nil {
+			c.Set(zero)
+		}
+	}
+	for _, g := range p.got {
+		for _, c := range []*pairing.Scalar{g.F, g.G} {
+			if c != nil {
+				c.Set(zero)
+			}
+		}
+	}
+	p.f, p.g, p.secret, p.got = nil, nil, nil, map[uint32]Pair{}
 }
