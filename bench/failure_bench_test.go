@@ -79,7 +79,7 @@ func newFailureServer(b *testing.B) *failureServer {
 // memory file system keeps the code path (every failure's commit still calls fsync)
 // but not the disk's latency, which on a shared or virtual disk varies by milliseconds
 // from one sync to the next and would drown the comparison.
-func benchDataDir(b *testing.B) string {
+func benchDataDir(b testing.TB) string {
 	b.Helper()
 	parent := os.Getenv("POLYROOT_BENCH_DATA_DIR")
 	if parent == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"sync"
@@ -26,24 +27,31 @@ import (
 //
 // The committer does the durable steps for groups of issuances instead. Requests hand it
 // their records and wait; one goroutine runs a round when the group is full, when its
-// oldest member has waited the group window, or as soon as a P would otherwise have
-// nothing to run (see idleP): more members can only come from goroutines that are
-// running or runnable, and once there are no more of those than Ps, waiting longer
-// only leaves a P idle, while starting now puts the round's file system work in its
-// place. Under light load a request therefore gets its round at once; under heavy load
+// oldest member has waited the group window, or as soon as the Ps are about to run out
+// of work (see nearlyIdle): more members can only come from goroutines that are
+// running or runnable, and once there are no more of those than twice the Ps, waiting
+// for the last of them would leave the Ps idle during the whole round (its syncs, the
+// log's batch timer), while starting now lets them run during the round's waits and
+// join the next group. Under light load a request therefore gets its round at once; under heavy load
 // the groups grow by themselves (up to the window), and with them the number of
 // issuances that share each round's syncs. The round:
 //
 //  1. one database transaction, synced, writes the group's records pending (with its
-//     revocations) and completes the records of the previous rounds;
+//     revocations), each naming the round and the place of its entries among the
+//     round's (record.Round, Offset), and completes the previous rounds;
 //  2. the group's entries go to the log together, sequenced in one batch, and the
 //     round waits until they are durable;
 //  3. every record of the group gets its indices and the waiting requests answer.
 //
 // Step 1 of a round comes before step 2 of the same round, so a record is always on
 // disk, pending, before its entries can be in the log: recovery relies on that. The
-// completion of a record is written by the next round's transaction (or, when no new
-// group comes, alone after one window). Until then the record lives in memory (done)
+// log gives a round's entries consecutive indices, so a round is completed by one small
+// key, the index of its first entry (bucketRounds), not by writing each of its records
+// again: every record is written once, and the random-key puts and page writes of the
+// state database are halved. (Should the indices not be consecutive, the round's
+// records are completed one by one, as recovery does.) The completion is written by
+// the next round's transaction (or, when no new group comes, alone after one window).
+// Until then the records live in memory (done)
 // and a retried ticket is answered from there; a crash before the completion is written
 // leaves the record pending on disk, and recovery finds its entries in the log, as it
 // does for a crash between steps 1 and 2. Whatever the crash point, a ticket's entries
@@ -65,9 +73,18 @@ type committer struct {
 	queue   []*submission // waiting for the next round
 	oldest  time.Time     // when queue[0] arrived
 	done    map[string]*record
-	unsaved []storePut // in done, completion not yet written
+	unsaved []completion // of records in done, not yet written
 	closing bool
 	last    time.Time // end of the last round
+}
+
+// A completion is what the next transaction writes for a round whose entries are in
+// the log: normally one roundDone for all its records; records written one by one only
+// if the log did not give the round consecutive indices.
+type completion struct {
+	round   roundDone
+	records []storePut // nil when round completes them
+	puts    []storePut // the round's records, in done until the completion is written
 }
 
 // A submission is one issuance waiting for a round.
@@ -134,14 +151,16 @@ func (c *committer) close() {
 	<-c.stopped
 }
 
-// idlePoll is how often a waiting group checks whether a P has become idle.
+// idlePoll is how often a waiting group checks whether the Ps are running out of work.
 const idlePoll = 250 * time.Microsecond
 
-// idleP reports whether the running and runnable goroutines, the caller included, are
-// no more than the Ps (runtime/metrics; cheap: it counts run queues under the scheduler
-// lock). Goroutines waiting on the network or in a syscall without a P are not counted:
-// a request still on its way may miss the group and wait for the next one.
-func (c *committer) idleP() bool {
+// nearlyIdle reports whether the running and runnable goroutines, the caller included,
+// are no more than twice the Ps (runtime/metrics; cheap: it counts run queues under the
+// scheduler lock): the caller and, for each P, at most one goroutine more, whose work
+// fills the P while the round waits. Goroutines waiting on the network or in a syscall
+// without a P are not counted: a request still on its way may miss the group and wait
+// for the next one.
+func (c *committer) nearlyIdle() bool {
 	rtmetrics.Read(c.sched)
 	var n uint64
 	for _, s := range c.sched {
@@ -149,7 +168,7 @@ func (c *committer) idleP() bool {
 			n += s.Value.Uint64()
 		}
 	}
-	return n <= uint64(runtime.GOMAXPROCS(0))
+	return n <= 2*uint64(runtime.GOMAXPROCS(0))
 }
 
 func (c *committer) wake() {
@@ -191,7 +210,7 @@ func (c *committer) next() (act bool, wait time.Duration, exit bool) {
 	case len(c.queue) >= c.maxSize || len(c.queue) > 0 && c.closing:
 		return true, 0, false
 	case len(c.queue) > 0:
-		if wait = c.window - time.Since(c.oldest); wait <= 0 || c.idleP() {
+		if wait = c.window - time.Since(c.oldest); wait <= 0 || c.nearlyIdle() {
 			return true, 0, false
 		}
 		// Look again soon: no event tells the loop that the others have stopped.
@@ -220,25 +239,47 @@ func (c *committer) round() {
 		c.mu.Unlock()
 	}()
 
+	// The group's records, pending, name the round and where their entries will be
+	// among the round's: if the log gives the round consecutive indices, one small
+	// completion per round (bucketRounds) completes them all, and no record is written
+	// twice.
+	var round uint64
+	var leaves [][]byte
 	pending := make([]storePut, len(group))
+	if len(group) > 0 {
+		round = c.store.newRound()
+	}
 	for i, s := range group {
+		s.rec.Round, s.rec.Offset = round, uint64(len(leaves))
+		leaves = append(leaves, s.rec.Entries...)
 		pending[i] = s.storePut
 	}
-	if err := c.store.commit(pending, completions); err != nil {
+	var records []storePut
+	var rounds []roundDone
+	for _, d := range completions {
+		if d.records != nil {
+			records = append(records, d.records...)
+		} else {
+			rounds = append(rounds, d.round)
+		}
+	}
+	if err := c.store.commitRound(round, pending, records, rounds); err != nil {
 		c.mu.Lock()
 		c.unsaved = append(completions, c.unsaved...) // kept in memory; written by a later round
 		c.mu.Unlock()
 		if len(group) == 0 {
-			c.logger.Error("writing completed issuance records failed; retrying with the next round", "records", len(completions), "err", err)
+			c.logger.Error("writing completed issuance records failed; retrying with the next round", "rounds", len(completions), "err", err)
 		}
 		finish(group, err)
 		return
 	}
 	if len(completions) > 0 {
 		c.mu.Lock()
-		for _, p := range completions {
-			if c.done[p.nonce] == p.rec {
-				delete(c.done, p.nonce)
+		for _, d := range completions {
+			for _, p := range d.puts {
+				if c.done[p.nonce] == p.rec {
+					delete(c.done, p.nonce)
+				}
 			}
 		}
 		c.mu.Unlock()
@@ -247,10 +288,6 @@ func (c *committer) round() {
 		return
 	}
 
-	var leaves [][]byte
-	for _, s := range group {
-		leaves = append(leaves, s.rec.Entries...)
-	}
 	indices, err := c.log.AppendAll(context.Background(), leaves)
 	if err != nil {
 		finish(group, &errAppend{err})
@@ -260,22 +297,44 @@ func (c *committer) round() {
 		finish(group, &errAppend{fmt.Errorf("%d indices for %d entries", len(indices), len(leaves))})
 		return
 	}
-	var top uint64
-	for _, s := range group {
-		n := len(s.rec.Entries)
-		s.rec.Indices, indices = indices[:n:n], indices[n:]
-		for _, i := range s.rec.Indices {
-			top = max(top, i+1)
-		}
-	}
+	done, top := completeRound(round, group, indices)
 	raiseTo(c.logSize, top)
 	c.mu.Lock()
 	for _, s := range group {
 		c.done[s.nonce] = s.rec
-		c.unsaved = append(c.unsaved, storePut{nonce: s.nonce, rec: s.rec})
 	}
+	c.unsaved = append(c.unsaved, done)
 	c.mu.Unlock()
 	finish(group, nil)
+}
+
+// completeRound gives each record of the group its indices (the log's answer for the
+// round's entries, in order) and returns the round's completion and the log size past
+// its entries. The completion is the round's first index if the indices are
+// consecutive, as the log gives one batch; otherwise the records one by one.
+func completeRound(round uint64, group []*submission, indices []uint64) (done completion, top uint64) {
+	consecutive := len(indices) > 0
+	for j, i := range indices {
+		consecutive = consecutive && i == indices[0]+uint64(j)
+		top = max(top, i+1)
+	}
+	if consecutive {
+		done.round = roundDone{round: round, first: indices[0]}
+	}
+	for _, s := range group {
+		n := len(s.rec.Entries)
+		s.rec.Indices, indices = indices[:n:n], indices[n:]
+		if s.rec.NotAfter <= 0 {
+			done.round.notAfter = math.MaxInt64 // a record prune never forgets: keep the round
+		} else {
+			done.round.notAfter = max(done.round.notAfter, s.rec.NotAfter)
+		}
+		done.puts = append(done.puts, storePut{nonce: s.nonce, rec: s.rec})
+	}
+	if !consecutive {
+		done.records = done.puts
+	}
+	return done, top
 }
 
 func finish(group []*submission, err error) {

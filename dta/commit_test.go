@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
 	"github.com/polyroot/polyroot/internal/wire"
@@ -178,5 +180,130 @@ func copyDir(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStoreRoundCompletion: the records of a round are pending until the round's
+// completion is written, then complete with consecutive indices from the round's first
+// one; the round numbers survive a restart; prune forgets a round's completion only
+// with the last of its records, and keeps the records of a round never completed.
+func TestStoreRoundCompletion(t *testing.T) {
+	dir := t.TempDir()
+	st, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	past, future := now.Add(-time.Hour).Unix(), now.Add(time.Hour).Unix()
+	rec := func(entries, offset int, round uint64, notAfter int64) *record {
+		r := &record{Kind: ticket.KindPermit, Round: round, Offset: uint64(offset), NotAfter: notAfter}
+		for range entries {
+			r.Entries = append(r.Entries, []byte{1})
+		}
+		return r
+	}
+	r1, r2 := st.newRound(), st.newRound()
+	if r1 == 0 || r2 <= r1 {
+		t.Fatalf("round numbers %d, %d", r1, r2)
+	}
+	puts := []storePut{{nonce: "a", rec: rec(1, 0, r1, past)}, {nonce: "b", rec: rec(3, 1, r1, past-5)}}
+	if err := st.commitRound(r1, puts, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Round r2 is written pending and never completed (its append failed).
+	if err := st.commitRound(r2, []storePut{{nonce: "c", rec: rec(1, 0, r2, past)}}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := st.pendingRecords(); err != nil || len(p) != 3 {
+		t.Fatalf("before the completion: %d pending, %v; want 3", len(p), err)
+	}
+	if err := st.commitRound(0, nil, nil, []roundDone{{round: r1, first: 100, notAfter: past}}); err != nil {
+		t.Fatal(err)
+	}
+	for nonce, want := range map[string][]uint64{"a": {100}, "b": {101, 102, 103}} {
+		r, err := st.get(nonce)
+		if err != nil || r.pending() || fmt.Sprint(r.Indices) != fmt.Sprint(want) {
+			t.Fatalf("%s after its round's completion: %v %v, want %v", nonce, r, err, want)
+		}
+	}
+	if r, _, err := st.getChecked("b", ""); err != nil || fmt.Sprint(r.Indices) != "[101 102 103]" {
+		t.Fatalf("getChecked: %v %v", r, err)
+	}
+	if p, err := st.pendingRecords(); err != nil || len(p) != 1 || p["c"] == nil {
+		t.Fatalf("after the completion: pending %v, %v; want c", p, err)
+	}
+	st.close()
+
+	st, err = openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if r := st.newRound(); r <= r2 {
+		t.Fatalf("after a restart, round %d again (last used %d)", r, r2)
+	}
+	roundKept := func(r uint64) bool {
+		var kept bool
+		st.db.View(func(tx *bolt.Tx) error {
+			kept = tx.Bucket(bucketRounds).Get(roundKey(r)) != nil
+			return nil
+		})
+		return kept
+	}
+	// One batch of one record: b goes, a and the completion of round r1 stay.
+	if n, err := st.prune(now, 1); err != nil || n != 1 || !roundKept(r1) {
+		t.Fatalf("first batch: %d, %v, completion kept %v", n, err, roundKept(r1))
+	}
+	if r, err := st.get("a"); err != nil || r.pending() {
+		t.Fatalf("a after the first batch: %v %v", r, err)
+	}
+	if n, err := st.prune(now, 10); err != nil || n != 1 || roundKept(r1) {
+		t.Fatalf("second batch: %d, %v, completion kept %v", n, err, roundKept(r1))
+	}
+	if _, err := st.get("c"); err != nil {
+		t.Fatalf("the record of a round never completed was pruned: %v", err)
+	}
+
+	// A round with a record without expiry is never forgotten.
+	r3 := st.newRound()
+	if err := st.commitRound(r3, []storePut{{nonce: "d", rec: rec(1, 0, r3, 0)}, {nonce: "e", rec: rec(1, 1, r3, past)}}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	done, _ := completeRound(r3, []*submission{{storePut: storePut{nonce: "d", rec: rec(1, 0, r3, 0)}}, {storePut: storePut{nonce: "e", rec: rec(1, 1, r3, future)}}}, []uint64{7, 8})
+	if done.records != nil || done.round.first != 7 {
+		t.Fatalf("completion of a consecutive round: %+v", done)
+	}
+	if err := st.commitRound(0, nil, nil, []roundDone{done.round}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.prune(now.Add(48*time.Hour), 10); err != nil || !roundKept(r3) {
+		t.Fatalf("the completion of a round with a record without expiry went (%v)", err)
+	}
+}
+
+// TestCompleteRoundNotConsecutive: should the log not give a round consecutive
+// indices, its records are completed one by one, each with its own.
+func TestCompleteRoundNotConsecutive(t *testing.T) {
+	group := []*submission{
+		{storePut: storePut{nonce: "a", rec: &record{Entries: [][]byte{{1}}, Round: 4}}},
+		{storePut: storePut{nonce: "b", rec: &record{Entries: [][]byte{{1}, {2}}, Round: 4, Offset: 1}}},
+	}
+	done, top := completeRound(4, group, []uint64{10, 12, 13})
+	if top != 14 || len(done.records) != 2 || done.round.round != 0 {
+		t.Fatalf("completion %+v, top %d", done, top)
+	}
+	if fmt.Sprint(group[0].rec.Indices, group[1].rec.Indices) != "[10] [12 13]" {
+		t.Fatalf("indices %v %v", group[0].rec.Indices, group[1].rec.Indices)
+	}
+	st, err := openStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if err := st.commitRound(4, []storePut{group[0].storePut, group[1].storePut}, done.records, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.get("b"); err != nil || fmt.Sprint(r.Indices) != "[12 13]" {
+		t.Fatalf("b: %v %v", r, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,11 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 
 	ticketHash := sha256.Sum256([]byte(token))
 	ticketHex := hex.EncodeToString(ticketHash[:])
-	rec, err := s.lookup(tk.Nonce)
+	checkRevoked := ""
+	if tk.Kind != ticket.KindRevoke {
+		checkRevoked = tk.IDHash
+	}
+	rec, revoked, err := s.lookup(tk.Nonce, checkRevoked)
 	switch {
 	case err == nil:
 		if rec.TicketSHA256 != ticketHex {
@@ -63,12 +68,8 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	case !errors.Is(err, errNoRecord):
 		return nil, err
 	}
-	if tk.Kind != ticket.KindRevoke {
-		if revoked, err := s.store.revoked(tk.IDHash); err != nil {
-			return nil, err
-		} else if revoked {
-			return nil, errRevoked
-		}
+	if revoked {
+		return nil, errRevoked
 	}
 	if rec != nil {
 		if rec.pending() {
@@ -116,7 +117,9 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	case err != nil:
 		return nil, err
 	}
-	s.cfg.Logger.InfoContext(ctx, "issued", "kind", tk.Kind, "log_indices", rec.Indices)
+	if s.cfg.Logger.Enabled(ctx, slog.LevelInfo) {
+		s.cfg.Logger.InfoContext(ctx, "issued", "kind", tk.Kind, "log_indices", rec.Indices)
+	}
 	return s.respond(k, rec), nil
 }
 
@@ -128,12 +131,19 @@ func idHash(tk *ticket.Ticket) pairing.IDHash {
 }
 
 // lookup returns the record of a ticket nonce: from the committer while its completion
-// is not yet on disk, otherwise from the store (errNoRecord if there is none).
-func (s *Service) lookup(nonce string) (*record, error) {
+// is not yet on disk, otherwise from the store (errNoRecord if there is none); and, if
+// revokedIDHash is not empty, whether that identity is revoked (one read transaction
+// for both).
+func (s *Service) lookup(nonce, revokedIDHash string) (rec *record, revoked bool, err error) {
 	if r := s.commits.lookup(nonce); r != nil {
-		return r, nil
+		if revokedIDHash != "" {
+			if revoked, err = s.store.revoked(revokedIDHash); err != nil {
+				return nil, false, err
+			}
+		}
+		return r, revoked, nil
 	}
-	return s.store.get(nonce)
+	return s.store.getChecked(nonce, revokedIDHash)
 }
 
 // compute makes the shares a ticket asks for, each sealed to the ticket's key (nil for

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,7 +15,10 @@ import (
 // The store keeps what a DTA must not forget across restarts: every ticket nonce it has
 // acted on (with the log entries it wrote for it) and every revoked identity. bbolt
 // syncs each transaction to disk before Update returns.
-type store struct{ db *bolt.DB }
+type store struct {
+	db        *bolt.DB
+	lastRound atomic.Uint64 // the last round number handed out (newRound)
+}
 
 var (
 	bucketIssuances = []byte("issuances") // ticket nonce → record
@@ -22,6 +26,11 @@ var (
 	// bucketExpiry indexes the records by their ticket's expiry, for prune: the key is
 	// the expiry (Unix seconds, 8 bytes big-endian) followed by the nonce; no value.
 	bucketExpiry = []byte("expiry")
+	// bucketRounds completes the records of a group commit's round at once (see
+	// record.Round): round number (8 bytes big-endian) → the log index of the round's
+	// first entry and the latest ticket expiry among its records (8 bytes big-endian
+	// each). Its sequence is the last round number used.
+	bucketRounds = []byte("rounds")
 )
 
 // A record is what a DTA did for one ticket. It is written before the log entries are
@@ -37,6 +46,14 @@ type record struct {
 	Sealed   [][]byte `json:"sealed,omitempty"`
 	Indices  []uint64 `json:"indices,omitempty"`
 	SizeHint uint64   `json:"size_hint"` // log size before the entries were appended
+	// Round, if not 0, is the group commit round that wrote the record pending, and
+	// Offset the place of its first entry among the round's entries. A round's entries
+	// are appended to the log together and in order, so one completion per round (in
+	// bucketRounds: the index of its first entry) completes all its records: their
+	// Indices are first+Offset, first+Offset+1, … Indices, when the record has them,
+	// come first (records completed one by one, by recovery or by older versions).
+	Round  uint64 `json:"round,omitempty"`
+	Offset uint64 `json:"offset,omitempty"`
 	// NotAfter is the ticket's expiry (Unix seconds): once it is well past, the ticket is
 	// refused as expired before its nonce is looked up, and prune may forget the record.
 	// 0 in records written before it was kept: those are never pruned.
@@ -50,12 +67,14 @@ func openStore(dir string) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dta: opening the state database: %w", err)
 	}
+	st := &store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketIssuances, bucketRevoked, bucketExpiry} {
+		for _, b := range [][]byte{bucketIssuances, bucketRevoked, bucketExpiry, bucketRounds} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
+		st.lastRound.Store(tx.Bucket(bucketRounds).Sequence())
 		return nil
 	})
 	if err != nil {
@@ -63,8 +82,31 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("dta: initialising the state database: %w", err)
 	}
 	db.MaxBatchDelay = time.Millisecond
-	return &store{db: db}, nil
+	return st, nil
 }
+
+// newRound returns a round number never used before in this database: the rounds'
+// sequence is raised to it by the transaction that writes the round's records, and
+// numbers handed out by a transaction that failed are simply skipped.
+func (s *store) newRound() uint64 { return s.lastRound.Add(1) }
+
+// complete fills in the Indices of a record of a round whose completion is written.
+func complete(tx *bolt.Tx, r *record) {
+	if r.Round == 0 || len(r.Indices) == len(r.Entries) {
+		return
+	}
+	v := tx.Bucket(bucketRounds).Get(roundKey(r.Round))
+	if len(v) < 8 {
+		return // the round's completion is not written: pending
+	}
+	first := binary.BigEndian.Uint64(v) + r.Offset
+	r.Indices = make([]uint64, len(r.Entries))
+	for i := range r.Indices {
+		r.Indices[i] = first + uint64(i)
+	}
+}
+
+func roundKey(round uint64) []byte { return binary.BigEndian.AppendUint64(nil, round) }
 
 func (s *store) close() error { return s.db.Close() }
 
@@ -77,12 +119,40 @@ func (s *store) get(nonce string) (*record, error) {
 		if b == nil {
 			return errNoRecord
 		}
-		return json.Unmarshal(b, &r)
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		complete(tx, &r)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// getChecked is get and, if revokedIDHash is not empty, whether that identity is
+// revoked, read in one transaction.
+func (s *store) getChecked(nonce, revokedIDHash string) (r *record, revoked bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if revokedIDHash != "" {
+			revoked = tx.Bucket(bucketRevoked).Get([]byte(revokedIDHash)) != nil
+		}
+		b := tx.Bucket(bucketIssuances).Get([]byte(nonce))
+		if b == nil {
+			return errNoRecord
+		}
+		r = new(record)
+		if err := json.Unmarshal(b, r); err != nil {
+			return err
+		}
+		complete(tx, r)
+		return nil
+	})
+	if err != nil {
+		r = nil
+	}
+	return r, revoked, err
 }
 
 // put writes r under nonce; for a revocation it also marks idhash revoked, in the same
@@ -137,6 +207,7 @@ func (s *store) prune(cutoff time.Time, limit int) (int, error) {
 				if err := json.Unmarshal(v, &r); err != nil {
 					return fmt.Errorf("record %q: %w", nonce, err)
 				}
+				complete(tx, &r)
 				if r.pending() {
 					continue
 				}
@@ -152,9 +223,35 @@ func (s *store) prune(cutoff time.Time, limit int) (int, error) {
 			}
 		}
 		n = len(drop)
+		if n < limit {
+			// Every completed record that expired before cutoff is gone, so are all the
+			// records of a round whose latest expiry is before it: its completion goes
+			// too. Oldest rounds first, up to the first one still needed (a later round
+			// left for a later prune costs nothing but its 24 bytes).
+			return pruneRounds(tx.Bucket(bucketRounds), cutoff, limit)
+		}
 		return nil
 	})
 	return n, err
+}
+
+// pruneRounds deletes, from the oldest, the completions of rounds whose records all
+// expired before cutoff, at most limit of them.
+func pruneRounds(rounds *bolt.Bucket, cutoff time.Time, limit int) error {
+	var drop [][]byte
+	c := rounds.Cursor()
+	for k, v := c.First(); k != nil && len(drop) < limit; k, v = c.Next() {
+		if len(v) < 16 || int64(binary.BigEndian.Uint64(v[8:16])) >= cutoff.Unix() {
+			break
+		}
+		drop = append(drop, append([]byte(nil), k...))
+	}
+	for _, k := range drop {
+		if err := rounds.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // A storePut is one record to write under its nonce, with the identity it revokes (if
@@ -165,12 +262,27 @@ type storePut struct {
 	revoke string
 }
 
-// commit writes pending and done in one transaction and returns once it is on disk:
-// the group commit of the issuance path (see committer). The records are encoded before
-// the transaction starts, so the single writer is held only for the puts and the sync.
+// A roundDone is the completion of a round: its entries are in the log from index
+// first on, in the order of its records' Offsets. notAfter is the latest ticket expiry
+// among its records, for prune.
+type roundDone struct {
+	round, first uint64
+	notAfter     int64
+}
+
+// commit writes pending and done in one transaction and returns once it is on disk.
 func (s *store) commit(pending, done []storePut) error {
+	return s.commitRound(0, pending, done, nil)
+}
+
+// commitRound writes, in one transaction, the records pending of round (0: records
+// that are not part of a round), the records done one by one and the completions of
+// whole rounds, and returns once it is on disk: the group commit of the issuance path
+// (see committer). The records are encoded before the transaction starts, so the
+// single writer is held only for the puts and the sync.
+func (s *store) commitRound(round uint64, pending, done []storePut, rounds []roundDone) error {
 	all := append(pending[:len(pending):len(pending)], done...)
-	if len(all) == 0 {
+	if len(all) == 0 && len(rounds) == 0 {
 		return nil
 	}
 	enc := make([][]byte, len(all))
@@ -190,6 +302,18 @@ func (s *store) commit(pending, done []storePut) error {
 				}
 			}
 			if err := putRecord(tx, p.nonce, p.rec, enc[i]); err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket(bucketRounds)
+		if round > b.Sequence() {
+			if err := b.SetSequence(round); err != nil {
+				return err
+			}
+		}
+		for _, d := range rounds {
+			v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, d.first), uint64(d.notAfter))
+			if err := b.Put(roundKey(d.round), v); err != nil {
 				return err
 			}
 		}
@@ -215,6 +339,7 @@ func (s *store) pendingRecords() (map[string]*record, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("record %q: %w", k, err)
 			}
+			complete(tx, &r)
 			if r.pending() {
 				out[string(k)] = &r
 			}

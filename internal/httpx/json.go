@@ -32,6 +32,9 @@ import (
 // ("dtas[0].url"), and types as "a string", "a number", …, never as Go types. The
 // error is an *Error, 400 "bad_json".
 func UnmarshalStrict(body []byte, v any) error {
+	if f, ok := v.(FastUnmarshaler); ok && f.UnmarshalStrictFast(body) {
+		return nil
+	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("httpx: UnmarshalStrict needs a non-nil pointer, got %T", v)
@@ -51,6 +54,15 @@ func UnmarshalStrict(body []byte, v any) error {
 		return badJSON("the request body does not match the expected JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
+}
+
+// A FastUnmarshaler decodes the usual form of its JSON request body itself, without
+// reflection: UnmarshalStrict hands it the body first, and takes its general path (with
+// every check and every error message) only when UnmarshalStrictFast reports false. It
+// must accept nothing the general path refuses, and decode what it accepts to the same
+// value.
+type FastUnmarshaler interface {
+	UnmarshalStrictFast(body []byte) bool
 }
 
 func badJSON(format string, args ...any) *Error {

@@ -101,6 +101,19 @@ func Verify(token string, registrar ed25519.PublicKey, domain, wantKind string, 
 	if len(token) > 4096 {
 		return nil, fmt.Errorf("%w: %d bytes", ErrInvalid, len(token))
 	}
+	c, err, ok := verifyCompact(token, registrar, now)
+	if !ok {
+		c, err = verifyJWT(token, registrar, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.ticket(domain, wantKind)
+}
+
+// verifyJWT checks the signature, the algorithm and the times of a ticket with
+// golang-jwt and returns its claims.
+func verifyJWT(token string, registrar ed25519.PublicKey, now time.Time) (*claims, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return registrar, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
@@ -113,6 +126,12 @@ func Verify(token string, registrar ed25519.PublicKey, domain, wantKind string, 
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	return &c, nil
+}
+
+// ticket checks the verified claims c against the domain and kind and returns the
+// ticket.
+func (c *claims) ticket(domain, wantKind string) (*Ticket, error) {
 	if len(c.Audience) != 1 || c.Audience[0] != domain {
 		return nil, ErrDomain
 	}

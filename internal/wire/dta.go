@@ -2,9 +2,12 @@ package wire
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/cloudflare/circl/hpke"
 )
@@ -12,6 +15,50 @@ import (
 // DTARequest is the body of every POST: a registrar-signed ticket.
 type DTARequest struct {
 	Ticket string `json:"ticket"`
+}
+
+// UnmarshalStrictFast decodes the usual request, {"ticket":"…"} with a compact JWS
+// (base64url and dots only, so no escape) and JSON whitespace around the tokens, as
+// httpx.UnmarshalStrict would; it reports false for anything else, which then takes
+// UnmarshalStrict's general path (httpx.FastUnmarshaler).
+func (r *DTARequest) UnmarshalStrictFast(body []byte) bool {
+	i := 0
+	ws := func() {
+		for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r') {
+			i++
+		}
+	}
+	lit := func(s string) bool {
+		ws()
+		if len(body)-i < len(s) || string(body[i:i+len(s)]) != s {
+			return false
+		}
+		i += len(s)
+		return true
+	}
+	if !lit("{") || !lit(`"ticket"`) || !lit(":") || !lit(`"`) {
+		return false
+	}
+	start := i
+	for i < len(body) && isJWSByte(body[i]) {
+		i++
+	}
+	end := i
+	if i == len(body) || body[i] != '"' {
+		return false
+	}
+	if i++; !lit("}") {
+		return false
+	}
+	if ws(); i != len(body) {
+		return false
+	}
+	r.Ticket = string(body[start:end])
+	return true
+}
+
+func isJWSByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
 // DTAResponse answers a share or revocation request.
@@ -29,6 +76,82 @@ type DTAShare struct {
 	Sealed  []byte   `json:"sealed,omitempty"` // enc ‖ ciphertext; see Seal
 	Entry   []byte   `json:"entry"`            // the log leaf (an Entry, canonical JSON)
 	Promise *Promise `json:"promise"`
+}
+
+// AppendJSON appends the JSON encoding of r to b: the bytes encoding/json gives for r
+// (field order, omitempty, standard base64 with padding, HTML-safe string escapes),
+// built without reflection. A DTA answers every issuance with it.
+func (r *DTAResponse) AppendJSON(b []byte) []byte {
+	b = append(b, `{"dta":`...)
+	b = strconv.AppendUint(b, uint64(r.DTA), 10)
+	b = append(b, `,"shares":`...)
+	if r.Shares == nil {
+		return append(b, "null}"...)
+	}
+	b = append(b, '[')
+	for i := range r.Shares {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = r.Shares[i].appendJSON(b)
+	}
+	return append(b, "]}"...)
+}
+
+func (s *DTAShare) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	if s.Slot != 0 {
+		b = append(b, `"slot":`...)
+		b = strconv.AppendUint(b, s.Slot, 10)
+		b = append(b, ',')
+	}
+	if len(s.Sealed) != 0 {
+		b = append(b, `"sealed":`...)
+		b = appendBase64(b, s.Sealed)
+		b = append(b, ',')
+	}
+	b = append(b, `"entry":`...)
+	b = appendBase64(b, s.Entry)
+	b = append(b, `,"promise":`...)
+	if p := s.Promise; p == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"origin":`...)
+		b = appendString(b, p.Origin)
+		b = append(b, `,"index":`...)
+		b = strconv.AppendUint(b, p.Index, 10)
+		b = append(b, `,"leaf_hash":`...)
+		b = appendBase64(b, p.LeafHash)
+		b = append(b, `,"signature":`...)
+		b = appendBase64(b, p.Signature)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendBase64 appends a []byte as encoding/json does: null for nil, else a string of
+// standard base64 with padding.
+func appendBase64(b, v []byte) []byte {
+	if v == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = base64.StdEncoding.AppendEncode(b, v)
+	return append(b, '"')
+}
+
+// appendString appends a JSON string as encoding/json does: printable ASCII other than
+// the characters it escapes goes as it is; anything else takes encoding/json itself.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s)
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // HPKE suite that seals every share (RFC 9180, base mode): DHKEM(X25519, HKDF-SHA256),
