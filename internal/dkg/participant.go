@@ -236,15 +236,26 @@ func (p *Participant) Feldman(msgs []*Message) (*Message, error) {
 	return m, nil
 }
 
-// Disclose (key generation) reveals this member's share of each qualified dealer whose
-// Feldman commitments it contradicts.
-func (p *Participant) Disclose(msgs []*Message) (*Message, error) {
+// memberAfterQual reads a round's messages for a member of a key generation once QUAL
+// is fixed: the board and QUAL, or a nil board when this participant has nothing to
+// send in that round (not a member, a reshare) or on an error.
+func (p *Participant) memberAfterQual(msgs []*Message) (*board, []uint32, error) {
 	b, err := newBoard(p.s, msgs)
 	if err != nil || p.member == 0 || !p.s.pedersen() {
-		return nil, err
+		return nil, nil, err
 	}
 	qual, err := p.adopt(b)
 	if err != nil {
+		return nil, nil, err
+	}
+	return b, qual, nil
+}
+
+// Disclose (key generation) reveals this member's share of each qualified dealer whose
+// Feldman commitments it contradicts.
+func (p *Participant) Disclose(msgs []*Message) (*Message, error) {
+	b, qual, err := p.memberAfterQual(msgs)
+	if b == nil {
 		return nil, err
 	}
 	m := p.newMessage(KindDisclose, p.member)
@@ -267,12 +278,8 @@ func (p *Participant) Disclose(msgs []*Message) (*Message, error) {
 // Reveal (key generation) reveals this member's shares of the dealers being
 // reconstructed.
 func (p *Participant) Reveal(msgs []*Message) (*Message, error) {
-	b, err := newBoard(p.s, msgs)
-	if err != nil || p.member == 0 || !p.s.pedersen() {
-		return nil, err
-	}
-	qual, err := p.adopt(b)
-	if err != nil {
+	b, qual, err := p.memberAfterQual(msgs)
+	if b == nil {
 		return nil, err
 	}
 	recon := b.toReconstruct(qual)
