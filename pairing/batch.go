@@ -13,6 +13,12 @@ import (
 type BatchItem struct {
 	Session *ServerSession
 	Pass2   *Pass2
+	// Reject marks a login to refuse whatever its pass 2 holds (the identity is
+	// blocked, unknown, revoked or expired). Its place in the batch is taken by a pair
+	// of points that never verifies, so it costs what a wrong PIN costs, the splitting
+	// of a failing batch included, and neither the batch's result nor its time depends
+	// on whether its pass 2 would have verified. Its result is ErrAuthFailed.
+	Reject bool
 }
 
 // VerifyBatch checks the pass-2 equations of many logins at once and returns one
@@ -24,7 +30,8 @@ type BatchItem struct {
 // with two multi-scalar multiplications and one 2-pairing. A failing batch is split
 // in halves until every bad item is found, so the results are exactly those of
 // verifying each item alone (up to a 2^-128 chance). Every session is used up.
-// All sessions must come from Verifiers with the same ServerKey.
+// All sessions must come from Verifiers with the same ServerKey. Conclude each
+// session afterwards with its result.
 func VerifyBatch(rand io.Reader, items []BatchItem) []error {
 	results := make([]error, len(items))
 	var key *ServerKey
@@ -61,14 +68,21 @@ func VerifyBatch(rand io.Reader, items []BatchItem) []error {
 		}
 		buf[0] |= 0x80 // a full 128-bit, non-zero coefficient
 		b.rho[i].SetBytes(buf[:])
-		b.v[i] = items[i].Pass2.V.affine()
-		b.p[i] = items[i].Session.p
+		if items[i].Reject {
+			b.v[i], b.p[i] = key.decoyV, key.decoyP
+		} else {
+			b.v[i], b.p[i] = items[i].Pass2.V.affine(), items[i].Session.p
+		}
 	}
 	for _, i := range b.check(pending) {
 		results[i] = ErrAuthFailed
 	}
 	for i, it := range items {
-		if results[i] == nil {
+		switch {
+		case results[i] != nil:
+		case it.Reject: // only if the decoy verified: never, up to a 2^-255 chance
+			results[i] = ErrAuthFailed
+		default:
 			it.Session.verifiedV = it.Pass2.V.Bytes()
 		}
 	}

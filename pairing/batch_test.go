@@ -1,6 +1,7 @@
 package pairing
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -75,6 +76,79 @@ func TestVerifyBatch(t *testing.T) {
 		results := VerifyBatch(nil, items)
 		if results[0] != nil || results[1] != nil || results[2] == nil {
 			t.Fatalf("got %v", results)
+		}
+	})
+}
+
+// TestVerifyBatchReject checks that a rejected item fails whatever its pass 2 holds and
+// costs what a wrong PIN costs: the same pairings in the batch (its splitting
+// included) and in Conclude, whether its PIN is right or wrong.
+func TestVerifyBatchReject(t *testing.T) {
+	w := newWorld(t, "api.example.com", 3)
+	c := w.enrol(t, "alice@example.com", []byte("1234"))
+	run := func(last BatchItem) (results []error, pairings uint64) {
+		items := append(w.pending(t, c, 7, nil), last)
+		before := w.verifier.Key.Pairings()
+		results = VerifyBatch(nil, items)
+		for i, it := range items {
+			if _, _, err := it.Session.Conclude(it.Pass2, nil, results[i]); !errors.Is(err, results[i]) {
+				t.Fatalf("item %d: Conclude %v after %v", i, err, results[i])
+			}
+		}
+		return results, w.verifier.Key.Pairings() - before
+	}
+	wrong := w.pending(t, c, 1, map[int]bool{0: true})[0]
+	rejectRight := w.pending(t, c, 1, nil)[0]
+	rejectRight.Reject = true
+	rejectWrong := w.pending(t, c, 1, map[int]bool{0: true})[0]
+	rejectWrong.Reject = true
+	var counts []uint64
+	for name, last := range map[string]BatchItem{"wrong-pin": wrong, "reject/right-pin": rejectRight, "reject/wrong-pin": rejectWrong} {
+		results, n := run(last)
+		for i, err := range results[:7] {
+			if err != nil {
+				t.Fatalf("%s: good item %d: %v", name, i, err)
+			}
+		}
+		if !errors.Is(results[7], ErrAuthFailed) {
+			t.Fatalf("%s: got %v, want ErrAuthFailed", name, results[7])
+		}
+		counts = append(counts, n)
+	}
+	if counts[0] != counts[1] || counts[1] != counts[2] {
+		t.Fatalf("pairings per batch differ: %v", counts)
+	}
+}
+
+func TestConclude(t *testing.T) {
+	w := newWorld(t, "api.example.com", 3)
+	c := w.enrol(t, "alice@example.com", []byte("1234"))
+	t.Run("ok/key-matches-client", func(t *testing.T) {
+		f := w.upToPass2(t, c, []byte("1234"))
+		res := VerifyBatch(nil, []BatchItem{{Session: f.ss, Pass2: f.p2}})
+		fin, key, err := f.ss.Conclude(f.p2, nil, res[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck, err := f.cs.Finish(fin)
+		if err != nil || !bytes.Equal(ck, key) {
+			t.Fatalf("client key %x, server key %x, %v", ck, key, err)
+		}
+		if _, _, err := f.ss.Conclude(f.p2, nil, nil); err == nil {
+			t.Fatal("a session concluded twice")
+		}
+	})
+	t.Run("fail/unverified", func(t *testing.T) {
+		f := w.upToPass2(t, c, []byte("1234"))
+		if _, _, err := f.ss.Conclude(f.p2, nil, nil); err == nil {
+			t.Fatal("Conclude accepted a pass 2 that no batch verified")
+		}
+	})
+	t.Run("fail/channel-binding", func(t *testing.T) {
+		f := w.upToPass2(t, c, []byte("1234"))
+		res := VerifyBatch(nil, []BatchItem{{Session: f.ss, Pass2: f.p2}})
+		if _, _, err := f.ss.Conclude(f.p2, []byte("another channel"), res[0]); !errors.Is(err, ErrChannelBinding) {
+			t.Fatalf("got %v, want ErrChannelBinding", err)
 		}
 	})
 }

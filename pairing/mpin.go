@@ -186,6 +186,9 @@ func (s *ClientSession) Finish(f *Finish) ([]byte, error) {
 type ServerKey struct {
 	linesQ, linesSQ [2][len(bls.LoopCounter) - 1]bls.LineEvaluationAff
 	pairings        atomic.Uint64 // see Pairings
+	// decoyV, decoyP = r1·P1, r2·P1 for random r1, r2: a pair that fails the pass-2
+	// equation (unless r1 = −s·r2), standing in for a rejected item of a batch.
+	decoyV, decoyP bls.G1Affine
 }
 
 // Pairings returns how many pairing computations (a Miller loop and a final
@@ -199,9 +202,19 @@ func NewServerKey(sQ *G2) (*ServerKey, error) {
 	if sQ.IsIdentity() {
 		return nil, ErrIdentity
 	}
+	r1, err := RandomScalar(nil)
+	if err != nil {
+		return nil, err
+	}
+	r2, err := RandomScalar(nil)
+	if err != nil {
+		return nil, err
+	}
 	return &ServerKey{
 		linesQ:  bls.PrecomputeLines(G2Generator().affine()),
 		linesSQ: bls.PrecomputeLines(sQ.affine()),
+		decoyV:  G1Generator().mulVarTime(r1).affine(),
+		decoyP:  G1Generator().mulVarTime(r2).affine(),
 	}, nil
 }
 
@@ -436,6 +449,32 @@ func (s *ServerSession) Finish(p2 *Pass2, binding []byte) (*Finish, []byte, erro
 	switch {
 	case !ok:
 		return nil, nil, ErrAuthFailed
+	case !tagOK:
+		return nil, nil, ErrChannelBinding
+	}
+	return f, key, nil
+}
+
+// Conclude ends a session whose pass 2 went through VerifyBatch, given the batch's
+// result for it (verified). Like Finish, it runs the key schedule whatever that
+// result, so a pass 2 that failed costs what a verified one costs; it returns
+// verified when it is an error, ErrChannelBinding when the client's tag does not
+// match, and the server's Finish and the session key otherwise.
+func (s *ServerSession) Conclude(p2 *Pass2, binding []byte, verified error) (*Finish, []byte, error) {
+	if errors.Is(verified, ErrSessionUsed) || p2 == nil || p2.V == nil {
+		if verified == nil {
+			verified = ErrAuthFailed
+		}
+		return nil, nil, verified // early: nothing secret decides these
+	}
+	if verified == nil && (s.verifiedV == nil || !hmac.Equal(s.verifiedV, p2.V.Bytes())) {
+		return nil, nil, fmt.Errorf("pairing: Conclude of an unverified pass 2")
+	}
+	s.verifiedV = nil
+	f, key, tagOK := s.derive(p2, binding) // also on failure: the same work either way
+	switch {
+	case verified != nil:
+		return nil, nil, verified
 	case !tagOK:
 		return nil, nil, ErrChannelBinding
 	}

@@ -181,9 +181,10 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (_ *wire.FinishR
 }
 
 // check verifies pass 2 of session p and answers it. Every idhash, enrolled or not,
-// goes through the same steps: one admission, one full check of pass 2 (Finish and
-// Reject both run the two pairings and the key schedule, whether the equation holds
-// or not) and, on failure, one synced write of a failure record of the same size. So
+// goes through the same steps: one admission, one full check of pass 2 (alone with
+// Finish or Reject, or in a batch and Conclude: the equation and the key schedule run
+// whether the equation holds or not, and a refused identity's pass 2 costs its batch
+// what a wrong PIN costs) and, on failure, one synced write of a failure record of the same size. So
 // neither the answer nor the work tells a wrong PIN from an unknown, revoked, expired
 // or blocked identity, nor a blocked identity's right PIN from a wrong one.
 func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.Time) (*wire.FinishResponse, error) {
@@ -204,10 +205,14 @@ func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.
 	var fin *pairing.Finish
 	var key []byte
 	var ferr error
-	if admitted && e.usable(now) {
-		fin, key, ferr = p.sess.Finish(p2, binding)
-	} else { // blocked, unknown, revoked or expired: fail after the same work
+	refuse := !admitted || !e.usable(now) // blocked, unknown, revoked or expired: fail after the same work
+	switch {
+	case s.batch != nil:
+		fin, key, ferr = p.sess.Conclude(p2, binding, s.batch.verify(p.sess, p2, refuse))
+	case refuse:
 		ferr = p.sess.Reject(p2, binding)
+	default:
+		fin, key, ferr = p.sess.Finish(p2, binding)
 	}
 	outcome := outcomeSuccess
 	switch {

@@ -20,6 +20,10 @@ type metrics struct {
 	dtaUp    *prometheus.GaugeVec
 	limited  prometheus.Counter // requests refused 429 by the rate limiter
 	budget   prometheus.Counter
+	// batchSize and batchWait are the batched verification's (batcher): the size of
+	// each batch, and each login's time from its pass 2 entering the queue to its
+	// batch's result (the latency batching adds, and the check itself).
+	batchSize, batchWait prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,8 +49,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "polyroot_server_failure_budget_exceeded_total",
 			Help: "Identities blocked because their failed logins within 24 h reached the daily budget (max_failures_per_day); each is logged with its idhash.",
 		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "polyroot_server_login_batch_size", Help: "Pass-2 messages checked together, per batch (1: checked alone).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}),
+		batchWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "polyroot_server_login_batch_wait_seconds", Help: "Time from a pass 2 entering the batch queue to its batch's result: the wait batching adds, and the check.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+		}),
 	}
-	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp, m.limited, m.budget}
+	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp, m.limited, m.budget, m.batchSize, m.batchWait}
 	m.registry = httpx.NewRegistry(own...)
 	if reg != nil {
 		reg.MustRegister(own...)

@@ -69,6 +69,12 @@ type Config struct {
 	// own /readyz (degraded while one is down), the polyroot_server_dta_up metric and
 	// the fast 503 of enrolments and permits while one is down (default 10 s).
 	DTAProbeInterval time.Duration
+	// LoginBatchSize is the most pass-2 messages checked together under load (default
+	// 64; 1 checks each alone, in its own request). LoginBatchWindow is how long a
+	// batch waits for more while the server is loaded (default 2 ms; negative: never).
+	// An idle server checks a pass 2 at once either way.
+	LoginBatchSize   int
+	LoginBatchWindow time.Duration
 }
 
 // A Server is a running auth server: registrar, M-Pin Full verifier and token issuer.
@@ -90,6 +96,7 @@ type Server struct {
 	// stopProbe stops the DTA probe and waits for it.
 	stopProbe func()
 	stopPrune func() // stops the code pruner (startCodePruner)
+	batch     *batcher // nil when every pass 2 is checked alone
 }
 
 // New opens the state database, prepares the verifier and starts probing the DTAs
@@ -141,6 +148,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = 100
 	}
+	if cfg.LoginBatchSize <= 0 {
+		cfg.LoginBatchSize = defaultBatchSize
+	}
+	if cfg.LoginBatchWindow == 0 {
+		cfg.LoginBatchWindow = defaultBatchWindow
+	}
 	if cfg.DTAClient == nil {
 		cfg.DTAClient = &http.Client{Timeout: dtaTimeout}
 	}
@@ -170,6 +183,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		tokenKID: middleware.KeyID(pub),
 		jwks:     middleware.JWKS{Keys: []middleware.JWK{middleware.PublicJWK(pub)}},
 		metrics:  newMetrics(cfg.Registry),
+	}
+	if cfg.LoginBatchSize > 1 {
+		s.batch = newBatcher(cfg.LoginBatchSize, cfg.LoginBatchWindow, s.metrics)
 	}
 	s.probe = newDTAProbe(cfg.Bundle, cfg.DTAClient, cfg.Logger, s.metrics.dtaUp)
 	s.readyz = s.newReadiness()
@@ -228,6 +244,9 @@ func (s *Server) Close() error {
 	s.ready.Store(false)
 	s.stopProbe()
 	s.stopPrune()
+	if s.batch != nil {
+		s.batch.close()
+	}
 	return s.store.close()
 }
 

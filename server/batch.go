@@ -1,0 +1,166 @@
+package server
+
+import (
+	"crypto/rand"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// Defaults of the batched verification of pass 2 (Config.LoginBatchSize and
+// LoginBatchWindow).
+const (
+	defaultBatchSize   = 64
+	defaultBatchWindow = 2 * time.Millisecond
+	// batchFailureLimit is the share of failing pass 2 (wrong PINs and refused
+	// identities) above which the batcher checks each pass 2 alone: a failing item
+	// costs its batch about 2·log₂(size) extra pairing checks while it is split, so
+	// with more than about one in 16 failing, batches would cost more than single
+	// checks and an attacker sending bad messages would slow the honest logins down.
+	batchFailureLimit = 1.0 / 16
+	// batchFailureWeight is the weight of the newest item in the failure share (an
+	// exponential average over about the last 64 items).
+	batchFailureWeight = 1.0 / 64
+)
+
+// A batcher checks the pass-2 equations of concurrent logins together with
+// pairing.VerifyBatch: two multi-scalar multiplications and one 2-pairing for up to
+// size items instead of one 2-pairing each. The key schedule stays with each login
+// (ServerSession.Conclude), so only the equation is shared.
+//
+// It takes what has arrived: a worker (one per CPU) that finds one pass 2 waiting
+// checks it at once, so an idle server adds no latency; while others are waiting too
+// (the server is loaded) it collects more for at most window, or until size. A login
+// therefore waits at most window plus the checking of one batch, which under load is
+// less than it would wait for a CPU behind unbatched checks. While failures are
+// frequent (batchFailureLimit) every pass 2 is checked alone.
+//
+// A refused identity's pass 2 goes into a batch as a pair that never verifies
+// (pairing.BatchItem.Reject): it costs its batch what a wrong PIN costs, so neither
+// the answer nor its time tells a refused identity from a wrong PIN, nor a blocked
+// identity's right PIN from a wrong one.
+type batcher struct {
+	queue  chan *batchJob
+	size   int
+	window time.Duration
+	stop   chan struct{}
+	done   sync.WaitGroup
+
+	mu       sync.Mutex
+	failures float64 // exponential average of the failing share
+	loaded   bool    // the last batch had more than one item
+
+	sizes, wait prometheus.Histogram
+}
+
+type batchJob struct {
+	item   pairing.BatchItem
+	queued time.Time
+	result chan error
+}
+
+func newBatcher(size int, window time.Duration, m *metrics) *batcher {
+	b := &batcher{
+		queue:  make(chan *batchJob, 4*size),
+		size:   size,
+		window: window,
+		stop:   make(chan struct{}),
+		sizes:  m.batchSize,
+		wait:   m.batchWait,
+	}
+	for range runtime.GOMAXPROCS(0) {
+		b.done.Add(1)
+		go b.work()
+	}
+	return b
+}
+
+// verify checks p2 in a batch and returns its result for sess's Conclude. reject
+// marks a login to refuse whatever p2 holds.
+func (b *batcher) verify(sess *pairing.ServerSession, p2 *pairing.Pass2, reject bool) error {
+	j := &batchJob{item: pairing.BatchItem{Session: sess, Pass2: p2, Reject: reject}, queued: time.Now(), result: make(chan error, 1)}
+	b.queue <- j
+	return <-j.result
+}
+
+// close stops the workers. No verify may be running or follow.
+func (b *batcher) close() {
+	close(b.stop)
+	b.done.Wait()
+}
+
+func (b *batcher) work() {
+	defer b.done.Done()
+	jobs := make([]*batchJob, 0, b.size)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case j := <-b.queue:
+			jobs = b.collect(append(jobs[:0], j))
+		}
+		b.check(jobs)
+	}
+}
+
+// collect adds to jobs what is waiting, and while the server is loaded what arrives
+// within the window, up to the batch size (1 while failures are frequent).
+func (b *batcher) collect(jobs []*batchJob) []*batchJob {
+	b.mu.Lock()
+	size, loaded := b.size, b.loaded
+	if b.failures > batchFailureLimit {
+		size = 1
+	}
+	b.mu.Unlock()
+drain:
+	for len(jobs) < size {
+		select {
+		case j := <-b.queue:
+			jobs = append(jobs, j)
+			loaded = true
+		default:
+			break drain
+		}
+	}
+	if len(jobs) == size || !loaded || b.window <= 0 {
+		return jobs
+	}
+	timer := time.NewTimer(b.window)
+	defer timer.Stop()
+	for len(jobs) < size {
+		select {
+		case j := <-b.queue:
+			jobs = append(jobs, j)
+		case <-timer.C:
+			return jobs
+		}
+	}
+	return jobs
+}
+
+func (b *batcher) check(jobs []*batchJob) {
+	items := make([]pairing.BatchItem, len(jobs))
+	for i, j := range jobs {
+		items[i] = j.item
+	}
+	results := pairing.VerifyBatch(rand.Reader, items)
+	now := time.Now()
+	failed := 0
+	for i, j := range jobs {
+		if results[i] != nil {
+			failed++
+		}
+		b.wait.Observe(now.Sub(j.queued).Seconds())
+		j.result <- results[i]
+	}
+	b.sizes.Observe(float64(len(jobs)))
+	weight := min(1, float64(len(jobs))*batchFailureWeight)
+	b.mu.Lock()
+	b.failures += weight * (float64(failed)/float64(len(jobs)) - b.failures)
+	b.loaded = len(jobs) > 1
+	b.mu.Unlock()
+}
