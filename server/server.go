@@ -95,7 +95,7 @@ type Server struct {
 	ready    atomic.Bool
 	// stopProbe stops the DTA probe and waits for it.
 	stopProbe func()
-	stopPrune func() // stops the code pruner (startCodePruner)
+	stopPrune func()   // stops the code pruner (startCodePruner)
 	batch     *batcher // nil when every pass 2 is checked alone
 }
 
