@@ -75,13 +75,15 @@
 //     failure counts, holds, revocations and login sessions are in the database, so
 //     pass 1 on one replica and pass 2 on another works, a session is taken once, and
 //     counts are exact. What a replica keeps in memory is a cache (the sessions it
-//     made), in-flight admissions and the counts of unknown idhashes: with N replicas,
-//     up to N × (tries left) verifications of one identity may run at once (the counts
-//     stay exact, and a success after the lockout still fails), and an unknown
-//     idhash's tries left differ between replicas. A login session is stored as its
-//     state (pairing.ServerSession.MarshalBinary, which holds the session's shared
-//     secret), sealed with a key derived from the token key (sessionSealer): the
-//     replica that gets pass 2 restores the session (Verifier.RestoreSession).
+//     made), in-flight admissions, the counts of unknown idhashes, the session keys of
+//     its access tokens (below) and its per-address rate limits: with N replicas, up
+//     to N × (tries left) verifications of one identity may run at once (the counts
+//     stay exact, and a success after the lockout still fails), an unknown idhash's
+//     tries left differ between replicas, and an address may send N times the rate
+//     limit. A login session is stored as its state
+//     (pairing.ServerSession.MarshalBinary, which holds the session's shared secret),
+//     sealed with a key derived from the token key (sessionSealer): the replica that
+//     gets pass 2 restores the session (Verifier.RestoreSession).
 //   - Channel binding needs this process to terminate TLS: behind a TLS-terminating
 //     proxy the server sees no TLS, its binding is empty, and clients that bind to
 //     their TLS channel fail with channel_binding_mismatch (as they should: the proxy

@@ -241,17 +241,24 @@ type composeFile struct {
 }
 
 type composeService struct {
-	Command         yaml.Node `yaml:"command"`
-	Entrypoint      yaml.Node `yaml:"entrypoint"`
-	User            string    `yaml:"user"`
-	ReadOnly        bool      `yaml:"read_only"`
-	CapDrop         []string  `yaml:"cap_drop"`
-	SecurityOpt     []string  `yaml:"security_opt"`
-	Privileged      bool      `yaml:"privileged"`
-	Volumes         []string  `yaml:"volumes"`
-	StopGracePeriod string    `yaml:"stop_grace_period"`
-	Profiles        []string  `yaml:"profiles"`
-	Healthcheck     struct {
+	Image           string            `yaml:"image"`
+	Command         yaml.Node         `yaml:"command"`
+	Entrypoint      yaml.Node         `yaml:"entrypoint"`
+	User            string            `yaml:"user"`
+	ReadOnly        bool              `yaml:"read_only"`
+	CapDrop         []string          `yaml:"cap_drop"`
+	SecurityOpt     []string          `yaml:"security_opt"`
+	Privileged      bool              `yaml:"privileged"`
+	Volumes         []string          `yaml:"volumes"`
+	StopGracePeriod string            `yaml:"stop_grace_period"`
+	Profiles        []string          `yaml:"profiles"`
+	Ports           []string          `yaml:"ports"`
+	EnvFile         []string          `yaml:"env_file"`
+	Environment     map[string]string `yaml:"environment"`
+	DependsOn       map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
+	Healthcheck struct {
 		Test    yaml.Node `yaml:"test"`
 		Disable bool      `yaml:"disable"`
 	} `yaml:"healthcheck"`
@@ -546,9 +553,43 @@ func TestDeploySystemdVerify(t *testing.T) {
 	}
 }
 
+// composePostgres checks the PostgreSQL service of compose.yaml (the official image):
+// pinned to a version, its data in a named volume, not published on the host, run as
+// its own user, its password from an env file under secrets/ (never in the file), and
+// a healthcheck that a server can wait for.
+func composePostgres(t *testing.T, at string, s composeService, writable []string) {
+	t.Helper()
+	if !regexp.MustCompile(`^postgres:\d+\.\d+(-[a-z0-9]+)?$`).MatchString(s.Image) {
+		t.Errorf("%s: image %q: want the official image pinned to a version, postgres:MAJOR.MINOR[-VARIANT]", at, s.Image)
+	}
+	if s.User == "" {
+		t.Errorf("%s: no user: the image would start as root", at)
+	}
+	if !slices.Contains(writable, "/var/lib/postgresql/data") {
+		t.Errorf("%s: want a named volume on /var/lib/postgresql/data (PGDATA), got %v", at, s.Volumes)
+	}
+	if len(s.Ports) != 0 {
+		t.Errorf("%s: ports %v: the database is for the compose network only", at, s.Ports)
+	}
+	for k := range s.Environment {
+		if strings.Contains(k, "PASSWORD") && !strings.HasSuffix(k, "_FILE") {
+			t.Errorf("%s: environment %s: the password belongs in an env file under secrets/ (not committed)", at, k)
+		}
+	}
+	if len(s.EnvFile) == 0 || !slices.ContainsFunc(s.EnvFile, func(f string) bool { return strings.HasPrefix(f, "secrets/") }) {
+		t.Errorf("%s: env_file %v: want the password in secrets/…", at, s.EnvFile)
+	}
+	test, err := nodeWords(&s.Healthcheck.Test)
+	if err != nil || s.Healthcheck.Disable || len(test) < 2 || test[0] != "CMD" || test[1] != "pg_isready" || !slices.Contains(test, "127.0.0.1") {
+		t.Errorf("%s: healthcheck %v: want [\"CMD\", \"pg_isready\", \"--host\", \"127.0.0.1\", …] (TCP: not healthy while the image initialises)", at, test)
+	}
+}
+
 // TestDeployCompose: the containers run real commands with real flags on the mounted
 // configs, which load; every service keeps its hardening; state goes to named volumes;
-// the serve commands have a /readyz healthcheck that the image itself can run.
+// the serve commands have a /readyz healthcheck that the image itself can run. The
+// PostgreSQL service is checked by composePostgres, and an auth server on it migrates
+// at start and waits for it to be healthy.
 func TestDeployCompose(t *testing.T) {
 	clearEnv(t)
 	file, cf := loadCompose(t)
@@ -561,7 +602,12 @@ func TestDeployCompose(t *testing.T) {
 		}
 	}
 	binary(filepath.Join(dir, "Dockerfile")+" ENTRYPOINT", entry[0])
-	serves := 0
+	serves, postgres, onPostgres := 0, "", 0
+	for name, s := range cf.Services {
+		if strings.HasPrefix(s.Image, "postgres:") {
+			postgres = name
+		}
+	}
 	for name, s := range cf.Services {
 		at := fmt.Sprintf("%s: service %s", file, name)
 		if !s.ReadOnly || !slices.Contains(s.CapDrop, "ALL") || s.Privileged ||
@@ -594,6 +640,13 @@ func TestDeployCompose(t *testing.T) {
 			default:
 				t.Errorf("%s: volume %q is neither a host path nor a named volume of the file", at, v)
 			}
+		}
+		if name == postgres {
+			composePostgres(t, at, s, writable)
+			continue
+		}
+		if s.Image != "polyroot:local" {
+			t.Errorf("%s: image %q: want polyroot:local (the Dockerfile's) or the postgres service", at, s.Image)
 		}
 		// The command, run by the image's entrypoint.
 		args := entry[1:]
@@ -630,6 +683,15 @@ func TestDeployCompose(t *testing.T) {
 		if resolved := checkConfig(t, where, args, config, host); resolved != nil {
 			writablePaths(t, where, resolved, writable)
 			shutdownBelow(t, at+" stop_grace_period", resolved, s.StopGracePeriod)
+			if resolved["store"] == "postgres" {
+				onPostgres++
+				if resolved["migrate"] != true {
+					t.Errorf("%s: store postgres without --migrate (or migrate = true): a new database has no schema", where)
+				}
+				if d, ok := s.DependsOn[postgres]; postgres == "" || !ok || d.Condition != "service_healthy" {
+					t.Errorf("%s: store postgres: want depends_on the postgres service with condition service_healthy", at)
+				}
+			}
 		}
 		// The healthcheck: the image has no shell and no curl, only polyroot probe.
 		test, err := nodeWords(&s.Healthcheck.Test)
@@ -647,6 +709,9 @@ func TestDeployCompose(t *testing.T) {
 	}
 	if serves < 4 {
 		t.Errorf("%s: %d serve services, want three DTAs and the auth server", file, serves)
+	}
+	if postgres == "" || onPostgres == 0 {
+		t.Errorf("%s: want a postgres service and the auth server on it (store = \"postgres\")", file)
 	}
 }
 

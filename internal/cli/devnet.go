@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"syscall"
 	"time"
@@ -23,6 +26,9 @@ func devnetCommand() *ucli.Command {
 		&ucli.StringFlag{Name: "rpc-url", Usage: "rpc chain: the JSON-RPC endpoint's `URL`"},
 		&ucli.StringFlag{Name: "chain-key-file", Aliases: []string{"key"}, TakesFile: true,
 			Usage: "rpc chain: `FILE` (hex, mode 0600) with the key of a funded account that deploys the contract and funds the anchoring keys"},
+		&ucli.StringFlag{Name: "store", Value: storeBolt, Usage: "the auth server's state `STORE`: bbolt (a file in DIR) or postgres (--database-url)"},
+		&ucli.StringFlag{Name: "database-url", Usage: "postgres store: the database's `URL`, without a password (one with a password goes in $" +
+			envDatabaseURL + " or the file $" + envDatabaseURL + "_FILE names)"},
 		&ucli.BoolFlag{Name: "insecure-http", Usage: "serve the auth server over plain HTTP, FOR TESTS ONLY (no TLS, no channel binding)"},
 		&ucli.DurationFlag{Name: "anchor-period", Value: 10 * time.Second, Usage: "how often the DTAs anchor their logs"},
 		&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT` on stderr: json or text"},
@@ -51,13 +57,20 @@ func devnetCommand() *ucli.Command {
 			"DTAs' anchoring keys. Secrets are in file keystores in D, or in Vault with\n" +
 			"--keystore vault (under --vault-path/dta-1 … dta-3 and --vault-path/server; the\n" +
 			"token in $" + envVaultToken + ").\n\n" +
+			"The auth server keeps its state in D (bbolt), or with --store postgres in a\n" +
+			"PostgreSQL database whose schema the devnet migrates first (as `server serve\n" +
+			"--migrate` does). Its URL is --database-url, without a password, or\n" +
+			"$" + envDatabaseURL + ", or the file $" + envDatabaseURL + "_FILE\n" +
+			"names, with one; it is never printed. A devnet keeps the store of its first start.\n\n" +
 			"FOR LOCAL USE ONLY: the DTAs serve plain HTTP on loopback, and the keystore\n" +
 			"passphrase, the registrar key, the anchoring keys, the devnet CA's key and the\n" +
 			"admin token are stored in D (mode 0600).\n\n" +
 			"Examples:\n" +
 			"   polyroot devnet --dir ./devnet --base-port 8440\n" +
 			"   polyroot devnet --dir ./devnet --chain rpc --rpc-url http://127.0.0.1:8545 --key owner.key\n" +
-			"   VAULT_TOKEN=… polyroot devnet --dir ./devnet --keystore vault --vault-addr http://127.0.0.1:8200 --vault-path devnet",
+			"   VAULT_TOKEN=… polyroot devnet --dir ./devnet --keystore vault --vault-addr http://127.0.0.1:8200 --vault-path devnet\n" +
+			"   polyroot devnet --dir ./devnet --store postgres --database-url 'postgres://polyroot@127.0.0.1:5432/devnet?sslmode=disable'\n" +
+			"   " + envDatabaseURL + "_FILE=db-url polyroot devnet --dir ./devnet --store postgres",
 		Flags: flags,
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			log, err := newLogger(c.String("log-format"), c.String("log-level"), c.Root().ErrWriter)
@@ -68,6 +81,9 @@ func devnetCommand() *ucli.Command {
 				Chain: c.String("chain"), RPCURL: c.String("rpc-url"), KeyFile: c.String("chain-key-file"),
 				AnchorPeriod: c.Duration("anchor-period"), PlainHTTP: c.Bool("insecure-http")}
 			opts.ScryptLogN, _ = strconv.Atoi(os.Getenv(envScryptLogN))
+			if opts.Store, opts.DatabaseURL, err = devnetStore(c); err != nil {
+				return err
+			}
 			switch typ := c.String("keystore"); typ {
 			case "file":
 			case "vault":
@@ -84,4 +100,46 @@ func devnetCommand() *ucli.Command {
 			return devnet.Run(ctx, opts)
 		},
 	}
+}
+
+// devnetStore resolves --store and the database URL of the postgres store: from
+// --database-url, which must not hold a password (a command line is visible to every
+// user of the machine), or from the environment as server serve reads it.
+func devnetStore(c *ucli.Command) (store, dbURL string, err error) {
+	flag := c.String("database-url")
+	switch store = c.String("store"); store {
+	case storeBolt:
+		if flag != "" {
+			return "", "", errors.New("--database-url is for --store postgres")
+		}
+		return store, "", nil
+	case storePostgres:
+	default:
+		return "", "", fmt.Errorf("--store %q: want %s or %s", store, storeBolt, storePostgres)
+	}
+	env, err := secretEnv(envDatabaseURL)
+	switch {
+	case err != nil:
+		return "", "", err
+	case flag != "" && env != "":
+		return "", "", fmt.Errorf("--store postgres: the database URL is both in --database-url and in $%s: give it once", envDatabaseURL)
+	case env != "":
+		return store, env, nil
+	case flag == "":
+		return "", "", fmt.Errorf("--store postgres needs the database URL: --database-url URL (without a password), or $%s (or $%s_FILE) with one", envDatabaseURL, envDatabaseURL)
+	case hasPassword(flag):
+		return "", "", fmt.Errorf("--database-url holds a password, which a command line shows to every user of the machine: put the URL in $%s or the file $%s_FILE names instead", envDatabaseURL, envDatabaseURL)
+	}
+	return store, flag, nil
+}
+
+// hasPassword reports whether a PostgreSQL connection string (a URL or key=value
+// settings) holds a password itself; pgconn.ParseConfig would also take one from
+// PGPASSWORD or a password file.
+func hasPassword(s string) bool {
+	if u, err := url.Parse(s); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
+	}
+	return regexp.MustCompile(`(^|\s)password\s*=`).MatchString(s)
 }

@@ -14,13 +14,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/polyroot/polyroot/internal/devnet"
+	"github.com/polyroot/polyroot/internal/testbin"
 )
 
 // startDevnet runs `polyroot devnet --dir dir` (and args) until it says it is ready;
 // it returns devnet.json, the summary it printed, and a function that stops it and
 // checks that it stopped cleanly.
 func startDevnet(t *testing.T, dir string, args ...string) (devnet.Info, string, func()) {
+	t.Helper()
+	info, summary, _, stop := startDevnetLogs(t, dir, args...)
+	return info, summary, stop
+}
+
+// startDevnetLogs is startDevnet that also returns the devnet's stderr (its logs).
+func startDevnetLogs(t *testing.T, dir string, args ...string) (devnet.Info, string, *syncBuffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
@@ -49,7 +59,7 @@ func startDevnet(t *testing.T, dir string, args ...string) (devnet.Info, string,
 	if err := json.Unmarshal(raw, &info); err != nil {
 		t.Fatal(err)
 	}
-	return info, out.String(), func() {
+	return info, out.String(), errOut, func() {
 		cancel()
 		select {
 		case code := <-done:
@@ -202,6 +212,73 @@ func TestDevnet(t *testing.T) {
 	ok(token+"\n", "client", "permits", "refresh", "--token-stdin")
 }
 
+// TestDevnetPostgres: with --store postgres the devnet migrates a fresh database and
+// its auth server keeps its state there: alice enrols and logs in with the printed
+// commands, and her enrolment is a row of the database. The URL's password (from the
+// environment, as server serve reads it) is in neither the summary nor the logs; a
+// restart without --store postgres is refused.
+func TestDevnetPostgres(t *testing.T) {
+	clearEnv(t)
+	t.Setenv(envScryptLogN, "10")
+	pg := testbin.StartPostgres(t)
+	const secret = "Devnet5ecretPw" // the test cluster trusts loopback: never checked
+	dbURL := strings.Replace(pg.CreateDatabase(t), "polyroot@", "polyroot:"+secret+"@", 1)
+	t.Setenv(envDatabaseURL, dbURL)
+	dir := filepath.Join(t.TempDir(), "devnet")
+	t.Chdir(t.TempDir())
+	info, summary, logs, stop := startDevnetLogs(t, dir, "--store", "postgres")
+	if info.Store != "postgres" || !regexp.MustCompile(`state store: PostgreSQL, database test\d+ at 127\.0\.0\.1:\d+ as polyroot \(schema version \d+\)`).MatchString(summary) {
+		t.Fatalf("store %q, summary:\n%s", info.Store, summary)
+	}
+	ok := func(stdin string, args ...string) string {
+		t.Helper()
+		for len(args) > 0 && strings.Contains(args[0], "=") { // VAR=value for this command
+			k, v, _ := strings.Cut(args[0], "=")
+			t.Setenv(k, v)
+			defer os.Unsetenv(k)
+			args = args[1:]
+		}
+		code, out, errOut := runIn(stdin, args...)
+		if code != 0 {
+			t.Fatalf("polyroot %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+	const alice = "alice@example.com"
+	code := strings.TrimSpace(ok("", printed(t, summary, "polyroot server enrol")...))
+	ok("", printed(t, summary, "polyroot client bootstrap")...)
+	enroll := printed(t, summary, "polyroot client enroll")
+	enroll[slices.Index(enroll, "CODE")] = code
+	ok(testPIN+"\n", append(enroll, "--pin-stdin")...)
+	if out := ok(testPIN+"\n", append(printed(t, summary, "polyroot client login"), "--pin-stdin")...); !strings.Contains(out, `as "`+alice+`"`) {
+		t.Fatalf("login: %s", out)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM enrolments WHERE app_id = $1", alice).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("alice's enrolments in PostgreSQL: %d, %v", n, err)
+	}
+	stop()
+	if strings.Contains(summary+logs.String(), secret) {
+		t.Fatal("the database URL's password is in the devnet's output")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "server", "data", "server.db")); !os.IsNotExist(err) {
+		t.Fatalf("a postgres devnet made a bbolt state file (%v)", err)
+	}
+	// Restarted without --store postgres, it would come up with empty state.
+	t.Setenv(envDatabaseURL, "")
+	if code, _, errOut := run("devnet", "--dir", dir); code == 0 || !strings.Contains(errOut, "keeps its auth server's state in postgres since its first start") {
+		t.Fatalf("restart on bbolt: exit %d, %s", code, errOut)
+	}
+}
+
 // TestDevnetRefusesBadSettings: each bad setting is named before anything starts.
 func TestDevnetRefusesBadSettings(t *testing.T) {
 	clearEnv(t)
@@ -217,11 +294,22 @@ func TestDevnetRefusesBadSettings(t *testing.T) {
 		{"fail/keystore", []string{"--keystore", "hsm"}, `--keystore "hsm": want file or vault`},
 		{"fail/vault-without-token", []string{"--keystore", "vault", "--vault-addr", "https://127.0.0.1:8200"}, "needs a token in the environment variable VAULT_TOKEN"},
 		{"fail/log-format", []string{"--log-format", "xml"}, `--log-format "xml"`},
+		{"fail/store", []string{"--store", "mysql"}, `--store "mysql": want bbolt or postgres`},
+		{"fail/postgres-without-url", []string{"--store", "postgres"}, "--store postgres needs the database URL"},
+		{"fail/url-without-postgres", []string{"--database-url", "postgres://polyroot@127.0.0.1/x"}, "--database-url is for --store postgres"},
+		{"fail/url-with-password", []string{"--store", "postgres", "--database-url", "postgres://polyroot:Pw0rd@127.0.0.1/x"}, "--database-url holds a password"},
+		{"fail/url-with-password-setting", []string{"--store", "postgres", "--database-url", "host=127.0.0.1 password = Pw0rd"}, "--database-url holds a password"},
+		{"fail/url-unparsable", []string{"--store", "postgres", "--database-url", "postgres://polyroot@127.0.0.1:notaport/x"}, "the database URL does not parse"},
+		{"fail/postgres-unreachable", []string{"--store", "postgres", "--database-url", "postgres://polyroot@127.0.0.1:1/x?sslmode=disable&connect_timeout=5"},
+			"the postgres state store: server: connecting to PostgreSQL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := run(append([]string{"devnet", "--dir", dir}, tc.args...)...)
 			if code == 0 || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("exit %d, stderr %q, want %q", code, errOut, tc.want)
+			}
+			if strings.Contains(errOut, "Pw0rd") {
+				t.Fatalf("a password in the error: %s", errOut)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "devnet.json")); !os.IsNotExist(err) {
 				t.Fatal("a refused devnet wrote devnet.json")

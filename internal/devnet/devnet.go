@@ -21,6 +21,7 @@ package devnet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -46,6 +47,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
@@ -96,6 +98,15 @@ type Options struct {
 	// keystores in Dir: under Vault.Path/dta-<i> and Vault.Path/server.
 	Vault *keystore.VaultConfig
 
+	// Store is the auth server's state store: "bbolt" (default; D/server/data/server.db)
+	// or "postgres", the PostgreSQL database at DatabaseURL (which may hold a password:
+	// it is never printed, logged or written to D). Start applies the schema's
+	// migrations to it before anything else, as `server serve --migrate` does, so a
+	// database that cannot be reached stops the devnet before it starts. A devnet keeps
+	// the store of its first start (devnet.json).
+	Store       string
+	DatabaseURL string
+
 	// ServerTLSCert and ServerTLSKey, PEM files, are the auth server's certificate and
 	// key. Default: one of the devnet CA (D/ca.pem), issued at every start.
 	ServerTLSCert, ServerTLSKey string
@@ -120,6 +131,7 @@ type Info struct {
 	Bundle      string   `json:"bundle"`
 	Fingerprint string   `json:"bundle_fingerprint"`
 	AdminToken  string   `json:"admin_token_file"`
+	Store       string   `json:"store,omitempty"` // the auth server's state store: bbolt or postgres (never its URL)
 	// CAFile is the devnet CA's certificate, which certifies the auth server (none when
 	// it serves plain HTTP or a certificate of the caller's).
 	CAFile string `json:"ca_file,omitempty"`
@@ -143,6 +155,7 @@ type Devnet struct {
 	dtas       []*service
 	server     *service
 	serverHTTP *http.Client // trusts the devnet CA
+	storeDesc  string       // the summary's description of the state store
 	failed     chan error   // a service that stopped by itself
 }
 
@@ -198,12 +211,16 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 	if opts.Dir == "" {
 		return nil, errors.New("devnet: no directory")
 	}
+	storeDesc, err := prepareStore(ctx, &opts)
+	if err != nil {
+		return nil, err
+	}
 	// Absolute: the paths in devnet.json and in the printed commands work from any
 	// directory.
 	if opts.Dir, err = filepath.Abs(opts.Dir); err != nil {
 		return nil, err
 	}
-	d := &Devnet{opts: opts, closeChain: func() {}, failed: make(chan error, N+1), dtas: make([]*service, N)}
+	d := &Devnet{opts: opts, closeChain: func() {}, failed: make(chan error, N+1), dtas: make([]*service, N), storeDesc: storeDesc}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -255,6 +272,51 @@ func Run(ctx context.Context, opts Options) error {
 	return errors.Join(err, d.Close())
 }
 
+// prepareStore checks the state store settings and, for postgres, applies the schema's
+// migrations: before anything starts, so that a database that cannot be reached, or
+// refuses the devnet, is the only thing that happened. It returns the store's
+// description for the summary, without the URL's password.
+func prepareStore(ctx context.Context, opts *Options) (string, error) {
+	switch opts.Store {
+	case "", storeBolt:
+		opts.Store = storeBolt
+		if opts.DatabaseURL != "" {
+			return "", errors.New("devnet: a database URL is for the postgres store only (give the store postgres, or no URL)")
+		}
+		return "", nil
+	case storePostgres:
+	default:
+		return "", fmt.Errorf("devnet: store %q: want %s or %s", opts.Store, storeBolt, storePostgres)
+	}
+	if opts.DatabaseURL == "" {
+		return "", errors.New("devnet: the postgres store needs the database URL")
+	}
+	cfg, err := pgconn.ParseConfig(opts.DatabaseURL)
+	if err != nil {
+		return "", errors.New("devnet: the database URL does not parse (a postgres:// URL or key=value settings)")
+	}
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	from, to, err := server.MigratePostgres(mctx, opts.DatabaseURL)
+	if err != nil {
+		return "", fmt.Errorf("devnet: the postgres state store: %w", err)
+	}
+	if from != to {
+		opts.Logger.Info("PostgreSQL schema migrated", "from", from, "to", to)
+	}
+	desc := fmt.Sprintf("PostgreSQL, database %s at %s as %s (schema version %d)",
+		cfg.Database, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cfg.User, to)
+	opts.Logger.Info("auth server state store", "store", storePostgres, "database", cfg.Database,
+		"host", cfg.Host, "port", cfg.Port, "user", cfg.User, "schema_version", to)
+	return desc, nil
+}
+
+// The auth server's state stores (Options.Store).
+const (
+	storeBolt     = "bbolt"
+	storePostgres = "postgres"
+)
+
 // loadInfo reads devnet.json on a restart, else picks the addresses; it picks the
 // metrics and JSON-RPC addresses too when devnet.json has none (made before they
 // had their own). Every address must be free: a busy one is named, with what to do.
@@ -278,6 +340,10 @@ func (d *Devnet) loadInfo(opts Options) error {
 	if raw, err := os.ReadFile(d.path("devnet.json")); err == nil {
 		if err := json.Unmarshal(raw, info); err != nil || len(info.DTAURLs) != N {
 			return fmt.Errorf("devnet: %s is not a devnet's: remove it or use another directory", d.path("devnet.json"))
+		}
+		if was, now := cmp.Or(info.Store, storeBolt), cmp.Or(opts.Store, storeBolt); was != now {
+			return fmt.Errorf("devnet: --store %s: the devnet in %s keeps its auth server's state in %s since its first start "+
+				"(devnet.json): start it with --store %s (and the same database) again, or use another --dir", now, d.opts.Dir, was, was)
 		}
 		if p := portOf(info.ServerURL); opts.BasePort != 0 && opts.BasePort != p {
 			return fmt.Errorf("devnet: --base-port %d: the devnet in %s has its ports from %d since its first start "+
@@ -350,7 +416,7 @@ func (d *Devnet) loadInfo(opts Options) error {
 		}
 		info.RPCURL = "http://" + a
 	}
-	info.Chain = opts.Chain
+	info.Chain, info.Store = opts.Chain, cmp.Or(opts.Store, storeBolt)
 	info.Bundle, info.AdminToken, info.CAFile = d.path("bundle.json"), d.path("admin-token"), ""
 	return nil
 }
@@ -651,6 +717,8 @@ func (d *Devnet) startServer(ctx context.Context, b *bundle.Bundle) error {
 		BundleFile: d.path("bundle.json"), RegistrarKey: d.registrar, Keys: sks,
 		AdminToken: admin, DataDir: d.path("server", "data"), Logger: d.opts.Logger.With("service", "server"),
 		TLSCert: certFile, TLSKey: keyFile, DTAProbeInterval: d.opts.DTAProbeInterval,
+		// Migrated by Start (prepareStore).
+		Store: d.opts.Store, DatabaseURL: d.opts.DatabaseURL,
 	}
 	d.server, err = d.run("auth server", cfg.Listen, func(ctx context.Context) error { return servercmd.Serve(ctx, cfg) })
 	return err
@@ -756,6 +824,11 @@ func (d *Devnet) printNext(w io.Writer) {
 		fmt.Fprintf(w, "  chain:       %s, contract %s\n", info.RPCURL, info.Contract)
 	}
 	fmt.Fprintf(w, "  bundle:      %s (%s)\n", info.Bundle, info.Fingerprint)
+	if info.Store == storePostgres {
+		fmt.Fprintf(w, "  state store: %s\n", d.storeDesc)
+	} else {
+		fmt.Fprintf(w, "  state store: bbolt (%s)\n", d.path("server", "data", "server.db"))
+	}
 
 	server := " --server " + q(info.ServerURL) + trust
 	fmt.Fprintf(w, "\nNext, in another shell: enrol alice, then log her in (choose her PIN at enroll):\n")
