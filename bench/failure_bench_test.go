@@ -27,6 +27,7 @@ var wrongPIN = []byte("0000")
 // challenges: their tokens are made from the DTAs' master shares directly, as the
 // shares the DTAs would issue combine to.
 type failureServer struct {
+	srv     *server.Server
 	handler http.Handler
 	domain  pairing.Domain
 	masters []*pairing.Scalar
@@ -36,6 +37,24 @@ type failureServer struct {
 
 func newFailureServer(b *testing.B) *failureServer {
 	b.Helper()
+	fs := newBenchServer(b, nil)
+	fs.wrong, fs.revoked, fs.blocked = fs.enrol(b, "wrong"), fs.enrol(b, "revoked"), fs.enrol(b, "blocked")
+	var ghost pairing.IDHash
+	rand.Read(ghost[:])
+	fs.unknown = fs.client(ghost)
+	fs.admin(b, "revoke", "revoked")
+	for _, body := range fs.prepare(b, fs.blocked, wrongPIN, 3) {
+		if rec := fs.post(b, "/v1/login/finish", body); rec.Code != http.StatusUnauthorized {
+			b.Fatalf("blocking: %d %s", rec.Code, rec.Body)
+		}
+	}
+	return fs
+}
+
+// newBenchServer starts a real auth server in process, its configuration changed by
+// mod, and keeps the DTAs' master shares to make clients.
+func newBenchServer(b *testing.B, mod func(*server.Config)) *failureServer {
+	b.Helper()
 	ctx := context.Background()
 	d := testdomain.New(b, "failure.example.com", 3, 0)
 	sQ, err := server.Provision(ctx, d.Bundle, d.Registrar, http.DefaultClient)
@@ -43,13 +62,17 @@ func newFailureServer(b *testing.B) *failureServer {
 		b.Fatal(err)
 	}
 	_, tokenKey, _ := ed25519.GenerateKey(nil)
-	srv, err := server.New(ctx, server.Config{Bundle: d.Bundle, BundleFile: d.BundleFile, RegistrarKey: d.Registrar,
-		ServerKey: sQ, TokenKey: tokenKey, AdminToken: adminToken, DataDir: benchDataDir(b), RatePerSecond: 1e9, RateBurst: 1 << 30})
+	cfg := server.Config{Bundle: d.Bundle, BundleFile: d.BundleFile, RegistrarKey: d.Registrar,
+		ServerKey: sQ, TokenKey: tokenKey, AdminToken: adminToken, DataDir: benchDataDir(b), RatePerSecond: 1e9, RateBurst: 1 << 30}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { srv.Close() })
-	fs := &failureServer{handler: srv.Handler(), domain: pairing.Domain{Name: d.Name}}
+	fs := &failureServer{srv: srv, handler: srv.Handler(), domain: pairing.Domain{Name: d.Name}}
 	for _, x := range d.DTAs {
 		raw, err := x.Keys.Get(ctx, dta.SecretMasterShare)
 		if err != nil {
@@ -60,16 +83,6 @@ func newFailureServer(b *testing.B) *failureServer {
 			b.Fatal(err)
 		}
 		fs.masters = append(fs.masters, s)
-	}
-	fs.wrong, fs.revoked, fs.blocked = fs.enrol(b, "wrong"), fs.enrol(b, "revoked"), fs.enrol(b, "blocked")
-	var ghost pairing.IDHash
-	rand.Read(ghost[:])
-	fs.unknown = fs.client(ghost)
-	fs.admin(b, "revoke", "revoked")
-	for _, body := range fs.prepare(b, fs.blocked, wrongPIN, 3) {
-		if rec := fs.post(b, "/v1/login/finish", body); rec.Code != http.StatusUnauthorized {
-			b.Fatalf("blocking: %d %s", rec.Code, rec.Body)
-		}
 	}
 	return fs
 }

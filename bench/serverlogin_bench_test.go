@@ -1,12 +1,22 @@
 package bench
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	bls "github.com/consensys/gnark-crypto/ecc/bls12-381"
 
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
+	"github.com/polyroot/polyroot/server"
 )
 
 // BenchmarkServerLoginCore is everything the pairing core of the auth server does per
@@ -125,4 +135,122 @@ func BenchmarkLimitCPU(b *testing.B) {
 	if t1, ok1 := threadCPU(); ok0 && ok1 {
 		b.ReportMetric(float64(t1-t0)/float64(b.N), "cpu-ns/op")
 	}
+}
+
+// BenchmarkServerLogin is everything the auth server does per login, in process,
+// through its HTTP handler without a network: decoding both passes from JSON, the
+// challenge and the session kept in the store, the check of pass 2, the key schedule
+// and the tags, the failure counter's admission, and the signed access token. 64
+// clients log in at once (one goroutine each, their own work with the timer stopped);
+// batch=1 checks every pass 2 alone (LoginBatchSize 1), batch=64 lets the server check
+// them together (LoginBatchSize 64, with a window long enough that all 64 meet). The
+// metric logins/batch is the batch size the server saw; cpu-ns/op is the process's
+// CPU time in the timed work per login. Compare batch=64 with
+// BenchmarkLimitPairingCheckFixedQ (BenchmarkLimitCPU's cpu-ns/op) in the same run.
+func BenchmarkServerLogin(b *testing.B) {
+	for _, size := range []int{1, 64} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			fs := newBenchServer(b, func(c *server.Config) {
+				c.LoginBatchSize, c.LoginBatchWindow = size, 50*time.Millisecond
+			})
+			const chunk = 64
+			clients := make([]*pairing.Client, chunk)
+			for i := range clients {
+				clients[i] = fs.enrol(b, fmt.Sprintf("user%d", i))
+			}
+			sessions := make([]*pairing.ClientSession, chunk)
+			bodies := make([][]byte, chunk)
+			answers := make([]*httptest.ResponseRecorder, chunk)
+			var cpu int64
+			cpuOK := true
+			timed := func(n int, path string) {
+				t0, ok0 := processCPU()
+				b.StartTimer()
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() { answers[i] = fs.post(b, path, bodies[i]) })
+				}
+				wg.Wait()
+				b.StopTimer()
+				t1, ok1 := processCPU()
+				cpu += t1 - t0
+				cpuOK = cpuOK && ok0 && ok1
+				for i := range n {
+					if answers[i].Code != http.StatusOK {
+						b.Fatalf("%s: %d %s", path, answers[i].Code, answers[i].Body)
+					}
+				}
+			}
+			_, batches0 := fs.batches(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.StopTimer()
+			for done := 0; done < b.N; done += chunk {
+				n := min(chunk, b.N-done)
+				for i := range n {
+					cs, p1, err := clients[i].Start(nil, testPIN)
+					if err != nil {
+						b.Fatal(err)
+					}
+					sessions[i] = cs
+					enc, _ := p1.MarshalBinary()
+					bodies[i], _ = json.Marshal(wire.StartRequest{Pass1: enc})
+				}
+				timed(n, "/v1/login/start")
+				for i := range n {
+					var sr wire.StartResponse
+					var ch pairing.Challenge
+					if err := json.Unmarshal(answers[i].Body.Bytes(), &sr); err != nil {
+						b.Fatal(err)
+					}
+					if err := ch.UnmarshalBinary(sr.Challenge); err != nil {
+						b.Fatal(err)
+					}
+					p2, err := sessions[i].Respond(&ch, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					enc, _ := p2.MarshalBinary()
+					bodies[i], _ = json.Marshal(wire.FinishRequest{Pass2: enc})
+				}
+				timed(n, "/v1/login/finish")
+				for i := range n {
+					var fr wire.FinishResponse
+					var fin pairing.Finish
+					if err := json.Unmarshal(answers[i].Body.Bytes(), &fr); err != nil || fr.AccessToken == "" {
+						b.Fatalf("no access token: %v", err)
+					}
+					if err := fin.UnmarshalBinary(fr.Finish); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := sessions[i].Finish(&fin); err != nil {
+						b.Fatalf("server proof: %v", err)
+					}
+				}
+				runtime.GC() // the clients' garbage, not the server's, before the clock runs
+			}
+			logins, batches := fs.batches(b)
+			if batches > batches0 {
+				b.ReportMetric(logins/(batches-batches0), "logins/batch")
+			}
+			if cpuOK {
+				b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+			}
+		})
+	}
+}
+
+// batches returns the sum and the count of the server's batch-size histogram: pass 2
+// checked in batches, and batches.
+func (fs *failureServer) batches(b *testing.B) (logins, batches float64) {
+	rec := httptest.NewRecorder()
+	fs.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "polyroot_server_login_batch_size_sum "); ok {
+			logins, _ = strconv.ParseFloat(v, 64)
+		} else if v, ok := strings.CutPrefix(line, "polyroot_server_login_batch_size_count "); ok {
+			batches, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return logins, batches
 }

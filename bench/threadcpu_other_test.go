@@ -4,3 +4,6 @@ package bench
 
 // threadCPU is not measured on this system.
 func threadCPU() (int64, bool) { return 0, false }
+
+// processCPU is not measured on this system.
+func processCPU() (int64, bool) { return 0, false }

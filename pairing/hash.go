@@ -43,11 +43,15 @@ func IdentityPoint(id IDHash) *G1 { return HashToG1(id[:], []byte(DSTIdentity)) 
 // PermitPoint returns T_k = H1(idhash ‖ k ‖ period), the point of the time permit for
 // slot k of a domain whose permits last period seconds (both uint64 big-endian).
 func PermitPoint(id IDHash, slot, period uint64) *G1 {
+	return HashToG1(permitMessage(id, slot, period), []byte(DSTPermit))
+}
+
+// permitMessage is idhash ‖ k ‖ period, the message hashed to T_k.
+func permitMessage(id IDHash, slot, period uint64) []byte {
 	msg := make([]byte, 0, IDHashSize+16)
 	msg = append(msg, id[:]...)
 	msg = binary.BigEndian.AppendUint64(msg, slot)
-	msg = binary.BigEndian.AppendUint64(msg, period)
-	return HashToG1(msg, []byte(DSTPermit))
+	return binary.BigEndian.AppendUint64(msg, period)
 }
 
 // PINScalar returns π = Hs(lp(domain) ‖ lp(idhash) ‖ lp(pin)), the value the PIN takes

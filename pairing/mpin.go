@@ -48,15 +48,6 @@ func (d Domain) Slot(t time.Time) uint64 {
 	return uint64(t.Unix()) / d.PermitPeriod
 }
 
-// loginPoint returns A' = A + T_k, or A when permits are disabled.
-func (d Domain) loginPoint(id IDHash, slot uint64) *G1 {
-	a := IdentityPoint(id)
-	if d.PermitPeriod == 0 {
-		return a
-	}
-	return a.Add(PermitPoint(id, slot, d.PermitPeriod))
-}
-
 // ExtractPIN returns the token TK = sA − π·A that a client stores in place of its
 // client key sA. Without the PIN, TK is not a usable key. Devices without a PIN pass
 // a nil pin and get π = Hs(domain, idhash, "").
@@ -248,6 +239,9 @@ type Verifier struct {
 	// Grace is how long after a slot boundary the previous slot's permit is still
 	// accepted (default 5 minutes when zero).
 	Grace time.Duration
+	// Points, when set, caches the login points A' (see LoginPoints); a Verifier
+	// without it hashes them at every challenge.
+	Points *LoginPoints
 }
 
 // AcceptSlot reports whether a login with permit slot k is acceptable at now: the
@@ -327,10 +321,10 @@ func (v *Verifier) challenge(p1 *Pass1, sid [SessionIDSize]byte, y *Scalar, e *e
 		return nil, nil, err
 	}
 	ch := &Challenge{SessionID: sid, Y: y, KEM: ct}
-	aPrime := v.Domain.loginPoint(p1.IDHash, p1.Slot)
 	s := &ServerSession{key: v.Key, sid: sid, prefix: transcriptPrefix(v.Domain, p1, ch), ss: ss}
-	s.aPrime = aPrime.affine()
+	s.aPrime = v.loginPoint(p1.IDHash, p1.Slot)
 	s.z = p1.Z.affine()
+	aPrime := G1{pub: s.aPrime}
 	s.p = p1.U.addVarTime(aPrime.mulVarTime(y)).affine()
 	return s, ch, nil
 }

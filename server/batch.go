@@ -25,6 +25,8 @@ const (
 	// batchFailureWeight is the weight of the newest item in the failure share (an
 	// exponential average over about the last 64 items).
 	batchFailureWeight = 1.0 / 64
+	// defaultLoginPointCache is Config.LoginPointCache's default.
+	defaultLoginPointCache = 1 << 16
 )
 
 // A batcher checks the pass-2 equations of concurrent logins together with
@@ -116,16 +118,13 @@ func (b *batcher) collect(jobs []*batchJob) []*batchJob {
 		size = 1
 	}
 	b.mu.Unlock()
-drain:
-	for len(jobs) < size {
-		select {
-		case j := <-b.queue:
-			jobs = append(jobs, j)
-			loaded = true
-		default:
-			break drain
-		}
-	}
+	n := len(jobs)
+	jobs = b.drain(jobs, size)
+	// Let the goroutines that are ready to run go first: under load, they are
+	// handlers on their way here with a pass 2 (on one CPU, all of them).
+	runtime.Gosched()
+	jobs = b.drain(jobs, size)
+	loaded = loaded || len(jobs) > n
 	if len(jobs) == size || !loaded || b.window <= 0 {
 		return jobs
 	}
@@ -136,6 +135,19 @@ drain:
 		case j := <-b.queue:
 			jobs = append(jobs, j)
 		case <-timer.C:
+			return jobs
+		}
+	}
+	return jobs
+}
+
+// drain adds the jobs waiting in the queue, up to size.
+func (b *batcher) drain(jobs []*batchJob, size int) []*batchJob {
+	for len(jobs) < size {
+		select {
+		case j := <-b.queue:
+			jobs = append(jobs, j)
+		default:
 			return jobs
 		}
 	}

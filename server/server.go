@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -75,6 +76,11 @@ type Config struct {
 	// An idle server checks a pass 2 at once either way.
 	LoginBatchSize   int
 	LoginBatchWindow time.Duration
+	// LoginPointCache is how many login points A' (by identity and permit slot) the
+	// server keeps in memory, so that a device logging in again within its slot costs
+	// no hash to the curve (pairing.LoginPoints; default 65536, about 12 MB; negative:
+	// none).
+	LoginPointCache int
 }
 
 // A Server is a running auth server: registrar, M-Pin Full verifier and token issuer.
@@ -166,6 +172,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	domain := pairing.Domain{Name: cfg.Bundle.Domain, PermitPeriod: cfg.Bundle.PermitPeriod}
 	verifier := &pairing.Verifier{Domain: domain, Key: key, Grace: cfg.Grace}
+	if cfg.LoginPointCache >= 0 {
+		verifier.Points = pairing.NewLoginPoints(cmp.Or(cfg.LoginPointCache, defaultLoginPointCache))
+	}
 	renewer := &pairing.Verifier{Domain: pairing.Domain{Name: domain.Name}, Key: key}
 	st, err := openStateStore(ctx, cfg, verifier, renewer)
 	if err != nil {
