@@ -14,7 +14,7 @@ import (
 // TestBatchedLogins sends concurrent logins, right and wrong PINs and an unknown
 // identity mixed, to a server that batches pass 2: every login gets the answer it
 // would get alone (the right PINs a key that the client's server proof confirms), and
-// the batches held more than one pass 2.
+// the batches held more than one pass 2. The pass 2 are sent together, as under load.
 func TestBatchedLogins(t *testing.T) {
 	e := newEnv(t, 0)
 	h := e.start(t, t.TempDir(), false, func(c *Config) { c.LoginBatchWindow = 50 * time.Millisecond })
@@ -37,9 +37,11 @@ func TestBatchedLogins(t *testing.T) {
 	}
 	attempts = append(attempts, attempt{wrong, "0000", 401}, attempt{wrong, "0000", 401}, attempt{&unknown, "3333", 401})
 	results := make([]loginResult, len(attempts))
-	var wg sync.WaitGroup
+	var wg, ready sync.WaitGroup
+	ready.Add(len(attempts))
+	together := func() { ready.Done(); ready.Wait() } // every pass 2 sent at once
 	for i, a := range attempts {
-		wg.Go(func() { results[i] = h.login(t, a.c, a.pin, loginOpts{}) })
+		wg.Go(func() { results[i] = h.login(t, a.c, a.pin, loginOpts{beforeFinish: together}) })
 	}
 	wg.Wait()
 	tries := map[int]bool{}

@@ -330,6 +330,9 @@ type loginOpts struct {
 	// finishAt is the server that gets pass 2 (default: the one that got pass 1),
 	// another replica on the same store.
 	finishAt *harness
+	// beforeFinish runs just before pass 2 is sent (e.g. a barrier, so that
+	// concurrent logins send their pass 2 together).
+	beforeFinish func()
 }
 
 // login runs the whole login with the given PIN over h's HTTP client.
@@ -384,6 +387,9 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 	finishURL := h.url
 	if o.finishAt != nil {
 		finishURL = o.finishAt.url
+	}
+	if o.beforeFinish != nil {
+		o.beforeFinish()
 	}
 	res.status, res.body = do(t, cl, "POST", finishURL+"/v1/login/finish", "", wire.FinishRequest{Pass2: b2}, &res.fin)
 	if res.status == 200 {
