@@ -284,6 +284,7 @@ func TestServerExampleConfig(t *testing.T) {
 	want.ShutdownTimeout = duration(30 * time.Second)
 	want.Log.Format, want.Log.Level = "text", "info"
 	want.Rate.PerSecond, want.Rate.Burst = 50, 100
+	want.Login = loginConfig{BatchSize: 64, BatchWindow: duration(2 * time.Millisecond), PointCache: 65536}
 	want.Keystore.Type = "file"
 	want.Keystore.Vault.Mount, want.Keystore.Vault.AppRoleMount = "secret", "approle"
 	want.Store = storeBolt
@@ -306,6 +307,22 @@ func TestServerExampleConfig(t *testing.T) {
 			"--max-failures-per-day", "7", "--metrics-listen", "off")
 		if got.Listen != "127.0.0.1:8451" || got.MaxFailures != 5 || got.MaxFailuresPerDay != 7 || got.MetricsListen != "off" {
 			t.Fatalf("%+v", got)
+		}
+	})
+	t.Run("login-table", func(t *testing.T) {
+		raw, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited := strings.NewReplacer("batch_size = 64", "batch_size = 16", `batch_window = "2ms"`, `batch_window = "0s"`,
+			"point_cache = 65536", "point_cache = 0").Replace(string(raw))
+		path := filepath.Join(filepath.Dir(cfg), "login-test.toml") // beside the example: its relative paths resolve
+		if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(path) })
+		if got := resolveServer(t, "--config", path); got.Login != (loginConfig{BatchSize: 16}) {
+			t.Fatalf("[login] read as %+v", got.Login)
 		}
 	})
 	t.Run("config-from-env", func(t *testing.T) {
@@ -386,6 +403,9 @@ func TestServerConfigErrors(t *testing.T) {
 		{"fail/no-data-dir", []string{"--bundle", "b", "--registrar-key", "r"}, "no data directory"},
 		{"fail/max-failures", []string{"--config", write("ok.toml", full), "--max-failures", "0"}, "--max-failures 0: want 1 or more"},
 		{"fail/max-failures-per-day", []string{"--config", write("okd.toml", full), "--max-failures-per-day", "0"}, "--max-failures-per-day 0: want 1 or more"},
+		{"fail/login-batch-size", []string{"--config", write("okb.toml", full), "--login-batch-size", "0"}, "--login-batch-size 0: want 1 to 1024"},
+		{"fail/login-batch-window", []string{"--config", write("okw.toml", full), "--login-batch-window", "5s"}, "--login-batch-window 5s: want 0s to 1s"},
+		{"fail/login-point-cache", []string{"--config", write("okp.toml", full), "--login-point-cache", "-1"}, "--login-point-cache -1: want 0 or more"},
 		{"fail/metrics-on-the-api-port", []string{"--config", write("okm.toml", full), "--listen", "0.0.0.0:8440", "--metrics-listen", "127.0.0.1:8440"},
 			"share a port: the metrics need a listener of their own"},
 		{"fail/metrics-listen", []string{"--config", write("okm2.toml", full), "--metrics-listen", "9440"}, "--metrics-listen \"9440\": want HOST:PORT or off"},

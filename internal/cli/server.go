@@ -33,6 +33,10 @@ const (
 	defaultServerMetricsListen = "127.0.0.1:9440" // the operations listener (GET /metrics)
 	defaultMaxFailures         = 3
 	defaultMaxFailuresPerDay   = 10
+	defaultLoginBatchSize      = 64
+	maxLoginBatchSize          = 1024
+	defaultLoginBatchWindow    = 2 * time.Millisecond
+	defaultLoginPointCache     = 1 << 16
 	defaultTokenTTL            = 15 * time.Minute
 	defaultCodeTTL             = 24 * time.Hour
 )
@@ -56,11 +60,19 @@ type serverFileConfig struct {
 	MaxFailuresPerDay int            `toml:"max_failures_per_day"`
 	TokenTTL          duration       `toml:"token_ttl"`
 	CodeTTL           duration       `toml:"code_ttl"`
+	Login             loginConfig    `toml:"login"`
 	ShutdownTimeout   duration       `toml:"shutdown_timeout"`
 	Log               logConfig      `toml:"log"`
 	Rate              rateConfig     `toml:"rate"`
 	TLS               tlsConfig      `toml:"tls"`
 	Keystore          keystoreConfig `toml:"keystore"`
+}
+
+// loginConfig is the [login] table: how the server checks logins under load.
+type loginConfig struct {
+	BatchSize   int      `toml:"batch_size"`
+	BatchWindow duration `toml:"batch_window"`
+	PointCache  int      `toml:"point_cache"`
 }
 
 func serverCommand() *ucli.Command {
@@ -108,6 +120,16 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 				Sources: sources(file, "POLYROOT_SERVER_MAX_FAILURES_PER_DAY", "max_failures_per_day")},
 			dur("token-ttl", "POLYROOT_SERVER_TOKEN_TTL", "token_ttl", defaultTokenTTL, "lifetime of the access tokens"),
 			dur("code-ttl", "POLYROOT_SERVER_CODE_TTL", "code_ttl", defaultCodeTTL, "lifetime of the one-time enrolment codes"),
+			&ucli.IntFlag{Name: "login-batch-size", Value: defaultLoginBatchSize, Category: "Service",
+				Usage: "most pass-2 messages checked together while the server is loaded; 1 checks each alone " +
+					"(config: login.batch_size)",
+				Sources: sources(file, "POLYROOT_SERVER_LOGIN_BATCH_SIZE", "login.batch_size")},
+			dur("login-batch-window", "POLYROOT_SERVER_LOGIN_BATCH_WINDOW", "login.batch_window", defaultLoginBatchWindow,
+				"while the server is loaded, how long a batch waits for more pass-2 messages (the most a login waits for batching)"),
+			&ucli.IntFlag{Name: "login-point-cache", Value: defaultLoginPointCache, Category: "Service",
+				Usage: "login points (hashes of identities to the curve, by permit slot) kept in memory, about 190 bytes each; 0: none " +
+					"(config: login.point_cache)",
+				Sources: sources(file, "POLYROOT_SERVER_LOGIN_POINT_CACHE", "login.point_cache")},
 		)
 		flags = append(flags, serverStoreFlags(file)...)
 		flags = append(flags, configCheckFlags("server provision")...)
@@ -257,6 +279,7 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 	s.MetricsListen = c.String("metrics-listen")
 	s.Store, s.Migrate = c.String("store"), c.Bool("migrate")
 	s.TokenTTL, s.CodeTTL, s.ShutdownTimeout = duration(c.Duration("token-ttl")), duration(c.Duration("code-ttl")), duration(c.Duration("shutdown-timeout"))
+	s.Login = loginConfig{BatchSize: c.Int("login-batch-size"), BatchWindow: duration(c.Duration("login-batch-window")), PointCache: c.Int("login-point-cache")}
 	s.Log.Format, s.Log.Level = c.String("log-format"), c.String("log-level")
 	s.Rate.PerSecond, s.Rate.Burst = c.Float("rate-limit"), c.Int("rate-burst")
 	s.TLS.Cert, s.TLS.Key = c.String("tls-cert"), c.String("tls-key")
@@ -285,6 +308,12 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 		return nil, fmt.Errorf("server serve: --max-failures %d: want 1 or more", s.MaxFailures)
 	case s.MaxFailuresPerDay < 1:
 		return nil, fmt.Errorf("server serve: --max-failures-per-day %d: want 1 or more", s.MaxFailuresPerDay)
+	case s.Login.BatchSize < 1 || s.Login.BatchSize > maxLoginBatchSize:
+		return nil, fmt.Errorf("server serve: --login-batch-size %d: want 1 to %d", s.Login.BatchSize, maxLoginBatchSize)
+	case s.Login.BatchWindow < 0 || s.Login.BatchWindow > duration(time.Second):
+		return nil, fmt.Errorf("server serve: --login-batch-window %v: want 0s to 1s", time.Duration(s.Login.BatchWindow))
+	case s.Login.PointCache < 0:
+		return nil, fmt.Errorf("server serve: --login-point-cache %d: want 0 or more", s.Login.PointCache)
 	case s.TokenTTL < duration(time.Second) || s.CodeTTL < duration(time.Second):
 		return nil, fmt.Errorf("server serve: the token and code lifetimes must be at least 1s")
 	case s.Rate.PerSecond <= 0 || s.Rate.Burst < 1:
@@ -361,6 +390,7 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
 			MaxFailures: s.MaxFailures, MaxFailuresPerDay: s.MaxFailuresPerDay, TokenTTL: time.Duration(s.TokenTTL), CodeTTL: time.Duration(s.CodeTTL),
 			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key, ShutdownTimeout: time.Duration(s.ShutdownTimeout),
+			LoginBatchSize: s.Login.BatchSize, LoginBatchWindow: loginBatchWindow(s.Login.BatchWindow), LoginPointCache: loginPointCache(s.Login.PointCache),
 			Ready: c.Root().Writer,
 		})
 		if err != nil {
@@ -586,4 +616,20 @@ func identityRequest(c *ucli.Command, cmd string) (wire.IdentityRequest, error) 
 
 func idhashFlag() *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "idhash", Usage: "name the identity by its idhash `H` (hex, as enrol printed it) instead of its ID"}
+}
+
+// loginBatchWindow and loginPointCache map the CLI's 0 ("none") to server.Config's
+// negative, whose 0 means the default.
+func loginBatchWindow(d duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return time.Duration(d)
+}
+
+func loginPointCache(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -61,6 +61,11 @@ type Config struct {
 	RateBurst         int           // default server's (100)
 	MaxFailures       int           // default server's (3)
 	MaxFailuresPerDay int           // the daily failure budget; default server's (10)
+	// LoginBatchSize, LoginBatchWindow and LoginPointCache tune the login path; zero:
+	// the server's defaults (server.Config).
+	LoginBatchSize   int
+	LoginBatchWindow time.Duration
+	LoginPointCache  int
 	TokenTTL          time.Duration // default server's (15 min)
 	CodeTTL           time.Duration // default server's (24 h)
 	DTAClient         *http.Client  // for revocation notices and probes; default server's
@@ -149,6 +154,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		Bundle: b, BundleFile: raw, RegistrarKey: cfg.RegistrarKey, ServerKey: sQ, TokenKey: tk,
 		AdminToken: cfg.AdminToken, DataDir: cfg.DataDir, Store: cfg.Store, DatabaseURL: cfg.DatabaseURL, Migrate: cfg.Migrate, Logger: log,
 		MaxFailures: cfg.MaxFailures, MaxFailuresPerDay: cfg.MaxFailuresPerDay, TokenTTL: cfg.TokenTTL, CodeTTL: cfg.CodeTTL,
+		LoginBatchSize: cfg.LoginBatchSize, LoginBatchWindow: cfg.LoginBatchWindow, LoginPointCache: cfg.LoginPointCache,
 		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
 		DTAProbeInterval: cfg.DTAProbeInterval,
 	})
