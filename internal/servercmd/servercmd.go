@@ -57,21 +57,21 @@ type Config struct {
 	DatabaseURL string
 	Migrate     bool
 
-	RatePerSecond     float64       // per client address; default server's (50)
-	RateBurst         int           // default server's (100)
-	MaxFailures       int           // default server's (3)
-	MaxFailuresPerDay int           // the daily failure budget; default server's (10)
+	RatePerSecond     float64 // per client address; default server's (50)
+	RateBurst         int     // default server's (100)
+	MaxFailures       int     // default server's (3)
+	MaxFailuresPerDay int     // the daily failure budget; default server's (10)
 	// LoginBatchSize, LoginBatchWindow and LoginPointCache tune the login path; zero:
 	// the server's defaults (server.Config).
 	LoginBatchSize   int
 	LoginBatchWindow time.Duration
 	LoginPointCache  int
-	TokenTTL          time.Duration // default server's (15 min)
-	CodeTTL           time.Duration // default server's (24 h)
-	DTAClient         *http.Client  // for revocation notices and probes; default server's
-	DTAProbeInterval  time.Duration // how often the DTAs' readiness is probed; default server's (10 s)
-	TLSCert, TLSKey   string        // both or neither: serve HTTPS
-	ShutdownTimeout   time.Duration // for requests in flight; default 30 s
+	TokenTTL         time.Duration // default server's (15 min)
+	CodeTTL          time.Duration // default server's (24 h)
+	DTAClient        *http.Client  // for revocation notices and probes; default server's
+	DTAProbeInterval time.Duration // how often the DTAs' readiness is probed; default server's (10 s)
+	TLSCert, TLSKey  string        // both or neither: serve HTTPS
+	ShutdownTimeout  time.Duration // for requests in flight; default 30 s
 	// MetricsListen is the operations listener's host:port, where GET /metrics is
 	// served (plain HTTP; port 0 picks a free one). Empty: the metrics are not served.
 	// They are never served on Listen.
