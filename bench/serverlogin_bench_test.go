@@ -14,6 +14,7 @@ import (
 
 	bls "github.com/consensys/gnark-crypto/ecc/bls12-381"
 
+	"github.com/polyroot/polyroot/internal/testbin"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 	"github.com/polyroot/polyroot/server"
@@ -150,93 +151,114 @@ func BenchmarkLimitCPU(b *testing.B) {
 func BenchmarkServerLogin(b *testing.B) {
 	for _, size := range []int{1, 64} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			fs := newBenchServer(b, func(c *server.Config) {
+			benchServerLogin(b, func(c *server.Config) {
 				c.LoginBatchSize, c.LoginBatchWindow = size, 50*time.Millisecond
 			})
-			const chunk = 64
-			clients := make([]*pairing.Client, chunk)
-			for i := range clients {
-				clients[i] = fs.enrol(b, fmt.Sprintf("user%d", i))
-			}
-			sessions := make([]*pairing.ClientSession, chunk)
-			bodies := make([][]byte, chunk)
-			answers := make([]*httptest.ResponseRecorder, chunk)
-			var cpu int64
-			cpuOK := true
-			timed := func(n int, path string) {
-				t0, ok0 := processCPU()
-				b.StartTimer()
-				var wg sync.WaitGroup
-				for i := range n {
-					wg.Go(func() { answers[i] = fs.post(b, path, bodies[i]) })
-				}
-				wg.Wait()
-				b.StopTimer()
-				t1, ok1 := processCPU()
-				cpu += t1 - t0
-				cpuOK = cpuOK && ok0 && ok1
-				for i := range n {
-					if answers[i].Code != http.StatusOK {
-						b.Fatalf("%s: %d %s", path, answers[i].Code, answers[i].Body)
-					}
-				}
-			}
-			_, batches0 := fs.batches(b)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.StopTimer()
-			for done := 0; done < b.N; done += chunk {
-				n := min(chunk, b.N-done)
-				for i := range n {
-					cs, p1, err := clients[i].Start(nil, testPIN)
-					if err != nil {
-						b.Fatal(err)
-					}
-					sessions[i] = cs
-					enc, _ := p1.MarshalBinary()
-					bodies[i], _ = json.Marshal(wire.StartRequest{Pass1: enc})
-				}
-				timed(n, "/v1/login/start")
-				for i := range n {
-					var sr wire.StartResponse
-					var ch pairing.Challenge
-					if err := json.Unmarshal(answers[i].Body.Bytes(), &sr); err != nil {
-						b.Fatal(err)
-					}
-					if err := ch.UnmarshalBinary(sr.Challenge); err != nil {
-						b.Fatal(err)
-					}
-					p2, err := sessions[i].Respond(&ch, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					enc, _ := p2.MarshalBinary()
-					bodies[i], _ = json.Marshal(wire.FinishRequest{Pass2: enc})
-				}
-				timed(n, "/v1/login/finish")
-				for i := range n {
-					var fr wire.FinishResponse
-					var fin pairing.Finish
-					if err := json.Unmarshal(answers[i].Body.Bytes(), &fr); err != nil || fr.AccessToken == "" {
-						b.Fatalf("no access token: %v", err)
-					}
-					if err := fin.UnmarshalBinary(fr.Finish); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := sessions[i].Finish(&fin); err != nil {
-						b.Fatalf("server proof: %v", err)
-					}
-				}
-				runtime.GC() // the clients' garbage, not the server's, before the clock runs
-			}
-			logins, batches := fs.batches(b)
-			if batches > batches0 {
-				b.ReportMetric(logins/(batches-batches0), "logins/batch")
-			}
-			if cpuOK {
-				b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
-			}
 		})
+	}
+}
+
+// BenchmarkServerLoginPostgres is BenchmarkServerLogin/batch=64 with the server's
+// state in PostgreSQL (a throw-away cluster on loopback, as the tests start it):
+// compare its cpu-ns/op (the server process's CPU; PostgreSQL's own is not counted)
+// and ns/op with BenchmarkServerLogin/batch=64 for the store's overhead per login.
+func BenchmarkServerLoginPostgres(b *testing.B) {
+	b.Run("batch=64", func(b *testing.B) {
+		pg := testbin.StartPostgres(b)
+		url := pg.CreateDatabase(b)
+		benchServerLogin(b, func(c *server.Config) {
+			c.LoginBatchSize, c.LoginBatchWindow = 64, 50*time.Millisecond
+			c.Store, c.DatabaseURL, c.Migrate = "postgres", url, true
+		})
+	})
+}
+
+// benchServerLogin runs 64 logins at a time through the handler of a server
+// configured by mod.
+func benchServerLogin(b *testing.B, mod func(*server.Config)) {
+	fs := newBenchServer(b, mod)
+	const chunk = 64
+	clients := make([]*pairing.Client, chunk)
+	for i := range clients {
+		clients[i] = fs.enrol(b, fmt.Sprintf("user%d", i))
+	}
+	sessions := make([]*pairing.ClientSession, chunk)
+	bodies := make([][]byte, chunk)
+	answers := make([]*httptest.ResponseRecorder, chunk)
+	var cpu int64
+	cpuOK := true
+	timed := func(n int, path string) {
+		t0, ok0 := processCPU()
+		b.StartTimer()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { answers[i] = fs.post(b, path, bodies[i]) })
+		}
+		wg.Wait()
+		b.StopTimer()
+		t1, ok1 := processCPU()
+		cpu += t1 - t0
+		cpuOK = cpuOK && ok0 && ok1
+		for i := range n {
+			if answers[i].Code != http.StatusOK {
+				b.Fatalf("%s: %d %s", path, answers[i].Code, answers[i].Body)
+			}
+		}
+	}
+	_, batches0 := fs.batches(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.StopTimer()
+	for done := 0; done < b.N; done += chunk {
+		n := min(chunk, b.N-done)
+		for i := range n {
+			cs, p1, err := clients[i].Start(nil, testPIN)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sessions[i] = cs
+			enc, _ := p1.MarshalBinary()
+			bodies[i], _ = json.Marshal(wire.StartRequest{Pass1: enc})
+		}
+		timed(n, "/v1/login/start")
+		for i := range n {
+			var sr wire.StartResponse
+			var ch pairing.Challenge
+			if err := json.Unmarshal(answers[i].Body.Bytes(), &sr); err != nil {
+				b.Fatal(err)
+			}
+			if err := ch.UnmarshalBinary(sr.Challenge); err != nil {
+				b.Fatal(err)
+			}
+			p2, err := sessions[i].Respond(&ch, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			enc, _ := p2.MarshalBinary()
+			bodies[i], _ = json.Marshal(wire.FinishRequest{Pass2: enc})
+		}
+		timed(n, "/v1/login/finish")
+		for i := range n {
+			var fr wire.FinishResponse
+			var fin pairing.Finish
+			if err := json.Unmarshal(answers[i].Body.Bytes(), &fr); err != nil || fr.AccessToken == "" {
+				b.Fatalf("no access token: %v", err)
+			}
+			if err := fin.UnmarshalBinary(fr.Finish); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := sessions[i].Finish(&fin); err != nil {
+				b.Fatalf("server proof: %v", err)
+			}
+		}
+		runtime.GC() // the clients' garbage, not the server's, before the clock runs
+	}
+	logins, batches := fs.batches(b)
+	if batches > batches0 {
+		b.ReportMetric(logins/(batches-batches0), "logins/batch")
+	}
+	if cpuOK {
+		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	}
 }
 

@@ -30,7 +30,9 @@
 //     of them (check): the same admission, one full check (pairing.ServerSession
 //     Finish, or Reject where the login must fail anyway: both run the two pairings
 //     and the key schedule whether the equation holds or not, so a blocked identity's
-//     right PIN costs what a wrong one costs) and one synced write of a failure record
+//     right PIN costs what a wrong one costs; under load the equation is checked in a
+//     batch, where a login to refuse stands as a pair that never verifies, and
+//     Conclude runs the key schedule whatever the batch said: see batcher) and one synced write of a failure record
 //     of the same size — under the idhash for an enrolled identity, under one decoy
 //     key for an unknown idhash, which does not grow the database. Neither the answers
 //     nor their work tell these apart, nor whether an idhash is enrolled.
@@ -75,7 +77,8 @@
 //     failure counts, holds, revocations and login sessions are in the database, so
 //     pass 1 on one replica and pass 2 on another works, a session is taken once, and
 //     counts are exact. What a replica keeps in memory is a cache (the sessions it
-//     made), in-flight admissions, the counts of unknown idhashes, the session keys of
+//     made, and the login points A' by identity and slot: Config.LoginPointCache),
+//     the pass-2 messages waiting for their batch, in-flight admissions, the counts of unknown idhashes, the session keys of
 //     its access tokens (below) and its per-address rate limits: with N replicas, up
 //     to N × (tries left) verifications of one identity may run at once (the counts
 //     stay exact, and a success after the lockout still fails), an unknown idhash's
