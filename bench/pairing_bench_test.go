@@ -185,6 +185,7 @@ func BenchmarkIssueClientShare(b *testing.B) {
 	var next atomic.Uint64
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportProcessCPU(b)()
 	// In parallel, like BenchmarkDTAIssueHTTP, so the two compare at any GOMAXPROCS.
 	b.RunParallel(func(pb *testing.PB) {
 		var id pairing.IDHash
