@@ -110,12 +110,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) (_ *wire.StartRes
 	if err != nil {
 		return nil, renew, err
 	}
-	state, err := sess.MarshalBinary()
-	if err != nil {
-		return nil, renew, err
-	}
-	if err := s.store.putSession(&pending{sess: sess, idhash: p1.IDHash, created: now, renew: renew, days: req.Days,
-		state: state}); err != nil {
+	if err := s.store.putSession(&pending{sess: sess, idhash: p1.IDHash, created: now, renew: renew, days: req.Days}); err != nil {
 		return nil, renew, err
 	}
 	return &wire.StartResponse{Challenge: b}, renew, nil

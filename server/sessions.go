@@ -28,7 +28,8 @@ type pending struct {
 	renew   bool // a permit renewal (wire.PurposeRenew), not a login
 	days    int  // permit periods asked for by a renewal (0: the enrolment's default)
 	// state rebuilds the session elsewhere (sessionSealer): the server session's
-	// state (pairing.ServerSession.MarshalBinary), secret.
+	// state (pairing.ServerSession.MarshalBinary), secret; made by the store that
+	// keeps sessions outside the process, when it seals them.
 	state []byte
 }
 

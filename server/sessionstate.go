@@ -56,7 +56,11 @@ var errSessionState = errors.New("server: a stored login session cannot be resto
 // encapsulation draws its own), so the state itself is kept.
 func (s *sessionSealer) seal(p *pending) ([]byte, error) {
 	if len(p.state) == 0 {
-		return nil, errors.New("server: a login session without its state cannot be stored")
+		state, err := p.sess.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("server: a login session without its state cannot be stored: %w", err)
+		}
+		p.state = state
 	}
 	pt := []byte{sessionStateVersion}
 	pt = binary.BigEndian.AppendUint64(pt, uint64(p.created.UnixNano()))
