@@ -376,6 +376,11 @@ func (s *Server) permits(w http.ResponseWriter, r *http.Request) (*wire.PermitTi
 	if err != nil {
 		return nil, errBadToken
 	}
+	if revoked, err := s.jtiRevoked(c); err != nil {
+		return nil, err
+	} else if revoked {
+		return nil, errBadToken
+	}
 	var req wire.PermitRequest
 	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
 		return nil, err

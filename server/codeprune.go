@@ -2,13 +2,15 @@ package server
 
 import "time"
 
-// codePruneInterval is how often expired enrolment codes are deleted.
+// codePruneInterval is how often expired enrolment codes, and the revocations of
+// access tokens that have expired, are deleted.
 const codePruneInterval = time.Hour
 
 // startCodePruner deletes the expired enrolment codes, used or not (a used code is
 // kept until its answer's tickets expire: store.redeem), at once and then every
 // codePruneInterval until stop is called: without it the state database would keep
-// a code for every enrolment.
+// a code for every enrolment. It also deletes the token revocations whose tokens have
+// all expired (store.pruneRevokedTokens).
 func (s *Server) startCodePruner() (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -20,6 +22,11 @@ func (s *Server) startCodePruner() (stop func()) {
 				s.cfg.Logger.Error("deleting expired enrolment codes failed; trying again later", "err", err)
 			} else if n > 0 {
 				s.cfg.Logger.Info("deleted expired enrolment codes", "codes", n)
+			}
+			if n, err := s.store.pruneRevokedTokens(s.cfg.Now()); err != nil {
+				s.cfg.Logger.Error("deleting ended access-token revocations failed; trying again later", "err", err)
+			} else if n > 0 {
+				s.cfg.Logger.Info("deleted the revocations of expired access tokens", "tokens", n)
 			}
 			select {
 			case <-quit:

@@ -69,6 +69,18 @@
 //     this: an instance that does not know of the revocation still hands out a permit
 //     ticket, but no DTA issues permits for it.
 //   - The admin token is compared in constant time; access tokens are EdDSA only.
+//   - Access-token revocation (tokens.go): a token revoked by its jti (POST
+//     /v1/admin/tokens/revoke: any well-formed jti is recorded, known or not, until every
+//     token with it has expired, then pruned with the codes) or with its identity (the
+//     enrolment's Revoked time: every token of a revoked identity, whenever issued) is
+//     inactive at once on every replica sharing the store: POST /v1/token/introspect
+//     (RFC 7662) answers {"active": false} — the same for every reason a token is
+//     inactive — and /v1/permits refuses it. Introspection needs its own bearer token
+//     (Config.IntrospectionToken, compared in constant time; unset, the route answers
+//     404 as an unknown path), so resource servers never hold the admin token. A
+//     blocked identity's tokens stay active: anyone who knows an idhash can cause a
+//     block, which says nothing against the logins that succeeded. Access tokens and
+//     the introspection token never appear in logs, errors or metrics (a jti may).
 //
 // # Caveats
 //
@@ -105,6 +117,13 @@
 //     batches.
 //   - Session keys for proof of possession (SessionKey) are kept in memory only, by
 //     access-token ID, until the token expires; a restart forgets them.
+//   - A revoked access token is refused where this server is asked (introspection,
+//     permits); an app backend that checks tokens offline with server/middleware's New
+//     accepts it until it expires (TokenTTL), one with its Introspector within the
+//     Introspector's cache time. A jti revocation is kept for max(TokenTTL, 24 h): a
+//     replica configured with a longer TokenTTL than that issues tokens that can outlive
+//     it. The introspection route is rate limited per address like every API route: a
+//     busy resource server needs the Introspector's cache (or a higher limit).
 //   - Go cannot reliably erase memory: secrets live until the garbage collector reuses
 //     it.
 package server

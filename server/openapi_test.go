@@ -31,7 +31,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t, 3600)
-	h := e.start(t, t.TempDir(), false, func(c *Config) { c.DTAProbeInterval = 50 * time.Millisecond })
+	h := e.start(t, t.TempDir(), false, func(c *Config) { c.DTAProbeInterval = 50 * time.Millisecond }, withIntrospection)
 	v := openapitest.NewValidator(t, doc)
 	h.http = v.Client(h.http.Transport)
 	expect := func(method, path, bearer string, in any, status int) []byte {
@@ -87,6 +87,34 @@ func TestOpenAPIResponses(t *testing.T) {
 	expect("POST", "/v1/permits", res.fin.AccessToken, wire.PermitRequest{Days: 2}, 200)
 	expect("POST", "/v1/permits", res.fin.AccessToken, wire.PermitRequest{Days: 99}, 400)
 	expect("POST", "/v1/permits", "", wire.PermitRequest{}, 401)
+
+	// Token revocation and introspection.
+	introspect := func(bearer, contentType, body string, status int) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/v1/token/introspect", strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := h.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != status {
+			t.Fatalf("POST /v1/token/introspect: got %d %s, want %d", resp.StatusCode, b, status)
+		}
+	}
+	form := "application/x-www-form-urlencoded"
+	introspect(testIntrospection, form, "token="+res.fin.AccessToken+"&token_type_hint=access_token", 200)
+	introspect(testIntrospection, "application/json", `{"token":"`+res.fin.AccessToken+`"}`, 200)
+	introspect("", form, "token=x", 401)
+	introspect(testIntrospection, form, "token_type_hint=access_token", 400)
+	introspect(testIntrospection, "text/plain", "token=x", 415)
+	expect("POST", "/v1/admin/tokens/revoke", testAdmin, wire.TokenRevokeRequest{JTI: "jti-of-another-token"}, 200)
+	expect("POST", "/v1/admin/tokens/revoke", testAdmin, wire.TokenRevokeRequest{JTI: "two words"}, 400)
+	expect("POST", "/v1/admin/tokens/revoke", "", wire.TokenRevokeRequest{JTI: "x"}, 401)
 	if res := h.login(t, c, "1234", loginOpts{renew: true, days: 2}); res.status != 200 {
 		t.Fatalf("renewal: %d %s", res.status, res.body)
 	}
@@ -153,5 +181,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		"POST /v1/login/start 200", "POST /v1/login/start 400", "POST /v1/login/start 409", "POST /v1/login/start 413",
 		"POST /v1/login/finish 200", "POST /v1/login/finish 400", "POST /v1/login/finish 401",
 		"POST /v1/permits 200", "POST /v1/permits 400", "POST /v1/permits 401", "POST /v1/permits 403",
+		"POST /v1/token/introspect 200", "POST /v1/token/introspect 400", "POST /v1/token/introspect 401", "POST /v1/token/introspect 415",
+		"POST /v1/admin/tokens/revoke 200", "POST /v1/admin/tokens/revoke 400", "POST /v1/admin/tokens/revoke 401",
 	)
 }

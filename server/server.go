@@ -45,6 +45,10 @@ type Config struct {
 	Registry prometheus.Registerer
 	Now      func() time.Time // default time.Now
 
+	// IntrospectionToken is the bearer credential of POST /v1/token/introspect, for
+	// resource servers (≥ 16 bytes, not the admin token); empty: the endpoint is off.
+	IntrospectionToken string
+
 	MaxFailures int // consecutive login failures before a block (default 3)
 	// MaxFailuresPerDay is the daily failure budget of an identity: when it has had
 	// that many failed logins within 24 h (from its first failure in the window),
@@ -120,6 +124,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, errors.New("server: an Ed25519 token key is required")
 	case len(cfg.AdminToken) < 16:
 		return nil, errors.New("server: the admin token must be at least 16 characters")
+	case cfg.IntrospectionToken != "" && (len(cfg.IntrospectionToken) < 16 || cfg.IntrospectionToken == cfg.AdminToken):
+		return nil, errors.New("server: the introspection token must be at least 16 characters, and not the admin token")
 	case cfg.DataDir == "":
 		return nil, errors.New("server: a data directory is required")
 	}

@@ -11,7 +11,9 @@ import (
 
 // stateStore is everything the server persists: enrolments and their app-level ID
 // index, enrolment codes (used ones with their answer), failure records (and the decoy
-// record of unknown idhashes) and login sessions. Every replica of a domain's auth
+// record of unknown idhashes), revoked access-token IDs and login sessions. (An
+// identity's revocation, which also revokes every access token of it, is its
+// enrolment's Revoked time.) Every replica of a domain's auth
 // server that shares one stateStore answers any request as any other would: what a
 // replica keeps in memory besides it is a cache or in-flight bookkeeping only.
 //
@@ -39,6 +41,16 @@ type stateStore interface {
 	// revoke marks id revoked at now (a second revocation keeps the first time); every
 	// later enrolment read, by any replica, sees it.
 	revoke(id pairing.IDHash, now time.Time) error
+
+	// revokeToken records the access token ID jti revoked until until (when every
+	// token with that ID has expired); revoking it again keeps the later time. Every
+	// later tokenRevoked, by any replica, sees it.
+	revokeToken(jti string, until time.Time) error
+	// tokenRevoked reports whether jti is recorded revoked (pruned or not yet).
+	tokenRevoked(jti string) (bool, error)
+	// pruneRevokedTokens deletes the token revocations whose time ended before now,
+	// and returns how many.
+	pruneRevokedTokens(now time.Time) (int, error)
 
 	// failures returns the failure record stored under key (an idhash, or decoyKey);
 	// the zero record if there is none.

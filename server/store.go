@@ -26,6 +26,9 @@ var (
 	bucketIDEnrolments = []byte("id-enrolments")
 	bucketCodes        = []byte("codes")    // SHA-256(code) → pendingCode (JSON)
 	bucketFailures     = []byte("failures") // idhash → failure record (failRecord.encode)
+	// bucketRevokedTokens holds the revoked access-token IDs: jti → the Unix second
+	// (int64, big-endian) until which the revocation is kept.
+	bucketRevokedTokens = []byte("revoked-tokens")
 )
 
 // decoyKey is the key in bucketFailures under which a failure of an idhash that is not
@@ -128,7 +131,7 @@ func openStore(path string, sessionTTL time.Duration) (*boltStore, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEnrolments, bucketIDs, bucketCodes, bucketFailures} {
+		for _, b := range [][]byte{bucketEnrolments, bucketIDs, bucketCodes, bucketFailures, bucketRevokedTokens} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -398,6 +401,48 @@ func (s *boltStore) revoke(id pairing.IDHash, now time.Time) error {
 		}
 		return tx.Bucket(bucketEnrolments).Put(id[:], raw)
 	})
+}
+
+// revokeToken records jti revoked until until (a later time of a second revocation wins).
+func (s *boltStore) revokeToken(jti string, until time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRevokedTokens)
+		if v := b.Get([]byte(jti)); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= until.Unix() {
+			return nil
+		}
+		return b.Put([]byte(jti), binary.BigEndian.AppendUint64(nil, uint64(until.Unix())))
+	})
+}
+
+func (s *boltStore) tokenRevoked(jti string) (bool, error) {
+	var revoked bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		revoked = tx.Bucket(bucketRevokedTokens).Get([]byte(jti)) != nil
+		return nil
+	})
+	return revoked, err
+}
+
+func (s *boltStore) pruneRevokedTokens(now time.Time) (int, error) {
+	var n int
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRevokedTokens)
+		var ended [][]byte
+		b.ForEach(func(k, v []byte) error {
+			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
+				ended = append(ended, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range ended {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(ended)
+		return nil
+	})
+	return n, err
 }
 
 // loadFailures returns every stored failure record of an identity.

@@ -261,6 +261,29 @@ func (s *pgStore) revoke(id pairing.IDHash, now time.Time) error {
 	})
 }
 
+func (s *pgStore) revokeToken(jti string, until time.Time) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2)
+		ON CONFLICT (jti) DO UPDATE SET expires_at = greatest(revoked_tokens.expires_at, EXCLUDED.expires_at)`, jti, until)
+	return err
+}
+
+func (s *pgStore) tokenRevoked(jti string) (bool, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var revoked bool
+	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)", jti).Scan(&revoked)
+	return revoked, err
+}
+
+func (s *pgStore) pruneRevokedTokens(now time.Time) (int, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, "DELETE FROM revoked_tokens WHERE expires_at <= $1", now)
+	return int(tag.RowsAffected()), err
+}
+
 func (s *pgStore) failures(key []byte) (failRecord, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()

@@ -43,6 +43,7 @@ func runStoreSuite(t *testing.T, open openReplicas) {
 		{"Enrolments", suiteEnrolments},
 		{"ListEnrolments", suiteListEnrolments},
 		{"RevokeVisibleAtOnce", suiteRevoke},
+		{"RevokedTokens", suiteRevokedTokens},
 		{"CodeSingleUse", suiteCodeSingleUse},
 		{"CodeProofAndExpiry", suiteCodeProofAndExpiry},
 		{"FailuresExactUnderConcurrency", suiteFailuresConcurrent},
@@ -167,6 +168,77 @@ func suiteRevoke(t *testing.T, a, b stateStore) {
 	if err := a.revoke(randomIDHash(t), now); !errors.Is(err, errNotFound) {
 		t.Fatalf("revoking an unknown idhash: %v", err)
 	}
+}
+
+// suiteRevokedTokens: a jti revoked on one replica is revoked on the other at once;
+// a second revocation keeps the later end; pruning deletes exactly the ended ones.
+func suiteRevokedTokens(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	revoked := func(t *testing.T, st stateStore, jti string) bool {
+		t.Helper()
+		r, err := st.tokenRevoked(jti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	prune := func(t *testing.T, st stateStore, at time.Time) int {
+		t.Helper()
+		n, err := st.pruneRevokedTokens(at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	t.Run("ok/revoked-jti", func(t *testing.T) {
+		if revoked(t, b, "jti-a") {
+			t.Fatal("a jti never revoked reads as revoked")
+		}
+		if err := a.revokeToken("jti-a", now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if !revoked(t, b, "jti-a") || !revoked(t, a, "jti-a") {
+			t.Fatal("a revoked jti does not read as revoked on both replicas")
+		}
+		if revoked(t, b, "jti-") || revoked(t, b, "jti-aa") || revoked(t, b, "JTI-A") {
+			t.Fatal("another jti reads as revoked")
+		}
+	})
+	t.Run("ok/revoke-again-keeps-later-end", func(t *testing.T) {
+		if err := b.revokeToken("jti-b", now.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.revokeToken("jti-b", now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n := prune(t, a, now.Add(90*time.Minute)); n != 1 || !revoked(t, b, "jti-b") || revoked(t, b, "jti-a") {
+			t.Fatalf("after pruning at +90 min (%d pruned): jti-b must stay (its later end), jti-a go", n)
+		}
+		if err := a.revokeToken("jti-b", now.Add(3*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n := prune(t, b, now.Add(150*time.Minute)); n != 0 || !revoked(t, a, "jti-b") {
+			t.Fatalf("a third revocation did not extend the end (%d pruned)", n)
+		}
+	})
+	t.Run("ok/prune-at-end", func(t *testing.T) {
+		for i := range 3 {
+			if err := a.revokeToken(fmt.Sprint("jti-p", i), now.Add(time.Duration(i+4)*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := prune(t, b, now.Add(4*time.Hour-time.Second)); n != 1 { // jti-b (+3 h)
+			t.Fatalf("pruned %d before any of the three ended, want 1 (jti-b)", n)
+		}
+		if n := prune(t, b, now.Add(5*time.Hour)); n != 2 || revoked(t, a, "jti-p0") || revoked(t, a, "jti-p1") || !revoked(t, a, "jti-p2") {
+			t.Fatalf("pruning at the end of two: %d pruned", n)
+		}
+	})
+	t.Run("fail/unknown-jti", func(t *testing.T) {
+		if revoked(t, a, "never-revoked") || revoked(t, b, "") {
+			t.Fatal("an unknown jti reads as revoked")
+		}
+	})
 }
 
 // suiteRedeem is a redemption of code for a fresh client key.

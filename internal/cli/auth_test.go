@@ -368,6 +368,14 @@ func TestAuthFailures(t *testing.T) {
 		t.Setenv(envAdminToken, "short")
 		e.fail(t, "", "at least 16 characters", "server", "serve", "--config", e.cfg, "--listen", "127.0.0.1:0")
 	})
+	t.Run("fail/serve-short-introspection-token", func(t *testing.T) {
+		t.Setenv(envIntrospectionToken, "short")
+		e.fail(t, "", envIntrospectionToken+" must be at least 16 characters and not the admin token", "server", "serve", "--config", e.cfg, "--listen", "127.0.0.1:0")
+	})
+	t.Run("fail/serve-introspection-token-is-admin-token", func(t *testing.T) {
+		t.Setenv(envIntrospectionToken, testAdminToken)
+		e.fail(t, "", "not the admin token", "server", "serve", "--config", e.cfg, "--listen", "127.0.0.1:0")
+	})
 	t.Run("fail/serve-not-provisioned", func(t *testing.T) {
 		e.fail(t, "", "run `polyroot server provision` first", "server", "serve", "--config", e.cfg, "--listen", "127.0.0.1:0",
 			"--keystore-dir", fresh(), "--data-dir", filepath.Join(t.TempDir(), "d"))

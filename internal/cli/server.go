@@ -44,6 +44,11 @@ const (
 // The admin token of the registrar API comes from the environment only.
 const envAdminToken = "POLYROOT_ADMIN_TOKEN"
 
+// The bearer credential of token introspection (POST /v1/token/introspect), for the
+// app backends' resource servers, comes from the environment only; unset, the
+// endpoint is off.
+const envIntrospectionToken = "POLYROOT_SERVER_INTROSPECTION_TOKEN"
+
 // serverFileConfig is the schema of the auth server's configuration file; its keys
 // mirror the flags of `polyroot server serve`.
 type serverFileConfig struct {
@@ -259,8 +264,10 @@ func serverServeCommand() *ucli.Command {
 			"TLS channel, so a TLS-terminating proxy in front makes them fail. Plain HTTP is for\n" +
 			"loopback tests only.\n\n" + serverSettingsHelp +
 			"Secrets never come from flags or the config file: " + envAdminToken + " (the registrar admin\n" +
-			"API's bearer token, at least 16 characters), " + envPassphrase + " (file\n" +
-			"keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore); each\n" +
+			"API's bearer token, at least 16 characters), " + envIntrospectionToken + "\n" +
+			"(optional: the bearer token app backends send to POST /v1/token/introspect, at least\n" +
+			"16 characters, not the admin token; unset, that endpoint is off), " + envPassphrase + "\n" +
+			"(file keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore); each\n" +
 			"may instead be in a file named by NAME_FILE (mode 0600 or 0400, e.g. a systemd\n" +
 			"credential: " + envAdminToken + "_FILE=%d/admin-token).\n\n" +
 			"Signals: SIGHUP re-reads the TLS certificate (a failed reload keeps the one in use).\n" +
@@ -360,6 +367,14 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 			return fmt.Errorf("server serve: the admin token must be in the environment variable %s, at least 16 characters "+
 				"(e.g. %s=\"$(openssl rand -hex 24)\"); it is never read from a flag or the config file", envAdminToken, envAdminToken)
 		}
+		introspection, err := secretEnv(envIntrospectionToken)
+		if err != nil {
+			return fmt.Errorf("server serve: %w", err)
+		}
+		if introspection != "" && (len(introspection) < 16 || introspection == admin) {
+			return fmt.Errorf("server serve: %s must be at least 16 characters and not the admin token "+
+				"(e.g. %s=\"$(openssl rand -hex 24)\"), or unset to turn token introspection off", envIntrospectionToken, envIntrospectionToken)
+		}
 		priv, err := readRegistrarKey(s.RegistrarKey)
 		if err != nil {
 			return fmt.Errorf("server serve: %w", err)
@@ -386,7 +401,7 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 		logger.Info("starting auth server", "keystore", desc, "data_dir", s.DataDir, "store", s.Store, "bundle", s.Bundle, "config", file.path)
 		err = servercmd.Serve(ctx, servercmd.Config{
 			Listen: s.Listen, MetricsListen: metrics, BundleFile: s.Bundle, RegistrarKey: priv, Keys: ks, AdminToken: admin,
-			DataDir: s.DataDir, Store: s.Store, DatabaseURL: dbURL, Migrate: s.Migrate, Logger: logger, DTAClient: dtaHTTP,
+			IntrospectionToken: introspection, DataDir: s.DataDir, Store: s.Store, DatabaseURL: dbURL, Migrate: s.Migrate, Logger: logger, DTAClient: dtaHTTP,
 			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
 			MaxFailures: s.MaxFailures, MaxFailuresPerDay: s.MaxFailuresPerDay, TokenTTL: time.Duration(s.TokenTTL), CodeTTL: time.Duration(s.CodeTTL),
 			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key, ShutdownTimeout: time.Duration(s.ShutdownTimeout),

@@ -9,8 +9,8 @@
 // state database.
 //
 // Security invariants: nothing here prints or logs a secret (sQ, the token key, the
-// registrar key, the admin token); the keystore is opened by the caller and handed in.
-// A failed certificate reload keeps the certificate in use.
+// registrar key, the admin and introspection tokens); the keystore is opened by the
+// caller and handed in. A failed certificate reload keeps the certificate in use.
 //
 // Channel binding needs this process to terminate TLS (see package server), with TLS
 // 1.3 only: without a certificate the server serves plain HTTP, which is for loopback
@@ -76,6 +76,10 @@ type Config struct {
 	// served (plain HTTP; port 0 picks a free one). Empty: the metrics are not served.
 	// They are never served on Listen.
 	MetricsListen string
+
+	// IntrospectionToken is the bearer credential of POST /v1/token/introspect, for
+	// resource servers; empty: the endpoint is off (server.Config).
+	IntrospectionToken string
 
 	// Ready receives one line once the server accepts connections:
 	// "polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>[; metrics
@@ -156,7 +160,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		MaxFailures: cfg.MaxFailures, MaxFailuresPerDay: cfg.MaxFailuresPerDay, TokenTTL: cfg.TokenTTL, CodeTTL: cfg.CodeTTL,
 		LoginBatchSize: cfg.LoginBatchSize, LoginBatchWindow: cfg.LoginBatchWindow, LoginPointCache: cfg.LoginPointCache,
 		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
-		DTAProbeInterval: cfg.DTAProbeInterval,
+		DTAProbeInterval: cfg.DTAProbeInterval, IntrospectionToken: cfg.IntrospectionToken,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		// The words of the CLI's check before the keystore unlock (which catches this

@@ -13,6 +13,7 @@ import "time"
 //	GET  /v1/admin/enrolments   ?id=&after=&limit= → EnrolmentList     (400 "bad_request")
 //	POST /v1/admin/revoke       IdentityRequest   → RevokeResult       (404 "unknown_identity")
 //	POST /v1/admin/unblock      IdentityRequest   → UnblockResult      (404 "unknown_identity")
+//	POST /v1/admin/tokens/revoke TokenRevokeRequest → TokenRevokeResult (400 "bad_request": jti malformed)
 //
 // An IdentityRequest by ID names every enrolment of that ID (one per device it enrolled);
 // by idhash, that one enrolment.
@@ -35,6 +36,10 @@ import "time"
 //	                                                                     401 "invalid_token", 403 "identity_not_allowed":
 //	                                                                     revoked or expired, 400 "no_permits": the
 //	                                                                     domain has no permits, 400 "bad_request")
+//	POST /v1/token/introspect   IntrospectionRequest (JSON, or RFC 7662's form) → Introspection
+//	                                                                    (needs "Authorization: Bearer <introspection
+//	                                                                     token>", 401 "unauthorized"; 404 "not_found"
+//	                                                                     while the server has none configured)
 //	GET  /.well-known/jwks.json the access-token keys (RFC 7517)
 //	GET  /v1/openapi.yaml       this list in full, as OpenAPI 3.1 (server/openapi.yaml)
 //	GET  /livez, /readyz
@@ -225,4 +230,42 @@ type PermitTicket struct {
 	Ticket    string `json:"ticket"`
 	FirstSlot uint64 `json:"first_slot"`
 	LastSlot  uint64 `json:"last_slot"`
+}
+
+// TokenRevokeRequest revokes one access token by its ID (the jti claim). Any jti of 1
+// to 128 visible ASCII characters is recorded, issued by this server or not: the answer
+// tells nothing about which tokens exist.
+type TokenRevokeRequest struct {
+	JTI string `json:"jti"`
+}
+
+// TokenRevokeResult reports a token revocation: every replica of the server refuses the
+// token from now on; the record is kept until RevokedUntil, when every token with
+// that jti has expired.
+type TokenRevokeResult struct {
+	JTI          string    `json:"jti"`
+	RevokedUntil time.Time `json:"revoked_until"`
+}
+
+// IntrospectionRequest is an RFC 7662 token introspection request: the access token
+// to check. TokenTypeHint is accepted and ignored (the server has one kind of token).
+// The server also takes it as an application/x-www-form-urlencoded body (token=…), as
+// RFC 7662 sends it.
+type IntrospectionRequest struct {
+	Token         string `json:"token"`
+	TokenTypeHint string `json:"token_type_hint,omitempty"`
+}
+
+// Introspection is the answer to an IntrospectionRequest (RFC 7662 section 2.2). An
+// inactive token — malformed, not signed by this server, expired, revoked by its jti,
+// or of an identity that is revoked, expired or unknown — gets Active false and no
+// other field, whatever the reason. An active one gets its claims: Sub the app-level
+// identity, Exp and Iat in Unix seconds, JTI its ID, IDHash its identity hash (hex).
+type Introspection struct {
+	Active bool   `json:"active"`
+	Sub    string `json:"sub,omitempty"`
+	Exp    int64  `json:"exp,omitempty"`
+	Iat    int64  `json:"iat,omitempty"`
+	JTI    string `json:"jti,omitempty"`
+	IDHash string `json:"idhash,omitempty"`
 }

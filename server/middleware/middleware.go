@@ -18,6 +18,28 @@
 // For proof of possession, an app in the auth server's process can look up the login's
 // session key by the token's ID (server.Server.SessionKey). Keys fetched with FetchKeys
 // are not refreshed: fetch again after the server rotates its key.
+//
+// # Revocation
+//
+// New checks tokens without the network, so it cannot see a revocation: a revoked
+// token (POST /v1/admin/tokens/revoke on the auth server, or any token of a revoked
+// identity) is accepted until it expires, up to the server's token lifetime (15
+// minutes by default). An app that must refuse revoked tokens sooner sets
+// Config.Revoked, usually to an Introspector's Revoked:
+//
+//	in := middleware.NewIntrospector("https://auth.example.com", os.Getenv("INTROSPECTION_TOKEN"), nil, 0)
+//	mw := middleware.NewWithConfig(middleware.Config{Keys: keys, Audience: "example.com",
+//		Issuer: "example.com", Revoked: in.Revoked})
+//
+// The Introspector asks the server's POST /v1/token/introspect (RFC 7662, with the
+// server's introspection token) about each token once per CacheFor (default 5 s) and
+// remembers the answer: a revocation takes effect in the app within CacheFor (the
+// revocation delay), at the cost of one request to the auth server per token and
+// CacheFor while the token is in use. While the auth server cannot be reached, requests
+// fail with 503 "revocation_unknown" once their token's answer is older than CacheFor:
+// the middleware fails closed. CacheFor trades the delay against that load and
+// dependency; New is the other end (no dependency, a delay of the token lifetime).
+// Config.Revoked may also be any other check, e.g. a list the app keeps itself.
 package middleware
 
 import (
@@ -193,12 +215,31 @@ func BearerToken(r *http.Request) (string, bool) {
 
 // New returns middleware that passes on only requests with a valid access token for
 // audience from issuer (both the domain's name with polyroot's server), with the
-// claims in the request's context, and answers 401 JSON otherwise.
+// claims in the request's context, and answers 401 JSON otherwise. It does not check
+// revocation: see NewWithConfig.
 func New(keys *KeySet, audience, issuer string) func(http.Handler) http.Handler {
-	return newWithClock(keys, audience, issuer, time.Now)
+	return NewWithConfig(Config{Keys: keys, Audience: audience, Issuer: issuer})
 }
 
-func newWithClock(keys *KeySet, audience, issuer string, now func() time.Time) func(http.Handler) http.Handler {
+// Config configures NewWithConfig.
+type Config struct {
+	Keys             *KeySet
+	Audience, Issuer string // both the domain's name with polyroot's server
+	// Revoked, if set, is asked about every token that verifies, before the handler
+	// runs: true refuses the request with 401 "invalid_token", an error with 503
+	// "revocation_unknown" (fail closed). Introspector.Revoked asks the auth server.
+	// token is the access token itself (a secret): Revoked must not log it.
+	Revoked func(ctx context.Context, token string, c *Claims) (bool, error)
+	Now     func() time.Time // default time.Now
+}
+
+// NewWithConfig is New with the options of cfg: with cfg.Revoked, it also refuses
+// revoked tokens.
+func NewWithConfig(cfg Config) func(http.Handler) http.Handler {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			tok, ok := BearerToken(r)
@@ -206,10 +247,22 @@ func newWithClock(keys *KeySet, audience, issuer string, now func() time.Time) f
 				unauthorized(w, "missing_token", "send an access token: Authorization: Bearer <token>")
 				return
 			}
-			c, err := keys.Verify(tok, audience, issuer, now())
+			c, err := cfg.Keys.Verify(tok, cfg.Audience, cfg.Issuer, now())
 			if err != nil {
 				unauthorized(w, "invalid_token", "the access token is invalid or expired; log in again")
 				return
+			}
+			if cfg.Revoked != nil {
+				revoked, err := cfg.Revoked(r.Context(), tok, c)
+				switch {
+				case err != nil:
+					writeError(w, http.StatusServiceUnavailable, "revocation_unknown",
+						"could not check whether the access token is revoked; try again later")
+					return
+				case revoked:
+					unauthorized(w, "invalid_token", "the access token is revoked; log in again")
+					return
+				}
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
 		})
@@ -217,8 +270,12 @@ func newWithClock(keys *KeySet, audience, issuer string, now func() time.Time) f
 }
 
 func unauthorized(w http.ResponseWriter, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	w.WriteHeader(http.StatusUnauthorized)
+	writeError(w, http.StatusUnauthorized, code, msg)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
 }
