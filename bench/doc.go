@@ -31,6 +31,19 @@
 // message encoded and decoded as on the wire. It is the baseline of BenchmarkLoginHTTP,
 // the client library logging in to the real auth server over loopback.
 //
+// BenchmarkLoginLoad is the auth server under load as a process of its own: a real
+// `polyroot server serve` child (built once per process into the user's cache
+// directory; plain HTTP on loopback, its default batching, GOMAXPROCS from the
+// environment) and 256 client goroutines in the benchmark process, each an enrolled
+// identity (its token made from the DTAs' master shares) doing whole logins with
+// net/http over keep-alive connections, b.N in all. server-cpu-ns/op is the child's
+// CPU time per login (its process CPU clock, all threads), to compare with
+// BenchmarkServerLogin/batch=64's cpu-ns/op; it also reports client-cpu-ns/op, the
+// p50-ms and p99-ms of a whole login as its client sees it, logins/s, and
+// logins/batch and batch-wait-ms from the child's metrics. The clients' work is
+// several times the server's: on a machine of few cores they cannot load the server
+// enough for large batches, and their latency is mostly their own wait for a CPU.
+//
 // BenchmarkLoginFailure is the auth server's handling of the pass 2 of a failing login
 // through its HTTP handler, the synced write of the failure included, with one
 // sub-benchmark per reason: wrong-pin, unknown (an idhash not enrolled), revoked,
@@ -78,6 +91,10 @@
 //     the two benchmarks run one after the other: on a shared machine the same code's
 //     ns/op moves by ±20% within a minute, so compare on a quiet one;
 //   - LoginHTTP ÷ LoginInProcess ≤ 1.2;
+//   - LoginLoad server-cpu-ns/op ÷ ServerLogin/batch=64 cpu-ns/op ≤ 1.25, with the p99
+//     latency reported. It needs clients that keep the server busy enough for large
+//     batches: on two cores shared with the clients (3–5 ms of CPU per login each)
+//     batches stay near 3 logins and the ratio near 1.6–1.7;
 //   - the five BenchmarkLoginFailure sub-benchmarks within 5% of each other: a failure
 //     tells nothing by its time (SECURITY.md). Compared on the medians of the six
 //     runs of one `make bench` (benchstat's way): a single 1 s run of ~90 logins moves

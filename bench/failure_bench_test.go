@@ -29,8 +29,7 @@ var wrongPIN = []byte("0000")
 type failureServer struct {
 	srv     *server.Server
 	handler http.Handler
-	domain  pairing.Domain
-	masters []*pairing.Scalar
+	minter
 
 	wrong, revoked, blocked, unknown *pairing.Client
 }
@@ -72,9 +71,22 @@ func newBenchServer(b *testing.B, mod func(*server.Config)) *failureServer {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { srv.Close() })
-	fs := &failureServer{srv: srv, handler: srv.Handler(), domain: pairing.Domain{Name: d.Name}}
+	return &failureServer{srv: srv, handler: srv.Handler(), minter: newMinter(b, d)}
+}
+
+// A minter makes clients of a domain whose tokens come from its DTAs' master shares
+// directly, as the shares the DTAs would issue combine to: no DTA round trips.
+type minter struct {
+	domain  pairing.Domain
+	masters []*pairing.Scalar
+}
+
+// newMinter reads the master shares from the keystores of d's DTAs.
+func newMinter(b *testing.B, d *testdomain.Domain) minter {
+	b.Helper()
+	m := minter{domain: pairing.Domain{Name: d.Name}}
 	for _, x := range d.DTAs {
-		raw, err := x.Keys.Get(ctx, dta.SecretMasterShare)
+		raw, err := x.Keys.Get(context.Background(), dta.SecretMasterShare)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -82,9 +94,9 @@ func newBenchServer(b *testing.B, mod func(*server.Config)) *failureServer {
 		if err != nil {
 			b.Fatal(err)
 		}
-		fs.masters = append(fs.masters, s)
+		m.masters = append(m.masters, s)
 	}
-	return fs
+	return m
 }
 
 // benchDataDir is the state database's directory: in $POLYROOT_BENCH_DATA_DIR if set,
@@ -133,9 +145,15 @@ func (fs *failureServer) admin(b *testing.B, action, id string) {
 func (fs *failureServer) enrol(b *testing.B, id string) *pairing.Client {
 	body, _ := json.Marshal(wire.EnrolmentRequest{ID: id})
 	rec := fs.post(b, "/v1/admin/enrolments", body)
+	return fs.enrolled(b, rec.Code, rec.Body.Bytes())
+}
+
+// enrolled returns a client, with PIN testPIN, of the enrolment that the registrar's
+// answer (status and body) reports created.
+func (m minter) enrolled(b *testing.B, status int, body []byte) *pairing.Client {
 	var created wire.EnrolmentCreated
-	if err := json.Unmarshal(rec.Body.Bytes(), &created); err != nil || rec.Code != http.StatusOK {
-		b.Fatalf("enrolment: %d %s", rec.Code, rec.Body)
+	if err := json.Unmarshal(body, &created); err != nil || status != http.StatusOK {
+		b.Fatalf("enrolment: %d %s", status, body)
 	}
 	var idh pairing.IDHash
 	if raw, err := hex.DecodeString(created.IDHash); err != nil || len(raw) != len(idh) {
@@ -143,22 +161,22 @@ func (fs *failureServer) enrol(b *testing.B, id string) *pairing.Client {
 	} else {
 		copy(idh[:], raw)
 	}
-	return fs.client(idh)
+	return m.client(idh)
 }
 
 // client returns a client of idhash id with PIN testPIN: its token is s·A − π·A, with
 // s·A the sum of the master shares times A.
-func (fs *failureServer) client(id pairing.IDHash) *pairing.Client {
+func (m minter) client(id pairing.IDHash) *pairing.Client {
 	a := pairing.IdentityPoint(id)
 	var sA *pairing.G1
-	for _, s := range fs.masters {
+	for _, s := range m.masters {
 		if p := a.Mul(s); sA == nil {
 			sA = p
 		} else {
 			sA = sA.Add(p)
 		}
 	}
-	return &pairing.Client{Domain: fs.domain, IDHash: id, Token: pairing.ExtractPIN(fs.domain.Name, id, sA, testPIN)}
+	return &pairing.Client{Domain: m.domain, IDHash: id, Token: pairing.ExtractPIN(m.domain.Name, id, sA, testPIN)}
 }
 
 // prepare runs n logins of c with pin up to pass 2: pass 1 through the server's

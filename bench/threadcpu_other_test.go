@@ -7,3 +7,6 @@ func threadCPU() (int64, bool) { return 0, false }
 
 // processCPU is not measured on this system.
 func processCPU() (int64, bool) { return 0, false }
+
+// pidCPU is not measured on this system.
+func pidCPU(int) (int64, bool) { return 0, false }

@@ -33,14 +33,19 @@ func ChildEnv(extra ...string) []string {
 // A Child is a polyroot service process (`polyroot dta serve`, `polyroot server serve`)
 // started by StartChild, for tests that kill it (-9), stop it or restart it.
 type Child struct {
-	URL    string // from its ready line
-	name   string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	URL     string // from its ready line
+	Metrics string // the URL of its metrics, from its ready line ("" if it names none)
+	name    string
+	cmd     *exec.Cmd
+	exited  chan struct{}
 }
 
-// childReady finds the URL in a service's ready line ("… ready at URL (…)").
-var childReady = regexp.MustCompile(`ready at (\S+) `)
+// childReady finds the URL in a service's ready line ("… ready at URL (…)"), and
+// childMetrics the URL of its metrics ("…; metrics at URL)").
+var (
+	childReady   = regexp.MustCompile(`ready at (\S+) `)
+	childMetrics = regexp.MustCompile(`; metrics at (\S+)\)`)
+)
 
 // StartChild runs bin with args (a serve command that prints its ready line on
 // stdout) and env, in its own process group and killed if the test process dies
@@ -66,13 +71,17 @@ func StartChild(t testing.TB, bin string, env []string, logPath string, args []s
 		t.Fatal(err)
 	}
 	c := &Child{name: name, cmd: cmd, exited: make(chan struct{})}
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := childReady.FindStringSubmatch(sc.Text()); m != nil {
+				var metrics string
+				if mm := childMetrics.FindStringSubmatch(sc.Text()); mm != nil {
+					metrics = mm[1]
+				}
 				select {
-				case ready <- m[1]:
+				case ready <- [2]string{m[1], metrics}:
 				default:
 				}
 			}
@@ -92,7 +101,8 @@ func StartChild(t testing.TB, bin string, env []string, logPath string, args []s
 		}
 	})
 	select {
-	case c.URL = <-ready:
+	case urls := <-ready:
+		c.URL, c.Metrics = urls[0], urls[1]
 		return c
 	case <-c.exited:
 		t.Fatalf("%s exited before it was ready: %v", name, cmd.ProcessState)
@@ -101,6 +111,9 @@ func StartChild(t testing.TB, bin string, env []string, logPath string, args []s
 	}
 	return nil
 }
+
+// Pid is the child's process ID.
+func (c *Child) Pid() int { return c.cmd.Process.Pid }
 
 // Kill sends SIGKILL to the child's process group (no-op once it has exited).
 func (c *Child) Kill() {

@@ -1,0 +1,295 @@
+package bench
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/testbin"
+	"github.com/polyroot/polyroot/internal/testdomain"
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// loadClients is the number of concurrent clients of BenchmarkLoginLoad, each an
+// identity of its own on a keep-alive connection of its own.
+const loadClients = 256
+
+// BenchmarkLoginLoad is the auth server under load, measured as a process of its own:
+// a real `polyroot server serve` child (plain HTTP on loopback, its default batching
+// of pass 2, its state database on /dev/shm as for BenchmarkLoginFailure, the
+// GOMAXPROCS of the environment) and loadClients goroutines in this process, each an
+// enrolled identity logging in again and again with net/http over keep-alive
+// connections, b.N whole logins (both passes) in all. Metrics:
+//
+//   - server-cpu-ns/op: the child's CPU time (all its threads, user and system) over
+//     the timed logins, per login; compare with BenchmarkServerLogin/batch=64's
+//     cpu-ns/op in the same run (target ≤ 1.25);
+//   - client-cpu-ns/op: this process's, the clients' work (their constant-time
+//     crypto, several times the server's) and their side of HTTP;
+//   - p50-ms, p99-ms: a whole login as its client sees it, from its pass 1 to its
+//     check of the server's answer to pass 2, its own crypto included;
+//   - logins/s, and logins/batch and batch-wait-ms (the mean wait of a pass 2 for its
+//     batch) from the child's metrics.
+//
+// Each client logs in once before the clock runs (connections open, login points in
+// the server's cache). The clients' tokens are made from the DTAs' master shares
+// (minter), so the DTAs are not on the logins' path.
+func BenchmarkLoginLoad(b *testing.B) {
+	ls := startLoadServer(b)
+	var next atomic.Int64
+	run := func(n int, lat []time.Duration) {
+		next.Store(0)
+		var wg sync.WaitGroup
+		for _, c := range ls.clients {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+					t0 := time.Now()
+					if err := ls.login(c); err != nil {
+						b.Error(err)
+						return
+					}
+					if lat != nil {
+						lat[i] = time.Since(t0)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if b.Failed() {
+			b.FailNow()
+		}
+	}
+	run(len(ls.clients), nil) // one login each: warm connections and caches
+	lat := make([]time.Duration, b.N)
+	m0 := ls.metrics(b)
+	s0, okS0 := pidCPU(ls.child.Pid())
+	c0, okC0 := processCPU()
+	b.ResetTimer()
+	start := time.Now()
+	run(b.N, lat)
+	wall := time.Since(start)
+	b.StopTimer()
+	s1, okS1 := pidCPU(ls.child.Pid())
+	c1, okC1 := processCPU()
+	m1 := ls.metrics(b)
+	if okS0 && okS1 {
+		b.ReportMetric(float64(s1-s0)/float64(b.N), "server-cpu-ns/op")
+	} else {
+		b.Errorf("the server process's CPU time cannot be read")
+	}
+	if okC0 && okC1 {
+		b.ReportMetric(float64(c1-c0)/float64(b.N), "client-cpu-ns/op")
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(b.N)/wall.Seconds(), "logins/s")
+	if batches := m1[metricBatchCount] - m0[metricBatchCount]; batches > 0 {
+		b.ReportMetric((m1[metricBatchSum]-m0[metricBatchSum])/batches, "logins/batch")
+	}
+	if waits := m1[metricWaitCount] - m0[metricWaitCount]; waits > 0 {
+		b.ReportMetric(1e3*(m1[metricWaitSum]-m0[metricWaitSum])/waits, "batch-wait-ms")
+	}
+}
+
+// The child's metrics that BenchmarkLoginLoad reads (server/batch.go).
+const (
+	metricBatchSum   = "polyroot_server_login_batch_size_sum"
+	metricBatchCount = "polyroot_server_login_batch_size_count"
+	metricWaitSum    = "polyroot_server_login_batch_wait_seconds_sum"
+	metricWaitCount  = "polyroot_server_login_batch_wait_seconds_count"
+)
+
+// A loadServer is a `polyroot server serve` child process with loadClients enrolled
+// clients and the HTTP client they share.
+type loadServer struct {
+	child   *testbin.Child
+	hc      *http.Client
+	clients []*pairing.Client
+}
+
+// startLoadServer builds polyroot, starts a domain of three DTAs in this process,
+// provisions the auth server's key with the CLI, starts `polyroot server serve` on
+// loopback and enrols loadClients identities through its admin API.
+func startLoadServer(b *testing.B) *loadServer {
+	b.Helper()
+	dir := b.TempDir()
+	bin := polyrootBinary(b)
+	d := testdomain.New(b, "load.example.com", 3, 0)
+	bundleFile := d.WriteBundle(dir)
+	regFile := filepath.Join(dir, "registrar.pem")
+	der, err := x509.MarshalPKCS8PrivateKey(d.Registrar)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(regFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	keysDir := filepath.Join(dir, "keys")
+	env := testbin.ChildEnv("POLYROOT_ADMIN_TOKEN=" + adminToken) // GOMAXPROCS passes through
+	prov := exec.Command(bin, "server", "provision", "--bundle", bundleFile, "--registrar-key", regFile, "--keystore-dir", keysDir)
+	prov.Env = env
+	if out, err := prov.CombinedOutput(); err != nil {
+		b.Fatalf("BenchmarkLoginLoad: polyroot server provision: %v\n%s", err, out)
+	}
+	child := testbin.StartChild(b, bin, env, filepath.Join(dir, "serve.log"), []string{"server", "serve",
+		"--bundle", bundleFile, "--registrar-key", regFile, "--keystore-dir", keysDir, "--data-dir", benchDataDir(b),
+		"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+		"--rate-limit", "1000000000", "--rate-burst", "1000000000", "--log-format", "text", "--log-level", "warn"})
+	if child.Metrics == "" {
+		b.Fatal("BenchmarkLoginLoad: the server's ready line names no metrics URL")
+	}
+	ls := &loadServer{child: child, hc: &http.Client{Timeout: time.Minute,
+		Transport: &http.Transport{MaxIdleConnsPerHost: loadClients, DisableCompression: true}}}
+	b.Cleanup(ls.hc.CloseIdleConnections)
+	m := newMinter(b, d)
+	ls.clients = make([]*pairing.Client, loadClients)
+	for i := range ls.clients {
+		body, _ := json.Marshal(wire.EnrolmentRequest{ID: fmt.Sprintf("user%d@load.example.com", i)})
+		status, answer, err := ls.post("/v1/admin/enrolments", adminToken, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ls.clients[i] = m.enrolled(b, status, answer)
+	}
+	return ls
+}
+
+// polyrootBin is the polyroot command built by polyrootBinary, once per process.
+var polyrootBin struct {
+	once sync.Once
+	path string
+}
+
+// polyrootBinary builds the polyroot command once per process (b.Fatal if it cannot
+// be built: no go tool, a build error) and returns its path. It is built into
+// $XDG_CACHE_HOME/polyroot/bench-<hash of the working directory> (~/.cache/… by
+// default, the temporary directory without a home), outside the tree and kept from
+// one run to the next: `go build -o` relinks the 75 MB binary (about 20 s with
+// GOMAXPROCS=1 on a busy machine) unless the file there is up to date.
+func polyrootBinary(b *testing.B) string {
+	b.Helper()
+	polyrootBin.once.Do(func() {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		wd, _ := os.Getwd()
+		sum := sha256.Sum256([]byte(wd))
+		dir := filepath.Join(cache, "polyroot", "bench-"+hex.EncodeToString(sum[:6]))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			b.Fatal(err)
+		}
+		polyrootBin.path = testbin.Polyroot(b, dir)
+	})
+	if polyrootBin.path == "" {
+		b.Fatal("BenchmarkLoginLoad: polyroot could not be built (see the first failure)")
+	}
+	return polyrootBin.path
+}
+
+// post sends a JSON body (with a bearer token if any) to the child and returns the
+// answer's status and body.
+func (ls *loadServer) post(path, token string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, ls.child.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := ls.hc.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, answer, err
+}
+
+// login is a whole login of c with PIN testPIN: pass 1, the answer to the challenge,
+// pass 2, and the check of the server's proof and access token.
+func (ls *loadServer) login(c *pairing.Client) error {
+	cs, p1, err := c.Start(nil, testPIN)
+	if err != nil {
+		return err
+	}
+	enc, _ := p1.MarshalBinary()
+	body, _ := json.Marshal(wire.StartRequest{Pass1: enc})
+	status, answer, err := ls.post("/v1/login/start", "", body)
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("pass 1: %d %s %v", status, answer, err)
+	}
+	var sr wire.StartResponse
+	var ch pairing.Challenge
+	if err := json.Unmarshal(answer, &sr); err != nil {
+		return err
+	}
+	if err := ch.UnmarshalBinary(sr.Challenge); err != nil {
+		return err
+	}
+	p2, err := cs.Respond(&ch, nil)
+	if err != nil {
+		return err
+	}
+	enc, _ = p2.MarshalBinary()
+	body, _ = json.Marshal(wire.FinishRequest{Pass2: enc})
+	status, answer, err = ls.post("/v1/login/finish", "", body)
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("pass 2: %d %s %v", status, answer, err)
+	}
+	var fr wire.FinishResponse
+	var fin pairing.Finish
+	if err := json.Unmarshal(answer, &fr); err != nil || fr.AccessToken == "" {
+		return fmt.Errorf("no access token: %v", err)
+	}
+	if err := fin.UnmarshalBinary(fr.Finish); err != nil {
+		return err
+	}
+	if _, err := cs.Finish(&fin); err != nil {
+		return fmt.Errorf("server proof: %w", err)
+	}
+	return nil
+}
+
+// metrics scrapes the child's metrics: the value of each unlabelled sample.
+func (ls *loadServer) metrics(b *testing.B) map[string]float64 {
+	b.Helper()
+	resp, err := ls.hc.Get(ls.child.Metrics)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d %v", ls.child.Metrics, resp.StatusCode, err)
+	}
+	m := make(map[string]float64)
+	for _, line := range strings.Split(string(text), "\n") {
+		if name, v, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(name, "#") && !strings.Contains(name, "{") {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				m[name] = f
+			}
+		}
+	}
+	return m
+}
