@@ -31,11 +31,20 @@ type options struct {
 	insecureDTA bool
 	// replace lets Enroll replace the directory's enrolment.
 	replace bool
+	// dtaFaults hears of DTAs that failed when t others sufficed (WithDTAFaults).
+	dtaFaults func(error)
 }
 
 // WithReplace lets Enroll replace an enrolment that the directory already holds
 // (without it, Enroll returns ErrEnrolled and changes nothing).
 func WithReplace() Option { return func(o *options) { o.replace = true } }
+
+// WithDTAFaults sets a function that hears, in a threshold domain, of the DTAs that
+// failed (unreachable, or a bad share: the same error types as a *QuorumError holds)
+// during an enrolment or a permit fetch that succeeded because t other DTAs answered
+// validly. It is called at most once per operation, before it returns; report DTAs
+// with bad shares to the domain's operator. Additive domains fail instead.
+func WithDTAFaults(f func(error)) Option { return func(o *options) { o.dtaFaults = f } }
 
 // WithDTAClient sets the HTTP client for requests to DTAs (default: a client with
 // the system's roots).

@@ -336,35 +336,73 @@ type collected struct {
 }
 
 // collect presents every job's ticket at every DTA in parallel and verifies the
-// answers. It fails unless every DTA answered every job with valid shares, naming the
-// DTAs that did not.
+// answers.
+//
+// In additive mode it fails unless every DTA answered every job with valid shares,
+// naming the DTAs that did not. In threshold mode (t of n) it stops as soon as t DTAs
+// answered every job with valid shares, cancelling the requests still running, and
+// combines the first t valid shares of each slot; it fails with a *QuorumError
+// naming every DTA that failed, and why, when fewer than t answered a job validly.
+// The DTAs that failed although t others sufficed are reported to WithDTAFaults.
 func (c *Client) collect(ctx context.Context, id pairing.IDHash, sealKey []byte, jobs []job) (*collected, error) {
 	type result struct {
 		dta    int
 		job    int
+		seq    int // arrival order
 		shares []checkedShare
 		err    error
 	}
-	results := make([]result, 0, len(c.bundle.DTAs)*len(jobs))
-	var mu sync.Mutex
+	n := len(c.bundle.DTAs)
+	need := n
+	threshold := c.bundle.SharingMode() == pairing.Threshold
+	if threshold {
+		need = c.bundle.Threshold
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan result, n*len(jobs))
 	var wg sync.WaitGroup
 	for i := range c.bundle.DTAs {
 		for j := range jobs {
 			wg.Go(func() {
-				sh, err := c.fetch(ctx, &c.bundle.DTAs[i], id, sealKey, jobs[j])
-				mu.Lock()
-				results = append(results, result{dta: i, job: j, shares: sh, err: err})
-				mu.Unlock()
+				sh, err := c.fetch(fctx, &c.bundle.DTAs[i], id, sealKey, jobs[j])
+				ch <- result{dta: i, job: j, shares: sh, err: err}
 			})
 		}
 	}
-	wg.Wait()
+	// Every job needs need valid answers; once all have them, the rest is cancelled.
+	valid := make([]int, len(jobs))
+	complete := 0
+	var results []result
+	for k := 0; k < n*len(jobs) && complete < len(jobs); k++ {
+		r := <-ch
+		r.seq = k
+		results = append(results, r)
+		if r.err == nil {
+			if valid[r.job]++; valid[r.job] == need {
+				complete++
+			}
+		}
+	}
+	cancel()
+	wg.Wait() // the cancelled requests return at once
 	slices.SortFunc(results, func(a, b result) int {
 		if a.dta != b.dta {
 			return a.dta - b.dta
 		}
 		return a.job - b.job
 	})
+	// used[r] marks the first need valid answers of each job (by arrival).
+	used := map[[2]int]bool{}
+	byArrival := slices.Clone(results)
+	slices.SortFunc(byArrival, func(a, b result) int { return a.seq - b.seq })
+	taken := make([]int, len(jobs))
+	for _, r := range byArrival {
+		if r.err == nil && taken[r.job] < need {
+			taken[r.job]++
+			used[[2]int{r.dta, r.job}] = true
+		}
+	}
 
 	got := &collected{indices: map[slotKey][]uint32{}, shares: map[slotKey][]*pairing.G1{}}
 	var (
@@ -380,9 +418,11 @@ func (c *Client) collect(ctx context.Context, id pairing.IDHash, sealKey []byte,
 		switch {
 		case r.err == nil:
 			for _, s := range r.shares {
-				k := slotKey{jobs[r.job].kind, s.slot}
-				got.indices[k] = append(got.indices[k], d.Index)
-				got.shares[k] = append(got.shares[k], s.share)
+				if used[[2]int{r.dta, r.job}] {
+					k := slotKey{jobs[r.job].kind, s.slot}
+					got.indices[k] = append(got.indices[k], d.Index)
+					got.shares[k] = append(got.shares[k], s.share)
+				}
 				got.receipts = append(got.receipts, s.receipt)
 			}
 		case failed[d.Index]:
@@ -408,13 +448,38 @@ func (c *Client) collect(ctx context.Context, id pairing.IDHash, sealKey []byte,
 		errs = append(errs, &BadShareError{Indices: badIdx, Err: errors.Join(badErrs...)})
 	}
 	errs = append(errs, others...)
+	var err error
 	switch len(errs) {
 	case 0:
-		return got, nil
 	case 1:
-		return nil, errs[0]
+		err = errs[0]
+	default:
+		err = errors.Join(errs...)
 	}
-	return nil, errors.Join(errs...)
+	if !threshold {
+		if err != nil {
+			return nil, err
+		}
+		return got, nil
+	}
+	for j := range jobs {
+		if valid[j] < need {
+			return nil, &QuorumError{Kind: jobs[j].kind, Valid: valid[j], Need: need, N: n, Failed: sortedIndices(failed), Err: err}
+		}
+	}
+	if err != nil && c.o.dtaFaults != nil {
+		c.o.dtaFaults(err)
+	}
+	return got, nil
+}
+
+func sortedIndices(m map[uint32]bool) []uint32 {
+	out := make([]uint32, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (g *collected) combine(mode pairing.Mode, kind string, slot uint64) (*pairing.G1, error) {

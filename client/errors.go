@@ -118,6 +118,28 @@ func (e *BadShareError) Error() string {
 
 func (e *BadShareError) Unwrap() error { return e.Err }
 
+// A QuorumError reports that, in a threshold domain (t of n DTAs), fewer than t DTAs
+// answered a request for shares (Kind: "client" or "permit") with valid shares, so
+// the key could not be combined. Failed names every DTA that failed; Err says why,
+// with the errors an additive domain reports (*BadShareError for bad proofs, entries
+// or promises, *DTAUnreachableError, ErrRevoked, *APIError), joined: errors.As and
+// errors.Is see them. Nothing was stored. Retry when enough DTAs are back; report the
+// DTAs with bad shares to the domain's operator.
+type QuorumError struct {
+	Kind        string
+	Valid, Need int // valid answers; t
+	N           int // DTAs in the bundle
+	Failed      []uint32
+	Err         error
+}
+
+func (e *QuorumError) Error() string {
+	return fmt.Sprintf("client: only %d of the %d DTAs needed (%d of %d) answered with valid %s shares; DTA %s failed: %v; nothing was stored",
+		e.Valid, e.Need, e.Need, e.N, e.Kind, joinIndices(e.Failed), e.Err)
+}
+
+func (e *QuorumError) Unwrap() error { return e.Err }
+
 // An APIError is any other refusal by the server or a DTA, with its stable code.
 type APIError struct {
 	From       string // "server" or "DTA i"

@@ -50,7 +50,12 @@ type env struct {
 // newEnv starts a domain and its auth server; mods adjust the server's configuration.
 func newEnv(t *testing.T, mods ...func(*server.Config)) *env {
 	t.Helper()
-	d := testdomain.New(t, testDomainName, 3, testPeriod)
+	return newEnvFor(t, testdomain.New(t, testDomainName, 3, testPeriod), mods...)
+}
+
+// newEnvFor is newEnv with the given domain (e.g. a threshold one).
+func newEnvFor(t *testing.T, d *testdomain.Domain, mods ...func(*server.Config)) *env {
+	t.Helper()
 	e := &env{d: d, dir: t.TempDir(), roots: x509.NewCertPool(), dtaHTTP: &http.Client{}}
 	sQ, err := server.Provision(context.Background(), d.Bundle, d.Registrar, nil)
 	if err != nil {

@@ -28,10 +28,12 @@ const dtaProbeTimeout = 5 * time.Second
 // permits and permit renewals do (the client collects a share from every DTA), and
 // revocation notices go to every DTA. So a DTA that is down degrades the server (see
 // Server.newReadiness) and those requests fail fast with a 503 naming it, while logins
-// go on. The state is refreshed in the background, so neither /readyz nor a request
+// go on. In a threshold domain (t of n) those requests fail only while fewer than t
+// DTAs are up: the client combines the shares of any t. The state is refreshed in the background, so neither /readyz nor a request
 // makes a request of its own to a DTA, and neither can be used to flood them.
 type dtaProbe struct {
 	dtas   []bundle.DTA
+	need   int // DTAs a request needs: t in threshold mode, every one in additive mode
 	client *http.Client
 	log    *slog.Logger
 	up     *prometheus.GaugeVec
@@ -45,7 +47,11 @@ type dtaProbe struct {
 }
 
 func newDTAProbe(b *bundle.Bundle, client *http.Client, log *slog.Logger, up *prometheus.GaugeVec) *dtaProbe {
-	return &dtaProbe{dtas: b.DTAs, client: client, log: log, up: up, state: map[uint32]error{}}
+	need := len(b.DTAs)
+	if b.Mode == "threshold" {
+		need = b.Threshold
+	}
+	return &dtaProbe{dtas: b.DTAs, need: need, client: client, log: log, up: up, state: map[uint32]error{}}
 }
 
 // run probes every DTA now and then every interval until ctx is cancelled.
@@ -134,19 +140,28 @@ func (p *dtaProbe) down() []string {
 // check is the "dtas" readiness check, which degrades the server: nil while every DTA
 // is ready, else which ones are not.
 func (p *dtaProbe) check(context.Context) error {
-	if bad := p.down(); len(bad) > 0 {
-		return errors.New(strings.Join(bad, ", ") + ": enrolments and permits are unavailable, logins go on")
+	bad := p.down()
+	switch {
+	case len(bad) == 0:
+		return nil
+	case len(p.dtas)-len(bad) >= p.need && p.need < len(p.dtas):
+		return fmt.Errorf("%s: enrolments and permits go on with %d of the %d DTAs, logins go on", strings.Join(bad, ", "), p.need, len(p.dtas))
 	}
-	return nil
+	return errors.New(strings.Join(bad, ", ") + ": enrolments and permits are unavailable, logins go on")
 }
 
 // unavailable is the error of a request that needs every DTA (what says which, e.g.
 // "enrolment needs every DTA of the domain") while some are down: 503 "dta_unavailable"
-// naming them, with a Retry-After of one probe interval. nil while every DTA is ready.
+// naming them, with a Retry-After of one probe interval. nil while every DTA is ready,
+// or in a threshold domain while t of them are ("every DTA" in what then reads "t of
+// the n DTAs").
 func (p *dtaProbe) unavailable(w http.ResponseWriter, retry time.Duration, what, after string) error {
 	bad := p.down()
-	if len(bad) == 0 {
+	if len(p.dtas)-len(bad) >= p.need {
 		return nil
+	}
+	if p.need < len(p.dtas) {
+		what = strings.Replace(what, "every DTA", fmt.Sprintf("%d of the %d DTAs", p.need, len(p.dtas)), 1)
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Round(time.Second)/time.Second))))
 	return httpx.Errorf(http.StatusServiceUnavailable, "dta_unavailable", "%s: %s; %s", strings.Join(bad, ", "), what, after)

@@ -29,65 +29,115 @@ const SecretServerKey = "server-key"
 // dtaTimeout bounds one request to one DTA.
 const dtaTimeout = 15 * time.Second
 
-// A DTAError names the DTAs that failed during provisioning or revocation.
+// A DTAError names the DTAs that failed during provisioning or revocation. In a
+// threshold domain, Need is t and Valid the number of valid shares provisioning got
+// (fewer than t, or it would have succeeded); both are 0 in additive mode.
 type DTAError struct {
-	Failed map[uint32]error // by DTA index
+	Failed      map[uint32]error // by DTA index
+	Valid, Need int
 }
 
 func (e *DTAError) Error() string {
 	var b strings.Builder
 	b.WriteString("server: DTA failures:")
+	if e.Need > 0 {
+		fmt.Fprintf(&b, " only %d valid shares, %d needed;", e.Valid, e.Need)
+	}
 	for _, idx := range sortedKeys(e.Failed) {
 		fmt.Fprintf(&b, " DTA %d: %v;", idx, e.Failed[idx])
 	}
 	return strings.TrimSuffix(b.String(), ";")
 }
 
-// Provision fetches the server key share s_i·Q from every DTA of the bundle (in
+// Provision fetches the server key share s_i·Q from the DTAs of the bundle (in
 // parallel, each request with a registrar-signed server ticket naming a fresh HPKE key
 // and a timeout), opens each sealed share, checks it against the DTA's commitment C_i
-// (e(C_i, Q) = e(P1, s_i·Q)) and combines them into sQ. A *DTAError names every DTA
-// that could not be reached or whose share is bad. The caller stores sQ.Bytes() under
-// SecretServerKey; sQ is the server's secret and must never be logged.
+// (e(C_i, Q) = e(P1, s_i·Q)) and combines them into sQ: in additive mode the shares of
+// every DTA; in threshold mode (t of n) the first t valid shares, by Lagrange
+// interpolation at 0, the requests still running then being cancelled. A *DTAError
+// names every DTA that could not be reached or whose share is bad: in additive mode
+// when there is any, in threshold mode when fewer than t shares are valid (nothing is
+// combined then). ProvisionReport also says which DTAs failed when t others sufficed.
+// The caller stores sQ.Bytes() under SecretServerKey; sQ is the server's secret and
+// must never be logged.
 func Provision(ctx context.Context, b *bundle.Bundle, registrarKey ed25519.PrivateKey, client *http.Client) (*pairing.G2, error) {
+	sQ, _, err := ProvisionReport(ctx, b, registrarKey, client)
+	return sQ, err
+}
+
+// A Provisioned reports where a provisioned sQ came from.
+type Provisioned struct {
+	Used   []uint32         // the DTAs whose shares were combined, in order
+	Failed map[uint32]error // DTAs that failed although the others sufficed (threshold mode)
+}
+
+// ProvisionReport is Provision, and also reports which DTAs' shares were combined and,
+// in threshold mode, which DTAs failed although t others sufficed (unreachable or a
+// bad share: report those to their operators). DTAs whose requests were cancelled
+// once t shares were in are in neither list.
+func ProvisionReport(ctx context.Context, b *bundle.Bundle, registrarKey ed25519.PrivateKey, client *http.Client) (*pairing.G2, *Provisioned, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
 	if !bytes.Equal(registrarKey.Public().(ed25519.PublicKey), b.RegistrarPublicKey()) {
-		return nil, errors.New("server: the registrar key is not the bundle's registrar key")
+		return nil, nil, errors.New("server: the registrar key is not the bundle's registrar key")
 	}
 	pub, priv, err := wire.NewSealKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	mode := b.SharingMode()
+	need := len(b.DTAs)
+	if mode == pairing.Threshold {
+		need = b.Threshold
 	}
 	type result struct {
+		index uint32
 		share *pairing.G2
 		err   error
 	}
-	results := make([]result, len(b.DTAs))
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan result, len(b.DTAs))
 	var wg sync.WaitGroup
 	for i := range b.DTAs {
 		wg.Go(func() {
 			d := &b.DTAs[i]
-			share, err := fetchServerShare(ctx, client, b, d, registrarKey, pub, priv)
-			results[i] = result{share, err}
+			share, err := fetchServerShare(fctx, client, b, d, registrarKey, pub, priv)
+			ch <- result{d.Index, share, err}
 		})
 	}
-	wg.Wait()
 	failed := map[uint32]error{}
 	var indices []uint32
 	var shares []*pairing.G2
-	for i, r := range results {
+	for range b.DTAs {
+		r := <-ch
 		if r.err != nil {
-			failed[b.DTAs[i].Index] = r.err
+			failed[r.index] = r.err
 			continue
 		}
-		indices, shares = append(indices, b.DTAs[i].Index), append(shares, r.share)
+		indices, shares = append(indices, r.index), append(shares, r.share)
+		if len(shares) == need {
+			break
+		}
 	}
+	cancel()
+	wg.Wait()
+	switch {
+	case mode == pairing.Threshold && len(shares) < need:
+		return nil, nil, &DTAError{Failed: failed, Valid: len(shares), Need: need}
+	case mode != pairing.Threshold && len(failed) > 0:
+		return nil, nil, &DTAError{Failed: failed}
+	}
+	sQ, err := pairing.Combine(mode, indices, shares)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep := &Provisioned{Used: indices}
 	if len(failed) > 0 {
-		return nil, &DTAError{Failed: failed}
+		rep.Failed = failed
 	}
-	return pairing.Combine(b.SharingMode(), indices, shares)
+	return sQ, rep, nil
 }
 
 func fetchServerShare(ctx context.Context, client *http.Client, b *bundle.Bundle, d *bundle.DTA,

@@ -7,6 +7,7 @@ package testdomain
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -58,6 +59,23 @@ type DTA struct {
 // seconds (0: no permits). Everything stops when the test ends.
 func New(t testing.TB, name string, n int, permitPeriod uint64) *Domain {
 	t.Helper()
+	return newDomain(t, name, n, 0, permitPeriod)
+}
+
+// NewThreshold starts n DTAs of domain name in threshold mode: any threshold of them
+// make the keys. Their master shares s_i = f(i) come from a trusted dealer in this
+// process (pairing.SplitSecret of a random s, which is then forgotten), each written
+// over the share dta.Init made, with the bundle's commitment C_i = s_i·P1 to match.
+// A dealer knows s: it is for tests only, never for a real domain (polyroot has no
+// production way to make threshold shares until its DKG is wired in).
+func NewThreshold(t testing.TB, name string, threshold, n int, permitPeriod uint64) *Domain {
+	t.Helper()
+	return newDomain(t, name, n, threshold, permitPeriod)
+}
+
+// newDomain starts n DTAs; threshold 0 means additive mode.
+func newDomain(t testing.TB, name string, n, threshold int, permitPeriod uint64) *Domain {
+	t.Helper()
 	translog.RouteTesseraLogs(slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	regPub, regPriv, _ := ed25519.GenerateKey(nil)
@@ -84,6 +102,10 @@ func New(t testing.TB, name string, n int, permitPeriod uint64) *Domain {
 		b.DTAs = append(b.DTAs, *rec)
 		d.DTAs = append(d.DTAs, x)
 	}
+	if threshold > 0 {
+		b.Mode, b.Threshold = "threshold", threshold
+		deal(t, b, d.DTAs, threshold)
+	}
 	file, fp, err := bundle.Sign(b, regPriv)
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +123,26 @@ func New(t testing.TB, name string, n int, permitPeriod uint64) *Domain {
 		}
 	})
 	return d
+}
+
+// deal is the test-only trusted dealer: it shares a random s among the DTAs with a
+// polynomial of degree threshold−1 and replaces each DTA's master share and
+// commitment.
+func deal(t testing.TB, b *bundle.Bundle, dtas []*DTA, threshold int) {
+	s, err := pairing.RandomScalar(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares, err := pairing.SplitSecret(rand.Reader, s, threshold, len(dtas))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range dtas {
+		if err := x.Keys.Put(context.Background(), dta.SecretMasterShare, shares[i].Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		b.DTAs[i].Commitment = hex.EncodeToString(pairing.G1Generator().Mul(shares[i]).Bytes())
+	}
 }
 
 // WriteBundle writes the bundle file into dir and returns its path.
