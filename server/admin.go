@@ -267,7 +267,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 
 // revoke marks the named enrolments revoked here at once, then sends a
 // registrar-signed notice for each to every DTA, which then issue it no shares or
-// permits.
+// permits. In a threshold domain it also reports whether enough DTAs have it and
+// retries the others in the background (revocationQuorum).
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*wire.RevokeResult, error) {
 	ids, err := s.identities(w, r)
 	if err != nil {
@@ -282,11 +283,13 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*wire.RevokeRes
 		res.IDHashes[i] = hex.EncodeToString(id[:])
 	}
 	unreachable := map[uint32]error{}
+	failedBy := map[string][]uint32{}
 	for _, idHex := range res.IDHashes {
-		failed, err := s.notifyRevocation(r.Context(), idHex)
+		failed, err := s.notifyRevocationTo(r.Context(), idHex, nil)
 		if err != nil {
 			return nil, err
 		}
+		failedBy[idHex] = failed
 		for _, x := range failed {
 			unreachable[x] = nil
 		}
@@ -295,12 +298,13 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*wire.RevokeRes
 	if len(unreachable) > 0 {
 		res.Unreachable = sortedKeys(unreachable)
 	}
+	s.revocationQuorum(r.Context(), res, failedBy)
 	return res, nil
 }
 
-// notifyRevocation posts one revoke ticket to every DTA in parallel and returns the
-// indices of those that did not accept it.
-func (s *Server) notifyRevocation(ctx context.Context, idHex string) ([]uint32, error) {
+// notifyRevocationTo posts one revoke ticket to the DTAs with the given indices (nil:
+// every DTA) in parallel and returns the indices of those that did not accept it.
+func (s *Server) notifyRevocationTo(ctx context.Context, idHex string, only []uint32) ([]uint32, error) {
 	tk, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindRevoke, IDHash: idHex,
 		NotAfter: s.cfg.Now().Add(time.Hour)}, s.cfg.RegistrarKey)
 	if err != nil {
@@ -311,6 +315,9 @@ func (s *Server) notifyRevocation(ctx context.Context, idHex string) ([]uint32, 
 	failed := map[uint32]error{}
 	var wg sync.WaitGroup
 	for _, d := range s.cfg.Bundle.DTAs {
+		if !among(only, d.Index) {
+			continue
+		}
 		wg.Go(func() {
 			if _, err := postDTA(ctx, s.cfg.DTAClient, d.URL+"/v1/revocations", tk); err != nil {
 				mu.Lock()

@@ -20,6 +20,9 @@ type metrics struct {
 	dtaUp    *prometheus.GaugeVec
 	limited  prometheus.Counter // requests refused 429 by the rate limiter
 	budget   prometheus.Counter
+	// revokePending counts the revocation notices owed to DTAs that the registrar
+	// retries in the background (threshold mode: revocationQuorum).
+	revokePending prometheus.Gauge
 	// batchSize and batchWait are the batched verification's (batcher): the size of
 	// each batch, and each login's time from its pass 2 entering the queue to its
 	// batch's result (the latency batching adds, and the check itself).
@@ -49,6 +52,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "polyroot_server_failure_budget_exceeded_total",
 			Help: "Identities blocked because their failed logins within 24 h reached the daily budget (max_failures_per_day); each is logged with its idhash.",
 		}),
+		revokePending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "polyroot_server_revocation_notices_pending",
+			Help: "Revocation notices (identity and DTA) not yet acknowledged by their DTA, retried in the background (threshold domains).",
+		}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "polyroot_server_login_batch_size", Help: "Pass-2 messages checked together, per batch (1: checked alone).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
@@ -58,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 		}),
 	}
-	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp, m.limited, m.budget, m.batchSize, m.batchWait}
+	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp, m.limited, m.budget, m.revokePending, m.batchSize, m.batchWait}
 	m.registry = httpx.NewRegistry(own...)
 	if reg != nil {
 		reg.MustRegister(own...)

@@ -107,6 +107,8 @@ type Server struct {
 	stopProbe func()
 	stopPrune func()   // stops the code pruner (startCodePruner)
 	batch     *batcher // nil when every pass 2 is checked alone
+	// revRetry retries revocation notices in the background (revocation.go).
+	revRetry revocationRetrier
 }
 
 // New opens the state database, prepares the verifier and starts probing the DTAs
@@ -259,6 +261,7 @@ func (s *Server) Close() error {
 	s.ready.Store(false)
 	s.stopProbe()
 	s.stopPrune()
+	s.revRetry.stop()
 	if s.batch != nil {
 		s.batch.close()
 	}

@@ -133,6 +133,20 @@ type IdentityRequest struct {
 type RevokeResult struct {
 	IDHashes    []string `json:"idhashes"` // every enrolment revoked (by ID: all of the ID's)
 	Unreachable []uint32 `json:"unreachable_dtas,omitempty"`
+	// DTAQuorum is set in threshold domains only.
+	DTAQuorum *RevokeQuorum `json:"dta_quorum,omitempty"`
+}
+
+// RevokeQuorum says whether a revocation in a threshold domain (t of n DTAs) stops
+// the issuing of permits: only once n−t+1 DTAs acknowledged it are there no t DTAs
+// left that would issue them. The registrar retries the DTAs that did not acknowledge
+// in the background (Retrying; the server's gauge
+// polyroot_server_revocation_notices_pending counts the notices owed).
+type RevokeQuorum struct {
+	Acknowledged int      `json:"acknowledged"` // DTAs that acknowledged every notice
+	Needed       int      `json:"needed"`       // n−t+1
+	Effective    bool     `json:"effective"`    // Acknowledged ≥ Needed
+	Retrying     []uint32 `json:"retrying_dtas,omitempty"`
 }
 
 // UnblockResult lists the enrolments unblocked.
