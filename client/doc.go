@@ -9,7 +9,10 @@
 //     (bundle.json and bundle.sha256).
 //   - Enroll redeems a one-time code at the auth server, fetches the client key
 //     shares and time permits from every DTA in parallel, checks and combines them,
-//     takes the PIN out and writes token.json.
+//     takes the PIN out and writes token.json. In a threshold domain (t of n DTAs,
+//     the bundle's mode and threshold) the first t valid shares of each slot are
+//     combined by Lagrange interpolation at 0 and the requests still running are
+//     cancelled; DTAs that failed meanwhile are reported to WithDTAFaults.
 //   - Login proves token, PIN and current permit to the server, checks that the
 //     server holds the domain's key sQ and that it saw the same TLS channel, and
 //     returns the access token and a session key.
@@ -33,7 +36,10 @@
 //     commitment in the pinned bundle, under the context (domain, DTA, kind, slot);
 //     its log entry, which must describe exactly this issuance (DTA, domain, kind,
 //     subject hash of the idhash, slot, sealed-share hash, ticket hash); and the DTA's signed promise for that
-//     entry. A DTA whose answer fails is named (BadShareError), and nothing is stored.
+//     entry. A DTA whose answer fails is named (BadShareError), and nothing is stored;
+//     in threshold mode, nothing is stored unless t DTAs answered validly
+//     (QuorumError names every DTA that failed, and why), and t−1 DTAs' shares alone
+//     never make a key.
 //   - The pinned bundle's fingerprint and signature are checked again on every Open.
 //   - A login succeeds only when the server's key confirmation verifies (only a holder
 //     of sQ can make it) and, over TLS, the server's transcript carries the same
@@ -49,7 +55,8 @@
 //
 // Every error a caller acts on is one of a short list, each with its remedy in the
 // message: ErrWrongPIN (*WrongPINError with the tries left), ErrBlocked, ErrRevoked,
-// ErrPermitExpired, *DTAUnreachableError, *BadShareError, ErrServerNotAuthentic,
+// ErrPermitExpired, *DTAUnreachableError, *BadShareError (inside a *QuorumError in
+// threshold mode, with the other DTAs' failures), ErrServerNotAuthentic,
 // ErrPossibleInterception, ErrBundleFingerprint, plus ErrNotEnrolled,
 // ErrIdentityExpired, ErrTokenFileMode and *APIError for other refusals. Renewals
 // (RenewPermits) fail with the same kinds as logins.
@@ -59,8 +66,10 @@
 //   - ErrRevoked is best effort: the server answers a revoked identity's login and
 //     renewal like a wrong PIN; the client learns of a revocation only when a DTA
 //     (or the server, for RefreshPermits) refuses permits.
-//   - Enrolment needs every DTA, also in threshold mode: a faulty DTA is reported
-//     rather than tolerated.
+//   - In additive mode enrolment and permits need every DTA: a faulty DTA is reported
+//     rather than tolerated. In threshold mode any t suffice, and a faulty one is
+//     only reported (WithDTAFaults); one whose answer came after t valid ones is not
+//     checked at all.
 //   - Without TLS (WithInsecureHTTP) there is no channel binding: an active attacker
 //     can relay a login and take the access token, though never the PIN.
 //   - A login whose connection closes between the passes is retried once; a

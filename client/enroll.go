@@ -24,7 +24,8 @@ const maxPermitSlots = 366
 // checks every share (DLEQ proof, log entry, signed promise), combines them, takes
 // the PIN out and stores the token, permits and receipts in the token file. A device
 // (device true) enrols without a PIN: pin must then be empty. Nothing is stored
-// unless every DTA answered with valid shares.
+// unless every DTA answered with valid shares (in threshold mode: t of them, whose
+// first t valid shares are combined; see collect).
 //
 // The PIN must meet the bundle's policy (PINPolicy: at least that many characters of
 // its Unicode NFKC form; ErrPINPolicy otherwise, before anything is sent); the client

@@ -5,7 +5,10 @@
 // Provision fetches the server key share s_i·Q from every DTA (sealed with HPKE to a
 // fresh key, requested with a registrar-signed ticket), checks each against the DTA's
 // commitment in the trust bundle, and combines sQ; the caller keeps it in a keystore
-// under SecretServerKey. New then serves the HTTP API of internal/wire/server.go from one
+// under SecretServerKey. In a threshold domain (t of n) it combines the first t valid
+// shares (Lagrange at 0), cancels the rest, and fails with a *DTAError naming every
+// bad or unreachable DTA when fewer than t are valid (ProvisionReport also names
+// those that failed when t others sufficed). New then serves the HTTP API of internal/wire/server.go from one
 // route table (Handler), with its state in a state store (stateStore; by default
 // DataDir/server.db, bbolt): enrolments, the app-level ID index, pending enrolment
 // codes (stored hashed), failure counts and login sessions.
@@ -64,8 +67,11 @@
 //     number (the oldest go first). Enrolment codes are single use, even when their
 //     redemption fails afterwards.
 //   - Revocation takes effect here at once (before the DTAs are told), and is sent
-//     to every DTA, which then refuse the identity's permits: other server instances
-//     stop accepting it within one permit period plus Grace. Renewals do not weaken
+//     to every DTA, which then refuse the identity's permits (in a threshold domain,
+//     effective at the DTAs only once n−t+1 acknowledged it, so that no t DTAs can
+//     still issue permits; the answer says how many did, and the others are retried
+//     in the background until they have it or the server stops: revocation.go);
+//     other server instances stop accepting it within one permit period plus Grace. Renewals do not weaken
 //     this: an instance that does not know of the revocation still hands out a permit
 //     ticket, but no DTA issues permits for it.
 //   - The admin token is compared in constant time; access tokens are EdDSA only.
