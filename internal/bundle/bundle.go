@@ -5,7 +5,8 @@
 //
 // Security invariants: Parse returns a Bundle only when the registrar's signature over
 // the exact bundle bytes verifies and every field is well formed (points decode and are
-// not the identity, indices are distinct, t ≤ n). The fingerprint is over the exact
+// not the identity, indices are distinct, t ≤ n; in threshold mode the commitments lie
+// on one polynomial of degree t−1, so that any t DTAs make the same keys). The fingerprint is over the exact
 // file bytes, so any change to the file changes it.
 package bundle
 
@@ -248,5 +249,64 @@ func (b *Bundle) check() error {
 			return err
 		}
 	}
+	if b.Mode == "threshold" && b.Threshold < n {
+		return b.checkPolynomial()
+	}
 	return nil
+}
+
+// checkPolynomial checks that a threshold bundle's commitments lie on one polynomial
+// of degree t−1 "in the exponent": C_j = Σ λ_i(j)·C_i over the first t DTAs, for every
+// other DTA j. Otherwise different sets of t DTAs would make different keys, and which
+// DTAs answered a client would decide whether its key works. (The commitments are
+// public: this is about consistency, not secrecy.)
+func (b *Bundle) checkPolynomial() error {
+	t := b.Threshold
+	base := make([]*pairing.G1, t)
+	for i := range t {
+		base[i], _ = b.DTAs[i].CommitmentPoint() // checked above
+	}
+	for _, d := range b.DTAs[t:] {
+		x := pairing.NewScalar(uint64(d.Index))
+		var sum *pairing.G1
+		for i := range t {
+			xi := pairing.NewScalar(uint64(b.DTAs[i].Index))
+			num, den := pairing.NewScalar(1), pairing.NewScalar(1)
+			for k := range t {
+				if k == i {
+					continue
+				}
+				xk := pairing.NewScalar(uint64(b.DTAs[k].Index))
+				num.Mul(num, new(pairing.Scalar).Sub(x, xk))
+				den.Mul(den, new(pairing.Scalar).Sub(xi, xk))
+			}
+			inv, err := new(pairing.Scalar).InvertVarTime(den)
+			if err != nil {
+				return fmt.Errorf("%w: DTA indices", ErrInvalid)
+			}
+			term := base[i].Mul(num.Mul(num, inv))
+			if sum == nil {
+				sum = term
+			} else {
+				sum = sum.Add(term)
+			}
+		}
+		c, _ := d.CommitmentPoint()
+		if !sum.Equal(c) {
+			return fmt.Errorf("%w: threshold mode: the commitment of DTA %d does not lie on the polynomial of DTAs %s's (the master shares are not one %d-of-%d sharing)",
+				ErrInvalid, d.Index, firstIndices(b.DTAs[:t]), t, len(b.DTAs))
+		}
+	}
+	return nil
+}
+
+func firstIndices(ds []DTA) string {
+	var sb bytes.Buffer
+	for i, d := range ds {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprint(&sb, d.Index)
+	}
+	return sb.String()
 }

@@ -93,6 +93,41 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestThresholdCommitments: a threshold bundle's commitments must lie on one
+// polynomial of degree t−1, so that any t DTAs make the same keys.
+func TestThresholdCommitments(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wrong int // index into DTAs whose commitment is replaced, -1 for none
+		ok    bool
+	}{
+		{"ok/3-of-5", -1, true},
+		{"fail/last-off-polynomial", 4, false},
+		{"fail/first-off-polynomial", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, priv := example(t, 5)
+			b.Mode, b.Threshold = "threshold", 3
+			s, _ := pairing.RandomScalar(nil)
+			shares, err := pairing.SplitSecret(nil, s, 3, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range b.DTAs {
+				b.DTAs[i].Commitment = hex.EncodeToString(pairing.G1Generator().Mul(shares[i]).Bytes())
+			}
+			if tc.wrong >= 0 {
+				other, _ := pairing.RandomScalar(nil)
+				b.DTAs[tc.wrong].Commitment = hex.EncodeToString(pairing.G1Generator().Mul(other).Bytes())
+			}
+			_, _, err = Sign(b, priv)
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrInvalid)) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	b, priv := example(f, 2)
 	file, _, _ := Sign(b, priv)
