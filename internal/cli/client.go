@@ -108,7 +108,11 @@ func clientOptions(c *ucli.Command, needServer bool) ([]client.Option, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)
 	}
-	opts := []client.Option{client.WithServerClient(hc), client.WithDTAClient(hc)}
+	opts := []client.Option{client.WithServerClient(hc), client.WithDTAClient(hc),
+		// In a threshold domain, DTAs that failed while t others sufficed.
+		client.WithDTAFaults(func(err error) {
+			fmt.Fprintf(c.Root().ErrWriter, "polyroot: warning: done with the other DTAs, but %v\n", err)
+		})}
 	if c.Bool("insecure-http") {
 		opts = append(opts, client.WithInsecureHTTP())
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,7 +207,7 @@ func serverProvisionCommand() *ucli.Command {
 			case err != nil && !errors.Is(err, keystore.ErrNotFound):
 				return fmt.Errorf("server provision: %w", err)
 			}
-			sQ, err := server.Provision(ctx, b, priv, dtaHTTP)
+			sQ, rep, err := server.ProvisionReport(ctx, b, priv, dtaHTTP)
 			if err != nil {
 				var de *server.DTAError
 				if errors.As(err, &de) {
@@ -217,8 +218,16 @@ func serverProvisionCommand() *ucli.Command {
 			if err := ks.Put(ctx, server.SecretServerKey, sQ.Bytes()); err != nil {
 				return fmt.Errorf("server provision: storing the server key: %w", err)
 			}
+			if len(rep.Failed) > 0 {
+				fmt.Fprintf(c.Root().ErrWriter, "polyroot: warning: %s (the other DTAs sufficed)\n",
+					describeDTAError(&server.DTAError{Failed: rep.Failed}, b))
+			}
+			used := make([]string, len(rep.Used))
+			for i, x := range slices.Sorted(slices.Values(rep.Used)) {
+				used[i] = fmt.Sprint(x)
+			}
 			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: server key of %s provisioned from DTA %s and stored as %q in %s\n",
-				b.Domain, dtacmd.Indices(b), server.SecretServerKey, desc)
+				b.Domain, strings.Join(used, ", "), server.SecretServerKey, desc)
 			return err
 		},
 	}
