@@ -327,7 +327,9 @@ func TestEnrollBadShare(t *testing.T) {
 func TestEnrollDTAUnreachable(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.d.DTAs[2].Stop()
+	// DTA 3 is down for this client only: were it stopped, the auth server's probe
+	// could see it first and refuse the enrolment itself (see TestLoginsOutliveDTAs).
+	routeDTAs(t, e.dtaHTTP, map[string]http.Handler{e.d.DTAs[2].URL: nil})
 	code := e.enrolment(t, "carol@example.com", false)
 	err := e.open(t, WithDTATimeout(2*time.Second)).Enroll(ctx, e.url, code, []byte("1111"), false)
 	var ue *DTAUnreachableError
@@ -354,8 +356,8 @@ func TestEnrollDTAUnreachable(t *testing.T) {
 		t.Fatalf("the code redeemed by another client: %v", err)
 	}
 
-	e.d.DTAs[2].Start()
-	c := e.open(t) // a new process
+	e.dtaHTTP.Transport = nil // DTA 3 is back
+	c := e.open(t)            // a new process
 	if err := c.Enroll(ctx, e.url, code, []byte("1111"), false); err != nil {
 		t.Fatalf("retry with the same code: %v", err)
 	}
