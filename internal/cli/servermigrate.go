@@ -47,9 +47,9 @@ func databaseURL(file *configFile) (string, error) {
 	if u == "" {
 		return "", fmt.Errorf("store postgres needs the database URL: set $%s (or $%s_FILE), or database_url in the config file", envDatabaseURL, envDatabaseURL)
 	}
-	if cfg, err := pgconn.ParseConfig(u); err != nil {
+	if _, err := pgconn.ParseConfig(u); err != nil {
 		return "", errors.New("database_url in the config file does not parse (a postgres:// URL or key=value settings)")
-	} else if cfg.Password != "" {
+	} else if hasPassword(u) { // not ParseConfig's Password: that also comes from PGPASSWORD or a password file
 		return "", fmt.Errorf("database_url in the config file holds a password: put the URL in $%s or the file $%s_FILE names instead", envDatabaseURL, envDatabaseURL)
 	}
 	return u, nil

@@ -37,6 +37,14 @@ func TestServerMigrate(t *testing.T) {
 	if code == 0 || strings.Contains(out+errOut, secret) || !strings.Contains(errOut, "holds a password: put the URL in $"+envDatabaseURL) {
 		t.Fatalf("a password in the config file: exit %d\n%s%s", code, out, errOut)
 	}
+	// A password from PGPASSWORD (or a password file) is not one in the config file.
+	if err := os.WriteFile(cfg, []byte("database_url = \""+url+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSWORD", "from-the-environment")
+	if code, out, errOut = run("server", "migrate", "--config", cfg); code != 0 {
+		t.Fatalf("a config-file URL without a password, PGPASSWORD set: exit %d\n%s%s", code, out, errOut)
+	}
 	if code, _, errOut = run("server", "migrate"); code == 0 || !strings.Contains(errOut, "needs the database URL") {
 		t.Fatalf("no URL: exit %d\n%s", code, errOut)
 	}
