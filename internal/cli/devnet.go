@@ -21,7 +21,8 @@ import (
 func devnetCommand() *ucli.Command {
 	flags := []ucli.Flag{
 		&ucli.StringFlag{Name: "dir", Usage: "the devnet's `DIR`", Required: true},
-		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i, their metrics on PORT+4 (server) and PORT+4+i, the embedded chain's JSON-RPC on PORT+8 (first start; default free ports)"},
+		&ucli.IntFlag{Name: "dtas", Usage: "the number of DTAs, `N`, 2 to 16 (first start; default 3)"},
+		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i, their metrics on PORT+N+1 (server) and PORT+N+1+i, the embedded chain's JSON-RPC on PORT+2N+2 (first start; default free ports)"},
 		&ucli.StringFlag{Name: "chain", Value: "embedded", Usage: "`CHAIN` the DTAs anchor their logs on: embedded (in memory) or rpc"},
 		&ucli.StringFlag{Name: "rpc-url", Usage: "rpc chain: the JSON-RPC endpoint's `URL`"},
 		&ucli.StringFlag{Name: "chain-key-file", Aliases: []string{"key"}, TakesFile: true,
@@ -41,7 +42,7 @@ func devnetCommand() *ucli.Command {
 	}
 	return &ucli.Command{
 		Name:  "devnet",
-		Usage: "run a local domain in one process: three DTAs, the auth server, a chain",
+		Usage: "run a local domain in one process: its DTAs (three by default), the auth server, a chain",
 		Description: "On first start in an empty directory D it creates the registrar key, the DTAs'\n" +
 			"keys, the trust bundle (D/bundle.json, D/bundle.sha256), the server key, an admin\n" +
 			"token (D/admin-token), a devnet CA (D/ca.pem) and D/devnet.json with every URL;\n" +
@@ -55,7 +56,7 @@ func devnetCommand() *ucli.Command {
 			"--fetch), or, with --chain rpc, on a real one: the account of\n" +
 			"--chain-key-file deploys the contract once (kept in devnet.json) and funds the\n" +
 			"DTAs' anchoring keys. Secrets are in file keystores in D, or in Vault with\n" +
-			"--keystore vault (under --vault-path/dta-1 … dta-3 and --vault-path/server; the\n" +
+			"--keystore vault (under --vault-path/dta-1 … dta-N and --vault-path/server; the\n" +
 			"token in $" + envVaultToken + ").\n\n" +
 			"The auth server keeps its state in D (bbolt), or with --store postgres in a\n" +
 			"PostgreSQL database whose schema the devnet migrates first (as `server serve\n" +
@@ -67,6 +68,7 @@ func devnetCommand() *ucli.Command {
 			"admin token are stored in D (mode 0600).\n\n" +
 			"Examples:\n" +
 			"   polyroot devnet --dir ./devnet --base-port 8440\n" +
+			"   polyroot devnet --dir ./devnet5 --dtas 5\n" +
 			"   polyroot devnet --dir ./devnet --chain rpc --rpc-url http://127.0.0.1:8545 --key owner.key\n" +
 			"   VAULT_TOKEN=… polyroot devnet --dir ./devnet --keystore vault --vault-addr http://127.0.0.1:8200 --vault-path devnet\n" +
 			"   polyroot devnet --dir ./devnet --store postgres --database-url 'postgres://polyroot@127.0.0.1:5432/devnet?sslmode=disable'\n" +
@@ -77,7 +79,7 @@ func devnetCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			opts := devnet.Options{Dir: c.String("dir"), BasePort: int(c.Int("base-port")), Logger: log, Out: c.Root().Writer,
+			opts := devnet.Options{Dir: c.String("dir"), DTAs: int(c.Int("dtas")), BasePort: int(c.Int("base-port")), Logger: log, Out: c.Root().Writer,
 				Chain: c.String("chain"), RPCURL: c.String("rpc-url"), KeyFile: c.String("chain-key-file"),
 				AnchorPeriod: c.Duration("anchor-period"), PlainHTTP: c.Bool("insecure-http")}
 			opts.ScryptLogN, _ = strconv.Atoi(os.Getenv(envScryptLogN))

@@ -288,6 +288,7 @@ func TestDevnetRefusesBadSettings(t *testing.T) {
 		args []string
 		want string
 	}{
+		{"fail/one-dta", []string{"--dtas", "1"}, "1 DTAs: want 2 to 16"},
 		{"fail/chain", []string{"--chain", "ropsten"}, `chain "ropsten": want embedded or rpc`},
 		{"fail/rpc-without-url", []string{"--chain", "rpc", "--key", "k"}, "the rpc chain needs an RPC URL and the key file"},
 		{"fail/rpc-without-key", []string{"--chain", "rpc", "--rpc-url", "http://127.0.0.1:1"}, "the rpc chain needs an RPC URL and the key file"},

@@ -198,10 +198,10 @@ func (s *story) collect(ctx context.Context) error {
 			per[r.DTA].permits++
 		}
 	}
-	if len(per) != devnet.N {
-		return fmt.Errorf("shares from %d DTAs, want %d", len(per), devnet.N)
+	if len(per) != s.net.DTAs() {
+		return fmt.Errorf("shares from %d DTAs, want %d", len(per), s.net.DTAs())
 	}
-	for i := uint32(1); i <= devnet.N; i++ {
+	for i := uint32(1); int(i) <= s.net.DTAs(); i++ {
 		if per[i].client != 1 {
 			return fmt.Errorf("DTA %d issued %d client shares, want 1", i, per[i].client)
 		}

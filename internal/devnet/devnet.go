@@ -1,5 +1,5 @@
-// Package devnet runs a whole local domain in one process: three DTAs (additive), the
-// auth server and a chain the DTAs anchor their logs on, each service on its own
+// Package devnet runs a whole local domain in one process: its DTAs (three by default,
+// additive), the auth server and a chain the DTAs anchor their logs on, each service on its own
 // loopback listener. It is what `polyroot devnet --dir D` and `polyroot demo` run.
 //
 // The chain is an embedded in-memory one by default (new on each start, so the logs
@@ -65,15 +65,23 @@ import (
 // only makes every start slow (a dozen secrets are read and written).
 const devnetScryptLogN = 12
 
-// Domain is the devnet's domain name; N its number of DTAs.
+// Domain is the devnet's domain name.
+const Domain = "devnet.localhost"
+
+// DefaultDTAs is a new devnet's number of DTAs when Options.DTAs is 0; MaxDTAs the
+// most it runs (each DTA is a service with two listeners and a keystore).
 const (
-	Domain = "devnet.localhost"
-	N      = 3
+	DefaultDTAs = 3
+	MaxDTAs     = 16
 )
 
 // Options configures Start and Run.
 type Options struct {
 	Dir string
+
+	// DTAs is the number of DTAs, N, of a new devnet: 2 to MaxDTAs, 0 for DefaultDTAs.
+	// A devnet keeps its DTAs from its first start (devnet.json); 0 takes them.
+	DTAs int
 
 	// BasePort: the server listens on BasePort, DTA i on BasePort+i, their metrics on
 	// BasePort+N+1 (server) and BasePort+N+1+i (DTA i), and the embedded chain's
@@ -147,6 +155,7 @@ type Devnet struct {
 	Info Info
 
 	opts       Options
+	n          int // DTAs
 	registrar  ed25519.PrivateKey
 	keys       []keystore.Keystore // DTA i+1's
 	anchorKeys []*ecdsa.PrivateKey // DTA i+1's anchoring key
@@ -220,7 +229,10 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 	if opts.Dir, err = filepath.Abs(opts.Dir); err != nil {
 		return nil, err
 	}
-	d := &Devnet{opts: opts, closeChain: func() {}, failed: make(chan error, N+1), dtas: make([]*service, N), storeDesc: storeDesc}
+	if opts.DTAs != 0 && (opts.DTAs < 2 || opts.DTAs > MaxDTAs) {
+		return nil, fmt.Errorf("devnet: %d DTAs: want 2 to %d (one DTA alone would know every client key)", opts.DTAs, MaxDTAs)
+	}
+	d := &Devnet{opts: opts, closeChain: func() {}, storeDesc: storeDesc}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -232,6 +244,7 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 	if err := d.loadInfo(opts); err != nil {
 		return nil, err
 	}
+	d.failed, d.dtas = make(chan error, d.n+1), make([]*service, d.n)
 	if err := d.openKeystores(ctx); err != nil {
 		return nil, err
 	}
@@ -242,7 +255,7 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 	if err := d.setUpChain(ctx, b); err != nil {
 		return nil, fmt.Errorf("devnet: %s chain: %w", d.Info.Chain, err)
 	}
-	for i := range N {
+	for i := range d.n {
 		if err := d.StartDTA(i + 1); err != nil {
 			return nil, err
 		}
@@ -324,6 +337,20 @@ func (d *Devnet) loadInfo(opts Options) error {
 	info := &d.Info
 	ports := &portPicker{taken: map[string]bool{}}
 	defer ports.close()
+	raw, readErr := os.ReadFile(d.path("devnet.json"))
+	if readErr == nil {
+		if err := json.Unmarshal(raw, info); err != nil || len(info.DTAURLs) < 2 || len(info.DTAURLs) > MaxDTAs {
+			return fmt.Errorf("devnet: %s is not a devnet's: remove it or use another directory", d.path("devnet.json"))
+		}
+		if opts.DTAs != 0 && opts.DTAs != len(info.DTAURLs) {
+			return fmt.Errorf("devnet: --dtas %d: the devnet in %s has %d DTAs since its first start (its signed bundle names them): "+
+				"leave --dtas out, or use another --dir", opts.DTAs, d.opts.Dir, len(info.DTAURLs))
+		}
+		d.n = len(info.DTAURLs)
+	} else {
+		d.n = cmp.Or(opts.DTAs, DefaultDTAs)
+	}
+	n := d.n
 	// pick picks the address of the devnet's i-th port (BasePort+i, or a free one).
 	pick := func(i int) (string, error) {
 		if opts.BasePort == 0 {
@@ -333,14 +360,11 @@ func (d *Devnet) loadInfo(opts Options) error {
 		if err != nil {
 			return "", fmt.Errorf("devnet: port %d (%s) is not free (%w): give the devnet ports that are, "+
 				"with another --base-port (it uses %d to %d), or leave --base-port out to let it pick free ones",
-				opts.BasePort+i, serviceName(i), cause(err), opts.BasePort, opts.BasePort+2*N+2)
+				opts.BasePort+i, serviceName(n, i), cause(err), opts.BasePort, opts.BasePort+2*n+2)
 		}
 		return a, nil
 	}
-	if raw, err := os.ReadFile(d.path("devnet.json")); err == nil {
-		if err := json.Unmarshal(raw, info); err != nil || len(info.DTAURLs) != N {
-			return fmt.Errorf("devnet: %s is not a devnet's: remove it or use another directory", d.path("devnet.json"))
-		}
+	if readErr == nil {
 		if was, now := cmp.Or(info.Store, storeBolt), cmp.Or(opts.Store, storeBolt); was != now {
 			return fmt.Errorf("devnet: --store %s: the devnet in %s keeps its auth server's state in %s since its first start "+
 				"(devnet.json): start it with --store %s (and the same database) again, or use another --dir", now, d.opts.Dir, was, was)
@@ -351,27 +375,27 @@ func (d *Devnet) loadInfo(opts Options) error {
 		}
 		// This devnet's own addresses, kept from its first start, by the number of
 		// their port (BasePort+i).
-		urls := map[int]string{0: info.ServerURL, N + 1: info.ServerMetricsURL}
-		for i := range N {
+		urls := map[int]string{0: info.ServerURL, n + 1: info.ServerMetricsURL}
+		for i := range n {
 			urls[1+i] = info.DTAURLs[i]
-			if len(info.DTAMetricsURLs) == N {
-				urls[N+2+i] = info.DTAMetricsURLs[i]
+			if len(info.DTAMetricsURLs) == n {
+				urls[n+2+i] = info.DTAMetricsURLs[i]
 			}
 		}
 		if info.Chain == dtacmd.ChainEmbedded && opts.Chain == dtacmd.ChainEmbedded {
-			urls[2*N+2] = info.RPCURL
+			urls[2*n+2] = info.RPCURL
 		}
-		for i := range 2*N + 3 {
+		for i := range 2*n + 3 {
 			if urls[i] == "" {
 				continue
 			}
-			if err := ports.hold(hostPort(urls[i]), serviceName(i)); err != nil {
+			if err := ports.hold(hostPort(urls[i]), serviceName(n, i)); err != nil {
 				return err
 			}
 		}
 	} else {
 		*info = Info{Domain: Domain}
-		for i := 0; i <= N; i++ {
+		for i := 0; i <= n; i++ {
 			a, err := pick(i)
 			if err != nil {
 				return err
@@ -383,10 +407,10 @@ func (d *Devnet) loadInfo(opts Options) error {
 			}
 		}
 	}
-	if info.ServerMetricsURL == "" || len(info.DTAMetricsURLs) != N {
+	if info.ServerMetricsURL == "" || len(info.DTAMetricsURLs) != n {
 		info.ServerMetricsURL, info.DTAMetricsURLs = "", nil
-		for i := 0; i <= N; i++ {
-			a, err := pick(N + 1 + i)
+		for i := 0; i <= n; i++ {
+			a, err := pick(n + 1 + i)
 			if err != nil {
 				return err
 			}
@@ -410,7 +434,7 @@ func (d *Devnet) loadInfo(opts Options) error {
 		info.RPCURL = opts.RPCURL
 	case info.Chain != dtacmd.ChainEmbedded || info.RPCURL == "":
 		// The embedded chain's own JSON-RPC endpoint (not yet, or another chain's URL).
-		a, err := pick(2*N + 2)
+		a, err := pick(2*n + 2)
 		if err != nil {
 			return err
 		}
@@ -421,17 +445,17 @@ func (d *Devnet) loadInfo(opts Options) error {
 	return nil
 }
 
-// serviceName names what listens on the devnet's i-th port (BasePort+i).
-func serviceName(i int) string {
+// serviceName names what listens on the i-th port (BasePort+i) of a devnet of N DTAs.
+func serviceName(n, i int) string {
 	switch {
 	case i == 0:
 		return "the auth server's"
-	case i <= N:
+	case i <= n:
 		return fmt.Sprintf("DTA %d's", i)
-	case i == N+1:
+	case i == n+1:
 		return "the auth server's metrics"
-	case i <= 2*N+1:
-		return fmt.Sprintf("DTA %d's metrics", i-N-1)
+	case i <= 2*n+1:
+		return fmt.Sprintf("DTA %d's metrics", i-n-1)
 	default:
 		return "the chain's JSON-RPC"
 	}
@@ -448,7 +472,7 @@ func (d *Devnet) openKeystores(ctx context.Context) error {
 		return fmt.Errorf("devnet: %s is not a registrar seed", d.path("registrar.key"))
 	}
 	d.registrar = ed25519.NewKeyFromSeed(seed)
-	d.keys = make([]keystore.Keystore, N)
+	d.keys = make([]keystore.Keystore, d.n)
 	for i := range d.keys {
 		if d.keys[i], err = d.keystore(ctx, "dta-"+strconv.Itoa(i+1)); err != nil {
 			return err
@@ -483,8 +507,8 @@ func (d *Devnet) keystore(ctx context.Context, name string) (keystore.Keystore, 
 func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 	if _, err := os.Stat(d.path("bundle.json")); errors.Is(err, os.ErrNotExist) {
 		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: Domain, Mode: "additive",
-			Threshold: N, PermitPeriod: 3600, RegistrarKey: hex.EncodeToString(d.registrar.Public().(ed25519.PublicKey))}
-		for i := range N {
+			Threshold: d.n, PermitPeriod: 3600, RegistrarKey: hex.EncodeToString(d.registrar.Public().(ed25519.PublicKey))}
+		for i := range d.n {
 			rec, err := dta.Init(ctx, d.keys[i], Domain, uint32(i+1), d.Info.DTAURLs[i])
 			if err != nil {
 				if _, gerr := d.keys[i].Get(ctx, dta.SecretMasterShare); gerr == nil {
@@ -518,9 +542,9 @@ func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 // log registered for its key: on the embedded chain at every start (it is new), on an
 // rpc chain once (then reused from devnet.json).
 func (d *Devnet) setUpChain(ctx context.Context, b *bundle.Bundle) error {
-	d.anchorKeys = make([]*ecdsa.PrivateKey, N)
+	d.anchorKeys = make([]*ecdsa.PrivateKey, d.n)
 	var addrs []common.Address
-	for i := range N {
+	for i := range d.n {
 		h, err := secretFile(d.anchorKeyFile(i+1), randHex(32))
 		if err != nil {
 			return err
@@ -580,7 +604,7 @@ func (d *Devnet) setUpChain(ctx context.Context, b *bundle.Bundle) error {
 	if err != nil {
 		return err
 	}
-	for i := range N {
+	for i := range d.n {
 		rec, _ := b.Find(uint32(i + 1))
 		if err := ledger.Register(sctx, d.chain, owner, contract, rec.LogOrigin, addrs[i]); err != nil {
 			return err
@@ -642,13 +666,16 @@ func (d *Devnet) Chain() ledger.Chain { return d.chain }
 // Registrar returns the domain's registrar key (it signs tickets and the bundle).
 func (d *Devnet) Registrar() ed25519.PrivateKey { return d.registrar }
 
+// DTAs returns the devnet's number of DTAs, N.
+func (d *Devnet) DTAs() int { return d.n }
+
 // DTAKeystore returns DTA i's keystore (1 ≤ i ≤ N): what its operator holds.
 func (d *Devnet) DTAKeystore(i int) keystore.Keystore { return d.keys[i-1] }
 
 // StartDTA starts DTA i (1 ≤ i ≤ N), stopped or not yet started, on its address and
 // data, and returns once it accepts connections.
 func (d *Devnet) StartDTA(i int) error {
-	if i < 1 || i > N || d.dtas[i-1] != nil {
+	if i < 1 || i > d.n || d.dtas[i-1] != nil {
 		return fmt.Errorf("devnet: DTA %d is not a stopped DTA", i)
 	}
 	anchoring := dtacmd.Anchoring{Period: d.opts.AnchorPeriod, Contract: d.Info.Contract}
@@ -670,7 +697,7 @@ func (d *Devnet) StartDTA(i int) error {
 
 // StopDTA stops DTA i gracefully; the rest of the devnet keeps running.
 func (d *Devnet) StopDTA(i int) error {
-	if i < 1 || i > N || d.dtas[i-1] == nil {
+	if i < 1 || i > d.n || d.dtas[i-1] == nil {
 		return fmt.Errorf("devnet: DTA %d is not running", i)
 	}
 	svc := d.dtas[i-1]

@@ -114,7 +114,10 @@ func enrolAndLogIn(t *testing.T, d *Devnet) (string, wire.EnrolmentCreated) {
 // TestMetrics: the DTAs and the server export what operators watch, on their
 // operations listeners only, each on a port of its own.
 func TestMetrics(t *testing.T) {
-	d := start(t, Options{DTAProbeInterval: 100 * time.Millisecond, AnchorPeriod: 200 * time.Millisecond})
+	d := start(t, Options{DTAs: 4, DTAProbeInterval: 100 * time.Millisecond, AnchorPeriod: 200 * time.Millisecond})
+	if d.DTAs() != 4 || len(d.Info.DTAURLs) != 4 {
+		t.Fatalf("%d DTAs: %v", d.DTAs(), d.Info.DTAURLs)
+	}
 	enrolAndLogIn(t, d)
 	check := func(url string, want ...string) {
 		t.Helper()
@@ -130,7 +133,7 @@ func TestMetrics(t *testing.T) {
 	for _, u := range urls {
 		hosts[hostPort(u)] = true
 	}
-	if len(hosts) != 2*(N+1) || len(d.Info.DTAMetricsURLs) != N {
+	if len(hosts) != 2*(d.DTAs()+1) || len(d.Info.DTAMetricsURLs) != d.DTAs() {
 		t.Fatalf("the services and their metrics do not have a port each: %v", urls)
 	}
 	for _, u := range append([]string{d.Info.ServerURL}, d.Info.DTAURLs...) {
@@ -146,8 +149,15 @@ func TestMetrics(t *testing.T) {
 	check(d.Info.ServerMetricsURL,
 		`polyroot_server_logins_total{result="ok",step="finish"} 1`,              // logins by result
 		`polyroot_server_login_seconds_bucket{step="finish"`,                     // latency
-		`polyroot_server_dta_up{dta="1"} 1`, `polyroot_server_dta_up{dta="3"} 1`, // DTA reachability
+		`polyroot_server_dta_up{dta="1"} 1`, `polyroot_server_dta_up{dta="4"} 1`, // DTA reachability
 		`polyroot_server_registrar_total{action="enrol",result="ok"} 1`)
+
+	// The DTAs are in the signed bundle: a restart keeps them, and refuses another N.
+	d.Close()
+	_, err := Start(context.Background(), Options{Dir: d.opts.Dir, DTAs: 3, ScryptLogN: 10, PlainHTTP: true})
+	if err == nil || !strings.Contains(err.Error(), "--dtas 3: the devnet in "+d.opts.Dir+" has 4 DTAs since its first start") {
+		t.Fatalf("a restart with another number of DTAs: %v", err)
+	}
 }
 
 // TestReadinessWithAStoppedDTA: with a DTA stopped the server stays ready to serve
@@ -264,7 +274,7 @@ func TestDevnetRPCAndVault(t *testing.T) {
 		}
 		return true
 	})
-	if len(history) < N {
+	if len(history) < d.DTAs() {
 		t.Fatalf("alice's history has %d entries, want at least one per DTA", len(history))
 	}
 
@@ -362,7 +372,7 @@ func TestMetricsPortsForAnOldDevnet(t *testing.T) {
 	dir := t.TempDir()
 	held := &portPicker{taken: map[string]bool{}}
 	old := Info{Domain: Domain}
-	for i := 0; i <= N; i++ {
+	for i := 0; i <= DefaultDTAs; i++ {
 		a, err := held.pick(0)
 		if err != nil {
 			t.Fatal(err)
@@ -392,7 +402,7 @@ func TestMetricsPortsForAnOldDevnet(t *testing.T) {
 		}
 		seen[hostPort(u)] = true
 	}
-	if len(seen) != 2*(N+1) || !strings.HasSuffix(d.Info.ServerMetricsURL, "/metrics") {
+	if len(seen) != 2*(d.DTAs()+1) || !strings.HasSuffix(d.Info.ServerMetricsURL, "/metrics") {
 		t.Fatalf("%+v", d.Info)
 	}
 }

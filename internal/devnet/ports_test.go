@@ -36,7 +36,7 @@ func TestBusyPort(t *testing.T) {
 	// A devnet.json whose DTA 1 is on the busy port.
 	free := &portPicker{taken: map[string]bool{}}
 	info := Info{Domain: Domain, Chain: "embedded", ServerURL: "https://" + mustPick(t, free)}
-	for range N {
+	for range DefaultDTAs {
 		info.DTAURLs = append(info.DTAURLs, "http://"+mustPick(t, free))
 	}
 	info.DTAURLs[0] = "http://" + busy.Addr().String()
