@@ -62,6 +62,13 @@
 // synthetic logs against anchors (POLYROOT_AUDIT_BENCH_ENTRIES entries each), through
 // the DTAs' routes and their default rate limits, as a real audit runs.
 //
+// BenchmarkEnrol/mode=additive and /mode=threshold are a whole enrolment through the
+// client library against five real DTAs and the auth server on loopback: every DTA's
+// share (5 of 5) against the first three valid (3 of 5, the rest cancelled). Their
+// wall time is mostly the DTAs' waits for their transparency logs (an issuance is
+// answered once its entry is sequenced and synced), so they compare the two modes'
+// latency, not CPU.
+//
 // Server sessions are single-use, so the server benchmarks draw sessions and pass-2
 // encodings from a pool prepared with the timer stopped. The pool holds distinct
 // logins (distinct clients' nonces, so no batch contains a repeated point); it is
