@@ -1,0 +1,299 @@
+package dkgnet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/dkg"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// A testDTA is one party: its key, its board and its loopback server.
+type testDTA struct {
+	key   ed25519.PrivateKey
+	board *Board
+	srv   *httptest.Server
+}
+
+// handlerSlot lets a server start before its board exists (the board needs the
+// session file, which needs the server's URL).
+type handlerSlot struct{ h atomic.Pointer[Board] }
+
+func (s *handlerSlot) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.Load().ServeHTTP(w, r) }
+
+type ceremony struct {
+	file *SessionFile
+	dtas []*testDTA
+}
+
+func testKey(name string, i int) ed25519.PrivateKey {
+	seed := sha256.Sum256(fmt.Appendf(nil, "dkgnet test %s %d", name, i))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+// newCeremony starts n boards on loopback and the session file of a t-of-n key
+// generation among them.
+func newCeremony(t testing.TB, name string, n, thr int) *ceremony {
+	c := &ceremony{file: &SessionFile{Version: 1, Domain: "example.org", Epoch: 1, Threshold: thr}}
+	nonce := sha256.Sum256([]byte(name))
+	c.file.Nonce = hex.EncodeToString(nonce[:])
+	var slots []*handlerSlot
+	for i := 1; i <= n; i++ {
+		s := &handlerSlot{}
+		d := &testDTA{key: testKey(name, i), srv: httptest.NewServer(s)}
+		t.Cleanup(d.srv.Close)
+		slots, c.dtas = append(slots, s), append(c.dtas, d)
+		c.file.Members = append(c.file.Members, SessionMember{Index: uint32(i),
+			SigningKey: hex.EncodeToString(d.key.Public().(ed25519.PublicKey)), URL: d.srv.URL})
+	}
+	for k, d := range c.dtas {
+		b, err := NewBoard(c.file, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.board = b
+		slots[k].h.Store(b)
+	}
+	return c
+}
+
+// run runs every party but those in skip, concurrently; cfg adjusts each Config.
+func (c *ceremony) run(timeout time.Duration, skip map[int]bool, cfg func(k int, cfg *Config)) ([]*Result, []error) {
+	res, errs := make([]*Result, len(c.dtas)), make([]error, len(c.dtas))
+	var wg sync.WaitGroup
+	for k, d := range c.dtas {
+		if skip[k] {
+			continue
+		}
+		wg.Go(func() {
+			cf := Config{Session: c.file, Key: d.key, RoundTimeout: timeout}
+			if cfg != nil {
+				cfg(k, &cf)
+			}
+			res[k], errs[k] = Run(context.Background(), cf, d.board)
+		})
+	}
+	wg.Wait()
+	return res, errs
+}
+
+func combineShares(t *testing.T, res []*Result, ks ...int) *pairing.G1 {
+	t.Helper()
+	var idx []uint32
+	for _, k := range ks {
+		idx = append(idx, res[k].Index)
+	}
+	l, err := pairing.LagrangeCoefficients(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := new(pairing.Scalar)
+	for n, k := range ks {
+		s.Add(s, new(pairing.Scalar).Mul(l[n], res[k].Share))
+	}
+	return pairing.G1Generator().Mul(s)
+}
+
+// checkResults checks that the parties in ks completed with the same transcript and
+// that their shares combine, any t of them, to the public key.
+func checkResults(t *testing.T, res []*Result, errs []error, thr int, ks ...int) *dkg.Result {
+	t.Helper()
+	var first []byte
+	var out *dkg.Result
+	for _, k := range ks {
+		if errs[k] != nil {
+			t.Fatalf("DTA %d: %v", k+1, errs[k])
+		}
+		js, err := json.Marshal(res[k].Transcript)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = js
+		} else if string(js) != string(first) {
+			t.Fatalf("DTA %d holds another transcript", k+1)
+		}
+		tr, err := ParseTranscript(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err = tr.Verify(); err != nil {
+			t.Fatal(err)
+		}
+		if !pairing.G1Generator().Mul(res[k].Share).Equal(res[k].Commitment) {
+			t.Fatalf("DTA %d: share does not match its commitment", k+1)
+		}
+		if !res[k].Commitment.Equal(out.Commitments[k]) {
+			t.Fatalf("DTA %d: commitment is not the transcript's C_%d", k+1, k+1)
+		}
+	}
+	for start := 0; start+thr <= len(ks); start++ {
+		if !combineShares(t, res, ks[start:start+thr]...).Equal(out.PublicKey) {
+			t.Fatalf("shares %v do not combine to the public key", ks[start:start+thr])
+		}
+	}
+	if thr > 1 && combineShares(t, res, ks[:thr-1]...).Equal(out.PublicKey) {
+		t.Fatal("t-1 shares give the key")
+	}
+	return out
+}
+
+func TestDKGOverHTTP(t *testing.T) {
+	c := newCeremony(t, "3 of 5", 5, 3)
+	res, errs := c.run(20*time.Second, nil, nil)
+	out := checkResults(t, res, errs, 3, 0, 1, 2, 3, 4)
+	if len(out.Qualified) != 5 || len(out.Faults) != 0 {
+		t.Fatalf("qualified %v, faults %v", out.Qualified, out.Faults)
+	}
+	if !combineShares(t, res, 0, 2, 4).Equal(out.PublicKey) {
+		t.Fatal("shares 1, 3, 5 do not combine")
+	}
+}
+
+// badShareTo corrupts the share sealed to member `to` in a deal, re-signed, and drops
+// the answer: the dealer must be excluded by name.
+func badShareTo(key ed25519.PrivateKey, to uint32) func(dkg.Kind, *dkg.Message) []*dkg.Message {
+	return func(k dkg.Kind, m *dkg.Message) []*dkg.Message {
+		switch k {
+		case dkg.KindAnswer:
+			return nil
+		case dkg.KindDeal:
+			for n := range m.Sealed {
+				if m.Sealed[n].To == to {
+					m.Sealed[n].Box[len(m.Sealed[n].Box)-1] ^= 1
+				}
+			}
+			raw := m.Bytes()
+			body := raw[:len(raw)-ed25519.SignatureSize]
+			m.Signature = ed25519.Sign(key, append([]byte("polyroot/v1 dkg message\x00"), body...))
+		}
+		return []*dkg.Message{m}
+	}
+}
+
+func TestDKGOverHTTPExcludesBadDealer(t *testing.T) {
+	c := newCeremony(t, "bad dealer", 5, 3)
+	res, errs := c.run(20*time.Second, nil, func(k int, cfg *Config) {
+		if k == 1 { // DTA 2
+			cfg.tamper = badShareTo(cfg.Key, 4)
+		}
+	})
+	out := checkResults(t, res, errs, 3, 0, 1, 2, 3, 4)
+	excluded := false
+	for _, f := range out.Faults {
+		excluded = excluded || f.DTA == 2 && f.Excluded && strings.Contains(f.Reason, "did not answer the complaint of DTA 4")
+	}
+	if !excluded || len(out.Qualified) != 4 {
+		t.Fatalf("DTA 2 not excluded by name: qualified %v, faults %v", out.Qualified, out.Faults)
+	}
+}
+
+func TestDKGOverHTTPMemberNeverStarts(t *testing.T) {
+	c := newCeremony(t, "absent", 3, 2)
+	c.dtas[2].srv.Close() // DTA 3 never starts: its board does not answer either
+	res, errs := c.run(time.Second, map[int]bool{2: true}, nil)
+	for k := range 2 {
+		if res[k] != nil || errs[k] == nil || !strings.Contains(errs[k].Error(), "no hello from DTA 3") {
+			t.Fatalf("DTA %d: result %v, error %v", k+1, res[k], errs[k])
+		}
+	}
+}
+
+func TestDKGOverHTTPEchoSpreadsPartialBroadcast(t *testing.T) {
+	// DTA 1 gives its deal only to DTA 2's board; the echo brings it to everyone, so
+	// DTA 1 qualifies and all transcripts agree.
+	c := newCeremony(t, "partial broadcast", 4, 2)
+	res, errs := c.run(20*time.Second, nil, func(k int, cfg *Config) {
+		if k == 0 {
+			cfg.skipPost = func(round string, to int) bool { return round == "deal" && to != 1 }
+		}
+	})
+	out := checkResults(t, res, errs, 2, 0, 1, 2, 3)
+	if len(out.Qualified) != 4 {
+		t.Fatalf("qualified %v, faults %v", out.Qualified, out.Faults)
+	}
+}
+
+func TestDKGOverHTTPMemberStopsMidway(t *testing.T) {
+	// DTA 3 stops (as after kill -9) when it should complain: the others abort naming
+	// it, and nobody gets a share.
+	c := newCeremony(t, "midway", 3, 2)
+	ctx3, stop := context.WithCancel(context.Background())
+	defer stop()
+	res, errs := make([]*Result, 3), make([]error, 3)
+	var wg sync.WaitGroup
+	for k, d := range c.dtas {
+		wg.Go(func() {
+			cfg := Config{Session: c.file, Key: d.key, RoundTimeout: time.Second}
+			ctx := context.Background()
+			if k == 2 {
+				ctx = ctx3
+				cfg.tamper = func(kind dkg.Kind, m *dkg.Message) []*dkg.Message {
+					if kind == dkg.KindComplaint {
+						stop()
+						d.srv.Close()
+					}
+					return []*dkg.Message{m}
+				}
+			}
+			res[k], errs[k] = Run(ctx, cfg, d.board)
+		})
+	}
+	wg.Wait()
+	for k := range 3 {
+		if res[k] != nil || errs[k] == nil {
+			t.Fatalf("DTA %d completed: %v", k+1, errs[k])
+		}
+	}
+	for k := range 2 {
+		if !strings.Contains(errs[k].Error(), "round complaint: no done notice from DTA 3") {
+			t.Fatalf("DTA %d: %v", k+1, errs[k])
+		}
+	}
+}
+
+func TestReshareOverHTTP(t *testing.T) {
+	c := newCeremony(t, "reshare", 5, 3)
+	res, errs := c.run(20*time.Second, nil, nil)
+	old := checkResults(t, res, errs, 3, 0, 1, 2, 3, 4)
+
+	// The same five DTAs reshare 3 of 5 → 3 of 4, DTA 5 retired (it deals, holds nothing after).
+	f := *c.file
+	f.Epoch, f.Nonce, f.Members = 2, strings.Repeat("ab", 32), c.file.Members[:4]
+	f.Reshare = &SessionReshare{Threshold: 3, Dealers: c.file.Members, PublicKey: hex.EncodeToString(old.PublicKey.Bytes())}
+	for _, cm := range old.Commitments {
+		f.Reshare.Commitments = append(f.Reshare.Commitments, hex.EncodeToString(cm.Bytes()))
+	}
+	c2 := &ceremony{file: &f, dtas: c.dtas}
+	for _, d := range c.dtas {
+		b, err := NewBoard(&f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.board = b
+		d.srv.Config.Handler.(*handlerSlot).h.Store(b)
+	}
+	res2, errs2 := c2.run(20*time.Second, nil, func(k int, cfg *Config) { cfg.OldShare = res[k].Share })
+	out := checkResults(t, res2, errs2, 3, 0, 1, 2, 3)
+	if !out.PublicKey.Equal(old.PublicKey) {
+		t.Fatal("the resharing changed the public key")
+	}
+	if errs2[4] != nil || res2[4].Index != 0 || res2[4].Share != nil {
+		t.Fatalf("retired DTA 5: %+v, %v", res2[4], errs2[4])
+	}
+	mixed := []*Result{res[0], res2[1], res2[2]}
+	if combineShares(t, mixed, 0, 1, 2).Equal(out.PublicKey) {
+		t.Fatal("an old share combines with new ones")
+	}
+}

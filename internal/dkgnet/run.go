@@ -1,0 +1,471 @@
+package dkgnet
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/dkg"
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// DefaultRoundTimeout is a round's deadline when Config.RoundTimeout is 0.
+const DefaultRoundTimeout = 30 * time.Second
+
+// Config is one party's side of a ceremony.
+type Config struct {
+	// Session is the registrar's session file; the Board must be made from the same.
+	Session *SessionFile
+	// Key is this DTA's Ed25519 signing key (its record's signing_key is the public
+	// half); it picks the party, and so the index.
+	Key ed25519.PrivateKey
+	// OldShare is this DTA's current master share, in a resharing where it deals
+	// (nil otherwise).
+	OldShare *pairing.Scalar
+	// HTTPClient posts to and reads the other boards; nil: a client without timeout
+	// (every request has the round's deadline).
+	HTTPClient *http.Client
+	// RoundTimeout bounds each round's wait for the others, and each echo.
+	RoundTimeout time.Duration
+	// Logger gets a line per round; nil: none. It never gets a secret.
+	Logger *slog.Logger
+	// Rand is the randomness of the dealt polynomials; nil: crypto/rand.
+	Rand io.Reader
+
+	// tamper, for tests only, replaces this party's message of a round.
+	tamper func(k dkg.Kind, m *dkg.Message) []*dkg.Message
+	// skipPost, for tests only, keeps this party's messages of a round from party to.
+	skipPost func(round string, to int) bool
+}
+
+// A Result is a completed ceremony as one party sees it.
+type Result struct {
+	// Transcript is the public record: the dkg transcript and every party's
+	// confirmation of its hash. Publish it beside the trust bundle.
+	Transcript *Transcript
+	// Index is this party's member index, 0 for an old dealer that is not a member.
+	Index uint32
+	// Share is the party's new master share s_j (nil if Index is 0). Store it, then
+	// erase the old one; nothing else holds it.
+	Share *pairing.Scalar
+	// Commitment is C_j = s_j·P1, the record's commitment (nil if Index is 0).
+	Commitment *pairing.G1
+}
+
+type runner struct {
+	cfg    Config
+	pl     *plan
+	me     int
+	board  *Board
+	client *http.Client
+	log    *slog.Logger
+	sess   *dkg.Session
+}
+
+// Run takes part in the ceremony of cfg.Session as the party whose key is cfg.Key,
+// with board served at its URL, and returns the result once every party has
+// confirmed the same transcript. Any other outcome is an error that names the parties
+// at fault where it can; the caller must then store nothing.
+func Run(ctx context.Context, cfg Config, board *Board) (*Result, error) {
+	if board == nil || cfg.Session == nil {
+		return nil, errors.New("dkgnet: Run needs the session file and the board")
+	}
+	pl, err := newPlan(cfg.Session)
+	if err != nil {
+		return nil, err
+	}
+	if pl.hash != board.pl.hash {
+		return nil, errors.New("dkgnet: the board was made for another session file")
+	}
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("dkgnet: no Ed25519 signing key")
+	}
+	r := &runner{cfg: cfg, pl: board.pl, board: board, client: cfg.HTTPClient, log: cfg.Logger}
+	if r.me = r.pl.find(cfg.Key.Public().(ed25519.PublicKey)); r.me < 0 {
+		return nil, errors.New("dkgnet: the signing key is not that of a DTA in the session")
+	}
+	if r.client == nil {
+		r.client = &http.Client{}
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.cfg.RoundTimeout <= 0 {
+		r.cfg.RoundTimeout = DefaultRoundTimeout
+	}
+	if r.cfg.Rand == nil {
+		r.cfg.Rand = rand.Reader
+	}
+	return r.run(ctx)
+}
+
+func names(ps []party) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, ", ")
+}
+
+func (r *runner) run(ctx context.Context) (*Result, error) {
+	sealPub, sealPriv, err := wire.NewSealKey()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(sealPriv)
+
+	// Hello: every party's fresh seal key, under the session file's hash.
+	var sp [32]byte
+	copy(sp[:], sealPub)
+	hellos, err := r.step(ctx, "hello", "hello", nil, newNotice(r.cfg.Key, noticeHello, 0, r.pl.hash, sp), r.acceptNotice(noticeHello, r.pl.hash))
+	if err != nil {
+		return nil, err
+	}
+	seal := map[int][]byte{}
+	var twice []party
+	for k, hs := range hellos {
+		if len(hs) > 1 {
+			twice = append(twice, r.pl.parties[k])
+		}
+		n, _ := decodeNotice(hs[0])
+		seal[k] = n.value[:]
+	}
+	if len(twice) > 0 {
+		return nil, fmt.Errorf("dkgnet: hello: two different seal keys from %s: the parties cannot agree on the session", names(twice))
+	}
+	r.sess = r.pl.session(func(m dkg.Member) []byte { return seal[r.pl.find(m.SigningKey)] })
+	id, err := r.sess.ID()
+	if err != nil {
+		return nil, fmt.Errorf("dkgnet: %w", err)
+	}
+	if err := r.board.setSession(r.sess); err != nil {
+		return nil, err
+	}
+	p, err := dkg.NewParticipant(r.sess, r.cfg.Key, sealPriv, r.cfg.OldShare)
+	if err != nil {
+		return nil, fmt.Errorf("dkgnet: %w", err)
+	}
+	defer p.Erase()
+
+	kinds := []dkg.Kind{dkg.KindDeal, dkg.KindComplaint, dkg.KindAnswer, dkg.KindFeldman, dkg.KindDisclose, dkg.KindReveal}
+	if r.sess.Reshare != nil {
+		kinds = kinds[:3]
+	}
+	var msgs []*dkg.Message
+	for _, k := range kinds {
+		var m *dkg.Message
+		switch k {
+		case dkg.KindDeal:
+			m, err = p.Deal(r.cfg.Rand)
+		case dkg.KindComplaint:
+			m, err = p.Complain(msgs)
+		case dkg.KindAnswer:
+			m, err = p.Answer(msgs)
+		case dkg.KindFeldman:
+			m, err = p.Feldman(msgs)
+		case dkg.KindDisclose:
+			m, err = p.Disclose(msgs)
+		case dkg.KindReveal:
+			m, err = p.Reveal(msgs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dkgnet: round %s: %w", k, err)
+		}
+		out := []*dkg.Message{m}
+		if r.cfg.tamper != nil {
+			out = r.cfg.tamper(k, m)
+		}
+		var raws [][]byte
+		for _, m := range out {
+			if m != nil {
+				raws = append(raws, m.Bytes())
+			}
+		}
+		got, err := r.step(ctx, k.String(), doneSlot(k), raws, newNotice(r.cfg.Key, noticeDone, k, id, [32]byte{}), r.acceptMessage(k))
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range slices.Sorted(mapsKeys(got)) {
+			for _, raw := range got[k] {
+				m, _ := dkg.DecodeMessage(raw) // accepted by acceptMessage
+				msgs = append(msgs, m)
+			}
+		}
+		r.log.Info("dkgnet: round done", "round", k.String(), "messages", len(msgs))
+	}
+	res, share, err := p.Finish(msgs)
+	if err != nil {
+		return nil, fmt.Errorf("dkgnet: %w", err)
+	}
+	tr := dkg.NewTranscript(r.sess, msgs, res)
+	h, err := TranscriptHash(tr)
+	if err != nil {
+		return nil, err
+	}
+
+	// Confirmation: nobody stores a share unless everyone holds the same transcript.
+	confs, err := r.step(ctx, "confirm", "confirm", nil, newNotice(r.cfg.Key, noticeConfirm, 0, id, h), r.acceptNotice(noticeConfirm, id))
+	if err != nil {
+		return nil, err
+	}
+	out := &Transcript{DKG: tr}
+	var other []party
+	for k := range r.pl.parties {
+		var mine *notice
+		for _, raw := range confs[k] {
+			if n, _ := decodeNotice(raw); n.value == h {
+				mine = n
+			}
+		}
+		if mine == nil || len(confs[k]) > 1 {
+			other = append(other, r.pl.parties[k])
+			continue
+		}
+		out.confirms = append(out.confirms, mine)
+	}
+	if len(other) > 0 {
+		return nil, fmt.Errorf("dkgnet: confirm: %s confirmed another transcript: the parties did not see the same messages; nothing is stored, rerun the ceremony", names(other))
+	}
+	r.log.Info("dkgnet: ceremony complete", "qualified", res.Qualified, "faults", len(res.Faults))
+	result := &Result{Transcript: out, Index: r.pl.parties[r.me].member, Share: share}
+	if result.Index != 0 {
+		result.Commitment = res.Commitments[slices.IndexFunc(r.sess.Members, func(m dkg.Member) bool { return m.Index == result.Index })]
+	}
+	return result, nil
+}
+
+func mapsKeys(m map[int][][]byte) func(func(int) bool) {
+	return func(yield func(int) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// TranscriptHash is SHA-256 of the transcript's JSON encoding, the value every party
+// confirms.
+func TranscriptHash(t *dkg.Transcript) ([32]byte, error) {
+	js, err := json.Marshal(t)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("dkgnet: transcript: %w", err)
+	}
+	return sha256.Sum256(js), nil
+}
+
+// acceptNotice checks an echoed notice of type typ bound to bind; it returns its party.
+func (r *runner) acceptNotice(typ noticeType, bind [32]byte) func([]byte) (int, error) {
+	return func(raw []byte) (int, error) {
+		n, err := decodeNotice(raw)
+		if err != nil {
+			return -1, err
+		}
+		k := r.pl.find(n.signer[:])
+		if n.typ != typ || n.bind != bind || k < 0 {
+			return -1, fmt.Errorf("dkgnet: a %s notice that does not belong here", n.typ)
+		}
+		return k, n.verify()
+	}
+}
+
+// acceptMessage checks an echoed dkg message of kind k; it returns its party.
+func (r *runner) acceptMessage(k dkg.Kind) func([]byte) (int, error) {
+	id, _ := r.sess.ID()
+	return func(raw []byte) (int, error) {
+		m, err := dkg.DecodeMessage(raw)
+		if err != nil {
+			return -1, err
+		}
+		if m.Kind != k {
+			return -1, fmt.Errorf("dkgnet: a %s message in round %s", m.Kind, k)
+		}
+		if err := r.sess.Accept(m, id); err != nil {
+			return -1, err
+		}
+		r.board.mu.Lock()
+		defer r.board.mu.Unlock()
+		return r.board.senderParty(m), nil
+	}
+}
+
+// step plays one round: it posts msgs then n to every board (its own included), waits
+// until its own board holds an item of every party under waitSlot, closes the round on
+// its board, and echoes: the union of the round's items on every board, checked with
+// accept, by party, at most the two lowest distinct encodings each (deterministic).
+func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte, n *notice, accept func([]byte) (int, error)) (map[int][][]byte, error) {
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.RoundTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for to, p := range r.pl.parties {
+		wg.Go(func() {
+			for _, m := range msgs {
+				if r.cfg.skipPost != nil && r.cfg.skipPost(round, to) {
+					break
+				}
+				if err := r.post(wctx, p.url+PathMessages, m); err != nil {
+					r.log.Warn("dkgnet: post failed", "round", round, "to", p.String(), "err", err)
+				}
+			}
+			if err := r.post(wctx, p.url+PathNotices, n.bytes()); err != nil {
+				r.log.Warn("dkgnet: post failed", "round", round, "to", p.String(), "err", err)
+			}
+		})
+	}
+	r.board.await(wctx, func() bool { return len(r.board.missing(waitSlot)) == 0 })
+	wg.Wait()
+	r.board.mu.Lock()
+	missing := r.board.missing(waitSlot)
+	r.board.mu.Unlock()
+	r.board.closeRound(round)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dkgnet: round %s: %w", round, err)
+	}
+	if len(missing) > 0 {
+		what := "done notice"
+		if round == "hello" || round == "confirm" {
+			what = round
+		}
+		return nil, fmt.Errorf("dkgnet: round %s: no %s from %s within %v; nothing is stored, rerun the ceremony without it or once it is up",
+			round, what, names(missing), r.cfg.RoundTimeout)
+	}
+
+	// Echo.
+	ectx, cancel2 := context.WithTimeout(ctx, r.cfg.RoundTimeout)
+	defer cancel2()
+	var mu sync.Mutex
+	var raws [][]byte
+	for _, it := range r.board.items(round) {
+		raws = append(raws, it.raw)
+	}
+	for k, p := range r.pl.parties {
+		if k == r.me {
+			continue
+		}
+		wg.Go(func() {
+			got, err := r.get(ectx, p.url+PathRounds+round)
+			if err != nil {
+				r.log.Warn("dkgnet: echo failed", "round", round, "from", p.String(), "err", err)
+				return
+			}
+			mu.Lock()
+			raws = append(raws, got...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	by := map[int][][]byte{}
+	for _, raw := range raws {
+		k, err := accept(raw)
+		if err != nil || k < 0 {
+			r.log.Warn("dkgnet: echo: an item fails its checks, ignored", "round", round, "err", err)
+			continue
+		}
+		if !slices.ContainsFunc(by[k], func(b []byte) bool { return bytes.Equal(b, raw) }) {
+			by[k] = append(by[k], raw)
+		}
+	}
+	for k := range by {
+		slices.SortFunc(by[k], bytes.Compare)
+		by[k] = by[k][:min(2, len(by[k]))]
+	}
+	return by, nil
+}
+
+// retryable reports whether a board's answer may change: not ready, busy, still open.
+func retryable(status int, code string) bool {
+	return status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests ||
+		status == http.StatusConflict && code == "not_ready"
+}
+
+// do sends a request until it succeeds, fails for good or ctx ends; it returns the body
+// of a 2xx answer, at most limit bytes.
+func (r *runner) do(ctx context.Context, method, url string, body []byte, limit int) ([]byte, error) {
+	delay := 20 * time.Millisecond
+	for {
+		var rd io.Reader = http.NoBody
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, url, rd)
+		if err != nil {
+			return nil, fmt.Errorf("dkgnet: %w", err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := r.client.Do(req)
+		if err == nil {
+			data, rerr := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+			resp.Body.Close()
+			var e struct{ Code, Message string }
+			switch {
+			case rerr != nil:
+				err = rerr
+			case resp.StatusCode/100 == 2 && len(data) > limit:
+				return nil, fmt.Errorf("dkgnet: %s %s: answer larger than %d bytes", method, url, limit)
+			case resp.StatusCode/100 == 2:
+				return data, nil
+			default:
+				_ = json.Unmarshal(data, &e)
+				err = fmt.Errorf("dkgnet: %s %s: %s: %s", method, url, resp.Status, e.Message)
+				if !retryable(resp.StatusCode, e.Code) {
+					return nil, err
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 500*time.Millisecond)
+	}
+}
+
+func (r *runner) post(ctx context.Context, url string, body []byte) error {
+	_, err := r.do(ctx, http.MethodPost, url, body, 4096)
+	return err
+}
+
+// get reads a round from a board: u32 length ‖ item, repeated.
+func (r *runner) get(ctx context.Context, url string) ([][]byte, error) {
+	limit := 2*len(r.pl.parties)*(4+max(r.pl.maxMsg, noticeSize)) + 16
+	data, err := r.do(ctx, http.MethodGet, url, nil, limit)
+	if err != nil {
+		return nil, err
+	}
+	return splitItems(data)
+}
+
+// splitItems decodes a GET answer.
+func splitItems(data []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(data) > 0 {
+		if len(data) < 4 {
+			return nil, errors.New("dkgnet: truncated round answer")
+		}
+		n := binary.BigEndian.Uint32(data)
+		data = data[4:]
+		if uint64(n) > uint64(len(data)) {
+			return nil, errors.New("dkgnet: truncated round answer")
+		}
+		out = append(out, data[:n])
+		data = data[n:]
+	}
+	return out, nil
+}
