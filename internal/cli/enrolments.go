@@ -111,11 +111,14 @@ func serverRevokeCommand() *ucli.Command {
 			"   polyroot server revoke --server https://auth.example.com alice@example.com\n" +
 			"   polyroot server revoke --server https://auth.example.com --idhash 3f1c…   # one device only",
 		Description: "The server refuses the identity's logins at once and sends a signed revocation\n" +
-			"notice to every DTA, which then issue it no permits (other server instances stop\n" +
-			"accepting it within one permit period). Revoking by ID revokes every enrolment of\n" +
-			"that ID (each device it enrolled); --idhash revokes one (see server enrolments).\n" +
-			"Prints each revoked idhash on stdout. When a DTA could not be told, it is named and\n" +
-			"the exit status is 1: run revoke again later.\n\n" +
+			"notice to every DTA, which then issue it no permits (replicas sharing a PostgreSQL\n" +
+			"store refuse it at once; separate bbolt servers within one permit period). Revoking\n" +
+			"by ID revokes every enrolment of that ID (each device it enrolled); --idhash revokes\n" +
+			"one (see server enrolments). Prints each revoked idhash on stdout. When a DTA could\n" +
+			"not be told, it is named and the exit status is 1: run revoke again later. In a\n" +
+			"threshold domain (t of n DTAs) the revocation holds once n-t+1 DTAs acknowledged\n" +
+			"it (no t DTAs are left to issue permits); the server tells the rest in the\n" +
+			"background, and the exit status is 1 only below n-t+1.\n\n" +
 			"The admin token comes from the environment variable " + envAdminToken + " (or a file named by " + envAdminToken + "_FILE) only.",
 		Flags: append(adminFlags(), idhashFlag()),
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -130,19 +133,42 @@ func serverRevokeCommand() *ucli.Command {
 			for _, h := range out.IDHashes {
 				fmt.Fprintln(c.Root().Writer, h)
 			}
-			n := enrolmentsText(len(out.IDHashes))
-			if len(out.Unreachable) > 0 {
-				ix := make([]string, len(out.Unreachable))
-				for i, x := range out.Unreachable {
-					ix[i] = fmt.Sprint(x)
-				}
-				return fmt.Errorf("server revoke: %s revoked on the server, but DTA %s could not be told; run revoke again when it is reachable",
-					n, strings.Join(ix, ", "))
-			}
-			fmt.Fprintf(c.Root().ErrWriter, "polyroot: %s revoked on the server and at every DTA\n", n)
-			return nil
+			return revokeOutcome(c.Root().ErrWriter, enrolmentsText(len(out.IDHashes)), &out)
 		},
 	}
+}
+
+// revokeOutcome says what a revocation achieved. In a threshold domain it is done
+// once n−t+1 DTAs acknowledged it (no t DTAs are left to issue permits; the server
+// tells the others in the background); in an additive domain once every DTA did.
+func revokeOutcome(w io.Writer, n string, out *wire.RevokeResult) error {
+	indices := func(xs []uint32) string {
+		s := make([]string, len(xs))
+		for i, x := range xs {
+			s[i] = fmt.Sprint(x)
+		}
+		return strings.Join(s, ", ")
+	}
+	if q := out.DTAQuorum; q != nil {
+		if !q.Effective {
+			return fmt.Errorf("server revoke: %s revoked on the server, but only %d DTAs acknowledged it and %d are needed: "+
+				"the others could still issue permits; the server keeps telling DTA %s in the background "+
+				"(polyroot_server_revocation_notices_pending), or run revoke again when they are reachable",
+				n, q.Acknowledged, q.Needed, indices(q.Retrying))
+		}
+		fmt.Fprintf(w, "polyroot: %s revoked on the server and acknowledged by %d DTAs (%d needed): no DTAs enough to issue permits are left", n, q.Acknowledged, q.Needed)
+		if len(q.Retrying) > 0 {
+			fmt.Fprintf(w, "; the server keeps telling DTA %s in the background", indices(q.Retrying))
+		}
+		fmt.Fprintln(w)
+		return nil
+	}
+	if len(out.Unreachable) > 0 {
+		return fmt.Errorf("server revoke: %s revoked on the server, but DTA %s could not be told; run revoke again when it is reachable",
+			n, indices(out.Unreachable))
+	}
+	fmt.Fprintf(w, "polyroot: %s revoked on the server and at every DTA\n", n)
+	return nil
 }
 
 // enrolmentsText is "1 enrolment" or "n enrolments".
