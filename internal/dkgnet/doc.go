@@ -27,8 +27,10 @@
 //     set. A missing done notice by the deadline aborts the run, naming the party.
 //  3. Confirm. After dkg's Finish each party posts a notice signed over the session ID
 //     and the SHA-256 of the transcript's JSON (TranscriptHash). The run completes only
-//     when every party has confirmed that same hash; otherwise it aborts, naming the
-//     parties that did not confirm or confirmed another hash.
+//     when its own board holds every party's confirmation of that same hash; otherwise
+//     it aborts, naming the parties that did not confirm or confirmed another hash.
+//     (This round has no echo, so a party may stop serving its board once it
+//     completes.)
 //
 // Only a completed run returns the share; the caller stores it then, and only then. So
 // a ceremony aborts or completes, and never leaves shares that do not combine: a party

@@ -305,7 +305,7 @@ func (r *runner) acceptMessage(k dkg.Kind) func([]byte) (int, error) {
 
 // step plays one round: it posts msgs then n to every board (its own included), waits
 // until its own board holds an item of every party under waitSlot, closes the round on
-// its board, and echoes: the union of the round's items on every board, checked with
+// its board, and (but for the confirm round) echoes: the union of the round's items on every board, checked with
 // accept, by party, at most the two lowest distinct encodings each (deterministic).
 func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte, n *notice, accept func([]byte) (int, error)) (map[int][][]byte, error) {
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.RoundTimeout)
@@ -353,7 +353,10 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 		raws = append(raws, it.raw)
 	}
 	for k, p := range r.pl.parties {
-		if k == r.me {
+		// Confirmations need no echo once the own board holds everyone's: a party
+		// that gave others another hash only makes them abort, as not confirming
+		// would. So a party can stop serving its board as soon as it completes.
+		if k == r.me || round == "confirm" {
 			continue
 		}
 		wg.Go(func() {
@@ -368,16 +371,18 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 		})
 	}
 	wg.Wait()
-	by := map[int][][]byte{}
+	by, seen := map[int][][]byte{}, map[string]bool{}
 	for _, raw := range raws {
+		if seen[string(raw)] {
+			continue // most items come from every board: check each once
+		}
+		seen[string(raw)] = true
 		k, err := accept(raw)
 		if err != nil || k < 0 {
 			r.log.Warn("dkgnet: echo: an item fails its checks, ignored", "round", round, "err", err)
 			continue
 		}
-		if !slices.ContainsFunc(by[k], func(b []byte) bool { return bytes.Equal(b, raw) }) {
-			by[k] = append(by[k], raw)
-		}
+		by[k] = append(by[k], raw)
 	}
 	for k := range by {
 		slices.SortFunc(by[k], bytes.Compare)
