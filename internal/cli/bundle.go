@@ -138,8 +138,10 @@ func bundleCommand() *ucli.Command {
 				Description: "Each --record is the JSON that `polyroot dta init` printed for one DTA. The bundle\n" +
 					"is written to --out (mode 0644; it is public) and its SHA-256 fingerprint, the\n" +
 					"value clients pin at bootstrap, is printed in hex on stdout.\n" +
-					"Additive mode needs every DTA (t = n). Threshold mode (t of n) is refused until\n" +
-					"polyroot has a distributed key generation to make its master shares.\n" +
+					"Additive mode needs every DTA (t = n). Threshold mode (t of n) needs master shares\n" +
+					"from a distributed key generation (polyroot dkg --help): give its --transcript and\n" +
+					"the records dta dkg wrote; the transcript must verify and match them. Publish the\n" +
+					"transcript beside the bundle.\n" +
 					"--permit-period 0 makes a domain without time permits. A bundle names at least two\n" +
 					"DTAs: one DTA alone would know every client key.\n" +
 					"--min-pin-length is the PIN policy clients enforce at enrolment: the least number\n" +
@@ -156,6 +158,7 @@ func bundleCommand() *ucli.Command {
 					&ucli.DurationFlag{Name: "permit-period", Value: 24 * time.Hour, Usage: "time-permit `PERIOD`, whole seconds (0: no permits)"},
 					&ucli.IntFlag{Name: "min-pin-length", Value: bundle.DefaultMinPINLength, Usage: "the shortest PIN clients accept at enrolment, in characters (`N`, 1 to 64)"},
 					&ucli.StringSliceFlag{Name: "record", Aliases: []string{"r"}, Usage: "a DTA's record `FILE`; repeat for each DTA", TakesFile: true},
+					&ucli.StringFlag{Name: "transcript", Usage: "threshold mode: the DKG's transcript `FILE` (dta dkg --transcript-out)", TakesFile: true},
 					&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the signed bundle to `FILE`", TakesFile: true},
 					&ucli.BoolFlag{Name: "replace", Usage: "overwrite --out if it exists"},
 					&ucli.BoolFlag{Name: "allow-insecure-http", Usage: "accept plain http:// DTA URLs on hosts other than loopback, FOR TEST SET-UPS ONLY (shares would cross the network unencrypted)"},
@@ -214,14 +217,17 @@ func assemble(_ context.Context, c *ucli.Command) error {
 		if c.IsSet("threshold") && t != n {
 			return fmt.Errorf("bundle assemble: additive mode needs all %d DTAs; --threshold %d does not apply", n, t)
 		}
+		if c.String("transcript") != "" {
+			return errors.New("bundle assemble: --transcript is for threshold mode (--mode threshold)")
+		}
 		t = n
 	case "threshold":
 		if t < 2 || t > n {
 			return fmt.Errorf("bundle assemble: threshold mode needs --threshold between 2 and %d", n)
 		}
-		// dta init makes independent shares; t-of-n needs shares of one polynomial.
-		return fmt.Errorf("bundle assemble: threshold mode needs master shares from a distributed key generation, " +
-			"which polyroot does not have yet; the independent shares that `dta init` creates combine only in additive mode")
+		if c.String("transcript") == "" { // t-of-n needs shares of one polynomial: a DKG's
+			return errors.New("bundle assemble: threshold mode needs master shares from a distributed key generation: give its --transcript (polyroot dkg --help)")
+		}
 	default:
 		return fmt.Errorf("bundle assemble: --mode %q: want additive or threshold", mode)
 	}
@@ -253,6 +259,11 @@ func assemble(_ context.Context, c *ucli.Command) error {
 	if last := b.DTAs[n-1].Index; int(last) != n {
 		fmt.Fprintf(c.Root().ErrWriter, "polyroot: warning: the DTAs are %s: some index up to %d has no record (fine if that DTA was retired)\n",
 			dtacmd.Indices(b), last)
+	}
+	if mode == "threshold" {
+		if err := checkDKGTranscript(c.String("transcript"), b); err != nil { // dkg.go
+			return fmt.Errorf("bundle assemble: %w", err)
+		}
 	}
 	file, fp, err := bundle.Sign(b, priv)
 	if err != nil {

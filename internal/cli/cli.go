@@ -58,6 +58,7 @@ func newApp(stdout, stderr io.Writer) *ucli.Command {
 		Commands: []*ucli.Command{
 			dtaCommand(),
 			bundleCommand(),
+			dkgCommand(),
 			registrarCommand(),
 			serverCommand(),
 			clientCommand(),

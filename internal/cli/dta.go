@@ -47,7 +47,7 @@ func dtaCommand() *ucli.Command {
 			"   polyroot dta init --domain api.example.com --index 1 --url https://dta1.example.net --keystore-dir /var/lib/polyroot/dta-1/keys --out dta-1.json\n" +
 			"   (the registrar assembles the trust bundle from every DTA's record: polyroot bundle assemble)\n" +
 			"   polyroot dta serve --config /etc/polyroot/dta-1.toml",
-		Commands: []*ucli.Command{dtaInitCommand(), dtaServeCommand()},
+		Commands: []*ucli.Command{dtaInitCommand(), dtaServeCommand(), dtaDKGCommand()},
 	}
 }
 
@@ -87,6 +87,7 @@ func dtaInitCommand() *ucli.Command {
 			indexFlag(file, ""),
 			&ucli.StringFlag{Name: "url", Usage: "the `URL` where clients reach this DTA (goes into the trust bundle)"},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the record to `FILE` instead of stdout", TakesFile: true},
+			&ucli.BoolFlag{Name: "dkg", Usage: "threshold mode: create the signing key only; the master share comes from polyroot dta dkg (the record's commitment stays empty until then)"},
 		}, keystoreFlags(file)...),
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			if err := file.load(); err != nil {
@@ -113,7 +114,11 @@ func dtaInitCommand() *ucli.Command {
 			if err != nil {
 				return fmt.Errorf("dta init: %w", err)
 			}
-			rec, err := dta.Init(ctx, ks, domain, index, url)
+			create := dta.Init
+			if c.Bool("dkg") {
+				create = initDKG // see dkg.go
+			}
+			rec, err := create(ctx, ks, domain, index, url)
 			if err != nil {
 				return fmt.Errorf("dta init: %w", err)
 			}

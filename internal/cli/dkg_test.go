@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestDKGFlow is threshold mode's set-up through the command: three dta init --dkg, dkg
+// session, three dta dkg at once, bundle assemble --mode threshold 2 of 3, fingerprint.
+func TestDKGFlow(t *testing.T) {
+	clearEnv(t)
+	t.Setenv(envPassphrase, "correct horse battery staple")
+	t.Setenv(envScryptLogN, "10")
+	dir := t.TempDir()
+	const domain = "api.example.com"
+	p := func(f string, i int) string { return filepath.Join(dir, fmt.Sprintf(f, i)) }
+	session := []string{"dkg", "session", "--domain", domain, "--threshold", "2", "--out", filepath.Join(dir, "session.json")}
+	addrs := map[int]string{}
+	for i := 1; i <= 3; i++ {
+		mustRun(t, "dta", "init", "--dkg", "--domain", domain, "--index", fmt.Sprint(i), "--url", fmt.Sprintf("https://dta%d.example.net", i),
+			"--keystore-dir", p("keys-%d", i), "--out", p("dta-%d.json", i))
+		raw, _ := os.ReadFile(p("dta-%d.json", i))
+		if !strings.Contains(string(raw), `"commitment": ""`) {
+			t.Fatalf("dta init --dkg: the record has a commitment:\n%s", raw)
+		}
+		addrs[i] = freePort(t)
+		session = append(session, "--member", p("dta-%d.json", i)+"=http://"+addrs[i])
+	}
+	if out := mustRun(t, session...); len(strings.TrimSpace(out)) != 64 {
+		t.Fatalf("dkg session printed %q, want the file's SHA-256", out)
+	}
+
+	dkgArgs := func(i int) []string {
+		return []string{"dta", "dkg", "--keystore-dir", p("keys-%d", i), "--session", filepath.Join(dir, "session.json"),
+			"--record", p("dta-%d.json", i), "--listen", addrs[i], "--round-timeout", "20s",
+			"--transcript-out", p("transcript-%d.json", i), "--record-out", p("dta-%d.dkg.json", i)}
+	}
+	var wg sync.WaitGroup
+	errs := make([]string, 4)
+	for i := 1; i <= 3; i++ {
+		wg.Go(func() {
+			if code, _, errOut := run(dkgArgs(i)...); code != 0 {
+				errs[i] = errOut
+			}
+		})
+	}
+	wg.Wait()
+	for i, e := range errs {
+		if e != "" {
+			t.Fatalf("dta dkg of DTA %d: %s", i, e)
+		}
+	}
+	t1, _ := os.ReadFile(p("transcript-%d.json", 1))
+	for i := 2; i <= 3; i++ {
+		if ti, _ := os.ReadFile(p("transcript-%d.json", i)); !bytes.Equal(ti, t1) {
+			t.Fatalf("DTA %d wrote another transcript", i)
+		}
+	}
+	// A second run refuses: the keystore holds a master share now.
+	if code, _, errOut := run(dkgArgs(1)...); code == 0 || !strings.Contains(errOut, "already holds a master share") {
+		t.Fatalf("second dta dkg: exit %d: %s", code, errOut)
+	}
+
+	mustRun(t, "registrar", "keygen", "--out", filepath.Join(dir, "registrar.pem"))
+	assemble := func(tt string, records ...string) (int, string) {
+		args := []string{"bundle", "assemble", "--domain", domain, "--registrar-key", filepath.Join(dir, "registrar.pem"),
+			"--mode", "threshold", "--threshold", tt, "--transcript", p("transcript-%d.json", 2), "--out", filepath.Join(dir, "bundle.json"), "--replace"}
+		for _, r := range records {
+			args = append(args, "--record", r)
+		}
+		code, _, errOut := run(args...)
+		return code, errOut
+	}
+	dkgRecords := []string{p("dta-%d.dkg.json", 1), p("dta-%d.dkg.json", 2), p("dta-%d.dkg.json", 3)}
+	if code, errOut := assemble("3", dkgRecords...); code == 0 || !strings.Contains(errOut, "threshold 2, not --threshold 3") {
+		t.Fatalf("assemble with the wrong threshold: exit %d: %s", code, errOut)
+	}
+	// The init record of DTA 3 has no commitment; a record of another DTA 3 has another.
+	if code, _ := assemble("2", dkgRecords[0], dkgRecords[1], p("dta-%d.json", 3)); code == 0 {
+		t.Fatal("assemble accepted a record without commitment")
+	}
+	raw, _ := os.ReadFile(dkgRecords[2])
+	var other []byte
+	r1, _ := os.ReadFile(dkgRecords[0])
+	c1 := strings.SplitN(strings.SplitN(string(r1), `"commitment": "`, 2)[1], `"`, 2)[0]
+	c3 := strings.SplitN(strings.SplitN(string(raw), `"commitment": "`, 2)[1], `"`, 2)[0]
+	other = bytes.Replace(raw, []byte(c3), []byte(c1), 1)
+	forged := filepath.Join(dir, "forged-3.json")
+	os.WriteFile(forged, other, 0o644)
+	if code, errOut := assemble("2", dkgRecords[0], dkgRecords[1], forged); code == 0 || !strings.Contains(errOut, "another commitment") {
+		t.Fatalf("assemble with a wrong commitment: exit %d: %s", code, errOut)
+	}
+	if code, errOut := assemble("2", dkgRecords...); code != 0 {
+		t.Fatalf("assemble: %s", errOut)
+	}
+	if out := mustRun(t, "bundle", "fingerprint", filepath.Join(dir, "bundle.json")); len(strings.TrimSpace(out)) != 64 {
+		t.Fatalf("fingerprint: %q", out)
+	}
+}
