@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/keystore"
 )
 
 func freePort(t *testing.T) string {
@@ -20,19 +25,18 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestDKGFlow is threshold mode's set-up through the command: three dta init --dkg, dkg
-// session, three dta dkg at once, bundle assemble --mode threshold 2 of 3, fingerprint.
-func TestDKGFlow(t *testing.T) {
+// dkgSetup makes n DTAs with dta init --dkg and a t-of-n session among them on free
+// loopback ports; it returns the file namer and the arguments of each DTA's dta dkg.
+func dkgSetup(t *testing.T, n, thr int, timeout string) (p func(string, int) string, dkgArgs func(int) []string) {
 	clearEnv(t)
 	t.Setenv(envPassphrase, "correct horse battery staple")
 	t.Setenv(envScryptLogN, "10")
 	dir := t.TempDir()
-	const domain = "api.example.com"
-	p := func(f string, i int) string { return filepath.Join(dir, fmt.Sprintf(f, i)) }
-	session := []string{"dkg", "session", "--domain", domain, "--threshold", "2", "--out", filepath.Join(dir, "session.json")}
+	p = func(f string, i int) string { return filepath.Join(dir, fmt.Sprintf(f, i)) }
+	session := []string{"dkg", "session", "--domain", dkgDomain, "--threshold", fmt.Sprint(thr), "--out", filepath.Join(dir, "session.json")}
 	addrs := map[int]string{}
-	for i := 1; i <= 3; i++ {
-		mustRun(t, "dta", "init", "--dkg", "--domain", domain, "--index", fmt.Sprint(i), "--url", fmt.Sprintf("https://dta%d.example.net", i),
+	for i := 1; i <= n; i++ {
+		mustRun(t, "dta", "init", "--dkg", "--domain", dkgDomain, "--index", fmt.Sprint(i), "--url", fmt.Sprintf("https://dta%d.example.net", i),
 			"--keystore-dir", p("keys-%d", i), "--out", p("dta-%d.json", i))
 		raw, _ := os.ReadFile(p("dta-%d.json", i))
 		if !strings.Contains(string(raw), `"commitment": ""`) {
@@ -44,12 +48,22 @@ func TestDKGFlow(t *testing.T) {
 	if out := mustRun(t, session...); len(strings.TrimSpace(out)) != 64 {
 		t.Fatalf("dkg session printed %q, want the file's SHA-256", out)
 	}
-
-	dkgArgs := func(i int) []string {
+	dkgArgs = func(i int) []string {
 		return []string{"dta", "dkg", "--keystore-dir", p("keys-%d", i), "--session", filepath.Join(dir, "session.json"),
-			"--record", p("dta-%d.json", i), "--listen", addrs[i], "--round-timeout", "20s",
+			"--record", p("dta-%d.json", i), "--listen", addrs[i], "--round-timeout", timeout,
 			"--transcript-out", p("transcript-%d.json", i), "--record-out", p("dta-%d.dkg.json", i)}
 	}
+	return p, dkgArgs
+}
+
+const dkgDomain = "api.example.com"
+
+// TestDKGFlow is threshold mode's set-up through the command: three dta init --dkg, dkg
+// session, three dta dkg at once, bundle assemble --mode threshold 2 of 3, fingerprint.
+func TestDKGFlow(t *testing.T) {
+	p, dkgArgs := dkgSetup(t, 3, 2, "20s")
+	const domain = dkgDomain
+	dir := filepath.Dir(p("%d", 0))
 	var wg sync.WaitGroup
 	errs := make([]string, 4)
 	for i := 1; i <= 3; i++ {
@@ -110,5 +124,38 @@ func TestDKGFlow(t *testing.T) {
 	}
 	if out := mustRun(t, "bundle", "fingerprint", filepath.Join(dir, "bundle.json")); len(strings.TrimSpace(out)) != 64 {
 		t.Fatalf("fingerprint: %q", out)
+	}
+}
+
+// TestDKGAbortStoresNothing: DTA 3 never starts; the others fail naming it and their
+// keystores hold no master share, so they can run again.
+func TestDKGAbortStoresNothing(t *testing.T) {
+	p, dkgArgs := dkgSetup(t, 3, 2, "1s")
+	var wg sync.WaitGroup
+	errs := make([]string, 3)
+	for i := 1; i <= 2; i++ {
+		wg.Go(func() {
+			code, _, errOut := run(dkgArgs(i)...)
+			if code == 0 {
+				errOut = "exit 0"
+			}
+			errs[i] = errOut
+		})
+	}
+	wg.Wait()
+	for i := 1; i <= 2; i++ {
+		if !strings.Contains(errs[i], "round hello: no hello from DTA 3") || !strings.Contains(errs[i], "nothing was stored") {
+			t.Fatalf("DTA %d: %s", i, errs[i])
+		}
+		ks, err := keystore.OpenFile(p("keys-%d", i), []byte("correct horse battery staple"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ks.Get(context.Background(), dta.SecretMasterShare); !errors.Is(err, keystore.ErrNotFound) {
+			t.Fatalf("DTA %d: the keystore holds a master share after an aborted DKG (%v)", i, err)
+		}
+		if _, err := os.Stat(p("transcript-%d.json", i)); err == nil {
+			t.Fatalf("DTA %d wrote a transcript", i)
+		}
 	}
 }
