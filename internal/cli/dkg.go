@@ -31,6 +31,10 @@ import (
 	"github.com/polyroot/polyroot/pairing"
 )
 
+// defaultDKGStartTimeout is how long dta dkg waits for the other DTAs to start: their
+// operators start them by hand.
+const defaultDKGStartTimeout = 5 * time.Minute
+
 // maxDKGFile bounds the session, record and transcript files the commands read.
 const maxDKGFile = 32 << 20
 
@@ -102,7 +106,7 @@ func dkgCommand() *ucli.Command {
 			"Example, the steps in order:\n" +
 			"   1. each DTA:      polyroot dta init --dkg … --out dta-i.json   (signing key only)\n" +
 			"   2. registrar:     polyroot dkg session --domain D --threshold T --member dta-1.json=https://dta1:9443 … --out session.json\n" +
-			"   3. each DTA, together, within the round timeout of each other:\n" +
+			"   3. each DTA, all started within dta dkg's --start-timeout (5m) of each other:\n" +
 			"                     polyroot dta dkg --session session.json --record dta-i.json --listen :9443 \\\n" +
 			"                         --transcript-out transcript.json --record-out dta-i.dkg.json\n" +
 			"   4. registrar:     polyroot bundle assemble --mode threshold --threshold T --transcript transcript.json \\\n" +
@@ -200,8 +204,8 @@ func dtaDKGCommand() *ucli.Command {
 		Name:  "dkg",
 		Usage: "make this DTA's master share with the other DTAs (distributed key generation, threshold mode)",
 		UsageText: "polyroot dta dkg [--config FILE] [keystore flags] --session FILE --record FILE --listen HOST:PORT\n" +
-			"       [--round-timeout 30s] --transcript-out FILE --record-out FILE\n\n" +
-			"Example (on each DTA, all started within a round timeout of each other):\n" +
+			"       [--start-timeout 5m] [--round-timeout 30s] --transcript-out FILE --record-out FILE\n\n" +
+			"Example (on each DTA, all started within --start-timeout of each other):\n" +
 			"   export " + envPassphrase + "='…'\n" +
 			"   polyroot dta dkg --config /etc/polyroot/dta-1.toml --session session.json --record dta-1.json \\\n" +
 			"       --listen 0.0.0.0:9443 --transcript-out transcript.json --record-out dta-1.dkg.json",
@@ -222,7 +226,8 @@ func dtaDKGCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "session", Usage: "the session `FILE` from the registrar (polyroot dkg session)", TakesFile: true},
 			&ucli.StringFlag{Name: "record", Aliases: []string{"r"}, Usage: "this DTA's record `FILE` (dta init --dkg)", TakesFile: true},
 			&ucli.StringFlag{Name: "listen", Usage: "serve the ceremony board on `HOST:PORT`"},
-			&ucli.DurationFlag{Name: "round-timeout", Value: dkgnet.DefaultRoundTimeout, Usage: "how long each round waits for the other DTAs"},
+			&ucli.DurationFlag{Name: "start-timeout", Value: defaultDKGStartTimeout, Usage: "how long to wait for every other DTA to start its dta dkg"},
+			&ucli.DurationFlag{Name: "round-timeout", Value: dkgnet.DefaultRoundTimeout, Usage: "how long each later round waits for the other DTAs"},
 			&ucli.StringFlag{Name: "transcript-out", Usage: "write the transcript to `FILE` (public)", TakesFile: true},
 			&ucli.StringFlag{Name: "record-out", Usage: "write the DTA's record with its new commitment to `FILE`", TakesFile: true},
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL` on stderr: debug, info, warn or error"},
@@ -315,7 +320,8 @@ func dtaDKG(ctx context.Context, c *ucli.Command) error {
 	fmt.Fprintf(c.Root().ErrWriter, "polyroot: DTA %d of %s: DKG board on %s (session URL %s); waiting for the other %d DTAs\n",
 		rec.Index, sf.Domain, ln.Addr(), me.URL, len(sf.Members)-1)
 
-	res, err := dkgnet.Run(ctx, dkgnet.Config{Session: sf, Key: key, RoundTimeout: c.Duration("round-timeout"), Logger: logger}, board)
+	res, err := dkgnet.Run(ctx, dkgnet.Config{Session: sf, Key: key, StartTimeout: c.Duration("start-timeout"),
+		RoundTimeout: c.Duration("round-timeout"), Logger: logger}, board)
 	if err != nil {
 		return fmt.Errorf("dta dkg: %w; nothing was stored", err)
 	}

@@ -50,7 +50,7 @@ func dkgSetup(t *testing.T, n, thr int, timeout string) (p func(string, int) str
 	}
 	dkgArgs = func(i int) []string {
 		return []string{"dta", "dkg", "--keystore-dir", p("keys-%d", i), "--session", filepath.Join(dir, "session.json"),
-			"--record", p("dta-%d.json", i), "--listen", addrs[i], "--round-timeout", timeout,
+			"--record", p("dta-%d.json", i), "--listen", addrs[i], "--start-timeout", timeout, "--round-timeout", timeout,
 			"--transcript-out", p("transcript-%d.json", i), "--record-out", p("dta-%d.dkg.json", i)}
 	}
 	return p, dkgArgs

@@ -297,3 +297,13 @@ func TestReshareOverHTTP(t *testing.T) {
 		t.Fatal("an old share combines with new ones")
 	}
 }
+
+func TestDKGOverHTTPOwnBoardUnreachable(t *testing.T) {
+	// DTA 1's URL in the session does not reach its board: the error says so.
+	c := newCeremony(t, "own board", 2, 2)
+	c.dtas[0].srv.Close()
+	_, errs := c.run(time.Second, map[int]bool{1: true}, nil)
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "is this DTA: its own posts did not reach its board") {
+		t.Fatalf("error %v", errs[0])
+	}
+}

@@ -83,8 +83,9 @@
 //     abort the ceremony. Serve the boards behind TLS where that matters.
 //   - The boards take unauthenticated GETs: everything they serve is in the public
 //     transcript anyway. There is no rate limiting: run a board only for the ceremony.
-//   - Rounds are synchronised by deadlines (Config.RoundTimeout, per round and per
-//     echo): a party slower than the deadline is treated as absent.
+//   - Rounds are synchronised by deadlines (Config.StartTimeout for the hello round,
+//     then Config.RoundTimeout per round and per echo): a party slower than the
+//     deadline is treated as absent.
 //   - A party that confirmed and then crashed before storing its share, or could not
 //     gather every confirmation when others could, stores nothing while the others
 //     complete: their shares stay valid (any t of them), and a resharing gives it a

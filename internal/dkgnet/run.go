@@ -41,6 +41,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// RoundTimeout bounds each round's wait for the others, and each echo.
 	RoundTimeout time.Duration
+	// StartTimeout bounds the hello round: how long a party waits for the others to
+	// start (operators start their DTAs by hand); 0: RoundTimeout.
+	StartTimeout time.Duration
 	// Logger gets a line per round; nil: none. It never gets a secret.
 	Logger *slog.Logger
 	// Rand is the randomness of the dealt polynomials; nil: crypto/rand.
@@ -106,6 +109,9 @@ func Run(ctx context.Context, cfg Config, board *Board) (*Result, error) {
 	}
 	if r.cfg.RoundTimeout <= 0 {
 		r.cfg.RoundTimeout = DefaultRoundTimeout
+	}
+	if r.cfg.StartTimeout <= 0 {
+		r.cfg.StartTimeout = r.cfg.RoundTimeout
 	}
 	if r.cfg.Rand == nil {
 		r.cfg.Rand = rand.Reader
@@ -308,7 +314,11 @@ func (r *runner) acceptMessage(k dkg.Kind) func([]byte) (int, error) {
 // its board, and (but for the confirm round) echoes: the union of the round's items on every board, checked with
 // accept, by party, at most the two lowest distinct encodings each (deterministic).
 func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte, n *notice, accept func([]byte) (int, error)) (map[int][][]byte, error) {
-	wctx, cancel := context.WithTimeout(ctx, r.cfg.RoundTimeout)
+	wait := r.cfg.RoundTimeout
+	if round == "hello" {
+		wait = r.cfg.StartTimeout
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var wg sync.WaitGroup
 	for to, p := range r.pl.parties {
@@ -340,8 +350,12 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 		if round == "hello" || round == "confirm" {
 			what = round
 		}
-		return nil, fmt.Errorf("dkgnet: round %s: no %s from %s within %v; nothing is stored, rerun the ceremony without it or once it is up",
-			round, what, names(missing), r.cfg.RoundTimeout)
+		hint := ""
+		if slices.ContainsFunc(missing, func(p party) bool { return bytes.Equal(p.key, r.pl.parties[r.me].key) }) {
+			hint = fmt.Sprintf(" (%s is this DTA: its own posts did not reach its board; does the session's URL reach the board?)", r.pl.parties[r.me])
+		}
+		return nil, fmt.Errorf("dkgnet: round %s: no %s from %s within %v%s; nothing is stored, rerun the ceremony without it or once it is up",
+			round, what, names(missing), wait, hint)
 	}
 
 	// Echo.
