@@ -50,9 +50,10 @@ type Board struct {
 
 // An item is a message or a notice as posted, with its encoding.
 type item struct {
-	raw []byte
-	msg *dkg.Message
-	not *notice
+	raw   []byte
+	msg   *dkg.Message
+	not   *notice
+	party int // the sender's index in plan.parties
 }
 
 // NewBoard returns the board of a ceremony described by f. Serve it (its ServeHTTP)
@@ -263,6 +264,9 @@ func (b *Board) items(slot string) []item {
 	for k := range b.pl.parties {
 		hs := slices.Clone(b.held[slot][k])
 		slices.SortFunc(hs, func(x, y item) int { return bytes.Compare(x.raw, y.raw) })
+		for n := range hs {
+			hs[n].party = k
+		}
 		out = append(out, hs...)
 	}
 	return out

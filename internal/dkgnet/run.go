@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -147,8 +148,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		if len(hs) > 1 {
 			twice = append(twice, r.pl.parties[k])
 		}
-		n, _ := decodeNotice(hs[0])
-		seal[k] = n.value[:]
+		seal[k] = hs[0].not.value[:]
 	}
 	if len(twice) > 0 {
 		return nil, fmt.Errorf("dkgnet: hello: two different seal keys from %s: the parties cannot agree on the session", names(twice))
@@ -205,10 +205,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, k := range slices.Sorted(mapsKeys(got)) {
-			for _, raw := range got[k] {
-				m, _ := dkg.DecodeMessage(raw) // accepted by acceptMessage
-				msgs = append(msgs, m)
+		for _, k := range slices.Sorted(maps.Keys(got)) {
+			for _, it := range got[k] {
+				msgs = append(msgs, it.msg)
 			}
 		}
 		r.log.Info("dkgnet: round done", "round", k.String(), "messages", len(msgs))
@@ -232,9 +231,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	var other []party
 	for k := range r.pl.parties {
 		var mine *notice
-		for _, raw := range confs[k] {
-			if n, _ := decodeNotice(raw); n.value == h {
-				mine = n
+		for _, it := range confs[k] {
+			if it.not.value == h {
+				mine = it.not
 			}
 		}
 		if mine == nil || len(confs[k]) > 1 {
@@ -254,16 +253,6 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	return result, nil
 }
 
-func mapsKeys(m map[int][][]byte) func(func(int) bool) {
-	return func(yield func(int) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // TranscriptHash is SHA-256 of the transcript's JSON encoding, the value every party
 // confirms.
 func TranscriptHash(t *dkg.Transcript) ([32]byte, error) {
@@ -274,38 +263,41 @@ func TranscriptHash(t *dkg.Transcript) ([32]byte, error) {
 	return sha256.Sum256(js), nil
 }
 
-// acceptNotice checks an echoed notice of type typ bound to bind; it returns its party.
-func (r *runner) acceptNotice(typ noticeType, bind [32]byte) func([]byte) (int, error) {
-	return func(raw []byte) (int, error) {
+// acceptNotice checks an echoed notice of type typ bound to bind.
+func (r *runner) acceptNotice(typ noticeType, bind [32]byte) func([]byte) (item, error) {
+	return func(raw []byte) (item, error) {
 		n, err := decodeNotice(raw)
 		if err != nil {
-			return -1, err
+			return item{}, err
 		}
 		k := r.pl.find(n.signer[:])
 		if n.typ != typ || n.bind != bind || k < 0 {
-			return -1, fmt.Errorf("dkgnet: a %s notice that does not belong here", n.typ)
+			return item{}, fmt.Errorf("dkgnet: a %s notice that does not belong here", n.typ)
 		}
-		return k, n.verify()
+		return item{raw: raw, not: n, party: k}, n.verify()
 	}
 }
 
-// acceptMessage checks an echoed dkg message of kind k; it returns its party.
-func (r *runner) acceptMessage(k dkg.Kind) func([]byte) (int, error) {
+// acceptMessage checks an echoed dkg message of kind k.
+func (r *runner) acceptMessage(k dkg.Kind) func([]byte) (item, error) {
 	id, _ := r.sess.ID()
-	return func(raw []byte) (int, error) {
+	return func(raw []byte) (item, error) {
 		m, err := dkg.DecodeMessage(raw)
 		if err != nil {
-			return -1, err
+			return item{}, err
 		}
 		if m.Kind != k {
-			return -1, fmt.Errorf("dkgnet: a %s message in round %s", m.Kind, k)
+			return item{}, fmt.Errorf("dkgnet: a %s message in round %s", m.Kind, k)
 		}
 		if err := r.sess.Accept(m, id); err != nil {
-			return -1, err
+			return item{}, err
 		}
 		r.board.mu.Lock()
 		defer r.board.mu.Unlock()
-		return r.board.senderParty(m), nil
+		if p := r.board.senderParty(m); p >= 0 {
+			return item{raw: raw, msg: m, party: p}, nil
+		}
+		return item{}, fmt.Errorf("dkgnet: DTA %d is not a party", m.From)
 	}
 }
 
@@ -313,7 +305,7 @@ func (r *runner) acceptMessage(k dkg.Kind) func([]byte) (int, error) {
 // until its own board holds an item of every party under waitSlot, closes the round on
 // its board, and (but for the confirm round) echoes: the union of the round's items on every board, checked with
 // accept, by party, at most the two lowest distinct encodings each (deterministic).
-func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte, n *notice, accept func([]byte) (int, error)) (map[int][][]byte, error) {
+func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte, n *notice, accept func([]byte) (item, error)) (map[int][]item, error) {
 	wait := r.cfg.RoundTimeout
 	if round == "hello" {
 		wait = r.cfg.StartTimeout
@@ -363,9 +355,6 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 	defer cancel2()
 	var mu sync.Mutex
 	var raws [][]byte
-	for _, it := range r.board.items(round) {
-		raws = append(raws, it.raw)
-	}
 	for k, p := range r.pl.parties {
 		// Confirmations need no echo once the own board holds everyone's: a party
 		// that gave others another hash only makes them abort, as not confirming
@@ -385,21 +374,27 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 		})
 	}
 	wg.Wait()
-	by, seen := map[int][][]byte{}, map[string]bool{}
+	// The own board's items are checked already; the others' are checked once each
+	// (most come from every board).
+	by, seen := map[int][]item{}, map[string]bool{}
+	for _, it := range r.board.items(round) {
+		seen[string(it.raw)] = true
+		by[it.party] = append(by[it.party], it)
+	}
 	for _, raw := range raws {
 		if seen[string(raw)] {
-			continue // most items come from every board: check each once
+			continue
 		}
 		seen[string(raw)] = true
-		k, err := accept(raw)
-		if err != nil || k < 0 {
+		it, err := accept(raw)
+		if err != nil {
 			r.log.Warn("dkgnet: echo: an item fails its checks, ignored", "round", round, "err", err)
 			continue
 		}
-		by[k] = append(by[k], raw)
+		by[it.party] = append(by[it.party], it)
 	}
 	for k := range by {
-		slices.SortFunc(by[k], bytes.Compare)
+		slices.SortFunc(by[k], func(x, y item) int { return bytes.Compare(x.raw, y.raw) })
 		by[k] = by[k][:min(2, len(by[k]))]
 	}
 	return by, nil
