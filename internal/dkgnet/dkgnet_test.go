@@ -216,7 +216,7 @@ func TestDKGOverHTTPEchoSpreadsPartialBroadcast(t *testing.T) {
 	c := newCeremony(t, "partial broadcast", 4, 2)
 	res, errs := c.run(20*time.Second, nil, func(k int, cfg *Config) {
 		if k == 0 {
-			cfg.skipPost = func(round string, to int) bool { return round == "deal" && to != 1 }
+			cfg.skipPost = func(round string, to, _ int) bool { return round == "deal" && to != 1 }
 		}
 	})
 	out := checkResults(t, res, errs, 2, 0, 1, 2, 3)
@@ -305,5 +305,34 @@ func TestDKGOverHTTPOwnBoardUnreachable(t *testing.T) {
 	_, errs := c.run(time.Second, map[int]bool{1: true}, nil)
 	if errs[0] == nil || !strings.Contains(errs[0].Error(), "is this DTA: its own posts did not reach its board") {
 		t.Fatalf("error %v", errs[0])
+	}
+}
+
+func TestDKGOverHTTPEquivocatingDealerExcluded(t *testing.T) {
+	// DTA 1 gives one deal to DTAs 1 and 3 and another to DTAs 2 and 4: the boards keep
+	// both as evidence, the echo brings both to everyone, and all exclude DTA 1.
+	c := newCeremony(t, "equivocation", 4, 2)
+	res, errs := c.run(20*time.Second, nil, func(k int, cfg *Config) {
+		if k != 0 {
+			return
+		}
+		cfg.tamper = func(kind dkg.Kind, m *dkg.Message) []*dkg.Message {
+			if kind != dkg.KindDeal {
+				return []*dkg.Message{m}
+			}
+			m2, _ := dkg.DecodeMessage(m.Bytes())
+			m2.Points[1] = m2.Points[1].Add(pairing.G1Generator())
+			resign(m2, cfg.Key)
+			return []*dkg.Message{m, m2}
+		}
+		cfg.skipPost = func(round string, to, n int) bool { return round == "deal" && to%2 != n }
+	})
+	out := checkResults(t, res, errs, 2, 0, 1, 2, 3)
+	excluded := false
+	for _, f := range out.Faults {
+		excluded = excluded || f.DTA == 1 && f.Excluded && strings.Contains(f.Reason, "equivocation")
+	}
+	if !excluded {
+		t.Fatalf("DTA 1 not excluded for equivocation: qualified %v, faults %v", out.Qualified, out.Faults)
 	}
 }

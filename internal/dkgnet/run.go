@@ -52,8 +52,8 @@ type Config struct {
 
 	// tamper, for tests only, replaces this party's message of a round.
 	tamper func(k dkg.Kind, m *dkg.Message) []*dkg.Message
-	// skipPost, for tests only, keeps this party's messages of a round from party to.
-	skipPost func(round string, to int) bool
+	// skipPost, for tests only, keeps this party's message n of a round from party to.
+	skipPost func(round string, to, n int) bool
 }
 
 // A Result is a completed ceremony as one party sees it.
@@ -315,9 +315,9 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 	var wg sync.WaitGroup
 	for to, p := range r.pl.parties {
 		wg.Go(func() {
-			for _, m := range msgs {
-				if r.cfg.skipPost != nil && r.cfg.skipPost(round, to) {
-					break
+			for n, m := range msgs {
+				if r.cfg.skipPost != nil && r.cfg.skipPost(round, to, n) {
+					continue
 				}
 				if err := r.post(wctx, p.url+PathMessages, m); err != nil {
 					r.log.Warn("dkgnet: post failed", "round", round, "to", p.String(), "err", err)
