@@ -336,3 +336,16 @@ func TestDKGOverHTTPEquivocatingDealerExcluded(t *testing.T) {
 		t.Fatalf("DTA 1 not excluded for equivocation: qualified %v, faults %v", out.Qualified, out.Faults)
 	}
 }
+
+func TestDKGOverHTTPConfirmationMismatchAborts(t *testing.T) {
+	c := newCeremony(t, "mismatch", 3, 2)
+	res, errs := c.run(20*time.Second, nil, func(k int, cfg *Config) { cfg.confirmOther = k == 1 })
+	for k := range 3 {
+		if res[k] != nil || errs[k] == nil {
+			t.Fatalf("DTA %d completed", k+1)
+		}
+		if k != 1 && !strings.Contains(errs[k].Error(), "confirm: DTA 2 ") {
+			t.Fatalf("DTA %d: %v", k+1, errs[k])
+		}
+	}
+}

@@ -54,6 +54,8 @@ type Config struct {
 	tamper func(k dkg.Kind, m *dkg.Message) []*dkg.Message
 	// skipPost, for tests only, keeps this party's message n of a round from party to.
 	skipPost func(round string, to, n int) bool
+	// confirmOther, for tests only, confirms another hash.
+	confirmOther bool
 }
 
 // A Result is a completed ceremony as one party sees it.
@@ -216,6 +218,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dkgnet: %w", err)
 	}
+	completed := false
+	defer func() {
+		if share != nil && !completed {
+			share.Set(new(pairing.Scalar)) // best effort, as Participant.Erase
+		}
+	}()
 	tr := dkg.NewTranscript(r.sess, msgs, res)
 	h, err := TranscriptHash(tr)
 	if err != nil {
@@ -223,7 +231,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 
 	// Confirmation: nobody stores a share unless everyone holds the same transcript.
-	confs, err := r.step(ctx, "confirm", "confirm", nil, newNotice(r.cfg.Key, noticeConfirm, 0, id, h), r.acceptNotice(noticeConfirm, id))
+	confirmed := h
+	if r.cfg.confirmOther {
+		confirmed[0] ^= 1
+	}
+	confs, err := r.step(ctx, "confirm", "confirm", nil, newNotice(r.cfg.Key, noticeConfirm, 0, id, confirmed), r.acceptNotice(noticeConfirm, id))
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +257,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if len(other) > 0 {
 		return nil, fmt.Errorf("dkgnet: confirm: %s confirmed another transcript: the parties did not see the same messages; nothing is stored, rerun the ceremony", names(other))
 	}
+	completed = true
 	r.log.Info("dkgnet: ceremony complete", "qualified", res.Qualified, "faults", len(res.Faults))
 	result := &Result{Transcript: out, Index: r.pl.parties[r.me].member, Share: share}
 	if result.Index != 0 {
