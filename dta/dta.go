@@ -146,6 +146,25 @@ type keys struct {
 // Init creates a DTA's master share and signing key in ks and returns its public
 // record for the trust bundle. It refuses to overwrite existing keys.
 func Init(ctx context.Context, ks keystore.Keystore, domain string, index uint32, url string) (*bundle.DTA, error) {
+	rec, err := InitForDKG(ctx, ks, domain, index, url)
+	if err != nil {
+		return nil, err
+	}
+	s, err := pairing.RandomScalar(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := ks.Put(ctx, SecretMasterShare, s.Bytes()); err != nil {
+		return nil, err
+	}
+	rec.Commitment = hex.EncodeToString(pairing.G1Generator().Mul(s).Bytes())
+	return rec, nil
+}
+
+// InitForDKG creates a DTA's signing key only, for a threshold domain whose master
+// shares come from a distributed key generation (package dkgnet), and returns its
+// record without a commitment. It refuses a keystore that holds either key.
+func InitForDKG(ctx context.Context, ks keystore.Keystore, domain string, index uint32, url string) (*bundle.DTA, error) {
 	for _, name := range []string{SecretMasterShare, SecretSigningKey} {
 		if _, err := ks.Get(ctx, name); err == nil {
 			return nil, fmt.Errorf("dta: the keystore already holds %s; refusing to overwrite it", name)
@@ -153,15 +172,8 @@ func Init(ctx context.Context, ks keystore.Keystore, domain string, index uint32
 			return nil, err
 		}
 	}
-	s, err := pairing.RandomScalar(nil)
-	if err != nil {
-		return nil, err
-	}
 	_, signing, err := ed25519.GenerateKey(nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := ks.Put(ctx, SecretMasterShare, s.Bytes()); err != nil {
 		return nil, err
 	}
 	if err := ks.Put(ctx, SecretSigningKey, signing.Seed()); err != nil {
@@ -170,10 +182,22 @@ func Init(ctx context.Context, ks keystore.Keystore, domain string, index uint32
 	return &bundle.DTA{
 		Index:      index,
 		URL:        url,
-		Commitment: hex.EncodeToString(pairing.G1Generator().Mul(s).Bytes()),
 		SigningKey: hex.EncodeToString(signing.Public().(ed25519.PublicKey)),
 		LogOrigin:  LogOrigin(domain, index),
 	}, nil
+}
+
+// SigningKey reads the DTA's Ed25519 signing key from ks.
+func SigningKey(ctx context.Context, ks keystore.Keystore) (ed25519.PrivateKey, error) {
+	seed, err := ks.Get(ctx, SecretSigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("dta: the signing key: %w", err)
+	}
+	defer clear(seed)
+	if len(seed) != ed25519.SeedSize {
+		return nil, errors.New("dta: the keystore's signing key is not an Ed25519 seed")
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
 }
 
 // LogOrigin is the default origin line of DTA index's log for domain.
@@ -298,15 +322,12 @@ func (s *Service) loadKeys(ctx context.Context, b *bundle.Bundle, rec *bundle.DT
 	if err != nil {
 		return nil, fmt.Errorf("dta: the master share in the keystore is malformed")
 	}
-	seed, err := s.cfg.Keys.Get(ctx, SecretSigningKey)
+	signing, err := SigningKey(ctx, s.cfg.Keys)
 	if err != nil {
-		return nil, fmt.Errorf("dta: signing key: %w", err)
-	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("dta: the signing key in the keystore is malformed")
+		return nil, err
 	}
 	k := &keys{master: master, commitment: pairing.G1Generator().Mul(master).PublicForm(),
-		signing: ed25519.NewKeyFromSeed(seed), bundle: b, record: rec}
+		signing: signing, bundle: b, record: rec}
 	if hex.EncodeToString(k.commitment.Bytes()) != rec.Commitment {
 		return nil, fmt.Errorf("dta: the master share in the keystore does not match commitment C_%d in the trust bundle", rec.Index)
 	}

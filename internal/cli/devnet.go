@@ -22,6 +22,7 @@ func devnetCommand() *ucli.Command {
 	flags := []ucli.Flag{
 		&ucli.StringFlag{Name: "dir", Usage: "the devnet's `DIR`", Required: true},
 		&ucli.IntFlag{Name: "dtas", Usage: "the number of DTAs, `N`, 2 to 16 (first start; default 3)"},
+		&ucli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Usage: "a threshold domain: any `T` of the N DTAs make the keys, from shares the DTAs make with a distributed key generation (first start; default: additive, all N needed)"},
 		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i, their metrics on PORT+N+1 (server) and PORT+N+1+i, the embedded chain's JSON-RPC on PORT+2N+2 (first start; default free ports)"},
 		&ucli.StringFlag{Name: "chain", Value: "embedded", Usage: "`CHAIN` the DTAs anchor their logs on: embedded (in memory) or rpc"},
 		&ucli.StringFlag{Name: "rpc-url", Usage: "rpc chain: the JSON-RPC endpoint's `URL`"},
@@ -48,6 +49,11 @@ func devnetCommand() *ucli.Command {
 			"token (D/admin-token), a devnet CA (D/ca.pem) and D/devnet.json with every URL;\n" +
 			"then prints the next commands to try, and export lines for the variables they\n" +
 			"read. A restart on the same D reuses all of it.\n\n" +
+			"--dtas N runs N DTAs (default 3). By default the domain is additive: every DTA's\n" +
+			"share is needed. With --threshold T any T of them suffice: on the first start the\n" +
+			"DTAs make their master shares among themselves with a distributed key generation\n" +
+			"over HTTP on loopback (no one, the devnet included, ever holds the domain key) and\n" +
+			"its transcript is kept in D/dkg-transcript.json.\n\n" +
 			"The auth server serves HTTPS with a certificate of the devnet CA (limited to\n" +
 			"loopback names): the printed commands trust it with --ca-file D/ca.pem.\n\n" +
 			"The DTAs anchor their logs on an embedded in-memory chain (new on each start:\n" +
@@ -68,7 +74,7 @@ func devnetCommand() *ucli.Command {
 			"admin token are stored in D (mode 0600).\n\n" +
 			"Examples:\n" +
 			"   polyroot devnet --dir ./devnet --base-port 8440\n" +
-			"   polyroot devnet --dir ./devnet5 --dtas 5\n" +
+			"   polyroot devnet --dir ./devnet5 --dtas 5 --threshold 3   # any 3 of 5 DTAs suffice\n" +
 			"   polyroot devnet --dir ./devnet --chain rpc --rpc-url http://127.0.0.1:8545 --key owner.key\n" +
 			"   VAULT_TOKEN=… polyroot devnet --dir ./devnet --keystore vault --vault-addr http://127.0.0.1:8200 --vault-path devnet\n" +
 			"   polyroot devnet --dir ./devnet --store postgres --database-url 'postgres://polyroot@127.0.0.1:5432/devnet?sslmode=disable'\n" +
@@ -79,7 +85,7 @@ func devnetCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			opts := devnet.Options{Dir: c.String("dir"), DTAs: int(c.Int("dtas")), BasePort: int(c.Int("base-port")), Logger: log, Out: c.Root().Writer,
+			opts := devnet.Options{Dir: c.String("dir"), DTAs: int(c.Int("dtas")), Threshold: int(c.Int("threshold")), BasePort: int(c.Int("base-port")), Logger: log, Out: c.Root().Writer,
 				Chain: c.String("chain"), RPCURL: c.String("rpc-url"), KeyFile: c.String("chain-key-file"),
 				AnchorPeriod: c.Duration("anchor-period"), PlainHTTP: c.Bool("insecure-http")}
 			opts.ScryptLogN, _ = strconv.Atoi(os.Getenv(envScryptLogN))

@@ -120,6 +120,23 @@ func exports(t *testing.T, summary string) {
 	}
 }
 
+// runPrinted runs a command of the devnet's summary, which must succeed, with its
+// leading VAR=value assignments for it alone; it returns stdout and stderr.
+func runPrinted(t *testing.T, stdin string, args ...string) (string, string) {
+	t.Helper()
+	for len(args) > 0 && strings.Contains(args[0], "=") {
+		k, v, _ := strings.Cut(args[0], "=")
+		t.Setenv(k, v)
+		defer os.Unsetenv(k)
+		args = args[1:]
+	}
+	code, out, errOut := runIn(stdin, args...)
+	if code != 0 {
+		t.Fatalf("polyroot %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out, errOut
+}
+
 // TestDevnet: start, then run the commands the devnet printed as a user would: enrol
 // and log in over TLS trusting the devnet CA, audit the DTAs' logs through the chain's
 // JSON-RPC endpoint and verify alice's shares in them; stop, restart on the same
@@ -148,19 +165,9 @@ func TestDevnet(t *testing.T) {
 	if strings.TrimSpace(string(sha)) != info.Fingerprint {
 		t.Fatalf("bundle.sha256 %q, devnet.json %q", sha, info.Fingerprint)
 	}
-	// ok runs a command that must succeed, its leading VAR=value assignments for it alone.
 	ok := func(stdin string, args ...string) string {
 		t.Helper()
-		for len(args) > 0 && strings.Contains(args[0], "=") {
-			k, v, _ := strings.Cut(args[0], "=")
-			t.Setenv(k, v)
-			defer os.Unsetenv(k)
-			args = args[1:]
-		}
-		code, out, errOut := runIn(stdin, args...)
-		if code != 0 {
-			t.Fatalf("polyroot %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
-		}
+		out, _ := runPrinted(t, stdin, args...)
 		return out
 	}
 	const alice = "alice@example.com"
@@ -232,16 +239,7 @@ func TestDevnetPostgres(t *testing.T) {
 	}
 	ok := func(stdin string, args ...string) string {
 		t.Helper()
-		for len(args) > 0 && strings.Contains(args[0], "=") { // VAR=value for this command
-			k, v, _ := strings.Cut(args[0], "=")
-			t.Setenv(k, v)
-			defer os.Unsetenv(k)
-			args = args[1:]
-		}
-		code, out, errOut := runIn(stdin, args...)
-		if code != 0 {
-			t.Fatalf("polyroot %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
-		}
+		out, _ := runPrinted(t, stdin, args...)
 		return out
 	}
 	const alice = "alice@example.com"
@@ -326,4 +324,52 @@ func TestHoldSIGHUP(t *testing.T) {
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	time.Sleep(100 * time.Millisecond)
 	release()
+}
+
+// TestDevnetThreshold: `polyroot devnet --dtas 5 --threshold 3` makes its shares with
+// a distributed key generation; with two of its DTAs stopped, alice enrols, logs in
+// and is revoked with the printed commands (the revocation holds: three DTAs, n-t+1,
+// acknowledged it).
+func TestDevnetThreshold(t *testing.T) {
+	clearEnv(t)
+	t.Setenv(envScryptLogN, "10")
+	dir := filepath.Join(t.TempDir(), "devnet")
+	t.Chdir(t.TempDir())
+	info, summary, stop := startDevnet(t, dir, "--dtas", "5", "--threshold", "3")
+	stop()
+	if len(info.DTAURLs) != 5 {
+		t.Fatalf("devnet.json: %+v", info)
+	}
+	if code, _, errOut := run("bundle", "fingerprint", info.Bundle); code != 0 || !strings.Contains(errOut, "threshold mode, 3 of 5 DTAs") {
+		t.Fatalf("bundle fingerprint: exit %d, %s", code, errOut)
+	}
+	// The same devnet again, in this process, to stop two of its DTAs.
+	d, err := devnet.Start(context.Background(), devnet.Options{Dir: dir, ScryptLogN: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, i := range []int{2, 4} {
+		if err := d.StopDTA(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok := func(stdin string, args ...string) string {
+		t.Helper()
+		out, _ := runPrinted(t, stdin, args...)
+		return out
+	}
+	exports(t, summary)
+	code := strings.TrimSpace(ok("", printed(t, summary, "polyroot server enrol")...))
+	ok("", printed(t, summary, "polyroot client bootstrap")...)
+	enroll := printed(t, summary, "polyroot client enroll")
+	enroll[slices.Index(enroll, "CODE")] = code
+	ok(testPIN+"\n", append(enroll, "--pin-stdin")...)
+	if out := ok(testPIN+"\n", append(printed(t, summary, "polyroot client login"), "--pin-stdin")...); !strings.Contains(out, `as "alice@example.com"`) {
+		t.Fatalf("login: %s", out)
+	}
+	if _, out := runPrinted(t, "", envAdminToken+"_FILE="+info.AdminToken, "server", "revoke", "alice@example.com"); !strings.Contains(out, "acknowledged by 3 DTAs (3 needed)") ||
+		!strings.Contains(out, "keeps telling DTA 2, 4 in the background") {
+		t.Fatalf("revoke: %s", out)
+	}
 }

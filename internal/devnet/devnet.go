@@ -82,6 +82,12 @@ type Options struct {
 	// DTAs is the number of DTAs, N, of a new devnet: 2 to MaxDTAs, 0 for DefaultDTAs.
 	// A devnet keeps its DTAs from its first start (devnet.json); 0 takes them.
 	DTAs int
+	// Threshold, if not 0, makes a new devnet a threshold domain: any Threshold of its
+	// DTAs (2 to N) make the keys, from master shares that the DTAs make among
+	// themselves with a distributed key generation on the first start (its transcript
+	// in D/dkg-transcript.json). 0: additive (every DTA needed), or the mode of the
+	// first start.
+	Threshold int
 
 	// BasePort: the server listens on BasePort, DTA i on BasePort+i, their metrics on
 	// BasePort+N+1 (server) and BasePort+N+1+i (DTA i), and the embedded chain's
@@ -243,6 +249,9 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 	}()
 	if err := d.loadInfo(opts); err != nil {
 		return nil, err
+	}
+	if opts.Threshold != 0 && (opts.Threshold < 2 || opts.Threshold > d.n) {
+		return nil, fmt.Errorf("devnet: threshold %d: want 2 to the number of DTAs (%d)", opts.Threshold, d.n)
 	}
 	d.failed, d.dtas = make(chan error, d.n+1), make([]*service, d.n)
 	if err := d.openKeystores(ctx); err != nil {
@@ -508,14 +517,17 @@ func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 	if _, err := os.Stat(d.path("bundle.json")); errors.Is(err, os.ErrNotExist) {
 		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: Domain, Mode: "additive",
 			Threshold: d.n, PermitPeriod: 3600, RegistrarKey: hex.EncodeToString(d.registrar.Public().(ed25519.PublicKey))}
-		for i := range d.n {
+		if d.opts.Threshold != 0 {
+			recs, err := d.generateKeys(ctx)
+			if err != nil {
+				return nil, err
+			}
+			b.Mode, b.Threshold, b.DTAs = "threshold", d.opts.Threshold, recs
+		}
+		for i := range d.n - len(b.DTAs) {
 			rec, err := dta.Init(ctx, d.keys[i], Domain, uint32(i+1), d.Info.DTAURLs[i])
 			if err != nil {
-				if _, gerr := d.keys[i].Get(ctx, dta.SecretMasterShare); gerr == nil {
-					err = fmt.Errorf("%w: DTA %d has keys but %s has no bundle.json, so an earlier first start stopped half-way: "+
-						"remove %s (and, with Vault, the devnet's Vault path) and start again", err, i+1, d.opts.Dir, d.opts.Dir)
-				}
-				return nil, err
+				return nil, d.halfMade(ctx, i, err)
 			}
 			b.DTAs = append(b.DTAs, *rec)
 		}
@@ -534,8 +546,24 @@ func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t := d.opts.Threshold; t != 0 && (b.Mode != "threshold" || b.Threshold != t) {
+		return nil, fmt.Errorf("devnet: --threshold %d: the devnet in %s is %s, %d of %d DTAs, since its first start (its signed bundle): "+
+			"leave --threshold out, or use another --dir", t, d.opts.Dir, b.Mode, b.Threshold, len(b.DTAs))
+	}
 	d.Info.Fingerprint = fp
 	return b, nil
+}
+
+// halfMade explains err, DTA i+1's failure to create its keys, when the keystore
+// already holds some: an earlier first start stopped before writing the bundle.
+func (d *Devnet) halfMade(ctx context.Context, i int, err error) error {
+	for _, name := range []string{dta.SecretMasterShare, dta.SecretSigningKey} {
+		if _, gerr := d.keys[i].Get(ctx, name); gerr == nil {
+			return fmt.Errorf("%w: DTA %d has keys but %s has no bundle.json, so an earlier first start stopped half-way: "+
+				"remove %s (and, with Vault, the devnet's Vault path) and start again", err, i+1, d.opts.Dir, d.opts.Dir)
+		}
+	}
+	return err
 }
 
 // setUpChain makes each DTA's anchoring key and gets the contract with every DTA's

@@ -28,6 +28,8 @@ import (
 	"github.com/polyroot/polyroot/client"
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/dkgnet"
+	"github.com/polyroot/polyroot/internal/dtacmd"
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/testbin"
 	"github.com/polyroot/polyroot/internal/wire"
@@ -404,5 +406,45 @@ func TestMetricsPortsForAnOldDevnet(t *testing.T) {
 	}
 	if len(seen) != 2*(d.DTAs()+1) || !strings.HasSuffix(d.Info.ServerMetricsURL, "/metrics") {
 		t.Fatalf("%+v", d.Info)
+	}
+}
+
+// TestThresholdDevnet: a 3-of-5 devnet makes its master shares with a distributed key
+// generation among its DTAs; with two DTAs stopped a client enrols, receives permits
+// and logs in; a restart keeps the mode and refuses another threshold.
+func TestThresholdDevnet(t *testing.T) {
+	d := start(t, Options{DTAs: 5, Threshold: 3, DTAProbeInterval: 100 * time.Millisecond})
+	b, _, err := dtacmd.ReadBundle(d.Info.Bundle)
+	if err != nil || b.Mode != "threshold" || b.Threshold != 3 || len(b.DTAs) != 5 {
+		t.Fatalf("bundle: %+v %v", b, err)
+	}
+	raw, err := os.ReadFile(filepath.Join(d.opts.Dir, transcriptFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := dkgnet.ParseTranscript(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tr.Verify()
+	if err != nil || len(res.Qualified) != 5 {
+		t.Fatalf("transcript: %v %v", res, err)
+	}
+	for i, c := range res.Commitments {
+		if hex.EncodeToString(c.Bytes()) != b.DTAs[i].Commitment {
+			t.Fatalf("DTA %d's commitment is not the transcript's", i+1)
+		}
+	}
+	for _, i := range []int{2, 4} {
+		if err := d.StopDTA(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enrolAndLogIn(t, d)
+
+	d.Close()
+	_, err = Start(context.Background(), Options{Dir: d.opts.Dir, Threshold: 2, ScryptLogN: 10, PlainHTTP: true})
+	if err == nil || !strings.Contains(err.Error(), "--threshold 2: the devnet in "+d.opts.Dir+" is threshold, 3 of 5 DTAs") {
+		t.Fatalf("a restart with another threshold: %v", err)
 	}
 }
