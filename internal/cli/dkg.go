@@ -1,8 +1,8 @@
 package cli
 
-// The distributed key generation commands: dta init --dkg (initDKG), dkg session (the
-// registrar), dta dkg (each DTA), and bundle assemble --mode threshold's check of the
-// transcript (checkDKGTranscript).
+// The distributed key generation commands: dkg session (the registrar), dta dkg (each
+// DTA), and bundle assemble --mode threshold's check of the transcript
+// (checkDKGTranscript). dta init --dkg is dta.InitForDKG.
 
 import (
 	"bytes"
@@ -37,27 +37,6 @@ const defaultDKGStartTimeout = 5 * time.Minute
 
 // maxDKGFile bounds the session, record and transcript files the commands read.
 const maxDKGFile = 32 << 20
-
-// initDKG creates only the signing key of a DTA whose master share will come from a
-// DKG (dta dkg), and returns its record with an empty commitment.
-func initDKG(ctx context.Context, ks keystore.Keystore, domain string, index uint32, url string) (*bundle.DTA, error) {
-	for _, name := range []string{dta.SecretMasterShare, dta.SecretSigningKey} {
-		if _, err := ks.Get(ctx, name); err == nil {
-			return nil, fmt.Errorf("the keystore already holds %s; refusing to overwrite it", name)
-		} else if !errors.Is(err, keystore.ErrNotFound) {
-			return nil, err
-		}
-	}
-	_, signing, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := ks.Put(ctx, dta.SecretSigningKey, signing.Seed()); err != nil {
-		return nil, err
-	}
-	return &bundle.DTA{Index: index, URL: url, SigningKey: hex.EncodeToString(signing.Public().(ed25519.PublicKey)),
-		LogOrigin: dta.LogOrigin(domain, index)}, nil
-}
 
 // readDKGRecord reads a DTA record for a DKG: as readRecord, but the commitment may be
 // empty (dta init --dkg).
@@ -289,15 +268,10 @@ func dtaDKG(ctx context.Context, c *ucli.Command) error {
 	} else if !errors.Is(err, keystore.ErrNotFound) {
 		return fmt.Errorf("dta dkg: %w", err)
 	}
-	seed, err := ks.Get(ctx, dta.SecretSigningKey)
+	key, err := dta.SigningKey(ctx, ks)
 	if err != nil {
-		return fmt.Errorf("dta dkg: the signing key: %w", err)
+		return fmt.Errorf("dta dkg: %w (%s)", err, desc)
 	}
-	if len(seed) != ed25519.SeedSize {
-		return fmt.Errorf("dta dkg: the signing key in %s is not an Ed25519 seed", desc)
-	}
-	key := ed25519.NewKeyFromSeed(seed)
-	clear(seed)
 	if hex.EncodeToString(key.Public().(ed25519.PublicKey)) != rec.SigningKey {
 		return fmt.Errorf("dta dkg: the signing key in %s is not the one in %s", desc, recPath)
 	}

@@ -116,7 +116,7 @@ func dtaInitCommand() *ucli.Command {
 			}
 			create := dta.Init
 			if c.Bool("dkg") {
-				create = initDKG // see dkg.go
+				create = dta.InitForDKG // signing key only: the share comes from dta dkg
 			}
 			rec, err := create(ctx, ks, domain, index, url)
 			if err != nil {
