@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/dkgnet"
 	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/pairing"
 )
 
 func freePort(t *testing.T) string {
@@ -88,6 +90,45 @@ func TestDKGFlow(t *testing.T) {
 	// A second run refuses: the keystore holds a master share now.
 	if code, _, errOut := run(dkgArgs(1)...); code == 0 || !strings.Contains(errOut, "already holds a master share") {
 		t.Fatalf("second dta dkg: exit %d: %s", code, errOut)
+	}
+
+	// Each keystore holds the share of its record's commitment, and any two combine
+	// to the transcript's public key.
+	tr, err := dkgnet.ParseTranscript(t1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tr.Verify()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares := map[uint32]*pairing.Scalar{}
+	for i := 1; i <= 3; i++ {
+		ks, err := keystore.OpenFile(p("keys-%d", i), []byte("correct horse battery staple"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := ks.Get(context.Background(), dta.SecretMasterShare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := pairing.DecodeScalar(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := readRecord(p("dta-%d.dkg.json", i), domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := rec.CommitmentPoint(); !pairing.G1Generator().Mul(s).Equal(c) {
+			t.Fatalf("DTA %d: the stored share is not the record's commitment", i)
+		}
+		shares[uint32(i)] = s
+	}
+	l, _ := pairing.LagrangeCoefficients([]uint32{1, 3})
+	sum := new(pairing.Scalar).Add(new(pairing.Scalar).Mul(l[0], shares[1]), new(pairing.Scalar).Mul(l[1], shares[3]))
+	if !pairing.G1Generator().Mul(sum).Equal(res.PublicKey) {
+		t.Fatal("the stored shares of DTAs 1 and 3 do not combine to the public key")
 	}
 
 	mustRun(t, "registrar", "keygen", "--out", filepath.Join(dir, "registrar.pem"))
