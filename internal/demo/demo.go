@@ -60,6 +60,7 @@ func Run(ctx context.Context, w io.Writer) error {
 		{"DTA 1 goes rogue and tries to act alone.", s.rogueDTA},
 		{"The DTAs' logs are anchored on the chain; an auditor checks them.", s.audit},
 		{"alice's device is reported stolen: the registrar revokes her.", s.revoke},
+		{"Another domain trusts any 3 of 5 DTAs, whose key no one ever held; two DTAs go down.", s.threshold},
 	}
 	for i, step := range steps {
 		if err := ctx.Err(); err != nil {
@@ -83,6 +84,7 @@ type story struct {
 	begin time.Time
 
 	net      *devnet.Devnet
+	tnet     *devnet.Devnet // the threshold domain of the last step
 	ca       *authority // the domain's own certificate authority, for the server's TLS
 	rogueCA  *authority // the root certificate alice's device was made to trust
 	device   *http.Client
@@ -99,8 +101,10 @@ func (s *story) say(format string, args ...any) { fmt.Fprintf(s.w, "   "+format+
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
 
 func (s *story) close() {
-	if s.net != nil {
-		s.net.Close()
+	for _, n := range []*devnet.Devnet{s.tnet, s.net} {
+		if n != nil {
+			n.Close()
+		}
 	}
 }
 
