@@ -85,8 +85,8 @@ type story struct {
 
 	net      *devnet.Devnet
 	tnet     *devnet.Devnet // the threshold domain of the last step
-	ca       *authority // the domain's own certificate authority, for the server's TLS
-	rogueCA  *authority // the root certificate alice's device was made to trust
+	ca       *authority     // the domain's own certificate authority, for the server's TLS
+	rogueCA  *authority     // the root certificate alice's device was made to trust
 	device   *http.Client
 	alice    *client.Client
 	aliceDir string
