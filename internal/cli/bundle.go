@@ -261,7 +261,7 @@ func assemble(_ context.Context, c *ucli.Command) error {
 			dtacmd.Indices(b), last)
 	}
 	if mode == "threshold" {
-		if err := checkDKGTranscript(c.String("transcript"), b); err != nil { // dkg.go
+		if err := checkDKGTranscript(c.String("transcript"), b, c.Root().ErrWriter); err != nil { // dkg.go
 			return fmt.Errorf("bundle assemble: %w", err)
 		}
 	}

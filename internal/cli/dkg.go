@@ -335,7 +335,7 @@ func dtaDKG(ctx context.Context, c *ucli.Command) error {
 // checkDKGTranscript checks a threshold bundle against the DKG transcript at path:
 // the transcript verifies (every message and every DTA's confirmation), and its domain,
 // threshold, members' signing keys and commitments C_j are the bundle's.
-func checkDKGTranscript(path string, b *bundle.Bundle) error {
+func checkDKGTranscript(path string, b *bundle.Bundle, w io.Writer) error {
 	raw, err := readSmallFile(path)
 	if err != nil {
 		return fmt.Errorf("transcript: %w", err)
@@ -368,5 +368,10 @@ func checkDKGTranscript(path string, b *bundle.Bundle) error {
 			return fmt.Errorf("DTA %d's record has another commitment than C_%d in transcript %s (use the record dta dkg wrote)", d.Index, d.Index, path)
 		}
 	}
+	for _, f := range res.Faults {
+		fmt.Fprintf(w, "polyroot: the key generation names %s\n", f)
+	}
+	fmt.Fprintf(w, "polyroot: transcript %s verified: confirmed by all %d DTAs, qualified dealers %v; publish it beside the bundle\n",
+		path, len(s.Members), res.Qualified)
 	return nil
 }

@@ -160,8 +160,8 @@ func TestDKGFlow(t *testing.T) {
 	if code, errOut := assemble("2", dkgRecords[0], dkgRecords[1], forged); code == 0 || !strings.Contains(errOut, "another commitment") {
 		t.Fatalf("assemble with a wrong commitment: exit %d: %s", code, errOut)
 	}
-	if code, errOut := assemble("2", dkgRecords...); code != 0 {
-		t.Fatalf("assemble: %s", errOut)
+	if code, errOut := assemble("2", dkgRecords...); code != 0 || !strings.Contains(errOut, "verified: confirmed by all 3 DTAs") {
+		t.Fatalf("assemble: exit %d: %s", code, errOut)
 	}
 	if out := mustRun(t, "bundle", "fingerprint", filepath.Join(dir, "bundle.json")); len(strings.TrimSpace(out)) != 64 {
 		t.Fatalf("fingerprint: %q", out)
