@@ -49,7 +49,7 @@ func devnetCommand() *ucli.Command {
 			"token (D/admin-token), a devnet CA (D/ca.pem) and D/devnet.json with every URL;\n" +
 			"then prints the next commands to try, and export lines for the variables they\n" +
 			"read. A restart on the same D reuses all of it.\n\n" +
-			"--dtas N runs N DTAs (default 3). By default the domain is additive: every DTA's\n" +
+			"--dtas N runs N DTAs (three if not given). The domain is additive unless told: every DTA's\n" +
 			"share is needed. With --threshold T any T of them suffice: on the first start the\n" +
 			"DTAs make their master shares among themselves with a distributed key generation\n" +
 			"over HTTP on loopback (no one, the devnet included, ever holds the domain key) and\n" +
