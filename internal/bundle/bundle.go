@@ -51,6 +51,11 @@ type Bundle struct {
 	// MinPINLength is the least number of characters (Unicode code points of the PIN's
 	// NFKC form) that clients accept at enrolment; 0 means DefaultMinPINLength.
 	MinPINLength int `json:"min_pin_length,omitempty"`
+	// Serial orders the bundles of one domain: a registrar that publishes a new bundle
+	// for the same master key s (after a resharing) gives it a greater serial, and
+	// clients adopt it only as a successor (CheckSuccessor). Absent (0) is the first;
+	// omitted when 0, so that bundles from before serials keep their bytes.
+	Serial uint64 `json:"serial,omitempty"`
 }
 
 // DefaultMinPINLength is the PIN policy of a bundle that states none.
@@ -262,34 +267,10 @@ func (b *Bundle) check() error {
 // public: this is about consistency, not secrecy.)
 func (b *Bundle) checkPolynomial() error {
 	t := b.Threshold
-	base := make([]*pairing.G1, t)
-	for i := range t {
-		base[i], _ = b.DTAs[i].CommitmentPoint() // checked above
-	}
 	for _, d := range b.DTAs[t:] {
-		x := pairing.NewScalar(uint64(d.Index))
-		var sum *pairing.G1
-		for i := range t {
-			xi := pairing.NewScalar(uint64(b.DTAs[i].Index))
-			num, den := pairing.NewScalar(1), pairing.NewScalar(1)
-			for k := range t {
-				if k == i {
-					continue
-				}
-				xk := pairing.NewScalar(uint64(b.DTAs[k].Index))
-				num.Mul(num, new(pairing.Scalar).Sub(x, xk))
-				den.Mul(den, new(pairing.Scalar).Sub(xi, xk))
-			}
-			inv, err := new(pairing.Scalar).InvertVarTime(den)
-			if err != nil {
-				return fmt.Errorf("%w: DTA indices", ErrInvalid)
-			}
-			term := base[i].Mul(num.Mul(num, inv))
-			if sum == nil {
-				sum = term
-			} else {
-				sum = sum.Add(term)
-			}
+		sum, err := interpolate(b.DTAs[:t], pairing.NewScalar(uint64(d.Index)))
+		if err != nil {
+			return err
 		}
 		c, _ := d.CommitmentPoint()
 		if !sum.Equal(c) {
@@ -298,6 +279,43 @@ func (b *Bundle) checkPolynomial() error {
 		}
 	}
 	return nil
+}
+
+// interpolate returns Σ λ_i(x)·C_i over the commitments of base, λ_i(x) being the
+// Lagrange coefficients of base's indices at x. Indices and commitments are public:
+// variable time is fine.
+func interpolate(base []DTA, x *pairing.Scalar) (*pairing.G1, error) {
+	var sum *pairing.G1
+	for i := range base {
+		xi := pairing.NewScalar(uint64(base[i].Index))
+		num, den := pairing.NewScalar(1), pairing.NewScalar(1)
+		for k := range base {
+			if k == i {
+				continue
+			}
+			xk := pairing.NewScalar(uint64(base[k].Index))
+			num.Mul(num, new(pairing.Scalar).Sub(x, xk))
+			den.Mul(den, new(pairing.Scalar).Sub(xi, xk))
+		}
+		inv, err := new(pairing.Scalar).InvertVarTime(den)
+		if err != nil {
+			return nil, fmt.Errorf("%w: DTA indices", ErrInvalid)
+		}
+		c, err := base[i].CommitmentPoint()
+		if err != nil {
+			return nil, err
+		}
+		term := c.Mul(num.Mul(num, inv))
+		if sum == nil {
+			sum = term
+		} else {
+			sum = sum.Add(term)
+		}
+	}
+	if sum == nil {
+		return nil, fmt.Errorf("%w: no DTAs", ErrInvalid)
+	}
+	return sum, nil
 }
 
 func firstIndices(ds []DTA) string {
