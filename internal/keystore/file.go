@@ -209,6 +209,33 @@ func (f *File) Put(ctx context.Context, name string, secret []byte) error {
 	return writeAtomic(f.dir, name+fileExt, buf.Bytes())
 }
 
+// Delete removes the file of name and syncs the directory. A missing file is not an
+// error. The file held only ciphertext; the filesystem may keep its blocks until they
+// are reused, as with any file Put replaces.
+func (f *File) Delete(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := f.checkDir(); err != nil {
+		return err
+	}
+	if err := os.Remove(f.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keystore: delete %s: %w", name, err)
+	}
+	d, err := os.Open(f.dir)
+	if err != nil {
+		return fmt.Errorf("keystore: open directory %s for sync: %w", f.dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("keystore: sync directory %s: %w", f.dir, err)
+	}
+	return nil
+}
+
 func (f *File) path(name string) string { return filepath.Join(f.dir, name+fileExt) }
 
 // checkDir verifies that the keystore directory exists, is a directory (a symbolic

@@ -23,6 +23,9 @@ type Keystore interface {
 	Get(ctx context.Context, name string) ([]byte, error)
 	// Put creates or replaces the secret name. An empty secret is refused.
 	Put(ctx context.Context, name string, secret []byte) error
+	// Delete erases the secret name and every earlier version of it the backend
+	// keeps. Deleting a secret that does not exist is not an error.
+	Delete(ctx context.Context, name string) error
 }
 
 // ErrNotFound reports a secret that does not exist.

@@ -354,6 +354,23 @@ func (v *Vault) Put(ctx context.Context, name string, secret []byte) error {
 	return nil
 }
 
+// Delete destroys every version of name and its metadata (KV v2 DELETE
+// metadata/…), so that no earlier version of the secret stays readable. A missing
+// secret is not an error. The policy needs the delete capability on the metadata path.
+func (v *Vault) Delete(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	err := v.do(ctx, func() error {
+		_, err := v.client.Logical().DeleteWithContext(ctx, v.cfg.mount()+"/metadata/"+v.secretPath(name))
+		return compactError(err)
+	})
+	if err != nil {
+		return fmt.Errorf("keystore: vault delete %s: %w", v.display(name), err)
+	}
+	return nil
+}
+
 // do runs op with a valid token. With AppRole it logs in first if the token has
 // expired (or is about to), and once more if Vault refuses the token (403): it may
 // have been revoked. A second refusal is returned — it is a policy matter.

@@ -112,6 +112,23 @@ func TestVaultDevServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Run("token/delete-every-version", func(t *testing.T) {
+		for range 2 {
+			if err := v.Put(ctx, "deleted-share", randomSecret(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := v.Delete(ctx, "deleted-share"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Get(ctx, "deleted-share"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get after Delete: %v", err)
+		}
+		if _, ok := dv.rawValue(t, "polyroot/dta-1/deleted-share", 1); ok {
+			t.Fatal("version 1 is still readable after Delete")
+		}
+	})
+
 	t.Run("token/round-trip", func(t *testing.T) {
 		secret := randomSecret(t)
 		if err := v.Put(ctx, "master-share", secret); err != nil {
