@@ -49,6 +49,10 @@ import (
 const (
 	SecretMasterShare = "master-share"
 	SecretSigningKey  = "signing-key"
+	// SecretMasterShareNext is the share a resharing made (dta reshare), pending until
+	// the DTA loads a bundle whose commitment is its: then it becomes SecretMasterShare
+	// and the old share is erased (see New and Reload).
+	SecretMasterShareNext = "master-share-next"
 )
 
 // Config configures a DTA.
@@ -314,13 +318,9 @@ func (s *Service) checkpoint(ctx context.Context) (uint64, []byte, error) {
 
 // loadKeys reads the keys and checks them against the DTA's record in the bundle.
 func (s *Service) loadKeys(ctx context.Context, b *bundle.Bundle, rec *bundle.DTA) (*keys, error) {
-	raw, err := s.cfg.Keys.Get(ctx, SecretMasterShare)
+	master, err := ActivateShare(ctx, s.cfg.Keys, rec, s.cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("dta: master share: %w", err)
-	}
-	master, err := pairing.DecodeScalar(raw)
-	if err != nil {
-		return nil, fmt.Errorf("dta: the master share in the keystore is malformed")
+		return nil, err
 	}
 	signing, err := SigningKey(ctx, s.cfg.Keys)
 	if err != nil {
@@ -339,7 +339,8 @@ func (s *Service) loadKeys(ctx context.Context, b *bundle.Bundle, rec *bundle.DT
 
 // Reload re-reads the keys from the keystore (after a rotation) and, if they match b,
 // the new trust bundle, swaps keys, bundle and record in at once; otherwise it keeps
-// the current ones. The domain, the log origin and the signing key cannot change.
+// the current ones. A bundle whose commitment is that of the pending share of a
+// resharing activates it (ActivateShare): the old share is erased. The domain, the log origin and the signing key cannot change.
 func (s *Service) Reload(ctx context.Context, b *bundle.Bundle) error {
 	cur := s.keys.Load()
 	rec, ok := b.Find(s.cfg.Index)
