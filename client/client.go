@@ -169,6 +169,9 @@ func Bootstrap(ctx context.Context, dir, bundleURLorFile, fingerprint string, op
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
+	if err := recoverAdoption(dir); err != nil && !o.replace {
+		return err
+	}
 	if st, err := loadToken(dir); err == nil && st != nil && st.BundleFingerprint != fp {
 		return fmt.Errorf("client: %s holds an enrolment under another trust bundle; use another directory", dir)
 	}
@@ -179,7 +182,11 @@ func Bootstrap(ctx context.Context, dir, bundleURLorFile, fingerprint string, op
 	if err := writeFileAtomic(dir, BundleFile, file, 0o644); err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, FingerprintFile, []byte(fp+"\n"), 0o644)
+	if err := writeFileAtomic(dir, FingerprintFile, []byte(fp+"\n"), 0o644); err != nil {
+		return err
+	}
+	// A successor's journal or check time belongs to the bundle pinned before.
+	return removeFiles(dir, BundlePreviousFile, BundleCheckFile)
 }
 
 func readBundleSource(ctx context.Context, hc *http.Client, src string) ([]byte, error) {
@@ -221,16 +228,18 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 // A Client is an enrolled (or bootstrapped) identity of one domain, backed by its
 // directory. It is safe for concurrent use.
 type Client struct {
-	dir         string
-	o           *options
+	dir    string
+	o      *options
+	domain pairing.Domain // the same in every successor of the pinned bundle
+
+	mu sync.Mutex
+	// bundle and fingerprint are the pinned trust bundle; a successor replaces them
+	// (successor.go). Read them with pinned.
 	bundle      *bundle.Bundle
 	fingerprint string
-	domain      pairing.Domain
-
-	mu    sync.Mutex
-	state *tokenState // nil before Enroll
-	id    pairing.IDHash
-	token *pairing.G1
+	state       *tokenState // nil before Enroll
+	id          pairing.IDHash
+	token       *pairing.G1
 }
 
 // Open loads a client directory: the pinned bundle (its fingerprint and signature are
@@ -282,7 +291,7 @@ type PermitInfo struct {
 func (c *Client) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Status{Domain: c.bundle.Domain}
+	s := Status{Domain: c.domain.Name}
 	if c.state == nil {
 		return s
 	}

@@ -43,6 +43,11 @@ const maxPermitSlots = 366
 // registrar's tickets name that key; every DTA seals its shares to it. What a TLS
 // interceptor sees is useless to it, and one that replaces the key is detected:
 // ErrPossibleInterception.
+//
+// A registrar that works under a successor of the pinned bundle (the DTAs reshared
+// the master key), or DTA shares that fail against the pinned commitments, make Enroll
+// fetch the server's bundle and adopt it if it is a successor (ErrBundleNotSuccessor
+// otherwise), then go on under it.
 func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte, device bool) error {
 	switch {
 	case device && len(pin) > 0:
@@ -68,7 +73,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if err != nil {
 		return err
 	}
-	req, err := wire.NewRedeemRequest(code, c.bundle.Domain, sealPub)
+	req, err := wire.NewRedeemRequest(code, c.domain.Name, sealPub)
 	if err != nil {
 		return fmt.Errorf("client: the enrolment code: %w", err)
 	}
@@ -84,6 +89,15 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 		return serverError(err)
 	}
 	id, err := c.checkPackage(&pkg, device, sealPub)
+	if errors.Is(err, ErrBundleFingerprint) {
+		// The registrar works under another bundle: a successor (after a resharing) is
+		// adopted, anything else refused (successor.go).
+		if adopted, aerr := c.adoptServerBundle(ctx, serverURL); aerr != nil {
+			return errors.Join(err, aerr)
+		} else if adopted {
+			id, err = c.checkPackage(&pkg, device, sealPub)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -91,19 +105,19 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if c.domain.PermitPeriod != 0 {
 		jobs = append(jobs, job{kind: wire.KindPermit, ticket: pkg.PermitTicket, first: pkg.FirstSlot, last: pkg.LastSlot})
 	}
-	got, err := c.collect(ctx, id, sealPriv, jobs)
+	got, b, fp, err := c.collectAdopting(ctx, serverURL, id, sealPriv, jobs)
 	if err != nil {
 		return err
 	}
-	sA, err := got.combine(c.bundle.SharingMode(), wire.KindClient, 0)
+	sA, err := got.combine(b.SharingMode(), wire.KindClient, 0)
 	if err != nil {
 		return err
 	}
 	tk := pairing.ExtractPIN(c.domain.Name, id, sA, pin)
-	st := &tokenState{Version: tokenVersion, BundleFingerprint: c.fingerprint, Domain: pkg.Domain, ID: pkg.ID,
+	st := &tokenState{Version: tokenVersion, BundleFingerprint: fp, Domain: pkg.Domain, ID: pkg.ID,
 		IDHash: hex.EncodeToString(id[:]), Device: device, NotAfter: pkg.NotAfter, Token: tk.Bytes(), SealKey: sealPriv,
 		Permits: map[uint64][]byte{}, Receipts: got.receipts}
-	if err := got.addPermits(c.bundle.SharingMode(), st.Permits); err != nil {
+	if err := got.addPermits(b.SharingMode(), st.Permits); err != nil {
 		return err
 	}
 	if err := saveToken(c.dir, st); err != nil {
@@ -121,12 +135,12 @@ func (c *Client) checkPackage(p *wire.EnrolPackage, device bool, sealPub []byte)
 	bad := func(format string, a ...any) (pairing.IDHash, error) {
 		return pairing.IDHash{}, fmt.Errorf("client: the enrolment package from the server "+format, a...)
 	}
-	if p.Domain != c.bundle.Domain {
-		return bad("is for domain %q, the pinned bundle for %q", p.Domain, c.bundle.Domain)
+	if p.Domain != c.domain.Name {
+		return bad("is for domain %q, the pinned bundle for %q", p.Domain, c.domain.Name)
 	}
-	if normalizeFingerprint(p.BundleFingerprint) != c.fingerprint {
+	if _, fp := c.pinned(); normalizeFingerprint(p.BundleFingerprint) != fp {
 		return pairing.IDHash{}, fmt.Errorf("%w: the registrar works under bundle %.16s…, this client pinned %.16s…",
-			ErrBundleFingerprint, p.BundleFingerprint, c.fingerprint)
+			ErrBundleFingerprint, p.BundleFingerprint, fp)
 	}
 	id, err := pairing.NewIDHash(p.Domain, p.ID, p.Salt)
 	if err != nil {
@@ -159,7 +173,7 @@ func (c *Client) checkPackage(p *wire.EnrolPackage, device bool, sealPub []byte)
 // for this identity (and, for permits, these slots), and names the client's seal key:
 // tickets for another key mean that someone between client and server replaced it.
 func (c *Client) checkTicket(token, kind string, id pairing.IDHash, sealPub []byte, first, last uint64) error {
-	tk, err := ticket.Verify(token, c.bundle.RegistrarPublicKey(), c.bundle.Domain, kind, c.o.now())
+	tk, err := ticket.Verify(token, c.pinnedBundle().RegistrarPublicKey(), c.domain.Name, kind, c.o.now())
 	if err != nil {
 		return fmt.Errorf("client: the server's %s ticket: %w", kind, err)
 	}
@@ -184,7 +198,8 @@ func checkSlots(ticket string, first, last uint64) error {
 // identity), fetches the permit shares from every DTA,
 // checks and combines them and stores them. Permits of slots before the previous one
 // are dropped. Once every permit has expired there is no way to get an access token:
-// use RenewPermits.
+// use RenewPermits. Both adopt a successor of the pinned bundle that the server serves
+// (after the DTAs reshared the master key; see storePermits).
 func (c *Client) RefreshPermits(ctx context.Context, serverURL, accessToken string, days int) error {
 	id, err := c.permitIdentity()
 	if err != nil {
@@ -208,7 +223,7 @@ func (c *Client) RefreshPermits(ctx context.Context, serverURL, accessToken stri
 		}
 		return serverError(err)
 	}
-	return c.storePermits(ctx, id, &pt)
+	return c.storePermits(ctx, serverURL, id, &pt)
 }
 
 // RenewPermits gets permits for the next days permit periods (0: the server's default
@@ -249,7 +264,7 @@ func (c *Client) RenewPermits(ctx context.Context, serverURL string, pin []byte,
 	if fr.Permit == nil {
 		return fmt.Errorf("client: the server's renewal carries no permit ticket")
 	}
-	return c.storePermits(ctx, id, fr.Permit)
+	return c.storePermits(ctx, serverURL, id, fr.Permit)
 }
 
 // maxPermitDays is the most permit periods the server hands out at once.
@@ -271,8 +286,10 @@ func (c *Client) permitIdentity() (pairing.IDHash, error) {
 
 // storePermits presents a permit ticket from the server at every DTA, checks and
 // combines the shares, and stores the permits, dropping those of slots before the
-// previous one.
-func (c *Client) storePermits(ctx context.Context, id pairing.IDHash, pt *wire.PermitTicket) error {
+// previous one. First, at most once per BundleCheckInterval, and whenever a share's
+// DLEQ proof fails against the pinned bundle, it looks for a successor of the pinned
+// bundle at serverURL (dailyBundleCheck, collectAdopting).
+func (c *Client) storePermits(ctx context.Context, serverURL string, id pairing.IDHash, pt *wire.PermitTicket) error {
 	if err := checkSlots(pt.Ticket, pt.FirstSlot, pt.LastSlot); err != nil {
 		return fmt.Errorf("client: the server's permit ticket %v", err)
 	}
@@ -286,7 +303,10 @@ func (c *Client) storePermits(ctx context.Context, id pairing.IDHash, pt *wire.P
 	if err := c.checkTicket(pt.Ticket, ticket.KindPermit, id, sealPub, pt.FirstSlot, pt.LastSlot); err != nil {
 		return err
 	}
-	got, err := c.collect(ctx, id, sealPriv, []job{{kind: wire.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
+	if err := c.dailyBundleCheck(ctx, serverURL); err != nil {
+		return err
+	}
+	got, b, _, err := c.collectAdopting(ctx, serverURL, id, sealPriv, []job{{kind: wire.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
 	if err != nil {
 		return err
 	}
@@ -303,7 +323,7 @@ func (c *Client) storePermits(ctx context.Context, id pairing.IDHash, pt *wire.P
 			st.Permits[k] = v
 		}
 	}
-	if err := got.addPermits(c.bundle.SharingMode(), st.Permits); err != nil {
+	if err := got.addPermits(b.SharingMode(), st.Permits); err != nil {
 		return err
 	}
 	st.Receipts = append(slices.Clone(c.state.Receipts), got.receipts...)
@@ -334,6 +354,9 @@ type collected struct {
 	indices  map[slotKey][]uint32
 	shares   map[slotKey][]*pairing.G1
 	receipts []Receipt
+	// dleqFault: t valid shares sufficed, but a DTA's proof failed against the pinned
+	// bundle (threshold mode).
+	dleqFault bool
 }
 
 // collect presents every job's ticket at every DTA in parallel and verifies the
@@ -345,7 +368,7 @@ type collected struct {
 // combines the first t valid shares of each slot; it fails with a *QuorumError
 // naming every DTA that failed, and why, when fewer than t answered a job validly.
 // The DTAs that failed although t others sufficed are reported to WithDTAFaults.
-func (c *Client) collect(ctx context.Context, id pairing.IDHash, sealKey []byte, jobs []job) (*collected, error) {
+func (c *Client) collect(ctx context.Context, b *bundle.Bundle, id pairing.IDHash, sealKey []byte, jobs []job) (*collected, error) {
 	type result struct {
 		dta    int
 		job    int
@@ -353,20 +376,20 @@ func (c *Client) collect(ctx context.Context, id pairing.IDHash, sealKey []byte,
 		shares []checkedShare
 		err    error
 	}
-	n := len(c.bundle.DTAs)
+	n := len(b.DTAs)
 	need := n
-	threshold := c.bundle.SharingMode() == pairing.Threshold
+	threshold := b.SharingMode() == pairing.Threshold
 	if threshold {
-		need = c.bundle.Threshold
+		need = b.Threshold
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan result, n*len(jobs))
 	var wg sync.WaitGroup
-	for i := range c.bundle.DTAs {
+	for i := range b.DTAs {
 		for j := range jobs {
 			wg.Go(func() {
-				sh, err := c.fetch(fctx, &c.bundle.DTAs[i], id, sealKey, jobs[j])
+				sh, err := c.fetch(fctx, &b.DTAs[i], id, sealKey, jobs[j])
 				ch <- result{dta: i, job: j, shares: sh, err: err}
 			})
 		}
@@ -414,7 +437,7 @@ func (c *Client) collect(ctx context.Context, id pairing.IDHash, sealKey []byte,
 		failed  = map[uint32]bool{}
 	)
 	for _, r := range results {
-		d := &c.bundle.DTAs[r.dta]
+		d := &b.DTAs[r.dta]
 		var bad *badAnswer
 		switch {
 		case r.err == nil:
@@ -471,6 +494,7 @@ func (c *Client) collect(ctx context.Context, id pairing.IDHash, sealKey []byte,
 	if err != nil && c.o.dtaFaults != nil {
 		c.o.dtaFaults(err)
 	}
+	got.dleqFault = dleqFailed(err)
 	return got, nil
 }
 
@@ -581,7 +605,7 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, sealKey []byte, j job, 
 		if s.Slot != slot {
 			return nil, badf("share %d is for slot %d, want %d", i, s.Slot, slot)
 		}
-		plain, err := wire.Open(sealKey, &wire.SealContext{Domain: c.bundle.Domain, DTA: d.Index, Kind: j.kind, Slot: slot, TicketSHA256: ticketHash}, s.Sealed)
+		plain, err := wire.Open(sealKey, &wire.SealContext{Domain: c.domain.Name, DTA: d.Index, Kind: j.kind, Slot: slot, TicketSHA256: ticketHash}, s.Sealed)
 		if err != nil || len(plain) != pairing.G1Size+pairing.DLEQProofSize {
 			return nil, badf("the sealed share of slot %d does not open with this client's key", slot)
 		}
@@ -598,7 +622,7 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, sealKey []byte, j job, 
 			base = pairing.PermitPoint(id, slot, c.domain.PermitPeriod)
 		}
 		issued := []pairing.IssuedShare{{Index: d.Index, Commitment: commitment, Share: share, Proof: proof}}
-		sctx := pairing.ShareContext(c.bundle.Domain, d.Index, j.kind, slot)
+		sctx := pairing.ShareContext(c.domain.Name, d.Index, j.kind, slot)
 		if err := pairing.VerifyShares(base, issued, func(uint32) []byte { return sctx }); err != nil {
 			return nil, &badAnswer{err: err, dleq: true}
 		}
@@ -606,7 +630,7 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, sealKey []byte, j job, 
 		if err != nil {
 			return nil, badf("log entry of slot %d: %v", slot, err)
 		}
-		if e.DTA != d.Index || e.Domain != c.bundle.Domain || e.Kind != j.kind || e.Subject != subject ||
+		if e.DTA != d.Index || e.Domain != c.domain.Name || e.Kind != j.kind || e.Subject != subject ||
 			e.Slot != slot || e.SealedSHA256 != sha256Hex(s.Sealed) || e.TicketSHA256 != hex.EncodeToString(ticketHash[:]) {
 			return nil, badf("the log entry of slot %d does not describe this issuance", slot)
 		}

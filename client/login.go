@@ -116,7 +116,7 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 		return nil, nil, fmt.Errorf("client: %w", err)
 	}
 	req.Pass1, _ = p1.MarshalBinary()
-	req.Domain = c.bundle.Domain
+	req.Domain = c.domain.Name
 	var sr wire.StartResponse
 	resp, err := postJSON(ctx, c.o.serverHTTP, startURL, "", req, &sr)
 	if err != nil {

@@ -39,7 +39,7 @@ func (c *Client) pendingFor(code string) (sealPub, sealPriv []byte, err error) {
 	codeID, _ := wire.CodeSecrets(norm)
 	if raw, err := os.ReadFile(filepath.Join(c.dir, PendingFile)); err == nil {
 		var p pendingEnrolment
-		if json.Unmarshal(raw, &p) == nil && p.Domain == c.bundle.Domain && string(p.CodeID) == string(codeID[:]) {
+		if json.Unmarshal(raw, &p) == nil && p.Domain == c.domain.Name && string(p.CodeID) == string(codeID[:]) {
 			if pub, err := wire.SealPublicKey(p.SealKey); err == nil {
 				return pub, p.SealKey, nil
 			}
@@ -50,7 +50,7 @@ func (c *Client) pendingFor(code string) (sealPub, sealPriv []byte, err error) {
 	if sealPub, sealPriv, err = wire.NewSealKey(); err != nil {
 		return nil, nil, err
 	}
-	raw, err := json.Marshal(pendingEnrolment{Domain: c.bundle.Domain, CodeID: codeID[:], SealKey: sealPriv, Started: c.o.now()})
+	raw, err := json.Marshal(pendingEnrolment{Domain: c.domain.Name, CodeID: codeID[:], SealKey: sealPriv, Started: c.o.now()})
 	if err != nil {
 		return nil, nil, err
 	}

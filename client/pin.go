@@ -37,7 +37,7 @@ func (c *Client) choosePIN(pin []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n, least := utf8.RuneCount(norm), c.bundle.PINPolicy(); n < least {
+	if n, least := utf8.RuneCount(norm), c.pinnedBundle().PINPolicy(); n < least {
 		return nil, fmt.Errorf("%w: at least %d characters, this one has %d", ErrPINPolicy, least, n)
 	}
 	return norm, nil

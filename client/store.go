@@ -113,8 +113,12 @@ func normalizeFingerprint(fp string) string {
 	return strings.ReplaceAll(fp, ":", "")
 }
 
-// loadBundle reads the pinned bundle and re-checks its fingerprint and signature.
+// loadBundle reads the pinned bundle and re-checks its fingerprint and signature,
+// after finishing an adoption of a successor that a crash interrupted.
 func loadBundle(dir string) (*bundle.Bundle, string, error) {
+	if err := recoverAdoption(dir); err != nil {
+		return nil, "", err
+	}
 	fpb, err := os.ReadFile(filepath.Join(dir, FingerprintFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", fmt.Errorf("client: %s holds no pinned trust bundle; run bootstrap first", dir)

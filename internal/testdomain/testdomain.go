@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -269,4 +270,99 @@ func SealKeyFor(kind string) string {
 		return ""
 	}
 	return SealKey
+}
+
+// Reshare simulates a resharing of the domain's master key s among the DTAs: each DTA
+// gets a fresh master share of the same s, the DTAs in retire stop and leave the
+// domain, and the registrar signs the successor bundle (serial one greater, new
+// commitments, the same everything else). The DTAs restart under it; d's Bundle,
+// BundleFile and Fingerprint become the successor's. It never learns s: in threshold
+// mode it adds g(i) to each share s_i for a random polynomial g of degree t−1 with
+// g(0) = 0, in additive mode z_i with Σ z_i = 0. It is a test-only dealer, not the
+// resharing protocol (polyroot dta reshare).
+func (d *Domain) Reshare(retire ...uint32) {
+	d.t.Helper()
+	ctx := context.Background()
+	next := *d.Bundle
+	next.DTAs = nil
+	next.Serial = d.Bundle.Serial + 1
+	var keep []*DTA
+	for _, x := range d.DTAs {
+		x.Stop()
+		if slices.Contains(retire, x.Index) {
+			continue
+		}
+		keep = append(keep, x)
+		rec, _ := d.Bundle.Find(x.Index)
+		next.DTAs = append(next.DTAs, *rec)
+	}
+	if next.Mode == "additive" {
+		next.Threshold = len(keep)
+	}
+	deltas, err := zeroSharing(next.Mode == "threshold", next.Threshold, keep)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for i, x := range keep {
+		raw, err := x.Keys.Get(ctx, dta.SecretMasterShare)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		s, err := pairing.DecodeScalar(raw)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		s.Add(s, deltas[i])
+		if err := x.Keys.Put(ctx, dta.SecretMasterShare, s.Bytes()); err != nil {
+			d.t.Fatal(err)
+		}
+		next.DTAs[i].Commitment = hex.EncodeToString(pairing.G1Generator().Mul(s).Bytes())
+	}
+	file, fp, err := bundle.Sign(&next, d.Registrar)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if d.Bundle, err = bundle.Parse(file); err != nil {
+		d.t.Fatal(err)
+	}
+	d.BundleFile, d.Fingerprint, d.DTAs = file, fp, keep
+	for _, x := range keep {
+		x.Start()
+	}
+}
+
+// zeroSharing returns a sharing of 0 among dtas: g(index) for a random g of degree
+// threshold−1 with g(0) = 0, or (additive) random values that sum to 0.
+func zeroSharing(threshold bool, t int, dtas []*DTA) ([]*pairing.Scalar, error) {
+	out := make([]*pairing.Scalar, len(dtas))
+	if !threshold {
+		sum := pairing.NewScalar(0)
+		for i := range dtas[1:] {
+			z, err := pairing.RandomScalar(rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			out[i+1] = z
+			sum.Add(sum, z)
+		}
+		out[0] = new(pairing.Scalar).Neg(sum)
+		return out, nil
+	}
+	coeffs := make([]*pairing.Scalar, t-1)
+	for k := range coeffs {
+		c, err := pairing.RandomScalar(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		coeffs[k] = c
+	}
+	for i, x := range dtas {
+		xi := pairing.NewScalar(uint64(x.Index))
+		y := pairing.NewScalar(0)
+		for k := len(coeffs) - 1; k >= 0; k-- { // Horner, then one more factor x: g(0) = 0
+			y.Mul(y, xi).Add(y, coeffs[k])
+		}
+		out[i] = y.Mul(y, xi)
+	}
+	return out, nil
 }

@@ -1,0 +1,279 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// Files of a client directory for successor bundles.
+const (
+	// BundlePreviousFile is the journal of an adoption in progress: the bundle pinned
+	// before, kept until bundle.json, bundle.sha256 and token.json all name the
+	// successor. Open finishes an adoption that a crash interrupted.
+	BundlePreviousFile = "bundle.prev.json"
+	// BundleCheckFile holds when the auth server's bundle was last checked (RFC 3339).
+	BundleCheckFile = "bundle.checked"
+)
+
+// BundleCheckInterval is how often, at most, RefreshPermits and RenewPermits fetch the
+// auth server's trust bundle to look for a successor of the pinned one. A DTA share
+// whose proof fails against the pinned bundle makes the client look at once.
+const BundleCheckInterval = 24 * time.Hour
+
+// ErrBundleNotSuccessor: the auth server serves another trust bundle than the pinned
+// one, and it is not a successor the client may adopt (bundle.CheckSuccessor: signed
+// by the pinned bundle's registrar key, same domain, registrar, protocol, permit
+// period and master public key, a greater serial). The error says which check failed.
+// Nothing was changed; tell the domain's operator.
+var ErrBundleNotSuccessor = errors.New("client: the auth server's trust bundle is not a successor of the pinned one; nothing was changed; tell the domain's operator")
+
+// errBundleFetch marks a failure to fetch the server's bundle (as opposed to a refusal).
+var errBundleFetch = errors.New("client: fetching the auth server's trust bundle")
+
+// pinned returns the pinned bundle and its fingerprint.
+func (c *Client) pinned() (*bundle.Bundle, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bundle, c.fingerprint
+}
+
+// pinnedBundle returns the pinned bundle.
+func (c *Client) pinnedBundle() *bundle.Bundle {
+	b, _ := c.pinned()
+	return b
+}
+
+// Fingerprint returns the SHA-256 fingerprint of the pinned trust bundle (it changes
+// when the client adopts a successor).
+func (c *Client) Fingerprint() string {
+	_, fp := c.pinned()
+	return fp
+}
+
+// dleqFailed reports whether err holds a DTA share whose DLEQ proof failed.
+func dleqFailed(err error) bool {
+	var se *pairing.ShareError
+	return err != nil && errors.As(err, &se)
+}
+
+// collectAdopting is collect with the pinned bundle; when a DTA's share fails its
+// DLEQ proof against the pinned commitment (the DTAs may have reshared), it fetches
+// the auth server's bundle, adopts it if it is a successor, and collects once more
+// with it. It returns the shares and the bundle and fingerprint they were checked
+// against.
+func (c *Client) collectAdopting(ctx context.Context, serverURL string, id pairing.IDHash, sealKey []byte, jobs []job) (*collected, *bundle.Bundle, string, error) {
+	b, fp := c.pinned()
+	got, err := c.collect(ctx, b, id, sealKey, jobs)
+	switch {
+	case err == nil && !got.dleqFault:
+		return got, b, fp, nil
+	case err == nil:
+		// t valid shares sufficed; a successor is adopted for the next time.
+		if _, aerr := c.adoptServerBundle(ctx, serverURL); aerr != nil && c.o.dtaFaults != nil {
+			c.o.dtaFaults(aerr)
+		}
+		return got, b, fp, nil
+	case !dleqFailed(err):
+		return nil, nil, "", err
+	}
+	adopted, aerr := c.adoptServerBundle(ctx, serverURL)
+	if aerr != nil {
+		return nil, nil, "", errors.Join(err, aerr)
+	}
+	if !adopted {
+		return nil, nil, "", err
+	}
+	b, fp = c.pinned()
+	got, err = c.collect(ctx, b, id, sealKey, jobs)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return got, b, fp, nil
+}
+
+// dailyBundleCheck looks for a successor of the pinned bundle at the auth server, at
+// most once per BundleCheckInterval. A server that cannot be asked is no error (the
+// operation goes on with the pinned bundle, and the next one asks again); a bundle
+// that is refused is (ErrBundleNotSuccessor).
+func (c *Client) dailyBundleCheck(ctx context.Context, serverURL string) error {
+	now := c.o.now()
+	if raw, err := os.ReadFile(filepath.Join(c.dir, BundleCheckFile)); err == nil {
+		last, err := time.Parse(time.RFC3339, strings.TrimSpace(string(raw)))
+		if err == nil && !now.Before(last) && now.Sub(last) < BundleCheckInterval {
+			return nil
+		}
+	}
+	_, err := c.adoptServerBundle(ctx, serverURL)
+	if errors.Is(err, errBundleFetch) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Best effort: without it, the next operation asks again.
+	_ = writeFileAtomic(c.dir, BundleCheckFile, []byte(now.UTC().Format(time.RFC3339)+"\n"), 0o644)
+	return nil
+}
+
+// adoptServerBundle fetches the auth server's bundle (GET /v1/bundle) and adopts it
+// when it is a successor of the pinned one. It returns whether it adopted one; the
+// same bundle as the pinned one is no error.
+func (c *Client) adoptServerBundle(ctx context.Context, serverURL string) (bool, error) {
+	u, err := c.o.serverURL(serverURL, "/v1/bundle")
+	if err != nil {
+		return false, err
+	}
+	file, err := readBundleSource(ctx, c.o.serverHTTP, u)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", errBundleFetch, err)
+	}
+	return c.adopt(file)
+}
+
+// adopt replaces the pinned bundle with file when it is a successor of it: its
+// signature verifies with the pinned registrar key and bundle.CheckSuccessor passes
+// (ParseSuccessor), and its DTA URLs are allowed. Only then are bundle.json,
+// bundle.sha256 and the token file's bundle_fingerprint replaced (swapBundle). The
+// server that served file is not trusted for any of this.
+func (c *Client) adopt(file []byte) (bool, error) {
+	old, oldFP := c.pinned()
+	fp := bundle.Fingerprint(file)
+	if fp == oldFP {
+		return false, nil
+	}
+	next, err := bundle.ParseSuccessor(old, file)
+	if err != nil {
+		return false, fmt.Errorf("%w (bundle %.16s…): %w", ErrBundleNotSuccessor, fp, err)
+	}
+	if err := next.CheckDTAURLs(c.o.insecureDTA); err != nil {
+		return false, fmt.Errorf("%w (bundle %.16s…): %w", ErrBundleNotSuccessor, fp, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fingerprint != oldFP { // adopted meanwhile
+		return c.fingerprint == fp, nil
+	}
+	var st *tokenState
+	if c.state != nil {
+		cp := *c.state
+		cp.BundleFingerprint = fp
+		st = &cp
+	}
+	if err := swapBundle(c.dir, oldFP, file, fp, st); err != nil {
+		return false, err
+	}
+	c.bundle, c.fingerprint = next, fp
+	if st != nil {
+		c.state = st
+	}
+	return true, nil
+}
+
+// swapBundle replaces the pinned bundle file (fingerprint oldFP) with file: the old
+// file goes to BundlePreviousFile first, then bundle.json, bundle.sha256 and the token
+// file (st, if any) are written, each atomically, and the journal is removed. A crash
+// in between leaves the journal, and recoverAdoption finishes the adoption.
+func swapBundle(dir, oldFP string, file []byte, fp string, st *tokenState) error {
+	prev, err := os.ReadFile(filepath.Join(dir, BundleFile))
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if bundle.Fingerprint(prev) != oldFP {
+		return fmt.Errorf("%w (%s was changed while the client ran)", ErrBundleFingerprint, BundleFile)
+	}
+	if err := writeFileAtomic(dir, BundlePreviousFile, prev, 0o644); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(dir, BundleFile, file, 0o644); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(dir, FingerprintFile, []byte(fp+"\n"), 0o644); err != nil {
+		return err
+	}
+	if st != nil {
+		if err := saveToken(dir, st); err != nil {
+			return err
+		}
+	}
+	return removeFiles(dir, BundlePreviousFile)
+}
+
+// recoverAdoption finishes an adoption that a crash interrupted (BundlePreviousFile
+// exists): if bundle.json still is the previous bundle, nothing was adopted; otherwise
+// bundle.json must be a successor of the previous bundle (checked as adopt does),
+// bundle.sha256 must name one of the two, and both it and the token file are moved
+// to the successor. Anything else is an error that changes nothing.
+func recoverAdoption(dir string) error {
+	prevFile, err := os.ReadFile(filepath.Join(dir, BundlePreviousFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	damaged := func(why string) error {
+		return fmt.Errorf("client: %s: an interrupted adoption of a successor bundle cannot be finished: %s; bootstrap again", dir, why)
+	}
+	cur, err := os.ReadFile(filepath.Join(dir, BundleFile))
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	fpb, err := os.ReadFile(filepath.Join(dir, FingerprintFile))
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	pinnedFP := normalizeFingerprint(string(fpb))
+	prevFP, curFP := bundle.Fingerprint(prevFile), bundle.Fingerprint(cur)
+	if curFP == prevFP {
+		if pinnedFP != prevFP {
+			return damaged("bundle.sha256 names another bundle")
+		}
+		return removeFiles(dir, BundlePreviousFile)
+	}
+	if pinnedFP != prevFP && pinnedFP != curFP {
+		return damaged("bundle.sha256 names neither the previous bundle nor its successor")
+	}
+	prev, err := bundle.Parse(prevFile)
+	if err != nil {
+		return damaged(err.Error())
+	}
+	if _, err := bundle.ParseSuccessor(prev, cur); err != nil {
+		return damaged(err.Error())
+	}
+	if pinnedFP != curFP {
+		if err := writeFileAtomic(dir, FingerprintFile, []byte(curFP+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	st, err := loadToken(dir)
+	if err != nil {
+		return err
+	}
+	if st != nil && st.BundleFingerprint == prevFP {
+		st.BundleFingerprint = curFP
+		if err := saveToken(dir, st); err != nil {
+			return err
+		}
+	}
+	return removeFiles(dir, BundlePreviousFile)
+}
+
+// removeFiles removes the named files of dir (those absent are no error) and syncs
+// dir.
+func removeFiles(dir string, names ...string) error {
+	for _, n := range names {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("client: %w", err)
+		}
+	}
+	return syncDir(dir)
+}
