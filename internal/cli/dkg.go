@@ -18,8 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v3"
@@ -90,7 +88,11 @@ func dkgCommand() *ucli.Command {
 			"                         --transcript-out transcript.json --record-out dta-i.dkg.json\n" +
 			"   4. registrar:     polyroot bundle assemble --mode threshold --threshold T --transcript transcript.json \\\n" +
 			"                         --record dta-1.dkg.json … --out bundle.json\n" +
-			"   Publish transcript.json beside bundle.json: anyone can verify it.",
+			"   Publish transcript.json beside bundle.json: anyone can verify it.\n\n" +
+			"A resharing (same key, new shares, maybe another committee) has a session made with\n" +
+			"--reshare-from bundle.json; each DTA of the old and the new committee runs polyroot dta\n" +
+			"reshare; the registrar assembles the successor bundle (bundle assemble --successor-of).\n" +
+			"See docs/dkg.md.",
 		Commands: []*ucli.Command{dkgSessionCommand()},
 	}
 }
@@ -99,7 +101,8 @@ func dkgSessionCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "session",
 		Usage: "write the session file of a DKG: domain, threshold, epoch, a fresh nonce, and each DTA's key and ceremony URL",
-		UsageText: "polyroot dkg session --domain DOMAIN --threshold T [--epoch E] --member RECORD=URL … --out FILE\n\n" +
+		UsageText: "polyroot dkg session --domain DOMAIN --threshold T [--epoch E] --member RECORD=URL … --out FILE\n" +
+			"       polyroot dkg session --reshare-from BUNDLE [--threshold T] --member RECORD=URL … [--dealer-url INDEX=URL …] --out FILE\n\n" +
 			"Example:\n" +
 			"   polyroot dkg session --domain api.example.com --threshold 2 \\\n" +
 			"       --member dta-1.json=https://dta1.example.net:9443 --member dta-2.json=https://dta2.example.net:9443 \\\n" +
@@ -117,6 +120,10 @@ func dkgSessionCommand() *ucli.Command {
 			&ucli.Uint64Flag{Name: "epoch", Value: 1, Usage: "the `EPOCH` of this key generation"},
 			&ucli.StringSliceFlag{Name: "member", Aliases: []string{"m"}, Usage: "a DTA: `RECORD=URL`, its record file and its ceremony URL; repeat for each DTA", TakesFile: true},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the session to `FILE` (never overwritten)", TakesFile: true},
+			&ucli.StringFlag{Name: "reshare-from", Usage: "a resharing of the key of the threshold bundle `FILE`: its DTAs deal, the --member DTAs receive " +
+				"(domain and, unless given, threshold from the bundle; epoch: the bundle's serial + 2)", TakesFile: true},
+			&ucli.StringSliceFlag{Name: "dealer-url", Usage: "in a resharing, `INDEX=URL`: the board of an old DTA that is not a --member (it retires)"},
+			&ucli.StringSliceFlag{Name: "skip-dealer", Usage: "in a resharing, the `INDEX` of an old DTA that cannot take part (it does not deal; at least the old threshold must)"},
 		},
 		Action: dkgSession,
 	}
@@ -124,42 +131,41 @@ func dkgSessionCommand() *ucli.Command {
 
 func dkgSession(_ context.Context, c *ucli.Command) error {
 	domain, t, out, members := c.String("domain"), c.Int("threshold"), c.String("out"), c.StringSlice("member")
+	from := c.String("reshare-from")
 	switch {
-	case domain == "":
+	case domain == "" && from == "":
 		return errors.New("dkg session: --domain is required")
 	case out == "":
 		return errors.New("dkg session: --out is required")
 	case len(members) < 2:
 		return errors.New("dkg session: give at least two --member RECORD=URL")
-	case t < 2 || t > len(members):
+	case (t < 2 && (from == "" || t != 0)) || t > len(members):
 		return fmt.Errorf("dkg session: --threshold %d: want 2 to %d (the number of members)", t, len(members))
+	case from == "" && (len(c.StringSlice("dealer-url")) > 0 || len(c.StringSlice("skip-dealer")) > 0):
+		return errors.New("dkg session: --dealer-url and --skip-dealer need --reshare-from")
 	}
 	if _, err := os.Stat(out); err == nil {
 		return fmt.Errorf("dkg session: %s exists; a session file is never overwritten (each session has a fresh nonce)", out)
+	}
+	var f *dkgnet.SessionFile
+	var err error
+	if from != "" {
+		f, err = reshareSessionFile(c, from)
+	} else {
+		f = &dkgnet.SessionFile{Version: 1, Domain: domain, Epoch: c.Uint64("epoch"), Threshold: t}
+		f.Members, err = sessionMembers(members, domain, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("dkg session: %w", err)
+	}
+	if f.Threshold > len(f.Members) {
+		return fmt.Errorf("dkg session: threshold %d of %d members", f.Threshold, len(f.Members))
 	}
 	var nonce [32]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return err
 	}
-	f := &dkgnet.SessionFile{Version: 1, Domain: domain, Epoch: c.Uint64("epoch"), Nonce: hex.EncodeToString(nonce[:]), Threshold: t}
-	from := map[uint32]string{}
-	for _, m := range members {
-		i := strings.Index(m, "=http")
-		if i <= 0 {
-			return fmt.Errorf("dkg session: --member %q: want RECORD=URL, e.g. dta-1.json=https://dta1.example.net:9443", m)
-		}
-		path, url := m[:i], m[i+1:]
-		rec, err := readDKGRecord(path, domain)
-		if err != nil {
-			return fmt.Errorf("dkg session: %w", err)
-		}
-		if other, dup := from[rec.Index]; dup {
-			return fmt.Errorf("dkg session: records %s and %s are both DTA %d", other, path, rec.Index)
-		}
-		from[rec.Index] = path
-		f.Members = append(f.Members, dkgnet.SessionMember{Index: rec.Index, SigningKey: rec.SigningKey, URL: url})
-	}
-	sort.Slice(f.Members, func(i, j int) bool { return f.Members[i].Index < f.Members[j].Index })
+	f.Nonce = hex.EncodeToString(nonce[:])
 	js, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
@@ -172,7 +178,12 @@ func dkgSession(_ context.Context, c *ucli.Command) error {
 		return fmt.Errorf("dkg session: %w", err)
 	}
 	sum := sha256.Sum256(js)
-	fmt.Fprintf(c.Root().ErrWriter, "polyroot: wrote %s: DKG of %s, epoch %d, %d of %d DTAs\n", out, domain, f.Epoch, t, len(f.Members))
+	if r := f.Reshare; r != nil {
+		fmt.Fprintf(c.Root().ErrWriter, "polyroot: wrote %s: resharing of %s, epoch %d, %d of %d old DTAs → %d of %d\n",
+			out, f.Domain, f.Epoch, r.Threshold, len(r.Dealers), f.Threshold, len(f.Members))
+	} else {
+		fmt.Fprintf(c.Root().ErrWriter, "polyroot: wrote %s: DKG of %s, epoch %d, %d of %d DTAs\n", out, f.Domain, f.Epoch, f.Threshold, len(f.Members))
+	}
 	_, err = fmt.Fprintln(c.Root().Writer, hex.EncodeToString(sum[:]))
 	return err
 }

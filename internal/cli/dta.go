@@ -47,7 +47,7 @@ func dtaCommand() *ucli.Command {
 			"   polyroot dta init --domain api.example.com --index 1 --url https://dta1.example.net --keystore-dir /var/lib/polyroot/dta-1/keys --out dta-1.json\n" +
 			"   (the registrar assembles the trust bundle from every DTA's record: polyroot bundle assemble)\n" +
 			"   polyroot dta serve --config /etc/polyroot/dta-1.toml",
-		Commands: []*ucli.Command{dtaInitCommand(), dtaServeCommand(), dtaDKGCommand()},
+		Commands: []*ucli.Command{dtaInitCommand(), dtaServeCommand(), dtaDKGCommand(), dtaReshareCommand(), dtaRetireCommand()},
 	}
 }
 
