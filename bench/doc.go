@@ -55,7 +55,10 @@
 //
 // BenchmarkDTAIssueHTTP is a client share from a real DTA over loopback (tickets,
 // state database, transparency log, promise) under 64 concurrent clients; its baseline
-// is BenchmarkIssueClientShare, run in parallel too. The DTA's state database and log
+// is BenchmarkIssueClientShare, run in parallel too. The DTA is a `polyroot dta serve`
+// child process (built as for BenchmarkLoginLoad), and its cpu-ns/op is that process's
+// CPU time per share, with no load generator's work in it (this process's, the
+// clients' HTTP work, is client-cpu-ns/op). The DTA's state database and log
 // are on /dev/shm when the system has it, as for BenchmarkLoginFailure: every issuance
 // still commits, syncs and is appended before its answer, but a disk's sync latency
 // does not enter the comparison. BenchmarkAudit audits three real DTAs'
