@@ -149,7 +149,10 @@ func bundleCommand() *ucli.Command {
 					"Every DTA URL must be https://, or http:// on a loopback host (127.0.0.0/8, ::1,\n" +
 					"localhost): clients fetch their shares from these URLs, and over plain http anyone\n" +
 					"watching the network reads them. --allow-insecure-http accepts other http:// URLs,\n" +
-					"for test set-ups only; clients must then be told too (client --allow-insecure-dta-http).",
+					"for test set-ups only; clients must then be told too (client --allow-insecure-dta-http).\n" +
+					"--successor-of OLD.json (after polyroot dta reshare) gives the bundle OLD's serial + 1,\n" +
+					"OLD's permit period and PIN policy unless given, and refuses unless it is a successor\n" +
+					"clients adopt: same domain, registrar key and master public key s·P1 (docs/protocol.md).",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "domain", Aliases: []string{"d"}, Usage: "the `DOMAIN` the bundle is for"},
 					&ucli.StringFlag{Name: "registrar-key", Usage: "the registrar's private key `FILE` (polyroot registrar keygen)", TakesFile: true},
@@ -162,6 +165,7 @@ func bundleCommand() *ucli.Command {
 					&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the signed bundle to `FILE`", TakesFile: true},
 					&ucli.BoolFlag{Name: "replace", Usage: "overwrite --out if it exists"},
 					&ucli.BoolFlag{Name: "allow-insecure-http", Usage: "accept plain http:// DTA URLs on hosts other than loopback, FOR TEST SET-UPS ONLY (shares would cross the network unencrypted)"},
+					&ucli.StringFlag{Name: "successor-of", Usage: "after a resharing: make the successor of the bundle `FILE` (its serial + 1; refused unless domain, registrar key, permit period and master public key stay the same)", TakesFile: true},
 				},
 				Action: assemble,
 			},
@@ -265,6 +269,9 @@ func assemble(_ context.Context, c *ucli.Command) error {
 			return fmt.Errorf("bundle assemble: %w", err)
 		}
 	}
+	if err := makeSuccessor(c, b); err != nil { // successor.go
+		return fmt.Errorf("bundle assemble: %w", err)
+	}
 	file, fp, err := bundle.Sign(b, priv)
 	if err != nil {
 		return fmt.Errorf("bundle assemble: %w", err)
@@ -276,7 +283,7 @@ func assemble(_ context.Context, c *ucli.Command) error {
 		return fmt.Errorf("bundle assemble: %w", err)
 	}
 	fmt.Fprintf(c.Root().ErrWriter, "polyroot: wrote %s: %s, %s mode, %d of %d DTAs, permit period %v\n",
-		out, domain, mode, t, n, period)
+		out, domain, mode, t, n, time.Duration(b.PermitPeriod)*time.Second)
 	_, err = fmt.Fprintln(c.Root().Writer, fp)
 	return err
 }
