@@ -32,7 +32,7 @@ func TestUsageMistakes(t *testing.T) {
 		{"ok/top-level-help-has-examples", []string{"--help"}, 0, "Examples:\n      polyroot demo", "", false},
 		{"ok/group-without-command", []string{"dta"}, 0, "COMMANDS:\n   init", "", false},
 		{"fail/misspelt-subcommand", []string{"dta", "sevre"}, 1, "",
-			`polyroot: no command "sevre" under "polyroot dta"; did you mean serve? commands: init, serve, dkg` + "\n", true},
+			`polyroot: no command "sevre" under "polyroot dta"; did you mean serve? commands: init, serve, dkg, reshare, retire` + "\n", true},
 		{"fail/misspelt-subcommand-then-flags", []string{"dta", "sevre", "--config", "dta-1.toml"}, 1, "",
 			`no command "sevre" under "polyroot dta"; did you mean serve?`, true},
 		{"fail/misspelt-command", []string{"clinet", "status"}, 1, "", `no command "clinet" under "polyroot"; did you mean client? commands: dta, bundle,`, true},
