@@ -99,17 +99,20 @@ func dkgDomainOf(t *testing.T, n, thr int) *reshareWorld {
 	for _, i := range all {
 		recs = append(recs, p("dta-%d.dkg.json", i))
 	}
-	w.assemble("bundle.json", p("transcript-%d.json", 1), thr, recs, 0)
+	w.assemble("bundle.json", p("transcript-%d.json", 1), thr, recs, "")
 	return w
 }
 
-// assemble writes the threshold bundle out from a transcript and records; a serial
-// above 0 is set by re-signing (as bundle assemble --successor-of does).
-func (w *reshareWorld) assemble(out, transcript string, thr int, records []string, serial uint64) *bundle.Bundle {
+// assemble writes the threshold bundle out from a transcript and records, with
+// --successor-of prev unless prev is "".
+func (w *reshareWorld) assemble(out, transcript string, thr int, records []string, prev string) *bundle.Bundle {
 	t := w.t
 	t.Helper()
 	args := []string{"bundle", "assemble", "--domain", dkgDomain, "--registrar-key", w.path("registrar.pem"), "--mode", "threshold",
 		"--threshold", fmt.Sprint(thr), "--transcript", transcript, "--out", w.path(out), "--replace"}
+	if prev != "" {
+		args = append(args, "--successor-of", w.path(prev))
+	}
 	for _, r := range records {
 		args = append(args, "--record", r)
 	}
@@ -119,21 +122,6 @@ func (w *reshareWorld) assemble(out, transcript string, thr int, records []strin
 	raw, _ := os.ReadFile(w.path(out))
 	b, err := bundle.Parse(raw)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if serial == 0 {
-		return b
-	}
-	key, err := readRegistrarKey(w.path("registrar.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Serial = serial
-	file, _, err := bundle.Sign(b, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(w.path(out), file, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -243,7 +231,7 @@ func TestReshare(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		recsA = append(recsA, w.p("reshare-a-dta-%d.json", i))
 	}
-	b1 := w.assemble("bundle-1.json", w.p("reshare-a-transcript-%d.json", 2), 3, recsA, 1)
+	b1 := w.assemble("bundle-1.json", w.p("reshare-a-transcript-%d.json", 2), 3, recsA, "bundle.json")
 	if pk1, _ := b1.PublicKey(); !pk1.Equal(pk) {
 		t.Fatal("the successor bundle has another public key")
 	}
@@ -300,6 +288,9 @@ func TestReshare(t *testing.T) {
 		members[i] = w.p("reshare-a-dta-%d.json", i)
 	}
 	args = w.reshare("reshare-b", "bundle-1.json", 3, members, []int{1, 2, 3, 4}, "20s")
+	if sess, _ := os.ReadFile(w.path("reshare-b.json")); !bytes.Contains(sess, []byte(`"epoch": 3`)) {
+		t.Fatalf("the resharing from serial 1 is not epoch 3:\n%s", sess)
+	}
 	codes, errs = runEach([]int{1, 2, 3, 4, 6}, args)
 	for _, i := range []int{1, 2, 3, 4, 6} {
 		if codes[i] != 0 {
@@ -310,7 +301,10 @@ func TestReshare(t *testing.T) {
 	for _, i := range []int{1, 2, 3, 4, 6} {
 		recsB = append(recsB, w.p("reshare-b-dta-%d.json", i))
 	}
-	b2 := w.assemble("bundle-2.json", w.p("reshare-b-transcript-%d.json", 6), 3, recsB, 2)
+	b2 := w.assemble("bundle-2.json", w.p("reshare-b-transcript-%d.json", 6), 3, recsB, "bundle-1.json")
+	if b1.Serial != 1 || b2.Serial != 2 {
+		t.Fatalf("serials %d, %d", b1.Serial, b2.Serial)
+	}
 	if err := bundle.CheckSuccessor(b1, b2); err != nil {
 		t.Fatal(err)
 	}
