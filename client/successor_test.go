@@ -148,8 +148,8 @@ func randomCommitment(t *testing.T) string {
 }
 
 // TestBundleSuccessor: the DTAs reshare the master key (new shares and commitments,
-// the same s) and the registrar publishes a successor bundle; the auth server restarts
-// under it. A client enrolled before adopts it (on its daily check, or when the DTAs'
+// the same s) and the registrar publishes a successor bundle; the auth server reloads
+// it (SIGHUP) or restarts under it. A client enrolled before adopts it (on its daily check, or when the DTAs'
 // shares fail against its pinned commitments), renews its permits and logs in. A
 // client bootstrapped on the old bundle adopts it at enrolment. Bundles that are not
 // successors (another registrar, another master key, a serial not greater, a
@@ -162,13 +162,14 @@ func TestBundleSuccessor(t *testing.T) {
 		domain func(t *testing.T) *testdomain.Domain
 		retire []uint32
 		daily  bool // adopted on the daily check (else: on the failed DLEQ proofs)
+		reload bool // the auth server reloads the bundle (SIGHUP) instead of restarting
 	}{
-		{"additive/daily-check", func(t *testing.T) *testdomain.Domain {
+		{"additive/daily-check/server-reload", func(t *testing.T) *testdomain.Domain {
 			return testdomain.New(t, testDomainName, 3, testPeriod)
-		}, nil, true},
-		{"threshold/dleq-failure/one-retired", func(t *testing.T) *testdomain.Domain {
+		}, nil, true, true},
+		{"threshold/dleq-failure/one-retired/server-restart", func(t *testing.T) *testdomain.Domain {
 			return testdomain.NewThreshold(t, testDomainName, 2, 4, testPeriod)
-		}, []uint32{4}, false},
+		}, []uint32{4}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := tc.domain(t)
@@ -183,7 +184,13 @@ func TestBundleSuccessor(t *testing.T) {
 			se.enroll(t, "alice@example.com", pin)
 
 			d.Reshare(tc.retire...)
-			se.restart(t)
+			if tc.reload {
+				if err := se.srv.ReloadBundle(d.BundleFile); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				se.restart(t)
+			}
 			if d.Bundle.Serial != 1 || d.Fingerprint == oldFP {
 				t.Fatalf("successor serial %d", d.Bundle.Serial)
 			}

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/wire"
@@ -184,7 +183,7 @@ func (s *Server) enrolPackage(id pairing.IDHash, e *enrolment, now time.Time) (*
 		return nil, err
 	}
 	pkg := &wire.EnrolPackage{Domain: s.domain.Name, ID: e.ID, Salt: e.Salt, IDHash: idHex, Device: e.Device,
-		NotAfter: e.NotAfter, ClientTicket: client, BundleFingerprint: bundle.Fingerprint(s.cfg.BundleFile)}
+		NotAfter: e.NotAfter, ClientTicket: client, BundleFingerprint: s.trustBundle().fingerprint}
 	if s.domain.PermitPeriod != 0 {
 		pt, err := s.permitTicket(id, e, e.PermitDays, now)
 		if err != nil {
@@ -314,7 +313,7 @@ func (s *Server) notifyRevocationTo(ctx context.Context, idHex string, only []ui
 	var mu sync.Mutex
 	failed := map[uint32]error{}
 	var wg sync.WaitGroup
-	for _, d := range s.cfg.Bundle.DTAs {
+	for _, d := range s.trustBundle().b.DTAs {
 		if !among(only, d.Index) {
 			continue
 		}

@@ -32,8 +32,6 @@ const dtaProbeTimeout = 5 * time.Second
 // DTAs are up: the client combines the shares of any t. The state is refreshed in the background, so neither /readyz nor a request
 // makes a request of its own to a DTA, and neither can be used to flood them.
 type dtaProbe struct {
-	dtas   []bundle.DTA
-	need   int // DTAs a request needs: t in threshold mode, every one in additive mode
 	client *http.Client
 	log    *slog.Logger
 	up     *prometheus.GaugeVec
@@ -43,15 +41,29 @@ type dtaProbe struct {
 	afterRound func()
 
 	mu    sync.Mutex
+	dtas  []bundle.DTA
+	need  int              // DTAs a request needs: t in threshold mode, every one in additive mode
+	gen   uint64           // counts setBundle calls: a round under an older bundle records nothing
 	state map[uint32]error // nil: ready; absent: not probed yet
 }
 
 func newDTAProbe(b *bundle.Bundle, client *http.Client, log *slog.Logger, up *prometheus.GaugeVec) *dtaProbe {
+	p := &dtaProbe{client: client, log: log, up: up}
+	p.setBundle(b)
+	return p
+}
+
+// setBundle makes the probe watch the DTAs of b (a successor bundle after a
+// resharing); they count as not probed yet until the next round.
+func (p *dtaProbe) setBundle(b *bundle.Bundle) {
 	need := len(b.DTAs)
 	if b.Mode == "threshold" {
 		need = b.Threshold
 	}
-	return &dtaProbe{dtas: b.DTAs, need: need, client: client, log: log, up: up, state: map[uint32]error{}}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dtas, p.need, p.state = b.DTAs, need, map[uint32]error{}
+	p.gen++
 }
 
 // run probes every DTA now and then every interval until ctx is cancelled.
@@ -73,14 +85,21 @@ func (p *dtaProbe) run(ctx context.Context, interval time.Duration) {
 
 // round probes every DTA at once and records the results.
 func (p *dtaProbe) round(ctx context.Context, timeout time.Duration) {
+	p.mu.Lock()
+	dtas, gen := p.dtas, p.gen
+	p.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, d := range p.dtas {
+	for _, d := range dtas {
 		wg.Go(func() {
 			err := p.probe(ctx, d.URL, timeout)
 			if ctx.Err() != nil {
 				return // stopping: not the DTA's fault
 			}
 			p.mu.Lock()
+			if p.gen != gen {
+				p.mu.Unlock()
+				return // another bundle's DTAs now
+			}
 			prev, seen := p.state[d.Index]
 			p.state[d.Index] = err
 			p.mu.Unlock()
@@ -126,26 +145,31 @@ func (p *dtaProbe) probe(ctx context.Context, base string, timeout time.Duration
 // no URL (see probe). A DTA not probed yet (the first round is under way) is not
 // listed: the request that needs it finds out by itself.
 func (p *dtaProbe) down() []string {
+	bad, _, _ := p.status()
+	return bad
+}
+
+// status is down with the number of DTAs and the number a request needs, read at once.
+func (p *dtaProbe) status() (bad []string, n, need int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var bad []string
 	for _, d := range p.dtas {
 		if err := p.state[d.Index]; err != nil {
 			bad = append(bad, fmt.Sprintf("DTA %d %v", d.Index, err))
 		}
 	}
-	return bad
+	return bad, len(p.dtas), p.need
 }
 
 // check is the "dtas" readiness check, which degrades the server: nil while every DTA
 // is ready, else which ones are not.
 func (p *dtaProbe) check(context.Context) error {
-	bad := p.down()
+	bad, n, need := p.status()
 	switch {
 	case len(bad) == 0:
 		return nil
-	case len(p.dtas)-len(bad) >= p.need && p.need < len(p.dtas):
-		return fmt.Errorf("%s: enrolments and permits go on with %d of the %d DTAs, logins go on", strings.Join(bad, ", "), p.need, len(p.dtas))
+	case n-len(bad) >= need && need < n:
+		return fmt.Errorf("%s: enrolments and permits go on with %d of the %d DTAs, logins go on", strings.Join(bad, ", "), need, n)
 	}
 	return errors.New(strings.Join(bad, ", ") + ": enrolments and permits are unavailable, logins go on")
 }
@@ -156,12 +180,12 @@ func (p *dtaProbe) check(context.Context) error {
 // or in a threshold domain while t of them are ("every DTA" in what then reads "t of
 // the n DTAs").
 func (p *dtaProbe) unavailable(w http.ResponseWriter, retry time.Duration, what, after string) error {
-	bad := p.down()
-	if len(p.dtas)-len(bad) >= p.need {
+	bad, n, need := p.status()
+	if n-len(bad) >= need {
 		return nil
 	}
-	if p.need < len(p.dtas) {
-		what = strings.Replace(what, "every DTA", fmt.Sprintf("%d of the %d DTAs", p.need, len(p.dtas)), 1)
+	if need < n {
+		what = strings.Replace(what, "every DTA", fmt.Sprintf("%d of the %d DTAs", need, n), 1)
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Round(time.Second)/time.Second))))
 	return httpx.Errorf(http.StatusServiceUnavailable, "dta_unavailable", "%s: %s; %s", strings.Join(bad, ", "), what, after)

@@ -76,7 +76,7 @@ func (r *revocationRetrier) start(f func(quit <-chan struct{})) bool {
 // makes the revocation effective at the DTAs, and which DTAs are retried in the
 // background. In additive mode it does nothing.
 func (s *Server) revocationQuorum(ctx context.Context, res *wire.RevokeResult, failed map[string][]uint32) {
-	b := s.cfg.Bundle
+	b := s.trustBundle().b
 	if b.SharingMode() != pairing.Threshold {
 		return
 	}

@@ -70,7 +70,7 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 
 func (s *Server) handleBundle(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(s.cfg.BundleFile)
+	w.Write(s.trustBundle().file)
 }
 
 func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {

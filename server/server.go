@@ -109,6 +109,9 @@ type Server struct {
 	batch     *batcher // nil when every pass 2 is checked alone
 	// revRetry retries revocation notices in the background (revocation.go).
 	revRetry revocationRetrier
+	// trust is the trust bundle in use: cfg.Bundle until ReloadBundle swaps in a
+	// successor (bundlereload.go).
+	trust atomic.Pointer[trustBundle]
 }
 
 // New opens the state database, prepares the verifier and starts probing the DTAs
@@ -204,6 +207,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.LoginBatchSize > 1 {
 		s.batch = newBatcher(cfg.LoginBatchSize, cfg.LoginBatchWindow, s.metrics)
 	}
+	s.trust.Store(&trustBundle{b: cfg.Bundle, file: cfg.BundleFile, fingerprint: bundle.Fingerprint(cfg.BundleFile)})
 	s.probe = newDTAProbe(cfg.Bundle, cfg.DTAClient, cfg.Logger, s.metrics.dtaUp)
 	s.readyz = s.newReadiness()
 	s.metrics.registry.MustRegister(s.readyz)

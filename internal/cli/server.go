@@ -279,7 +279,9 @@ func serverServeCommand() *ucli.Command {
 			"(file keystore), " + envVaultToken + " or " + envVaultSecretID + " (vault keystore); each\n" +
 			"may instead be in a file named by NAME_FILE (mode 0600 or 0400, e.g. a systemd\n" +
 			"credential: " + envAdminToken + "_FILE=%d/admin-token).\n\n" +
-			"Signals: SIGHUP re-reads the TLS certificate (a failed reload keeps the one in use).\n" +
+			"Signals: SIGHUP re-reads the TLS certificate and the trust bundle file: a successor\n" +
+			"bundle (bundle assemble --successor-of, after a resharing) replaces the one in use;\n" +
+			"any other bundle is refused, and a failed reload keeps everything in use.\n" +
 			"SIGINT and SIGTERM stop accepting connections, let the requests in flight finish\n" +
 			"(--shutdown-timeout), then close the state database.",
 		Flags:  serverFlags(file, true),

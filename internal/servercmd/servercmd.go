@@ -4,7 +4,8 @@
 // from the keystore (creating the token key on first start), starts server.Server
 // behind an http.Server with bounded timeouts (HTTPS when a certificate is given) and
 // its metrics on a separate operations listener (MetricsListen), on SIGHUP reloads the
-// TLS certificate, and on SIGINT, SIGTERM or the cancellation of its context stops
+// TLS certificate and the trust bundle file (a successor only: server.ReloadBundle),
+// and on SIGINT, SIGTERM or the cancellation of its context stops
 // accepting connections, lets the requests in flight finish, then closes the server's
 // state database.
 //
@@ -180,6 +181,15 @@ func Serve(ctx context.Context, cfg Config) error {
 		MinTLSVersion: tls.VersionTLS13, // channel-bound logins (docs/protocol.md 9.5)
 		Logger:        log, ShutdownTimeout: cfg.ShutdownTimeout,
 		MetricsListen: cfg.MetricsListen, Metrics: srv.MetricsHandler(),
+		// SIGHUP: the trust bundle file, which may now hold a successor of the bundle in
+		// use (after a resharing); anything else is refused and the bundle stays.
+		Reload: func(context.Context) error {
+			raw, err := os.ReadFile(cfg.BundleFile)
+			if err != nil {
+				return fmt.Errorf("trust bundle: %w", err)
+			}
+			return srv.ReloadBundle(raw)
+		},
 		MetricsReady: func(url string) {
 			metricsURL = url
 			log.Info("metrics served on the operations listener", "url", url)
