@@ -22,6 +22,16 @@
 //     answers with a permit ticket instead of an access token; it is how a client
 //     whose permits have all expired (Login fails with ErrPermitExpired) gets new
 //     ones. Status reports.
+//   - After the DTAs reshare the master key (new commitments, the same s), the
+//     registrar publishes a successor bundle with a greater serial. The client
+//     adopts it from the auth server's /v1/bundle when it fetches permits (at most
+//     once per BundleCheckInterval), when a DTA's share fails its proof against the
+//     pinned commitments (then it retries once), and at enrolment when the registrar
+//     names another bundle — only if it is signed with the pinned registrar key and
+//     keeps domain, registrar, permit period and master public key s·P1
+//     (bundle.CheckSuccessor); otherwise ErrBundleNotSuccessor and nothing changes.
+//     bundle.json, bundle.sha256 and token.json then name the successor
+//     (BundlePreviousFile journals the change; Open finishes one a crash interrupted).
 //
 // # Security invariants
 //
@@ -57,7 +67,7 @@
 // message: ErrWrongPIN (*WrongPINError with the tries left), ErrBlocked, ErrRevoked,
 // ErrPermitExpired, *DTAUnreachableError, *BadShareError (inside a *QuorumError in
 // threshold mode, with the other DTAs' failures), ErrServerNotAuthentic,
-// ErrPossibleInterception, ErrBundleFingerprint, plus ErrNotEnrolled,
+// ErrPossibleInterception, ErrBundleFingerprint, ErrBundleNotSuccessor, plus ErrNotEnrolled,
 // ErrIdentityExpired, ErrTokenFileMode and *APIError for other refusals. Renewals
 // (RenewPermits) fail with the same kinds as logins.
 //
@@ -79,5 +89,10 @@
 //     collector reuses their memory. Devices should keep the directory in protected
 //     storage; the token alone is a device's key.
 //   - Receipts are stored for a later audit against the DTAs' logs; this package does
-//     not yet fetch inclusion proofs.
+//     not yet fetch inclusion proofs. After a successor bundle is adopted, the
+//     receipts of a DTA it no longer lists are kept but cannot be matched to a DTA
+//     of the pinned bundle.
+//   - A successor is adopted in one process at a time per directory only by the
+//     checks in adopt (the pinned file must be unchanged on disk); the directory has
+//     no lock across processes.
 package client
