@@ -180,7 +180,8 @@ func (c *Client) adopt(file []byte) (bool, error) {
 
 // swapBundle replaces the pinned bundle file (fingerprint oldFP) with file: the old
 // file goes to BundlePreviousFile first, then bundle.json, bundle.sha256 and the token
-// file (st, if any) are written, each atomically, and the journal is removed. A crash
+// file (st; if nil, the one on disk if it names oldFP) are written, each atomically,
+// and the journal is removed. A crash
 // in between leaves the journal, and recoverAdoption finishes the adoption.
 func swapBundle(dir, oldFP string, file []byte, fp string, st *tokenState) error {
 	prev, err := os.ReadFile(filepath.Join(dir, BundleFile))
@@ -198,6 +199,17 @@ func swapBundle(dir, oldFP string, file []byte, fp string, st *tokenState) error
 	}
 	if err := writeFileAtomic(dir, FingerprintFile, []byte(fp+"\n"), 0o644); err != nil {
 		return err
+	}
+	if st == nil {
+		// No enrolment in memory; one on disk (written since Open) moves along too.
+		disk, err := loadToken(dir)
+		if err != nil {
+			return err
+		}
+		if disk != nil && disk.BundleFingerprint == oldFP {
+			disk.BundleFingerprint = fp
+			st = disk
+		}
 	}
 	if st != nil {
 		if err := saveToken(dir, st); err != nil {

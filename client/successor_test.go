@@ -239,6 +239,8 @@ func TestBundleSuccessor(t *testing.T) {
 				// The successor's content without a greater serial (a registrar that
 				// forgot it). A lower serial: the rollback below.
 				"fail/serial-not-greater": signedVariant(t, d, d.Registrar, func(b *bundle.Bundle) { b.Serial = 0 }),
+				// A true successor, but one DTA would send its shares in the clear.
+				"fail/plain-http-dta": signedVariant(t, d, d.Registrar, func(b *bundle.Bundle) { b.DTAs[0].URL = "http://dta.example.net:8441" }),
 			}
 			before := clientFiles(t, se.dir)
 			for name, file := range fails {
@@ -248,7 +250,11 @@ func TestBundleSuccessor(t *testing.T) {
 						os.Remove(filepath.Join(se.dir, BundleCheckFile))
 					}
 					err := c.RenewPermits(ctx, se.url, pin, 2)
-					if !errors.Is(err, ErrBundleNotSuccessor) || !errors.Is(err, bundle.ErrNotSuccessor) {
+					why := bundle.ErrNotSuccessor
+					if name == "fail/plain-http-dta" {
+						why = bundle.ErrPlainHTTP
+					}
+					if !errors.Is(err, ErrBundleNotSuccessor) || !errors.Is(err, why) {
 						t.Fatalf("got %v", err)
 					}
 					t.Logf("refused: %v", err)
