@@ -347,6 +347,33 @@ func TestBundleSuccessorRecovery(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(se.dir, BundlePreviousFile)); !os.IsNotExist(err) {
 		t.Fatal("the journal is still there")
 	}
+	t.Run("ok/crash-after-fingerprint", func(t *testing.T) {
+		// The next successor: journal, bundle.json and bundle.sha256 written, the token
+		// file still names the previous bundle.
+		prevFile, prevFP := d.BundleFile, d.Fingerprint
+		d.Reshare()
+		tok, err := os.ReadFile(filepath.Join(se.dir, TokenFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(BundlePreviousFile, prevFile)
+		write(BundleFile, d.BundleFile)
+		write(FingerprintFile, []byte(d.Fingerprint+"\n"))
+		if !bytes.Contains(tok, []byte(prevFP)) {
+			t.Fatal("the token does not name the previous bundle")
+		}
+		if err := os.WriteFile(filepath.Join(se.dir, TokenFile), tok, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Open(se.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ = os.ReadFile(filepath.Join(se.dir, TokenFile))
+		if c.Fingerprint() != d.Fingerprint || !c.Status().Enrolled || !bytes.Contains(tok, []byte(d.Fingerprint)) {
+			t.Fatalf("after recovery: %s %+v", c.Fingerprint(), c.Status())
+		}
+	})
 	t.Run("fail/not-a-successor", func(t *testing.T) {
 		// A journal and a bundle.json that is the old one again: no successor.
 		cur := clientFiles(t, se.dir)
