@@ -3,6 +3,7 @@ package dkgnet
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -250,6 +251,46 @@ func BenchmarkDKGHTTP(b *testing.B) {
 					d.srv.Config.Handler.(*handlerSlot).h.Store(nb)
 				}
 				_, errs := c.run(time.Minute, nil, nil)
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReshareHTTP is a resharing t of n → t of n among the same DTAs (each deals
+// its share and receives a new one), after one key generation outside the timing.
+func BenchmarkReshareHTTP(b *testing.B) {
+	for _, n := range []int{5, 16} {
+		b.Run(fmt.Sprintf("dtas=%d", n), func(b *testing.B) {
+			c := newCeremony(b, fmt.Sprintf("bench reshare %d", n), n, n/2+1)
+			res, errs := c.run(time.Minute, nil, nil)
+			for _, err := range errs {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			out, err := res[0].Transcript.Verify()
+			if err != nil {
+				b.Fatal(err)
+			}
+			f := *c.file
+			f.Epoch, f.Nonce = 2, strings.Repeat("cd", 32)
+			f.Reshare = &SessionReshare{Threshold: c.file.Threshold, Dealers: c.file.Members, PublicKey: hex.EncodeToString(out.PublicKey.Bytes())}
+			for _, cm := range out.Commitments {
+				f.Reshare.Commitments = append(f.Reshare.Commitments, hex.EncodeToString(cm.Bytes()))
+			}
+			c2 := &ceremony{file: &f, dtas: c.dtas}
+			for b.Loop() {
+				for _, d := range c2.dtas {
+					nb, _ := NewBoard(c2.file, nil)
+					d.board = nb
+					d.srv.Config.Handler.(*handlerSlot).h.Store(nb)
+				}
+				_, errs := c2.run(time.Minute, nil, func(k int, cfg *Config) { cfg.OldShare = res[k].Share })
 				for _, err := range errs {
 					if err != nil {
 						b.Fatal(err)
