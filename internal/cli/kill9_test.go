@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -212,7 +213,8 @@ func TestDKGKill9(t *testing.T) {
 // TestReshareKill9: in a resharing of a 2-of-3 domain, DTA 3's dta reshare is killed
 // with SIGKILL after the deal round; DTAs 1 and 2 abort naming it, store no pending
 // share and keep their active one; a new session with DTA 3 restarted completes, and
-// the successor bundle activates shares that combine to the same key.
+// the successor bundle, loaded on SIGHUP by the DTAs' `dta serve` processes that ran
+// all along, activates shares that combine to the same key.
 func TestReshareKill9(t *testing.T) {
 	w := dkgDomainOf(t, 3, 2)
 	raw, _ := os.ReadFile(w.path("bundle.json"))
@@ -226,6 +228,18 @@ func TestReshareKill9(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		old[uint32(i)] = storedShare(t, w.p("keys-%d", i), dta.SecretMasterShare)
 		members[i] = w.p("dta-%d.dkg.json", i)
+	}
+	// The DTAs serve the current bundle all along, as `dta serve` children.
+	bin := polyrootBin(t)
+	served := w.path("served-bundle.json")
+	if err := os.WriteFile(served, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serving := map[int]*testbin.Child{}
+	for i := 1; i <= 3; i++ {
+		serving[i] = testbin.StartChild(t, bin, os.Environ(), w.p("serve-%d.log", i), []string{"dta", "serve", "--bundle", served,
+			"--index", fmt.Sprint(i), "--data-dir", w.p("data-%d", i), "--keystore-dir", w.p("keys-%d", i), "--listen", "127.0.0.1:0",
+			"--metrics-listen", "off", "--log-format", "text", "--log-level", "info"})
 	}
 	killMidCeremony(t, []int{1, 2, 3}, 3, w.reshare("reshare-killed", "bundle.json", 2, members, []int{1, 2, 3}, "20s"))
 	for i := 1; i <= 3; i++ {
@@ -246,9 +260,34 @@ func TestReshareKill9(t *testing.T) {
 		recs = append(recs, w.p("reshare-2-dta-%d.json", i))
 	}
 	b1 := w.assemble("bundle-1.json", w.p("reshare-2-transcript-%d.json", 1), 2, recs, "bundle.json")
+	// The successor replaces the served bundle file; SIGHUP makes each DTA load it and
+	// activate its pending share.
+	raw1, _ := os.ReadFile(w.path("bundle-1.json"))
+	if err := os.WriteFile(served, raw1, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	shares := map[uint32]*pairing.Scalar{}
 	for i := 1; i <= 3; i++ {
-		shares[uint32(i)] = w.activate(b1, i)
+		if err := syscall.Kill(serving[i].Pid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if log, _ := os.ReadFile(w.p("serve-%d.log", i)); bytes.Contains(log, []byte("reloaded keys and trust bundle")) {
+				if !bytes.Contains(log, []byte("master share from the resharing activated")) {
+					t.Fatalf("DTA %d reloaded without activating:\n%s", i, log)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("DTA %d did not reload on SIGHUP", i)
+			}
+		}
+		rec, _ := b1.Find(uint32(i))
+		shares[uint32(i)] = storedShare(t, w.p("keys-%d", i), dta.SecretMasterShare)
+		if c, _ := rec.CommitmentPoint(); !pairing.G1Generator().Mul(shares[uint32(i)]).Equal(c) ||
+			storedShare(t, w.p("keys-%d", i), dta.SecretMasterShareNext) != nil {
+			t.Fatalf("DTA %d: after SIGHUP the active share is not the successor's, or a pending one is left", i)
+		}
 	}
 	if !combine(t, shares, 1, 3).Equal(pk) || !combine(t, shares, 2, 3).Equal(pk) {
 		t.Fatal("the shares of the rerun resharing do not combine to the public key")
