@@ -200,6 +200,27 @@ func TestReshare(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		members[i] = w.p("dta-%d.dkg.json", i)
 	}
+	mustRun(t, "dta", "init", "--dkg", "--domain", dkgDomain, "--index", "2", "--url", "https://other.example.net",
+		"--keystore-dir", w.path("keys-other"), "--out", w.path("other-2.json"))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--member", members[1] + "=http://127.0.0.1:1", "--member", members[2] + "=http://127.0.0.1:2",
+			"--member", members[3] + "=http://127.0.0.1:3"}, "old DTA 4 leaves the committee: give the URL of its board with --dealer-url 4=URL"},
+		{[]string{"--member", members[1] + "=http://127.0.0.1:1", "--member", w.path("other-2.json") + "=http://127.0.0.1:2",
+			"--member", members[3] + "=http://127.0.0.1:3"}, "DTA 2 of the current bundle has another signing key"},
+		{[]string{"--member", members[1] + "=http://127.0.0.1:1", "--member", members[2] + "=http://127.0.0.1:2",
+			"--member", members[3] + "=http://127.0.0.1:3", "--skip-dealer", "4", "--skip-dealer", "5", "--skip-dealer", "1"},
+			"only 2 old DTAs deal; the resharing needs at least the old threshold, 3"},
+		{[]string{"--member", members[1] + "=http://127.0.0.1:1", "--member", members[2] + "=http://127.0.0.1:2", "--threshold", "3"},
+			"--threshold 3: want 2 to 2"},
+	} {
+		args := append([]string{"dkg", "session", "--reshare-from", w.path("bundle.json"), "--out", w.path("bad-session.json")}, tc.args...)
+		if code, _, errOut := run(args...); code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Fatalf("dkg session %v: exit %d: %s", tc.args, code, errOut)
+		}
+	}
 	args := w.reshare("reshare-a", "bundle.json", 3, members, []int{1, 2, 3, 4, 5}, "20s")
 	sess, _ := os.ReadFile(w.path("reshare-a.json"))
 	if !bytes.Contains(sess, []byte(`"epoch": 2`)) {
@@ -222,6 +243,10 @@ func TestReshare(t *testing.T) {
 		if pend := storedShare(t, w.p("keys-%d", i), dta.SecretMasterShareNext); (pend != nil) != (i <= 4) {
 			t.Fatalf("DTA %d: pending share %v", i, pend != nil)
 		}
+	}
+	// A second resharing refuses to replace the pending share, unless told to.
+	if code, _, errOut := run(args(1)...); code == 0 || !strings.Contains(errOut, "holds the pending share of an earlier resharing") {
+		t.Fatalf("dta reshare over a pending share: exit %d: %s", code, errOut)
 	}
 	// A DTA still on the current bundle serves its old share.
 	if s := w.activate(b0, 1); !s.Equal(old[1]) {
