@@ -151,6 +151,9 @@ func (c *Client) adopt(file []byte) (bool, error) {
 		return false, nil
 	}
 	next, err := bundle.ParseSuccessor(old, file)
+	if err != nil && bundle.IsPredecessor(old, file) {
+		return false, nil // a replica that has not loaded the pinned bundle yet: keep it
+	}
 	if err != nil {
 		return false, fmt.Errorf("%w (bundle %.16s…): %w", ErrBundleNotSuccessor, fp, err)
 	}

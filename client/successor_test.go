@@ -289,16 +289,21 @@ func TestBundleSuccessor(t *testing.T) {
 				}
 			}
 
-			// Rollback: the old bundle (serial 0, registrar-signed) is refused now.
-			t.Run("fail/rollback-to-old", func(t *testing.T) {
+			// Rollback: the old bundle (serial 0, registrar-signed), as a replica that
+			// has not loaded the successor serves it, is ignored: the client keeps the
+			// successor and its permits come.
+			t.Run("ok/older-bundle-ignored", func(t *testing.T) {
 				se.sw.serveBundle(oldFile)
 				os.Remove(filepath.Join(se.dir, BundleCheckFile))
 				before := clientFiles(t, se.dir)
-				err := c.RenewPermits(ctx, se.url, pin, 2)
-				if !errors.Is(err, ErrBundleNotSuccessor) {
+				if err := c.RenewPermits(ctx, se.url, pin, 2); err != nil {
 					t.Fatalf("got %v", err)
 				}
-				sameFiles(t, before, clientFiles(t, se.dir))
+				after := clientFiles(t, se.dir)
+				if c.Fingerprint() != d.Fingerprint || !bytes.Equal(before[BundleFile], after[BundleFile]) ||
+					!bytes.Equal(before[FingerprintFile], after[FingerprintFile]) {
+					t.Fatal("the older bundle replaced the successor")
+				}
 				se.sw.serveBundle(nil)
 			})
 

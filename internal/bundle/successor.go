@@ -118,6 +118,22 @@ func ParseSuccessor(old *Bundle, file []byte) (*Bundle, error) {
 	return next, nil
 }
 
+// IsPredecessor reports whether file is an earlier bundle of old's domain: signed
+// with old's registrar key, for the same domain, with a lower serial. Such a file is
+// what an auth-server replica that has not yet loaded the current bundle serves; it
+// is no attack on a client that pinned old (which keeps old) and no reason to fail.
+func IsPredecessor(old *Bundle, file []byte) bool {
+	if old == nil {
+		return false
+	}
+	key, err := old.registrarKey()
+	if err != nil {
+		return false
+	}
+	prev, err := parseSigned(file, key)
+	return err == nil && prev.Domain == old.Domain && prev.Serial < old.Serial
+}
+
 // parseSigned decodes a bundle file and verifies its signature with key, before it
 // looks at the content (check is left to the caller).
 func parseSigned(file []byte, key ed25519.PublicKey) (*Bundle, error) {

@@ -202,6 +202,46 @@ func TestParseSuccessor(t *testing.T) {
 	})
 }
 
+// TestIsPredecessor: only an earlier bundle of the domain, signed by the pinned
+// registrar, is a predecessor.
+func TestIsPredecessor(t *testing.T) {
+	old, priv, s := thresholdExample(t, nil, 2, 3)
+	next := reshared(t, old, s)
+	oldFile, _, err := Sign(old, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextFile, _, err := Sign(next, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, other, _ := ed25519.GenerateKey(nil)
+	evil := *old
+	evil.RegistrarKey = hex.EncodeToString(pub)
+	forged, _, err := Sign(&evil, other) // an earlier bundle, as another registrar signs it
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		pinned *Bundle
+		file   []byte
+		want   bool
+	}{
+		{"ok/earlier", next, oldFile, true},
+		{"fail/later", old, nextFile, false},
+		{"fail/same", next, nextFile, false},
+		{"fail/other-signer", next, forged, false},
+		{"fail/garbage", next, []byte("{}"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IsPredecessor(tc.pinned, tc.file); got != tc.want {
+				t.Fatalf("got %v", got)
+			}
+		})
+	}
+}
+
 // TestSerialOmitted: a bundle with serial 0 has no serial member, so bundles from
 // before serials keep their bytes (and fingerprints); one with a serial has it.
 func TestSerialOmitted(t *testing.T) {
