@@ -56,6 +56,12 @@ type Bundle struct {
 	// clients adopt it only as a successor (CheckSuccessor). Absent (0) is the first;
 	// omitted when 0, so that bundles from before serials keep their bytes.
 	Serial uint64 `json:"serial,omitempty"`
+	// TranscriptSHA256 is the hex SHA-256 of the exact bytes of the transcript of the
+	// distributed key generation or resharing that made the DTAs' shares (dta dkg,
+	// dta reshare --transcript-out), published beside the bundle; threshold mode only.
+	// Each DTA logs it in a key entry when it starts serving under the bundle
+	// (wire.KindKey). Omitted when empty, so that bundles from before it keep their bytes.
+	TranscriptSHA256 string `json:"transcript_sha256,omitempty"`
 }
 
 // DefaultMinPINLength is the PIN policy of a bundle that states none.
@@ -232,6 +238,9 @@ func (b *Bundle) check() error {
 	if _, err := b.registrarKey(); err != nil {
 		return err
 	}
+	if b.TranscriptSHA256 != "" && (b.Mode != "threshold" || !isHash(b.TranscriptSHA256)) {
+		return fmt.Errorf("%w: transcript_sha256 (64 lower-case hex digits, threshold mode only)", ErrInvalid)
+	}
 	seen := map[uint32]bool{}
 	origins := map[string]bool{}
 	for i := range b.DTAs {
@@ -258,6 +267,12 @@ func (b *Bundle) check() error {
 		return b.checkPolynomial()
 	}
 	return nil
+}
+
+// isHash reports whether s is a SHA-256 hash in 64 lower-case hex digits.
+func isHash(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size && hex.EncodeToString(b) == s
 }
 
 // checkPolynomial checks that a threshold bundle's commitments lie on one polynomial

@@ -1,8 +1,10 @@
 package bundle
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -81,6 +83,13 @@ func TestCheck(t *testing.T) {
 		"fail/identity-commitment": func(b *Bundle) { b.DTAs[0].Commitment = "c0" + strings.Repeat("00", 47) },
 		"fail/bad-commitment":      func(b *Bundle) { b.DTAs[0].Commitment = "zz" },
 		"fail/signing-key":         func(b *Bundle) { b.DTAs[0].SigningKey = "00" },
+		"fail/transcript-additive": func(b *Bundle) { b.TranscriptSHA256 = strings.Repeat("ab", 32) },
+		"fail/transcript-short": func(b *Bundle) {
+			b.Mode, b.TranscriptSHA256 = "threshold", strings.Repeat("ab", 31)
+		},
+		"fail/transcript-upper": func(b *Bundle) {
+			b.Mode, b.TranscriptSHA256 = "threshold", strings.Repeat("AB", 32)
+		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -90,6 +99,40 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("got %v", err)
 			}
 		})
+	}
+}
+
+// TestTranscriptHash: a threshold bundle names its transcript's SHA-256, which Sign
+// writes after serial and Parse reads back; without it the member is absent.
+func TestTranscriptHash(t *testing.T) {
+	b, priv := example(t, 3)
+	b.Mode, b.Serial = "threshold", 2
+	file, _, err := Sign(b, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(file), "transcript_sha256") {
+		t.Fatalf("empty transcript hash written:\n%s", file)
+	}
+	b.TranscriptSHA256 = strings.Repeat("0f", 32)
+	if file, _, err = Sign(b, priv); err != nil {
+		t.Fatal(err)
+	}
+	var sf signed
+	if err := json.Unmarshal(file, &sf); err != nil {
+		t.Fatal(err)
+	}
+	var compact bytes.Buffer
+	json.Compact(&compact, sf.Bundle)
+	if want := `,"serial":2,"transcript_sha256":"` + b.TranscriptSHA256 + `"}`; !strings.HasSuffix(compact.String(), want) {
+		t.Fatalf("signed input %s\ndoes not end with %s", compact.String(), want)
+	}
+	got, err := Parse(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TranscriptSHA256 != b.TranscriptSHA256 {
+		t.Fatalf("transcript %q, want %q", got.TranscriptSHA256, b.TranscriptSHA256)
 	}
 }
 

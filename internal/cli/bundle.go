@@ -141,7 +141,8 @@ func bundleCommand() *ucli.Command {
 					"Additive mode needs every DTA (t = n). Threshold mode (t of n) needs master shares\n" +
 					"from a distributed key generation (polyroot dkg --help): give its --transcript and\n" +
 					"the records dta dkg wrote; the transcript must verify and match them. Publish the\n" +
-					"transcript beside the bundle.\n" +
+					"transcript beside the bundle: the bundle names its SHA-256 (transcript_sha256), and\n" +
+					"each DTA logs that hash when it starts serving under the bundle.\n" +
 					"--permit-period 0 makes a domain without time permits. A bundle names at least two\n" +
 					"DTAs: one DTA alone would know every client key.\n" +
 					"--min-pin-length is the PIN policy clients enforce at enrolment: the least number\n" +

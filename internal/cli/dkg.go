@@ -345,7 +345,8 @@ func dtaDKG(ctx context.Context, c *ucli.Command) error {
 
 // checkDKGTranscript checks a threshold bundle against the DKG transcript at path:
 // the transcript verifies (every message and every DTA's confirmation), and its domain,
-// threshold, members' signing keys and commitments C_j are the bundle's.
+// threshold, members' signing keys and commitments C_j are the bundle's. It sets the
+// bundle's TranscriptSHA256 to the hash of the file's bytes.
 func checkDKGTranscript(path string, b *bundle.Bundle, w io.Writer) error {
 	raw, err := readSmallFile(path)
 	if err != nil {
@@ -379,6 +380,8 @@ func checkDKGTranscript(path string, b *bundle.Bundle, w io.Writer) error {
 			return fmt.Errorf("DTA %d's record has another commitment than C_%d in transcript %s (use the record dta dkg wrote)", d.Index, d.Index, path)
 		}
 	}
+	sum := sha256.Sum256(raw) // the bundle names the file it was checked against
+	b.TranscriptSHA256 = hex.EncodeToString(sum[:])
 	for _, f := range res.Faults {
 		fmt.Fprintf(w, "polyroot: the key generation names %s\n", f)
 	}
