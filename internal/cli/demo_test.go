@@ -23,6 +23,7 @@ func TestDemo(t *testing.T) {
 		"8. The DTAs' logs are anchored", "each at the index its DTA promised her",
 		"9. alice's device is reported stolen", "refuses her permits even with a valid permit ticket: revoked",
 		"10. Another domain trusts any 3 of 5 DTAs", "qualified dealers [1 2 3 4 5]", "(unreachable: 2 and 4)", `logged in as "bob@example.com"`,
+		"11. Its DTAs refresh their shares", "a share stolen before is worthless", "with the token it enrolled before the resharing",
 		"Every step behaved as expected",
 	} {
 		if !strings.Contains(out.String(), want) {

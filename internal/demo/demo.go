@@ -61,6 +61,7 @@ func Run(ctx context.Context, w io.Writer) error {
 		{"The DTAs' logs are anchored on the chain; an auditor checks them.", s.audit},
 		{"alice's device is reported stolen: the registrar revokes her.", s.revoke},
 		{"Another domain trusts any 3 of 5 DTAs, whose key no one ever held; two DTAs go down.", s.threshold},
+		{"Its DTAs refresh their shares: same key, new shares; bob's client follows.", s.reshare},
 	}
 	for i, step := range steps {
 		if err := ctx.Err(); err != nil {
@@ -84,7 +85,8 @@ type story struct {
 	begin time.Time
 
 	net      *devnet.Devnet
-	tnet     *devnet.Devnet // the threshold domain of the last step
+	tnet     *devnet.Devnet // the threshold domain of the last steps
+	bob      *client.Client // enrolled in tnet
 	ca       *authority     // the domain's own certificate authority, for the server's TLS
 	rogueCA  *authority     // the root certificate alice's device was made to trust
 	device   *http.Client

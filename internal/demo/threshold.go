@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/polyroot/polyroot/client"
+	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/devnet"
 	"github.com/polyroot/polyroot/internal/dkgnet"
 	"github.com/polyroot/polyroot/internal/wire"
@@ -96,6 +97,7 @@ func (s *story) threshold(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.bob = bob
 	s.say("and logged in as %q with today's permit from the same three: no DTA operator can hold the domain hostage", sess.ID)
 	return nil
 }
@@ -113,4 +115,61 @@ func joinIndices(xs []uint32) string {
 		s += fmt.Sprintf(", %d", x)
 	}
 	return s + fmt.Sprintf(" and %d", xs[len(xs)-1])
+}
+
+// reshare has the threshold domain's DTAs refresh their shares of the same key, and
+// bob's client adopt the successor bundle.
+func (s *story) reshare(ctx context.Context) error {
+	for _, i := range []int{2, 4} {
+		if err := s.tnet.StartDTA(i); err != nil {
+			return err
+		}
+	}
+	s.say("DTAs 2 and 4 are back")
+	old, err := bundle.Parse(mustRead(s.tnet.Info.Bundle))
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	next, err := s.tnet.Reshare(ctx)
+	if err != nil {
+		return err
+	}
+	pk, err := old.PublicKey()
+	if err != nil {
+		return err
+	}
+	if npk, err := next.PublicKey(); err != nil || !npk.Equal(pk) {
+		return fmt.Errorf("the resharing changed the master public key: %v", err)
+	}
+	s.say("the five DTAs reshared the key among themselves (%s): each dealt its share as f_i(0) of a fresh", since(start))
+	s.say("polynomial; the new shares lie on a new polynomial through the same s, so s·P1, bob's token and sQ stay valid")
+	s.say("the registrar signed the successor bundle (serial %d, fingerprint %.16s…); each DTA promoted its new share", next.Serial, s.tnet.Info.Fingerprint)
+	s.say("and erased the old one")
+	mixed := *next
+	mixed.DTAs = []bundle.DTA{old.DTAs[0], next.DTAs[2], next.DTAs[4]}
+	if mpk, err := mixed.PublicKey(); err != nil || mpk.Equal(pk) {
+		return fmt.Errorf("an old share combines with new ones: %v", err)
+	}
+	s.say("DTA 1's old share with the new shares of DTAs 3 and 5 makes another key: a share stolen before is worthless")
+	if err := s.bob.RenewPermits(ctx, s.tnet.Info.ServerURL, []byte(bobPIN), 1); err != nil {
+		return err
+	}
+	if s.bob.Fingerprint() != s.tnet.Info.Fingerprint {
+		return errors.New("bob's client did not adopt the successor bundle")
+	}
+	s.say("bob's client fetched the successor from the auth server, checked it is signed by the pinned registrar key")
+	s.say("for the same s·P1 with a greater serial, adopted it and renewed its permits from the new shares")
+	sess, err := s.bob.Login(ctx, s.tnet.Info.ServerURL, []byte(bobPIN))
+	if err != nil {
+		return err
+	}
+	s.say("and logged in as %q with the token it enrolled before the resharing", sess.ID)
+	return nil
+}
+
+// mustRead returns the file's bytes, or none (the parse that follows fails).
+func mustRead(path string) []byte {
+	b, _ := os.ReadFile(path)
+	return b
 }

@@ -440,7 +440,45 @@ func TestThresholdDevnet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	enrolAndLogIn(t, d)
+	aliceDir, _ := enrolAndLogIn(t, d)
+
+	// A resharing: fresh shares of the same key; alice's client adopts the successor
+	// bundle when the DTAs' new shares fail her pinned commitments, and logs in.
+	for _, i := range []int{2, 4} {
+		if err := d.StartDTA(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	next, err := d.Reshare(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, _ := b.PublicKey()
+	npk, err := next.PublicKey()
+	if err != nil || next.Serial != 1 || !npk.Equal(pk) || next.DTAs[0].Commitment == b.DTAs[0].Commitment {
+		t.Fatalf("successor: serial %d, same key %v, %v", next.Serial, npk.Equal(pk), err)
+	}
+	// An old share does not combine with new ones: C_1 before and C_3, C_5 after
+	// interpolate to another key.
+	mixed := *next
+	mixed.DTAs = []bundle.DTA{b.DTAs[0], next.DTAs[2], next.DTAs[4]}
+	if mpk, err := mixed.PublicKey(); err != nil || mpk.Equal(pk) {
+		t.Fatalf("an old and two new commitments combine to the key: %v", err)
+	}
+	c, err := client.Open(aliceDir, client.WithInsecureHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RenewPermits(ctx, d.Info.ServerURL, []byte("2468"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if c.Fingerprint() != d.Info.Fingerprint {
+		t.Fatal("alice's client did not adopt the successor bundle")
+	}
+	if _, err := c.Login(ctx, d.Info.ServerURL, []byte("2468")); err != nil {
+		t.Fatal(err)
+	}
 
 	d.Close()
 	_, err = Start(context.Background(), Options{Dir: d.opts.Dir, Threshold: 2, ScryptLogN: 10, PlainHTTP: true})
