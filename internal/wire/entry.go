@@ -19,6 +19,12 @@ const (
 	KindPermit = "permit"
 	KindServer = "server"
 	KindRevoke = "revoke"
+	// KindKey is not an issuance: a DTA writes one when it starts serving under a
+	// threshold bundle that names the transcript of the key generation or resharing
+	// that made its share (bundle.Bundle.TranscriptSHA256), once per such bundle. It
+	// names the bundle's serial, the transcript's hash and the DTA's commitment C_i, so
+	// that the log records every sharing the DTA served under.
+	KindKey = "key"
 )
 
 // MaxEntrySize bounds an encoded entry; Parse refuses larger ones.
@@ -27,7 +33,8 @@ const MaxEntrySize = 1024
 // EntryVersion is the version of the entry format this package writes and reads.
 const EntryVersion = 2
 
-// An Entry is one issuance as the log records it. Logs are public, so an entry holds
+// An Entry is one issuance as the log records it, or (KindKey) the sharing a DTA
+// serves under. Logs are public, so an entry holds
 // nothing that lets anyone test a guess: no share, no hash of a share (with a stolen
 // token, a hash of a client share would test PIN guesses offline), no idhash (from
 // which anyone could start a login and block its owner), no app-level identity. It
@@ -41,8 +48,14 @@ type Entry struct {
 	Subject      string `json:"subject,omitempty"` // hex Subject(idhash); absent for server shares
 	Slot         uint64 `json:"slot,omitempty"`    // permit slot
 	SealedSHA256 string `json:"sealed_sha256,omitempty"`
-	TicketSHA256 string `json:"ticket_sha256"`
-	Time         int64  `json:"time"` // unix seconds
+	// Serial, TranscriptSHA256 and Commitment are those of a key entry (and absent from
+	// the others): the bundle's serial (absent for 0), the hex SHA-256 of its DKG or
+	// resharing transcript, and the DTA's commitment C_i in it (96 hex digits).
+	Serial           uint64 `json:"serial,omitempty"`
+	TranscriptSHA256 string `json:"transcript_sha256,omitempty"`
+	Commitment       string `json:"commitment,omitempty"`
+	TicketSHA256     string `json:"ticket_sha256,omitempty"` // absent only from key entries
+	Time             int64  `json:"time"`                    // unix seconds
 }
 
 // subjectContext separates Subject from every other use of SHA-256 on an idhash.
@@ -92,24 +105,32 @@ func ParseEntry(b []byte) (*Entry, error) {
 }
 
 func (e *Entry) check() error {
-	hash32 := func(s string, need bool) bool {
+	hexN := func(s string, n int, need bool) bool {
 		if s == "" {
 			return !need
 		}
 		b, err := hex.DecodeString(s)
-		return err == nil && len(b) == 32 && hex.EncodeToString(b) == s
+		return err == nil && len(b) == n && hex.EncodeToString(b) == s
 	}
+	hash32 := func(s string, need bool) bool { return hexN(s, 32, need) }
+	isKey := e.Kind == KindKey
 	switch {
 	case e.Version != EntryVersion:
 		return fmt.Errorf("%w: version %d", ErrEntry, e.Version)
 	case e.DTA == 0 || e.Domain == "" || len(e.Domain) > 253:
 		return fmt.Errorf("%w: DTA index or domain", ErrEntry)
-	case !hash32(e.TicketSHA256, true):
+	case !hash32(e.TicketSHA256, !isKey) || isKey && e.TicketSHA256 != "":
 		return fmt.Errorf("%w: ticket hash", ErrEntry)
+	case !isKey && (e.Serial != 0 || e.TranscriptSHA256 != "" || e.Commitment != ""):
+		return fmt.Errorf("%w: key fields in a %s entry", ErrEntry, e.Kind)
 	case e.Time <= 0:
 		return fmt.Errorf("%w: time", ErrEntry)
 	}
 	switch e.Kind {
+	case KindKey:
+		if e.Subject != "" || e.Slot != 0 || e.SealedSHA256 != "" || !hash32(e.TranscriptSHA256, true) || !hexN(e.Commitment, 48, true) {
+			return fmt.Errorf("%w: key entry fields", ErrEntry)
+		}
 	case KindClient, KindPermit:
 		if !hash32(e.Subject, true) || !hash32(e.SealedSHA256, true) || (e.Kind == KindClient && e.Slot != 0) {
 			return fmt.Errorf("%w: %s entry fields", ErrEntry, e.Kind)

@@ -8,12 +8,17 @@ import (
 
 var h32 = strings.Repeat("0f", 32)
 
+// c48 stands for a commitment C_i: the entry checks its form, not the point.
+var c48 = "a" + strings.Repeat("0e", 47) + "f"
+
 func TestEntry(t *testing.T) {
 	ok := []Entry{
 		{Version: EntryVersion, DTA: 1, Domain: "d", Kind: KindClient, Subject: h32, SealedSHA256: h32, TicketSHA256: h32, Time: 1},
 		{Version: EntryVersion, DTA: 2, Domain: "d", Kind: KindPermit, Subject: h32, Slot: 9, SealedSHA256: h32, TicketSHA256: h32, Time: 1},
 		{Version: EntryVersion, DTA: 3, Domain: "d", Kind: KindServer, SealedSHA256: h32, TicketSHA256: h32, Time: 1},
 		{Version: EntryVersion, DTA: 1, Domain: "d", Kind: KindRevoke, Subject: h32, TicketSHA256: h32, Time: 1},
+		{Version: EntryVersion, DTA: 4, Domain: "d", Kind: KindKey, Serial: 3, TranscriptSHA256: h32, Commitment: c48, Time: 1},
+		{Version: EntryVersion, DTA: 4, Domain: "d", Kind: KindKey, TranscriptSHA256: h32, Commitment: c48, Time: 1}, // serial 0
 	}
 	for _, e := range ok {
 		b, err := e.Marshal()
@@ -40,6 +45,9 @@ func TestEntry(t *testing.T) {
 		"fail/time":              func(e *Entry) { e.Time = 0 },
 		"fail/server-subject":    func(e *Entry) { e.Kind = KindServer },
 		"fail/revoke-sealed":     func(e *Entry) { e.Kind = KindRevoke },
+		"fail/client-serial":     func(e *Entry) { e.Serial = 1 },
+		"fail/client-transcript": func(e *Entry) { e.TranscriptSHA256 = h32 },
+		"fail/client-commitment": func(e *Entry) { e.Commitment = c48 },
 	}
 	for name, mutate := range bad {
 		e := base
@@ -47,6 +55,34 @@ func TestEntry(t *testing.T) {
 		if _, err := e.Marshal(); !errors.Is(err, ErrEntry) {
 			t.Errorf("%s: got %v", name, err)
 		}
+	}
+	key := ok[4]
+	badKey := map[string]func(*Entry){
+		"fail/key-ticket":            func(e *Entry) { e.TicketSHA256 = h32 },
+		"fail/key-subject":           func(e *Entry) { e.Subject = h32 },
+		"fail/key-slot":              func(e *Entry) { e.Slot = 1 },
+		"fail/key-sealed":            func(e *Entry) { e.SealedSHA256 = h32 },
+		"fail/key-no-transcript":     func(e *Entry) { e.TranscriptSHA256 = "" },
+		"fail/key-transcript-upper":  func(e *Entry) { e.TranscriptSHA256 = strings.ToUpper(h32) },
+		"fail/key-no-commitment":     func(e *Entry) { e.Commitment = "" },
+		"fail/key-commitment-short":  func(e *Entry) { e.Commitment = h32 },
+		"fail/key-commitment-upper":  func(e *Entry) { e.Commitment = strings.ToUpper(c48) },
+		"fail/key-commitment-nonhex": func(e *Entry) { e.Commitment = "zz" + c48[2:] },
+	}
+	for name, mutate := range badKey {
+		e := key
+		mutate(&e)
+		if _, err := e.Marshal(); !errors.Is(err, ErrEntry) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	// The largest key entry fits MaxEntrySize.
+	big := key
+	big.DTA, big.Domain, big.Serial, big.Time = 1<<32-1, strings.Repeat("d", 253), 1<<64-1, 1<<62
+	if b, err := big.Marshal(); err != nil || len(b) > MaxEntrySize {
+		t.Errorf("largest key entry: %d bytes, %v", len(b), err)
+	} else if _, err := ParseEntry(b); err != nil {
+		t.Errorf("largest key entry: %v", err)
 	}
 	for name, raw := range map[string]string{
 		"fail/unknown-field": `{"v":2,"dta":1,"domain":"d","kind":"revoke","subject":"` + h32 + `","ticket_sha256":"` + h32 + `","time":1,"x":1}`,
@@ -65,6 +101,9 @@ func TestEntry(t *testing.T) {
 func FuzzParseEntry(f *testing.F) {
 	e := Entry{Version: EntryVersion, DTA: 2, Domain: "d", Kind: KindPermit, Subject: h32, Slot: 9, SealedSHA256: h32, TicketSHA256: h32, Time: 1}
 	b, _ := e.Marshal()
+	f.Add(b)
+	k := Entry{Version: EntryVersion, DTA: 1, Domain: "d", Kind: KindKey, Serial: 2, TranscriptSHA256: h32, Commitment: c48, Time: 1}
+	b, _ = k.Marshal()
 	f.Add(b)
 	f.Add([]byte(`{"v":1}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
