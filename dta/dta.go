@@ -210,7 +210,8 @@ func LogOrigin(domain string, index uint32) string {
 }
 
 // New loads the keys, opens the state and the log, finishes any issuance a crash left
-// pending, and returns a ready Service.
+// pending, logs the bundle's key entry if it names a transcript not logged before
+// (wire.KindKey), and returns a ready Service.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -275,6 +276,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.logSize.Store(size)
 	s.commits = newCommitter(s.store, s.log, cfg.Logger, window, maxCommitGroup, &s.logSize)
+	if err := s.logKey(ctx, k); err != nil { // keyentry.go: before serving under the bundle
+		s.Close(ctx)
+		return nil, err
+	}
 	if cfg.Anchor != nil {
 		s.startAnchor(ctx, rec.LogOrigin)
 	}
@@ -341,6 +346,8 @@ func (s *Service) loadKeys(ctx context.Context, b *bundle.Bundle, rec *bundle.DT
 // the new trust bundle, swaps keys, bundle and record in at once; otherwise it keeps
 // the current ones. A bundle whose commitment is that of the pending share of a
 // resharing activates it (ActivateShare): the old share is erased. The domain, the log origin and the signing key cannot change.
+// A bundle naming a transcript not logged before gets its key entry (wire.KindKey) in
+// the log first; if that fails, the current keys stay.
 func (s *Service) Reload(ctx context.Context, b *bundle.Bundle) error {
 	cur := s.keys.Load()
 	rec, ok := b.Find(s.cfg.Index)
@@ -352,6 +359,9 @@ func (s *Service) Reload(ctx context.Context, b *bundle.Bundle) error {
 	}
 	k, err := s.loadKeys(ctx, b, rec)
 	if err != nil {
+		return err
+	}
+	if err := s.logKey(ctx, k); err != nil { // keyentry.go: before serving under b
 		return err
 	}
 	s.keys.Store(k)

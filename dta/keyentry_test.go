@@ -1,0 +1,213 @@
+package dta
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+	"testing"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
+)
+
+// logEntries reads every entry of the service's log.
+func logEntries(t *testing.T, svc *Service) []*wire.Entry {
+	t.Helper()
+	ctx := context.Background()
+	size, err := svc.log.Size(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*wire.Entry
+	err = svc.log.ScanLeaves(ctx, 0, size, func(_ uint64, leaf []byte) error {
+		e, err := wire.ParseEntry(leaf)
+		if err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// keyEntries returns the key entries of the log, checking they are all of DTA 1.
+func keyEntries(t *testing.T, svc *Service) []*wire.Entry {
+	t.Helper()
+	var out []*wire.Entry
+	for _, e := range logEntries(t, svc) {
+		if e.Kind == wire.KindKey {
+			if e.DTA != 1 || e.Domain != testDomain {
+				t.Fatalf("key entry of DTA %d of %s", e.DTA, e.Domain)
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func transcriptHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// TestKeyEntry: a DTA started under a threshold bundle that names a transcript logs
+// one key entry (serial, transcript hash, its C_i) before it serves; a restart under
+// the same bundle logs none; a reload to a successor sharing (a pending share from a
+// resharing) logs one naming the new serial, transcript and commitment, once; a bundle
+// without a transcript logs none.
+func TestKeyEntry(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Init(ctx, ks, testDomain, 1, "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regPub, regPriv, _ := ed25519.GenerateKey(nil)
+	// t = n = 2: any two shares make a valid threshold bundle (no polynomial to check).
+	sign := func(serial uint64, transcript string, dta1 bundle.DTA) *bundle.Bundle {
+		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "threshold",
+			Threshold: 2, RegistrarKey: hex.EncodeToString(regPub), Serial: serial, TranscriptSHA256: transcript,
+			DTAs: []bundle.DTA{dta1, absentPeer(t, 2)}}
+		if _, _, err := bundle.Sign(b, regPriv); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	start := func(b *bundle.Bundle) *Service {
+		svc, err := New(ctx, Config{Bundle: b, Index: 1, Keys: ks, DataDir: dir, Log: logOptions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	check := func(e *wire.Entry, serial uint64, transcript, commitment string) {
+		t.Helper()
+		if e.Serial != serial || e.TranscriptSHA256 != transcript || e.Commitment != commitment ||
+			e.TicketSHA256 != "" || e.Subject != "" || e.Time <= 0 {
+			t.Fatalf("key entry %+v, want serial %d transcript %.8s… commitment %.8s…", e, serial, transcript, commitment)
+		}
+	}
+
+	// No transcript: nothing logged.
+	svc := start(sign(0, "", *rec))
+	if n := len(logEntries(t, svc)); n != 0 {
+		t.Fatalf("a bundle without a transcript: %d entries", n)
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	t1 := transcriptHash("transcript of the key generation")
+	b1 := sign(0, t1, *rec)
+	svc = start(b1)
+	keys := keyEntries(t, svc)
+	if len(keys) != 1 {
+		t.Fatalf("%d key entries after the first start, want 1", len(keys))
+	}
+	check(keys[0], 0, t1, rec.Commitment)
+	if err := svc.Reload(ctx, b1); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc = start(b1)
+	if n := len(keyEntries(t, svc)); n != 1 {
+		t.Fatalf("%d key entries after a restart under the same bundle, want 1", n)
+	}
+
+	// A resharing left a pending share; its successor bundle activates it.
+	next, _ := pairing.RandomScalar(nil)
+	if err := ks.Put(ctx, SecretMasterShareNext, next.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	rec2 := *rec
+	rec2.Commitment = hex.EncodeToString(pairing.G1Generator().Mul(next).Bytes())
+	t2 := transcriptHash("transcript of the resharing")
+	b2 := sign(1, t2, rec2)
+	for range 2 {
+		if err := svc.Reload(ctx, b2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys = keyEntries(t, svc)
+	if len(keys) != 2 {
+		t.Fatalf("%d key entries after the reload to the successor, want 2", len(keys))
+	}
+	check(keys[1], 1, t2, rec2.Commitment)
+	if svc.Record().Commitment != rec2.Commitment {
+		t.Fatal("the reload did not take the successor bundle")
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc = start(b2)
+	defer svc.Close(ctx)
+	if n := len(keyEntries(t, svc)); n != 2 {
+		t.Fatalf("%d key entries after a restart under the successor, want 2", n)
+	}
+}
+
+// TestKeyEntryRecovered: a key entry's record written pending, its append lost in a
+// crash, is appended by recovery at the next start, once.
+func TestKeyEntryRecovered(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Init(ctx, ks, testDomain, 1, "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regPub, regPriv, _ := ed25519.GenerateKey(nil)
+	tr := transcriptHash("transcript")
+	b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "threshold",
+		Threshold: 2, RegistrarKey: hex.EncodeToString(regPub), Serial: 4, TranscriptSHA256: tr,
+		DTAs: []bundle.DTA{*rec, absentPeer(t, 2)}}
+	if _, _, err := bundle.Sign(b, regPriv); err != nil {
+		t.Fatal(err)
+	}
+	// The state a crash after the pending record and before the append leaves.
+	st, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := wire.Entry{Version: wire.EntryVersion, DTA: 1, Domain: testDomain, Kind: wire.KindKey, Serial: 4,
+		TranscriptSHA256: tr, Commitment: rec.Commitment, Time: 1_700_000_000}
+	leaf, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.put(keyNonce(4, tr, rec.Commitment), &record{Kind: wire.KindKey, Entries: [][]byte{leaf}, Slots: []uint64{0}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		svc, err := New(ctx, Config{Bundle: b, Index: 1, Keys: ks, DataDir: dir, Log: logOptions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := keyEntries(t, svc)
+		if err := svc.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 1 || *keys[0] != e {
+			t.Fatalf("key entries %+v, want the recovered one only", keys)
+		}
+	}
+}
