@@ -109,6 +109,21 @@ type DTAReport struct {
 	Waited             time.Duration
 	Status             string
 	Problems           []string // each names the DTA and its log
+	// Keys are the log's key entries (wire.KindKey), in log order: the sharings the DTA
+	// served under, each with the bundle serial and the transcript hash to compare with
+	// the published transcript.
+	Keys []KeyEntry
+}
+
+// A KeyEntry is a key entry of a DTA's log: the DTA started serving under the bundle
+// with this serial, whose DKG or resharing transcript has this hash, with commitment
+// C_i.
+type KeyEntry struct {
+	Index            uint64 // in the DTA's log
+	Serial           uint64
+	TranscriptSHA256 string
+	Commitment       string
+	Time             time.Time
 }
 
 // A Report is the audit of a whole domain.
@@ -156,6 +171,9 @@ const auditMaxProblems = 50
 
 // Audit checks every DTA log of cfg.Bundle against its anchors on chain:
 //   - the DTA's current checkpoint is signed by its key in the bundle;
+//   - if the bundle names its transcript (threshold mode), the log has the key entry of
+//     the DTA's sharing in it (serial, transcript hash, C_i); every key entry is listed
+//     in the DTA's report (Keys);
 //   - every anchored root is consistent with the next anchor and with the checkpoint
 //     (consistency proofs built from the log's tiles);
 //   - every entry of the log is read, matches the leaf hash in the tiles and is a
@@ -520,6 +538,7 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, progress func(uint64)) {
 	size := a.size
 	if size == 0 {
+		a.checkKey(cfg.Bundle)
 		return
 	}
 	// The level-0 tile with the same index holds the leaf hashes of an entry bundle's
@@ -607,6 +626,10 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 			if e.DTA != index || e.Domain != domain {
 				a.problem("entry %d is for DTA %d of %q, not this DTA of %q", i, e.DTA, e.Domain, domain)
 			}
+			if e.Kind == wire.KindKey {
+				a.rep.Keys = append(a.rep.Keys, KeyEntry{Index: i, Serial: e.Serial, TranscriptSHA256: e.TranscriptSHA256,
+					Commitment: e.Commitment, Time: time.Unix(e.Time, 0).UTC()})
+			}
 			if subject != "" && e.Subject == subject {
 				a.entries = append(a.entries, IdentityEntry{DTA: index, Origin: a.rep.Origin, Index: i, Kind: e.Kind,
 					Slot: e.Slot, Time: time.Unix(e.Time, 0).UTC(), SealedSHA256: e.SealedSHA256, TicketSHA256: e.TicketSHA256})
@@ -627,4 +650,23 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 	if string(root) != string(a.rep.CheckpointRoot) {
 		a.problem("the log's entries do not hash to its signed checkpoint root at size %d: entries were rewritten", size)
 	}
+	a.checkKey(cfg.Bundle)
+}
+
+// checkKey checks, for a bundle that names its transcript, that the log has the key
+// entry of this DTA's sharing in it: the bundle's serial and transcript hash and the
+// DTA's commitment. Without one the DTA has not served under the audited bundle (not
+// reloaded yet) or its log leaves out the sharing it serves under.
+func (a *dtaAudit) checkKey(b *bundle.Bundle) {
+	rec, ok := b.Find(a.rep.Index)
+	if b.TranscriptSHA256 == "" || !ok {
+		return
+	}
+	for _, k := range a.rep.Keys {
+		if k.Serial == b.Serial && k.TranscriptSHA256 == b.TranscriptSHA256 && k.Commitment == rec.Commitment {
+			return
+		}
+	}
+	a.problem("no key entry names the bundle's serial %d, transcript %s and C_%d: the DTA has not served under this bundle (reload it) or its log leaves the sharing out",
+		b.Serial, b.TranscriptSHA256, rec.Index)
 }
