@@ -276,9 +276,31 @@ func printAuditReport(w io.Writer, r *ledger.Report, contract common.Address) {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%s\n", d.Index, d.Origin, cp, len(d.Anchors), last, d.Lag, d.Status)
 	}
 	tw.Flush()
+	printKeyEntries(w, r)
 	if r.OK() {
 		fmt.Fprintln(w, "\nEvery log is consistent with its anchors.")
 	}
+}
+
+// printKeyEntries lists the key entries of the logs: the bundle serial and the
+// transcript hash each DTA served under (compare them with the published transcripts).
+func printKeyEntries(w io.Writer, r *ledger.Report) {
+	var n int
+	for _, d := range r.DTAs {
+		n += len(d.Keys)
+	}
+	if n == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nKey entries (the sharings each DTA served under): %d\n", n)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DTA\tINDEX\tSERIAL\tTRANSCRIPT SHA-256\tTIME")
+	for _, d := range r.DTAs {
+		for _, k := range d.Keys {
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\n", d.Index, k.Index, k.Serial, k.TranscriptSHA256, k.Time.Format(time.RFC3339))
+		}
+	}
+	tw.Flush()
 }
 
 func printIdentityEntries(w io.Writer, idhash string, entries []ledger.IdentityEntry) {
@@ -327,6 +349,14 @@ type (
 		Retries        uint64           `json:"retries"`
 		WaitedSeconds  float64          `json:"waited_seconds"`
 		Problems       []string         `json:"problems"`
+		Keys           []auditKeyJSON   `json:"keys"` // the log's key entries
+	}
+	auditKeyJSON struct {
+		Index            uint64    `json:"index"`
+		Serial           uint64    `json:"serial"`
+		TranscriptSHA256 string    `json:"transcript_sha256"`
+		Commitment       string    `json:"commitment"`
+		Time             time.Time `json:"time"`
 	}
 	auditAnchorJSON struct {
 		Size  uint64    `json:"size"`
@@ -356,6 +386,10 @@ func auditReportJSON(r *ledger.Report, contract common.Address, idhash string, e
 			Lag: d.Lag, Scanned: d.Scanned, Throttled: d.Throttled, Retries: d.Retries, WaitedSeconds: d.Waited.Seconds(), Problems: d.Problems}
 		if j.Problems == nil {
 			j.Problems = []string{}
+		}
+		j.Keys = []auditKeyJSON{}
+		for _, k := range d.Keys {
+			j.Keys = append(j.Keys, auditKeyJSON{Index: k.Index, Serial: k.Serial, TranscriptSHA256: k.TranscriptSHA256, Commitment: k.Commitment, Time: k.Time.UTC()})
 		}
 		if d.CheckpointRoot != nil {
 			size := d.CheckpointSize
