@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/polyroot/polyroot/dta"
+	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/dkgnet"
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/pairing"
@@ -165,6 +168,15 @@ func TestDKGFlow(t *testing.T) {
 	}
 	if out := mustRun(t, "bundle", "fingerprint", filepath.Join(dir, "bundle.json")); len(strings.TrimSpace(out)) != 64 {
 		t.Fatalf("fingerprint: %q", out)
+	}
+	// The bundle names the transcript file by its SHA-256 (every DTA wrote the same bytes).
+	bf, _ := os.ReadFile(filepath.Join(dir, "bundle.json"))
+	b, err := bundle.Parse(bf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(t1); b.TranscriptSHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("bundle transcript_sha256 %q, want the transcript file's hash", b.TranscriptSHA256)
 	}
 }
 
