@@ -276,6 +276,12 @@ func TestReshareKill9(t *testing.T) {
 				if !bytes.Contains(log, []byte("master share from the resharing activated")) {
 					t.Fatalf("DTA %d reloaded without activating:\n%s", i, log)
 				}
+				// A key entry for the first bundle at start, one for the successor before it serves it.
+				if b0.TranscriptSHA256 == "" || bytes.Count(log, []byte("logged the key entry of the trust bundle")) != 2 ||
+					!bytes.Contains(log, []byte("serial=0 transcript_sha256="+b0.TranscriptSHA256)) ||
+					!bytes.Contains(log, []byte("serial=1 transcript_sha256="+b1.TranscriptSHA256)) {
+					t.Fatalf("DTA %d: not one key entry per bundle:\n%s", i, log)
+				}
 				break
 			}
 			if time.Now().After(deadline) {
