@@ -21,7 +21,7 @@ const (
 	KindRevoke = "revoke"
 	// KindKey is not an issuance: a DTA writes one when it starts serving under a
 	// threshold bundle that names the transcript of the key generation or resharing
-	// that made its share (bundle.Bundle.TranscriptSHA256), once per such bundle. It
+	// that made its share (bundle.Bundle.TranscriptSHA256), once per sharing. It
 	// names the bundle's serial, the transcript's hash and the DTA's commitment C_i, so
 	// that the log records every sharing the DTA served under.
 	KindKey = "key"
