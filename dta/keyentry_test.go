@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -209,5 +210,65 @@ func TestKeyEntryRecovered(t *testing.T) {
 		if len(keys) != 1 || *keys[0] != e {
 			t.Fatalf("key entries %+v, want the recovered one only", keys)
 		}
+	}
+}
+
+// TestKeyEntryPendingAtReload: a reload whose key entry is recorded but not appended
+// (an append that failed in this process) fails and keeps the current bundle; a
+// restart under the new bundle appends the entry (recovery) and serves it.
+func TestKeyEntryPendingAtReload(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Init(ctx, ks, testDomain, 1, "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regPub, regPriv, _ := ed25519.GenerateKey(nil)
+	peer := absentPeer(t, 2)
+	sign := func(serial uint64, transcript string) *bundle.Bundle {
+		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "threshold",
+			Threshold: 2, RegistrarKey: hex.EncodeToString(regPub), Serial: serial, TranscriptSHA256: transcript,
+			DTAs: []bundle.DTA{*rec, peer}}
+		if _, _, err := bundle.Sign(b, regPriv); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b1, b2 := sign(1, transcriptHash("one")), sign(2, transcriptHash("two"))
+	svc, err := New(ctx, Config{Bundle: b1, Index: 1, Keys: ks, DataDir: dir, Log: logOptions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := wire.Entry{Version: wire.EntryVersion, DTA: 1, Domain: testDomain, Kind: wire.KindKey, Serial: 2,
+		TranscriptSHA256: b2.TranscriptSHA256, Commitment: rec.Commitment, Time: 1_700_000_000}
+	leaf, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := svc.logSize.Load()
+	if err := svc.store.put(keyNonce(2, b2.TranscriptSHA256, rec.Commitment), &record{Kind: wire.KindKey, Entries: [][]byte{leaf}, Slots: []uint64{0}, SizeHint: size}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Reload(ctx, b2); !errors.Is(err, errKeyPending) {
+		t.Fatalf("reload with a pending key entry: %v", err)
+	}
+	if svc.keys.Load().bundle != b1 || len(keyEntries(t, svc)) != 1 {
+		t.Fatal("a failed reload changed the bundle or the log")
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc, err = New(ctx, Config{Bundle: b2, Index: 1, Keys: ks, DataDir: dir, Log: logOptions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close(ctx)
+	keys := keyEntries(t, svc)
+	if len(keys) != 2 || *keys[1] != e || keys[0].Serial != 1 {
+		t.Fatalf("key entries %+v, want serial 1's and the recovered serial 2's", keys)
 	}
 }
