@@ -385,7 +385,7 @@ func checkDKGTranscript(path string, b *bundle.Bundle, w io.Writer) error {
 	for _, f := range res.Faults {
 		fmt.Fprintf(w, "polyroot: the key generation names %s\n", f)
 	}
-	fmt.Fprintf(w, "polyroot: transcript %s verified: confirmed by all %d DTAs, qualified dealers %v; publish it beside the bundle\n",
-		path, len(s.Members), res.Qualified)
+	fmt.Fprintf(w, "polyroot: transcript %s verified: confirmed by all %d DTAs, qualified dealers %v; publish it beside the bundle "+
+		"(the bundle names it by its SHA-256 %s, which each DTA logs)\n", path, len(s.Members), res.Qualified, b.TranscriptSHA256)
 	return nil
 }
