@@ -518,11 +518,11 @@ func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: Domain, Mode: "additive",
 			Threshold: d.n, PermitPeriod: 3600, RegistrarKey: hex.EncodeToString(d.registrar.Public().(ed25519.PublicKey))}
 		if d.opts.Threshold != 0 {
-			recs, err := d.generateKeys(ctx)
+			recs, sum, err := d.generateKeys(ctx)
 			if err != nil {
 				return nil, err
 			}
-			b.Mode, b.Threshold, b.DTAs = "threshold", d.opts.Threshold, recs
+			b.Mode, b.Threshold, b.DTAs, b.TranscriptSHA256 = "threshold", d.opts.Threshold, recs, sum
 		}
 		for i := range d.n - len(b.DTAs) {
 			rec, err := dta.Init(ctx, d.keys[i], Domain, uint32(i+1), d.Info.DTAURLs[i])

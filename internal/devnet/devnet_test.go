@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -426,6 +427,9 @@ func TestThresholdDevnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if sum := sha256.Sum256(raw); b.TranscriptSHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("the bundle names transcript %q", b.TranscriptSHA256)
+	}
 	res, err := tr.Verify()
 	if err != nil || len(res.Qualified) != 5 {
 		t.Fatalf("transcript: %v %v", res, err)
@@ -456,7 +460,8 @@ func TestThresholdDevnet(t *testing.T) {
 	}
 	pk, _ := b.PublicKey()
 	npk, err := next.PublicKey()
-	if err != nil || next.Serial != 1 || !npk.Equal(pk) || next.DTAs[0].Commitment == b.DTAs[0].Commitment {
+	if err != nil || next.Serial != 1 || !npk.Equal(pk) || next.DTAs[0].Commitment == b.DTAs[0].Commitment ||
+		next.TranscriptSHA256 == "" || next.TranscriptSHA256 == b.TranscriptSHA256 {
 		t.Fatalf("successor: serial %d, same key %v, %v", next.Serial, npk.Equal(pk), err)
 	}
 	// An old share does not combine with new ones: C_1 before and C_3, C_5 after

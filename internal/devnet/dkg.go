@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,38 +35,39 @@ const dkgRoundTimeout = 20 * time.Second
 // returns the DTAs' records and writes the transcript to D/dkg-transcript.json. No
 // share is stored unless the ceremony completed: a failed first start leaves signing
 // keys only, and the next start runs a new key generation with them.
-func (d *Devnet) generateKeys(ctx context.Context) ([]bundle.DTA, error) {
+func (d *Devnet) generateKeys(ctx context.Context) ([]bundle.DTA, string, error) {
 	recs := make([]bundle.DTA, d.n)
 	keys := make([]ed25519.PrivateKey, d.n)
 	for i := range d.n {
 		rec, err := d.signingKeyOnly(ctx, i)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if keys[i], err = dta.SigningKey(ctx, d.keys[i]); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		recs[i] = *rec
 	}
 	sf := &dkgnet.SessionFile{Version: 1, Domain: Domain, Epoch: 1, Threshold: d.opts.Threshold}
 	results, err := d.ceremony(ctx, sf, recs, keys, nil)
 	if err != nil {
-		return nil, fmt.Errorf("devnet: the distributed key generation failed, no share was stored: %w", err)
+		return nil, "", fmt.Errorf("devnet: the distributed key generation failed, no share was stored: %w", err)
 	}
 	for i, res := range results {
 		err := d.keys[i].Put(ctx, dta.SecretMasterShare, res.Share.Bytes())
 		res.Share.Set(new(pairing.Scalar))
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		recs[i].Commitment = hex.EncodeToString(res.Commitment.Bytes())
 	}
-	if err := writeTranscript(d.path(transcriptFile), results[0]); err != nil {
-		return nil, err
+	sum, err := writeTranscript(d.path(transcriptFile), results[0])
+	if err != nil {
+		return nil, "", err
 	}
 	d.opts.Logger.Info("distributed key generation complete", "threshold", d.opts.Threshold, "dtas", d.n,
 		"qualified", fmt.Sprint(results[0].Transcript.DKG.Result.Qualified))
-	return recs, nil
+	return recs, sum, nil
 }
 
 // Reshare gives every DTA of a threshold devnet a fresh share of the same master key
@@ -124,7 +126,7 @@ func (d *Devnet) Reshare(ctx context.Context) (*bundle.Bundle, error) {
 		}
 		next.DTAs[i].Commitment = hex.EncodeToString(res.Commitment.Bytes())
 	}
-	if err := writeTranscript(d.path(fmt.Sprintf("reshare-%d-transcript.json", next.Serial)), results[0]); err != nil {
+	if next.TranscriptSHA256, err = writeTranscript(d.path(fmt.Sprintf("reshare-%d-transcript.json", next.Serial)), results[0]); err != nil {
 		return nil, err
 	}
 	file, fp, err := bundle.Sign(&next, d.registrar)
@@ -219,13 +221,16 @@ func (d *Devnet) ceremony(ctx context.Context, sf *dkgnet.SessionFile, recs []bu
 	return results, nil
 }
 
-// writeTranscript writes a ceremony's public transcript to path.
-func writeTranscript(path string, res *dkgnet.Result) error {
+// writeTranscript writes a ceremony's public transcript to path and returns the hex
+// SHA-256 of the file, which the bundle names (and each DTA's log with it).
+func writeTranscript(path string, res *dkgnet.Result) (string, error) {
 	tr, err := json.MarshalIndent(res.Transcript, "", "  ")
 	if err != nil {
-		return err
+		return "", err
 	}
-	return os.WriteFile(path, append(tr, '\n'), 0o644)
+	tr = append(tr, '\n')
+	sum := sha256.Sum256(tr)
+	return hex.EncodeToString(sum[:]), os.WriteFile(path, tr, 0o644)
 }
 
 // signingKeyOnly creates DTA i+1's signing key for a key generation, or takes the
