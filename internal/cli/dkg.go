@@ -7,7 +7,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,8 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -244,18 +241,11 @@ func dtaDKG(ctx context.Context, c *ucli.Command) error {
 			return fmt.Errorf("dta dkg: %s: %w", out, err)
 		}
 	}
-	raw, err := readSmallFile(sessPath)
+	p, err := openCeremony(ctx, c, "dta dkg", false)
 	if err != nil {
-		return fmt.Errorf("dta dkg: session: %w", err)
+		return err
 	}
-	sf, err := dkgnet.ParseSessionFile(raw)
-	if err != nil {
-		return fmt.Errorf("dta dkg: %s: %w", sessPath, err)
-	}
-	rec, err := readDKGRecord(recPath, sf.Domain)
-	if err != nil {
-		return fmt.Errorf("dta dkg: %w", err)
-	}
+	sf, rec, ks, desc := p.session, p.record, p.ks, p.desc
 	var me *dkgnet.SessionMember
 	for k := range sf.Members {
 		if sf.Members[k].SigningKey == rec.SigningKey {
@@ -265,48 +255,20 @@ func dtaDKG(ctx context.Context, c *ucli.Command) error {
 	if me == nil || me.Index != rec.Index {
 		return fmt.Errorf("dta dkg: the session has no DTA %d with the signing key of %s", rec.Index, recPath)
 	}
-	logger, err := newLogger("text", c.String("log-level"), c.Root().ErrWriter)
-	if err != nil {
-		return fmt.Errorf("dta dkg: %w", err)
-	}
-	logger = logger.With("dta", rec.Index)
-	ks, desc, err := openKeystore(ctx, c, c.Root().ErrWriter)
-	if err != nil {
-		return fmt.Errorf("dta dkg: %w", err)
-	}
 	if _, err := ks.Get(ctx, dta.SecretMasterShare); err == nil {
 		return fmt.Errorf("dta dkg: %s already holds a master share; a DKG makes a new one only in an empty keystore (dta init --dkg)", desc)
 	} else if !errors.Is(err, keystore.ErrNotFound) {
 		return fmt.Errorf("dta dkg: %w", err)
 	}
-	key, err := dta.SigningKey(ctx, ks)
+	board, addr, stop, err := p.serveBoard(c, "dta dkg")
 	if err != nil {
-		return fmt.Errorf("dta dkg: %w (%s)", err, desc)
+		return err
 	}
-	if hex.EncodeToString(key.Public().(ed25519.PublicKey)) != rec.SigningKey {
-		return fmt.Errorf("dta dkg: the signing key in %s is not the one in %s", desc, recPath)
-	}
-
-	board, err := dkgnet.NewBoard(sf, logger)
-	if err != nil {
-		return fmt.Errorf("dta dkg: %w", err)
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return fmt.Errorf("dta dkg: --listen: %w", err)
-	}
-	srv := &http.Server{Handler: board, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
+	defer stop()
 	fmt.Fprintf(c.Root().ErrWriter, "polyroot: DTA %d of %s: DKG board on %s (session URL %s); waiting for the other %d DTAs\n",
-		rec.Index, sf.Domain, ln.Addr(), me.URL, len(sf.Members)-1)
+		rec.Index, sf.Domain, addr, me.URL, len(sf.Members)-1)
 
-	res, err := dkgnet.Run(ctx, dkgnet.Config{Session: sf, Key: key, StartTimeout: c.Duration("start-timeout"),
-		RoundTimeout: c.Duration("round-timeout"), Logger: logger}, board)
+	res, err := p.run(ctx, c, board, dkgnet.Config{})
 	if err != nil {
 		return fmt.Errorf("dta dkg: %w; nothing was stored", err)
 	}

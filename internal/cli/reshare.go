@@ -12,12 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	ucli "github.com/urfave/cli/v3"
 
@@ -206,21 +203,11 @@ func dtaReshare(ctx context.Context, c *ucli.Command) error {
 			return fmt.Errorf("dta reshare: --%s is required", f.name)
 		}
 	}
-	raw, err := readSmallFile(sessPath)
+	p, err := openCeremony(ctx, c, "dta reshare", true)
 	if err != nil {
-		return fmt.Errorf("dta reshare: session: %w", err)
+		return err
 	}
-	sf, err := dkgnet.ParseSessionFile(raw)
-	if err != nil {
-		return fmt.Errorf("dta reshare: %s: %w", sessPath, err)
-	}
-	if sf.Reshare == nil {
-		return fmt.Errorf("dta reshare: %s is the session of a key generation (polyroot dta dkg), not of a resharing", sessPath)
-	}
-	rec, err := readDKGRecord(recPath, sf.Domain)
-	if err != nil {
-		return fmt.Errorf("dta reshare: %w", err)
-	}
+	sf, rec, ks, desc, logger := p.session, p.record, p.ks, p.desc, p.logger
 	var member, dealer *dkgnet.SessionMember
 	for k := range sf.Members {
 		if sf.Members[k].SigningKey == rec.SigningKey && sf.Members[k].Index == rec.Index {
@@ -247,22 +234,6 @@ func dtaReshare(ctx context.Context, c *ucli.Command) error {
 			return fmt.Errorf("dta reshare: %s: %w", out, err)
 		}
 	}
-	logger, err := newLogger("text", c.String("log-level"), c.Root().ErrWriter)
-	if err != nil {
-		return fmt.Errorf("dta reshare: %w", err)
-	}
-	logger = logger.With("dta", rec.Index)
-	ks, desc, err := openKeystore(ctx, c, c.Root().ErrWriter)
-	if err != nil {
-		return fmt.Errorf("dta reshare: %w", err)
-	}
-	key, err := dta.SigningKey(ctx, ks)
-	if err != nil {
-		return fmt.Errorf("dta reshare: %w (%s)", err, desc)
-	}
-	if hex.EncodeToString(key.Public().(ed25519.PublicKey)) != rec.SigningKey {
-		return fmt.Errorf("dta reshare: the signing key in %s is not the one in %s", desc, recPath)
-	}
 	if member != nil && !c.Bool("discard-pending") {
 		if _, err := ks.Get(ctx, dta.SecretMasterShareNext); err == nil {
 			return fmt.Errorf("dta reshare: %s holds the pending share of an earlier resharing; if no bundle adopted it, rerun with --discard-pending", desc)
@@ -282,21 +253,11 @@ func dtaReshare(ctx context.Context, c *ucli.Command) error {
 		defer oldShare.Set(new(pairing.Scalar))
 	}
 
-	board, err := dkgnet.NewBoard(sf, logger)
+	board, addr, stop, err := p.serveBoard(c, "dta reshare")
 	if err != nil {
-		return fmt.Errorf("dta reshare: %w", err)
+		return err
 	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return fmt.Errorf("dta reshare: --listen: %w", err)
-	}
-	srv := &http.Server{Handler: board, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
+	defer stop()
 	role := "deals its share and receives a new one"
 	switch {
 	case member == nil:
@@ -305,10 +266,9 @@ func dtaReshare(ctx context.Context, c *ucli.Command) error {
 		role = "joins the committee"
 	}
 	fmt.Fprintf(c.Root().ErrWriter, "polyroot: DTA %d of %s: resharing epoch %d, %d of %d → %d of %d; this DTA %s; board on %s; waiting for the others\n",
-		rec.Index, sf.Domain, sf.Epoch, sf.Reshare.Threshold, len(sf.Reshare.Dealers), sf.Threshold, len(sf.Members), role, ln.Addr())
+		rec.Index, sf.Domain, sf.Epoch, sf.Reshare.Threshold, len(sf.Reshare.Dealers), sf.Threshold, len(sf.Members), role, addr)
 
-	res, err := dkgnet.Run(ctx, dkgnet.Config{Session: sf, Key: key, OldShare: oldShare, StartTimeout: c.Duration("start-timeout"),
-		RoundTimeout: c.Duration("round-timeout"), Logger: logger}, board)
+	res, err := p.run(ctx, c, board, dkgnet.Config{OldShare: oldShare})
 	if err != nil {
 		return fmt.Errorf("dta reshare: %w; nothing was stored", err)
 	}
