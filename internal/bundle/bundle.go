@@ -127,20 +127,24 @@ func Parse(file []byte) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The signature is over the compact JSON of the bundle object: the file may be
-	// indented, the signed bytes are not.
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, s.Bundle); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	sig, err := hex.DecodeString(s.Signature)
-	if err != nil || !ed25519.Verify(key, compact.Bytes(), sig) {
+	if !s.verify(key) {
 		return nil, fmt.Errorf("%w: registrar signature does not verify", ErrInvalid)
 	}
 	if err := b.check(); err != nil {
 		return nil, err
 	}
 	return &b, nil
+}
+
+// verify checks the signature with key. It is over the compact JSON of the bundle
+// object: the file may be indented, the signed bytes are not.
+func (s *signed) verify(key ed25519.PublicKey) bool {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, s.Bundle); err != nil {
+		return false
+	}
+	sig, err := hex.DecodeString(s.Signature)
+	return err == nil && ed25519.Verify(key, compact.Bytes(), sig)
 }
 
 // ParsePinned parses a bundle file and checks that its fingerprint is the pinned one.

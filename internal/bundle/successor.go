@@ -1,10 +1,7 @@
 package bundle
 
 import (
-	"bytes"
 	"crypto/ed25519"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -144,12 +141,7 @@ func parseSigned(file []byte, key ed25519.PublicKey) (*Bundle, error) {
 	if err := strictUnmarshal(file, &s); err != nil {
 		return nil, err
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, s.Bundle); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	sig, err := hex.DecodeString(s.Signature)
-	if err != nil || !ed25519.Verify(key, compact.Bytes(), sig) {
+	if !s.verify(key) {
 		return nil, fmt.Errorf("%w: the signature does not verify with the pinned registrar key", ErrInvalid)
 	}
 	var b Bundle
