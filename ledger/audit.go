@@ -173,7 +173,7 @@ const auditMaxProblems = 50
 //   - the DTA's current checkpoint is signed by its key in the bundle;
 //   - if the bundle names its transcript (threshold mode), the log has the key entry of
 //     the DTA's sharing in it (serial, transcript hash, C_i); every key entry is listed
-//     in the DTA's report (Keys);
+//     in the DTA's report (Keys), and their serials never go down;
 //   - every anchored root is consistent with the next anchor and with the checkpoint
 //     (consistency proofs built from the log's tiles);
 //   - every entry of the log is read, matches the leaf hash in the tiles and is a
@@ -658,6 +658,19 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 // DTA's commitment. Without one the DTA has not served under the audited bundle (not
 // reloaded yet) or its log leaves out the sharing it serves under.
 func (a *dtaAudit) checkKey(b *bundle.Bundle) {
+	// Serials only grow: a key entry with a lower serial than one before it is a DTA
+	// that went back to an older sharing (rolled back, or serving a bundle it should
+	// have left), one with the same serial and another transcript a second sharing
+	// under one serial.
+	for j := 1; j < len(a.rep.Keys); j++ {
+		prev, k := a.rep.Keys[j-1], a.rep.Keys[j]
+		switch {
+		case k.Serial < prev.Serial:
+			a.problem("key entry %d names serial %d after serial %d (entry %d): the DTA went back to an older sharing", k.Index, k.Serial, prev.Serial, prev.Index)
+		case k.Serial == prev.Serial && k.TranscriptSHA256 != prev.TranscriptSHA256:
+			a.problem("key entries %d and %d name two transcripts under serial %d", prev.Index, k.Index, k.Serial)
+		}
+	}
 	rec, ok := b.Find(a.rep.Index)
 	if b.TranscriptSHA256 == "" || !ok {
 		return

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,5 +73,24 @@ func TestAuditKeyEntries(t *testing.T) {
 	r, err = Audit(context.Background(), env.config(d.Bundle))
 	if err != nil || !r.OK() || len(r.DTAs[0].Keys) != 1 {
 		t.Fatalf("old bundle: %v, problems %q", err, r.Problems())
+	}
+
+	// DTA 1 goes back to a bundle of serial 0 (another transcript): its log says so,
+	// and the audit names it.
+	back := *d.Bundle
+	sum0 := sha256.Sum256([]byte("an older transcript"))
+	back.TranscriptSHA256 = hex.EncodeToString(sum0[:])
+	if _, _, err := bundle.Sign(&back, d.Registrar); err != nil {
+		t.Fatal(err)
+	}
+	d.DTAs[0].Configure(func(c *dta.Config) { c.Bundle = &back })
+	auditCheckpoint(t, d.DTAs[0].URL+"/v1/log", nb.DTAs[0].LogOrigin, auditPub(t, &nb.DTAs[0]), 3)
+	r, err = Audit(context.Background(), env.config(&nb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "DTA 1 log polyroot/audit-key.example.com/dta-1: key entry 2 names serial 0 after serial 1 (entry 0): the DTA went back to an older sharing"
+	if p := r.Problems(); !slices.Contains(p, want) {
+		t.Fatalf("problems %q, want %q", p, want)
 	}
 }
