@@ -133,7 +133,13 @@ func waitSuccess(ctx context.Context, backend Chain, hash common.Hash) (*types.R
 		rcpt, err := backend.TransactionReceipt(ctx, hash)
 		if err == nil {
 			if rcpt.Status != types.ReceiptStatusSuccessful {
-				return rcpt, fmt.Errorf("transaction %s failed on chain (block %d)", hash, rcpt.BlockNumber)
+				// Gas used equal to the limit is an out-of-gas failure (the estimate was
+				// too low); less, a revert.
+				limit := "?"
+				if tx, _, err := backend.TransactionByHash(ctx, hash); err == nil {
+					limit = strconv.FormatUint(tx.Gas(), 10)
+				}
+				return rcpt, fmt.Errorf("transaction %s failed on chain (block %d, gas used %d of %s)", hash, rcpt.BlockNumber, rcpt.GasUsed, limit)
 			}
 			return rcpt, nil
 		}
