@@ -29,6 +29,25 @@ type ceremonyParty struct {
 	logger  *slog.Logger
 }
 
+// ceremonyFlags are the flags of `dta dkg` and `dta reshare` (which openCeremony,
+// serveBoard and run read), with the usage texts that differ, then extra and the
+// keystore flags.
+func ceremonyFlags(file *configFile, sessionUsage, recordUsage, recordOutUsage string, extra ...ucli.Flag) []ucli.Flag {
+	flags := []ucli.Flag{
+		configFlag(file),
+		&ucli.StringFlag{Name: "session", Usage: sessionUsage, TakesFile: true},
+		&ucli.StringFlag{Name: "record", Aliases: []string{"r"}, Usage: recordUsage, TakesFile: true},
+		&ucli.StringFlag{Name: "listen", Usage: "serve the ceremony board on `HOST:PORT`"},
+		&ucli.DurationFlag{Name: "start-timeout", Value: defaultDKGStartTimeout, Usage: "how long to wait for every other DTA to start"},
+		&ucli.DurationFlag{Name: "round-timeout", Value: dkgnet.DefaultRoundTimeout, Usage: "how long each later round waits for the other DTAs"},
+		&ucli.StringFlag{Name: "transcript-out", Usage: "write the transcript to `FILE` (public)", TakesFile: true},
+		&ucli.StringFlag{Name: "record-out", Usage: recordOutUsage, TakesFile: true},
+	}
+	flags = append(flags, extra...)
+	flags = append(flags, &ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL` on stderr: debug, info, warn or error"})
+	return append(flags, keystoreFlags(file)...)
+}
+
 // openCeremony reads the session (--session; a resharing's when reshare is set) and
 // the record (--record), opens the keystore and checks that its signing key is the
 // record's. cmd prefixes errors.

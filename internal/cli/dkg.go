@@ -208,17 +208,8 @@ func dtaDKGCommand() *ucli.Command {
 			"that sent an inconsistent share is named and excluded, and the ceremony completes\n" +
 			"if t others remain. It refuses to run if the keystore already holds a master share.\n" +
 			"Send the record and the transcript to the registrar (bundle assemble --mode threshold).",
-		Flags: append([]ucli.Flag{
-			configFlag(file),
-			&ucli.StringFlag{Name: "session", Usage: "the session `FILE` from the registrar (polyroot dkg session)", TakesFile: true},
-			&ucli.StringFlag{Name: "record", Aliases: []string{"r"}, Usage: "this DTA's record `FILE` (dta init --dkg)", TakesFile: true},
-			&ucli.StringFlag{Name: "listen", Usage: "serve the ceremony board on `HOST:PORT`"},
-			&ucli.DurationFlag{Name: "start-timeout", Value: defaultDKGStartTimeout, Usage: "how long to wait for every other DTA to start its dta dkg"},
-			&ucli.DurationFlag{Name: "round-timeout", Value: dkgnet.DefaultRoundTimeout, Usage: "how long each later round waits for the other DTAs"},
-			&ucli.StringFlag{Name: "transcript-out", Usage: "write the transcript to `FILE` (public)", TakesFile: true},
-			&ucli.StringFlag{Name: "record-out", Usage: "write the DTA's record with its new commitment to `FILE`", TakesFile: true},
-			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL` on stderr: debug, info, warn or error"},
-		}, keystoreFlags(file)...),
+		Flags: ceremonyFlags(file, "the session `FILE` from the registrar (polyroot dkg session)",
+			"this DTA's record `FILE` (dta init --dkg)", "write the DTA's record with its new commitment to `FILE`"),
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			if err := file.load(); err != nil {
 				return err

@@ -174,18 +174,9 @@ func dtaReshareCommand() *ucli.Command {
 			"share until the new bundle is live: then erase it with polyroot dta retire.\n" +
 			"--record is this DTA's record: from the current bundle, or from dta init --dkg for a\n" +
 			"new DTA; --record-out (members) gets it with the new commitment.",
-		Flags: append([]ucli.Flag{
-			configFlag(file),
-			&ucli.StringFlag{Name: "session", Usage: "the session `FILE` from the registrar (polyroot dkg session --reshare-from)", TakesFile: true},
-			&ucli.StringFlag{Name: "record", Aliases: []string{"r"}, Usage: "this DTA's record `FILE`", TakesFile: true},
-			&ucli.StringFlag{Name: "listen", Usage: "serve the ceremony board on `HOST:PORT`"},
-			&ucli.DurationFlag{Name: "start-timeout", Value: defaultDKGStartTimeout, Usage: "how long to wait for every other DTA to start"},
-			&ucli.DurationFlag{Name: "round-timeout", Value: dkgnet.DefaultRoundTimeout, Usage: "how long each later round waits for the other DTAs"},
-			&ucli.StringFlag{Name: "transcript-out", Usage: "write the transcript to `FILE` (public)", TakesFile: true},
-			&ucli.StringFlag{Name: "record-out", Usage: "write the DTA's record with its new commitment to `FILE` (members of the new committee)", TakesFile: true},
-			&ucli.BoolFlag{Name: "discard-pending", Usage: "replace a pending share of an earlier resharing that no bundle adopted"},
-			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL` on stderr: debug, info, warn or error"},
-		}, keystoreFlags(file)...),
+		Flags: ceremonyFlags(file, "the session `FILE` from the registrar (polyroot dkg session --reshare-from)",
+			"this DTA's record `FILE`", "write the DTA's record with its new commitment to `FILE` (members of the new committee)",
+			&ucli.BoolFlag{Name: "discard-pending", Usage: "replace a pending share of an earlier resharing that no bundle adopted"}),
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			if err := file.load(); err != nil {
 				return err
