@@ -199,6 +199,15 @@ type StartRequest struct {
 	// domain answers 409 "wrong_domain" naming its own, before any check is made or
 	// counted, so that a client pointed at the wrong server says so.
 	Domain string `json:"domain,omitempty"`
+	// Unbound asks for a login without channel binding: the server then uses an empty
+	// binding cb in the transcript (as without TLS) instead of its connection's
+	// tls-exporter value. A browser page cannot read the exporter, so it sets this;
+	// native clients never do. The access token of such a login lacks the "tls-cb"
+	// method in its amr claim, and relying parties that need channel binding refuse it.
+	// An interceptor that sets it on a native client's pass 1 gains nothing: the
+	// client's transcript keeps its own binding, so the tags differ and the client
+	// reports the interception.
+	Unbound bool `json:"unbound,omitempty"`
 }
 
 // StartResponse carries the challenge (pairing.Challenge, binary encoding); the
