@@ -20,7 +20,7 @@ INTEGRATION_ENV := POLYROOT_INTEGRATION=1 POLYROOT_VAULT_BIN=$(VAULT_BIN) POLYRO
 # Packages with goroutines or shared state, run again under the race detector.
 RACE_PKGS := ./pairing/... ./dta/... ./server/... ./client/... ./internal/...
 
-.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault geth solc contracts postgres
+.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault geth solc contracts postgres chromium
 
 # `polyroot version` names this build: the checkout's `git describe` (this machine builds
 # with -buildvcs=false, and a container build has no .git), set at link time.
@@ -32,7 +32,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o bin/polyroot ./cmd/polyroot
 
 ## test: everything CI runs — vet, unit/property/known-answer tests, race detector, short fuzz runs.
-test: build vault geth solc postgres
+test: build vault geth solc postgres chromium
 	$(GO) vet ./...
 	$(MAKE) unit race fuzz-short
 
@@ -119,6 +119,16 @@ postgres:
 	  echo "installing Debian's postgresql package (apt-get) for the PostgreSQL store tests"; \
 	  sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; \
+	}
+
+## chromium: a headless browser for the login page's tests (internal/browsertest drives it
+## with chromedp; internal/testbin finds it): Debian's chromium package, installed when
+## /usr/bin/chromium is missing and no chromium is on PATH.
+chromium:
+	@test -x /usr/bin/chromium || command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium package (apt-get) for the browser tests"; \
+	  sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
 	}
 
 demo:
