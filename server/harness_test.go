@@ -324,9 +324,12 @@ type loginResult struct {
 type loginOpts struct {
 	slot    *uint64 // default: current slot
 	binding []byte  // override of the client's channel binding
-	renew   bool    // a permit renewal: no permit, slot 0, purpose "renew"
-	days    int     // of a renewal
-	purpose string  // override of the purpose sent
+	// unbound asks the server for a login without channel binding (as a browser
+	// does); the client binds to binding, nil by default.
+	unbound bool
+	renew   bool   // a permit renewal: no permit, slot 0, purpose "renew"
+	days    int    // of a renewal
+	purpose string // override of the purpose sent
 	// finishAt is the server that gets pass 2 (default: the one that got pass 1),
 	// another replica on the same store.
 	finishAt *harness
@@ -343,7 +346,7 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 		slot = *o.slot
 	}
 	pc := &pairing.Client{Domain: pairing.Domain{Name: c.domain, PermitPeriod: c.period}, IDHash: c.id, Token: c.token, Slot: slot}
-	req := wire.StartRequest{Purpose: o.purpose}
+	req := wire.StartRequest{Purpose: o.purpose, Unbound: o.unbound}
 	if o.renew {
 		pc = &pairing.Client{Domain: pairing.Domain{Name: c.domain}, IDHash: c.id, Token: c.token}
 		if o.purpose == "" {
@@ -375,7 +378,7 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 		t.Fatal(err)
 	}
 	binding := o.binding
-	if binding == nil && h.ts != nil && h.ts.TLS != nil { // h.ts is nil for a server in a child process
+	if binding == nil && !o.unbound && h.ts != nil && h.ts.TLS != nil { // h.ts is nil for a server in a child process
 		binding = h.tlsBinding(t)
 	}
 	p2, err := cs.Respond(&ch, binding)

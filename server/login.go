@@ -110,7 +110,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) (_ *wire.StartRes
 	if err != nil {
 		return nil, renew, err
 	}
-	if err := s.store.putSession(&pending{sess: sess, idhash: p1.IDHash, created: now, renew: renew, days: req.Days}); err != nil {
+	if err := s.store.putSession(&pending{sess: sess, idhash: p1.IDHash, created: now, renew: renew, days: req.Days, unbound: req.Unbound}); err != nil {
 		return nil, renew, err
 	}
 	return &wire.StartResponse{Challenge: b}, renew, nil
@@ -183,9 +183,12 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (_ *wire.FinishR
 // neither the answer nor the work tells a wrong PIN from an unknown, revoked, expired
 // or blocked identity, nor a blocked identity's right PIN from a wrong one.
 func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.Time) (*wire.FinishResponse, error) {
-	binding, err := channelBinding(r)
-	if err != nil {
-		return nil, errBindingFailed
+	var binding []byte
+	if !p.unbound {
+		var err error
+		if binding, err = channelBinding(r); err != nil {
+			return nil, errBindingFailed
+		}
 	}
 	id := p.idhash
 	e, err := s.store.enrolment(id)
@@ -244,7 +247,7 @@ func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.
 		s.cfg.Logger.InfoContext(r.Context(), "permits renewed", "idhash", hex.EncodeToString(id[:]), "first_slot", pt.FirstSlot, "last_slot", pt.LastSlot)
 		return &wire.FinishResponse{Finish: tag, ID: e.ID, Permit: pt}, nil
 	}
-	tok, exp, jti, err := s.issueToken(e.ID, id, now)
+	tok, exp, jti, err := s.issueToken(e.ID, id, loginMethods(e.Device, binding != nil), now)
 	if err != nil {
 		return nil, err
 	}
@@ -261,8 +264,23 @@ func channelBinding(r *http.Request) ([]byte, error) {
 	return r.TLS.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
 }
 
-// issueToken signs an access token for the app-level id.
-func (s *Server) issueToken(appID string, id pairing.IDHash, now time.Time) (tok string, exp time.Time, jti string, err error) {
+// loginMethods is the amr claim (RFC 8176) of a login's access token: always
+// middleware.MethodMPin; middleware.MethodPIN for a person (not a device); and
+// middleware.MethodChannelBound when the transcript held the TLS connection's
+// tls-exporter binding, so that the client checked the server saw its channel.
+func loginMethods(device, channelBound bool) []string {
+	amr := []string{middleware.MethodMPin}
+	if !device {
+		amr = append(amr, middleware.MethodPIN)
+	}
+	if channelBound {
+		amr = append(amr, middleware.MethodChannelBound)
+	}
+	return amr
+}
+
+// issueToken signs an access token for the app-level id, logged in by the methods amr.
+func (s *Server) issueToken(appID string, id pairing.IDHash, amr []string, now time.Time) (tok string, exp time.Time, jti string, err error) {
 	var n [16]byte
 	if _, err := rand.Read(n[:]); err != nil {
 		return "", time.Time{}, "", err
@@ -271,7 +289,7 @@ func (s *Server) issueToken(appID string, id pairing.IDHash, now time.Time) (tok
 	now = now.Truncate(time.Second)
 	exp = now.Add(s.cfg.TokenTTL)
 	domain := s.domain.Name
-	c := middleware.Claims{IDHash: hex.EncodeToString(id[:]), RegisteredClaims: jwt.RegisteredClaims{
+	c := middleware.Claims{IDHash: hex.EncodeToString(id[:]), AMR: amr, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: domain, Subject: appID, Audience: jwt.ClaimStrings{domain},
 		ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ID: jti,
 	}}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -530,6 +531,42 @@ func TestChannelBinding(t *testing.T) {
 	c2 := e2.enrol(t, wire.EnrolmentRequest{ID: "grace"}, "2468")
 	if res := e2.login(t, c2, "2468", loginOpts{binding: bytes.Repeat([]byte{1}, 32)}); !strings.Contains(string(res.body), "channel_binding_mismatch") {
 		t.Fatalf("binding without TLS: %d %s", res.status, res.body)
+	}
+}
+
+// TestLoginUnbound: a browser's login without channel binding succeeds over TLS, and
+// its token's amr says it was not channel-bound; an interceptor that marks a native
+// client's login unbound gets a mismatch, not counted.
+func TestLoginUnbound(t *testing.T) {
+	e := newEnv(t, 0)
+	h := e.start(t, t.TempDir(), true)
+	h.singleConnTLS()
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "heidi"}, "1357")
+	amr := func(res loginResult) []string {
+		t.Helper()
+		if res.status != 200 {
+			t.Fatalf("login: %d %s", res.status, res.body)
+		}
+		claims, err := middleware.NewKeySet(h.srv.TokenPublicKey()).Verify(res.fin.AccessToken, "example.test", "example.test", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return claims.AMR
+	}
+	if got := amr(h.login(t, c, "1357", loginOpts{unbound: true})); !slices.Equal(got, []string{"mpin", "pin"}) {
+		t.Errorf("unbound login: amr %v", got)
+	}
+	if got := amr(h.login(t, c, "1357", loginOpts{})); !slices.Equal(got, []string{"mpin", "pin", "tls-cb"}) {
+		t.Errorf("bound login: amr %v", got)
+	}
+	for range 4 { // more than MaxFailures: none is counted
+		res := h.login(t, c, "1357", loginOpts{unbound: true, binding: h.tlsBinding(t)})
+		if res.status != 401 || !strings.Contains(string(res.body), "channel_binding_mismatch") {
+			t.Fatalf("unbound request, bound client: %d %s", res.status, res.body)
+		}
+	}
+	if res := h.login(t, c, "0000", loginOpts{unbound: true}); res.failure.TriesLeft != 2 {
+		t.Fatalf("an unbound wrong PIN counts once, mismatches not at all: %s", res.body)
 	}
 }
 

@@ -27,6 +27,7 @@ type pending struct {
 	created time.Time
 	renew   bool // a permit renewal (wire.PurposeRenew), not a login
 	days    int  // permit periods asked for by a renewal (0: the enrolment's default)
+	unbound bool // the client asked for no channel binding (wire.StartRequest.Unbound)
 	// state rebuilds the session elsewhere (sessionSealer): the server session's
 	// state (pairing.ServerSession.MarshalBinary), secret; made by the store that
 	// keeps sessions outside the process, when it seals them.

@@ -49,7 +49,7 @@ func newSessionSealer(tokenKey ed25519.PrivateKey, login, renewals *pairing.Veri
 // key). The login is not counted as a failure.
 var errSessionState = errors.New("server: a stored login session cannot be restored")
 
-// seal is version ‖ created (Unix ns) ‖ renew ‖ days ‖ idhash ‖ the server session's
+// seal is version ‖ created (Unix ns) ‖ flags (1: renew, 2: unbound) ‖ days ‖ idhash ‖ the server session's
 // state (pairing.ServerSession.MarshalBinary: it holds the session's shared secret),
 // encrypted: nonce ‖ AES-GCM ciphertext, with the session ID as associated data. A
 // challenge cannot be made again from the randomness it was drawn from (its ML-KEM
@@ -64,11 +64,14 @@ func (s *sessionSealer) seal(p *pending) ([]byte, error) {
 	}
 	pt := []byte{sessionStateVersion}
 	pt = binary.BigEndian.AppendUint64(pt, uint64(p.created.UnixNano()))
-	var renew byte
+	var flags byte
 	if p.renew {
-		renew = 1
+		flags |= sessionRenew
 	}
-	pt = append(pt, renew)
+	if p.unbound {
+		flags |= sessionUnbound
+	}
+	pt = append(pt, flags)
 	pt = binary.BigEndian.AppendUint32(pt, uint32(p.days))
 	pt = append(pt, p.idhash[:]...)
 	pt = append(pt, p.state...)
@@ -93,7 +96,8 @@ func (s *sessionSealer) open(id [pairing.SessionIDSize]byte, sealed []byte) (*pe
 	}
 	p := &pending{
 		created: time.Unix(0, int64(binary.BigEndian.Uint64(pt[1:]))),
-		renew:   pt[9] == 1,
+		renew:   pt[9]&sessionRenew != 0,
+		unbound: pt[9]&sessionUnbound != 0,
 		days:    int(binary.BigEndian.Uint32(pt[10:])),
 		state:   pt[head:],
 	}
@@ -109,6 +113,12 @@ func (s *sessionSealer) open(id [pairing.SessionIDSize]byte, sealed []byte) (*pe
 	p.sess = sess
 	return p, nil
 }
+
+// Flags of a sealed session.
+const (
+	sessionRenew   = 1 << 0
+	sessionUnbound = 1 << 1
+)
 
 func idOf(s *pairing.ServerSession) []byte {
 	id := s.ID()

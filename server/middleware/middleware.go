@@ -65,8 +65,24 @@ const Leeway = 5 * time.Second
 // identity, ID the token's jti) and the identity hash.
 type Claims struct {
 	IDHash string `json:"idh"` // hex
+	// AMR lists how the identity logged in (RFC 8176 authentication methods):
+	// MethodMPin always, MethodPIN for a person, MethodChannelBound when the login was
+	// bound to the client's TLS channel. Tokens issued before this claim have none.
+	AMR []string `json:"amr,omitempty"`
 	jwt.RegisteredClaims
 }
+
+// Authentication methods of the amr claim.
+const (
+	// MethodMPin: the M-Pin Full mutual login (token, permit and, for a person, PIN).
+	MethodMPin = "mpin"
+	// MethodPIN: a PIN was part of the proof (RFC 8176 "pin"); devices log in without.
+	MethodPIN = "pin"
+	// MethodChannelBound: the login transcript held the RFC 9266 tls-exporter binding
+	// of the client's TLS connection, so an interceptor would have been detected.
+	// Browser logins (no exporter in a page) lack it.
+	MethodChannelBound = "tls-cb"
+)
 
 // A JWK is one RFC 7517/8037 OKP Ed25519 public key.
 type JWK struct {
