@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/oidcop"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
@@ -68,6 +69,12 @@ type stateStore interface {
 	// at now (nil, nil if not): of concurrent takes of one session, on any replicas,
 	// at most one gets it.
 	takeSession(id [pairing.SessionIDSize]byte, now time.Time) (*pending, error)
+
+	// The OpenID Provider's state (oidcop.Store, oidcstore.go).
+	oidcop.Store
+	// pruneOIDC deletes the OpenID Provider's entries that expired before now, and
+	// returns how many.
+	pruneOIDC(now time.Time) (int, error)
 
 	// ping checks that the store answers (readiness).
 	ping(ctx context.Context) error

@@ -131,7 +131,7 @@ func openStore(path string, sessionTTL time.Duration) (*boltStore, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEnrolments, bucketIDs, bucketCodes, bucketFailures, bucketRevokedTokens} {
+		for _, b := range [][]byte{bucketEnrolments, bucketIDs, bucketCodes, bucketFailures, bucketRevokedTokens, bucketOIDC} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/oidcop"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
@@ -50,6 +51,7 @@ func runStoreSuite(t *testing.T, open openReplicas) {
 		{"LockoutExact", suiteLockoutExact},
 		{"DecoyRecord", suiteDecoy},
 		{"SessionSingleUse", suiteSessions},
+		{"OIDCState", suiteOIDC},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -531,4 +533,103 @@ func suiteSessions(t *testing.T, a, b stateStore) {
 	if q, err := b.takeSession(unknown, now); q != nil || err != nil {
 		t.Fatalf("an unknown session: %v %v", q, err)
 	}
+}
+
+// suiteOIDC: the OpenID Provider's entries are shared by replicas, created once, taken
+// once under concurrency, absent once expired, and pruned.
+func suiteOIDC(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	get := func(t *testing.T, st stateStore, key string, at time.Time) string {
+		t.Helper()
+		v, err := st.GetOIDC(key, at)
+		if errors.Is(err, oidcop.ErrNotFound) {
+			return "<absent>"
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(v)
+	}
+	t.Run("ok/create-visible-on-both", func(t *testing.T) {
+		if err := a.CreateOIDC("authreq/1", []byte("one"), now.Add(time.Minute), now); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(t, b, "authreq/1", now); got != "one" {
+			t.Fatalf("replica b reads %q", got)
+		}
+	})
+	t.Run("fail/create-twice", func(t *testing.T) {
+		if err := b.CreateOIDC("authreq/1", []byte("two"), now.Add(time.Minute), now); !errors.Is(err, oidcop.ErrExists) {
+			t.Fatalf("second create: %v", err)
+		}
+		if got := get(t, a, "authreq/1", now); got != "one" {
+			t.Fatalf("a refused create changed the value to %q", got)
+		}
+	})
+	t.Run("ok/create-over-expired", func(t *testing.T) {
+		if err := a.CreateOIDC("code/x", []byte("old"), now.Add(time.Second), now); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.CreateOIDC("code/x", []byte("new"), now.Add(time.Minute), now.Add(2*time.Second)); err != nil {
+			t.Fatalf("create over an expired entry: %v", err)
+		}
+		if got := get(t, a, "code/x", now.Add(2*time.Second)); got != "new" {
+			t.Fatalf("got %q", got)
+		}
+	})
+	t.Run("ok/put-replaces", func(t *testing.T) {
+		for _, v := range []string{"first", "second"} {
+			if err := a.PutOIDC("logout/u", []byte(v), now.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := get(t, b, "logout/u", now); got != "second" {
+			t.Fatalf("got %q", got)
+		}
+	})
+	t.Run("fail/expired-absent", func(t *testing.T) {
+		if got := get(t, b, "authreq/1", now.Add(time.Minute)); got != "<absent>" {
+			t.Fatalf("an entry at its expiry reads %q", got)
+		}
+		if _, err := b.TakeOIDC("authreq/1", now.Add(time.Minute)); !errors.Is(err, oidcop.ErrNotFound) {
+			t.Fatalf("taking an expired entry: %v", err)
+		}
+	})
+	t.Run("ok/take-once-under-concurrency", func(t *testing.T) {
+		if err := a.CreateOIDC("code/once", []byte("req"), now.Add(time.Minute), now); err != nil {
+			t.Fatal(err)
+		}
+		var got atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 16 {
+			st := a
+			if i%2 == 1 {
+				st = b
+			}
+			wg.Go(func() {
+				v, err := st.TakeOIDC("code/once", now)
+				switch {
+				case err == nil && string(v) == "req":
+					got.Add(1)
+				case err != nil && !errors.Is(err, oidcop.ErrNotFound):
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if got.Load() != 1 {
+			t.Fatalf("%d takes got the entry", got.Load())
+		}
+	})
+	t.Run("ok/prune", func(t *testing.T) {
+		if err := a.CreateOIDC("at/short", nil, now.Add(time.Second), now); err != nil {
+			t.Fatal(err)
+		}
+		n, err := b.pruneOIDC(now.Add(5 * time.Second))
+		if err != nil || n < 1 {
+			t.Fatalf("pruned %d: %v", n, err)
+		}
+		if got := get(t, a, "logout/u", now); got != "second" {
+			t.Fatalf("pruning took a live entry: %q", got)
+		}
+	})
 }

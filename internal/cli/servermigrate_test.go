@@ -18,11 +18,11 @@ func TestServerMigrate(t *testing.T) {
 	url := pg.CreateDatabase(t)
 	t.Setenv(envDatabaseURL, url)
 	code, out, errOut := run("server", "migrate")
-	if code != 0 || !strings.Contains(out, "migrated from version 0 to 2") {
+	if code != 0 || !strings.Contains(out, "migrated from version 0 to 3") {
 		t.Fatalf("first migrate: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = run("server", "migrate")
-	if code != 0 || !strings.Contains(out, "at version 2, this version's: nothing to do") {
+	if code != 0 || !strings.Contains(out, "at version 3, this version's: nothing to do") {
 		t.Fatalf("second migrate: exit %d\n%s%s", code, out, errOut)
 	}
 

@@ -1,0 +1,202 @@
+// Package oidcop makes the auth server an OpenID Provider (OpenID Connect Core 1.0) for
+// its domain, on github.com/zitadel/oidc/v3/pkg/op: discovery, the authorization code
+// flow with PKCE, the token endpoint, JWKS, userinfo, introspection, token revocation
+// and logout. The library does the protocol; this package supplies its storage and the
+// login step.
+//
+// The login is the domain's M-Pin Full login, run by the browser client on the login
+// page (internal/webui). The OP sends the user agent to that page with the auth
+// request's ID; the page logs in at the auth server's own login API, gets an access
+// token, and posts it with the auth request's ID to CompleteLogin, which marks the
+// request authenticated; the library then issues the code.
+//
+// Security invariants:
+//   - PKCE (S256) is required of every client, confidential or not; an auth request
+//     without it is refused before the user sees a page.
+//   - Redirect URIs are compared exactly with the registered ones.
+//   - A code is taken from the store once: a second use is refused, on any replica.
+//   - An access token completes one auth request, once, and only while fresh
+//     (Config.MaxLoginAge); CompleteLogin answers every refusal with one message.
+//   - ID tokens carry amr from the login: "mpin", "pin" for a person, "tls-cb" only
+//     when the login was bound to the client's TLS channel (never from a browser page).
+//   - Every piece of state (auth requests, codes, access tokens, logouts) is in the
+//     Store that the server's replicas share; the provider keeps nothing in memory.
+//
+// Caveats: there is no single sign-on session: every authorization asks for the PIN.
+// Refresh tokens are not issued. ID tokens are signed with Ed25519 (EdDSA), the auth
+// server's token key: a relying party's library must support EdDSA.
+package oidcop
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/crypto/hkdf"
+)
+
+// A Store keeps the provider's state, shared by every replica of the auth server.
+// Keys are short ASCII strings; an entry past its expiry is absent.
+type Store interface {
+	// CreateOIDC stores value under key until expires, unless the key is present:
+	// then it returns ErrExists and changes nothing. Of concurrent creates of one key,
+	// on any replicas, one succeeds.
+	CreateOIDC(key string, value []byte, expires, now time.Time) error
+	// PutOIDC stores value under key until expires, replacing any entry.
+	PutOIDC(key string, value []byte, expires time.Time) error
+	// GetOIDC returns the value under key, or ErrNotFound.
+	GetOIDC(key string, now time.Time) ([]byte, error)
+	// TakeOIDC removes the entry under key and returns its value, or ErrNotFound: of
+	// concurrent takes of one key, on any replicas, at most one gets it.
+	TakeOIDC(key string, now time.Time) ([]byte, error)
+}
+
+// Errors of a Store.
+var (
+	ErrNotFound = errors.New("oidcop: not found")
+	ErrExists   = errors.New("oidcop: already exists")
+)
+
+// A Login is an M-Pin login that an access token proves.
+type Login struct {
+	Subject  string    // the app-level identity
+	TokenID  string    // the access token's jti
+	AMR      []string  // authentication methods (RFC 8176)
+	AuthTime time.Time // when the login happened (the token's iat)
+}
+
+// Config configures a Provider.
+type Config struct {
+	// Issuer is the provider's issuer URL, e.g. "https://auth.example.com/oidc"; its
+	// path is where Handler's routes are mounted.
+	Issuer string
+	// LoginURL is the login page, e.g. "https://auth.example.com/login"; the auth
+	// request's ID is added as the query parameter authRequestID.
+	LoginURL string
+	Clients  []Client
+	// SigningKey signs ID tokens (the auth server's token key; its public key is at
+	// the provider's JWKS endpoint).
+	SigningKey ed25519.PrivateKey
+	Store      Store
+	// Authenticate checks an access token from the auth server's login API: its
+	// signature, that it is active (not revoked), and returns the login it proves.
+	Authenticate func(accessToken string, now time.Time) (*Login, error)
+	// MaxLoginAge is how old a login may be when it completes an auth request
+	// (default 2 min).
+	MaxLoginAge time.Duration
+	// AuthRequestTTL bounds the time from the authorization request to the code
+	// (default 10 min); codes live CodeTTL (default 1 min).
+	AuthRequestTTL, CodeTTL time.Duration
+	// AccessTokenTTL and IDTokenTTL are the lifetimes of the provider's tokens
+	// (defaults 15 min and 1 h).
+	AccessTokenTTL, IDTokenTTL time.Duration
+	// AllowInsecure allows an http:// issuer (tests, the devnet on loopback).
+	AllowInsecure bool
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// A Provider is the OpenID Provider of one domain.
+type Provider struct {
+	cfg      Config
+	op       *op.Provider
+	prefix   string // the issuer's path, where the routes are mounted
+	storage  *storage
+	callback func(requestID string) string
+}
+
+// New checks cfg and builds the provider.
+func New(cfg Config) (*Provider, error) {
+	iss, err := url.Parse(cfg.Issuer)
+	switch {
+	case err != nil || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "":
+		return nil, fmt.Errorf("oidcop: issuer %q is not an absolute URL without query or fragment", cfg.Issuer)
+	case iss.Scheme != "https" && !(iss.Scheme == "http" && cfg.AllowInsecure):
+		return nil, fmt.Errorf("oidcop: issuer %q is not https", cfg.Issuer)
+	case len(cfg.SigningKey) != ed25519.PrivateKeySize:
+		return nil, errors.New("oidcop: no signing key")
+	case cfg.Store == nil || cfg.Authenticate == nil:
+		return nil, errors.New("oidcop: a store and an authenticator are required")
+	case cfg.LoginURL == "":
+		return nil, errors.New("oidcop: no login URL")
+	}
+	setDefault(&cfg.MaxLoginAge, 2*time.Minute)
+	setDefault(&cfg.AuthRequestTTL, 10*time.Minute)
+	setDefault(&cfg.CodeTTL, time.Minute)
+	setDefault(&cfg.AccessTokenTTL, 15*time.Minute)
+	setDefault(&cfg.IDTokenTTL, time.Hour)
+	clients := make(map[string]*Client, len(cfg.Clients))
+	for i := range cfg.Clients {
+		c := &cfg.Clients[i]
+		if err := c.check(cfg.AllowInsecure); err != nil {
+			return nil, err
+		}
+		if clients[c.ID] != nil {
+			return nil, fmt.Errorf("oidcop: client %q is registered twice", c.ID)
+		}
+		c.loginURL, c.idTTL = cfg.LoginURL, cfg.IDTokenTTL
+		clients[c.ID] = c
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Provider{cfg: cfg, prefix: strings.TrimSuffix(iss.Path, "/")}
+	p.storage = &storage{cfg: &p.cfg, clients: clients}
+	opts := []op.Option{op.WithLogger(cfg.Logger)}
+	if cfg.AllowInsecure {
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	opCfg := &op.Config{
+		CryptoKey:               derivedKey(cfg.SigningKey, "polyroot oidcop access tokens"),
+		CodeMethodS256:          true,
+		AuthMethodPost:          true,
+		AuthMethodPrivateKeyJWT: true,
+		SupportedScopes:         []string{"openid", "profile"},
+		SupportedClaims:         []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "amr", "azp", "preferred_username"},
+	}
+	if p.op, err = op.NewProvider(opCfg, p.storage, op.StaticIssuer(cfg.Issuer), opts...); err != nil {
+		return nil, fmt.Errorf("oidcop: %w", err)
+	}
+	cb := op.AuthCallbackURL(p.op)
+	p.callback = func(id string) string { return cb(op.ContextWithIssuer(context.Background(), cfg.Issuer), id) }
+	return p, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// derivedKey derives a 32-byte key for label from the signing key, so that every
+// replica with the same token key has it and nothing else needs configuring.
+func derivedKey(k ed25519.PrivateKey, label string) [32]byte {
+	var out [32]byte
+	if _, err := io.ReadFull(hkdf.New(sha256.New, k.Seed(), nil, []byte(label)), out[:]); err != nil {
+		panic(err) // hkdf gives 255·32 bytes
+	}
+	return out
+}
+
+// Prefix is the path under which Handler serves (the issuer's path, e.g. "/oidc").
+func (p *Provider) Prefix() string { return p.prefix }
+
+// Handler serves the provider's endpoints under Prefix.
+func (p *Provider) Handler() http.Handler {
+	if p.prefix == "" {
+		return p.op
+	}
+	return http.StripPrefix(p.prefix, p.op)
+}

@@ -1,0 +1,365 @@
+package oidcop
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/polyroot/polyroot/server/middleware"
+)
+
+// Keys of the Store, by kind: "authreq/" + auth request ID, "done/" + auth request ID
+// (the login that completed it), "code/" + code (its auth request ID), "at/" + access
+// token ID, "logout/" + subject + "\x00" + client ID (the time of the last logout),
+// "used/" + jti (an access token that completed an auth request).
+const (
+	keyAuthRequest = "authreq/"
+	keyDone        = "done/"
+	keyCode        = "code/"
+	keyAccessToken = "at/"
+	keyLogout      = "logout/"
+	keyUsedLogin   = "used/"
+)
+
+// authRequest is an auth request as stored: the request, and once a login completed
+// it, who and how.
+type authRequest struct {
+	ID                  string                   `json:"id"`
+	ClientID            string                   `json:"client_id"`
+	RedirectURI         string                   `json:"redirect_uri"`
+	Scopes              []string                 `json:"scopes"`
+	State               string                   `json:"state,omitempty"`
+	Nonce               string                   `json:"nonce,omitempty"`
+	ResponseType        oidc.ResponseType        `json:"response_type"`
+	ResponseMode        oidc.ResponseMode        `json:"response_mode,omitempty"`
+	CodeChallenge       string                   `json:"code_challenge"`
+	CodeChallengeMethod oidc.CodeChallengeMethod `json:"code_challenge_method"`
+	Created             time.Time                `json:"created"`
+	login               *doneLogin
+}
+
+// doneLogin is the login that completed an auth request.
+type doneLogin struct {
+	Subject  string    `json:"sub"`
+	AMR      []string  `json:"amr"`
+	AuthTime time.Time `json:"auth_time"`
+}
+
+var _ op.AuthRequest = (*authRequest)(nil)
+
+func (a *authRequest) GetID() string         { return a.ID }
+func (a *authRequest) GetACR() string        { return "" }
+func (a *authRequest) GetAudience() []string { return []string{a.ClientID} }
+func (a *authRequest) GetClientID() string   { return a.ClientID }
+func (a *authRequest) GetCodeChallenge() *oidc.CodeChallenge {
+	return &oidc.CodeChallenge{Challenge: a.CodeChallenge, Method: a.CodeChallengeMethod}
+}
+func (a *authRequest) GetNonce() string                   { return a.Nonce }
+func (a *authRequest) GetRedirectURI() string             { return a.RedirectURI }
+func (a *authRequest) GetResponseType() oidc.ResponseType { return a.ResponseType }
+func (a *authRequest) GetResponseMode() oidc.ResponseMode { return a.ResponseMode }
+func (a *authRequest) GetScopes() []string                { return a.Scopes }
+func (a *authRequest) GetState() string                   { return a.State }
+func (a *authRequest) Done() bool                         { return a.login != nil }
+func (a *authRequest) GetSubject() string {
+	if a.login == nil {
+		return ""
+	}
+	return a.login.Subject
+}
+func (a *authRequest) GetAMR() []string {
+	if a.login == nil {
+		return nil
+	}
+	return a.login.AMR
+}
+func (a *authRequest) GetAuthTime() time.Time {
+	if a.login == nil {
+		return time.Time{}
+	}
+	return a.login.AuthTime
+}
+
+// accessToken is an access token of the provider as stored.
+type accessToken struct {
+	Subject  string    `json:"sub"`
+	ClientID string    `json:"client_id"`
+	Scopes   []string  `json:"scopes"`
+	AMR      []string  `json:"amr"`
+	AuthTime time.Time `json:"auth_time"`
+	Issued   time.Time `json:"iat"`
+	Expires  time.Time `json:"exp"`
+}
+
+// storage is the op.Storage of a Provider.
+type storage struct {
+	cfg     *Config
+	clients map[string]*Client
+}
+
+var _ op.Storage = (*storage)(nil)
+
+// errNotFound is what the library shows for a missing auth request, code or token.
+var errNotFound = oidc.ErrInvalidRequest().WithDescription("unknown or expired")
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *storage) now() time.Time { return s.cfg.Now() }
+
+func (s *storage) CreateAuthRequest(_ context.Context, r *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+	// PKCE is required of every client: without it a code caught on its way back
+	// (a redirect URI shared with another app, a log) would be enough.
+	if r.CodeChallenge == "" || r.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method S256")
+	}
+	if r.RequestParam != "" {
+		return nil, oidc.ErrRequestNotSupported()
+	}
+	now := s.now()
+	a := &authRequest{ID: newID(), ClientID: r.ClientID, RedirectURI: r.RedirectURI, Scopes: r.Scopes,
+		State: r.State, Nonce: r.Nonce, ResponseType: r.ResponseType, ResponseMode: r.ResponseMode,
+		CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod, Created: now}
+	b, _ := json.Marshal(a)
+	if err := s.cfg.Store.CreateOIDC(keyAuthRequest+a.ID, b, now.Add(s.cfg.AuthRequestTTL), now); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (s *storage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
+	return s.authRequest(id)
+}
+
+// authRequest reads an auth request and, if a login completed it, that login.
+func (s *storage) authRequest(id string) (*authRequest, error) {
+	now := s.now()
+	b, err := s.cfg.Store.GetOIDC(keyAuthRequest+id, now)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	var a authRequest
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, err
+	}
+	switch b, err := s.cfg.Store.GetOIDC(keyDone+id, now); {
+	case err == nil:
+		a.login = new(doneLogin)
+		if err := json.Unmarshal(b, a.login); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, ErrNotFound):
+		return nil, err
+	}
+	return &a, nil
+}
+
+// AuthRequestByCode takes the code: a second use of it finds nothing.
+func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
+	id, err := s.cfg.Store.TakeOIDC(keyCode+code, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the code is unknown, expired or used")
+	} else if err != nil {
+		return nil, err
+	}
+	a, err := s.authRequest(string(id))
+	if err == nil && !a.Done() {
+		return nil, oidc.ErrInvalidGrant()
+	}
+	return a, err
+}
+
+func (s *storage) SaveAuthCode(_ context.Context, id, code string) error {
+	now := s.now()
+	return s.cfg.Store.CreateOIDC(keyCode+code, []byte(id), now.Add(s.cfg.CodeTTL), now)
+}
+
+func (s *storage) DeleteAuthRequest(_ context.Context, id string) error {
+	now := s.now()
+	for _, k := range []string{keyAuthRequest + id, keyDone + id} {
+		if _, err := s.cfg.Store.TakeOIDC(k, now); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *storage) CreateAccessToken(_ context.Context, r op.TokenRequest) (string, time.Time, error) {
+	a, ok := r.(*authRequest)
+	if !ok {
+		return "", time.Time{}, oidc.ErrUnsupportedGrantType()
+	}
+	now := s.now()
+	t := accessToken{Subject: a.GetSubject(), ClientID: a.ClientID, Scopes: a.Scopes, AMR: a.GetAMR(),
+		AuthTime: a.GetAuthTime(), Issued: now, Expires: now.Add(s.cfg.AccessTokenTTL)}
+	b, _ := json.Marshal(t)
+	id := newID()
+	if err := s.cfg.Store.CreateOIDC(keyAccessToken+id, b, t.Expires, now); err != nil {
+		return "", time.Time{}, err
+	}
+	return id, t.Expires, nil
+}
+
+func (s *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
+	return "", "", time.Time{}, oidc.ErrUnsupportedGrantType().WithDescription("refresh tokens are not issued")
+}
+
+func (s *storage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
+	return nil, op.ErrInvalidRefreshToken
+}
+
+func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
+	return "", "", op.ErrInvalidRefreshToken
+}
+
+// TerminateSession records a logout of subject at client: the client's access tokens
+// for subject issued before it are no longer active.
+func (s *storage) TerminateSession(_ context.Context, subject, clientID string) error {
+	now := s.now()
+	b, _ := now.MarshalText()
+	return s.cfg.Store.PutOIDC(keyLogout+subject+"\x00"+clientID, b, now.Add(s.cfg.AccessTokenTTL+time.Minute))
+}
+
+func (s *storage) RevokeToken(_ context.Context, tokenID, _, clientID string) *oidc.Error {
+	t, err := s.token(tokenID)
+	if err != nil || t.ClientID != clientID {
+		return nil // RFC 7009: an unknown token is not an error
+	}
+	if _, err := s.cfg.Store.TakeOIDC(keyAccessToken+tokenID, s.now()); err != nil && !errors.Is(err, ErrNotFound) {
+		return oidc.ErrServerError()
+	}
+	return nil
+}
+
+// token returns an active access token: present, and not issued before a logout of
+// its subject at its client.
+func (s *storage) token(id string) (*accessToken, error) {
+	now := s.now()
+	b, err := s.cfg.Store.GetOIDC(keyAccessToken+id, now)
+	if err != nil {
+		return nil, err
+	}
+	var t accessToken
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, err
+	}
+	switch b, err := s.cfg.Store.GetOIDC(keyLogout+t.Subject+"\x00"+t.ClientID, now); {
+	case err == nil:
+		var out time.Time
+		if out.UnmarshalText(b) == nil && !t.Issued.After(out) {
+			return nil, ErrNotFound
+		}
+	case !errors.Is(err, ErrNotFound):
+		return nil, err
+	}
+	return &t, nil
+}
+
+// signingKey is the token key as the library signs with it.
+type signingKey struct {
+	key ed25519.PrivateKey
+	id  string
+}
+
+func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.EdDSA }
+func (k signingKey) Key() any                                    { return k.key }
+func (k signingKey) ID() string                                  { return k.id }
+
+// publicKey is its public half, for the JWKS.
+type publicKey struct{ signingKey }
+
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.EdDSA }
+func (k publicKey) Use() string                        { return "sig" }
+func (k publicKey) Key() any                           { return k.key.Public() }
+
+func (s *storage) signingKey() signingKey {
+	return signingKey{key: s.cfg.SigningKey, id: middleware.KeyID(s.cfg.SigningKey.Public().(ed25519.PublicKey))}
+}
+
+func (s *storage) SigningKey(context.Context) (op.SigningKey, error) { return s.signingKey(), nil }
+func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.EdDSA}, nil
+}
+func (s *storage) KeySet(context.Context) ([]op.Key, error) {
+	return []op.Key{publicKey{s.signingKey()}}, nil
+}
+
+func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
+	c, ok := s.clients[id]
+	if !ok {
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
+	}
+	return opClient{c}, nil
+}
+
+func (s *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
+	c, ok := s.clients[id]
+	if !ok || !c.secretOK(secret) {
+		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	return nil
+}
+
+func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil // the ID token carries only sub (and amr); userinfo has the rest
+}
+
+func (s *storage) SetUserinfoFromToken(_ context.Context, u *oidc.UserInfo, tokenID, _, _ string) error {
+	t, err := s.token(tokenID)
+	if err != nil {
+		return oidc.ErrInvalidRequest().WithDescription("the access token is not active")
+	}
+	u.Subject = t.Subject
+	for _, sc := range t.Scopes {
+		if sc == oidc.ScopeProfile {
+			u.PreferredUsername = t.Subject
+		}
+	}
+	return nil
+}
+
+func (s *storage) SetIntrospectionFromToken(_ context.Context, r *oidc.IntrospectionResponse, tokenID, _, clientID string) error {
+	t, err := s.token(tokenID)
+	if err != nil || t.ClientID != clientID {
+		return nil // inactive
+	}
+	r.Active, r.Subject, r.ClientID, r.Scope = true, t.Subject, t.ClientID, t.Scopes
+	r.Expiration, r.IssuedAt, r.AuthTime = oidc.FromTime(t.Expires), oidc.FromTime(t.Issued), oidc.FromTime(t.AuthTime)
+	r.AuthenticationMethodsReferences = t.AMR
+	return nil
+}
+
+func (s *storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+func (s *storage) GetKeyByIDAndClientID(_ context.Context, keyID, clientID string) (*jose.JSONWebKey, error) {
+	c, ok := s.clients[clientID]
+	if !ok || c.AuthMethod != AuthPrivateKeyJWT {
+		return nil, oidc.ErrInvalidClient()
+	}
+	keys := c.keys.Key(keyID)
+	if len(keys) == 0 {
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown key")
+	}
+	return &keys[0], nil
+}
+
+func (s *storage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, oidc.ErrUnauthorizedClient().WithDescription("the JWT profile grant is not offered")
+}
+
+func (s *storage) Health(context.Context) error { return nil }
