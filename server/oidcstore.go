@@ -102,6 +102,7 @@ func (s *boltStore) pruneOIDC(now time.Time) (int, error) {
 func (s *pgStore) CreateOIDC(key string, value []byte, expires, now time.Time) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
+	value = notNull(value)
 	// An expired row is replaced; a live one is kept and nothing is returned.
 	tag, err := s.pool.Exec(ctx, `INSERT INTO oidc_state (key, value, expires_at) VALUES ($1, $2, $3)
 		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
@@ -116,8 +117,16 @@ func (s *pgStore) PutOIDC(key string, value []byte, expires time.Time) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `INSERT INTO oidc_state (key, value, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`, key, value, expires)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`, key, notNull(value), expires)
 	return err
+}
+
+// notNull makes a nil value the empty bytea (pgx sends nil as NULL).
+func notNull(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
 }
 
 func (s *pgStore) GetOIDC(key string, now time.Time) ([]byte, error) {
