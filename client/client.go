@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -22,8 +20,8 @@ import (
 type Option func(*options)
 
 type options struct {
-	dtaHTTP    *http.Client
-	serverHTTP *http.Client
+	dtaHTTP    httpClient
+	serverHTTP httpClient
 	now        func() time.Time
 	dtaTimeout time.Duration
 	insecure   bool
@@ -33,7 +31,20 @@ type options struct {
 	replace bool
 	// dtaFaults hears of DTAs that failed when t others sufficed (WithDTAFaults).
 	dtaFaults func(error)
+	// unbound: logins and renewals without channel binding (WithoutChannelBinding).
+	unbound bool
 }
+
+// WithoutChannelBinding makes Login and RenewPermits run without channel binding:
+// they ask the server for an unbound login (wire.StartRequest.Unbound) and use an
+// empty binding in the transcript, so they need no TLS exporter. It is for clients
+// that cannot see their TLS connection, such as a browser's fetch. The server still
+// proves it holds the domain's key (ErrServerNotAuthentic otherwise), but a
+// TLS-intercepting proxy that the client trusts is no longer detected: it can relay
+// the login and take the access token (never the PIN). The server records an unbound
+// login in the token's amr. An https:// server URL is still required unless
+// WithInsecureHTTP.
+func WithoutChannelBinding() Option { return func(o *options) { o.unbound = true } }
 
 // WithReplace lets Enroll replace an enrolment that the directory already holds
 // (without it, Enroll returns ErrEnrolled and changes nothing).
@@ -45,16 +56,6 @@ func WithReplace() Option { return func(o *options) { o.replace = true } }
 // validly. It is called at most once per operation, before it returns; report DTAs
 // with bad shares to the domain's operator. Additive domains fail instead.
 func WithDTAFaults(f func(error)) Option { return func(o *options) { o.dtaFaults = f } }
-
-// WithDTAClient sets the HTTP client for requests to DTAs (default: a client with
-// the system's roots).
-func WithDTAClient(c *http.Client) Option { return func(o *options) { o.dtaHTTP = c } }
-
-// WithServerClient sets the HTTP client for the auth server and for fetching the
-// bundle at bootstrap. For logins, its transport (if an *http.Transport) is cloned and
-// limited to one kept-alive connection per host, so that both passes of a login use the
-// same TLS connection.
-func WithServerClient(c *http.Client) Option { return func(o *options) { o.serverHTTP = c } }
 
 // WithNow sets the clock (default time.Now).
 func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -80,65 +81,8 @@ func newOptions(opts []Option) *options {
 	for _, f := range opts {
 		f(o)
 	}
-	if o.dtaHTTP == nil {
-		o.dtaHTTP = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	}
-	o.dtaHTTP = dtaClient(o.dtaHTTP, o.insecureDTA)
-	o.serverHTTP = loginClient(o.serverHTTP)
+	o.setClients()
 	return o
-}
-
-// loginClient returns a client whose transport keeps one connection per host alive
-// and reuses it, so that pass 1 and pass 2 of a login travel on the same TLS
-// connection (the channel binding is that connection's).
-func loginClient(c *http.Client) *http.Client {
-	if c == nil {
-		c = &http.Client{Transport: http.DefaultTransport}
-	}
-	out := *c
-	t, ok := c.Transport.(*http.Transport)
-	if c.Transport == nil {
-		t, ok = http.DefaultTransport.(*http.Transport), true
-	}
-	if ok {
-		t = t.Clone()
-		t.MaxConnsPerHost, t.MaxIdleConnsPerHost, t.DisableKeepAlives = 1, 1, false
-		if t.IdleConnTimeout == 0 {
-			t.IdleConnTimeout = 90 * time.Second
-		}
-		out.Transport = t
-	}
-	return &out
-}
-
-// dtaClient returns a copy of c whose requests (redirects included) refuse plain http
-// to a host that is not loopback, unless allowHTTP. The transport is c's at the time
-// of each request (http.DefaultTransport if nil).
-func dtaClient(c *http.Client, allowHTTP bool) *http.Client {
-	out := *c
-	out.Transport = &dtaTransport{base: c, allowHTTP: allowHTTP}
-	return &out
-}
-
-type dtaTransport struct {
-	base      *http.Client
-	allowHTTP bool
-}
-
-func (t *dtaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !t.allowHTTP && !bundle.IsLoopbackHost(req.URL.Hostname()) {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, fmt.Errorf("client: refusing plain http to the DTA at %s: its shares would cross the network unencrypted; "+
-			"the trust bundle must name https:// DTA URLs (or allow it explicitly, for tests: WithInsecureDTAHTTP, --allow-insecure-dta-http): %w",
-			req.URL.Host, bundle.ErrPlainHTTP)
-	}
-	rt := t.base.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	return rt.RoundTrip(req)
 }
 
 // Bootstrap pins a domain's trust bundle in dir: it reads the bundle from an http(s)
@@ -149,6 +93,22 @@ func (t *dtaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // dir is created (mode 0700) if needed. A directory already enrolled under another
 // bundle is refused; one that pinned another bundle, unless WithReplace is given.
 func Bootstrap(ctx context.Context, dir, bundleURLorFile, fingerprint string, opts ...Option) error {
+	return bootstrap(ctx, dirStorage(dir), bundleURLorFile, fingerprint, func() error {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		return nil
+	}, opts)
+}
+
+// BootstrapStorage is Bootstrap with the client's files in st instead of a directory.
+func BootstrapStorage(ctx context.Context, st Storage, bundleURLorFile, fingerprint string, opts ...Option) error {
+	return bootstrap(ctx, st, bundleURLorFile, fingerprint, func() error { return nil }, opts)
+}
+
+// bootstrap is Bootstrap into st; prepare runs once the bundle is checked, before st
+// is used.
+func bootstrap(ctx context.Context, st Storage, bundleURLorFile, fingerprint string, prepare func() error, opts []Option) error {
 	o := newOptions(opts)
 	fp := normalizeFingerprint(fingerprint)
 	file, err := readBundleSource(ctx, o.serverHTTP, bundleURLorFile)
@@ -166,30 +126,30 @@ func Bootstrap(ctx context.Context, dir, bundleURLorFile, fingerprint string, op
 		return fmt.Errorf("client: trust bundle: %w; the client would fetch its shares in the clear: "+
 			"the domain's registrar must name https:// DTA URLs (or allow it explicitly, for tests: WithInsecureDTAHTTP, --allow-insecure-dta-http)", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	if err := recoverAdoption(dir); err != nil && !o.replace {
+	if err := prepare(); err != nil {
 		return err
 	}
-	if st, err := loadToken(dir); err == nil && st != nil && st.BundleFingerprint != fp {
-		return fmt.Errorf("client: %s holds an enrolment under another trust bundle; use another directory", dir)
+	if err := recoverAdoption(st); err != nil && !o.replace {
+		return err
 	}
-	if old, err := os.ReadFile(filepath.Join(dir, FingerprintFile)); err == nil && normalizeFingerprint(strings.TrimSpace(string(old))) != fp && !o.replace {
+	if tok, err := loadToken(st); err == nil && tok != nil && tok.BundleFingerprint != fp {
+		return fmt.Errorf("client: %s holds an enrolment under another trust bundle; use another directory", where(st))
+	}
+	if old, err := st.Load(FingerprintFile); err == nil && normalizeFingerprint(strings.TrimSpace(string(old))) != fp && !o.replace {
 		return fmt.Errorf("client: %s has pinned another trust bundle (%.16s…); use another directory, or replace it (WithReplace, --replace)",
-			dir, strings.TrimSpace(string(old)))
+			where(st), strings.TrimSpace(string(old)))
 	}
-	if err := writeFileAtomic(dir, BundleFile, file, 0o644); err != nil {
+	if err := st.Store(BundleFile, file); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(dir, FingerprintFile, []byte(fp+"\n"), 0o644); err != nil {
+	if err := st.Store(FingerprintFile, []byte(fp+"\n")); err != nil {
 		return err
 	}
 	// A successor's journal or check time belongs to the bundle pinned before.
-	return removeFiles(dir, BundlePreviousFile, BundleCheckFile)
+	return removeFiles(st, BundlePreviousFile, BundleCheckFile)
 }
 
-func readBundleSource(ctx context.Context, hc *http.Client, src string) ([]byte, error) {
+func readBundleSource(ctx context.Context, hc httpClient, src string) ([]byte, error) {
 	u, err := url.Parse(src)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		f, err := os.Open(src)
@@ -199,19 +159,14 @@ func readBundleSource(ctx context.Context, hc *http.Client, src string) ([]byte,
 		defer f.Close()
 		return readLimited(f, bundle.MaxSize)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	resp, err := hc.Do(req)
+	r, err := send(ctx, hc, "GET", src, "", nil, bundle.MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("client: fetching the bundle: %w", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("client: fetching the bundle from %s: %s", src, resp.Status)
+	if r.status != 200 {
+		return nil, fmt.Errorf("client: fetching the bundle from %s: %d %s", src, r.status, statusText(r.status))
 	}
-	return readLimited(resp.Body, bundle.MaxSize)
+	return r.body, nil
 }
 
 func readLimited(r io.Reader, limit int64) ([]byte, error) {
@@ -226,9 +181,9 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 }
 
 // A Client is an enrolled (or bootstrapped) identity of one domain, backed by its
-// directory. It is safe for concurrent use.
+// directory or Storage. It is safe for concurrent use.
 type Client struct {
-	dir    string
+	st     Storage
 	o      *options
 	domain pairing.Domain // the same in every successor of the pinned bundle
 
@@ -246,13 +201,18 @@ type Client struct {
 // checked again) and, if present, the token file (refused when group or others can
 // read it).
 func Open(dir string, opts ...Option) (*Client, error) {
-	b, fp, err := loadBundle(dir)
+	return OpenStorage(dirStorage(dir), opts...)
+}
+
+// OpenStorage is Open with the client's files in st instead of a directory.
+func OpenStorage(s Storage, opts ...Option) (*Client, error) {
+	b, fp, err := loadBundle(s)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{dir: dir, o: newOptions(opts), bundle: b, fingerprint: fp,
+	c := &Client{st: s, o: newOptions(opts), bundle: b, fingerprint: fp,
 		domain: pairing.Domain{Name: b.Domain, PermitPeriod: b.PermitPeriod}}
-	st, err := loadToken(dir)
+	st, err := loadToken(s)
 	if err != nil {
 		return nil, err
 	}

@@ -120,7 +120,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if err := got.addPermits(b.SharingMode(), st.Permits); err != nil {
 		return err
 	}
-	if err := saveToken(c.dir, st); err != nil {
+	if err := saveToken(c.st, st); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -327,7 +327,7 @@ func (c *Client) storePermits(ctx context.Context, serverURL string, id pairing.
 		return err
 	}
 	st.Receipts = append(slices.Clone(c.state.Receipts), got.receipts...)
-	if err := saveToken(c.dir, &st); err != nil {
+	if err := saveToken(c.st, &st); err != nil {
 		return err
 	}
 	c.state = &st

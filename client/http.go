@@ -1,12 +1,10 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -35,46 +33,77 @@ type malformedError struct{ err error }
 
 func (e *malformedError) Error() string { return "malformed answer: " + e.err.Error() }
 
+// A reply is an HTTP answer: its status, Retry-After header and body (read up to a
+// limit), and for an answer that came over TLS the channel binding of its connection.
+type reply struct {
+	status     int
+	retryAfter string
+	body       []byte
+	// binding returns the RFC 9266 tls-exporter binding of the connection that carried
+	// the answer; nil without TLS (and in a browser, where the page cannot see TLS).
+	binding func() ([]byte, error)
+}
+
 // postJSON posts in as JSON to u and decodes a 2xx answer into out. It returns the
-// response (body closed) so the caller can read its TLS state. The error is the
-// transport's, a *statusError or a *malformedError.
-func postJSON(ctx context.Context, hc *http.Client, u, bearer string, in, out any) (*http.Response, error) {
+// reply (when there was one) so the caller can read its channel binding. The error is
+// the transport's, a *statusError or a *malformedError.
+func postJSON(ctx context.Context, hc httpClient, u, bearer string, in, out any) (*reply, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	r, err := send(ctx, hc, "POST", u, bearer, body, maxAnswer)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := readLimited(resp.Body, maxAnswer)
-	if err != nil {
-		return resp, err
-	}
-	if resp.StatusCode/100 != 2 {
-		se := &statusError{status: resp.StatusCode}
-		if json.Unmarshal(data, &se.body) != nil || se.body.Code == "" {
-			se.body.Code, se.body.Message = "http_"+strconv.Itoa(resp.StatusCode), http.StatusText(resp.StatusCode)
+	if r.status/100 != 2 {
+		se := &statusError{status: r.status}
+		if json.Unmarshal(r.body, &se.body) != nil || se.body.Code == "" {
+			se.body.Code, se.body.Message = "http_"+strconv.Itoa(r.status), statusText(r.status)
 		}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		if s, err := strconv.Atoi(r.retryAfter); err == nil && s > 0 {
 			se.retryAfter = time.Duration(s) * time.Second
 		}
-		return resp, se
+		return r, se
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return resp, &malformedError{err}
+	if err := json.Unmarshal(r.body, out); err != nil {
+		return r, &malformedError{err}
 	}
-	return resp, nil
+	return r, nil
+}
+
+// statusText names the HTTP statuses the client may meet (net/http's StatusText
+// without importing net/http, which a browser build leaves out).
+func statusText(code int) string {
+	switch code {
+	case 400:
+		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 409:
+		return "Conflict"
+	case 410:
+		return "Gone"
+	case 413:
+		return "Request Entity Too Large"
+	case 429:
+		return "Too Many Requests"
+	case 500:
+		return "Internal Server Error"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	}
+	return "HTTP " + strconv.Itoa(code)
 }
 
 // serverURL joins the auth server's base URL and a route, refusing plain http

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/polyroot/polyroot/internal/wire"
@@ -117,6 +115,7 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 	}
 	req.Pass1, _ = p1.MarshalBinary()
 	req.Domain = c.domain.Name
+	req.Unbound = c.o.unbound
 	var sr wire.StartResponse
 	resp, err := postJSON(ctx, c.o.serverHTTP, startURL, "", req, &sr)
 	if err != nil {
@@ -126,9 +125,11 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 	if err := ch.UnmarshalBinary(sr.Challenge); err != nil {
 		return nil, nil, fmt.Errorf("client: the server's challenge is malformed: %w", err)
 	}
-	binding, err := channelBinding(resp)
-	if err != nil {
-		return nil, nil, err
+	var binding []byte // none in an unbound login (WithoutChannelBinding)
+	if !req.Unbound {
+		if binding, err = channelBinding(resp); err != nil {
+			return nil, nil, err
+		}
 	}
 	p2, err := sess.Respond(&ch, binding)
 	if err != nil {
@@ -144,7 +145,7 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 	case errors.As(err, &se):
 		// Only a mismatch can be explained by a change of connection; any other answer,
 		// login_failed above all, is final (it was counted).
-		if se.body.Code == "channel_binding_mismatch" && connectionChanged(resp, binding) {
+		if se.body.Code == "channel_binding_mismatch" && !req.Unbound && connectionChanged(resp, binding) {
 			return nil, nil, &retryableError{errConnectionChanged}
 		}
 		return nil, nil, loginError(err)
@@ -164,23 +165,23 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 	return &fr, key, nil
 }
 
-// connectionChanged reports whether resp came on another TLS connection than the one
+// connectionChanged reports whether r came on another TLS connection than the one
 // whose binding is binding.
-func connectionChanged(resp *http.Response, binding []byte) bool {
-	if resp == nil || resp.TLS == nil {
+func connectionChanged(r *reply, binding []byte) bool {
+	if r == nil || r.binding == nil {
 		return false
 	}
-	b, err := channelBinding(resp)
+	b, err := r.binding()
 	return err == nil && !bytes.Equal(b, binding)
 }
 
 // channelBinding returns the RFC 9266 tls-exporter binding of the connection that
-// carried resp, or nil without TLS.
-func channelBinding(resp *http.Response) ([]byte, error) {
-	if resp.TLS == nil {
+// carried r, or nil without TLS.
+func channelBinding(r *reply) ([]byte, error) {
+	if r.binding == nil {
 		return nil, nil
 	}
-	return exporter(resp.TLS)
+	return r.binding()
 }
 
 // ErrTLSVersion: the auth server's connection is below TLS 1.3. The tls-exporter
@@ -189,17 +190,6 @@ func channelBinding(resp *http.Response) ([]byte, error) {
 // (RFC 5705), which TLS 1.3 does not tell apart. Logins therefore need TLS 1.3, as
 // the auth server requires.
 var ErrTLSVersion = errors.New("client: the auth server's TLS connection is below TLS 1.3; channel-bound logins need TLS 1.3 (configure the server, or the proxy in front of it, for TLS 1.3)")
-
-func exporter(cs *tls.ConnectionState) ([]byte, error) {
-	if cs.Version < tls.VersionTLS13 {
-		return nil, fmt.Errorf("%w (negotiated %s)", ErrTLSVersion, tls.VersionName(cs.Version))
-	}
-	b, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
-	if err != nil {
-		return nil, fmt.Errorf("client: the TLS connection offers no channel binding: %w", err)
-	}
-	return b, nil
-}
 
 // loginError maps the server's login refusals to the client's error kinds.
 func loginError(err error) error {

@@ -4,8 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"time"
 
 	"github.com/polyroot/polyroot/internal/wire"
@@ -37,15 +36,15 @@ func (c *Client) pendingFor(code string) (sealPub, sealPriv []byte, err error) {
 		return nil, nil, fmt.Errorf("client: the enrolment code: %w", err)
 	}
 	codeID, _ := wire.CodeSecrets(norm)
-	if raw, err := os.ReadFile(filepath.Join(c.dir, PendingFile)); err == nil {
+	if raw, err := c.st.Load(PendingFile); err == nil {
 		var p pendingEnrolment
 		if json.Unmarshal(raw, &p) == nil && p.Domain == c.domain.Name && string(p.CodeID) == string(codeID[:]) {
 			if pub, err := wire.SealPublicKey(p.SealKey); err == nil {
 				return pub, p.SealKey, nil
 			}
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("client: %w", err)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
 	}
 	if sealPub, sealPriv, err = wire.NewSealKey(); err != nil {
 		return nil, nil, err
@@ -54,7 +53,7 @@ func (c *Client) pendingFor(code string) (sealPub, sealPriv []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := writeFileAtomic(c.dir, PendingFile, raw, 0o600); err != nil {
+	if err := c.st.Store(PendingFile, raw); err != nil {
 		return nil, nil, err
 	}
 	return sealPub, sealPriv, nil
@@ -62,8 +61,5 @@ func (c *Client) pendingFor(code string) (sealPub, sealPriv []byte, err error) {
 
 // dropPending removes the pending enrolment (completed, or its code is gone).
 func (c *Client) dropPending() error {
-	if err := os.Remove(filepath.Join(c.dir, PendingFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("client: %w", err)
-	}
-	return syncDir(c.dir)
+	return c.st.Remove(PendingFile)
 }

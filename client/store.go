@@ -115,20 +115,20 @@ func normalizeFingerprint(fp string) string {
 
 // loadBundle reads the pinned bundle and re-checks its fingerprint and signature,
 // after finishing an adoption of a successor that a crash interrupted.
-func loadBundle(dir string) (*bundle.Bundle, string, error) {
-	if err := recoverAdoption(dir); err != nil {
+func loadBundle(st Storage) (*bundle.Bundle, string, error) {
+	if err := recoverAdoption(st); err != nil {
 		return nil, "", err
 	}
-	fpb, err := os.ReadFile(filepath.Join(dir, FingerprintFile))
+	fpb, err := st.Load(FingerprintFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", fmt.Errorf("client: %s holds no pinned trust bundle; run bootstrap first", dir)
+		return nil, "", fmt.Errorf("client: %s holds no pinned trust bundle; run bootstrap first", where(st))
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("client: %w", err)
+		return nil, "", err
 	}
-	file, err := os.ReadFile(filepath.Join(dir, BundleFile))
+	file, err := st.Load(BundleFile)
 	if err != nil {
-		return nil, "", fmt.Errorf("client: %w", err)
+		return nil, "", err
 	}
 	fp := normalizeFingerprint(string(fpb))
 	if bundle.Fingerprint(file) != fp {
@@ -141,29 +141,19 @@ func loadBundle(dir string) (*bundle.Bundle, string, error) {
 	return b, fp, nil
 }
 
-// loadToken reads token.json, refusing a file that group or others can read. It
-// returns nil, nil when there is none.
-func loadToken(dir string) (*tokenState, error) {
-	p := filepath.Join(dir, TokenFile)
-	fi, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
+// loadToken reads the token file (a directory refuses one that group or others can
+// read). It returns nil, nil when there is none.
+func loadToken(s Storage) (*tokenState, error) {
+	p := describe(s, TokenFile)
+	data, err := loadFile(s, TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("client: %s is not a regular file", p)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w (%s has mode %v)", ErrTokenFileMode, p, fi.Mode().Perm())
-	}
-	if fi.Size() > maxTokenFile {
+	if len(data) > maxTokenFile {
 		return nil, fmt.Errorf("client: %s is too large", p)
-	}
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
 	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
@@ -195,10 +185,10 @@ func (st *tokenState) check(domain, fingerprint string) (pairing.IDHash, *pairin
 	return id, tk, nil
 }
 
-func saveToken(dir string, st *tokenState) error {
+func saveToken(s Storage, st *tokenState) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, TokenFile, append(data, '\n'), 0o600)
+	return s.Store(TokenFile, append(data, '\n'))
 }

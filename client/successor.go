@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -106,7 +103,7 @@ func (c *Client) collectAdopting(ctx context.Context, serverURL string, id pairi
 // that is refused is (ErrBundleNotSuccessor).
 func (c *Client) dailyBundleCheck(ctx context.Context, serverURL string) error {
 	now := c.o.now()
-	if raw, err := os.ReadFile(filepath.Join(c.dir, BundleCheckFile)); err == nil {
+	if raw, err := c.st.Load(BundleCheckFile); err == nil {
 		last, err := time.Parse(time.RFC3339, strings.TrimSpace(string(raw)))
 		if err == nil && !now.Before(last) && now.Sub(last) < BundleCheckInterval {
 			return nil
@@ -120,7 +117,7 @@ func (c *Client) dailyBundleCheck(ctx context.Context, serverURL string) error {
 		return err
 	}
 	// Best effort: without it, the next operation asks again.
-	_ = writeFileAtomic(c.dir, BundleCheckFile, []byte(now.UTC().Format(time.RFC3339)+"\n"), 0o644)
+	_ = c.st.Store(BundleCheckFile, []byte(now.UTC().Format(time.RFC3339)+"\n"))
 	return nil
 }
 
@@ -171,7 +168,7 @@ func (c *Client) adopt(file []byte) (bool, error) {
 		cp.BundleFingerprint = fp
 		st = &cp
 	}
-	if err := swapBundle(c.dir, oldFP, file, fp, st); err != nil {
+	if err := swapBundle(c.st, oldFP, file, fp, st); err != nil {
 		return false, err
 	}
 	c.bundle, c.fingerprint = next, fp
@@ -186,21 +183,21 @@ func (c *Client) adopt(file []byte) (bool, error) {
 // file (st; if nil, the one on disk if it names oldFP) are written, each atomically,
 // and the journal is removed. A crash
 // in between leaves the journal, and recoverAdoption finishes the adoption.
-func swapBundle(dir, oldFP string, file []byte, fp string, st *tokenState) error {
-	prev, err := os.ReadFile(filepath.Join(dir, BundleFile))
+func swapBundle(dir Storage, oldFP string, file []byte, fp string, st *tokenState) error {
+	prev, err := dir.Load(BundleFile)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return err
 	}
 	if bundle.Fingerprint(prev) != oldFP {
 		return fmt.Errorf("%w (%s was changed while the client ran)", ErrBundleFingerprint, BundleFile)
 	}
-	if err := writeFileAtomic(dir, BundlePreviousFile, prev, 0o644); err != nil {
+	if err := dir.Store(BundlePreviousFile, prev); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(dir, BundleFile, file, 0o644); err != nil {
+	if err := dir.Store(BundleFile, file); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(dir, FingerprintFile, []byte(fp+"\n"), 0o644); err != nil {
+	if err := dir.Store(FingerprintFile, []byte(fp+"\n")); err != nil {
 		return err
 	}
 	if st == nil {
@@ -227,24 +224,21 @@ func swapBundle(dir, oldFP string, file []byte, fp string, st *tokenState) error
 // bundle.json must be a successor of the previous bundle (checked as adopt does),
 // bundle.sha256 must name one of the two, and both it and the token file are moved
 // to the successor. Anything else is an error that changes nothing.
-func recoverAdoption(dir string) error {
-	prevFile, err := os.ReadFile(filepath.Join(dir, BundlePreviousFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
+func recoverAdoption(dir Storage) error {
+	prevFile, err := loadFile(dir, BundlePreviousFile)
+	if err != nil || prevFile == nil {
+		return err
 	}
 	damaged := func(why string) error {
-		return fmt.Errorf("client: %s: an interrupted adoption of a successor bundle cannot be finished: %s; bootstrap again", dir, why)
+		return fmt.Errorf("client: %s: an interrupted adoption of a successor bundle cannot be finished: %s; bootstrap again", where(dir), why)
 	}
-	cur, err := os.ReadFile(filepath.Join(dir, BundleFile))
+	cur, err := dir.Load(BundleFile)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return err
 	}
-	fpb, err := os.ReadFile(filepath.Join(dir, FingerprintFile))
+	fpb, err := dir.Load(FingerprintFile)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return err
 	}
 	pinnedFP := normalizeFingerprint(string(fpb))
 	prevFP, curFP := bundle.Fingerprint(prevFile), bundle.Fingerprint(cur)
@@ -265,7 +259,7 @@ func recoverAdoption(dir string) error {
 		return damaged(err.Error())
 	}
 	if pinnedFP != curFP {
-		if err := writeFileAtomic(dir, FingerprintFile, []byte(curFP+"\n"), 0o644); err != nil {
+		if err := dir.Store(FingerprintFile, []byte(curFP+"\n")); err != nil {
 			return err
 		}
 	}
@@ -280,15 +274,4 @@ func recoverAdoption(dir string) error {
 		}
 	}
 	return removeFiles(dir, BundlePreviousFile)
-}
-
-// removeFiles removes the named files of dir (those absent are no error) and syncs
-// dir.
-func removeFiles(dir string, names ...string) error {
-	for _, n := range names {
-		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("client: %w", err)
-		}
-	}
-	return syncDir(dir)
 }

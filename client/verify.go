@@ -12,11 +12,11 @@ import (
 // verify-issuance` checks against the anchored logs. The bundle is re-checked against
 // its pinned fingerprint, and the token must have been enrolled under it.
 func IssuanceReceipts(dir string) (*bundle.Bundle, []Receipt, error) {
-	b, fp, err := loadBundle(dir)
+	b, fp, err := loadBundle(dirStorage(dir))
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := loadToken(dir)
+	st, err := loadToken(dirStorage(dir))
 	if err != nil {
 		return nil, nil, err
 	}
