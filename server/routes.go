@@ -43,6 +43,7 @@ func (s *Server) routes() *mux.Router {
 	api("/v1/token/introspect", s.handleIntrospect, http.MethodPost)
 	api("/.well-known/jwks.json", s.handleJWKS, http.MethodGet, http.MethodHead)
 	api("/v1/openapi.yaml", serveOpenAPI, http.MethodGet)
+	s.webRoutes(r, limit)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/httpx"
+	"github.com/polyroot/polyroot/internal/oidcop"
 	"github.com/polyroot/polyroot/pairing"
 	"github.com/polyroot/polyroot/server/middleware"
 )
@@ -80,6 +81,12 @@ type Config struct {
 	// An idle server checks a pass 2 at once either way.
 	LoginBatchSize   int
 	LoginBatchWindow time.Duration
+	// OIDC makes the server an OpenID Provider (oidc.go); off by default.
+	OIDC OIDCConfig
+	// WebDir holds the browser client (polyroot.wasm and wasm_exec.js, which `make
+	// build` puts in bin/) that the login page at /login runs; without it the page
+	// says the browser client is not installed.
+	WebDir string
 	// LoginPointCache is how many login points A' (by identity and permit slot) the
 	// server keeps in memory, so that a device logging in again within its slot costs
 	// no hash to the curve (pairing.LoginPoints; default 65536, about 12 MB; negative:
@@ -112,6 +119,8 @@ type Server struct {
 	// trust is the trust bundle in use: cfg.Bundle until ReloadBundle swaps in a
 	// successor (bundlereload.go).
 	trust atomic.Pointer[trustBundle]
+	web   http.Handler     // the login pages (internal/webui)
+	oidc  *oidcop.Provider // nil unless Config.OIDC.Issuer is set
 }
 
 // New opens the state database, prepares the verifier and starts probing the DTAs
@@ -203,6 +212,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		tokenKID: middleware.KeyID(pub),
 		jwks:     middleware.JWKS{Keys: []middleware.JWK{middleware.PublicJWK(pub)}},
 		metrics:  newMetrics(cfg.Registry),
+	}
+	if err := s.setUpWeb(); err != nil {
+		st.close()
+		return nil, err
 	}
 	if cfg.LoginBatchSize > 1 {
 		s.batch = newBatcher(cfg.LoginBatchSize, cfg.LoginBatchWindow, s.metrics)
