@@ -1,4 +1,4 @@
-// polyroot's browser storage: globalThis.polyrootStore keeps the client's files (the
+// polyroot's browser storage: globalThis.polyrootStore { get, put, remove } keeps the client's files (the
 // pinned bundle, the token, the permits) in IndexedDB, each value encrypted with
 // AES-GCM under a non-extractable WebCrypto key that is made once and kept in the same
 // database as a CryptoKey object: the page can use it but no script can read it out.
@@ -94,6 +94,11 @@
       const ct = await crypto.subtle.encrypt(
         { name: 'AES-GCM', iv, additionalData: enc.encode(name) }, await key(), value);
       await tx(VALUES, 'readwrite', s => s.put({ iv, ct: new Uint8Array(ct) }, name));
+    },
+    // remove deletes the value stored under name; a missing one is no error.
+    async remove(name) {
+      checkName(name);
+      await tx(VALUES, 'readwrite', s => s.delete(name));
     },
   });
 })();
