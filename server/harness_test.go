@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -70,6 +71,7 @@ type harness struct {
 	tokenKey ed25519.PrivateKey
 	http     *http.Client
 	cfg      Config
+	listener net.Listener // the next boot's listener (startOn), else a new one
 }
 
 func (e *env) config(dir string, tokenKey ed25519.PrivateKey) Config {
@@ -80,8 +82,15 @@ func (e *env) config(dir string, tokenKey ed25519.PrivateKey) Config {
 
 func (e *env) start(t testing.TB, dir string, tls bool, mod ...func(*Config)) *harness {
 	t.Helper()
+	return e.startOn(t, nil, dir, tls, mod...)
+}
+
+// startOn is start on the listener l (nil: a new one), for a server that needs to
+// know its URL in its configuration.
+func (e *env) startOn(t testing.TB, l net.Listener, dir string, tls bool, mod ...func(*Config)) *harness {
+	t.Helper()
 	_, tk, _ := ed25519.GenerateKey(nil)
-	h := &harness{e: e, dir: dir, tokenKey: tk}
+	h := &harness{e: e, dir: dir, tokenKey: tk, listener: l}
 	h.cfg = e.config(dir, tk)
 	for _, m := range mod {
 		m(&h.cfg)
@@ -97,11 +106,16 @@ func (h *harness) boot(t testing.TB, useTLS bool) {
 		t.Fatal(err)
 	}
 	h.srv = srv
+	h.ts = httptest.NewUnstartedServer(srv.Handler())
+	if h.listener != nil {
+		h.ts.Listener.Close()
+		h.ts.Listener, h.listener = h.listener, nil
+	}
 	if useTLS {
-		h.ts = httptest.NewTLSServer(srv.Handler())
+		h.ts.StartTLS()
 		h.http = h.ts.Client()
 	} else {
-		h.ts = httptest.NewServer(srv.Handler())
+		h.ts.Start()
 		h.http = &http.Client{Timeout: 30 * time.Second}
 	}
 	h.url = h.ts.URL

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -313,22 +314,22 @@ func (s *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) 
 	return nil
 }
 
-func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
-	return nil // the ID token carries only sub (and amr); userinfo has the rest
+// SetUserinfoFromScopes fills the ID token's user claims (and userinfo's): sub, and
+// with the profile scope preferred_username, both the app-level identity.
+func (s *storage) SetUserinfoFromScopes(_ context.Context, u *oidc.UserInfo, subject, _ string, scopes []string) error {
+	u.Subject = subject
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		u.PreferredUsername = subject
+	}
+	return nil
 }
 
-func (s *storage) SetUserinfoFromToken(_ context.Context, u *oidc.UserInfo, tokenID, _, _ string) error {
+func (s *storage) SetUserinfoFromToken(ctx context.Context, u *oidc.UserInfo, tokenID, _, _ string) error {
 	t, err := s.token(tokenID)
 	if err != nil {
 		return oidc.ErrInvalidRequest().WithDescription("the access token is not active")
 	}
-	u.Subject = t.Subject
-	for _, sc := range t.Scopes {
-		if sc == oidc.ScopeProfile {
-			u.PreferredUsername = t.Subject
-		}
-	}
-	return nil
+	return s.SetUserinfoFromScopes(ctx, u, t.Subject, t.ClientID, t.Scopes)
 }
 
 func (s *storage) SetIntrospectionFromToken(_ context.Context, r *oidc.IntrospectionResponse, tokenID, _, clientID string) error {
