@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/polyroot/polyroot/internal/testdomain"
-	"github.com/polyroot/polyroot/internal/webui"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/server"
 )
@@ -28,10 +27,11 @@ const testAdmin = "browser-admin-token-0123456789"
 const testPeriod = 3600
 
 // A Stack is the whole login stack of a browser test, behind one origin URL
-// (http://127.0.0.1:port, a secure context for the page): the auth server's API, the
-// login pages with the WebAssembly client under /login/, and the domain's DTAs on
-// their own loopback origins. Until the auth server mounts the login pages itself,
-// the stack composes them with its API in one mux.
+// (http://127.0.0.1:port, a secure context for the page): the auth server with its
+// API and its login pages (internal/webui, with the WebAssembly client built for the
+// test as Config.WebDir), and the domain's DTAs on their own loopback origins. In
+// front of the server sits a mux that can send the login API elsewhere (RouteLogin)
+// and take more routes (Handle).
 type Stack struct {
 	Domain *testdomain.Domain
 	Server *server.Server
@@ -57,7 +57,8 @@ func StartStack(t *testing.T, mods ...func(*server.Config)) *Stack {
 	}
 	_, tokenKey, _ := ed25519.GenerateKey(nil)
 	cfg := server.Config{Bundle: d.Bundle, BundleFile: d.BundleFile, RegistrarKey: d.Registrar, ServerKey: sQ,
-		TokenKey: tokenKey, AdminToken: testAdmin, DataDir: t.TempDir(), RatePerSecond: 1e6, RateBurst: 1e6}
+		TokenKey: tokenKey, AdminToken: testAdmin, DataDir: t.TempDir(), RatePerSecond: 1e6, RateBurst: 1e6,
+		WebDir: wasm}
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -68,24 +69,9 @@ func StartStack(t *testing.T, mods ...func(*server.Config)) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dtaURLs []string
-	for _, x := range d.DTAs {
-		dtaURLs = append(dtaURLs, x.URL)
-	}
-	origins, err := webui.BundleOrigins(dtaURLs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ui, err := webui.New(webui.Config{WASMDir: wasm, DTAOrigins: origins, Domain: d.Name,
-		MinPINLength: d.Bundle.PINPolicy(), Logger: cfg.Logger})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &Stack{Domain: d, Server: srv, Config: cfg, mux: http.NewServeMux()}
 	api := srv.Handler()
 	s.mux.Handle("/", api)
-	s.mux.Handle("/login", ui)
-	s.mux.Handle("/login/", ui)
 	s.mux.Handle("/v1/login/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h := s.login.Load(); h != nil {
 			(*h).ServeHTTP(w, r)
