@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 
@@ -562,7 +561,7 @@ func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, se
 		return nil, &badAnswer{err: me}
 	case errors.As(err, &se) && se.body.Code == "revoked":
 		return nil, fmt.Errorf("DTA %d: %w", d.Index, ErrRevoked)
-	case errors.As(err, &se) && se.status < 500 && se.status != http.StatusTooManyRequests:
+	case errors.As(err, &se) && se.status < 500 && se.status != 429: // Too Many Requests
 		return nil, se.api(fmt.Sprintf("DTA %d (%s)", d.Index, d.URL))
 	default:
 		return nil, &DTAUnreachableError{Index: d.Index, URL: d.URL, Err: err}

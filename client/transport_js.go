@@ -1,0 +1,126 @@
+//go:build js && wasm
+
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"syscall/js"
+
+	"github.com/polyroot/polyroot/internal/bundle"
+)
+
+// httpClient is what the client sends its requests with: in WebAssembly the browser's
+// fetch, called directly rather than through net/http, which would more than double
+// the size of the module. The page cannot see TLS, so no answer carries a channel
+// binding: a browser client logs in WithoutChannelBinding.
+type httpClient = *fetchClient
+
+// A fetchClient sends requests with the browser's fetch, without cookies or other
+// credentials. A DTA's client (dta) refuses plain http outside loopback unless
+// allowHTTP, as dtaClient does natively.
+type fetchClient struct {
+	dta, allowHTTP bool
+}
+
+func (o *options) setClients() {
+	o.dtaHTTP = &fetchClient{dta: true, allowHTTP: o.insecureDTA}
+	o.serverHTTP = &fetchClient{}
+}
+
+// send makes one request with the browser's fetch and reads the answer's body up to
+// limit bytes. It must not run on the JavaScript event loop's goroutine (it waits for
+// promises): call it from a goroutine.
+func send(ctx context.Context, hc *fetchClient, method, u, bearer string, body []byte, limit int64) (*reply, error) {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if hc.dta && pu.Scheme == "http" && !hc.allowHTTP && !bundle.IsLoopbackHost(pu.Hostname()) {
+		return nil, fmt.Errorf("client: refusing plain http to the DTA at %s: its shares would cross the network unencrypted: %w",
+			pu.Host, bundle.ErrPlainHTTP)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	global := js.Global()
+	ac := global.Get("AbortController").New()
+	headers := global.Get("Object").New()
+	init := global.Get("Object").New()
+	init.Set("method", method)
+	init.Set("credentials", "omit")
+	init.Set("cache", "no-store")
+	init.Set("signal", ac.Get("signal"))
+	if body != nil {
+		headers.Set("Content-Type", "application/json")
+		headers.Set("Accept", "application/json")
+		b := global.Get("Uint8Array").New(len(body))
+		js.CopyBytesToJS(b, body)
+		init.Set("body", b)
+	}
+	if bearer != "" {
+		headers.Set("Authorization", "Bearer "+bearer)
+	}
+	init.Set("headers", headers)
+	abort := func() { ac.Call("abort") }
+	// Failures are *url.Error, as net/http's.
+	resp, err := await(ctx, global.Call("fetch", u, init), abort)
+	if err != nil {
+		return nil, &url.Error{Op: method, URL: u, Err: err}
+	}
+	r := &reply{status: resp.Get("status").Int()}
+	if ra := resp.Get("headers").Call("get", "Retry-After"); ra.Type() == js.TypeString {
+		r.retryAfter = ra.String()
+	}
+	buf, err := await(ctx, resp.Call("arrayBuffer"), abort)
+	if err != nil {
+		return nil, &url.Error{Op: method, URL: u, Err: err}
+	}
+	arr := global.Get("Uint8Array").New(buf)
+	n := arr.Get("length").Int()
+	if int64(n) > limit {
+		return nil, fmt.Errorf("client: answer larger than %d bytes", limit)
+	}
+	r.body = make([]byte, n)
+	js.CopyBytesToGo(r.body, arr)
+	return r, nil
+}
+
+// await waits for promise p to settle and returns its value, or its rejection as an
+// error. When ctx ends first it calls abort and waits for the rejection that follows.
+func await(ctx context.Context, p js.Value, abort func()) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan result, 2)
+	ok := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		var v js.Value
+		if len(args) > 0 {
+			v = args[0]
+		}
+		ch <- result{v: v}
+		return nil
+	})
+	fail := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		msg := "rejected"
+		if len(args) > 0 && args[0].Type() == js.TypeObject && args[0].Get("message").Type() == js.TypeString {
+			msg = args[0].Get("message").String()
+		}
+		ch <- result{err: errors.New("fetch: " + msg)}
+		return nil
+	})
+	defer ok.Release()
+	defer fail.Release()
+	p.Call("then", ok, fail)
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		abort()
+		<-ch // the promise settles (rejected) before its callbacks are released
+		return js.Undefined(), ctx.Err()
+	}
+}
