@@ -99,7 +99,7 @@ func (d duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 var pathKeys = map[string]bool{
 	"bundle": true, "data_dir": true, "tls.cert": true, "tls.key": true,
 	"keystore.dir": true, "keystore.vault.ca_file": true, "chain.key_file": true,
-	"registrar_key": true, "dta_ca_file": true, // the auth server's
+	"registrar_key": true, "dta_ca_file": true, "web_dir": true, // the auth server's
 }
 
 // configFile is the --config file of one command invocation, loaded on first use.
@@ -107,7 +107,10 @@ type configFile struct {
 	path string // the --config flag's Destination
 	// kind says whose file it is: "" (a DTA's, schema fileConfig) or "server"
 	// (serverFileConfig).
-	kind   string
+	kind string
+	// typed is the decoded file (*fileConfig or *serverFileConfig), for the settings
+	// that are no flag's (lists of tables).
+	typed  any
 	loaded bool
 	err    error
 	dir    string
@@ -158,6 +161,7 @@ func (c *configFile) read() error {
 		return fmt.Errorf("config file: %w", err)
 	}
 	c.dir = filepath.Dir(abs)
+	c.typed = typed
 	flatten("", tree, c.values)
 	return nil
 }

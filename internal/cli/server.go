@@ -72,6 +72,8 @@ type serverFileConfig struct {
 	Rate              rateConfig     `toml:"rate"`
 	TLS               tlsConfig      `toml:"tls"`
 	Keystore          keystoreConfig `toml:"keystore"`
+	WebDir            string         `toml:"web_dir"`
+	OIDC              oidcFileConfig `toml:"oidc"`
 }
 
 // loginConfig is the [login] table: how the server checks logins under load.
@@ -96,6 +98,7 @@ func serverCommand() *ucli.Command {
 		Commands: []*ucli.Command{
 			serverProvisionCommand(), serverServeCommand(), serverMigrateCommand(),
 			serverEnrolCommand(), serverEnrolmentsCommand(), serverRevokeCommand(), serverUnblockCommand(),
+			serverOIDCClientCommand(),
 		},
 	}
 }
@@ -138,6 +141,7 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 				Sources: sources(file, "POLYROOT_SERVER_LOGIN_POINT_CACHE", "login.point_cache")},
 		)
 		flags = append(flags, serverStoreFlags(file)...)
+		flags = append(flags, webFlags(file)...)
 		flags = append(flags, configCheckFlags("server provision")...)
 		flags = append(flags, serviceFlags(file, "POLYROOT_SERVER")...)
 	} else {
@@ -409,6 +413,10 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 		if err != nil {
 			return fmt.Errorf("server serve: %w", err)
 		}
+		oidc, err := oidcSettings(c, file)
+		if err != nil {
+			return fmt.Errorf("server serve: %w", err)
+		}
 		logger.Info("starting auth server", "keystore", desc, "data_dir", s.DataDir, "store", s.Store, "bundle", s.Bundle, "config", file.path)
 		err = servercmd.Serve(ctx, servercmd.Config{
 			Listen: s.Listen, MetricsListen: metrics, BundleFile: s.Bundle, RegistrarKey: priv, Keys: ks, AdminToken: admin,
@@ -417,6 +425,7 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 			MaxFailures: s.MaxFailures, MaxFailuresPerDay: s.MaxFailuresPerDay, TokenTTL: time.Duration(s.TokenTTL), CodeTTL: time.Duration(s.CodeTTL),
 			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key, ShutdownTimeout: time.Duration(s.ShutdownTimeout),
 			LoginBatchSize: s.Login.BatchSize, LoginBatchWindow: loginBatchWindow(s.Login.BatchWindow), LoginPointCache: loginPointCache(s.Login.PointCache),
+			OIDC: oidc, WebDir: webDir(c),
 			Ready: c.Root().Writer,
 		})
 		if err != nil {

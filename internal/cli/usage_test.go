@@ -37,7 +37,7 @@ func TestUsageMistakes(t *testing.T) {
 			`no command "sevre" under "polyroot dta"; did you mean serve?`, true},
 		{"fail/misspelt-command", []string{"clinet", "status"}, 1, "", `no command "clinet" under "polyroot"; did you mean client? commands: dta, bundle,`, true},
 		{"fail/unknown-command-no-suggestion", []string{"server", "frobnicate"}, 1, "",
-			`no command "frobnicate" under "polyroot server"; commands: provision, serve, migrate, enrol, enrolments, revoke, unblock` + "\n", true},
+			`no command "frobnicate" under "polyroot server"; commands: provision, serve, migrate, enrol, enrolments, revoke, unblock, oidc-client` + "\n", true},
 		{"fail/help-misspelt", []string{"help", "dta", "int"}, 1, "", `no command "int" under "polyroot dta"; did you mean init?`, true},
 		{"fail/unknown-flag", []string{"client", "login", "--pin", "1234"}, 1, "",
 			"client login: unknown flag --pin; did you mean --pin-stdin? (polyroot client login --help)", true},

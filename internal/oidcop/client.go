@@ -45,6 +45,10 @@ type Client struct {
 	keys     jose.JSONWebKeySet
 }
 
+// CheckClient reports whether c is a valid registration (an https redirect URI, a
+// secret hash of the right size, …), as New checks it.
+func CheckClient(c Client) error { return c.check(false) }
+
 // check validates the registration and prepares it.
 func (c *Client) check(allowHTTP bool) error {
 	if c.ID == "" {

@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,6 +136,7 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.AccessTokenTTL, 15*time.Minute)
 	setDefault(&cfg.IDTokenTTL, time.Hour)
 	clients := make(map[string]*Client, len(cfg.Clients))
+	cfg.Clients = slices.Clone(cfg.Clients)
 	for i := range cfg.Clients {
 		c := &cfg.Clients[i]
 		if err := c.check(cfg.AllowInsecure); err != nil {

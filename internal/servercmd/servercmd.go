@@ -82,6 +82,10 @@ type Config struct {
 	// resource servers; empty: the endpoint is off (server.Config).
 	IntrospectionToken string
 
+	// OIDC and WebDir are server.Config's: the OpenID Provider and the browser client.
+	OIDC   server.OIDCConfig
+	WebDir string
+
 	// Ready receives one line once the server accepts connections:
 	// "polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>[; metrics
 	// at <URL of /metrics>])". Default: discard.
@@ -162,6 +166,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		LoginBatchSize: cfg.LoginBatchSize, LoginBatchWindow: cfg.LoginBatchWindow, LoginPointCache: cfg.LoginPointCache,
 		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
 		DTAProbeInterval: cfg.DTAProbeInterval, IntrospectionToken: cfg.IntrospectionToken,
+		OIDC: cfg.OIDC, WebDir: cfg.WebDir,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		// The words of the CLI's check before the keystore unlock (which catches this
