@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"unicode"
 	"unicode/utf8"
-
-	"golang.org/x/text/unicode/norm"
 )
 
 // ErrPINPolicy: the PIN chosen at enrolment is refused by the domain's policy (the
@@ -22,7 +20,10 @@ func normalizePIN(pin []byte) ([]byte, error) {
 	if !utf8.Valid(pin) {
 		return nil, fmt.Errorf("%w: it is not valid UTF-8 text", ErrPINPolicy)
 	}
-	out := norm.NFKC.Append(nil, pin...) // a copy: callers clear it, not their PIN
+	out, err := nfkc(pin) // a copy: callers clear it, not their PIN
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range string(out) {
 		if unicode.IsControl(r) {
 			return nil, fmt.Errorf("%w: it holds a control character", ErrPINPolicy)
