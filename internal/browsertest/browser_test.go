@@ -135,8 +135,11 @@ type screen struct {
 	Message string `json:"message"`
 }
 
+// final are the screens a page stays on, besides the error screens.
+var final = map[string]bool{"screen-unavailable": true, "screen-logged-in": true, "screen-enrolled": true}
+
 // waitScreen waits until the page shows screen id, and fails the test early when it
-// shows another error screen instead (or the client is not installed).
+// shows another error screen or final screen instead.
 func (b *browser) waitScreen(id string, timeout time.Duration) screen {
 	b.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -146,7 +149,7 @@ func (b *browser) waitScreen(id string, timeout time.Duration) screen {
 		if s.ID == id {
 			return s
 		}
-		if s.Error || s.ID == "screen-unavailable" {
+		if s.Error || final[s.ID] {
 			b.t.Fatalf("the page shows %s, want %s: %q %s\nconsole:\n%s", s.ID, id, s.Text, s.Message, b.consoleText())
 		}
 		if time.Now().After(deadline) {
