@@ -116,6 +116,22 @@ func TestOpenAPIResponses(t *testing.T) {
 	expect("POST", "/v1/shares/client", "application/json", bytes.Repeat([]byte(" "), 17<<10), 413)
 	expect("POST", "/v1/revocations", "text/plain", ticketBody(client), 415)
 	expect("GET", "/v1/record", "", nil, 200)
+	for _, p := range []struct {
+		path, method string
+		status       int
+	}{{"/v1/shares/client", "POST", 204}, {"/v1/shares/permit", "POST", 204}, {"/v1/shares/client", "PUT", 403}} {
+		req, _ := http.NewRequest("OPTIONS", nd.url+p.path, nil)
+		req.Header.Set("Origin", "https://auth.example")
+		req.Header.Set("Access-Control-Request-Method", p.method)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != p.status {
+			t.Fatalf("OPTIONS %s for %s: %d, want %d", p.path, p.method, resp.StatusCode, p.status)
+		}
+	}
 
 	// The log: wait for a checkpoint that covers the entries, then fetch its tiles.
 	rec, _ := d.bundle.Find(nd.index)
@@ -161,7 +177,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		"POST /v1/shares/client 200", "POST /v1/shares/permit 200", "POST /v1/shares/server 200", "POST /v1/revocations 200",
 		"POST /v1/shares/client 400", "POST /v1/shares/client 401", "POST /v1/shares/client 403", "POST /v1/shares/client 409",
 		"POST /v1/shares/client 413", "POST /v1/revocations 415", "POST /v1/shares/permit 400", "POST /v1/shares/server 400",
-		"GET /v1/record 200", "GET /v1/record 429", "GET /v1/openapi.yaml 200",
+		"GET /v1/record 200", "GET /v1/record 429",
+		"OPTIONS /v1/shares/client 204", "OPTIONS /v1/shares/permit 204", "OPTIONS /v1/shares/client 403", "GET /v1/openapi.yaml 200",
 		"GET /v1/log/checkpoint 200", "GET /v1/log/tile/{level}/{index}.p/{width} 200",
 		"GET /v1/log/tile/entries/{index}.p/{width} 200", "GET /v1/log/tile/{level}/{index} 404",
 		"GET /v1/log/tile/entries/{index} 404",

@@ -16,6 +16,8 @@ import (
 //
 //	POST /v1/shares/client   {ticket}  a client key share with its DLEQ proof
 //	POST /v1/shares/permit   {ticket}  time-permit shares for the ticket's slots
+//	OPTIONS /v1/shares/client, /v1/shares/permit   CORS preflight (cors.go): a
+//	                                   browser client fetches its shares cross-origin
 //	POST /v1/shares/server   {ticket}  the server key share, sealed to the ticket's key
 //	POST /v1/revocations     {ticket}  record a revocation: no more shares or permits
 //	GET  /v1/record                    this DTA's public record
@@ -44,8 +46,10 @@ func (s *Service) routes() *mux.Router {
 	api := func(path string, h http.Handler, methods ...string) {
 		r.Handle(path, limit.Wrap(h)).Methods(methods...)
 	}
-	api("/v1/shares/client", s.issueHandler(ticket.KindClient), http.MethodPost)
-	api("/v1/shares/permit", s.issueHandler(ticket.KindPermit), http.MethodPost)
+	api("/v1/shares/client", allowCORS(s.issueHandler(ticket.KindClient)), http.MethodPost)
+	api("/v1/shares/client", http.HandlerFunc(s.preflight), http.MethodOptions)
+	api("/v1/shares/permit", allowCORS(s.issueHandler(ticket.KindPermit)), http.MethodPost)
+	api("/v1/shares/permit", http.HandlerFunc(s.preflight), http.MethodOptions)
 	api("/v1/shares/server", s.issueHandler(ticket.KindServer), http.MethodPost)
 	api("/v1/revocations", s.issueHandler(ticket.KindRevoke), http.MethodPost)
 	api("/v1/record", http.HandlerFunc(s.handleRecord), http.MethodGet)
