@@ -30,6 +30,8 @@ LDFLAGS := $(if $(VERSION),-X github.com/polyroot/polyroot/internal/cli.buildVer
 build:
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o bin/polyroot ./cmd/polyroot
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o bin/polyroot.wasm ./cmd/polyroot-wasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" bin/wasm_exec.js
 
 ## test: everything CI runs — vet, unit/property/known-answer tests, race detector, short fuzz runs.
 test: build vault geth solc postgres chromium

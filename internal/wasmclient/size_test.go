@@ -1,0 +1,51 @@
+package wasmclient
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// wasmBudget is the most the gzipped WebAssembly client may weigh (issue 15).
+const wasmBudget = 1_500_000
+
+// TestWASMSize builds cmd/polyroot-wasm as the Makefile does and checks its size
+// compressed with gzip -9 (compress/gzip at level 9 when there is no gzip) against
+// the budget.
+func TestWASMSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the WebAssembly client (about a minute)")
+	}
+	out := filepath.Join(t.TempDir(), "polyroot.wasm")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-ldflags=-s -w", "-o", out, "github.com/polyroot/polyroot/cmd/polyroot-wasm")
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	if gz, err := exec.LookPath("gzip"); err == nil {
+		b, err := exec.Command(gz, "-9", "-c", out).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		size = len(b)
+	} else {
+		var buf bytes.Buffer
+		w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		w.Write(raw)
+		w.Close()
+		size = buf.Len()
+	}
+	t.Logf("polyroot.wasm: %d bytes, %d gzipped (budget %d)", len(raw), size, wasmBudget)
+	if size > wasmBudget {
+		t.Errorf("the gzipped WebAssembly client is %d bytes, over the budget of %d", size, wasmBudget)
+	}
+}
