@@ -102,14 +102,16 @@ func (s *Stack) RouteLogin(h http.Handler) {
 	s.login.Store(&h)
 }
 
-// Enrolment creates an enrolment for id through the auth server's admin API (three
-// permit periods) and returns its one-time code.
+// Enrolment creates an enrolment for id through the auth server's admin API (permits
+// for seven permit periods, so that no login of a test is followed by the client's
+// background renewal, which starts within three periods of the end) and returns its
+// one-time code.
 func (s *Stack) Enrolment(t *testing.T, id string) string {
 	t.Helper()
 	var created wire.EnrolmentCreated
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := postJSON(ctx, s.URL+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: id, PermitDays: 3}, &created); err != nil {
+	if err := postJSON(ctx, s.URL+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: id, PermitDays: 7}, &created); err != nil {
 		t.Fatalf("creating an enrolment for %s: %v", id, err)
 	}
 	return created.Code

@@ -30,7 +30,7 @@
   function fail(err) {
     const kind = err && typeof err.kind === 'string' && kinds.has(err.kind) ? err.kind : 'internal';
     if (kind === 'wrong_pin') {
-      const left = Number.isInteger(err.triesLeft) ? err.triesLeft : null;
+      const left = Number.isInteger(err.triesLeft) && err.triesLeft >= 0 ? err.triesLeft : null;
       $('tries-left-text').hidden = left === null;
       if (left !== null) {
         $('tries-left').textContent = String(left);
@@ -134,11 +134,6 @@
 
   // ---- the login page ----
 
-  function permitsLow(until) {
-    const t = typeof until === 'number' ? (until < 1e12 ? until * 1000 : until) : Date.parse(until || '');
-    return !Number.isFinite(t) || t - Date.now() < 2 * 24 * 3600 * 1000;
-  }
-
   async function complete(authRequestID, accessToken) {
     const resp = await fetch(meta('polyroot-complete-url') || '/login/complete', {
       method: 'POST',
@@ -176,18 +171,12 @@
       } finally {
         pin = null;
       }
-      // Permits: renewed with the fresh access token when they run low.
-      let renewal = Promise.resolve();
-      if (permitsLow(st.permitsUntil)) {
-        renewal = client.refreshPermits(origin, res.accessToken)
-          .then((r) => { $('permits-note').textContent = r && r.permitsUntil ? `Permits renewed until ${r.permitsUntil}.` : ''; })
-          .catch((e) => { $('permits-note').textContent = `Permit renewal failed: ${e && e.message}`; });
-      }
+      // The client renews the permits in the background after a login when they run
+      // low (with the fresh access token), so the page has nothing to do for them.
       if (authRequestID) {
         show('screen-redirecting');
         say('Logged in; returning to the application');
         try {
-          await Promise.race([renewal, new Promise((r) => setTimeout(r, 3000))]);
           location.assign(await complete(authRequestID, res.accessToken));
         } catch (e) {
           fail(e);
@@ -195,6 +184,7 @@
         return;
       }
       $('logged-in-id').textContent = res.id;
+      $('permits-note').textContent = st.permitsUntil ? `Time permits until ${st.permitsUntil}.` : '';
       show('screen-logged-in');
       say(`Logged in as ${res.id}`);
     };
