@@ -87,7 +87,7 @@ func devnetCommand() *ucli.Command {
 			}
 			opts := devnet.Options{Dir: c.String("dir"), DTAs: int(c.Int("dtas")), Threshold: int(c.Int("threshold")), BasePort: int(c.Int("base-port")), Logger: log, Out: c.Root().Writer,
 				Chain: c.String("chain"), RPCURL: c.String("rpc-url"), KeyFile: c.String("chain-key-file"),
-				AnchorPeriod: c.Duration("anchor-period"), PlainHTTP: c.Bool("insecure-http")}
+				AnchorPeriod: c.Duration("anchor-period"), PlainHTTP: c.Bool("insecure-http"), WebDir: exeDir()}
 			opts.ScryptLogN, _ = strconv.Atoi(os.Getenv(envScryptLogN))
 			if opts.Store, opts.DatabaseURL, err = devnetStore(c); err != nil {
 				return err

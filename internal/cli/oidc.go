@@ -52,11 +52,17 @@ func webFlags(file *configFile) []ucli.Flag {
 	}
 }
 
-// webDir is --web-dir, or the directory of the running executable.
+// webDir is --web-dir, or exeDir.
 func webDir(c *ucli.Command) string {
 	if d := c.String("web-dir"); d != "" {
 		return d
 	}
+	return exeDir()
+}
+
+// exeDir is the directory of the running executable, where `make build` puts the
+// browser client beside it.
+func exeDir() string {
 	exe, err := os.Executable()
 	if err != nil {
 		return ""

@@ -26,6 +26,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
@@ -54,6 +55,7 @@ import (
 	"github.com/polyroot/polyroot/internal/dtacmd"
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/oidcop"
 	"github.com/polyroot/polyroot/internal/servercmd"
 	"github.com/polyroot/polyroot/ledger"
 	"github.com/polyroot/polyroot/pairing"
@@ -67,6 +69,10 @@ const devnetScryptLogN = 12
 
 // Domain is the devnet's domain name.
 const Domain = "devnet.localhost"
+
+// exampleClientID is the example relying party's client ID at the devnet's OpenID
+// Provider.
+const exampleClientID = "example"
 
 // DefaultDTAs is a new devnet's number of DTAs when Options.DTAs is 0; MaxDTAs the
 // most it runs (each DTA is a service with two listeners and a keystore).
@@ -127,6 +133,8 @@ type Options struct {
 	// PlainHTTP makes the auth server serve plain HTTP (no TLS, no channel binding):
 	// for tests only.
 	PlainHTTP bool
+	// WebDir holds the browser client for the login page (server.Config.WebDir).
+	WebDir string
 	// DTAProbeInterval is how often the auth server asks the DTAs' /readyz (default 2 s).
 	DTAProbeInterval time.Duration
 	// HTTPClient is what Admin uses to reach the auth server (default: one trusting
@@ -149,6 +157,15 @@ type Info struct {
 	// CAFile is the devnet CA's certificate, which certifies the auth server (none when
 	// it serves plain HTTP or a certificate of the caller's).
 	CAFile string `json:"ca_file,omitempty"`
+
+	// OIDCIssuer is the auth server's OpenID Provider; the example relying party
+	// (examples/relying-party) is registered with it as ExampleClientID, its secret in
+	// ExampleClientSecretFile, at ExampleURL (a port picked on the first start, not
+	// held: the example listens on it when it runs).
+	OIDCIssuer              string `json:"oidc_issuer"`
+	ExampleClientID         string `json:"example_client_id"`
+	ExampleClientSecretFile string `json:"example_client_secret_file"`
+	ExampleURL              string `json:"example_url"`
 
 	// The services' metrics, on their operations listeners (never on the URLs above).
 	ServerMetricsURL string   `json:"server_metrics_url"`
@@ -369,7 +386,7 @@ func (d *Devnet) loadInfo(opts Options) error {
 		if err != nil {
 			return "", fmt.Errorf("devnet: port %d (%s) is not free (%w): give the devnet ports that are, "+
 				"with another --base-port (it uses %d to %d), or leave --base-port out to let it pick free ones",
-				opts.BasePort+i, serviceName(n, i), cause(err), opts.BasePort, opts.BasePort+2*n+2)
+				opts.BasePort+i, serviceName(n, i), cause(err), opts.BasePort, opts.BasePort+2*n+3)
 		}
 		return a, nil
 	}
@@ -449,6 +466,14 @@ func (d *Devnet) loadInfo(opts Options) error {
 		}
 		info.RPCURL = "http://" + a
 	}
+	if info.ExampleURL == "" {
+		a, err := pick(2*n + 3)
+		if err != nil {
+			return err
+		}
+		info.ExampleURL = "http://" + a
+	}
+	info.OIDCIssuer, info.ExampleClientID, info.ExampleClientSecretFile = info.ServerURL+"/oidc", exampleClientID, d.path("example-client-secret")
 	info.Chain, info.Store = opts.Chain, cmp.Or(opts.Store, storeBolt)
 	info.Bundle, info.AdminToken, info.CAFile = d.path("bundle.json"), d.path("admin-token"), ""
 	return nil
@@ -465,8 +490,10 @@ func serviceName(n, i int) string {
 		return "the auth server's metrics"
 	case i <= 2*n+1:
 		return fmt.Sprintf("DTA %d's metrics", i-n-1)
-	default:
+	case i == 2*n+2:
 		return "the chain's JSON-RPC"
+	default:
+		return "the example relying party's"
 	}
 }
 
@@ -767,6 +794,11 @@ func (d *Devnet) startServer(ctx context.Context, b *bundle.Bundle) error {
 		}
 		d.Info.CAFile, d.serverHTTP = d.path(caFile), trusting(ca)
 	}
+	secret, err := secretFile(d.Info.ExampleClientSecretFile, randHex(32))
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(secret))
 	cfg := servercmd.Config{
 		Listen: hostPort(d.Info.ServerURL), MetricsListen: hostPort(d.Info.ServerMetricsURL),
 		BundleFile: d.path("bundle.json"), RegistrarKey: d.registrar, Keys: sks,
@@ -774,6 +806,11 @@ func (d *Devnet) startServer(ctx context.Context, b *bundle.Bundle) error {
 		TLSCert: certFile, TLSKey: keyFile, DTAProbeInterval: d.opts.DTAProbeInterval,
 		// Migrated by Start (prepareStore).
 		Store: d.opts.Store, DatabaseURL: d.opts.DatabaseURL,
+		WebDir: d.opts.WebDir,
+		// Everything is on loopback: plain-HTTP redirect URIs are allowed.
+		OIDC: server.OIDCConfig{Issuer: d.Info.OIDCIssuer, AllowInsecure: true, Clients: []oidcop.Client{{
+			ID: exampleClientID, AuthMethod: oidcop.AuthSecretBasic, SecretSHA256: hex.EncodeToString(sum[:]),
+			RedirectURIs: []string{d.Info.ExampleURL + "/callback"}, PostLogoutRedirectURIs: []string{d.Info.ExampleURL + "/"}}}},
 	}
 	d.server, err = d.run("auth server", cfg.Listen, func(ctx context.Context) error { return servercmd.Serve(ctx, cfg) })
 	return err
@@ -891,6 +928,12 @@ func (d *Devnet) printNext(w io.Writer) {
 	fmt.Fprintf(w, "  polyroot client bootstrap --dir alice --bundle %s --fingerprint %s\n", q(info.Bundle), info.Fingerprint)
 	fmt.Fprintf(w, "  polyroot client enroll --dir alice%s --code CODE\n", server)
 	fmt.Fprintf(w, "  polyroot client login --dir alice%s\n", server)
+	fmt.Fprintf(w, "Or in a browser: enrol with the code on the login page, then log in to the example app through OpenID Connect:\n")
+	fmt.Fprintf(w, "  %s/login/enrol#code=CODE&fp=%s\n", info.ServerURL, info.Fingerprint)
+	fmt.Fprintf(w, "  go run ./examples/relying-party --devnet %s    # then open %s\n", q(d.opts.Dir), info.ExampleURL)
+	if info.CAFile != "" {
+		fmt.Fprintf(w, "  (the browser does not trust the devnet CA: start the devnet with --insecure-http for the browser pages)\n")
+	}
 	chain := " --rpc-url " + q(info.RPCURL) + " --contract " + info.Contract
 	fmt.Fprintf(w, "Audit the DTAs' logs on the chain, and check alice's shares in them (anchored every %s):\n", d.opts.AnchorPeriod)
 	fmt.Fprintf(w, "  polyroot audit --bundle %s%s\n", q(info.Bundle), chain)
