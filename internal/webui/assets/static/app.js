@@ -184,7 +184,8 @@
         return;
       }
       $('logged-in-id').textContent = res.id;
-      $('permits-note').textContent = st.permitsUntil ? `Time permits until ${st.permitsUntil}.` : '';
+      const until = Date.parse(st.permitsUntil || '');
+      $('permits-note').textContent = Number.isFinite(until) ? `Time permits until ${new Date(until).toLocaleString()}.` : '';
       show('screen-logged-in');
       say(`Logged in as ${res.id}`);
     };
