@@ -44,12 +44,21 @@ type Stack struct {
 	login atomic.Pointer[http.Handler] // where /v1/login/* goes; nil: the auth server
 }
 
-// StartStack starts a domain of three DTAs, its auth server (mods adjust its
+// A StackOption adjusts the auth server's configuration before it starts; origin is
+// the page's origin (http://127.0.0.1:port), already listening, e.g. for the OpenID
+// Provider's issuer.
+type StackOption func(origin string, cfg *server.Config)
+
+// StartStack starts a domain of three DTAs, its auth server (opts adjust its
 // configuration) and the login pages, with the WebAssembly client built for the test
 // binary. Everything stops when the test ends.
-func StartStack(t *testing.T, mods ...func(*server.Config)) *Stack {
+func StartStack(t *testing.T, opts ...StackOption) *Stack {
 	t.Helper()
 	wasm := wasmDir(t)
+	s := &Stack{mux: http.NewServeMux()}
+	s.front = httptest.NewUnstartedServer(s.mux) // listens already: its URL is known
+	s.URL = "http://" + s.front.Listener.Addr().String()
+	t.Cleanup(s.front.Close)
 	d := testdomain.New(t, "browser.example.test", 3, testPeriod)
 	sQ, err := server.Provision(context.Background(), d.Bundle, d.Registrar, nil)
 	if err != nil {
@@ -62,14 +71,18 @@ func StartStack(t *testing.T, mods ...func(*server.Config)) *Stack {
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	for _, m := range mods {
-		m(&cfg)
+	for _, o := range opts {
+		o(s.URL, &cfg)
 	}
 	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Stack{Domain: d, Server: srv, Config: cfg, mux: http.NewServeMux()}
+	t.Cleanup(func() {
+		s.front.Close() // no request in flight when the server closes
+		srv.Close()
+	})
+	s.Domain, s.Server, s.Config = d, srv, cfg
 	api := srv.Handler()
 	s.mux.Handle("/", api)
 	s.mux.Handle("/v1/login/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -79,12 +92,7 @@ func StartStack(t *testing.T, mods ...func(*server.Config)) *Stack {
 		}
 		api.ServeHTTP(w, r)
 	}))
-	s.front = httptest.NewServer(s.mux)
-	s.URL = s.front.URL
-	t.Cleanup(func() {
-		s.front.Close()
-		srv.Close()
-	})
+	s.front.Start()
 	return s
 }
 
