@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/testbin"
 	"github.com/polyroot/polyroot/internal/testdomain"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/server"
@@ -54,6 +55,7 @@ type StackOption func(origin string, cfg *server.Config)
 // binary. Everything stops when the test ends.
 func StartStack(t *testing.T, opts ...StackOption) *Stack {
 	t.Helper()
+	testbin.Chromium(t) // skip (or fail under make test) before building anything
 	wasm := wasmDir(t)
 	s := &Stack{mux: http.NewServeMux()}
 	s.front = httptest.NewUnstartedServer(s.mux) // listens already: its URL is known

@@ -257,6 +257,10 @@
   async function main() {
     wirePad();
     if (!meta('polyroot-wasm-url')) return; // the server says the client is not installed
+    if (!globalThis.isSecureContext || !globalThis.crypto || !crypto.subtle || !globalThis.indexedDB) {
+      fail(new Error('this page needs a secure (https) connection and a browser with WebCrypto and IndexedDB'));
+      return;
+    }
     let client;
     try {
       client = await loadClient();
