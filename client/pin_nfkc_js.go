@@ -23,7 +23,9 @@ func nfkc(pin []byte) (out []byte, err error) {
 	js.CopyBytesToJS(in, pin)
 	s := g.Get("TextDecoder").New("utf-8", map[string]any{"fatal": true}).Call("decode", in)
 	in.Call("fill", 0)
-	enc := g.Get("TextEncoder").New().Call("encode", s.Call("normalize", "NFKC"))
+	// s is a primitive string: call String.prototype.normalize on it.
+	n := g.Get("String").Get("prototype").Get("normalize").Call("call", s, "NFKC")
+	enc := g.Get("TextEncoder").New().Call("encode", n)
 	out = make([]byte, enc.Get("length").Int())
 	js.CopyBytesToGo(out, enc)
 	enc.Call("fill", 0)

@@ -191,7 +191,7 @@ func apiEnrol(ctx context.Context, args []js.Value) (map[string]any, error) {
 		return nil, err
 	}
 	bundleURL := origin + "/v1/bundle"
-	if want != have && (want != "" || have == "") {
+	if have == "" || (want != "" && want != have) {
 		if want == "" {
 			// Trust on first use: the bundle this origin serves now.
 			file, err := fetchBytes(ctx, bundleURL)
@@ -202,7 +202,16 @@ func apiEnrol(ctx context.Context, args []js.Value) (map[string]any, error) {
 			want = hex.EncodeToString(sum[:])
 		}
 		if have != "" {
-			// Enrolment replaces the enrolment, which may be under the bundle pinned before.
+			// Enrolment replaces the enrolment, which may be under the bundle pinned
+			// before (Bootstrap would refuse it): removed only once the new bundle has
+			// the fingerprint asked for.
+			file, err := fetchBytes(ctx, bundleURL)
+			if err != nil {
+				return nil, err
+			}
+			if sum := sha256.Sum256(file); hex.EncodeToString(sum[:]) != want {
+				return nil, fmt.Errorf("%w: %s does not have the fingerprint asked for; the enrolment is kept", client.ErrBundleFingerprint, bundleURL)
+			}
 			if err := st.Remove(client.TokenFile); err != nil {
 				return nil, err
 			}

@@ -5,8 +5,6 @@ import (
 	"compress/gzip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 )
 
@@ -20,12 +18,7 @@ func TestWASMSize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the WebAssembly client (about a minute)")
 	}
-	out := filepath.Join(t.TempDir(), "polyroot.wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-ldflags=-s -w", "-o", out, "github.com/polyroot/polyroot/cmd/polyroot-wasm")
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	out := buildWASM(t)
 	raw, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
