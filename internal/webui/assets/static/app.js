@@ -144,7 +144,7 @@
     let body = {};
     try { body = await resp.json(); } catch (_) { /* not JSON */ }
     if (!resp.ok || typeof body.redirect !== 'string') {
-      const e = new Error(body.message || body.error || `the server answered ${resp.status}`);
+      const e = new Error(body.message || body.code || body.error || `the server answered ${resp.status}`);
       e.kind = 'internal';
       throw e;
     }
