@@ -3,7 +3,10 @@
 // server with M-Pin Full mutual authentication. The polyroot client
 // CLI is a thin layer over it.
 //
-// A client lives in one directory (e.g. ~/.config/polyroot/<domain>):
+// A client lives in one directory (e.g. ~/.config/polyroot/<domain>), or in any
+// Storage (OpenStorage, BootstrapStorage: e.g. a browser's IndexedDB, for the
+// WebAssembly build in internal/wasmclient, which sends its requests with the
+// browser's fetch instead of net/http):
 //
 //   - Bootstrap pins the domain's trust bundle by its SHA-256 fingerprint
 //     (bundle.json and bundle.sha256).
@@ -42,6 +45,7 @@
 //     identity after a few.
 //   - token.json is written atomically (temporary file, fsync, rename, directory
 //     fsync) with mode 0600, and refused at load when group or others can read it.
+//     Another Storage must keep it as private (Storage documents what it must do).
 //   - Every share is checked before it is combined: its DLEQ proof against the DTA's
 //     commitment in the pinned bundle, under the context (domain, DTA, kind, slot);
 //     its log entry, which must describe exactly this issuance (DTA, domain, kind,
@@ -81,7 +85,11 @@
 //     only reported (WithDTAFaults); one whose answer came after t valid ones is not
 //     checked at all.
 //   - Without TLS (WithInsecureHTTP) there is no channel binding: an active attacker
-//     can relay a login and take the access token, though never the PIN.
+//     can relay a login and take the access token, though never the PIN. The same
+//     holds WithoutChannelBinding (a browser page, which cannot see its TLS
+//     connection): the server's key confirmation is still checked, but an
+//     interceptor with a certificate the client trusts is not detected. The server
+//     marks such a login by leaving "tls-cb" out of the access token's amr.
 //   - A login whose connection closes between the passes is retried once; a
 //     transport that is not an *http.Transport cannot be limited to one connection,
 //     and its logins may fail with ErrPossibleInterception if it switches connections.
