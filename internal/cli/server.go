@@ -629,6 +629,10 @@ func serverEnrolCommand() *ucli.Command {
 				fmt.Fprintf(c.Root().ErrWriter, "polyroot: note: %q already has %s that can log in (a new device?); see: polyroot server enrolments %s\n",
 					req.ID, strings.Replace(enrolmentsText(out.OtherActive), "enrolment", "other enrolment", 1), req.ID)
 			}
+			if !req.Device {
+				fmt.Fprintf(c.Root().ErrWriter, "polyroot: to enrol in a browser instead, open %s/login/enrol and type the code (or add #code=CODE to the link)\n",
+					strings.TrimSuffix(c.String("server"), "/"))
+			}
 			_, err := fmt.Fprintln(c.Root().Writer, out.Code)
 			return err
 		},
