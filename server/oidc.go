@@ -1,0 +1,115 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/polyroot/polyroot/internal/httpx"
+	"github.com/polyroot/polyroot/internal/oidcop"
+	"github.com/polyroot/polyroot/internal/webui"
+)
+
+// OIDCConfig makes the auth server an OpenID Provider (internal/oidcop) whose logins
+// run on the browser login page at /login.
+type OIDCConfig struct {
+	// Issuer is the provider's issuer URL: the server's public URL with a path, e.g.
+	// "https://auth.example.com/oidc"; the provider's endpoints are under that path
+	// and its discovery document at Issuer + "/.well-known/openid-configuration".
+	// Empty: no provider.
+	Issuer string
+	// Clients are the relying parties.
+	Clients []oidcop.Client
+	// AllowInsecure allows an http:// issuer and redirect URIs (loopback tests and
+	// the devnet only).
+	AllowInsecure bool
+}
+
+// loginPath is where the login page (internal/webui) is served.
+const loginPath = "/login"
+
+// setUpWeb builds the login pages and, when configured, the OpenID Provider.
+func (s *Server) setUpWeb() error {
+	urls := make([]string, len(s.cfg.Bundle.DTAs))
+	for i, d := range s.cfg.Bundle.DTAs {
+		urls[i] = d.URL
+	}
+	origins, err := webui.BundleOrigins(urls)
+	if err != nil {
+		return fmt.Errorf("server: login page: %w", err)
+	}
+	if s.web, err = webui.New(webui.Config{WASMDir: s.cfg.WebDir, DTAOrigins: origins, Domain: s.domain.Name,
+		MinPINLength: s.cfg.Bundle.MinPINLength, Logger: s.cfg.Logger}); err != nil {
+		return fmt.Errorf("server: login page: %w", err)
+	}
+	o := s.cfg.OIDC
+	if o.Issuer == "" {
+		if len(o.Clients) > 0 {
+			return errors.New("server: OpenID Connect clients are configured but no issuer")
+		}
+		return nil
+	}
+	base, path, ok := splitIssuer(o.Issuer)
+	if !ok {
+		return fmt.Errorf("server: the OpenID Provider's issuer %q must be the server's URL with a path, e.g. https://auth.example.com/oidc", o.Issuer)
+	}
+	if strings.HasPrefix(path, "/v1") || path == loginPath || strings.HasPrefix(path, loginPath+"/") || strings.HasPrefix(path, "/.well-known") {
+		return fmt.Errorf("server: the issuer's path %q is taken by the server's own routes", path)
+	}
+	s.oidc, err = oidcop.New(oidcop.Config{Issuer: o.Issuer, LoginURL: base + loginPath, Clients: o.Clients,
+		SigningKey: s.cfg.TokenKey, Store: s.store, Authenticate: s.authenticateLogin,
+		AccessTokenTTL: s.cfg.TokenTTL, AllowInsecure: o.AllowInsecure, Logger: s.cfg.Logger, Now: s.cfg.Now})
+	return err
+}
+
+// splitIssuer splits an issuer URL into its origin and its path (not empty, not "/").
+func splitIssuer(iss string) (base, path string, ok bool) {
+	i := strings.Index(iss, "://")
+	if i < 0 {
+		return "", "", false
+	}
+	j := strings.IndexByte(iss[i+3:], '/')
+	if j < 0 {
+		return "", "", false
+	}
+	base, path = iss[:i+3+j], strings.TrimSuffix(iss[i+3+j:], "/")
+	return base, path, path != ""
+}
+
+// authenticateLogin is the provider's check of the login page's access token: one of
+// this server's, active (activeToken).
+func (s *Server) authenticateLogin(tok string, now time.Time) (*oidcop.Login, error) {
+	c, err := s.activeToken(tok, now)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil || c.IssuedAt == nil {
+		return nil, errors.New("server: not an active access token")
+	}
+	return &oidcop.Login{Subject: c.Subject, TokenID: c.ID, AMR: c.AMR, AuthTime: c.IssuedAt.Time}, nil
+}
+
+// webRoutes adds the login pages and the OpenID Provider to the route table.
+func (s *Server) webRoutes(r *mux.Router, limit *httpx.RateLimiter) {
+	r.Handle(loginPath+"/complete", limit.Wrap(http.HandlerFunc(s.completeLogin))).Methods(http.MethodPost)
+	r.PathPrefix(loginPath+"/").Handler(limit.Wrap(s.web)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle(loginPath, limit.Wrap(s.web)).Methods(http.MethodGet, http.MethodHead)
+	if s.oidc == nil {
+		return
+	}
+	r.PathPrefix(s.oidc.Prefix() + "/").Handler(limit.Wrap(s.oidc.Handler()))
+}
+
+// completeLogin serves POST /login/complete (oidcop.Provider.CompleteLogin); 404
+// without a provider.
+func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request) {
+	if s.oidc == nil {
+		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "this server is not an OpenID Provider"))
+		return
+	}
+	s.oidc.CompleteLogin(w, r)
+}

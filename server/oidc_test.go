@@ -1,0 +1,349 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/polyroot/polyroot/internal/oidcop"
+	"github.com/polyroot/polyroot/internal/wire"
+)
+
+const (
+	rpSecret   = "rp-secret-0123456789abcdef0123456789abcdef"
+	rpRedirect = "http://127.0.0.1:1/callback" // never dialled: the test reads the Location
+)
+
+// oidcEnv is an auth server that is an OpenID Provider, a relying party registered
+// with it (go-oidc and x/oauth2, as any app would) and an enrolled identity.
+type oidcEnv struct {
+	h      *harness
+	c      *tclient
+	issuer string
+	op     *oidc.Provider
+	rp     oauth2.Config
+	// noRedirect is an HTTP client that shows redirects instead of following them.
+	noRedirect *http.Client
+}
+
+func newOIDCEnv(t *testing.T) *oidcEnv {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + l.Addr().String() + "/oidc"
+	sum := sha256.Sum256([]byte(rpSecret))
+	e := newEnv(t, 0)
+	h := e.startOn(t, l, t.TempDir(), false, func(c *Config) {
+		c.OIDC = OIDCConfig{Issuer: issuer, AllowInsecure: true, Clients: []oidcop.Client{{
+			ID: "shop", AuthMethod: oidcop.AuthSecretBasic, SecretSHA256: hex.EncodeToString(sum[:]),
+			RedirectURIs: []string{rpRedirect}}}}
+	})
+	ctx := oidc.ClientContext(context.Background(), h.http)
+	op, err := oidc.NewProvider(ctx, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &oidcEnv{h: h, c: h.enrol(t, wire.EnrolmentRequest{ID: "alice@example.test"}, "2468"), issuer: issuer, op: op,
+		rp: oauth2.Config{ClientID: "shop", ClientSecret: rpSecret, Endpoint: op.Endpoint(), RedirectURL: rpRedirect,
+			Scopes: []string{oidc.ScopeOpenID, "profile"}},
+		noRedirect: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}}
+}
+
+// redirect GETs u and returns the Location it redirects to.
+func (o *oidcEnv) redirect(t *testing.T, u string) *url.URL {
+	t.Helper()
+	resp, err := o.noRedirect.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("GET %s: %d, no redirect", u, resp.StatusCode)
+	}
+	return loc
+}
+
+// authorize starts an authorization as the relying party and returns the auth
+// request's ID from the redirect to the login page.
+func (o *oidcEnv) authorize(t *testing.T, verifier, nonce string) string {
+	t.Helper()
+	loc := o.redirect(t, o.rp.AuthCodeURL("state-1", oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
+	if loc.Path != "/login" || loc.Query().Get("authRequestID") == "" {
+		t.Fatalf("authorize sent the user agent to %s, not the login page", loc)
+	}
+	return loc.Query().Get("authRequestID")
+}
+
+// accessToken logs in as the browser page does (unbound) and returns the access token.
+func (o *oidcEnv) accessToken(t *testing.T) string {
+	t.Helper()
+	res := o.h.login(t, o.c, "2468", loginOpts{unbound: true})
+	if res.status != 200 {
+		t.Fatalf("login: %d %s", res.status, res.body)
+	}
+	return res.fin.AccessToken
+}
+
+// complete posts the login to /login/complete.
+func (o *oidcEnv) complete(t *testing.T, authRequestID, token string) (int, oidcop.CompleteResponse) {
+	t.Helper()
+	var out oidcop.CompleteResponse
+	st, _ := do(t, o.h.http, "POST", o.h.url+"/login/complete", "", oidcop.CompleteRequest{AuthRequestID: authRequestID, AccessToken: token}, &out)
+	return st, out
+}
+
+// code runs the whole front channel and returns the code the relying party gets.
+func (o *oidcEnv) code(t *testing.T, verifier, nonce string) string {
+	t.Helper()
+	id := o.authorize(t, verifier, nonce)
+	st, res := o.complete(t, id, o.accessToken(t))
+	if st != 200 {
+		t.Fatalf("complete: %d", st)
+	}
+	loc := o.redirect(t, res.Redirect)
+	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != rpRedirect || loc.Query().Get("state") != "state-1" || loc.Query().Get("code") == "" {
+		t.Fatalf("the callback sent the user agent to %s", loc)
+	}
+	return loc.Query().Get("code")
+}
+
+func TestOIDCCodeFlow(t *testing.T) {
+	o := newOIDCEnv(t)
+	ctx := oidc.ClientContext(context.Background(), o.h.http)
+	verifier := oauth2.GenerateVerifier()
+	tok, err := o.rp.Exchange(ctx, o.code(t, verifier, "nonce-1"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := o.op.Verifier(&oidc.Config{ClientID: "shop"}).Verify(ctx, raw)
+	if err != nil {
+		t.Fatalf("go-oidc refuses the ID token: %v", err)
+	}
+	var claims struct {
+		AMR      []string `json:"amr"`
+		AuthTime int64    `json:"auth_time"`
+	}
+	if err := idt.Claims(&claims); err != nil {
+		t.Fatal(err)
+	}
+	if idt.Subject != "alice@example.test" || idt.Nonce != "nonce-1" || !slices.Equal(claims.AMR, []string{"mpin", "pin"}) || claims.AuthTime == 0 {
+		t.Fatalf("ID token: sub %q nonce %q amr %v auth_time %d", idt.Subject, idt.Nonce, claims.AMR, claims.AuthTime)
+	}
+	ui, err := o.op.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil || ui.Subject != "alice@example.test" {
+		t.Fatalf("userinfo: %v %+v", err, ui)
+	}
+
+	// Revoking the access token (RFC 7009) ends userinfo.
+	form := url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}}
+	req, _ := http.NewRequest("POST", o.issuer+"/revoke", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("shop", rpSecret)
+	resp, err := o.h.http.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	if _, err := o.op.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+		t.Fatal("userinfo answers a revoked access token")
+	}
+}
+
+func TestOIDCDiscovery(t *testing.T) {
+	o := newOIDCEnv(t)
+	var d struct {
+		Issuer     string   `json:"issuer"`
+		Authorize  string   `json:"authorization_endpoint"`
+		Token      string   `json:"token_endpoint"`
+		JWKS       string   `json:"jwks_uri"`
+		UserInfo   string   `json:"userinfo_endpoint"`
+		EndSession string   `json:"end_session_endpoint"`
+		Revocation string   `json:"revocation_endpoint"`
+		PKCE       []string `json:"code_challenge_methods_supported"`
+		Algs       []string `json:"id_token_signing_alg_values_supported"`
+		Responses  []string `json:"response_types_supported"`
+		AuthMeths  []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	if st, body := do(t, o.h.http, "GET", o.issuer+"/.well-known/openid-configuration", "", nil, &d); st != 200 {
+		t.Fatalf("discovery: %d %s", st, body)
+	}
+	if d.Issuer != o.issuer || !strings.HasPrefix(d.Authorize, o.issuer+"/") || !strings.HasPrefix(d.Token, o.issuer+"/") ||
+		!strings.HasPrefix(d.JWKS, o.issuer+"/") || d.UserInfo == "" || d.EndSession == "" || d.Revocation == "" {
+		t.Errorf("endpoints: %+v", d)
+	}
+	if !slices.Equal(d.PKCE, []string{"S256"}) || !slices.Equal(d.Algs, []string{"EdDSA"}) || !slices.Contains(d.Responses, "code") ||
+		!slices.Contains(d.AuthMeths, "private_key_jwt") || !slices.Contains(d.AuthMeths, "client_secret_basic") {
+		t.Errorf("capabilities: %+v", d)
+	}
+	// The provider's keys are the access-token keys of /.well-known/jwks.json.
+	var keys, tokenKeys struct {
+		Keys []struct{ Kid, X string } `json:"keys"`
+	}
+	do(t, o.h.http, "GET", d.JWKS, "", nil, &keys)
+	do(t, o.h.http, "GET", o.h.url+"/.well-known/jwks.json", "", nil, &tokenKeys)
+	if len(keys.Keys) != 1 || keys.Keys[0] != tokenKeys.Keys[0] {
+		t.Errorf("provider keys %+v, token keys %+v", keys, tokenKeys)
+	}
+}
+
+func TestOIDCRefusals(t *testing.T) {
+	o := newOIDCEnv(t)
+	ctx := oidc.ClientContext(context.Background(), o.h.http)
+	verifier := oauth2.GenerateVerifier()
+	authErr := func(t *testing.T, u string) string {
+		t.Helper()
+		resp, err := o.noRedirect.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := resp.Location()
+		switch {
+		case loc == nil:
+			return "status " + resp.Status
+		case loc.Path == "/login":
+			return "login page"
+		}
+		return loc.Query().Get("error")
+	}
+
+	t.Run("fail/no-pkce", func(t *testing.T) {
+		if got := authErr(t, o.rp.AuthCodeURL("s")); got != "invalid_request" {
+			t.Fatalf("an auth request without PKCE: %s", got)
+		}
+	})
+	t.Run("fail/plain-pkce", func(t *testing.T) {
+		u := o.rp.AuthCodeURL("s", oauth2.SetAuthURLParam("code_challenge", verifier), oauth2.SetAuthURLParam("code_challenge_method", "plain"))
+		if got := authErr(t, u); got != "invalid_request" {
+			t.Fatalf("plain PKCE: %s", got)
+		}
+	})
+	t.Run("fail/wrong-redirect-uri", func(t *testing.T) {
+		for _, bad := range []string{"http://127.0.0.1:1/callback/", "http://127.0.0.1:1/callback?x=1", "http://127.0.0.2:1/callback", "http://127.0.0.1:1/CALLBACK"} {
+			rp := o.rp
+			rp.RedirectURL = bad
+			if got := authErr(t, rp.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))); !strings.HasPrefix(got, "status 4") {
+				t.Fatalf("redirect URI %s: %s (must not redirect anywhere)", bad, got)
+			}
+		}
+	})
+	t.Run("fail/unknown-client", func(t *testing.T) {
+		rp := o.rp
+		rp.ClientID = "mallory"
+		if got := authErr(t, rp.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))); !strings.HasPrefix(got, "status 4") {
+			t.Fatalf("unknown client: %s", got)
+		}
+	})
+	t.Run("fail/code-used-twice", func(t *testing.T) {
+		code := o.code(t, verifier, "n")
+		if _, err := o.rp.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.rp.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+			t.Fatalf("a code used twice: %v", err)
+		}
+	})
+	t.Run("fail/wrong-verifier", func(t *testing.T) {
+		code := o.code(t, verifier, "n")
+		if _, err := o.rp.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil {
+			t.Fatal("a code exchanged with another PKCE verifier")
+		}
+	})
+	t.Run("fail/wrong-secret", func(t *testing.T) {
+		code := o.code(t, verifier, "n")
+		rp := o.rp
+		rp.ClientSecret = "not-the-secret"
+		if _, err := rp.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+			t.Fatalf("a wrong client secret: %v", err)
+		}
+	})
+	t.Run("fail/login-token-used-twice", func(t *testing.T) {
+		tok := o.accessToken(t)
+		if st, _ := o.complete(t, o.authorize(t, verifier, "n"), tok); st != 200 {
+			t.Fatalf("first completion: %d", st)
+		}
+		if st, _ := o.complete(t, o.authorize(t, verifier, "n"), tok); st != 401 {
+			t.Fatalf("a login completed a second auth request: %d", st)
+		}
+	})
+	t.Run("fail/request-completed-twice", func(t *testing.T) {
+		id := o.authorize(t, verifier, "n")
+		if st, _ := o.complete(t, id, o.accessToken(t)); st != 200 {
+			t.Fatalf("first completion: %d", st)
+		}
+		if st, _ := o.complete(t, id, o.accessToken(t)); st != 401 {
+			t.Fatalf("an auth request completed twice: %d", st)
+		}
+	})
+	t.Run("fail/bad-tokens", func(t *testing.T) {
+		id := o.authorize(t, verifier, "n")
+		stale, _, _, err := o.h.srv.issueToken("alice@example.test", o.c.id, []string{"mpin", "pin"}, time.Now().Add(-3*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, tok := range map[string]string{"empty": "", "garbage": "x.y.z", "stale": stale} {
+			if st, _ := o.complete(t, id, tok); st != 401 {
+				t.Fatalf("%s token: %d", name, st)
+			}
+		}
+		if st, _ := o.complete(t, "no-such-request", o.accessToken(t)); st != 401 {
+			t.Fatalf("unknown auth request: %d", st)
+		}
+	})
+	t.Run("fail/revoked-identity", func(t *testing.T) {
+		tok := o.accessToken(t)
+		id := o.authorize(t, verifier, "n")
+		if st, body := do(t, o.h.http, "POST", o.h.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{ID: "alice@example.test"}, nil); st != 200 {
+			t.Fatalf("revoke: %d %s", st, body)
+		}
+		if st, _ := o.complete(t, id, tok); st != 401 {
+			t.Fatalf("a revoked identity's login completed an auth request: %d", st)
+		}
+	})
+}
+
+func TestOIDCConfig(t *testing.T) {
+	e := newEnv(t, 0)
+	sum := sha256.Sum256([]byte(rpSecret))
+	good := oidcop.Client{ID: "shop", AuthMethod: oidcop.AuthSecretBasic, SecretSHA256: hex.EncodeToString(sum[:]), RedirectURIs: []string{"https://shop.example/cb"}}
+	for name, o := range map[string]OIDCConfig{
+		"fail/issuer-without-path":  {Issuer: "https://auth.example"},
+		"fail/issuer-on-api-path":   {Issuer: "https://auth.example/v1"},
+		"fail/issuer-on-login-path": {Issuer: "https://auth.example/login"},
+		"fail/http-issuer":          {Issuer: "http://auth.example/oidc"},
+		"fail/clients-no-issuer":    {Clients: []oidcop.Client{good}},
+		"fail/http-redirect":        {Issuer: "https://auth.example/oidc", Clients: []oidcop.Client{{ID: "a", AuthMethod: "none", RedirectURIs: []string{"http://shop.example/cb"}}}},
+		"fail/short-secret-hash":    {Issuer: "https://auth.example/oidc", Clients: []oidcop.Client{{ID: "a", AuthMethod: "client_secret_basic", SecretSHA256: "abcd", RedirectURIs: good.RedirectURIs}}},
+		"fail/unknown-method":       {Issuer: "https://auth.example/oidc", Clients: []oidcop.Client{{ID: "a", AuthMethod: "tls_client_auth", RedirectURIs: good.RedirectURIs}}},
+		"fail/jwt-without-keys":     {Issuer: "https://auth.example/oidc", Clients: []oidcop.Client{{ID: "a", AuthMethod: "private_key_jwt", JWKS: json.RawMessage(`{"keys":[]}`), RedirectURIs: good.RedirectURIs}}},
+		"fail/client-twice":         {Issuer: "https://auth.example/oidc", Clients: []oidcop.Client{good, good}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, tk, _ := ed25519.GenerateKey(nil)
+			cfg := e.config(t.TempDir(), tk)
+			cfg.OIDC = o
+			if srv, err := New(context.Background(), cfg); err == nil {
+				srv.Close()
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
