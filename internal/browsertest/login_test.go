@@ -164,11 +164,43 @@ func TestBrowserEnrolAndLogin(t *testing.T) {
 	measureLogin(t, b, st, pin)
 }
 
+// enrolTyped enrols id in b's profile with the code typed into the enrolment page's
+// form (no link), after a wrong code, which the page refuses.
+func enrolTyped(t *testing.T, b *browser, st *Stack, id, pin string) {
+	t.Helper()
+	code := st.Enrolment(t, id)
+	b.navigate(st.URL + "/login/enrol")
+	b.waitScreen("screen-code", time.Minute)
+	b.do(30*time.Second, chromedp.SendKeys(chromedp.ID("code"), "not-a-code-0000"), chromedp.Click(chromedp.CSS(`#code-form button[type="submit"]`)))
+	b.waitScreen("screen-new-pin", 10*time.Second)
+	b.clickPIN(pin)
+	b.clickPIN(pin)
+	b.waitScreen("screen-bad-code", enrolTimeout)
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#screen-bad-code button.retry`)))
+	b.waitScreen("screen-code", 10*time.Second)
+	if v := eval[string](b, 10*time.Second, `document.getElementById('code').value`); v != "" {
+		t.Errorf("after a refused code the field holds %q", v)
+	}
+	b.do(30*time.Second, chromedp.SendKeys(chromedp.ID("code"), code), chromedp.Click(chromedp.CSS(`#code-form button[type="submit"]`)))
+	b.waitScreen("screen-new-pin", 10*time.Second)
+	if v := eval[string](b, 10*time.Second, `document.getElementById('code').value`); v != "" {
+		t.Errorf("the code stays in the field after it was taken: %q", v)
+	}
+	b.clickPIN(pin)
+	b.clickPIN(pin)
+	if s := b.waitScreen("screen-enrolled", enrolTimeout); !strings.Contains(s.Text, id) {
+		t.Fatalf("the enrolled screen does not name %s: %q", id, s.Text)
+	}
+}
+
 func TestBrowserWrongPINBlocks(t *testing.T) {
 	st := StartStack(t)
 	b := newBrowser(t)
 	const id, pin, wrong = "bob@browser.example.test", "271828", "314159"
-	enrolInBrowser(t, b, st, id, pin)
+	// A fresh profile holds no identity.
+	b.navigate(st.URL + "/login")
+	b.waitScreen("screen-not-enrolled", time.Minute)
+	enrolTyped(t, b, st, id, pin)
 	openLogin(t, b, st)
 	max := st.Config.MaxFailures
 	if max == 0 {
