@@ -1,0 +1,167 @@
+package oidcop
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// memStore is a Store in memory, for the package's own tests (the auth server's two
+// stores pass server's store suite).
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]memEntry
+}
+
+type memEntry struct {
+	v   []byte
+	exp time.Time
+}
+
+func (s *memStore) CreateOIDC(key string, value []byte, expires, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[key]; ok && e.exp.After(now) {
+		return ErrExists
+	}
+	s.m[key] = memEntry{value, expires}
+	return nil
+}
+
+func (s *memStore) PutOIDC(key string, value []byte, expires time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[key] = memEntry{value, expires}
+	return nil
+}
+
+func (s *memStore) GetOIDC(key string, now time.Time) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[key]; ok && e.exp.After(now) {
+		return e.v, nil
+	}
+	return nil, ErrNotFound
+}
+
+func (s *memStore) TakeOIDC(key string, now time.Time) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[key]
+	delete(s.m, key)
+	if !ok || !e.exp.After(now) {
+		return nil, ErrNotFound
+	}
+	return e.v, nil
+}
+
+// testProvider is a provider whose logins are the tokens "fresh-<n>" (now) and
+// "old" (3 minutes ago); anything else is not a token.
+func testProvider(t testing.TB) *Provider {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(nil)
+	p, err := New(Config{Issuer: "https://auth.example/oidc", LoginURL: "https://auth.example/login", SigningKey: key,
+		Store: &memStore{m: map[string]memEntry{}},
+		Authenticate: func(tok string, now time.Time) (*Login, error) {
+			switch {
+			case strings.HasPrefix(tok, "fresh-"):
+				return &Login{Subject: "alice", TokenID: tok, AMR: []string{"mpin", "pin"}, AuthTime: now}, nil
+			case tok == "old":
+				return &Login{Subject: "alice", TokenID: tok, AuthTime: now.Add(-3 * time.Minute)}, nil
+			}
+			return nil, errors.New("not a token")
+		},
+		Clients: []Client{{ID: "shop", AuthMethod: AuthNone, RedirectURIs: []string{"https://shop.example/cb"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p *Provider) newAuthRequest(t testing.TB) string {
+	t.Helper()
+	a, err := p.storage.CreateAuthRequest(t.Context(), &oidc.AuthRequest{ClientID: "shop", RedirectURI: "https://shop.example/cb",
+		Scopes: []string{"openid"}, ResponseType: oidc.ResponseTypeCode, CodeChallenge: "x", CodeChallengeMethod: oidc.CodeChallengeMethodS256}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.GetID()
+}
+
+func complete(p *Provider, body string) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/login/complete", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	p.CompleteLogin(w, r)
+	return w
+}
+
+func TestCompleteLogin(t *testing.T) {
+	p := testProvider(t)
+	body := func(id, tok string) string {
+		b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: tok})
+		return string(b)
+	}
+	done := p.newAuthRequest(t)
+	if w := complete(p, body(done, "fresh-1")); w.Code != 200 || !strings.Contains(w.Body.String(), "/oidc/authorize/callback?id="+done) {
+		t.Fatalf("ok/fresh-login: %d %s", w.Code, w.Body)
+	}
+	for _, tc := range []struct{ name, body string }{
+		{"fail/request-done", body(done, "fresh-2")},
+		{"fail/token-spent", body(p.newAuthRequest(t), "fresh-1")},
+		{"fail/stale-login", body(p.newAuthRequest(t), "old")},
+		{"fail/not-a-token", body(p.newAuthRequest(t), "garbage")},
+		{"fail/unknown-request", body("nope", "fresh-3")},
+		{"fail/not-json", "{"},
+		{"fail/unknown-field", `{"auth_request_id":"x","access_token":"fresh-4","extra":1}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if w := complete(p, tc.body); w.Code == 200 {
+				t.Fatalf("accepted: %s", w.Body)
+			}
+		})
+	}
+	// The refusals of a login are one answer, whatever the reason.
+	a, b := complete(p, body("nope", "fresh-5")), complete(p, body(p.newAuthRequest(t), "garbage"))
+	if a.Code != http.StatusUnauthorized || !bytes.Equal(a.Body.Bytes(), b.Body.Bytes()) {
+		t.Fatalf("refusals differ: %d %s / %d %s", a.Code, a.Body, b.Code, b.Body)
+	}
+}
+
+func TestCreateAuthRequestNeedsPKCE(t *testing.T) {
+	p := testProvider(t)
+	for _, m := range []oidc.CodeChallengeMethod{"", oidc.CodeChallengeMethodPlain} {
+		_, err := p.storage.CreateAuthRequest(t.Context(), &oidc.AuthRequest{ClientID: "shop", RedirectURI: "https://shop.example/cb",
+			ResponseType: oidc.ResponseTypeCode, CodeChallenge: "x", CodeChallengeMethod: m}, "")
+		if err == nil {
+			t.Fatalf("method %q accepted", m)
+		}
+	}
+}
+
+// FuzzCompleteLogin: no body makes CompleteLogin panic or accept without a fresh
+// login for a pending request.
+func FuzzCompleteLogin(f *testing.F) {
+	f.Add(`{"auth_request_id":"x","access_token":"fresh-1"}`)
+	f.Add(`{"auth_request_id":"","access_token":""}`)
+	f.Add(`[]`)
+	p := testProvider(f)
+	f.Fuzz(func(t *testing.T, body string) {
+		if w := complete(p, body); w.Code == 200 {
+			var req CompleteRequest
+			json.Unmarshal([]byte(body), &req)
+			if !strings.HasPrefix(req.AccessToken, "fresh-") {
+				t.Fatalf("accepted %q", body)
+			}
+		}
+	})
+}
