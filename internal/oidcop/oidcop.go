@@ -41,6 +41,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/crypto/hkdf"
 )
@@ -156,7 +157,15 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, prefix: strings.TrimSuffix(iss.Path, "/")}
 	p.storage = &storage{cfg: &p.cfg, clients: clients}
-	opts := []op.Option{op.WithLogger(cfg.Logger)}
+	// Any origin may call the token, userinfo and discovery endpoints (a single-page
+	// app is a public client), but never with credentials: the provider has no cookies,
+	// and the library's default would allow credentialed requests from every origin.
+	opts := []op.Option{op.WithCORSOptions(&cors.Options{
+		AllowOriginFunc:  func(string) bool { return true },
+		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type"},
+		AllowCredentials: false,
+	})}
 	if cfg.AllowInsecure {
 		opts = append(opts, op.WithAllowInsecure())
 	}
