@@ -46,6 +46,9 @@ func (s *Server) ReloadBundle(file []byte) error {
 		return fmt.Errorf("server: the new trust bundle's master public key does not match the server key sQ: %w", err)
 	}
 	t := &trustBundle{b: next, file: bytes.Clone(file), fingerprint: bundle.Fingerprint(file)}
+	if err := s.buildLoginPages(next); err != nil {
+		return err
+	}
 	s.trust.Store(t)
 	s.probe.setBundle(next)
 	s.cfg.Logger.Info("trust bundle replaced by its successor", "serial", next.Serial, "bundle_fingerprint", t.fingerprint,

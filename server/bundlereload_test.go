@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/polyroot/polyroot/internal/bundle"
@@ -74,6 +75,21 @@ func TestReloadBundle(t *testing.T) {
 		}
 		if !bytes.Equal(served(), e.d.BundleFile) || h.srv.BundleFingerprint() != e.d.Fingerprint {
 			t.Fatal("the successor is not served")
+		}
+	})
+	t.Run("ok/successor-moves-a-dta", func(t *testing.T) {
+		// The login pages' Content-Security-Policy follows the DTAs of the bundle in use.
+		moved := sign(e.d.Registrar, func(b *bundle.Bundle) { b.Serial, b.DTAs[0].URL = e.d.Bundle.Serial+1, "http://127.0.0.9:4711" })
+		if err := h.srv.ReloadBundle(moved); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := h.http.Get(h.url + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "http://127.0.0.9:4711") {
+			t.Fatalf("the login page's CSP does not name the moved DTA: %s", csp)
 		}
 	})
 	t.Run("fail/sQ-mismatch", func(t *testing.T) {

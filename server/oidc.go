@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/oidcop"
 	"github.com/polyroot/polyroot/internal/webui"
@@ -34,17 +35,8 @@ const loginPath = "/login"
 
 // setUpWeb builds the login pages and, when configured, the OpenID Provider.
 func (s *Server) setUpWeb() error {
-	urls := make([]string, len(s.cfg.Bundle.DTAs))
-	for i, d := range s.cfg.Bundle.DTAs {
-		urls[i] = d.URL
-	}
-	origins, err := webui.BundleOrigins(urls)
-	if err != nil {
-		return fmt.Errorf("server: login page: %w", err)
-	}
-	if s.web, err = webui.New(webui.Config{WASMDir: s.cfg.WebDir, DTAOrigins: origins, Domain: s.domain.Name,
-		MinPINLength: s.cfg.Bundle.MinPINLength, Logger: s.cfg.Logger}); err != nil {
-		return fmt.Errorf("server: login page: %w", err)
+	if err := s.buildLoginPages(s.cfg.Bundle); err != nil {
+		return err
 	}
 	o := s.cfg.OIDC
 	if o.Issuer == "" {
@@ -60,10 +52,36 @@ func (s *Server) setUpWeb() error {
 	if strings.HasPrefix(path, "/v1") || path == loginPath || strings.HasPrefix(path, loginPath+"/") || strings.HasPrefix(path, "/.well-known") {
 		return fmt.Errorf("server: the issuer's path %q is taken by the server's own routes", path)
 	}
+	var err error
 	s.oidc, err = oidcop.New(oidcop.Config{Issuer: o.Issuer, LoginURL: base + loginPath, Clients: o.Clients,
 		SigningKey: s.cfg.TokenKey, Store: s.store, Authenticate: s.authenticateLogin,
 		AccessTokenTTL: s.cfg.TokenTTL, AllowInsecure: o.AllowInsecure, Logger: s.cfg.Logger, Now: s.cfg.Now})
 	return err
+}
+
+// buildLoginPages makes the login pages for bundle b: their Content-Security-Policy
+// names its DTAs' origins, so a successor bundle (ReloadBundle) builds them again.
+func (s *Server) buildLoginPages(b *bundle.Bundle) error {
+	urls := make([]string, len(b.DTAs))
+	for i, d := range b.DTAs {
+		urls[i] = d.URL
+	}
+	origins, err := webui.BundleOrigins(urls)
+	if err != nil {
+		return fmt.Errorf("server: login page: %w", err)
+	}
+	h, err := webui.New(webui.Config{WASMDir: s.cfg.WebDir, DTAOrigins: origins, Domain: b.Domain,
+		MinPINLength: b.PINPolicy(), Logger: s.cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("server: login page: %w", err)
+	}
+	s.web.Store(&h)
+	return nil
+}
+
+// serveLoginPage serves the login pages of the bundle in use.
+func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request) {
+	(*s.web.Load()).ServeHTTP(w, r)
 }
 
 // splitIssuer splits an issuer URL into its origin and its path (not empty, not "/").
@@ -96,8 +114,9 @@ func (s *Server) authenticateLogin(tok string, now time.Time) (*oidcop.Login, er
 // webRoutes adds the login pages and the OpenID Provider to the route table.
 func (s *Server) webRoutes(r *mux.Router, limit *httpx.RateLimiter) {
 	r.Handle(loginPath+"/complete", limit.Wrap(http.HandlerFunc(s.completeLogin))).Methods(http.MethodPost)
-	r.PathPrefix(loginPath+"/").Handler(limit.Wrap(s.web)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle(loginPath, limit.Wrap(s.web)).Methods(http.MethodGet, http.MethodHead)
+	pages := limit.Wrap(http.HandlerFunc(s.serveLoginPage))
+	r.PathPrefix(loginPath+"/").Handler(pages).Methods(http.MethodGet, http.MethodHead)
+	r.Handle(loginPath, pages).Methods(http.MethodGet, http.MethodHead)
 	if s.oidc == nil {
 		return
 	}

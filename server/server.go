@@ -119,8 +119,8 @@ type Server struct {
 	// trust is the trust bundle in use: cfg.Bundle until ReloadBundle swaps in a
 	// successor (bundlereload.go).
 	trust atomic.Pointer[trustBundle]
-	web   http.Handler     // the login pages (internal/webui)
-	oidc  *oidcop.Provider // nil unless Config.OIDC.Issuer is set
+	web   atomic.Pointer[http.Handler] // the login pages (internal/webui) of the bundle in use
+	oidc  *oidcop.Provider             // nil unless Config.OIDC.Issuer is set
 }
 
 // New opens the state database, prepares the verifier and starts probing the DTAs
