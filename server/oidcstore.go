@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"time"
@@ -78,25 +77,7 @@ func (s *boltStore) TakeOIDC(key string, now time.Time) (value []byte, err error
 }
 
 func (s *boltStore) pruneOIDC(now time.Time) (int, error) {
-	var n int
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOIDC)
-		var ended [][]byte
-		b.ForEach(func(k, v []byte) error {
-			if _, ok := liveOIDC(v, now); !ok {
-				ended = append(ended, bytes.Clone(k))
-			}
-			return nil
-		})
-		for _, k := range ended {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(ended)
-		return nil
-	})
-	return n, err
+	return s.prune(bucketOIDC, func(v []byte) bool { _, live := liveOIDC(v, now); return !live })
 }
 
 func (s *pgStore) CreateOIDC(key string, value []byte, expires, now time.Time) error {

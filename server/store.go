@@ -424,22 +424,30 @@ func (s *boltStore) tokenRevoked(jti string) (bool, error) {
 }
 
 func (s *boltStore) pruneRevokedTokens(now time.Time) (int, error) {
+	return s.prune(bucketRevokedTokens, func(v []byte) bool {
+		return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix()
+	})
+}
+
+// prune deletes the entries of bucket whose value ended says is over, and returns
+// how many.
+func (s *boltStore) prune(bucket []byte, ended func(v []byte) bool) (int, error) {
 	var n int
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRevokedTokens)
-		var ended [][]byte
+		b := tx.Bucket(bucket)
+		var over [][]byte
 		b.ForEach(func(k, v []byte) error {
-			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
-				ended = append(ended, bytes.Clone(k))
+			if ended(v) {
+				over = append(over, bytes.Clone(k))
 			}
 			return nil
 		})
-		for _, k := range ended {
+		for _, k := range over {
 			if err := b.Delete(k); err != nil {
 				return err
 			}
 		}
-		n = len(ended)
+		n = len(over)
 		return nil
 	})
 	return n, err
