@@ -23,7 +23,7 @@ func devnetCommand() *ucli.Command {
 		&ucli.StringFlag{Name: "dir", Usage: "the devnet's `DIR`", Required: true},
 		&ucli.IntFlag{Name: "dtas", Usage: "the number of DTAs, `N`, 2 to 16 (first start; default 3)"},
 		&ucli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Usage: "a threshold domain: any `T` of the N DTAs make the keys, from shares the DTAs make with a distributed key generation (first start; default: additive, all N needed)"},
-		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i, their metrics on PORT+N+1 (server) and PORT+N+1+i, the embedded chain's JSON-RPC on PORT+2N+2 (first start; default free ports)"},
+		&ucli.IntFlag{Name: "base-port", Usage: "the auth server listens on `PORT`, DTA i on PORT+i, their metrics on PORT+N+1 (server) and PORT+N+1+i, the embedded chain's JSON-RPC on PORT+2N+2, the example OIDC app (examples/relying-party) is registered at PORT+2N+3 (first start; default free ports)"},
 		&ucli.StringFlag{Name: "chain", Value: "embedded", Usage: "`CHAIN` the DTAs anchor their logs on: embedded (in memory) or rpc"},
 		&ucli.StringFlag{Name: "rpc-url", Usage: "rpc chain: the JSON-RPC endpoint's `URL`"},
 		&ucli.StringFlag{Name: "chain-key-file", Aliases: []string{"key"}, TakesFile: true,

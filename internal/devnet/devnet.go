@@ -97,7 +97,8 @@ type Options struct {
 
 	// BasePort: the server listens on BasePort, DTA i on BasePort+i, their metrics on
 	// BasePort+N+1 (server) and BasePort+N+1+i (DTA i), and the embedded chain's
-	// JSON-RPC on BasePort+2N+2. 0: free ports on first start (then reused from
+	// JSON-RPC on BasePort+2N+2; the example relying party is registered with the
+	// OpenID Provider at BasePort+2N+3. 0: free ports on first start (then reused from
 	// devnet.json).
 	BasePort int
 	// ScryptLogN is the file keystores' scrypt work factor; 0: devnetScryptLogN.

@@ -25,7 +25,7 @@ func TestBusyPort(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "devnet")
 	_, err = Start(context.Background(), Options{Dir: dir, BasePort: port, ScryptLogN: 10})
 	want := fmt.Sprintf("devnet: port %d (the auth server's) is not free (bind: address already in use): "+
-		"give the devnet ports that are, with another --base-port (it uses %d to %d)", port, port, port+8)
+		"give the devnet ports that are, with another --base-port (it uses %d to %d)", port, port, port+9)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("first start on a busy port: %v\nwant %s", err, want)
 	}
