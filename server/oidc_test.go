@@ -2,10 +2,14 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,6 +19,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
 	"github.com/polyroot/polyroot/internal/oidcop"
@@ -38,8 +44,15 @@ type oidcEnv struct {
 	noRedirect *http.Client
 }
 
+// apiKey is the private_key_jwt client "api"'s signing key (P-256), kid "api-1".
+var apiKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+
 func newOIDCEnv(t *testing.T) *oidcEnv {
 	t.Helper()
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: apiKey.Public(), KeyID: "api-1", Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +63,8 @@ func newOIDCEnv(t *testing.T) *oidcEnv {
 	h := e.startOn(t, l, t.TempDir(), false, func(c *Config) {
 		c.OIDC = OIDCConfig{Issuer: issuer, AllowInsecure: true, Clients: []oidcop.Client{{
 			ID: "shop", AuthMethod: oidcop.AuthSecretBasic, SecretSHA256: hex.EncodeToString(sum[:]),
-			RedirectURIs: []string{rpRedirect}}}}
+			RedirectURIs: []string{rpRedirect}, PostLogoutRedirectURIs: []string{rpRedirect + "/bye"}}, {
+			ID: "api", AuthMethod: oidcop.AuthPrivateKeyJWT, JWKS: jwks, RedirectURIs: []string{rpRedirect}}}}
 	})
 	ctx := oidc.ClientContext(context.Background(), h.http)
 	op, err := oidc.NewProvider(ctx, issuer)
@@ -346,4 +360,92 @@ func TestOIDCConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOIDCPrivateKeyJWT: a client that authenticates with a signed assertion
+// (private_key_jwt, RFC 7523) instead of a secret gets its tokens; an assertion signed
+// by another key does not.
+func TestOIDCPrivateKeyJWT(t *testing.T) {
+	o := newOIDCEnv(t)
+	o.rp.ClientID, o.rp.ClientSecret = "api", ""
+	exchange := func(t *testing.T, key *ecdsa.PrivateKey) (int, []byte) {
+		t.Helper()
+		verifier := oauth2.GenerateVerifier()
+		code := o.code(t, verifier, "n")
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "api-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		assertion, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: "api", Subject: "api", Audience: jwt.Audience{o.issuer},
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: newJTI()}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {verifier},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
+		resp, err := o.h.http.PostForm(o.op.Endpoint().TokenURL, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	st, body := exchange(t, apiKey)
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	if st != 200 || json.Unmarshal(body, &tok) != nil {
+		t.Fatalf("private_key_jwt exchange: %d %s", st, body)
+	}
+	if idt, err := o.op.Verifier(&oidc.Config{ClientID: "api"}).Verify(context.Background(), tok.IDToken); err != nil || idt.Subject != "alice@example.test" {
+		t.Fatalf("ID token: %v", err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if st, body := exchange(t, other); st == 200 {
+		t.Fatalf("an assertion signed by another key was accepted: %s", body)
+	}
+}
+
+// TestOIDCLogout: RP-initiated logout sends the user agent to a registered
+// post-logout URI, and the client's access tokens for the user no longer work.
+func TestOIDCLogout(t *testing.T) {
+	o := newOIDCEnv(t)
+	ctx := oidc.ClientContext(context.Background(), o.h.http)
+	verifier := oauth2.GenerateVerifier()
+	tok, err := o.rp.Exchange(ctx, o.code(t, verifier, "n"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := o.op.Claims(&d); err != nil || d.EndSession == "" {
+		t.Fatalf("no end_session_endpoint: %v", err)
+	}
+	q := url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "client_id": {"shop"},
+		"post_logout_redirect_uri": {rpRedirect + "/bye"}, "state": {"s1"}}
+	time.Sleep(10 * time.Millisecond) // a logout after the token's issue time
+	if loc := o.redirect(t, d.EndSession+"?"+q.Encode()); loc.Path != "/callback/bye" || loc.Query().Get("state") != "s1" {
+		t.Fatalf("logout sent the user agent to %s", loc)
+	}
+	if _, err := o.op.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+		t.Fatal("userinfo answers an access token issued before the logout")
+	}
+	q.Set("post_logout_redirect_uri", "https://evil.example/")
+	resp, err := o.noRedirect.Get(d.EndSession + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc, _ := resp.Location(); loc != nil && loc.Host == "evil.example" {
+		t.Fatal("logout redirected to an unregistered URI")
+	}
+}
+
+func newJTI() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -41,6 +41,7 @@ import (
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/crypto/hkdf"
@@ -165,7 +166,11 @@ func New(cfg Config) (*Provider, error) {
 		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
 		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type"},
 		AllowCredentials: false,
-	})}
+	}),
+		// The ID tokens it checks as id_token_hint (logout) are its own: EdDSA.
+		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(string(jose.EdDSA))),
+		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(string(jose.EdDSA))),
+	}
 	if cfg.AllowInsecure {
 		opts = append(opts, op.WithAllowInsecure())
 	}
