@@ -202,7 +202,7 @@ func TestDKGOverHTTPExcludesBadDealer(t *testing.T) {
 func TestDKGOverHTTPMemberNeverStarts(t *testing.T) {
 	c := newCeremony(t, "absent", 3, 2)
 	c.dtas[2].srv.Close() // DTA 3 never starts: its board does not answer either
-	res, errs := c.run(time.Second, map[int]bool{2: true}, nil)
+	res, errs := c.run(5*time.Second, map[int]bool{2: true}, nil)
 	for k := range 2 {
 		if res[k] != nil || errs[k] == nil || !strings.Contains(errs[k].Error(), "no hello from DTA 3") {
 			t.Fatalf("DTA %d: result %v, error %v", k+1, res[k], errs[k])
@@ -235,7 +235,7 @@ func TestDKGOverHTTPMemberStopsMidway(t *testing.T) {
 	var wg sync.WaitGroup
 	for k, d := range c.dtas {
 		wg.Go(func() {
-			cfg := Config{Session: c.file, Key: d.key, RoundTimeout: time.Second}
+			cfg := Config{Session: c.file, Key: d.key, RoundTimeout: 5 * time.Second} // long enough for the live DTAs on a loaded machine
 			ctx := context.Background()
 			if k == 2 {
 				ctx = ctx3
@@ -302,7 +302,7 @@ func TestDKGOverHTTPOwnBoardUnreachable(t *testing.T) {
 	// DTA 1's URL in the session does not reach its board: the error says so.
 	c := newCeremony(t, "own board", 2, 2)
 	c.dtas[0].srv.Close()
-	_, errs := c.run(time.Second, map[int]bool{1: true}, nil)
+	_, errs := c.run(5*time.Second, map[int]bool{1: true}, nil)
 	if errs[0] == nil || !strings.Contains(errs[0].Error(), "is this DTA: its own posts did not reach its board") {
 		t.Fatalf("error %v", errs[0])
 	}
