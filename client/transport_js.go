@@ -10,6 +10,7 @@ import (
 	"syscall/js"
 
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/jsawait"
 )
 
 // httpClient is what the client sends its requests with: in WebAssembly the browser's
@@ -66,7 +67,7 @@ func send(ctx context.Context, hc *fetchClient, method, u, bearer string, body [
 	init.Set("headers", headers)
 	abort := func() { ac.Call("abort") }
 	// Failures are *url.Error, as net/http's.
-	resp, err := await(ctx, global.Call("fetch", u, init), abort)
+	resp, err := awaitFetch(ctx, global.Call("fetch", u, init), abort)
 	if err != nil {
 		return nil, &url.Error{Op: method, URL: u, Err: err}
 	}
@@ -74,7 +75,7 @@ func send(ctx context.Context, hc *fetchClient, method, u, bearer string, body [
 	if ra := resp.Get("headers").Call("get", "Retry-After"); ra.Type() == js.TypeString {
 		r.retryAfter = ra.String()
 	}
-	buf, err := await(ctx, resp.Call("arrayBuffer"), abort)
+	buf, err := awaitFetch(ctx, resp.Call("arrayBuffer"), abort)
 	if err != nil {
 		return nil, &url.Error{Op: method, URL: u, Err: err}
 	}
@@ -88,39 +89,11 @@ func send(ctx context.Context, hc *fetchClient, method, u, bearer string, body [
 	return r, nil
 }
 
-// await waits for promise p to settle and returns its value, or its rejection as an
-// error. When ctx ends first it calls abort and waits for the rejection that follows.
-func await(ctx context.Context, p js.Value, abort func()) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
+// awaitFetch is jsawait.Await for the fetch of a request: a rejection says so.
+func awaitFetch(ctx context.Context, p js.Value, abort func()) (js.Value, error) {
+	v, err := jsawait.Await(ctx, p, abort)
+	if err != nil && ctx.Err() == nil {
+		err = errors.New("fetch: " + err.Error())
 	}
-	ch := make(chan result, 2)
-	ok := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		var v js.Value
-		if len(args) > 0 {
-			v = args[0]
-		}
-		ch <- result{v: v}
-		return nil
-	})
-	fail := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		msg := "rejected"
-		if len(args) > 0 && args[0].Type() == js.TypeObject && args[0].Get("message").Type() == js.TypeString {
-			msg = args[0].Get("message").String()
-		}
-		ch <- result{err: errors.New("fetch: " + msg)}
-		return nil
-	})
-	defer ok.Release()
-	defer fail.Release()
-	p.Call("then", ok, fail)
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		abort()
-		<-ch // the promise settles (rejected) before its callbacks are released
-		return js.Undefined(), ctx.Err()
-	}
+	return v, err
 }

@@ -292,6 +292,9 @@ func fetchBytes(ctx context.Context, u string) ([]byte, error) {
 		return nil, &url.Error{Op: "GET", URL: u, Err: err}
 	}
 	arr := js.Global().Get("Uint8Array").New(buf)
+	if n := arr.Get("length").Int(); n > bundle.MaxSize {
+		return nil, fmt.Errorf("wasmclient: the bundle from %s is %d bytes, more than a bundle may be (%d)", u, n, bundle.MaxSize)
+	}
 	b := make([]byte, arr.Get("length").Int())
 	js.CopyBytesToGo(b, arr)
 	return b, ctx.Err()

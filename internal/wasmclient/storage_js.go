@@ -3,9 +3,12 @@
 package wasmclient
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"syscall/js"
+
+	"github.com/polyroot/polyroot/internal/jsawait"
 )
 
 // jsStorage is a client.Storage in globalThis.polyrootStore, under prefix (the auth
@@ -61,35 +64,5 @@ func (s jsStorage) Remove(name string) error {
 	return s.Store(name, nil)
 }
 
-// await waits for promise p and returns its value, or its rejection as an error.
-func await(p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	if p.Type() != js.TypeObject || p.Get("then").Type() != js.TypeFunction {
-		return p, nil // a plain value
-	}
-	ch := make(chan result, 2)
-	ok := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		v := js.Undefined()
-		if len(args) > 0 {
-			v = args[0]
-		}
-		ch <- result{v: v}
-		return nil
-	})
-	fail := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		msg := "rejected"
-		if len(args) > 0 && args[0].Type() == js.TypeObject && args[0].Get("message").Type() == js.TypeString {
-			msg = args[0].Get("message").String()
-		}
-		ch <- result{err: fmt.Errorf("%s", msg)}
-		return nil
-	})
-	defer ok.Release()
-	defer fail.Release()
-	p.Call("then", ok, fail)
-	r := <-ch
-	return r.v, r.err
-}
+// await waits for p (jsawait.Await, without a deadline).
+func await(p js.Value) (js.Value, error) { return jsawait.Await(context.Background(), p, nil) }
