@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -86,16 +87,12 @@ func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request) {
 
 // splitIssuer splits an issuer URL into its origin and its path (not empty, not "/").
 func splitIssuer(iss string) (base, path string, ok bool) {
-	i := strings.Index(iss, "://")
-	if i < 0 {
+	u, err := url.Parse(iss)
+	if err != nil || u.Host == "" {
 		return "", "", false
 	}
-	j := strings.IndexByte(iss[i+3:], '/')
-	if j < 0 {
-		return "", "", false
-	}
-	base, path = iss[:i+3+j], strings.TrimSuffix(iss[i+3+j:], "/")
-	return base, path, path != ""
+	path = strings.TrimSuffix(u.Path, "/")
+	return u.Scheme + "://" + u.Host, path, path != ""
 }
 
 // authenticateLogin is the provider's check of the login page's access token: one of
