@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-
-	bls "github.com/consensys/gnark-crypto/ecc/bls12-381"
 )
 
 // DLEQProofSize is the length of an encoded DLEQ proof: challenge c ‖ response z.
@@ -65,18 +63,14 @@ func dleqChallenge(statement []byte, r1, r2 *G1) *Scalar {
 }
 
 // Verify checks the proof that log_base(share) = log_P1(commitment) under context.
-// All inputs are public, so it uses gnark-crypto's fast variable-time code.
+// All inputs are public, so it uses the fast variable-time code where there is one.
 func (p *DLEQProof) Verify(commitment, base, share *G1, context []byte) error {
 	if commitment.IsIdentity() || base.IsIdentity() || share.IsIdentity() {
 		return ErrIdentity
 	}
-	c, z := p.c.bigInt(), p.z.bigInt()
-	gen, com, b, s := G1Generator().affine(), commitment.affine(), base.affine(), share.affine()
-	var r1, r2 G1 // r1 = z·P1 + c·C, r2 = z·base + c·S
-	var j bls.G1Jac
-	r1.pub.FromJacobian(j.JointScalarMultiplication(&gen, &com, z, c))
-	r2.pub.FromJacobian(j.JointScalarMultiplication(&b, &s, z, c))
-	if !dleqChallenge(dleqStatement(commitment, base, share, context), &r1, &r2).Equal(&p.c) {
+	r1 := jointMulVarTime(G1Generator(), commitment, &p.z, &p.c) // z·P1 + c·C
+	r2 := jointMulVarTime(base, share, &p.z, &p.c)               // z·base + c·S
+	if !dleqChallenge(dleqStatement(commitment, base, share, context), r1, r2).Equal(&p.c) {
 		return ErrInvalidProof
 	}
 	return nil

@@ -1,18 +1,20 @@
 package pairing
 
 import (
-	"crypto/ecdh"
 	"crypto/mlkem"
 	"fmt"
 	"io"
+
+	"github.com/cloudflare/circl/dh/x25519"
 )
 
 // The session key's secrecy comes from an ephemeral hybrid KEM, X25519 + ML-KEM-768,
 // combined as in TLS's X25519MLKEM768: the client's key share is the ML-KEM-768
 // encapsulation key followed by an X25519 public key, the server's answer the ML-KEM
 // ciphertext followed by the server's X25519 public key, and the shared secret the
-// ML-KEM shared key followed by the X25519 shared secret. Both halves come from Go's
-// standard library (crypto/mlkem, crypto/ecdh).
+// ML-KEM shared key followed by the X25519 shared secret. ML-KEM-768 is Go's
+// crypto/mlkem, X25519 circl's (constant-time, like crypto/ecdh's, but without the
+// NIST curves crypto/ecdh links into every program, the browser client's included).
 const (
 	X25519Size           = 32
 	EncapsulationKeySize = mlkem.EncapsulationKeySize768 + X25519Size // 1184 + 32
@@ -29,12 +31,12 @@ const (
 // An EncapsulationKey is a client's ephemeral hybrid key share, sent in pass 1.
 type EncapsulationKey struct {
 	mlkem  *mlkem.EncapsulationKey768
-	x25519 *ecdh.PublicKey
+	x25519 x25519.Key
 }
 
 // Bytes returns the ML-KEM-768 encapsulation key ‖ the X25519 public key.
 func (k *EncapsulationKey) Bytes() []byte {
-	return append(k.mlkem.Bytes(), k.x25519.Bytes()...)
+	return append(k.mlkem.Bytes(), k.x25519[:]...)
 }
 
 // DecodeEncapsulationKey decodes a client's key share strictly: exactly
@@ -58,12 +60,12 @@ func DecodeEncapsulationKey(b []byte) (*EncapsulationKey, error) {
 // A Ciphertext is the server's answer to a key share, sent in the challenge.
 type Ciphertext struct {
 	mlkem  []byte
-	x25519 *ecdh.PublicKey
+	x25519 x25519.Key
 }
 
 // Bytes returns the ML-KEM-768 ciphertext ‖ the server's X25519 public key.
 func (c *Ciphertext) Bytes() []byte {
-	return append(append(make([]byte, 0, CiphertextSize), c.mlkem...), c.x25519.Bytes()...)
+	return append(append(make([]byte, 0, CiphertextSize), c.mlkem...), c.x25519[:]...)
 }
 
 // DecodeCiphertext decodes a server's ciphertext strictly: exactly CiphertextSize bytes
@@ -83,14 +85,12 @@ func DecodeCiphertext(b []byte) (*Ciphertext, error) {
 // decodeX25519 accepts the canonical encodings of RFC 7748 only: the value, read
 // little-endian, is below 2^255 − 19 (so the top bit is clear). X25519 itself would
 // accept the others; polyroot's decoders allow one encoding per value.
-func decodeX25519(b []byte) (*ecdh.PublicKey, error) {
+func decodeX25519(b []byte) (x25519.Key, error) {
+	var k x25519.Key
 	if !x25519Canonical(b) {
-		return nil, fmt.Errorf("%w: X25519 public key not canonical", ErrEncoding)
+		return k, fmt.Errorf("%w: X25519 public key not canonical", ErrEncoding)
 	}
-	k, err := ecdh.X25519().NewPublicKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: X25519 public key", ErrEncoding)
-	}
+	copy(k[:], b)
 	return k, nil
 }
 
@@ -113,7 +113,7 @@ func x25519Canonical(b []byte) bool {
 // A decapsulationKey is the client's secret half of its key share: single-use.
 type decapsulationKey struct {
 	mlkem  *mlkem.DecapsulationKey768
-	x25519 *ecdh.PrivateKey
+	x25519 x25519.Key // the private key; the public one is x25519Public
 }
 
 // newDecapsulationKey reads the key share's randomness from rand: the 64-byte ML-KEM
@@ -132,16 +132,34 @@ func decapsulationKeyFromSeed(mlkemSeed, x25519Key []byte) (*decapsulationKey, e
 	if err != nil {
 		return nil, fmt.Errorf("pairing: ML-KEM key: %w", err)
 	}
-	x, err := ecdh.X25519().NewPrivateKey(x25519Key)
-	if err != nil {
-		return nil, fmt.Errorf("pairing: X25519 key: %w", err)
+	if len(x25519Key) != x25519KeySize {
+		return nil, fmt.Errorf("pairing: X25519 key: %d bytes", len(x25519Key))
 	}
-	return &decapsulationKey{mlkem: m, x25519: x}, nil
+	dk := &decapsulationKey{mlkem: m}
+	copy(dk.x25519[:], x25519Key)
+	return dk, nil
+}
+
+// x25519Public returns the public key of the private key sk.
+func x25519Public(sk *x25519.Key) x25519.Key {
+	var pk x25519.Key
+	x25519.KeyGen(&pk, sk)
+	return pk
+}
+
+// x25519Shared is the X25519 shared secret of sk and pk; false when pk has small
+// order (the secret would be all zero).
+func x25519Shared(sk, pk *x25519.Key) ([]byte, bool) {
+	var ss x25519.Key
+	if !x25519.Shared(&ss, sk, pk) {
+		return nil, false
+	}
+	return ss[:], true
 }
 
 // encapsulationKey returns the public key share.
 func (dk *decapsulationKey) encapsulationKey() *EncapsulationKey {
-	return &EncapsulationKey{mlkem: dk.mlkem.EncapsulationKey(), x25519: dk.x25519.PublicKey()}
+	return &EncapsulationKey{mlkem: dk.mlkem.EncapsulationKey(), x25519: x25519Public(&dk.x25519)}
 }
 
 // decapsulate returns the shared secret ML-KEM shared key ‖ X25519 shared secret. An
@@ -151,8 +169,8 @@ func (dk *decapsulationKey) decapsulate(ct *Ciphertext) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: ML-KEM ciphertext", ErrEncoding) // unreachable after DecodeCiphertext
 	}
-	ssx, err := dk.x25519.ECDH(ct.x25519)
-	if err != nil {
+	ssx, ok := x25519Shared(&dk.x25519, &ct.x25519)
+	if !ok {
 		return nil, fmt.Errorf("%w: the server's X25519 share has small order", ErrIdentity)
 	}
 	return append(ssm, ssx...), nil
@@ -162,7 +180,7 @@ func (dk *decapsulationKey) decapsulate(ct *Ciphertext) ([]byte, error) {
 // X25519 key and the ML-KEM encapsulation (randomised by crypto/mlkem, or
 // derandomised in the known-answer tests).
 type encapsulator struct {
-	x25519      *ecdh.PrivateKey
+	x25519      x25519.Key // the private key
 	encapsulate func(*mlkem.EncapsulationKey768) (sharedKey, ciphertext []byte, err error)
 }
 
@@ -174,28 +192,23 @@ func mlkemEncapsulate(ek *mlkem.EncapsulationKey768) ([]byte, []byte, error) {
 // newEncapsulator reads the server's X25519 private key from rand; the ML-KEM
 // encapsulation draws its own randomness from crypto/rand.
 func newEncapsulator(rand io.Reader) (*encapsulator, error) {
-	var k [x25519KeySize]byte
-	if _, err := io.ReadFull(randOrDefault(rand), k[:]); err != nil {
+	e := &encapsulator{encapsulate: mlkemEncapsulate}
+	if _, err := io.ReadFull(randOrDefault(rand), e.x25519[:]); err != nil {
 		return nil, fmt.Errorf("pairing: reading randomness: %w", err)
 	}
-	defer clear(k[:])
-	x, err := ecdh.X25519().NewPrivateKey(k[:])
-	if err != nil {
-		return nil, fmt.Errorf("pairing: X25519 key: %w", err)
-	}
-	return &encapsulator{x25519: x, encapsulate: mlkemEncapsulate}, nil
+	return e, nil
 }
 
 // run answers the client's key share: the shared secret and the ciphertext.
 // A client X25519 share of small order gives ErrIdentity.
 func (e *encapsulator) run(ek *EncapsulationKey) (ss []byte, ct *Ciphertext, err error) {
-	ssx, err := e.x25519.ECDH(ek.x25519)
-	if err != nil {
+	ssx, ok := x25519Shared(&e.x25519, &ek.x25519)
+	if !ok {
 		return nil, nil, fmt.Errorf("%w: the client's X25519 share has small order", ErrIdentity)
 	}
 	ssm, ctm, err := e.encapsulate(ek.mlkem)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pairing: ML-KEM encapsulation: %w", err)
 	}
-	return append(ssm, ssx...), &Ciphertext{mlkem: ctm, x25519: e.x25519.PublicKey()}, nil
+	return append(ssm, ssx...), &Ciphertext{mlkem: ctm, x25519: x25519Public(&e.x25519)}, nil
 }

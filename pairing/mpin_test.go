@@ -1,12 +1,14 @@
+//go:build !js
+
 package pairing
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/cloudflare/circl/dh/x25519"
 	bls "github.com/consensys/gnark-crypto/ecc/bls12-381"
 )
 
@@ -312,15 +314,13 @@ func randomCiphertext(t testing.TB) *Ciphertext {
 // smallOrderX25519 is the X25519 public key u = 0, the point (0, 0) of order 2: its
 // multiple by any X25519 private key (a multiple of 8) is the point at infinity, so the
 // shared secret is all zero.
-func smallOrderX25519(t testing.TB) *ecdh.PublicKey {
+func smallOrderX25519(t testing.TB) x25519.Key {
 	k, err := decodeX25519(make([]byte, X25519Size))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
 }
-
-func identityG1() *G1 { return G1Generator().Sub(G1Generator()) }
 
 // TestIdentityIsNeutralInGnark shows why the verifier refuses the identity explicitly:
 // the bare pairing check accepts V = P = identity.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"math/big"
 
 	circl "github.com/cloudflare/circl/ecc/bls12381"
 	"github.com/cloudflare/circl/expander"
@@ -139,6 +138,3 @@ func (s *Scalar) InvertVarTime(a *Scalar) (*Scalar, error) {
 
 // Set sets s = a and returns s.
 func (s *Scalar) Set(a *Scalar) *Scalar { s.v.Set(&a.v); return s }
-
-// bigInt converts s for gnark-crypto's variable-time code: public scalars only.
-func (s *Scalar) bigInt() *big.Int { return new(big.Int).SetBytes(s.Bytes()) }

@@ -3,8 +3,6 @@ package pairing
 import (
 	"fmt"
 	"io"
-
-	bls "github.com/consensys/gnark-crypto/ecc/bls12-381"
 )
 
 // Mode says how a domain's master secret s is shared among its DTAs.
@@ -143,20 +141,4 @@ func SplitSecret(rand io.Reader, secret *Scalar, t, n int) ([]*Scalar, error) {
 		out[i] = y
 	}
 	return out, nil
-}
-
-// VerifyServerShare checks a server share s_i·Q against the DTA's published commitment
-// C_i = s_i·P1: e(C_i, Q) = e(P1, s_i·Q).
-func VerifyServerShare(commitment *G1, share *G2) error {
-	if commitment.IsIdentity() || share.IsIdentity() {
-		return ErrIdentity
-	}
-	c, q := commitment.affine(), G2Generator().affine()
-	c.Neg(&c)
-	p1, s := G1Generator().affine(), share.affine()
-	ok, err := bls.PairingCheck([]bls.G1Affine{c, p1}, []bls.G2Affine{q, s})
-	if err != nil || !ok {
-		return ErrInvalidShare
-	}
-	return nil
 }

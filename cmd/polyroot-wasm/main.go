@@ -3,7 +3,7 @@
 // Command polyroot-wasm is the polyroot client for a browser page, in WebAssembly:
 // it sets globalThis.polyroot (internal/wasmclient) and keeps running.
 //
-//	GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -o bin/polyroot.wasm ./cmd/polyroot-wasm
+//	make build    # bin/polyroot.wasm, with the flags of internal/wasmclient.BuildArgs
 package main
 
 import "github.com/polyroot/polyroot/internal/wasmclient"

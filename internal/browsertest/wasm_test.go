@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/polyroot/polyroot/internal/wasmclient"
 )
 
 // The WebAssembly client is built once per test binary, into a temporary directory
@@ -81,7 +83,7 @@ func buildWASM() {
 	}
 	start := time.Now()
 	// The flags of make build, so that the size and speed measured are the shipped ones.
-	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(b.dir, "polyroot.wasm"), "./cmd/polyroot-wasm")
+	cmd := exec.Command(goBin, wasmclient.BuildArgs(filepath.Join(b.dir, "polyroot.wasm"))...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

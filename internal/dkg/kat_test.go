@@ -1,7 +1,9 @@
 package dkg
 
 import (
+	"crypto/ecdh"
 	"crypto/ed25519"
+	"crypto/hpke"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -9,7 +11,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/cloudflare/circl/hpke"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -23,9 +24,12 @@ func katNodes(t testing.TB, rng io.Reader, n int) []node {
 		seed := make([]byte, 64)
 		io.ReadFull(rng, seed)
 		key := ed25519.NewKeyFromSeed(seed[:32])
-		pk, sk := hpke.KEM_X25519_HKDF_SHA256.Scheme().DeriveKeyPair(seed[32:])
-		pub, _ := pk.MarshalBinary()
-		priv, _ := sk.MarshalBinary()
+		sk, err := hpke.DHKEM(ecdh.X25519()).DeriveKeyPair(seed[32:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := sk.PublicKey().Bytes()
+		priv, _ := sk.Bytes()
 		out = append(out, node{key: key, seal: priv, m: Member{Index: uint32(i), SigningKey: key.Public().(ed25519.PublicKey), SealKey: pub}})
 	}
 	return out

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // The fast path of Verify. Every ticket Sign makes has the same header and claims in
@@ -57,13 +55,7 @@ func verifyCompact(token string, registrar ed25519.PublicKey, now time.Time) (c 
 	case times.nbf != nil && now.Before(time.Unix(*times.nbf, 0)):
 		return nil, ErrInvalid, true
 	}
-	c.ExpiresAt = jwt.NewNumericDate(time.Unix(*times.exp, 0))
-	if times.nbf != nil {
-		c.NotBefore = jwt.NewNumericDate(time.Unix(*times.nbf, 0))
-	}
-	if times.iat != nil {
-		c.IssuedAt = jwt.NewNumericDate(time.Unix(*times.iat, 0))
-	}
+	c.ExpiresAt = time.Unix(*times.exp, 0)
 	return c, nil, true
 }
 
@@ -213,13 +205,13 @@ func (p *compactParser) uint(max uint64) (uint64, bool) {
 }
 
 // audience reads aud as golang-jwt's ClaimStrings: a string, or an array of strings.
-func (p *compactParser) audience() (jwt.ClaimStrings, bool) {
+func (p *compactParser) audience() ([]string, bool) {
 	if p.ws(); p.peek() != '[' {
 		s, ok := p.str()
-		return jwt.ClaimStrings{s}, ok
+		return []string{s}, ok
 	}
 	p.i++
-	var aud jwt.ClaimStrings
+	var aud []string
 	if p.ws(); p.peek() == ']' {
 		p.i++
 		return aud, true

@@ -37,7 +37,7 @@ func buildWASM(t *testing.T) string {
 			return
 		}
 		wasmFile = filepath.Join(dir, "polyroot.wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-ldflags=-s -w", "-o", wasmFile, "github.com/polyroot/polyroot/cmd/polyroot-wasm")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), BuildArgs(wasmFile)...)
 		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			wasmErr = "go build: " + err.Error() + "\n" + string(b)

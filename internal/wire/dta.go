@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/cloudflare/circl/hpke"
+	"github.com/cloudflare/circl/dh/x25519"
 )
 
 // DTARequest is the body of every POST: a registrar-signed ticket.
@@ -154,12 +154,6 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// HPKE suite that seals every share (RFC 9180, base mode): DHKEM(X25519, HKDF-SHA256),
-// HKDF-SHA256, ChaCha20-Poly1305.
-const sealKEM = hpke.KEM_X25519_HKDF_SHA256
-
-var sealSuite = hpke.NewSuite(sealKEM, hpke.KDF_HKDF_SHA256, hpke.AEAD_ChaCha20Poly1305)
-
 // A SealContext names one issued share: the HPKE info binds the domain, the DTA, the
 // kind and the slot, and the additional data the SHA-256 of the ticket it answers, so
 // a sealed share opens only as the share it was issued as.
@@ -186,45 +180,43 @@ func (c *SealContext) info() []byte {
 // NewSealKey makes an X25519 key pair for receiving sealed shares: the public half (32
 // bytes) goes into tickets, the private half stays with the client or the server.
 func NewSealKey() (public, private []byte, err error) {
-	pk, sk, err := sealKEM.Scheme().GenerateKeyPair()
-	if err != nil {
+	var sk, pk x25519.Key
+	if _, err := rand.Read(sk[:]); err != nil {
 		return nil, nil, err
 	}
-	if public, err = pk.MarshalBinary(); err != nil {
-		return nil, nil, err
+	x25519.KeyGen(&pk, &sk)
+	return pk[:], sk[:], nil
+}
+
+// sealKey reads a 32-byte X25519 key, public or private.
+func sealKey(b []byte) (*x25519.Key, error) {
+	var k x25519.Key
+	if len(b) != len(k) {
+		return nil, fmt.Errorf("wire: seal key: %d bytes, want %d", len(b), len(k))
 	}
-	private, err = sk.MarshalBinary()
-	return public, private, err
+	copy(k[:], b)
+	return &k, nil
 }
 
 // SealPublicKey returns the public half of a private seal key.
 func SealPublicKey(private []byte) ([]byte, error) {
-	sk, err := sealKEM.Scheme().UnmarshalBinaryPrivateKey(private)
+	sk, err := sealKey(private)
 	if err != nil {
-		return nil, fmt.Errorf("wire: seal key: %w", err)
+		return nil, err
 	}
-	return sk.Public().MarshalBinary()
+	var pk x25519.Key
+	x25519.KeyGen(&pk, sk)
+	return pk[:], nil
 }
 
-// Seal seals plaintext to the public key for the issuance c: enc ‖ ciphertext.
+// Seal seals plaintext to the public key for the issuance c: enc ‖ ciphertext (HPKE,
+// hpke.go).
 func Seal(public []byte, c *SealContext, plaintext []byte) ([]byte, error) {
-	pk, err := sealKEM.Scheme().UnmarshalBinaryPublicKey(public)
-	if err != nil {
-		return nil, fmt.Errorf("wire: seal key: %w", err)
-	}
-	sender, err := sealSuite.NewSender(pk, c.info())
+	pk, err := sealKey(public)
 	if err != nil {
 		return nil, err
 	}
-	enc, sealer, err := sender.Setup(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	ct, err := sealer.Seal(plaintext, c.TicketSHA256[:])
-	if err != nil {
-		return nil, err
-	}
-	return append(enc, ct...), nil
+	return hpkeSeal(rand.Reader, pk, c.info(), c.TicketSHA256[:], plaintext)
 }
 
 // ErrSealed reports a sealed share that does not open with the key and context given.
@@ -232,25 +224,9 @@ var ErrSealed = errors.New("wire: the sealed share does not open")
 
 // Open opens a share sealed to the private key for the issuance c.
 func Open(private []byte, c *SealContext, sealed []byte) ([]byte, error) {
-	sk, err := sealKEM.Scheme().UnmarshalBinaryPrivateKey(private)
-	if err != nil {
-		return nil, fmt.Errorf("wire: seal key: %w", err)
-	}
-	n := sealKEM.Scheme().CiphertextSize()
-	if len(sealed) < n {
-		return nil, ErrSealed
-	}
-	receiver, err := sealSuite.NewReceiver(sk, c.info())
+	sk, err := sealKey(private)
 	if err != nil {
 		return nil, err
 	}
-	opener, err := receiver.Setup(sealed[:n])
-	if err != nil {
-		return nil, ErrSealed
-	}
-	pt, err := opener.Open(sealed[n:], c.TicketSHA256[:])
-	if err != nil {
-		return nil, ErrSealed
-	}
-	return pt, nil
+	return hpkeOpen(sk, c.info(), c.TicketSHA256[:], sealed)
 }
