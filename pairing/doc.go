@@ -47,6 +47,10 @@
 //     ErrAuthFailed; callers must not reveal more to the client.
 //   - Go cannot reliably erase memory; secrets live until the garbage collector reuses
 //     their memory.
+//   - Built for WebAssembly (GOOS=js, the browser client), the package has the client's
+//     side only, and no gnark-crypto: every point is circl's, decoded and checked by
+//     circl in constant time (point_js.go). The server's side (ServerKey, Verifier,
+//     ServerSession, VerifyBatch, LoginPoints, VerifyServerShare) is not built there.
 //   - All DTAs together can compute any client key (key escrow, as in Milagro); the
 //     issuance log is what makes that visible.
 package pairing
