@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -416,6 +417,11 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 		oidc, err := oidcSettings(c, file)
 		if err != nil {
 			return fmt.Errorf("server serve: %w", err)
+		}
+		if oidc.Issuer != "" {
+			// zitadel/oidc logs through slog.Default alone: its lines then take the
+			// --log-format and --log-level of the rest.
+			slog.SetDefault(logger.With("component", "oidc"))
 		}
 		logger.Info("starting auth server", "keystore", desc, "data_dir", s.DataDir, "store", s.Store, "bundle", s.Bundle, "config", file.path)
 		err = servercmd.Serve(ctx, servercmd.Config{
