@@ -36,9 +36,14 @@ const loginPath = "/login"
 
 // setUpWeb builds the login pages and, when configured, the OpenID Provider.
 func (s *Server) setUpWeb() error {
-	if err := s.buildLoginPages(s.cfg.Bundle); err != nil {
+	if err := s.setUpOIDC(); err != nil {
 		return err
 	}
+	return s.buildLoginPages(s.cfg.Bundle) // after the provider: the pages name its requests' sites
+}
+
+// setUpOIDC makes the OpenID Provider, when one is configured.
+func (s *Server) setUpOIDC() error {
 	o := s.cfg.OIDC
 	if o.Issuer == "" {
 		if len(o.Clients) > 0 {
@@ -71,8 +76,12 @@ func (s *Server) buildLoginPages(b *bundle.Bundle) error {
 	if err != nil {
 		return fmt.Errorf("server: login page: %w", err)
 	}
-	h, err := webui.New(webui.Config{WASMDir: s.cfg.WebDir, DTAOrigins: origins, Domain: b.Domain,
-		MinPINLength: b.PINPolicy(), Logger: s.cfg.Logger})
+	cfg := webui.Config{WASMDir: s.cfg.WebDir, DTAOrigins: origins, Domain: b.Domain,
+		MinPINLength: b.PINPolicy(), Logger: s.cfg.Logger}
+	if s.oidc != nil {
+		cfg.Requester = s.oidc.Requester
+	}
+	h, err := webui.New(cfg)
 	if err != nil {
 		return fmt.Errorf("server: login page: %w", err)
 	}

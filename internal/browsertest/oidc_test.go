@@ -49,6 +49,9 @@ func TestBrowserOIDCRelyingParty(t *testing.T) {
 	if s := b.waitScreen("screen-pin", time.Minute); !strings.Contains(eval[string](b, 10*time.Second, `location.search`), "authRequestID=") {
 		t.Fatalf("the app's login did not reach the provider's PIN pad: %+v", s)
 	}
+	if shown := eval[string](b, 10*time.Second, `(document.querySelector('.requester') || {}).innerText || ''`); !strings.Contains(shown, l.Addr().String()) {
+		t.Errorf("the PIN pad names the site %q, want the app's %s", shown, l.Addr())
+	}
 	b.typePIN(pin)
 	deadline := time.Now().Add(loginTimeout)
 	for eval[string](b, 10*time.Second, `location.origin + location.pathname`) != appURL+"/" || !eval[bool](b, 10*time.Second, `!!document.getElementById('subject')`) {

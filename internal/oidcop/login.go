@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/polyroot/polyroot/internal/httpx"
 )
@@ -71,4 +72,23 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request) (*CompleteRe
 	}
 	p.cfg.Logger.InfoContext(r.Context(), "OpenID Connect login", "client_id", a.ClientID, "sub", login.Subject, "amr", login.AMR)
 	return &CompleteResponse{Redirect: p.callback(a.ID)}, nil
+}
+
+// Requester returns the host of the redirect URI of the pending auth request id: the
+// site the user will be sent back to, which the login page names so that the user can
+// tell it is the one they came from. false for an unknown, expired or completed
+// request.
+func (p *Provider) Requester(id string) (string, bool) {
+	if len(id) != 32 { // newID's 16 bytes of hex: no store lookup for anything else
+		return "", false
+	}
+	a, err := p.storage.authRequest(id)
+	if err != nil || a.Done() {
+		return "", false
+	}
+	u, err := url.Parse(a.RedirectURI)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	return u.Host, true
 }

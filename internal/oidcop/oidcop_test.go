@@ -165,3 +165,27 @@ func FuzzCompleteLogin(f *testing.F) {
 		}
 	})
 }
+
+func TestRequester(t *testing.T) {
+	p := testProvider(t)
+	id := p.newAuthRequest(t)
+	if host, ok := p.Requester(id); !ok || host != "shop.example" {
+		t.Fatalf("ok/pending: %q %v", host, ok)
+	}
+	for name, id := range map[string]string{
+		"fail/unknown": strings.Repeat("ab", 16),
+		"fail/short":   "nope",
+		"fail/long":    strings.Repeat("a", 1<<16),
+	} {
+		if host, ok := p.Requester(id); ok {
+			t.Errorf("%s: %q", name, host)
+		}
+	}
+	b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-1"})
+	if w := complete(p, string(b)); w.Code != 200 {
+		t.Fatalf("complete: %d %s", w.Code, w.Body)
+	}
+	if host, ok := p.Requester(id); ok {
+		t.Errorf("fail/done: %q", host)
+	}
+}

@@ -68,6 +68,10 @@ type Config struct {
 	// Logger hears of a missing WebAssembly build (once) and of template failures
 	// (default: discard).
 	Logger *slog.Logger
+	// Requester, when set, names the site that the OpenID Provider's auth request
+	// (the login page's authRequestID) came from and returns to, for the page to show
+	// (oidcop.Provider.Requester).
+	Requester func(authRequestID string) (string, bool)
 }
 
 // BundleOrigins returns the origins of the given DTA URLs, without repeats, for
@@ -297,6 +301,7 @@ type pageData struct {
 	WASMURL       string
 	WASMExecURL   string
 	StaticURLBase string
+	Requester     string // the site asking for the login, if any
 }
 
 func (h *handler) page(w http.ResponseWriter, r *http.Request, name string) {
@@ -305,6 +310,9 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request, name string) {
 		WASM: wasm, Exec: exec, ErrorScreens: errorScreens, CompletePath: CompletePath,
 		WASMURL: "/login/wasm/" + WASMFile, WASMExecURL: "/login/wasm/" + WASMExecFile, StaticURLBase: "/login/static/"}
 	d.Title = "Log in"
+	if id := r.URL.Query().Get("authRequestID"); name == "login" && id != "" && h.cfg.Requester != nil {
+		d.Requester, _ = h.cfg.Requester(id)
+	}
 	if name == "enrol" {
 		d.Title = "Enrol"
 	}

@@ -305,3 +305,37 @@ func TestScreens(t *testing.T) {
 		t.Error("the login page has an input element (the PIN must not be in the DOM)")
 	}
 }
+
+// TestRequester: the login page of an OpenID Provider's request names the site it
+// returns to, escaped; other pages and unknown requests name none.
+func TestRequester(t *testing.T) {
+	h, err := New(Config{WASMDir: fakeBuild(t), Requester: func(id string) (string, bool) {
+		switch id {
+		case "shop":
+			return "shop.example", true
+		case "evil":
+			return `<script>x</script>.example`, true
+		}
+		return "", false
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, target, want, not string }{
+		{"ok/named", "/login?authRequestID=shop", "for <strong>shop.example</strong>", ""},
+		{"ok/escaped", "/login?authRequestID=evil", "&lt;script&gt;x&lt;/script&gt;.example", "<script>x"},
+		{"ok/unknown-request", "/login?authRequestID=nope", "", `class="requester"`},
+		{"ok/no-request", "/login", "", `class="requester"`},
+		{"ok/enrol-page", "/login/enrol?authRequestID=shop", "", "shop.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := get(t, h, "GET", tc.target).Body.String()
+			if tc.want != "" && !strings.Contains(body, tc.want) {
+				t.Errorf("the page does not contain %q", tc.want)
+			}
+			if tc.not != "" && strings.Contains(body, tc.not) {
+				t.Errorf("the page contains %q", tc.not)
+			}
+		})
+	}
+}
