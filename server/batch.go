@@ -15,7 +15,7 @@ import (
 // LoginBatchWindow).
 const (
 	defaultBatchSize   = 64
-	defaultBatchWindow = 2 * time.Millisecond
+	defaultBatchWindow = 10 * time.Millisecond
 	// batchFailureLimit is the share of failing pass 2 (wrong PINs and refused
 	// identities) above which the batcher checks each pass 2 alone: a failing item
 	// costs its batch about 2·log₂(size) extra pairing checks while it is split, so

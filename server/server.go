@@ -77,7 +77,7 @@ type Config struct {
 	DTAProbeInterval time.Duration
 	// LoginBatchSize is the most pass-2 messages checked together under load (default
 	// 64; 1 checks each alone, in its own request). LoginBatchWindow is how long a
-	// batch waits for more while the server is loaded (default 2 ms; negative: never).
+	// batch waits for more while the server is loaded (default 10 ms; negative: never).
 	// An idle server checks a pass 2 at once either way.
 	LoginBatchSize   int
 	LoginBatchWindow time.Duration

@@ -284,7 +284,7 @@ func TestServerExampleConfig(t *testing.T) {
 	want.ShutdownTimeout = duration(30 * time.Second)
 	want.Log.Format, want.Log.Level = "text", "info"
 	want.Rate.PerSecond, want.Rate.Burst = 50, 100
-	want.Login = loginConfig{BatchSize: 64, BatchWindow: duration(2 * time.Millisecond), PointCache: 65536}
+	want.Login = loginConfig{BatchSize: 64, BatchWindow: duration(10 * time.Millisecond), PointCache: 65536}
 	want.Keystore.Type = "file"
 	want.Keystore.Vault.Mount, want.Keystore.Vault.AppRoleMount = "secret", "approle"
 	want.Store = storeBolt
@@ -314,7 +314,7 @@ func TestServerExampleConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		edited := strings.NewReplacer("batch_size = 64", "batch_size = 16", `batch_window = "2ms"`, `batch_window = "0s"`,
+		edited := strings.NewReplacer("batch_size = 64", "batch_size = 16", `batch_window = "10ms"`, `batch_window = "0s"`,
 			"point_cache = 65536", "point_cache = 0").Replace(string(raw))
 		path := filepath.Join(filepath.Dir(cfg), "login-test.toml") // beside the example: its relative paths resolve
 		if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {

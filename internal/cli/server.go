@@ -37,7 +37,7 @@ const (
 	defaultMaxFailuresPerDay   = 10
 	defaultLoginBatchSize      = 64
 	maxLoginBatchSize          = 1024
-	defaultLoginBatchWindow    = 2 * time.Millisecond
+	defaultLoginBatchWindow    = 10 * time.Millisecond
 	defaultLoginPointCache     = 1 << 16
 	defaultTokenTTL            = 15 * time.Minute
 	defaultCodeTTL             = 24 * time.Hour
