@@ -985,52 +985,6 @@ func randHex(n int) func() (string, error) {
 	}
 }
 
-// portPicker hands out loopback addresses that differ from each other and from those
-// already taken: it keeps each picked port's listener open until close, so that the
-// system cannot give the same free port twice.
-type portPicker struct {
-	taken map[string]bool
-	held  []net.Listener
-}
-
-// pick returns a loopback address on port, or on a free port when port is 0.
-func (p *portPicker) pick(port int) (string, error) {
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			return "", err
-		}
-		p.held = append(p.held, l)
-		if a := l.Addr().String(); !p.taken[a] {
-			p.taken[a] = true
-			return a, nil
-		}
-		if port != 0 {
-			return "", fmt.Errorf("devnet: port %d is already used by this devnet", port)
-		}
-	}
-	return "", errors.New("devnet: no free loopback port")
-}
-
-// hold checks that addr, one of this devnet's, is free, and keeps it until close.
-func (p *portPicker) hold(addr, what string) error {
-	p.taken[addr] = true
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("devnet: port %d (%s, kept in devnet.json since the devnet's first start) is not free (%w): "+
-			"is this devnet already running? Stop what uses the port, or start a new devnet in another --dir "+
-			"(with another --base-port)", portOf("tcp://"+addr), what, cause(err))
-	}
-	p.held = append(p.held, l)
-	return nil
-}
-
-func (p *portPicker) close() {
-	for _, l := range p.held {
-		l.Close()
-	}
-}
-
 // cause is a listen error without the operation and address (the message names
 // them): "bind: address already in use".
 func cause(err error) error {
