@@ -3,10 +3,10 @@ package devnet
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"os"
 	"strconv"
+
+	"github.com/polyroot/polyroot/internal/freeport"
 )
 
 // portPicker hands out loopback addresses that differ from each other and from those
@@ -17,27 +17,21 @@ type portPicker struct {
 	held  []net.Listener
 }
 
-// pick returns a loopback address on port, or on a free port when port is 0.
-//
-// A free port is drawn from below the kernel's ephemeral range (freePortRange), not
-// asked of the kernel with port 0: the devnet releases its ports between picking
-// them and starting its services, and a port of the ephemeral range can be taken in
-// that moment by any outgoing connection on the machine (a test run saw "DTA 1:
-// metrics listen: bind: address already in use" so). Below that range only a
-// listener that names the port can take it.
+// pick returns a loopback address on port, or on a free port when port is 0: one
+// from below the kernel's ephemeral range (package freeport), since the devnet
+// releases its ports between picking them and starting its services (a test run saw
+// "DTA 1: metrics listen: bind: address already in use" when they came from port 0).
 func (p *portPicker) pick(port int) (string, error) {
-	lo, hi := freePortRange()
-	for range 200 {
-		try := port
+	for range 100 {
+		var l net.Listener
+		var err error
 		if port == 0 {
-			try = lo + rand.IntN(hi-lo)
+			l, err = freeport.Listen()
+		} else {
+			l, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(try))
 		if err != nil {
-			if port != 0 {
-				return "", err
-			}
-			continue // in use: draw another
+			return "", err
 		}
 		p.held = append(p.held, l)
 		if a := l.Addr().String(); !p.taken[a] {
@@ -49,21 +43,6 @@ func (p *portPicker) pick(port int) (string, error) {
 		}
 	}
 	return "", errors.New("devnet: no free loopback port")
-}
-
-// freePortRange is the range [lo, hi) of ports the devnet picks free ones from: the
-// 12,768 ports below the start of Linux's ephemeral range
-// (/proc/sys/net/ipv4/ip_local_port_range, 32768 by default), or 20000 to 32767
-// where that file cannot be read.
-func freePortRange() (lo, hi int) {
-	hi = 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		var first, last int
-		if _, err := fmt.Sscan(string(b), &first, &last); err == nil && first > 2048 {
-			hi = first
-		}
-	}
-	return max(1024, hi-12768), hi
 }
 
 // hold checks that addr, one of this devnet's, is free, and keeps it until close.

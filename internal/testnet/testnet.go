@@ -16,6 +16,8 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/polyroot/polyroot/internal/freeport"
 )
 
 // A Relay forwards TCP connections from its loopback address to a target until Cut;
@@ -33,7 +35,9 @@ type Relay struct {
 // NewRelay starts a relay to target (host:port) on a free loopback port.
 func NewRelay(t testing.TB, target string) *Relay {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// Below the ephemeral range: Restore listens on the same port again after a cut,
+	// and no outgoing connection can have taken it meanwhile.
+	l, err := freeport.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
