@@ -34,23 +34,28 @@ const (
 // size items instead of one 2-pairing each. The key schedule stays with each login
 // (ServerSession.Conclude), so only the equation is shared.
 //
-// It takes what has arrived: a worker (one per CPU) that finds one pass 2 waiting
-// checks it at once, so an idle server adds no latency; while others are waiting too
-// (the server is loaded) it collects more for at most window, or until size. A login
-// therefore waits at most window plus the checking of one batch, which under load is
-// less than it would wait for a CPU behind unbatched checks. While failures are
-// frequent (batchFailureLimit) every pass 2 is checked alone.
+// It takes what has arrived: one collector forms the batches and hands each to a
+// free checker (one per CPU). A pass 2 that finds the server idle is checked at once,
+// so an idle server adds no latency; while others are waiting too (the server is
+// loaded) the collector takes more for at most window, or until size, and while
+// every checker is busy the batch in hand keeps growing up to size. A login therefore
+// waits at most window plus the checking of the batches ahead of it, which under load
+// is less than it would wait for a CPU behind unbatched checks. One collector for all
+// checkers keeps the batches as large as the arrivals allow: a collector per checker
+// would split them. While failures are frequent (batchFailureLimit) every pass 2 is
+// checked alone.
 //
 // A refused identity's pass 2 goes into a batch as a pair that never verifies
 // (pairing.BatchItem.Reject): it costs its batch what a wrong PIN costs, so neither
 // the answer nor its time tells a refused identity from a wrong PIN, nor a blocked
 // identity's right PIN from a wrong one.
 type batcher struct {
-	queue  chan *batchJob
-	size   int
-	window time.Duration
-	stop   chan struct{}
-	done   sync.WaitGroup
+	queue   chan *batchJob
+	batches chan []*batchJob // unbuffered: a batch goes only to a free checker
+	size    int
+	window  time.Duration
+	stop    chan struct{}
+	done    sync.WaitGroup
 
 	mu       sync.Mutex
 	failures float64 // exponential average of the failing share
@@ -67,16 +72,19 @@ type batchJob struct {
 
 func newBatcher(size int, window time.Duration, m *metrics) *batcher {
 	b := &batcher{
-		queue:  make(chan *batchJob, 4*size),
-		size:   size,
-		window: window,
-		stop:   make(chan struct{}),
-		sizes:  m.batchSize,
-		wait:   m.batchWait,
+		queue:   make(chan *batchJob, 4*size),
+		batches: make(chan []*batchJob),
+		size:    size,
+		window:  window,
+		stop:    make(chan struct{}),
+		sizes:   m.batchSize,
+		wait:    m.batchWait,
 	}
+	b.done.Add(1)
+	go b.formBatches()
 	for range runtime.GOMAXPROCS(0) {
 		b.done.Add(1)
-		go b.work()
+		go b.checkBatches()
 	}
 	return b
 }
@@ -95,29 +103,64 @@ func (b *batcher) close() {
 	b.done.Wait()
 }
 
-func (b *batcher) work() {
+// formBatches is the collector: it forms each batch (collect) and hands it to a free
+// checker, adding what arrives while none is free.
+func (b *batcher) formBatches() {
 	defer b.done.Done()
-	jobs := make([]*batchJob, 0, b.size)
 	for {
+		var jobs []*batchJob
 		select {
 		case <-b.stop:
 			return
 		case j := <-b.queue:
-			jobs = b.collect(append(jobs[:0], j))
+			jobs = b.collect(append(make([]*batchJob, 0, b.size), j))
 		}
-		b.check(jobs)
+		size, _ := b.batchSize()
+		for handed := false; !handed; {
+			more := b.queue
+			if len(jobs) >= size {
+				more = nil // full: only hand it over
+			}
+			select {
+			case b.batches <- jobs:
+				handed = true
+			case j := <-more:
+				jobs = append(jobs, j)
+			case <-b.stop:
+				return
+			}
+		}
 	}
+}
+
+// checkBatches is a checker: it checks the batches the collector hands it.
+func (b *batcher) checkBatches() {
+	defer b.done.Done()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case jobs := <-b.batches:
+			b.check(jobs)
+		}
+	}
+}
+
+// batchSize is the most pass 2 a batch takes now (1 while failures are frequent), and
+// whether the server was loaded at the last batch.
+func (b *batcher) batchSize() (size int, loaded bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failures > batchFailureLimit {
+		return 1, b.loaded
+	}
+	return b.size, b.loaded
 }
 
 // collect adds to jobs what is waiting, and while the server is loaded what arrives
 // within the window, up to the batch size (1 while failures are frequent).
 func (b *batcher) collect(jobs []*batchJob) []*batchJob {
-	b.mu.Lock()
-	size, loaded := b.size, b.loaded
-	if b.failures > batchFailureLimit {
-		size = 1
-	}
-	b.mu.Unlock()
+	size, loaded := b.batchSize()
 	n := len(jobs)
 	jobs = b.drain(jobs, size)
 	// Let the goroutines that are ready to run go first: under load, they are
