@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/freeport"
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/testbin"
 	"github.com/polyroot/polyroot/internal/testdomain"
@@ -39,7 +39,7 @@ func oneDTA(b *testing.B) (string, ed25519.PrivateKey, *testbin.Child) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := freeport.Listen() // below the ephemeral range: still free when the child listens
 	if err != nil {
 		b.Fatal(err)
 	}
