@@ -27,6 +27,10 @@ func HashToG1(msg, dst []byte) *G1 {
 	return &G1{ct: p}
 }
 
+// errOffCurve is the decoders' answer to an x-coordinate that is not canonical or has
+// no point of the curve above it.
+var errOffCurve = fmt.Errorf("%w: x-coordinate not canonical or not on the curve", ErrEncoding)
+
 // checkFlags enforces the length and the flag bits of a compressed encoding: the
 // compression bit set, the infinity bit clear (the identity is never accepted).
 func checkFlags(b []byte, size int) error {

@@ -8,7 +8,6 @@ package pairing
 
 import (
 	"bytes"
-	"fmt"
 	"math/big"
 
 	circl "github.com/cloudflare/circl/ecc/bls12381"
@@ -43,7 +42,7 @@ func DecodeG1(b []byte) (*G1, error) {
 	var p G1
 	// Decode without the subgroup check first, to tell the two failures apart.
 	if err := bls.NewDecoder(bytes.NewReader(b), bls.NoSubgroupChecks()).Decode(&p.pub); err != nil {
-		return nil, fmt.Errorf("%w: x-coordinate not canonical or not on the curve", ErrEncoding)
+		return nil, errOffCurve
 	}
 	if !p.pub.IsInSubGroup() {
 		return nil, ErrSubgroup
@@ -58,7 +57,7 @@ func DecodeG2(b []byte) (*G2, error) {
 	}
 	var p G2
 	if err := bls.NewDecoder(bytes.NewReader(b), bls.NoSubgroupChecks()).Decode(&p.pub); err != nil {
-		return nil, fmt.Errorf("%w: x-coordinate not canonical or not on the curve", ErrEncoding)
+		return nil, errOffCurve
 	}
 	if !p.pub.IsInSubGroup() {
 		return nil, ErrSubgroup

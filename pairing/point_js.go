@@ -7,8 +7,6 @@ package pairing
 // batch.go, loginpoints.go) is not built here.
 
 import (
-	"fmt"
-
 	circl "github.com/cloudflare/circl/ecc/bls12381"
 	"github.com/cloudflare/circl/ecc/bls12381/ff"
 )
@@ -33,7 +31,7 @@ func DecodeG1(b []byte) (*G1, error) {
 		raw := [G1Size]byte(b)
 		raw[0] &= 0x1f
 		if x.UnmarshalBinary(raw[:]) != nil {
-			return nil, fmt.Errorf("%w: x-coordinate not canonical or not on the curve", ErrEncoding)
+			return nil, errOffCurve
 		}
 		rhs.Sqr(&x)
 		rhs.Mul(&rhs, &x)
@@ -41,7 +39,7 @@ func DecodeG1(b []byte) (*G1, error) {
 		four.SetUint64(4)
 		rhs.Add(&rhs, &four) // x³ + 4
 		if y.Sqrt(&rhs) == 0 {
-			return nil, fmt.Errorf("%w: x-coordinate not canonical or not on the curve", ErrEncoding)
+			return nil, errOffCurve
 		}
 		return nil, ErrSubgroup
 	}
@@ -59,7 +57,7 @@ func DecodeG2(b []byte) (*G2, error) {
 		raw := [G2Size]byte(b)
 		raw[0] &= 0x1f
 		if x.UnmarshalBinary(raw[:]) != nil {
-			return nil, fmt.Errorf("%w: x-coordinate not canonical or not on the curve", ErrEncoding)
+			return nil, errOffCurve
 		}
 		rhs.Sqr(&x)
 		rhs.Mul(&rhs, &x)
@@ -67,7 +65,7 @@ func DecodeG2(b []byte) (*G2, error) {
 		b4[1].SetUint64(4)
 		rhs.Add(&rhs, &b4) // x³ + 4(1 + i)
 		if y.Sqrt(&rhs) == 0 {
-			return nil, fmt.Errorf("%w: x-coordinate not canonical or not on the curve", ErrEncoding)
+			return nil, errOffCurve
 		}
 		return nil, ErrSubgroup
 	}
