@@ -30,6 +30,10 @@ var (
 	hpkeKEMSuiteID = []byte{'K', 'E', 'M', 0x00, 0x20}
 )
 
+// hpkePSKIDHash is the key schedule's psk_id_hash: base mode has no PSK ID, so it is
+// the same for every message.
+var hpkePSKIDHash = labeledExtract(hpkeSuiteID, nil, "psk_id_hash", nil)
+
 // errHPKEKey reports a public key of small order: the Diffie–Hellman result would be
 // all zero, which RFC 9180 (7.1.4) requires both sides to refuse.
 var errHPKEKey = errors.New("wire: X25519 key of small order")
@@ -58,7 +62,7 @@ func hpkeSharedSecret(dh, enc, pkR *x25519.Key) []byte {
 // the base nonce, which is the nonce of the context's first and only message.
 func hpkeKeySchedule(sharedSecret, info []byte) (key, nonce []byte) {
 	ctx := []byte{0x00} // mode_base
-	ctx = append(ctx, labeledExtract(hpkeSuiteID, nil, "psk_id_hash", nil)...)
+	ctx = append(ctx, hpkePSKIDHash...)
 	ctx = append(ctx, labeledExtract(hpkeSuiteID, nil, "info_hash", info)...)
 	secret := labeledExtract(hpkeSuiteID, sharedSecret, "secret", nil)
 	return labeledExpand(hpkeSuiteID, secret, "key", ctx, chacha20poly1305.KeySize),
