@@ -15,15 +15,31 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 )
 
-// Listen listens on 127.0.0.1 at a port drawn from Range, trying others while the
-// drawn ones are in use.
+// next is the offset in Range of the next port Listen tries: a process starts at a
+// random place and goes on from there, so it never hands out a port twice (until it
+// has gone round the range) — a devnet stopped and restarted keeps its ports, and
+// another devnet of the same process cannot have picked one of them meanwhile — and two
+// processes meet only where their runs of ports overlap.
+var next = struct {
+	sync.Mutex
+	off int
+}{off: -1}
+
+// Listen listens on 127.0.0.1 at the next port of Range that is free.
 func Listen() (net.Listener, error) {
 	lo, hi := Range()
+	next.Lock()
+	defer next.Unlock()
+	if next.off < 0 {
+		next.off = rand.IntN(hi - lo)
+	}
 	for range 200 {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lo+rand.IntN(hi-lo)))
-		if err == nil {
+		port := lo + next.off%(hi-lo)
+		next.off = (next.off + 1) % (hi - lo)
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
 			return l, nil
 		}
 	}
