@@ -20,7 +20,7 @@ INTEGRATION_ENV := POLYROOT_INTEGRATION=1 POLYROOT_VAULT_BIN=$(VAULT_BIN) POLYRO
 # Packages with goroutines or shared state, run again under the race detector.
 RACE_PKGS := ./pairing/... ./dta/... ./server/... ./client/... ./internal/...
 
-.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault geth solc contracts postgres chromium
+.PHONY: build test unit race fuzz-short fuzz bench lint demo vectors vault geth node solc contracts postgres chromium
 
 # `polyroot version` names this build: the checkout's `git describe` (this machine builds
 # with -buildvcs=false, and a container build has no .git), set at link time.
@@ -38,7 +38,7 @@ build:
 	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" bin/wasm_exec.js
 
 ## test: everything CI runs — vet, unit/property/known-answer tests, race detector, short fuzz runs.
-test: build vault geth solc postgres chromium
+test: build vault geth node solc postgres chromium
 	$(GO) vet ./...
 	$(MAKE) unit race fuzz-short
 
@@ -90,9 +90,19 @@ vault:
 	  mv $(VAULT_BIN).tmp $(VAULT_BIN); \
 	}
 
+## node: Node.js and npm, for solc (below) and for running the browser client's
+## WebAssembly tests (internal/wasmclient): Debian's nodejs and npm packages, installed
+## when node or npm is not on PATH.
+node:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Debian's nodejs and npm packages (apt-get) for solc and the WebAssembly tests"; \
+	  sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm; \
+	}
+
 ## solc: the pinned solc npm package, installed from the committed lock into
 ## ledger/contracts/node_modules (git-ignored) when it is missing or another version.
-solc:
+solc: node
 	@node -e 'process.exit(require("./$(CONTRACTS_DIR)/node_modules/solc/package.json").version === "$(SOLC_VERSION)" ? 0 : 1)' 2>/dev/null || { \
 	  echo "installing solc $(SOLC_VERSION) into $(CONTRACTS_DIR)/node_modules (npm ci)"; \
 	  cd $(CONTRACTS_DIR) && npm ci --no-audit --no-fund; \
