@@ -7,6 +7,7 @@
 package httpx
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -102,25 +104,50 @@ func WithRequestID(next http.Handler) http.Handler {
 	})
 }
 
-// A RateLimiter limits requests per client address with a token bucket each, and
-// answers 429 with Retry-After beyond the limit.
+// A RateLimiter limits requests per client with a token bucket each, and answers 429
+// with Retry-After beyond the limit.
+//
+// A client is an IPv4 address, or an IPv6 /64 (an IPv4-mapped IPv6 address counts as
+// the IPv4 address): one host, or one customer's network, commonly holds a whole /64,
+// so keying on full IPv6 addresses would hand it 2⁶⁴ buckets.
+//
+// The buckets are bounded, and each request costs O(1) under the lock: they are kept
+// in least-recently-used order, a bucket idle for maxClientIdle is forgotten (it is
+// found at the back, so each is dropped once, not looked for by scanning), and at
+// maxRateClients the least recently used one makes room for a new client. The price is
+// that a flood from that many distinct sources between two requests of a client
+// forgets the client's bucket, which then starts full again: the client may get up to
+// one burst more than its limit. A busy client, used recently, is the last to go, and
+// memory and time stay bounded under any flood.
 type RateLimiter struct {
 	limit     rate.Limit
 	burst     int
-	mu        sync.Mutex
-	clients   map[string]*clientLimiter
+	now       func() time.Time
 	logger    *slog.Logger
 	throttled prometheus.Counter // may be nil
+
+	mu      sync.Mutex
+	clients map[string]*list.Element // of *clientLimiter, by rateKey
+	lru     list.List                // the clientLimiters, most recently used first
 }
 
+// maxRateClients bounds the buckets of a RateLimiter (a few hundred bytes each).
+const maxRateClients = 1 << 14
+
+// maxClientIdle is how long a RateLimiter keeps the bucket of a client that sends
+// nothing.
+const maxClientIdle = time.Minute
+
 type clientLimiter struct {
+	key  string
 	lim  *rate.Limiter
 	seen time.Time
 }
 
-// NewRateLimiter allows each client perSecond requests on average, burst at once.
+// NewRateLimiter allows each client (an IPv4 address or an IPv6 /64) perSecond
+// requests on average, burst at once.
 func NewRateLimiter(perSecond float64, burst int, logger *slog.Logger) *RateLimiter {
-	return &RateLimiter{limit: rate.Limit(perSecond), burst: burst, clients: map[string]*clientLimiter{}, logger: logger}
+	return &RateLimiter{limit: rate.Limit(perSecond), burst: burst, now: time.Now, clients: map[string]*list.Element{}, logger: logger}
 }
 
 // CountThrottled makes l count the requests it refuses in c (see NewThrottledCounter),
@@ -143,10 +170,10 @@ func NewThrottledCounter(service string) prometheus.Counter {
 // Wrap applies the limit to next.
 func (l *RateLimiter) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := clientAddress(r)
-		res := l.limiter(host).Reserve()
-		if delay := res.Delay(); delay > 0 {
-			res.Cancel()
+		now := l.now()
+		res := l.limiter(rateKey(clientAddress(r)), now).ReserveN(now, 1)
+		if delay := res.DelayFrom(now); delay > 0 {
+			res.CancelAt(now)
 			if l.throttled != nil {
 				l.throttled.Inc()
 			}
@@ -158,24 +185,45 @@ func (l *RateLimiter) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-func (l *RateLimiter) limiter(host string) *rate.Limiter {
+// limiter returns the bucket of the client key at now, O(1): see RateLimiter.
+func (l *RateLimiter) limiter(key string, now time.Time) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
-	if len(l.clients) > 10000 { // forget clients idle for a minute
-		for h, c := range l.clients {
-			if now.Sub(c.seen) > time.Minute {
-				delete(l.clients, h)
-			}
-		}
+	for e := l.lru.Back(); e != nil && now.Sub(e.Value.(*clientLimiter).seen) > maxClientIdle; e = l.lru.Back() {
+		l.forget(e)
 	}
-	c, ok := l.clients[host]
-	if !ok {
-		c = &clientLimiter{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.clients[host] = c
+	if e, ok := l.clients[key]; ok {
+		c := e.Value.(*clientLimiter)
+		c.seen = now
+		l.lru.MoveToFront(e)
+		return c.lim
 	}
-	c.seen = now
+	if len(l.clients) >= maxRateClients {
+		l.forget(l.lru.Back())
+	}
+	c := &clientLimiter{key: key, lim: rate.NewLimiter(l.limit, l.burst), seen: now}
+	l.clients[key] = l.lru.PushFront(c)
 	return c.lim
+}
+
+// forget drops the bucket e; l.mu is held.
+func (l *RateLimiter) forget(e *list.Element) {
+	delete(l.clients, l.lru.Remove(e).(*clientLimiter).key)
+}
+
+// rateKey is the client a RateLimiter counts a request from addr (clientAddress)
+// against: an IPv4 address, or the /64 of an IPv6 one (IPv4-mapped ones as IPv4).
+// What does not parse as an IP address (a Unix socket's) is its own key.
+func rateKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64) // cannot fail for IPv6; drops the zone
+	return p.String()
 }
 
 type statusWriter struct {
