@@ -147,8 +147,10 @@ const (
 
 // A verdict is what done decides.
 type verdict struct {
-	ok    bool // a success stands (the identity was not blocked meanwhile)
-	tries int  // tries left
+	ok bool // a success stands (the identity was not blocked meanwhile)
+	// neutral: a neutral outcome stands (not counted: the identity was not blocked).
+	neutral bool
+	tries   int // tries left
 	// exceeded: this failure used up the daily budget and held the identity.
 	exceeded bool
 }
@@ -157,10 +159,13 @@ type verdict struct {
 // failure is counted in both counts; when it brings the window's count to perDay, the
 // identity is held until the registrar unblocks it. A success resets the consecutive
 // count only; it does not stand if the identity is blocked (by failures counted while
-// it was in flight, here or on another replica), and is then counted as a failure.
+// it was in flight, here or on another replica), and is then counted as a failure. So
+// is a neutral outcome (the right PIN, another channel) on a blocked identity: its
+// channel_binding_mismatch would tell whoever holds a stolen token that the PIN
+// just tried is right although the identity is blocked.
 func (f *failures) apply(r failRecord, outcome int, admitted bool, now time.Time) (failRecord, verdict) {
 	var v verdict
-	if outcome == outcomeSuccess && (!admitted || f.triesLeft(r, now) == 0) {
+	if outcome != outcomeFailure && (!admitted || f.triesLeft(r, now) == 0) {
 		outcome = outcomeFailure
 	}
 	switch outcome {
@@ -173,6 +178,8 @@ func (f *failures) apply(r failRecord, outcome int, admitted bool, now time.Time
 		if r.Day >= f.perDay && !r.Held {
 			r.Held, v.exceeded = true, true
 		}
+	case outcomeNeutral:
+		v.neutral = true
 	case outcomeSuccess:
 		v.ok = true
 		r.Count = 0
@@ -214,7 +221,7 @@ func (f *failures) done(id pairing.IDHash, known, admitted bool, outcome int, no
 			return verdict{}, err
 		}
 		next, v := f.apply(r, outcome, admitted, now)
-		if next == r || outcome == outcomeNeutral { // nothing to write
+		if next == r { // nothing to write
 			return v, nil
 		}
 	}

@@ -189,3 +189,37 @@ func TestUnknownIDHashesBounded(t *testing.T) {
 		t.Fatalf("the enrolled identity's count after restart: %d", n)
 	}
 }
+
+// TestFailureVerdicts: a success or a neutral outcome (the right PIN on another
+// channel) stands only while the identity is not blocked; on a blocked identity both
+// are counted failures, so that neither answer tells the PIN was right.
+func TestFailureVerdicts(t *testing.T) {
+	f := newFailures(3, 10, nil)
+	now := time.Now()
+	open := failRecord{Count: 1, Day: 1, DayStart: now}
+	blocked := failRecord{Count: 3, Day: 3, DayStart: now}
+	held := failRecord{Day: 10, DayStart: now, Held: true}
+	for _, tc := range []struct {
+		name     string
+		r        failRecord
+		outcome  int
+		admitted bool
+		ok, neut bool
+		count    int
+	}{
+		{"ok/success", open, outcomeSuccess, true, true, false, 0},
+		{"ok/neutral-not-counted", open, outcomeNeutral, true, false, true, 1},
+		{"fail/failure-counted", open, outcomeFailure, true, false, false, 2},
+		{"fail/success-blocked-meanwhile", blocked, outcomeSuccess, true, false, false, 4},
+		{"fail/neutral-blocked-meanwhile", blocked, outcomeNeutral, true, false, false, 4},
+		{"fail/neutral-held", held, outcomeNeutral, true, false, false, 1},
+		{"fail/neutral-not-admitted", open, outcomeNeutral, false, false, false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next, v := f.apply(tc.r, tc.outcome, tc.admitted, now)
+			if v.ok != tc.ok || v.neutral != tc.neut || next.Count != tc.count {
+				t.Fatalf("apply: ok=%v neutral=%v count=%d, want ok=%v neutral=%v count=%d", v.ok, v.neutral, next.Count, tc.ok, tc.neut, tc.count)
+			}
+		})
+	}
+}

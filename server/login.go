@@ -228,7 +228,7 @@ func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.
 	switch {
 	case err != nil:
 		return nil, err
-	case outcome == outcomeNeutral:
+	case v.neutral:
 		return nil, errBindingFailed
 	case !v.ok:
 		return nil, &loginFailure{tries: v.tries}
