@@ -22,6 +22,11 @@ import (
 // {"alg":"EdDSA","typ":"JWT"}.
 var compactHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"EdDSA","typ":"JWT"}`))
 
+// segmentEncoding decodes the payload and signature: strict, so that a non-zero
+// trailing bit is refused rather than dropped, as golang-jwt's WithStrictDecoding does
+// for verifyJWT (one string per ticket: see base64urlParts).
+var segmentEncoding = base64.RawURLEncoding.Strict()
+
 // verifyCompact verifies a ticket in the form Sign gives it, as verifyJWT would. ok is
 // false if the token is not in that form; verifyJWT then decides.
 func verifyCompact(token string, registrar ed25519.PublicKey, now time.Time) (c *claims, err error, ok bool) {
@@ -33,7 +38,7 @@ func verifyCompact(token string, registrar ed25519.PublicKey, now time.Time) (c 
 	if !found || strings.Contains(sig, ".") {
 		return nil, nil, false
 	}
-	body, err := base64.RawURLEncoding.DecodeString(payload)
+	body, err := segmentEncoding.DecodeString(payload)
 	if err != nil {
 		return nil, nil, false
 	}
@@ -42,7 +47,7 @@ func verifyCompact(token string, registrar ed25519.PublicKey, now time.Time) (c 
 		return nil, nil, false
 	}
 	// From here on the answer is verifyJWT's: the signature, then the times.
-	rawSig, err := base64.RawURLEncoding.DecodeString(sig)
+	rawSig, err := segmentEncoding.DecodeString(sig)
 	if err != nil || len(registrar) != ed25519.PublicKeySize ||
 		!ed25519.Verify(registrar, []byte(token[:len(header)+1+len(payload)]), rawSig) {
 		return nil, ErrInvalid, true

@@ -47,12 +47,14 @@ func Sign(t Ticket, registrar ed25519.PrivateKey) (string, error) {
 }
 
 // verifyJWT checks the signature, the algorithm and the times of a ticket with
-// golang-jwt and returns its claims.
+// golang-jwt and returns its claims. Its decoding is strict, as verifyCompact's: a
+// non-zero trailing bit would give one ticket several strings (see base64urlParts).
 func verifyJWT(token string, registrar ed25519.PublicKey, now time.Time) (*claims, error) {
 	var c jwtClaims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return registrar, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithExpirationRequired(),
+		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	switch {

@@ -79,6 +79,9 @@ func Verify(token string, registrar ed25519.PublicKey, domain, wantKind string, 
 	if len(token) > 4096 {
 		return nil, fmt.Errorf("%w: %d bytes", ErrInvalid, len(token))
 	}
+	if !base64urlParts(token) {
+		return nil, fmt.Errorf("%w: a byte outside base64url", ErrInvalid)
+	}
 	c, err, ok := verifyCompact(token, registrar, now)
 	if !ok {
 		c, err = verifyJWT(token, registrar, now)
@@ -87,6 +90,23 @@ func Verify(token string, registrar ed25519.PublicKey, domain, wantKind string, 
 		return nil, err
 	}
 	return c.ticket(domain, wantKind)
+}
+
+// base64urlParts reports whether token is made only of the base64url alphabet and the
+// dots between its parts. Each DTA keys its record of a ticket on the SHA-256 of the
+// token's string, so a ticket must have exactly one: with this, and the strict decoding
+// of both paths (no padding, no non-zero trailing bits), it has. The base64 decoders
+// skip CR and LF even when strict, so a variant with them would otherwise verify, and,
+// sent to the DTAs first, use up the genuine ticket's nonce.
+func base64urlParts(token string) bool {
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ticket checks the verified claims c against the domain and kind and returns the

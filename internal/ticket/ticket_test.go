@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -130,10 +131,23 @@ func FuzzVerify(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)-3])
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
+	f.Add(flipSigTrailingBit(f, good))
+	f.Add(good[:len(good)-40] + "\r\n" + good[len(good)-40:])
+	f.Add(good + "==")
 	f.Fuzz(func(t *testing.T, token string) {
 		got, err := Verify(token, pub, "d", KindClient, now)
-		if err == nil && (got.Domain != "d" || got.Kind != KindClient) {
+		if err != nil {
+			return
+		}
+		if got.Domain != "d" || got.Kind != KindClient {
 			t.Fatalf("accepted %+v", got)
+		}
+		// One string per ticket: what is accepted is the canonical encoding of its parts.
+		for _, part := range strings.Split(token, ".") {
+			b, _ := base64.RawURLEncoding.DecodeString(part)
+			if base64.RawURLEncoding.EncodeToString(b) != part {
+				t.Fatalf("accepted %q, not in its canonical encoding", token)
+			}
 		}
 	})
 }
