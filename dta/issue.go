@@ -123,10 +123,15 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	return s.respond(k, rec), nil
 }
 
-// idHash decodes the idhash of a ticket (checked by ticket.Verify).
+// idHash decodes the idhash of a ticket, which ticket.Verify checked (64 lower-case hex
+// digits, none for a server ticket). Anything else gives the zero IDHash: decoding
+// into the array directly would panic on more than 64 digits, and no input may make
+// the DTA panic, whatever a check elsewhere lets through.
 func idHash(tk *ticket.Ticket) pairing.IDHash {
 	var id pairing.IDHash
-	hex.Decode(id[:], []byte(tk.IDHash))
+	if b, err := hex.DecodeString(tk.IDHash); err == nil && len(b) == len(id) {
+		copy(id[:], b)
+	}
 	return id
 }
 

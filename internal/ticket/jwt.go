@@ -37,7 +37,7 @@ func Sign(t Ticket, registrar ed25519.PrivateKey) (string, error) {
 	}
 	c := jwtClaims{Kind: t.Kind, FirstSlot: t.FirstSlot, LastSlot: t.LastSlot, SealKey: t.SealKey,
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    "polyroot-registrar",
+			Issuer:    issuer,
 			Subject:   t.IDHash,
 			Audience:  jwt.ClaimStrings{t.Domain},
 			ExpiresAt: jwt.NewNumericDate(t.NotAfter),

@@ -4,7 +4,8 @@
 // key (EdDSA only; every other algorithm is refused).
 //
 // Security invariants: a Ticket is only returned by Verify after the signature, the
-// audience (the domain), the kind and the expiry have been checked; the nonce's
+// issuer, the audience (the domain), the kind, the expiry and the form of its fields
+// have been checked, and only for the one string that encodes it; the nonce's
 // single use is the verifier's caller's job (each DTA records the nonces it has seen).
 // Every ticket for shares (client, permit, server) names the X25519 key its shares are
 // sealed to (SealKey), so a ticket seen by someone else is useless to them: the DTAs
@@ -36,6 +37,10 @@ const MaxSlot = 1 << 40
 
 // SealKeySize is the length of an X25519 public key.
 const SealKeySize = 32
+
+// issuer is the iss of every ticket: Sign writes it and Verify requires it, so that a
+// token of another kind that the registrar's key might sign is not taken for a ticket.
+const issuer = "polyroot-registrar"
 
 // Errors of Verify, for errors.Is.
 var (
@@ -112,6 +117,9 @@ func base64urlParts(token string) bool {
 // ticket checks the verified claims c against the domain and kind and returns the
 // ticket.
 func (c *claims) ticket(domain, wantKind string) (*Ticket, error) {
+	if c.Issuer != issuer {
+		return nil, fmt.Errorf("%w: issuer %q", ErrInvalid, c.Issuer)
+	}
 	if len(c.Audience) != 1 || c.Audience[0] != domain {
 		return nil, ErrDomain
 	}
@@ -134,13 +142,22 @@ func (t *Ticket) validate() error {
 	if n, err := hex.DecodeString(t.Nonce); err != nil || len(n) != 16 {
 		return fmt.Errorf("%w: nonce must be 16 bytes of hex", ErrInvalid)
 	}
-	needID := t.Kind == KindClient || t.Kind == KindPermit || t.Kind == KindRevoke
-	if id, err := hex.DecodeString(t.IDHash); needID && (err != nil || len(id) != 32) {
-		return fmt.Errorf("%w: idhash must be 32 bytes of hex", ErrInvalid)
+	// One spelling per identity: the DTAs look a revocation up by this string, so an
+	// idhash in upper case would escape its identity's revocation. A server ticket
+	// names no identity; the DTAs log none for it.
+	switch t.Kind {
+	case KindClient, KindPermit, KindRevoke:
+		if !lowerHex(t.IDHash, 32) {
+			return fmt.Errorf("%w: idhash must be 32 bytes of lower-case hex", ErrInvalid)
+		}
+	case KindServer:
+		if t.IDHash != "" {
+			return fmt.Errorf("%w: a server ticket names no idhash", ErrInvalid)
+		}
 	}
 	switch t.Kind {
 	case KindClient, KindPermit, KindServer:
-		if k, err := hex.DecodeString(t.SealKey); err != nil || len(k) != SealKeySize || hex.EncodeToString(k) != t.SealKey {
+		if !lowerHex(t.SealKey, SealKeySize) {
 			return fmt.Errorf("%w: a %s ticket must name the %d-byte X25519 key its shares are sealed to", ErrInvalid, t.Kind, SealKeySize)
 		}
 	case KindRevoke:
@@ -154,4 +171,11 @@ func (t *Ticket) validate() error {
 		return fmt.Errorf("%w: permit slots %d..%d (at most %d, none beyond %d)", ErrInvalid, t.FirstSlot, t.LastSlot, MaxPermitSlots, uint64(MaxSlot))
 	}
 	return nil
+}
+
+// lowerHex reports whether s is n bytes in lower-case hex, as hex.EncodeToString
+// writes them.
+func lowerHex(s string, n int) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == n && hex.EncodeToString(b) == s
 }
