@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"syscall/js"
 
 	"github.com/polyroot/polyroot/internal/bundle"
@@ -75,18 +76,52 @@ func send(ctx context.Context, hc *fetchClient, method, u, bearer string, body [
 	if ra := resp.Get("headers").Call("get", "Retry-After"); ra.Type() == js.TypeString {
 		r.retryAfter = ra.String()
 	}
-	buf, err := awaitFetch(ctx, resp.Call("arrayBuffer"), abort)
-	if err != nil {
+	// A DTA or server must not make the tab hold more than limit bytes of its answer:
+	// one that says it is larger is refused unread, and every body is read as a stream,
+	// cancelled once past limit (a Content-Length can be absent, or count the bytes
+	// before a Content-Encoding the browser undoes).
+	tooLarge := fmt.Errorf("client: answer larger than %d bytes", limit)
+	if cl := resp.Get("headers").Call("get", "Content-Length"); cl.Type() == js.TypeString {
+		if n, err := strconv.ParseInt(cl.String(), 10, 64); err == nil && n > limit {
+			abort() // the body is not wanted: the connection need not carry it
+			return nil, tooLarge
+		}
+	}
+	body, within, err := readStream(ctx, resp.Get("body"), limit, abort)
+	switch {
+	case err != nil:
 		return nil, &url.Error{Op: method, URL: u, Err: err}
+	case !within:
+		return nil, tooLarge
 	}
-	arr := global.Get("Uint8Array").New(buf)
-	n := arr.Get("length").Int()
-	if int64(n) > limit {
-		return nil, fmt.Errorf("client: answer larger than %d bytes", limit)
-	}
-	r.body = make([]byte, n)
-	js.CopyBytesToGo(r.body, arr)
+	r.body = body
 	return r, nil
+}
+
+// readStream reads a fetch answer's body stream (null for no body) while it stays
+// within limit bytes; once past it, it cancels the stream and returns within false.
+func readStream(ctx context.Context, stream js.Value, limit int64, abort func()) (b []byte, within bool, err error) {
+	if stream.IsNull() || stream.IsUndefined() {
+		return nil, true, nil
+	}
+	reader := stream.Call("getReader")
+	for {
+		chunk, err := awaitFetch(ctx, reader.Call("read"), abort)
+		if err != nil {
+			return nil, false, err
+		}
+		if chunk.Get("done").Bool() {
+			return b, true, nil
+		}
+		v := chunk.Get("value")
+		n := v.Get("length").Int()
+		if int64(len(b))+int64(n) > limit {
+			reader.Call("cancel")
+			return nil, false, nil
+		}
+		b = append(b, make([]byte, n)...)
+		js.CopyBytesToGo(b[len(b)-n:], v)
+	}
 }
 
 // awaitFetch is jsawait.Await for the fetch of a request: a rejection says so.
