@@ -1,13 +1,21 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
 )
@@ -147,4 +155,98 @@ func TestReadinessFollowsDTAs(t *testing.T) {
 		t.Fatalf("readyz without keys: %d %+v", code, body)
 	}
 	h.srv.ready.Store(true)
+}
+
+// pingStore is a state database that counts its readiness checks (ping), holds each
+// until release is closed and then answers err.
+type pingStore struct {
+	stateStore
+	pings   atomic.Int32
+	release chan struct{}
+	err     error
+}
+
+func (p *pingStore) ping(context.Context) error {
+	p.pings.Add(1)
+	<-p.release
+	return p.err
+}
+
+// TestReadyzSharesStorageCheck: a flood of /readyz, at once and then one after the
+// other, asks the state database once (twice if it straddles storageCheckEvery), and
+// every answer is what a check of its own would have given: 200 "ready" while the
+// database answers, 503 "not_ready" naming storage, also shared, while it does not.
+func TestReadyzSharesStorageCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		body   readyzBody
+	}{
+		{"ok/database-answers", nil, http.StatusOK,
+			readyzBody{Status: "ready", Checks: map[string]string{"keys": "ok", "storage": "ok", "dtas": "ok"}}},
+		{"fail/database-down", errors.New("connection refused"), http.StatusServiceUnavailable,
+			readyzBody{Code: "not_ready", Message: "storage: the state database is not usable", Status: "not_ready",
+				Checks: map[string]string{"keys": "ok", "storage": "failing: the state database is not usable", "dtas": "ok"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &pingStore{release: make(chan struct{}), err: tc.err}
+			s := &Server{cfg: Config{Logger: slog.New(slog.DiscardHandler)}, store: st}
+			s.probe = newDTAProbe(&bundle.Bundle{}, nil, s.cfg.Logger, nil)
+			s.ready.Store(true)
+			readyz := s.newReadiness()
+			check := func(w *httptest.ResponseRecorder) {
+				t.Helper()
+				var b readyzBody
+				if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil || w.Code != tc.status || b.Code != tc.body.Code ||
+					b.Message != tc.body.Message || b.Status != tc.body.Status || !maps.Equal(b.Checks, tc.body.Checks) {
+					t.Errorf("readyz: %d %s", w.Code, w.Body)
+				}
+			}
+			const n = 50
+			answers := make([]*httptest.ResponseRecorder, n)
+			var wg sync.WaitGroup
+			for i := range answers {
+				answers[i] = httptest.NewRecorder()
+				wg.Go(func() { readyz.ServeHTTP(answers[i], httptest.NewRequest(http.MethodGet, "/readyz", nil)) })
+			}
+			time.Sleep(50 * time.Millisecond) // the callers pile up behind the first check
+			close(st.release)
+			wg.Wait()
+			for _, w := range answers {
+				check(w)
+			}
+			for range n {
+				w := httptest.NewRecorder()
+				readyz.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+				check(w)
+			}
+			if p := st.pings.Load(); p < 1 || p > 2 {
+				t.Fatalf("%d /readyz asked the state database %d times, want once or twice", 2*n, p)
+			}
+		})
+	}
+}
+
+// TestSharedCheck: a sharedCheck runs again once its last result is older than its
+// period, and a run does not end with the caller that started it (the others wait
+// for its result).
+func TestSharedCheck(t *testing.T) {
+	var runs atomic.Int32
+	c := &sharedCheck{every: 50 * time.Millisecond, timeout: time.Second, check: func(ctx context.Context) error {
+		runs.Add(1)
+		return ctx.Err()
+	}}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.run(gone); err != nil || runs.Load() != 1 {
+		t.Fatalf("a run started by a caller that is gone: %v, %d runs", err, runs.Load())
+	}
+	if err := c.run(context.Background()); err != nil || runs.Load() != 1 {
+		t.Fatalf("within the period: %v, %d runs", err, runs.Load())
+	}
+	time.Sleep(60 * time.Millisecond)
+	if err := c.run(context.Background()); err != nil || runs.Load() != 2 {
+		t.Fatalf("after the period: %v, %d runs", err, runs.Load())
+	}
 }
