@@ -253,7 +253,7 @@ func (c *Client) RenewPermits(ctx context.Context, serverURL string, pin []byte,
 	}
 	// A' = A: the renewal proves token and PIN without a permit, in slot 0.
 	pc := &pairing.Client{Domain: pairing.Domain{Name: c.domain.Name}, IDHash: id, Token: tk}
-	fr, _, err := c.exchange(ctx, serverURL, pc, pin, wire.StartRequest{Purpose: wire.PurposeRenew, Days: days})
+	fr, _, err := c.exchange(ctx, serverURL, pc, pin, wire.StartRequest{Purpose: wire.PurposeRenew, Days: days}, "")
 	if err != nil {
 		return err
 	}

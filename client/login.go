@@ -30,6 +30,21 @@ type Session struct {
 // Without a permit for the current period it fails with ErrPermitExpired: renew the
 // permits with RenewPermits.
 func (c *Client) Login(ctx context.Context, serverURL string, pin []byte) (*Session, error) {
+	return c.login(ctx, serverURL, pin, "")
+}
+
+// LoginForAuthRequest is Login made for an auth request of the auth server's OpenID
+// Provider (the authRequestID its login page was opened with): the access token
+// names the request, and only such a token completes it (POST /login/complete); a
+// token from Login completes none.
+func (c *Client) LoginForAuthRequest(ctx context.Context, serverURL string, pin []byte, authRequestID string) (*Session, error) {
+	if authRequestID == "" {
+		return nil, fmt.Errorf("client: no auth request to log in for")
+	}
+	return c.login(ctx, serverURL, pin, authRequestID)
+}
+
+func (c *Client) login(ctx context.Context, serverURL string, pin []byte, authRequest string) (*Session, error) {
 	c.mu.Lock()
 	st, id, tk := c.state, c.id, c.token
 	c.mu.Unlock()
@@ -54,7 +69,7 @@ func (c *Client) Login(ctx context.Context, serverURL string, pin []byte) (*Sess
 			return nil, fmt.Errorf("client: token file: permit of slot %d: %w", pc.Slot, err)
 		}
 	}
-	fr, key, err := c.exchange(ctx, serverURL, pc, pin, wire.StartRequest{})
+	fr, key, err := c.exchange(ctx, serverURL, pc, pin, wire.StartRequest{}, authRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +85,9 @@ func (c *Client) Login(ctx context.Context, serverURL string, pin []byte) (*Sess
 // another connection than pass 1: in both cases the server counted no PIN failure
 // (a mismatch is neutral) or the client cannot know the answer. A login_failed is
 // never retried, so a wrong PIN counts once. It returns the server's answer and the
-// session key only after the server's tag verified.
-func (c *Client) exchange(ctx context.Context, serverURL string, pc *pairing.Client, pin []byte, req wire.StartRequest) (*wire.FinishResponse, []byte, error) {
+// session key only after the server's tag verified. authRequest goes with pass 2
+// (wire.FinishRequest.AuthRequest).
+func (c *Client) exchange(ctx context.Context, serverURL string, pc *pairing.Client, pin []byte, req wire.StartRequest, authRequest string) (*wire.FinishResponse, []byte, error) {
 	startURL, err := c.o.serverURL(serverURL, "/v1/login/start")
 	if err != nil {
 		return nil, nil, err
@@ -84,7 +100,7 @@ func (c *Client) exchange(ctx context.Context, serverURL string, pc *pairing.Cli
 		pin = norm
 	}
 	for attempt := 0; ; attempt++ {
-		fr, key, err := c.passes(ctx, startURL, finishURL, pc, pin, req)
+		fr, key, err := c.passes(ctx, startURL, finishURL, pc, pin, req, authRequest)
 		var re *retryableError
 		if errors.As(err, &re) {
 			if attempt == 0 && ctx.Err() == nil {
@@ -108,7 +124,7 @@ func (e *retryableError) Unwrap() error { return e.err }
 // proves nothing about interception.
 var errConnectionChanged = errors.New("client: the connection changed between the login passes; try again")
 
-func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pairing.Client, pin []byte, req wire.StartRequest) (*wire.FinishResponse, []byte, error) {
+func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pairing.Client, pin []byte, req wire.StartRequest, authRequest string) (*wire.FinishResponse, []byte, error) {
 	sess, p1, err := pc.Start(rand.Reader, pin)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: %w", err)
@@ -137,7 +153,7 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 	}
 	b2, _ := p2.MarshalBinary()
 	var fr wire.FinishResponse
-	resp, err = postJSON(ctx, c.o.serverHTTP, finishURL, "", wire.FinishRequest{Pass2: b2}, &fr)
+	resp, err = postJSON(ctx, c.o.serverHTTP, finishURL, "", wire.FinishRequest{Pass2: b2, AuthRequest: authRequest}, &fr)
 	var se *statusError
 	var me *malformedError
 	switch {

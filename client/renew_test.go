@@ -147,7 +147,7 @@ func TestRenewalNoAccessToken(t *testing.T) {
 	pin := []byte("4921")
 	c := e.enroll(t, "carol@example.com", pin)
 	pc := &pairing.Client{Domain: pairing.Domain{Name: c.domain.Name}, IDHash: c.id, Token: c.token}
-	fr, key, err := c.exchange(context.Background(), e.url, pc, pin, wire.StartRequest{Purpose: wire.PurposeRenew})
+	fr, key, err := c.exchange(context.Background(), e.url, pc, pin, wire.StartRequest{Purpose: wire.PurposeRenew}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestRenewalNoAccessToken(t *testing.T) {
 	}
 	// The same renewal pass 1 offered as a login is refused: slot 0 is not current.
 	pc = &pairing.Client{Domain: pairing.Domain{Name: c.domain.Name}, IDHash: c.id, Token: c.token}
-	if _, _, err := c.exchange(context.Background(), e.url, pc, pin, wire.StartRequest{}); !errors.Is(err, ErrPermitExpired) {
+	if _, _, err := c.exchange(context.Background(), e.url, pc, pin, wire.StartRequest{}, ""); !errors.Is(err, ErrPermitExpired) {
 		t.Fatalf("renewal pass 1 as a login: %v", err)
 	}
 }

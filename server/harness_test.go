@@ -341,9 +341,12 @@ type loginOpts struct {
 	// unbound asks the server for a login without channel binding (as a browser
 	// does); the client binds to binding, nil by default.
 	unbound bool
-	renew   bool   // a permit renewal: no permit, slot 0, purpose "renew"
-	days    int    // of a renewal
-	purpose string // override of the purpose sent
+	renew   bool // a permit renewal: no permit, slot 0, purpose "renew"
+	// authRequest is sent with pass 2 (wire.FinishRequest.AuthRequest), as the
+	// OpenID Provider's login page does.
+	authRequest string
+	days        int    // of a renewal
+	purpose     string // override of the purpose sent
 	// finishAt is the server that gets pass 2 (default: the one that got pass 1),
 	// another replica on the same store.
 	finishAt *harness
@@ -408,7 +411,7 @@ func (h *harness) login(t testing.TB, c *tclient, pin string, o loginOpts) login
 	if o.beforeFinish != nil {
 		o.beforeFinish()
 	}
-	res.status, res.body = do(t, cl, "POST", finishURL+"/v1/login/finish", "", wire.FinishRequest{Pass2: b2}, &res.fin)
+	res.status, res.body = do(t, cl, "POST", finishURL+"/v1/login/finish", "", wire.FinishRequest{Pass2: b2, AuthRequest: o.authRequest}, &res.fin)
 	if res.status == 200 {
 		var f pairing.Finish
 		if err := f.UnmarshalBinary(res.fin.Finish); err != nil {

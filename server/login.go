@@ -25,11 +25,26 @@ var (
 	errUnknownSess   = httpx.Errorf(http.StatusNotFound, "unknown_session", "no such login session: it expired or was used; start again")
 	errBindingFailed = httpx.Errorf(http.StatusUnauthorized, "channel_binding_mismatch",
 		"the token and PIN are right but the client and the server see different TLS channels: something intercepts the connection")
-	errBadPurpose  = httpx.Errorf(http.StatusBadRequest, "bad_request", `purpose must be "", "login" or "renew"`)
-	errRenewSlot   = httpx.Errorf(http.StatusBadRequest, "bad_request", "a renewal's pass 1 is made without a permit and has slot 0")
-	errLoginDays   = httpx.Errorf(http.StatusBadRequest, "bad_request", "days is only for a renewal")
-	errRenewalDays = httpx.Errorf(http.StatusBadRequest, "bad_request", "days must be 0 to %d", maxPermitDays)
+	errBadPurpose     = httpx.Errorf(http.StatusBadRequest, "bad_request", `purpose must be "", "login" or "renew"`)
+	errRenewSlot      = httpx.Errorf(http.StatusBadRequest, "bad_request", "a renewal's pass 1 is made without a permit and has slot 0")
+	errLoginDays      = httpx.Errorf(http.StatusBadRequest, "bad_request", "days is only for a renewal")
+	errRenewalDays    = httpx.Errorf(http.StatusBadRequest, "bad_request", "days must be 0 to %d", maxPermitDays)
+	errBadAuthRequest = httpx.Errorf(http.StatusBadRequest, "bad_request", "auth_request must be at most 64 characters of [0-9A-Za-z_-]")
 )
+
+// validAuthRequest reports whether a FinishRequest's auth_request can be an auth
+// request's ID (or is empty): it goes into the access token as it is.
+func validAuthRequest(id string) bool {
+	if len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // maxLoginBody bounds login request bodies: pass 1 is 1352 bytes (1804 in base64),
 // with a domain name of at most 253 bytes and the purpose.
@@ -163,6 +178,9 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (_ *wire.FinishR
 	if err := p2.UnmarshalBinary(req.Pass2); err != nil {
 		return nil, false, errBadPass2
 	}
+	if !validAuthRequest(req.AuthRequest) {
+		return nil, false, errBadAuthRequest
+	}
 	now := s.cfg.Now()
 	p, err := s.store.takeSession(p2.SessionID, now)
 	if err != nil {
@@ -171,7 +189,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (_ *wire.FinishR
 	if p == nil {
 		return nil, false, errUnknownSess
 	}
-	resp, err := s.check(r, p, &p2, now)
+	resp, err := s.check(r, p, &p2, req.AuthRequest, now)
 	return resp, p.renew, err
 }
 
@@ -182,7 +200,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) (_ *wire.FinishR
 // what a wrong PIN costs) and, on failure, one synced write of a failure record of the same size. So
 // neither the answer nor the work tells a wrong PIN from an unknown, revoked, expired
 // or blocked identity, nor a blocked identity's right PIN from a wrong one.
-func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.Time) (*wire.FinishResponse, error) {
+func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, authRequest string, now time.Time) (*wire.FinishResponse, error) {
 	var binding []byte
 	if !p.unbound {
 		var err error
@@ -247,7 +265,7 @@ func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, now time.
 		s.cfg.Logger.InfoContext(r.Context(), "permits renewed", "idhash", hex.EncodeToString(id[:]), "first_slot", pt.FirstSlot, "last_slot", pt.LastSlot)
 		return &wire.FinishResponse{Finish: tag, ID: e.ID, Permit: pt}, nil
 	}
-	tok, exp, jti, err := s.issueToken(e.ID, id, loginMethods(e.Device, binding != nil), now)
+	tok, exp, jti, err := s.issueToken(e.ID, id, loginMethods(e.Device, binding != nil), authRequest, now)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +298,7 @@ func loginMethods(device, channelBound bool) []string {
 }
 
 // issueToken signs an access token for the app-level id, logged in by the methods amr.
-func (s *Server) issueToken(appID string, id pairing.IDHash, amr []string, now time.Time) (tok string, exp time.Time, jti string, err error) {
+func (s *Server) issueToken(appID string, id pairing.IDHash, amr []string, authRequest string, now time.Time) (tok string, exp time.Time, jti string, err error) {
 	var n [16]byte
 	if _, err := rand.Read(n[:]); err != nil {
 		return "", time.Time{}, "", err
@@ -289,7 +307,7 @@ func (s *Server) issueToken(appID string, id pairing.IDHash, amr []string, now t
 	now = now.Truncate(time.Second)
 	exp = now.Add(s.cfg.TokenTTL)
 	domain := s.domain.Name
-	c := middleware.Claims{IDHash: hex.EncodeToString(id[:]), AMR: amr, RegisteredClaims: jwt.RegisteredClaims{
+	c := middleware.Claims{IDHash: hex.EncodeToString(id[:]), AMR: amr, AuthRequest: authRequest, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: domain, Subject: appID, Audience: jwt.ClaimStrings{domain},
 		ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ID: jti,
 	}}

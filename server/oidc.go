@@ -114,7 +114,7 @@ func (s *Server) authenticateLogin(tok string, now time.Time) (*oidcop.Login, er
 	if c == nil || c.IssuedAt == nil {
 		return nil, errors.New("server: not an active access token")
 	}
-	return &oidcop.Login{Subject: c.Subject, TokenID: c.ID, AMR: c.AMR, AuthTime: c.IssuedAt.Time}, nil
+	return &oidcop.Login{Subject: c.Subject, TokenID: c.ID, AMR: c.AMR, AuthTime: c.IssuedAt.Time, AuthRequest: c.AuthRequest}, nil
 }
 
 // webRoutes adds the login pages and the OpenID Provider to the route table.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
@@ -40,8 +41,21 @@ type oidcEnv struct {
 	issuer string
 	op     *oidc.Provider
 	rp     oauth2.Config
-	// noRedirect is an HTTP client that shows redirects instead of following them.
+	// noRedirect is the user's browser: an HTTP client with cookies that shows
+	// redirects instead of following them.
 	noRedirect *http.Client
+}
+
+// newBrowser is a user agent of its own (cookies) that shows redirects instead of
+// following them.
+func newBrowser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Timeout: 30 * time.Second, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
 }
 
 // apiKey is the private_key_jwt client "api"'s signing key (P-256), kid "api-1".
@@ -74,9 +88,7 @@ func newOIDCEnv(t *testing.T) *oidcEnv {
 	return &oidcEnv{h: h, c: h.enrol(t, wire.EnrolmentRequest{ID: "alice@example.test"}, "2468"), issuer: issuer, op: op,
 		rp: oauth2.Config{ClientID: "shop", ClientSecret: rpSecret, Endpoint: op.Endpoint(), RedirectURL: rpRedirect,
 			Scopes: []string{oidc.ScopeOpenID, "profile"}},
-		noRedirect: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}}}
+		noRedirect: newBrowser(t)}
 }
 
 // redirect GETs u and returns the Location it redirects to.
@@ -105,21 +117,22 @@ func (o *oidcEnv) authorize(t *testing.T, verifier, nonce string) string {
 	return loc.Query().Get("authRequestID")
 }
 
-// accessToken logs in as the browser page does (unbound) and returns the access token.
-func (o *oidcEnv) accessToken(t *testing.T) string {
+// accessToken logs in as the browser page does (unbound, for auth request
+// authRequestID) and returns the access token.
+func (o *oidcEnv) accessToken(t *testing.T, authRequestID string) string {
 	t.Helper()
-	res := o.h.login(t, o.c, "2468", loginOpts{unbound: true})
+	res := o.h.login(t, o.c, "2468", loginOpts{unbound: true, authRequest: authRequestID})
 	if res.status != 200 {
 		t.Fatalf("login: %d %s", res.status, res.body)
 	}
 	return res.fin.AccessToken
 }
 
-// complete posts the login to /login/complete.
+// complete posts the login to /login/complete from the user's browser.
 func (o *oidcEnv) complete(t *testing.T, authRequestID, token string) (int, oidcop.CompleteResponse) {
 	t.Helper()
 	var out oidcop.CompleteResponse
-	st, _ := do(t, o.h.http, "POST", o.h.url+"/login/complete", "", oidcop.CompleteRequest{AuthRequestID: authRequestID, AccessToken: token}, &out)
+	st, _ := do(t, o.noRedirect, "POST", o.h.url+"/login/complete", "", oidcop.CompleteRequest{AuthRequestID: authRequestID, AccessToken: token}, &out)
 	return st, out
 }
 
@@ -127,7 +140,7 @@ func (o *oidcEnv) complete(t *testing.T, authRequestID, token string) (int, oidc
 func (o *oidcEnv) code(t *testing.T, verifier, nonce string) string {
 	t.Helper()
 	id := o.authorize(t, verifier, nonce)
-	st, res := o.complete(t, id, o.accessToken(t))
+	st, res := o.complete(t, id, o.accessToken(t, id))
 	if st != 200 {
 		t.Fatalf("complete: %d", st)
 	}
@@ -290,8 +303,9 @@ func TestOIDCRefusals(t *testing.T) {
 		}
 	})
 	t.Run("fail/login-token-used-twice", func(t *testing.T) {
-		tok := o.accessToken(t)
-		if st, _ := o.complete(t, o.authorize(t, verifier, "n"), tok); st != 200 {
+		id := o.authorize(t, verifier, "n")
+		tok := o.accessToken(t, id)
+		if st, _ := o.complete(t, id, tok); st != 200 {
 			t.Fatalf("first completion: %d", st)
 		}
 		if st, _ := o.complete(t, o.authorize(t, verifier, "n"), tok); st != 401 {
@@ -300,36 +314,103 @@ func TestOIDCRefusals(t *testing.T) {
 	})
 	t.Run("fail/request-completed-twice", func(t *testing.T) {
 		id := o.authorize(t, verifier, "n")
-		if st, _ := o.complete(t, id, o.accessToken(t)); st != 200 {
+		if st, _ := o.complete(t, id, o.accessToken(t, id)); st != 200 {
 			t.Fatalf("first completion: %d", st)
 		}
-		if st, _ := o.complete(t, id, o.accessToken(t)); st != 401 {
+		if st, _ := o.complete(t, id, o.accessToken(t, id)); st != 401 {
 			t.Fatalf("an auth request completed twice: %d", st)
 		}
 	})
 	t.Run("fail/bad-tokens", func(t *testing.T) {
 		id := o.authorize(t, verifier, "n")
-		stale, _, _, err := o.h.srv.issueToken("alice@example.test", o.c.id, []string{"mpin", "pin"}, time.Now().Add(-3*time.Minute))
+		stale, _, _, err := o.h.srv.issueToken("alice@example.test", o.c.id, []string{"mpin", "pin"}, id, time.Now().Add(-3*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, tok := range map[string]string{"empty": "", "garbage": "x.y.z", "stale": stale} {
+		for name, tok := range map[string]string{"empty": "", "garbage": "x.y.z", "stale": stale,
+			// A fresh token of a login made for no auth request (an app's), or another.
+			"app-login": o.accessToken(t, ""), "other-request": o.accessToken(t, o.authorize(t, verifier, "n"))} {
 			if st, _ := o.complete(t, id, tok); st != 401 {
 				t.Fatalf("%s token: %d", name, st)
 			}
 		}
-		if st, _ := o.complete(t, "no-such-request", o.accessToken(t)); st != 401 {
+		if st, _ := o.complete(t, id, o.accessToken(t, id)); st != 200 {
+			t.Fatalf("after the refusals: %d", st)
+		}
+		if st, _ := o.complete(t, "no-such-request", o.accessToken(t, "no-such-request")); st != 401 {
 			t.Fatalf("unknown auth request: %d", st)
 		}
 	})
+	t.Run("fail/auth-request-malformed", func(t *testing.T) {
+		for _, bad := range []string{"a b", "x/y", strings.Repeat("a", 65), "é"} {
+			if res := o.h.login(t, o.c, "2468", loginOpts{unbound: true, authRequest: bad}); res.status != 400 {
+				t.Fatalf("auth_request %q: %d %s", bad, res.status, res.body)
+			}
+		}
+	})
 	t.Run("fail/revoked-identity", func(t *testing.T) {
-		tok := o.accessToken(t)
 		id := o.authorize(t, verifier, "n")
+		tok := o.accessToken(t, id)
 		if st, body := do(t, o.h.http, "POST", o.h.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{ID: "alice@example.test"}, nil); st != 200 {
 			t.Fatalf("revoke: %d %s", st, body)
 		}
 		if st, _ := o.complete(t, id, tok); st != 401 {
 			t.Fatalf("a revoked identity's login completed an auth request: %d", st)
+		}
+	})
+}
+
+// TestOIDCOtherBrowser: an auth request belongs to the browser that started it. Who
+// starts an authorization at a relying party and sends its login page to someone else
+// gets nothing: the other browser cannot complete it, and the callback that issues
+// the code answers only the starting browser, and only once.
+func TestOIDCOtherBrowser(t *testing.T) {
+	o := newOIDCEnv(t)
+	verifier := oauth2.GenerateVerifier()
+	starter, other := o.noRedirect, newBrowser(t)
+	codeFrom := func(t *testing.T, browser *http.Client, callback string) string {
+		t.Helper()
+		resp, err := browser.Get(callback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc, _ := resp.Location(); loc != nil {
+			return loc.Query().Get("code")
+		}
+		return ""
+	}
+
+	t.Run("fail/completed-by-another-browser", func(t *testing.T) {
+		id := o.authorize(t, verifier, "n")
+		var out oidcop.CompleteResponse
+		st, _ := do(t, other, "POST", o.h.url+"/login/complete", "", oidcop.CompleteRequest{AuthRequestID: id, AccessToken: o.accessToken(t, id)}, &out)
+		if st != 401 {
+			t.Fatalf("another browser completed the auth request: %d", st)
+		}
+		if code := codeFrom(t, starter, o.issuer+"/authorize/callback?id="+id); code != "" {
+			t.Fatal("the callback issued a code for a request nobody completed")
+		}
+	})
+	t.Run("fail/callback-in-another-browser", func(t *testing.T) {
+		id := o.authorize(t, verifier, "n")
+		st, res := o.complete(t, id, o.accessToken(t, id))
+		if st != 200 {
+			t.Fatalf("complete: %d", st)
+		}
+		resp, err := other.Get(res.Redirect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("the callback answered another browser %d", resp.StatusCode)
+		}
+		if codeFrom(t, starter, res.Redirect) == "" {
+			t.Fatal("no code for the starting browser")
+		}
+		if code := codeFrom(t, starter, res.Redirect); code != "" {
+			t.Fatal("the callback issued a second code")
 		}
 	})
 }

@@ -197,7 +197,7 @@ func TestTokenRevocation(t *testing.T) {
 	})
 	t.Run("fail/invalid-tokens", func(t *testing.T) {
 		now := time.Now()
-		expired, _, _, err := h.srv.issueToken("alice", alice.id, nil, now.Add(-time.Hour))
+		expired, _, _, err := h.srv.issueToken("alice", alice.id, nil, "", now.Add(-time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -75,6 +75,9 @@ func TestBrowserLoginCompletesAuthRequest(t *testing.T) {
 	if claims.Subject != id || !slices.Contains(claims.AMR, middleware.MethodMPin) || slices.Contains(claims.AMR, middleware.MethodChannelBound) {
 		t.Errorf("the access token says sub %q amr %v, want %s, mpin and no tls-cb", claims.Subject, claims.AMR, id)
 	}
+	if claims.AuthRequest != "req-123" {
+		t.Errorf("the access token is for auth request %q, want the page's req-123", claims.AuthRequest)
+	}
 
 	// An error answer is shown, with the provider's message.
 	b.navigate(st.URL + "/login?authRequestID=req-stale")

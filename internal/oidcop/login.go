@@ -29,7 +29,8 @@ var errComplete = httpx.Errorf(http.StatusUnauthorized, "login_not_accepted",
 	"this login cannot complete the authorization: log in again from the application")
 
 // CompleteLogin serves POST /login/complete. The access token must come from a login
-// at most MaxLoginAge old and be active; it completes one auth request, once. Every
+// at most MaxLoginAge old, made for this auth request, and be active; it completes
+// one auth request, once. Every
 // refusal gets the same answer, so that a caller learns nothing about tokens or
 // auth requests it does not hold.
 func (p *Provider) CompleteLogin(w http.ResponseWriter, r *http.Request) {
@@ -49,11 +50,12 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request) (*CompleteRe
 	}
 	now := p.cfg.Now()
 	login, err := p.cfg.Authenticate(req.AccessToken, now)
-	if err != nil || login.TokenID == "" || now.Sub(login.AuthTime) > p.cfg.MaxLoginAge {
+	if err != nil || login.TokenID == "" || now.Sub(login.AuthTime) > p.cfg.MaxLoginAge ||
+		login.AuthRequest == "" || login.AuthRequest != req.AuthRequestID {
 		return nil, errComplete
 	}
 	a, err := p.storage.authRequest(req.AuthRequestID)
-	if err != nil || a.Done() {
+	if err != nil || a.Done() || !p.fromStartingBrowser(r, a.ID) {
 		return nil, errComplete
 	}
 	// The token is spent first: it completes this request or none.
@@ -71,7 +73,7 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request) (*CompleteRe
 		return nil, err
 	}
 	p.cfg.Logger.InfoContext(r.Context(), "OpenID Connect login", "client_id", a.ClientID, "sub", login.Subject, "amr", login.AMR)
-	return &CompleteResponse{Redirect: p.callback(a.ID)}, nil
+	return &CompleteResponse{Redirect: p.callbackURL(a.ID)}, nil
 }
 
 // Requester returns the host of the redirect URI of the pending auth request id: the

@@ -16,7 +16,9 @@
 //   - Redirect URIs are compared exactly with the registered ones.
 //   - A code is taken from the store once: a second use is refused, on any replica.
 //   - An access token completes one auth request, once, and only while fresh
-//     (Config.MaxLoginAge); CompleteLogin answers every refusal with one message.
+//     (Config.MaxLoginAge): the one its login was made for (Login.AuthRequest), so a
+//     token issued to an app, seen by its backend, a proxy or a log, completes none;
+//     CompleteLogin answers every refusal with one message.
 //   - ID tokens carry amr from the login: "mpin", "pin" for a person, "tls-cb" only
 //     when the login was bound to the client's TLS channel (never from a browser page).
 //   - Every piece of state (auth requests, codes, access tokens, logouts) is in the
@@ -75,6 +77,9 @@ type Login struct {
 	TokenID  string    // the access token's jti
 	AMR      []string  // authentication methods (RFC 8176)
 	AuthTime time.Time // when the login happened (the token's iat)
+	// AuthRequest is the auth request the login was made for (the token names it);
+	// the login completes that request and no other.
+	AuthRequest string
 }
 
 // Config configures a Provider.
@@ -110,11 +115,14 @@ type Config struct {
 
 // A Provider is the OpenID Provider of one domain.
 type Provider struct {
-	cfg      Config
-	op       *op.Provider
-	prefix   string // the issuer's path, where the routes are mounted
-	storage  *storage
-	callback func(requestID string) string
+	cfg         Config
+	op          *op.Provider
+	prefix      string // the issuer's path, where the routes are mounted
+	storage     *storage
+	callbackURL func(requestID string) string
+	// browserKey makes the cookies that tie an auth request to the browser that
+	// started it (browser.go).
+	browserKey [32]byte
 }
 
 // New checks cfg and builds the provider.
@@ -186,7 +194,8 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("oidcop: %w", err)
 	}
 	cb := op.AuthCallbackURL(p.op)
-	p.callback = func(id string) string { return cb(op.ContextWithIssuer(context.Background(), cfg.Issuer), id) }
+	p.callbackURL = func(id string) string { return cb(op.ContextWithIssuer(context.Background(), cfg.Issuer), id) }
+	p.browserKey = derivedKey(cfg.SigningKey, "polyroot oidcop browser of an auth request")
 	return p, nil
 }
 
@@ -211,8 +220,18 @@ func (p *Provider) Prefix() string { return p.prefix }
 
 // Handler serves the provider's endpoints under Prefix.
 func (p *Provider) Handler() http.Handler {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/authorize":
+			p.authorize(w, r)
+		case "/authorize/callback":
+			p.callback(w, r)
+		default:
+			p.op.ServeHTTP(w, r)
+		}
+	})
 	if p.prefix == "" {
-		return p.op
+		return h
 	}
-	return http.StripPrefix(p.prefix, p.op)
+	return http.StripPrefix(p.prefix, h)
 }

@@ -64,19 +64,21 @@ func (s *memStore) TakeOIDC(key string, now time.Time) ([]byte, error) {
 	return e.v, nil
 }
 
-// testProvider is a provider whose logins are the tokens "fresh-<n>" (now) and
-// "old" (3 minutes ago); anything else is not a token.
+// testProvider is a provider whose logins are the tokens "fresh-<n>@<auth request>"
+// (now, for that auth request), "fresh-<n>" (now, for none) and "old@<auth request>"
+// (3 minutes ago); anything else is not a token.
 func testProvider(t testing.TB) *Provider {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(nil)
 	p, err := New(Config{Issuer: "https://auth.example/oidc", LoginURL: "https://auth.example/login", SigningKey: key,
 		Store: &memStore{m: map[string]memEntry{}},
 		Authenticate: func(tok string, now time.Time) (*Login, error) {
+			jti, authRequest, _ := strings.Cut(tok, "@")
 			switch {
-			case strings.HasPrefix(tok, "fresh-"):
-				return &Login{Subject: "alice", TokenID: tok, AMR: []string{"mpin", "pin"}, AuthTime: now}, nil
-			case tok == "old":
-				return &Login{Subject: "alice", TokenID: tok, AuthTime: now.Add(-3 * time.Minute)}, nil
+			case strings.HasPrefix(jti, "fresh-"):
+				return &Login{Subject: "alice", TokenID: jti, AMR: []string{"mpin", "pin"}, AuthTime: now, AuthRequest: authRequest}, nil
+			case jti == "old":
+				return &Login{Subject: "alice", TokenID: jti, AuthTime: now.Add(-3 * time.Minute), AuthRequest: authRequest}, nil
 			}
 			return nil, errors.New("not a token")
 		},
@@ -97,10 +99,15 @@ func (p *Provider) newAuthRequest(t testing.TB) string {
 	return a.GetID()
 }
 
-func complete(p *Provider, body string) *httptest.ResponseRecorder {
+// complete posts body to CompleteLogin from a browser holding the cookies of the
+// auth requests browserOf (those it started).
+func complete(p *Provider, body string, browserOf ...string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("POST", "/login/complete", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
+	for _, id := range browserOf {
+		r.AddCookie(&http.Cookie{Name: p.browserCookieName(id), Value: p.browserCookieValue(id)})
+	}
 	p.CompleteLogin(w, r)
 	return w
 }
@@ -112,26 +119,46 @@ func TestCompleteLogin(t *testing.T) {
 		return string(b)
 	}
 	done := p.newAuthRequest(t)
-	if w := complete(p, body(done, "fresh-1")); w.Code != 200 || !strings.Contains(w.Body.String(), "/oidc/authorize/callback?id="+done) {
+	if w := complete(p, body(done, "fresh-1@"+done), done); w.Code != 200 || !strings.Contains(w.Body.String(), "/oidc/authorize/callback?id="+done) {
 		t.Fatalf("ok/fresh-login: %d %s", w.Code, w.Body)
 	}
-	for _, tc := range []struct{ name, body string }{
-		{"fail/request-done", body(done, "fresh-2")},
-		{"fail/token-spent", body(p.newAuthRequest(t), "fresh-1")},
-		{"fail/stale-login", body(p.newAuthRequest(t), "old")},
-		{"fail/not-a-token", body(p.newAuthRequest(t), "garbage")},
-		{"fail/unknown-request", body("nope", "fresh-3")},
-		{"fail/not-json", "{"},
-		{"fail/unknown-field", `{"auth_request_id":"x","access_token":"fresh-4","extra":1}`},
+	other := p.newAuthRequest(t)
+	for _, tc := range []struct {
+		name, id, token string
+		browserOf       []string
+	}{
+		{"fail/request-done", done, "fresh-2@" + done, []string{done}},
+		{"fail/token-spent", other, "fresh-1@" + other, []string{other}},
+		{"fail/stale-login", other, "old@" + other, []string{other}},
+		{"fail/not-a-token", other, "garbage", []string{other}},
+		{"fail/unknown-request", "nope", "fresh-3@nope", []string{"nope"}},
+		// A token from a login made for no auth request (an app's), or for another one.
+		{"fail/token-for-no-request", other, "fresh-4", []string{other}},
+		{"fail/token-for-another-request", other, "fresh-5@" + done, []string{other}},
+		// The login page of someone else's auth request: another browser's cookies.
+		{"fail/other-browser", other, "fresh-6@" + other, nil},
+		{"fail/cookie-of-another-request", other, "fresh-7@" + other, []string{done}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if w := complete(p, tc.body); w.Code == 200 {
+			if w := complete(p, body(tc.id, tc.token), tc.browserOf...); w.Code == 200 {
 				t.Fatalf("accepted: %s", w.Body)
 			}
 		})
 	}
+	for name, raw := range map[string]string{
+		"fail/not-json":      "{",
+		"fail/unknown-field": `{"auth_request_id":"x","access_token":"fresh-8@x","extra":1}`,
+	} {
+		if w := complete(p, raw, "x"); w.Code == 200 {
+			t.Fatalf("%s: accepted: %s", name, w.Body)
+		}
+	}
+	if w := complete(p, body(other, "fresh-9@"+other), other); w.Code != 200 {
+		t.Fatalf("ok/after-refusals: %d %s", w.Code, w.Body)
+	}
 	// The refusals of a login are one answer, whatever the reason.
-	a, b := complete(p, body("nope", "fresh-5")), complete(p, body(p.newAuthRequest(t), "garbage"))
+	fresh := p.newAuthRequest(t)
+	a, b := complete(p, body("nope", "fresh-10@nope"), "nope"), complete(p, body(fresh, "garbage"), fresh)
 	if a.Code != http.StatusUnauthorized || !bytes.Equal(a.Body.Bytes(), b.Body.Bytes()) {
 		t.Fatalf("refusals differ: %d %s / %d %s", a.Code, a.Body, b.Code, b.Body)
 	}
@@ -151,15 +178,15 @@ func TestCreateAuthRequestNeedsPKCE(t *testing.T) {
 // FuzzCompleteLogin: no body makes CompleteLogin panic or accept without a fresh
 // login for a pending request.
 func FuzzCompleteLogin(f *testing.F) {
-	f.Add(`{"auth_request_id":"x","access_token":"fresh-1"}`)
+	f.Add(`{"auth_request_id":"x","access_token":"fresh-1@x"}`)
 	f.Add(`{"auth_request_id":"","access_token":""}`)
 	f.Add(`[]`)
 	p := testProvider(f)
 	f.Fuzz(func(t *testing.T, body string) {
-		if w := complete(p, body); w.Code == 200 {
-			var req CompleteRequest
-			json.Unmarshal([]byte(body), &req)
-			if !strings.HasPrefix(req.AccessToken, "fresh-") {
+		var req CompleteRequest
+		json.Unmarshal([]byte(body), &req)
+		if w := complete(p, body, req.AuthRequestID); w.Code == 200 {
+			if !strings.HasPrefix(req.AccessToken, "fresh-") || !strings.HasSuffix(req.AccessToken, "@"+req.AuthRequestID) {
 				t.Fatalf("accepted %q", body)
 			}
 		}
@@ -181,8 +208,8 @@ func TestRequester(t *testing.T) {
 			t.Errorf("%s: %q", name, host)
 		}
 	}
-	b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-1"})
-	if w := complete(p, string(b)); w.Code != 200 {
+	b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-1@" + id})
+	if w := complete(p, string(b), id); w.Code != 200 {
 		t.Fatalf("complete: %d %s", w.Code, w.Body)
 	}
 	if host, ok := p.Requester(id); ok {

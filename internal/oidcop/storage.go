@@ -20,7 +20,8 @@ import (
 // Keys of the Store, by kind: "authreq/" + auth request ID, "done/" + auth request ID
 // (the login that completed it), "code/" + code (its auth request ID), "at/" + access
 // token ID, "logout/" + subject + "\x00" + client ID (the time of the last logout),
-// "used/" + jti (an access token that completed an auth request).
+// "used/" + jti (an access token that completed an auth request), "issued/" + auth
+// request ID (its code was issued).
 const (
 	keyAuthRequest = "authreq/"
 	keyDone        = "done/"
@@ -28,6 +29,7 @@ const (
 	keyAccessToken = "at/"
 	keyLogout      = "logout/"
 	keyUsedLogin   = "used/"
+	keyCodeIssued  = "issued/"
 )
 
 // authRequest is an auth request as stored: the request, and once a login completed
@@ -119,7 +121,7 @@ func newID() string {
 
 func (s *storage) now() time.Time { return s.cfg.Now() }
 
-func (s *storage) CreateAuthRequest(_ context.Context, r *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+func (s *storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
 	// PKCE is required of every client: without it a code caught on its way back
 	// (a redirect URI shared with another app, a log) would be enough.
 	if r.CodeChallenge == "" || r.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
@@ -136,6 +138,7 @@ func (s *storage) CreateAuthRequest(_ context.Context, r *oidc.AuthRequest, _ st
 	if err := s.cfg.Store.CreateOIDC(keyAuthRequest+a.ID, b, now.Add(s.cfg.AuthRequestTTL), now); err != nil {
 		return nil, err
 	}
+	noteCreated(ctx, a.ID)
 	return a, nil
 }
 
@@ -183,8 +186,17 @@ func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequ
 	return a, err
 }
 
+// SaveAuthCode keeps the one code of auth request id: the library's callback makes a
+// code each time it is called for a completed request, and only the first is kept
+// (the others are refused), on any replica.
 func (s *storage) SaveAuthCode(_ context.Context, id, code string) error {
 	now := s.now()
+	switch err := s.cfg.Store.CreateOIDC(keyCodeIssued+id, nil, now.Add(s.cfg.AuthRequestTTL), now); {
+	case errors.Is(err, ErrExists):
+		return oidc.ErrInvalidRequest().WithDescription("a code was issued for this request already")
+	case err != nil:
+		return err
+	}
 	return s.cfg.Store.CreateOIDC(keyCode+code, []byte(id), now.Add(s.cfg.CodeTTL), now)
 }
 

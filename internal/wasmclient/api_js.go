@@ -241,10 +241,19 @@ func apiLogin(ctx context.Context, args []js.Value) (map[string]any, error) {
 	if len(pin) == 0 {
 		return nil, fmt.Errorf("wasmclient: a PIN is needed")
 	}
-	s, err := c.Login(ctx, origin, pin)
+	// The login page of an OpenID Provider auth request logs in for that request
+	// (args[2]); only such a login's token completes it.
+	authRequest := str(args, 2)
+	login := func() (*client.Session, error) {
+		if authRequest != "" {
+			return c.LoginForAuthRequest(ctx, origin, pin, authRequest)
+		}
+		return c.Login(ctx, origin, pin)
+	}
+	s, err := login()
 	if errors.Is(err, client.ErrPermitExpired) {
 		if err = c.RenewPermits(ctx, origin, pin, 0); err == nil {
-			s, err = c.Login(ctx, origin, pin)
+			s, err = login()
 		}
 	}
 	if err != nil {

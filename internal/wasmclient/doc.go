@@ -18,7 +18,7 @@
 //
 //	status(origin) → {bootstrapped, enrolled, id, domain, currentPermit, permitsUntil}
 //	enrol(origin, code, pin, fingerprint) → {id}
-//	login(origin, pin) → {id, accessToken, expiresAt}
+//	login(origin, pin[, authRequestID]) → {id, accessToken, expiresAt}
 //	refreshPermits(origin, accessToken) → {permitsUntil}
 //
 // origin is the auth server's origin, e.g. "https://auth.example:8443"; times are RFC
@@ -29,7 +29,9 @@
 // without channel binding (a page cannot see its TLS connection); when the permits
 // have expired it renews them once with the same PIN and logs in again, and after a
 // login whose permits end within three permit periods it refreshes them in the
-// background with the new access token.
+// background with the new access token. With authRequestID (the login page of an
+// OpenID Provider auth request), the login is made for that request, and only its
+// access token completes it (client.Client.LoginForAuthRequest).
 //
 // A rejection is a JavaScript Error with .kind (see Kind) and, for "wrong_pin",
 // .triesLeft (-1 when the server did not say). No message holds the PIN, a token, a

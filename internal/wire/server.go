@@ -223,6 +223,12 @@ type StartResponse struct {
 // that carries this request.
 type FinishRequest struct {
 	Pass2 []byte `json:"pass2"`
+	// AuthRequest, set by the login page of the auth server's OpenID Provider, is the
+	// ID of the auth request this login is for (its authRequestID). The access token
+	// of the login then names it (claim "auth_request"), and only such a token
+	// completes that auth request: a token issued to an app, or for another auth
+	// request, completes none. At most 64 characters of [0-9A-Za-z_-].
+	AuthRequest string `json:"auth_request,omitempty"`
 }
 
 // FinishResponse is a successful login or renewal. A login carries AccessToken and

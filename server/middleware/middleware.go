@@ -69,6 +69,10 @@ type Claims struct {
 	// MethodMPin always, MethodPIN for a person, MethodChannelBound when the login was
 	// bound to the client's TLS channel. Tokens issued before this claim have none.
 	AMR []string `json:"amr,omitempty"`
+	// AuthRequest is the OpenID Provider auth request the login was for
+	// (wire.FinishRequest.AuthRequest), if any: only a token that names it completes
+	// that request.
+	AuthRequest string `json:"auth_request,omitempty"`
 	jwt.RegisteredClaims
 }
 

@@ -163,7 +163,7 @@
       say('Logging in…');
       let res;
       try {
-        res = await client.login(origin, pin);
+        res = await client.login(origin, pin, authRequestID);
       } catch (e) {
         pad.setBusy(false);
         fail(e);
