@@ -214,9 +214,19 @@ func (w *wasmFiles) get() (wasm, exec *asset) {
 	return nil, nil
 }
 
-// securityHeaders are set on every answer.
-func (h *handler) securityHeaders(w http.ResponseWriter) {
+// hstsMaxAge is the Strict-Transport-Security policy: two years, the time browsers
+// expect of a lasting policy, for this host alone (no includeSubDomains or preload:
+// whether the operator's other hosts must use HTTPS is not the login pages' to say).
+const hstsMaxAge = "max-age=63072000"
+
+// securityHeaders are set on every answer; Strict-Transport-Security only on those
+// served over TLS: over plain HTTP a browser ignores it (RFC 6797), and behind a proxy
+// that terminates TLS it is the proxy's to send.
+func (h *handler) securityHeaders(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
+	if r.TLS != nil {
+		hd.Set("Strict-Transport-Security", hstsMaxAge)
+	}
 	hd.Set("Content-Security-Policy", h.csp)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
@@ -226,7 +236,7 @@ func (h *handler) securityHeaders(w http.ResponseWriter) {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.securityHeaders(w)
+	h.securityHeaders(w, r)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

@@ -3,6 +3,7 @@ package webui
 import (
 	"bytes"
 	"crypto/sha512"
+	"crypto/tls"
 	"encoding/base64"
 
 	"log/slog"
@@ -335,6 +336,36 @@ func TestRequester(t *testing.T) {
 			}
 			if tc.not != "" && strings.Contains(body, tc.not) {
 				t.Errorf("the page contains %q", tc.not)
+			}
+		})
+	}
+}
+
+// TestStrictTransportSecurity: every answer over TLS, whatever its status, carries
+// Strict-Transport-Security for two years and this host alone; none over plain HTTP.
+func TestStrictTransportSecurity(t *testing.T) {
+	h := newHandler(t, fakeBuild(t), nil)
+	for _, tc := range []struct {
+		name, method, path string
+		tls                bool
+		want               string
+	}{
+		{"tls/page", "GET", "/login", true, "max-age=63072000"},
+		{"tls/asset", "GET", "/login/static/app.js", true, "max-age=63072000"},
+		{"tls/not-found", "GET", "/login/nope", true, "max-age=63072000"},
+		{"tls/method-not-allowed", "POST", "/login", true, "max-age=63072000"},
+		{"plain/page", "GET", "/login", false, ""},
+		{"plain/not-found", "GET", "/login/nope", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(tc.method, tc.path, nil)
+			if tc.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if got := rec.Header().Values("Strict-Transport-Security"); strings.Join(got, ", ") != tc.want || len(got) > 1 {
+				t.Fatalf("Strict-Transport-Security %q, want %q", got, tc.want)
 			}
 		})
 	}
