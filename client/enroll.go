@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -76,16 +77,21 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if err != nil {
 		return fmt.Errorf("client: the enrolment code: %w", err)
 	}
+	norm, _ := wire.NormalizeCode(code) // NewRedeemRequest took it
+	_, codeKey := wire.CodeSecrets(norm)
 	var pkg wire.EnrolPackage
 	if _, err := postJSON(ctx, c.o.serverHTTP, u, "", req, &pkg); err != nil {
 		var se *statusError
 		if errors.As(err, &se) && se.body.Code == "code_proof_failed" {
 			return fmt.Errorf("%w (the server received another key than this client sent; the code is still valid)", ErrPossibleInterception)
 		}
-		if errors.As(err, &se) && se.body.Code == "unknown_code" {
-			c.dropPending()
-		}
+		// The pending seal key stays, even on "unknown_code": that answer is not
+		// authenticated, and an interceptor that redeemed the code for this key and
+		// answered so would otherwise leave no key to finish the enrolment with later.
 		return serverError(err)
+	}
+	if !hmac.Equal(pkg.MAC, wire.PackageMAC(codeKey, &pkg, sealPub)) {
+		return fmt.Errorf("%w (the enrolment package is not the registrar's answer to this code)", ErrPossibleInterception)
 	}
 	id, err := c.checkPackage(&pkg, device, sealPub)
 	if errors.Is(err, ErrBundleFingerprint) {

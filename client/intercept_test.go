@@ -188,4 +188,59 @@ func TestEnrolThroughInterceptor(t *testing.T) {
 			t.Fatalf("enrolment answered with another enrolment's package: %v", err)
 		}
 	})
+	t.Run("own-code-for-the-victims-key", func(t *testing.T) {
+		// An interceptor holding an enrolment code of its own redeems it for the
+		// victim's key (a proof it can make) in place of the victim's request: the
+		// answer's tickets name the victim's key, so without the package's MAC the
+		// victim would enrol as the attacker's identity.
+		e := newEnv(t)
+		code := e.enrolment(t, "victim@example.com", false)
+		otherCode := e.enrolment(t, "mallory@example.com", false)
+		ri := newRecordingInterceptor(t, e, func(r *wire.RedeemRequest) {
+			own, _ := wire.NewRedeemRequest(otherCode, e.d.Bundle.Domain, r.ClientKey)
+			*r = *own
+		})
+		c := e.open(t)
+		if err := c.Enroll(ctx, ri.url, code, []byte("4921"), false); !errors.Is(err, ErrPossibleInterception) {
+			t.Fatalf("enrolment answered for the interceptor's own code: %v", err)
+		}
+		if err := c.Enroll(ctx, e.url, code, []byte("4921"), false); err != nil || c.Status().ID != "victim@example.com" {
+			t.Fatalf("the victim's direct enrolment after the attempt: %v, enrolled as %q", err, c.Status().ID)
+		}
+	})
+	t.Run("forged-unknown-code", func(t *testing.T) {
+		// An interceptor that lets the redemption through but answers "unknown_code":
+		// the client keeps its seal key, so a retry from a clean network finishes the
+		// enrolment with the registrar's stored answer.
+		e := newEnv(t)
+		code := e.enrolment(t, "victim@example.com", false)
+		ca, cert := newCA(t)
+		u, _ := url.Parse(e.hs.URL)
+		rp := httputil.NewSingleHostReverseProxy(u)
+		rp.Transport = e.hs.Client().Transport
+		rp.ModifyResponse = func(resp *http.Response) error {
+			if resp.Request.URL.Path == "/v1/enrol" && resp.StatusCode == http.StatusOK {
+				resp.Body.Close()
+				b := []byte(`{"code":"unknown_code","message":"no such enrolment code"}`)
+				resp.StatusCode, resp.Body, resp.ContentLength = http.StatusNotFound, io.NopCloser(bytes.NewReader(b)), int64(len(b))
+				resp.Header.Del("Content-Length")
+			}
+			return nil
+		}
+		p := httptest.NewUnstartedServer(rp)
+		p.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		p.StartTLS()
+		t.Cleanup(p.Close)
+		e.roots.AddCert(ca)
+		c := e.open(t)
+		if err := c.Enroll(ctx, p.URL, code, []byte("4921"), false); err == nil {
+			t.Fatal("the forged refusal was not reported")
+		}
+		if err := c.Enroll(ctx, e.url, code, []byte("4921"), false); err != nil {
+			t.Fatalf("the retry from a clean network: %v", err)
+		}
+		if _, err := c.Login(ctx, e.url, []byte("4921")); err != nil {
+			t.Fatalf("the victim's login: %v", err)
+		}
+	})
 }

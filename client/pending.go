@@ -59,7 +59,7 @@ func (c *Client) pendingFor(code string) (sealPub, sealPriv []byte, err error) {
 	return sealPub, sealPriv, nil
 }
 
-// dropPending removes the pending enrolment (completed, or its code is gone).
+// dropPending removes the pending enrolment, once completed.
 func (c *Client) dropPending() error {
 	return c.st.Remove(PendingFile)
 }

@@ -145,12 +145,16 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 		return nil, err
 	}
 	now := s.cfg.Now()
-	e, raw, err := s.store.redeem(&req, s.domain.Name, now, func(id pairing.IDHash, e *enrolment) (any, time.Time, error) {
+	e, raw, err := s.store.redeem(&req, s.domain.Name, now, func(id pairing.IDHash, e *enrolment, proofKey [32]byte) (any, time.Time, error) {
 		if !e.usable(now) {
 			return nil, time.Time{}, errUnknownCode
 		}
 		pkg, err := s.enrolPackage(id, e, now)
-		return pkg, s.ticketExpiry(e, now), err
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		pkg.MAC = wire.PackageMAC(proofKey, pkg, e.ClientKey)
+		return pkg, s.ticketExpiry(e, now), nil
 	})
 	switch {
 	case errors.Is(err, errNotFound):

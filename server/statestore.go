@@ -26,7 +26,7 @@ type stateStore interface {
 	createEnrolment(id pairing.IDHash, e *enrolment, code string, codeExpiry time.Time) error
 	// redeem consumes a code: see boltStore.redeem for the contract.
 	redeem(req *wire.RedeemRequest, domain string, now time.Time,
-		answer func(pairing.IDHash, *enrolment) (any, time.Time, error)) (*enrolment, []byte, error)
+		answer redeemAnswer) (*enrolment, []byte, error)
 	// pruneCodes deletes the codes that expired before now, used or not, and returns
 	// how many.
 	pruneCodes(now time.Time) (int, error)

@@ -211,7 +211,7 @@ func (s *boltStore) createEnrolment(id pairing.IDHash, e *enrolment, code string
 // no code is burnt without an answer and a replay makes the DTAs issue nothing new. A
 // request for any other key gets errNotFound.
 func (s *boltStore) redeem(req *wire.RedeemRequest, domain string, now time.Time,
-	answer func(pairing.IDHash, *enrolment) (any, time.Time, error)) (*enrolment, []byte, error) {
+	answer redeemAnswer) (*enrolment, []byte, error) {
 	var e *enrolment
 	var out []byte
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -251,12 +251,17 @@ func (s *boltStore) redeem(req *wire.RedeemRequest, domain string, now time.Time
 	return e, out, err
 }
 
+// A redeemAnswer makes the answer to the fresh redemption of a code of enrolment e
+// (whose ClientKey is now the requester's), given the code's proof key, and says until
+// when it is valid.
+type redeemAnswer func(id pairing.IDHash, e *enrolment, proofKey [32]byte) (any, time.Time, error)
+
 // redeemCode decides a redemption of the unexpired code pc of enrolment e (see
 // boltStore.redeem): it returns the answer, and whether it is fresh, in which case
 // the caller stores pc and e, which now hold the answer and the client key, in one
 // transaction.
 func redeemCode(pc *pendingCode, e *enrolment, req *wire.RedeemRequest, domain string,
-	answer func(pairing.IDHash, *enrolment) (any, time.Time, error)) (out []byte, fresh bool, err error) {
+	answer redeemAnswer) (out []byte, fresh bool, err error) {
 	proofOK := hmac.Equal(req.Proof, wire.CodeProof(pc.ProofKey, domain, req.ClientKey))
 	switch {
 	case e.ClientKey != nil: // used: only its own request again
@@ -268,7 +273,7 @@ func redeemCode(pc *pendingCode, e *enrolment, req *wire.RedeemRequest, domain s
 		return nil, false, errCodeProof // the code stays: its owner may still redeem it
 	}
 	e.ClientKey = req.ClientKey
-	a, until, err := answer(pc.IDHash, e)
+	a, until, err := answer(pc.IDHash, e, pc.ProofKey)
 	if err != nil {
 		return nil, false, err
 	}

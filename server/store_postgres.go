@@ -115,7 +115,7 @@ func (s *pgStore) createEnrolment(id pairing.IDHash, e *enrolment, code string, 
 // redeem locks the code's row, then the enrolment's, for the transaction: concurrent
 // redemptions of one code, on any replicas, run one after the other.
 func (s *pgStore) redeem(req *wire.RedeemRequest, domain string, now time.Time,
-	answer func(pairing.IDHash, *enrolment) (any, time.Time, error)) (*enrolment, []byte, error) {
+	answer redeemAnswer) (*enrolment, []byte, error) {
 	var e *enrolment
 	var out []byte
 	ctx, cancel := s.ctx()

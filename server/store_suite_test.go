@@ -254,9 +254,10 @@ func suiteRedeem(code, domain string) *wire.RedeemRequest {
 func suiteCodeSingleUse(t *testing.T, a, b stateStore) {
 	now := suiteTime()
 	id := suiteEnrol(t, a, "carol", "CODE", now)
-	answer := func(got pairing.IDHash, e *enrolment) (any, time.Time, error) {
-		if got != id {
-			return nil, time.Time{}, fmt.Errorf("answer for %x, want %x", got, id)
+	_, codeKey := wire.CodeSecrets("CODE")
+	answer := func(got pairing.IDHash, e *enrolment, proofKey [32]byte) (any, time.Time, error) {
+		if got != id || proofKey != codeKey {
+			return nil, time.Time{}, fmt.Errorf("answer for %x with another proof key, want %x", got, id)
 		}
 		return map[string]string{"key": fmt.Sprintf("%x", e.ClientKey)}, now.Add(time.Hour), nil
 	}
@@ -310,14 +311,18 @@ func suiteCodeSingleUse(t *testing.T, a, b stateStore) {
 func suiteCodeProofAndExpiry(t *testing.T, a, b stateStore) {
 	now := suiteTime()
 	suiteEnrol(t, a, "dave", "CODE", now)
-	answer := func(pairing.IDHash, *enrolment) (any, time.Time, error) { return "ok", now.Add(time.Hour), nil }
+	answer := func(pairing.IDHash, *enrolment, [32]byte) (any, time.Time, error) {
+		return "ok", now.Add(time.Hour), nil
+	}
 	req := suiteRedeem("CODE", "example.com")
 	req.ClientKey = bytes.Repeat([]byte{7}, 32) // replaced in transit
 	if _, _, err := b.redeem(req, "example.com", now, answer); !errors.Is(err, errCodeProof) {
 		t.Fatalf("a replaced key: %v, want errCodeProof", err)
 	}
 	// The answer failing leaves the code as it was.
-	fail := func(pairing.IDHash, *enrolment) (any, time.Time, error) { return nil, time.Time{}, errors.New("no") }
+	fail := func(pairing.IDHash, *enrolment, [32]byte) (any, time.Time, error) {
+		return nil, time.Time{}, errors.New("no")
+	}
 	if _, _, err := a.redeem(suiteRedeem("CODE", "example.com"), "example.com", now, fail); err == nil {
 		t.Fatal("a failing answer redeemed the code")
 	}

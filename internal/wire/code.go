@@ -21,9 +21,11 @@ import (
 const CodeLength = 20
 
 const (
-	codeIDContext    = "polyroot/v1 enrolment code id"
-	codeKeyContext   = "polyroot/v1 enrolment code key"
-	codeProofContext = "polyroot/v1 enrolment proof"
+	codeIDContext      = "polyroot/v1 enrolment code id"
+	codeKeyContext     = "polyroot/v1 enrolment code key"
+	codeProofContext   = "polyroot/v1 enrolment proof"
+	packageMACContext  = "polyroot/v1 enrolment package"
+	packageMACNotAfter = "2006-01-02T15:04:05.999999999Z" // RFC 3339 in UTC, as few fraction digits as needed
 )
 
 // ErrCode reports a string that is not an enrolment code.
@@ -72,6 +74,46 @@ func CodeProof(key [32]byte, domain string, clientKey []byte) []byte {
 	binary.BigEndian.PutUint32(n[:], uint32(len(clientKey)))
 	m.Write(n[:])
 	m.Write(clientKey)
+	return m.Sum(nil)
+}
+
+// PackageMAC returns the registrar's authentication of its answer p to the
+// redemption of the code behind key for clientKey: HMAC-SHA256(key, "polyroot/v1
+// enrolment package" ‖ lp(domain) ‖ lp(id) ‖ lp(salt) ‖ lp(idhash) ‖ device ‖
+// lp(not_after) ‖ lp(client_ticket) ‖ lp(permit_ticket) ‖ u64(first_slot) ‖
+// u64(last_slot) ‖ lp(bundle_fingerprint) ‖ lp(clientKey)), where lp is a uint32
+// big-endian length prefix, device one byte (1 or 0), not_after RFC 3339 in UTC with
+// as few fraction digits as needed (empty when absent), u64 8 bytes big-endian. Only
+// the registrar and the code's holder have key: an interceptor that redeems a code of
+// its own for the victim's client key (its proof it can make) cannot pass its answer
+// off as the answer to the victim's code, nor alter any field of the answer.
+func PackageMAC(key [32]byte, p *EnrolPackage, clientKey []byte) []byte {
+	m := hmac.New(sha256.New, key[:])
+	m.Write([]byte(packageMACContext))
+	lp := func(b []byte) {
+		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
+		m.Write(b)
+	}
+	lp([]byte(p.Domain))
+	lp([]byte(p.ID))
+	lp(p.Salt)
+	lp([]byte(p.IDHash))
+	device := byte(0)
+	if p.Device {
+		device = 1
+	}
+	m.Write([]byte{device})
+	var notAfter string
+	if p.NotAfter != nil {
+		notAfter = p.NotAfter.UTC().Format(packageMACNotAfter)
+	}
+	lp([]byte(notAfter))
+	lp([]byte(p.ClientTicket))
+	lp([]byte(p.PermitTicket))
+	m.Write(binary.BigEndian.AppendUint64(nil, p.FirstSlot))
+	m.Write(binary.BigEndian.AppendUint64(nil, p.LastSlot))
+	lp([]byte(p.BundleFingerprint))
+	lp(clientKey)
 	return m.Sum(nil)
 }
 

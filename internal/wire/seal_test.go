@@ -2,8 +2,11 @@ package wire
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestSealRoundTrip(t *testing.T) {
@@ -95,4 +98,54 @@ func FuzzNormalizeCode(f *testing.F) {
 			t.Fatalf("%q normalised to %q, then %q (%v)", code, n, again, err)
 		}
 	})
+}
+
+// TestPackageMAC: the MAC covers every field of the answer and the client key, depends
+// on the code's key, and survives the JSON round trip (not_after in another zone).
+func TestPackageMAC(t *testing.T) {
+	_, key := CodeSecrets("ABCDEFGHIJKLMNOPQRST")
+	_, otherKey := CodeSecrets("BBCDEFGHIJKLMNOPQRST")
+	notAfter := time.Date(2027, 1, 2, 3, 4, 5, 600, time.FixedZone("X", 3600))
+	clientKey := bytes.Repeat([]byte{7}, 32)
+	base := EnrolPackage{Domain: "api.example.com", ID: "alice", Salt: bytes.Repeat([]byte{1}, 16), IDHash: "ab",
+		NotAfter: &notAfter, ClientTicket: "ct", PermitTicket: "pt", FirstSlot: 5, LastSlot: 9, BundleFingerprint: "fp"}
+	mac := PackageMAC(key, &base, clientKey)
+	b, _ := json.Marshal(base)
+	var back EnrolPackage
+	if err := json.Unmarshal(b, &back); err != nil || !bytes.Equal(PackageMAC(key, &back, clientKey), mac) {
+		t.Fatalf("the MAC does not survive JSON: %v", err)
+	}
+	later := notAfter.Add(time.Nanosecond)
+	for name, change := range map[string]func(p *EnrolPackage){
+		"domain": func(p *EnrolPackage) { p.Domain += "x" }, "id": func(p *EnrolPackage) { p.ID = "mallory" },
+		"salt": func(p *EnrolPackage) { p.Salt = p.Salt[:15] }, "idhash": func(p *EnrolPackage) { p.IDHash = "cd" },
+		"device": func(p *EnrolPackage) { p.Device = true }, "not_after": func(p *EnrolPackage) { p.NotAfter = &later },
+		"no-not_after":  func(p *EnrolPackage) { p.NotAfter = nil },
+		"client_ticket": func(p *EnrolPackage) { p.ClientTicket = "cu" }, "permit_ticket": func(p *EnrolPackage) { p.PermitTicket = "" },
+		"first_slot": func(p *EnrolPackage) { p.FirstSlot++ }, "last_slot": func(p *EnrolPackage) { p.LastSlot-- },
+		"bundle": func(p *EnrolPackage) { p.BundleFingerprint = "fq" },
+		// Length prefixes: a byte moved from one field to the next changes the MAC.
+		"boundary": func(p *EnrolPackage) { p.Domain, p.ID = "api.example.co", "malice" },
+	} {
+		p := base
+		change(&p)
+		if bytes.Equal(PackageMAC(key, &p, clientKey), mac) {
+			t.Errorf("fail/%s: the MAC does not cover it", name)
+		}
+	}
+	if bytes.Equal(PackageMAC(otherKey, &base, clientKey), mac) {
+		t.Error("fail/other-code: same MAC")
+	}
+	if bytes.Equal(PackageMAC(key, &base, bytes.Repeat([]byte{8}, 32)), mac) {
+		t.Error("fail/other-client-key: same MAC")
+	}
+	// The known answer of docs/protocol.md (6.4), also computed from that text alone
+	// with Python's hmac.
+	_, katKey := CodeSecrets("ABCDEFGHIJKLMNOP2345")
+	katNotAfter := time.Date(2027, 1, 2, 3, 4, 5, 600, time.UTC)
+	kat := EnrolPackage{Domain: "api.example.com", ID: "alice@example.com", Salt: bytes.Repeat([]byte{1}, 16), IDHash: "ab",
+		NotAfter: &katNotAfter, ClientTicket: "ct", PermitTicket: "pt", FirstSlot: 5, LastSlot: 9, BundleFingerprint: "fp"}
+	if got := hex.EncodeToString(PackageMAC(katKey, &kat, bytes.Repeat([]byte{7}, 32))); got != "93629dc58849c6185d41681b7f00726846b4b5f7bddf0e9026497deb3d31d39c" {
+		t.Errorf("known answer: %s", got)
+	}
 }

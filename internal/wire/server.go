@@ -178,6 +178,9 @@ type EnrolPackage struct {
 	// BundleFingerprint names the trust bundle the registrar works under (GET /v1/bundle
 	// serves it); the client refuses to enrol unless it is the bundle it pinned.
 	BundleFingerprint string `json:"bundle_fingerprint"`
+	// MAC is PackageMAC of this answer under the code's key, for the client key of the
+	// request: the client refuses an answer without it, or one made for another code.
+	MAC []byte `json:"mac"`
 }
 
 // Purposes of a login exchange (StartRequest.Purpose).
