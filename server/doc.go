@@ -111,10 +111,11 @@
 //     is a man in the middle as far as the protocol can tell).
 //   - Revoking by app-level ID revokes that ID's latest enrolment; earlier enrolments
 //     of the same ID (re-enrolled with a new salt) must be revoked by idhash.
-//   - The failure counts of unknown idhashes live in memory only (their writes go to
-//     the one decoy record) and are forgotten at a restart or when more than 100,000
-//     of them are kept: who saw both a restart and the tries left of an idhash it had
-//     failed on before could tell an unknown idhash from an enrolled one.
+//   - The failure counts of unknown idhashes live in memory only, per replica (their
+//     writes go to one of 256 decoy records) and are forgotten at a restart or when
+//     more than 100,000 of them are kept: who saw both a restart (or two replicas) and
+//     the tries left of an idhash it had failed on before could tell an unknown idhash
+//     from an enrolled one.
 //   - Blocks are failure counts at or above MaxFailures, or a hold by the daily
 //     budget: changing MaxFailures changes who is blocked by the first kind.
 //   - Equal work is not equal time to the microsecond: an enrolled identity's lookup

@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"sync"
 	"time"
 
@@ -30,6 +33,7 @@ const failureWindow = 24 * time.Hour
 type failures struct {
 	max, perDay int
 	store       stateStore
+	decoySalt   [32]byte // keys the choice of decoy record (key)
 
 	mu      sync.Mutex
 	flights map[pairing.IDHash]*flight     // verifications in flight, by idhash
@@ -44,8 +48,10 @@ type flight struct {
 }
 
 func newFailures(max, perDay int, st stateStore) *failures {
-	return &failures{max: max, perDay: perDay, store: st, flights: map[pairing.IDHash]*flight{},
+	f := &failures{max: max, perDay: perDay, store: st, flights: map[pairing.IDHash]*flight{},
 		unknown: map[pairing.IDHash]*failRecord{}}
+	rand.Read(f.decoySalt[:])
+	return f
 }
 
 // unknownLocked returns the in-memory record of an idhash that is not enrolled,
@@ -83,19 +89,23 @@ func (f *failures) triesLeft(r failRecord, now time.Time) int {
 	return max(0, min(f.max-r.Count, f.perDay-r.dayCount(now)))
 }
 
-// key is where id's record is stored: under id if it is enrolled, else under the decoy
-// key, so that every idhash costs the same reads and writes.
-func key(id pairing.IDHash, known bool) []byte {
-	if !known {
-		return decoyKey
+// key is where id's record is stored: under id if it is enrolled, else under one of
+// the decoy keys, chosen by a keyed hash of id, so that every idhash costs the same
+// reads and writes and nobody can aim failures of garbage idhashes at the decoy
+// record that a given unknown idhash uses.
+func (f *failures) key(id pairing.IDHash, known bool) []byte {
+	if known {
+		return id[:]
 	}
-	return id[:]
+	m := hmac.New(sha256.New, f.decoySalt[:])
+	m.Write(id[:])
+	return decoyKeyAt(m.Sum(nil)[0])
 }
 
 // record returns id's current record: from the store if it is enrolled, else from
 // memory; the store is read either way, so that both cost one read.
 func (f *failures) record(id pairing.IDHash, known bool) (failRecord, error) {
-	r, err := f.store.failures(key(id, known))
+	r, err := f.store.failures(f.key(id, known))
 	if err != nil || known {
 		return r, err
 	}
@@ -210,7 +220,7 @@ func (f *failures) done(id pairing.IDHash, known, admitted bool, outcome int, no
 		*r = next
 		f.mu.Unlock()
 		if changed {
-			_, err := f.store.updateFailures(decoyKey, func(failRecord) failRecord { return next })
+			_, err := f.store.updateFailures(f.key(id, false), func(failRecord) failRecord { return next })
 			return v, err
 		}
 		return v, nil

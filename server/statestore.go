@@ -53,7 +53,7 @@ type stateStore interface {
 	// and returns how many.
 	pruneRevokedTokens(now time.Time) (int, error)
 
-	// failures returns the failure record stored under key (an idhash, or decoyKey);
+	// failures returns the failure record stored under key (an idhash, or a decoy key);
 	// the zero record if there is none.
 	failures(key []byte) (failRecord, error)
 	// updateFailures replaces the record under key with next(current record) as one

@@ -31,11 +31,23 @@ var (
 	bucketRevokedTokens = []byte("revoked-tokens")
 )
 
-// decoyKey is the key in bucketFailures under which a failure of an idhash that is not
-// enrolled here writes its record: one record, overwritten, so that such failures
-// cost the synced write of an enrolled identity's failure without growing the
-// database. No idhash is all zeros (it is a hash), and loadFailures skips the key.
-var decoyKey = make([]byte, len(pairing.IDHash{}))
+// decoyKeyAt returns decoy key i of the 256 in bucketFailures: 31 zero bytes and i. A
+// failure of an idhash that is not enrolled here writes its record under one of them
+// (failures.key), overwritten, so that such failures cost the synced write of an
+// enrolled identity's failure without growing the database. They are many so that a
+// flood of failures of garbage idhashes does not queue on one record (a row lock, with
+// PostgreSQL) and make the failures of unknown idhashes slower than those of enrolled
+// ones. No idhash looks like a decoy key (it is a hash), and loadFailures skips them.
+func decoyKeyAt(i byte) []byte {
+	k := make([]byte, len(pairing.IDHash{}))
+	k[len(k)-1] = i
+	return k
+}
+
+// isDecoyKey reports whether k is one of the decoy keys.
+func isDecoyKey(k []byte) bool {
+	return len(k) == len(pairing.IDHash{}) && bytes.Count(k[:len(k)-1], []byte{0}) == len(k)-1
+}
 
 // A failRecord is the stored failure state of one identity.
 type failRecord struct {
@@ -464,7 +476,7 @@ func (s *boltStore) loadFailures() (map[pairing.IDHash]failRecord, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
 			var id pairing.IDHash
-			if len(k) != len(id) || bytes.Equal(k, decoyKey) {
+			if len(k) != len(id) || isDecoyKey(k) {
 				return nil
 			}
 			if r, ok := decodeFailRecord(v); ok {

@@ -125,7 +125,7 @@ func suiteListEnrolments(t *testing.T, a, b stateStore) {
 	if _, err := a.updateFailures(ids[2][:], func(failRecord) failRecord { return failRecord{Count: 2} }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.updateFailures(decoyKey, func(failRecord) failRecord { return failRecord{Count: 9} }); err != nil {
+	if _, err := a.updateFailures(decoyKeyAt(0), func(failRecord) failRecord { return failRecord{Count: 9} }); err != nil {
 		t.Fatal(err)
 	}
 	var got []pairing.IDHash
@@ -450,19 +450,19 @@ func suiteLockoutExact(t *testing.T, a, b stateStore) {
 func suiteDecoy(t *testing.T, a, b stateStore) {
 	now := suiteTime()
 	rec := failRecord{Count: 1, Day: 1, DayStart: now.Truncate(time.Second)}
-	if _, err := a.updateFailures(decoyKey, func(failRecord) failRecord { return rec }); err != nil {
+	if _, err := a.updateFailures(decoyKeyAt(0), func(failRecord) failRecord { return rec }); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.failures(decoyKey); err != nil || got != rec {
+	if got, err := b.failures(decoyKeyAt(0)); err != nil || got != rec {
 		t.Fatalf("decoy record %+v %v, want %+v", got, err, rec)
 	}
 	if page, err := b.listEnrolments(nil, 10); err != nil || len(page) != 0 {
 		t.Fatalf("listing: %v %v", page, err)
 	}
-	if _, err := b.updateFailures(decoyKey, func(failRecord) failRecord { return failRecord{} }); err != nil {
+	if _, err := b.updateFailures(decoyKeyAt(0), func(failRecord) failRecord { return failRecord{} }); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := a.failures(decoyKey); err != nil || got != (failRecord{}) {
+	if got, err := a.failures(decoyKeyAt(0)); err != nil || got != (failRecord{}) {
 		t.Fatalf("an empty record is deleted: %+v %v", got, err)
 	}
 }
