@@ -406,6 +406,21 @@ func TestOIDCOtherBrowser(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("the callback answered another browser %d", resp.StatusCode)
 		}
+		// Other spellings of the callback's route, and the ID in a form body: no code.
+		for _, u := range []string{strings.Replace(res.Redirect, "/callback?", "/callback/?", 1),
+			strings.Replace(res.Redirect, "/authorize/", "//authorize/", 1), strings.Replace(res.Redirect, "/callback?", "/./callback?", 1)} {
+			if code := codeFrom(t, other, u); code != "" {
+				t.Fatalf("%s gave another browser a code", u)
+			}
+		}
+		form, err := other.PostForm(o.issuer+"/authorize/callback", url.Values{"id": {id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		form.Body.Close()
+		if loc, _ := form.Location(); loc != nil && loc.Query().Get("code") != "" {
+			t.Fatal("a form post gave another browser a code")
+		}
 		if codeFrom(t, starter, res.Redirect) == "" {
 			t.Fatal("no code for the starting browser")
 		}

@@ -35,6 +35,22 @@ var errOtherBrowser = httpx.Errorf(http.StatusForbidden, "other_browser",
 // endpoint a slot for the ID of the auth request it creates (storage.CreateAuthRequest).
 type createdRequestKey struct{}
 
+// browserRequestKey is the context key under which Handler passes the library the
+// request it serves, so that storage.SaveAuthCode can check the browser's cookie
+// whatever route led there.
+type browserRequestKey struct{}
+
+// withBrowserRequest returns r with itself in its context (browserRequestKey).
+func withBrowserRequest(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), browserRequestKey{}, r))
+}
+
+// browserRequest returns the request that Handler put in ctx, or nil.
+func browserRequest(ctx context.Context) *http.Request {
+	r, _ := ctx.Value(browserRequestKey{}).(*http.Request)
+	return r
+}
+
 func (p *Provider) secureCookies() bool { return strings.HasPrefix(p.cfg.Issuer, "https://") }
 
 func (p *Provider) browserCookieName(id string) string {
@@ -52,7 +68,7 @@ func (p *Provider) browserCookieValue(id string) string {
 
 // fromStartingBrowser reports whether r carries the cookie of auth request id.
 func (p *Provider) fromStartingBrowser(r *http.Request, id string) bool {
-	if id == "" {
+	if r == nil || id == "" {
 		return false
 	}
 	c, err := r.Cookie(p.browserCookieName(id))
@@ -75,7 +91,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // callback serves the library's callback, which issues the code, only to the browser
-// that started the auth request.
+// that started the auth request. (storage.SaveAuthCode checks it again, whatever the
+// route: this is for a clear answer.)
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	// The ID as the library reads it (the form's, query or body), not another one.
 	id, err := op.ParseAuthorizeCallbackRequest(r)

@@ -165,7 +165,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Now = time.Now
 	}
 	p := &Provider{cfg: cfg, prefix: strings.TrimSuffix(iss.Path, "/")}
-	p.storage = &storage{cfg: &p.cfg, clients: clients}
+	p.storage = &storage{cfg: &p.cfg, clients: clients, fromStartingBrowser: p.fromStartingBrowser}
 	// Any origin may call the token, userinfo and discovery endpoints (a single-page
 	// app is a public client), but never with credentials: the provider has no cookies,
 	// and the library's default would allow credentialed requests from every origin.
@@ -221,6 +221,7 @@ func (p *Provider) Prefix() string { return p.prefix }
 // Handler serves the provider's endpoints under Prefix.
 func (p *Provider) Handler() http.Handler {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = withBrowserRequest(r)
 		switch r.URL.Path {
 		case "/authorize":
 			p.authorize(w, r)

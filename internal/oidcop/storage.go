@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"time"
 
@@ -106,6 +107,8 @@ type accessToken struct {
 type storage struct {
 	cfg     *Config
 	clients map[string]*Client
+	// fromStartingBrowser is Provider.fromStartingBrowser (browser.go).
+	fromStartingBrowser func(r *http.Request, authRequestID string) bool
 }
 
 var _ op.Storage = (*storage)(nil)
@@ -186,10 +189,14 @@ func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequ
 	return a, err
 }
 
-// SaveAuthCode keeps the one code of auth request id: the library's callback makes a
-// code each time it is called for a completed request, and only the first is kept
-// (the others are refused), on any replica.
-func (s *storage) SaveAuthCode(_ context.Context, id, code string) error {
+// SaveAuthCode keeps the one code of auth request id, for the browser that started
+// it: the library's callback makes a code each time it is called for a completed
+// request, and only the first call from that browser gets it (the others are
+// refused), on any replica.
+func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
+	if !s.fromStartingBrowser(browserRequest(ctx), id) {
+		return oidc.ErrAccessDenied().WithDescription("this sign-in was started in another browser")
+	}
 	now := s.now()
 	switch err := s.cfg.Store.CreateOIDC(keyCodeIssued+id, nil, now.Add(s.cfg.AuthRequestTTL), now); {
 	case errors.Is(err, ErrExists):
