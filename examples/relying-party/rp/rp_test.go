@@ -80,12 +80,14 @@ func TestDevnetRelyingParty(t *testing.T) {
 	if err := c.Enroll(ctx, d.Info.ServerURL, created.Code, []byte("2468"), false); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Login(ctx, d.Info.ServerURL, []byte("2468"))
+	authRequestID := loc.Query().Get("authRequestID")
+	s, err := c.LoginForAuthRequest(ctx, d.Info.ServerURL, []byte("2468"), authRequestID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := `{"auth_request_id":"` + loc.Query().Get("authRequestID") + `","access_token":"` + s.AccessToken + `"}`
-	resp, err = http.Post(d.Info.ServerURL+"/login/complete", "application/json", strings.NewReader(body))
+	// From the user agent that started the authorization: it holds the request's cookie.
+	body := `{"auth_request_id":"` + authRequestID + `","access_token":"` + s.AccessToken + `"}`
+	resp, err = ua.Post(d.Info.ServerURL+"/login/complete", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
