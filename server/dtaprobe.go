@@ -141,15 +141,10 @@ func (p *dtaProbe) probe(ctx context.Context, base string, timeout time.Duration
 	return nil
 }
 
-// down lists the DTAs whose last probe failed, as "DTA 2 unreachable": short, naming
-// no URL (see probe). A DTA not probed yet (the first round is under way) is not
-// listed: the request that needs it finds out by itself.
-func (p *dtaProbe) down() []string {
-	bad, _, _ := p.status()
-	return bad
-}
-
-// status is down with the number of DTAs and the number a request needs, read at once.
+// status lists the DTAs whose last probe failed, as "DTA 2 unreachable": short, naming
+// no URL (see probe), with the number of DTAs and the number a request needs, read at
+// once. A DTA not probed yet (the first round is under way) is not listed: the request
+// that needs it finds out by itself.
 func (p *dtaProbe) status() (bad []string, n, need int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -119,8 +119,3 @@ const (
 	sessionRenew   = 1 << 0
 	sessionUnbound = 1 << 1
 )
-
-func idOf(s *pairing.ServerSession) []byte {
-	id := s.ID()
-	return id[:]
-}

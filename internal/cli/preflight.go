@@ -264,11 +264,11 @@ func vaultHealth(ctx context.Context, addr, caFile string) error {
 	case http.StatusOK, http.StatusTooManyRequests, 472, 473:
 		return nil
 	case http.StatusNotImplemented:
-		return errors.New("Vault is not initialised")
+		return errors.New("the Vault server is not initialised")
 	case http.StatusServiceUnavailable:
-		return errors.New("Vault is sealed: unseal it first")
+		return errors.New("the Vault server is sealed: unseal it first")
 	}
-	return fmt.Errorf("Vault's health check answered %s", resp.Status)
+	return fmt.Errorf("the Vault server's health check answered %s", resp.Status)
 }
 
 // checkDTAConfig checks dta serve's settings s against the files and services they

@@ -308,3 +308,11 @@ func fetchBytes(ctx context.Context, u string) ([]byte, error) {
 	js.CopyBytesToGo(b, arr)
 	return b, ctx.Err()
 }
+
+// rfc3339 formats t, or "" for the zero time.
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -92,14 +92,6 @@ func needsRefresh(st client.Status, now time.Time) bool {
 	return st.PermitsUntil.Sub(now) < 3*p
 }
 
-// rfc3339 formats t, or "" for the zero time.
-func rfc3339(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
 // normalizeFingerprint accepts hex in either case, with an optional "sha256:" prefix
 // and colons (as package client does).
 func normalizeFingerprint(fp string) string {

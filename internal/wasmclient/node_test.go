@@ -5,12 +5,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +27,26 @@ var (
 	wasmErr  string
 )
 
+// goRoot is `go env GOROOT`: the tree of the go command on PATH, with its tools and
+// WebAssembly support files (runtime.GOROOT names the tree this test was built with).
+var goRoot = sync.OnceValues(func() (string, error) {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOROOT: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+})
+
+// mustGoRoot is goRoot, failing t on an error.
+func mustGoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := goRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
 // buildWASM builds cmd/polyroot-wasm as the Makefile does, once per test binary.
 func buildWASM(t *testing.T) string {
 	t.Helper()
@@ -37,7 +57,12 @@ func buildWASM(t *testing.T) string {
 			return
 		}
 		wasmFile = filepath.Join(dir, "polyroot.wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), BuildArgs(wasmFile)...)
+		root, err := goRoot()
+		if err != nil {
+			wasmErr = err.Error()
+			return
+		}
+		cmd := exec.Command(filepath.Join(root, "bin", "go"), BuildArgs(wasmFile)...)
 		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			wasmErr = "go build: " + err.Error() + "\n" + string(b)
@@ -147,7 +172,7 @@ func TestWASMNode(t *testing.T) {
 	}
 	const pin = "8403917256" // long enough not to turn up in the stored files by chance
 	cmd := exec.Command(node, script)
-	cmd.Env = append(os.Environ(), "WASM="+wasm, "WASM_EXEC="+filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"),
+	cmd.Env = append(os.Environ(), "WASM="+wasm, "WASM_EXEC="+filepath.Join(mustGoRoot(t), "lib", "wasm", "wasm_exec.js"),
 		"ORIGIN="+hs.URL, "ORIGIN2="+origin2, "CODE="+code, "CODE2="+code2, "PIN="+pin, "FP="+d.Fingerprint)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/polyroot/polyroot/internal/testbin"
@@ -71,7 +70,7 @@ func TestPairingInNode(t *testing.T) {
 		t.Skip("builds package pairing's tests for WebAssembly")
 	}
 	node := testbin.Path(t, "POLYROOT_NODE_BIN", "node")
-	goroot := runtime.GOROOT()
+	goroot := mustGoRoot(t)
 	cmd := exec.Command(filepath.Join(goroot, "bin", "go"), "test", "-count=1",
 		"-exec", filepath.Join(goroot, "lib", "wasm", "go_js_wasm_exec"), "github.com/polyroot/polyroot/pairing")
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0",
