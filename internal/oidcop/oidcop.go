@@ -15,6 +15,9 @@
 //     without it is refused before the user sees a page.
 //   - Redirect URIs are compared exactly with the registered ones.
 //   - A code is taken from the store once: a second use is refused, on any replica.
+//   - An auth request belongs to the browser that started it: the authorization
+//     endpoint sets a cookie for it, which CompleteLogin and the code's issue require;
+//     one code is issued per request (browser.go).
 //   - An access token completes one auth request, once, and only while fresh
 //     (Config.MaxLoginAge): the one its login was made for (Login.AuthRequest), so a
 //     token issued to an app, seen by its backend, a proxy or a log, completes none;
