@@ -90,7 +90,10 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 		// answered so would otherwise leave no key to finish the enrolment with later.
 		return serverError(err)
 	}
-	if !hmac.Equal(pkg.MAC, wire.PackageMAC(codeKey, &pkg, sealPub)) {
+	switch {
+	case len(pkg.MAC) == 0:
+		return fmt.Errorf("%w (the enrolment package has no MAC: the server runs an older version than this client, or something between them removed it)", ErrPossibleInterception)
+	case !hmac.Equal(pkg.MAC, wire.PackageMAC(codeKey, &pkg, sealPub)):
 		return fmt.Errorf("%w (the enrolment package is not the registrar's answer to this code)", ErrPossibleInterception)
 	}
 	id, err := c.checkPackage(&pkg, device, sealPub)

@@ -94,12 +94,13 @@ func (f *failures) triesLeft(r failRecord, now time.Time) int {
 // reads and writes and nobody can aim failures of garbage idhashes at the decoy
 // record that a given unknown idhash uses.
 func (f *failures) key(id pairing.IDHash, known bool) []byte {
+	m := hmac.New(sha256.New, f.decoySalt[:]) // for enrolled idhashes too: the same work
+	m.Write(id[:])
+	decoy := decoyKeyAt(m.Sum(nil)[0])
 	if known {
 		return id[:]
 	}
-	m := hmac.New(sha256.New, f.decoySalt[:])
-	m.Write(id[:])
-	return decoyKeyAt(m.Sum(nil)[0])
+	return decoy
 }
 
 // record returns id's current record: from the store if it is enrolled, else from

@@ -67,20 +67,15 @@ type sharedCheck struct {
 // waits gets ctx's error; the run goes on for the others, up to c.timeout, whether or
 // not the caller that started it is still there.
 func (c *sharedCheck) run(ctx context.Context) error {
+	// (runCheck ends the run, under the lock, even if check panics: the callers waiting
+	// for it are not left hanging.)
 	c.mu.Lock()
 	for c.at.IsZero() || time.Since(c.at) >= c.every {
 		if c.running == nil {
 			done := make(chan struct{})
 			c.running = done
 			c.mu.Unlock()
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-			err := c.check(rctx)
-			cancel()
-			c.mu.Lock()
-			c.at, c.err, c.running = time.Now(), err, nil
-			c.mu.Unlock()
-			close(done)
-			return err
+			return c.runCheck(ctx, done)
 		}
 		wait := c.running
 		c.mu.Unlock()
@@ -94,4 +89,19 @@ func (c *sharedCheck) run(ctx context.Context) error {
 	err := c.err
 	c.mu.Unlock()
 	return err
+}
+
+// runCheck runs the check for run, records its result and wakes the callers waiting
+// for it (done), also if the check panics (then as a failure).
+func (c *sharedCheck) runCheck(ctx context.Context, done chan struct{}) (err error) {
+	err = errors.New("the check did not finish")
+	defer func() {
+		c.mu.Lock()
+		c.at, c.err, c.running = time.Now(), err, nil
+		c.mu.Unlock()
+		close(done)
+	}()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	defer cancel()
+	return c.check(rctx)
 }

@@ -111,14 +111,19 @@ func WithRequestID(next http.Handler) http.Handler {
 // the IPv4 address): one host, or one customer's network, commonly holds a whole /64,
 // so keying on full IPv6 addresses would hand it 2⁶⁴ buckets.
 //
+// An IPv6 /48, one site's usual allocation, has 65,536 /64s: besides its /64's, a
+// request from IPv6 also takes a token from its /48's bucket, which allows netFactor
+// times a client's rate and burst. A source cycling through its /64s is held to that.
+//
 // The buckets are bounded, and each request costs O(1) under the lock: they are kept
 // in least-recently-used order, a bucket idle for maxClientIdle is forgotten (it is
 // found at the back, so each is dropped once, not looked for by scanning), and at
-// maxRateClients the least recently used one makes room for a new client. The price is
+// maxRateClients the least recently used one makes room for a new one. The price is
 // that a flood from that many distinct sources between two requests of a client
 // forgets the client's bucket, which then starts full again: the client may get up to
-// one burst more than its limit. A busy client, used recently, is the last to go, and
-// memory and time stay bounded under any flood.
+// one burst more than its limit. A busy client, used recently, is the last to go; a
+// server whose honest clients outnumber the table still gives each new one a bucket;
+// and memory and time stay bounded under any flood.
 type RateLimiter struct {
 	limit     rate.Limit
 	burst     int
@@ -127,9 +132,13 @@ type RateLimiter struct {
 	throttled prometheus.Counter // may be nil
 
 	mu      sync.Mutex
-	clients map[string]*list.Element // of *clientLimiter, by rateKey
+	clients map[string]*list.Element // of *clientLimiter, by rateKeys
 	lru     list.List                // the clientLimiters, most recently used first
 }
+
+// netFactor is how many times a client's rate and burst the clients of one IPv6 /48
+// may send together.
+const netFactor = 64
 
 // maxRateClients bounds the buckets of a RateLimiter (a few hundred bytes each).
 const maxRateClients = 1 << 14
@@ -171,8 +180,16 @@ func NewThrottledCounter(service string) prometheus.Counter {
 func (l *RateLimiter) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := l.now()
-		res := l.limiter(rateKey(clientAddress(r)), now).ReserveN(now, 1)
-		if delay := res.DelayFrom(now); delay > 0 {
+		client, network := rateKeys(clientAddress(r))
+		res := l.limiter(client, 1, now).ReserveN(now, 1)
+		delay := res.DelayFrom(now)
+		if network != "" && delay == 0 {
+			netRes := l.limiter(network, netFactor, now).ReserveN(now, 1)
+			if delay = netRes.DelayFrom(now); delay > 0 {
+				netRes.CancelAt(now)
+			}
+		}
+		if delay > 0 {
 			res.CancelAt(now)
 			if l.throttled != nil {
 				l.throttled.Inc()
@@ -185,8 +202,9 @@ func (l *RateLimiter) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// limiter returns the bucket of the client key at now, O(1): see RateLimiter.
-func (l *RateLimiter) limiter(key string, now time.Time) *rate.Limiter {
+// limiter returns the bucket of key at now, O(1) (see RateLimiter); a new one allows
+// scale times a client's rate and burst.
+func (l *RateLimiter) limiter(key string, scale int, now time.Time) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for e := l.lru.Back(); e != nil && now.Sub(e.Value.(*clientLimiter).seen) > maxClientIdle; e = l.lru.Back() {
@@ -201,7 +219,7 @@ func (l *RateLimiter) limiter(key string, now time.Time) *rate.Limiter {
 	if len(l.clients) >= maxRateClients {
 		l.forget(l.lru.Back())
 	}
-	c := &clientLimiter{key: key, lim: rate.NewLimiter(l.limit, l.burst), seen: now}
+	c := &clientLimiter{key: key, lim: rate.NewLimiter(l.limit*rate.Limit(scale), l.burst*scale), seen: now}
 	l.clients[key] = l.lru.PushFront(c)
 	return c.lim
 }
@@ -211,19 +229,21 @@ func (l *RateLimiter) forget(e *list.Element) {
 	delete(l.clients, l.lru.Remove(e).(*clientLimiter).key)
 }
 
-// rateKey is the client a RateLimiter counts a request from addr (clientAddress)
-// against: an IPv4 address, or the /64 of an IPv6 one (IPv4-mapped ones as IPv4).
-// What does not parse as an IP address (a Unix socket's) is its own key.
-func rateKey(addr string) string {
+// rateKeys are the buckets a RateLimiter counts a request from addr (clientAddress)
+// against: the client, an IPv4 address or the /64 of an IPv6 one (IPv4-mapped ones as
+// IPv4), and for IPv6 its /48 (network; "" for IPv4). What does not parse as an IP
+// address (a Unix socket's) is a client of its own.
+func rateKeys(addr string) (client, network string) {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
-		return addr
+		return addr, ""
 	}
 	if a = a.Unmap(); a.Is4() {
-		return a.String()
+		return a.String(), ""
 	}
-	p, _ := a.Prefix(64) // cannot fail for IPv6; drops the zone
-	return p.String()
+	p64, _ := a.Prefix(64) // cannot fail for IPv6; drops the zone
+	p48, _ := a.Prefix(48)
+	return p64.String(), p48.String()
 }
 
 type statusWriter struct {

@@ -59,10 +59,10 @@ func TestRateLimitClients(t *testing.T) {
 	}
 }
 
-// TestRateLimitBounded: a flood of new clients never grows the limiter beyond
-// maxRateClients buckets; the least recently used make room, so a client that keeps
-// sending keeps its bucket (and stays limited) through the flood; and a minute without
-// requests forgets every bucket.
+// TestRateLimitBounded: a flood of new clients (each in a /48 of its own) never grows
+// the limiter beyond maxRateClients buckets; the least recently used make room, so a
+// client that keeps sending keeps its bucket (and stays limited) through the flood;
+// and a minute without requests forgets every bucket.
 func TestRateLimitBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	l, send := rateLimited(clock)
@@ -71,8 +71,8 @@ func TestRateLimitBounded(t *testing.T) {
 		t.Fatalf("the busy client's first request: %d", st)
 	}
 	for i := range 3 * maxRateClients {
-		if st := send(fmt.Sprintf("[2001:db8:%x:%x::1]:40000", i>>16, i&0xffff)); st != http.StatusOK {
-			t.Fatalf("flood request %d, from a new /64: %d", i, st)
+		if st := send(fmt.Sprintf("[2001:%x:%x::1]:40000", 0x1000+i>>16, i&0xffff)); st != http.StatusOK {
+			t.Fatalf("flood request %d, from a new /48: %d", i, st)
 		}
 		if n := len(l.clients); n > maxRateClients || l.lru.Len() != n {
 			t.Fatalf("after %d flood requests: %d buckets, %d in the LRU list (at most %d)", i+1, n, l.lru.Len(), maxRateClients)
@@ -91,5 +91,25 @@ func TestRateLimitBounded(t *testing.T) {
 	send("198.51.100.1:40000")
 	if len(l.clients) != 1 || l.lru.Len() != 1 {
 		t.Fatalf("a minute after the flood: %d buckets, want 1", len(l.clients))
+	}
+}
+
+// TestRateLimitNetwork: the /64s of one IPv6 /48 share netFactor times a client's
+// burst, however many of them send and however full the table is: a source cycling
+// through its /64s gets no fresh burst for each.
+func TestRateLimitNetwork(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	_, send := rateLimited(clock)
+	passed := 0
+	for i := range 3 * maxRateClients {
+		if send(fmt.Sprintf("[2001:db8:7:%x::1]:40000", i)) == http.StatusOK {
+			passed++
+		}
+	}
+	if passed != netFactor {
+		t.Fatalf("%d requests from %d /64s of one /48 passed, want %d", passed, 3*maxRateClients, netFactor)
+	}
+	if st := send("[2001:db8:8::1]:40000"); st != http.StatusOK {
+		t.Fatalf("the next /48: %d", st)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
-	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -51,10 +50,8 @@ func browserRequest(ctx context.Context) *http.Request {
 	return r
 }
 
-func (p *Provider) secureCookies() bool { return strings.HasPrefix(p.cfg.Issuer, "https://") }
-
 func (p *Provider) browserCookieName(id string) string {
-	if p.secureCookies() {
+	if p.secureCookies {
 		return "__Host-" + browserCookiePrefix + id
 	}
 	return browserCookiePrefix + id
@@ -83,16 +80,23 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		if created == "" {
 			return
 		}
-		c := &http.Cookie{Name: p.browserCookieName(created), Value: p.browserCookieValue(created), Path: "/",
-			MaxAge: int(p.cfg.AuthRequestTTL.Seconds()), HttpOnly: true, Secure: p.secureCookies(), SameSite: http.SameSiteLaxMode}
-		h.Add("Set-Cookie", c.String())
+		h.Add("Set-Cookie", p.browserCookie(created, int(p.cfg.AuthRequestTTL.Seconds())).String())
 	}}
 	p.op.ServeHTTP(bw, r.WithContext(context.WithValue(r.Context(), createdRequestKey{}, &created)))
 }
 
+// browserCookie is the cookie of auth request id, living maxAge seconds (deleted
+// when maxAge < 0).
+func (p *Provider) browserCookie(id string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: p.browserCookieName(id), Value: p.browserCookieValue(id), Path: "/",
+		MaxAge: maxAge, HttpOnly: true, Secure: p.secureCookies, SameSite: http.SameSiteLaxMode}
+}
+
 // callback serves the library's callback, which issues the code, only to the browser
-// that started the auth request. (storage.SaveAuthCode checks it again, whatever the
-// route: this is for a clear answer.)
+// that started the auth request, and deletes the request's cookie there: the request
+// is over, and the cookies of finished requests would pile up in the browser for their
+// lifetime. (storage.SaveAuthCode checks the cookie again, whatever the route: this is
+// for a clear answer.)
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	// The ID as the library reads it (the form's, query or body), not another one.
 	id, err := op.ParseAuthorizeCallbackRequest(r)
@@ -100,7 +104,9 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, p.cfg.Logger, errOtherBrowser)
 		return
 	}
-	p.op.ServeHTTP(w, r)
+	p.op.ServeHTTP(&bindingWriter{ResponseWriter: w, bind: func(h http.Header) {
+		h.Add("Set-Cookie", p.browserCookie(id, -1).String())
+	}}, r)
 }
 
 // noteCreated records the ID of a created auth request in the slot authorize put in

@@ -55,15 +55,20 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request) (*CompleteRe
 		return nil, errComplete
 	}
 	a, err := p.storage.authRequest(req.AuthRequestID)
-	if err != nil || a.Done() || !p.fromStartingBrowser(r, a.ID) {
+	if err != nil || a.Done() {
 		return nil, errComplete
 	}
-	// The token is spent first: it completes this request or none.
+	// The token is spent first: it completes this request or none, also when it comes
+	// from another browser than the one that started the request (someone sent the
+	// login page's link there), so it cannot complete the request later either.
 	switch err := p.cfg.Store.CreateOIDC(keyUsedLogin+login.TokenID, nil, now.Add(p.cfg.MaxLoginAge+p.cfg.AuthRequestTTL), now); {
 	case errors.Is(err, ErrExists):
 		return nil, errComplete
 	case err != nil:
 		return nil, err
+	}
+	if !p.fromStartingBrowser(r, a.ID) {
+		return nil, errComplete
 	}
 	b, _ := json.Marshal(doneLogin{Subject: login.Subject, AMR: login.AMR, AuthTime: login.AuthTime})
 	switch err := p.cfg.Store.CreateOIDC(keyDone+a.ID, b, a.Created.Add(p.cfg.AuthRequestTTL), now); {

@@ -124,8 +124,10 @@ type Provider struct {
 	storage     *storage
 	callbackURL func(requestID string) string
 	// browserKey makes the cookies that tie an auth request to the browser that
-	// started it (browser.go).
-	browserKey [32]byte
+	// started it (browser.go); secureCookies: the issuer is https, so they are
+	// __Host- cookies, Secure.
+	browserKey    [32]byte
+	secureCookies bool
 }
 
 // New checks cfg and builds the provider.
@@ -167,11 +169,12 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Provider{cfg: cfg, prefix: strings.TrimSuffix(iss.Path, "/")}
+	p := &Provider{cfg: cfg, prefix: strings.TrimSuffix(iss.Path, "/"), secureCookies: iss.Scheme == "https"}
 	p.storage = &storage{cfg: &p.cfg, clients: clients, fromStartingBrowser: p.fromStartingBrowser}
 	// Any origin may call the token, userinfo and discovery endpoints (a single-page
-	// app is a public client), but never with credentials: the provider has no cookies,
-	// and the library's default would allow credentialed requests from every origin.
+	// app is a public client), but never with credentials: none of them takes a cookie
+	// (only the browser flow's own pages do, browser.go), and the library's default
+	// would allow credentialed requests from every origin.
 	opts := []op.Option{op.WithCORSOptions(&cors.Options{
 		AllowOriginFunc:  func(string) bool { return true },
 		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -214,5 +215,63 @@ func TestRequester(t *testing.T) {
 	}
 	if host, ok := p.Requester(id); ok {
 		t.Errorf("fail/done: %q", host)
+	}
+}
+
+// TestBrowserCookie: the authorize endpoint sets the auth request's cookie with what a
+// browser needs to keep it to this host and to https (the __Host- prefix: Secure,
+// Path=/, no Domain), HttpOnly and SameSite=Lax (it must reach the login page after
+// the relying party's redirect); the callback deletes it.
+func TestBrowserCookie(t *testing.T) {
+	p := testProvider(t)
+	q := url.Values{"client_id": {"shop"}, "redirect_uri": {"https://shop.example/cb"}, "response_type": {"code"},
+		"scope": {"openid"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}, "state": {"s"}}
+	w := httptest.NewRecorder()
+	p.Handler().ServeHTTP(w, httptest.NewRequest("GET", "https://auth.example/oidc/authorize?"+q.Encode(), nil))
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	id := loc.Query().Get("authRequestID")
+	cookies := w.Result().Cookies()
+	if w.Code != http.StatusFound || id == "" || len(cookies) != 1 {
+		t.Fatalf("authorize: %d, Location %q, cookies %v", w.Code, loc, w.Header()["Set-Cookie"])
+	}
+	c := cookies[0]
+	if c.Name != "__Host-polyroot-authreq-"+id || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" ||
+		c.SameSite != http.SameSiteLaxMode || c.MaxAge != 600 {
+		t.Fatalf("the cookie: %s", w.Header().Get("Set-Cookie"))
+	}
+
+	b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-1@" + id})
+	if w := complete(p, string(b), id); w.Code != 200 {
+		t.Fatalf("complete: %d %s", w.Code, w.Body)
+	}
+	r := httptest.NewRequest("GET", "https://auth.example/oidc/authorize/callback?id="+id, nil)
+	r.AddCookie(c)
+	w = httptest.NewRecorder()
+	p.Handler().ServeHTTP(w, r)
+	loc, _ = url.Parse(w.Header().Get("Location"))
+	gone := w.Result().Cookies()
+	if w.Code != http.StatusFound || loc.Query().Get("code") == "" || len(gone) != 1 || gone[0].Name != c.Name || gone[0].MaxAge >= 0 {
+		t.Fatalf("callback: %d, Location %q, cookies %v", w.Code, loc, w.Header()["Set-Cookie"])
+	}
+	// A browser that kept the cookie anyway gets no second code.
+	w = httptest.NewRecorder()
+	p.Handler().ServeHTTP(w, r)
+	if loc, _ := url.Parse(w.Header().Get("Location")); loc != nil && loc.Query().Get("code") != "" {
+		t.Fatalf("a second code: %d %s", w.Code, loc)
+	}
+}
+
+// TestCompleteSpendsForeignToken: a token presented from another browser than the one
+// that started the auth request is spent although refused, so it cannot complete the
+// request later from the starting browser either.
+func TestCompleteSpendsForeignToken(t *testing.T) {
+	p := testProvider(t)
+	id := p.newAuthRequest(t)
+	b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-1@" + id})
+	if w := complete(p, string(b)); w.Code == 200 {
+		t.Fatal("completed from another browser")
+	}
+	if w := complete(p, string(b), id); w.Code == 200 {
+		t.Fatal("the token refused from another browser completed the request later")
 	}
 }
