@@ -96,12 +96,11 @@
 //     pass 1 on one replica and pass 2 on another works, a session is taken once, and
 //     counts are exact. What a replica keeps in memory is a cache (the sessions it
 //     made, and the login points A' by identity and slot: Config.LoginPointCache),
-//     the pass-2 messages waiting for their batch, in-flight admissions, the counts of unknown idhashes, the session keys of
-//     its access tokens (below) and its per-address rate limits: with N replicas, up
-//     to N × (tries left) verifications of one identity may run at once (the counts
-//     stay exact, and a success after the lockout still fails), an unknown idhash's
-//     tries left differ between replicas, and an address may send N times the rate
-//     limit. A login session is stored as its state
+//     the pass-2 messages waiting for their batch, in-flight admissions (their slots,
+//     which bound the verifications of one identity at once on all replicas together,
+//     are in the database), the counts of unknown idhashes, the session keys of its
+//     access tokens (below) and its per-address rate limits: an unknown idhash's tries
+//     left differ between replicas, and an address may send N times the rate limit. A login session is stored as its state
 //     (pairing.ServerSession.MarshalBinary, which holds the session's shared secret),
 //     sealed with a key derived from the token key (sessionSealer): the replica that
 //     gets pass 2 restores the session (Verifier.RestoreSession).

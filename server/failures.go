@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"sync"
 	"time"
 
@@ -25,11 +26,12 @@ const failureWindow = 24 * time.Hour
 // it. Counts of enrolled identities live in the store, and every change is one atomic
 // update there (stateStore.updateFailures) before the answer leaves, so replicas that
 // share a store count exactly. Counts of unknown idhashes live in memory, bounded, and
-// each of their failures updates a record of the same size under the store's decoy
-// key, so that both cost one synced write. It also bounds how many logins of one
-// identity this process verifies at once: a verification is admitted only while the
-// tries left exceed those in flight, so parallel guesses cannot test more PINs than
-// either limit allows (per replica: the in-flight counts are not shared).
+// each of their failures updates a record of the same size under one of the store's
+// decoy keys, so that both cost one synced write. It also bounds how many logins of
+// one identity are verified at once: a verification is admitted only while the tries
+// left exceed those in flight, here (flights, which wake the waiters) and on every
+// replica sharing the store (a slot held in the store, stateStore.reserveTry), so
+// parallel guesses cannot test more PINs than either limit allows.
 type failures struct {
 	max, perDay int
 	store       stateStore
@@ -43,9 +45,18 @@ type failures struct {
 
 // A flight is the verifications of one idhash in flight in this process.
 type flight struct {
-	n    int
-	wake chan struct{} // closed when one ends
+	n     int
+	wake  chan struct{} // closed when one ends
+	slots [][16]byte    // the store's slots they hold (stateStore.reserveTry)
 }
+
+// trySlotTTL bounds the store slot of a check whose replica died before freeing it:
+// a check takes a batch window and two pairings, far less.
+const trySlotTTL = 30 * time.Second
+
+// tryPoll is how long admit waits before asking the store again for a slot that other
+// replicas hold (their ends do not wake this process).
+const tryPoll = 5 * time.Millisecond
 
 func newFailures(max, perDay int, st stateStore) *failures {
 	f := &failures{max: max, perDay: perDay, store: st, flights: map[pairing.IDHash]*flight{},
@@ -115,9 +126,10 @@ func (f *failures) record(id pairing.IDHash, known bool) (failRecord, error) {
 	return *f.unknownLocked(id), nil
 }
 
-// admit waits until a verification of id may run. It returns false if the identity is
-// blocked (then nothing is in flight for the caller, who must still call done). Every
-// idhash is admitted the same way, enrolled or not, so that waiting tells nothing.
+// admit waits until a verification of id may run: fewer are in flight, here and on the
+// other replicas, than its tries left. It returns false if the identity is blocked
+// (then nothing is in flight for the caller, who must still call done). Every idhash
+// is admitted the same way, enrolled or not, so that waiting tells nothing.
 func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now time.Time) (bool, error) {
 	for {
 		r, err := f.record(id, known)
@@ -137,7 +149,28 @@ func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now
 		if fl.n < left {
 			fl.n++
 			f.mu.Unlock()
-			return true, nil
+			var slot [16]byte
+			rand.Read(slot[:])
+			ok, err := f.store.reserveTry(id, slot, left, now.Add(trySlotTTL), now)
+			if err != nil || !ok {
+				f.land(id) // this process's place back
+			}
+			switch {
+			case err != nil:
+				return false, err
+			case ok:
+				f.mu.Lock()
+				fl.slots = append(fl.slots, slot) // fl stays in flights while fl.n > 0
+				f.mu.Unlock()
+				return true, nil
+			}
+			// Other replicas check the tries left: look again in a moment.
+			select {
+			case <-time.After(tryPoll):
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+			continue
 		}
 		wake := fl.wake
 		f.mu.Unlock()
@@ -208,11 +241,17 @@ func (f *failures) apply(r failRecord, outcome int, admitted bool, now time.Time
 // verification stops counting as in flight; a success that changes nothing (no
 // failures counted, not blocked) writes nothing.
 func (f *failures) done(id pairing.IDHash, known, admitted bool, outcome int, now time.Time) (verdict, error) {
+	v, err := f.settle(id, known, admitted, outcome, now)
 	if admitted {
 		// Only once the outcome is stored: a waiting login admitted before would
 		// read the count without it.
-		defer f.land(id)
+		err = errors.Join(err, f.finish(id))
 	}
+	return v, err
+}
+
+// settle stores the outcome of a verification of id (done).
+func (f *failures) settle(id pairing.IDHash, known, admitted bool, outcome int, now time.Time) (verdict, error) {
 	if !known {
 		f.mu.Lock()
 		r := f.unknownLocked(id)
@@ -243,6 +282,24 @@ func (f *failures) done(id pairing.IDHash, known, admitted bool, outcome int, no
 		return next
 	})
 	return v, err
+}
+
+// finish ends an admitted verification of id: it frees one of the store slots this
+// process holds for id, then lands it.
+func (f *failures) finish(id pairing.IDHash) error {
+	f.mu.Lock()
+	var slot [16]byte
+	held := false
+	if fl := f.flights[id]; fl != nil && len(fl.slots) > 0 {
+		slot, fl.slots, held = fl.slots[len(fl.slots)-1], fl.slots[:len(fl.slots)-1], true
+	}
+	f.mu.Unlock()
+	var err error
+	if held {
+		err = f.store.releaseTry(id, slot)
+	}
+	f.land(id)
+	return err
 }
 
 // land ends one verification of id in flight and wakes the logins waiting for it.

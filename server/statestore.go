@@ -63,6 +63,14 @@ type stateStore interface {
 	// effects beyond the last call. An empty record is deleted.
 	updateFailures(key []byte, next func(failRecord) failRecord) (failRecord, error)
 
+	// reserveTry holds slot, one of at most limit slots for checks of id in flight
+	// shared by every replica, until releaseTry or expires (the slot of a replica that
+	// died mid-check): false if limit slots are held at now. Of concurrent reserves,
+	// on any replicas, at most limit succeed.
+	reserveTry(id pairing.IDHash, slot [16]byte, limit int, expires, now time.Time) (bool, error)
+	// releaseTry frees slot.
+	releaseTry(id pairing.IDHash, slot [16]byte) error
+
 	// putSession keeps a login session between pass 1 and pass 2.
 	putSession(p *pending) error
 	// takeSession removes and returns the session id if it exists and has not expired

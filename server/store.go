@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -131,6 +132,54 @@ type pendingCode struct {
 type boltStore struct {
 	db       *bolt.DB
 	sessions *sessions
+	tries    trySlots // in memory: one process has the file (bbolt's lock)
+}
+
+// trySlots are the slots of PIN checks in flight of one process (stateStore.reserveTry).
+type trySlots struct {
+	mu    sync.Mutex
+	slots map[pairing.IDHash]map[[16]byte]time.Time // slot → expires
+}
+
+func (t *trySlots) reserve(id pairing.IDHash, slot [16]byte, limit int, expires, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	held := t.slots[id]
+	for s, exp := range held {
+		if !now.Before(exp) {
+			delete(held, s)
+		}
+	}
+	if len(held) >= limit {
+		return false
+	}
+	if held == nil {
+		if t.slots == nil {
+			t.slots = map[pairing.IDHash]map[[16]byte]time.Time{}
+		}
+		held = map[[16]byte]time.Time{}
+		t.slots[id] = held
+	}
+	held[slot] = expires
+	return true
+}
+
+func (t *trySlots) release(id pairing.IDHash, slot [16]byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.slots[id], slot)
+	if len(t.slots[id]) == 0 {
+		delete(t.slots, id)
+	}
+}
+
+func (s *boltStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, expires, now time.Time) (bool, error) {
+	return s.tries.reserve(id, slot, limit, expires, now), nil
+}
+
+func (s *boltStore) releaseTry(id pairing.IDHash, slot [16]byte) error {
+	s.tries.release(id, slot)
+	return nil
 }
 
 var errNotFound = errors.New("not found")

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -322,6 +323,34 @@ func (s *pgStore) updateFailures(key []byte, next func(failRecord) failRecord) (
 	return r, err
 }
 
+// reserveTry holds a slot in login_tries (an UNLOGGED table: no WAL to flush) under a
+// transaction-scoped advisory lock on the idhash, so that concurrent reserves of one
+// identity, on any replicas, count one after the other.
+func (s *pgStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, expires, now time.Time) (bool, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var ok bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(binary.BigEndian.Uint64(id[:8]))); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM login_tries WHERE idhash = $1 AND expires <= $4)
+			INSERT INTO login_tries (idhash, slot, expires)
+			SELECT $1, $2, $3 WHERE (SELECT count(*) FROM login_tries WHERE idhash = $1 AND expires > $4) < $5`,
+			id[:], slot[:], expires, now, limit)
+		ok = tag.RowsAffected() == 1
+		return err
+	})
+	return ok, err
+}
+
+func (s *pgStore) releaseTry(id pairing.IDHash, slot [16]byte) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	_, err := s.pool.Exec(ctx, "DELETE FROM login_tries WHERE idhash = $1 AND slot = $2", id[:], slot[:])
+	return err
+}
+
 // putSession stores the session sealed (sessionSealer), and keeps it in the cache.
 func (s *pgStore) putSession(p *pending) error {
 	state, err := s.sealer.seal(p)
@@ -367,7 +396,8 @@ func (s *pgStore) takeSession(id [pairing.SessionIDSize]byte, now time.Time) (*p
 }
 
 // startSessionPruner deletes expired sessions every pgSessionPruneInterval until
-// stop: the rows of logins whose pass 2 never came.
+// stop: the rows of logins whose pass 2 never came; and the expired slots of PIN
+// checks (reserveTry) of replicas that died mid-check.
 func (s *pgStore) startSessionPruner() (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -382,6 +412,7 @@ func (s *pgStore) startSessionPruner() (stop func()) {
 			}
 			ctx, cancel := s.ctx()
 			s.pool.Exec(ctx, "DELETE FROM sessions WHERE expires_at <= now()") // a failure is retried next time
+			s.pool.Exec(ctx, "DELETE FROM login_tries WHERE expires <= now()")
 			cancel()
 		}
 	}()

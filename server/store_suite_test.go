@@ -50,6 +50,7 @@ func runStoreSuite(t *testing.T, open openReplicas) {
 		{"FailuresExactUnderConcurrency", suiteFailuresConcurrent},
 		{"LockoutExact", suiteLockoutExact},
 		{"DecoyRecord", suiteDecoy},
+		{"TrySlotsShared", suiteTrySlots},
 		{"SessionSingleUse", suiteSessions},
 		{"OIDCState", suiteOIDC},
 	}
@@ -379,7 +380,7 @@ func suiteLockoutExact(t *testing.T, a, b stateStore) {
 	const max, perDay = 3, 10
 	fa, fb := newFailures(max, perDay, a), newFailures(max, perDay, b)
 	var admitted, exceeded atomic.Int32
-	var inFlight, mostInFlight [2]atomic.Int32 // per replica
+	var inFlight, mostInFlight atomic.Int32 // on both replicas together
 	var wg sync.WaitGroup
 	for i := range 32 {
 		f := []*failures{fa, fb}[i%2]
@@ -391,10 +392,10 @@ func suiteLockoutExact(t *testing.T, a, b stateStore) {
 			}
 			if ok {
 				admitted.Add(1)
-				n := inFlight[i%2].Add(1)
-				for m := mostInFlight[i%2].Load(); n > m && !mostInFlight[i%2].CompareAndSwap(m, n); m = mostInFlight[i%2].Load() {
+				n := inFlight.Add(1)
+				for m := mostInFlight.Load(); n > m && !mostInFlight.CompareAndSwap(m, n); m = mostInFlight.Load() {
 				}
-				inFlight[i%2].Add(-1) // before done, which lets the next one in
+				inFlight.Add(-1) // before done, which lets the next one in
 			}
 			v, err := f.done(id, true, ok, outcomeFailure, now)
 			if err != nil {
@@ -413,13 +414,12 @@ func suiteLockoutExact(t *testing.T, a, b stateStore) {
 	if exceeded.Load() != 1 {
 		t.Fatalf("the daily budget was used up %d times, want once", exceeded.Load())
 	}
-	// Each replica admits at most max at once. Over the run a replica may admit more
-	// (one that read the count before another's failure was written); done() refuses
-	// every one of them once the identity is held, so no guess gains by it.
-	for r := range 2 {
-		if m := mostInFlight[r].Load(); m > max {
-			t.Fatalf("replica %d had %d verifications in flight at once, want at most %d", r, m, max)
-		}
+	// The replicas together admit at most max at once (the store's slots). Over the
+	// run they may admit more (one that read the count before another's failure was
+	// written); done() refuses every one of them once the identity is blocked, so no
+	// guess gains by it.
+	if m := mostInFlight.Load(); m > max {
+		t.Fatalf("%d verifications in flight at once on the two replicas, want at most %d", m, max)
 	}
 	if n := admitted.Load(); n < max {
 		t.Fatalf("%d of 32 verifications admitted, want at least %d", n, max)
@@ -649,4 +649,61 @@ func suiteOIDC(t *testing.T, a, b stateStore) {
 			t.Fatalf("pruning took a live entry: %q", got)
 		}
 	})
+}
+
+// suiteTrySlots: the slots of PIN checks in flight are shared by the replicas: of
+// concurrent reserves of one identity on both, exactly limit succeed; a freed or
+// expired slot makes room; other identities are not affected.
+func suiteTrySlots(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	id, other := randomIDHash(t), randomIDHash(t)
+	const limit = 3
+	slots := make([][16]byte, 16)
+	var got atomic.Int32
+	var wg sync.WaitGroup
+	won := make([]bool, len(slots))
+	for i := range slots {
+		rand.Read(slots[i][:])
+		st := []stateStore{a, b}[i%2]
+		wg.Go(func() {
+			ok, err := st.reserveTry(id, slots[i], limit, now.Add(time.Minute), now)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				got.Add(1)
+				won[i] = true
+			}
+		})
+	}
+	wg.Wait()
+	if got.Load() != limit {
+		t.Fatalf("%d of %d concurrent reserves on two replicas succeeded, want %d", got.Load(), len(slots), limit)
+	}
+	var extra [16]byte
+	rand.Read(extra[:])
+	if ok, err := b.reserveTry(other, extra, 1, now.Add(time.Minute), now); !ok || err != nil {
+		t.Fatalf("another identity's reserve: %v %v", ok, err)
+	}
+	if ok, _ := a.reserveTry(id, extra, limit, now.Add(time.Minute), now); ok {
+		t.Fatal("a reserve beyond the limit succeeded")
+	}
+	for i, w := range won {
+		if w {
+			if err := []stateStore{a, b}[(i+1)%2].releaseTry(id, slots[i]); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if ok, err := a.reserveTry(id, extra, limit, now.Add(time.Minute), now); !ok || err != nil {
+		t.Fatalf("a reserve after a release: %v %v", ok, err)
+	}
+	// A minute on, every slot has expired: a replica that died holds nothing.
+	later := now.Add(time.Minute)
+	var late [16]byte
+	rand.Read(late[:])
+	if ok, err := b.reserveTry(id, late, 1, later.Add(time.Minute), later); !ok || err != nil {
+		t.Fatalf("a reserve after the slots expired: %v %v", ok, err)
+	}
 }
