@@ -6,9 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	mathrand "math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/pairing"
 )
 
@@ -54,9 +57,13 @@ type flight struct {
 // a check takes a batch window and two pairings, far less.
 const trySlotTTL = 30 * time.Second
 
-// tryPoll is how long admit waits before asking the store again for a slot that other
-// replicas hold (their ends do not wake this process).
-const tryPoll = 5 * time.Millisecond
+// tryPoll and maxTryPoll are how long admit waits, first and at most (doubling, with
+// jitter), before asking the store again for a slot that other replicas hold (their
+// ends do not wake this process).
+const (
+	tryPoll    = 5 * time.Millisecond
+	maxTryPoll = 100 * time.Millisecond
+)
 
 func newFailures(max, perDay int, st stateStore) *failures {
 	f := &failures{max: max, perDay: perDay, store: st, flights: map[pairing.IDHash]*flight{},
@@ -129,16 +136,69 @@ func (f *failures) record(id pairing.IDHash, known bool) (failRecord, error) {
 // admit waits until a verification of id may run: fewer are in flight, here and on the
 // other replicas, than its tries left. It returns false if the identity is blocked
 // (then nothing is in flight for the caller, who must still call done). Every idhash
-// is admitted the same way, enrolled or not, so that waiting tells nothing.
+// is admitted the same way, enrolled or not, so that waiting tells nothing; a blocked
+// one still asks the store for a slot (of none), so that it costs the same round
+// trips.
 func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now time.Time) (bool, error) {
+	left, err := f.place(ctx, id, known, now)
+	if err != nil || left == 0 {
+		if err == nil {
+			err = f.touchSlot(id)
+		}
+		return false, err
+	}
+	// A place here: now a slot in the store, which other replicas' checks may hold.
+	wait, deadline := tryPoll, time.Now().Add(trySlotTTL)
+	for {
+		var slot [16]byte
+		rand.Read(slot[:])
+		ok, err := f.store.reserveTry(id, slot, left, trySlotTTL)
+		switch {
+		case err != nil:
+			f.land(id)
+			return false, err
+		case ok:
+			f.mu.Lock()
+			f.flights[id].slots = append(f.flights[id].slots, slot) // in flights while n > 0
+			f.mu.Unlock()
+			return true, nil
+		case time.Now().After(deadline): // live checks elsewhere held them all along
+			f.land(id)
+			return false, errTriesBusy
+		}
+		select {
+		case <-time.After(wait/2 + mathrand.N(wait/2)):
+		case <-ctx.Done():
+			f.land(id)
+			return false, ctx.Err()
+		}
+		wait = min(2*wait, maxTryPoll)
+		r, err := f.record(id, known)
+		if err == nil {
+			left = f.triesLeft(r, now)
+		}
+		if err != nil || left == 0 {
+			f.land(id)
+			if err == nil {
+				err = f.touchSlot(id)
+			}
+			return false, err
+		}
+	}
+}
+
+// place waits for a place among this process's verifications of id in flight, fewer
+// than its tries left, and takes it; it returns the tries left (0: blocked, no place
+// taken).
+func (f *failures) place(ctx context.Context, id pairing.IDHash, known bool, now time.Time) (int, error) {
 	for {
 		r, err := f.record(id, known)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		left := f.triesLeft(r, now)
 		if left == 0 {
-			return false, nil
+			return 0, nil
 		}
 		f.mu.Lock()
 		fl := f.flights[id]
@@ -149,38 +209,31 @@ func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now
 		if fl.n < left {
 			fl.n++
 			f.mu.Unlock()
-			var slot [16]byte
-			rand.Read(slot[:])
-			ok, err := f.store.reserveTry(id, slot, left, now.Add(trySlotTTL), now)
-			if err != nil || !ok {
-				f.land(id) // this process's place back
-			}
-			switch {
-			case err != nil:
-				return false, err
-			case ok:
-				f.mu.Lock()
-				fl.slots = append(fl.slots, slot) // fl stays in flights while fl.n > 0
-				f.mu.Unlock()
-				return true, nil
-			}
-			// Other replicas check the tries left: look again in a moment.
-			select {
-			case <-time.After(tryPoll):
-			case <-ctx.Done():
-				return false, ctx.Err()
-			}
-			continue
+			return left, nil
 		}
 		wake := fl.wake
 		f.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
 }
+
+// touchSlot asks the store for a slot of id with a limit of none, and frees it: the
+// round trips of an admitted verification's slot, for one that is not admitted.
+func (f *failures) touchSlot(id pairing.IDHash) error {
+	var slot [16]byte
+	rand.Read(slot[:])
+	_, err := f.store.reserveTry(id, slot, 0, trySlotTTL)
+	return errors.Join(err, f.store.releaseTry(id, slot))
+}
+
+// errTriesBusy: the tries left of an identity were held by checks on other replicas
+// for trySlotTTL, the whole time a login may wait for one.
+var errTriesBusy = httpx.Errorf(http.StatusServiceUnavailable, "busy",
+	"too many logins of this identity are being checked at once; try again")
 
 // Outcomes of a verification.
 const (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -254,5 +255,53 @@ func TestFailureVerdicts(t *testing.T) {
 				t.Fatalf("apply: ok=%v neutral=%v count=%d, want ok=%v neutral=%v count=%d", v.ok, v.neutral, next.Count, tc.ok, tc.neut, tc.count)
 			}
 		})
+	}
+}
+
+// TestAdmitWaitsForOtherReplicas: a replica whose tries left are all being checked on
+// another replica waits for one of those checks to end (it polls the store), and a
+// blocked identity is refused without a slot.
+func TestAdmitWaitsForOtherReplicas(t *testing.T) {
+	a, b := openBoltReplicas(t)
+	now := suiteTime()
+	id := suiteEnrol(t, a, "grace", "CODE", now)
+	const max = 2
+	fa, fb := newFailures(max, 10, a), newFailures(max, 10, b)
+	for range max {
+		if ok, err := fa.admit(t.Context(), id, true, now); !ok || err != nil {
+			t.Fatalf("admit on A: %v %v", ok, err)
+		}
+	}
+	admitted := make(chan error, 1)
+	go func() {
+		ok, err := fb.admit(t.Context(), id, true, now)
+		if err == nil && !ok {
+			err = errors.New("not admitted")
+		}
+		admitted <- err
+	}()
+	select {
+	case err := <-admitted:
+		t.Fatalf("B admitted a check while A held every try left: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := fa.done(id, true, true, outcomeSuccess, now); err != nil { // a try is free again
+		t.Fatal(err)
+	}
+	select {
+	case err := <-admitted:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("B still waits after A's check ended")
+	}
+	// The two checks in flight fail: blocked. Nothing is admitted, on either replica.
+	fa.done(id, true, true, outcomeFailure, now)
+	fb.done(id, true, true, outcomeFailure, now)
+	for _, f := range []*failures{fa, fb} {
+		if ok, err := f.admit(t.Context(), id, true, now); ok || err != nil {
+			t.Fatalf("a blocked identity admitted: %v %v", ok, err)
+		}
 	}
 }

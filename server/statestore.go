@@ -64,10 +64,11 @@ type stateStore interface {
 	updateFailures(key []byte, next func(failRecord) failRecord) (failRecord, error)
 
 	// reserveTry holds slot, one of at most limit slots for checks of id in flight
-	// shared by every replica, until releaseTry or expires (the slot of a replica that
-	// died mid-check): false if limit slots are held at now. Of concurrent reserves,
-	// on any replicas, at most limit succeed.
-	reserveTry(id pairing.IDHash, slot [16]byte, limit int, expires, now time.Time) (bool, error)
+	// shared by every replica, until releaseTry or for ttl (the slot of a replica that
+	// died mid-check): false if limit slots are held. Of concurrent reserves, on any
+	// replicas, at most limit succeed. The store's own clock times the slots (the
+	// database's: replicas' clocks, and Config.Now, do not enter).
+	reserveTry(id pairing.IDHash, slot [16]byte, limit int, ttl time.Duration) (bool, error)
 	// releaseTry frees slot.
 	releaseTry(id pairing.IDHash, slot [16]byte) error
 

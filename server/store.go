@@ -141,9 +141,10 @@ type trySlots struct {
 	slots map[pairing.IDHash]map[[16]byte]time.Time // slot → expires
 }
 
-func (t *trySlots) reserve(id pairing.IDHash, slot [16]byte, limit int, expires, now time.Time) bool {
+func (t *trySlots) reserve(id pairing.IDHash, slot [16]byte, limit int, ttl time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	now := time.Now()
 	held := t.slots[id]
 	for s, exp := range held {
 		if !now.Before(exp) {
@@ -160,7 +161,7 @@ func (t *trySlots) reserve(id pairing.IDHash, slot [16]byte, limit int, expires,
 		held = map[[16]byte]time.Time{}
 		t.slots[id] = held
 	}
-	held[slot] = expires
+	held[slot] = now.Add(ttl)
 	return true
 }
 
@@ -173,8 +174,8 @@ func (t *trySlots) release(id pairing.IDHash, slot [16]byte) {
 	}
 }
 
-func (s *boltStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, expires, now time.Time) (bool, error) {
-	return s.tries.reserve(id, slot, limit, expires, now), nil
+func (s *boltStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, ttl time.Duration) (bool, error) {
+	return s.tries.reserve(id, slot, limit, ttl), nil
 }
 
 func (s *boltStore) releaseTry(id pairing.IDHash, slot [16]byte) error {

@@ -324,20 +324,24 @@ func (s *pgStore) updateFailures(key []byte, next func(failRecord) failRecord) (
 }
 
 // reserveTry holds a slot in login_tries (an UNLOGGED table: no WAL to flush) under a
-// transaction-scoped advisory lock on the idhash, so that concurrent reserves of one
-// identity, on any replicas, count one after the other.
-func (s *pgStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, expires, now time.Time) (bool, error) {
+// transaction-scoped advisory lock on the idhash (the two-int4 form, apart from the
+// migrations' bigint lock), so that concurrent reserves of one identity, on any
+// replicas, count one after the other: READ COMMITTED, set here, lets the count after
+// the lock see the previous holder's slot. Expiry is by the database's clock.
+func (s *pgStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, ttl time.Duration) (bool, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var ok bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(binary.BigEndian.Uint64(id[:8]))); err != nil {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1::int4, $2::int4)",
+			int32(binary.BigEndian.Uint32(id[:4])), int32(binary.BigEndian.Uint32(id[4:8]))); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM login_tries WHERE idhash = $1 AND expires <= $4)
+		tag, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM login_tries WHERE idhash = $1 AND expires <= now())
 			INSERT INTO login_tries (idhash, slot, expires)
-			SELECT $1, $2, $3 WHERE (SELECT count(*) FROM login_tries WHERE idhash = $1 AND expires > $4) < $5`,
-			id[:], slot[:], expires, now, limit)
+			SELECT $1, $2, now() + $3 * interval '1 millisecond'
+			WHERE (SELECT count(*) FROM login_tries WHERE idhash = $1 AND expires > now()) < $4`,
+			id[:], slot[:], ttl.Milliseconds(), limit)
 		ok = tag.RowsAffected() == 1
 		return err
 	})

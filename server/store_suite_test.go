@@ -655,18 +655,18 @@ func suiteOIDC(t *testing.T, a, b stateStore) {
 // concurrent reserves of one identity on both, exactly limit succeed; a freed or
 // expired slot makes room; other identities are not affected.
 func suiteTrySlots(t *testing.T, a, b stateStore) {
-	now := suiteTime()
 	id, other := randomIDHash(t), randomIDHash(t)
 	const limit = 3
+	slot := func() (s [16]byte) { rand.Read(s[:]); return s }
 	slots := make([][16]byte, 16)
+	won := make([]bool, len(slots))
 	var got atomic.Int32
 	var wg sync.WaitGroup
-	won := make([]bool, len(slots))
 	for i := range slots {
-		rand.Read(slots[i][:])
+		slots[i] = slot()
 		st := []stateStore{a, b}[i%2]
 		wg.Go(func() {
-			ok, err := st.reserveTry(id, slots[i], limit, now.Add(time.Minute), now)
+			ok, err := st.reserveTry(id, slots[i], limit, time.Minute)
 			if err != nil {
 				t.Error(err)
 			}
@@ -680,12 +680,10 @@ func suiteTrySlots(t *testing.T, a, b stateStore) {
 	if got.Load() != limit {
 		t.Fatalf("%d of %d concurrent reserves on two replicas succeeded, want %d", got.Load(), len(slots), limit)
 	}
-	var extra [16]byte
-	rand.Read(extra[:])
-	if ok, err := b.reserveTry(other, extra, 1, now.Add(time.Minute), now); !ok || err != nil {
+	if ok, err := b.reserveTry(other, slot(), 1, time.Minute); !ok || err != nil {
 		t.Fatalf("another identity's reserve: %v %v", ok, err)
 	}
-	if ok, _ := a.reserveTry(id, extra, limit, now.Add(time.Minute), now); ok {
+	if ok, _ := a.reserveTry(id, slot(), limit, time.Minute); ok {
 		t.Fatal("a reserve beyond the limit succeeded")
 	}
 	for i, w := range won {
@@ -696,14 +694,16 @@ func suiteTrySlots(t *testing.T, a, b stateStore) {
 			break
 		}
 	}
-	if ok, err := a.reserveTry(id, extra, limit, now.Add(time.Minute), now); !ok || err != nil {
+	if ok, err := a.reserveTry(id, slot(), limit, time.Minute); !ok || err != nil {
 		t.Fatalf("a reserve after a release: %v %v", ok, err)
 	}
-	// A minute on, every slot has expired: a replica that died holds nothing.
-	later := now.Add(time.Minute)
-	var late [16]byte
-	rand.Read(late[:])
-	if ok, err := b.reserveTry(id, late, 1, later.Add(time.Minute), later); !ok || err != nil {
-		t.Fatalf("a reserve after the slots expired: %v %v", ok, err)
+	// Slots that lapse (a replica died holding them) make room once they have.
+	lapsing := randomIDHash(t)
+	if ok, err := a.reserveTry(lapsing, slot(), 1, time.Millisecond); !ok || err != nil {
+		t.Fatalf("a short slot: %v %v", ok, err)
+	}
+	time.Sleep(20 * time.Millisecond) // longer than the slot: never too short
+	if ok, err := b.reserveTry(lapsing, slot(), 1, time.Minute); !ok || err != nil {
+		t.Fatalf("a reserve after the slot lapsed: %v %v", ok, err)
 	}
 }
