@@ -113,6 +113,20 @@ type DTAReport struct {
 	// served under, each with the bundle serial and the transcript hash to compare with
 	// the published transcript.
 	Keys []KeyEntry
+	// ServerShares are the log's server-key entries (wire.KindServer), in log order:
+	// each handed this DTA's share of the server key sQ to whoever holds its ticket's
+	// seal key. Expect one per provisioning of the auth server (`polyroot server
+	// provision`) after each sharing; any other is an alarm, because whoever holds the
+	// registrar key can get the server key this way.
+	ServerShares []ServerEntry
+}
+
+// A ServerEntry is a server-key entry of a DTA's log.
+type ServerEntry struct {
+	Index        uint64 // in the DTA's log
+	Time         time.Time
+	SealedSHA256 string // of the sealed share issued
+	TicketSHA256 string
 }
 
 // A KeyEntry is a key entry of a DTA's log: the DTA started serving under the bundle
@@ -626,9 +640,13 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 			if e.DTA != index || e.Domain != domain {
 				a.problem("entry %d is for DTA %d of %q, not this DTA of %q", i, e.DTA, e.Domain, domain)
 			}
-			if e.Kind == wire.KindKey {
+			switch e.Kind {
+			case wire.KindKey:
 				a.rep.Keys = append(a.rep.Keys, KeyEntry{Index: i, Serial: e.Serial, TranscriptSHA256: e.TranscriptSHA256,
 					Commitment: e.Commitment, Time: time.Unix(e.Time, 0).UTC()})
+			case wire.KindServer:
+				a.rep.ServerShares = append(a.rep.ServerShares, ServerEntry{Index: i, Time: time.Unix(e.Time, 0).UTC(),
+					SealedSHA256: e.SealedSHA256, TicketSHA256: e.TicketSHA256})
 			}
 			if subject != "" && e.Subject == subject {
 				a.entries = append(a.entries, IdentityEntry{DTA: index, Origin: a.rep.Origin, Index: i, Kind: e.Kind,

@@ -94,3 +94,28 @@ func TestAuditKeyEntries(t *testing.T) {
 		t.Fatalf("problems %q, want %q", p, want)
 	}
 }
+
+// TestAuditServerShares: every server-key share a DTA issued is in the audit, per DTA
+// (whoever holds the registrar key can get the server key with a ticket of its own, so
+// the auditor must see each one).
+func TestAuditServerShares(t *testing.T) {
+	d := testdomain.New(t, "audit-server.example.com", 2, 0)
+	auditIssue(t, d, ticket.KindClient, auditRandomIDHash(), 0, 0)
+	auditIssue(t, d, ticket.KindServer, "", 0, 0)
+	for i, rec := range d.Bundle.DTAs {
+		auditCheckpoint(t, d.DTAs[i].URL+"/v1/log", rec.LogOrigin, auditPub(t, &rec), 2)
+	}
+	r, err := Audit(context.Background(), newAuditChain(t, d.Bundle).config(d.Bundle))
+	if err != nil || !r.OK() {
+		t.Fatalf("audit: %v, problems %q", err, r.Problems())
+	}
+	for _, dr := range r.DTAs {
+		if len(dr.ServerShares) != 1 {
+			t.Fatalf("DTA %d: server shares %+v, want the one issued", dr.Index, dr.ServerShares)
+		}
+		s := dr.ServerShares[0]
+		if s.Index != 1 || len(s.TicketSHA256) != 64 || len(s.SealedSHA256) != 64 || s.Time.IsZero() {
+			t.Fatalf("DTA %d: server share %+v", dr.Index, s)
+		}
+	}
+}

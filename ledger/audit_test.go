@@ -108,7 +108,8 @@ func auditIssue(t testing.TB, d *testdomain.Domain, kind, idhash string, firstSl
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := map[string]string{ticket.KindClient: "/v1/shares/client", ticket.KindPermit: "/v1/shares/permit", ticket.KindRevoke: "/v1/revocations"}[kind]
+	path := map[string]string{ticket.KindClient: "/v1/shares/client", ticket.KindPermit: "/v1/shares/permit",
+		ticket.KindRevoke: "/v1/revocations", ticket.KindServer: "/v1/shares/server"}[kind]
 	body, _ := json.Marshal(wire.DTARequest{Ticket: token})
 	for _, x := range d.DTAs {
 		resp, err := http.Post(x.URL+path, "application/json", bytes.NewReader(body))

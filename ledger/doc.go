@@ -7,7 +7,10 @@
 // log's origin line. The contract keeps the latest anchor of each log and emits
 // Anchored(logID, size, root, timestamp); an auditor reads those events and checks, with
 // consistency proofs from the log itself, that every anchored checkpoint extends the one
-// before. A DTA that rewrites or forks its log after an anchor is then caught.
+// before. A DTA that rewrites or forks the anchored part of its log is then caught; what
+// it logged since its last anchor is protected only by its signed checkpoints, so an
+// audit reports how far each log runs ahead of its anchors (MaxLag makes that a
+// problem).
 //
 // # Files
 //
@@ -42,8 +45,11 @@
 //     anchored one; a refused anchor changes nothing. An anchor at an already anchored
 //     size — the shape of a forked log — is refused, so the first root for a size stands.
 //   - The owner can move a log to another address (a DTA's key rotation) or to address(0)
-//     (frozen); moving it does not reset its size. The owner cannot anchor, nor change
-//     past anchors: the history is the chain's event log.
+//     (frozen); moving it does not reset its size. The owner cannot change past anchors
+//     (the history is the chain's event log), but by registering an address of its own
+//     for a log it can anchor that log: an anchor carries no signature of the DTA, so an
+//     audit that finds a wrong anchored root cannot tell whether the DTA or whoever held
+//     the log's registered address sent it. Guard the owner key as the chain keys.
 //   - The contract is a witness, not a verifier: it does not check that a root is the root
 //     of a consistent log. The auditor does, from the anchors and the logs' tiles.
 //

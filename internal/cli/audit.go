@@ -277,6 +277,7 @@ func printAuditReport(w io.Writer, r *ledger.Report, contract common.Address) {
 	}
 	tw.Flush()
 	printKeyEntries(w, r)
+	printServerShares(w, r)
 	if r.OK() {
 		fmt.Fprintln(w, "\nEvery log is consistent with its anchors.")
 	}
@@ -298,6 +299,28 @@ func printKeyEntries(w io.Writer, r *ledger.Report) {
 	for _, d := range r.DTAs {
 		for _, k := range d.Keys {
 			fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\n", d.Index, k.Index, k.Serial, k.TranscriptSHA256, k.Time.Format(time.RFC3339))
+		}
+	}
+	tw.Flush()
+}
+
+// printServerShares lists the server-key shares the logs record, always (none is a
+// figure too): each gave a DTA's share of the server key to the holder of its
+// ticket's seal key.
+func printServerShares(w io.Writer, r *ledger.Report) {
+	var n int
+	for _, d := range r.DTAs {
+		n += len(d.ServerShares)
+	}
+	fmt.Fprintf(w, "\nServer key shares issued: %d (expect one per DTA for each provisioning of the auth server; any other is an alarm: whoever holds the registrar key can get the server key so)\n", n)
+	if n == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DTA\tINDEX\tTIME\tTICKET SHA-256")
+	for _, d := range r.DTAs {
+		for _, s := range d.ServerShares {
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\n", d.Index, s.Index, s.Time.Format(time.RFC3339), s.TicketSHA256)
 		}
 	}
 	tw.Flush()
@@ -336,20 +359,27 @@ type (
 		Entries  *[]auditEntryJSON `json:"entries,omitempty"` // with an identity, even when none
 	}
 	auditDTAJSON struct {
-		Index          uint32           `json:"index"`
-		Origin         string           `json:"origin"`
-		URL            string           `json:"url"`
-		Status         string           `json:"status"`
-		CheckpointSize *uint64          `json:"checkpoint_size"` // null: no checkpoint read
-		Anchors        int              `json:"anchors"`
-		LastAnchor     *auditAnchorJSON `json:"last_anchor,omitempty"`
-		Lag            uint64           `json:"lag"`
-		Scanned        uint64           `json:"scanned"`
-		Throttled      uint64           `json:"throttled"`
-		Retries        uint64           `json:"retries"`
-		WaitedSeconds  float64          `json:"waited_seconds"`
-		Problems       []string         `json:"problems"`
-		Keys           []auditKeyJSON   `json:"keys"` // the log's key entries
+		Index          uint32            `json:"index"`
+		Origin         string            `json:"origin"`
+		URL            string            `json:"url"`
+		Status         string            `json:"status"`
+		CheckpointSize *uint64           `json:"checkpoint_size"` // null: no checkpoint read
+		Anchors        int               `json:"anchors"`
+		LastAnchor     *auditAnchorJSON  `json:"last_anchor,omitempty"`
+		Lag            uint64            `json:"lag"`
+		Scanned        uint64            `json:"scanned"`
+		Throttled      uint64            `json:"throttled"`
+		Retries        uint64            `json:"retries"`
+		WaitedSeconds  float64           `json:"waited_seconds"`
+		Problems       []string          `json:"problems"`
+		Keys           []auditKeyJSON    `json:"keys"`          // the log's key entries
+		ServerShares   []auditServerJSON `json:"server_shares"` // the log's server-key entries
+	}
+	auditServerJSON struct {
+		Index        uint64    `json:"index"`
+		Time         time.Time `json:"time"`
+		SealedSHA256 string    `json:"sealed_sha256"`
+		TicketSHA256 string    `json:"ticket_sha256"`
 	}
 	auditKeyJSON struct {
 		Index            uint64    `json:"index"`
@@ -390,6 +420,10 @@ func auditReportJSON(r *ledger.Report, contract common.Address, idhash string, e
 		j.Keys = []auditKeyJSON{}
 		for _, k := range d.Keys {
 			j.Keys = append(j.Keys, auditKeyJSON{Index: k.Index, Serial: k.Serial, TranscriptSHA256: k.TranscriptSHA256, Commitment: k.Commitment, Time: k.Time.UTC()})
+		}
+		j.ServerShares = []auditServerJSON{}
+		for _, s := range d.ServerShares {
+			j.ServerShares = append(j.ServerShares, auditServerJSON{Index: s.Index, Time: s.Time.UTC(), SealedSHA256: s.SealedSHA256, TicketSHA256: s.TicketSHA256})
 		}
 		if d.CheckpointRoot != nil {
 			size := d.CheckpointSize
