@@ -108,14 +108,14 @@ func (b *batcher) close() {
 func (b *batcher) formBatches() {
 	defer b.done.Done()
 	for {
-		var jobs []*batchJob
+		var first *batchJob
 		select {
 		case <-b.stop:
 			return
-		case j := <-b.queue:
-			jobs = b.collect(append(make([]*batchJob, 0, b.size), j))
+		case first = <-b.queue:
 		}
-		size, _ := b.batchSize()
+		size, loaded := b.batchSize() // as of the first pass 2 in
+		jobs := b.collect(append(make([]*batchJob, 0, size), first), size, loaded)
 		for handed := false; !handed; {
 			more := b.queue
 			if len(jobs) >= size {
@@ -157,10 +157,9 @@ func (b *batcher) batchSize() (size int, loaded bool) {
 	return b.size, b.loaded
 }
 
-// collect adds to jobs what is waiting, and while the server is loaded what arrives
-// within the window, up to the batch size (1 while failures are frequent).
-func (b *batcher) collect(jobs []*batchJob) []*batchJob {
-	size, loaded := b.batchSize()
+// collect adds to jobs what is waiting, and while the server is loaded (or was at the
+// last batch) what arrives within the window, up to size (batchSize).
+func (b *batcher) collect(jobs []*batchJob, size int, loaded bool) []*batchJob {
 	n := len(jobs)
 	jobs = b.drain(jobs, size)
 	// Let the goroutines that are ready to run go first: under load, they are

@@ -115,7 +115,8 @@ func TestBatcherCollect(t *testing.T) {
 					b.queue <- &batchJob{}
 				}
 			}()
-			got := b.collect([]*batchJob{{}})
+			size, loaded := b.batchSize()
+			got := b.collect([]*batchJob{{}}, size, loaded)
 			if len(got) != tc.want {
 				t.Fatalf("batch of %d, want %d", len(got), tc.want)
 			}
