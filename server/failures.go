@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -112,13 +111,16 @@ func (f *failures) triesLeft(r failRecord, now time.Time) int {
 // reads and writes and nobody can aim failures of garbage idhashes at the decoy
 // record that a given unknown idhash uses.
 func (f *failures) key(id pairing.IDHash, known bool) []byte {
-	m := hmac.New(sha256.New, f.decoySalt[:]) // for enrolled idhashes too: the same work
-	m.Write(id[:])
-	decoy := decoyKeyAt(m.Sum(nil)[0])
+	// SHA-256(salt ‖ id), a fixed-length keyed hash (no length extension to fear),
+	// computed for enrolled idhashes too: the same work. It runs at every admission,
+	// without allocating.
+	var in [len(f.decoySalt) + len(id)]byte
+	copy(in[copy(in[:], f.decoySalt[:]):], id[:])
+	decoy := sha256.Sum256(in[:])[0]
 	if known {
 		return id[:]
 	}
-	return decoy
+	return decoyKeyAt(decoy)
 }
 
 // record returns id's current record: from the store if it is enrolled, else from
