@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"strings"
 )
 
@@ -67,14 +68,15 @@ func CodeSecrets(code string) (id, key [32]byte) {
 func CodeProof(key [32]byte, domain string, clientKey []byte) []byte {
 	m := hmac.New(sha256.New, key[:])
 	m.Write([]byte(codeProofContext))
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(domain)))
-	m.Write(n[:])
-	m.Write([]byte(domain))
-	binary.BigEndian.PutUint32(n[:], uint32(len(clientKey)))
-	m.Write(n[:])
-	m.Write(clientKey)
+	writeLP(m, []byte(domain))
+	writeLP(m, clientKey)
 	return m.Sum(nil)
+}
+
+// writeLP writes b to h with its length before it, a uint32 big-endian (lp).
+func writeLP(h hash.Hash, b []byte) {
+	h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
+	h.Write(b)
 }
 
 // PackageMAC returns the registrar's authentication of its answer p to the
@@ -90,10 +92,7 @@ func CodeProof(key [32]byte, domain string, clientKey []byte) []byte {
 func PackageMAC(key [32]byte, p *EnrolPackage, clientKey []byte) []byte {
 	m := hmac.New(sha256.New, key[:])
 	m.Write([]byte(packageMACContext))
-	lp := func(b []byte) {
-		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
-		m.Write(b)
-	}
+	lp := func(b []byte) { writeLP(m, b) }
 	lp([]byte(p.Domain))
 	lp([]byte(p.ID))
 	lp(p.Salt)
