@@ -28,11 +28,11 @@ const maxCompleteBody = 8 << 10
 var errComplete = httpx.Errorf(http.StatusUnauthorized, "login_not_accepted",
 	"this login cannot complete the authorization: log in again from the application")
 
-// CompleteLogin serves POST /login/complete. The access token must come from a login
-// at most MaxLoginAge old, made for this auth request, and be active; it completes
-// one auth request, once. Every
-// refusal gets the same answer, so that a caller learns nothing about tokens or
-// auth requests it does not hold.
+// CompleteLogin serves POST /login/complete, from the browser that started the auth
+// request (its cookie, browser.go). The access token must come from a login at most
+// MaxLoginAge old, made for this auth request, and be active; it completes one auth
+// request, once. Every refusal gets the same answer, so that a caller learns nothing
+// about tokens or auth requests it does not hold.
 func (p *Provider) CompleteLogin(w http.ResponseWriter, r *http.Request) {
 	res, err := p.complete(w, r)
 	if err != nil {
