@@ -87,11 +87,13 @@ type completion struct {
 	puts    []storePut // the round's records, in done until the completion is written
 }
 
-// A submission is one issuance waiting for a round.
+// A submission is one issuance waiting for a round. subject, if not empty, is the
+// idhash whose revocation refuses it (client and permit shares).
 type submission struct {
 	storePut
-	err   error
-	ready chan struct{}
+	subject string
+	err     error
+	ready   chan struct{}
 }
 
 // errAppend wraps a failure of the log append: the records of the round stay pending.
@@ -111,11 +113,13 @@ func newCommitter(st *store, log *translog.Log, logger *slog.Logger, window time
 }
 
 // submit records rec (pending, then complete) and appends its entries, in the next
-// round; revoke, if not empty, is marked revoked in the same transaction. It returns
-// once the entries are durable in the log, with rec.Indices set, or with the error of
-// the round (an *errAppend if the record was written but the append failed).
-func (c *committer) submit(nonce string, rec *record, revoke string) error {
-	s := &submission{storePut: storePut{nonce: nonce, rec: rec, revoke: revoke}, ready: make(chan struct{})}
+// round; revoke, if not empty, is marked revoked in the same transaction. If subject
+// (an idhash) is revoked when the round starts, or by a revocation of the same round,
+// nothing is recorded and submit returns errRevoked. It returns once the entries are
+// durable in the log, with rec.Indices set, or with the error of the round (an
+// *errAppend if the record was written but the append failed).
+func (c *committer) submit(nonce string, rec *record, revoke, subject string) error {
+	s := &submission{storePut: storePut{nonce: nonce, rec: rec, revoke: revoke}, subject: subject, ready: make(chan struct{})}
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -243,6 +247,7 @@ func (c *committer) round() {
 	// among the round's: if the log gives the round consecutive indices, one small
 	// completion per round (bucketRounds) completes them all, and no record is written
 	// twice.
+	group = c.refuseRevoked(group)
 	var round uint64
 	var leaves [][]byte
 	pending := make([]storePut, len(group))
@@ -306,6 +311,42 @@ func (c *committer) round() {
 	c.unsaved = append(c.unsaved, done)
 	c.mu.Unlock()
 	finish(group, nil)
+}
+
+// refuseRevoked answers errRevoked to the members of group whose subject is revoked,
+// on disk or by a member of group, and returns the others. The caller checked before
+// computing the share, but a revocation may have been acknowledged since; this check
+// is the one that counts. It is sound because only rounds write revocations, one
+// round at a time: every revocation acknowledged before this round began is on disk.
+func (c *committer) refuseRevoked(group []*submission) []*submission {
+	var subjects []string
+	revokedHere := map[string]bool{}
+	for _, s := range group {
+		if s.subject != "" {
+			subjects = append(subjects, s.subject)
+		}
+		if s.revoke != "" {
+			revokedHere[s.revoke] = true
+		}
+	}
+	if len(subjects) == 0 {
+		return group
+	}
+	onDisk, err := c.store.revokedAmong(subjects)
+	kept := group[:0:0]
+	for _, s := range group {
+		switch {
+		case s.subject == "":
+			kept = append(kept, s)
+		case err != nil:
+			finish([]*submission{s}, err)
+		case revokedHere[s.subject] || onDisk[s.subject]:
+			finish([]*submission{s}, errRevoked)
+		default:
+			kept = append(kept, s)
+		}
+	}
+	return kept
 }
 
 // completeRound gives each record of the group its indices (the log's answer for the

@@ -3,13 +3,16 @@ package dta
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -305,5 +308,51 @@ func TestCompleteRoundNotConsecutive(t *testing.T) {
 	}
 	if r, err := st.get("b"); err != nil || fmt.Sprint(r.Indices) != "[12 13]" {
 		t.Fatalf("b: %v %v", r, err)
+	}
+}
+
+// TestRevocationInRound: a share whose identity was revoked after issue checked it (a
+// revocation acknowledged while the share was computed) is refused by its round and
+// leaves nothing behind, and a revocation in the same round as a share of its identity
+// wins over the share.
+func TestRevocationInRound(t *testing.T) {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	revoked, other := newID(t, "frank@example.com"), newID(t, "grace@example.com")
+	d.issue(nd, "/v1/revocations", d.ticket(ticket.KindRevoke, revoked))
+	hexID := hex.EncodeToString(revoked[:])
+
+	// What issue hands the committer once the share is computed (its own check passed
+	// before the revocation above).
+	rec := &record{TicketSHA256: "aa", Kind: ticket.KindClient, Entries: [][]byte{[]byte("entry")}, Slots: []uint64{0}}
+	if err := nd.svc.commits.submit("late-nonce", rec, "", hexID); !errors.Is(err, errRevoked) {
+		t.Fatalf("a share of a revoked identity: %v, want errRevoked", err)
+	}
+	if r, err := nd.svc.store.get("late-nonce"); !errors.Is(err, errNoRecord) {
+		t.Fatalf("the refused share left a record: %+v, %v", r, err)
+	}
+
+	otherHex := hex.EncodeToString(other[:])
+	group := []*submission{
+		{storePut: storePut{nonce: "share-before", rec: &record{}}, subject: otherHex, ready: make(chan struct{})},
+		{storePut: storePut{nonce: "revoke", rec: &record{}, revoke: otherHex}, ready: make(chan struct{})},
+		{storePut: storePut{nonce: "server-share", rec: &record{}}, ready: make(chan struct{})},
+		{storePut: storePut{nonce: "unrelated", rec: &record{}}, subject: "00" + otherHex[2:], ready: make(chan struct{})},
+	}
+	kept := nd.svc.commits.refuseRevoked(group)
+	var names []string
+	for _, s := range kept {
+		names = append(names, s.nonce)
+	}
+	if got := strings.Join(names, " "); got != "revoke server-share unrelated" {
+		t.Fatalf("kept %q, want the revocation, the server share and the unrelated share", got)
+	}
+	select {
+	case <-group[0].ready:
+		if !errors.Is(group[0].err, errRevoked) {
+			t.Fatalf("the share revoked in its own round: %v", group[0].err)
+		}
+	default:
+		t.Fatal("the share revoked in its own round got no answer")
 	}
 }

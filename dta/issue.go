@@ -104,9 +104,11 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	if tk.Kind == ticket.KindRevoke {
 		revoke = tk.IDHash
 	}
-	// Pending record, log append and completion, grouped with other issuances (commit.go).
+	// Pending record, log append and completion, grouped with other issuances
+	// (commit.go); the round checks the revocation again, as one may have been
+	// acknowledged while the share was computed.
 	var appendErr *errAppend
-	switch err := s.commits.submit(tk.Nonce, rec, revoke); {
+	switch err := s.commits.submit(tk.Nonce, rec, revoke, checkRevoked); {
 	case errors.As(err, &appendErr):
 		// The record stays pending: recovery at the next start finds or writes the entries.
 		s.cfg.Logger.ErrorContext(ctx, "log append failed", "kind", tk.Kind, "err", appendErr.err)

@@ -63,7 +63,7 @@ func (s *Service) logKey(ctx context.Context, k *keys) error {
 	}
 	rec := &record{Kind: wire.KindKey, Entries: [][]byte{leaf}, Slots: []uint64{0}, SizeHint: s.logSize.Load()}
 	var appendErr *errAppend
-	switch err := s.commits.submit(nonce, rec, ""); {
+	switch err := s.commits.submit(nonce, rec, "", ""); {
 	case errors.As(err, &appendErr):
 		s.appendFailed.Store(time.Now().UnixNano())
 		return fmt.Errorf("dta: key entry: %w (it is appended at the next start)", appendErr)

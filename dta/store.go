@@ -330,6 +330,21 @@ func (s *store) revoked(idhash string) (bool, error) {
 	return found, err
 }
 
+// revokedAmong returns which of idhashes are revoked, in one read transaction.
+func (s *store) revokedAmong(idhashes []string) (map[string]bool, error) {
+	found := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRevoked)
+		for _, id := range idhashes {
+			if b.Get([]byte(id)) != nil {
+				found[id] = true
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
 // pendingRecords returns the records whose entries may not all be in the log.
 func (s *store) pendingRecords() (map[string]*record, error) {
 	out := map[string]*record{}
