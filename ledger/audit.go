@@ -585,6 +585,7 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 		next++
 	}
 	domain, index := cfg.Bundle.Domain, a.rep.Index
+	revokedAt := map[string]uint64{} // subject → the index of its revoke entry
 	for b, err := range client.EntryBundles(ctx, cfg.Workers, treeSize, getBundle, 0, size) {
 		if err != nil {
 			a.problem("reading the entries at %d: %v", rng.End(), err)
@@ -647,6 +648,16 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 			case wire.KindServer:
 				a.rep.ServerShares = append(a.rep.ServerShares, ServerEntry{Index: i, Time: time.Unix(e.Time, 0).UTC(),
 					SealedSHA256: e.SealedSHA256, TicketSHA256: e.TicketSHA256})
+			case wire.KindRevoke:
+				if _, seen := revokedAt[e.Subject]; !seen {
+					revokedAt[e.Subject] = i
+				}
+			case wire.KindClient, wire.KindPermit:
+				// A revocation is for good (a new enrolment has a new idhash): an honest
+				// DTA logs no share of the identity after it.
+				if r, revoked := revokedAt[e.Subject]; revoked {
+					a.problem("entry %d issues a %s share to identity %s, revoked at entry %d", i, e.Kind, e.Subject, r)
+				}
 			}
 			if subject != "" && e.Subject == subject {
 				a.entries = append(a.entries, IdentityEntry{DTA: index, Origin: a.rep.Origin, Index: i, Kind: e.Kind,

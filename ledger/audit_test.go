@@ -383,38 +383,80 @@ func TestAuditCatchesRewrittenEntry(t *testing.T) {
 // origin and key, none of them the ones anchored.
 func auditForkLog(t *testing.T, ad *auditDomain, size uint64) string {
 	t.Helper()
+	var entries []wire.Entry
+	for range size {
+		entries = append(entries, wire.Entry{Kind: wire.KindClient, Subject: auditRandomIDHash()})
+	}
+	return auditRogueLog(t, ad, entries)
+}
+
+// auditRogueLog serves, for DTA 2 of ad, a log of the entries given under its origin
+// and key; each gets the DTA, the domain, the time and made-up hashes.
+func auditRogueLog(t *testing.T, ad *auditDomain, entries []wire.Entry) string {
+	t.Helper()
 	ctx := context.Background()
 	rec := ad.d.Bundle.DTAs[1]
 	seed, err := ad.d.DTAs[1].Keys.Get(ctx, dta.SecretSigningKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fork, err := translog.Open(ctx, filepath.Join(t.TempDir(), "log"), rec.LogOrigin, ed25519.NewKeyFromSeed(seed),
+	rogue, err := translog.Open(ctx, filepath.Join(t.TempDir(), "log"), rec.LogOrigin, ed25519.NewKeyFromSeed(seed),
 		translog.Options{CheckpointInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { fork.Close(context.Background()) })
+	t.Cleanup(func() { rogue.Close(context.Background()) })
 	var leaves [][]byte
-	for i := range size {
+	for i, e := range entries {
 		h := sha256.Sum256(fmt.Append(nil, "forged ticket ", i))
-		e := wire.Entry{Version: wire.EntryVersion, DTA: rec.Index, Domain: ad.d.Name, Kind: wire.KindClient, Subject: auditRandomIDHash(),
-			SealedSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]), Time: time.Now().Unix()}
+		e.Version, e.DTA, e.Domain, e.Time = wire.EntryVersion, rec.Index, ad.d.Name, time.Now().Unix()
+		e.TicketSHA256 = hex.EncodeToString(h[:])
+		if e.Kind != wire.KindRevoke {
+			e.SealedSHA256 = e.TicketSHA256
+		}
 		leaf, err := e.Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
 		leaves = append(leaves, leaf)
 	}
-	if _, err := fork.AppendAll(ctx, leaves); err != nil {
+	if _, err := rogue.AppendAll(ctx, leaves); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/log/", http.StripPrefix("/v1/log", fork.Handler()))
+	mux.Handle("/v1/log/", http.StripPrefix("/v1/log", rogue.Handler()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	auditCheckpoint(t, srv.URL+"/v1/log", rec.LogOrigin, auditPub(t, &rec), size)
+	auditCheckpoint(t, srv.URL+"/v1/log", rec.LogOrigin, auditPub(t, &rec), uint64(len(entries)))
 	return srv.URL
+}
+
+// TestAuditShareAfterRevocation: a log that issues a share to an identity after its
+// revocation entry fails the audit, naming both entries.
+func TestAuditShareAfterRevocation(t *testing.T) {
+	ad := newAuditDomain(t)
+	x, other := auditRandomIDHash(), auditRandomIDHash()
+	u := auditRogueLog(t, ad, []wire.Entry{
+		{Kind: wire.KindClient, Subject: x},
+		{Kind: wire.KindPermit, Subject: x, Slot: 7},
+		{Kind: wire.KindRevoke, Subject: x},
+		{Kind: wire.KindClient, Subject: other},
+		{Kind: wire.KindPermit, Subject: x, Slot: 8},
+	})
+	r, err := Audit(context.Background(), ad.chain.config(auditWithURL(ad.d.Bundle, 1, u)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("entry 4 issues a permit share to identity %s, revoked at entry 2", x)
+	var found []string
+	for _, p := range r.DTAs[1].Problems {
+		if strings.Contains(p, "issues a") {
+			found = append(found, p)
+		}
+	}
+	if len(found) != 1 || !strings.Contains(found[0], want) {
+		t.Fatalf("problems about revoked identities %q, want one with %q", found, want)
+	}
 }
 
 func TestAuditCatchesFork(t *testing.T) {
