@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/ticket"
@@ -649,7 +650,7 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, sealKey []byte, j job, 
 			return nil, badf("promise of slot %d: %v", slot, err)
 		}
 		out = append(out, checkedShare{slot: slot, share: share,
-			receipt: Receipt{DTA: d.Index, Kind: j.kind, Slot: slot, Entry: s.Entry, Promise: s.Promise}})
+			receipt: Receipt{DTA: d.Index, Kind: j.kind, Slot: slot, Entry: s.Entry, Promise: s.Promise, Received: time.Now().UTC().Truncate(time.Second)}})
 	}
 	return out, nil
 }

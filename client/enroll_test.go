@@ -208,6 +208,11 @@ func TestEnroll(t *testing.T) {
 	if got := len(tf.Receipts); got != 3+3*3 {
 		t.Fatalf("%d receipts, want 12", got)
 	}
+	for _, r := range tf.Receipts {
+		if age := time.Since(r.Received); age < 0 || age > time.Minute {
+			t.Fatalf("a receipt received at %v, %v ago", r.Received, age)
+		}
+	}
 
 	// Reopening loads the same state.
 	c2 := e.open(t)

@@ -58,6 +58,10 @@ type Receipt struct {
 	Slot    uint64        `json:"slot,omitempty"`
 	Entry   []byte        `json:"entry"`
 	Promise *wire.Promise `json:"promise"`
+	// Received is when the client accepted the share, by its own clock (zero in
+	// receipts kept before it was recorded): a DTA that has not anchored the entry
+	// long after it cannot hide behind a made-up entry time.
+	Received time.Time `json:"received,omitzero"`
 }
 
 // writeFileAtomic writes data to dir/name with mode perm: a temporary file in dir,

@@ -31,6 +31,9 @@ type Receipt struct {
 	Entry   []byte
 	Index   uint64 // the promised leaf index
 	Promise *wire.Promise
+	// Issued is when the share was issued, by the client's clock if it recorded it
+	// (the entry's own time otherwise); zero: unknown, never overdue.
+	Issued time.Time
 }
 
 // ProofBundleVersion is the version of the ProofBundle format.
@@ -244,10 +247,13 @@ func (r *VerifyReport) Failures() []string {
 // VerifyProofBundle checks, offline, every receipt against pb: the receipt's promise is
 // signed by its DTA's key in b and promises this entry at this index in this DTA's
 // log, and the entry is included at that index in the tree of the anchored size and
-// root (RFC 6962 inclusion proof). Entries at or past the anchored size are pending.
-// The anchors themselves are as read from the chain when pb was fetched. An error
-// means pb cannot be used at all; what fails for a receipt is in the report.
-func VerifyProofBundle(pb *ProofBundle, b *bundle.Bundle, receipts []Receipt) (*VerifyReport, error) {
+// root (RFC 6962 inclusion proof). Entries at or past the anchored size are pending,
+// unless maxPending is not zero and the receipt was issued more than maxPending before
+// pb was fetched: then its DTA has stopped anchoring or left the entry out of what it
+// anchored, and the receipt FAILED. The anchors themselves are as read from the chain
+// when pb was fetched. An error means pb cannot be used at all; what fails for a
+// receipt is in the report.
+func VerifyProofBundle(pb *ProofBundle, b *bundle.Bundle, receipts []Receipt, maxPending time.Duration) (*VerifyReport, error) {
 	if pb == nil || b == nil {
 		return nil, errors.New("verify: a proof bundle and a trust bundle are required")
 	}
@@ -259,12 +265,12 @@ func VerifyProofBundle(pb *ProofBundle, b *bundle.Bundle, receipts []Receipt) (*
 	}
 	rep := &VerifyReport{Domain: b.Domain}
 	for _, r := range receipts {
-		rep.Receipts = append(rep.Receipts, verifyReceipt(pb, b, r))
+		rep.Receipts = append(rep.Receipts, verifyReceipt(pb, b, r, maxPending))
 	}
 	return rep, nil
 }
 
-func verifyReceipt(pb *ProofBundle, b *bundle.Bundle, r Receipt) ReceiptReport {
+func verifyReceipt(pb *ProofBundle, b *bundle.Bundle, r Receipt, maxPending time.Duration) ReceiptReport {
 	rr := ReceiptReport{DTA: r.DTA, Origin: r.Origin, Index: r.Index, Status: ReceiptFailed}
 	i := slices.IndexFunc(b.DTAs, func(d bundle.DTA) bool { return d.Index == r.DTA })
 	if i < 0 {
@@ -322,6 +328,11 @@ func verifyReceipt(pb *ProofBundle, b *bundle.Bundle, r Receipt) ReceiptReport {
 	}
 	ep := &d.Entries[k]
 	if r.Index >= d.AnchoredSize {
+		if age := pb.Fetched.Sub(r.Issued); maxPending > 0 && !r.Issued.IsZero() && age > maxPending {
+			rr.Reason = fmt.Sprintf("not anchored %s after its issuance (%s): the DTA has stopped anchoring, or left this entry out of its anchored log",
+				age.Truncate(time.Minute), r.Issued.UTC().Format(time.RFC3339))
+			return rr
+		}
 		rr.Status = ReceiptPending
 		return rr
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func TestVerifyProofBundle(t *testing.T) {
 		t.Fatalf("proof bundle: %+v", pb.DTAs)
 	}
 
-	rep, err := VerifyProofBundle(pb, d.Bundle, receipts)
+	rep, err := VerifyProofBundle(pb, d.Bundle, receipts, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestVerifyProofBundle(t *testing.T) {
 	// A receipt whose entry was altered.
 	bad := append([]Receipt(nil), receipts...)
 	bad[4].Entry = bytes.Replace(bytes.Clone(bad[4].Entry), []byte(`"client"`), []byte(`"permit"`), 1)
-	rep, err = VerifyProofBundle(pb, d.Bundle, bad)
+	rep, err = VerifyProofBundle(pb, d.Bundle, bad, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestVerifyProofBundle(t *testing.T) {
 	} {
 		saved := pb.DTAs[0]
 		tc.mutate(&pb.DTAs[0])
-		rep, err := VerifyProofBundle(pb, d.Bundle, receipts)
+		rep, err := VerifyProofBundle(pb, d.Bundle, receipts, 0)
 		pb.DTAs[0] = saved
 		if err != nil {
 			t.Fatal(err)
@@ -160,7 +161,7 @@ func TestVerifyProofBundle(t *testing.T) {
 	}
 	forged[2].Promise = wire.NewPromise(ed25519.NewKeyFromSeed(seed), forged[2].Origin, forged[2].Index, forged[2].Entry)
 	pb.DTAs[2].Entries[0].Entry = forged[2].Entry // the DTA served the proof bundle this entry too
-	rep, err = VerifyProofBundle(pb, d.Bundle, forged)
+	rep, err = VerifyProofBundle(pb, d.Bundle, forged, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestVerifyProofBundle(t *testing.T) {
 	}
 
 	// A receipt the proof bundle knows nothing of.
-	if rep, _ := VerifyProofBundle(&ProofBundle{Version: 1, Domain: d.Name}, d.Bundle, receipts[:1]); rep.OK() ||
+	if rep, _ := VerifyProofBundle(&ProofBundle{Version: 1, Domain: d.Name}, d.Bundle, receipts[:1], 0); rep.OK() ||
 		!strings.Contains(rep.Failures()[0], "the proof bundle has nothing for this DTA") {
 		t.Fatalf("empty proof bundle: %q", rep.Failures())
 	}
@@ -185,7 +186,7 @@ func TestFetchProofBundleUnanchored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := VerifyProofBundle(pb, d.Bundle, receipts)
+	rep, err := VerifyProofBundle(pb, d.Bundle, receipts, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,5 +194,40 @@ func TestFetchProofBundleUnanchored(t *testing.T) {
 		if r.Status != ReceiptPending || r.AnchoredSize != 0 {
 			t.Fatalf("unanchored: %+v", r)
 		}
+	}
+
+	// Past maxPending after its issuance (by the fetch time), a receipt still not
+	// anchored FAILED; within it, or with no issuance time, it is pending.
+	for _, tc := range []struct {
+		name   string
+		issued time.Time
+		want   string
+	}{
+		{"fail/overdue", pb.Fetched.Add(-2 * time.Hour), ReceiptFailed},
+		{"ok/recent", pb.Fetched.Add(-30 * time.Minute), ReceiptPending},
+		{"ok/issued-after-fetch", pb.Fetched.Add(time.Hour), ReceiptPending},
+		{"ok/unknown-issuance", time.Time{}, ReceiptPending},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			aged := slices.Clone(receipts)
+			for i := range aged {
+				aged[i].Issued = tc.issued
+			}
+			rep, err := VerifyProofBundle(pb, d.Bundle, aged, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rep.Receipts {
+				if r.Status != tc.want {
+					t.Fatalf("status %s (%s), want %s", r.Status, r.Reason, tc.want)
+				}
+				if tc.want == ReceiptFailed && !strings.Contains(r.Reason, "not anchored 2h0m0s after its issuance") {
+					t.Fatalf("reason %q", r.Reason)
+				}
+			}
+			if rep.OK() != (tc.want != ReceiptFailed) {
+				t.Fatalf("OK() = %v", rep.OK())
+			}
+		})
 	}
 }

@@ -16,11 +16,16 @@ import (
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/polyroot/polyroot/client"
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/ledger"
 )
 
 // proofsFile is the default proof bundle in a client directory.
 const proofsFile = "proofs.json"
+
+// defaultMaxPending is how long a receipt may stay unanchored before verify-issuance
+// fails it: a day of the DTAs' default hourly anchoring.
+const defaultMaxPending = 24 * time.Hour
 
 // maxProofsFile bounds the proof bundle read.
 const maxProofsFile = 32 << 20
@@ -45,7 +50,10 @@ func clientVerifyIssuanceCommand() *ucli.Command {
 			"inclusion proof against the anchored size and root. It prints one line per receipt:\n" +
 			"included (under the anchor of that size, in that block), pending (issued after the\n" +
 			"latest anchor: fetch again later) or FAILED with the reason, and exits with status\n" +
-			"1 if any receipt FAILED. The anchors are as read from the chain at fetch time.",
+			"1 if any receipt FAILED. A receipt still pending --max-pending (default 24h) after\n" +
+			"the client received it FAILED: DTAs anchor hourly by default, so its DTA has stopped\n" +
+			"anchoring or left the entry out of what it anchors. The anchors are as read from\n" +
+			"the chain at fetch time.",
 		Flags: []ucli.Flag{
 			dirFlag(),
 			&ucli.BoolFlag{Name: "fetch", Usage: "build the proof bundle from the chain and the DTAs (no verification)"},
@@ -56,16 +64,24 @@ func clientVerifyIssuanceCommand() *ucli.Command {
 			&ucli.Uint64Flag{Name: "from-block", Usage: "with --fetch: search for anchors from block `N` (the contract's deployment)"},
 			caFileFlag(),
 			&ucli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "with --fetch: time limit of each HTTP request to a DTA"},
+			&ucli.DurationFlag{Name: "max-pending", Value: defaultMaxPending,
+				Usage: "a receipt still not anchored this long after its issuance (by the proof bundle's fetch time) FAILED; 0: never"},
 		},
 		Action: runVerifyIssuance,
 	}
 }
 
-// ledgerReceipts turns the client's receipts into the ledger's.
+// ledgerReceipts turns the client's receipts into the ledger's. A receipt is issued
+// when the client received it, or, in receipts kept before the client recorded that,
+// at its entry's time.
 func ledgerReceipts(in []client.Receipt) []ledger.Receipt {
 	out := make([]ledger.Receipt, 0, len(in))
 	for _, r := range in {
-		out = append(out, ledger.Receipt{DTA: r.DTA, Origin: r.Promise.Origin, Entry: r.Entry, Index: r.Promise.Index, Promise: r.Promise})
+		issued := r.Received
+		if e, err := wire.ParseEntry(r.Entry); issued.IsZero() && err == nil {
+			issued = time.Unix(e.Time, 0)
+		}
+		out = append(out, ledger.Receipt{DTA: r.DTA, Origin: r.Promise.Origin, Entry: r.Entry, Index: r.Promise.Index, Promise: r.Promise, Issued: issued})
 	}
 	return out
 }
@@ -141,7 +157,7 @@ func runVerifyIssuance(ctx context.Context, c *ucli.Command) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", cmd, path, err)
 	}
-	rep, err := ledger.VerifyProofBundle(pb, b, receipts)
+	rep, err := ledger.VerifyProofBundle(pb, b, receipts, c.Duration("max-pending"))
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
