@@ -61,6 +61,16 @@ type AuditConfig struct {
 	// MaxLag, if not zero, makes a checkpoint more than MaxLag entries ahead of its DTA's
 	// last anchor a problem. Otherwise the lag is only reported.
 	MaxLag uint64
+	// MaxAnchorAge, if not zero, makes a log a problem when its first entry past the
+	// last anchor (its first entry, without anchors) was logged more than MaxAnchorAge
+	// ago, by the entry's time and this machine's clock: the DTA has stopped anchoring,
+	// and could still roll back what it logged since (see Seen).
+	MaxAnchorAge time.Duration
+	// Seen are checkpoints this auditor verified in earlier audits, by log origin (each
+	// DTAReport has the new one): a log whose checkpoint no longer extends the one seen
+	// is a problem, whether or not that part was anchored. Without it, an auditor
+	// cannot tell a rolled-back unanchored tail from one never logged.
+	Seen map[string]SeenCheckpoint
 	// Workers is how many entry bundles are fetched at once per DTA (default 8), and
 	// so the most requests in flight to one DTA: after a 429 or 503 fewer, as many
 	// again as the DTA answers without refusing.
@@ -74,6 +84,12 @@ type AuditConfig struct {
 	// DefaultAuditMaxRetryAfter): a DTA asking for more fails the audit of its log.
 	MaxRetries    int
 	MaxRetryAfter time.Duration
+}
+
+// A SeenCheckpoint is the size and root hash of a checkpoint an auditor verified.
+type SeenCheckpoint struct {
+	Size uint64 `json:"size"`
+	Root []byte `json:"root"`
 }
 
 // An AuditAnchor is one Anchored event of a log.
@@ -419,12 +435,12 @@ func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA
 		}
 		return nil, merkleproof.VerifyConsistency(hasher, size1, size2, p, root1, root2) == nil
 	}
-	check := func(size1, size2 uint64, root1, root2 []byte, what string) {
+	check := func(what1 string, size1, size2 uint64, root1, root2 []byte, what2 string) {
 		switch buildErr, ok := consistent(size1, size2, root1, root2); {
 		case buildErr != nil:
-			a.problem("cannot check the anchored root at size %d against %s at %d: building the consistency proof from the log's tiles: %v", size1, what, size2, buildErr)
+			a.problem("cannot check the %s at size %d against %s at %d: building the consistency proof from the log's tiles: %v", what1, size1, what2, size2, buildErr)
 		case !ok:
-			a.problem("anchored root at size %d is not consistent with %s at %d: the log was rewritten or forked", size1, what, size2)
+			a.problem("%s at size %d is not consistent with %s at %d: the log was rewritten or forked", what1, size1, what2, size2)
 		}
 	}
 	for i, an := range anchors {
@@ -434,9 +450,16 @@ func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA
 		}
 		if i+1 < len(anchors) && anchors[i+1].Size <= cp.Size && anchors[i+1].Size > an.Size {
 			next := anchors[i+1]
-			check(an.Size, next.Size, an.Root[:], next.Root[:], "the anchored root")
+			check("anchored root", an.Size, next.Size, an.Root[:], next.Root[:], "the anchored root")
 		}
-		check(an.Size, cp.Size, an.Root[:], cp.Hash, "the checkpoint")
+		check("anchored root", an.Size, cp.Size, an.Root[:], cp.Hash, "the checkpoint")
+	}
+	if seen, ok := cfg.Seen[rec.LogOrigin]; ok && seen.Size > 0 {
+		if seen.Size > cp.Size {
+			a.problem("the checkpoint is at %d, below the size %d this auditor saw before: the log was truncated or rolled back", cp.Size, seen.Size)
+		} else {
+			check("root seen before", seen.Size, cp.Size, seen.Root, cp.Hash, "the checkpoint")
+		}
 	}
 	return nil
 }
@@ -586,6 +609,10 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 	}
 	domain, index := cfg.Bundle.Domain, a.rep.Index
 	revokedAt := map[string]uint64{} // subject → the index of its revoke entry
+	firstUnanchored := uint64(0)
+	if n := len(anchors); n > 0 {
+		firstUnanchored = anchors[n-1].Size
+	}
 	for b, err := range client.EntryBundles(ctx, cfg.Workers, treeSize, getBundle, 0, size) {
 		if err != nil {
 			a.problem("reading the entries at %d: %v", rng.End(), err)
@@ -640,6 +667,10 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 			}
 			if e.DTA != index || e.Domain != domain {
 				a.problem("entry %d is for DTA %d of %q, not this DTA of %q", i, e.DTA, e.Domain, domain)
+			}
+			if age := time.Since(time.Unix(e.Time, 0)); i == firstUnanchored && cfg.MaxAnchorAge > 0 && age > cfg.MaxAnchorAge {
+				a.problem("entry %d, the first past the last anchor, was logged %s ago (at most %s allowed): the DTA has stopped anchoring its log",
+					i, age.Truncate(time.Minute), cfg.MaxAnchorAge)
 			}
 			switch e.Kind {
 			case wire.KindKey:

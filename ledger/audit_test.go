@@ -391,7 +391,8 @@ func auditForkLog(t *testing.T, ad *auditDomain, size uint64) string {
 }
 
 // auditRogueLog serves, for DTA 2 of ad, a log of the entries given under its origin
-// and key; each gets the DTA, the domain, the time and made-up hashes.
+// and key; each gets the DTA, the domain, made-up hashes and, unless it has one, the
+// time.
 func auditRogueLog(t *testing.T, ad *auditDomain, entries []wire.Entry) string {
 	t.Helper()
 	ctx := context.Background()
@@ -409,7 +410,10 @@ func auditRogueLog(t *testing.T, ad *auditDomain, entries []wire.Entry) string {
 	var leaves [][]byte
 	for i, e := range entries {
 		h := sha256.Sum256(fmt.Append(nil, "forged ticket ", i))
-		e.Version, e.DTA, e.Domain, e.Time = wire.EntryVersion, rec.Index, ad.d.Name, time.Now().Unix()
+		e.Version, e.DTA, e.Domain = wire.EntryVersion, rec.Index, ad.d.Name
+		if e.Time == 0 {
+			e.Time = time.Now().Unix()
+		}
 		e.TicketSHA256 = hex.EncodeToString(h[:])
 		if e.Kind != wire.KindRevoke {
 			e.SealedSHA256 = e.TicketSHA256
@@ -560,5 +564,92 @@ func TestAuditRefusesHugeResponses(t *testing.T) {
 	if p := r.Problems(); len(p) != 1 || !strings.Contains(p[0], "DTA 1 log polyroot/huge.example.com/dta-1: cannot read the checkpoint") ||
 		!strings.Contains(p[0], "larger than") {
 		t.Fatalf("a 2 MiB checkpoint: problems %q", p)
+	}
+}
+
+// TestAuditSeenCheckpoint: an auditor that keeps the checkpoints it verified catches a
+// DTA that rolls back or rewrites the unanchored part of its log between two audits.
+func TestAuditSeenCheckpoint(t *testing.T) {
+	ad := newAuditDomain(t)
+	ad.chain = newAuditChain(t, ad.d.Bundle) // a contract with no anchors
+	now := time.Now().Unix()
+	entry := func(name string) wire.Entry {
+		h := sha256.Sum256([]byte(name))
+		return wire.Entry{Kind: wire.KindClient, Subject: hex.EncodeToString(h[:]), Time: now}
+	}
+	c1, c2, c3, c4, c3b := entry("c1"), entry("c2"), entry("c3"), entry("c4"), entry("c3 rewritten")
+	audit := func(entries []wire.Entry, seen map[string]SeenCheckpoint) *DTAReport {
+		t.Helper()
+		cfg := ad.chain.config(auditWithURL(ad.d.Bundle, 1, auditRogueLog(t, ad, entries)))
+		cfg.Seen = seen
+		r, err := Audit(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &r.DTAs[1]
+	}
+	first := audit([]wire.Entry{c1, c2, c3}, nil)
+	if len(first.Problems) != 0 || first.Status != AuditUnanchored {
+		t.Fatalf("first audit: %s %q", first.Status, first.Problems)
+	}
+	seen := map[string]SeenCheckpoint{first.Origin: {Size: first.CheckpointSize, Root: first.CheckpointRoot}}
+	for _, tc := range []struct {
+		name    string
+		entries []wire.Entry
+		want    string
+	}{
+		{"ok/extended", []wire.Entry{c1, c2, c3, c4}, ""},
+		{"ok/same", []wire.Entry{c1, c2, c3}, ""},
+		{"fail/rolled-back", []wire.Entry{c1, c2}, "the checkpoint is at 2, below the size 3 this auditor saw before"},
+		{"fail/tail-rewritten", []wire.Entry{c1, c2, c3b, c4}, "root seen before at size 3 is not consistent with the checkpoint at 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := audit(tc.entries, seen)
+			switch {
+			case tc.want == "" && len(got.Problems) > 0:
+				t.Fatalf("problems %q", got.Problems)
+			case tc.want != "" && (len(got.Problems) != 1 || !strings.Contains(got.Problems[0], tc.want)):
+				t.Fatalf("problems %q, want one with %q", got.Problems, tc.want)
+			}
+		})
+	}
+}
+
+// TestAuditMaxAnchorAge: a log whose first entry past its last anchor is older than
+// MaxAnchorAge fails the audit (the DTA stopped anchoring); one that anchors does not.
+func TestAuditMaxAnchorAge(t *testing.T) {
+	ad := newAuditDomain(t)
+	cfg := ad.chain.config(ad.d.Bundle)
+	cfg.MaxAnchorAge = time.Hour
+	if r, err := Audit(context.Background(), cfg); err != nil || !r.OK() {
+		t.Fatalf("fresh unanchored entries: %v, problems %q", err, r.Problems())
+	}
+	// Entries 18 and 19 of every log are past the anchor at 18.
+	time.Sleep(1100 * time.Millisecond)
+	cfg.MaxAnchorAge = time.Millisecond
+	r, err := Audit(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range r.DTAs {
+		if len(d.Problems) != 1 || !strings.Contains(d.Problems[0], "entry 18, the first past the last anchor, was logged") {
+			t.Fatalf("DTA %d: problems %q", d.Index, d.Problems)
+		}
+	}
+
+	// Without any anchor, the first entry counts.
+	ad.chain = newAuditChain(t, ad.d.Bundle)
+	old := time.Now().Add(-48 * time.Hour).Unix()
+	u := auditRogueLog(t, ad, []wire.Entry{{Kind: wire.KindClient, Subject: auditRandomIDHash(), Time: old}, {Kind: wire.KindClient, Subject: auditRandomIDHash()}})
+	cfg = ad.chain.config(auditWithURL(ad.d.Bundle, 1, u))
+	cfg.MaxAnchorAge = 24 * time.Hour
+	if r, err = Audit(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.DTAs[1].Problems; len(p) != 1 || !strings.Contains(p[0], "entry 0, the first past the last anchor, was logged 48h0m0s ago (at most 24h0m0s allowed)") {
+		t.Fatalf("an old unanchored log: problems %q", p)
+	}
+	if len(r.DTAs[0].Problems) > 0 {
+		t.Fatalf("DTA 1: %q", r.DTAs[0].Problems)
 	}
 }

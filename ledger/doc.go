@@ -10,7 +10,9 @@
 // before. A DTA that rewrites or forks the anchored part of its log is then caught; what
 // it logged since its last anchor is protected only by its signed checkpoints, so an
 // audit reports how far each log runs ahead of its anchors (MaxLag makes that a
-// problem).
+// problem, MaxAnchorAge an unanchored entry that has waited too long), and an auditor
+// that keeps the checkpoints it verified (AuditConfig.Seen) catches a rollback of the
+// unanchored part between two of its audits.
 //
 // # Files
 //

@@ -32,6 +32,7 @@ func auditCommand() *ucli.Command {
 			"Examples:\n" +
 			"   polyroot audit --bundle bundle.json --rpc-url https://rpc.example.org --contract 0x5FbD…0aa3\n" +
 			"   polyroot audit --bundle bundle.json --rpc-url http://127.0.0.1:8545 --contract 0x5FbD…0aa3 --max-lag 1000\n" +
+			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --state audit-state.json\n" +
 			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --id alice@example.com --salt 9c0e…\n" +
 			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --idhash 3f1c…\n" +
 			"   polyroot audit --bundle bundle.json --rpc-url … --contract … --json | jq '.dtas[] | {index, lag}'",
@@ -42,6 +43,13 @@ func auditCommand() *ucli.Command {
 			"the tiles and that the entries hash to every anchored root, and reports how far each\n" +
 			"DTA's anchors lag behind its checkpoint. It prints one line per DTA and exits with\n" +
 			"status 1 if anything is inconsistent, naming the DTA and the sizes.\n\n" +
+			"What a DTA logged since its last anchor is protected only by its signed checkpoint.\n" +
+			"A log whose first entry past the last anchor is older than --max-anchor-age\n" +
+			"(default 24h; DTAs anchor hourly by default) fails: its DTA has stopped anchoring.\n" +
+			"With --state FILE the audit keeps every checkpoint that verified and, at the next\n" +
+			"run, fails a log that does not extend it: a DTA that rolled back or rewrote its\n" +
+			"unanchored entries between two audits is caught. Run it from one place, keeping\n" +
+			"the file.\n\n" +
 			"With --idhash, or --id and --salt (the enrolment's salt, hex), it also lists every\n" +
 			"entry ever logged for that identity at every DTA: client shares, permits and\n" +
 			"revocations. A share its owner never asked for is an alarm.\n\n" +
@@ -67,6 +75,9 @@ func auditCommand() *ucli.Command {
 				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_CONTRACT"))},
 			&ucli.Uint64Flag{Name: "from-block", Usage: "search for anchors from block `N` (the contract's deployment)"},
 			&ucli.Uint64Flag{Name: "max-lag", Usage: "fail when a checkpoint is more than `N` entries past its last anchor (0: report only)"},
+			&ucli.DurationFlag{Name: "max-anchor-age", Value: defaultMaxAnchorAge,
+				Usage: "fail when a log's first entry past its last anchor was logged longer ago than this (0: never)"},
+			&ucli.StringFlag{Name: "state", Usage: "keep the checkpoints that verified in `FILE`, and fail a log that no longer extends them", TakesFile: true},
 			&ucli.StringFlag{Name: "id", Usage: "list the entries of the identity `ID` (with --salt)"},
 			&ucli.StringFlag{Name: "salt", Usage: "the identity's enrolment salt, `HEX`"},
 			idhashFlag(),
@@ -85,6 +96,10 @@ func auditCommand() *ucli.Command {
 
 // defaultAuditConcurrency is the most requests in flight to one DTA (AuditConfig.Workers).
 const defaultAuditConcurrency = 8
+
+// defaultMaxAnchorAge is audit's --max-anchor-age: a day of the DTAs' default hourly
+// anchoring.
+const defaultMaxAnchorAge = 24 * time.Hour
 
 func runAudit(ctx context.Context, c *ucli.Command) error {
 	out, errOut := c.Root().Writer, c.Root().ErrWriter
@@ -129,9 +144,18 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 	}
 	defer chain.Close()
 
+	var state *auditState
+	if path := c.String("state"); path != "" {
+		if state, err = readAuditState(path, b.Domain); err != nil {
+			return fmt.Errorf("audit: --state: %w", err)
+		}
+	}
 	cfg := ledger.AuditConfig{Bundle: b, Chain: chain, Contract: common.HexToAddress(c.String("contract")),
-		FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), HTTP: hc,
+		FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), MaxAnchorAge: c.Duration("max-anchor-age"), HTTP: hc,
 		Workers: c.Uint("concurrency"), RequestsPerSecond: c.Float("rate"), MaxRetries: c.Int("max-retries")}
+	if state != nil {
+		cfg.Seen = state.Checkpoints
+	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = -1 // none: 0 is AuditConfig's default
 	}
@@ -200,6 +224,12 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 			return fmt.Errorf("audit: %w", transportError(err, "--ca-file"))
 		}
 		return err
+	}
+	if state != nil {
+		state.update(report)
+		if err := state.write(c.String("state")); err != nil {
+			return fmt.Errorf("audit: --state: %w", err)
+		}
 	}
 	if c.Bool("json") {
 		if err := writeJSON(out, auditReportJSON(report, cfg.Contract, idhash, entries)); err != nil {

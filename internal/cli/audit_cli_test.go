@@ -342,6 +342,43 @@ func TestAuditCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("state", func(t *testing.T) {
+		stateFile := filepath.Join(t.TempDir(), "audit-state.json")
+		withState := append(slices.Clone(base), "--state", stateFile)
+		if code, out, errOut := run(withState...); code != 0 {
+			t.Fatalf("first audit with --state: exit %d\n%s%s", code, out, errOut)
+		}
+		read := func() auditState {
+			t.Helper()
+			raw, err := os.ReadFile(stateFile)
+			var st auditState
+			if err != nil || json.Unmarshal(raw, &st) != nil {
+				t.Fatalf("state file: %v\n%s", err, raw)
+			}
+			return st
+		}
+		st := read()
+		if st.Domain != env.d.Name || len(st.Checkpoints) != 3 || st.Checkpoints["polyroot/audit-cli.example.com/dta-2"].Size != 8 {
+			t.Fatalf("state after an honest audit: %+v", st)
+		}
+		// DTA 2 now shows another log: the state names the checkpoint it no longer
+		// extends, and keeps it for the next audit.
+		forked := slices.Clone(withState)
+		forked[2] = env.forkDTA2(t)
+		code, out, errOut := run(forked...)
+		if code != 1 || !strings.Contains(errOut, "DTA 2 log polyroot/audit-cli.example.com/dta-2: root seen before at size 8 is not consistent with the checkpoint at 11") {
+			t.Fatalf("forked after an audit with --state: exit %d\n%s%s", code, out, errOut)
+		}
+		if got := read().Checkpoints["polyroot/audit-cli.example.com/dta-2"]; got.Size != 8 {
+			t.Fatalf("the failed DTA's checkpoint was replaced: %+v", got)
+		}
+		other := filepath.Join(t.TempDir(), "other.json")
+		os.WriteFile(other, []byte(`{"version":1,"domain":"other.example.com","checkpoints":{}}`), 0o644)
+		if code, _, errOut := run(append(slices.Clone(base), "--state", other)...); code != 1 || !strings.Contains(errOut, `is the state of domain "other.example.com"`) {
+			t.Fatalf("another domain's state: exit %d\n%s", code, errOut)
+		}
+	})
+
 	t.Run("fail/usage", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"audit", "--bundle", bundleFile},
