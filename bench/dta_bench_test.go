@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,7 +82,13 @@ func oneDTA(b *testing.B) (string, ed25519.PrivateKey, *testbin.Child) {
 // checks, the state database and the log (on /dev/shm when there is one:
 // benchDataDir). Its cpu-ns/op is the DTA process's CPU time per share;
 // client-cpu-ns/op is this process's, the clients'. Compare cpu-ns/op with
-// BenchmarkIssueClientShare (the crypto of a share, sealing included) in the same run.
+// BenchmarkIssueClientShare (the crypto of a share, sealing included).
+//
+// The requests go in rounds of dtaRound; after each, with the timer stopped, this
+// process does as many shares' crypto as BenchmarkIssueClientShare does. x-crypto is
+// the DTA's CPU per share ÷ that crypto's CPU per share: both come from the same
+// stretches of time, so unlike the ratio of two benchmarks run a minute apart, a
+// change in the machine's load does not move it.
 func BenchmarkDTAIssueHTTP(b *testing.B) {
 	url, registrar, child := oneDTA(b)
 	bodies := make([][]byte, b.N)
@@ -94,38 +102,71 @@ func BenchmarkDTAIssueHTTP(b *testing.B) {
 		}
 		bodies[i], _ = json.Marshal(wire.DTARequest{Ticket: tk})
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	var next atomic.Int64
+	shareCrypto, err := newShareCrypto(getFixture(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	workers := 64 * runtime.GOMAXPROCS(0)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	post := func(body []byte) error {
+		resp, err := client.Post(url+"/v1/shares/client", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
 	b.ReportAllocs()
-	b.SetParallelism(64)
-	s0, okS0 := pidCPU(child.Pid())
+	dta0, okDTA0 := pidCPU(child.Pid())
+	own0, okOwn0 := processCPU()
+	var cryptoCPU int64
 	b.ResetTimer()
-	defer func() {
-		s1, okS1 := pidCPU(child.Pid())
-		if !okS0 || !okS1 {
-			b.Error("the DTA process's CPU time cannot be read")
-		} else if b.N > 0 {
-			b.ReportMetric(float64(s1-s0)/float64(b.N), "cpu-ns/op")
+	for done := 0; done < b.N && !b.Failed(); {
+		round := bodies[done:min(done+dtaRound, b.N)]
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range min(workers, len(round)) {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < int64(len(round)); i = next.Add(1) - 1 {
+					if err := post(round[i]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		}
-	}()
-	defer reportProcessCPUAs(b, "client-cpu-ns/op")()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			body := bodies[next.Add(1)-1]
-			resp, err := client.Post(url+"/v1/shares/client", "application/json", bytes.NewReader(body))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b.Errorf("status %d", resp.StatusCode)
-				return
+		wg.Wait()
+		b.StopTimer()
+		c0, _ := processCPU()
+		for range round {
+			if err := shareCrypto(); err != nil {
+				b.Fatal(err)
 			}
 		}
-	})
+		c1, _ := processCPU()
+		cryptoCPU += c1 - c0
+		b.StartTimer()
+		done += len(round)
+	}
+	b.StopTimer()
+	dta1, okDTA1 := pidCPU(child.Pid())
+	own1, okOwn1 := processCPU()
+	if !okDTA0 || !okDTA1 || !okOwn0 || !okOwn1 {
+		b.Fatal("the CPU time of a process cannot be read")
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(dta1-dta0)/n, "cpu-ns/op")
+	b.ReportMetric(float64(own1-own0-cryptoCPU)/n, "client-cpu-ns/op")
+	b.ReportMetric(float64(dta1-dta0)/float64(cryptoCPU), "x-crypto")
 }
+
+// dtaRound is how many shares BenchmarkDTAIssueHTTP asks for between two stretches of
+// the same crypto in process.
+const dtaRound = 256
 
 // reportProcessCPU starts counting the process's CPU time; the function it returns
 // reports it per operation as cpu-ns/op. Unlike ns/op it leaves out the time spent

@@ -175,43 +175,55 @@ func BenchmarkClientPass2(b *testing.B) {
 // schedule and ChaCha20-Poly1305), as dta.compute does for every share it issues.
 func BenchmarkIssueClientShare(b *testing.B) {
 	f := getFixture(b)
-	// The commitment in public form, as a DTA keeps it.
-	s, commitment := f.masters[0], f.commits[0].PublicForm()
-	ctx := pairing.ShareContext(f.domain.Name, 1, "client", 0)
-	sealKey, err := hex.DecodeString(testdomain.SealKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var next atomic.Uint64
 	b.ReportAllocs()
 	b.ResetTimer()
 	defer reportProcessCPU(b)()
 	// In parallel, like BenchmarkDTAIssueHTTP, so the two compare at any GOMAXPROCS.
 	b.RunParallel(func(pb *testing.PB) {
-		var id pairing.IDHash
-		sc := &wire.SealContext{Domain: f.domain.Name, DTA: 1, Kind: "client"}
-		if _, err := rand.Read(id[:]); err != nil {
-			b.Error(err)
-			return
-		}
-		if _, err := rand.Read(sc.TicketSHA256[:]); err != nil {
+		share, err := newShareCrypto(f)
+		if err != nil {
 			b.Error(err)
 			return
 		}
 		for pb.Next() {
-			binary.BigEndian.PutUint64(id[pairing.IDHashSize-8:], next.Add(1))
-			a := pairing.IdentityPoint(id)
-			share, proof, err := pairing.IssueShare(nil, s, commitment, a, ctx)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := wire.Seal(sealKey, sc, append(share.Bytes(), proof.Bytes()...)); err != nil {
+			if err := share(); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
+}
+
+// shareIDs numbers the identity hashes of newShareCrypto's shares across goroutines.
+var shareIDs atomic.Uint64
+
+// newShareCrypto returns a function that does the cryptography of one client share
+// for a new identity hash (BenchmarkIssueClientShare), for one goroutine.
+func newShareCrypto(f *fixture) (func() error, error) {
+	s, commitment := f.masters[0], f.commits[0].PublicForm() // the commitment as a DTA keeps it
+	ctx := pairing.ShareContext(f.domain.Name, 1, "client", 0)
+	sealKey, err := hex.DecodeString(testdomain.SealKey)
+	if err != nil {
+		return nil, err
+	}
+	var id pairing.IDHash
+	sc := &wire.SealContext{Domain: f.domain.Name, DTA: 1, Kind: "client"}
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(sc.TicketSHA256[:]); err != nil {
+		return nil, err
+	}
+	return func() error {
+		binary.BigEndian.PutUint64(id[pairing.IDHashSize-8:], shareIDs.Add(1))
+		a := pairing.IdentityPoint(id)
+		share, proof, err := pairing.IssueShare(nil, s, commitment, a, ctx)
+		if err != nil {
+			return err
+		}
+		_, err = wire.Seal(sealKey, sc, append(share.Bytes(), proof.Bytes()...))
+		return err
+	}, nil
 }
 
 // BenchmarkLoginInProcess is a whole login, both sides, every message through its
