@@ -124,8 +124,11 @@ func serverOIDCClientCommand() *ucli.Command {
 		Description: "Prints a TOML [[oidc.clients]] table to append to the auth server's config file, and\n" +
 			"(on stderr) the client secret, once: give it to the relying party. The file keeps only\n" +
 			"the secret's SHA-256, so a copy of the config does not let anyone act as the client.\n" +
-			"--public registers a client without a secret (a single-page or native app; PKCE,\n" +
-			"which the provider requires of every client, then protects its codes). For\n" +
+			"--public registers a client without a secret (a single-page app, or a native app\n" +
+			"redirected to a claimed https URL; PKCE, which the provider requires of every\n" +
+			"client, then protects its codes). Redirect URIs are https (http only for a\n" +
+			"provider served over plain HTTP on loopback): no loopback or private-scheme\n" +
+			"redirects. For\n" +
 			"private_key_jwt, write the table by hand with auth_method = \"private_key_jwt\" and\n" +
 			"jwks_file naming the client's public JWKS. Restart (or start) `server serve` with\n" +
 			"--oidc-issuer for the provider to serve it.",

@@ -128,6 +128,7 @@ type Provider struct {
 	// __Host- cookies, Secure.
 	browserKey    [32]byte
 	secureCookies bool
+	discovery     http.Handler // discovery.go
 }
 
 // New checks cfg and builds the provider.
@@ -171,16 +172,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, prefix: strings.TrimSuffix(iss.Path, "/"), secureCookies: iss.Scheme == "https"}
 	p.storage = &storage{cfg: &p.cfg, clients: clients, fromStartingBrowser: p.fromStartingBrowser}
-	// Any origin may call the token, userinfo and discovery endpoints (a single-page
-	// app is a public client), but never with credentials: none of them takes a cookie
-	// (only the browser flow's own pages do, browser.go), and the library's default
-	// would allow credentialed requests from every origin.
-	opts := []op.Option{op.WithCORSOptions(&cors.Options{
-		AllowOriginFunc:  func(string) bool { return true },
-		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
-		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type"},
-		AllowCredentials: false,
-	}),
+	opts := []op.Option{op.WithCORSOptions(&apiCORS),
 		// The ID tokens it checks as id_token_hint (logout) are its own: EdDSA.
 		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(string(jose.EdDSA))),
 		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(string(jose.EdDSA))),
@@ -202,7 +194,19 @@ func New(cfg Config) (*Provider, error) {
 	cb := op.AuthCallbackURL(p.op)
 	p.callbackURL = func(id string) string { return cb(op.ContextWithIssuer(context.Background(), cfg.Issuer), id) }
 	p.browserKey = derivedKey(cfg.SigningKey, "polyroot oidcop browser of an auth request")
+	p.discovery = cors.New(apiCORS).Handler(http.HandlerFunc(p.discover))
 	return p, nil
+}
+
+// apiCORS lets any origin call the token, userinfo and discovery endpoints (a
+// single-page app is a public client), but never with credentials: none of them takes
+// a cookie (only the browser flow's own pages do, browser.go), and the library's
+// default would allow credentialed requests from every origin.
+var apiCORS = cors.Options{
+	AllowOriginFunc:  func(string) bool { return true },
+	AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
+	AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type"},
+	AllowCredentials: false,
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -233,6 +237,8 @@ func (p *Provider) Handler() http.Handler {
 			p.authorize(w, r)
 		case "/authorize/callback":
 			p.callback(w, r)
+		case discoveryPath:
+			p.discovery.ServeHTTP(w, r)
 		default:
 			p.op.ServeHTTP(w, r)
 		}
