@@ -69,6 +69,10 @@ func Provision(ctx context.Context, b *bundle.Bundle, registrarKey ed25519.Priva
 type Provisioned struct {
 	Used   []uint32         // the DTAs whose shares were combined, in order
 	Failed map[uint32]error // DTAs that failed although the others sufficed (threshold mode)
+	// Logged is, for each DTA of Used, the index of the server-key entry in its log that
+	// records this issuance (checked against the DTA's signed promise): what `polyroot
+	// audit` lists among the log's server shares.
+	Logged map[uint32]uint64
 }
 
 // ProvisionReport is Provision, and also reports which DTAs' shares were combined and,
@@ -92,9 +96,10 @@ func ProvisionReport(ctx context.Context, b *bundle.Bundle, registrarKey ed25519
 		need = b.Threshold
 	}
 	type result struct {
-		index uint32
-		share *pairing.G2
-		err   error
+		index  uint32
+		share  *pairing.G2
+		logged uint64
+		err    error
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -103,11 +108,12 @@ func ProvisionReport(ctx context.Context, b *bundle.Bundle, registrarKey ed25519
 	for i := range b.DTAs {
 		wg.Go(func() {
 			d := &b.DTAs[i]
-			share, err := fetchServerShare(fctx, client, b, d, registrarKey, pub, priv)
-			ch <- result{d.Index, share, err}
+			share, logged, err := fetchServerShare(fctx, client, b, d, registrarKey, pub, priv)
+			ch <- result{d.Index, share, logged, err}
 		})
 	}
 	failed := map[uint32]error{}
+	logged := map[uint32]uint64{}
 	var indices []uint32
 	var shares []*pairing.G2
 	for range b.DTAs {
@@ -117,6 +123,7 @@ func ProvisionReport(ctx context.Context, b *bundle.Bundle, registrarKey ed25519
 			continue
 		}
 		indices, shares = append(indices, r.index), append(shares, r.share)
+		logged[r.index] = r.logged
 		if len(shares) == need {
 			break
 		}
@@ -133,43 +140,62 @@ func ProvisionReport(ctx context.Context, b *bundle.Bundle, registrarKey ed25519
 	if err != nil {
 		return nil, nil, err
 	}
-	rep := &Provisioned{Used: indices}
+	rep := &Provisioned{Used: indices, Logged: logged}
 	if len(failed) > 0 {
 		rep.Failed = failed
 	}
 	return sQ, rep, nil
 }
 
+// fetchServerShare gets, opens and checks DTA d's server-key share, and returns it with
+// the index of the log entry the DTA promised for it.
 func fetchServerShare(ctx context.Context, client *http.Client, b *bundle.Bundle, d *bundle.DTA,
-	registrar ed25519.PrivateKey, pub, priv []byte) (*pairing.G2, error) {
+	registrar ed25519.PrivateKey, pub, priv []byte) (*pairing.G2, uint64, error) {
 	tk, err := ticket.Sign(ticket.Ticket{Domain: b.Domain, Kind: ticket.KindServer,
 		SealKey: hex.EncodeToString(pub), NotAfter: time.Now().Add(10 * time.Minute)}, registrar)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	resp, err := postDTA(ctx, client, d.URL+"/v1/shares/server", tk)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if resp.DTA != d.Index || len(resp.Shares) != 1 || len(resp.Shares[0].Sealed) == 0 {
-		return nil, errors.New("malformed answer")
+		return nil, 0, errors.New("malformed answer")
 	}
-	raw, err := wire.Open(priv, &wire.SealContext{Domain: b.Domain, DTA: d.Index, Kind: wire.KindServer, TicketSHA256: sha256.Sum256([]byte(tk))}, resp.Shares[0].Sealed)
+	sh := &resp.Shares[0]
+	ticketHash := sha256.Sum256([]byte(tk))
+	raw, err := wire.Open(priv, &wire.SealContext{Domain: b.Domain, DTA: d.Index, Kind: wire.KindServer, TicketSHA256: ticketHash}, sh.Sealed)
 	if err != nil {
-		return nil, errors.New("the sealed share does not open")
+		return nil, 0, errors.New("the sealed share does not open")
 	}
 	share, err := pairing.DecodeG2(raw)
 	if err != nil {
-		return nil, errors.New("bad share: not a valid G2 point")
+		return nil, 0, errors.New("bad share: not a valid G2 point")
 	}
 	c, err := d.CommitmentPoint()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := pairing.VerifyServerShare(c, share); err != nil {
-		return nil, errors.New("bad share: it does not match the DTA's commitment in the bundle")
+		return nil, 0, errors.New("bad share: it does not match the DTA's commitment in the bundle")
 	}
-	return share, nil
+	// The issuance must be in the DTA's transparency log, as every share is: an entry
+	// that describes it, and the DTA's signed promise of that entry at an index.
+	sealed := sha256.Sum256(sh.Sealed)
+	e, err := wire.ParseEntry(sh.Entry)
+	if err != nil || e.DTA != d.Index || e.Domain != b.Domain || e.Kind != wire.KindServer ||
+		e.SealedSHA256 != hex.EncodeToString(sealed[:]) || e.TicketSHA256 != hex.EncodeToString(ticketHash[:]) {
+		return nil, 0, errors.New("the log entry does not describe this issuance")
+	}
+	dtaKey, err := d.PublicKey()
+	if err != nil {
+		return nil, 0, err
+	}
+	if sh.Promise == nil || sh.Promise.Origin != d.LogOrigin || sh.Promise.Verify(dtaKey, sh.Entry) != nil {
+		return nil, 0, errors.New("no valid promise from the DTA's log for this issuance")
+	}
+	return share, sh.Promise.Index, nil
 }
 
 // postDTA POSTs a ticket to a DTA with a timeout and decodes its answer. Errors carry
