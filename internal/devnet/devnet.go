@@ -189,6 +189,8 @@ type Devnet struct {
 	server     *service
 	serverHTTP *http.Client // trusts the devnet CA
 	storeDesc  string       // the summary's description of the state store
+	threshold  int          // a threshold bundle's T (0: additive), for the summary
+	transcript string       // with threshold: the transcript of the ceremony that made the bundle's shares
 	failed     chan error   // a service that stopped by itself
 }
 
@@ -579,6 +581,12 @@ func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 			"leave --threshold out, or use another --dir", t, d.opts.Dir, b.Mode, b.Threshold, len(b.DTAs))
 	}
 	d.Info.Fingerprint = fp
+	if b.Mode == "threshold" {
+		d.threshold, d.transcript = b.Threshold, d.path(transcriptFile)
+		if b.Serial > 0 {
+			d.transcript = d.path(reshareTranscriptFile(b.Serial))
+		}
+	}
 	return b, nil
 }
 
@@ -917,6 +925,10 @@ func (d *Devnet) printNext(w io.Writer) {
 		fmt.Fprintf(w, "  chain:       %s, contract %s\n", info.RPCURL, info.Contract)
 	}
 	fmt.Fprintf(w, "  bundle:      %s (%s)\n", info.Bundle, info.Fingerprint)
+	if d.threshold != 0 {
+		fmt.Fprintf(w, "  threshold:   %d of %d: any %d of the DTAs serve the domain; they made its key among themselves (transcript %s)\n",
+			d.threshold, d.n, d.threshold, d.transcript)
+	}
 	if info.Store == storePostgres {
 		fmt.Fprintf(w, "  state store: %s\n", d.storeDesc)
 	} else {
@@ -930,17 +942,22 @@ func (d *Devnet) printNext(w io.Writer) {
 	fmt.Fprintf(w, "  polyroot client enroll --dir alice%s --code CODE\n", server)
 	fmt.Fprintf(w, "  polyroot client login --dir alice%s\n", server)
 	fmt.Fprintf(w, "Or in a browser: enrol with the code on the login page, then log in to the example app through OpenID Connect:\n")
-	fmt.Fprintf(w, "  %s/login/enrol#code=CODE&fp=%s\n", info.ServerURL, info.Fingerprint)
-	fmt.Fprintf(w, "  go run ./examples/relying-party --devnet %s    # then open %s\n", q(d.opts.Dir), info.ExampleURL)
 	if info.CAFile != "" {
-		fmt.Fprintf(w, "  (the browser does not trust the devnet CA: start the devnet with --insecure-http for the browser pages)\n")
+		// Before the URLs: a browser refuses them on this devnet.
+		fmt.Fprintf(w, "  (a browser does not trust the devnet CA: for these pages, start the devnet with --insecure-http instead)\n")
 	}
+	fmt.Fprintf(w, "  %s/login/enrol#code=CODE&fp=%s\n", info.ServerURL, info.Fingerprint)
+	fmt.Fprintf(w, "  go run ./examples/relying-party --devnet %s    # from the root of a polyroot clone; then open %s\n", q(d.opts.Dir), info.ExampleURL)
 	chain := " --rpc-url " + q(info.RPCURL) + " --contract " + info.Contract
 	fmt.Fprintf(w, "Audit the DTAs' logs on the chain, and check alice's shares in them (anchored every %s):\n", d.opts.AnchorPeriod)
 	fmt.Fprintf(w, "  polyroot audit --bundle %s%s\n", q(info.Bundle), chain)
 	fmt.Fprintf(w, "  polyroot client verify-issuance --dir alice --fetch%s\n", chain)
 	fmt.Fprintf(w, "  polyroot client verify-issuance --dir alice\n")
 	fmt.Fprintf(w, "To leave these flags out of other commands (client status, server enrolments, …):\n")
+	if trust == " --insecure-http" {
+		// No variable sets it: plain HTTP stays the explicit choice of each command.
+		fmt.Fprintf(w, "  (still pass --insecure-http to each command that talks to the auth server: no environment variable sets it)\n")
+	}
 	fmt.Fprintf(w, "  export %s=%s\n", envServerURL, q(info.ServerURL))
 	if info.CAFile != "" {
 		fmt.Fprintf(w, "  export %s=%s\n", envCAFile, q(info.CAFile))

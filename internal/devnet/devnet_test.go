@@ -419,6 +419,9 @@ func TestThresholdDevnet(t *testing.T) {
 	if err != nil || b.Mode != "threshold" || b.Threshold != 3 || len(b.DTAs) != 5 {
 		t.Fatalf("bundle: %+v %v", b, err)
 	}
+	if d.threshold != 3 || d.transcript != filepath.Join(d.opts.Dir, transcriptFile) { // the summary's threshold line
+		t.Fatalf("the summary would say threshold %d, transcript %q", d.threshold, d.transcript)
+	}
 	raw, err := os.ReadFile(filepath.Join(d.opts.Dir, transcriptFile))
 	if err != nil {
 		t.Fatal(err)
@@ -489,5 +492,57 @@ func TestThresholdDevnet(t *testing.T) {
 	_, err = Start(context.Background(), Options{Dir: d.opts.Dir, Threshold: 2, ScryptLogN: 10, PlainHTTP: true})
 	if err == nil || !strings.Contains(err.Error(), "--threshold 2: the devnet in "+d.opts.Dir+" is threshold, 3 of 5 DTAs") {
 		t.Fatalf("a restart with another threshold: %v", err)
+	}
+}
+
+// TestPrintNext: the summary says what a newcomer needs next to the lines it
+// concerns: on a TLS devnet that a browser does not trust its CA before the browser
+// URLs; on a plain-HTTP one that the exports do not replace --insecure-http; for a
+// threshold domain its T of N and its key generation's transcript.
+func TestPrintNext(t *testing.T) {
+	dir := filepath.Join("some", "devnet")
+	base := Info{Domain: Domain, ServerURL: "https://127.0.0.1:8440", DTAURLs: []string{"http://127.0.0.1:8441"},
+		DTAMetricsURLs: []string{"http://127.0.0.1:9441/metrics"}, Chain: dtacmd.ChainEmbedded, RPCURL: "http://127.0.0.1:8448",
+		Contract: "0x5FbDB2315678afecb367f032d93F642f64180aa3", Bundle: filepath.Join(dir, "bundle.json"), Fingerprint: "3a5f",
+		AdminToken: filepath.Join(dir, "admin-token"), CAFile: filepath.Join(dir, "ca.pem"), ExampleURL: "http://127.0.0.1:8449"}
+	plain := base
+	plain.ServerURL, plain.CAFile = "http://127.0.0.1:8440", ""
+	before := func(a, b string) func(string) bool {
+		return func(out string) bool {
+			i, j := strings.Index(out, a), strings.Index(out, b)
+			return i >= 0 && j >= 0 && i < j
+		}
+	}
+	cases := []struct {
+		name      string
+		info      Info
+		threshold int
+		ok        func(string) bool
+	}{
+		{"ok/tls-browser-caveat-before-the-urls", base, 0, before("does not trust the devnet CA", "/login/enrol#code=CODE")},
+		{"ok/go-run-from-a-clone", base, 0, func(out string) bool {
+			return strings.Contains(out, "go run ./examples/relying-party --devnet some/devnet    # from the root of a polyroot clone; then open http://127.0.0.1:8449")
+		}},
+		{"ok/plain-http-still-needs-insecure-http", plain, 0, before("still pass --insecure-http", "export POLYROOT_SERVER_URL=")},
+		{"ok/plain-http-no-ca-caveat", plain, 0, func(out string) bool { return !strings.Contains(out, "devnet CA") }},
+		{"ok/tls-no-insecure-http-note", base, 0, func(out string) bool { return !strings.Contains(out, "--insecure-http to each") }},
+		{"ok/threshold-says-t-of-n-and-transcript", base, 3, func(out string) bool {
+			return strings.Contains(out, "  threshold:   3 of 5: any 3 of the DTAs serve the domain; they made its key among themselves (transcript "+
+				filepath.Join(dir, transcriptFile)+")\n")
+		}},
+		{"ok/additive-no-threshold-line", base, 0, func(out string) bool { return !strings.Contains(out, "threshold:") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Devnet{Info: tc.info, opts: Options{Dir: dir, AnchorPeriod: 10 * time.Second}, n: 5}
+			if tc.threshold != 0 {
+				d.threshold, d.transcript = tc.threshold, d.path(transcriptFile)
+			}
+			var out bytes.Buffer
+			d.printNext(&out)
+			if !tc.ok(out.String()) {
+				t.Fatalf("summary:\n%s", out.String())
+			}
+		})
 	}
 }

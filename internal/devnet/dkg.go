@@ -126,7 +126,7 @@ func (d *Devnet) Reshare(ctx context.Context) (*bundle.Bundle, error) {
 		}
 		next.DTAs[i].Commitment = hex.EncodeToString(res.Commitment.Bytes())
 	}
-	if next.TranscriptSHA256, err = writeTranscript(d.path(fmt.Sprintf("reshare-%d-transcript.json", next.Serial)), results[0]); err != nil {
+	if next.TranscriptSHA256, err = writeTranscript(d.path(reshareTranscriptFile(next.Serial)), results[0]); err != nil {
 		return nil, err
 	}
 	file, fp, err := bundle.Sign(&next, d.registrar)
@@ -252,3 +252,9 @@ func (d *Devnet) signingKeyOnly(ctx context.Context, i int) (*bundle.DTA, error)
 
 // transcriptFile is the public transcript of a threshold devnet's key generation, in D.
 const transcriptFile = "dkg-transcript.json"
+
+// reshareTranscriptFile is the public transcript of the resharing that made the
+// bundle of this serial, in D.
+func reshareTranscriptFile(serial uint64) string {
+	return fmt.Sprintf("reshare-%d-transcript.json", serial)
+}
