@@ -20,7 +20,7 @@ var (
 	ErrEnrolled = errors.New("client: this directory already holds an enrolment")
 	// ErrWrongPIN: the server refused the login. Check the PIN and try again; a
 	// *WrongPINError carries the tries left before the identity is blocked.
-	ErrWrongPIN = errors.New("client: login refused: wrong PIN (or unknown identity); check the PIN and try again")
+	ErrWrongPIN = errors.New("client: login refused: " + refusedLogin + "; check the PIN and try again")
 	// ErrBlocked: no tries left. Ask the registrar (the app's administrator) to unblock
 	// the identity.
 	ErrBlocked = errors.New("client: this identity is blocked after too many failed logins; ask the administrator to unblock it")
@@ -57,6 +57,11 @@ var (
 	ErrTokenFileMode = errors.New("client: the token file is readable by others; chmod 600 it (and consider it exposed) or enrol again")
 )
 
+// refusedLogin is what a refused login may mean. The server gives one answer for
+// all of them (it must not tell a wrong PIN from an identity it does not accept), so
+// the message names each, without suggesting one.
+const refusedLogin = "wrong PIN, or an identity the server does not accept (unknown, revoked or expired)"
+
 // An EnrolledError is ErrEnrolled with the enrolment that the directory holds.
 type EnrolledError struct {
 	ID, Domain string
@@ -82,7 +87,7 @@ func (e *WrongPINError) Error() string {
 	if e.TriesLeft == 1 {
 		tries = "try"
 	}
-	return fmt.Sprintf("client: login refused: wrong PIN (or unknown identity); %d %s left before the identity is blocked", e.TriesLeft, tries)
+	return fmt.Sprintf("client: login refused: %s; %d %s left before the identity is blocked", refusedLogin, e.TriesLeft, tries)
 }
 
 // Is makes errors.Is(err, ErrWrongPIN) true.

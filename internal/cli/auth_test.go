@@ -228,7 +228,7 @@ func TestAuthFlow(t *testing.T) {
 	e.ok(t, testPIN+"\n", login...)               // and a login resets the count
 
 	// Wrong PINs: tries left, then blocked, even for the right PIN.
-	e.fail(t, "9999\n", "wrong PIN (or unknown identity); 2 tries left", login...)
+	e.fail(t, "9999\n", "wrong PIN, or an identity the server does not accept (unknown, revoked or expired); 2 tries left", login...)
 	e.fail(t, "9999\n", "1 try left", login...)
 	e.fail(t, "9999\n", "blocked after too many failed logins; ask the administrator to unblock it", login...)
 	e.fail(t, testPIN+"\n", "blocked", login...)
