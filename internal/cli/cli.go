@@ -66,10 +66,11 @@ func newApp(stdout, stderr io.Writer) *ucli.Command {
 			devnetCommand(),
 			{
 				Name:  "demo",
-				Usage: "tell the whole story in nine steps on a devnet: shares, mutual login, lockout, interception, a rogue DTA, audit, revocation",
+				Usage: "tell the whole story in eleven steps on devnets: shares, mutual login, lockout, interception, a rogue DTA, audit, revocation, threshold",
 				Description: "Starts a devnet (three DTAs, the auth server over TLS, an embedded chain) in a\n" +
-					"temporary directory, and plays alice's story on it, each step printed in plain\n" +
-					"words with its figures. Takes about ten seconds once built; removes the directory at the end.\n" +
+					"temporary directory, and plays alice's story on it, then bob's on a second devnet\n" +
+					"whose key any 3 of its 5 DTAs hold, each step printed in plain words with its\n" +
+					"figures. Takes about twenty seconds once built; removes the directory at the end.\n" +
 					"Exits non-zero if any step does not behave as expected.\n\n" +
 					"Example:\n   polyroot demo",
 				Action: func(ctx context.Context, c *ucli.Command) error {

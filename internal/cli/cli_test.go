@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/polyroot/polyroot/internal/demo"
 )
 
 func run(args ...string) (code int, stdout, stderr string) {
@@ -30,6 +32,26 @@ func TestCommands(t *testing.T) {
 			code, out, errOut := run(tc.args...)
 			if code != tc.wantCode || !strings.Contains(out, tc.wantOut) {
 				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.wantCode, out, errOut)
+			}
+		})
+	}
+}
+
+// TestDemoHelpCountsSteps: polyroot --help and polyroot demo --help say as many steps
+// as the demo tells.
+func TestDemoHelpCountsSteps(t *testing.T) {
+	words := map[int]string{9: "nine", 10: "ten", 11: "eleven", 12: "twelve", 13: "thirteen"}
+	want := "in " + words[demo.Steps()] + " steps"
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"ok/root-help", []string{"--help"}},
+		{"ok/demo-help", []string{"demo", "--help"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, out, errOut := run(tc.args...); code != 0 || !strings.Contains(out, want) {
+				t.Fatalf("exit %d, no %q (the demo tells %d steps)\n%s%s", code, want, demo.Steps(), out, errOut)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,10 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the demo's output lacks %q", want)
 		}
+	}
+	// The code's expiry, a day ahead, with its date.
+	if !regexp.MustCompile(`valid until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC`).MatchString(out.String()) {
+		t.Errorf("the demo's output gives the code's expiry without its date")
 	}
 	if t.Failed() {
 		t.Log(out.String())

@@ -1,6 +1,6 @@
-// Package demo tells the story of a polyroot domain in nine steps, on a real devnet
+// Package demo tells the story of a polyroot domain in eleven steps, on real devnets
 // (three DTAs, the auth server over TLS and an embedded chain, each on its own
-// loopback listener) in a temporary directory: what `polyroot demo` and `make demo`
+// loopback listener; then a 3-of-5 threshold domain) in a temporary directory: what `polyroot demo` and `make demo`
 // run. Every step checks that the system behaved as it should; Run fails at the
 // first one that did not.
 //
@@ -47,10 +47,33 @@ func Run(ctx context.Context, w io.Writer) error {
 	defer os.RemoveAll(dir)
 	s := &story{w: w, dir: dir, begin: time.Now()}
 	defer s.close()
-	steps := []struct {
-		title string
-		run   func(context.Context) error
-	}{
+	for i, st := range s.steps() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n%d. %s\n", i+1, st.title)
+		start := time.Now()
+		if err := st.run(ctx); err != nil {
+			fmt.Fprintf(w, "   FAILED: %v\n", err)
+			return fmt.Errorf("demo step %d: %w", i+1, err)
+		}
+		s.say("(%s)", since(start))
+	}
+	fmt.Fprintf(w, "\nEvery step behaved as expected (%s in all).\n", since(s.begin))
+	return nil
+}
+
+// Steps is the number of steps Run tells.
+func Steps() int { return len(new(story).steps()) }
+
+type step struct {
+	title string
+	run   func(context.Context) error
+}
+
+// steps are the story's steps, in order.
+func (s *story) steps() []step {
+	return []step{
 		{"A domain starts: three independent DTAs, the auth server and a chain.", s.devnetUp},
 		{"The registrar enrols alice.", s.enrol},
 		{"alice's client collects her three shares and sets a PIN.", s.collect},
@@ -63,20 +86,6 @@ func Run(ctx context.Context, w io.Writer) error {
 		{"Another domain trusts any 3 of 5 DTAs, whose key no one ever held; two DTAs go down.", s.threshold},
 		{"Its DTAs refresh their shares: same key, new shares; bob's client follows.", s.reshare},
 	}
-	for i, step := range steps {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "\n%d. %s\n", i+1, step.title)
-		start := time.Now()
-		if err := step.run(ctx); err != nil {
-			fmt.Fprintf(w, "   FAILED: %v\n", err)
-			return fmt.Errorf("demo step %d: %w", i+1, err)
-		}
-		s.say("(%s)", since(start))
-	}
-	fmt.Fprintf(w, "\nEvery step behaved as expected (%s in all).\n", since(s.begin))
-	return nil
 }
 
 type story struct {
@@ -168,10 +177,14 @@ func (s *story) enrol(ctx context.Context) error {
 		return err
 	}
 	s.code, s.idhash = created.Code, created.IDHash
-	s.say("one-time enrolment code %s… for %s, valid until %s UTC", created.Code[:6], aliceID, created.ExpiresAt.UTC().Format("15:04"))
+	s.say("one-time enrolment code %s… for %s, valid until %s", created.Code[:6], aliceID, validUntil(created.ExpiresAt))
 	s.say("the DTAs will only ever see her identity hash %s…, never her name", s.idhash[:16])
 	return nil
 }
+
+// validUntil is an expiry with its date: a code is valid for a day, so the time of
+// day alone would not say which.
+func validUntil(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 func (s *story) collect(ctx context.Context) error {
 	s.aliceDir = filepath.Join(s.dir, "alice")
