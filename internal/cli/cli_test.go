@@ -56,3 +56,24 @@ func TestDemoHelpCountsSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminTokenMissing: without an admin token an admin command names both ways to
+// give it, the variable and the file the README uses, before it sends anything.
+func TestAdminTokenMissing(t *testing.T) {
+	clearEnv(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"fail/enrol", []string{"server", "enrol", "--server", "https://127.0.0.1:1", "alice@example.com"}},
+		{"fail/unblock", []string{"server", "unblock", "--server", "https://127.0.0.1:1", "alice@example.com"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := run(tc.args...)
+			want := "the admin token must be in the environment variable POLYROOT_ADMIN_TOKEN (never a flag), or in a file (mode 0600) that POLYROOT_ADMIN_TOKEN_FILE names"
+			if code != 1 || !strings.Contains(errOut, want) {
+				t.Fatalf("exit %d\n%s", code, errOut)
+			}
+		})
+	}
+}

@@ -529,7 +529,7 @@ func adminRequest(ctx context.Context, c *ucli.Command, method, route string, qu
 		return err
 	}
 	if token == "" {
-		return fmt.Errorf("the admin token must be in the environment variable %s (never a flag)", envAdminToken)
+		return fmt.Errorf("the admin token must be in the environment variable %s (never a flag), or in a file (mode 0600) that %s_FILE names", envAdminToken, envAdminToken)
 	}
 	hc, err := httpClient(c.String("ca-file"), 30*time.Second)
 	if err != nil {
