@@ -22,39 +22,16 @@ type DTARequest struct {
 // httpx.UnmarshalStrict would; it reports false for anything else, which then takes
 // UnmarshalStrict's general path (httpx.FastUnmarshaler).
 func (r *DTARequest) UnmarshalStrictFast(body []byte) bool {
-	i := 0
-	ws := func() {
-		for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r') {
-			i++
-		}
+	p := flatJSON{b: body}
+	var ticket []byte
+	ok := p.object([]string{"ticket"}, func(string) (ok bool) {
+		ticket, ok = p.str(isJWSByte)
+		return ok
+	})
+	if ok {
+		r.Ticket = string(ticket)
 	}
-	lit := func(s string) bool {
-		ws()
-		if len(body)-i < len(s) || string(body[i:i+len(s)]) != s {
-			return false
-		}
-		i += len(s)
-		return true
-	}
-	if !lit("{") || !lit(`"ticket"`) || !lit(":") || !lit(`"`) {
-		return false
-	}
-	start := i
-	for i < len(body) && isJWSByte(body[i]) {
-		i++
-	}
-	end := i
-	if i == len(body) || body[i] != '"' {
-		return false
-	}
-	if i++; !lit("}") {
-		return false
-	}
-	if ws(); i != len(body) {
-		return false
-	}
-	r.Ticket = string(body[start:end])
-	return true
+	return ok
 }
 
 func isJWSByte(c byte) bool {
