@@ -452,3 +452,55 @@ func TestReshareBadDealerAndNewMember(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A member whose complaint is not among the messages (lost on the way) holds no share
+// from the dealer it complained about, which qualifies without answering it: the member
+// must fail with an error naming that dealer, not panic.
+func TestLostComplaint(t *testing.T) {
+	drop := func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+		if k == KindComplaint {
+			return nil
+		}
+		return []*Message{m}
+	}
+	both := func(f, g func(Kind, *Message, ed25519.PrivateKey) []*Message) func(Kind, *Message, ed25519.PrivateKey) []*Message {
+		return func(k Kind, m *Message, key ed25519.PrivateKey) []*Message {
+			var out []*Message
+			for _, m := range f(k, m, key) {
+				out = append(out, g(k, m, key)...)
+			}
+			return out
+		}
+	}
+	rng := testRNG("lost complaint")
+	nodes := newNodes(t, rng, 1, 2, 3, 4, 5)
+	s0 := newSession(nodes, 3)
+	res0, shares0, _, err := run(t, s0, nodes, nil, rng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := newNodes(t, rng, 1, 2, 3, 4, 5)
+	for k := range next {
+		next[k].key, next[k].m.SigningKey = nodes[k].key, nodes[k].m.SigningKey
+	}
+	rs := &Session{Domain: "example.org", Epoch: 2, Threshold: 3, Members: members(next),
+		Reshare: &Reshare{Threshold: 3, Dealers: members(nodes), Commitments: res0.Commitments, PublicKey: res0.PublicKey}}
+	for _, tc := range []struct {
+		name  string
+		s     *Session
+		nodes []node
+		old   map[uint32]*pairing.Scalar
+		h     hooks
+	}{
+		{"fail/no answer at all", s0, nodes, nil, hooks{1: badShareTo(s0, nodes, 3), 3: drop}},
+		{"fail/an answer to another member only", s0, nodes, nil, hooks{1: both(badShareTo(s0, nodes, 2), badShareTo(s0, nodes, 3)), 3: drop}},
+		{"fail/reshare", rs, append(append([]node(nil), nodes...), next...), shares0, hooks{1: badShareTo(rs, next, 3), 3: drop}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, _, err := run(t, tc.s, tc.nodes, tc.old, testRNG(tc.name), tc.h)
+			if err == nil || !strings.Contains(err.Error(), "DTA 3 holds no valid share from qualified dealer 1") {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}

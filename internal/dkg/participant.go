@@ -195,7 +195,9 @@ func (p *Participant) Answer(msgs []*Message) (*Message, error) {
 	return m, nil
 }
 
-// adopt takes the answered shares for this member's complaints and returns QUAL.
+// adopt takes the answered shares for this member's complaints and returns QUAL. A
+// member that holds no share from a qualified dealer (its complaint is not among the
+// messages, so the dealer qualified without answering it) cannot go on: an error.
 func (p *Participant) adopt(b *board) ([]uint32, error) {
 	qual, err := b.qualify()
 	if err != nil {
@@ -205,14 +207,19 @@ func (p *Participant) adopt(b *board) ([]uint32, error) {
 		if _, ok := p.got[i]; ok || p.member == 0 {
 			continue
 		}
-		for _, pr := range b.get(KindAnswer, i).Pairs { // qualified: the answer verified
-			if pr.Index == p.member {
-				g := Pair{Index: i, F: new(pairing.Scalar).Set(pr.F)} // copies: Erase must not touch messages
-				if pr.G != nil {
-					g.G = new(pairing.Scalar).Set(pr.G)
+		if a := b.get(KindAnswer, i); a != nil { // qualified: the answer verified
+			for _, pr := range a.Pairs {
+				if pr.Index == p.member {
+					g := Pair{Index: i, F: new(pairing.Scalar).Set(pr.F)} // copies: Erase must not touch messages
+					if pr.G != nil {
+						g.G = new(pairing.Scalar).Set(pr.G)
+					}
+					p.got[i] = g
 				}
-				p.got[i] = g
 			}
+		}
+		if _, ok := p.got[i]; !ok {
+			return nil, fmt.Errorf("dkg: DTA %d holds no valid share from qualified dealer %d: its complaint about it is not among the messages", p.member, i)
 		}
 	}
 	return qual, nil
