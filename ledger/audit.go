@@ -43,6 +43,8 @@ type AuditConfig struct {
 	Bundle   *bundle.Bundle // the domain's trust bundle: DTAs, their keys and log origins
 	Chain    AuditChain
 	Contract common.Address // the IssuanceLog contract
+	// ChainTimeout bounds each call to Chain (default DefaultChainCallTimeout).
+	ChainTimeout time.Duration
 	// FromBlock is the first block searched for anchors (the contract's deployment block;
 	// default 0) and BlockRange the most blocks one eth_getLogs query spans (default 10,000).
 	FromBlock  uint64
@@ -59,8 +61,13 @@ type AuditConfig struct {
 	// Retry-After, when it gave one).
 	Retrying func(index uint32, status int, reason string, wait time.Duration)
 	// MaxLag, if not zero, makes a checkpoint more than MaxLag entries ahead of its DTA's
-	// last anchor a problem. Otherwise the lag is only reported.
+	// last anchor a problem; the entries past the last anchor are then not read.
+	// Otherwise the lag is only reported.
 	MaxLag uint64
+	// DTATimeout, if not zero, bounds the reading of one DTA's entries: a DTA that
+	// signs a checkpoint of a huge size and serves entries for it fails its audit then,
+	// instead of holding up the audit of every DTA.
+	DTATimeout time.Duration
 	// MaxAnchorAge, if not zero, makes a log a problem when its first entry past the
 	// last anchor (its first entry, without anchors) was logged more than MaxAnchorAge
 	// ago, by the entry's time and this machine's clock: the DTA has stopped anchoring,
@@ -274,6 +281,7 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 		return nil, nil, errors.New("audit: a bundle and a chain are required")
 	}
 	cfg.HTTP = auditLimitedClient(cfg.HTTP)
+	cfg.Chain = newTimedChain(cfg.Chain, cfg.ChainTimeout)
 	if cfg.BlockRange == 0 {
 		cfg.BlockRange = 10_000
 	}
@@ -327,7 +335,17 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 		if !a.ok {
 			continue
 		}
-		wg.Go(func() { a.scan(ctx, cfg, subject, progress) })
+		wg.Go(func() {
+			sctx, cancel := context.WithCancel(ctx)
+			if cfg.DTATimeout > 0 {
+				sctx, cancel = context.WithTimeout(ctx, cfg.DTATimeout)
+			}
+			defer cancel()
+			a.scan(sctx, cfg, subject, progress)
+			if sctx.Err() != nil && ctx.Err() == nil {
+				a.problem("reading the log did not finish within %s (%d of %d entries read)", cfg.DTATimeout, a.rep.Scanned, a.size)
+			}
+		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -411,6 +429,9 @@ func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA
 	}
 	if cfg.MaxLag > 0 && a.rep.Lag > cfg.MaxLag {
 		a.problem("anchors do not keep up: the checkpoint is at %d, %d entries past the last anchor (at most %d allowed)", cp.Size, a.rep.Lag, cfg.MaxLag)
+		// The audit has failed; scanning the rest would let a checkpoint of any size
+		// make it run for ever. The anchored part is still checked.
+		a.size = cp.Size - a.rep.Lag
 	}
 
 	// Consistency proofs from the tiles: each anchor with the next one, and each anchor
@@ -526,7 +547,10 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 	topic := b.GetABI().Events[IssuanceLogAnchoredEventName].ID
 	var anchors []AuditAnchor
 	for from := cfg.FromBlock; from <= head; from += cfg.BlockRange {
-		to := min(from+cfg.BlockRange-1, head)
+		to := head
+		if head-from >= cfg.BlockRange {
+			to = from + cfg.BlockRange - 1
+		}
 		logs, err := cfg.Chain.FilterLogs(ctx, ethereum.FilterQuery{
 			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
 			Addresses: []common.Address{cfg.Contract}, Topics: [][]common.Hash{{topic}, {logID}},
@@ -700,6 +724,10 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 	}
 	if rng.End() != size {
 		a.problem("read %d entries, the checkpoint has %d", rng.End(), size)
+		return
+	}
+	if size != a.rep.CheckpointSize {
+		a.checkKey(cfg.Bundle) // the scan stopped at the last anchor (MaxLag)
 		return
 	}
 	root, err := rng.GetRootHash(nil)

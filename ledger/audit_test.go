@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -651,5 +652,95 @@ func TestAuditMaxAnchorAge(t *testing.T) {
 	}
 	if len(r.DTAs[0].Problems) > 0 {
 		t.Fatalf("DTA 1: %q", r.DTAs[0].Problems)
+	}
+}
+
+// hostileChain is an RPC endpoint that never answers, or claims a head no chain has.
+type hostileChain struct {
+	AuditChain
+	hang bool
+	head uint64
+}
+
+func (c hostileChain) BlockNumber(ctx context.Context) (uint64, error) {
+	if c.hang {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	return c.head, nil
+}
+
+// TestAuditHostileChain: an RPC endpoint that never answers, or claims an absurd
+// chain head, makes the audit and the proof fetch fail, not hang.
+func TestAuditHostileChain(t *testing.T) {
+	d := testdomain.New(t, "hostile-chain.example.com", 2, 0)
+	env := newAuditChain(t, d.Bundle)
+	for _, tc := range []struct {
+		name  string
+		chain hostileChain
+		want  string
+	}{
+		{"fail/never-answers", hostileChain{AuditChain: env.sim.Client(), hang: true}, "context deadline exceeded"},
+		{"fail/absurd-head", hostileChain{AuditChain: env.sim.Client(), head: 1 << 62}, "which no chain has reached"},
+		{"fail/head-at-the-limit", hostileChain{AuditChain: env.sim.Client(), head: math.MaxUint64}, "which no chain has reached"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := env.config(d.Bundle)
+			cfg.Chain, cfg.ChainTimeout = tc.chain, 200*time.Millisecond
+			if _, err := Audit(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("audit: %v, want %q", err, tc.want)
+			}
+			_, err := FetchProofBundle(context.Background(), ProofConfig{Bundle: d.Bundle, Chain: tc.chain, Contract: env.addr, ChainTimeout: 200 * time.Millisecond}, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("proofs: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestAuditBoundsOneDTA: a DTA whose entries take too long fails its audit past
+// DTATimeout without holding up the others, and past MaxLag only the anchored part of
+// a log is read (a checkpoint of any size cannot keep the audit running).
+func TestAuditBoundsOneDTA(t *testing.T) {
+	ad := newAuditDomain(t)
+	cfg := ad.chain.config(ad.d.Bundle)
+	cfg.MaxLag = 1
+	r, err := Audit(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range r.DTAs {
+		if d.Scanned != ad.anchors[len(ad.anchors)-1] || len(d.Problems) != 1 || !strings.Contains(d.Problems[0], "anchors do not keep up") {
+			t.Fatalf("DTA %d past MaxLag: scanned %d (last anchor %d), problems %q", d.Index, d.Scanned, ad.anchors[len(ad.anchors)-1], d.Problems)
+		}
+	}
+
+	target, err := url.Parse(ad.d.DTAs[1].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/tile/entries/") {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	cfg = ad.chain.config(auditWithURL(ad.d.Bundle, 1, slow.URL))
+	cfg.DTATimeout = 300 * time.Millisecond
+	start := time.Now()
+	if r, err = Audit(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.DTAs[1].Problems; len(p) == 0 || !strings.Contains(strings.Join(p, "\n"), "reading the log did not finish within 300ms (0 of 20 entries read)") {
+		t.Fatalf("slow DTA 2: problems %q", p)
+	}
+	if len(r.DTAs[0].Problems) != 0 || len(r.DTAs[2].Problems) != 0 || time.Since(start) > 4*time.Second {
+		t.Fatalf("the others: %q, %q after %v", r.DTAs[0].Problems, r.DTAs[2].Problems, time.Since(start))
 	}
 }

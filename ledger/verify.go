@@ -77,10 +77,11 @@ type ProofConfig struct {
 	Chain    AuditChain
 	Contract common.Address
 	HTTP     *http.Client // for the DTAs' logs; default http.DefaultClient
-	// FromBlock and BlockRange bound the search for the anchor's Anchored event, as in
-	// AuditConfig.
-	FromBlock  uint64
-	BlockRange uint64
+	// FromBlock and BlockRange bound the search for the anchor's Anchored event, and
+	// ChainTimeout each call to Chain, as in AuditConfig.
+	FromBlock    uint64
+	BlockRange   uint64
+	ChainTimeout time.Duration
 }
 
 // FetchProofBundle reads each DTA's latest anchor on chain and its signed checkpoint,
@@ -96,12 +97,12 @@ func FetchProofBundle(ctx context.Context, cfg ProofConfig, receipts []Receipt) 
 			return nil, fmt.Errorf("proofs: a receipt is from DTA %d, not in the bundle", r.DTA)
 		}
 	}
-	acfg := AuditConfig{Bundle: cfg.Bundle, Chain: cfg.Chain, Contract: cfg.Contract, FromBlock: cfg.FromBlock,
+	acfg := AuditConfig{Bundle: cfg.Bundle, Chain: newTimedChain(cfg.Chain, cfg.ChainTimeout), Contract: cfg.Contract, FromBlock: cfg.FromBlock,
 		BlockRange: cfg.BlockRange, HTTP: auditLimitedClient(cfg.HTTP)}
 	if acfg.BlockRange == 0 {
 		acfg.BlockRange = 10_000
 	}
-	head, err := cfg.Chain.BlockNumber(ctx)
+	head, err := acfg.Chain.BlockNumber(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("proofs: chain head: %w", err)
 	}
