@@ -492,7 +492,11 @@ const auditMaxResponse = 1 << 20
 
 // auditLimitedClient returns a copy of c (default http.DefaultClient) whose response
 // bodies fail past auditMaxResponse bytes.
-func auditLimitedClient(c *http.Client) *http.Client {
+func auditLimitedClient(c *http.Client) *http.Client { return limitedClient(c, auditMaxResponse) }
+
+// limitedClient returns a copy of c (default http.DefaultClient) whose response bodies
+// fail past max bytes.
+func limitedClient(c *http.Client, max int64) *http.Client {
 	if c == nil {
 		c = http.DefaultClient
 	}
@@ -501,32 +505,35 @@ func auditLimitedClient(c *http.Client) *http.Client {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	lc.Transport = auditLimitTransport{rt}
+	lc.Transport = limitTransport{rt, max}
 	return &lc
 }
 
-type auditLimitTransport struct{ base http.RoundTripper }
+type limitTransport struct {
+	base http.RoundTripper
+	max  int64
+}
 
-func (t auditLimitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
-	resp.Body = &auditLimitedBody{rc: resp.Body, left: auditMaxResponse}
+	resp.Body = &limitedBody{rc: resp.Body, left: t.max, max: t.max}
 	return resp, nil
 }
 
-type auditLimitedBody struct {
-	rc   io.ReadCloser
-	left int64
+type limitedBody struct {
+	rc        io.ReadCloser
+	left, max int64
 }
 
-func (b *auditLimitedBody) Read(p []byte) (int, error) {
+func (b *limitedBody) Read(p []byte) (int, error) {
 	if b.left <= 0 {
 		// Is there more? Then the response is too large.
 		var one [1]byte
 		if n, _ := b.rc.Read(one[:]); n > 0 {
-			return 0, fmt.Errorf("response larger than %d bytes", auditMaxResponse)
+			return 0, fmt.Errorf("response larger than %d bytes", b.max)
 		}
 		return 0, io.EOF
 	}
@@ -538,7 +545,7 @@ func (b *auditLimitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *auditLimitedBody) Close() error { return b.rc.Close() }
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // auditReadAnchors returns the Anchored events of logID up to block head, in chain order,
 // and the contract's latest anchor at head.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rpc"
 )
 
 // Chain is what the anchorer and the helpers here need from an Ethereum chain. Both
@@ -47,12 +49,19 @@ var (
 
 // Dial connects to an EVM JSON-RPC endpoint (http(s):// or ws(s)://): the rpc chain.
 func Dial(ctx context.Context, url string) (*ethclient.Client, error) {
-	c, err := ethclient.DialContext(ctx, url)
+	// Over HTTP, an endpoint that never answers or answers without end is cut off:
+	// each request has DefaultChainCallTimeout, each answer maxRPCResponse bytes.
+	hc := limitedClient(&http.Client{Timeout: DefaultChainCallTimeout}, maxRPCResponse)
+	c, err := rpc.DialOptions(ctx, url, rpc.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: connecting to the chain at %s: %w", url, err)
 	}
-	return c, nil
+	return ethclient.NewClient(c), nil
 }
+
+// maxRPCResponse bounds one JSON-RPC answer read over HTTP: eth_getLogs of a block
+// range of anchors is the largest an auditor asks for.
+const maxRPCResponse = 32 << 20
 
 // Deploy deploys IssuanceLog from key's account, which becomes the contract's owner,
 // waits until it is mined and returns its address.
