@@ -1,12 +1,14 @@
 package dkgnet
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -354,5 +356,85 @@ func TestDKGOverHTTPConfirmationMismatchAborts(t *testing.T) {
 		if k != 1 && !strings.Contains(errs[k].Error(), "confirm: DTA 2 ") {
 			t.Fatalf("DTA %d: %v", k+1, errs[k])
 		}
+	}
+}
+
+// failPosts answers status, as a proxy in front of a board would, to a party's posts
+// of its messages of one kind: the first `times` of them, or all if times is 0.
+type failPosts struct {
+	base   http.RoundTripper
+	kind   dkg.Kind
+	status int
+	times  int32
+	n      atomic.Int32
+}
+
+func (f *failPosts) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, PathMessages) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		if m, err := dkg.DecodeMessage(b); err == nil && m.Kind == f.kind && (f.times == 0 || f.n.Add(1) <= f.times) {
+			return &http.Response{StatusCode: f.status, Status: fmt.Sprintf("%d %s", f.status, http.StatusText(f.status)),
+				Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+		}
+	}
+	return f.base.RoundTrip(r)
+}
+
+func TestDKGOverHTTPPostsFail(t *testing.T) {
+	// DTA 1 sends DTA 3 a bad share and does not answer; DTA 3's posts of one kind of
+	// message fail at every board. A post that fails for a while (a proxy's 502 or 504)
+	// is retried; one that fails for good or until the deadline makes DTA 3 abort,
+	// naming the boards, with no done notice anywhere, so the others abort naming DTA 3
+	// rather than go on without its message (before: DTA 3's complaint was lost and it
+	// panicked in the disclose round, or its deal was and it was excluded).
+	for _, tc := range []struct {
+		name    string
+		kind    dkg.Kind
+		status  int
+		times   int32
+		want3   string // DTA 3's error; "" if the ceremony completes
+		wantAll string // the others' error
+	}{
+		{name: "ok/502 for a while", kind: dkg.KindComplaint, status: http.StatusBadGateway, times: 4},
+		{name: "ok/504 for a while", kind: dkg.KindComplaint, status: http.StatusGatewayTimeout, times: 4},
+		{name: "fail/502 until the deadline", kind: dkg.KindComplaint, status: http.StatusBadGateway,
+			want3: "did not take this DTA's posts", wantAll: "round complaint: no done notice from DTA 3"},
+		{name: "fail/complaint refused", kind: dkg.KindComplaint, status: http.StatusForbidden,
+			want3: "round complaint: ", wantAll: "round complaint: no done notice from DTA 3"},
+		{name: "fail/deal refused", kind: dkg.KindDeal, status: http.StatusBadRequest,
+			want3: "refused this DTA's posts", wantAll: "round deal: no done notice from DTA 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCeremony(t, "posts fail "+tc.name, 3, 2)
+			res, errs := c.run(5*time.Second, nil, func(k int, cfg *Config) {
+				switch k {
+				case 0:
+					cfg.tamper = badShareTo(cfg.Key, 3)
+				case 2:
+					cfg.HTTPClient = &http.Client{Transport: &failPosts{base: http.DefaultTransport, kind: tc.kind, status: tc.status, times: tc.times}}
+				}
+			})
+			if tc.want3 == "" {
+				out := checkResults(t, res, errs, 2, 0, 1, 2)
+				if len(out.Qualified) != 2 || out.Qualified[0] != 2 {
+					t.Fatalf("qualified %v, faults %v", out.Qualified, out.Faults)
+				}
+				return
+			}
+			for k := range 3 {
+				want := tc.wantAll
+				if k == 2 {
+					want = tc.want3
+				}
+				if res[k] != nil || errs[k] == nil || !strings.Contains(errs[k].Error(), want) {
+					t.Fatalf("DTA %d: result %v, error %v, want %q", k+1, res[k] != nil, errs[k], want)
+				}
+			}
+			t.Log(errs[2])
+		})
 	}
 }

@@ -18,13 +18,19 @@
 //  2. The dkg rounds (deal, complaint, answer, feldman, disclose, reveal; deal,
 //     complaint, answer in a resharing). Each party computes its message from every
 //     message so far (it may have none), posts it to every board, its own included,
-//     then posts a signed "done" notice for the round. When its own board holds every
-//     party's done notice, it closes the round there: the board takes no more posts for
-//     it and starts serving it. Then it echoes: it reads the round from every other
-//     board (a read waits until that board's round is closed) and takes the union of
-//     the messages that pass dkg's checks. A message a sender gave only to some boards
-//     thus reaches everyone, and every party that reads every board evaluates the same
-//     set. A missing done notice by the deadline aborts the run, naming the party.
+//     and to each board once that board took it a signed "done" notice for the
+//     round. Answers 502, 503, 504, 429, not_ready and connection errors are retried
+//     until the round's deadline; a party whose post a board refuses (any other
+//     answer but 2xx), or has not taken by the deadline, aborts the run naming that
+//     board, so no round closes without a party's own message while it goes on (a
+//     lost complaint or deal would otherwise strand or exclude an honest party).
+//     When its own board holds every party's done notice, it closes the round
+//     there: the board takes no more posts for it and starts serving it. Then it
+//     echoes: it reads the round from every other board (a read waits until that
+//     board's round is closed) and takes the union of the messages that pass dkg's
+//     checks. A message a sender gave only to some boards thus reaches everyone, and
+//     every party that reads every board evaluates the same set. A missing done
+//     notice by the deadline aborts the run, naming the party.
 //  3. Confirm. After dkg's Finish each party posts a notice signed over the session ID
 //     and the SHA-256 of the transcript's JSON (TranscriptHash). The run completes only
 //     when its own board holds every party's confirmation of that same hash; otherwise

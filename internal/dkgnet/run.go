@@ -318,6 +318,10 @@ func (r *runner) acceptMessage(k dkg.Kind) func([]byte) (item, error) {
 // until its own board holds an item of every party under waitSlot, closes the round on
 // its board, and (but for the confirm round) echoes: the union of the round's items on every board, checked with
 // accept, by party, at most the two lowest distinct encodings each (deterministic).
+// It posts n to a board only once that board took every message of msgs, and it
+// aborts the round, naming the board, when a board refuses a post for good or has not
+// taken them all by the deadline: a party never closes a round that its own messages
+// may be missing from, as the others would then evaluate a set without them.
 func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte, n *notice, accept func([]byte) (item, error)) (map[int][]item, error) {
 	wait := r.cfg.RoundTimeout
 	if round == "hello" {
@@ -325,23 +329,40 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	// pctx ends the posts (and the wait) as soon as one board refuses one for good.
+	pctx, abort := context.WithCancel(wctx)
+	defer abort()
+	type failure struct {
+		to   int
+		err  error
+		late bool // still retrying at the deadline, or the round was closed there
+	}
+	var fmu sync.Mutex
+	var failed []failure
 	var wg sync.WaitGroup
-	for to, p := range r.pl.parties {
+	for to := range r.pl.parties {
 		wg.Go(func() {
-			for n, m := range msgs {
-				if r.cfg.skipPost != nil && r.cfg.skipPost(round, to, n) {
-					continue
-				}
-				if err := r.post(wctx, p.url+PathMessages, m); err != nil {
-					r.log.Warn("dkgnet: post failed", "round", round, "to", p.String(), "err", err)
-				}
+			err := r.deliver(pctx, round, to, msgs, n)
+			if err == nil {
+				return
 			}
-			if err := r.post(wctx, p.url+PathNotices, n.bytes()); err != nil {
-				r.log.Warn("dkgnet: post failed", "round", round, "to", p.String(), "err", err)
+			fmu.Lock()
+			defer fmu.Unlock()
+			if pctx.Err() != nil && wctx.Err() == nil {
+				return // stopped by another board's refusal
+			}
+			// A board whose round is closed already has given up on this round (its
+			// DTA aborts): this run waits for the deadline as for a board that does
+			// not answer, so that the error names whoever is missing, not that board.
+			var se *statusError
+			late := wctx.Err() != nil || errors.As(err, &se) && se.code == "round_closed"
+			failed = append(failed, failure{to: to, err: err, late: late})
+			if !late {
+				abort()
 			}
 		})
 	}
-	r.board.await(wctx, func() bool { return len(r.board.missing(waitSlot)) == 0 })
+	r.board.await(pctx, func() bool { return len(r.board.missing(waitSlot)) == 0 })
 	wg.Wait()
 	r.board.mu.Lock()
 	missing := r.board.missing(waitSlot)
@@ -349,6 +370,28 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 	r.board.closeRound(round)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("dkgnet: round %s: %w", round, err)
+	}
+	slices.SortFunc(failed, func(x, y failure) int { return x.to - y.to })
+	var refused, late []string
+	for _, f := range failed {
+		why := f.err.Error()
+		if se := (*statusError)(nil); errors.As(f.err, &se) {
+			why = se.short()
+		}
+		s := fmt.Sprintf("%s (%s)", r.boardName(f.to), why)
+		if f.late {
+			late = append(late, s)
+		} else {
+			refused = append(refused, s)
+		}
+	}
+	if len(refused) > 0 {
+		return nil, fmt.Errorf("dkgnet: round %s: %s refused this DTA's posts, so the round may go on without its messages; nothing is stored, rerun the ceremony",
+			round, strings.Join(refused, ", "))
+	}
+	lateNote := ""
+	if len(late) > 0 {
+		lateNote = fmt.Sprintf("; %s did not take this DTA's posts by then", strings.Join(late, ", "))
 	}
 	if len(missing) > 0 {
 		what := "done notice"
@@ -359,8 +402,12 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 		if slices.ContainsFunc(missing, func(p party) bool { return bytes.Equal(p.key, r.pl.parties[r.me].key) }) {
 			hint = fmt.Sprintf(" (%s is this DTA: its own posts did not reach its board; does the session's URL reach the board?)", r.pl.parties[r.me])
 		}
-		return nil, fmt.Errorf("dkgnet: round %s: no %s from %s within %v%s; nothing is stored, rerun the ceremony without it or once it is up",
-			round, what, names(missing), wait, hint)
+		return nil, fmt.Errorf("dkgnet: round %s: no %s from %s within %v%s%s; nothing is stored, rerun the ceremony without it or once it is up",
+			round, what, names(missing), wait, hint, lateNote)
+	}
+	if len(late) > 0 {
+		return nil, fmt.Errorf("dkgnet: round %s: %s did not take this DTA's posts, so the round may go on without its messages; nothing is stored, rerun the ceremony",
+			round, strings.Join(late, ", "))
 	}
 
 	// Echo.
@@ -413,10 +460,56 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 	return by, nil
 }
 
-// retryable reports whether a board's answer may change: not ready, busy, still open.
+// deliver posts this party's messages of a round to the board of party to, then its
+// notice n once the board has taken every message; it stops at the first post that
+// fails (refused for good, or ctx ended).
+func (r *runner) deliver(ctx context.Context, round string, to int, msgs [][]byte, n *notice) error {
+	url := r.pl.parties[to].url
+	for k, m := range msgs {
+		if r.cfg.skipPost != nil && r.cfg.skipPost(round, to, k) {
+			continue
+		}
+		if err := r.post(ctx, url+PathMessages, m); err != nil {
+			return err
+		}
+	}
+	return r.post(ctx, url+PathNotices, n.bytes())
+}
+
+// boardName names the board of party k in an error.
+func (r *runner) boardName(k int) string {
+	p := r.pl.parties[k]
+	if k == r.me {
+		return fmt.Sprintf("this DTA's own board (%s)", p.url)
+	}
+	return "the board of " + p.String()
+}
+
+// A statusError is a board's answer other than 2xx.
+type statusError struct {
+	what          string // method and URL
+	text          string // resp.Status
+	code, message string // httpx's JSON error, if any
+}
+
+func (e *statusError) Error() string { return "dkgnet: " + e.what + ": " + e.short() }
+
+// short is the answer without the request.
+func (e *statusError) short() string {
+	if e.message == "" {
+		return e.text
+	}
+	return e.text + ": " + e.message
+}
+
+// retryable reports whether a board's answer may change: not ready, busy, still open,
+// or a proxy in front of the board that could not reach it (502, 504).
 func retryable(status int, code string) bool {
-	return status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests ||
-		status == http.StatusConflict && code == "not_ready"
+	switch status {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return true
+	}
+	return status == http.StatusConflict && code == "not_ready"
 }
 
 // do sends a request until it succeeds, fails for good or ctx ends; it returns the body
@@ -449,7 +542,7 @@ func (r *runner) do(ctx context.Context, method, url string, body []byte, limit 
 				return data, nil
 			default:
 				_ = json.Unmarshal(data, &e)
-				err = fmt.Errorf("dkgnet: %s %s: %s: %s", method, url, resp.Status, e.Message)
+				err = &statusError{what: method + " " + url, text: resp.Status, code: e.Code, message: e.Message}
 				if !retryable(resp.StatusCode, e.Code) {
 					return nil, err
 				}
