@@ -2,6 +2,8 @@ package dkg
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -96,26 +98,87 @@ func newBoard(s *Session, msgs []*Message) (*board, error) {
 
 // Accept checks that m belongs to the session with ID id, comes from a participant
 // allowed to send its kind and carries that participant's signature. The wiring calls
-// it on every message it receives, before storing or relaying it.
+// it on every message it receives, before storing or relaying it; on an encoding,
+// DecodeAccepted does the same checks without decoding a point of an unsigned one.
 func (s *Session) Accept(m *Message, id [32]byte) error {
-	if m.Session != id {
-		return fmt.Errorf("dkg: %s from DTA %d belongs to another session", m.Kind, m.From)
+	if err := s.checkSender(m.Session, id, m.Kind, m.From); err != nil {
+		return err
 	}
 	if err := m.checkShape(); err != nil {
 		return err
 	}
-	if !s.pedersen() && m.Kind > KindAnswer {
-		return fmt.Errorf("dkg: %s from DTA %d has no place in a resharing", m.Kind, m.From)
+	return s.checkSignature(m.Kind, m.From, m.body(), m.Signature)
+}
+
+// DecodeAccepted decodes an encoded message that Accept would accept, cheapest checks
+// first: it reads the fixed header (session, kind, sender), checks that the session is
+// id and the sender may send that kind, and verifies the sender's signature over the
+// encoding before it decodes a point or a scalar (DecodeMessage, strict). A message of
+// another session is an ErrOtherSession, one that does not decode an ErrMessage.
+func (s *Session) DecodeAccepted(b []byte, id [32]byte) (*Message, error) {
+	r := &reader{b: b}
+	if string(r.take(len(magic))) != magic {
+		r.fail("bad magic")
 	}
+	var session [32]byte
+	copy(session[:], r.take(32))
+	kind, from := Kind(r.u8()), r.u32()
+	if r.err == nil && len(r.b) < ed25519.SignatureSize {
+		r.fail("truncated")
+	}
+	if r.err == nil && (kind < KindDeal || kind > KindReveal || from == 0) {
+		r.fail("kind %d from %d", kind, from)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := s.checkSender(session, id, kind, from); err != nil {
+		return nil, err
+	}
+	// The encoding is canonical (DecodeMessage checks it below), so the bytes before
+	// the signature are the body Accept would re-encode and verify.
+	n := len(b) - ed25519.SignatureSize
+	if err := s.checkSignature(kind, from, b[:n], b[n:]); err != nil {
+		return nil, err
+	}
+	return DecodeMessage(b)
+}
+
+// ErrOtherSession reports a message that belongs to another session.
+var ErrOtherSession = errors.New("dkg: a message of another session")
+
+// checkSender checks that a message of kind k from sender from in session sid belongs
+// to the session with ID id, and that from may send k.
+func (s *Session) checkSender(sid, id [32]byte, k Kind, from uint32) error {
+	if sid != id {
+		return fmt.Errorf("%w: %s from DTA %d", ErrOtherSession, k, from)
+	}
+	if !s.pedersen() && k > KindAnswer {
+		return fmt.Errorf("dkg: %s from DTA %d has no place in a resharing", k, from)
+	}
+	if _, ok := s.sender(k, from); !ok {
+		return fmt.Errorf("dkg: %s from DTA %d, who may not send it", k, from)
+	}
+	return nil
+}
+
+// sender returns the participant that may send kind k as DTA from.
+func (s *Session) sender(k Kind, from uint32) (Member, bool) {
 	senders := s.Members
-	if m.Kind.fromDealer() {
+	if k.fromDealer() {
 		senders = s.dealers()
 	}
-	who, ok := find(senders, m.From)
+	return find(senders, from)
+}
+
+// checkSignature verifies sig, by the sender of kind k as DTA from, over a message's
+// body (its encoding without the signature).
+func (s *Session) checkSignature(k Kind, from uint32, body, sig []byte) error {
+	who, ok := s.sender(k, from)
 	if !ok {
-		return fmt.Errorf("dkg: %s from DTA %d, who may not send it", m.Kind, m.From)
+		return fmt.Errorf("dkg: %s from DTA %d, who may not send it", k, from)
 	}
-	return m.Verify(who.SigningKey)
+	return verifyBody(who.SigningKey, k, from, body, sig)
 }
 
 func sortedKeys[V any](m map[uint32]V) []uint32 {

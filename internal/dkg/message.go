@@ -129,8 +129,16 @@ func (m *Message) Bytes() []byte { return append(m.body(), m.Signature...) }
 
 // Verify checks the signature against key.
 func (m *Message) Verify(key ed25519.PublicKey) error {
-	if len(m.Signature) != ed25519.SignatureSize || !ed25519.Verify(key, m.signed(), m.Signature) {
-		return fmt.Errorf("dkg: %s from DTA %d: bad signature", m.Kind, m.From)
+	return verifyBody(key, m.Kind, m.From, m.body(), m.Signature)
+}
+
+// verifyBody checks sig, by key, over a message's body (its encoding without the
+// signature): the one signature check of Verify, Session.Accept and
+// Session.DecodeAccepted.
+func verifyBody(key ed25519.PublicKey, k Kind, from uint32, body, sig []byte) error {
+	if len(key) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize ||
+		!ed25519.Verify(key, append([]byte(sigContext), body...), sig) {
+		return fmt.Errorf("dkg: %s from DTA %d: bad signature", k, from)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -110,6 +111,71 @@ func TestDecodeStrict(t *testing.T) {
 	}
 }
 
+// DecodeAccepted accepts what DecodeMessage and Accept accept, and refuses a message of
+// another session, of a DTA that may not send it, or with a bad signature before it
+// decodes any point: a bad point in such a message is not what it reports.
+func TestDecodeAccepted(t *testing.T) {
+	rng := testRNG("decode accepted")
+	nodes := newNodes(t, rng, 1, 2, 3)
+	s := newSession(nodes, 2)
+	_, _, msgs, err := run(t, s, nodes, nil, rng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := s.ID()
+	for _, m := range msgs {
+		back, err := s.DecodeAccepted(m.Bytes(), id)
+		if err != nil || !bytes.Equal(back.Bytes(), m.Bytes()) {
+			t.Fatalf("%s from %d: %v", m.Kind, m.From, err)
+		}
+	}
+	deal := msgs[0].Bytes()
+	if msgs[0].Kind != KindDeal {
+		t.Fatalf("first message: %s", msgs[0].Kind)
+	}
+	hdr := len(magic) + 32 + 1 + 4
+	// badPoint puts a point that is not on the curve first, and set(b) the header.
+	badPoint := func(set func(b []byte)) []byte {
+		b := append([]byte(nil), deal...)
+		copy(b[hdr+2:hdr+2+48], append([]byte{0x9f}, bytes.Repeat([]byte{0xff}, 47)...))
+		set(b)
+		return b
+	}
+	resign := func(b []byte) []byte {
+		n := len(b) - ed25519.SignatureSize
+		copy(b[n:], ed25519.Sign(nodes[0].key, append([]byte(sigContext), b[:n]...)))
+		return b
+	}
+	other := id
+	other[0] ^= 1
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"fail/unsigned, bad point", badPoint(func([]byte) {}), "deal from DTA 1: bad signature"},
+		{"fail/another session, bad point", badPoint(func(b []byte) { copy(b[len(magic):], other[:]) }), "another session"},
+		{"fail/not a dealer, bad point", badPoint(func(b []byte) { b[hdr-1] = 9 }), "deal from DTA 9, who may not send it"},
+		{"fail/signed by another", resign(badPoint(func(b []byte) { b[hdr-1] = 2 })), "deal from DTA 2: bad signature"},
+		{"fail/signed, bad point", resign(badPoint(func([]byte) {})), "malformed message: point"},
+		{"fail/signed, trailing byte", resign(append(append([]byte(nil), deal[:len(deal)-64]...), append([]byte{0}, deal[len(deal)-64:]...)...)), "malformed message"},
+		{"fail/no kind", append([]byte(nil), deal[:hdr-4]...), "malformed message: truncated"},
+		{"fail/no signature", append([]byte(nil), deal[:hdr+60]...), "malformed message: truncated"},
+		{"fail/kind 7", func() []byte { b := append([]byte(nil), deal...); b[hdr-5] = 7; return b }(), "malformed message: kind 7"},
+		{"fail/magic", append([]byte("PRDKG\x02"), deal[len(magic):]...), "malformed message: bad magic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.DecodeAccepted(tc.b, id)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if strings.Contains(tc.name, "another session") != errors.Is(err, ErrOtherSession) {
+				t.Fatalf("errors.Is(%v, ErrOtherSession) = %v", err, !strings.Contains(tc.name, "another session"))
+			}
+		})
+	}
+}
+
 func FuzzDecodeMessage(f *testing.F) {
 	rng := testRNG("fuzz")
 	nodes := newNodes(f, rng, 1, 2, 3)
@@ -118,8 +184,17 @@ func FuzzDecodeMessage(f *testing.F) {
 	for _, m := range msgs {
 		f.Add(m.Bytes())
 	}
+	id, _ := s.ID()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
+		ma, aerr := s.DecodeAccepted(b, id)
+		if err == nil && s.Accept(m, id) == nil {
+			if aerr != nil || !bytes.Equal(ma.Bytes(), b) {
+				t.Fatalf("DecodeAccepted refuses what DecodeMessage and Accept take: %v", aerr)
+			}
+		} else if aerr == nil {
+			t.Fatal("DecodeAccepted takes what DecodeMessage or Accept refuses")
+		}
 		if err != nil {
 			return
 		}

@@ -142,26 +142,30 @@ func (b *Board) postMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	m, err := dkg.DecodeMessage(body)
-	if err != nil {
+	b.mu.Lock()
+	sess, id := b.sess, b.id // fixed once set
+	b.mu.Unlock()
+	if sess == nil {
+		b.fail(w, r, http.StatusConflict, "not_ready", "this member has not fixed the session yet (hello round); retry")
+		return
+	}
+	// The header (session, kind, sender) and the sender's signature first: no point
+	// is decoded (the costly part) for a message its sender did not sign.
+	m, err := sess.DecodeAccepted(body, id)
+	switch {
+	case errors.Is(err, dkg.ErrOtherSession):
+		b.fail(w, r, http.StatusBadRequest, "wrong_session", "the message belongs to another session")
+		return
+	case errors.Is(err, dkg.ErrMessage):
 		b.fail(w, r, http.StatusBadRequest, "bad_message", "%v", err)
+		return
+	case err != nil:
+		b.fail(w, r, http.StatusForbidden, "rejected", "%v", err)
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch {
-	case b.sess == nil:
-		b.fail(w, r, http.StatusConflict, "not_ready", "this member has not fixed the session yet (hello round); retry")
-		return
-	case m.Session != b.id:
-		b.fail(w, r, http.StatusBadRequest, "wrong_session", "the message belongs to another session")
-		return
-	}
-	if err := b.sess.Accept(m, b.id); err != nil {
-		b.fail(w, r, http.StatusForbidden, "rejected", "%v", err)
-		return
-	}
-	// Accept checked that From may send this kind; find its party by key.
+	// DecodeAccepted checked that From may send this kind; find its party by key.
 	k := b.senderParty(m)
 	if k < 0 {
 		b.fail(w, r, http.StatusForbidden, "rejected", "DTA %d is not a party", m.From)

@@ -92,6 +92,23 @@ func TestBoardRejects(t *testing.T) {
 	want("claimed by another", 403, code, body, "bad signature")
 	code, body = post(PathMessages, other.Messages[0].Bytes())
 	want("another session", 400, code, body, "wrong_session")
+	// Header and signature come before any point is decoded: a deal with a point that
+	// is not on the curve is refused for its signature, unless signed.
+	hdr := len("PRDKG\x01") + 32 + 1 + 4
+	badPoint := append([]byte(nil), deal.Bytes()...)
+	copy(badPoint[hdr+2:hdr+2+48], append([]byte{0x9f}, bytes.Repeat([]byte{0xff}, 47)...))
+	code, body = post(PathMessages, badPoint)
+	want("unsigned, bad point", 403, code, body, "bad signature")
+	sigAt := len(badPoint) - ed25519.SignatureSize
+	copy(badPoint[sigAt:], ed25519.Sign(c.dtas[0].key, append([]byte("polyroot/v1 dkg message\x00"), badPoint[:sigAt]...)))
+	code, body = post(PathMessages, badPoint)
+	want("signed, bad point", 400, code, body, "bad_message")
+	badPoint[hdr-1] = 9 // no DTA 9
+	code, body = post(PathMessages, badPoint)
+	want("unknown sender, bad point", 403, code, body, "who may not send it")
+	copy(badPoint[len("PRDKG\x01"):], other.Messages[0].Session[:])
+	code, body = post(PathMessages, badPoint)
+	want("another session, bad point", 400, code, body, "wrong_session")
 	code, body = post(PathMessages, []byte("PRDKG\x01junk"))
 	want("garbage", 400, code, body, "bad_message")
 	code, body = post(PathMessages, make([]byte, b.pl.maxMsg+1))

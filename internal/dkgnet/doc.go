@@ -61,9 +61,10 @@
 // # Security invariants
 //
 //   - A board stores only what a party of the session signed for it: a dkg message
-//     passes dkg.DecodeMessage (strict) and dkg.Session.Accept (session ID, a sender
-//     allowed to send its kind, its Ed25519 signature); a notice names a party and
-//     carries its signature over the session file's hash (hello) or the session ID.
+//     passes dkg.Session.DecodeAccepted (session ID, a sender allowed to send its
+//     kind and its Ed25519 signature, checked on the encoding before any point is
+//     decoded; then dkg.DecodeMessage, strict); a notice names a party and carries
+//     its signature over the session file's hash (hello) or the session ID.
 //   - Bodies are bounded (http.MaxBytesReader) by the largest message the session's
 //     size allows; answers read from other boards are bounded likewise. Nothing the
 //     network sends can panic the handler (FuzzBoardPost).

@@ -295,15 +295,12 @@ func (r *runner) acceptNotice(typ noticeType, bind [32]byte) func([]byte) (item,
 func (r *runner) acceptMessage(k dkg.Kind) func([]byte) (item, error) {
 	id, _ := r.sess.ID()
 	return func(raw []byte) (item, error) {
-		m, err := dkg.DecodeMessage(raw)
+		m, err := r.sess.DecodeAccepted(raw, id)
 		if err != nil {
 			return item{}, err
 		}
 		if m.Kind != k {
 			return item{}, fmt.Errorf("dkgnet: a %s message in round %s", m.Kind, k)
-		}
-		if err := r.sess.Accept(m, id); err != nil {
-			return item{}, err
 		}
 		r.board.mu.Lock()
 		defer r.board.mu.Unlock()
