@@ -32,6 +32,10 @@ const contentType = "application/octet-stream"
 // pollWait bounds how long a GET of a round waits for the round to close.
 var pollWait = 10 * time.Second
 
+// maxWaitingExtra is how many GETs beyond twice the number of parties may wait at once
+// for a round to close (each other party's Run waits with one at a time).
+var maxWaitingExtra = 32
+
 // A Board holds the messages of one ceremony that the parties post to one member, and
 // serves them to the others once its member closes a round. It is an http.Handler;
 // its member's Run reads it directly. A Board is safe for concurrent use.
@@ -45,6 +49,7 @@ type Board struct {
 	id      [32]byte
 	held    map[string]map[int][]item // slot → party → at most two distinct items
 	closed  map[string]bool           // round names closed by the member's Run
+	waiting int                       // GETs waiting for a round to close
 	changed chan struct{}             // closed and replaced on every change
 }
 
@@ -245,9 +250,26 @@ func (b *Board) getRound(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, r, http.StatusNotFound, "no_round", "no round %.20q", round)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), pollWait)
-	defer cancel()
-	if !b.await(ctx, func() bool { return b.closed[round] }) {
+	// A GET of an open round waits for it to close (a long poll), but only so many at
+	// once: beyond that it is answered round_open at once and the reader retries, so
+	// that idle readers cannot pile up goroutines and connections without bound.
+	b.mu.Lock()
+	closed, wait := b.closed[round], b.waiting < 2*len(b.pl.parties)+maxWaitingExtra
+	if !closed && wait {
+		b.waiting++
+		defer func() {
+			b.mu.Lock()
+			b.waiting--
+			b.mu.Unlock()
+		}()
+	}
+	b.mu.Unlock()
+	if !closed && wait {
+		ctx, cancel := context.WithTimeout(r.Context(), pollWait)
+		defer cancel()
+		closed = b.await(ctx, func() bool { return b.closed[round] })
+	}
+	if !closed {
 		b.fail(w, r, http.StatusServiceUnavailable, "round_open", "round %s is still open on this board; retry", round)
 		return
 	}

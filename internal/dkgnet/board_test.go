@@ -317,3 +317,53 @@ func BenchmarkReshareHTTP(b *testing.B) {
 		})
 	}
 }
+
+func TestBoardBoundsWaitingReads(t *testing.T) {
+	// Only so many GETs wait for an open round at once; one more is answered at once,
+	// and every reader gets the round once it is closed.
+	c := newCeremony(t, "waiting reads", 3, 2)
+	b := c.dtas[0].board
+	pollWait, maxWaitingExtra = time.Minute, 2
+	defer func() { pollWait, maxWaitingExtra = 10*time.Second, 32 }()
+	limit := 2*len(b.pl.parties) + maxWaitingExtra
+	codes := make(chan int, limit)
+	for range limit {
+		go func() {
+			code, _ := serve(b, "GET", PathRounds+"deal", "", nil)
+			codes <- code
+		}()
+	}
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		b.mu.Lock()
+		n := b.waiting
+		b.mu.Unlock()
+		if n == limit {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d reads wait, want %d", n, limit)
+		}
+	}
+	done := make(chan int)
+	go func() {
+		code, _ := serve(b, "GET", PathRounds+"deal", "", nil)
+		done <- code
+	}()
+	select {
+	case code := <-done:
+		if code != 503 {
+			t.Fatalf("one read too many: %d, want 503", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("one read too many waits too")
+	}
+	b.closeRound("deal")
+	for range limit {
+		if code := <-codes; code != 200 {
+			t.Fatalf("a waiting read: %d, want 200", code)
+		}
+	}
+	if code, _ := serve(b, "GET", PathRounds+"deal", "", nil); code != 200 {
+		t.Fatalf("a read of the closed round: %d", code)
+	}
+}

@@ -89,7 +89,10 @@
 //     sealed), but not for availability: anyone on the path can drop messages and so
 //     abort the ceremony. Serve the boards behind TLS where that matters.
 //   - The boards take unauthenticated GETs: everything they serve is in the public
-//     transcript anyway. There is no rate limiting: run a board only for the ceremony.
+//     transcript anyway. A GET of an open round waits up to 10 s for it to close, but
+//     at most 2n+32 at once (n parties); more are answered round_open at once and
+//     the reader retries. There is no rate limiting: run a board only for the
+//     ceremony, with an http.Server whose read and idle timeouts are set.
 //   - Rounds are synchronised by deadlines (Config.StartTimeout for the hello round,
 //     then Config.RoundTimeout per round and per echo): a party slower than the
 //     deadline is treated as absent.
