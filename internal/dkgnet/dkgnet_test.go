@@ -438,3 +438,46 @@ func TestDKGOverHTTPPostsFail(t *testing.T) {
 		})
 	}
 }
+
+func TestDKGOverHTTPNoRedirects(t *testing.T) {
+	// DTA 2's board answers with a redirect elsewhere: DTA 1 must not follow it, with
+	// its own client or one given, even one that follows redirects itself; it aborts
+	// at once naming that board.
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer target.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirect.Close()
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+	}{
+		{"fail/default client", nil},
+		{"fail/given client", &http.Client{}},
+		{"fail/given client that follows redirects", &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCeremony(t, "redirect "+tc.name, 2, 2)
+			f := *c.file
+			f.Members = append([]SessionMember(nil), c.file.Members...)
+			f.Members[1].URL = redirect.URL
+			b, err := NewBoard(&f, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.dtas[0].srv.Config.Handler.(*handlerSlot).h.Store(b)
+			_, err = Run(context.Background(), Config{Session: &f, Key: c.dtas[0].key, RoundTimeout: 5 * time.Second, HTTPClient: tc.client}, b)
+			if err == nil || !strings.Contains(err.Error(), "round hello: the board of DTA 2 ("+redirect.URL+") (307 Temporary Redirect") || hits.Load() != 0 {
+				t.Fatalf("error %v, %d requests redirected", err, hits.Load())
+			}
+			if tc.client != nil && (tc.name == "fail/given client") != (tc.client.CheckRedirect == nil) {
+				t.Fatal("Run changed the given client")
+			}
+		})
+	}
+}

@@ -75,6 +75,8 @@
 //     run and erased when Run returns, as are the participant's polynomials. Run logs
 //     round names, counts and party names, never a share or a key.
 //   - Nobody stores a share unless every party confirmed the same transcript.
+//   - Run never follows a redirect (not even with a Config.HTTPClient that would): a
+//     board's 3xx is a refusal, so no board can send the others' requests elsewhere.
 //
 // # Caveats
 //

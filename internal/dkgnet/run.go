@@ -38,7 +38,8 @@ type Config struct {
 	// (nil otherwise).
 	OldShare *pairing.Scalar
 	// HTTPClient posts to and reads the other boards; nil: a client without timeout
-	// (every request has the round's deadline).
+	// (every request has the round's deadline). Run never follows a redirect: it uses
+	// a copy whose CheckRedirect refuses them (a board that redirects refuses the post).
 	HTTPClient *http.Client
 	// RoundTimeout bounds each round's wait for the others, and each echo.
 	RoundTimeout time.Duration
@@ -104,9 +105,7 @@ func Run(ctx context.Context, cfg Config, board *Board) (*Result, error) {
 	if r.me = r.pl.find(cfg.Key.Public().(ed25519.PublicKey)); r.me < 0 {
 		return nil, errors.New("dkgnet: the signing key is not that of a DTA in the session")
 	}
-	if r.client == nil {
-		r.client = &http.Client{}
-	}
+	r.client = noRedirects(r.client)
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -120,6 +119,18 @@ func Run(ctx context.Context, cfg Config, board *Board) (*Result, error) {
 		r.cfg.Rand = rand.Reader
 	}
 	return r.run(ctx)
+}
+
+// noRedirects returns a copy of c (nil: the zero client) that does not follow
+// redirects: a 3xx answer is the board's answer, a refusal. Otherwise a party's board
+// could send the others' posts and reads anywhere (a blind request forgery).
+func noRedirects(c *http.Client) *http.Client {
+	out := &http.Client{}
+	if c != nil {
+		*out = *c
+	}
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return out
 }
 
 func names(ps []party) string {
