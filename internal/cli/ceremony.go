@@ -100,7 +100,10 @@ func (p *ceremonyParty) serveBoard(c *ucli.Command, cmd string) (*dkgnet.Board, 
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: --listen: %w", cmd, err)
 	}
-	srv := &http.Server{Handler: board, ReadHeaderTimeout: 10 * time.Second}
+	// Other parties long-poll the board for up to 10 s (dkgnet): writes get more than
+	// that; slow or idle connections of anyone else are cut.
+	srv := &http.Server{Handler: board, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	go srv.Serve(ln)
 	return board, ln.Addr(), func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
