@@ -97,6 +97,30 @@ func auditCommand() *ucli.Command {
 // defaultAuditConcurrency is the most requests in flight to one DTA (AuditConfig.Workers).
 const defaultAuditConcurrency = 8
 
+// checkContract fails, saying what to do, when addr holds no code on the chain: a
+// wrong address, or the contract of a devnet's embedded chain before its restart,
+// would otherwise fail as an ABI error at the first call. A chain that does not
+// answer within contractCheckTimeout fails it too.
+func checkContract(ctx context.Context, chain *ethclient.Client, addr common.Address) error {
+	cctx, cancel := context.WithTimeout(ctx, contractCheckTimeout)
+	defer cancel()
+	code, err := chain.CodeAt(cctx, addr, nil)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("the chain at --rpc-url did not answer within %v: check the URL and that its node is up", contractCheckTimeout)
+		}
+		return fmt.Errorf("the chain at --rpc-url: %w", err)
+	}
+	if len(code) == 0 {
+		return fmt.Errorf("there is no contract at %s on this chain: check --contract (or $POLYROOT_CONTRACT); "+
+			"a devnet's embedded chain gets a new contract at every start: see its devnet.json", addr.Hex())
+	}
+	return nil
+}
+
+// contractCheckTimeout bounds checkContract's call to the chain (a variable for tests).
+var contractCheckTimeout = 30 * time.Second
+
 // defaultMaxAnchorAge is audit's --max-anchor-age: a day of the DTAs' default hourly
 // anchoring.
 const defaultMaxAnchorAge = 24 * time.Hour
@@ -143,6 +167,9 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		return fmt.Errorf("audit: chain %s: %w", c.String("rpc-url"), err)
 	}
 	defer chain.Close()
+	if err := checkContract(ctx, chain, common.HexToAddress(c.String("contract"))); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
 
 	var state *auditState
 	if path := c.String("state"); path != "" {

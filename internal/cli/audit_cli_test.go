@@ -379,6 +379,36 @@ func TestAuditCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("fail/no-contract-at-address", func(t *testing.T) {
+		// An address without code, as a devnet's contract after its restart: said as
+		// such, with the remedy, not as an ABI error.
+		other := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+		code, out, errOut := run("audit", "--bundle", bundleFile, "--rpc-url", env.rpcURL, "--contract", other.Hex())
+		want := "audit: there is no contract at " + other.Hex() + " on this chain: check --contract (or $POLYROOT_CONTRACT); " +
+			"a devnet's embedded chain gets a new contract at every start: see its devnet.json"
+		if code != 1 || !strings.Contains(errOut, want) || strings.Contains(errOut, "abi:") {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+	})
+
+	t.Run("fail/rpc-never-answers", func(t *testing.T) {
+		stop := make(chan struct{})
+		hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+		}))
+		defer hung.Close()
+		defer close(stop) // before Close: the RPC client may keep its connection
+		defer func(d time.Duration) { contractCheckTimeout = d }(contractCheckTimeout)
+		contractCheckTimeout = 300 * time.Millisecond
+		code, out, errOut := run("audit", "--bundle", bundleFile, "--rpc-url", hung.URL, "--contract", env.contract.Hex())
+		if code != 1 || !strings.Contains(errOut, "audit: the chain at --rpc-url did not answer within 300ms: check the URL") {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+	})
+
 	t.Run("fail/usage", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"audit", "--bundle", bundleFile},

@@ -119,6 +119,9 @@ func runVerifyIssuance(ctx context.Context, c *ucli.Command) error {
 			return fmt.Errorf("%s: chain %s: %w", cmd, c.String("rpc-url"), err)
 		}
 		defer chain.Close()
+		if err := checkContract(ctx, chain, common.HexToAddress(c.String("contract"))); err != nil {
+			return fmt.Errorf("%s: %w", cmd, err)
+		}
 		pb, err := ledger.FetchProofBundle(ctx, ledger.ProofConfig{Bundle: b, Chain: chain,
 			Contract: common.HexToAddress(c.String("contract")), HTTP: hc, FromBlock: c.Uint64("from-block")}, receipts)
 		if err != nil {

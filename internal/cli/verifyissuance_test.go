@@ -117,6 +117,9 @@ func TestClientVerifyIssuance(t *testing.T) {
 	// Verifying before fetching names the remedy.
 	e.fail(t, "", "no proof bundle at "+filepath.Join(dir, "proofs.json")+"; fetch one first", "client", "verify-issuance", "--dir", dir)
 	e.fail(t, "", "--fetch needs --rpc-url and --contract", "client", "verify-issuance", "--dir", dir, "--fetch")
+	// An address without code (a devnet's contract before its restart): said as such, not as an ABI error.
+	e.fail(t, "", "client verify-issuance: there is no contract at "+ch.owner.From.Hex()+" on this chain: check --contract",
+		"client", "verify-issuance", "--dir", dir, "--fetch", "--rpc-url", ch.rpcURL, "--contract", ch.owner.From.Hex())
 
 	out := e.ok(t, "", "client", "verify-issuance", "--dir", dir, "--fetch", "--rpc-url", ch.rpcURL, "--contract", ch.contract.Hex())
 	if want := fmt.Sprintf("%d inclusion proofs, %d receipts not yet anchored, from 3 DTAs", wantIncluded, wantPending); !strings.Contains(out, want) {
