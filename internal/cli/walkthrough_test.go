@@ -107,7 +107,8 @@ func TestWalkThrough(t *testing.T) {
 	if err != nil || !strings.Contains(text, "WALKTHROUGH-DONE") {
 		t.Fatalf("the walk-through failed: %v\n%s", err, text)
 	}
-	for _, want := range []string{`logged in to api.example.com as "alice@example.com"`, "polyroot: 1 enrolment revoked on the server and at every DTA"} {
+	for _, want := range []string{`logged in to api.example.com as "alice@example.com"`, "blocked after too many failed logins",
+		"polyroot: 1 enrolment revoked on the server and at every DTA"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("the walk-through's output lacks %q:\n%s", want, text)
 		}
