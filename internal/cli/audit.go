@@ -74,7 +74,8 @@ func auditCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "contract", Usage: "the IssuanceLog contract's `ADDRESS` (0x…)",
 				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_CONTRACT"))},
 			&ucli.Uint64Flag{Name: "from-block", Usage: "search for anchors from block `N` (the contract's deployment)"},
-			&ucli.Uint64Flag{Name: "max-lag", Usage: "fail when a checkpoint is more than `N` entries past its last anchor (0: report only)"},
+			&ucli.Uint64Flag{Name: "max-lag", Usage: "fail when a checkpoint is more than `N` entries past its last anchor (0: report only); the entries past the anchor are then not read"},
+			&ucli.DurationFlag{Name: "dta-timeout", Usage: "fail a DTA whose log is not read within this `DURATION` (0: no limit); the other DTAs' audits go on"},
 			&ucli.DurationFlag{Name: "max-anchor-age", Value: defaultMaxAnchorAge,
 				Usage: "fail when a log's first entry past its last anchor was logged longer ago than this (0: never)"},
 			&ucli.StringFlag{Name: "state", Usage: "keep the checkpoints that verified in `FILE`, and fail a log that no longer extends them", TakesFile: true},
@@ -119,7 +120,7 @@ func checkContract(ctx context.Context, chain *ethclient.Client, addr common.Add
 }
 
 // contractCheckTimeout bounds checkContract's call to the chain (a variable for tests).
-var contractCheckTimeout = 30 * time.Second
+var contractCheckTimeout = ledger.DefaultChainCallTimeout
 
 // defaultMaxAnchorAge is audit's --max-anchor-age: a day of the DTAs' default hourly
 // anchoring.
@@ -162,7 +163,7 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 	if err != nil {
 		return fmt.Errorf("audit: --ca-file: %w", err)
 	}
-	chain, err := ethclient.DialContext(ctx, c.String("rpc-url"))
+	chain, err := ledger.Dial(ctx, c.String("rpc-url"))
 	if err != nil {
 		return fmt.Errorf("audit: chain %s: %w", c.String("rpc-url"), err)
 	}
@@ -178,7 +179,7 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		}
 	}
 	cfg := ledger.AuditConfig{Bundle: b, Chain: chain, Contract: common.HexToAddress(c.String("contract")),
-		FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), MaxAnchorAge: c.Duration("max-anchor-age"), HTTP: hc,
+		FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), MaxAnchorAge: c.Duration("max-anchor-age"), DTATimeout: c.Duration("dta-timeout"), HTTP: hc,
 		Workers: c.Uint("concurrency"), RequestsPerSecond: c.Float("rate"), MaxRetries: c.Int("max-retries")}
 	if state != nil {
 		cfg.Seen = state.Checkpoints

@@ -409,6 +409,13 @@ func TestAuditCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("fail/dta-timeout", func(t *testing.T) {
+		code, out, errOut := run(append(slices.Clone(base), "--dta-timeout", "1ns")...)
+		if code != 1 || !strings.Contains(errOut, "DTA 1 log polyroot/audit-cli.example.com/dta-1: reading the log did not finish within 1ns") {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+	})
+
 	t.Run("fail/usage", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"audit", "--bundle", bundleFile},

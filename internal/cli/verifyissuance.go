@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/polyroot/polyroot/client"
@@ -114,7 +113,7 @@ func runVerifyIssuance(ctx context.Context, c *ucli.Command) error {
 		if err != nil {
 			return fmt.Errorf("%s: --ca-file: %w", cmd, err)
 		}
-		chain, err := ethclient.DialContext(ctx, c.String("rpc-url"))
+		chain, err := ledger.Dial(ctx, c.String("rpc-url"))
 		if err != nil {
 			return fmt.Errorf("%s: chain %s: %w", cmd, c.String("rpc-url"), err)
 		}
