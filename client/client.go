@@ -136,7 +136,7 @@ func bootstrap(ctx context.Context, st Storage, bundleURLorFile, fingerprint str
 		return fmt.Errorf("client: %s holds an enrolment under another trust bundle; use another directory", where(st))
 	}
 	if old, err := st.Load(FingerprintFile); err == nil && normalizeFingerprint(strings.TrimSpace(string(old))) != fp && !o.replace {
-		return fmt.Errorf("client: %s has pinned another trust bundle (%.16s…); use another directory, or replace it (WithReplace, --replace)",
+		return fmt.Errorf("client: %s has pinned another trust bundle (%.16s…); use another directory, or replace it (WithReplace)",
 			where(st), strings.TrimSpace(string(old)))
 	}
 	if err := st.Store(BundleFile, file); err != nil {

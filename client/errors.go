@@ -68,7 +68,7 @@ type EnrolledError struct {
 }
 
 func (e *EnrolledError) Error() string {
-	return fmt.Sprintf("client: this directory already holds the enrolment of %q with %s; use another directory, or replace it (WithReplace, --replace)", e.ID, e.Domain)
+	return fmt.Sprintf("client: this directory already holds the enrolment of %q with %s; use another directory, or replace it (WithReplace)", e.ID, e.Domain)
 }
 
 // Is makes errors.Is(err, ErrEnrolled) true.

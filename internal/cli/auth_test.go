@@ -456,7 +456,10 @@ func TestAuthFailures(t *testing.T) {
 	})
 	t.Run("fail/enroll-over-an-enrolment", func(t *testing.T) {
 		code := e.enrol(t, "ivan@example.com")
-		e.fail(t, testPIN+"\n", `already holds the enrolment of "carol@example.com"`, e.clientArgs("enroll", enrolled, "--code", code, "--pin-stdin")...)
+		errOut := e.fail(t, testPIN+"\n", `already holds the enrolment of "carol@example.com"`, e.clientArgs("enroll", enrolled, "--code", code, "--pin-stdin")...)
+		if !strings.Contains(errOut, "replace it (--replace)") || strings.Contains(errOut, "WithReplace") {
+			t.Fatalf("the way out is not named as a flag:\n%s", errOut)
+		}
 		dir := e.bootstrap(t)
 		e.ok(t, testPIN+"\n", e.clientArgs("enroll", dir, "--code", code, "--pin-stdin")...) // the code was not used
 	})

@@ -59,6 +59,8 @@ func clientError(cmd string, err error) error {
 		return fmt.Errorf("client %s: %s", cmd, msg)
 	}
 	msg := strings.TrimPrefix(err.Error(), "client: ")
+	// The library names its option; its command-line form is the flag.
+	msg = strings.ReplaceAll(msg, "(WithReplace)", "(--replace)")
 	if i := strings.Index(msg, "malformed answer: json: "); i >= 0 {
 		// json's words name Go types ("Go struct field … of type …"): say what it means.
 		msg = msg[:i] + "an answer that is not what a polyroot server or DTA sends (check the URL)"
