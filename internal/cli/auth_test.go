@@ -65,7 +65,8 @@ func setupAuth(t *testing.T) *authEnv {
 	if err := os.WriteFile(e.cfg, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := mustRun(t, "server", "provision", "--config", e.cfg); !strings.Contains(out, "server key of "+flowDomain+" provisioned from DTA 1, 2, 3") {
+	if out := mustRun(t, "server", "provision", "--config", e.cfg); !strings.Contains(out, "server key of "+flowDomain+" provisioned from DTA 1, 2, 3") ||
+		!regexp.MustCompile(`the DTAs logged these issuances at DTA 1 entry \d+, DTA 2 entry \d+, DTA 3 entry \d+: `).MatchString(out) {
 		t.Fatalf("provision: %s", out)
 	}
 	cert, key, _ := selfSigned(t, e.dir)

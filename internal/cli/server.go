@@ -231,8 +231,13 @@ func serverProvisionCommand() *ucli.Command {
 			for i, x := range slices.Sorted(slices.Values(rep.Used)) {
 				used[i] = fmt.Sprint(x)
 			}
-			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: server key of %s provisioned from DTA %s and stored as %q in %s\n",
-				b.Domain, strings.Join(used, ", "), server.SecretServerKey, desc)
+			logged := make([]string, len(rep.Used))
+			for i, x := range slices.Sorted(slices.Values(rep.Used)) {
+				logged[i] = fmt.Sprintf("DTA %d entry %d", x, rep.Logged[x])
+			}
+			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: server key of %s provisioned from DTA %s and stored as %q in %s\n"+
+				"polyroot: the DTAs logged these issuances at %s: `polyroot audit` lists them among the server shares, where any other is an alarm\n",
+				b.Domain, strings.Join(used, ", "), server.SecretServerKey, desc, strings.Join(logged, ", "))
 			return err
 		},
 	}
