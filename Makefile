@@ -70,7 +70,7 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=60s
 
-## bench: benchmarks on one core, six interleaved runs; compare ratios within one run.
+## bench: benchmarks on one core, six runs of each; compare ratios within one run.
 bench:
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem -count 6 ./bench/ | tee bench.txt
 

@@ -58,7 +58,10 @@
 // is BenchmarkIssueClientShare, run in parallel too. The DTA is a `polyroot dta serve`
 // child process (built as for BenchmarkLoginLoad), and its cpu-ns/op is that process's
 // CPU time per share, with no load generator's work in it (this process's, the
-// clients' HTTP work, is client-cpu-ns/op). The DTA's state database and log
+// clients' HTTP work, is client-cpu-ns/op). Its x-crypto is that CPU per share ÷ the
+// CPU of the same crypto done in this process between its rounds of requests: the
+// ratio to BenchmarkIssueClientShare measured in the same stretches of time, which a
+// change in the machine's load between two benchmarks does not move. The DTA's state database and log
 // are on /dev/shm when the system has it, as for BenchmarkLoginFailure: every issuance
 // still commits, syncs and is appended before its answer, but a disk's sync latency
 // does not enter the comparison. BenchmarkAudit audits three real DTAs'
