@@ -117,21 +117,23 @@ func (b *Board) readBody(w http.ResponseWriter, r *http.Request, limit int) ([]b
 
 // store files it under slot for party k, closed if round is closed. It keeps the
 // first item and one different second (equivocation evidence); it reports
-// http.StatusOK for an item already held.
+// http.StatusOK for an item already held, even in a closed round: a party whose first
+// post got through but whose answer was lost (a proxy's 502, a reset connection)
+// retries it, and must learn that the board holds it.
 func (b *Board) store(w http.ResponseWriter, r *http.Request, slot, round string, k int, it item) {
-	if b.closed[round] {
-		b.fail(w, r, http.StatusConflict, "round_closed", "round %s is closed on this board", round)
-		return
-	}
-	if b.held[slot] == nil {
-		b.held[slot] = map[int][]item{}
-	}
 	held := b.held[slot][k]
 	for _, h := range held {
 		if bytes.Equal(h.raw, it.raw) {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
+	}
+	if b.closed[round] {
+		b.fail(w, r, http.StatusConflict, "round_closed", "round %s is closed on this board", round)
+		return
+	}
+	if b.held[slot] == nil {
+		b.held[slot] = map[int][]item{}
 	}
 	if len(held) >= 2 {
 		b.fail(w, r, http.StatusConflict, "equivocation_held", "two different %s items of %s are held already", slot, b.pl.parties[k])

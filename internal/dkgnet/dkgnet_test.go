@@ -481,3 +481,62 @@ func TestDKGOverHTTPNoRedirects(t *testing.T) {
 		})
 	}
 }
+
+// lostAnswer delivers a party's first notice of one type (in one round, for a done
+// notice) to the board at url, and then tells the party 502: a proxy whose upstream
+// answered too late, or a connection reset after the board took the post.
+type lostAnswer struct {
+	base  http.RoundTripper
+	url   string
+	typ   noticeType
+	round string
+	n     atomic.Int32
+}
+
+func (f *lostAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, PathNotices) || !strings.HasPrefix(r.URL.String(), f.url) {
+		return f.base.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	n, err := decodeNotice(body)
+	if err != nil || n.typ != f.typ || f.round != "" && n.round.String() != f.round || f.n.Add(1) != 1 {
+		return f.base.RoundTrip(r)
+	}
+	resp, err := f.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	time.Sleep(300 * time.Millisecond) // the others post theirs: the board closes the round
+	return &http.Response{StatusCode: http.StatusBadGateway, Status: "502 Bad Gateway", Header: http.Header{},
+		Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+}
+
+// TestDKGOverHTTPLostAnswer: a board that took a post whose answer was lost answers
+// the retry 200 even once it has closed the round, so the ceremony completes (before,
+// the retry got round_closed and the poster aborted; in the confirm round, alone,
+// while the others stored their shares).
+func TestDKGOverHTTPLostAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		typ   noticeType
+		round string
+	}{
+		{"ok/done-notice", noticeDone, "deal"},
+		{"ok/confirmation", noticeConfirm, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCeremony(t, "lost answer "+tc.name, 3, 2)
+			res, errs := c.run(5*time.Second, nil, func(k int, cfg *Config) {
+				if k == 2 {
+					cfg.HTTPClient = &http.Client{Transport: &lostAnswer{base: http.DefaultTransport, url: c.dtas[0].srv.URL, typ: tc.typ, round: tc.round}}
+				}
+			})
+			checkResults(t, res, errs, 2, 0, 1, 2)
+		})
+	}
+}
