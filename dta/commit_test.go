@@ -22,6 +22,7 @@ import (
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
 	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
 )
 
 // TestGroupCommitCrashBeforeCompletion covers the crash window the group commit adds:
@@ -354,5 +355,52 @@ func TestRevocationInRound(t *testing.T) {
 		}
 	default:
 		t.Fatal("the share revoked in its own round got no answer")
+	}
+}
+
+// TestRecoveryDropsRevokedPending: a pending share that nothing of was logged (its
+// round's append failed, its answer an error) is dropped at recovery, not logged, if its
+// identity was revoked since: logging it then would log a share after the revocation.
+// A pending share of an identity still in good standing is logged as before.
+func TestRecoveryDropsRevokedPending(t *testing.T) {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	revokedID, goodID := newID(t, "heidi@example.com"), newID(t, "ivan@example.com")
+	d.issue(nd, "/v1/revocations", d.ticket(ticket.KindRevoke, revokedID))
+	size, err := nd.svc.log.Size(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.stop(nd)
+
+	st, err := openStore(nd.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pendingShare := func(id pairing.IDHash, nonce string) storePut {
+		e := wire.Entry{Version: wire.EntryVersion, DTA: nd.index, Domain: d.bundle.Domain, Kind: ticket.KindClient,
+			Subject: wire.Subject(id), SealedSHA256: strings.Repeat("ab", 32), TicketSHA256: strings.Repeat("cd", 32), Time: time.Now().Unix()}
+		leaf, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return storePut{nonce: nonce, rec: &record{TicketSHA256: strings.Repeat("cd", 32), Kind: ticket.KindClient,
+			Entries: [][]byte{leaf}, Slots: []uint64{0}, Sealed: [][]byte{[]byte("sealed")}, SizeHint: size}}
+	}
+	if err := st.commit([]storePut{pendingShare(revokedID, "revoked-pending"), pendingShare(goodID, "good-pending")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.close()
+
+	d.start(nd)
+	if r, err := nd.svc.store.get("revoked-pending"); !errors.Is(err, errNoRecord) {
+		t.Fatalf("the revoked identity's pending share: %+v, %v; want it dropped", r, err)
+	}
+	r, err := nd.svc.store.get("good-pending")
+	if err != nil || r.pending() || len(r.Indices) != 1 || r.Indices[0] != size {
+		t.Fatalf("the other pending share: %+v, %v; want it logged at %d", r, err, size)
+	}
+	if got, err := nd.svc.log.Size(context.Background()); err != nil || got != size+1 {
+		t.Fatalf("log size %d, %v; want %d (one entry recovered, none for the revoked identity)", got, err, size+1)
 	}
 }

@@ -1,13 +1,17 @@
 package dta
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -285,8 +289,14 @@ func (s *Service) recoverPending(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dta: recovery scan of the log: %w", err)
 	}
-	var appended int
-	for nonce, r := range pending {
+	// In the order the rounds wrote them, so that their entries keep their order.
+	nonces := slices.SortedFunc(maps.Keys(pending), func(a, b string) int {
+		return cmp.Or(cmp.Compare(pending[a].Round, pending[b].Round), cmp.Compare(pending[a].Offset, pending[b].Offset), strings.Compare(a, b))
+	})
+	var revoked map[string]bool // subjects of revoked identities, read when needed
+	var appended, dropped int
+	for _, nonce := range nonces {
+		r := pending[nonce]
 		r.Indices = make([]uint64, len(r.Entries))
 		var missing [][]byte
 		var at []int
@@ -295,6 +305,22 @@ func (s *Service) recoverPending(ctx context.Context) error {
 				r.Indices[i] = idx
 			} else {
 				missing, at = append(missing, e), append(at, i)
+			}
+		}
+		if len(missing) == len(r.Entries) && (r.Kind == ticket.KindClient || r.Kind == ticket.KindPermit) {
+			// Nothing of it is logged and its answer was an error: if its identity has
+			// been revoked since, logging it now would log a share after the revocation.
+			if revoked == nil {
+				if revoked, err = s.store.revokedSubjects(); err != nil {
+					return err
+				}
+			}
+			if e, err := wire.ParseEntry(r.Entries[0]); err == nil && revoked[e.Subject] {
+				if err := s.store.drop(nonce, r); err != nil {
+					return err
+				}
+				dropped++
+				continue
 			}
 		}
 		if len(missing) > 0 {
@@ -311,6 +337,7 @@ func (s *Service) recoverPending(ctx context.Context) error {
 			return err
 		}
 	}
-	s.cfg.Logger.Info("recovered pending issuances", "records", len(pending), "entries_appended", appended)
+	s.cfg.Logger.Info("recovered pending issuances", "records", len(pending), "entries_appended", appended,
+		"dropped_revoked", dropped)
 	return nil
 }

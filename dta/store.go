@@ -2,6 +2,7 @@ package dta
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/polyroot/polyroot/internal/wire"
 )
 
 // The store keeps what a DTA must not forget across restarts: every ticket nonce it has
@@ -343,6 +346,34 @@ func (s *store) revokedAmong(idhashes []string) (map[string]bool, error) {
 		return nil
 	})
 	return found, err
+}
+
+// revokedSubjects returns the log subjects (wire.Subject) of every revoked identity.
+func (s *store) revokedSubjects() (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRevoked).ForEach(func(k, _ []byte) error {
+			var id [32]byte
+			if b, err := hex.DecodeString(string(k)); err == nil && len(b) == len(id) {
+				copy(id[:], b)
+				out[wire.Subject(id)] = true
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// drop removes the record of nonce (and its expiry key), once on disk.
+func (s *store) drop(nonce string, r *record) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if r.NotAfter > 0 {
+			if err := tx.Bucket(bucketExpiry).Delete(expiryKey(r.NotAfter, nonce)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketIssuances).Delete([]byte(nonce))
+	})
 }
 
 // pendingRecords returns the records whose entries may not all be in the log.
