@@ -342,7 +342,7 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 			}
 			defer cancel()
 			a.scan(sctx, cfg, subject, progress)
-			if sctx.Err() != nil && ctx.Err() == nil {
+			if a.rep.Scanned < a.size && sctx.Err() != nil && ctx.Err() == nil {
 				a.problem("reading the log did not finish within %s (%d of %d entries read)", cfg.DTATimeout, a.rep.Scanned, a.size)
 			}
 		})
@@ -646,7 +646,9 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 	}
 	for b, err := range client.EntryBundles(ctx, cfg.Workers, treeSize, getBundle, 0, size) {
 		if err != nil {
-			a.problem("reading the entries at %d: %v", rng.End(), err)
+			if ctx.Err() == nil { // else the caller says why (DTATimeout, or the audit's end)
+				a.problem("reading the entries at %d: %v", rng.End(), err)
+			}
 			return
 		}
 		ri := b.RangeInfo

@@ -46,6 +46,7 @@ func auditCommand() *ucli.Command {
 			"What a DTA logged since its last anchor is protected only by its signed checkpoint.\n" +
 			"A log whose first entry past the last anchor is older than --max-anchor-age\n" +
 			"(default 24h; DTAs anchor hourly by default) fails: its DTA has stopped anchoring.\n" +
+			"Keep it above the DTAs' --anchor-period plus the time their anchors take to confirm.\n" +
 			"With --state FILE the audit keeps every checkpoint that verified and, at the next\n" +
 			"run, fails a log that does not extend it: a DTA that rolled back or rewrote its\n" +
 			"unanchored entries between two audits is caught. Run it from one place, keeping\n" +

@@ -159,7 +159,7 @@ func dtaServeCommand() *ucli.Command {
 			"`FILE` with the hex private key of the address registered to anchor this log (--chain rpc; mode 0600)", true),
 		str("contract", "POLYROOT_DTA_CONTRACT", "chain.contract", "", "Anchoring", "the IssuanceLog contract's `ADDRESS` (--chain rpc)", false),
 		&ucli.DurationFlag{Name: "anchor-period", Value: defaultAnchorPeriod, Category: "Anchoring",
-			Usage:   "how often the log's latest checkpoint is anchored, if the log grew (devnet: 10s) (config: chain.anchor_period)",
+			Usage:   "how often the log's latest checkpoint is anchored, if the log grew (devnet: 10s); keep it well under a day: audits fail a log whose oldest unanchored entry is older than their --max-anchor-age (default 24h) (config: chain.anchor_period)",
 			Sources: sources(file, "POLYROOT_DTA_ANCHOR_PERIOD", "chain.anchor_period")},
 		&ucli.Uint64Flag{Name: "confirmations", Value: defaultConfirmations, Category: "Anchoring",
 			Usage:   "`N` blocks after which an anchor counts as done (config: chain.confirmations)",

@@ -236,7 +236,8 @@ func serverProvisionCommand() *ucli.Command {
 				logged[i] = fmt.Sprintf("DTA %d entry %d", x, rep.Logged[x])
 			}
 			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: server key of %s provisioned from DTA %s and stored as %q in %s\n"+
-				"polyroot: the DTAs logged these issuances at %s: `polyroot audit` lists them among the server shares, where any other is an alarm\n",
+				"polyroot: the DTAs logged these issuances at %s: `polyroot audit` lists them among the server shares; "+
+				"any other is an alarm, unless it is from this run's DTAs not used (a threshold domain's others also issue and log one)\n",
 				b.Domain, strings.Join(used, ", "), server.SecretServerKey, desc, strings.Join(logged, ", "))
 			return err
 		},
