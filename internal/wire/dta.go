@@ -17,23 +17,6 @@ type DTARequest struct {
 	Ticket string `json:"ticket"`
 }
 
-// UnmarshalStrictFast decodes the usual request, {"ticket":"…"} with a compact JWS
-// (base64url and dots only, so no escape) and JSON whitespace around the tokens, as
-// httpx.UnmarshalStrict would; it reports false for anything else, which then takes
-// UnmarshalStrict's general path (httpx.FastUnmarshaler).
-func (r *DTARequest) UnmarshalStrictFast(body []byte) bool {
-	p := flatJSON{b: body}
-	var ticket []byte
-	ok := p.object([]string{"ticket"}, func(string) (ok bool) {
-		ticket, ok = p.str(isJWSByte)
-		return ok
-	})
-	if ok {
-		r.Ticket = string(ticket)
-	}
-	return ok
-}
-
 func isJWSByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
