@@ -320,12 +320,15 @@ func (c *committer) round() {
 // round at a time: every revocation acknowledged before this round began is on disk.
 func (c *committer) refuseRevoked(group []*submission) []*submission {
 	var subjects []string
-	revokedHere := map[string]bool{}
+	var revokedHere map[string]bool // a nil map reads as false: most rounds revoke nothing
 	for _, s := range group {
 		if s.subject != "" {
 			subjects = append(subjects, s.subject)
 		}
 		if s.revoke != "" {
+			if revokedHere == nil {
+				revokedHere = map[string]bool{}
+			}
 			revokedHere[s.revoke] = true
 		}
 	}

@@ -325,12 +325,8 @@ func (s *store) commitRound(round uint64, pending, done []storePut, rounds []rou
 }
 
 func (s *store) revoked(idhash string) (bool, error) {
-	var found bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		found = tx.Bucket(bucketRevoked).Get([]byte(idhash)) != nil
-		return nil
-	})
-	return found, err
+	found, err := s.revokedAmong([]string{idhash})
+	return found[idhash], err
 }
 
 // revokedAmong returns which of idhashes are revoked, in one read transaction.
