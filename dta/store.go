@@ -324,6 +324,7 @@ func (s *store) commitRound(round uint64, pending, done []storePut, rounds []rou
 	})
 }
 
+// revoked reports whether idhash is revoked.
 func (s *store) revoked(idhash string) (bool, error) {
 	found, err := s.revokedAmong([]string{idhash})
 	return found[idhash], err
