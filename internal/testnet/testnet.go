@@ -20,79 +20,74 @@ import (
 	"github.com/polyroot/polyroot/internal/freeport"
 )
 
-// A Relay forwards TCP connections from its loopback address to a target until Cut;
-// Restore listens again on the same address.
+// A Relay forwards TCP connections from its loopback address to a target until Cut,
+// and again after Restore.
 type Relay struct {
 	Addr   string // host:port to dial instead of the target
-	t      testing.TB
 	target string
 
 	mu    sync.Mutex
-	l     net.Listener
+	cut   bool
 	conns []net.Conn
 }
 
 // NewRelay starts a relay to target (host:port) on a free loopback port.
 func NewRelay(t testing.TB, target string) *Relay {
 	t.Helper()
-	// Below the ephemeral range: Restore listens on the same port again after a cut,
-	// and no outgoing connection can have taken it meanwhile.
 	l, err := freeport.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Relay{t: t, Addr: l.Addr().String(), target: target}
-	r.serve(l)
-	t.Cleanup(r.Cut)
+	r := &Relay{Addr: l.Addr().String(), target: target}
+	t.Cleanup(func() { l.Close(); r.Cut() })
+	go r.serve(l)
 	return r
 }
 
+// serve keeps the listener for the relay's whole life, cut or not: a port released
+// during a cut could be taken by any other process on the machine before Restore.
 func (r *Relay) serve(l net.Listener) {
-	r.mu.Lock()
-	r.l = l
-	r.mu.Unlock()
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", r.target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.conns = append(r.conns, in, out)
-			r.mu.Unlock()
-			splice(in, out)
+	for {
+		in, err := l.Accept()
+		if err != nil {
+			return
 		}
-	}()
+		r.mu.Lock()
+		cut := r.cut
+		r.mu.Unlock()
+		if cut {
+			in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", r.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		r.mu.Lock()
+		r.conns = append(r.conns, in, out)
+		r.mu.Unlock()
+		splice(in, out)
+	}
 }
 
-// Cut closes the listener and every relayed connection: the target is out of reach
-// (connections are refused) until Restore.
+// Cut closes every relayed connection and, until Restore, every new one as soon as it
+// is accepted: the target is out of reach.
 func (r *Relay) Cut() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.l != nil {
-		r.l.Close()
-		r.l = nil
-	}
+	r.cut = true
 	for _, c := range r.conns {
 		c.Close()
 	}
 	r.conns = nil
 }
 
-// Restore listens on the relay's address again after Cut.
+// Restore carries new connections to the target again after Cut.
 func (r *Relay) Restore() {
-	r.t.Helper()
-	l, err := net.Listen("tcp", r.Addr)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.serve(l)
+	r.mu.Lock()
+	r.cut = false
+	r.mu.Unlock()
 }
 
 // splice copies both ways between two connections and closes both once either side

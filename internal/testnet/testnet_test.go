@@ -109,7 +109,7 @@ func TestReadyProxy(t *testing.T) {
 	}
 }
 
-// TestRelay: a cut relay refuses connections and drops those it carried; restored,
+// TestRelay: a cut relay closes new connections and drops those it carried; restored,
 // it carries new ones on the same address.
 func TestRelay(t *testing.T) {
 	in := newInstance(t, "target")
