@@ -58,6 +58,9 @@ type Anchorer struct {
 	Contract  common.Address
 	Key       *ecdsa.PrivateKey // the account the owner registered for the log
 	LogOrigin string
+	// ChainID, when not zero, is the only chain (by eth_chainId) the anchorer sends
+	// anchors to: the one the trust bundle names. On another, every round fails.
+	ChainID uint64
 	// Checkpoint returns the log's latest (verified) checkpoint.
 	Checkpoint func(ctx context.Context) (size uint64, root []byte, err error)
 
@@ -367,6 +370,9 @@ func (a *Anchorer) send(ctx context.Context, inst *bind.BoundContract, logID [32
 		id, err := a.Backend.ChainID(ctx)
 		if err != nil {
 			return fmt.Errorf("chain ID: %w", err)
+		}
+		if a.ChainID != 0 && (!id.IsUint64() || id.Uint64() != a.ChainID) {
+			return fmt.Errorf("%w: the RPC endpoint serves chain %s, the trust bundle anchors on chain %d: no anchor sent", ErrAnchoring, id, a.ChainID)
 		}
 		a.chainID = id
 	}

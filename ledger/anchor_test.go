@@ -498,6 +498,28 @@ func TestAnchorNotAnchorer(t *testing.T) {
 	}
 }
 
+// TestAnchorOtherChain: an anchorer told the trust bundle's chain sends nothing to
+// another chain, and sends once told the right one.
+func TestAnchorOtherChain(t *testing.T) {
+	s := anchorNewSim(t, true)
+	al := anchorNewLog(t)
+	al.grow(2)
+	a := s.newAnchorer(al, s.client)
+	a.ChainID = 5 // the simulated chain is 1337
+	err := a.Step(anchorCtx(t))
+	if !errors.Is(err, ErrAnchoring) || !strings.Contains(err.Error(), "serves chain 1337, the trust bundle anchors on chain 5") {
+		t.Fatalf("Step = %v, want ErrAnchoring", err)
+	}
+	if st := a.Status(); st.Pending != nil || st.Lag != 2 || len(s.anchoredSizes()) != 0 {
+		t.Fatalf("an anchor went to another chain: status %+v, anchors %v", st, s.anchoredSizes())
+	}
+	a.ChainID = 1337
+	anchorStep(t, a)
+	if st := a.Status(); st.Pending == nil {
+		t.Fatalf("no anchor sent to the bundle's chain: %+v", st)
+	}
+}
+
 func TestAnchorLogMismatch(t *testing.T) {
 	s := anchorNewSim(t, true)
 	al := anchorNewLog(t)

@@ -33,6 +33,7 @@ import (
 // AuditChain is the read-only view of an EVM chain the auditor needs. *ethclient.Client and
 // the simulated backend's Client() satisfy it.
 type AuditChain interface {
+	ChainID(ctx context.Context) (*big.Int, error)
 	BlockNumber(ctx context.Context) (uint64, error)
 	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
 	CallContract(ctx context.Context, call ethereum.CallMsg, blockNumber *big.Int) ([]byte, error)
@@ -40,9 +41,11 @@ type AuditChain interface {
 
 // AuditConfig says what to audit and how.
 type AuditConfig struct {
-	Bundle   *bundle.Bundle // the domain's trust bundle: DTAs, their keys and log origins
-	Chain    AuditChain
-	Contract common.Address // the IssuanceLog contract
+	Bundle *bundle.Bundle // the domain's trust bundle: DTAs, their keys and log origins
+	Chain  AuditChain
+	// Contract is the IssuanceLog contract. When the bundle names its anchoring, the
+	// audit fails unless Contract and Chain's chain ID are the ones it names.
+	Contract common.Address
 	// ChainTimeout bounds each call to Chain (default DefaultChainCallTimeout).
 	ChainTimeout time.Duration
 	// FromBlock is the first block searched for anchors (the contract's deployment block;
@@ -295,6 +298,9 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 			defer mu.Unlock()
 			f(index, status, reason, wait)
 		}
+	}
+	if err := CheckAnchoring(ctx, cfg.Bundle, cfg.Chain, cfg.Contract); err != nil {
+		return nil, nil, fmt.Errorf("audit: %w", err)
 	}
 	head, err := cfg.Chain.BlockNumber(ctx)
 	if err != nil {

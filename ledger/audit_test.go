@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -548,6 +549,38 @@ func TestAuditIdentity(t *testing.T) {
 	}
 	if _, err := AuditIdentity(context.Background(), ad.chain.config(ad.d.Bundle), "ABC"); err == nil {
 		t.Fatal("a malformed idhash was accepted")
+	}
+}
+
+// anchoredAt returns a copy of b that names the anchoring chainID and contract.
+func anchoredAt(b *bundle.Bundle, chainID uint64, contract common.Address) *bundle.Bundle {
+	c := *b
+	c.Anchoring = &bundle.Anchoring{ChainID: chainID, Contract: strings.ToLower(contract.Hex())}
+	return &c
+}
+
+// TestAuditAnchoring: when the bundle names its anchoring, the audit reads anchors only
+// from that contract on that chain.
+func TestAuditAnchoring(t *testing.T) {
+	d := testdomain.New(t, "anchoring.example.com", 2, 0)
+	env := newAuditChain(t, d.Bundle)
+	other := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+	for _, tc := range []struct {
+		name string
+		b    *bundle.Bundle
+		ok   bool
+	}{
+		{"ok/none-named", d.Bundle, true},
+		{"ok/named", anchoredAt(d.Bundle, 1337, env.addr), true},
+		{"fail/other-contract", anchoredAt(d.Bundle, 1337, other), false},
+		{"fail/other-chain", anchoredAt(d.Bundle, 1, env.addr), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Audit(context.Background(), env.config(tc.b))
+			if tc.ok != (err == nil) || err != nil && !errors.Is(err, ErrAnchoring) {
+				t.Fatalf("got %v, want ok=%v", err, tc.ok)
+			}
+		})
 	}
 }
 

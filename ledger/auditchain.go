@@ -2,12 +2,16 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/polyroot/polyroot/internal/bundle"
 )
 
 // DefaultChainCallTimeout bounds each call of an audit or a proof fetch to the chain
@@ -31,6 +35,36 @@ func newTimedChain(c AuditChain, timeout time.Duration) timedChain {
 		timeout = DefaultChainCallTimeout
 	}
 	return timedChain{c, timeout}
+}
+
+func (c timedChain) ChainID(ctx context.Context) (*big.Int, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.chain.ChainID(ctx)
+}
+
+// ErrAnchoring reports a chain or a contract other than those the trust bundle names.
+var ErrAnchoring = errors.New("not the bundle's anchoring")
+
+// CheckAnchoring fails, wrapping ErrAnchoring, when b names its anchoring and contract
+// is not its contract or chain is not its chain (by eth_chainId). A bundle that names
+// none leaves both to the caller.
+func CheckAnchoring(ctx context.Context, b *bundle.Bundle, chain AuditChain, contract common.Address) error {
+	a := b.Anchoring
+	if a == nil {
+		return nil
+	}
+	if want := common.HexToAddress(a.Contract); contract != want {
+		return fmt.Errorf("%w: the trust bundle anchors at contract %s, not %s", ErrAnchoring, want.Hex(), contract.Hex())
+	}
+	id, err := chain.ChainID(ctx)
+	if err != nil {
+		return fmt.Errorf("chain ID: %w", err)
+	}
+	if !id.IsUint64() || id.Uint64() != a.ChainID {
+		return fmt.Errorf("%w: the RPC endpoint serves chain %s, the trust bundle anchors on chain %d", ErrAnchoring, id, a.ChainID)
+	}
+	return nil
 }
 
 func (c timedChain) BlockNumber(ctx context.Context) (uint64, error) {

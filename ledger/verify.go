@@ -45,8 +45,11 @@ type ProofBundle struct {
 	Version  int            `json:"version"`
 	Domain   string         `json:"domain"`
 	Contract common.Address `json:"contract"`
-	Fetched  time.Time      `json:"fetched"`
-	DTAs     []DTAProofs    `json:"dtas"`
+	// ChainID is the chain's eth_chainId when the proofs were fetched (absent from
+	// proof bundles made before it was recorded).
+	ChainID uint64      `json:"chain_id,omitempty"`
+	Fetched time.Time   `json:"fetched"`
+	DTAs    []DTAProofs `json:"dtas"`
 }
 
 // DTAProofs are one DTA's latest anchor and the proofs of the receipts it issued.
@@ -102,11 +105,21 @@ func FetchProofBundle(ctx context.Context, cfg ProofConfig, receipts []Receipt) 
 	if acfg.BlockRange == 0 {
 		acfg.BlockRange = 10_000
 	}
+	if err := CheckAnchoring(ctx, cfg.Bundle, acfg.Chain, cfg.Contract); err != nil {
+		return nil, fmt.Errorf("proofs: %w", err)
+	}
+	id, err := acfg.Chain.ChainID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("proofs: chain ID: %w", err)
+	}
+	if !id.IsUint64() {
+		return nil, fmt.Errorf("proofs: the chain's ID %s is out of range", id)
+	}
 	head, err := acfg.Chain.BlockNumber(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("proofs: chain head: %w", err)
 	}
-	pb := &ProofBundle{Version: ProofBundleVersion, Domain: cfg.Bundle.Domain, Contract: cfg.Contract, Fetched: time.Now().UTC()}
+	pb := &ProofBundle{Version: ProofBundleVersion, Domain: cfg.Bundle.Domain, Contract: cfg.Contract, ChainID: id.Uint64(), Fetched: time.Now().UTC()}
 	for i := range cfg.Bundle.DTAs {
 		rec := &cfg.Bundle.DTAs[i]
 		var mine []Receipt
@@ -263,6 +276,10 @@ func VerifyProofBundle(pb *ProofBundle, b *bundle.Bundle, receipts []Receipt, ma
 	}
 	if pb.Domain != b.Domain {
 		return nil, fmt.Errorf("verify: the proof bundle is for domain %q, the trust bundle for %q", pb.Domain, b.Domain)
+	}
+	if a := b.Anchoring; a != nil && (pb.Contract != common.HexToAddress(a.Contract) || pb.ChainID != a.ChainID) {
+		return nil, fmt.Errorf("verify: %w: the proofs were read from contract %s on chain %d, the trust bundle anchors at %s on chain %d (fetch them again)",
+			ErrAnchoring, pb.Contract.Hex(), pb.ChainID, common.HexToAddress(a.Contract).Hex(), a.ChainID)
 	}
 	rep := &VerifyReport{Domain: b.Domain}
 	for _, r := range receipts {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -89,8 +90,14 @@ func TestVerifyProofBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pb.DTAs) != 3 || pb.DTAs[0].AnchoredSize != 8 || pb.DTAs[0].Block == 0 || pb.DTAs[0].Tx == ([32]byte{}) {
-		t.Fatalf("proof bundle: %+v", pb.DTAs)
+	if len(pb.DTAs) != 3 || pb.DTAs[0].AnchoredSize != 8 || pb.DTAs[0].Block == 0 || pb.DTAs[0].Tx == ([32]byte{}) || pb.ChainID != 1337 {
+		t.Fatalf("proof bundle of chain %d: %+v", pb.ChainID, pb.DTAs)
+	}
+	if _, err := VerifyProofBundle(pb, anchoredAt(d.Bundle, 1337, env.addr), receipts, 0); err != nil {
+		t.Fatalf("a bundle naming the proofs' chain and contract: %v", err)
+	}
+	if _, err := VerifyProofBundle(pb, anchoredAt(d.Bundle, 1, env.addr), receipts, 0); !errors.Is(err, ErrAnchoring) {
+		t.Fatalf("a bundle naming another chain: %v", err)
 	}
 
 	rep, err := VerifyProofBundle(pb, d.Bundle, receipts, 0)

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/polyroot/polyroot/pairing"
 )
@@ -62,6 +63,39 @@ type Bundle struct {
 	// Each DTA logs it in a key entry when it starts serving under the bundle
 	// (wire.KindKey). Omitted when empty, so that bundles from before it keep their bytes.
 	TranscriptSHA256 string `json:"transcript_sha256,omitempty"`
+	// Anchoring names where the DTAs anchor their logs. Auditors take the chain and the
+	// contract from here rather than from a flag or a web page, so that everyone who
+	// pins this bundle audits the same anchors: a log shown one way to some and another
+	// way to others (a split view) cannot be anchored twice. Omitted when nil, so that
+	// bundles from before it keep their bytes.
+	Anchoring *Anchoring `json:"anchoring,omitempty"`
+}
+
+// Anchoring is the chain and the IssuanceLog contract of a domain's anchors.
+type Anchoring struct {
+	ChainID  uint64 `json:"chain_id"` // the chain's EIP-155 ID (eth_chainId)
+	Contract string `json:"contract"` // 0x and 40 lower-case hex digits
+}
+
+// check reports a malformed anchoring.
+func (a *Anchoring) check() error {
+	if a.ChainID == 0 || !isAddress(a.Contract) {
+		return fmt.Errorf("%w: anchoring: chain_id must be at least 1 and contract 0x and 40 lower-case hex digits, not the zero address", ErrInvalid)
+	}
+	return nil
+}
+
+// isAddress reports whether s is a non-zero contract address in lower-case hex, 0x first.
+func isAddress(s string) bool {
+	if len(s) != 42 || s[:2] != "0x" || strings.Trim(s[2:], "0") == "" {
+		return false
+	}
+	for _, c := range s[2:] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // DefaultMinPINLength is the PIN policy of a bundle that states none.
@@ -244,6 +278,11 @@ func (b *Bundle) check() error {
 	}
 	if b.TranscriptSHA256 != "" && (b.Mode != "threshold" || !isHash(b.TranscriptSHA256)) {
 		return fmt.Errorf("%w: transcript_sha256 (64 lower-case hex digits, threshold mode only)", ErrInvalid)
+	}
+	if b.Anchoring != nil {
+		if err := b.Anchoring.check(); err != nil {
+			return err
+		}
 	}
 	seen := map[uint32]bool{}
 	origins := map[string]bool{}

@@ -90,6 +90,13 @@ func TestCheck(t *testing.T) {
 		"fail/transcript-upper": func(b *Bundle) {
 			b.Mode, b.TranscriptSHA256 = "threshold", strings.Repeat("AB", 32)
 		},
+		"fail/anchoring-chain-zero":    func(b *Bundle) { b.Anchoring = &Anchoring{Contract: testContract} },
+		"fail/anchoring-no-contract":   func(b *Bundle) { b.Anchoring = &Anchoring{ChainID: 1} },
+		"fail/anchoring-zero-contract": func(b *Bundle) { b.Anchoring = &Anchoring{ChainID: 1, Contract: "0x" + strings.Repeat("0", 40)} },
+		"fail/anchoring-upper-case":    func(b *Bundle) { b.Anchoring = &Anchoring{ChainID: 1, Contract: strings.ToUpper(testContract)} },
+		"fail/anchoring-short":         func(b *Bundle) { b.Anchoring = &Anchoring{ChainID: 1, Contract: testContract[:41]} },
+		"fail/anchoring-no-0x":         func(b *Bundle) { b.Anchoring = &Anchoring{ChainID: 1, Contract: "00" + testContract[2:]} },
+		"fail/anchoring-not-hex":       func(b *Bundle) { b.Anchoring = &Anchoring{ChainID: 1, Contract: testContract[:41] + "g"} },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -133,6 +140,42 @@ func TestTranscriptHash(t *testing.T) {
 	}
 	if got.TranscriptSHA256 != b.TranscriptSHA256 {
 		t.Fatalf("transcript %q, want %q", got.TranscriptSHA256, b.TranscriptSHA256)
+	}
+}
+
+// testContract is a well-formed contract address.
+const testContract = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+
+// TestAnchoring: a bundle names the chain and the contract of its anchors last, and
+// Parse reads them back; without them the member is absent.
+func TestAnchoring(t *testing.T) {
+	b, priv := example(t, 3)
+	file, _, err := Sign(b, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(file), "anchoring") {
+		t.Fatalf("no anchoring, yet the member is written:\n%s", file)
+	}
+	b.MinPINLength, b.Anchoring = 6, &Anchoring{ChainID: 11155111, Contract: testContract}
+	if file, _, err = Sign(b, priv); err != nil {
+		t.Fatal(err)
+	}
+	var sf signed
+	if err := json.Unmarshal(file, &sf); err != nil {
+		t.Fatal(err)
+	}
+	var compact bytes.Buffer
+	json.Compact(&compact, sf.Bundle)
+	if want := `,"min_pin_length":6,"anchoring":{"chain_id":11155111,"contract":"` + testContract + `"}}`; !strings.HasSuffix(compact.String(), want) {
+		t.Fatalf("signed input %s\ndoes not end with %s", compact.String(), want)
+	}
+	got, err := Parse(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Anchoring == nil || *got.Anchoring != *b.Anchoring {
+		t.Fatalf("anchoring %+v, want %+v", got.Anchoring, b.Anchoring)
 	}
 }
 

@@ -50,7 +50,8 @@ func (b *Bundle) PublicKey() (*pairing.G1, error) {
 
 // CheckSuccessor reports whether next may replace old, the bundle a client pinned,
 // without a new bootstrap: the same domain, registrar key, protocol and permit period,
-// a greater serial, the same master public key s·P1 (PublicKey: the DTAs reshared s,
+// a greater serial, the pinned bundle's anchoring if it names one (it may add one where
+// there was none), the same master public key s·P1 (PublicKey: the DTAs reshared s,
 // they did not change it), and next passes the checks Parse makes of its content. The
 // checks are made in that order; the first that fails is reported, with
 // ErrNotSuccessor (or ErrInvalid for a malformed next).
@@ -72,6 +73,8 @@ func CheckSuccessor(old, next *Bundle) error {
 		return fmt.Errorf("%w: permit period %d, pinned %d (stored permits would not match)", ErrNotSuccessor, next.PermitPeriod, old.PermitPeriod)
 	case next.Serial <= old.Serial:
 		return fmt.Errorf("%w: serial %d is not greater than the pinned serial %d", ErrNotSuccessor, next.Serial, old.Serial)
+	case old.Anchoring != nil && (next.Anchoring == nil || *next.Anchoring != *old.Anchoring):
+		return fmt.Errorf("%w: it does not keep the pinned bundle's anchoring (chain %d, contract %s): the logs' anchors would move where auditors of the pinned bundle do not look", ErrNotSuccessor, old.Anchoring.ChainID, old.Anchoring.Contract)
 	}
 	if err := next.check(); err != nil {
 		return err

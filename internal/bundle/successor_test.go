@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/polyroot/polyroot/pairing"
@@ -147,6 +148,36 @@ func TestCheckSuccessor(t *testing.T) {
 			err := CheckSuccessor(old, next)
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckSuccessorAnchoring: a successor keeps the anchoring its predecessor names,
+// and may name one where its predecessor did not.
+func TestCheckSuccessorAnchoring(t *testing.T) {
+	anchored := &Anchoring{ChainID: 1, Contract: testContract}
+	cases := []struct {
+		name      string
+		old, next *Anchoring
+		ok        bool
+	}{
+		{"ok/kept", anchored, &Anchoring{ChainID: 1, Contract: testContract}, true},
+		{"ok/added", nil, anchored, true},
+		{"ok/none", nil, nil, true},
+		{"fail/dropped", anchored, nil, false},
+		{"fail/other-contract", anchored, &Anchoring{ChainID: 1, Contract: "0x" + strings.Repeat("ab", 20)}, false},
+		{"fail/other-chain", anchored, &Anchoring{ChainID: 10, Contract: testContract}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			old, _, s := thresholdExample(t, nil, 2, 3)
+			old.Anchoring = tc.old
+			next := reshared(t, old, s)
+			next.Anchoring = tc.next
+			err := CheckSuccessor(old, next)
+			if tc.ok != (err == nil) || err != nil && !errors.Is(err, ErrNotSuccessor) {
+				t.Fatalf("got %v, want ok=%v", err, tc.ok)
 			}
 		})
 	}

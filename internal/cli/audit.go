@@ -99,17 +99,42 @@ func auditCommand() *ucli.Command {
 // defaultAuditConcurrency is the most requests in flight to one DTA (AuditConfig.Workers).
 const defaultAuditConcurrency = 8
 
-// checkContract fails, saying what to do, when addr holds no code on the chain: a
-// wrong address, or the contract of a devnet's embedded chain before its restart,
-// would otherwise fail as an ABI error at the first call. A chain that does not
-// answer within contractCheckTimeout fails it too.
-func checkContract(ctx context.Context, chain *ethclient.Client, addr common.Address) error {
+// auditContract returns the contract to read anchors from: --contract, or the one
+// the trust bundle names when --contract is not given. checkContract refuses a
+// --contract other than the bundle's.
+func auditContract(cmd string, c *ucli.Command, b *bundle.Bundle) (common.Address, error) {
+	addr := c.String("contract")
+	if addr == "" && b.Anchoring != nil {
+		addr = b.Anchoring.Contract
+	}
+	switch {
+	case addr == "":
+		return common.Address{}, fmt.Errorf("%s: --contract is required: the trust bundle does not name the contract the DTAs anchor at", cmd)
+	case !common.IsHexAddress(addr):
+		return common.Address{}, fmt.Errorf("%s: --contract %q is not an address", cmd, addr)
+	}
+	return common.HexToAddress(addr), nil
+}
+
+// checkContract fails, saying what to do, when the trust bundle names another chain or
+// contract (ledger.CheckAnchoring) or when addr holds no code on the chain: a wrong
+// address, or the contract of a devnet's embedded chain before its restart, would
+// otherwise fail as an ABI error at the first call. A chain that does not answer
+// within contractCheckTimeout fails it too.
+func checkContract(ctx context.Context, chain *ethclient.Client, b *bundle.Bundle, addr common.Address) error {
 	cctx, cancel := context.WithTimeout(ctx, contractCheckTimeout)
 	defer cancel()
-	code, err := chain.CodeAt(cctx, addr, nil)
+	err := ledger.CheckAnchoring(cctx, b, chain, addr)
+	var code []byte
+	if err == nil {
+		code, err = chain.CodeAt(cctx, addr, nil)
+	}
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("the chain at --rpc-url did not answer within %v: check the URL and that its node is up", contractCheckTimeout)
+		}
+		if errors.Is(err, ledger.ErrAnchoring) {
+			return fmt.Errorf("%w (check --rpc-url and --contract, or leave --contract out)", err)
 		}
 		return fmt.Errorf("the chain at --rpc-url: %w", err)
 	}
@@ -129,8 +154,8 @@ const defaultMaxAnchorAge = 24 * time.Hour
 
 func runAudit(ctx context.Context, c *ucli.Command) error {
 	out, errOut := c.Root().Writer, c.Root().ErrWriter
-	if c.String("bundle") == "" || c.String("rpc-url") == "" || c.String("contract") == "" {
-		return errors.New("audit: --bundle, --rpc-url and --contract are required")
+	if c.String("bundle") == "" || c.String("rpc-url") == "" {
+		return errors.New("audit: --bundle and --rpc-url are required")
 	}
 	switch {
 	case c.Uint("concurrency") < 1:
@@ -153,8 +178,9 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 	if err != nil {
 		return fmt.Errorf("audit: %s: %w", c.String("bundle"), err)
 	}
-	if !common.IsHexAddress(c.String("contract")) {
-		return fmt.Errorf("audit: --contract %q is not an address", c.String("contract"))
+	contract, err := auditContract("audit", c, b)
+	if err != nil {
+		return err
 	}
 	idhash, err := auditIDHash(c, b.Domain)
 	if err != nil {
@@ -169,7 +195,7 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		return fmt.Errorf("audit: chain %s: %w", c.String("rpc-url"), err)
 	}
 	defer chain.Close()
-	if err := checkContract(ctx, chain, common.HexToAddress(c.String("contract"))); err != nil {
+	if err := checkContract(ctx, chain, b, contract); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 
@@ -179,7 +205,7 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 			return fmt.Errorf("audit: --state: %w", err)
 		}
 	}
-	cfg := ledger.AuditConfig{Bundle: b, Chain: chain, Contract: common.HexToAddress(c.String("contract")),
+	cfg := ledger.AuditConfig{Bundle: b, Chain: chain, Contract: contract,
 		FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), MaxAnchorAge: c.Duration("max-anchor-age"), DTATimeout: c.Duration("dta-timeout"), HTTP: hc,
 		Workers: c.Uint("concurrency"), RequestsPerSecond: c.Float("rate"), MaxRetries: c.Int("max-retries")}
 	if state != nil {

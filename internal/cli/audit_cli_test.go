@@ -416,6 +416,46 @@ func TestAuditCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("anchoring", func(t *testing.T) {
+		// A bundle that names its anchoring gives the contract, and refuses another
+		// contract or another chain.
+		anchored := func(chainID uint64) string {
+			b := *env.d.Bundle
+			b.Anchoring = &bundle.Anchoring{ChainID: chainID, Contract: strings.ToLower(env.contract.Hex())}
+			file, _, err := bundle.Sign(&b, env.d.Registrar)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(t.TempDir(), "anchored-bundle.json")
+			if err := os.WriteFile(p, file, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		ours, theirs := anchored(1337), anchored(5)
+		other := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+		for _, tc := range []struct {
+			name string
+			args []string
+			want string // on standard error; "" for exit 0
+		}{
+			{"ok/contract-from-bundle", []string{"--bundle", ours}, ""},
+			{"ok/same-contract", []string{"--bundle", ours, "--contract", env.contract.Hex()}, ""},
+			{"fail/other-contract", []string{"--bundle", ours, "--contract", other.Hex()},
+				"audit: not the bundle's anchoring: the trust bundle anchors at contract " + env.contract.Hex() + ", not " + other.Hex()},
+			{"fail/other-chain", []string{"--bundle", theirs},
+				"audit: not the bundle's anchoring: the RPC endpoint serves chain 1337, the trust bundle anchors on chain 5"},
+			{"fail/none-named", []string{"--bundle", bundleFile}, "audit: --contract is required: the trust bundle does not name the contract"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, out, errOut := run(append([]string{"audit", "--rpc-url", env.rpcURL}, tc.args...)...)
+				if tc.want == "" && code != 0 || tc.want != "" && (code != 1 || !strings.Contains(errOut, tc.want)) {
+					t.Fatalf("exit %d, want %q\n%s%s", code, tc.want, out, errOut)
+				}
+			})
+		}
+	})
+
 	t.Run("fail/usage", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"audit", "--bundle", bundleFile},

@@ -15,8 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/polyroot/polyroot/dta"
@@ -128,9 +130,11 @@ func bundleCommand() *ucli.Command {
 				Name:  "assemble",
 				Usage: "build the trust bundle from the DTAs' records, sign it with the registrar key, print its fingerprint",
 				UsageText: "polyroot bundle assemble --domain DOMAIN --registrar-key FILE [--mode additive|threshold] [--threshold T]\n" +
-					"       [--permit-period 24h] [--min-pin-length 4] [--allow-insecure-http] --record dta-1.json --record dta-2.json … --out bundle.json\n\n" +
+					"       [--permit-period 24h] [--min-pin-length 4] [--chain-id ID --contract ADDR] [--allow-insecure-http]\n" +
+					"       --record dta-1.json --record dta-2.json … --out bundle.json\n\n" +
 					"Examples:\n" +
 					"   polyroot bundle assemble --domain api.example.com --registrar-key registrar.pem \\\n" +
+					"       --chain-id 11155111 --contract 0x5FbD…0aa3 \\\n" +
 					"       --record dta-1.json --record dta-2.json --record dta-3.json --out bundle.json\n" +
 					"   # a test set-up whose DTAs are http://dta-N:844N on a private container network:\n" +
 					"   polyroot bundle assemble --domain api.example.com --registrar-key registrar.pem --allow-insecure-http \\\n" +
@@ -147,12 +151,17 @@ func bundleCommand() *ucli.Command {
 					"DTAs: one DTA alone would know every client key.\n" +
 					"--min-pin-length is the PIN policy clients enforce at enrolment: the least number\n" +
 					"of characters (after Unicode NFKC normalisation), 1 to 64.\n" +
+					"--chain-id and --contract name where the DTAs anchor their logs (the chain's\n" +
+					"eth_chainId and the IssuanceLog contract, polyroot ledger deploy): auditors then take\n" +
+					"them from the signed bundle and refuse any other, so that everyone audits the same\n" +
+					"anchors. Without them every auditor must be told the contract some other way, and\n" +
+					"one told a different contract could be shown a different log.\n" +
 					"Every DTA URL must be https://, or http:// on a loopback host (127.0.0.0/8, ::1,\n" +
 					"localhost): clients fetch their shares from these URLs, and over plain http anyone\n" +
 					"watching the network reads them. --allow-insecure-http accepts other http:// URLs,\n" +
 					"for test set-ups only; clients must then be told too (client --allow-insecure-dta-http).\n" +
 					"--successor-of OLD.json (after polyroot dta reshare) gives the bundle OLD's serial + 1,\n" +
-					"OLD's permit period and PIN policy unless given, and refuses unless it is a successor\n" +
+					"OLD's permit period, PIN policy and anchoring unless given, and refuses unless it is a successor\n" +
 					"clients adopt: same domain, registrar key and master public key s·P1 (docs/protocol.md).",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "domain", Aliases: []string{"d"}, Usage: "the `DOMAIN` the bundle is for"},
@@ -161,6 +170,8 @@ func bundleCommand() *ucli.Command {
 					&ucli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Usage: "threshold mode: `T`, the DTAs needed (additive: n)", HideDefault: true},
 					&ucli.DurationFlag{Name: "permit-period", Value: 24 * time.Hour, Usage: "time-permit `PERIOD`, whole seconds (0: no permits)"},
 					&ucli.IntFlag{Name: "min-pin-length", Value: bundle.DefaultMinPINLength, Usage: "the shortest PIN clients accept at enrolment, in characters (`N`, 1 to 64)"},
+					&ucli.Uint64Flag{Name: "chain-id", Usage: "the `ID` (eth_chainId) of the chain the DTAs anchor on; with --contract", HideDefault: true},
+					&ucli.StringFlag{Name: "contract", Usage: "the IssuanceLog contract's `ADDRESS` (0x…) the DTAs anchor at; with --chain-id"},
 					&ucli.StringSliceFlag{Name: "record", Aliases: []string{"r"}, Usage: "a DTA's record `FILE`; repeat for each DTA", TakesFile: true},
 					&ucli.StringFlag{Name: "transcript", Usage: "threshold mode: the DKG's transcript `FILE` (dta dkg --transcript-out)", TakesFile: true},
 					&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the signed bundle to `FILE`", TakesFile: true},
@@ -212,6 +223,10 @@ func assemble(_ context.Context, c *ucli.Command) error {
 	case out == "":
 		return errors.New("bundle assemble: --out is required")
 	}
+	anchoring, err := anchoringFlags(c)
+	if err != nil {
+		return fmt.Errorf("bundle assemble: %w", err)
+	}
 	period := c.Duration("permit-period")
 	if period < 0 || period%time.Second != 0 {
 		return fmt.Errorf("bundle assemble: --permit-period %v: want whole seconds, 0 or more", period)
@@ -242,7 +257,7 @@ func assemble(_ context.Context, c *ucli.Command) error {
 	}
 	b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: domain, Mode: mode, Threshold: t,
 		PermitPeriod: uint64(period / time.Second), RegistrarKey: hex.EncodeToString(priv.Public().(ed25519.PublicKey)),
-		MinPINLength: c.Int("min-pin-length")}
+		MinPINLength: c.Int("min-pin-length"), Anchoring: anchoring}
 	from := map[uint32]string{}
 	for _, path := range records {
 		rec, err := readRecord(path, domain)
@@ -287,6 +302,20 @@ func assemble(_ context.Context, c *ucli.Command) error {
 		out, domain, mode, t, n, time.Duration(b.PermitPeriod)*time.Second)
 	_, err = fmt.Fprintln(c.Root().Writer, fp)
 	return err
+}
+
+// anchoringFlags returns the anchoring --chain-id and --contract name, nil for none.
+func anchoringFlags(c *ucli.Command) (*bundle.Anchoring, error) {
+	id, addr := c.Uint64("chain-id"), c.String("contract")
+	switch {
+	case id == 0 && addr == "":
+		return nil, nil
+	case id == 0 || addr == "":
+		return nil, errors.New("--chain-id and --contract go together: the chain the DTAs anchor on and the contract there")
+	case !common.IsHexAddress(addr) || common.HexToAddress(addr) == (common.Address{}):
+		return nil, fmt.Errorf("--contract %q: want the IssuanceLog contract's address (0x and 40 hex digits)", addr)
+	}
+	return &bundle.Anchoring{ChainID: id, Contract: strings.ToLower(common.HexToAddress(addr).Hex())}, nil
 }
 
 // readRecord reads and checks one DTA record (as `dta init` prints it) for domain.

@@ -422,6 +422,10 @@ func TestFailures(t *testing.T) {
 		{"fail/bundle-record-other-domain", nil, []string{"bundle", "assemble", "--domain", "api.example.org", "--registrar-key", d.registrar,
 			"--record", d.records[0], "--record", d.records[1], "--out", filepath.Join(d.dir, "b3.json")}, "is it a record of another domain?"},
 		{"fail/bundle-duplicate-record", nil, assemble("--record", d.records[0], "--record", d.records[0]), "are both DTA 1"},
+		{"fail/bundle-chain-id-alone", nil, assemble("--record", d.records[0], "--record", d.records[1], "--chain-id", "5"),
+			"--chain-id and --contract go together"},
+		{"fail/bundle-bad-contract", nil, assemble("--record", d.records[0], "--record", d.records[1], "--chain-id", "5", "--contract", "0x12"),
+			"--contract \"0x12\": want the IssuanceLog contract's address"},
 		{"fail/bundle-additive-threshold", nil, assemble("--record", d.records[0], "--record", d.records[1], "--threshold", "1"),
 			"additive mode needs all 2 DTAs"},
 		{"fail/bundle-threshold-too-high", nil, assemble("--mode", "threshold", "--threshold", "3", "--record", d.records[0], "--record", d.records[1]),
@@ -461,4 +465,30 @@ func TestFailures(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("bundle-anchoring", func(t *testing.T) {
+		// The bundle names the chain and the contract; a DTA without that chain does not start.
+		const contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+		out := filepath.Join(d.dir, "anchored.json")
+		args := append(assemble("--record", d.records[0], "--record", d.records[1], "--record", d.records[2],
+			"--chain-id", "11155111", "--contract", contract), "--out", out)
+		if code, _, errOut := run(args...); code != 0 {
+			t.Fatalf("exit %d:\n%s", code, errOut)
+		}
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := bundle.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := b.Anchoring; a == nil || a.ChainID != 11155111 || a.Contract != strings.ToLower(contract) {
+			t.Fatalf("anchoring %+v", a)
+		}
+		code, _, errOut := run("dta", "serve", "--config", d.configs[0], "--listen", "127.0.0.1:0", "--bundle", out)
+		if want := "the trust bundle says the logs are anchored on chain 11155111 at contract " + strings.ToLower(contract); code != 1 || !strings.Contains(errOut, want) {
+			t.Fatalf("dta serve: exit %d, want %q:\n%s", code, want, errOut)
+		}
+	})
 }

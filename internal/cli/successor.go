@@ -30,6 +30,9 @@ func makeSuccessor(c *ucli.Command, b *bundle.Bundle) error {
 	if !c.IsSet("min-pin-length") {
 		b.MinPINLength = old.MinPINLength
 	}
+	if b.Anchoring == nil {
+		b.Anchoring = old.Anchoring
+	}
 	b.Serial = old.Serial + 1
 	if err := bundle.CheckSuccessor(old, b); err != nil {
 		return fmt.Errorf("--successor-of %s: %w; clients would refuse it", path, err)

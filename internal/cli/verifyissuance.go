@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/polyroot/polyroot/client"
@@ -103,11 +102,12 @@ func runVerifyIssuance(ctx context.Context, c *ucli.Command) error {
 	out := c.Root().Writer
 
 	if c.Bool("fetch") {
-		if c.String("rpc-url") == "" || c.String("contract") == "" {
-			return fmt.Errorf("%s: --fetch needs --rpc-url and --contract", cmd)
+		if c.String("rpc-url") == "" {
+			return fmt.Errorf("%s: --fetch needs --rpc-url", cmd)
 		}
-		if !common.IsHexAddress(c.String("contract")) {
-			return fmt.Errorf("%s: --contract %q is not an address", cmd, c.String("contract"))
+		contract, err := auditContract(cmd, c, b)
+		if err != nil {
+			return err
 		}
 		hc, err := httpClient(c.String("ca-file"), c.Duration("timeout"))
 		if err != nil {
@@ -118,11 +118,11 @@ func runVerifyIssuance(ctx context.Context, c *ucli.Command) error {
 			return fmt.Errorf("%s: chain %s: %w", cmd, c.String("rpc-url"), err)
 		}
 		defer chain.Close()
-		if err := checkContract(ctx, chain, common.HexToAddress(c.String("contract"))); err != nil {
+		if err := checkContract(ctx, chain, b, contract); err != nil {
 			return fmt.Errorf("%s: %w", cmd, err)
 		}
 		pb, err := ledger.FetchProofBundle(ctx, ledger.ProofConfig{Bundle: b, Chain: chain,
-			Contract: common.HexToAddress(c.String("contract")), HTTP: hc, FromBlock: c.Uint64("from-block")}, receipts)
+			Contract: contract, HTTP: hc, FromBlock: c.Uint64("from-block")}, receipts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cmd, err)
 		}

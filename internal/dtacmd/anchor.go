@@ -1,16 +1,19 @@
 package dtacmd
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/ledger"
 )
 
@@ -47,10 +50,19 @@ type Anchoring struct {
 }
 
 // newAnchor builds the DTA's anchor hook for chain, or nil for none; closeChain
-// releases the chain (call it after the service is closed).
-func newAnchor(ctx context.Context, chain string, cfg Anchoring, origin string, log *slog.Logger) (dta *anchorHook, closeChain func(), err error) {
+// releases the chain (call it after the service is closed). A trust bundle that names
+// its anchoring (want) allows only an rpc chain and that contract, and the hook sends
+// anchors only to that chain.
+func newAnchor(ctx context.Context, chain string, cfg Anchoring, want *bundle.Anchoring, origin string, log *slog.Logger) (dta *anchorHook, closeChain func(), err error) {
 	closeChain = func() {}
+	if want != nil && (chain != ChainRPC || !strings.EqualFold(cfg.Contract, want.Contract)) {
+		return nil, closeChain, fmt.Errorf("the trust bundle says the logs are anchored on chain %d at contract %s: "+
+			"give --chain rpc, an --rpc-url of that chain and that --contract (not --chain %s, contract %q)", want.ChainID, want.Contract, cmp.Or(chain, ChainNone), cfg.Contract)
+	}
 	a := &ledger.Anchorer{Period: cfg.Period, Confirmations: cfg.Confirmations, Logger: log}
+	if want != nil {
+		a.ChainID = want.ChainID
+	}
 	switch chain {
 	case "", ChainNone:
 		return nil, closeChain, nil
