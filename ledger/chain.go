@@ -279,7 +279,7 @@ func (e *Embedded) seal(period time.Duration) {
 		case <-t.C:
 		}
 		switch {
-		case e.sent.Swap(false):
+		case e.sent.Swap(false) || e.pending():
 			trailing = 0
 		case trailing < embeddedTrailing:
 			trailing++
@@ -290,8 +290,15 @@ func (e *Embedded) seal(period time.Duration) {
 	}
 }
 
-// embeddedClient is the embedded chain's client; it tells the sealer when a
-// transaction arrives (every transaction of the in-process chain comes through it).
+// pending reports whether the pool holds transactions: those sent over the chain's
+// JSON-RPC endpoint (NewEmbeddedRPC) bypass embeddedClient.
+func (e *Embedded) pending() bool {
+	n, err := e.sim.Client().PendingTransactionCount(context.Background())
+	return err == nil && n > 0
+}
+
+// embeddedClient is the embedded chain's client; it tells the sealer at once when a
+// transaction arrives from this process.
 type embeddedClient struct {
 	simulated.Client
 	e *Embedded

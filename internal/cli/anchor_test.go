@@ -5,7 +5,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -22,7 +21,6 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/polyroot/polyroot/internal/bundle"
@@ -177,39 +175,53 @@ func TestIssuanceOutlivesChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	owner, _ := crypto.GenerateKey()
-	anchorer, _ := crypto.GenerateKey()
+	// As an operator would: the owner's and the DTA's chain keys, funded; the contract
+	// deployed and the DTA's log registered; the bundle assembled again to name them.
+	keygen := func(name string) (string, common.Address) {
+		path := filepath.Join(d.dir, name)
+		code, out, errOut := run("ledger", "keygen", "--out", path)
+		if code != 0 {
+			t.Fatalf("ledger keygen: exit %d\n%s", code, errOut)
+		}
+		return path, common.HexToAddress(strings.TrimSpace(out))
+	}
+	ownerKey, owner := keygen("owner.key")
+	keyFile, anchorer := keygen("chain.key")
 	var accounts []common.Address
 	if err := client.Client().CallContext(ctx, &accounts, "eth_accounts"); err != nil || len(accounts) == 0 {
 		t.Fatalf("eth_accounts: %v %v", accounts, err)
 	}
 	value := (*hexutil.Big)(new(big.Int).Mul(big.NewInt(10), big.NewInt(params.Ether)))
-	for _, k := range []*ecdsa.PrivateKey{owner, anchorer} {
+	for _, a := range []common.Address{owner, anchorer} {
 		var h common.Hash
 		if err := client.Client().CallContext(ctx, &h, "eth_sendTransaction",
-			map[string]any{"from": accounts[0], "to": ledger.Address(k), "value": value}); err != nil {
+			map[string]any{"from": accounts[0], "to": a, "value": value}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if !waitFor(30*time.Second, func() bool {
-		b, err := client.BalanceAt(ctx, ledger.Address(anchorer), nil)
+		b, err := client.BalanceAt(ctx, anchorer, nil)
 		return err == nil && b.Sign() > 0
 	}) {
 		t.Fatal("funding the keys took over 30 s")
 	}
-	dctx, dcancel := context.WithTimeout(ctx, time.Minute)
-	defer dcancel()
-	contract, err := ledger.Deploy(dctx, client, owner)
-	if err != nil {
-		t.Fatal(err)
+	code, out, errOut := run("ledger", "deploy", "--rpc-url", g.URL, "--key-file", ownerKey, "--timeout", "1m")
+	if code != 0 {
+		t.Fatalf("ledger deploy: exit %d\n%s", code, errOut)
 	}
+	contract := common.HexToAddress(strings.TrimSpace(out))
 	origin := loadRecord(t, d.records[0]).LogOrigin
-	if err := ledger.Register(dctx, client, owner, contract, origin, ledger.Address(anchorer)); err != nil {
-		t.Fatal(err)
+	if code, _, errOut := run("ledger", "register", "--rpc-url", g.URL, "--key-file", ownerKey, "--contract", contract.Hex(),
+		"--origin", origin, "--anchorer", anchorer.Hex(), "--timeout", "1m"); code != 0 {
+		t.Fatalf("ledger register: exit %d\n%s", code, errOut)
 	}
-	keyFile := filepath.Join(d.dir, "chain.key")
-	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(crypto.FromECDSA(anchorer))+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	assemble := []string{"bundle", "assemble", "--domain", flowDomain, "--registrar-key", d.registrar, "--out", d.bundle, "--replace",
+		"--chain-id", "1337", "--contract", contract.Hex()} // geth --dev's chain ID
+	for _, r := range d.records {
+		assemble = append(assemble, "--record", r)
+	}
+	if code, _, errOut := run(assemble...); code != 0 {
+		t.Fatalf("bundle assemble: exit %d\n%s", code, errOut)
 	}
 
 	// The DTA reaches geth through a relay that the test can cut, and its clients reach
@@ -251,7 +263,7 @@ func TestIssuanceOutlivesChain(t *testing.T) {
 	if !waitFor(30*time.Second, func() bool { return strings.Contains(s.stderr.String(), "anchor confirmed") }) {
 		t.Fatalf("the anchor was not confirmed:\n%s", s.stderr)
 	}
-	if strings.Contains(s.stderr.String(), hex.EncodeToString(crypto.FromECDSA(anchorer))) {
+	if secret, _ := os.ReadFile(keyFile); strings.Contains(s.stderr.String(), strings.TrimSpace(string(secret))) {
 		t.Fatal("the chain key appears in the log")
 	}
 
@@ -274,7 +286,6 @@ func TestIssuanceOutlivesChain(t *testing.T) {
 
 	// The chain goes away: the DTA is degraded, not out of rotation, and keeps issuing.
 	relay.Cut()
-	var code int
 	var rbody string
 	if !waitFor(30*time.Second, func() bool { code, rbody = readyz(); return strings.Contains(rbody, `"status":"degraded"`) }) {
 		t.Fatalf("readyz not degraded with the chain cut off: %d %s", code, rbody)

@@ -28,7 +28,7 @@ func auditCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "audit",
 		Usage: "check every DTA log of a domain against its anchors on chain, or list an identity's entries",
-		UsageText: "polyroot audit --bundle FILE --rpc-url URL --contract ADDR [--id ID --salt HEX | --idhash H]\n\n" +
+		UsageText: "polyroot audit --bundle FILE --rpc-url URL [--contract ADDR] [--id ID --salt HEX | --idhash H]\n\n" +
 			"Examples:\n" +
 			"   polyroot audit --bundle bundle.json --rpc-url https://rpc.example.org --contract 0x5FbD…0aa3\n" +
 			"   polyroot audit --bundle bundle.json --rpc-url http://127.0.0.1:8545 --contract 0x5FbD…0aa3 --max-lag 1000\n" +
@@ -43,6 +43,10 @@ func auditCommand() *ucli.Command {
 			"the tiles and that the entries hash to every anchored root, and reports how far each\n" +
 			"DTA's anchors lag behind its checkpoint. It prints one line per DTA and exits with\n" +
 			"status 1 if anything is inconsistent, naming the DTA and the sizes.\n\n" +
+			"A bundle that names its anchoring (bundle assemble --chain-id --contract) gives the\n" +
+			"contract: --contract may then be left out, and the audit refuses another contract or\n" +
+			"an RPC endpoint of another chain. A bundle that names none needs --contract, taken\n" +
+			"on trust: get it from the domain's operator over a channel you trust.\n\n" +
 			"What a DTA logged since its last anchor is protected only by its signed checkpoint.\n" +
 			"A log whose first entry past the last anchor is older than --max-anchor-age\n" +
 			"(default 24h; DTAs anchor hourly by default) fails: its DTA has stopped anchoring.\n" +
@@ -72,7 +76,7 @@ func auditCommand() *ucli.Command {
 				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_BUNDLE"))},
 			&ucli.StringFlag{Name: "fingerprint", Usage: "refuse the bundle unless its SHA-256 fingerprint is `HEX`"},
 			&ucli.StringFlag{Name: "rpc-url", Usage: "the chain's JSON-RPC `URL`", Sources: ucli.NewValueSourceChain(envVar("POLYROOT_RPC_URL"))},
-			&ucli.StringFlag{Name: "contract", Usage: "the IssuanceLog contract's `ADDRESS` (0x…)",
+			&ucli.StringFlag{Name: "contract", Usage: "the IssuanceLog contract's `ADDRESS` (0x…; default: the one the bundle names)",
 				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_CONTRACT"))},
 			&ucli.Uint64Flag{Name: "from-block", Usage: "search for anchors from block `N` (the contract's deployment)"},
 			&ucli.Uint64Flag{Name: "max-lag", Usage: "fail when a checkpoint is more than `N` entries past its last anchor (0: report only); the entries past the anchor are then not read"},
@@ -125,22 +129,38 @@ func checkContract(ctx context.Context, chain *ethclient.Client, b *bundle.Bundl
 	cctx, cancel := context.WithTimeout(ctx, contractCheckTimeout)
 	defer cancel()
 	err := ledger.CheckAnchoring(cctx, b, chain, addr)
-	var code []byte
 	if err == nil {
-		code, err = chain.CodeAt(cctx, addr, nil)
+		err = checkCode(cctx, chain, addr)
 	}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the chain at --rpc-url did not answer within %v: check the URL and that its node is up", contractCheckTimeout)
+	case errors.Is(err, ledger.ErrAnchoring):
+		return fmt.Errorf("%w (check --rpc-url and --contract, or leave --contract out)", err)
+	case errors.As(err, new(noContractError)):
+		return fmt.Errorf("%w: check --contract (or $POLYROOT_CONTRACT); "+
+			"a devnet's embedded chain gets a new contract at every start: see its devnet.json", err)
+	}
+	return fmt.Errorf("the chain at --rpc-url: %w", err)
+}
+
+// noContractError is checkCode's error for an address without code.
+type noContractError struct{ addr common.Address }
+
+func (e noContractError) Error() string {
+	return "there is no contract at " + e.addr.Hex() + " on this chain"
+}
+
+// checkCode fails with a noContractError when addr holds no code on the chain.
+func checkCode(ctx context.Context, chain *ethclient.Client, addr common.Address) error {
+	code, err := chain.CodeAt(ctx, addr, nil)
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("the chain at --rpc-url did not answer within %v: check the URL and that its node is up", contractCheckTimeout)
-		}
-		if errors.Is(err, ledger.ErrAnchoring) {
-			return fmt.Errorf("%w (check --rpc-url and --contract, or leave --contract out)", err)
-		}
-		return fmt.Errorf("the chain at --rpc-url: %w", err)
+		return err
 	}
 	if len(code) == 0 {
-		return fmt.Errorf("there is no contract at %s on this chain: check --contract (or $POLYROOT_CONTRACT); "+
-			"a devnet's embedded chain gets a new contract at every start: see its devnet.json", addr.Hex())
+		return noContractError{addr}
 	}
 	return nil
 }

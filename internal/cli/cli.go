@@ -63,6 +63,7 @@ func newApp(stdout, stderr io.Writer) *ucli.Command {
 			serverCommand(),
 			clientCommand(),
 			auditCommand(),
+			ledgerCommand(),
 			devnetCommand(),
 			{
 				Name:  "demo",

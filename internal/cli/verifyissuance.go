@@ -32,7 +32,7 @@ func clientVerifyIssuanceCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "verify-issuance",
 		Usage: "check that the DTAs logged every share they issued to this client, under an anchor on chain",
-		UsageText: "polyroot client verify-issuance [--dir DIR] --fetch --rpc-url URL --contract ADDR [--proofs FILE]\n" +
+		UsageText: "polyroot client verify-issuance [--dir DIR] --fetch --rpc-url URL [--contract ADDR] [--proofs FILE]\n" +
 			"   polyroot client verify-issuance [--dir DIR] [--proofs FILE]\n\n" +
 			"Example:\n" +
 			"   polyroot client verify-issuance --fetch --rpc-url https://rpc.example.org --contract 0x5FbD…0aa3\n" +
@@ -51,13 +51,15 @@ func clientVerifyIssuanceCommand() *ucli.Command {
 			"1 if any receipt FAILED. A receipt still pending --max-pending (default 24h) after\n" +
 			"the client received it FAILED: DTAs anchor hourly by default, so its DTA has stopped\n" +
 			"anchoring or left the entry out of what it anchors. The anchors are as read from\n" +
-			"the chain at fetch time.",
+			"the chain at fetch time. When the pinned trust bundle names its anchoring, --contract\n" +
+			"defaults to its contract, and both fetching and verifying refuse another contract\n" +
+			"or chain.",
 		Flags: []ucli.Flag{
 			dirFlag(),
 			&ucli.BoolFlag{Name: "fetch", Usage: "build the proof bundle from the chain and the DTAs (no verification)"},
 			&ucli.StringFlag{Name: "proofs", Usage: "the proof bundle `FILE` (default: proofs.json in the client directory)", TakesFile: true},
 			&ucli.StringFlag{Name: "rpc-url", Usage: "with --fetch: the chain's JSON-RPC `URL`", Sources: ucli.NewValueSourceChain(envVar("POLYROOT_RPC_URL"))},
-			&ucli.StringFlag{Name: "contract", Usage: "with --fetch: the IssuanceLog contract's `ADDRESS` (0x…)",
+			&ucli.StringFlag{Name: "contract", Usage: "with --fetch: the IssuanceLog contract's `ADDRESS` (0x…; default: the one the bundle names)",
 				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_CONTRACT"))},
 			&ucli.Uint64Flag{Name: "from-block", Usage: "with --fetch: search for anchors from block `N` (the contract's deployment)"},
 			caFileFlag(),
