@@ -43,14 +43,14 @@ import (
 // auditChainEnv is an IssuanceLog on a simulated chain, every log of a domain
 // registered to one anchoring key.
 type auditChainEnv struct {
-	t        *testing.T
+	t        testing.TB
 	sim      *simulated.Backend
 	contract *bind.BoundContract
 	addr     common.Address
 	anchorer *bind.TransactOpts
 }
 
-func newAuditChain(t *testing.T, b *bundle.Bundle) *auditChainEnv {
+func newAuditChain(t testing.TB, b *bundle.Bundle) *auditChainEnv {
 	t.Helper()
 	chainID := big.NewInt(1337)
 	var opts [2]*bind.TransactOpts

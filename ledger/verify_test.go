@@ -21,7 +21,7 @@ import (
 
 // verifyIssue sends a client ticket for a new identity to every DTA of d and returns
 // the receipts, as a client would keep them.
-func verifyIssue(t *testing.T, d *testdomain.Domain) []Receipt {
+func verifyIssue(t testing.TB, d *testdomain.Domain) []Receipt {
 	t.Helper()
 	token, err := ticket.Sign(ticket.Ticket{Domain: d.Name, Kind: ticket.KindClient, SealKey: testdomain.SealKey, IDHash: auditRandomIDHash(),
 		NotAfter: time.Now().Add(time.Hour)}, d.Registrar)
@@ -48,7 +48,7 @@ func verifyIssue(t *testing.T, d *testdomain.Domain) []Receipt {
 }
 
 // verifyAnchorAll anchors every DTA's checkpoint at size.
-func verifyAnchorAll(t *testing.T, d *testdomain.Domain, env *auditChainEnv, size uint64) {
+func verifyAnchorAll(t testing.TB, d *testdomain.Domain, env *auditChainEnv, size uint64) {
 	t.Helper()
 	for i, rec := range d.Bundle.DTAs {
 		root := auditCheckpoint(t, d.DTAs[i].URL+"/v1/log", rec.LogOrigin, auditPub(t, &rec), size)
