@@ -116,7 +116,8 @@ func TestClientVerifyIssuance(t *testing.T) {
 
 	// Verifying before fetching names the remedy.
 	e.fail(t, "", "no proof bundle at "+filepath.Join(dir, "proofs.json")+"; fetch one first", "client", "verify-issuance", "--dir", dir)
-	e.fail(t, "", "--fetch needs --rpc-url and --contract", "client", "verify-issuance", "--dir", dir, "--fetch")
+	e.fail(t, "", "--fetch needs --rpc-url", "client", "verify-issuance", "--dir", dir, "--fetch")
+	e.fail(t, "", "--contract is required: the trust bundle does not name the contract", "client", "verify-issuance", "--dir", dir, "--fetch", "--rpc-url", ch.rpcURL)
 	// An address without code (a devnet's contract before its restart): said as such, not as an ABI error.
 	e.fail(t, "", "client verify-issuance: there is no contract at "+ch.owner.From.Hex()+" on this chain: check --contract",
 		"client", "verify-issuance", "--dir", dir, "--fetch", "--rpc-url", ch.rpcURL, "--contract", ch.owner.From.Hex())
