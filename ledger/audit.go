@@ -48,6 +48,10 @@ type AuditConfig struct {
 	Contract common.Address
 	// ChainTimeout bounds each call to Chain (default DefaultChainCallTimeout).
 	ChainTimeout time.Duration
+	// Confirmations is how many blocks an anchor needs, its own included, to count:
+	// anchors are read as of block head + 1 − Confirmations, so that a reorganisation
+	// of the newest blocks cannot remove one the audit relied on. 0 means 1 (the head).
+	Confirmations uint64
 	// FromBlock is the first block searched for anchors (the contract's deployment block;
 	// default 0) and BlockRange the most blocks one eth_getLogs query spans (default 10,000).
 	FromBlock  uint64
@@ -302,7 +306,7 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 	if err := CheckAnchoring(ctx, cfg.Bundle, cfg.Chain, cfg.Contract); err != nil {
 		return nil, nil, fmt.Errorf("audit: %w", err)
 	}
-	head, err := cfg.Chain.BlockNumber(ctx)
+	head, err := confirmedHead(ctx, cfg.Chain, cfg.Confirmations)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: chain head: %w", err)
 	}

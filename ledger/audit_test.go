@@ -552,6 +552,41 @@ func TestAuditIdentity(t *testing.T) {
 	}
 }
 
+// TestAuditConfirmations: an anchor counts only once its block has the confirmations
+// asked for; the newest anchor (DTA 3's, in the head block) needs one more block.
+func TestAuditConfirmations(t *testing.T) {
+	ad := newAuditDomain(t)
+	anchors := func(confirmations uint64) []int {
+		t.Helper()
+		cfg := ad.chain.config(ad.d.Bundle)
+		cfg.Confirmations = confirmations
+		r, err := Audit(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.OK() {
+			t.Fatalf("%d confirmations: problems %q", confirmations, r.Problems())
+		}
+		var n []int
+		for _, d := range r.DTAs {
+			n = append(n, len(d.Anchors))
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		confirmations uint64
+		want          []int
+	}{{0, []int{2, 2, 2}}, {1, []int{2, 2, 2}}, {2, []int{2, 2, 1}}, {3, []int{2, 1, 1}}} {
+		if got := anchors(tc.confirmations); !slices.Equal(got, tc.want) {
+			t.Fatalf("%d confirmations: anchors per DTA %v, want %v", tc.confirmations, got, tc.want)
+		}
+	}
+	ad.chain.sim.Commit()
+	if got := anchors(2); !slices.Equal(got, []int{2, 2, 2}) {
+		t.Fatalf("2 confirmations, one block later: anchors per DTA %v", got)
+	}
+}
+
 // anchoredAt returns a copy of b that names the anchoring chainID and contract.
 func anchoredAt(b *bundle.Bundle, chainID uint64, contract common.Address) *bundle.Bundle {
 	c := *b

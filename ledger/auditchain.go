@@ -43,6 +43,19 @@ func (c timedChain) ChainID(ctx context.Context) (*big.Int, error) {
 	return c.chain.ChainID(ctx)
 }
 
+// confirmedHead returns the newest block whose anchors have confirmations (0 and 1:
+// the head): head + 1 − confirmations, or 0 on a chain that young.
+func confirmedHead(ctx context.Context, chain AuditChain, confirmations uint64) (uint64, error) {
+	head, err := chain.BlockNumber(ctx)
+	if err != nil || confirmations <= 1 {
+		return head, err
+	}
+	if head+1 < confirmations {
+		return 0, nil
+	}
+	return head + 1 - confirmations, nil
+}
+
 // ErrAnchoring reports a chain or a contract other than those the trust bundle names.
 var ErrAnchoring = errors.New("not the bundle's anchoring")
 

@@ -80,11 +80,13 @@ type ProofConfig struct {
 	Chain    AuditChain
 	Contract common.Address
 	HTTP     *http.Client // for the DTAs' logs; default http.DefaultClient
-	// FromBlock and BlockRange bound the search for the anchor's Anchored event, and
-	// ChainTimeout each call to Chain, as in AuditConfig.
-	FromBlock    uint64
-	BlockRange   uint64
-	ChainTimeout time.Duration
+	// Confirmations, FromBlock and BlockRange say which anchors count and where to look
+	// for the anchor's Anchored event, and ChainTimeout bounds each call to Chain, as in
+	// AuditConfig.
+	Confirmations uint64
+	FromBlock     uint64
+	BlockRange    uint64
+	ChainTimeout  time.Duration
 }
 
 // FetchProofBundle reads each DTA's latest anchor on chain and its signed checkpoint,
@@ -115,7 +117,7 @@ func FetchProofBundle(ctx context.Context, cfg ProofConfig, receipts []Receipt) 
 	if !id.IsUint64() {
 		return nil, fmt.Errorf("proofs: the chain's ID %s is out of range", id)
 	}
-	head, err := acfg.Chain.BlockNumber(ctx)
+	head, err := confirmedHead(ctx, acfg.Chain, cfg.Confirmations)
 	if err != nil {
 		return nil, fmt.Errorf("proofs: chain head: %w", err)
 	}

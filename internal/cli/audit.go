@@ -79,6 +79,7 @@ func auditCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "contract", Usage: "the IssuanceLog contract's `ADDRESS` (0x…; default: the one the bundle names)",
 				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_CONTRACT"))},
 			&ucli.Uint64Flag{Name: "from-block", Usage: "search for anchors from block `N` (the contract's deployment)"},
+			confirmationsFlag(""),
 			&ucli.Uint64Flag{Name: "max-lag", Usage: "fail when a checkpoint is more than `N` entries past its last anchor (0: report only); the entries past the anchor are then not read"},
 			&ucli.DurationFlag{Name: "dta-timeout", Usage: "fail a DTA whose log is not read within this `DURATION` (0: no limit); the other DTAs' audits go on"},
 			&ucli.DurationFlag{Name: "max-anchor-age", Value: defaultMaxAnchorAge,
@@ -165,6 +166,12 @@ func checkCode(ctx context.Context, chain *ethclient.Client, addr common.Address
 	return nil
 }
 
+// confirmationsFlag is --confirmations of the commands that read anchors.
+func confirmationsFlag(when string) ucli.Flag {
+	return &ucli.Uint64Flag{Name: "confirmations", Value: ledger.DefaultConfirmations,
+		Usage: when + "count an anchor once its block has `N` confirmations, its own included (1: the chain's head): a reorganisation cannot then take back an anchor the check relied on"}
+}
+
 // contractCheckTimeout bounds checkContract's call to the chain (a variable for tests).
 var contractCheckTimeout = ledger.DefaultChainCallTimeout
 
@@ -226,7 +233,7 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		}
 	}
 	cfg := ledger.AuditConfig{Bundle: b, Chain: chain, Contract: contract,
-		FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), MaxAnchorAge: c.Duration("max-anchor-age"), DTATimeout: c.Duration("dta-timeout"), HTTP: hc,
+		Confirmations: c.Uint64("confirmations"), FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), MaxAnchorAge: c.Duration("max-anchor-age"), DTATimeout: c.Duration("dta-timeout"), HTTP: hc,
 		Workers: c.Uint("concurrency"), RequestsPerSecond: c.Float("rate"), MaxRetries: c.Int("max-retries")}
 	if state != nil {
 		cfg.Seen = state.Checkpoints

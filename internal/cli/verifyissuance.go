@@ -62,6 +62,7 @@ func clientVerifyIssuanceCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "contract", Usage: "with --fetch: the IssuanceLog contract's `ADDRESS` (0x…; default: the one the bundle names)",
 				Sources: ucli.NewValueSourceChain(envVar("POLYROOT_CONTRACT"))},
 			&ucli.Uint64Flag{Name: "from-block", Usage: "with --fetch: search for anchors from block `N` (the contract's deployment)"},
+			confirmationsFlag("with --fetch: "),
 			caFileFlag(),
 			&ucli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "with --fetch: time limit of each HTTP request to a DTA"},
 			&ucli.DurationFlag{Name: "max-pending", Value: defaultMaxPending,
@@ -124,7 +125,7 @@ func runVerifyIssuance(ctx context.Context, c *ucli.Command) error {
 			return fmt.Errorf("%s: %w", cmd, err)
 		}
 		pb, err := ledger.FetchProofBundle(ctx, ledger.ProofConfig{Bundle: b, Chain: chain,
-			Contract: contract, HTTP: hc, FromBlock: c.Uint64("from-block")}, receipts)
+			Contract: contract, HTTP: hc, Confirmations: c.Uint64("confirmations"), FromBlock: c.Uint64("from-block")}, receipts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cmd, err)
 		}

@@ -103,6 +103,7 @@ func TestClientVerifyIssuance(t *testing.T) {
 		root := auditCLICheckpoint(t, e.d.DTAs[i].URL, rec.LogOrigin, pub, anchored[rec.Index])
 		ch.send(t, ch.anchorer, ledger.Binding().PackAnchor(ledger.LogID(rec.LogOrigin), anchored[rec.Index], [32]byte(root)))
 	}
+	ch.sim.Commit() // the newest anchor gets its second confirmation (--confirmations 2 by default)
 	// Permits renewed after the anchors: their entries are pending.
 	e.ok(t, testPIN+"\n", "client", "permits", "renew", "--dir", dir, "--server", e.url, "--ca-file", e.ca, "--pin-stdin", "--days", "2")
 	_, after, err := client.IssuanceReceipts(dir)
