@@ -279,10 +279,12 @@ func helpCommand() *ucli.Command {
 		Usage:     "show the commands, or the help of one: polyroot help dta init",
 		ArgsUsage: "[COMMAND [SUBCOMMAND]]",
 		HideHelp:  true,
+		// Flags are not parsed, so that `polyroot help --help` shows the commands too.
+		SkipFlagParsing: true,
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			parent := c.Root()
 			args := c.Args().Slice()
-			if len(args) == 0 {
+			if len(args) == 0 || len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
 				return ucli.ShowRootCommandHelp(parent)
 			}
 			for i, name := range args {
