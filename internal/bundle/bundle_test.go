@@ -125,14 +125,9 @@ func TestTranscriptHash(t *testing.T) {
 	if file, _, err = Sign(b, priv); err != nil {
 		t.Fatal(err)
 	}
-	var sf signed
-	if err := json.Unmarshal(file, &sf); err != nil {
-		t.Fatal(err)
-	}
-	var compact bytes.Buffer
-	json.Compact(&compact, sf.Bundle)
-	if want := `,"serial":2,"transcript_sha256":"` + b.TranscriptSHA256 + `"}`; !strings.HasSuffix(compact.String(), want) {
-		t.Fatalf("signed input %s\ndoes not end with %s", compact.String(), want)
+	compact := signedInput(t, file)
+	if want := `,"serial":2,"transcript_sha256":"` + b.TranscriptSHA256 + `"}`; !strings.HasSuffix(compact, want) {
+		t.Fatalf("signed input %s\ndoes not end with %s", compact, want)
 	}
 	got, err := Parse(file)
 	if err != nil {
@@ -141,6 +136,20 @@ func TestTranscriptHash(t *testing.T) {
 	if got.TranscriptSHA256 != b.TranscriptSHA256 {
 		t.Fatalf("transcript %q, want %q", got.TranscriptSHA256, b.TranscriptSHA256)
 	}
+}
+
+// signedInput returns the bytes a bundle file's signature is over.
+func signedInput(t *testing.T, file []byte) string {
+	t.Helper()
+	var sf signed
+	if err := json.Unmarshal(file, &sf); err != nil {
+		t.Fatal(err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, sf.Bundle); err != nil {
+		t.Fatal(err)
+	}
+	return compact.String()
 }
 
 // testContract is a well-formed contract address.
@@ -161,14 +170,9 @@ func TestAnchoring(t *testing.T) {
 	if file, _, err = Sign(b, priv); err != nil {
 		t.Fatal(err)
 	}
-	var sf signed
-	if err := json.Unmarshal(file, &sf); err != nil {
-		t.Fatal(err)
-	}
-	var compact bytes.Buffer
-	json.Compact(&compact, sf.Bundle)
-	if want := `,"min_pin_length":6,"anchoring":{"chain_id":11155111,"contract":"` + testContract + `"}}`; !strings.HasSuffix(compact.String(), want) {
-		t.Fatalf("signed input %s\ndoes not end with %s", compact.String(), want)
+	compact := signedInput(t, file)
+	if want := `,"min_pin_length":6,"anchoring":{"chain_id":11155111,"contract":"` + testContract + `"}}`; !strings.HasSuffix(compact, want) {
+		t.Fatalf("signed input %s\ndoes not end with %s", compact, want)
 	}
 	got, err := Parse(file)
 	if err != nil {

@@ -227,11 +227,17 @@ func (env *auditCLIEnv) forkDTA2(t *testing.T) string {
 	b := *env.d.Bundle
 	b.DTAs = slices.Clone(b.DTAs)
 	b.DTAs[1].URL = srv.URL
-	file, _, err := bundle.Sign(&b, env.d.Registrar)
+	return env.writeBundle(t, &b)
+}
+
+// writeBundle signs b with the domain's registrar key and returns the file's path.
+func (env *auditCLIEnv) writeBundle(t *testing.T, b *bundle.Bundle) string {
+	t.Helper()
+	file, _, err := bundle.Sign(b, env.d.Registrar)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), "forked-bundle.json")
+	p := filepath.Join(t.TempDir(), "bundle.json")
 	if err := os.WriteFile(p, file, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -422,15 +428,7 @@ func TestAuditCommand(t *testing.T) {
 		anchored := func(chainID uint64) string {
 			b := *env.d.Bundle
 			b.Anchoring = &bundle.Anchoring{ChainID: chainID, Contract: strings.ToLower(env.contract.Hex())}
-			file, _, err := bundle.Sign(&b, env.d.Registrar)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := filepath.Join(t.TempDir(), "anchored-bundle.json")
-			if err := os.WriteFile(p, file, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return p
+			return env.writeBundle(t, &b)
 		}
 		ours, theirs := anchored(1337), anchored(5)
 		other := common.HexToAddress("0x00000000000000000000000000000000000000aa")
