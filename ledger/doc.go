@@ -54,6 +54,13 @@
 //     the log's registered address sent it. Guard the owner key as the chain keys.
 //   - The contract is a witness, not a verifier: it does not check that a root is the root
 //     of a consistent log. The auditor does, from the anchors and the logs' tiles.
+//   - Every auditor must read the same contract on the same chain, or a DTA could anchor a
+//     fork of its log elsewhere and show it to those pointed there. When the trust bundle
+//     names its anchoring (chain ID and contract), Audit, FetchProofBundle and
+//     VerifyProofBundle refuse any other contract or chain (CheckAnchoring, ErrAnchoring),
+//     and an Anchorer given the chain ID sends no anchor to another chain.
+//   - An anchor counts for the auditor once its block has AuditConfig.Confirmations
+//     confirmations: anchors are read as of that block, not the head.
 //
 // # Caveats
 //
