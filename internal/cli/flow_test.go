@@ -349,6 +349,21 @@ func TestOperatorFlow(t *testing.T) {
 			t.Fatalf("DTA %d not ready after a failed reload", i+1)
 		}
 	}
+	// A bundle that names an anchoring these DTAs do not anchor by needs a restart.
+	args := []string{"bundle", "assemble", "--domain", flowDomain, "--registrar-key", d.registrar, "--out", d.bundle, "--replace",
+		"--chain-id", "11155111", "--contract", "0x5FbDB2315678afecb367f032d93F642f64180aa3"}
+	for _, r := range d.records {
+		args = append(args, "--record", r)
+	}
+	if code, _, errOut := run(args...); code != 0 {
+		t.Fatalf("bundle assemble: exit %d\n%s", code, errOut)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	for i, s := range servers {
+		if !waitFor(10*time.Second, func() bool { return strings.Contains(s.stderr.String(), "names another anchoring") }) {
+			t.Fatalf("DTA %d took a bundle with another anchoring on SIGHUP:\n%s", i+1, s.stderr)
+		}
+	}
 	if err := os.WriteFile(d.bundle, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
