@@ -238,6 +238,9 @@ func (a *Anchorer) step(ctx context.Context) error {
 	a.status.LogSize = size
 	a.mu.Unlock()
 
+	if err := a.checkChain(ctx); err != nil { // before anything read from the chain counts
+		return err
+	}
 	head, err := a.Backend.BlockNumber(ctx)
 	if err != nil {
 		return fmt.Errorf("block number: %w", err)
@@ -365,17 +368,24 @@ func (a *Anchorer) followPending(ctx context.Context, head uint64) (done bool, e
 	return true, nil
 }
 
-func (a *Anchorer) send(ctx context.Context, inst *bind.BoundContract, logID [32]byte, size uint64, root [32]byte) error {
-	if a.chainID == nil {
-		id, err := a.Backend.ChainID(ctx)
-		if err != nil {
-			return fmt.Errorf("chain ID: %w", err)
-		}
-		if a.ChainID != 0 && (!id.IsUint64() || id.Uint64() != a.ChainID) {
-			return fmt.Errorf("%w: the RPC endpoint serves chain %s, the trust bundle anchors on chain %d: no anchor sent", ErrAnchoring, id, a.ChainID)
-		}
-		a.chainID = id
+// checkChain reads the chain's ID once, and fails while it is not ChainID (when set):
+// the anchorer then neither trusts what that chain says of the log nor sends to it.
+func (a *Anchorer) checkChain(ctx context.Context) error {
+	if a.chainID != nil {
+		return nil
 	}
+	id, err := a.Backend.ChainID(ctx)
+	if err != nil {
+		return fmt.Errorf("chain ID: %w", err)
+	}
+	if err := matchChainID(id, a.ChainID); err != nil {
+		return err
+	}
+	a.chainID = id
+	return nil
+}
+
+func (a *Anchorer) send(ctx context.Context, inst *bind.BoundContract, logID [32]byte, size uint64, root [32]byte) error {
 	opts := bind.NewKeyedTransactor(a.Key, a.chainID)
 	opts.Context = ctx
 	tx, err := bind.Transact(inst, opts, Binding().PackAnchor(logID, size, root))

@@ -600,13 +600,9 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 			break
 		}
 	}
-	out, err := cfg.Chain.CallContract(ctx, ethereum.CallMsg{To: &cfg.Contract, Data: b.PackLatest(logID)}, new(big.Int).SetUint64(head))
+	latest, err := readLatest(ctx, cfg, logID, head)
 	if err != nil {
-		return nil, LatestOutput{}, fmt.Errorf("latest anchor: %w", err)
-	}
-	latest, err := b.UnpackLatest(out)
-	if err != nil {
-		return nil, LatestOutput{}, fmt.Errorf("latest anchor: %w (is %s the IssuanceLog contract?)", err, cfg.Contract)
+		return nil, LatestOutput{}, err
 	}
 	return anchors, latest, nil
 }

@@ -56,6 +56,23 @@ func confirmedHead(ctx context.Context, chain AuditChain, confirmations uint64) 
 	return head + 1 - confirmations, nil
 }
 
+// readLatest reads the contract's latest anchor of logID as of block head.
+func readLatest(ctx context.Context, cfg AuditConfig, logID [32]byte, head uint64) (LatestOutput, error) {
+	out, err := cfg.Chain.CallContract(ctx, ethereum.CallMsg{To: &cfg.Contract, Data: Binding().PackLatest(logID)}, new(big.Int).SetUint64(head))
+	if err != nil {
+		return LatestOutput{}, fmt.Errorf("latest anchor: %w", err)
+	}
+	if len(out) == 0 {
+		return LatestOutput{}, fmt.Errorf("latest anchor: %s has no code as of block %d: is it the IssuanceLog contract, deployed at least %d blocks ago (the confirmations asked for)?",
+			cfg.Contract.Hex(), head, max(1, cfg.Confirmations))
+	}
+	latest, err := Binding().UnpackLatest(out)
+	if err != nil {
+		return LatestOutput{}, fmt.Errorf("latest anchor: %w (is %s the IssuanceLog contract?)", err, cfg.Contract.Hex())
+	}
+	return latest, nil
+}
+
 // ErrAnchoring reports a chain or a contract other than those the trust bundle names.
 var ErrAnchoring = errors.New("not the bundle's anchoring")
 
@@ -74,8 +91,17 @@ func CheckAnchoring(ctx context.Context, b *bundle.Bundle, chain AuditChain, con
 	if err != nil {
 		return fmt.Errorf("chain ID: %w", err)
 	}
-	if !id.IsUint64() || id.Uint64() != a.ChainID {
-		return fmt.Errorf("%w: the RPC endpoint serves chain %s, the trust bundle anchors on chain %d", ErrAnchoring, id, a.ChainID)
+	return matchChainID(id, a.ChainID)
+}
+
+// matchChainID fails, wrapping ErrAnchoring, unless id (an RPC endpoint's answer) is
+// want; want 0 accepts any chain.
+func matchChainID(id *big.Int, want uint64) error {
+	switch {
+	case id == nil:
+		return errors.New("chain ID: the RPC endpoint gave none")
+	case want != 0 && (!id.IsUint64() || id.Uint64() != want):
+		return fmt.Errorf("%w: the RPC endpoint serves chain %s, the trust bundle anchors on chain %d", ErrAnchoring, id, want)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -48,15 +49,56 @@ var (
 )
 
 // Dial connects to an EVM JSON-RPC endpoint (http(s):// or ws(s)://): the rpc chain.
-func Dial(ctx context.Context, url string) (*ethclient.Client, error) {
+// A provider's API key often sits in the URL's path or query: over HTTP, no error of
+// the client (nor of Dial) holds more of the URL than RedactURL leaves.
+func Dial(ctx context.Context, rawURL string) (*ethclient.Client, error) {
 	// Over HTTP, an endpoint that never answers or answers without end is cut off:
 	// each request has DefaultChainCallTimeout, each answer maxRPCResponse bytes.
 	hc := limitedClient(&http.Client{Timeout: DefaultChainCallTimeout}, maxRPCResponse)
-	c, err := rpc.DialOptions(ctx, url, rpc.WithHTTPClient(hc))
+	dialURL := rawURL
+	if u, err := url.Parse(rawURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		// go-ethereum's client sees the redacted URL, and so do the errors that
+		// net/http makes from it; the transport sends each request to the real one.
+		dialURL = RedactURL(rawURL)
+		hc.Transport = secretURLTransport{hc.Transport, u}
+	}
+	c, err := rpc.DialOptions(ctx, dialURL, rpc.WithHTTPClient(hc))
 	if err != nil {
-		return nil, fmt.Errorf("ledger: connecting to the chain at %s: %w", url, err)
+		return nil, fmt.Errorf("ledger: connecting to the chain at %s: %w", RedactURL(rawURL), err)
 	}
 	return ethclient.NewClient(c), nil
+}
+
+// RedactURL returns what of an RPC URL may be shown: its scheme and host, and "/…" in
+// place of any path, query or user information (where providers put API keys).
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return "(an RPC URL that does not parse)"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		out += "/…"
+	}
+	return out
+}
+
+// secretURLTransport sends every request to url, whatever URL the request names.
+type secretURLTransport struct {
+	base http.RoundTripper
+	url  *url.URL
+}
+
+func (t secretURLTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	u := *t.url
+	r.URL, r.Host = &u, ""
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		r.SetBasicAuth(u.User.Username(), pass)
+		r.URL.User = nil
+	}
+	return t.base.RoundTrip(r)
 }
 
 // maxRPCResponse bounds one JSON-RPC answer read over HTTP: eth_getLogs of a block

@@ -31,3 +31,47 @@ func TestDialBoundsAnswers(t *testing.T) {
 		t.Fatalf("an endless answer: %v", err)
 	}
 }
+
+// TestDialKeepsTheURLSecret: requests go to the URL's path and query (where providers
+// put API keys) with its user information as basic auth, yet no error shows any of them.
+func TestDialKeepsTheURLSecret(t *testing.T) {
+	const key = "s3cr3t-api-key"
+	var got *http.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":"0x2a"}`))
+	}))
+	defer srv.Close()
+	withKey := strings.Replace(srv.URL, "http://", "http://user:pw-"+key+"@", 1) + "/v3/" + key + "?apikey=" + key
+	c, err := Dial(context.Background(), withKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n, err := c.BlockNumber(context.Background()); err != nil || n != 42 {
+		t.Fatalf("block number %d, %v", n, err)
+	}
+	if user, pass, ok := got.BasicAuth(); got.URL.Path != "/v3/"+key || got.URL.Query().Get("apikey") != key || !ok || user != "user" || pass != "pw-"+key {
+		t.Fatalf("the request went to %s (basic auth %q %q %v)", got.URL, user, pass, ok)
+	}
+	srv.Close() // now every call fails: its error must not show the key
+	if _, err := c.BlockNumber(context.Background()); err == nil || strings.Contains(err.Error(), key) {
+		t.Fatalf("error of a call to a closed endpoint: %v", err)
+	}
+	if _, err := Dial(context.Background(), "ftp://x/"+key); err != nil && strings.Contains(err.Error(), key) {
+		t.Fatalf("Dial error shows the key: %v", err)
+	}
+	for raw, want := range map[string]string{
+		"https://rpc.example.org":                "https://rpc.example.org",
+		"https://rpc.example.org/":               "https://rpc.example.org",
+		"https://mainnet.example.io/v3/" + key:   "https://mainnet.example.io/…",
+		"http://127.0.0.1:8545?key=" + key:       "http://127.0.0.1:8545/…",
+		"https://u:" + key + "@rpc.example.org/": "https://rpc.example.org/…",
+		"::not a url":                            "(an RPC URL that does not parse)",
+	} {
+		if got := RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}

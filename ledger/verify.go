@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	ethereum "github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/transparency-dev/tessera/client"
@@ -102,7 +100,7 @@ func FetchProofBundle(ctx context.Context, cfg ProofConfig, receipts []Receipt) 
 			return nil, fmt.Errorf("proofs: a receipt is from DTA %d, not in the bundle", r.DTA)
 		}
 	}
-	acfg := AuditConfig{Bundle: cfg.Bundle, Chain: newTimedChain(cfg.Chain, cfg.ChainTimeout), Contract: cfg.Contract, FromBlock: cfg.FromBlock,
+	acfg := AuditConfig{Bundle: cfg.Bundle, Chain: newTimedChain(cfg.Chain, cfg.ChainTimeout), Contract: cfg.Contract, Confirmations: cfg.Confirmations, FromBlock: cfg.FromBlock,
 		BlockRange: cfg.BlockRange, HTTP: auditLimitedClient(cfg.HTTP)}
 	if acfg.BlockRange == 0 {
 		acfg.BlockRange = 10_000
@@ -112,10 +110,15 @@ func FetchProofBundle(ctx context.Context, cfg ProofConfig, receipts []Receipt) 
 	}
 	id, err := acfg.Chain.ChainID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("proofs: chain ID: %w", err)
+		err = fmt.Errorf("chain ID: %w", err)
+	} else {
+		err = matchChainID(id, 0)
 	}
-	if !id.IsUint64() {
-		return nil, fmt.Errorf("proofs: the chain's ID %s is out of range", id)
+	if err == nil && !id.IsUint64() {
+		err = fmt.Errorf("the chain's ID %s is out of range", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("proofs: %w", err)
 	}
 	head, err := confirmedHead(ctx, acfg.Chain, cfg.Confirmations)
 	if err != nil {
@@ -144,13 +147,9 @@ func FetchProofBundle(ctx context.Context, cfg ProofConfig, receipts []Receipt) 
 
 func fetchDTAProofs(ctx context.Context, cfg AuditConfig, rec *bundle.DTA, head uint64, receipts []Receipt) (*DTAProofs, error) {
 	logID := LogID(rec.LogOrigin)
-	out, err := cfg.Chain.CallContract(ctx, ethereum.CallMsg{To: &cfg.Contract, Data: Binding().PackLatest(logID)}, new(big.Int).SetUint64(head))
+	latest, err := readLatest(ctx, cfg, logID, head)
 	if err != nil {
-		return nil, fmt.Errorf("latest anchor: %w", err)
-	}
-	latest, err := Binding().UnpackLatest(out)
-	if err != nil {
-		return nil, fmt.Errorf("latest anchor: %w (is %s the IssuanceLog contract?)", err, cfg.Contract)
+		return nil, err
 	}
 	d := &DTAProofs{DTA: rec.Index, Origin: rec.LogOrigin, AnchoredSize: latest.Size}
 	if latest.Size > 0 {

@@ -77,6 +77,12 @@ type Anchoring struct {
 	Contract string `json:"contract"` // 0x and 40 lower-case hex digits
 }
 
+// Equal reports whether a and b name the same chain and contract (both nil: neither
+// names any).
+func (a *Anchoring) Equal(b *Anchoring) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
 // check reports a malformed anchoring.
 func (a *Anchoring) check() error {
 	if a.ChainID == 0 || !isAddress(a.Contract) {

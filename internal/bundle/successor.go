@@ -73,7 +73,7 @@ func CheckSuccessor(old, next *Bundle) error {
 		return fmt.Errorf("%w: permit period %d, pinned %d (stored permits would not match)", ErrNotSuccessor, next.PermitPeriod, old.PermitPeriod)
 	case next.Serial <= old.Serial:
 		return fmt.Errorf("%w: serial %d is not greater than the pinned serial %d", ErrNotSuccessor, next.Serial, old.Serial)
-	case old.Anchoring != nil && (next.Anchoring == nil || *next.Anchoring != *old.Anchoring):
+	case old.Anchoring != nil && !old.Anchoring.Equal(next.Anchoring):
 		return fmt.Errorf("%w: it does not keep the pinned bundle's anchoring (chain %d, contract %s): the logs' anchors would move where auditors of the pinned bundle do not look", ErrNotSuccessor, old.Anchoring.ChainID, old.Anchoring.Contract)
 	}
 	if err := next.check(); err != nil {

@@ -219,7 +219,7 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 	}
 	chain, err := ledger.Dial(ctx, c.String("rpc-url"))
 	if err != nil {
-		return fmt.Errorf("audit: chain %s: %w", c.String("rpc-url"), err)
+		return fmt.Errorf("audit: %w", err)
 	}
 	defer chain.Close()
 	if err := checkContract(ctx, chain, b, contract); err != nil {

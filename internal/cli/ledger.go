@@ -105,6 +105,9 @@ func runLedgerKeygen(_ context.Context, c *ucli.Command) error {
 		return fmt.Errorf("ledger keygen: %w", err)
 	}
 	_, err = fmt.Fprintln(f, hex.EncodeToString(crypto.FromECDSA(key)))
+	if err == nil {
+		err = f.Sync() // on disk before its address is printed and funded
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -186,13 +189,17 @@ func runLedgerRegister(ctx context.Context, c *ucli.Command) error {
 		return err
 	}
 	defer done()
+	id, err := chain.ChainID(tctx)
+	if err != nil {
+		return ledgerTimedOut(ctx, tctx, c, cmd, fmt.Errorf("chain ID: %w", err))
+	}
 	if err := checkCode(tctx, chain, contract); err != nil {
 		return ledgerTimedOut(ctx, tctx, c, cmd, err)
 	}
 	if err := ledger.Register(tctx, chain, key, contract, origin, anchorer); err != nil {
 		return ledgerTimedOut(ctx, tctx, c, cmd, err)
 	}
-	fmt.Fprintf(c.Root().ErrWriter, "polyroot: %s may now anchor the log %s in %s\n", anchorer.Hex(), origin, contract.Hex())
+	fmt.Fprintf(c.Root().ErrWriter, "polyroot: %s may now anchor the log %s in %s on chain %s\n", anchorer.Hex(), origin, contract.Hex(), id)
 	return nil
 }
 

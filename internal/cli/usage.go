@@ -284,7 +284,10 @@ func helpCommand() *ucli.Command {
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			parent := c.Root()
 			args := c.Args().Slice()
-			if len(args) == 0 || len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
+			if n := len(args); n > 0 && (args[n-1] == "--help" || args[n-1] == "-h") {
+				args = args[:n-1] // `help dta --help` is `help dta`
+			}
+			if len(args) == 0 {
 				return ucli.ShowRootCommandHelp(parent)
 			}
 			for i, name := range args {

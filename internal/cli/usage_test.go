@@ -29,6 +29,7 @@ func TestUsageMistakes(t *testing.T) {
 		{"ok/help-dta-init", []string{"help", "dta", "init"}, 0, "polyroot dta init - create this DTA's master share", "", false},
 		{"ok/help-dta", []string{"help", "dta"}, 0, "polyroot dta - run a distributed trust authority", "", false},
 		{"ok/help-help", []string{"help", "--help"}, 0, "COMMANDS:\n   dta", "", false},
+		{"ok/help-dta-help", []string{"help", "dta", "--help"}, 0, "polyroot dta - run a distributed trust authority", "", false},
 		{"ok/h-client-status", []string{"h", "client", "status"}, 0, "polyroot client status [--dir DIR]", "", false},
 		{"ok/top-level-help-has-examples", []string{"--help"}, 0, "Examples:\n      polyroot demo", "", false},
 		{"ok/group-without-command", []string{"dta"}, 0, "COMMANDS:\n   init", "", false},

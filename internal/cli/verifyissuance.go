@@ -118,7 +118,7 @@ func runVerifyIssuance(ctx context.Context, c *ucli.Command) error {
 		}
 		chain, err := ledger.Dial(ctx, c.String("rpc-url"))
 		if err != nil {
-			return fmt.Errorf("%s: chain %s: %w", cmd, c.String("rpc-url"), err)
+			return fmt.Errorf("%s: %w", cmd, err)
 		}
 		defer chain.Close()
 		if err := checkContract(ctx, chain, b, contract); err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -55,7 +54,7 @@ type Anchoring struct {
 // anchors only to that chain.
 func newAnchor(ctx context.Context, chain string, cfg Anchoring, want *bundle.Anchoring, origin string, log *slog.Logger) (dta *anchorHook, closeChain func(), err error) {
 	closeChain = func() {}
-	if want != nil && (chain != ChainRPC || !strings.EqualFold(cfg.Contract, want.Contract)) {
+	if want != nil && (chain != ChainRPC || common.HexToAddress(cfg.Contract) != common.HexToAddress(want.Contract)) {
 		return nil, closeChain, fmt.Errorf("the trust bundle says the logs are anchored on chain %d at contract %s: "+
 			"give --chain rpc, an --rpc-url of that chain and that --contract (not --chain %s, contract %q)", want.ChainID, want.Contract, cmp.Or(chain, ChainNone), cfg.Contract)
 	}
@@ -111,6 +110,21 @@ func newAnchor(ctx context.Context, chain string, cfg Anchoring, want *bundle.An
 		}
 		closeChain = client.Close
 		a.Backend, a.Contract, a.Key = client, common.HexToAddress(cfg.Contract), key
+		if want != nil {
+			// A chain that does not answer now is no reason not to start (the DTA issues
+			// while anchoring lags, and the anchorer checks the ID before it reads or sends
+			// anything); a chain that answers with another ID is a wrong --rpc-url.
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := ledger.CheckAnchoring(cctx, &bundle.Bundle{Anchoring: want}, client, a.Contract)
+			cancel()
+			if errors.Is(err, ledger.ErrAnchoring) {
+				closeChain()
+				return nil, func() {}, fmt.Errorf("chain rpc: %w: check --rpc-url", err)
+			}
+			if err != nil {
+				log.Warn("the chain's ID cannot be checked yet; nothing is anchored until it can", "err", err)
+			}
+		}
 	default:
 		return nil, closeChain, fmt.Errorf("chain %q: want none, embedded or rpc", chain)
 	}

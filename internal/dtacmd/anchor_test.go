@@ -2,7 +2,11 @@ package dtacmd
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +24,19 @@ func TestNewAnchorBundleAnchoring(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte(strings.Repeat("1", 64)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rpc := Anchoring{RPCURL: "http://127.0.0.1:1", KeyFile: keyFile, Contract: "0x" + strings.ToUpper(contract[2:])} // another case
+	rpc := Anchoring{RPCURL: "http://127.0.0.1:1", KeyFile: keyFile, Contract: "0x" + strings.ToUpper(contract[2:])} // another case, no chain there
+	// A JSON-RPC endpoint of chain 5.
+	chain5 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ID json.RawMessage `json:"id"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":"0x5"}`, req.ID)
+	}))
+	defer chain5.Close()
+	other := rpc
+	other.RPCURL = chain5.URL
 	for _, tc := range []struct {
 		name  string
 		chain string
@@ -30,6 +46,7 @@ func TestNewAnchorBundleAnchoring(t *testing.T) {
 	}{
 		{"ok/none-named", ChainNone, Anchoring{}, nil, ""},
 		{"ok/rpc-named-contract", ChainRPC, rpc, want, ""},
+		{"fail/other-chain", ChainRPC, other, want, "the RPC endpoint serves chain 5, the trust bundle anchors on chain 11155111: check --rpc-url"},
 		{"fail/no-chain", ChainNone, Anchoring{}, want, "give --chain rpc"},
 		{"fail/embedded", ChainEmbedded, Anchoring{}, want, "not --chain embedded"},
 		{"fail/other-contract", ChainRPC, Anchoring{RPCURL: rpc.RPCURL, KeyFile: keyFile, Contract: "0x" + strings.Repeat("ab", 20)}, want,

@@ -159,7 +159,7 @@ func Serve(ctx context.Context, cfg Config) error {
 			if err != nil {
 				return err
 			}
-			if a, na := b.Anchoring, nb.Anchoring; (a == nil) != (na == nil) || a != nil && *a != *na {
+			if !b.Anchoring.Equal(nb.Anchoring) {
 				return errors.New("the new trust bundle names another anchoring (chain and contract) than this process anchors by: restart dta serve with it")
 			}
 			if err := svc.Reload(ctx, nb); err != nil {

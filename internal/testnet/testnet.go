@@ -65,6 +65,12 @@ func (r *Relay) serve(l net.Listener) {
 			continue
 		}
 		r.mu.Lock()
+		if r.cut { // cut while dialling
+			r.mu.Unlock()
+			in.Close()
+			out.Close()
+			continue
+		}
 		r.conns = append(r.conns, in, out)
 		r.mu.Unlock()
 		splice(in, out)
