@@ -173,7 +173,11 @@ type KeyEntry struct {
 // A Report is the audit of a whole domain.
 type Report struct {
 	Domain string
-	DTAs   []DTAReport
+	// ChainID is the chain's eth_chainId, and AnchorsAt the block as of which the
+	// anchors were read (the head less the confirmations asked for).
+	ChainID   uint64
+	AnchorsAt uint64
+	DTAs      []DTAReport
 }
 
 // OK reports whether the audit found no problem.
@@ -303,14 +307,15 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 			f(index, status, reason, wait)
 		}
 	}
-	if err := CheckAnchoring(ctx, cfg.Bundle, cfg.Chain, cfg.Contract); err != nil {
+	id, err := chainID(ctx, cfg.Chain, cfg.Bundle, cfg.Contract)
+	if err != nil {
 		return nil, nil, fmt.Errorf("audit: %w", err)
 	}
 	head, err := confirmedHead(ctx, cfg.Chain, cfg.Confirmations)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: chain head: %w", err)
 	}
-	r := &Report{Domain: cfg.Bundle.Domain, DTAs: make([]DTAReport, len(cfg.Bundle.DTAs))}
+	r := &Report{Domain: cfg.Bundle.Domain, ChainID: id, AnchorsAt: head, DTAs: make([]DTAReport, len(cfg.Bundle.DTAs))}
 	audits := make([]*dtaAudit, len(cfg.Bundle.DTAs))
 	var total uint64
 	// First the anchors, the checkpoints and the consistency proofs (cheap), so that the

@@ -80,18 +80,42 @@ var ErrAnchoring = errors.New("not the bundle's anchoring")
 // is not its contract or chain is not its chain (by eth_chainId). A bundle that names
 // none leaves both to the caller.
 func CheckAnchoring(ctx context.Context, b *bundle.Bundle, chain AuditChain, contract common.Address) error {
-	a := b.Anchoring
-	if a == nil {
+	if b.Anchoring == nil {
 		return nil
-	}
-	if want := common.HexToAddress(a.Contract); contract != want {
-		return fmt.Errorf("%w: the trust bundle anchors at contract %s, not %s", ErrAnchoring, want.Hex(), contract.Hex())
 	}
 	id, err := chain.ChainID(ctx)
 	if err != nil {
 		return fmt.Errorf("chain ID: %w", err)
 	}
+	return checkAnchoring(b, contract, id)
+}
+
+// checkAnchoring is CheckAnchoring with the chain's ID read.
+func checkAnchoring(b *bundle.Bundle, contract common.Address, id *big.Int) error {
+	a := b.Anchoring
+	if a == nil {
+		return matchChainID(id, 0)
+	}
+	if want := common.HexToAddress(a.Contract); contract != want {
+		return fmt.Errorf("%w: the trust bundle anchors at contract %s, not %s", ErrAnchoring, want.Hex(), contract.Hex())
+	}
 	return matchChainID(id, a.ChainID)
+}
+
+// chainID reads the chain's ID, which must fit 64 bits, and checks it and contract
+// against b's anchoring (CheckAnchoring).
+func chainID(ctx context.Context, chain AuditChain, b *bundle.Bundle, contract common.Address) (uint64, error) {
+	id, err := chain.ChainID(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("chain ID: %w", err)
+	}
+	if err := checkAnchoring(b, contract, id); err != nil {
+		return 0, err
+	}
+	if !id.IsUint64() {
+		return 0, fmt.Errorf("the chain's ID %s is out of range", id)
+	}
+	return id.Uint64(), nil
 }
 
 // matchChainID fails, wrapping ErrAnchoring, unless id (an RPC endpoint's answer) is

@@ -105,18 +105,7 @@ func FetchProofBundle(ctx context.Context, cfg ProofConfig, receipts []Receipt) 
 	if acfg.BlockRange == 0 {
 		acfg.BlockRange = 10_000
 	}
-	if err := CheckAnchoring(ctx, cfg.Bundle, acfg.Chain, cfg.Contract); err != nil {
-		return nil, fmt.Errorf("proofs: %w", err)
-	}
-	id, err := acfg.Chain.ChainID(ctx)
-	if err != nil {
-		err = fmt.Errorf("chain ID: %w", err)
-	} else {
-		err = matchChainID(id, 0)
-	}
-	if err == nil && !id.IsUint64() {
-		err = fmt.Errorf("the chain's ID %s is out of range", id)
-	}
+	id, err := chainID(ctx, acfg.Chain, cfg.Bundle, cfg.Contract)
 	if err != nil {
 		return nil, fmt.Errorf("proofs: %w", err)
 	}
@@ -124,7 +113,7 @@ func FetchProofBundle(ctx context.Context, cfg ProofConfig, receipts []Receipt) 
 	if err != nil {
 		return nil, fmt.Errorf("proofs: chain head: %w", err)
 	}
-	pb := &ProofBundle{Version: ProofBundleVersion, Domain: cfg.Bundle.Domain, Contract: cfg.Contract, ChainID: id.Uint64(), Fetched: time.Now().UTC()}
+	pb := &ProofBundle{Version: ProofBundleVersion, Domain: cfg.Bundle.Domain, Contract: cfg.Contract, ChainID: id, Fetched: time.Now().UTC()}
 	for i := range cfg.Bundle.DTAs {
 		rec := &cfg.Bundle.DTAs[i]
 		var mine []Receipt

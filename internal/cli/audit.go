@@ -67,7 +67,8 @@ func auditCommand() *ucli.Command {
 			"paces the requests to each DTA further. Standard error says when a DTA first slows\n" +
 			"the audit down, and how long the audit waited for it in all.\n\n" +
 			"A progress bar is shown on standard error when it is a terminal, or with --progress.\n" +
-			"--json prints the report as one JSON object instead: domain, contract, ok, problems,\n" +
+			"--json prints the report as one JSON object instead: domain, contract, chain_id,\n" +
+			"anchors_at_block (the block the anchors were read as of), ok, problems,\n" +
 			"and per DTA its index, origin, URL, checkpoint size, anchors, last anchor, lag, entries\n" +
 			"scanned, throttled (429 and 503 answers), retries, waited_seconds, status and problems;\n" +
 			"with an identity, also idhash and its entries.",
@@ -372,7 +373,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 func printAuditReport(w io.Writer, r *ledger.Report, contract common.Address) {
-	fmt.Fprintf(w, "Audit of %s: %d DTAs, anchors from IssuanceLog %s\n\n", r.Domain, len(r.DTAs), contract)
+	fmt.Fprintf(w, "Audit of %s: %d DTAs, anchors from IssuanceLog %s on chain %d as of block %d\n\n", r.Domain, len(r.DTAs), contract, r.ChainID, r.AnchorsAt)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DTA\tLOG\tCHECKPOINT\tANCHORS\tLAST ANCHOR\tLAG\tSTATUS")
 	for _, d := range r.DTAs {
@@ -462,13 +463,17 @@ func printIdentityEntries(w io.Writer, idhash string, entries []ledger.IdentityE
 // times, so that scripts do not depend on the table's layout.
 type (
 	auditJSON struct {
-		Domain   string            `json:"domain"`
-		Contract string            `json:"contract"`
-		OK       bool              `json:"ok"`
-		Problems []string          `json:"problems"`
-		DTAs     []auditDTAJSON    `json:"dtas"`
-		IDHash   string            `json:"idhash,omitempty"`
-		Entries  *[]auditEntryJSON `json:"entries,omitempty"` // with an identity, even when none
+		Domain   string `json:"domain"`
+		Contract string `json:"contract"`
+		ChainID  uint64 `json:"chain_id"`
+		// AnchorsAt is the block as of which the anchors were read: the head less the
+		// confirmations asked for.
+		AnchorsAt uint64            `json:"anchors_at_block"`
+		OK        bool              `json:"ok"`
+		Problems  []string          `json:"problems"`
+		DTAs      []auditDTAJSON    `json:"dtas"`
+		IDHash    string            `json:"idhash,omitempty"`
+		Entries   *[]auditEntryJSON `json:"entries,omitempty"` // with an identity, even when none
 	}
 	auditDTAJSON struct {
 		Index          uint32            `json:"index"`
@@ -519,7 +524,7 @@ type (
 )
 
 func auditReportJSON(r *ledger.Report, contract common.Address, idhash string, entries []ledger.IdentityEntry) auditJSON {
-	out := auditJSON{Domain: r.Domain, Contract: contract.Hex(), OK: r.OK(), Problems: r.Problems(), DTAs: []auditDTAJSON{}}
+	out := auditJSON{Domain: r.Domain, Contract: contract.Hex(), ChainID: r.ChainID, AnchorsAt: r.AnchorsAt, OK: r.OK(), Problems: r.Problems(), DTAs: []auditDTAJSON{}}
 	if out.Problems == nil {
 		out.Problems = []string{}
 	}

@@ -292,7 +292,7 @@ func TestAuditCommand(t *testing.T) {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}
 		d := r.DTAs[0]
-		if !r.OK || len(r.Problems) != 0 || len(r.DTAs) != 3 || d.Index != 1 || d.Status != "ok" || d.CheckpointSize == nil || *d.CheckpointSize != 8 ||
+		if !r.OK || len(r.Problems) != 0 || r.ChainID != 1337 || r.AnchorsAt == 0 || len(r.DTAs) != 3 || d.Index != 1 || d.Status != "ok" || d.CheckpointSize == nil || *d.CheckpointSize != 8 ||
 			d.Anchors != 1 || d.LastAnchor == nil || d.LastAnchor.Size != 7 || len(d.LastAnchor.Root) != 64 || r.IDHash != env.idhash || r.Entries == nil || len(*r.Entries) != 9 {
 			t.Fatalf("audit --json:\n%s", out)
 		}
