@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"time"
 
@@ -119,53 +120,68 @@ func runLedgerKeygen(_ context.Context, c *ucli.Command) error {
 	return err
 }
 
-// ledgerChain dials --rpc-url and loads --key-file for a command that sends a
-// transaction; the context it returns ends at --timeout, and done releases it all.
-func ledgerChain(ctx context.Context, c *ucli.Command, cmd string) (tctx context.Context, chain *ethclient.Client, key *ecdsa.PrivateKey, done func(), err error) {
-	switch {
-	case c.String("rpc-url") == "":
-		return nil, nil, nil, nil, fmt.Errorf("%s: --rpc-url is required", cmd)
-	case c.String("key-file") == "":
-		return nil, nil, nil, nil, fmt.Errorf("%s: --key-file is required", cmd)
-	case c.Duration("timeout") <= 0:
-		return nil, nil, nil, nil, fmt.Errorf("%s: --timeout must be positive", cmd)
-	}
-	if key, err = ledger.LoadKeyFile(c.String("key-file")); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("%s: %w", cmd, err)
-	}
-	if chain, err = ledger.Dial(ctx, c.String("rpc-url")); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("%s: %w", cmd, err)
-	}
-	tctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
-	return tctx, chain, key, func() { cancel(); chain.Close() }, nil
+// A ledgerTx is what a command that sends a transaction needs: the chain (--rpc-url)
+// and its ID, the sender's key (--key-file), and a context that ends at --timeout.
+type ledgerTx struct {
+	cmd     string
+	c       *ucli.Command
+	parent  context.Context
+	ctx     context.Context
+	chain   *ethclient.Client
+	chainID *big.Int
+	key     *ecdsa.PrivateKey
+	done    func()
 }
 
-// ledgerTimedOut rewords an error of a transaction that --timeout cut short.
-func ledgerTimedOut(ctx, tctx context.Context, c *ucli.Command, cmd string, err error) error {
-	if ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%s: not done within --timeout %v (is the chain producing blocks, and the account funded?): %w", cmd, c.Duration("timeout"), err)
+// newLedgerTx checks the flags, loads the key, dials the chain and reads its ID; call
+// done when finished.
+func newLedgerTx(ctx context.Context, c *ucli.Command, cmd string) (*ledgerTx, error) {
+	switch {
+	case c.String("rpc-url") == "":
+		return nil, fmt.Errorf("%s: --rpc-url is required", cmd)
+	case c.String("key-file") == "":
+		return nil, fmt.Errorf("%s: --key-file is required", cmd)
+	case c.Duration("timeout") <= 0:
+		return nil, fmt.Errorf("%s: --timeout must be positive", cmd)
 	}
-	return fmt.Errorf("%s: %w", cmd, err)
+	key, err := ledger.LoadKeyFile(c.String("key-file"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	chain, err := ledger.Dial(ctx, c.String("rpc-url"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
+	t := &ledgerTx{cmd: cmd, c: c, parent: ctx, ctx: tctx, chain: chain, key: key, done: func() { cancel(); chain.Close() }}
+	if t.chainID, err = chain.ChainID(tctx); err != nil {
+		t.done()
+		return nil, t.fail(fmt.Errorf("chain ID: %w", err))
+	}
+	return t, nil
+}
+
+// fail returns err for the command, saying so when --timeout cut it short.
+func (t *ledgerTx) fail(err error) error {
+	if t.parent.Err() == nil && errors.Is(t.ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%s: not done within --timeout %v (is the chain producing blocks, and the account funded?): %w", t.cmd, t.c.Duration("timeout"), err)
+	}
+	return fmt.Errorf("%s: %w", t.cmd, err)
 }
 
 func runLedgerDeploy(ctx context.Context, c *ucli.Command) error {
-	const cmd = "ledger deploy"
-	tctx, chain, key, done, err := ledgerChain(ctx, c, cmd)
+	t, err := newLedgerTx(ctx, c, "ledger deploy")
 	if err != nil {
 		return err
 	}
-	defer done()
-	id, err := chain.ChainID(tctx)
+	defer t.done()
+	contract, err := ledger.Deploy(t.ctx, t.chain, t.key)
 	if err != nil {
-		return ledgerTimedOut(ctx, tctx, c, cmd, fmt.Errorf("chain ID: %w", err))
-	}
-	contract, err := ledger.Deploy(tctx, chain, key)
-	if err != nil {
-		return ledgerTimedOut(ctx, tctx, c, cmd, err)
+		return t.fail(err)
 	}
 	fmt.Fprintf(c.Root().ErrWriter, "polyroot: deployed IssuanceLog at %s on chain %s, owned by %s\n"+
 		"polyroot: next, register each DTA's log (polyroot ledger register), and name the chain and the contract in the trust bundle: bundle assemble … --chain-id %s --contract %s\n",
-		contract.Hex(), id, ledger.Address(key).Hex(), id, contract.Hex())
+		contract.Hex(), t.chainID, ledger.Address(t.key).Hex(), t.chainID, contract.Hex())
 	_, err = fmt.Fprintln(c.Root().Writer, contract.Hex())
 	return err
 }
@@ -184,22 +200,18 @@ func runLedgerRegister(ctx context.Context, c *ucli.Command) error {
 	if origin == "" {
 		return fmt.Errorf("%s: --origin is required: the log_origin of the DTA's record", cmd)
 	}
-	tctx, chain, key, done, err := ledgerChain(ctx, c, cmd)
+	t, err := newLedgerTx(ctx, c, cmd)
 	if err != nil {
 		return err
 	}
-	defer done()
-	id, err := chain.ChainID(tctx)
-	if err != nil {
-		return ledgerTimedOut(ctx, tctx, c, cmd, fmt.Errorf("chain ID: %w", err))
+	defer t.done()
+	if err := checkCode(t.ctx, t.chain, contract); err != nil {
+		return t.fail(err)
 	}
-	if err := checkCode(tctx, chain, contract); err != nil {
-		return ledgerTimedOut(ctx, tctx, c, cmd, err)
+	if err := ledger.Register(t.ctx, t.chain, t.key, contract, origin, anchorer); err != nil {
+		return t.fail(err)
 	}
-	if err := ledger.Register(tctx, chain, key, contract, origin, anchorer); err != nil {
-		return ledgerTimedOut(ctx, tctx, c, cmd, err)
-	}
-	fmt.Fprintf(c.Root().ErrWriter, "polyroot: %s may now anchor the log %s in %s on chain %s\n", anchorer.Hex(), origin, contract.Hex(), id)
+	fmt.Fprintf(c.Root().ErrWriter, "polyroot: %s may now anchor the log %s in %s on chain %s\n", anchorer.Hex(), origin, contract.Hex(), t.chainID)
 	return nil
 }
 
