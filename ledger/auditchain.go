@@ -43,6 +43,28 @@ func (c timedChain) ChainID(ctx context.Context) (*big.Int, error) {
 	return c.chain.ChainID(ctx)
 }
 
+func (c timedChain) BlockNumber(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	head, err := c.chain.BlockNumber(ctx)
+	if err == nil && head >= maxChainHead {
+		return 0, fmt.Errorf("the chain claims block %d, which no chain has reached: is the RPC endpoint honest?", head)
+	}
+	return head, err
+}
+
+func (c timedChain) FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.chain.FilterLogs(ctx, q)
+}
+
+func (c timedChain) CallContract(ctx context.Context, call ethereum.CallMsg, block *big.Int) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.chain.CallContract(ctx, call, block)
+}
+
 // confirmedHead returns the newest block whose anchors have confirmations (0 and 1:
 // the head): head + 1 − confirmations, or 0 on a chain that young.
 func confirmedHead(ctx context.Context, chain AuditChain, confirmations uint64) (uint64, error) {
@@ -80,36 +102,25 @@ var ErrAnchoring = errors.New("not the bundle's anchoring")
 // is not its contract or chain is not its chain (by eth_chainId). A bundle that names
 // none leaves both to the caller.
 func CheckAnchoring(ctx context.Context, b *bundle.Bundle, chain AuditChain, contract common.Address) error {
-	if b.Anchoring == nil {
-		return nil
-	}
-	id, err := chain.ChainID(ctx)
-	if err != nil {
-		return fmt.Errorf("chain ID: %w", err)
-	}
-	return checkAnchoring(b, contract, id)
+	_, err := chainID(ctx, chain, b, contract)
+	return err
 }
 
-// checkAnchoring is CheckAnchoring with the chain's ID read.
-func checkAnchoring(b *bundle.Bundle, contract common.Address, id *big.Int) error {
-	a := b.Anchoring
-	if a == nil {
-		return matchChainID(id, 0)
-	}
-	if want := common.HexToAddress(a.Contract); contract != want {
-		return fmt.Errorf("%w: the trust bundle anchors at contract %s, not %s", ErrAnchoring, want.Hex(), contract.Hex())
-	}
-	return matchChainID(id, a.ChainID)
-}
-
-// chainID reads the chain's ID, which must fit 64 bits, and checks it and contract
-// against b's anchoring (CheckAnchoring).
+// chainID checks contract against b's anchoring, then reads the chain's ID and checks
+// it too (CheckAnchoring); the ID must fit 64 bits.
 func chainID(ctx context.Context, chain AuditChain, b *bundle.Bundle, contract common.Address) (uint64, error) {
+	var want uint64
+	if a := b.Anchoring; a != nil {
+		if named := common.HexToAddress(a.Contract); contract != named {
+			return 0, fmt.Errorf("%w: the trust bundle anchors at contract %s, not %s", ErrAnchoring, named.Hex(), contract.Hex())
+		}
+		want = a.ChainID
+	}
 	id, err := chain.ChainID(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("chain ID: %w", err)
 	}
-	if err := checkAnchoring(b, contract, id); err != nil {
+	if err := matchChainID(id, want); err != nil {
 		return 0, err
 	}
 	if !id.IsUint64() {
@@ -128,26 +139,4 @@ func matchChainID(id *big.Int, want uint64) error {
 		return fmt.Errorf("%w: the RPC endpoint serves chain %s, the trust bundle anchors on chain %d", ErrAnchoring, id, want)
 	}
 	return nil
-}
-
-func (c timedChain) BlockNumber(ctx context.Context) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	head, err := c.chain.BlockNumber(ctx)
-	if err == nil && head >= maxChainHead {
-		return 0, fmt.Errorf("the chain claims block %d, which no chain has reached: is the RPC endpoint honest?", head)
-	}
-	return head, err
-}
-
-func (c timedChain) FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	return c.chain.FilterLogs(ctx, q)
-}
-
-func (c timedChain) CallContract(ctx context.Context, call ethereum.CallMsg, block *big.Int) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	return c.chain.CallContract(ctx, call, block)
 }
