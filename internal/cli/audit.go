@@ -113,13 +113,10 @@ func auditContract(cmd string, c *ucli.Command, b *bundle.Bundle) (common.Addres
 	if addr == "" && b.Anchoring != nil {
 		addr = b.Anchoring.Contract
 	}
-	switch {
-	case addr == "":
+	if addr == "" {
 		return common.Address{}, fmt.Errorf("%s: --contract is required: the trust bundle does not name the contract the DTAs anchor at", cmd)
-	case !common.IsHexAddress(addr):
-		return common.Address{}, fmt.Errorf("%s: --contract %q is not an address", cmd, addr)
 	}
-	return common.HexToAddress(addr), nil
+	return parseAddress(cmd, "contract", addr) // ledger.go
 }
 
 // checkContract fails, saying what to do, when the trust bundle names another chain or
