@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -251,7 +250,6 @@ type Embedded struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
-	sent atomic.Bool // a transaction arrived since the last block
 }
 
 // embeddedTrailing is how many empty blocks the embedded chain seals after a block
@@ -261,9 +259,8 @@ const embeddedTrailing = 16
 
 // NewEmbedded starts an in-memory chain whose genesis funds a fresh key (Key) and the
 // funded addresses with 1000 ether each. Every period (default 1 s) it seals a block
-// when a transaction arrived through Chain() since the last block, or one of the last
-// 16 blocks had one (so that anchors get their confirmations): an idle chain does not
-// grow.
+// when transactions wait in its pool, or one of the last 16 blocks had one (so that
+// anchors get their confirmations): an idle chain does not grow.
 func NewEmbedded(period time.Duration, funded ...common.Address) (*Embedded, error) {
 	return NewEmbeddedRPC(period, "", funded...)
 }
@@ -271,8 +268,8 @@ func NewEmbedded(period time.Duration, funded ...common.Address) (*Embedded, err
 // NewEmbeddedRPC is NewEmbedded with the chain also served over JSON-RPC on HTTP at
 // listen (host:port, meant for loopback; "": not served), with the eth, net and web3
 // methods, so that an auditor or a client outside the process can read it (polyroot
-// audit, client verify-issuance --fetch). A transaction sent there is mined with the
-// next block the sealer makes; only those sent through Chain() make it seal one.
+// audit, client verify-issuance --fetch, ledger deploy); a transaction sent there is
+// mined as one sent through Chain().
 func NewEmbeddedRPC(period time.Duration, listen string, funded ...common.Address) (_ *Embedded, err error) {
 	if period <= 0 {
 		period = time.Second
@@ -321,7 +318,7 @@ func (e *Embedded) seal(period time.Duration) {
 		case <-t.C:
 		}
 		switch {
-		case e.sent.Swap(false) || e.pending():
+		case e.pending():
 			trailing = 0
 		case trailing < embeddedTrailing:
 			trailing++
@@ -332,28 +329,15 @@ func (e *Embedded) seal(period time.Duration) {
 	}
 }
 
-// pending reports whether the pool holds transactions: those sent over the chain's
-// JSON-RPC endpoint (NewEmbeddedRPC) bypass embeddedClient.
+// pending reports whether transactions wait in the pool, from this process or from the
+// JSON-RPC endpoint.
 func (e *Embedded) pending() bool {
 	n, err := e.sim.Client().PendingTransactionCount(context.Background())
 	return err == nil && n > 0
 }
 
-// embeddedClient is the embedded chain's client; it tells the sealer at once when a
-// transaction arrives from this process.
-type embeddedClient struct {
-	simulated.Client
-	e *Embedded
-}
-
-func (c embeddedClient) SendTransaction(ctx context.Context, tx *types.Transaction) error {
-	err := c.Client.SendTransaction(ctx, tx)
-	c.e.sent.Store(true)
-	return err
-}
-
 // Chain returns the client of the embedded chain.
-func (e *Embedded) Chain() Chain { return embeddedClient{e.sim.Client(), e} }
+func (e *Embedded) Chain() Chain { return e.sim.Client() }
 
 // Key returns the chain's funded key: the contract owner and, in a single DTA
 // process, its anchorer.
