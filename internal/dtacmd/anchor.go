@@ -59,9 +59,6 @@ func newAnchor(ctx context.Context, chain string, cfg Anchoring, want *bundle.An
 			"give --chain rpc, an --rpc-url of that chain and that --contract (not --chain %s, contract %q)", want.ChainID, want.Contract, cmp.Or(chain, ChainNone), cfg.Contract)
 	}
 	a := &ledger.Anchorer{Period: cfg.Period, Confirmations: cfg.Confirmations, Logger: log}
-	if want != nil {
-		a.ChainID = want.ChainID
-	}
 	switch chain {
 	case "", ChainNone:
 		return nil, closeChain, nil
@@ -111,6 +108,7 @@ func newAnchor(ctx context.Context, chain string, cfg Anchoring, want *bundle.An
 		closeChain = client.Close
 		a.Backend, a.Contract, a.Key = client, common.HexToAddress(cfg.Contract), key
 		if want != nil {
+			a.ChainID = want.ChainID
 			// A chain that does not answer now is no reason not to start (the DTA issues
 			// while anchoring lags, and the anchorer checks the ID before it reads or sends
 			// anything); a chain that answers with another ID is a wrong --rpc-url.
