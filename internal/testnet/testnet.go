@@ -52,20 +52,13 @@ func (r *Relay) serve(l net.Listener) {
 		if err != nil {
 			return
 		}
-		r.mu.Lock()
-		cut := r.cut
-		r.mu.Unlock()
-		if cut {
-			in.Close()
-			continue
-		}
 		out, err := net.Dial("tcp", r.target)
 		if err != nil {
 			in.Close()
 			continue
 		}
 		r.mu.Lock()
-		if r.cut { // cut while dialling
+		if r.cut {
 			r.mu.Unlock()
 			in.Close()
 			out.Close()
