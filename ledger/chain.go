@@ -48,8 +48,10 @@ var (
 )
 
 // Dial connects to an EVM JSON-RPC endpoint (http(s):// or ws(s)://): the rpc chain.
-// A provider's API key often sits in the URL's path or query: over HTTP, no error of
-// the client (nor of Dial) holds more of the URL than RedactURL leaves.
+// A provider's API key often sits in the URL's path or query: no error of the client
+// (nor of Dial) holds more of the URL than RedactURL leaves. Over HTTP that is because
+// go-ethereum only sees the redacted URL; over WebSocket it dials the real one, whose
+// dialer and calls name no URL (TestDialKeepsTheWebSocketURLSecret holds them to it).
 func Dial(ctx context.Context, rawURL string) (*ethclient.Client, error) {
 	// Over HTTP, an endpoint that never answers or answers without end is cut off:
 	// each request has DefaultChainCallTimeout, each answer maxRPCResponse bytes.

@@ -2,10 +2,14 @@ package ledger
 
 import (
 	"context"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/rpc"
 )
 
 // TestDialBoundsAnswers: a JSON-RPC endpoint that answers without end is cut off at
@@ -73,5 +77,49 @@ func TestDialKeepsTheURLSecret(t *testing.T) {
 		if got := RedactURL(raw); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
 		}
+	}
+}
+
+// chainIDService answers eth_chainId for a go-ethereum rpc.Server.
+type chainIDService struct{}
+
+func (chainIDService) ChainId() *hexutil.Big { return (*hexutil.Big)(big.NewInt(42)) }
+
+// TestDialKeepsTheWebSocketURLSecret: over ws(s) go-ethereum dials the URL itself, so
+// what keeps an API key in its path out of errors is that neither its dialer nor its
+// calls name the URL; this holds them to it: a refused dial, a refused handshake and
+// a call after the endpoint went away.
+func TestDialKeepsTheWebSocketURLSecret(t *testing.T) {
+	const key = "s3cr3t-api-key"
+	rpcSrv := rpc.NewServer()
+	if err := rpcSrv.RegisterName("eth", chainIDService{}); err != nil {
+		t.Fatal(err)
+	}
+	defer rpcSrv.Stop()
+	srv := httptest.NewServer(rpcSrv.WebsocketHandler([]string{"*"}))
+	defer srv.Close()
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusForbidden) }))
+	defer refusing.Close()
+	secret := func(base string) string {
+		return strings.Replace(base, "http://", "ws://user:pw-"+key+"@", 1) + "/v3/" + key + "?apikey=" + key
+	}
+	for _, raw := range []string{secret(refusing.URL), "ws://127.0.0.1:1/v3/" + key} {
+		if _, err := Dial(context.Background(), raw); err == nil || strings.Contains(err.Error(), key) {
+			t.Fatalf("dialling %s: %v", RedactURL(raw), err)
+		}
+	}
+	c, err := Dial(context.Background(), secret(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if id, err := c.ChainID(context.Background()); err != nil || id.Int64() != 42 {
+		t.Fatalf("chain ID %v, %v", id, err)
+	}
+	srv.CloseClientConnections()
+	rpcSrv.Stop()
+	srv.Close()
+	if _, err := c.ChainID(context.Background()); err == nil || strings.Contains(err.Error(), key) {
+		t.Fatalf("a call after the endpoint went away: %v", err)
 	}
 }
