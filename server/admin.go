@@ -353,13 +353,18 @@ func (s *Server) unblock(w http.ResponseWriter, r *http.Request) (*wire.UnblockR
 	if err != nil {
 		return nil, err
 	}
-	res := &wire.UnblockResult{IDHashes: make([]string, len(ids))}
+	res := &wire.UnblockResult{IDHashes: make([]string, len(ids)), Blocked: []string{}}
+	now := s.cfg.Now()
 	for i, id := range ids {
-		if err := s.fails.reset(id); err != nil {
+		wasBlocked, err := s.fails.reset(id, now)
+		if err != nil {
 			return nil, err
 		}
 		res.IDHashes[i] = hex.EncodeToString(id[:])
-		s.cfg.Logger.InfoContext(r.Context(), "identity unblocked", "idhash", res.IDHashes[i])
+		if wasBlocked {
+			res.Blocked = append(res.Blocked, res.IDHashes[i])
+		}
+		s.cfg.Logger.InfoContext(r.Context(), "identity unblocked", "idhash", res.IDHashes[i], "was_blocked", wasBlocked)
 	}
 	return res, nil
 }

@@ -74,8 +74,12 @@ func TestEnrolmentsOfAnID(t *testing.T) {
 	}
 
 	var ub wire.UnblockResult
-	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/unblock", testAdmin, wire.IdentityRequest{ID: "erin"}, &ub); st != 200 || len(ub.IDHashes) != 3 {
-		t.Fatalf("unblock erin: %d %s", st, body)
+	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/unblock", testAdmin, wire.IdentityRequest{ID: "erin"}, &ub); st != 200 || len(ub.IDHashes) != 3 ||
+		!slices.Equal(ub.Blocked, []string{phone.pkg.IDHash}) {
+		t.Fatalf("unblock erin: %d %s, want only the phone (%s) blocked", st, body, phone.pkg.IDHash)
+	}
+	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/unblock", testAdmin, wire.IdentityRequest{ID: "erin"}, &ub); st != 200 || len(ub.IDHashes) != 3 || ub.Blocked == nil || len(ub.Blocked) != 0 {
+		t.Fatalf("unblock erin again: %d %s, want none blocked", st, body)
 	}
 	var rr wire.RevokeResult
 	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{IDHash: tablet.pkg.IDHash}, &rr); st != 200 || len(rr.IDHashes) != 1 {

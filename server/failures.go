@@ -372,15 +372,20 @@ func (f *failures) land(id pairing.IDHash) {
 }
 
 // reset clears id's counts and hold (the registrar's unblock): a fresh daily budget.
-func (f *failures) reset(id pairing.IDHash) error {
+// It returns whether id was blocked (no tries left) at now.
+func (f *failures) reset(id pairing.IDHash, now time.Time) (wasBlocked bool, err error) {
 	f.mu.Lock()
 	if fl := f.flights[id]; fl != nil {
 		close(fl.wake)
 		fl.wake = make(chan struct{})
 	}
 	f.mu.Unlock()
-	_, err := f.store.updateFailures(id[:], func(failRecord) failRecord { return failRecord{} })
-	return err
+	var was failRecord
+	_, err = f.store.updateFailures(id[:], func(r failRecord) failRecord {
+		was = r // of the last call: the update that took
+		return failRecord{}
+	})
+	return err == nil && f.triesLeft(was, now) == 0, err
 }
 
 // status returns the consecutive and daily failure counts of record r, and whether it

@@ -435,8 +435,8 @@ func suiteLockoutExact(t *testing.T, a, b stateStore) {
 	if r, _ := a.failures(id[:]); r.Count != 34 {
 		t.Fatalf("blocked logins not counted: %+v", r)
 	}
-	if err := fb.reset(id); err != nil {
-		t.Fatal(err)
+	if was, err := fb.reset(id, now); !was || err != nil {
+		t.Fatalf("reset of a blocked identity: was blocked %v, %v", was, err)
 	}
 	if ok, err := fa.admit(t.Context(), id, true, now); !ok || err != nil {
 		t.Fatalf("unblocked on one replica, still blocked on the other: %v %v", ok, err)

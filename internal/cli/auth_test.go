@@ -233,8 +233,12 @@ func TestAuthFlow(t *testing.T) {
 	e.fail(t, "9999\n", "1 try left", login...)
 	e.fail(t, "9999\n", "blocked after too many failed logins; ask the administrator to unblock it", login...)
 	e.fail(t, testPIN+"\n", "blocked", login...)
-	if out := e.ok(t, "", "server", "unblock", "--server", e.url, "--ca-file", e.ca, alice); !strings.Contains(out, "unblocked "+alice) {
+	unblock := []string{"server", "unblock", "--server", e.url, "--ca-file", e.ca, alice}
+	if out := e.ok(t, "", unblock...); !strings.Contains(out, "unblocked "+alice+" (1 enrolment blocked, of 1 enrolment)") {
 		t.Fatalf("unblock: %s", out)
+	}
+	if out := e.ok(t, "", unblock...); !strings.Contains(out, alice+" was not blocked") {
+		t.Fatalf("unblock again: %s", out)
 	}
 	if out := e.ok(t, testPIN+"\n", login...); !loggedIn.MatchString(out) {
 		t.Fatalf("login after unblock: %s", out)

@@ -189,8 +189,9 @@ func serverUnblockCommand() *ucli.Command {
 			"   export " + envAdminToken + "='…'\n" +
 			"   polyroot server unblock --server https://auth.example.com alice@example.com",
 		Description: "Resets the failed-login counts (in a row and of the day) of every enrolment of\n" +
-			"ID, or of the one named by --idhash, so it can log in again. Check with the user\n" +
-			"first that the failures were theirs.\n\n" +
+			"ID, or of the one named by --idhash, so it can log in again, and says how many of\n" +
+			"them were blocked (or that none was). Check with the user first that the failures\n" +
+			"were theirs.\n\n" +
 			"The admin token comes from the environment variable " + envAdminToken + " (or a file named by " + envAdminToken + "_FILE) only.",
 		Flags: append(adminFlags(), idhashFlag()),
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -206,7 +207,11 @@ func serverUnblockCommand() *ucli.Command {
 			if name == "" {
 				name = req.IDHash
 			}
-			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: unblocked %s (%s)\n", name, enrolmentsText(len(out.IDHashes)))
+			if len(out.Blocked) == 0 {
+				_, err = fmt.Fprintf(c.Root().Writer, "polyroot: %s was not blocked; its failure counts are reset (%s)\n", name, enrolmentsText(len(out.IDHashes)))
+				return err
+			}
+			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: unblocked %s (%s blocked, of %s)\n", name, enrolmentsText(len(out.Blocked)), enrolmentsText(len(out.IDHashes)))
 			return err
 		},
 	}

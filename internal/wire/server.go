@@ -149,9 +149,11 @@ type RevokeQuorum struct {
 	Retrying     []uint32 `json:"retrying_dtas,omitempty"`
 }
 
-// UnblockResult lists the enrolments unblocked.
+// UnblockResult lists the enrolments whose failure counts were reset, and those of
+// them that were blocked (no tries left) until then.
 type UnblockResult struct {
 	IDHashes []string `json:"idhashes"`
+	Blocked  []string `json:"blocked"`
 }
 
 // RedeemRequest redeems an enrolment code without sending it (see NewRedeemRequest):
