@@ -119,8 +119,9 @@
 //     budget: changing MaxFailures changes who is blocked by the first kind.
 //   - Equal work is not equal time to the microsecond: an enrolled identity's lookup
 //     decodes its record, and gnark-crypto's pairing is not constant-time (SECURITY.md).
-//   - Pass 2 is verified one login at a time (pairing.ServerSession.Finish), not in
-//     batches.
+//   - Under load, pass 2 waits up to Config.LoginBatchWindow (10 ms by default) for
+//     others to be checked with it in one batch (batcher); an idle server checks it at
+//     once, and while failures are frequent every pass 2 is checked alone.
 //   - Session keys for proof of possession (SessionKey) are kept in memory only, by
 //     access-token ID, until the token expires; a restart forgets them.
 //   - A revoked access token is refused where this server is asked (introspection,

@@ -567,18 +567,18 @@ func suiteOIDC(t *testing.T, a, b stateStore) {
 		return string(v)
 	}
 	t.Run("ok/create-visible-on-both", func(t *testing.T) {
-		if err := a.CreateOIDC("authreq/1", []byte("one"), now.Add(time.Minute), now); err != nil {
+		if err := a.CreateOIDC("code/1", []byte("one"), now.Add(time.Minute), now); err != nil {
 			t.Fatal(err)
 		}
-		if got := get(t, b, "authreq/1", now); got != "one" {
+		if got := get(t, b, "code/1", now); got != "one" {
 			t.Fatalf("replica b reads %q", got)
 		}
 	})
 	t.Run("fail/create-twice", func(t *testing.T) {
-		if err := b.CreateOIDC("authreq/1", []byte("two"), now.Add(time.Minute), now); !errors.Is(err, oidcop.ErrExists) {
+		if err := b.CreateOIDC("code/1", []byte("two"), now.Add(time.Minute), now); !errors.Is(err, oidcop.ErrExists) {
 			t.Fatalf("second create: %v", err)
 		}
-		if got := get(t, a, "authreq/1", now); got != "one" {
+		if got := get(t, a, "code/1", now); got != "one" {
 			t.Fatalf("a refused create changed the value to %q", got)
 		}
 	})
@@ -604,10 +604,10 @@ func suiteOIDC(t *testing.T, a, b stateStore) {
 		}
 	})
 	t.Run("fail/expired-absent", func(t *testing.T) {
-		if got := get(t, b, "authreq/1", now.Add(time.Minute)); got != "<absent>" {
+		if got := get(t, b, "code/1", now.Add(time.Minute)); got != "<absent>" {
 			t.Fatalf("an entry at its expiry reads %q", got)
 		}
-		if _, err := b.TakeOIDC("authreq/1", now.Add(time.Minute)); !errors.Is(err, oidcop.ErrNotFound) {
+		if _, err := b.TakeOIDC("code/1", now.Add(time.Minute)); !errors.Is(err, oidcop.ErrNotFound) {
 			t.Fatalf("taking an expired entry: %v", err)
 		}
 	})

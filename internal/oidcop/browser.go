@@ -2,41 +2,54 @@ package oidcop
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/polyroot/polyroot/internal/httpx"
 )
 
-// An auth request belongs to the browser that made it. The authorization endpoint
-// sets a cookie for the request it creates, whose value is an HMAC of the request's
-// ID under a key derived from the signing key (so every replica checks it and nothing
-// is stored); completing the login (CompleteLogin) and the callback that issues the
-// code both require it. Without this, whoever starts an authorization at a relying
-// party could send its login page link to someone else, wait for them to enter their
-// PIN, and call the callback to receive a code for their account, with the relying
-// party's state and PKCE verifier in the starter's own session. Only the starting
-// browser ever holds the cookie: the value is only sent in the authorization
+// An auth request belongs to the browser that made it, and lives there: the
+// authorization endpoint puts the whole request in a cookie, sealed with AES-256-GCM
+// under a key derived from the signing key (so every replica opens it and the store
+// holds nothing until a login completes the request: an authorization request from
+// anyone on the Internet writes nothing, and floods of them cannot fill the
+// database). Completing the login (CompleteLogin) and the callback that issues the
+// code both need the cookie. Without this, whoever starts an authorization at a
+// relying party could send its login page link to someone else, wait for them to
+// enter their PIN, and call the callback to receive a code for their account, with
+// the relying party's state and PKCE verifier in the starter's own session. Only the
+// starting browser ever holds the cookie: the value is only sent in the authorization
 // endpoint's answer to that browser.
 
 // browserCookiePrefix names the cookie of one auth request (the ID follows); over
 // https, with the __Host- prefix, which pins it to this host, path / and Secure.
 const browserCookiePrefix = "polyroot-authreq-"
 
+// maxSealedRequest bounds an auth request as sealed in its cookie (JSON), so that the
+// cookie, name and value, stays within the 4096 bytes every browser keeps.
+const maxSealedRequest = 2560
+
+// requestCookieAD is the additional data of a sealed auth request, before its ID.
+const requestCookieAD = "polyroot oidcop auth request "
+
 var errOtherBrowser = httpx.Errorf(http.StatusForbidden, "other_browser",
 	"this sign-in was started in another browser or has expired: start again from the application")
 
 // createdRequestKey is the context key under which Handler passes the authorization
-// endpoint a slot for the ID of the auth request it creates (storage.CreateAuthRequest).
+// endpoint a slot for the auth request it creates (storage.CreateAuthRequest).
 type createdRequestKey struct{}
 
 // browserRequestKey is the context key under which Handler passes the library the
-// request it serves, so that storage.SaveAuthCode can check the browser's cookie
-// whatever route led there.
+// request it serves, so that storage can read the auth request's cookie whatever
+// route led there.
 type browserRequestKey struct{}
 
 // withBrowserRequest returns r with itself in its context (browserRequestKey).
@@ -50,47 +63,94 @@ func browserRequest(ctx context.Context) *http.Request {
 	return r
 }
 
-func (p *Provider) browserCookieName(id string) string {
-	if p.secureCookies {
+// A requestSealer seals auth requests into their cookies and opens them.
+type requestSealer struct {
+	aead          cipher.AEAD
+	secureCookies bool
+	ttl           time.Duration
+	now           func() time.Time
+}
+
+func newRequestSealer(key [32]byte, secureCookies bool, ttl time.Duration, now func() time.Time) *requestSealer {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // a 32-byte key
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return &requestSealer{aead: aead, secureCookies: secureCookies, ttl: ttl, now: now}
+}
+
+func (s *requestSealer) cookieName(id string) string {
+	if s.secureCookies {
 		return "__Host-" + browserCookiePrefix + id
 	}
 	return browserCookiePrefix + id
 }
 
-func (p *Provider) browserCookieValue(id string) string {
-	m := hmac.New(sha256.New, p.browserKey[:])
-	m.Write([]byte(id))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// seal returns the cookie value of a, or an error if a is too large for a cookie.
+func (s *requestSealer) seal(a *authRequest) (string, error) {
+	b, _ := json.Marshal(a)
+	if len(b) > maxSealedRequest {
+		return "", oidc.ErrInvalidRequest().WithDescription("the authorization request is too large (state, nonce or scope)")
+	}
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(b)+s.aead.Overhead())
+	rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, b, []byte(requestCookieAD+a.ID))), nil
 }
 
-// fromStartingBrowser reports whether r carries the cookie of auth request id.
-func (p *Provider) fromStartingBrowser(r *http.Request, id string) bool {
-	if r == nil || id == "" {
-		return false
+// open returns auth request id from r's cookie: false without one that this provider
+// sealed for id, or once the request is older than its lifetime.
+func (s *requestSealer) open(r *http.Request, id string) (*authRequest, bool) {
+	if r == nil || len(id) != 32 { // newID's 16 bytes of hex
+		return nil, false
 	}
-	c, err := r.Cookie(p.browserCookieName(id))
-	return err == nil && hmac.Equal([]byte(c.Value), []byte(p.browserCookieValue(id)))
+	c, err := r.Cookie(s.cookieName(id))
+	if err != nil || len(c.Value) > base64.RawURLEncoding.EncodedLen(s.aead.NonceSize()+maxSealedRequest+s.aead.Overhead()) {
+		return nil, false
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(sealed) < s.aead.NonceSize() {
+		return nil, false
+	}
+	n := s.aead.NonceSize()
+	b, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(requestCookieAD+id))
+	if err != nil {
+		return nil, false
+	}
+	var a authRequest
+	now := s.now()
+	if json.Unmarshal(b, &a) != nil || a.ID != id || now.Before(a.Created.Add(-time.Minute)) || !now.Before(a.Created.Add(s.ttl)) {
+		return nil, false
+	}
+	return &a, true
+}
+
+// cookie is the cookie of auth request id with value, living maxAge seconds (deleted
+// when maxAge < 0).
+func (s *requestSealer) cookie(id, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: s.cookieName(id), Value: value, Path: "/",
+		MaxAge: maxAge, HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode}
 }
 
 // authorize serves the authorization endpoint, setting the cookie of the auth request
 // that the library creates, if it creates one, on the answer.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
-	var created string
+	var created createdRequest
 	bw := &bindingWriter{ResponseWriter: w, bind: func(h http.Header) {
-		if created == "" {
+		if created.id == "" {
 			return
 		}
-		h.Add("Set-Cookie", p.browserCookie(created, int(p.cfg.AuthRequestTTL.Seconds())).String())
+		h.Add("Set-Cookie", p.sealer.cookie(created.id, created.sealed, int(p.cfg.AuthRequestTTL.Seconds())).String())
 	}}
 	p.op.ServeHTTP(bw, r.WithContext(context.WithValue(r.Context(), createdRequestKey{}, &created)))
 }
 
-// browserCookie is the cookie of auth request id, living maxAge seconds (deleted
-// when maxAge < 0).
-func (p *Provider) browserCookie(id string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: p.browserCookieName(id), Value: p.browserCookieValue(id), Path: "/",
-		MaxAge: maxAge, HttpOnly: true, Secure: p.secureCookies, SameSite: http.SameSiteLaxMode}
-}
+// A createdRequest is an auth request that storage.CreateAuthRequest created, for the
+// authorization endpoint to set its cookie.
+type createdRequest struct{ id, sealed string }
 
 // callback serves the library's callback, which issues the code, only to the browser
 // that started the auth request, and deletes the request's cookie there: the request
@@ -100,20 +160,20 @@ func (p *Provider) browserCookie(id string, maxAge int) *http.Cookie {
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	// The ID as the library reads it (the form's, query or body), not another one.
 	id, err := op.ParseAuthorizeCallbackRequest(r)
-	if err != nil || !p.fromStartingBrowser(r, id) {
+	if _, ok := p.sealer.open(r, id); err != nil || !ok {
 		httpx.WriteError(w, r, p.cfg.Logger, errOtherBrowser)
 		return
 	}
 	p.op.ServeHTTP(&bindingWriter{ResponseWriter: w, bind: func(h http.Header) {
-		h.Add("Set-Cookie", p.browserCookie(id, -1).String())
+		h.Add("Set-Cookie", p.sealer.cookie(id, "", -1).String())
 	}}, r)
 }
 
-// noteCreated records the ID of a created auth request in the slot authorize put in
-// ctx, if any.
-func noteCreated(ctx context.Context, id string) {
-	if slot, ok := ctx.Value(createdRequestKey{}).(*string); ok {
-		*slot = id
+// noteCreated hands a created auth request, sealed, to the slot authorize put in ctx,
+// if any.
+func noteCreated(ctx context.Context, id, sealed string) {
+	if slot, ok := ctx.Value(createdRequestKey{}).(*createdRequest); ok {
+		*slot = createdRequest{id, sealed}
 	}
 }
 

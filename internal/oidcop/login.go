@@ -54,20 +54,18 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request) (*CompleteRe
 		login.AuthRequest == "" || login.AuthRequest != req.AuthRequestID {
 		return nil, errComplete
 	}
-	a, err := p.storage.authRequest(req.AuthRequestID)
-	if err != nil || a.Done() {
-		return nil, errComplete
-	}
 	// The token is spent first: it completes this request or none, also when it comes
 	// from another browser than the one that started the request (someone sent the
-	// login page's link there), so it cannot complete the request later either.
+	// login page's link there: the request, in the starting browser's cookie, is not
+	// there), so it cannot complete the request later either.
 	switch err := p.cfg.Store.CreateOIDC(keyUsedLogin+login.TokenID, nil, now.Add(p.cfg.MaxLoginAge+p.cfg.AuthRequestTTL), now); {
 	case errors.Is(err, ErrExists):
 		return nil, errComplete
 	case err != nil:
 		return nil, err
 	}
-	if !p.fromStartingBrowser(r, a.ID) {
+	a, err := p.storage.authRequest(r, req.AuthRequestID)
+	if err != nil || a.Done() {
 		return nil, errComplete
 	}
 	b, _ := json.Marshal(doneLogin{Subject: login.Subject, AMR: login.AMR, AuthTime: login.AuthTime})
@@ -81,15 +79,12 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request) (*CompleteRe
 	return &CompleteResponse{Redirect: p.callbackURL(a.ID)}, nil
 }
 
-// Requester returns the host of the redirect URI of the pending auth request id: the
-// site the user will be sent back to, which the login page names so that the user can
-// tell it is the one they came from. false for an unknown, expired or completed
-// request.
-func (p *Provider) Requester(id string) (string, bool) {
-	if len(id) != 32 { // newID's 16 bytes of hex: no store lookup for anything else
-		return "", false
-	}
-	a, err := p.storage.authRequest(id)
+// Requester returns the host of the redirect URI of the pending auth request id, in
+// r's cookie: the site the user will be sent back to, which the login page names so
+// that the user can tell it is the one they came from. false for an unknown, expired
+// or completed request, or another browser's.
+func (p *Provider) Requester(r *http.Request, id string) (string, bool) {
+	a, err := p.storage.authRequest(r, id)
 	if err != nil || a.Done() {
 		return "", false
 	}

@@ -15,17 +15,21 @@
 //     without it is refused before the user sees a page.
 //   - Redirect URIs are compared exactly with the registered ones.
 //   - A code is taken from the store once: a second use is refused, on any replica.
-//   - An auth request belongs to the browser that started it: the authorization
-//     endpoint sets a cookie for it, which CompleteLogin and the code's issue require;
-//     one code is issued per request (browser.go).
+//   - An auth request belongs to the browser that started it, and lives there: the
+//     authorization endpoint seals it into a cookie (AES-GCM), which CompleteLogin and
+//     the code's issue require; one code is issued per request (browser.go). An
+//     authorization request writes nothing to the store: only a completed login does.
+//   - Request bodies are bounded (maxRequestBody), and so is an auth request
+//     (maxSealedRequest: state, nonce and scope).
 //   - An access token completes one auth request, once, and only while fresh
 //     (Config.MaxLoginAge): the one its login was made for (Login.AuthRequest), so a
 //     token issued to an app, seen by its backend, a proxy or a log, completes none;
 //     CompleteLogin answers every refusal with one message.
 //   - ID tokens carry amr from the login: "mpin", "pin" for a person, "tls-cb" only
 //     when the login was bound to the client's TLS channel (never from a browser page).
-//   - Every piece of state (auth requests, codes, access tokens, logouts) is in the
-//     Store that the server's replicas share; the provider keeps nothing in memory.
+//   - Every other piece of state (completed logins, codes, access tokens, logouts) is
+//     in the Store that the server's replicas share; the provider keeps nothing in
+//     memory.
 //
 // Caveats: there is no single sign-on session: every authorization asks for the PIN.
 // Refresh tokens are not issued. ID tokens are signed with Ed25519 (EdDSA), the auth
@@ -123,12 +127,10 @@ type Provider struct {
 	prefix      string // the issuer's path, where the routes are mounted
 	storage     *storage
 	callbackURL func(requestID string) string
-	// browserKey makes the cookies that tie an auth request to the browser that
-	// started it (browser.go); secureCookies: the issuer is https, so they are
-	// __Host- cookies, Secure.
-	browserKey    [32]byte
-	secureCookies bool
-	discovery     http.Handler // discovery.go
+	// sealer keeps each pending auth request in a cookie of the browser that
+	// started it (browser.go).
+	sealer    *requestSealer
+	discovery http.Handler // discovery.go
 }
 
 // New checks cfg and builds the provider.
@@ -170,8 +172,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Provider{cfg: cfg, prefix: strings.TrimSuffix(iss.Path, "/"), secureCookies: iss.Scheme == "https"}
-	p.storage = &storage{cfg: &p.cfg, clients: clients, fromStartingBrowser: p.fromStartingBrowser}
+	p := &Provider{cfg: cfg, prefix: strings.TrimSuffix(iss.Path, "/")}
+	p.sealer = newRequestSealer(derivedKey(cfg.SigningKey, "polyroot oidcop auth request cookies"), iss.Scheme == "https", cfg.AuthRequestTTL, cfg.Now)
+	p.storage = &storage{cfg: &p.cfg, clients: clients, sealer: p.sealer}
 	opts := []op.Option{op.WithCORSOptions(&apiCORS),
 		// The ID tokens it checks as id_token_hint (logout) are its own: EdDSA.
 		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(string(jose.EdDSA))),
@@ -193,7 +196,6 @@ func New(cfg Config) (*Provider, error) {
 	}
 	cb := op.AuthCallbackURL(p.op)
 	p.callbackURL = func(id string) string { return cb(op.ContextWithIssuer(context.Background(), cfg.Issuer), id) }
-	p.browserKey = derivedKey(cfg.SigningKey, "polyroot oidcop browser of an auth request")
 	p.discovery = cors.New(apiCORS).Handler(http.HandlerFunc(p.discover))
 	return p, nil
 }
@@ -228,9 +230,15 @@ func derivedKey(k ed25519.PrivateKey, label string) [32]byte {
 // Prefix is the path under which Handler serves (the issuer's path, e.g. "/oidc").
 func (p *Provider) Prefix() string { return p.prefix }
 
+// maxRequestBody bounds the body of every request to the provider's endpoints: the
+// library parses forms of up to 10 MB, and a token request with a client assertion
+// is a few kilobytes.
+const maxRequestBody = 16 << 10
+
 // Handler serves the provider's endpoints under Prefix.
 func (p *Provider) Handler() http.Handler {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 		r = withBrowserRequest(r)
 		switch r.URL.Path {
 		case "/authorize":

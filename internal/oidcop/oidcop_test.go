@@ -2,9 +2,11 @@ package oidcop
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -90,24 +92,30 @@ func testProvider(t testing.TB) *Provider {
 	return p
 }
 
-func (p *Provider) newAuthRequest(t testing.TB) string {
+// testChallenge is a well-formed PKCE S256 code challenge.
+var testChallenge = strings.Repeat("a", 43)
+
+// newAuthRequest creates an auth request of the client "shop" as the authorization
+// endpoint does, and returns its ID and the cookie that holds it.
+func (p *Provider) newAuthRequest(t testing.TB) (string, *http.Cookie) {
 	t.Helper()
-	a, err := p.storage.CreateAuthRequest(t.Context(), &oidc.AuthRequest{ClientID: "shop", RedirectURI: "https://shop.example/cb",
-		Scopes: []string{"openid"}, ResponseType: oidc.ResponseTypeCode, CodeChallenge: "x", CodeChallengeMethod: oidc.CodeChallengeMethodS256}, "")
-	if err != nil {
-		t.Fatal(err)
+	var created createdRequest
+	ctx := context.WithValue(t.Context(), createdRequestKey{}, &created)
+	a, err := p.storage.CreateAuthRequest(ctx, &oidc.AuthRequest{ClientID: "shop", RedirectURI: "https://shop.example/cb",
+		Scopes: []string{"openid"}, ResponseType: oidc.ResponseTypeCode, CodeChallenge: testChallenge, CodeChallengeMethod: oidc.CodeChallengeMethodS256}, "")
+	if err != nil || created.id != a.GetID() {
+		t.Fatalf("CreateAuthRequest: %v (created %q)", err, created.id)
 	}
-	return a.GetID()
+	return a.GetID(), p.sealer.cookie(created.id, created.sealed, 600)
 }
 
-// complete posts body to CompleteLogin from a browser holding the cookies of the
-// auth requests browserOf (those it started).
-func complete(p *Provider, body string, browserOf ...string) *httptest.ResponseRecorder {
+// complete posts body to CompleteLogin from a browser holding cookies.
+func complete(p *Provider, body string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("POST", "/login/complete", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
-	for _, id := range browserOf {
-		r.AddCookie(&http.Cookie{Name: p.browserCookieName(id), Value: p.browserCookieValue(id)})
+	for _, c := range cookies {
+		r.AddCookie(c)
 	}
 	p.CompleteLogin(w, r)
 	return w
@@ -119,75 +127,165 @@ func TestCompleteLogin(t *testing.T) {
 		b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: tok})
 		return string(b)
 	}
-	done := p.newAuthRequest(t)
-	if w := complete(p, body(done, "fresh-1@"+done), done); w.Code != 200 || !strings.Contains(w.Body.String(), "/oidc/authorize/callback?id="+done) {
+	done, doneCookie := p.newAuthRequest(t)
+	if w := complete(p, body(done, "fresh-1@"+done), doneCookie); w.Code != 200 || !strings.Contains(w.Body.String(), "/oidc/authorize/callback?id="+done) {
 		t.Fatalf("ok/fresh-login: %d %s", w.Code, w.Body)
 	}
-	other := p.newAuthRequest(t)
+	other, otherCookie := p.newAuthRequest(t)
+	nope := strings.Repeat("ab", 16)
 	for _, tc := range []struct {
 		name, id, token string
-		browserOf       []string
+		cookies         []*http.Cookie
 	}{
-		{"fail/request-done", done, "fresh-2@" + done, []string{done}},
-		{"fail/token-spent", other, "fresh-1@" + other, []string{other}},
-		{"fail/stale-login", other, "old@" + other, []string{other}},
-		{"fail/not-a-token", other, "garbage", []string{other}},
-		{"fail/unknown-request", "nope", "fresh-3@nope", []string{"nope"}},
+		{"fail/request-done", done, "fresh-2@" + done, []*http.Cookie{doneCookie}},
+		{"fail/token-spent", other, "fresh-1@" + other, []*http.Cookie{otherCookie}},
+		{"fail/stale-login", other, "old@" + other, []*http.Cookie{otherCookie}},
+		{"fail/not-a-token", other, "garbage", []*http.Cookie{otherCookie}},
+		{"fail/unknown-request", nope, "fresh-3@" + nope, []*http.Cookie{p.sealer.cookie(nope, otherCookie.Value, 600)}},
 		// A token from a login made for no auth request (an app's), or for another one.
-		{"fail/token-for-no-request", other, "fresh-4", []string{other}},
-		{"fail/token-for-another-request", other, "fresh-5@" + done, []string{other}},
+		{"fail/token-for-no-request", other, "fresh-4", []*http.Cookie{otherCookie}},
+		{"fail/token-for-another-request", other, "fresh-5@" + done, []*http.Cookie{otherCookie}},
 		// The login page of someone else's auth request: another browser's cookies.
 		{"fail/other-browser", other, "fresh-6@" + other, nil},
-		{"fail/cookie-of-another-request", other, "fresh-7@" + other, []string{done}},
+		{"fail/cookie-of-another-request", other, "fresh-7@" + other, []*http.Cookie{doneCookie}},
+		{"fail/sealed-request-of-another-id", other, "fresh-8@" + other, []*http.Cookie{p.sealer.cookie(other, doneCookie.Value, 600)}},
+		{"fail/forged-cookie", other, "fresh-9@" + other, []*http.Cookie{p.sealer.cookie(other, strings.Repeat("A", 400), 600)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if w := complete(p, body(tc.id, tc.token), tc.browserOf...); w.Code == 200 {
+			if w := complete(p, body(tc.id, tc.token), tc.cookies...); w.Code == 200 {
 				t.Fatalf("accepted: %s", w.Body)
 			}
 		})
 	}
 	for name, raw := range map[string]string{
 		"fail/not-json":      "{",
-		"fail/unknown-field": `{"auth_request_id":"x","access_token":"fresh-8@x","extra":1}`,
+		"fail/unknown-field": `{"auth_request_id":"x","access_token":"fresh-10@x","extra":1}`,
 	} {
-		if w := complete(p, raw, "x"); w.Code == 200 {
+		if w := complete(p, raw, otherCookie); w.Code == 200 {
 			t.Fatalf("%s: accepted: %s", name, w.Body)
 		}
 	}
-	if w := complete(p, body(other, "fresh-9@"+other), other); w.Code != 200 {
+	if w := complete(p, body(other, "fresh-11@"+other), otherCookie); w.Code != 200 {
 		t.Fatalf("ok/after-refusals: %d %s", w.Code, w.Body)
 	}
 	// The refusals of a login are one answer, whatever the reason.
-	fresh := p.newAuthRequest(t)
-	a, b := complete(p, body("nope", "fresh-10@nope"), "nope"), complete(p, body(fresh, "garbage"), fresh)
+	fresh, freshCookie := p.newAuthRequest(t)
+	a, b := complete(p, body(nope, "fresh-12@"+nope)), complete(p, body(fresh, "garbage"), freshCookie)
 	if a.Code != http.StatusUnauthorized || !bytes.Equal(a.Body.Bytes(), b.Body.Bytes()) {
 		t.Fatalf("refusals differ: %d %s / %d %s", a.Code, a.Body, b.Code, b.Body)
 	}
 }
 
-func TestCreateAuthRequestNeedsPKCE(t *testing.T) {
+func TestCreateAuthRequestChecks(t *testing.T) {
 	p := testProvider(t)
-	for _, m := range []oidc.CodeChallengeMethod{"", oidc.CodeChallengeMethodPlain} {
-		_, err := p.storage.CreateAuthRequest(t.Context(), &oidc.AuthRequest{ClientID: "shop", RedirectURI: "https://shop.example/cb",
-			ResponseType: oidc.ResponseTypeCode, CodeChallenge: "x", CodeChallengeMethod: m}, "")
-		if err == nil {
-			t.Fatalf("method %q accepted", m)
+	for _, tc := range []struct {
+		name             string
+		method           oidc.CodeChallengeMethod
+		challenge, state string
+	}{
+		{"fail/no-method", "", testChallenge, ""},
+		{"fail/plain", oidc.CodeChallengeMethodPlain, testChallenge, ""},
+		{"fail/short-challenge", oidc.CodeChallengeMethodS256, "x", ""},
+		{"fail/long-challenge", oidc.CodeChallengeMethodS256, testChallenge + "a", ""},
+		{"fail/challenge-not-base64url", oidc.CodeChallengeMethodS256, strings.Repeat("+", 43), ""},
+		{"fail/state-too-large", oidc.CodeChallengeMethodS256, testChallenge, strings.Repeat("s", maxSealedRequest)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := p.storage.CreateAuthRequest(t.Context(), &oidc.AuthRequest{ClientID: "shop", RedirectURI: "https://shop.example/cb",
+				ResponseType: oidc.ResponseTypeCode, CodeChallenge: tc.challenge, CodeChallengeMethod: tc.method, State: tc.state}, "")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+// TestAuthorizeStoresNothing: an authorization request, from anyone, writes nothing
+// to the store (its request is in the browser's cookie); its cookie opens until the
+// request's lifetime ends, and a request body is bounded.
+func TestAuthorizeStoresNothing(t *testing.T) {
+	p := testProvider(t)
+	q := url.Values{"client_id": {"shop"}, "redirect_uri": {"https://shop.example/cb"}, "response_type": {"code"},
+		"scope": {"openid"}, "code_challenge": {testChallenge}, "code_challenge_method": {"S256"}, "state": {"s"}}
+	for range 3 {
+		w := httptest.NewRecorder()
+		p.Handler().ServeHTTP(w, httptest.NewRequest("GET", "https://auth.example/oidc/authorize?"+q.Encode(), nil))
+		if w.Code != http.StatusFound {
+			t.Fatalf("authorize: %d %s", w.Code, w.Body)
+		}
+	}
+	if n := len(p.cfg.Store.(*memStore).m); n != 0 {
+		t.Fatalf("%d entries stored by authorization requests", n)
+	}
+
+	id, c := p.newAuthRequest(t)
+	r := httptest.NewRequest("GET", "/login?authRequestID="+id, nil)
+	r.AddCookie(c)
+	if _, ok := p.sealer.open(r, id); !ok {
+		t.Fatal("ok/fresh: the cookie does not open")
+	}
+	now := p.sealer.now
+	p.sealer.now = func() time.Time { return now().Add(p.cfg.AuthRequestTTL) }
+	if _, ok := p.sealer.open(r, id); ok {
+		t.Fatal("fail/expired: the cookie of an expired request opens")
+	}
+	p.sealer.now = now
+
+	for _, path := range []string{"/oidc/oauth/token", "/oidc/authorize", "/oidc/revoke"} {
+		w := httptest.NewRecorder()
+		body := &countingReader{r: strings.NewReader("client_id=shop&state=" + strings.Repeat("s", 1<<20))}
+		r := httptest.NewRequest("POST", "https://auth.example"+path, body)
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		p.Handler().ServeHTTP(w, r)
+		if w.Code < 400 || w.Code >= 500 || body.n > maxRequestBody+1 {
+			t.Fatalf("%s with a 1 MB body: %d %s, %d bytes read", path, w.Code, w.Body, body.n)
 		}
 	}
 }
 
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += n
+	return n, err
+}
+
+// FuzzRequestCookie: no cookie value opens as an auth request but the one sealed for
+// it (or panics), and what is sealed opens as itself.
+func FuzzRequestCookie(f *testing.F) {
+	p := testProvider(f)
+	id, c := p.newAuthRequest(f)
+	f.Add(c.Value)
+	f.Add("")
+	f.Add(strings.Repeat("A", 40))
+	f.Fuzz(func(t *testing.T, value string) {
+		r := httptest.NewRequest("GET", "/login", nil)
+		r.AddCookie(&http.Cookie{Name: p.sealer.cookieName(id), Value: value})
+		a, ok := p.sealer.open(r, id)
+		if ok != (value == c.Value) || (ok && (a.ID != id || a.CodeChallenge != testChallenge)) {
+			t.Fatalf("open(%q) = %+v, %v", value, a, ok)
+		}
+	})
+}
+
 // FuzzCompleteLogin: no body makes CompleteLogin panic or accept without a fresh
-// login for a pending request.
+// login for the pending request.
 func FuzzCompleteLogin(f *testing.F) {
-	f.Add(`{"auth_request_id":"x","access_token":"fresh-1@x"}`)
+	p := testProvider(f)
+	id, c := p.newAuthRequest(f)
+	f.Add(`{"auth_request_id":"` + id + `","access_token":"fresh-1@` + id + `"}`)
 	f.Add(`{"auth_request_id":"","access_token":""}`)
 	f.Add(`[]`)
-	p := testProvider(f)
 	f.Fuzz(func(t *testing.T, body string) {
 		var req CompleteRequest
 		json.Unmarshal([]byte(body), &req)
-		if w := complete(p, body, req.AuthRequestID); w.Code == 200 {
-			if !strings.HasPrefix(req.AccessToken, "fresh-") || !strings.HasSuffix(req.AccessToken, "@"+req.AuthRequestID) {
+		if w := complete(p, body, c); w.Code == 200 {
+			if req.AuthRequestID != id || !strings.HasPrefix(req.AccessToken, "fresh-") || !strings.HasSuffix(req.AccessToken, "@"+id) {
 				t.Fatalf("accepted %q", body)
 			}
 		}
@@ -196,24 +294,32 @@ func FuzzCompleteLogin(f *testing.F) {
 
 func TestRequester(t *testing.T) {
 	p := testProvider(t)
-	id := p.newAuthRequest(t)
-	if host, ok := p.Requester(id); !ok || host != "shop.example" {
+	id, c := p.newAuthRequest(t)
+	page := func(id string, cookies ...*http.Cookie) *http.Request {
+		r := httptest.NewRequest("GET", "/login?authRequestID="+url.QueryEscape(id), nil)
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		return r
+	}
+	if host, ok := p.Requester(page(id, c), id); !ok || host != "shop.example" {
 		t.Fatalf("ok/pending: %q %v", host, ok)
 	}
-	for name, id := range map[string]string{
-		"fail/unknown": strings.Repeat("ab", 16),
-		"fail/short":   "nope",
-		"fail/long":    strings.Repeat("a", 1<<16),
+	for name, r := range map[string]*http.Request{
+		"fail/no-cookie": page(id),
+		"fail/unknown":   page(strings.Repeat("ab", 16), c),
+		"fail/short":     page("nope", c),
+		"fail/long":      page(strings.Repeat("a", 1<<16), c),
 	} {
-		if host, ok := p.Requester(id); ok {
+		if host, ok := p.Requester(r, r.URL.Query().Get("authRequestID")); ok {
 			t.Errorf("%s: %q", name, host)
 		}
 	}
 	b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-1@" + id})
-	if w := complete(p, string(b), id); w.Code != 200 {
+	if w := complete(p, string(b), c); w.Code != 200 {
 		t.Fatalf("complete: %d %s", w.Code, w.Body)
 	}
-	if host, ok := p.Requester(id); ok {
+	if host, ok := p.Requester(page(id, c), id); ok {
 		t.Errorf("fail/done: %q", host)
 	}
 }
@@ -225,7 +331,7 @@ func TestRequester(t *testing.T) {
 func TestBrowserCookie(t *testing.T) {
 	p := testProvider(t)
 	q := url.Values{"client_id": {"shop"}, "redirect_uri": {"https://shop.example/cb"}, "response_type": {"code"},
-		"scope": {"openid"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}, "state": {"s"}}
+		"scope": {"openid"}, "code_challenge": {testChallenge}, "code_challenge_method": {"S256"}, "state": {"s"}}
 	w := httptest.NewRecorder()
 	p.Handler().ServeHTTP(w, httptest.NewRequest("GET", "https://auth.example/oidc/authorize?"+q.Encode(), nil))
 	loc, _ := url.Parse(w.Header().Get("Location"))
@@ -241,7 +347,7 @@ func TestBrowserCookie(t *testing.T) {
 	}
 
 	b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-1@" + id})
-	if w := complete(p, string(b), id); w.Code != 200 {
+	if w := complete(p, string(b), c); w.Code != 200 {
 		t.Fatalf("complete: %d %s", w.Code, w.Body)
 	}
 	r := httptest.NewRequest("GET", "https://auth.example/oidc/authorize/callback?id="+id, nil)
@@ -266,12 +372,12 @@ func TestBrowserCookie(t *testing.T) {
 // request later from the starting browser either.
 func TestCompleteSpendsForeignToken(t *testing.T) {
 	p := testProvider(t)
-	id := p.newAuthRequest(t)
+	id, c := p.newAuthRequest(t)
 	b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-1@" + id})
 	if w := complete(p, string(b)); w.Code == 200 {
 		t.Fatal("completed from another browser")
 	}
-	if w := complete(p, string(b), id); w.Code == 200 {
+	if w := complete(p, string(b), c); w.Code == 200 {
 		t.Fatal("the token refused from another browser completed the request later")
 	}
 }

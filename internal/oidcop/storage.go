@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,13 +20,12 @@ import (
 	"github.com/polyroot/polyroot/server/middleware"
 )
 
-// Keys of the Store, by kind: "authreq/" + auth request ID, "done/" + auth request ID
-// (the login that completed it), "code/" + code (its auth request ID), "at/" + access
-// token ID, "logout/" + subject + "\x00" + client ID (the time of the last logout),
-// "used/" + jti (an access token that completed an auth request), "issued/" + auth
-// request ID (its code was issued).
+// Keys of the Store, by kind: "done/" + auth request ID (the login that completed it),
+// "code/" + code (its auth request, completed), "at/" + access token ID, "logout/" +
+// subject + "\x00" + client ID (the time of the last logout), "used/" + jti (an access
+// token that completed an auth request), "issued/" + auth request ID (its code was
+// issued). A pending auth request is in its browser's cookie (browser.go), not here.
 const (
-	keyAuthRequest = "authreq/"
 	keyDone        = "done/"
 	keyCode        = "code/"
 	keyAccessToken = "at/"
@@ -33,8 +34,8 @@ const (
 	keyCodeIssued  = "issued/"
 )
 
-// authRequest is an auth request as stored: the request, and once a login completed
-// it, who and how.
+// authRequest is an auth request as sealed in its cookie: the request, and once a
+// login completed it, who and how (from the store).
 type authRequest struct {
 	ID                  string                   `json:"id"`
 	ClientID            string                   `json:"client_id"`
@@ -107,8 +108,13 @@ type accessToken struct {
 type storage struct {
 	cfg     *Config
 	clients map[string]*Client
-	// fromStartingBrowser is Provider.fromStartingBrowser (browser.go).
-	fromStartingBrowser func(r *http.Request, authRequestID string) bool
+	sealer  *requestSealer
+}
+
+// codeEntry is what the store keeps under a code: its auth request, completed.
+type codeEntry struct {
+	Request *authRequest `json:"request"`
+	Login   *doneLogin   `json:"login"`
 }
 
 var _ op.Storage = (*storage)(nil)
@@ -130,6 +136,9 @@ func (s *storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, _ 
 	if r.CodeChallenge == "" || r.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method S256")
 	}
+	if c, err := base64.RawURLEncoding.DecodeString(r.CodeChallenge); err != nil || len(c) != sha256.Size {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge must be the base64url SHA-256 of the verifier (43 characters)")
+	}
 	if r.RequestParam != "" {
 		return nil, oidc.ErrRequestNotSupported()
 	}
@@ -137,32 +146,26 @@ func (s *storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, _ 
 	a := &authRequest{ID: newID(), ClientID: r.ClientID, RedirectURI: r.RedirectURI, Scopes: r.Scopes,
 		State: r.State, Nonce: r.Nonce, ResponseType: r.ResponseType, ResponseMode: r.ResponseMode,
 		CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod, Created: now}
-	b, _ := json.Marshal(a)
-	if err := s.cfg.Store.CreateOIDC(keyAuthRequest+a.ID, b, now.Add(s.cfg.AuthRequestTTL), now); err != nil {
+	sealed, err := s.sealer.seal(a)
+	if err != nil {
 		return nil, err
 	}
-	noteCreated(ctx, a.ID)
+	noteCreated(ctx, a.ID, sealed)
 	return a, nil
 }
 
-func (s *storage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
-	return s.authRequest(id)
+func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	return s.authRequest(browserRequest(ctx), id)
 }
 
-// authRequest reads an auth request and, if a login completed it, that login.
-func (s *storage) authRequest(id string) (*authRequest, error) {
-	now := s.now()
-	b, err := s.cfg.Store.GetOIDC(keyAuthRequest+id, now)
-	if errors.Is(err, ErrNotFound) {
+// authRequest reads auth request id from r's cookie and, if a login completed it,
+// that login from the store.
+func (s *storage) authRequest(r *http.Request, id string) (*authRequest, error) {
+	a, ok := s.sealer.open(r, id)
+	if !ok {
 		return nil, errNotFound
-	} else if err != nil {
-		return nil, err
 	}
-	var a authRequest
-	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, err
-	}
-	switch b, err := s.cfg.Store.GetOIDC(keyDone+id, now); {
+	switch b, err := s.cfg.Store.GetOIDC(keyDone+id, s.now()); {
 	case err == nil:
 		a.login = new(doneLogin)
 		if err := json.Unmarshal(b, a.login); err != nil {
@@ -171,22 +174,23 @@ func (s *storage) authRequest(id string) (*authRequest, error) {
 	case !errors.Is(err, ErrNotFound):
 		return nil, err
 	}
-	return &a, nil
+	return a, nil
 }
 
 // AuthRequestByCode takes the code: a second use of it finds nothing.
 func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
-	id, err := s.cfg.Store.TakeOIDC(keyCode+code, s.now())
+	b, err := s.cfg.Store.TakeOIDC(keyCode+code, s.now())
 	if errors.Is(err, ErrNotFound) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code is unknown, expired or used")
 	} else if err != nil {
 		return nil, err
 	}
-	a, err := s.authRequest(string(id))
-	if err == nil && !a.Done() {
+	var e codeEntry
+	if err := json.Unmarshal(b, &e); err != nil || e.Request == nil || e.Login == nil {
 		return nil, oidc.ErrInvalidGrant()
 	}
-	return a, err
+	e.Request.login = e.Login
+	return e.Request, nil
 }
 
 // SaveAuthCode keeps the one code of auth request id, for the browser that started
@@ -194,9 +198,14 @@ func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequ
 // request, and only the first call from that browser gets it (the others are
 // refused), on any replica.
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	if !s.fromStartingBrowser(browserRequest(ctx), id) {
-		return oidc.ErrAccessDenied().WithDescription("this sign-in was started in another browser")
+	a, err := s.authRequest(browserRequest(ctx), id)
+	if err != nil {
+		return oidc.ErrAccessDenied().WithDescription("this sign-in was started in another browser or has expired")
 	}
+	if !a.Done() {
+		return oidc.ErrAccessDenied().WithDescription("no login completed this sign-in")
+	}
+	b, _ := json.Marshal(codeEntry{Request: a, Login: a.login})
 	now := s.now()
 	switch err := s.cfg.Store.CreateOIDC(keyCodeIssued+id, nil, now.Add(s.cfg.AuthRequestTTL), now); {
 	case errors.Is(err, ErrExists):
@@ -204,15 +213,14 @@ func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	case err != nil:
 		return err
 	}
-	return s.cfg.Store.CreateOIDC(keyCode+code, []byte(id), now.Add(s.cfg.CodeTTL), now)
+	return s.cfg.Store.CreateOIDC(keyCode+code, b, now.Add(s.cfg.CodeTTL), now)
 }
 
+// DeleteAuthRequest forgets the login that completed auth request id (its cookie is
+// deleted at the callback, and a code was issued for it once: keyCodeIssued).
 func (s *storage) DeleteAuthRequest(_ context.Context, id string) error {
-	now := s.now()
-	for _, k := range []string{keyAuthRequest + id, keyDone + id} {
-		if _, err := s.cfg.Store.TakeOIDC(k, now); err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
+	if _, err := s.cfg.Store.TakeOIDC(keyDone+id, s.now()); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
 	}
 	return nil
 }

@@ -71,7 +71,8 @@ type Config struct {
 	// Requester, when set, names the site that the OpenID Provider's auth request
 	// (the login page's authRequestID) came from and returns to, for the page to show
 	// (oidcop.Provider.Requester).
-	Requester func(authRequestID string) (string, bool)
+	// It gets the page's request, whose cookie holds the auth request.
+	Requester func(r *http.Request, authRequestID string) (string, bool)
 }
 
 // BundleOrigins returns the origins of the given DTA URLs, without repeats, for
@@ -321,7 +322,7 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request, name string) {
 		WASMURL: "/login/wasm/" + WASMFile, WASMExecURL: "/login/wasm/" + WASMExecFile, StaticURLBase: "/login/static/"}
 	d.Title = "Log in"
 	if id := r.URL.Query().Get("authRequestID"); name == "login" && id != "" && h.cfg.Requester != nil {
-		d.Requester, _ = h.cfg.Requester(id)
+		d.Requester, _ = h.cfg.Requester(r, id)
 	}
 	if name == "enrol" {
 		d.Title = "Enrol"

@@ -310,7 +310,7 @@ func TestScreens(t *testing.T) {
 // TestRequester: the login page of an OpenID Provider's request names the site it
 // returns to, escaped; other pages and unknown requests name none.
 func TestRequester(t *testing.T) {
-	h, err := New(Config{WASMDir: fakeBuild(t), Requester: func(id string) (string, bool) {
+	h, err := New(Config{WASMDir: fakeBuild(t), Requester: func(_ *http.Request, id string) (string, bool) {
 		switch id {
 		case "shop":
 			return "shop.example", true
