@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -207,7 +208,13 @@ func (s *Server) ticketExpiry(_ *enrolment, now time.Time) time.Time {
 
 // permitTicket signs a permit ticket for days slots from the current one (not beyond a
 // temporary identity's end).
+//
+// days is what the client asked for: 0, or more than the enrolment's PermitDays (the
+// registrar's bound), gives PermitDays.
 func (s *Server) permitTicket(id pairing.IDHash, e *enrolment, days int, now time.Time) (*wire.PermitTicket, error) {
+	if limit := cmp.Or(e.PermitDays, defaultPermitDays); days <= 0 || days > limit {
+		days = limit
+	}
 	first := s.domain.Slot(now)
 	last := first + uint64(days) - 1
 	if e.NotAfter != nil {
@@ -424,9 +431,5 @@ func (s *Server) permits(w http.ResponseWriter, r *http.Request) (*wire.PermitTi
 	if !e.usable(now) {
 		return nil, errNotAllowed
 	}
-	days := req.Days
-	if days == 0 {
-		days = e.PermitDays
-	}
-	return s.permitTicket(id, e, days, now)
+	return s.permitTicket(id, e, req.Days, now)
 }

@@ -254,11 +254,7 @@ func (s *Server) check(r *http.Request, p *pending, p2 *pairing.Pass2, authReque
 	tag, _ := fin.MarshalBinary()
 	if p.renew {
 		// A renewal gets a permit ticket and never an access token.
-		days := p.days
-		if days == 0 {
-			days = e.PermitDays
-		}
-		pt, err := s.permitTicket(id, e, days, now)
+		pt, err := s.permitTicket(id, e, p.days, now)
 		if err != nil {
 			return nil, err
 		}

@@ -79,6 +79,11 @@ func TestLoginEndToEnd(t *testing.T) {
 	if pt.LastSlot-pt.FirstSlot != 2 {
 		t.Fatalf("permit slots %d..%d", pt.FirstSlot, pt.LastSlot)
 	}
+	// More than the enrolment's permit_days (the default, 7) is cut to it.
+	var long wire.PermitTicket
+	if st, body := do(t, h.http, "POST", h.url+"/v1/permits", res.fin.AccessToken, wire.PermitRequest{Days: 30}, &long); st != 200 || long.LastSlot-long.FirstSlot != defaultPermitDays-1 {
+		t.Fatalf("permits for 30 days: %d %s, want %d", st, body, defaultPermitDays)
+	}
 	if err := c.fetchPermits(t, e, pt.Ticket); err != nil {
 		t.Fatal(err)
 	}

@@ -198,7 +198,8 @@ type StartRequest struct {
 	// whose pass 1 is made without a permit (A' = A) and has slot 0.
 	Purpose string `json:"purpose,omitempty"`
 	// Days is, for a renewal only, how many permit periods from the current one the
-	// permit ticket covers (1 to 30; 0 means the enrolment's PermitDays).
+	// permit ticket covers (0 to 30; 0, or more than the enrolment's PermitDays, gives
+	// PermitDays).
 	Days int `json:"days,omitempty"`
 	// Domain, if set, is the domain the client is enrolled with: a server of another
 	// domain answers 409 "wrong_domain" naming its own, before any check is made or
@@ -254,7 +255,7 @@ type LoginFailure struct {
 }
 
 // PermitRequest asks for a permit ticket for the next Days permit periods, from the
-// current one (1 to 30; 0 means the enrolment's PermitDays).
+// current one (0 to 30; 0, or more than the enrolment's PermitDays, gives PermitDays).
 type PermitRequest struct {
 	Days int `json:"days"`
 }
