@@ -401,7 +401,7 @@ func clientPermitsRenewCommand() *ucli.Command {
 			"the first line of standard input instead. Devices renew without one.\n\n" + clientErrorsHelp,
 		Flags: clientFlags(
 			pinFlag(),
-			&ucli.IntFlag{Name: "days", Usage: "permit periods to fetch, from the current one (`N`, 0: the server's default)"},
+			&ucli.IntFlag{Name: "days", Usage: "permit periods to fetch, from the current one (`N`, at most the enrolment's permit days, which the registrar set; 0: that many)"},
 		),
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			dir, err := needDir(c)
@@ -450,7 +450,7 @@ func clientPermitsRefreshCommand() *ucli.Command {
 		Flags: clientFlags(
 			&ucli.StringFlag{Name: "token", Usage: "the access `TOKEN` (prefer --token-stdin)", Sources: ucli.NewValueSourceChain(envVar("POLYROOT_ACCESS_TOKEN"))},
 			&ucli.BoolFlag{Name: "token-stdin", Usage: "read the access token from the first line of standard input"},
-			&ucli.IntFlag{Name: "days", Usage: "permit periods to fetch, from the current one (`N`, 0: the server's default)"},
+			&ucli.IntFlag{Name: "days", Usage: "permit periods to fetch, from the current one (`N`, at most the enrolment's permit days, which the registrar set; 0: that many)"},
 		),
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			dir, err := needDir(c)
