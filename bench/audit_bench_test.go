@@ -117,7 +117,7 @@ func BenchmarkAudit(b *testing.B) {
 		h := sha256.Sum256(buf[:])
 		e := wire.Entry{Version: wire.EntryVersion, DTA: index, Domain: d.Name, Kind: wire.KindClient,
 			Subject: hex.EncodeToString(h[:]), SealedSHA256: hex.EncodeToString(h[:]), TicketSHA256: hex.EncodeToString(h[:]),
-			Time: 1_800_000_000 + int64(j)}
+			Time: 1_700_000_000 + int64(j)}
 		raw, err := e.Marshal()
 		if err != nil {
 			panic(err)

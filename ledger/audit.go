@@ -217,6 +217,10 @@ func (e *ProblemsError) Error() string {
 // otherwise give one per entry).
 const auditMaxProblems = 50
 
+// maxEntryClockSkew is how far ahead of the auditor's (or client's) clock an entry's
+// time may be before it is a problem: the clocks of DTAs and auditors differ a little.
+const maxEntryClockSkew = 10 * time.Minute
+
 // Audit checks every DTA log of cfg.Bundle against its anchors on chain:
 //   - the DTA's current checkpoint is signed by its key in the bundle;
 //   - if the bundle names its transcript (threshold mode), the log has the key entry of
@@ -651,7 +655,7 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 	}
 	domain, index := cfg.Bundle.Domain, a.rep.Index
 	revokedAt := map[string]uint64{} // subject → the index of its revoke entry
-	firstUnanchored := uint64(0)
+	firstUnanchored, datedAhead := uint64(0), false
 	if n := len(anchors); n > 0 {
 		firstUnanchored = anchors[n-1].Size
 	}
@@ -711,6 +715,14 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 			}
 			if e.DTA != index || e.Domain != domain {
 				a.problem("entry %d is for DTA %d of %q, not this DTA of %q", i, e.DTA, e.Domain, domain)
+			}
+			// The DTA writes the entry's time: one ahead of the auditor's clock could keep
+			// the staleness check below quiet for as long as it is ahead. (The first such
+			// entry is the problem: a clock that is ahead dates every later entry so.)
+			if at := time.Unix(e.Time, 0); !datedAhead && time.Until(at) > maxEntryClockSkew {
+				datedAhead = true
+				a.problem("entry %d is dated %s, in the future: the DTA's clock is wrong, or it dates entries ahead to hide that it stopped anchoring",
+					i, at.UTC().Format(time.RFC3339))
 			}
 			if i == firstUnanchored && cfg.MaxAnchorAge > 0 {
 				if age := time.Since(time.Unix(e.Time, 0)); age > cfg.MaxAnchorAge {

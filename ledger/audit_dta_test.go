@@ -24,7 +24,7 @@ func auditSyntheticLeaf(domain string) func(index uint32, i uint64) []byte {
 		binary.BigEndian.PutUint64(buf[:], i)
 		h := hex.EncodeToString(func() []byte { s := sha256.Sum256(buf[:]); return s[:] }())
 		e := wire.Entry{Version: wire.EntryVersion, DTA: index, Domain: domain, Kind: wire.KindClient,
-			Subject: h, SealedSHA256: h, TicketSHA256: h, Time: 1_800_000_000 + int64(i)}
+			Subject: h, SealedSHA256: h, TicketSHA256: h, Time: 1_700_000_000 + int64(i)}
 		leaf, err := e.Marshal()
 		if err != nil {
 			panic(err)

@@ -721,6 +721,19 @@ func TestAuditMaxAnchorAge(t *testing.T) {
 	if len(r.DTAs[0].Problems) > 0 {
 		t.Fatalf("DTA 1: %q", r.DTAs[0].Problems)
 	}
+
+	// A DTA that dates its first unanchored entry ahead, so that it never looks old,
+	// is caught by the date itself.
+	ahead := time.Now().Add(100 * 365 * 24 * time.Hour).Unix()
+	u = auditRogueLog(t, ad, []wire.Entry{{Kind: wire.KindClient, Subject: auditRandomIDHash(), Time: ahead}, {Kind: wire.KindClient, Subject: auditRandomIDHash(), Time: old}})
+	cfg = ad.chain.config(auditWithURL(ad.d.Bundle, 1, u))
+	cfg.MaxAnchorAge = 24 * time.Hour
+	if r, err = Audit(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.DTAs[1].Problems; len(p) != 1 || !strings.Contains(p[0], "entry 0 is dated 2") || !strings.Contains(p[0], "in the future") {
+		t.Fatalf("an entry dated ahead: problems %q", p)
+	}
 }
 
 // hostileChain is an RPC endpoint that never answers, or claims a head no chain has.

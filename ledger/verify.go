@@ -34,8 +34,10 @@ type Receipt struct {
 	Issued time.Time
 }
 
-// ProofBundleVersion is the version of the ProofBundle format.
-const ProofBundleVersion = 1
+// ProofBundleVersion is the version of the ProofBundle format. Version 2 added the
+// consistency proof from each anchor to the DTA's checkpoint; version 1 bundles are
+// refused (fetch them again).
+const ProofBundleVersion = 2
 
 // A ProofBundle holds, for a client's receipts, the inclusion proofs under each DTA's
 // latest anchor on chain: what VerifyProofBundle checks offline. It is public data.
@@ -59,8 +61,12 @@ type DTAProofs struct {
 	Block        uint64        `json:"block,omitempty"`         // of the anchor's Anchored event
 	Tx           common.Hash   `json:"tx"`
 	// Checkpoint is the DTA's signed checkpoint when the bundle was fetched.
-	Checkpoint string       `json:"checkpoint"`
-	Entries    []EntryProof `json:"entries"`
+	Checkpoint string `json:"checkpoint"`
+	// Consistency proves the anchored tree a prefix of the checkpoint's (empty when
+	// nothing is anchored or the checkpoint is the anchor's size): so the anchored
+	// root, which the entries' proofs are under, is one the DTA signed a log for.
+	Consistency []hexutil.Bytes `json:"consistency,omitempty"`
+	Entries     []EntryProof    `json:"entries"`
 }
 
 // An EntryProof is the inclusion proof of one entry under its DTA's anchor; Pending
@@ -181,6 +187,19 @@ func fetchDTAProofs(ctx context.Context, cfg AuditConfig, rec *bundle.DTA, head 
 		return nil, fmt.Errorf("anchored size %d is beyond the checkpoint at %d: the log was truncated or rolled back", latest.Size, cp.Size)
 	}
 	d.Checkpoint = string(raw)
+	if latest.Size > 0 && cp.Size > latest.Size {
+		cb, err := client.NewProofBuilder(ctx, cp.Size, fetcher.ReadTile)
+		if err != nil {
+			return nil, fmt.Errorf("proof builder at size %d: %w", cp.Size, err)
+		}
+		proof, err := cb.ConsistencyProof(ctx, latest.Size, cp.Size)
+		if err != nil {
+			return nil, fmt.Errorf("consistency proof from %d to %d: %w", latest.Size, cp.Size, err)
+		}
+		for _, h := range proof {
+			d.Consistency = append(d.Consistency, h)
+		}
+	}
 
 	var builder *client.ProofBuilder
 	for _, r := range receipts {
@@ -328,6 +347,17 @@ func verifyReceipt(pb *ProofBundle, b *bundle.Bundle, r Receipt, maxPending time
 		rr.Reason = fmt.Sprintf("the saved checkpoint (size %d) is older than the anchor (size %d)", cp.Size, d.AnchoredSize)
 		return rr
 	}
+	if d.AnchoredSize > 0 {
+		proof := make([][]byte, len(d.Consistency))
+		for n, h := range d.Consistency {
+			proof[n] = h
+		}
+		if err := translog.VerifyConsistency(d.AnchoredSize, cp.Size, proof, d.AnchoredRoot, cp.Hash); err != nil {
+			rr.Reason = fmt.Sprintf("the anchored tree (size %d) is not a prefix of the log the DTA signed (size %d): the proof bundle or the log was altered: %v",
+				d.AnchoredSize, cp.Size, err)
+			return rr
+		}
+	}
 	rr.AnchoredSize, rr.Block = d.AnchoredSize, d.Block
 	k := slices.IndexFunc(d.Entries, func(e EntryProof) bool { return e.Index == r.Index })
 	if k < 0 {
@@ -336,6 +366,13 @@ func verifyReceipt(pb *ProofBundle, b *bundle.Bundle, r Receipt, maxPending time
 	}
 	ep := &d.Entries[k]
 	if r.Index >= d.AnchoredSize {
+		// An entry's own time (a receipt without the client's) is the DTA's word: one
+		// dated after the fetch would never be overdue.
+		if r.Issued.After(pb.Fetched.Add(maxEntryClockSkew)) {
+			rr.Reason = fmt.Sprintf("issued at %s, after the proofs were fetched (%s): the entry is dated ahead, or the clock was wrong",
+				r.Issued.UTC().Format(time.RFC3339), pb.Fetched.UTC().Format(time.RFC3339))
+			return rr
+		}
 		if age := pb.Fetched.Sub(r.Issued); maxPending > 0 && !r.Issued.IsZero() && age > maxPending {
 			rr.Reason = fmt.Sprintf("not anchored %s after its issuance (%s): the DTA has stopped anchoring, or left this entry out of its anchored log",
 				age.Truncate(time.Minute), r.Issued.UTC().Format(time.RFC3339))
@@ -382,7 +419,7 @@ func ParseProofBundle(data []byte) (*ProofBundle, error) {
 		return nil, fmt.Errorf("proof bundle: %w", err)
 	}
 	if pb.Version != ProofBundleVersion {
-		return nil, fmt.Errorf("proof bundle: version %d, want %d", pb.Version, ProofBundleVersion)
+		return nil, fmt.Errorf("proof bundle: version %d, want %d: fetch the proofs again", pb.Version, ProofBundleVersion)
 	}
 	return &pb, nil
 }

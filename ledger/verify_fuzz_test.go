@@ -28,7 +28,7 @@ func FuzzParseProofBundle(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(seed)
-	f.Add([]byte(`{"version":1,"domain":"fuzz-proofs.example.com","dtas":[{"dta":1,"anchored_size":5,"entries":[{"index":3,"proof":["0x00"]}]}]}`))
+	f.Add([]byte(`{"version":2,"domain":"fuzz-proofs.example.com","dtas":[{"dta":1,"anchored_size":5,"entries":[{"index":3,"proof":["0x00"]}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pb, err := ParseProofBundle(data)
 		if err != nil {

@@ -139,6 +139,19 @@ func TestVerifyProofBundle(t *testing.T) {
 			d.Checkpoint = lines[0] + "\n" + lines[1] + "0\n" + lines[2]
 		}},
 		{"fail/checkpoint-older-than-anchor", "is older than the anchor", func(d *DTAProofs) { d.AnchoredSize = 1 << 20 }},
+		// An anchor made up in the file (no chain to ask offline): a tree of one leaf,
+		// under which that leaf is trivially included, is no prefix of the signed log.
+		{"fail/anchor-forged", "is not a prefix of the log the DTA signed", func(d *DTAProofs) {
+			d.AnchoredSize, d.AnchoredRoot, d.Consistency = 1, wire.LeafHash(d.Entries[0].Entry), nil
+			d.Entries = []EntryProof{{Index: d.Entries[0].Index, Entry: d.Entries[0].Entry}}
+		}},
+		{"fail/consistency-tampered", "is not a prefix of the log the DTA signed", func(d *DTAProofs) {
+			c := slices.Clone(d.Consistency)
+			c[0] = bytes.Clone(c[0])
+			c[0][0] ^= 1
+			d.Consistency = c
+		}},
+		{"fail/consistency-missing", "is not a prefix of the log the DTA signed", func(d *DTAProofs) { d.Consistency = nil }},
 	} {
 		saved := pb.DTAs[0]
 		tc.mutate(&pb.DTAs[0])
@@ -150,6 +163,19 @@ func TestVerifyProofBundle(t *testing.T) {
 		if rep.OK() || !strings.Contains(strings.Join(rep.Failures(), "\n"), tc.want) {
 			t.Fatalf("%s: %q", tc.name, rep.Failures())
 		}
+	}
+
+	// A pending entry dated after the fetch (by the DTA: a receipt without the
+	// client's own time) could never be overdue.
+	ahead := append([]Receipt(nil), receipts...)
+	for i := range ahead {
+		if ahead[i].Index == 8 && ahead[i].DTA == 1 {
+			ahead[i].Issued = pb.Fetched.Add(time.Hour)
+		}
+	}
+	if rep, err := VerifyProofBundle(pb, d.Bundle, ahead, time.Hour); err != nil || len(rep.Failures()) != 1 ||
+		!strings.Contains(rep.Failures()[0], "after the proofs were fetched") {
+		t.Fatalf("an entry dated ahead: %v %q", err, rep.Failures())
 	}
 
 	// A DTA that promised an entry it never logged (the promise verifies, the inclusion does not).
@@ -178,7 +204,7 @@ func TestVerifyProofBundle(t *testing.T) {
 	}
 
 	// A receipt the proof bundle knows nothing of.
-	if rep, _ := VerifyProofBundle(&ProofBundle{Version: 1, Domain: d.Name}, d.Bundle, receipts[:1], 0); rep.OK() ||
+	if rep, _ := VerifyProofBundle(&ProofBundle{Version: ProofBundleVersion, Domain: d.Name}, d.Bundle, receipts[:1], 0); rep.OK() ||
 		!strings.Contains(rep.Failures()[0], "the proof bundle has nothing for this DTA") {
 		t.Fatalf("empty proof bundle: %q", rep.Failures())
 	}
@@ -212,7 +238,9 @@ func TestFetchProofBundleUnanchored(t *testing.T) {
 	}{
 		{"fail/overdue", pb.Fetched.Add(-2 * time.Hour), ReceiptFailed},
 		{"ok/recent", pb.Fetched.Add(-30 * time.Minute), ReceiptPending},
-		{"ok/issued-after-fetch", pb.Fetched.Add(time.Hour), ReceiptPending},
+		// A receipt in the proofs was there when they were fetched: one "issued" after
+		// that has the entry's time (a DTA dating it ahead) or a wrong clock.
+		{"fail/issued-after-fetch", pb.Fetched.Add(time.Hour), ReceiptFailed},
 		{"ok/unknown-issuance", time.Time{}, ReceiptPending},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,7 +256,7 @@ func TestFetchProofBundleUnanchored(t *testing.T) {
 				if r.Status != tc.want {
 					t.Fatalf("status %s (%s), want %s", r.Status, r.Reason, tc.want)
 				}
-				if tc.want == ReceiptFailed && !strings.Contains(r.Reason, "not anchored 2h0m0s after its issuance") {
+				if tc.want == ReceiptFailed && !strings.Contains(r.Reason, "not anchored 2h0m0s after its issuance") && !strings.Contains(r.Reason, "after the proofs were fetched") {
 					t.Fatalf("reason %q", r.Reason)
 				}
 			}

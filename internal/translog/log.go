@@ -263,6 +263,12 @@ func VerifyInclusion(leaf []byte, index, size uint64, proof [][]byte, root []byt
 	return merkleproof.VerifyInclusion(rfc6962.DefaultHasher, index, size, wire.LeafHash(leaf), proof, root)
 }
 
+// VerifyConsistency checks that the tree of size1 and root1 is a prefix of the tree of
+// size2 and root2.
+func VerifyConsistency(size1, size2 uint64, proof [][]byte, root1, root2 []byte) error {
+	return merkleproof.VerifyConsistency(rfc6962.DefaultHasher, size1, size2, proof, root1, root2)
+}
+
 // ParseCheckpoint verifies a signed checkpoint of the log origin against the DTA key pub
 // and returns its size and root hash.
 func ParseCheckpoint(raw []byte, origin string, pub ed25519.PublicKey) (*log.Checkpoint, error) {
