@@ -49,6 +49,7 @@ type Board struct {
 	id      [32]byte
 	held    map[string]map[int][]item // slot → party → at most two distinct items
 	closed  map[string]bool           // round names closed by the member's Run
+	encoded map[string][]byte         // a closed round as GETs serve it, built once
 	waiting int                       // GETs waiting for a round to close
 	changed chan struct{}             // closed and replaced on every change
 }
@@ -71,7 +72,8 @@ func NewBoard(f *SessionFile, logger *slog.Logger) (*Board, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Board{pl: pl, logger: logger, held: map[string]map[int][]item{}, closed: map[string]bool{}, changed: make(chan struct{})}
+	b := &Board{pl: pl, logger: logger, held: map[string]map[int][]item{}, closed: map[string]bool{}, encoded: map[string][]byte{},
+		changed: make(chan struct{})}
 	b.mux = http.NewServeMux()
 	b.mux.HandleFunc("POST "+PathMessages, b.postMessage)
 	b.mux.HandleFunc("POST "+PathNotices, b.postNotice)
@@ -275,13 +277,31 @@ func (b *Board) getRound(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, r, http.StatusServiceUnavailable, "round_open", "round %s is still open on this board; retry", round)
 		return
 	}
-	var out []byte
+	w.Header().Set("Content-Type", contentType)
+	w.Write(b.encodedRound(round))
+}
+
+// encodedRound returns closed round as a GET serves it: built at the first GET and
+// shared by all (a closed round takes no more items), so that many readers, slow ones
+// included, cost no more than one copy of it.
+func (b *Board) encodedRound(round string) []byte {
+	b.mu.Lock()
+	out, ok := b.encoded[round]
+	b.mu.Unlock()
+	if ok {
+		return out
+	}
 	for _, it := range b.items(round) {
 		out = binary.BigEndian.AppendUint32(out, uint32(len(it.raw)))
 		out = append(out, it.raw...)
 	}
-	w.Header().Set("Content-Type", contentType)
-	w.Write(out)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if first, ok := b.encoded[round]; ok { // another GET built it meanwhile
+		return first
+	}
+	b.encoded[round] = out
+	return out
 }
 
 // items returns what the board holds under slot, by party then encoding.
