@@ -84,6 +84,13 @@
 //     hash, or by going silent: completion needs all n parties. Rerun the ceremony
 //     without that DTA (a new session file). Aborts are not propagated: the others
 //     learn of one at the next deadline.
+//   - Every party can compute the public key before it confirms. A party that aborts
+//     after seeing a key it does not like, and takes part in the rerun, draws the key
+//     again: it biases the key by as many draws as it is allowed reruns. So a DTA
+//     that did not confirm is left out of the rerun, not given another try. It can
+//     also send its confirmation to some boards only: those parties complete (a
+//     stored share, or a pending one in a resharing) and the others abort. Assemble
+//     no bundle from such a run; rerun without that DTA.
 //   - The echo gives agreement only if every party can read every board. A party that
 //     cannot read some board may end with another set of messages; the confirmation
 //     then fails and the ceremony aborts, safely but without naming the cause.
