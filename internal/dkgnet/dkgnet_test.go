@@ -359,6 +359,22 @@ func TestDKGOverHTTPConfirmationMismatchAborts(t *testing.T) {
 	}
 }
 
+func TestDKGOverHTTPConfirmationWithheld(t *testing.T) {
+	// DTA 2 saw the key and withholds its confirmation: the others abort naming it, and
+	// say to rerun without it (with it, each rerun is another draw of the key for it).
+	c := newCeremony(t, "withheld", 3, 2)
+	res, errs := c.run(3*time.Second, nil, func(k int, cfg *Config) { cfg.withholdConfirm = k == 1 })
+	for k := range 3 {
+		if res[k] != nil || errs[k] == nil {
+			t.Fatalf("DTA %d completed", k+1)
+		}
+		if k != 1 && (!strings.Contains(errs[k].Error(), "round confirm: no confirm from DTA 2") ||
+			!strings.Contains(errs[k].Error(), "rerun the ceremony without it (it has seen the key")) {
+			t.Fatalf("DTA %d: %v", k+1, errs[k])
+		}
+	}
+}
+
 // failPosts answers status, as a proxy in front of a board would, to a party's posts
 // of its messages of one kind: the first `times` of them, or all if times is 0.
 type failPosts struct {

@@ -55,8 +55,9 @@ type Config struct {
 	tamper func(k dkg.Kind, m *dkg.Message) []*dkg.Message
 	// skipPost, for tests only, keeps this party's message n of a round from party to.
 	skipPost func(round string, to, n int) bool
-	// confirmOther, for tests only, confirms another hash.
-	confirmOther bool
+	// confirmOther, for tests only, confirms another hash; withholdConfirm, for tests
+	// only, stops before the confirmation (a party that saw the key and aborts).
+	confirmOther, withholdConfirm bool
 }
 
 // A Result is a completed ceremony as one party sees it.
@@ -242,6 +243,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 
 	// Confirmation: nobody stores a share unless everyone holds the same transcript.
+	if r.cfg.withholdConfirm {
+		return nil, errors.New("dkgnet: the confirmation withheld (test)")
+	}
 	confirmed := h
 	if r.cfg.confirmOther {
 		confirmed[0] ^= 1
@@ -410,8 +414,12 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 		if slices.ContainsFunc(missing, func(p party) bool { return bytes.Equal(p.key, r.pl.parties[r.me].key) }) {
 			hint = fmt.Sprintf(" (%s is this DTA: its own posts did not reach its board; does the session's URL reach the board?)", r.pl.parties[r.me])
 		}
-		return nil, fmt.Errorf("dkgnet: round %s: no %s from %s within %v%s%s; nothing is stored, rerun the ceremony without it or once it is up",
-			round, what, names(missing), wait, hint, lateNote)
+		rerun := "rerun the ceremony without it or once it is up"
+		if round == "confirm" { // it could compute the key: another try is another draw of it
+			rerun = "rerun the ceremony without it (it has seen the key, so a rerun with it would let it draw the key again)"
+		}
+		return nil, fmt.Errorf("dkgnet: round %s: no %s from %s within %v%s%s; nothing is stored, %s",
+			round, what, names(missing), wait, hint, lateNote, rerun)
 	}
 	if len(late) > 0 {
 		return nil, fmt.Errorf("dkgnet: round %s: %s did not take this DTA's posts, so the round may go on without its messages; nothing is stored, rerun the ceremony",
