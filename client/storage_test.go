@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/polyroot/polyroot/server/middleware"
 )
@@ -63,7 +64,7 @@ func TestStorageMemory(t *testing.T) {
 	if err := BootstrapStorage(ctx, st, e.d.WriteBundle(t.TempDir()), e.d.Fingerprint); err != nil {
 		t.Fatal(err)
 	}
-	opts := []Option{WithServerClient(e.serverHTTP()), WithDTAClient(e.dtaHTTP)}
+	opts := []Option{WithServerClient(e.serverHTTP()), WithDTAClient(e.dtaHTTP), WithNow(e.serverNow)}
 	c, err := OpenStorage(st, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +95,13 @@ func TestStorageMemory(t *testing.T) {
 		t.Fatalf("claims %+v", claims)
 	}
 	before := c.Status().PermitsUntil
+	// An hour later (one permit period, by the server's and the client's clock) a
+	// refresh reaches one period further: the enrolment's permit days (3) from the new
+	// current period.
+	e.clock.Store(int64(time.Hour))
+	if s, err = c.Login(ctx, e.url, pin); err != nil { // the access token has expired
+		t.Fatal(err)
+	}
 	if err := c.RefreshPermits(ctx, e.url, s.AccessToken, 5); err != nil {
 		t.Fatal(err)
 	}
