@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -33,15 +34,27 @@ import (
 // https, with the __Host- prefix, which pins it to this host, path / and Secure.
 const browserCookiePrefix = "polyroot-authreq-"
 
-// maxSealedRequest bounds an auth request as sealed in its cookie (JSON), so that the
-// cookie, name and value, stays within the 4096 bytes every browser keeps.
-const maxSealedRequest = 2560
+// Bounds of what a browser holds for pending auth requests. Each request's cookie is
+// at most about 2 KB (maxSealedRequest of JSON, whose state and nonce are bounded
+// too); a browser that already holds maxPendingRequests of them is refused a new one
+// (429), so that a site that sends it through the authorization endpoint again and
+// again cannot grow its cookies for this server past what the server reads (16 KiB
+// of headers): a cookie bomb would lock it out until they expire.
+const (
+	maxSealedRequest   = 1536
+	maxState, maxNonce = 512, 256
+	maxPendingRequests = 6
+)
 
 // requestCookieAD is the additional data of a sealed auth request, before its ID.
 const requestCookieAD = "polyroot oidcop auth request "
 
-var errOtherBrowser = httpx.Errorf(http.StatusForbidden, "other_browser",
-	"this sign-in was started in another browser or has expired: start again from the application")
+var (
+	errOtherBrowser = httpx.Errorf(http.StatusForbidden, "other_browser",
+		"this sign-in was started in another browser or has expired: start again from the application")
+	errTooManyPending = httpx.Errorf(http.StatusTooManyRequests, "too_many_sign_ins",
+		"this browser has too many sign-ins in progress: finish one, or wait 10 minutes")
+)
 
 // createdRequestKey is the context key under which Handler passes the authorization
 // endpoint a slot for the auth request it creates (storage.CreateAuthRequest).
@@ -138,6 +151,16 @@ func (s *requestSealer) cookie(id, value string, maxAge int) *http.Cookie {
 // authorize serves the authorization endpoint, setting the cookie of the auth request
 // that the library creates, if it creates one, on the answer.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	pending := 0
+	for _, c := range r.Cookies() {
+		if strings.HasPrefix(strings.TrimPrefix(c.Name, "__Host-"), browserCookiePrefix) {
+			pending++
+		}
+	}
+	if pending >= maxPendingRequests {
+		httpx.WriteError(w, r, p.cfg.Logger, errTooManyPending)
+		return
+	}
 	var created createdRequest
 	bw := &bindingWriter{ResponseWriter: w, bind: func(h http.Header) {
 		if created.id == "" {

@@ -83,9 +83,15 @@ func (c *Client) check(allowHTTP bool) error {
 		if err != nil || p.Host == "" || p.Fragment != "" || (p.Scheme != "https" && !(p.Scheme == "http" && allowHTTP)) {
 			return fmt.Errorf("oidcop: client %q: redirect URI %q must be an absolute https URL without fragment", c.ID, u)
 		}
+		if len(u) > maxRedirectURI { // it goes into every auth request's cookie
+			return fmt.Errorf("oidcop: client %q: redirect URI %.40q… is longer than %d bytes", c.ID, u, maxRedirectURI)
+		}
 	}
 	return nil
 }
+
+// maxRedirectURI bounds a registered redirect URI.
+const maxRedirectURI = 512
 
 // secretOK compares a presented secret with the registered hash in constant time.
 func (c *Client) secretOK(secret string) bool {

@@ -188,7 +188,7 @@ func TestCreateAuthRequestChecks(t *testing.T) {
 		{"fail/short-challenge", oidc.CodeChallengeMethodS256, "x", ""},
 		{"fail/long-challenge", oidc.CodeChallengeMethodS256, testChallenge + "a", ""},
 		{"fail/challenge-not-base64url", oidc.CodeChallengeMethodS256, strings.Repeat("+", 43), ""},
-		{"fail/state-too-large", oidc.CodeChallengeMethodS256, testChallenge, strings.Repeat("s", maxSealedRequest)},
+		{"fail/state-too-large", oidc.CodeChallengeMethodS256, testChallenge, strings.Repeat("s", maxState+1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := p.storage.CreateAuthRequest(t.Context(), &oidc.AuthRequest{ClientID: "shop", RedirectURI: "https://shop.example/cb",
@@ -216,6 +216,36 @@ func TestAuthorizeStoresNothing(t *testing.T) {
 	}
 	if n := len(p.cfg.Store.(*memStore).m); n != 0 {
 		t.Fatalf("%d entries stored by authorization requests", n)
+	}
+	// A browser that holds maxPendingRequests auth-request cookies gets no more (the
+	// largest request's cookie times that many fits in the server's header limit).
+	q.Set("state", strings.Repeat("s", maxState))
+	q.Set("nonce", strings.Repeat("n", maxNonce))
+	var cookies []*http.Cookie
+	for range maxPendingRequests + 1 {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "https://auth.example/oidc/authorize?"+q.Encode(), nil)
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		p.Handler().ServeHTTP(w, r)
+		if len(cookies) == maxPendingRequests {
+			if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "too_many_sign_ins") {
+				t.Fatalf("authorize with %d pending: %d %s", len(cookies), w.Code, w.Body)
+			}
+			break
+		}
+		if w.Code != http.StatusFound || len(w.Result().Cookies()) != 1 {
+			t.Fatalf("authorize with %d pending: %d %s", len(cookies), w.Code, w.Body)
+		}
+		cookies = append(cookies, w.Result().Cookies()[0])
+	}
+	header := 0
+	for _, c := range cookies {
+		header += len(c.Name) + len(c.Value) + 2
+	}
+	if header > 16<<10 {
+		t.Fatalf("%d pending auth requests of the largest size hold %d bytes of cookies", maxPendingRequests, header)
 	}
 
 	id, c := p.newAuthRequest(t)

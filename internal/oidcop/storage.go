@@ -142,6 +142,9 @@ func (s *storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, _ 
 	if r.RequestParam != "" {
 		return nil, oidc.ErrRequestNotSupported()
 	}
+	if len(r.State) > maxState || len(r.Nonce) > maxNonce {
+		return nil, oidc.ErrInvalidRequest().WithDescription("state may have at most %d bytes, nonce %d", maxState, maxNonce)
+	}
 	now := s.now()
 	a := &authRequest{ID: newID(), ClientID: r.ClientID, RedirectURI: r.RedirectURI, Scopes: r.Scopes,
 		State: r.State, Nonce: r.Nonce, ResponseType: r.ResponseType, ResponseMode: r.ResponseMode,
