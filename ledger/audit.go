@@ -717,11 +717,12 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 				a.problem("entry %d is for DTA %d of %q, not this DTA of %q", i, e.DTA, e.Domain, domain)
 			}
 			// The DTA writes the entry's time: one ahead of the auditor's clock could keep
-			// the staleness check below quiet for as long as it is ahead. (The first such
-			// entry is the problem: a clock that is ahead dates every later entry so.)
-			if at := time.Unix(e.Time, 0); !datedAhead && time.Until(at) > maxEntryClockSkew {
+			// the staleness check below quiet for as long as it is ahead, so it is checked
+			// with it. (The first such entry is the problem: a clock that is ahead dates
+			// every later entry so.)
+			if at := time.Unix(e.Time, 0); cfg.MaxAnchorAge > 0 && !datedAhead && time.Until(at) > maxEntryClockSkew {
 				datedAhead = true
-				a.problem("entry %d is dated %s, in the future: the DTA's clock is wrong, or it dates entries ahead to hide that it stopped anchoring",
+				a.problem("entry %d is dated %s, in the future: the DTA dates entries ahead (to hide that it stopped anchoring?), or its clock or this one is wrong",
 					i, at.UTC().Format(time.RFC3339))
 			}
 			if i == firstUnanchored && cfg.MaxAnchorAge > 0 {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,31 +31,28 @@ import (
 // starting browser ever holds the cookie: the value is only sent in the authorization
 // endpoint's answer to that browser.
 
-// browserCookiePrefix names the cookie of one auth request (the ID follows); over
-// https, with the __Host- prefix, which pins it to this host, path / and Secure.
-const browserCookiePrefix = "polyroot-authreq-"
-
-// Bounds of what a browser holds for pending auth requests. Each request's cookie is
-// at most about 2 KB (maxSealedRequest of JSON, whose state and nonce are bounded
-// too); a browser that already holds maxPendingRequests of them is refused a new one
-// (429), so that a site that sends it through the authorization endpoint again and
-// again cannot grow its cookies for this server past what the server reads (16 KiB
-// of headers): a cookie bomb would lock it out until they expire.
+// A browser holds its pending auth requests in requestSlots cookies of fixed names,
+// browserCookiePrefix and the slot's number (over https with the __Host- prefix, which
+// pins them to this host, path / and Secure), whose value is the request's ID, a dot,
+// and the sealed request. A new request takes a free slot, else the oldest request's;
+// one whose request carries no cookies (a cross-site POST) takes a random slot. So
+// however a site sends the browser through the authorization endpoint, it never holds
+// more than requestSlots of them, each at most about 2 KB (maxSealedRequest of JSON,
+// whose state and nonce are bounded too): far below the 16 KiB of headers the server
+// reads, so that no "cookie bomb" can lock the browser out. The price: a seventh
+// sign-in in progress in one browser ends the oldest.
 const (
-	maxSealedRequest   = 1536
-	maxState, maxNonce = 512, 256
-	maxPendingRequests = 6
+	browserCookiePrefix = "polyroot-authreq-"
+	requestSlots        = 6
+	maxSealedRequest    = 1536
+	maxState, maxNonce  = 512, 256
 )
 
 // requestCookieAD is the additional data of a sealed auth request, before its ID.
 const requestCookieAD = "polyroot oidcop auth request "
 
-var (
-	errOtherBrowser = httpx.Errorf(http.StatusForbidden, "other_browser",
-		"this sign-in was started in another browser or has expired: start again from the application")
-	errTooManyPending = httpx.Errorf(http.StatusTooManyRequests, "too_many_sign_ins",
-		"this browser has too many sign-ins in progress: finish one, or wait 10 minutes")
-)
+var errOtherBrowser = httpx.Errorf(http.StatusForbidden, "other_browser",
+	"this sign-in was started in another browser or has expired: start again from the application")
 
 // createdRequestKey is the context key under which Handler passes the authorization
 // endpoint a slot for the auth request it creates (storage.CreateAuthRequest).
@@ -96,11 +94,12 @@ func newRequestSealer(key [32]byte, secureCookies bool, ttl time.Duration, now f
 	return &requestSealer{aead: aead, secureCookies: secureCookies, ttl: ttl, now: now}
 }
 
-func (s *requestSealer) cookieName(id string) string {
+func (s *requestSealer) cookieName(slot int) string {
+	name := browserCookiePrefix + strconv.Itoa(slot)
 	if s.secureCookies {
-		return "__Host-" + browserCookiePrefix + id
+		return "__Host-" + name
 	}
-	return browserCookiePrefix + id
+	return name
 }
 
 // seal returns the cookie value of a, or an error if a is too large for a cookie.
@@ -111,20 +110,30 @@ func (s *requestSealer) seal(a *authRequest) (string, error) {
 	}
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(b)+s.aead.Overhead())
 	rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, b, []byte(requestCookieAD+a.ID))), nil
+	return a.ID + "." + base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, b, []byte(requestCookieAD+a.ID))), nil
 }
 
-// open returns auth request id from r's cookie: false without one that this provider
-// sealed for id, or once the request is older than its lifetime.
-func (s *requestSealer) open(r *http.Request, id string) (*authRequest, bool) {
+// open returns auth request id from r's cookies, and its slot: false without one that
+// this provider sealed for id, or once the request is older than its lifetime.
+func (s *requestSealer) open(r *http.Request, id string) (*authRequest, int, bool) {
 	if r == nil || len(id) != 32 { // newID's 16 bytes of hex
+		return nil, 0, false
+	}
+	for slot := range requestSlots {
+		if c, err := r.Cookie(s.cookieName(slot)); err == nil && strings.HasPrefix(c.Value, id+".") {
+			a, ok := s.openValue(id, c.Value[len(id)+1:])
+			return a, slot, ok
+		}
+	}
+	return nil, 0, false
+}
+
+// openValue opens the sealed request id (a cookie value past the ID and its dot).
+func (s *requestSealer) openValue(id, value string) (*authRequest, bool) {
+	if len(value) > base64.RawURLEncoding.EncodedLen(s.aead.NonceSize()+maxSealedRequest+s.aead.Overhead()) {
 		return nil, false
 	}
-	c, err := r.Cookie(s.cookieName(id))
-	if err != nil || len(c.Value) > base64.RawURLEncoding.EncodedLen(s.aead.NonceSize()+maxSealedRequest+s.aead.Overhead()) {
-		return nil, false
-	}
-	sealed, err := base64.RawURLEncoding.DecodeString(c.Value)
+	sealed, err := base64.RawURLEncoding.DecodeString(value)
 	if err != nil || len(sealed) < s.aead.NonceSize() {
 		return nil, false
 	}
@@ -141,32 +150,54 @@ func (s *requestSealer) open(r *http.Request, id string) (*authRequest, bool) {
 	return &a, true
 }
 
-// cookie is the cookie of auth request id with value, living maxAge seconds (deleted
-// when maxAge < 0).
-func (s *requestSealer) cookie(id, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: s.cookieName(id), Value: value, Path: "/",
+// freeSlot is the slot a new auth request of r's browser takes: the first without a
+// pending request, else the oldest request's; a random one when r carries none of the
+// cookies (they may hold requests it does not show: a cross-site POST carries none).
+func (s *requestSealer) freeSlot(r *http.Request) int {
+	free, oldest, oldestAt, sent := -1, 0, time.Time{}, false
+	for slot := range requestSlots {
+		c, err := r.Cookie(s.cookieName(slot))
+		sent = sent || err == nil
+		var a *authRequest
+		ok := false
+		if err == nil {
+			id, value, _ := strings.Cut(c.Value, ".")
+			a, ok = s.openValue(id, value)
+		}
+		switch {
+		case !ok && free < 0:
+			free = slot
+		case ok && (oldestAt.IsZero() || a.Created.Before(oldestAt)):
+			oldest, oldestAt = slot, a.Created
+		}
+	}
+	switch {
+	case !sent:
+		var b [1]byte
+		rand.Read(b[:])
+		return int(b[0]) % requestSlots
+	case free >= 0:
+		return free
+	}
+	return oldest
+}
+
+// cookie is the cookie of slot with value, living maxAge seconds (deleted when
+// maxAge < 0).
+func (s *requestSealer) cookie(slot int, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: s.cookieName(slot), Value: value, Path: "/",
 		MaxAge: maxAge, HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode}
 }
 
 // authorize serves the authorization endpoint, setting the cookie of the auth request
 // that the library creates, if it creates one, on the answer.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
-	pending := 0
-	for _, c := range r.Cookies() {
-		if strings.HasPrefix(strings.TrimPrefix(c.Name, "__Host-"), browserCookiePrefix) {
-			pending++
-		}
-	}
-	if pending >= maxPendingRequests {
-		httpx.WriteError(w, r, p.cfg.Logger, errTooManyPending)
-		return
-	}
 	var created createdRequest
 	bw := &bindingWriter{ResponseWriter: w, bind: func(h http.Header) {
 		if created.id == "" {
 			return
 		}
-		h.Add("Set-Cookie", p.sealer.cookie(created.id, created.sealed, int(p.cfg.AuthRequestTTL.Seconds())).String())
+		h.Add("Set-Cookie", p.sealer.cookie(p.sealer.freeSlot(r), created.sealed, int(p.cfg.AuthRequestTTL.Seconds())).String())
 	}}
 	p.op.ServeHTTP(bw, r.WithContext(context.WithValue(r.Context(), createdRequestKey{}, &created)))
 }
@@ -183,12 +214,13 @@ type createdRequest struct{ id, sealed string }
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	// The ID as the library reads it (the form's, query or body), not another one.
 	id, err := op.ParseAuthorizeCallbackRequest(r)
-	if _, ok := p.sealer.open(r, id); err != nil || !ok {
+	_, slot, ok := p.sealer.open(r, id)
+	if err != nil || !ok {
 		httpx.WriteError(w, r, p.cfg.Logger, errOtherBrowser)
 		return
 	}
 	p.op.ServeHTTP(&bindingWriter{ResponseWriter: w, bind: func(h http.Header) {
-		h.Add("Set-Cookie", p.sealer.cookie(id, "", -1).String())
+		h.Add("Set-Cookie", p.sealer.cookie(slot, "", -1).String())
 	}}, r)
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +96,9 @@ func testProvider(t testing.TB) *Provider {
 // testChallenge is a well-formed PKCE S256 code challenge.
 var testChallenge = strings.Repeat("a", 43)
 
+// testSlots hands newAuthRequest's cookies their slots in turn.
+var testSlots atomic.Int32
+
 // newAuthRequest creates an auth request of the client "shop" as the authorization
 // endpoint does, and returns its ID and the cookie that holds it.
 func (p *Provider) newAuthRequest(t testing.TB) (string, *http.Cookie) {
@@ -106,7 +110,7 @@ func (p *Provider) newAuthRequest(t testing.TB) (string, *http.Cookie) {
 	if err != nil || created.id != a.GetID() {
 		t.Fatalf("CreateAuthRequest: %v (created %q)", err, created.id)
 	}
-	return a.GetID(), p.sealer.cookie(created.id, created.sealed, 600)
+	return a.GetID(), p.sealer.cookie(int(testSlots.Add(1))%requestSlots, created.sealed, 600)
 }
 
 // complete posts body to CompleteLogin from a browser holding cookies.
@@ -141,15 +145,15 @@ func TestCompleteLogin(t *testing.T) {
 		{"fail/token-spent", other, "fresh-1@" + other, []*http.Cookie{otherCookie}},
 		{"fail/stale-login", other, "old@" + other, []*http.Cookie{otherCookie}},
 		{"fail/not-a-token", other, "garbage", []*http.Cookie{otherCookie}},
-		{"fail/unknown-request", nope, "fresh-3@" + nope, []*http.Cookie{p.sealer.cookie(nope, otherCookie.Value, 600)}},
+		{"fail/unknown-request", nope, "fresh-3@" + nope, []*http.Cookie{otherCookie}},
 		// A token from a login made for no auth request (an app's), or for another one.
 		{"fail/token-for-no-request", other, "fresh-4", []*http.Cookie{otherCookie}},
 		{"fail/token-for-another-request", other, "fresh-5@" + done, []*http.Cookie{otherCookie}},
 		// The login page of someone else's auth request: another browser's cookies.
 		{"fail/other-browser", other, "fresh-6@" + other, nil},
 		{"fail/cookie-of-another-request", other, "fresh-7@" + other, []*http.Cookie{doneCookie}},
-		{"fail/sealed-request-of-another-id", other, "fresh-8@" + other, []*http.Cookie{p.sealer.cookie(other, doneCookie.Value, 600)}},
-		{"fail/forged-cookie", other, "fresh-9@" + other, []*http.Cookie{p.sealer.cookie(other, strings.Repeat("A", 400), 600)}},
+		{"fail/sealed-request-of-another-id", other, "fresh-8@" + other, []*http.Cookie{p.sealer.cookie(0, other+doneCookie.Value[len(done):], 600)}},
+		{"fail/forged-cookie", other, "fresh-9@" + other, []*http.Cookie{p.sealer.cookie(0, other+"."+strings.Repeat("A", 400), 600)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if w := complete(p, body(tc.id, tc.token), tc.cookies...); w.Code == 200 {
@@ -217,46 +221,69 @@ func TestAuthorizeStoresNothing(t *testing.T) {
 	if n := len(p.cfg.Store.(*memStore).m); n != 0 {
 		t.Fatalf("%d entries stored by authorization requests", n)
 	}
-	// A browser that holds maxPendingRequests auth-request cookies gets no more (the
-	// largest request's cookie times that many fits in the server's header limit).
+	// A browser never holds more than requestSlots auth-request cookies, the largest
+	// of which fit in the server's header limit: a new request takes a free slot, else
+	// the oldest request's, and one without cookies (a cross-site POST) any slot.
 	q.Set("state", strings.Repeat("s", maxState))
 	q.Set("nonce", strings.Repeat("n", maxNonce))
-	var cookies []*http.Cookie
-	for range maxPendingRequests + 1 {
+	jar := map[string]*http.Cookie{}
+	var ids []string
+	authorize := func(withCookies bool) {
+		t.Helper()
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest("GET", "https://auth.example/oidc/authorize?"+q.Encode(), nil)
-		for _, c := range cookies {
-			r.AddCookie(c)
+		for _, c := range jar {
+			if withCookies {
+				r.AddCookie(c)
+			}
 		}
 		p.Handler().ServeHTTP(w, r)
-		if len(cookies) == maxPendingRequests {
-			if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "too_many_sign_ins") {
-				t.Fatalf("authorize with %d pending: %d %s", len(cookies), w.Code, w.Body)
-			}
-			break
+		set := w.Result().Cookies()
+		if w.Code != http.StatusFound || len(set) != 1 || !strings.HasPrefix(set[0].Name, "__Host-"+browserCookiePrefix) {
+			t.Fatalf("authorize with %d cookies: %d %v", len(jar), w.Code, w.Header()["Set-Cookie"])
 		}
-		if w.Code != http.StatusFound || len(w.Result().Cookies()) != 1 {
-			t.Fatalf("authorize with %d pending: %d %s", len(cookies), w.Code, w.Body)
-		}
-		cookies = append(cookies, w.Result().Cookies()[0])
+		jar[set[0].Name] = set[0]
+		loc, _ := url.Parse(w.Header().Get("Location"))
+		ids = append(ids, loc.Query().Get("authRequestID"))
+	}
+	for range requestSlots + 2 {
+		authorize(true)
+	}
+	if len(jar) != requestSlots {
+		t.Fatalf("%d auth-request cookies after %d requests, want %d", len(jar), requestSlots+2, requestSlots)
 	}
 	header := 0
-	for _, c := range cookies {
+	for _, c := range jar {
 		header += len(c.Name) + len(c.Value) + 2
 	}
 	if header > 16<<10 {
-		t.Fatalf("%d pending auth requests of the largest size hold %d bytes of cookies", maxPendingRequests, header)
+		t.Fatalf("%d pending auth requests of the largest size hold %d bytes of cookies", requestSlots, header)
+	}
+	browser := httptest.NewRequest("GET", "/login", nil)
+	for _, c := range jar {
+		browser.AddCookie(c)
+	}
+	for n, id := range ids {
+		if _, _, ok := p.sealer.open(browser, id); ok != (n >= 2) {
+			t.Fatalf("request %d of %d pending: %v (the two oldest make way)", n+1, len(ids), ok)
+		}
+	}
+	for range 3 * requestSlots {
+		authorize(false)
+	}
+	if len(jar) != requestSlots {
+		t.Fatalf("%d auth-request cookies after requests without cookies, want %d", len(jar), requestSlots)
 	}
 
 	id, c := p.newAuthRequest(t)
 	r := httptest.NewRequest("GET", "/login?authRequestID="+id, nil)
 	r.AddCookie(c)
-	if _, ok := p.sealer.open(r, id); !ok {
+	if _, _, ok := p.sealer.open(r, id); !ok {
 		t.Fatal("ok/fresh: the cookie does not open")
 	}
 	now := p.sealer.now
 	p.sealer.now = func() time.Time { return now().Add(p.cfg.AuthRequestTTL) }
-	if _, ok := p.sealer.open(r, id); ok {
+	if _, _, ok := p.sealer.open(r, id); ok {
 		t.Fatal("fail/expired: the cookie of an expired request opens")
 	}
 	p.sealer.now = now
@@ -295,8 +322,8 @@ func FuzzRequestCookie(f *testing.F) {
 	f.Add(strings.Repeat("A", 40))
 	f.Fuzz(func(t *testing.T, value string) {
 		r := httptest.NewRequest("GET", "/login", nil)
-		r.AddCookie(&http.Cookie{Name: p.sealer.cookieName(id), Value: value})
-		a, ok := p.sealer.open(r, id)
+		r.AddCookie(&http.Cookie{Name: c.Name, Value: value})
+		a, _, ok := p.sealer.open(r, id)
 		if ok != (value == c.Value) || (ok && (a.ID != id || a.CodeChallenge != testChallenge)) {
 			t.Fatalf("open(%q) = %+v, %v", value, a, ok)
 		}
@@ -371,7 +398,7 @@ func TestBrowserCookie(t *testing.T) {
 		t.Fatalf("authorize: %d, Location %q, cookies %v", w.Code, loc, w.Header()["Set-Cookie"])
 	}
 	c := cookies[0]
-	if c.Name != "__Host-polyroot-authreq-"+id || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" ||
+	if !strings.HasPrefix(c.Name, "__Host-polyroot-authreq-") || !strings.HasPrefix(c.Value, id+".") || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" ||
 		c.SameSite != http.SameSiteLaxMode || c.MaxAge != 600 {
 		t.Fatalf("the cookie: %s", w.Header().Get("Set-Cookie"))
 	}
@@ -389,11 +416,22 @@ func TestBrowserCookie(t *testing.T) {
 	if w.Code != http.StatusFound || loc.Query().Get("code") == "" || len(gone) != 1 || gone[0].Name != c.Name || gone[0].MaxAge >= 0 {
 		t.Fatalf("callback: %d, Location %q, cookies %v", w.Code, loc, w.Header()["Set-Cookie"])
 	}
-	// A browser that kept the cookie anyway gets no second code.
+	// A browser that kept the cookie anyway gets no second code, nor, once the code
+	// was exchanged (the library deletes the request), completes the request again.
 	w = httptest.NewRecorder()
 	p.Handler().ServeHTTP(w, r)
 	if loc, _ := url.Parse(w.Header().Get("Location")); loc != nil && loc.Query().Get("code") != "" {
 		t.Fatalf("a second code: %d %s", w.Code, loc)
+	}
+	if err := p.storage.DeleteAuthRequest(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-2@" + id})
+	if w := complete(p, string(b), c); w.Code == 200 {
+		t.Fatalf("the replayed cookie of an exchanged request completed it again: %s", w.Body)
+	}
+	if _, ok := p.Requester(r, id); ok {
+		t.Fatal("the login page names an exchanged request")
 	}
 }
 

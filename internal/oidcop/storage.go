@@ -164,7 +164,7 @@ func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 // authRequest reads auth request id from r's cookie and, if a login completed it,
 // that login from the store.
 func (s *storage) authRequest(r *http.Request, id string) (*authRequest, error) {
-	a, ok := s.sealer.open(r, id)
+	a, _, ok := s.sealer.open(r, id)
 	if !ok {
 		return nil, errNotFound
 	}
@@ -210,7 +210,13 @@ func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	}
 	b, _ := json.Marshal(codeEntry{Request: a, Login: a.login})
 	now := s.now()
-	switch err := s.cfg.Store.CreateOIDC(keyCodeIssued+id, nil, now.Add(s.cfg.AuthRequestTTL), now); {
+	// As long as the request's cookie opens, on any replica (its Created, not this
+	// replica's clock, bounds that), and a minute more.
+	expires := now.Add(s.cfg.AuthRequestTTL)
+	if end := a.Created.Add(s.cfg.AuthRequestTTL + time.Minute); end.After(expires) {
+		expires = end
+	}
+	switch err := s.cfg.Store.CreateOIDC(keyCodeIssued+id, nil, expires, now); {
 	case errors.Is(err, ErrExists):
 		return oidc.ErrInvalidRequest().WithDescription("a code was issued for this request already")
 	case err != nil:
@@ -219,14 +225,10 @@ func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	return s.cfg.Store.CreateOIDC(keyCode+code, b, now.Add(s.cfg.CodeTTL), now)
 }
 
-// DeleteAuthRequest forgets the login that completed auth request id (its cookie is
-// deleted at the callback, and a code was issued for it once: keyCodeIssued).
-func (s *storage) DeleteAuthRequest(_ context.Context, id string) error {
-	if _, err := s.cfg.Store.TakeOIDC(keyDone+id, s.now()); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	return nil
-}
+// DeleteAuthRequest, which the library calls once the code was exchanged, keeps the
+// login that completed auth request id until it expires with the request: a browser
+// that replays the request's cookie then finds it done, not pending again.
+func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 func (s *storage) CreateAccessToken(_ context.Context, r op.TokenRequest) (string, time.Time, error) {
 	a, ok := r.(*authRequest)
