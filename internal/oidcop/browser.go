@@ -51,8 +51,12 @@ const (
 // requestCookieAD is the additional data of a sealed auth request, before its ID.
 const requestCookieAD = "polyroot oidcop auth request "
 
-var errOtherBrowser = httpx.Errorf(http.StatusForbidden, "other_browser",
-	"this sign-in was started in another browser or has expired: start again from the application")
+var (
+	errOtherBrowser = httpx.Errorf(http.StatusForbidden, "other_browser",
+		"this sign-in was started in another browser or has expired: start again from the application")
+	errNotLoggedIn = httpx.Errorf(http.StatusConflict, "not_logged_in",
+		"this sign-in is not complete: log in on the sign-in page first")
+)
 
 // createdRequestKey is the context key under which Handler passes the authorization
 // endpoint a slot for the auth request it creates (storage.CreateAuthRequest).
@@ -119,10 +123,15 @@ func (s *requestSealer) open(r *http.Request, id string) (*authRequest, int, boo
 	if r == nil || len(id) != 32 { // newID's 16 bytes of hex
 		return nil, 0, false
 	}
+	// Every value of every slot: a cookie of the same name set elsewhere (another
+	// path, plain http) must not hide the request's own.
 	for slot := range requestSlots {
-		if c, err := r.Cookie(s.cookieName(slot)); err == nil && strings.HasPrefix(c.Value, id+".") {
-			a, ok := s.openValue(id, c.Value[len(id)+1:])
-			return a, slot, ok
+		for _, c := range r.CookiesNamed(s.cookieName(slot)) {
+			if value, found := strings.CutPrefix(c.Value, id+"."); found {
+				if a, ok := s.openValue(id, value); ok {
+					return a, slot, true
+				}
+			}
 		}
 	}
 	return nil, 0, false
@@ -133,7 +142,7 @@ func (s *requestSealer) openValue(id, value string) (*authRequest, bool) {
 	if len(value) > base64.RawURLEncoding.EncodedLen(s.aead.NonceSize()+maxSealedRequest+s.aead.Overhead()) {
 		return nil, false
 	}
-	sealed, err := base64.RawURLEncoding.DecodeString(value)
+	sealed, err := base64.RawURLEncoding.Strict().DecodeString(value)
 	if err != nil || len(sealed) < s.aead.NonceSize() {
 		return nil, false
 	}
@@ -156,19 +165,20 @@ func (s *requestSealer) openValue(id, value string) (*authRequest, bool) {
 func (s *requestSealer) freeSlot(r *http.Request) int {
 	free, oldest, oldestAt, sent := -1, 0, time.Time{}, false
 	for slot := range requestSlots {
-		c, err := r.Cookie(s.cookieName(slot))
-		sent = sent || err == nil
-		var a *authRequest
-		ok := false
-		if err == nil {
+		// A slot holds a request if any of its values (see open) opens: the newest.
+		var held *authRequest
+		for _, c := range r.CookiesNamed(s.cookieName(slot)) {
+			sent = true
 			id, value, _ := strings.Cut(c.Value, ".")
-			a, ok = s.openValue(id, value)
+			if a, ok := s.openValue(id, value); ok && (held == nil || a.Created.After(held.Created)) {
+				held = a
+			}
 		}
 		switch {
-		case !ok && free < 0:
+		case held == nil && free < 0:
 			free = slot
-		case ok && (oldestAt.IsZero() || a.Created.Before(oldestAt)):
-			oldest, oldestAt = slot, a.Created
+		case held != nil && (oldestAt.IsZero() || held.Created.Before(oldestAt)):
+			oldest, oldestAt = slot, held.Created
 		}
 	}
 	switch {
@@ -207,10 +217,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 type createdRequest struct{ id, sealed string }
 
 // callback serves the library's callback, which issues the code, only to the browser
-// that started the auth request, and deletes the request's cookie there: the request
-// is over, and the cookies of finished requests would pile up in the browser for their
-// lifetime. (storage.SaveAuthCode checks the cookie again, whatever the route: this is
-// for a clear answer.)
+// that started the auth request and once a login completed it, and deletes the
+// request's cookie there: the request is over. A callback before the login is refused
+// here, so that whoever sends the browser there cannot end the sign-in, nor make the
+// library send the relying party an error. (storage.SaveAuthCode checks the cookie
+// again, whatever the route: this is for a clear answer.)
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	// The ID as the library reads it (the form's, query or body), not another one.
 	id, err := op.ParseAuthorizeCallbackRequest(r)
@@ -219,8 +230,12 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, p.cfg.Logger, errOtherBrowser)
 		return
 	}
+	if a, err := p.storage.authRequest(r, id); err != nil || !a.Done() {
+		httpx.WriteError(w, r, p.cfg.Logger, errNotLoggedIn)
+		return
+	}
 	p.op.ServeHTTP(&bindingWriter{ResponseWriter: w, bind: func(h http.Header) {
-		h.Add("Set-Cookie", p.sealer.cookie(slot, "", -1).String())
+		h.Add("Set-Cookie", p.sealer.cookie(slot, "", -1).String()) // the request is over
 	}}, r)
 }
 

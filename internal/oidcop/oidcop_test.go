@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -268,11 +270,18 @@ func TestAuthorizeStoresNothing(t *testing.T) {
 			t.Fatalf("request %d of %d pending: %v (the two oldest make way)", n+1, len(ids), ok)
 		}
 	}
+	slotsOf := map[string]bool{}
 	for range 3 * requestSlots {
+		before := maps.Clone(jar)
 		authorize(false)
+		for name, c := range jar {
+			if before[name] != c {
+				slotsOf[name] = true
+			}
+		}
 	}
-	if len(jar) != requestSlots {
-		t.Fatalf("%d auth-request cookies after requests without cookies, want %d", len(jar), requestSlots)
+	if len(jar) != requestSlots || len(slotsOf) < 2 {
+		t.Fatalf("%d auth-request cookies after requests without cookies (want %d), in %d slots (want them spread)", len(jar), requestSlots, len(slotsOf))
 	}
 
 	id, c := p.newAuthRequest(t)
@@ -310,6 +319,66 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.n += n
 	return n, err
+}
+
+// TestRequestSlots: a new request takes a slot whose cookie holds no live request
+// (garbage, expired) before the oldest live one; a cookie of the same name set
+// elsewhere hides no request.
+func TestRequestSlots(t *testing.T) {
+	p := testProvider(t)
+	browser := func(cookies ...*http.Cookie) *http.Request {
+		r := httptest.NewRequest("GET", "https://auth.example/oidc/authorize", nil)
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		return r
+	}
+	var live []*http.Cookie
+	var ids []string
+	for slot := range requestSlots {
+		id, c := p.newAuthRequest(t)
+		c.Name = p.sealer.cookieName(slot)
+		live, ids = append(live, c), append(ids, id)
+	}
+	if got := p.sealer.freeSlot(browser(live...)); got != 0 {
+		t.Fatalf("ok/oldest: slot %d, want 0", got)
+	}
+	for _, tc := range []struct {
+		name  string
+		value string
+	}{
+		{"ok/garbage", "x"},
+		{"ok/forged", ids[3] + "." + strings.Repeat("A", 400)},
+		{"ok/another-id", ids[0] + live[3].Value[len(ids[3]):]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cookies := slices.Clone(live)
+			cookies[3] = p.sealer.cookie(3, tc.value, 600)
+			if got := p.sealer.freeSlot(browser(cookies...)); got != 3 {
+				t.Fatalf("slot %d, want 3 (its cookie holds no live request)", got)
+			}
+		})
+	}
+	expired := slices.Clone(live)
+	now := p.cfg.Now
+	p.cfg.Now = func() time.Time { return now().Add(p.cfg.AuthRequestTTL - time.Second) }
+	_, fresh := p.newAuthRequest(t) // the others expire a second after it was made
+	p.cfg.Now = now
+	p.sealer.now = func() time.Time { return now().Add(p.cfg.AuthRequestTTL) }
+	for slot := range requestSlots - 1 {
+		fresh.Name = p.sealer.cookieName(slot)
+		expired[slot] = &http.Cookie{Name: fresh.Name, Value: fresh.Value}
+	}
+	if got := p.sealer.freeSlot(browser(expired...)); got != requestSlots-1 {
+		t.Fatalf("ok/expired: slot %d, want %d", got, requestSlots-1)
+	}
+	p.sealer.now = now
+
+	// Another cookie of the name before the request's own (another path, plain http).
+	junk := &http.Cookie{Name: live[2].Name, Value: ids[2] + ".AAAA"}
+	if _, slot, ok := p.sealer.open(browser(junk, live[2]), ids[2]); !ok || slot != 2 {
+		t.Fatalf("a request behind another cookie of its name: slot %d, %v", slot, ok)
+	}
 }
 
 // FuzzRequestCookie: no cookie value opens as an auth request but the one sealed for
@@ -403,12 +472,20 @@ func TestBrowserCookie(t *testing.T) {
 		t.Fatalf("the cookie: %s", w.Header().Get("Set-Cookie"))
 	}
 
+	// A callback before the login completed (someone sent the browser there) issues no
+	// code and leaves the sign-in in progress.
+	r := httptest.NewRequest("GET", "https://auth.example/oidc/authorize/callback?id="+id, nil)
+	r.AddCookie(c)
+	w = httptest.NewRecorder()
+	p.Handler().ServeHTTP(w, r)
+	if w.Code != http.StatusConflict || w.Header().Get("Location") != "" || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("an early callback: %d, Location %q, cookies %v", w.Code, w.Header().Get("Location"), w.Header()["Set-Cookie"])
+	}
+
 	b, _ := json.Marshal(CompleteRequest{AuthRequestID: id, AccessToken: "fresh-1@" + id})
 	if w := complete(p, string(b), c); w.Code != 200 {
 		t.Fatalf("complete: %d %s", w.Code, w.Body)
 	}
-	r := httptest.NewRequest("GET", "https://auth.example/oidc/authorize/callback?id="+id, nil)
-	r.AddCookie(c)
 	w = httptest.NewRecorder()
 	p.Handler().ServeHTTP(w, r)
 	loc, _ = url.Parse(w.Header().Get("Location"))
