@@ -32,6 +32,10 @@
 //     memory.
 //
 // Caveats: there is no single sign-on session: every authorization asks for the PIN.
+// A browser keeps at most 6 sign-ins in progress (browser.go): a seventh, or a site
+// sending the browser through the authorization endpoint, ends the oldest. Replicas'
+// clocks must agree within a minute: a request made by a replica whose clock is ahead
+// by more does not open on the others until their clocks catch up.
 // Refresh tokens are not issued. ID tokens are signed with Ed25519 (EdDSA), the auth
 // server's token key: a relying party's library must support EdDSA.
 package oidcop
