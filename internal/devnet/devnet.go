@@ -4,8 +4,9 @@
 //
 // The chain is an embedded in-memory one by default (new on each start, so the logs
 // are anchored again), served over JSON-RPC on loopback so that it can be audited
-// (rpc_url in devnet.json), or a real one over JSON-RPC. The secrets are in encrypted
-// file keystores in D by default, or in Vault.
+// (rpc_url in devnet.json), or a real one over JSON-RPC, which the bundle of the first
+// start then names (its anchoring): that D always needs that chain and contract. The
+// secrets are in encrypted file keystores in D by default, or in Vault.
 //
 // The auth server serves HTTPS with a certificate of the devnet CA (D/ca.pem, made on
 // the first start and limited to loopback names), so that clients trusting that CA
@@ -183,6 +184,7 @@ type Devnet struct {
 	registrar  ed25519.PrivateKey
 	keys       []keystore.Keystore // DTA i+1's
 	anchorKeys []*ecdsa.PrivateKey // DTA i+1's anchoring key
+	chainID    uint64              // the rpc chain's
 	chain      ledger.Chain
 	closeChain func()
 	dtas       []*service
@@ -277,12 +279,22 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 	if err := d.openKeystores(ctx); err != nil {
 		return nil, err
 	}
+	var pinned *bundle.Anchoring // what the bundle of an earlier start names
+	if b, _, err := dtacmd.ReadBundle(d.path("bundle.json")); err == nil {
+		pinned = b.Anchoring
+	}
+	register, err := d.setUpChain(ctx, pinned)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: %s chain: %w", d.Info.Chain, err)
+	}
 	b, err := d.ensureBundle(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.setUpChain(ctx, b); err != nil {
-		return nil, fmt.Errorf("devnet: %s chain: %w", d.Info.Chain, err)
+	if register != nil {
+		if err := register(b); err != nil {
+			return nil, fmt.Errorf("devnet: %s chain: %w", d.Info.Chain, err)
+		}
 	}
 	for i := range d.n {
 		if err := d.StartDTA(i + 1); err != nil {
@@ -561,6 +573,9 @@ func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 			}
 			b.DTAs = append(b.DTAs, *rec)
 		}
+		if d.Info.Chain == dtacmd.ChainRPC { // the embedded chain's contract is new at every start
+			b.Anchoring = &bundle.Anchoring{ChainID: d.chainID, Contract: strings.ToLower(d.Info.Contract)}
+		}
 		file, fp, err := bundle.Sign(b, d.registrar)
 		if err != nil {
 			return nil, err
@@ -602,19 +617,21 @@ func (d *Devnet) halfMade(ctx context.Context, i int, err error) error {
 	return err
 }
 
-// setUpChain makes each DTA's anchoring key and gets the contract with every DTA's
-// log registered for its key: on the embedded chain at every start (it is new), on an
-// rpc chain once (then reused from devnet.json).
-func (d *Devnet) setUpChain(ctx context.Context, b *bundle.Bundle) error {
+// setUpChain makes each DTA's anchoring key and gets the contract: on the embedded
+// chain at every start (it is new), on an rpc chain once (then reused from
+// devnet.json), and always the one the bundle names (pinned) if it names one. When it
+// deployed the contract, register registers every DTA's log of the bundle for its key
+// (the bundle, made after, may name the contract); else it is nil.
+func (d *Devnet) setUpChain(ctx context.Context, pinned *bundle.Anchoring) (register func(*bundle.Bundle) error, err error) {
 	d.anchorKeys = make([]*ecdsa.PrivateKey, d.n)
 	var addrs []common.Address
 	for i := range d.n {
 		h, err := secretFile(d.anchorKeyFile(i+1), randHex(32))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if d.anchorKeys[i], err = crypto.HexToECDSA(strings.TrimSpace(h)); err != nil {
-			return fmt.Errorf("%s: %w", d.anchorKeyFile(i+1), err)
+			return nil, fmt.Errorf("%s: %w", d.anchorKeyFile(i+1), err)
 		}
 		addrs = append(addrs, ledger.Address(d.anchorKeys[i]))
 	}
@@ -622,28 +639,44 @@ func (d *Devnet) setUpChain(ctx context.Context, b *bundle.Bundle) error {
 	defer cancel()
 	var owner *ecdsa.PrivateKey
 	if d.Info.Chain == dtacmd.ChainEmbedded {
+		if pinned != nil {
+			return nil, fmt.Errorf("the devnet's bundle anchors on chain %d at %s since its first start: start it with --chain rpc on that chain, or use another --dir",
+				pinned.ChainID, pinned.Contract)
+		}
 		e, err := ledger.NewEmbeddedRPC(time.Second, hostPort(d.Info.RPCURL), addrs...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.chain, d.closeChain, owner = e.Chain(), func() { e.Close() }, e.Key()
 		d.Info.Contract = ""
 	} else {
 		key, err := ledger.LoadKeyFile(d.opts.KeyFile)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c, err := ledger.Dial(sctx, d.opts.RPCURL)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.chain, d.closeChain, owner = c, c.Close, key
+		id, err := c.ChainID(sctx)
+		if err != nil {
+			return nil, fmt.Errorf("chain ID: %w", err)
+		}
+		d.chainID = id.Uint64()
+		if pinned != nil {
+			d.Info.Contract = common.HexToAddress(pinned.Contract).Hex()
+		}
 		if d.Info.Contract != "" {
 			code, err := c.CodeAt(sctx, common.HexToAddress(d.Info.Contract), nil)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if len(code) == 0 {
+			switch {
+			case pinned != nil && (len(code) == 0 || pinned.ChainID != d.chainID):
+				return nil, fmt.Errorf("the devnet's bundle anchors at %s on chain %d since its first start, which %s (chain %d) does not have (was it reset?): "+
+					"start a new devnet with another --dir", pinned.Contract, pinned.ChainID, ledger.RedactURL(d.opts.RPCURL), d.chainID)
+			case len(code) == 0:
 				d.Info.Contract = "" // a chain that was reset: deploy again
 			}
 		}
@@ -652,30 +685,34 @@ func (d *Devnet) setUpChain(ctx context.Context, b *bundle.Bundle) error {
 		for _, a := range addrs {
 			bal, err := c.BalanceAt(sctx, a, nil)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if bal.Cmp(low) < 0 {
 				if err := ledger.Fund(sctx, c, key, a, topUp); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
 	}
 	if d.Info.Contract != "" {
-		return nil
+		return nil, nil
 	}
 	contract, err := ledger.Deploy(sctx, d.chain, owner)
 	if err != nil {
-		return err
-	}
-	for i := range d.n {
-		rec, _ := b.Find(uint32(i + 1))
-		if err := ledger.Register(sctx, d.chain, owner, contract, rec.LogOrigin, addrs[i]); err != nil {
-			return err
-		}
+		return nil, err
 	}
 	d.Info.Contract = contract.Hex()
-	return nil
+	return func(b *bundle.Bundle) error {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		for i := range d.n {
+			rec, _ := b.Find(uint32(i + 1))
+			if err := ledger.Register(rctx, d.chain, owner, contract, rec.LogOrigin, addrs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
 }
 
 func (d *Devnet) anchorKeyFile(i int) string { return d.path("anchor-" + strconv.Itoa(i) + ".key") }

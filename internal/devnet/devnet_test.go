@@ -262,6 +262,10 @@ func TestDevnetRPCAndVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// On a chain that outlives the devnet, the bundle names where the logs are anchored.
+	if a := b.Anchoring; a == nil || a.ChainID != 1337 || a.Contract != strings.ToLower(d.Info.Contract) {
+		t.Fatalf("the bundle's anchoring %+v, want chain 1337 and contract %s", a, d.Info.Contract)
+	}
 	cfg := ledger.AuditConfig{Bundle: b, Chain: d.Chain(), Contract: common.HexToAddress(d.Info.Contract)}
 	var report *ledger.Report
 	var history []ledger.IdentityEntry
@@ -284,6 +288,15 @@ func TestDevnetRPCAndVault(t *testing.T) {
 	contract := d.Info.Contract
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
+	}
+	// Its bundle pins the chain: the embedded one is refused.
+	embedded := opts
+	embedded.Chain, embedded.RPCURL, embedded.KeyFile = "", "", ""
+	if d, err := Start(ctx, embedded); err == nil || !strings.Contains(err.Error(), "start it with --chain rpc on that chain") {
+		if err == nil {
+			d.Close()
+		}
+		t.Fatalf("an embedded chain for a bundle anchored on geth: %v", err)
 	}
 	d = start(t, opts)
 	if d.Info.Contract != contract {
