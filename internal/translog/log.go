@@ -16,15 +16,18 @@
 package translog
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/polyroot/polyroot/internal/wire"
@@ -58,16 +61,49 @@ type Log struct {
 	reader   tessera.LogReader
 	shutdown func(context.Context) error
 	stop     context.CancelFunc // ends Tessera's background work, after shutdown
+	signer   *closingSigner
+}
+
+// A closingSigner signs checkpoints until the log closes. Tessera does not wait for its
+// checkpoint publisher when its context ends, so without this a publish could still be
+// writing into the log's directory after Close returned (and race whoever removes or
+// reopens it).
+type closingSigner struct {
+	note.Signer
+	mu     sync.Mutex
+	closed bool
+	last   []byte // the body of the last checkpoint signed, maybe not yet written
+}
+
+var errClosed = errors.New("translog: the log is closed")
+
+func (s *closingSigner) Sign(msg []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	s.last = bytes.Clone(msg)
+	return s.Signer.Sign(msg)
+}
+
+// close refuses further signatures and returns the body of the last one.
+func (s *closingSigner) close() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return s.last
 }
 
 // Open opens or creates the log in dir, with checkpoints for origin signed by key.
 // The log's background work (integration, checkpoints) runs until Close, whatever
 // happens to ctx afterwards.
 func Open(ctx context.Context, dir, origin string, key ed25519.PrivateKey, opts Options) (*Log, error) {
-	signer, err := NoteSigner(origin, key)
+	noteSigner, err := NoteSigner(origin, key)
 	if err != nil {
 		return nil, err
 	}
+	signer := &closingSigner{Signer: noteSigner}
 	if opts.CheckpointInterval == 0 {
 		opts.CheckpointInterval = time.Second
 	}
@@ -91,7 +127,7 @@ func Open(ctx context.Context, dir, origin string, key ed25519.PrivateKey, opts 
 		stop()
 		return nil, fmt.Errorf("translog: starting the appender: %w", err)
 	}
-	return &Log{origin: origin, dir: dir, add: appender.Add, reader: reader, shutdown: shutdown, stop: stop}, nil
+	return &Log{origin: origin, dir: dir, add: appender.Add, reader: reader, shutdown: shutdown, stop: stop, signer: signer}, nil
 }
 
 // Origin returns the log's origin line, the name its checkpoints carry.
@@ -210,11 +246,30 @@ func (l *Log) Handler() http.Handler {
 	})
 }
 
-// Close writes the entries in flight, then stops the log's background work.
+// Close writes the entries in flight, then stops the log's background work. When it
+// returns, nothing writes into the log's directory any more.
 func (l *Log) Close(ctx context.Context) error {
 	err := l.shutdown(ctx)
 	l.stop()
+	l.awaitPublished(ctx, l.signer.close())
 	return err
+}
+
+// awaitPublished waits (a little, a publish takes milliseconds) until the checkpoint
+// file holds the checkpoint whose body was signed last, so that a publish under way when
+// the log closed has written it.
+func (l *Log) awaitPublished(ctx context.Context, body []byte) {
+	if body == nil {
+		return
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		cp, err := os.ReadFile(filepath.Join(l.dir, layout.CheckpointPath))
+		if err == nil && bytes.HasPrefix(cp, body) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // NoteSigner returns a signed-note signer for origin with an Ed25519 key, in the key

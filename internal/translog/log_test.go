@@ -206,3 +206,34 @@ func silenceTessera() {
 	_ = fs.Set("stderrthreshold", "FATAL")
 	klog.SetOutput(io.Discard)
 }
+
+// TestCloseStopsWriting: once Close returns, nothing writes into the log's directory
+// (Tessera's checkpoint publisher outlives its context), so the directory can be
+// removed or reopened at once.
+func TestCloseStopsWriting(t *testing.T) {
+	ctx := context.Background()
+	_, key, _ := ed25519.GenerateKey(nil)
+	for i := range 8 {
+		dir := t.TempDir()
+		l := open(t, dir, key)
+		if _, err := l.Append(ctx, leaf(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 { // let a publish start: the append just integrated
+			time.Sleep(time.Duration(i) * time.Millisecond)
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.signer.Sign([]byte("a checkpoint published late\n")); err != errClosed {
+			t.Fatalf("round %d: a closed log signs a checkpoint (%v)", i, err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatalf("round %d: removing the closed log: %v", i, err)
+		}
+		time.Sleep(150 * time.Millisecond) // past a checkpoint interval
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("round %d: the closed log's directory came back (%v)", i, err)
+		}
+	}
+}
