@@ -3,10 +3,13 @@ package bench
 import (
 	"encoding/binary"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // threadCPU returns the CPU time the calling OS thread has used
@@ -71,4 +74,41 @@ func clockCPU(clock uintptr) (int64, bool) {
 		return 0, false
 	}
 	return ts.Nano(), true
+}
+
+// pinPID keeps every thread of process pid (and so the threads they start) on CPU
+// cpu, and reports whether it could. Two measurements compare best on one CPU: the
+// CPUs of a shared machine differ in what their neighbours take from them, by 10% and
+// more, and that moves from one to the other over seconds.
+func pinPID(pid, cpu int) bool {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return false
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil || unix.SchedSetaffinity(tid, &set) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// onCPU runs f on CPU cpu, on a thread of its own, and reports whether it could pin it.
+func onCPU(cpu int, f func()) bool {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, set unix.CPUSet
+	if unix.SchedGetaffinity(0, &old) != nil {
+		return false
+	}
+	set.Set(cpu)
+	if unix.SchedSetaffinity(0, &set) != nil {
+		return false
+	}
+	defer unix.SchedSetaffinity(0, &old)
+	f()
+	return true
 }
