@@ -25,6 +25,7 @@ import (
 	"github.com/polyroot/polyroot/internal/testdomain"
 	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/pairing"
+	"github.com/polyroot/polyroot/server"
 )
 
 // loadClients is the number of concurrent clients of BenchmarkLoginLoad, each an
@@ -39,8 +40,12 @@ const loadClients = 256
 // connections, b.N whole logins (both passes) in all. Metrics:
 //
 //   - server-cpu-ns/op: the child's CPU time (all its threads, user and system) over
-//     the timed logins, per login; compare with BenchmarkServerLogin/batch=64's
-//     cpu-ns/op in the same run (target ≤ 1.25);
+//     the timed logins, per login;
+//   - x-serverlogin: server-cpu-ns/op ÷ the CPU time per login of
+//     BenchmarkServerLogin/batch=64's work (target ≤ 1.25), which this benchmark does
+//     in process after every loadRound logins, on the CPU the server is kept on: the
+//     two come from the same stretches of time on the same CPU, so unlike the ratio of
+//     two benchmarks run minutes apart, the machine's load does not move it;
 //   - client-cpu-ns/op: this process's, the clients' work (their constant-time
 //     crypto, several times the server's) and their side of HTTP;
 //   - p50-ms, p99-ms: a whole login as its client sees it, from its pass 1 to its
@@ -53,21 +58,22 @@ const loadClients = 256
 // (minter), so the DTAs are not on the logins' path.
 func BenchmarkLoginLoad(b *testing.B) {
 	ls := startLoadServer(b)
+	ref := newServerLogins(b, func(c *server.Config) {
+		c.LoginBatchSize, c.LoginBatchWindow = serverLoginChunk, 50*time.Millisecond
+	})
 	var next atomic.Int64
-	run := func(n int, lat []time.Duration) {
+	run := func(lat []time.Duration) {
 		next.Store(0)
 		var wg sync.WaitGroup
 		for _, c := range ls.clients {
 			wg.Go(func() {
-				for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				for i := next.Add(1) - 1; i < int64(len(lat)); i = next.Add(1) - 1 {
 					t0 := time.Now()
 					if err := ls.login(c); err != nil {
 						b.Error(err)
 						return
 					}
-					if lat != nil {
-						lat[i] = time.Since(t0)
-					}
+					lat[i] = time.Since(t0)
 				}
 			})
 		}
@@ -76,27 +82,48 @@ func BenchmarkLoginLoad(b *testing.B) {
 			b.FailNow()
 		}
 	}
-	run(len(ls.clients), nil) // one login each: warm connections and caches
+	run(make([]time.Duration, len(ls.clients))) // one login each: warm connections and caches
+	// The server and the reference logins in process run on one CPU: see pinPID.
+	const cpu = 0
+	pinned := pinPID(ls.child.Pid(), cpu)
 	lat := make([]time.Duration, b.N)
 	m0 := ls.metrics(b)
-	s0, okS0 := pidCPU(ls.child.Pid())
-	c0, okC0 := processCPU()
+	var serverCPU, clientCPU, refCPU int64
+	var wall time.Duration
+	refs, cpuOK := 0, true
 	b.ResetTimer()
-	start := time.Now()
-	run(b.N, lat)
-	wall := time.Since(start)
+	for done := 0; done < b.N; {
+		n := min(loadRound, b.N-done)
+		s0, okS0 := pidCPU(ls.child.Pid())
+		c0, okC0 := processCPU()
+		start := time.Now()
+		run(lat[done : done+n])
+		wall += time.Since(start)
+		s1, okS1 := pidCPU(ls.child.Pid())
+		c1, okC1 := processCPU()
+		serverCPU, clientCPU = serverCPU+s1-s0, clientCPU+c1-c0
+		cpuOK = cpuOK && okS0 && okS1 && okC0 && okC1
+		done += n
+
+		b.StopTimer()
+		pinned = onCPU(cpu, func() {
+			c, ok := ref.run(b, refLogins, false)
+			refCPU, cpuOK = refCPU+c, cpuOK && ok
+		}) && pinned
+		refs += refLogins
+		b.StartTimer()
+	}
 	b.StopTimer()
-	s1, okS1 := pidCPU(ls.child.Pid())
-	c1, okC1 := processCPU()
 	m1 := ls.metrics(b)
-	if okS0 && okS1 {
-		b.ReportMetric(float64(s1-s0)/float64(b.N), "server-cpu-ns/op")
-	} else {
-		b.Errorf("the server process's CPU time cannot be read")
+	if !cpuOK {
+		b.Fatal("the CPU time of a process cannot be read")
 	}
-	if okC0 && okC1 {
-		b.ReportMetric(float64(c1-c0)/float64(b.N), "client-cpu-ns/op")
+	if !pinned {
+		b.Log("the server and the reference logins could not be kept on one CPU: x-serverlogin is noisier")
 	}
+	b.ReportMetric(float64(serverCPU)/float64(b.N), "server-cpu-ns/op")
+	b.ReportMetric(float64(clientCPU)/float64(b.N), "client-cpu-ns/op")
+	b.ReportMetric(float64(serverCPU)/float64(b.N)/(float64(refCPU)/float64(refs)), "x-serverlogin")
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
 	b.ReportMetric(pct(0.50), "p50-ms")
@@ -109,6 +136,13 @@ func BenchmarkLoginLoad(b *testing.B) {
 		b.ReportMetric(1e3*(m1[metricWaitSum]-m0[metricWaitSum])/waits, "batch-wait-ms")
 	}
 }
+
+// BenchmarkLoginLoad's logins go in rounds of loadRound; after each, with the timer
+// stopped, refLogins logins of BenchmarkServerLogin/batch=64 run in process.
+const (
+	loadRound = 4 * loadClients
+	refLogins = 2 * serverLoginChunk
+)
 
 // The child's metrics that BenchmarkLoginLoad reads (server/batch.go).
 const (

@@ -176,90 +176,118 @@ func BenchmarkServerLoginPostgres(b *testing.B) {
 // benchServerLogin runs 64 logins at a time through the handler of a server
 // configured by mod.
 func benchServerLogin(b *testing.B, mod func(*server.Config)) {
-	fs := newBenchServer(b, mod)
-	const chunk = 64
-	clients := make([]*pairing.Client, chunk)
-	for i := range clients {
-		clients[i] = fs.enrol(b, fmt.Sprintf("user%d", i))
-	}
-	sessions := make([]*pairing.ClientSession, chunk)
-	bodies := make([][]byte, chunk)
-	answers := make([]*httptest.ResponseRecorder, chunk)
-	var cpu int64
-	cpuOK := true
-	timed := func(n int, path string) {
-		t0, ok0 := processCPU()
-		b.StartTimer()
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { answers[i] = fs.post(b, path, bodies[i]) })
-		}
-		wg.Wait()
-		b.StopTimer()
-		t1, ok1 := processCPU()
-		cpu += t1 - t0
-		cpuOK = cpuOK && ok0 && ok1
-		for i := range n {
-			if answers[i].Code != http.StatusOK {
-				b.Fatalf("%s: %d %s", path, answers[i].Code, answers[i].Body)
-			}
-		}
-	}
-	_, batches0 := fs.batches(b)
+	sl := newServerLogins(b, mod)
+	_, batches0 := sl.fs.batches(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.StopTimer()
-	for done := 0; done < b.N; done += chunk {
-		n := min(chunk, b.N-done)
-		for i := range n {
-			cs, p1, err := clients[i].Start(nil, testPIN)
-			if err != nil {
-				b.Fatal(err)
-			}
-			sessions[i] = cs
-			enc, _ := p1.MarshalBinary()
-			bodies[i], _ = json.Marshal(wire.StartRequest{Pass1: enc})
-		}
-		timed(n, "/v1/login/start")
-		for i := range n {
-			var sr wire.StartResponse
-			var ch pairing.Challenge
-			if err := json.Unmarshal(answers[i].Body.Bytes(), &sr); err != nil {
-				b.Fatal(err)
-			}
-			if err := ch.UnmarshalBinary(sr.Challenge); err != nil {
-				b.Fatal(err)
-			}
-			p2, err := sessions[i].Respond(&ch, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			enc, _ := p2.MarshalBinary()
-			bodies[i], _ = json.Marshal(wire.FinishRequest{Pass2: enc})
-		}
-		timed(n, "/v1/login/finish")
-		for i := range n {
-			var fr wire.FinishResponse
-			var fin pairing.Finish
-			if err := json.Unmarshal(answers[i].Body.Bytes(), &fr); err != nil || fr.AccessToken == "" {
-				b.Fatalf("no access token: %v", err)
-			}
-			if err := fin.UnmarshalBinary(fr.Finish); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := sessions[i].Finish(&fin); err != nil {
-				b.Fatalf("server proof: %v", err)
-			}
-		}
-		runtime.GC() // the clients' garbage, not the server's, before the clock runs
-	}
-	logins, batches := fs.batches(b)
+	cpu, cpuOK := sl.run(b, b.N, true)
+	logins, batches := sl.fs.batches(b)
 	if batches > batches0 {
 		b.ReportMetric(logins/(batches-batches0), "logins/batch")
 	}
 	if cpuOK {
 		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	}
+}
+
+// serverLogins are logins through the handler of a server in process, 64 at a time,
+// each by a goroutine of its own: BenchmarkServerLogin's work.
+type serverLogins struct {
+	fs       *failureServer
+	clients  []*pairing.Client
+	sessions []*pairing.ClientSession
+	bodies   [][]byte
+	answers  []*httptest.ResponseRecorder
+}
+
+// serverLoginChunk is how many logins serverLogins runs at once.
+const serverLoginChunk = 64
+
+// newServerLogins starts a server configured by mod and enrols the clients.
+func newServerLogins(b *testing.B, mod func(*server.Config)) *serverLogins {
+	sl := &serverLogins{fs: newBenchServer(b, mod), clients: make([]*pairing.Client, serverLoginChunk),
+		sessions: make([]*pairing.ClientSession, serverLoginChunk), bodies: make([][]byte, serverLoginChunk),
+		answers: make([]*httptest.ResponseRecorder, serverLoginChunk)}
+	for i := range sl.clients {
+		sl.clients[i] = sl.fs.enrol(b, fmt.Sprintf("user%d", i))
+	}
+	return sl
+}
+
+// run does n logins and returns this process's CPU time in the server's part of them
+// (the handler's work on both passes; the clients' is left out), and whether it could
+// be read. If timer, b's timer runs during the server's part only; otherwise run
+// leaves the timer alone.
+func (sl *serverLogins) run(b *testing.B, n int, timer bool) (cpu int64, ok bool) {
+	ok = true
+	timed := func(n int, path string) {
+		t0, ok0 := processCPU()
+		if timer {
+			b.StartTimer()
+		}
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { sl.answers[i] = sl.fs.post(b, path, sl.bodies[i]) })
+		}
+		wg.Wait()
+		if timer {
+			b.StopTimer()
+		}
+		t1, ok1 := processCPU()
+		cpu += t1 - t0
+		ok = ok && ok0 && ok1
+		for i := range n {
+			if sl.answers[i].Code != http.StatusOK {
+				b.Fatalf("%s: %d %s", path, sl.answers[i].Code, sl.answers[i].Body)
+			}
+		}
+	}
+	for done := 0; done < n; done += serverLoginChunk {
+		n := min(serverLoginChunk, n-done)
+		for i := range n {
+			cs, p1, err := sl.clients[i].Start(nil, testPIN)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sl.sessions[i] = cs
+			enc, _ := p1.MarshalBinary()
+			sl.bodies[i], _ = json.Marshal(wire.StartRequest{Pass1: enc})
+		}
+		timed(n, "/v1/login/start")
+		for i := range n {
+			var sr wire.StartResponse
+			var ch pairing.Challenge
+			if err := json.Unmarshal(sl.answers[i].Body.Bytes(), &sr); err != nil {
+				b.Fatal(err)
+			}
+			if err := ch.UnmarshalBinary(sr.Challenge); err != nil {
+				b.Fatal(err)
+			}
+			p2, err := sl.sessions[i].Respond(&ch, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			enc, _ := p2.MarshalBinary()
+			sl.bodies[i], _ = json.Marshal(wire.FinishRequest{Pass2: enc})
+		}
+		timed(n, "/v1/login/finish")
+		for i := range n {
+			var fr wire.FinishResponse
+			var fin pairing.Finish
+			if err := json.Unmarshal(sl.answers[i].Body.Bytes(), &fr); err != nil || fr.AccessToken == "" {
+				b.Fatalf("no access token: %v", err)
+			}
+			if err := fin.UnmarshalBinary(fr.Finish); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := sl.sessions[i].Finish(&fin); err != nil {
+				b.Fatalf("server proof: %v", err)
+			}
+		}
+		runtime.GC() // the clients' garbage, not the server's, before the clock runs
+	}
+	return cpu, ok
 }
 
 // batches returns the sum and the count of the server's batch-size histogram: pass 2

@@ -3,7 +3,6 @@ package bench
 import (
 	"encoding/binary"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -81,34 +80,36 @@ func clockCPU(clock uintptr) (int64, bool) {
 // CPUs of a shared machine differ in what their neighbours take from them, by 10% and
 // more, and that moves from one to the other over seconds.
 func pinPID(pid, cpu int) bool {
+	var set unix.CPUSet
+	set.Set(cpu)
+	return setAffinity(pid, &set)
+}
+
+// setAffinity puts every thread of process pid on the CPUs of set.
+func setAffinity(pid int, set *unix.CPUSet) bool {
 	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		return false
 	}
-	var set unix.CPUSet
-	set.Set(cpu)
 	for _, t := range tasks {
 		tid, err := strconv.Atoi(t.Name())
-		if err != nil || unix.SchedSetaffinity(tid, &set) != nil {
+		if err != nil || unix.SchedSetaffinity(tid, set) != nil {
 			return false
 		}
 	}
 	return true
 }
 
-// onCPU runs f on CPU cpu, on a thread of its own, and reports whether it could pin it.
+// onCPU runs f with every thread of this process on CPU cpu, then lets them run where
+// they could before, and reports whether it could pin them.
 func onCPU(cpu int, f func()) bool {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var old, set unix.CPUSet
+	var old unix.CPUSet
 	if unix.SchedGetaffinity(0, &old) != nil {
+		f()
 		return false
 	}
-	set.Set(cpu)
-	if unix.SchedSetaffinity(0, &set) != nil {
-		return false
-	}
-	defer unix.SchedSetaffinity(0, &old)
+	defer setAffinity(os.Getpid(), &old)
+	pinned := pinPID(os.Getpid(), cpu)
 	f()
-	return true
+	return pinned
 }
