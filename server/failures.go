@@ -43,6 +43,13 @@ type failures struct {
 	flights map[pairing.IDHash]*flight     // verifications in flight, by idhash
 	unknown map[pairing.IDHash]*failRecord // idhashes not enrolled here
 	order   []pairing.IDHash               // insertion order of unknown, for eviction
+	// unstored counts the failures of enrolled identities whose write failed (a full
+	// disk, a lost database). They are written before any further check of the
+	// identity here, which is refused while that write fails: else, with a store
+	// that reads but does not write, a wrong PIN would answer an error and count
+	// nothing, and the right one (on a clean record, which needs no write) a token:
+	// unlimited guesses, each told right or wrong.
+	unstored map[pairing.IDHash]int
 }
 
 // A flight is the verifications of one idhash in flight in this process.
@@ -66,7 +73,7 @@ const (
 
 func newFailures(max, perDay int, st stateStore) *failures {
 	f := &failures{max: max, perDay: perDay, store: st, flights: map[pairing.IDHash]*flight{},
-		unknown: map[pairing.IDHash]*failRecord{}}
+		unknown: map[pairing.IDHash]*failRecord{}, unstored: map[pairing.IDHash]int{}}
 	rand.Read(f.decoySalt[:])
 	return f
 }
@@ -142,6 +149,11 @@ func (f *failures) record(id pairing.IDHash, known bool) (failRecord, error) {
 // one still asks the store for a slot (of none), so that it costs the same round
 // trips.
 func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now time.Time) (bool, error) {
+	if known {
+		if err := f.storeUnstored(id, now); err != nil {
+			return false, err
+		}
+	}
 	left, err := f.place(ctx, id, known, now)
 	if err != nil || left == 0 {
 		if err == nil {
@@ -187,6 +199,34 @@ func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now
 			return false, err
 		}
 	}
+}
+
+// storeUnstored writes the failures of id whose write failed (unstored), if any.
+func (f *failures) storeUnstored(id pairing.IDHash, now time.Time) error {
+	f.mu.Lock()
+	n := f.unstored[id]
+	delete(f.unstored, id) // this call owns them now
+	f.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	_, err := f.store.updateFailures(id[:], func(r failRecord) failRecord {
+		for range n {
+			r, _ = f.apply(r, outcomeFailure, true, now)
+		}
+		return r
+	})
+	if err != nil {
+		f.addUnstored(id, n)
+	}
+	return err
+}
+
+// addUnstored notes n failures of id whose write failed.
+func (f *failures) addUnstored(id pairing.IDHash, n int) {
+	f.mu.Lock()
+	f.unstored[id] += n
+	f.mu.Unlock()
 }
 
 // place waits for a place among this process's verifications of id in flight, fewer
@@ -336,6 +376,9 @@ func (f *failures) settle(id pairing.IDHash, known, admitted bool, outcome int, 
 		next, v = f.apply(r, outcome, admitted, now)
 		return next
 	})
+	if err != nil && outcome == outcomeFailure {
+		f.addUnstored(id, 1)
+	}
 	return v, err
 }
 

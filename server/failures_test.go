@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,5 +305,50 @@ func TestAdmitWaitsForOtherReplicas(t *testing.T) {
 		if ok, err := f.admit(t.Context(), id, true, now); ok || err != nil {
 			t.Fatalf("a blocked identity admitted: %v %v", ok, err)
 		}
+	}
+}
+
+// failingWrites is a store whose failure records can be read but, while failing is
+// set, not written: a full disk, an I/O error, a database lost during the write.
+type failingWrites struct {
+	stateStore
+	failing *atomic.Bool
+}
+
+func (s failingWrites) updateFailures(key []byte, next func(failRecord) failRecord) (failRecord, error) {
+	if s.failing.Load() {
+		return failRecord{}, errors.New("injected: the write failed")
+	}
+	return s.stateStore.updateFailures(key, next)
+}
+
+// TestFailureWriteFailed: while failure records cannot be written, a wrong PIN
+// answers an error (nothing the caller could take for a verdict) and so does every
+// later try of that identity here, the right PIN included, without a check; once
+// writes work again, the failures that could not be written count.
+func TestFailureWriteFailed(t *testing.T) {
+	e := newEnv(t, 0)
+	h := e.start(t, t.TempDir(), false)
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "erin"}, "1234")
+	other := h.enrol(t, wire.EnrolmentRequest{ID: "fred"}, "1234")
+	var failing atomic.Bool
+	h.srv.fails.store = failingWrites{h.srv.fails.store, &failing}
+	failing.Store(true)
+	for i, pin := range []string{"0000", "1111", "1234", "2222", "1234"} {
+		if res := h.login(t, c, pin, loginOpts{}); res.status != http.StatusInternalServerError {
+			t.Fatalf("try %d (PIN %s) while writes fail: %d %s, want 500", i, pin, res.status, res.body)
+		}
+	}
+	// Another identity with a clean record needs no write to log in.
+	if res := h.login(t, other, "1234", loginOpts{}); res.status != http.StatusOK {
+		t.Fatalf("another identity: %d %s", res.status, res.body)
+	}
+	failing.Store(false)
+	// The first wrong PIN was counted; the rest were refused before any check.
+	if res := h.login(t, c, "1234", loginOpts{}); res.status != http.StatusOK {
+		t.Fatalf("right PIN once writes work: %d %s", res.status, res.body)
+	}
+	if r, err := h.srv.store.failures(c.id[:]); err != nil || r.Day != 1 || r.Count != 0 {
+		t.Fatalf("record %+v, %v: want the unwritten failure in the day's count", r, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/polyroot/polyroot/internal/testbin"
 	"github.com/polyroot/polyroot/internal/wire"
 )
@@ -13,32 +15,54 @@ import (
 // openPostgresReplicas migrates a fresh database of pg and opens it twice, as two
 // replicas do: two pools, two session caches.
 func openPostgresReplicas(pg *testbin.Postgres) openReplicas {
-	return func(t *testing.T) (stateStore, stateStore) {
-		url := pg.CreateDatabase(t)
-		if _, _, err := MigratePostgres(t.Context(), url); err != nil {
+	return func(t *testing.T) (stateStore, stateStore) { return openPostgresAt(t, pg.CreateDatabase(t)) }
+}
+
+// openPostgresAt migrates the database at url and opens it twice (openPostgresReplicas).
+func openPostgresAt(t *testing.T, url string) (stateStore, stateStore) {
+	if _, _, err := MigratePostgres(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+	login, renewals := suiteVerifiers(t)
+	_, tokenKey, _ := ed25519.GenerateKey(nil)
+	open := func() stateStore {
+		sealer, err := newSessionSealer(tokenKey, login, renewals)
+		if err != nil {
 			t.Fatal(err)
 		}
-		login, renewals := suiteVerifiers(t)
-		_, tokenKey, _ := ed25519.GenerateKey(nil)
-		open := func() stateStore {
-			sealer, err := newSessionSealer(tokenKey, login, renewals)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := openPostgres(t.Context(), url, sealer, storeSuiteTTL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.close() })
-			return st
+		st, err := openPostgres(t.Context(), url, sealer, storeSuiteTTL)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return open(), open()
+		t.Cleanup(func() { st.close() })
+		return st
 	}
+	return open(), open()
 }
 
 func TestStorePostgres(t *testing.T) {
 	pg := testbin.StartPostgres(t)
 	runStoreSuite(t, openPostgresReplicas(pg))
+	// On a database whose default isolation is SERIALIZABLE, concurrent failures of
+	// one identity are still all counted (none fails as a serialization error).
+	t.Run("serializable-default/failures-concurrent", func(t *testing.T) {
+		url := pg.CreateDatabase(t)
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var name string
+		err = conn.QueryRow(t.Context(), "SELECT current_database()").Scan(&name)
+		if err == nil {
+			_, err = conn.Exec(t.Context(), "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET default_transaction_isolation = 'serializable'")
+		}
+		conn.Close(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := openPostgresAt(t, url)
+		suiteFailuresConcurrent(t, a, b)
+	})
 }
 
 // TestPostgresMigrations: a server refuses a database that is not migrated, saying how
