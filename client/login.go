@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/polyroot/polyroot/internal/wire"
@@ -80,13 +81,16 @@ func (c *Client) login(ctx context.Context, serverURL string, pin []byte, authRe
 }
 
 // exchange runs the two passes of pc with the server (a login, or with req.Purpose
-// "renew" a permit renewal). It tries once more only when pass 2 got no answer at all
-// (a transport error) or was refused as channel_binding_mismatch after travelling on
-// another connection than pass 1: in both cases the server counted no PIN failure
-// (a mismatch is neutral) or the client cannot know the answer. A login_failed is
-// never retried, so a wrong PIN counts once. It returns the server's answer and the
-// session key only after the server's tag verified. authRequest goes with pass 2
-// (wire.FinishRequest.AuthRequest).
+// "renew" a permit renewal). It tries once more only when pass 2 never left (its
+// connection could not be made) or was refused as channel_binding_mismatch after
+// travelling on another connection than pass 1: in both cases the server counted no
+// PIN failure (a mismatch is neutral). Pass 2 that was sent but got no answer is not
+// tried again: the server may have counted it, and a fresh try would count a wrong PIN
+// twice. A login_failed is never retried, so a wrong PIN counts once. A second
+// mismatch on a changed connection is ErrPossibleInterception: a proxy that closes
+// the connection after pass 1 must not hide an interception behind a retry. It
+// returns the server's answer and the session key only after the server's tag
+// verified. authRequest goes with pass 2 (wire.FinishRequest.AuthRequest).
 func (c *Client) exchange(ctx context.Context, serverURL string, pc *pairing.Client, pin []byte, req wire.StartRequest, authRequest string) (*wire.FinishResponse, []byte, error) {
 	startURL, err := c.o.serverURL(serverURL, "/v1/login/start")
 	if err != nil {
@@ -107,6 +111,9 @@ func (c *Client) exchange(ctx context.Context, serverURL string, pc *pairing.Cli
 				continue // one fresh try, with new passes
 			}
 			err = re.err
+			if errors.Is(err, errConnectionChanged) {
+				err = fmt.Errorf("%w (on two tries the connection of pass 1 was closed before pass 2, as by a proxy in between)", ErrPossibleInterception)
+			}
 		}
 		return fr, key, err
 	}
@@ -167,8 +174,10 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 		return nil, nil, loginError(err)
 	case errors.As(err, &me):
 		return nil, nil, loginError(err)
-	default: // no answer: the transport failed
+	case notSent(err): // no connection for pass 2: the server never saw it
 		return nil, nil, &retryableError{loginError(err)}
+	default: // sent, no answer: the server may have checked and counted it
+		return nil, nil, fmt.Errorf("%w (the answer to the login was lost: if the PIN was wrong, that counted once)", loginError(err))
 	}
 	var f pairing.Finish
 	if err := f.UnmarshalBinary(fr.Finish); err != nil {
@@ -179,6 +188,14 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 		return nil, nil, ErrServerNotAuthentic
 	}
 	return &fr, key, nil
+}
+
+// notSent reports whether err, from a request, means the request never left: its
+// connection could not be made. (The HTTP client itself sends a request again on a
+// new connection when a kept-alive one turned out closed before anything was written.)
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // connectionChanged reports whether r came on another TLS connection than the one

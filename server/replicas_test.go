@@ -90,8 +90,8 @@ var replicaName = [2]string{"A", "B"}
 //     logins whose pass 1 a replica answered before the kill finish on the other (the
 //     dead B's on A, A's on the restarted B). The only state allowed to differ from
 //     the answers is that of B's requests in flight at the kill: a pass 2 that got no
-//     answer may or may not have been counted, and the client library sends such a
-//     login again (a wrong PIN's can then count twice, as its documentation says).
+//     answer may or may not have been counted (the client library does not send such a
+//     login again: its error says the answer was lost).
 //
 // There is no revocation of access tokens: they are stateless JWTs (server/middleware
 // verifies them with the JWKS alone), valid until they expire; the test checks only
