@@ -224,12 +224,14 @@ func clientEnrollCommand() *ucli.Command {
 		Name:    "enroll",
 		Aliases: []string{"enrol"},
 		Usage:   "enrol this client with a one-time code: collect and check the key shares, store the token",
-		UsageText: "polyroot client enroll [--dir DIR] --server URL --code CODE [--pin-stdin | --no-pin]\n\n" +
+		UsageText: "polyroot client enroll [--dir DIR] --server URL [--pin-stdin | --no-pin]\n\n" +
 			"Examples:\n" +
-			"   polyroot client enroll --server https://auth.example.com --code K7Q…   # at a terminal: asks for the PIN twice\n" +
-			"   read -rs PIN; printf '%s\\n' \"$PIN\" | polyroot client enroll --server https://auth.example.com --code K7Q… --pin-stdin\n" +
-			"   polyroot client enroll --dir /var/lib/sensor/polyroot --server https://auth.example.com --code K7Q… --no-pin   # a device",
-		Description: "Redeems the one-time code (from polyroot server enrol) at the auth server, fetches\n" +
+			"   polyroot client enroll --server https://auth.example.com   # at a terminal: asks for the code, then the PIN twice\n" +
+			"   read -rs POLYROOT_ENROLMENT_CODE; export POLYROOT_ENROLMENT_CODE\n" +
+			"   read -rs PIN; printf '%s\\n' \"$PIN\" | polyroot client enroll --server https://auth.example.com --pin-stdin\n" +
+			"   POLYROOT_ENROLMENT_CODE_FILE=… polyroot client enroll --dir /var/lib/sensor/polyroot --server https://auth.example.com --no-pin   # a device",
+		Description: "Redeems the one-time code (from polyroot server enrol; asked for at a terminal, else\n" +
+			"from $POLYROOT_ENROLMENT_CODE) at the auth server, fetches\n" +
 			"the client key shares and time permits from every DTA in parallel, checks each\n" +
 			"share's proof, log entry and promise, combines them, takes the PIN out and stores\n" +
 			"the token file (mode 0600). Nothing is stored unless every DTA answered well.\n" +
@@ -242,7 +244,7 @@ func clientEnrollCommand() *ucli.Command {
 			"a DTA cannot be reached, run the same command again later: the code stays usable\n" +
 			"by this client (and only by it) until it expires.\n\n" + clientErrorsHelp,
 		Flags: clientFlags(
-			&ucli.StringFlag{Name: "code", Usage: "the one-time enrolment `CODE`", Sources: ucli.NewValueSourceChain(envVar("POLYROOT_ENROLMENT_CODE"))},
+			codeFlag(),
 			pinFlag(),
 			&ucli.BoolFlag{Name: "no-pin", Usage: "device mode: enrol without a PIN (the enrolment must be a --device one)"},
 			&ucli.BoolFlag{Name: "replace", Usage: "replace the enrolment that --dir already holds (it is lost)"},
@@ -252,11 +254,8 @@ func clientEnrollCommand() *ucli.Command {
 			if err != nil {
 				return fmt.Errorf("client enroll: %w", err)
 			}
-			code, device := c.String("code"), c.Bool("no-pin")
-			switch {
-			case code == "":
-				return errors.New("client enroll: --code is required (from the registrar: polyroot server enrol)")
-			case device && c.Bool("pin-stdin"):
+			device := c.Bool("no-pin")
+			if device && c.Bool("pin-stdin") {
 				return errors.New("client enroll: give either --pin-stdin or --no-pin")
 			}
 			opts, err := clientOptions(c, true)
@@ -269,6 +268,10 @@ func clientEnrollCommand() *ucli.Command {
 			if cl, err := client.Open(dir, opts...); err == nil && cl.Status().Enrolled && !c.Bool("replace") {
 				// Before the PIN prompt: nothing to ask for.
 				return clientError("enroll", &client.EnrolledError{ID: cl.Status().ID, Domain: cl.Status().Domain})
+			}
+			code, err := readEnrolmentCode(c)
+			if err != nil {
+				return fmt.Errorf("client enroll: %w", err)
 			}
 			var pin []byte
 			if !device {

@@ -79,6 +79,7 @@ func printed(t *testing.T, summary, prefix string) []string {
 	t.Helper()
 	var found []string
 	for _, line := range strings.Split(summary, "\n") {
+		line, _, _ = strings.Cut(line, " # ") // a comment for the user
 		f := strings.Fields(line)
 		i := 0
 		for i < len(f) && strings.Contains(f[i], "=") {
@@ -173,9 +174,9 @@ func TestDevnet(t *testing.T) {
 	const alice = "alice@example.com"
 	code := strings.TrimSpace(ok("", printed(t, summary, "polyroot server enrol")...))
 	ok("", printed(t, summary, "polyroot client bootstrap")...)
-	enroll := printed(t, summary, "polyroot client enroll")
-	enroll[slices.Index(enroll, "CODE")] = code
-	ok(testPIN+"\n", append(enroll, "--pin-stdin")...)
+	t.Setenv(envEnrolmentCode, code) // what the prompt asks for at a terminal
+	ok(testPIN+"\n", append(printed(t, summary, "polyroot client enroll"), "--pin-stdin")...)
+	os.Unsetenv(envEnrolmentCode)
 	login := append(printed(t, summary, "polyroot client login"), "--pin-stdin")
 	if out := ok(testPIN+"\n", login...); !strings.Contains(out, `logged in to `+devnet.Domain+` as "`+alice+`"`) {
 		t.Fatalf("login: %s", out)
@@ -245,9 +246,9 @@ func TestDevnetPostgres(t *testing.T) {
 	const alice = "alice@example.com"
 	code := strings.TrimSpace(ok("", printed(t, summary, "polyroot server enrol")...))
 	ok("", printed(t, summary, "polyroot client bootstrap")...)
-	enroll := printed(t, summary, "polyroot client enroll")
-	enroll[slices.Index(enroll, "CODE")] = code
-	ok(testPIN+"\n", append(enroll, "--pin-stdin")...)
+	t.Setenv(envEnrolmentCode, code) // what the prompt asks for at a terminal
+	ok(testPIN+"\n", append(printed(t, summary, "polyroot client enroll"), "--pin-stdin")...)
+	os.Unsetenv(envEnrolmentCode)
 	if out := ok(testPIN+"\n", append(printed(t, summary, "polyroot client login"), "--pin-stdin")...); !strings.Contains(out, `as "`+alice+`"`) {
 		t.Fatalf("login: %s", out)
 	}
@@ -362,9 +363,9 @@ func TestDevnetThreshold(t *testing.T) {
 	exports(t, summary)
 	code := strings.TrimSpace(ok("", printed(t, summary, "polyroot server enrol")...))
 	ok("", printed(t, summary, "polyroot client bootstrap")...)
-	enroll := printed(t, summary, "polyroot client enroll")
-	enroll[slices.Index(enroll, "CODE")] = code
-	ok(testPIN+"\n", append(enroll, "--pin-stdin")...)
+	t.Setenv(envEnrolmentCode, code) // what the prompt asks for at a terminal
+	ok(testPIN+"\n", append(printed(t, summary, "polyroot client enroll"), "--pin-stdin")...)
+	os.Unsetenv(envEnrolmentCode)
 	if out := ok(testPIN+"\n", append(printed(t, summary, "polyroot client login"), "--pin-stdin")...); !strings.Contains(out, `as "alice@example.com"`) {
 		t.Fatalf("login: %s", out)
 	}

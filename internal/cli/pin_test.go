@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -81,6 +83,84 @@ func TestPINPrompt(t *testing.T) {
 				if strings.Contains(screen.String(), tc.want) || prompts != len(tc.typed) {
 					t.Fatalf("the terminal showed %q: want %d prompts and no PIN", screen.String(), len(tc.typed))
 				}
+			}
+		})
+	}
+}
+
+// TestEnrolmentCode: the enrolment code comes from $POLYROOT_ENROLMENT_CODE (or the
+// file its _FILE names), else at a terminal from a prompt with echo off; --code still
+// works, with a warning that other users can read it.
+func TestEnrolmentCode(t *testing.T) {
+	const code = "K7QX-2J9M-4T8P"
+	codeFile := filepath.Join(t.TempDir(), "code")
+	if err := os.WriteFile(codeFile, []byte(code+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		typed    string // at a terminal; "" for none
+		wantWarn bool
+		wantErr  string
+	}{
+		{name: "ok/prompt", typed: code},
+		{name: "ok/env", env: map[string]string{envEnrolmentCode: code}},
+		{name: "ok/env-file", env: map[string]string{envEnrolmentCode + "_FILE": codeFile}},
+		{name: "ok/flag-warns", args: []string{"--code", code}, wantWarn: true},
+		{name: "fail/no-terminal", wantErr: "no enrolment code: give it in $" + envEnrolmentCode},
+		{name: "fail/empty-prompt", typed: " ", wantErr: "no enrolment code entered"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, name := range []string{envEnrolmentCode, envEnrolmentCode + "_FILE"} {
+				t.Setenv(name, tc.env[name])
+				if tc.env[name] == "" {
+					os.Unsetenv(name)
+				}
+			}
+			var got string
+			cmd := &ucli.Command{Name: "t", Flags: []ucli.Flag{codeFlag()},
+				Action: func(_ context.Context, c *ucli.Command) (err error) {
+					got, err = readEnrolmentCode(c)
+					return err
+				}}
+			var screen, stderr bytes.Buffer
+			var wg sync.WaitGroup
+			closeTTY := func() {}
+			if tc.typed != "" {
+				ptm, tty, err := pty.Open()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ptm.Close()
+				cmd.Reader, cmd.ErrWriter = tty, tty
+				wg.Go(func() { io.Copy(&screen, ptm) })
+				go func() {
+					time.Sleep(50 * time.Millisecond) // after the prompt turned echo off
+					ptm.Write([]byte(tc.typed + "\r"))
+				}()
+				closeTTY = func() { tty.Close(); wg.Wait() }
+			} else {
+				cmd.Reader, cmd.ErrWriter = strings.NewReader(code+"\n"), &stderr
+			}
+			err := cmd.Run(context.Background(), append([]string{"t"}, tc.args...))
+			closeTTY()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %q, %v; want %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != code {
+				t.Fatalf("got %q, %v", got, err)
+			}
+			if warned := strings.Contains(stderr.String(), "--code is visible to other users"); warned != tc.wantWarn {
+				t.Fatalf("stderr %q: warning %v, want %v", stderr.String(), warned, tc.wantWarn)
+			}
+			if tc.typed != "" && (strings.Contains(screen.String(), code) || !strings.Contains(screen.String(), "Enrolment code: ")) {
+				t.Fatalf("the terminal showed %q: want the prompt and no code", screen.String())
 			}
 		})
 	}

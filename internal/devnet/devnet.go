@@ -976,7 +976,7 @@ func (d *Devnet) printNext(w io.Writer) {
 	fmt.Fprintf(w, "\nNext, in another shell: enrol alice, then log her in (choose her PIN at enroll):\n")
 	fmt.Fprintf(w, "  %s=%s polyroot server enrol%s alice@example.com\n", envAdminTokenFile, q(info.AdminToken), server)
 	fmt.Fprintf(w, "  polyroot client bootstrap --dir alice --bundle %s --fingerprint %s\n", q(info.Bundle), info.Fingerprint)
-	fmt.Fprintf(w, "  polyroot client enroll --dir alice%s --code CODE\n", server)
+	fmt.Fprintf(w, "  polyroot client enroll --dir alice%s   # asks for the code, then her PIN twice\n", server)
 	fmt.Fprintf(w, "  polyroot client login --dir alice%s\n", server)
 	fmt.Fprintf(w, "Or in a browser: enrol with the code on the login page, then log in to the example app through OpenID Connect:\n")
 	if info.CAFile != "" {
