@@ -228,6 +228,19 @@ func TestBrowserWrongPINBlocks(t *testing.T) {
 	b.typePIN(pin)
 	b.waitScreen("screen-blocked", loginTimeout)
 	checkNoPIN(t, b, pin)
+
+	// An enrolment link with someone else's code asks before it replaces the identity
+	// this browser holds; keeping it keeps it.
+	frag := url.Values{"code": {st.Enrolment(t, "mallory@browser.example.test")}}.Encode()
+	b.navigate(st.URL + "/login/enrol#" + frag)
+	if s := b.waitScreen("screen-replace", time.Minute); !strings.Contains(s.Text, id) {
+		t.Fatalf("the replace screen does not name %s: %q", id, s.Text)
+	}
+	b.do(10*time.Second, chromedp.Click(chromedp.ID("replace-no")))
+	b.waitScreen("screen-pin", time.Minute)
+	if got := eval[string](b, 10*time.Second, `document.getElementById('login-id').textContent`); got != id {
+		t.Fatalf("after keeping the identity the login page is for %q, want %q", got, id)
+	}
 }
 
 func TestBrowserImpostorServer(t *testing.T) {

@@ -202,6 +202,14 @@
     const fingerprint = frag.get('fp') || '';
     if (location.hash) history.replaceState(null, '', location.pathname + location.search);
     let first = null;
+    // A link with someone else's code must not swap the identity this browser holds
+    // without the user saying so (and the old one is lost: only the registrar can
+    // issue it again).
+    let held = '';
+    try {
+      const st = await client.status(origin);
+      if (st && st.enrolled) held = st.id;
+    } catch (e) { /* nothing readable is held */ }
 
     const toCode = () => { $('code').value = code; show('screen-code'); say(''); $('code').focus(); };
     const toPIN = () => {
@@ -211,12 +219,19 @@
       pad.prompt('Choose a PIN');
       show('screen-new-pin');
     };
+    const toPINOrConfirm = () => {
+      if (!held) { toPIN(); return; }
+      $('replace-id').textContent = held;
+      show('screen-replace');
+      say(`This browser holds ${held}; enrolling replaces it`);
+    };
+    $('replace-yes').addEventListener('click', () => { held = ''; toPIN(); });
     retryTo(() => { code = ''; toCode(); });
     $('code-form').addEventListener('submit', (e) => {
       e.preventDefault();
       code = $('code').value.trim();
       $('code').value = '';
-      if (code) toPIN();
+      if (code) toPINOrConfirm();
     });
     pad.onSubmit = async (pin) => {
       if (first === null) {
@@ -251,7 +266,7 @@
       show('screen-enrolled');
       say(`Enrolled as ${res.id}`);
     };
-    if (code) toPIN(); else toCode();
+    if (code) toPINOrConfirm(); else toCode();
   }
 
   async function main() {
