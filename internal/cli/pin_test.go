@@ -15,6 +15,28 @@ import (
 	ucli "github.com/urfave/cli/v3"
 )
 
+// typeAtTerminal makes a terminal cmd's input and error output, types lines at it
+// (each after the prompt before it turned echo off) and copies what it shows to screen;
+// the function it returns closes the terminal once cmd has run.
+func typeAtTerminal(t *testing.T, cmd *ucli.Command, screen *bytes.Buffer, lines ...string) (closeTTY func()) {
+	t.Helper()
+	ptm, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ptm.Close() })
+	cmd.Reader, cmd.ErrWriter = tty, tty
+	var wg sync.WaitGroup
+	wg.Go(func() { io.Copy(screen, ptm) })
+	go func() {
+		for _, line := range lines {
+			time.Sleep(50 * time.Millisecond)
+			ptm.Write([]byte(line + "\r"))
+		}
+	}()
+	return func() { tty.Close(); wg.Wait() } // the copy ends when the terminal closes
+}
+
 // TestPINPrompt: at a terminal the PIN is asked for at a prompt on stderr with echo off
 // (twice for a new PIN); without a terminal, only --pin-stdin reads it.
 func TestPINPrompt(t *testing.T) {
@@ -43,24 +65,10 @@ func TestPINPrompt(t *testing.T) {
 				}}
 			args := []string{"t"}
 			var screen bytes.Buffer
-			var wg sync.WaitGroup
 			closeTTY := func() {}
 			switch {
 			case tc.typed != nil:
-				ptm, tty, err := pty.Open()
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ptm.Close()
-				cmd.Reader, cmd.ErrWriter = tty, tty
-				wg.Go(func() { io.Copy(&screen, ptm) })
-				go func() {
-					for _, line := range tc.typed {
-						time.Sleep(50 * time.Millisecond) // after the prompt turned echo off
-						ptm.Write([]byte(line + "\r"))
-					}
-				}()
-				closeTTY = func() { tty.Close(); wg.Wait() } // the copy ends when the terminal closes
+				closeTTY = typeAtTerminal(t, cmd, &screen, tc.typed...)
 			case tc.stdin != "":
 				cmd.Reader, cmd.ErrWriter = strings.NewReader(tc.stdin), io.Discard
 				args = append(args, "--pin-stdin")
@@ -127,21 +135,9 @@ func TestEnrolmentCode(t *testing.T) {
 					return err
 				}}
 			var screen, stderr bytes.Buffer
-			var wg sync.WaitGroup
 			closeTTY := func() {}
 			if tc.typed != "" {
-				ptm, tty, err := pty.Open()
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ptm.Close()
-				cmd.Reader, cmd.ErrWriter = tty, tty
-				wg.Go(func() { io.Copy(&screen, ptm) })
-				go func() {
-					time.Sleep(50 * time.Millisecond) // after the prompt turned echo off
-					ptm.Write([]byte(tc.typed + "\r"))
-				}()
-				closeTTY = func() { tty.Close(); wg.Wait() }
+				closeTTY = typeAtTerminal(t, cmd, &screen, tc.typed)
 			} else {
 				cmd.Reader, cmd.ErrWriter = strings.NewReader(code+"\n"), &stderr
 			}
