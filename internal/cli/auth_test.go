@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/testdomain"
 	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/server"
 )
 
 const (
@@ -66,14 +68,25 @@ func setupAuth(t *testing.T) *authEnv {
 		t.Fatal(err)
 	}
 	if out := mustRun(t, "server", "provision", "--config", e.cfg); !strings.Contains(out, "server key of "+flowDomain+" provisioned from DTA 1, 2, 3") ||
-		!regexp.MustCompile(`the DTAs logged these issuances at DTA 1 entry \d+, DTA 2 entry \d+, DTA 3 entry \d+: `).MatchString(out) {
+		!regexp.MustCompile(`the DTAs logged these issuances at DTA 1 entry \d+, DTA 2 entry \d+, DTA 3 entry \d+: `).MatchString(out) ||
+		!strings.Contains(out, `the registrar key is stored as "registrar-key" too`) {
 		t.Fatalf("provision: %s", out)
+	}
+	// Serve as the provision's output says: the registrar key from the keystore, no
+	// key file in its settings.
+	serveCfg := regexp.MustCompile(`(?m)^registrar_key = .*$`).ReplaceAll(raw, nil)
+	if bytes.Equal(serveCfg, raw) {
+		t.Fatal("the example server.toml sets no registrar_key")
+	}
+	serveFile := filepath.Join(e.dir, "serve.toml")
+	if err := os.WriteFile(serveFile, serveCfg, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	cert, key, _ := selfSigned(t, e.dir)
 	e.ca = cert
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.proc = startProc(t, ctx, "server", "serve", "--config", e.cfg, "--listen", "127.0.0.1:0",
+	e.proc = startProc(t, ctx, "server", "serve", "--config", serveFile, "--listen", "127.0.0.1:0",
 		"--tls-cert", cert, "--tls-key", key, "--rate-limit", "1000", "--rate-burst", "1000")
 	e.url = e.proc.url
 	t.Cleanup(func() { e.stop(t) })
@@ -384,6 +397,24 @@ func TestAuthFailures(t *testing.T) {
 	t.Run("fail/serve-not-provisioned", func(t *testing.T) {
 		e.fail(t, "", "run `polyroot server provision` first", "server", "serve", "--config", e.cfg, "--listen", "127.0.0.1:0",
 			"--keystore-dir", fresh(), "--data-dir", filepath.Join(t.TempDir(), "d"))
+	})
+	t.Run("fail/serve-no-registrar-key", func(t *testing.T) {
+		// A keystore provisioned before provision stored the registrar key, and no
+		// registrar_key file: serve says what to do.
+		open := func(dir string) keystore.Keystore {
+			ks, err := keystore.OpenFile(dir, []byte(os.Getenv(envPassphrase)), keystore.WithScryptWorkFactor(10))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ks
+		}
+		sQ, err := open(filepath.Join(e.dir, "data", "server-keys")).Get(t.Context(), server.SecretServerKey)
+		keys := fresh()
+		if err != nil || open(keys).Put(t.Context(), server.SecretServerKey, sQ) != nil {
+			t.Fatal(err)
+		}
+		e.fail(t, "", "no registrar key: the keystore does not hold \"registrar-key\" and no registrar_key file is set; run `polyroot server provision`",
+			"server", "serve", "--config", filepath.Join(e.dir, "serve.toml"), "--listen", "127.0.0.1:0", "--keystore-dir", keys, "--data-dir", filepath.Join(t.TempDir(), "d"))
 	})
 	t.Run("fail/serve-data-dir-in-use", func(t *testing.T) {
 		// bbolt's lock: one process per data directory. The running server holds it;

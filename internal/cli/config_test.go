@@ -399,7 +399,6 @@ func TestServerConfigErrors(t *testing.T) {
 	}{
 		{"fail/unknown-key", []string{"--config", write("unknown.toml", full+"index = 1\n")}, "unknown setting(s) keystore.index (see `polyroot server serve --help`)"},
 		{"fail/dta-key-in-server-file", []string{"--config", write("dta.toml", "index = 1\n"+full)}, "unknown setting(s) index"},
-		{"fail/no-registrar-key", []string{"--config", write("noreg.toml", "bundle = \"b\"\ndata_dir = \"d\"\n")}, "no registrar key: give --registrar-key"},
 		{"fail/no-data-dir", []string{"--bundle", "b", "--registrar-key", "r"}, "no data directory"},
 		{"fail/max-failures", []string{"--config", write("ok.toml", full), "--max-failures", "0"}, "--max-failures 0: want 1 or more"},
 		{"fail/max-failures-per-day", []string{"--config", write("okd.toml", full), "--max-failures-per-day", "0"}, "--max-failures-per-day 0: want 1 or more"},

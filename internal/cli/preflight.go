@@ -21,6 +21,7 @@ import (
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/dtacmd"
 	"github.com/polyroot/polyroot/internal/keystore"
+	"github.com/polyroot/polyroot/internal/servercmd"
 	"github.com/polyroot/polyroot/server"
 )
 
@@ -307,7 +308,10 @@ func checkServerConfig(ctx context.Context, c *ucli.Command, s *serverFileConfig
 	if b != nil {
 		k.good("the trust bundle %s of %s (fingerprint %s)", s.Bundle, b.Domain, fp)
 	}
-	if priv, err := readRegistrarKey(s.RegistrarKey); err != nil {
+	secrets := []string{server.SecretServerKey}
+	if s.RegistrarKey == "" {
+		secrets = append(secrets, servercmd.SecretRegistrarKey) // checked against the bundle at start
+	} else if priv, err := readRegistrarKey(s.RegistrarKey); err != nil {
 		k.fail("%v", err)
 	} else if b != nil && !priv.Public().(ed25519.PublicKey).Equal(b.RegistrarPublicKey()) {
 		k.fail("the registrar key %s is not the one that signed the trust bundle %s (registrar %s)", s.RegistrarKey, s.Bundle, b.RegistrarKey)
@@ -317,7 +321,7 @@ func checkServerConfig(ctx context.Context, c *ucli.Command, s *serverFileConfig
 			k.fail("--dta-ca-file: %v", err)
 		}
 	}
-	k.checkKeystore(ctx, c, "provision the server key with polyroot server provision", server.SecretServerKey)
+	k.checkKeystore(ctx, c, "provision the server key with polyroot server provision", secrets...)
 	k.checkDataDir(s.DataDir, serverStateDB)
 	k.checkTLS(s.TLS.Cert, s.TLS.Key)
 	if v, _ := secretEnv(envAdminToken); v == "" {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -111,7 +112,7 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 		configFlag(file),
 		str("bundle", "POLYROOT_SERVER_BUNDLE", "bundle", "", "Service", "the domain's signed trust bundle `FILE`", true),
 		str("registrar-key", "POLYROOT_SERVER_REGISTRAR_KEY", "registrar_key", "", "Service",
-			"the registrar's private key `FILE` (polyroot registrar keygen; mode 0600)", true),
+			"the registrar's private key `FILE` (polyroot registrar keygen; mode 0600); serve reads it from the keystore, where provision stored it, when this is not set", true),
 		str("dta-ca-file", "POLYROOT_SERVER_DTA_CA_FILE", "dta_ca_file", "", "Service",
 			"PEM `FILE` of a CA to trust, besides the system's, for HTTPS to the DTAs", true),
 	}
@@ -170,8 +171,10 @@ func serverProvisionCommand() *ucli.Command {
 		Description: "Asks every DTA of the trust bundle for its share s_i·Q of the server key with a\n" +
 			"ticket signed by the registrar key, checks each share against the DTA's commitment\n" +
 			"in the bundle (e(C_i, Q) = e(P1, s_i·Q)), combines them into sQ and stores it in the\n" +
-			"keystore as \"" + server.SecretServerKey + "\". A DTA that cannot be reached or answers a bad share\n" +
-			"is named, and nothing is stored. An existing server key is replaced only with --force.\n" +
+			"keystore as \"" + server.SecretServerKey + "\", and the registrar key beside it as \"" + servercmd.SecretRegistrarKey + "\":\n" +
+			"serve reads it from there when registrar_key is not set, so the key file can be kept\n" +
+			"offline. A DTA that cannot be reached or answers a bad share is named, and nothing is\n" +
+			"stored. An existing server key is replaced only with --force.\n" +
 			"It reads the same config file as `server serve` (bundle, registrar_key, dta_ca_file,\n" +
 			"[keystore]).\n\n" + serverSettingsHelp +
 			"Secrets never come from flags or the config file: " + envPassphrase + " (file\n" +
@@ -223,6 +226,10 @@ func serverProvisionCommand() *ucli.Command {
 			if err := ks.Put(ctx, server.SecretServerKey, sQ.Bytes()); err != nil {
 				return fmt.Errorf("server provision: storing the server key: %w", err)
 			}
+			// The registrar key too, so that serve needs no key file in the clear.
+			if err := ks.Put(ctx, servercmd.SecretRegistrarKey, priv.Seed()); err != nil {
+				return fmt.Errorf("server provision: storing the registrar key: %w", err)
+			}
 			if len(rep.Failed) > 0 {
 				fmt.Fprintf(c.Root().ErrWriter, "polyroot: warning: %s (the other DTAs sufficed)\n",
 					describeDTAError(&server.DTAError{Failed: rep.Failed}, b))
@@ -237,8 +244,9 @@ func serverProvisionCommand() *ucli.Command {
 			}
 			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: server key of %s provisioned from DTA %s and stored as %q in %s\n"+
 				"polyroot: the DTAs logged these issuances at %s: `polyroot audit` lists them among the server shares; "+
-				"any other is an alarm, unless it is from this run's DTAs not used (a threshold domain's others also issue and log one)\n",
-				b.Domain, strings.Join(used, ", "), server.SecretServerKey, desc, strings.Join(logged, ", "))
+				"any other is an alarm, unless it is from this run's DTAs not used (a threshold domain's others also issue and log one)\n"+
+				"polyroot: the registrar key is stored as %q too: leave registrar_key out of serve's settings and keep %s offline\n",
+				b.Domain, strings.Join(used, ", "), server.SecretServerKey, desc, strings.Join(logged, ", "), servercmd.SecretRegistrarKey, keyFile)
 			return err
 		},
 	}
@@ -327,8 +335,6 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 		return nil, missing("listen address", "listen", "POLYROOT_SERVER_LISTEN", "listen")
 	case s.Bundle == "":
 		return nil, missing("trust bundle", "bundle", "POLYROOT_SERVER_BUNDLE", "bundle")
-	case s.RegistrarKey == "":
-		return nil, missing("registrar key", "registrar-key", "POLYROOT_SERVER_REGISTRAR_KEY", "registrar_key")
 	case s.DataDir == "":
 		return nil, missing("data directory", "data-dir", "POLYROOT_SERVER_DATA_DIR", "data_dir")
 	case s.Store != storeBolt && s.Store != storePostgres:
@@ -397,9 +403,11 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 			return fmt.Errorf("server serve: %s must be at least 16 characters and not the admin token "+
 				"(e.g. %s=\"$(openssl rand -hex 24)\"), or unset to turn token introspection off", envIntrospectionToken, envIntrospectionToken)
 		}
-		priv, err := readRegistrarKey(s.RegistrarKey)
-		if err != nil {
-			return fmt.Errorf("server serve: %w", err)
+		var priv ed25519.PrivateKey // none: the keystore's (servercmd.RegistrarKey)
+		if s.RegistrarKey != "" {
+			if priv, err = readRegistrarKey(s.RegistrarKey); err != nil {
+				return fmt.Errorf("server serve: %w", err)
+			}
 		}
 		var dbURL string
 		if s.Store == storePostgres {

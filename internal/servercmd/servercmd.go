@@ -44,12 +44,17 @@ import (
 // Serve creates it on first start when the keystore does not hold it.
 const SecretTokenKey = "token-key"
 
+// SecretRegistrarKey is the keystore name of the registrar's Ed25519 seed, which
+// `polyroot server provision` stores there; Serve reads it when Config.RegistrarKey is
+// nil.
+const SecretRegistrarKey = "registrar-key"
+
 // Config is what Serve needs. Zero values of the optional fields take defaults.
 type Config struct {
 	Listen       string // host:port; port 0 picks a free one (the ready line names it)
 	BundleFile   string
-	RegistrarKey ed25519.PrivateKey
-	Keys         keystore.Keystore // holds server.SecretServerKey and SecretTokenKey
+	RegistrarKey ed25519.PrivateKey // nil: SecretRegistrarKey from Keys
+	Keys         keystore.Keystore  // holds server.SecretServerKey, SecretTokenKey and maybe SecretRegistrarKey
 	AdminToken   string            // the registrar admin API's bearer credential
 	DataDir      string
 	Logger       *slog.Logger // default: discard
@@ -108,6 +113,21 @@ func LoadServerKey(ctx context.Context, ks keystore.Keystore) (*pairing.G2, erro
 	return sQ, nil
 }
 
+// RegistrarKey reads the registrar key that `polyroot server provision` stored in ks.
+func RegistrarKey(ctx context.Context, ks keystore.Keystore) (ed25519.PrivateKey, error) {
+	seed, err := ks.Get(ctx, SecretRegistrarKey)
+	switch {
+	case errors.Is(err, keystore.ErrNotFound):
+		return nil, fmt.Errorf("no registrar key: the keystore does not hold %q and no registrar_key file is set; "+
+			"run `polyroot server provision`, which stores it there", SecretRegistrarKey)
+	case err != nil:
+		return nil, err
+	case len(seed) != ed25519.SeedSize:
+		return nil, fmt.Errorf("the registrar key %q in the keystore is not a %d-byte Ed25519 seed", SecretRegistrarKey, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
 // tokenKey reads the token key, creating it if the keystore does not hold one.
 func tokenKey(ctx context.Context, ks keystore.Keystore, log *slog.Logger) (ed25519.PrivateKey, error) {
 	seed, err := ks.Get(ctx, SecretTokenKey)
@@ -158,6 +178,11 @@ func Serve(ctx context.Context, cfg Config) error {
 	tk, err := tokenKey(ctx, cfg.Keys, log)
 	if err != nil {
 		return err
+	}
+	if cfg.RegistrarKey == nil {
+		if cfg.RegistrarKey, err = RegistrarKey(ctx, cfg.Keys); err != nil {
+			return err
+		}
 	}
 	srv, err := server.New(ctx, server.Config{
 		Bundle: b, BundleFile: raw, RegistrarKey: cfg.RegistrarKey, ServerKey: sQ, TokenKey: tk,
