@@ -55,7 +55,7 @@ type Config struct {
 	BundleFile   string
 	RegistrarKey ed25519.PrivateKey // nil: SecretRegistrarKey from Keys
 	Keys         keystore.Keystore  // holds server.SecretServerKey, SecretTokenKey and maybe SecretRegistrarKey
-	AdminToken   string            // the registrar admin API's bearer credential
+	AdminToken   string             // the registrar admin API's bearer credential
 	DataDir      string
 	Logger       *slog.Logger // default: discard
 	// Store, DatabaseURL and Migrate choose the state store: server.Config's.
