@@ -411,6 +411,10 @@ func TestServerConfigErrors(t *testing.T) {
 		{"fail/token-ttl", []string{"--config", write("ok2.toml", full), "--token-ttl", "10ms"}, "at least 1s"},
 		{"fail/log-format", []string{"--config", write("ok3.toml", full), "--log-format", "xml"}, "server serve: --log-format \"xml\""},
 		{"fail/keystore-type", []string{"--config", write("ok4.toml", full), "--keystore", "hsm"}, "want file or vault"},
+		{"fail/plain-http-beyond-loopback", []string{"--config", write("ok5.toml", full), "--listen", "0.0.0.0:8440"},
+			"is not a loopback address and there is no TLS"},
+		{"fail/plain-http-all-interfaces", []string{"--config", write("ok6.toml", full), "--listen", ":8440"},
+			"is not a loopback address and there is no TLS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -419,5 +423,12 @@ func TestServerConfigErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, tc.wantErr)
 			}
 		})
+	}
+	// Said explicitly, plain HTTP beyond loopback is allowed.
+	for _, args := range [][]string{{"--config", write("ok7.toml", full), "--plain-http"}, {"--config", write("plain.toml", "plain_http = true\n"+full)}} {
+		code, out, errOut := run(append(append([]string{"server", "serve", "--listen", "0.0.0.0:8440"}, args...), "--print-config")...)
+		if code != 0 || !strings.Contains(out, "plain_http = true") {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
 	}
 }

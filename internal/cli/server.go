@@ -56,6 +56,7 @@ const envIntrospectionToken = "POLYROOT_SERVER_INTROSPECTION_TOKEN"
 // mirror the flags of `polyroot server serve`.
 type serverFileConfig struct {
 	Listen            string         `toml:"listen"`
+	PlainHTTP         bool           `toml:"plain_http"`
 	MetricsListen     string         `toml:"metrics_listen"`
 	Bundle            string         `toml:"bundle"`
 	RegistrarKey      string         `toml:"registrar_key"`
@@ -119,6 +120,11 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 	if serve {
 		flags = append(flags,
 			str("listen", "POLYROOT_SERVER_LISTEN", "listen", defaultServerListen, "Service", "listen on `HOST:PORT` (port 0: any free port)", false),
+			&ucli.BoolFlag{Name: "plain-http", Category: "Service",
+				Usage: "serve plain HTTP on an address that is not loopback, without [tls]: logins there have no channel binding " +
+					"and the admin token crosses the network in the clear; only for a private network, e.g. a container whose " +
+					"port is published on the host's loopback (config: plain_http)",
+				Sources: sources(file, "POLYROOT_SERVER_PLAIN_HTTP", "plain_http")},
 			metricsFlag(file, "POLYROOT_SERVER_METRICS_LISTEN", defaultServerMetricsListen),
 			str("data-dir", "POLYROOT_SERVER_DATA_DIR", "data_dir", "", "Service", "`DIR` for the state database (server.db)", true),
 			&ucli.IntFlag{Name: "max-failures", Value: defaultMaxFailures, Category: "Service",
@@ -313,7 +319,7 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 	var s serverFileConfig
 	s.Listen, s.Bundle, s.RegistrarKey, s.DataDir = c.String("listen"), c.String("bundle"), c.String("registrar-key"), c.String("data-dir")
 	s.DTACAFile, s.MaxFailures, s.MaxFailuresPerDay = c.String("dta-ca-file"), c.Int("max-failures"), c.Int("max-failures-per-day")
-	s.MetricsListen = c.String("metrics-listen")
+	s.MetricsListen, s.PlainHTTP = c.String("metrics-listen"), c.Bool("plain-http")
 	s.Store, s.Migrate = c.String("store"), c.Bool("migrate")
 	s.TokenTTL, s.CodeTTL, s.ShutdownTimeout = duration(c.Duration("token-ttl")), duration(c.Duration("code-ttl")), duration(c.Duration("shutdown-timeout"))
 	s.Login = loginConfig{BatchSize: c.Int("login-batch-size"), BatchWindow: duration(c.Duration("login-batch-window")), PointCache: c.Int("login-point-cache")}
@@ -366,6 +372,11 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 	}
 	if _, err := checkMetricsListen("server serve", s.Listen, s.MetricsListen); err != nil {
 		return nil, err
+	}
+	if host, _, _ := net.SplitHostPort(s.Listen); s.TLS.Cert == "" && !isLoopback(host) && !s.PlainHTTP {
+		return nil, fmt.Errorf("server serve: --listen %q is not a loopback address and there is no TLS: logins there would have "+
+			"no channel binding and the admin token would cross the network in the clear; give --tls-cert and --tls-key "+
+			"([tls] in the config file), listen on 127.0.0.1, or give --plain-http (plain_http = true) for a private network", s.Listen)
 	}
 	if _, err := newLogger(s.Log.Format, s.Log.Level, io.Discard); err != nil {
 		return nil, fmt.Errorf("server serve: %w", err)
