@@ -126,7 +126,7 @@ func (s *Server) webRoutes(r *mux.Router, limit *httpx.RateLimiter) {
 	if s.oidc == nil {
 		return
 	}
-	r.PathPrefix(s.oidc.Prefix() + "/").Handler(limit.Wrap(s.oidc.Handler()))
+	r.PathPrefix(s.oidc.Prefix() + "/").Handler(pagePolicy(oidcPolicy, limit.Wrap(s.oidc.Handler())))
 }
 
 // completeLogin serves POST /login/complete (oidcop.Provider.CompleteLogin); 404

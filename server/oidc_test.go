@@ -545,3 +545,30 @@ func newJTI() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// TestPagePolicies: the API's answers, errors included, carry a policy that allows
+// nothing and nosniff; the login pages their own policy; the OpenID Provider's
+// answers the framing rule only (its form_post page needs a form and a script).
+func TestPagePolicies(t *testing.T) {
+	o := newOIDCEnv(t)
+	for _, tc := range []struct {
+		name, url string
+		want      func(csp string) bool
+	}{
+		{"api", o.h.url + "/v1/bundle", func(csp string) bool { return csp == apiPolicy }},
+		{"api-error", o.h.url + "/v1/no-such-thing", func(csp string) bool { return csp == apiPolicy }},
+		{"login-page", o.h.url + "/login", func(csp string) bool { return csp != apiPolicy && strings.Contains(csp, "frame-ancestors 'none'") }},
+		{"provider", o.issuer + "/.well-known/openid-configuration", func(csp string) bool { return csp == oidcPolicy }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := o.h.http.Get(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if csp := resp.Header.Get("Content-Security-Policy"); !tc.want(csp) || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("%d: Content-Security-Policy %q, X-Content-Type-Options %q", resp.StatusCode, csp, resp.Header.Get("X-Content-Type-Options"))
+			}
+		})
+	}
+}

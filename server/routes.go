@@ -16,7 +16,27 @@ import (
 // with its bodies and errors, and is served at GET /v1/openapi.yaml; a test keeps it
 // and this table in step.
 func (s *Server) Handler() http.Handler {
-	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, httpx.CountRequests(s.routes(), s.metrics.requests)))
+	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, pagePolicy(apiPolicy, httpx.CountRequests(s.routes(), s.metrics.requests))))
+}
+
+// Content-Security-Policies of the server's answers that are not the login pages (which
+// set their own). The API's answers are never pages: a browser tricked into rendering
+// one (as HTML, or in a frame) may run nothing, load nothing and frame nothing, so that
+// no answer can become a script of this origin, where the browser client's key is
+// usable. The OpenID Provider's own pages (the form_post answer) need their form and
+// script: they keep the framing rule only.
+const (
+	apiPolicy  = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+	oidcPolicy = "frame-ancestors 'none'"
+)
+
+// pagePolicy sets policy and nosniff on every answer of h, before h, which may set its own.
+func pagePolicy(policy string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", policy)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // MetricsHandler serves the Prometheus metrics. They are not in the public route
