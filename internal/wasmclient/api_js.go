@@ -174,7 +174,7 @@ func apiStatus(_ context.Context, args []js.Value) (map[string]any, error) {
 	return out, nil
 }
 
-func apiEnrol(ctx context.Context, args []js.Value) (map[string]any, error) {
+func apiEnrol(ctx context.Context, args []js.Value) (_ map[string]any, err error) {
 	pin := pinArg(args, 2)
 	defer clear(pin)
 	origin, opts, err := originOf(str(args, 0))
@@ -204,19 +204,25 @@ func apiEnrol(ctx context.Context, args []js.Value) (map[string]any, error) {
 		if have != "" {
 			// Enrolment replaces the enrolment, which may be under the bundle pinned
 			// before (Bootstrap would refuse it): removed only once the new bundle has
-			// the fingerprint asked for.
-			file, err := fetchBytes(ctx, bundleURL)
-			if err != nil {
-				return nil, err
+			// the fingerprint asked for, and put back if the new enrolment fails.
+			file, ferr := fetchBytes(ctx, bundleURL)
+			if ferr != nil {
+				return nil, ferr
 			}
 			if sum := sha256.Sum256(file); hex.EncodeToString(sum[:]) != want {
 				return nil, fmt.Errorf("%w: %s does not have the fingerprint asked for; the enrolment is kept", client.ErrBundleFingerprint, bundleURL)
 			}
-			if err := st.Remove(client.TokenFile); err != nil {
+			restore := snapshot(st, client.TokenFile, client.BundleFile, client.FingerprintFile, client.BundlePreviousFile, client.BundleCheckFile)
+			defer func() {
+				if err != nil { // apiEnrol's result
+					restore()
+				}
+			}()
+			if err = st.Remove(client.TokenFile); err != nil {
 				return nil, err
 			}
 		}
-		if err := client.BootstrapStorage(ctx, st, bundleURL, want, append(opts, client.WithReplace())...); err != nil {
+		if err = client.BootstrapStorage(ctx, st, bundleURL, want, append(opts, client.WithReplace())...); err != nil {
 			return nil, err
 		}
 	}
@@ -224,10 +230,30 @@ func apiEnrol(ctx context.Context, args []js.Value) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Enroll(ctx, origin, code, pin, false); err != nil {
+	if err = c.Enroll(ctx, origin, code, pin, false); err != nil {
 		return nil, err
 	}
 	return map[string]any{"id": c.Status().ID}, nil
+}
+
+// snapshot reads the named files of st and returns the function that puts them back
+// as they were (removing those that were not there), best effort.
+func snapshot(st client.Storage, names ...string) (restore func()) {
+	saved := make(map[string][]byte, len(names))
+	for _, name := range names {
+		if b, err := st.Load(name); err == nil {
+			saved[name] = b
+		}
+	}
+	return func() {
+		for _, name := range names {
+			if b, ok := saved[name]; ok {
+				st.Store(name, b)
+			} else {
+				st.Remove(name)
+			}
+		}
+	}
 }
 
 func apiLogin(ctx context.Context, args []js.Value) (map[string]any, error) {

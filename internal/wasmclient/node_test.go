@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -75,8 +76,9 @@ func buildWASM(t *testing.T) string {
 }
 
 // nodeScript runs the API in Node as a page would: an in-memory polyrootStore, then
-// status, enrol (pinned), login, a wrong PIN, refreshPermits, a bad code, and a
-// trust-on-first-use enrolment at a second origin.
+// status, enrol (pinned), login, a wrong PIN, refreshPermits, a bad code, a
+// trust-on-first-use enrolment at a second origin, and there a replacing enrolment that
+// fails.
 const nodeScript = `
 const fs = require("fs");
 globalThis.crypto ??= require("crypto").webcrypto;
@@ -104,6 +106,18 @@ const settle = (p) => p.then((v) => ({ ok: v }), (e) => ({ err: { kind: e.kind, 
   out.tofuLogin = await settle(polyroot.login(env.ORIGIN2, env.PIN));
   out.wrongFP = await settle(polyroot.enrol(env.ORIGIN2, env.CODE2, env.PIN, "00".repeat(32)));
   out.afterWrongFP = await settle(polyroot.login(env.ORIGIN2, env.PIN));
+  // A replacing enrolment that fails keeps what the origin held: ORIGIN2 made to pin
+  // another domain's bundle (as a browser does after its domain reshared), then a bad
+  // code with the fingerprint of the bundle ORIGIN2 serves now.
+  mem.set(env.ORIGIN2 + "/bundle.json", new Uint8Array(Buffer.from(env.OTHER_BUNDLE, "base64")));
+  mem.set(env.ORIGIN2 + "/bundle.sha256", new Uint8Array(Buffer.from(env.OTHER_FP + "\n")));
+  const held = () => ["token.json", "bundle.json", "bundle.sha256"].map((n) => {
+    const v = mem.get(env.ORIGIN2 + "/" + n);
+    return n + "=" + (v ? Buffer.from(v).toString("base64") : "none");
+  }).join(";");
+  const before = held();
+  out.replaceBadCode = await settle(polyroot.enrol(env.ORIGIN2, "AAAA-BBBB", env.PIN, env.FP));
+  out.replaceKept = before === held() && !before.includes("token.json=none");
   out.keys = [...mem.keys()].sort();
   out.stored = [...mem.values()].map((v) => Buffer.from(v).toString("latin1")).join("\n");
   console.log(JSON.stringify(out));
@@ -164,6 +178,7 @@ func TestWASMNode(t *testing.T) {
 		return created.Code
 	}
 	code, code2 := enrolment("wanda@example.com"), enrolment("xavi@example.com")
+	other := testdomain.New(t, "other.example.com", 2, 0)
 	origin2 := strings.Replace(hs.URL, "127.0.0.1", "localhost", 1)
 
 	script := filepath.Join(t.TempDir(), "run.js")
@@ -173,7 +188,8 @@ func TestWASMNode(t *testing.T) {
 	const pin = "8403917256" // long enough not to turn up in the stored files by chance
 	cmd := exec.Command(node, script)
 	cmd.Env = append(os.Environ(), "WASM="+wasm, "WASM_EXEC="+filepath.Join(mustGoRoot(t), "lib", "wasm", "wasm_exec.js"),
-		"ORIGIN="+hs.URL, "ORIGIN2="+origin2, "CODE="+code, "CODE2="+code2, "PIN="+pin, "FP="+d.Fingerprint)
+		"ORIGIN="+hs.URL, "ORIGIN2="+origin2, "CODE="+code, "CODE2="+code2, "PIN="+pin, "FP="+d.Fingerprint,
+		"OTHER_BUNDLE="+base64.StdEncoding.EncodeToString(other.BundleFile), "OTHER_FP="+other.Fingerprint)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	raw, err := cmd.Output()
@@ -181,9 +197,10 @@ func TestWASMNode(t *testing.T) {
 		t.Fatalf("node: %v\n%s", err, stderr.String())
 	}
 	var out struct {
-		Status0, LoginEarly, Enrol, Status1, Login, Wrong, Refresh, BadCode, Tofu, TofuLogin, WrongFP, AfterWrongFP settled
-		Keys                                                                                                        []string
-		Stored                                                                                                      string
+		Status0, LoginEarly, Enrol, Status1, Login, Wrong, Refresh, BadCode, Tofu, TofuLogin, WrongFP, AfterWrongFP, ReplaceBadCode settled
+		ReplaceKept                                                                                                                 bool
+		Keys                                                                                                                        []string
+		Stored                                                                                                                      string
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("%v: %s", err, raw)
@@ -235,6 +252,10 @@ func TestWASMNode(t *testing.T) {
 	ok("login after trust on first use", out.TofuLogin)
 	fail("wrong fingerprint", out.WrongFP, KindBundleMismatch)
 	ok("login after a wrong fingerprint", out.AfterWrongFP)
+	fail("a replacing enrolment with a bad code", out.ReplaceBadCode, KindBadCode)
+	if !out.ReplaceKept {
+		t.Error("a replacing enrolment that failed lost the token or bundle the origin held")
+	}
 	// Both origins keep their own files, under their own names.
 	for _, o := range []string{hs.URL, origin2} {
 		found := false
