@@ -163,6 +163,10 @@ func TestCodeSingleUseAndAdminAuth(t *testing.T) {
 	if st, _ := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin+"x", wire.EnrolmentRequest{ID: "x"}, nil); st != 401 {
 		t.Fatalf("wrong admin token: %d", st)
 	}
+	// What SECURITY.md tells operators to alert on.
+	if m := h.metrics(t); !strings.Contains(m, `polyroot_server_http_requests_total{route="/v1/admin/enrolments",status="401"} 2`) {
+		t.Errorf("refused admin tokens are not counted:\n%s", m)
+	}
 	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: "bob"}, &created); st != 200 || len(created.Code) != 20 {
 		t.Fatalf("create: %d %s", st, body)
 	}
