@@ -50,6 +50,7 @@ type failures struct {
 	// nothing, and the right one (on a clean record, which needs no write) a token:
 	// unlimited guesses, each told right or wrong.
 	unstored map[pairing.IDHash]int
+	flushing sync.Mutex // held while unstored failures are written
 }
 
 // A flight is the verifications of one idhash in flight in this process.
@@ -201,11 +202,20 @@ func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now
 	}
 }
 
-// storeUnstored writes the failures of id whose write failed (unstored), if any.
+// storeUnstored writes the failures of id whose write failed (unstored), if any. They
+// stay counted in unstored until written, and one write goes at a time, so no check of
+// id starts here while some are neither written nor refused.
 func (f *failures) storeUnstored(id pairing.IDHash, now time.Time) error {
 	f.mu.Lock()
 	n := f.unstored[id]
-	delete(f.unstored, id) // this call owns them now
+	f.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	f.flushing.Lock()
+	defer f.flushing.Unlock()
+	f.mu.Lock()
+	n = f.unstored[id] // what a write that held the lock before left
 	f.mu.Unlock()
 	if n == 0 {
 		return nil
@@ -216,16 +226,18 @@ func (f *failures) storeUnstored(id pairing.IDHash, now time.Time) error {
 		}
 		return r
 	})
-	if err != nil {
-		f.addUnstored(id, n)
+	if err == nil {
+		f.addUnstored(id, -n)
 	}
 	return err
 }
 
-// addUnstored notes n failures of id whose write failed.
+// addUnstored notes n failures of id whose write failed (n < 0: written since).
 func (f *failures) addUnstored(id pairing.IDHash, n int) {
 	f.mu.Lock()
-	f.unstored[id] += n
+	if f.unstored[id] += n; f.unstored[id] <= 0 {
+		delete(f.unstored, id)
+	}
 	f.mu.Unlock()
 }
 

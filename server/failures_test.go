@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -339,6 +340,16 @@ func TestFailureWriteFailed(t *testing.T) {
 			t.Fatalf("try %d (PIN %s) while writes fail: %d %s, want 500", i, pin, res.status, res.body)
 		}
 	}
+	// Nor do right PINs sent at once: none starts a check while the failure is unwritten.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if res := h.login(t, c, "1234", loginOpts{}); res.status != http.StatusInternalServerError {
+				t.Errorf("a concurrent right PIN while writes fail: %d %s, want 500", res.status, res.body)
+			}
+		})
+	}
+	wg.Wait()
 	// Another identity with a clean record needs no write to log in.
 	if res := h.login(t, other, "1234", loginOpts{}); res.status != http.StatusOK {
 		t.Fatalf("another identity: %d %s", res.status, res.body)
