@@ -150,10 +150,8 @@ func (f *failures) record(id pairing.IDHash, known bool) (failRecord, error) {
 // one still asks the store for a slot (of none), so that it costs the same round
 // trips.
 func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now time.Time) (bool, error) {
-	if known {
-		if err := f.storeUnstored(id, now); err != nil {
-			return false, err
-		}
+	if err := f.storeUnstored(id, now); err != nil { // none for an idhash not enrolled
+		return false, err
 	}
 	left, err := f.place(ctx, id, known, now)
 	if err != nil || left == 0 {

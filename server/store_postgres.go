@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/polyroot/polyroot/internal/wire"
@@ -309,9 +308,8 @@ func (s *pgStore) updateFailures(key []byte, next func(failRecord) failRecord) (
 	var r failRecord
 	// READ COMMITTED whatever the database's default: the upsert locks the row, and a
 	// stricter level would fail concurrent failures of one identity with serialization
-	// errors instead of counting them one after the other. Those (and deadlocks) are
-	// retried all the same, should another engine raise them.
-	update := func(tx pgx.Tx) error {
+	// errors instead of counting them one after the other.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		var raw []byte
 		if err := tx.QueryRow(ctx, `INSERT INTO failures (key, record) VALUES ($1, '\x') ON CONFLICT (key)
 			DO UPDATE SET record = failures.record RETURNING record`, key).Scan(&raw); err != nil {
@@ -324,15 +322,7 @@ func (s *pgStore) updateFailures(key []byte, next func(failRecord) failRecord) (
 		}
 		_, err := tx.Exec(ctx, "UPDATE failures SET record = $2 WHERE key = $1", key, r.encode())
 		return err
-	}
-	var err error
-	for range 3 {
-		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, update)
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || (pgErr.Code != "40001" && pgErr.Code != "40P01") {
-			break
-		}
-	}
+	})
 	return r, err
 }
 

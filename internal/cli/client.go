@@ -230,8 +230,8 @@ func clientEnrollCommand() *ucli.Command {
 			"   read -rs POLYROOT_ENROLMENT_CODE; export POLYROOT_ENROLMENT_CODE\n" +
 			"   read -rs PIN; printf '%s\\n' \"$PIN\" | polyroot client enroll --server https://auth.example.com --pin-stdin\n" +
 			"   POLYROOT_ENROLMENT_CODE_FILE=… polyroot client enroll --dir /var/lib/sensor/polyroot --server https://auth.example.com --no-pin   # a device",
-		Description: "Redeems the one-time code (from polyroot server enrol; asked for at a terminal, else\n" +
-			"from $POLYROOT_ENROLMENT_CODE) at the auth server, fetches\n" +
+		Description: "Redeems the one-time code (from polyroot server enrol; read from\n" +
+			"$POLYROOT_ENROLMENT_CODE, else asked for at a terminal) at the auth server, fetches\n" +
 			"the client key shares and time permits from every DTA in parallel, checks each\n" +
 			"share's proof, log entry and promise, combines them, takes the PIN out and stores\n" +
 			"the token file (mode 0600). Nothing is stored unless every DTA answered well.\n" +

@@ -414,7 +414,7 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 			return fmt.Errorf("server serve: %s must be at least 16 characters and not the admin token "+
 				"(e.g. %s=\"$(openssl rand -hex 24)\"), or unset to turn token introspection off", envIntrospectionToken, envIntrospectionToken)
 		}
-		var priv ed25519.PrivateKey // none: the keystore's (servercmd.RegistrarKey)
+		var priv ed25519.PrivateKey // none: servercmd.Serve reads the keystore's
 		if s.RegistrarKey != "" {
 			if priv, err = readRegistrarKey(s.RegistrarKey); err != nil {
 				return fmt.Errorf("server serve: %w", err)

@@ -113,8 +113,8 @@ func LoadServerKey(ctx context.Context, ks keystore.Keystore) (*pairing.G2, erro
 	return sQ, nil
 }
 
-// RegistrarKey reads the registrar key that `polyroot server provision` stored in ks.
-func RegistrarKey(ctx context.Context, ks keystore.Keystore) (ed25519.PrivateKey, error) {
+// registrarKey reads the registrar key that `polyroot server provision` stored in ks.
+func registrarKey(ctx context.Context, ks keystore.Keystore) (ed25519.PrivateKey, error) {
 	seed, err := ks.Get(ctx, SecretRegistrarKey)
 	switch {
 	case errors.Is(err, keystore.ErrNotFound):
@@ -180,7 +180,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if cfg.RegistrarKey == nil {
-		if cfg.RegistrarKey, err = RegistrarKey(ctx, cfg.Keys); err != nil {
+		if cfg.RegistrarKey, err = registrarKey(ctx, cfg.Keys); err != nil {
 			return err
 		}
 	}
