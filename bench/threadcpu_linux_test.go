@@ -103,13 +103,34 @@ func setAffinity(pid int, set *unix.CPUSet) bool {
 // onCPU runs f with every thread of this process on CPU cpu, then lets them run where
 // they could before, and reports whether it could pin them.
 func onCPU(cpu int, f func()) bool {
+	return withAffinity(func(set *unix.CPUSet) { set.Zero(); set.Set(cpu) }, f)
+}
+
+// offCPU runs f with every thread of this process on the CPUs it may use other than
+// cpu, then lets them run where they could before, and reports whether it could (not
+// with cpu its only one). A load generator kept off the CPU of the process it loads
+// leaves that process's caches to it alone, as its own machine would.
+func offCPU(cpu int, f func()) bool {
+	return withAffinity(func(set *unix.CPUSet) { set.Clear(cpu) }, f)
+}
+
+// withAffinity runs f with every thread of this process on the CPUs that edit leaves
+// of those it may use now (none left: it runs f where it is), then puts them back, and
+// reports whether it could move them.
+func withAffinity(edit func(*unix.CPUSet), f func()) bool {
 	var old unix.CPUSet
 	if unix.SchedGetaffinity(0, &old) != nil {
 		f()
 		return false
 	}
+	set := old
+	edit(&set)
+	if set.Count() == 0 {
+		f()
+		return false
+	}
 	defer setAffinity(os.Getpid(), &old)
-	pinned := pinPID(os.Getpid(), cpu)
+	moved := setAffinity(os.Getpid(), &set)
 	f()
-	return pinned
+	return moved
 }

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -149,9 +150,20 @@ func tokenKey(ctx context.Context, ks keystore.Keystore, log *slog.Logger) (ed25
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
+// gcPercent is the auth server's GOGC unless the environment sets one. A login
+// allocates tens of kilobytes against a live heap of a few megabytes, so at Go's
+// default of 100 the collector runs every few dozen logins, each time scanning the
+// stack of every open connection: at 400 a login cost about 6% less CPU under
+// BenchmarkLoginLoad/burst, and the server's peak memory there grew from 88 to 121 MB.
+const gcPercent = 400
+
 // Serve runs the auth server until ctx is cancelled or the process gets SIGINT or
-// SIGTERM, then shuts down gracefully. It returns nil after a clean shutdown.
+// SIGTERM, then shuts down gracefully. It returns nil after a clean shutdown. Unless
+// GOGC is set, it sets the process's garbage collection target to gcPercent.
 func Serve(ctx context.Context, cfg Config) error {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
