@@ -14,9 +14,16 @@ import (
 // Handler returns the server's HTTP API (internal/wire/server.go). Every route is in this one table,
 // registered with full paths on the root router. openapi.yaml documents every route
 // with its bodies and errors, and is served at GET /v1/openapi.yaml; a test keeps it
-// and this table in step.
-func (s *Server) Handler() http.Handler {
-	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, pagePolicy(apiPolicy, httpx.CountRequests(s.routes(), s.metrics.requests))))
+// and this table in step. With Config.AdminListener the admin routes are not in it
+// (they answer 404 not_found like any unknown path): AdminHandler serves them.
+func (s *Server) Handler() http.Handler { return s.wrap(s.routeTable(!s.cfg.AdminListener, true)) }
+
+// AdminHandler returns the admin routes (/v1/admin/…) and /livez alone, for a listener
+// of their own (Config.AdminListener, httpx.ServeOptions.AdminListen).
+func (s *Server) AdminHandler() http.Handler { return s.wrap(s.routeTable(true, false)) }
+
+func (s *Server) wrap(routes *mux.Router) http.Handler {
+	return httpx.WithRequestID(httpx.LogRequests(s.cfg.Logger, pagePolicy(apiPolicy, httpx.CountRequests(routes, s.metrics.requests))))
 }
 
 // Content-Security-Policies of the server's answers that are not the login pages (which
@@ -44,29 +51,37 @@ func pagePolicy(policy string, h http.Handler) http.Handler {
 // operations listener (httpx.ServeOptions.MetricsListen, loopback by default).
 func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
 
-// routes is the route table, apart from the wrapping, so that tests can walk it.
-func (s *Server) routes() *mux.Router {
+// routes is the whole route table, apart from the wrapping, so that tests can walk it.
+func (s *Server) routes() *mux.Router { return s.routeTable(true, true) }
+
+// routeTable is the route table with the admin routes, the public ones, or both;
+// /livez is in every one.
+func (s *Server) routeTable(admin, public bool) *mux.Router {
 	limit := httpx.NewRateLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst, s.cfg.Logger).CountThrottled(s.metrics.limited)
 	r := mux.NewRouter()
 	api := func(path string, h http.HandlerFunc, methods ...string) {
 		r.Handle(path, limit.Wrap(h)).Methods(methods...)
 	}
-	api("/v1/admin/enrolments", s.admin(s.handleCreateEnrolment), http.MethodPost)
-	api("/v1/admin/enrolments", s.admin(s.handleListEnrolments), http.MethodGet)
-	api("/v1/admin/revoke", s.admin(s.handleRevoke), http.MethodPost)
-	api("/v1/admin/unblock", s.admin(s.handleUnblock), http.MethodPost)
-	api("/v1/admin/tokens/revoke", s.admin(s.handleRevokeToken), http.MethodPost)
-	api("/v1/bundle", s.handleBundle, http.MethodGet, http.MethodHead)
-	api("/v1/enrol", s.handleRedeem, http.MethodPost)
-	api("/v1/login/start", s.handleStart, http.MethodPost)
-	api("/v1/login/finish", s.handleFinish, http.MethodPost)
-	api("/v1/permits", s.handlePermits, http.MethodPost)
-	api("/v1/token/introspect", s.handleIntrospect, http.MethodPost)
-	api("/.well-known/jwks.json", s.handleJWKS, http.MethodGet, http.MethodHead)
-	api("/v1/openapi.yaml", serveOpenAPI, http.MethodGet)
-	s.webRoutes(r, limit)
+	if admin {
+		api("/v1/admin/enrolments", s.admin(s.handleCreateEnrolment), http.MethodPost)
+		api("/v1/admin/enrolments", s.admin(s.handleListEnrolments), http.MethodGet)
+		api("/v1/admin/revoke", s.admin(s.handleRevoke), http.MethodPost)
+		api("/v1/admin/unblock", s.admin(s.handleUnblock), http.MethodPost)
+		api("/v1/admin/tokens/revoke", s.admin(s.handleRevokeToken), http.MethodPost)
+	}
+	if public {
+		api("/v1/bundle", s.handleBundle, http.MethodGet, http.MethodHead)
+		api("/v1/enrol", s.handleRedeem, http.MethodPost)
+		api("/v1/login/start", s.handleStart, http.MethodPost)
+		api("/v1/login/finish", s.handleFinish, http.MethodPost)
+		api("/v1/permits", s.handlePermits, http.MethodPost)
+		api("/v1/token/introspect", s.handleIntrospect, http.MethodPost)
+		api("/.well-known/jwks.json", s.handleJWKS, http.MethodGet, http.MethodHead)
+		api("/v1/openapi.yaml", serveOpenAPI, http.MethodGet)
+		s.webRoutes(r, limit)
+		r.Handle("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	}
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})

@@ -32,7 +32,11 @@ type Config struct {
 	ServerKey    *pairing.G2        // sQ, from Provision (kept in a keystore)
 	TokenKey     ed25519.PrivateKey // signs access tokens
 	AdminToken   string             // the registrar admin API's bearer credential (≥ 16 bytes)
-	DataDir      string             // server.db lives here
+	// AdminListener takes the admin API out of Handler: AdminHandler serves it, on a
+	// listener of its own that a firewall or the loopback interface keeps from the
+	// network the logins come from.
+	AdminListener bool
+	DataDir       string // server.db lives here
 	// Store is the state store: "bbolt" (the default: DataDir/server.db, for one
 	// process) or "postgres" (DatabaseURL, shared by replicas of the server).
 	Store string

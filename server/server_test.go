@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -150,6 +151,37 @@ func checkNoSecrets(t *testing.T, e *env, h *harness, pins ...string) {
 		if strings.Contains(logs, s) {
 			t.Errorf("%s in the logs", name)
 		}
+	}
+}
+
+// TestAdminListener: with Config.AdminListener the admin routes answer 404 not_found on
+// Handler, like any unknown path, and AdminHandler serves them (and /livez) alone.
+func TestAdminListener(t *testing.T) {
+	e := newEnv(t, 0)
+	h := e.start(t, t.TempDir(), false, func(c *Config) { c.AdminListener = true })
+	admin := httptest.NewServer(h.srv.AdminHandler())
+	defer admin.Close()
+	req := wire.EnrolmentRequest{ID: "carol"}
+	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, req, nil); st != 404 || !strings.Contains(string(body), `"not_found"`) {
+		t.Fatalf("the admin API on the public handler: %d %s", st, body)
+	}
+	if st, _ := do(t, h.http, "POST", admin.URL+"/v1/admin/enrolments", "", req, nil); st != 401 {
+		t.Fatalf("the admin handler without the token: %d", st)
+	}
+	var created wire.EnrolmentCreated
+	if st, body := do(t, h.http, "POST", admin.URL+"/v1/admin/enrolments", testAdmin, req, &created); st != 200 || created.Code == "" {
+		t.Fatalf("the admin handler: %d %s", st, body)
+	}
+	if st, body := do(t, h.http, "POST", admin.URL+"/v1/enrol", "", h.redeemRequest(t, created.Code), nil); st != 404 {
+		t.Fatalf("enrolment on the admin handler: %d %s", st, body)
+	}
+	for _, u := range []string{h.url, admin.URL} {
+		if st, _ := do(t, h.http, "GET", u+"/livez", "", nil, nil); st != 200 {
+			t.Errorf("GET %s/livez: %d", u, st)
+		}
+	}
+	if st, _ := do(t, h.http, "POST", h.url+"/v1/enrol", "", h.redeemRequest(t, created.Code), nil); st != 200 {
+		t.Fatalf("the code made on the admin handler, redeemed on the public one: %d", st)
 	}
 }
 

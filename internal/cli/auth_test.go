@@ -36,6 +36,7 @@ type authEnv struct {
 	cfg    string // server.toml
 	ca     string // the server's self-signed certificate, trusted with --ca-file
 	url    string
+	admin  string // the admin listener's URL (--admin-listen)
 	proc   *serveProc
 	cancel context.CancelFunc
 }
@@ -86,9 +87,12 @@ func setupAuth(t *testing.T) *authEnv {
 	e.ca = cert
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.proc = startProc(t, ctx, "server", "serve", "--config", serveFile, "--listen", "127.0.0.1:0",
+	e.proc = startProc(t, ctx, "server", "serve", "--config", serveFile, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 		"--tls-cert", cert, "--tls-key", key, "--rate-limit", "1000", "--rate-burst", "1000")
-	e.url = e.proc.url
+	e.url, e.admin = e.proc.url, e.proc.adminURL
+	if !strings.HasPrefix(e.admin, "https://127.0.0.1:") || e.admin == e.url {
+		t.Fatalf("the ready line names no admin listener of its own: %s", e.proc.stdout)
+	}
 	t.Cleanup(func() { e.stop(t) })
 	return e
 }
@@ -153,7 +157,7 @@ func (e *authEnv) noSecrets(t *testing.T, s string) {
 
 func (e *authEnv) enrol(t *testing.T, args ...string) string {
 	t.Helper()
-	code := strings.TrimSpace(e.ok(t, "", append([]string{"server", "enrol", "--server", e.url, "--ca-file", e.ca}, args...)...))
+	code := strings.TrimSpace(e.ok(t, "", append([]string{"server", "enrol", "--server", e.admin, "--ca-file", e.ca}, args...)...))
 	if !regexp.MustCompile(`^[A-Z2-7]{20}$`).MatchString(code) {
 		t.Fatalf("enrol printed %q, not a code", code)
 	}
@@ -246,7 +250,7 @@ func TestAuthFlow(t *testing.T) {
 	e.fail(t, "9999\n", "1 try left", login...)
 	e.fail(t, "9999\n", "blocked after too many failed logins; ask the administrator to unblock it", login...)
 	e.fail(t, testPIN+"\n", "blocked", login...)
-	unblock := []string{"server", "unblock", "--server", e.url, "--ca-file", e.ca, alice}
+	unblock := []string{"server", "unblock", "--server", e.admin, "--ca-file", e.ca, alice}
 	if out := e.ok(t, "", unblock...); !strings.Contains(out, "unblocked "+alice+" (1 enrolment blocked, of 1 enrolment)") {
 		t.Fatalf("unblock: %s", out)
 	}
@@ -284,20 +288,27 @@ func TestAuthFlow(t *testing.T) {
 	}
 
 	// Alice adds a second device: the registrar is told about the first; both are listed.
-	exit, out, errOut := runIn("", "server", "enrol", "--server", e.url, "--ca-file", e.ca, alice)
+	exit, out, errOut := runIn("", "server", "enrol", "--server", e.admin, "--ca-file", e.ca, alice)
 	if exit != 0 || !strings.Contains(errOut, `note: "`+alice+`" already has 1 other enrolment that can log in`) {
 		t.Fatalf("second enrolment of alice: exit %d\n%s", exit, errOut)
 	}
 	laptop := e.bootstrap(t)
 	e.ok(t, testPIN+"\n", e.clientArgs("enroll", laptop, "--code", strings.TrimSpace(out), "--pin-stdin")...)
 	e.fail(t, "9999\n", "2 tries left", e.clientArgs("login", laptop, "--pin-stdin")...)
-	listing := e.ok(t, "", "server", "enrolments", "--server", e.url, "--ca-file", e.ca, alice)
+	listing := e.ok(t, "", "server", "enrolments", "--server", e.admin, "--ca-file", e.ca, alice)
 	if lines := strings.Split(strings.TrimSpace(listing), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") ||
 		!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(alice)+`\s+[0-9a-f]{64}\s+active\s+pin\s+\S+Z\s+-\s+1 / 1 today$`).MatchString(listing) {
 		t.Fatalf("server enrolments %s:\n%s", alice, listing)
 	}
+	// The admin listener reached by a name its certificate does not hold (its
+	// certificate names 127.0.0.1 alone): --tls-server-name says which to check.
+	local := strings.Replace(e.admin, "127.0.0.1", "localhost", 1)
+	e.fail(t, "", "certificate", "server", "enrolments", "--server", local, "--ca-file", e.ca, alice)
+	if again := e.ok(t, "", "server", "enrolments", "--server", local, "--ca-file", e.ca, "--tls-server-name", "127.0.0.1", alice); again != listing {
+		t.Fatalf("server enrolments with --tls-server-name:\n%s", again)
+	}
 	var all []wire.EnrolmentInfo
-	if err := json.Unmarshal([]byte(e.ok(t, "", "server", "enrolments", "--server", e.url, "--ca-file", e.ca, "--json")), &all); err != nil || len(all) != 4 {
+	if err := json.Unmarshal([]byte(e.ok(t, "", "server", "enrolments", "--server", e.admin, "--ca-file", e.ca, "--json")), &all); err != nil || len(all) != 4 {
 		t.Fatalf("server enrolments --json: %v, %d records", err, len(all))
 	}
 	states := map[string]int{}
@@ -309,14 +320,14 @@ func TestAuthFlow(t *testing.T) {
 	}
 
 	// Revocation of alice: both devices, at every DTA, and logins fail at once.
-	revOut := e.ok(t, "", "server", "revoke", "--server", e.url, "--ca-file", e.ca, alice)
+	revOut := e.ok(t, "", "server", "revoke", "--server", e.admin, "--ca-file", e.ca, alice)
 	if !regexp.MustCompile(`^[0-9a-f]{64}\n[0-9a-f]{64}\n$`).MatchString(revOut) {
 		t.Fatalf("revoke printed %q", revOut)
 	}
 	e.fail(t, testPIN+"\n", "login refused", login...)
 	e.fail(t, testPIN+"\n", "login refused", e.clientArgs("login", laptop, "--pin-stdin")...)
 	// Revoking again by idhash is harmless.
-	e.ok(t, "", "server", "revoke", "--server", e.url, "--ca-file", e.ca, "--idhash", strings.Fields(revOut)[0])
+	e.ok(t, "", "server", "revoke", "--server", e.admin, "--ca-file", e.ca, "--idhash", strings.Fields(revOut)[0])
 
 	// SIGHUP re-reads the TLS certificate; logins go on.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
@@ -427,45 +438,49 @@ func TestAuthFailures(t *testing.T) {
 	t.Run("fail/enrol-bad-admin-token", func(t *testing.T) {
 		t.Setenv(envAdminToken, "wrong-token-0123456789abcdef")
 		e.fail(t, "", "the server refused the admin token (401 unauthorized): check POLYROOT_ADMIN_TOKEN",
-			"server", "enrol", "--server", e.url, "--ca-file", e.ca, "dave@example.com")
+			"server", "enrol", "--server", e.admin, "--ca-file", e.ca, "dave@example.com")
 	})
 	t.Run("fail/enrol-no-admin-token", func(t *testing.T) {
 		t.Setenv(envAdminToken, "")
 		e.fail(t, "", "the admin token must be in the environment variable POLYROOT_ADMIN_TOKEN (never a flag)",
+			"server", "enrol", "--server", e.admin, "--ca-file", e.ca, "dave@example.com")
+	})
+	t.Run("fail/enrol-on-the-public-listener", func(t *testing.T) {
+		e.fail(t, "", "no admin API at "+e.url+" (404 not_found): if the server serves it on a listener of its own (admin_listen), give that address with --server",
 			"server", "enrol", "--server", e.url, "--ca-file", e.ca, "dave@example.com")
 	})
 	t.Run("fail/enrol-untrusted-certificate", func(t *testing.T) {
-		e.fail(t, "", "certificate", "server", "enrol", "--server", e.url, "dave@example.com")
+		e.fail(t, "", "certificate", "server", "enrol", "--server", e.admin, "dave@example.com")
 	})
 	t.Run("fail/enrol-plain-http", func(t *testing.T) {
 		e.fail(t, "", "is not https (plain HTTP is for loopback tests only, with --insecure-http)",
 			"server", "enrol", "--server", strings.Replace(e.url, "https:", "http:", 1), "dave@example.com")
 	})
 	t.Run("fail/enrol-no-id", func(t *testing.T) {
-		e.fail(t, "", "give one identity ID", "server", "enrol", "--server", e.url, "--ca-file", e.ca)
+		e.fail(t, "", "give one identity ID", "server", "enrol", "--server", e.admin, "--ca-file", e.ca)
 	})
 	t.Run("fail/enrol-bad-ttl", func(t *testing.T) {
-		e.fail(t, "", "--ttl 1.5s: want whole seconds", "server", "enrol", "--server", e.url, "--ca-file", e.ca, "--ttl", "1500ms", "x")
+		e.fail(t, "", "--ttl 1.5s: want whole seconds", "server", "enrol", "--server", e.admin, "--ca-file", e.ca, "--ttl", "1500ms", "x")
 	})
 	t.Run("fail/revoke-unknown-identity", func(t *testing.T) {
-		e.fail(t, "", "the server knows no such identity", "server", "revoke", "--server", e.url, "--ca-file", e.ca, "nobody@example.com")
+		e.fail(t, "", "the server knows no such identity", "server", "revoke", "--server", e.admin, "--ca-file", e.ca, "nobody@example.com")
 	})
 	t.Run("fail/revoke-dta-down", func(t *testing.T) {
 		code := e.enrol(t, "erin@example.com")
 		_ = code
 		e.d.DTAs[2].Stop()
 		defer e.d.DTAs[2].Start()
-		e.fail(t, "", "revoked on the server, but DTA 3 could not be told; run revoke again", "server", "revoke", "--server", e.url, "--ca-file", e.ca, "erin@example.com")
+		e.fail(t, "", "revoked on the server, but DTA 3 could not be told; run revoke again", "server", "revoke", "--server", e.admin, "--ca-file", e.ca, "erin@example.com")
 	})
 	t.Run("fail/unblock-id-and-idhash", func(t *testing.T) {
 		e.fail(t, "", "name the identity by its ID or by --idhash, not both",
-			"server", "unblock", "--server", e.url, "--ca-file", e.ca, "--idhash", strings.Repeat("ab", 32), "carol@example.com")
+			"server", "unblock", "--server", e.admin, "--ca-file", e.ca, "--idhash", strings.Repeat("ab", 32), "carol@example.com")
 	})
 	t.Run("fail/unblock-bad-idhash", func(t *testing.T) {
-		e.fail(t, "", "want 64 hex digits", "server", "unblock", "--server", e.url, "--ca-file", e.ca, "--idhash", "xyz")
+		e.fail(t, "", "want 64 hex digits", "server", "unblock", "--server", e.admin, "--ca-file", e.ca, "--idhash", "xyz")
 	})
 	t.Run("fail/unblock-unknown-identity", func(t *testing.T) {
-		e.fail(t, "", "no such identity", "server", "unblock", "--server", e.url, "--ca-file", e.ca, "nobody@example.com")
+		e.fail(t, "", "no such identity", "server", "unblock", "--server", e.admin, "--ca-file", e.ca, "nobody@example.com")
 	})
 	t.Run("fail/bootstrap-wrong-fingerprint", func(t *testing.T) {
 		e.fail(t, "", "the trust bundle does not match the pinned fingerprint",

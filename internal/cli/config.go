@@ -317,18 +317,51 @@ func checkMetricsListen(cmd, listen, metrics string) (string, error) {
 	if metrics == "" || metrics == metricsOff {
 		return "", nil
 	}
-	host, port, err := net.SplitHostPort(metrics)
+	_, port, err := net.SplitHostPort(metrics)
 	if err != nil {
 		return "", fmt.Errorf("%s: --metrics-listen %q: want HOST:PORT or off: %v", cmd, metrics, err)
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return "", fmt.Errorf("%s: --metrics-listen %q: the port is not a number from 0 to 65535", cmd, metrics)
 	}
-	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	if lh, lp, err := net.SplitHostPort(listen); err == nil && lp == port && port != "0" && (lh == host || any(lh) || any(host)) {
+	if sharePort(listen, metrics) {
 		return "", fmt.Errorf("%s: --metrics-listen %s and --listen %s share a port: the metrics need a listener of their own", cmd, metrics, listen)
 	}
 	return metrics, nil
+}
+
+// checkAdminListen checks --admin-listen: an address of its own, and TLS (or
+// --plain-http) beyond loopback, since the admin token crosses it.
+func checkAdminListen(s *serverFileConfig, metrics string) error {
+	if s.AdminListen == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s.AdminListen)
+	if err != nil {
+		return fmt.Errorf("server serve: --admin-listen %q: want HOST:PORT: %v", s.AdminListen, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("server serve: --admin-listen %q: the port is not a number from 0 to 65535", s.AdminListen)
+	}
+	for _, other := range []listenSetting{{"listen", s.Listen}, {"metrics-listen", metrics}} {
+		if sharePort(other.addr, s.AdminListen) {
+			return fmt.Errorf("server serve: --admin-listen %s and --%s %s share a port: the admin API needs a listener of its own", s.AdminListen, other.flag, other.addr)
+		}
+	}
+	if s.TLS.Cert == "" && !isLoopback(host) && !s.PlainHTTP {
+		return fmt.Errorf("server serve: --admin-listen %q is not a loopback address and there is no TLS: the admin token would "+
+			"cross the network in the clear; give --tls-cert and --tls-key, listen on 127.0.0.1, or give --plain-http for a private network", s.AdminListen)
+	}
+	return nil
+}
+
+// sharePort reports whether listening on a and on b would take one port (neither on
+// port 0, and one of them on every address or both on the same host).
+func sharePort(a, b string) bool {
+	ah, ap, errA := net.SplitHostPort(a)
+	bh, bp, errB := net.SplitHostPort(b)
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return errA == nil && errB == nil && ap == bp && ap != "0" && (ah == bh || any(ah) || any(bh))
 }
 
 // flagMakers returns constructors of string and duration flags whose value may also

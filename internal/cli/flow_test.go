@@ -145,6 +145,7 @@ func loadRecord(t *testing.T, path string) bundle.DTA {
 // serveProc is `polyroot dta serve` or `polyroot server serve` running in process.
 type serveProc struct {
 	url, metricsURL string // the API's; /metrics on the operations listener
+	adminURL        string // the admin listener's, if it has one
 	stdout, stderr  *syncBuffer
 	done            chan int
 }
@@ -152,6 +153,7 @@ type serveProc struct {
 var (
 	readyLine   = regexp.MustCompile(`ready at (\S+) `)
 	metricsLine = regexp.MustCompile(`; metrics at (\S+)\)`)
+	adminLine   = regexp.MustCompile(`; admin API at (\S+?)[;)]`)
 	stoppedLine = regexp.MustCompile(`msg"?[:=]"?stopped`) // JSON or text
 )
 
@@ -188,6 +190,9 @@ func startProc(t *testing.T, ctx context.Context, args ...string) *serveProc {
 	s.url = readyLine.FindStringSubmatch(s.stdout.String())[1]
 	if m := metricsLine.FindStringSubmatch(s.stdout.String()); m != nil {
 		s.metricsURL = m[1]
+	}
+	if m := adminLine.FindStringSubmatch(s.stdout.String()); m != nil {
+		s.adminURL = m[1]
 	}
 	return s
 }

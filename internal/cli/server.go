@@ -58,6 +58,7 @@ type serverFileConfig struct {
 	Listen            string         `toml:"listen"`
 	PlainHTTP         bool           `toml:"plain_http"`
 	MetricsListen     string         `toml:"metrics_listen"`
+	AdminListen       string         `toml:"admin_listen"`
 	Bundle            string         `toml:"bundle"`
 	RegistrarKey      string         `toml:"registrar_key"`
 	DataDir           string         `toml:"data_dir"`
@@ -126,6 +127,9 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 					"port is published on the host's loopback (config: plain_http)",
 				Sources: sources(file, "POLYROOT_SERVER_PLAIN_HTTP", "plain_http")},
 			metricsFlag(file, "POLYROOT_SERVER_METRICS_LISTEN", defaultServerMetricsListen),
+			str("admin-listen", "POLYROOT_SERVER_ADMIN_LISTEN", "admin_listen", "", "Service",
+				"serve the admin API (/v1/admin/…) on `HOST:PORT` alone, with the TLS of --listen, and not on --listen: "+
+					"keep it on loopback or a management network (unset: on --listen)", false),
 			str("data-dir", "POLYROOT_SERVER_DATA_DIR", "data_dir", "", "Service", "`DIR` for the state database (server.db)", true),
 			&ucli.IntFlag{Name: "max-failures", Value: defaultMaxFailures, Category: "Service",
 				Usage:   "consecutive failed logins after which an identity is blocked until the registrar unblocks it (config: max_failures)",
@@ -289,8 +293,11 @@ func serverServeCommand() *ucli.Command {
 			"(/v1/bundle), the token keys (/.well-known/jwks.json), /livez and /readyz on --listen,\n" +
 			"and its Prometheus metrics (GET /metrics) on a separate operations listener,\n" +
 			"--metrics-listen (default " + defaultServerMetricsListen + "): per-request timings are for operators only.\n" +
+			"With --admin-listen, the admin API is served there alone (with the TLS of --listen)\n" +
+			"and --listen answers 404 on it: a firewall or the loopback interface then keeps it\n" +
+			"from the network the logins come from; point the admin commands' --server at it.\n" +
 			"It prints one line to stdout when it accepts connections:\n" +
-			"   polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>; metrics at <URL>)\n" +
+			"   polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>[; admin API at <URL>]; metrics at <URL>)\n" +
 			"Logs go to stderr (log/slog, JSON or text).\n\n" +
 			"It needs the server key from `polyroot server provision` in the keystore; the key\n" +
 			"that signs access tokens is kept there too, as \"" + servercmd.SecretTokenKey + "\", and created on first start.\n" +
@@ -319,7 +326,7 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 	var s serverFileConfig
 	s.Listen, s.Bundle, s.RegistrarKey, s.DataDir = c.String("listen"), c.String("bundle"), c.String("registrar-key"), c.String("data-dir")
 	s.DTACAFile, s.MaxFailures, s.MaxFailuresPerDay = c.String("dta-ca-file"), c.Int("max-failures"), c.Int("max-failures-per-day")
-	s.MetricsListen, s.PlainHTTP = c.String("metrics-listen"), c.Bool("plain-http")
+	s.MetricsListen, s.AdminListen, s.PlainHTTP = c.String("metrics-listen"), c.String("admin-listen"), c.Bool("plain-http")
 	s.Store, s.Migrate = c.String("store"), c.Bool("migrate")
 	s.TokenTTL, s.CodeTTL, s.ShutdownTimeout = duration(c.Duration("token-ttl")), duration(c.Duration("code-ttl")), duration(c.Duration("shutdown-timeout"))
 	s.Login = loginConfig{BatchSize: c.Int("login-batch-size"), BatchWindow: duration(c.Duration("login-batch-window")), PointCache: c.Int("login-point-cache")}
@@ -370,7 +377,11 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 	case k.Type == "vault" && v.Addr == "":
 		return nil, missing("Vault address", "vault-addr", "POLYROOT_VAULT_ADDR", "keystore.vault.addr")
 	}
-	if _, err := checkMetricsListen("server serve", s.Listen, s.MetricsListen); err != nil {
+	metrics, err := checkMetricsListen("server serve", s.Listen, s.MetricsListen)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAdminListen(&s, metrics); err != nil {
 		return nil, err
 	}
 	if host, _, _ := net.SplitHostPort(s.Listen); s.TLS.Cert == "" && !isLoopback(host) && !s.PlainHTTP {
@@ -431,7 +442,8 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 			return fmt.Errorf("server serve: --dta-ca-file: %w", err)
 		}
 		// Before the keystore's passphrase goes through scrypt, in the words dta serve uses.
-		if err := busyError(s.DataDir, serverStateDB, listenSetting{"listen", s.Listen}, listenSetting{"metrics-listen", metrics}); err != nil {
+		if err := busyError(s.DataDir, serverStateDB, listenSetting{"listen", s.Listen}, listenSetting{"metrics-listen", metrics},
+			listenSetting{"admin-listen", s.AdminListen}); err != nil {
 			return fmt.Errorf("server serve: %w", err)
 		}
 		logger, _ := newLogger(s.Log.Format, s.Log.Level, c.Root().ErrWriter) // checked by serverServeSettings
@@ -450,7 +462,7 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 		}
 		logger.Info("starting auth server", "keystore", desc, "data_dir", s.DataDir, "store", s.Store, "bundle", s.Bundle, "config", file.path)
 		err = servercmd.Serve(ctx, servercmd.Config{
-			Listen: s.Listen, MetricsListen: metrics, BundleFile: s.Bundle, RegistrarKey: priv, Keys: ks, AdminToken: admin,
+			Listen: s.Listen, MetricsListen: metrics, AdminListen: s.AdminListen, BundleFile: s.Bundle, RegistrarKey: priv, Keys: ks, AdminToken: admin,
 			IntrospectionToken: introspection, DataDir: s.DataDir, Store: s.Store, DatabaseURL: dbURL, Migrate: s.Migrate, Logger: logger, DTAClient: dtaHTTP,
 			RatePerSecond: s.Rate.PerSecond, RateBurst: s.Rate.Burst,
 			MaxFailures: s.MaxFailures, MaxFailuresPerDay: s.MaxFailuresPerDay, TokenTTL: time.Duration(s.TokenTTL), CodeTTL: time.Duration(s.CodeTTL),
@@ -529,7 +541,10 @@ func insecureFlag() *ucli.BoolFlag {
 }
 
 func adminFlags() []ucli.Flag {
-	return []ucli.Flag{serverURLFlag(), caFileFlag(), insecureFlag()}
+	return []ucli.Flag{serverURLFlag(), caFileFlag(), insecureFlag(),
+		&ucli.StringFlag{Name: "tls-server-name", Usage: "check the server's certificate against `NAME` instead of --server's host: " +
+			"for an admin listener reached at an address its certificate does not name (e.g. --server https://127.0.0.1:8444 " +
+			"--tls-server-name auth.example.com)"}}
 }
 
 // adminPost sends one registrar admin request with the admin token from the
@@ -559,6 +574,13 @@ func adminRequest(ctx context.Context, c *ucli.Command, method, route string, qu
 	hc, err := httpClient(c.String("ca-file"), 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("--ca-file: %w", err)
+	}
+	if name := c.String("tls-server-name"); name != "" {
+		tr := hc.Transport.(*http.Transport)
+		if tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		tr.TLSClientConfig.ServerName = name
 	}
 	u, _ := url.Parse(base)
 	u = u.JoinPath(route)
@@ -599,6 +621,9 @@ func adminRequest(ctx context.Context, c *ucli.Command, method, route string, qu
 			return fmt.Errorf("the server refused the admin token (401 unauthorized): check %s", envAdminToken)
 		case "unknown_identity":
 			return errors.New("the server knows no such identity (404 unknown_identity)")
+		case "not_found":
+			return fmt.Errorf("no admin API at %s (404 not_found): if the server serves it on a listener of its own "+
+				"(admin_listen), give that address with --server", base)
 		}
 		if e.Code == "" {
 			e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), http.StatusText(resp.StatusCode)

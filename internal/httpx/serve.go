@@ -53,6 +53,15 @@ type ServeOptions struct {
 	// MetricsReady is called once, before Ready, with the URL of /metrics on the
 	// operations listener.
 	MetricsReady func(url string)
+
+	// AdminListen is the host:port of the admin listener (port 0 picks a free one),
+	// serving Admin with the TLS of Listen (HTTPS when TLSCert is given): the routes
+	// of an administrator, away from the public listener, so that a firewall or the
+	// loopback interface can keep them from the network. Empty: no admin listener.
+	AdminListen string
+	Admin       http.Handler
+	// AdminReady is called once, before Ready, with the admin listener's URL.
+	AdminReady func(url string)
 }
 
 // MetricsPath is where the operations listener serves the metrics.
@@ -105,31 +114,39 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if o.MetricsListen != "" && o.Metrics == nil {
 		return errors.New("an operations listener needs a metrics handler")
 	}
-	l, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	if o.AdminListen != "" && o.Admin == nil {
+		return errors.New("an admin listener needs an admin handler")
 	}
-	hs := newHTTPServer(o.Handler, log)
-	var ml net.Listener // the operations listener
-	var ops *http.Server
-	if o.MetricsListen != "" {
-		if ml, err = net.Listen("tcp", o.MetricsListen); err != nil {
-			l.Close()
-			return fmt.Errorf("metrics listen: %w", err)
-		}
-		ops = newHTTPServer(opsHandler(o.Metrics), log)
-	}
-	scheme := "http"
+	var tlsConfig *tls.Config
 	if o.TLSCert != "" {
-		scheme = "https"
 		minVersion := o.MinTLSVersion
 		if minVersion == 0 {
 			minVersion = tls.VersionTLS12
 		}
-		hs.TLSConfig = &tls.Config{
+		tlsConfig = &tls.Config{
 			MinVersion:     minVersion,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert.Load(), nil },
 		}
+	}
+	// The listeners, the public one first; ops (plain HTTP, metrics) is never TLS.
+	main := &listener{h: o.Handler, addr: o.Listen, tls: tlsConfig}
+	all := []*listener{main}
+	if o.AdminListen != "" {
+		all = append(all, &listener{what: "admin", h: o.Admin, addr: o.AdminListen, tls: tlsConfig, ready: o.AdminReady})
+	}
+	if o.MetricsListen != "" {
+		all = append(all, &listener{what: "metrics", h: opsHandler(o.Metrics), addr: o.MetricsListen, path: MetricsPath, ready: o.MetricsReady, ops: true})
+	}
+	for i, ln := range all {
+		var err error
+		if ln.l, err = net.Listen("tcp", ln.addr); err != nil {
+			for _, opened := range all[:i] {
+				opened.l.Close()
+			}
+			return ln.wrap("listen", err)
+		}
+		ln.hs = newHTTPServer(ln.h, log)
+		ln.hs.TLSConfig = ln.tls
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -138,23 +155,24 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	stopCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	served := make(chan error, 1)
-	go func() {
-		if scheme == "https" {
-			served <- hs.ServeTLS(l, "", "")
-		} else {
-			served <- hs.Serve(l)
-		}
-	}()
-	opsServed := make(chan error, 1)
-	if ops != nil {
-		go func() { opsServed <- ops.Serve(ml) }()
-		if o.MetricsReady != nil {
-			o.MetricsReady("http://" + ml.Addr().String() + MetricsPath)
+	stopped := make(chan *listener, len(all))
+	for _, ln := range all {
+		go func() {
+			if ln.tls != nil {
+				ln.err = ln.hs.ServeTLS(ln.l, "", "")
+			} else {
+				ln.err = ln.hs.Serve(ln.l)
+			}
+			stopped <- ln
+		}()
+	}
+	for _, ln := range all[1:] {
+		if ln.ready != nil {
+			ln.ready(ln.url())
 		}
 	}
 	if o.Ready != nil {
-		o.Ready(scheme + "://" + l.Addr().String())
+		o.Ready(main.url())
 	}
 
 	reload := func() {
@@ -183,16 +201,12 @@ wait:
 		select {
 		case <-hup:
 			reload()
-		case err := <-served:
-			log.Error("HTTP server stopped", "err", err)
-			if ops != nil {
-				ops.Close()
+		case ln := <-stopped:
+			log.Error("HTTP server stopped", "listener", ln.name(), "err", ln.err)
+			for _, other := range all {
+				other.hs.Close()
 			}
-			return fmt.Errorf("serve: %w", err)
-		case err := <-opsServed:
-			log.Error("operations listener stopped", "err", err)
-			hs.Close()
-			return fmt.Errorf("serve metrics: %w", err)
+			return ln.wrap("serve", ln.err)
 		case <-stopCtx.Done():
 			break wait
 		}
@@ -202,20 +216,60 @@ wait:
 	log.Info("shutting down: finishing requests in flight (a second signal stops at once)", "timeout", o.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("requests still in flight at the shutdown timeout; closing their connections", "err", err)
-		hs.Close()
+	var errs []error
+	for _, ln := range all {
+		if ln.ops { // scrapes are short: no need to wait for them
+			ln.hs.Close()
+		} else if err := ln.hs.Shutdown(sctx); err != nil {
+			log.Warn("requests still in flight at the shutdown timeout; closing their connections", "listener", ln.name(), "err", err)
+			ln.hs.Close()
+		}
+		ln.l.Close() // Shutdown misses a listener that Serve has not taken yet
 	}
-	l.Close()       // Shutdown misses a listener that Serve has not taken yet
-	if ops != nil { // scrapes are short: no need to wait for them
-		ops.Close()
-		ml.Close()
-		if err := <-opsServed; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve metrics: %w", err)
+	for range all {
+		if ln := <-stopped; ln.err != nil && !errors.Is(ln.err, http.ErrServerClosed) {
+			errs = append(errs, ln.wrap("serve", ln.err))
 		}
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	return errors.Join(errs...)
+}
+
+// A listener is one of Serve's: the public one, the admin one or the operations one.
+type listener struct {
+	what  string // "admin" or "metrics"; "" for the public one
+	h     http.Handler
+	addr  string
+	path  string // the URL's path given to ready
+	tls   *tls.Config
+	ops   bool // closed at shutdown without waiting for its requests
+	ready func(url string)
+
+	l   net.Listener
+	hs  *http.Server
+	err error // Serve's, once it returned
+}
+
+// wrap names the listener in an error of step ("listen", "serve"): "listen: …" for
+// the public one, "admin listen: …" for another.
+func (ln *listener) wrap(step string, err error) error {
+	if ln.what == "" {
+		return fmt.Errorf("%s: %w", step, err)
 	}
-	return nil
+	return fmt.Errorf("%s %s: %w", ln.what, step, err)
+}
+
+// name is the listener's name in logs.
+func (ln *listener) name() string {
+	if ln.what == "" {
+		return "public"
+	}
+	return ln.what
+}
+
+func (ln *listener) url() string {
+	scheme := "http"
+	if ln.tls != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + ln.l.Addr().String() + ln.path
 }

@@ -9,11 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,5 +84,78 @@ func TestServeMinTLSVersion(t *testing.T) {
 			}
 			hc.CloseIdleConnections()
 		})
+	}
+}
+
+// TestServeAdminListener: the admin listener serves its handler alone, with the TLS
+// of the public listener (the same certificate, the same minimum version), names its
+// URL before the ready line, and stops with the rest; a taken address is refused.
+func TestServeAdminListener(t *testing.T) {
+	cert, key, pool := selfSigned(t, t.TempDir())
+	answer := func(what string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(what)) })
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	urls, adminURLs, served := make(chan string, 1), make(chan string, 1), make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, ServeOptions{Listen: "127.0.0.1:0", TLSCert: cert, TLSKey: key, MinTLSVersion: tls.VersionTLS13,
+			Handler: answer("public"), AdminListen: "127.0.0.1:0", Admin: answer("admin"),
+			AdminReady: func(u string) { adminURLs <- u }, Ready: func(u string) { urls <- u }})
+	}()
+	var adminURL string
+	select {
+	case adminURL = <-adminURLs:
+	case err := <-served:
+		t.Fatalf("Serve: %v", err)
+	}
+	url := <-urls
+	if adminURL == url || !strings.HasPrefix(adminURL, "https://127.0.0.1:") {
+		t.Fatalf("admin URL %s, public URL %s", adminURL, url)
+	}
+	get := func(u string, maxVersion uint16) (string, error) {
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: maxVersion}}}
+		resp, err := hc.Get(u)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	for u, want := range map[string]string{url: "public", adminURL: "admin"} {
+		if got, err := get(u, tls.VersionTLS13); err != nil || got != want {
+			t.Errorf("GET %s: %q %v, want %q", u, got, err, want)
+		}
+	}
+	if _, err := get(adminURL, tls.VersionTLS12); err == nil {
+		t.Error("the admin listener accepted TLS 1.2 where the public one wants 1.3")
+	}
+	if resp, err := http.Get(strings.Replace(adminURL, "https://", "http://", 1)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP to the admin listener: %d", resp.StatusCode)
+		}
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if c, err := net.Dial("tcp", strings.TrimPrefix(adminURL, "https://")); err == nil {
+		c.Close()
+		t.Error("the admin listener still accepts connections after shutdown")
+	}
+
+	if err := Serve(context.Background(), ServeOptions{Listen: "127.0.0.1:0", Handler: answer("public"), AdminListen: "127.0.0.1:0"}); err == nil {
+		t.Error("an admin listener without a handler was accepted")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	err = Serve(context.Background(), ServeOptions{Listen: "127.0.0.1:0", Handler: answer("public"), AdminListen: l.Addr().String(), Admin: answer("admin")})
+	if err == nil || !strings.Contains(err.Error(), "admin listen") {
+		t.Errorf("a taken admin address: %v", err)
 	}
 }

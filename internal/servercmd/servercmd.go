@@ -83,6 +83,9 @@ type Config struct {
 	// served (plain HTTP; port 0 picks a free one). Empty: the metrics are not served.
 	// They are never served on Listen.
 	MetricsListen string
+	// AdminListen is the admin listener's host:port (port 0 picks a free one), with the
+	// TLS of Listen: the admin API is served there and not on Listen. Empty: on Listen.
+	AdminListen string
 
 	// IntrospectionToken is the bearer credential of POST /v1/token/introspect, for
 	// resource servers; empty: the endpoint is off (server.Config).
@@ -93,8 +96,8 @@ type Config struct {
 	WebDir string
 
 	// Ready receives one line once the server accepts connections:
-	// "polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>[; metrics
-	// at <URL of /metrics>])". Default: discard.
+	// "polyroot: auth server of <domain> ready at <URL> (bundle <fingerprint>[; admin API
+	// at <URL>][; metrics at <URL of /metrics>])". Default: discard.
 	Ready io.Writer
 }
 
@@ -198,7 +201,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 	srv, err := server.New(ctx, server.Config{
 		Bundle: b, BundleFile: raw, RegistrarKey: cfg.RegistrarKey, ServerKey: sQ, TokenKey: tk,
-		AdminToken: cfg.AdminToken, DataDir: cfg.DataDir, Store: cfg.Store, DatabaseURL: cfg.DatabaseURL, Migrate: cfg.Migrate, Logger: log,
+		AdminToken: cfg.AdminToken, AdminListener: cfg.AdminListen != "", DataDir: cfg.DataDir, Store: cfg.Store, DatabaseURL: cfg.DatabaseURL, Migrate: cfg.Migrate, Logger: log,
 		MaxFailures: cfg.MaxFailures, MaxFailuresPerDay: cfg.MaxFailuresPerDay, TokenTTL: cfg.TokenTTL, CodeTTL: cfg.CodeTTL,
 		LoginBatchSize: cfg.LoginBatchSize, LoginBatchWindow: cfg.LoginBatchWindow, LoginPointCache: cfg.LoginPointCache,
 		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
@@ -217,12 +220,17 @@ func Serve(ctx context.Context, cfg Config) error {
 	if cfg.TLSCert == "" {
 		log.Warn("serving plain HTTP: logins have no channel binding; use it on loopback for tests only")
 	}
-	var metricsURL string
+	var metricsURL, adminURL string
 	err = httpx.Serve(ctx, httpx.ServeOptions{
 		Listen: cfg.Listen, Handler: srv.Handler(), TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
 		MinTLSVersion: tls.VersionTLS13, // channel-bound logins (docs/protocol.md 9.5)
 		Logger:        log, ShutdownTimeout: cfg.ShutdownTimeout,
 		MetricsListen: cfg.MetricsListen, Metrics: srv.MetricsHandler(),
+		AdminListen: cfg.AdminListen, Admin: srv.AdminHandler(),
+		AdminReady: func(url string) {
+			adminURL = url
+			log.Info("admin API served on its own listener", "url", url)
+		},
 		// SIGHUP: the trust bundle file, which may now hold a successor of the bundle in
 		// use (after a resharing); anything else is refused and the bundle stays.
 		Reload: func(context.Context) error {
@@ -238,7 +246,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		},
 		Ready: func(url string) {
 			log.Info("auth server ready", "domain", b.Domain, "url", url, "bundle_fingerprint", fingerprint)
-			fmt.Fprintf(cfg.Ready, "polyroot: auth server of %s ready at %s (bundle %s%s)\n", b.Domain, url, fingerprint, metricsNote(metricsURL))
+			fmt.Fprintf(cfg.Ready, "polyroot: auth server of %s ready at %s (bundle %s%s%s)\n", b.Domain, url, fingerprint, urlNote("admin API", adminURL), urlNote("metrics", metricsURL))
 		},
 	})
 	if cerr := srv.Close(); cerr != nil {
@@ -250,10 +258,10 @@ func Serve(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// metricsNote is the ready line's mention of the metrics URL, if they are served.
-func metricsNote(url string) string {
+// urlNote is the ready line's mention of what is served at url, if it is.
+func urlNote(what, url string) string {
 	if url == "" {
 		return ""
 	}
-	return "; metrics at " + url
+	return "; " + what + " at " + url
 }
