@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func newBrowser(t *testing.T) *http.Client {
 // apiKey is the private_key_jwt client "api"'s signing key (P-256), kid "api-1".
 var apiKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 
-func newOIDCEnv(t *testing.T) *oidcEnv {
+func newOIDCEnv(t *testing.T, mod ...func(*Config)) *oidcEnv {
 	t.Helper()
 	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: apiKey.Public(), KeyID: "api-1", Algorithm: "ES256", Use: "sig"}}})
 	if err != nil {
@@ -79,6 +80,9 @@ func newOIDCEnv(t *testing.T) *oidcEnv {
 			ID: "shop", AuthMethod: oidcop.AuthSecretBasic, SecretSHA256: hex.EncodeToString(sum[:]),
 			RedirectURIs: []string{rpRedirect}, PostLogoutRedirectURIs: []string{rpRedirect + "/bye"}}, {
 			ID: "api", AuthMethod: oidcop.AuthPrivateKeyJWT, JWKS: jwks, RedirectURIs: []string{rpRedirect}}}}
+		for _, m := range mod {
+			m(c)
+		}
 	})
 	ctx := oidc.ClientContext(context.Background(), h.http)
 	op, err := oidc.NewProvider(ctx, issuer)
@@ -177,20 +181,6 @@ func TestOIDCCodeFlow(t *testing.T) {
 	ui, err := o.op.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 	if err != nil || ui.Subject != "alice@example.test" {
 		t.Fatalf("userinfo: %v %+v", err, ui)
-	}
-
-	// Revoking the access token (RFC 7009) ends userinfo.
-	form := url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}}
-	req, _ := http.NewRequest("POST", o.issuer+"/revoke", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("shop", rpSecret)
-	resp, err := o.h.http.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("revoke: %v %v", err, resp)
-	}
-	resp.Body.Close()
-	if _, err := o.op.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
-		t.Fatal("userinfo answers a revoked access token")
 	}
 }
 
@@ -468,18 +458,8 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		t.Helper()
 		verifier := oauth2.GenerateVerifier()
 		code := o.code(t, verifier, "n")
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "api-1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		assertion, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: "api", Subject: "api", Audience: jwt.Audience{o.issuer},
-			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: newJTI()}).Serialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {verifier},
-			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {verifier}}
+		o.assertAsAPI(t, form, key)
 		resp, err := o.h.http.PostForm(o.op.Endpoint().TokenURL, form)
 		if err != nil {
 			t.Fatal(err)
@@ -538,6 +518,125 @@ func TestOIDCLogout(t *testing.T) {
 	if loc, _ := resp.Location(); loc != nil && loc.Host == "evil.example" {
 		t.Fatal("logout redirected to an unregistered URI")
 	}
+}
+
+// assertAsAPI adds to form a client assertion (private_key_jwt) of the client "api",
+// signed by key.
+func (o *oidcEnv) assertAsAPI(t *testing.T, form url.Values, key *ecdsa.PrivateKey) {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "api-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	assertion, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: "api", Subject: "api", Audience: jwt.Audience{o.issuer},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: newJTI()}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	form.Set("client_assertion", assertion)
+}
+
+// providerPost posts form to the provider's endpoint path as client "shop" (its
+// secret) or "api" (an assertion), and returns the answer's status and body.
+func (o *oidcEnv) providerPost(t *testing.T, path, client string, form url.Values) (int, []byte) {
+	t.Helper()
+	if client == "api" {
+		o.assertAsAPI(t, form, apiKey)
+	}
+	req, _ := http.NewRequest("POST", o.issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if client == "shop" {
+		req.SetBasicAuth("shop", rpSecret)
+	}
+	resp, err := o.h.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+// TestOIDCTokenLifecycle: the provider's access tokens through introspection (RFC
+// 7662) and userinfo: active for the client they were issued to, inactive for any
+// other client, as an ID token, once revoked, after a logout and once expired.
+func TestOIDCTokenLifecycle(t *testing.T) {
+	var ahead atomic.Int64
+	o := newOIDCEnv(t, func(c *Config) { c.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) } })
+	checkTokenLifecycle(t, o, &ahead)
+}
+
+// checkTokenLifecycle is TestOIDCTokenLifecycle's check, on o's store; ahead moves
+// o's clock.
+func checkTokenLifecycle(t *testing.T, o *oidcEnv, ahead *atomic.Int64) {
+	ctx := oidc.ClientContext(context.Background(), o.h.http)
+	newToken := func() *oauth2.Token {
+		verifier := oauth2.GenerateVerifier()
+		tok, err := o.rp.Exchange(ctx, o.code(t, verifier, "n"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	introspect := func(token, client string) (active bool, sub string) {
+		t.Helper()
+		st, body := o.providerPost(t, "/oauth/introspect", client, url.Values{"token": {token}})
+		var in struct {
+			Active  bool   `json:"active"`
+			Subject string `json:"sub"`
+		}
+		if st != 200 || json.Unmarshal(body, &in) != nil {
+			t.Fatalf("introspect as %s: %d %s", client, st, body)
+		}
+		return in.Active, in.Subject
+	}
+	inactive := func(what string, tok *oauth2.Token) {
+		t.Helper()
+		if active, _ := introspect(tok.AccessToken, "shop"); active {
+			t.Errorf("%s: introspection says active", what)
+		}
+		if _, err := o.op.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+			t.Errorf("%s: userinfo answers", what)
+		}
+	}
+
+	tok := newToken()
+	if active, sub := introspect(tok.AccessToken, "shop"); !active || sub != "alice@example.test" {
+		t.Fatalf("a live token, by its client: active %v sub %q", active, sub)
+	}
+	if ui, err := o.op.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err != nil || ui.Subject != "alice@example.test" {
+		t.Fatalf("userinfo: %v", err)
+	}
+	if active, _ := introspect(tok.AccessToken, "api"); active {
+		t.Error("a live token of shop, by the client api: active")
+	}
+	if active, _ := introspect(tok.Extra("id_token").(string), "shop"); active {
+		t.Error("an ID token: active")
+	}
+	if st, body := o.providerPost(t, "/revoke", "shop", url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}}); st != 200 {
+		t.Fatalf("revoke: %d %s", st, body)
+	}
+	inactive("a revoked token", tok)
+
+	tok = newToken()
+	var d struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := o.op.Claims(&d); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // a logout after the token's issue time
+	q := url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "client_id": {"shop"}, "post_logout_redirect_uri": {rpRedirect + "/bye"}}
+	if loc := o.redirect(t, d.EndSession+"?"+q.Encode()); loc.Path != "/callback/bye" {
+		t.Fatalf("logout sent the user agent to %s", loc)
+	}
+	inactive("a token issued before a logout", tok)
+
+	tok = newToken()
+	ahead.Store(int64(2 * time.Hour)) // past the tokens' lifetime
+	inactive("an expired token", tok)
 }
 
 func newJTI() string {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -293,6 +294,20 @@ func TestIntrospectionAuth(t *testing.T) {
 			t.Fatalf("introspection token %q: %v", bad, err)
 		}
 	}
+}
+
+// TestOIDCPostgres: TestOIDCTokenLifecycle on the PostgreSQL store (a logout's key once
+// held a NUL, which PostgreSQL's text refuses: userinfo failed for every token and no
+// logout was recorded).
+func TestOIDCPostgres(t *testing.T) {
+	pg := testbin.StartPostgres(t)
+	url := pg.CreateDatabase(t)
+	var ahead atomic.Int64
+	o := newOIDCEnv(t, func(c *Config) {
+		c.Store, c.DatabaseURL, c.Migrate = "postgres", url, true
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	})
+	checkTokenLifecycle(t, o, &ahead)
 }
 
 // TestPostgresTokenRevocationReplicas: two in-process replicas on one PostgreSQL

@@ -22,9 +22,9 @@ import (
 
 // Keys of the Store, by kind: "done/" + auth request ID (the login that completed it),
 // "code/" + code (its auth request, completed), "at/" + access token ID, "logout/" +
-// subject + "\x00" + client ID (the time of the last logout), "used/" + jti (an access
-// token that completed an auth request), "issued/" + auth request ID (its code was
-// issued). A pending auth request is in its browser's cookie (browser.go), not here.
+// a digest of subject and client ID (the time of the last logout: logoutKey), "used/" +
+// jti (an access token that completed an auth request), "issued/" + auth request ID
+// (its code was issued). A pending auth request is in its browser's cookie (browser.go), not here.
 const (
 	keyDone        = "done/"
 	keyCode        = "code/"
@@ -263,7 +263,15 @@ func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, 
 func (s *storage) TerminateSession(_ context.Context, subject, clientID string) error {
 	now := s.now()
 	b, _ := now.MarshalText()
-	return s.cfg.Store.PutOIDC(keyLogout+subject+"\x00"+clientID, b, now.Add(s.cfg.AccessTokenTTL+time.Minute))
+	return s.cfg.Store.PutOIDC(logoutKey(subject, clientID), b, now.Add(s.cfg.AccessTokenTTL+time.Minute))
+}
+
+// logoutKey is the key of the last logout of subject at client: a digest of both, so
+// that no subject can run into the client ID, and no byte of either reaches a key (a
+// NUL, which PostgreSQL's text refuses).
+func logoutKey(subject, clientID string) string {
+	sum := sha256.Sum256([]byte(subject + "\x00" + clientID))
+	return keyLogout + hex.EncodeToString(sum[:])
 }
 
 func (s *storage) RevokeToken(_ context.Context, tokenID, _, clientID string) *oidc.Error {
@@ -289,7 +297,7 @@ func (s *storage) token(id string) (*accessToken, error) {
 	if err := json.Unmarshal(b, &t); err != nil {
 		return nil, err
 	}
-	switch b, err := s.cfg.Store.GetOIDC(keyLogout+t.Subject+"\x00"+t.ClientID, now); {
+	switch b, err := s.cfg.Store.GetOIDC(logoutKey(t.Subject, t.ClientID), now); {
 	case err == nil:
 		var out time.Time
 		if out.UnmarshalText(b) == nil && !t.Issued.After(out) {
@@ -367,7 +375,9 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, u *oidc.UserInfo, to
 func (s *storage) SetIntrospectionFromToken(_ context.Context, r *oidc.IntrospectionResponse, tokenID, _, clientID string) error {
 	t, err := s.token(tokenID)
 	if err != nil || t.ClientID != clientID {
-		return nil // inactive
+		// An error is what makes the library answer {"active": false}: on nil it
+		// answers active, whatever r holds.
+		return ErrNotFound
 	}
 	r.Active, r.Subject, r.ClientID, r.Scope = true, t.Subject, t.ClientID, t.Scopes
 	r.Expiration, r.IssuedAt, r.AuthTime = oidc.FromTime(t.Expires), oidc.FromTime(t.Issued), oidc.FromTime(t.AuthTime)
