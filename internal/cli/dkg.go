@@ -113,7 +113,7 @@ func dkgSessionCommand() *ucli.Command {
 			"whose session file differs anyway).",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "domain", Aliases: []string{"d"}, Usage: "the `DOMAIN`"},
-			&ucli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Usage: "`T`, the DTAs needed to make a key (2 to n)", HideDefault: true},
+			&ucli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Usage: "`T`, the DTAs needed to make a key (2 to n; a key generation needs n ≥ 2T−1)", HideDefault: true},
 			&ucli.Uint64Flag{Name: "epoch", Value: 1, Usage: "the `EPOCH` of this key generation"},
 			&ucli.StringSliceFlag{Name: "member", Aliases: []string{"m"}, Usage: "a DTA: `RECORD=URL`, its record file and its ceremony URL; repeat for each DTA", TakesFile: true},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the session to `FILE` (never overwritten)", TakesFile: true},
@@ -138,6 +138,10 @@ func dkgSession(_ context.Context, c *ucli.Command) error {
 		return errors.New("dkg session: give at least two --member RECORD=URL")
 	case (t < 2 && (from == "" || t != 0)) || t > len(members):
 		return fmt.Errorf("dkg session: --threshold %d: want 2 to %d (the number of members)", t, len(members))
+	case from == "" && len(members) < 2*t-1:
+		return fmt.Errorf("dkg session: --threshold %d of %d members: a key generation needs at least 2t−1 = %d members, so that t "+
+			"honest ones remain however t−1 collude (with fewer, a coalition below t could bias the key unnoticed): lower the "+
+			"threshold to %d or add DTAs", t, len(members), 2*t-1, (len(members)+1)/2)
 	case from == "" && (len(c.StringSlice("dealer-url")) > 0 || len(c.StringSlice("skip-dealer")) > 0):
 		return errors.New("dkg session: --dealer-url and --skip-dealer need --reshare-from")
 	}

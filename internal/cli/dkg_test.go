@@ -69,6 +69,32 @@ func TestDKGFlow(t *testing.T) {
 	p, dkgArgs := dkgSetup(t, 3, 2, "20s")
 	const domain = dkgDomain
 	dir := filepath.Dir(p("%d", 0))
+	// A key generation of 3 of 3 is refused by the registrar's tool, and by a DTA given
+	// such a session file (edited by hand): fewer than 2t−1 members.
+	const tooFew = "a key generation needs at least 2t−1 = 5 members"
+	session := []string{"dkg", "session", "--domain", domain, "--threshold", "3", "--out", filepath.Join(dir, "session-3.json")}
+	for i := 1; i <= 3; i++ {
+		session = append(session, "--member", p("dta-%d.json", i)+"=http://127.0.0.1:1")
+	}
+	if code, _, errOut := run(session...); code == 0 || !strings.Contains(errOut, tooFew+", so that t honest ones remain however t−1 collude") ||
+		!strings.Contains(errOut, "lower the threshold to 2 or add DTAs") {
+		t.Fatalf("dkg session 3 of 3: exit %d: %s", code, errOut)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "session.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(raw, []byte(`"threshold": 2`), []byte(`"threshold": 3`), 1)
+	if bytes.Equal(edited, raw) {
+		t.Fatalf("the session file names no threshold 2:\n%s", raw)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "session-3.json"), edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append(dkgArgs(1), "--session", filepath.Join(dir, "session-3.json"))
+	if code, _, errOut := run(args...); code == 0 || !strings.Contains(errOut, tooFew) {
+		t.Fatalf("dta dkg on a 3-of-3 session: exit %d: %s", code, errOut)
+	}
 	var wg sync.WaitGroup
 	errs := make([]string, 4)
 	for i := 1; i <= 3; i++ {
@@ -152,7 +178,7 @@ func TestDKGFlow(t *testing.T) {
 	if code, _ := assemble("2", dkgRecords[0], dkgRecords[1], p("dta-%d.json", 3)); code == 0 {
 		t.Fatal("assemble accepted a record without commitment")
 	}
-	raw, _ := os.ReadFile(dkgRecords[2])
+	raw, _ = os.ReadFile(dkgRecords[2])
 	var other []byte
 	r1, _ := os.ReadFile(dkgRecords[0])
 	c1 := strings.SplitN(strings.SplitN(string(r1), `"commitment": "`, 2)[1], `"`, 2)[0]

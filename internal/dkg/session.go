@@ -95,11 +95,20 @@ func (s *Session) Check() error {
 	if err := checkMembers("member", s.Members, true); err != nil {
 		return err
 	}
-	if s.Threshold < 1 || s.Threshold > len(s.Members) {
-		return fmt.Errorf("%w: threshold %d of %d", ErrSession, s.Threshold, len(s.Members))
+	if s.Threshold < 2 || s.Threshold > len(s.Members) {
+		return fmt.Errorf("%w: threshold %d of %d (want 2 to the number of members: with 1, every member would hold the key)", ErrSession, s.Threshold, len(s.Members))
 	}
 	r := s.Reshare
 	if r == nil {
+		// A dealer's Feldman commitments are held to its shares only by the
+		// disclosures of members it dealt to: with fewer than t honest members, a
+		// coalition below t could publish commitments that shift the key by an
+		// amount of its choosing, and no fault would be recorded. A resharing
+		// cannot shift it (A_i0 = C_i, and the C_i combine to the key).
+		if len(s.Members) < 2*s.Threshold-1 {
+			return fmt.Errorf("%w: threshold %d of %d: a key generation needs at least 2t−1 = %d members, so that t honest ones remain "+
+				"however t−1 collude (fewer could bias the key unnoticed)", ErrSession, s.Threshold, len(s.Members), 2*s.Threshold-1)
+		}
 		return nil
 	}
 	if err := checkMembers("old member", r.Dealers, false); err != nil {

@@ -3,7 +3,6 @@ package dkgnet
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -291,10 +290,11 @@ func (b *Board) encodedRound(round string) []byte {
 	if ok {
 		return out
 	}
+	var raws [][]byte
 	for _, it := range b.items(round) {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(it.raw)))
-		out = append(out, it.raw...)
+		raws = append(raws, it.raw)
 	}
+	out = encodeItems(raws)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if first, ok := b.encoded[round]; ok { // another GET built it meanwhile

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -309,7 +310,7 @@ func TestReshareOverHTTP(t *testing.T) {
 
 func TestDKGOverHTTPOwnBoardUnreachable(t *testing.T) {
 	// DTA 1's URL in the session does not reach its board: the error says so.
-	c := newCeremony(t, "own board", 2, 2)
+	c := newCeremony(t, "own board", 3, 2)
 	c.dtas[0].srv.Close()
 	_, errs := c.run(5*time.Second, map[int]bool{1: true}, nil)
 	if errs[0] == nil || !strings.Contains(errs[0].Error(), "is this DTA: its own posts did not reach its board") {
@@ -355,6 +356,73 @@ func TestDKGOverHTTPConfirmationMismatchAborts(t *testing.T) {
 		}
 		if k != 1 && !strings.Contains(errs[k].Error(), "confirm: DTA 2 ") {
 			t.Fatalf("DTA %d: %v", k+1, errs[k])
+		}
+	}
+}
+
+// readerHeader names the party of a request, for a board that answers one reader
+// differently (TestDKGOverHTTPBoardServesTwoViews).
+const readerHeader = "X-Test-Reader"
+
+type namedReader struct{ k int }
+
+func (n namedReader) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(readerHeader, fmt.Sprint(n.k))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestDKGOverHTTPBoardServesTwoViews: DTA 3's board serves DTA 1 a closed deal round
+// with a second deal of DTA 3 in it (validly signed) and DTA 2 the round as it holds
+// it. The confirmations disagree and everyone aborts, the honest DTAs naming each
+// other; but the digests of what each read from each board, in their errors, differ
+// for DTA 3's board alone.
+func TestDKGOverHTTPBoardServesTwoViews(t *testing.T) {
+	c := newCeremony(t, "two views", 3, 2)
+	m := c.dtas[2]
+	honest := m.srv.Config.Handler
+	m.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != PathRounds+"deal" || r.Header.Get(readerHeader) != "0" {
+			honest.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		honest.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		for _, it := range m.board.items("deal") {
+			if it.party != 2 {
+				continue
+			}
+			other, err := dkg.DecodeMessage(it.raw)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			other.Points[1] = other.Points[1].Add(pairing.G1Generator())
+			body = append(body, encodeItems([][]byte{resign(other, m.key)})...)
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	})
+	_, errs := c.run(5*time.Second, nil, func(k int, cfg *Config) { cfg.HTTPClient = &http.Client{Transport: namedReader{k}} })
+	digests := func(k int) map[string]string {
+		if errs[k] == nil || !strings.Contains(errs[k].Error(), "confirmed another transcript") {
+			t.Fatalf("DTA %d: %v", k+1, errs[k])
+		}
+		out := map[string]string{}
+		for _, m := range regexp.MustCompile(`(DTA \d) \(\S+\) ([0-9a-f]{16})`).FindAllStringSubmatch(errs[k].Error(), -1) {
+			out[m[1]] = m[2]
+		}
+		if len(out) != 3 {
+			t.Fatalf("DTA %d names no digest of each board: %v", k+1, errs[k])
+		}
+		return out
+	}
+	first, second := digests(0), digests(1)
+	for _, board := range []string{"DTA 1", "DTA 2", "DTA 3"} {
+		if (first[board] != second[board]) != (board == "DTA 3") {
+			t.Errorf("the digests of %s's board as DTA 1 and DTA 2 read it: %s, %s", board, first[board], second[board])
 		}
 	}
 }
@@ -478,16 +546,19 @@ func TestDKGOverHTTPNoRedirects(t *testing.T) {
 		{"fail/given client that follows redirects", &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCeremony(t, "redirect "+tc.name, 2, 2)
+			c := newCeremony(t, "redirect "+tc.name, 3, 2)
 			f := *c.file
 			f.Members = append([]SessionMember(nil), c.file.Members...)
 			f.Members[1].URL = redirect.URL
-			b, err := NewBoard(&f, nil)
-			if err != nil {
-				t.Fatal(err)
+			var b *Board
+			for _, k := range []int{2, 0} { // the boards that are not DTA 2's, on this session file
+				var err error
+				if b, err = NewBoard(&f, nil); err != nil {
+					t.Fatal(err)
+				}
+				c.dtas[k].srv.Config.Handler.(*handlerSlot).h.Store(b)
 			}
-			c.dtas[0].srv.Config.Handler.(*handlerSlot).h.Store(b)
-			_, err = Run(context.Background(), Config{Session: &f, Key: c.dtas[0].key, RoundTimeout: 5 * time.Second, HTTPClient: tc.client}, b)
+			_, err := Run(context.Background(), Config{Session: &f, Key: c.dtas[0].key, RoundTimeout: 5 * time.Second, HTTPClient: tc.client}, b)
 			if err == nil || !strings.Contains(err.Error(), "round hello: the board of DTA 2 ("+redirect.URL+") (307 Temporary Redirect") || hits.Load() != 0 {
 				t.Fatalf("error %v, %d requests redirected", err, hits.Load())
 			}

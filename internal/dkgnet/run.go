@@ -82,6 +82,11 @@ type runner struct {
 	client *http.Client
 	log    *slog.Logger
 	sess   *dkg.Session
+	// read is, per board, a digest of every closed round this party read there (its
+	// own board's as the board serves it): honest boards serve every reader the same,
+	// so when confirmations disagree, the board whose digest differs between the
+	// parties' errors is the one that served them different messages.
+	read [][32]byte
 }
 
 // Run takes part in the ceremony of cfg.Session as the party whose key is cfg.Key,
@@ -102,7 +107,7 @@ func Run(ctx context.Context, cfg Config, board *Board) (*Result, error) {
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("dkgnet: no Ed25519 signing key")
 	}
-	r := &runner{cfg: cfg, pl: board.pl, board: board, client: cfg.HTTPClient, log: cfg.Logger}
+	r := &runner{cfg: cfg, pl: board.pl, board: board, client: cfg.HTTPClient, log: cfg.Logger, read: make([][32]byte, len(board.pl.parties))}
 	if r.me = r.pl.find(cfg.Key.Public().(ed25519.PublicKey)); r.me < 0 {
 		return nil, errors.New("dkgnet: the signing key is not that of a DTA in the session")
 	}
@@ -270,7 +275,10 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		out.confirms = append(out.confirms, mine)
 	}
 	if len(other) > 0 {
-		return nil, fmt.Errorf("dkgnet: confirm: %s confirmed another transcript: the parties did not see the same messages; nothing is stored, rerun the ceremony", names(other))
+		return nil, fmt.Errorf("dkgnet: confirm: %s confirmed another transcript: the parties did not see the same messages; nothing is stored. "+
+			"That alone does not show who misbehaved: a board that serves different DTAs different messages makes honest ones disagree. "+
+			"What this DTA read from each board: %s; compare with the other DTAs' errors: a board whose digest differs between them "+
+			"served them different messages. Rerun the ceremony without that DTA", names(other), r.readDigests())
 	}
 	completed = true
 	r.log.Info("dkgnet: ceremony complete", "qualified", res.Qualified, "faults", len(res.Faults))
@@ -431,6 +439,7 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 	defer cancel2()
 	var mu sync.Mutex
 	var raws [][]byte
+	gotFrom := map[int][][]byte{}
 	for k, p := range r.pl.parties {
 		// Confirmations need no echo once the own board holds everyone's: a party
 		// that gave others another hash only makes them abort, as not confirming
@@ -446,10 +455,17 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 			}
 			mu.Lock()
 			raws = append(raws, got...)
+			gotFrom[k] = got
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	if round != "confirm" {
+		r.noteRead(round, r.me, r.board.encodedRound(round))
+	}
+	for k, got := range gotFrom {
+		r.noteRead(round, k, encodeItems(got))
+	}
 	// The own board's items are checked already; the others' are checked once each
 	// (most come from every board).
 	by, seen := map[int][]item{}, map[string]bool{}
@@ -474,6 +490,32 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 		by[k] = by[k][:min(2, len(by[k]))]
 	}
 	return by, nil
+}
+
+// noteRead adds to board k's digest the round read there, as the board encoded it.
+func (r *runner) noteRead(round string, k int, encoded []byte) {
+	sum := sha256.Sum256(encoded)
+	r.read[k] = sha256.Sum256(slices.Concat(r.read[k][:], []byte(round), sum[:]))
+}
+
+// readDigests names each board's digest of the rounds read there (noteRead), the
+// first 8 bytes in hex: "DTA 1 (URL) 0123456789abcdef, DTA 2 (URL) …".
+func (r *runner) readDigests() string {
+	var out []string
+	for k, p := range r.pl.parties {
+		out = append(out, fmt.Sprintf("%s %x", p, r.read[k][:8]))
+	}
+	return strings.Join(out, ", ")
+}
+
+// encodeItems encodes items as a board serves a round (Board.encodedRound).
+func encodeItems(raws [][]byte) []byte {
+	var out []byte
+	for _, raw := range raws {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(raw)))
+		out = append(out, raw...)
+	}
+	return out
 }
 
 // deliver posts this party's messages of a round to the board of party to, then its
