@@ -288,6 +288,7 @@ func TestDevnetRefusesBadSettings(t *testing.T) {
 		want string
 	}{
 		{"fail/one-dta", []string{"--dtas", "1"}, "1 DTAs: want 2 to 16"},
+		{"fail/threshold-beyond-key-generation", []string{"--dtas", "4", "--threshold", "3"}, "threshold 3 of 4 DTAs: want 2 to 2 (a key generation needs at least 2t−1 DTAs)"},
 		{"fail/chain", []string{"--chain", "ropsten"}, `chain "ropsten": want embedded or rpc`},
 		{"fail/rpc-without-url", []string{"--chain", "rpc", "--key", "k"}, "the rpc chain needs an RPC URL and the key file"},
 		{"fail/rpc-without-key", []string{"--chain", "rpc", "--rpc-url", "http://127.0.0.1:1"}, "the rpc chain needs an RPC URL and the key file"},

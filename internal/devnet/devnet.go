@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"net"
@@ -269,11 +270,15 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 			err = errors.Join(err, d.Close())
 		}
 	}()
+	_, statErr := os.Stat(d.path("devnet.json"))
 	if err := d.loadInfo(opts); err != nil {
 		return nil, err
 	}
 	if opts.Threshold != 0 && (opts.Threshold < 2 || opts.Threshold > d.n) {
 		return nil, fmt.Errorf("devnet: threshold %d: want 2 to the number of DTAs (%d)", opts.Threshold, d.n)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) && 2*opts.Threshold-1 > d.n { // its key generation is to come
+		return nil, fmt.Errorf("devnet: threshold %d of %d DTAs: want 2 to %d (a key generation needs at least 2t−1 DTAs)", opts.Threshold, d.n, (d.n+1)/2)
 	}
 	d.failed, d.dtas = make(chan error, d.n+1), make([]*service, d.n)
 	if err := d.openKeystores(ctx); err != nil {
