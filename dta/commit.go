@@ -270,9 +270,18 @@ func (c *committer) round() {
 	}
 	if err := c.store.commitRound(round, pending, records, rounds); err != nil {
 		c.mu.Lock()
-		c.unsaved = append(completions, c.unsaved...) // kept in memory; written by a later round
+		closing := c.closing
+		if !closing {
+			c.unsaved = append(completions, c.unsaved...) // kept in memory; written by a later round
+		}
 		c.mu.Unlock()
-		if len(group) == 0 {
+		switch {
+		case closing && len(completions) > 0:
+			// No later round: retrying at once would spin until the process is
+			// killed. The records stay pending on disk, and the next start's recovery
+			// finds their entries in the log and completes them.
+			c.logger.Error("writing completed issuance records failed at shutdown; the next start completes them", "rounds", len(completions), "err", err)
+		case len(group) == 0:
 			c.logger.Error("writing completed issuance records failed; retrying with the next round", "rounds", len(completions), "err", err)
 		}
 		finish(group, err)

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,6 +163,54 @@ func TestGroupCommitCloseWritesCompletions(t *testing.T) {
 		t.Fatalf("after a graceful stop: %d pending records, %v", len(pending), err)
 	}
 }
+
+// TestGroupCommitCloseStoreFails: when the state database fails the writes of a stop
+// (a disk gone read-only or full), Close returns after one try, logging one error,
+// rather than retrying at once until the process is killed; the next start completes
+// the record, and a retry of the ticket gets the same answer.
+func TestGroupCommitCloseStoreFails(t *testing.T) {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	d.stop(nd)
+	var errorLines atomic.Int64
+	d.logger = slog.New(levelCounter{min: slog.LevelError, n: &errorLines})
+	d.start(nd, func(c *Config) { c.Log.BatchMaxAge = time.Hour }) // completions wait for a later round
+	tk := d.ticket(ticket.KindClient, newID(t, "frank@example.com"))
+	first := d.issue(nd, "/v1/shares/client", tk)
+	nd.svc.store.db.Close() // every write fails from now on; the file stays as it was
+	closed := make(chan struct{})
+	go func() {
+		d.stop(nd)
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Close has not returned after 10 s (%d error lines logged)", errorLines.Load())
+	}
+	if n := errorLines.Load(); n != 1 {
+		t.Errorf("%d error lines at the stop, want 1", n)
+	}
+	d.logger = nil
+	d.start(nd)
+	if again := d.issue(nd, "/v1/shares/client", tk); !reflect.DeepEqual(again, first) {
+		t.Fatalf("after recovery the ticket got another answer:\n%+v\n%+v", again, first)
+	}
+}
+
+// levelCounter is a slog handler that counts the records at min and above.
+type levelCounter struct {
+	min slog.Level
+	n   *atomic.Int64
+}
+
+func (h levelCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= h.min }
+func (h levelCounter) Handle(context.Context, slog.Record) error {
+	h.n.Add(1)
+	return nil
+}
+func (h levelCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h levelCounter) WithGroup(string) slog.Handler      { return h }
 
 // copyDir copies a DTA's data directory as it is on disk now.
 func copyDir(t *testing.T, from, to string) {
