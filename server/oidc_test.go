@@ -435,6 +435,8 @@ func TestOIDCConfig(t *testing.T) {
 		"fail/unknown-method":       {Issuer: "https://auth.example/oidc", Clients: []oidcop.Client{{ID: "a", AuthMethod: "tls_client_auth", RedirectURIs: good.RedirectURIs}}},
 		"fail/jwt-without-keys":     {Issuer: "https://auth.example/oidc", Clients: []oidcop.Client{{ID: "a", AuthMethod: "private_key_jwt", JWKS: json.RawMessage(`{"keys":[]}`), RedirectURIs: good.RedirectURIs}}},
 		"fail/client-twice":         {Issuer: "https://auth.example/oidc", Clients: []oidcop.Client{good, good}},
+		"fail/jwt-ed25519-key": {Issuer: "https://auth.example/oidc", Clients: []oidcop.Client{{ID: "a", AuthMethod: "private_key_jwt",
+			JWKS: json.RawMessage(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1"}]}`), RedirectURIs: good.RedirectURIs}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, tk, _ := ed25519.GenerateKey(nil)
@@ -450,16 +452,16 @@ func TestOIDCConfig(t *testing.T) {
 
 // TestOIDCPrivateKeyJWT: a client that authenticates with a signed assertion
 // (private_key_jwt, RFC 7523) instead of a secret gets its tokens; an assertion signed
-// by another key does not.
+// by another key does not, nor one used before, one without jti or one that lives long.
 func TestOIDCPrivateKeyJWT(t *testing.T) {
 	o := newOIDCEnv(t)
 	o.rp.ClientID, o.rp.ClientSecret = "api", ""
-	exchange := func(t *testing.T, key *ecdsa.PrivateKey) (int, []byte) {
+	exchange := func(t *testing.T, assertion string) (int, []byte) {
 		t.Helper()
 		verifier := oauth2.GenerateVerifier()
 		code := o.code(t, verifier, "n")
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {verifier}}
-		o.assertAsAPI(t, form, key)
+		setAssertion(form, assertion)
 		resp, err := o.h.http.PostForm(o.op.Endpoint().TokenURL, form)
 		if err != nil {
 			t.Fatal(err)
@@ -468,7 +470,8 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, body
 	}
-	st, body := exchange(t, apiKey)
+	assertion := o.apiAssertion(t, apiKey, nil)
+	st, body := exchange(t, assertion)
 	var tok struct {
 		IDToken string `json:"id_token"`
 	}
@@ -479,8 +482,22 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		t.Fatalf("ID token: %v", err)
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if st, body := exchange(t, other); st == 200 {
-		t.Fatalf("an assertion signed by another key was accepted: %s", body)
+	for _, tc := range []struct {
+		name, assertion string
+		status          int
+		want            string
+	}{
+		{"fail/another-key", o.apiAssertion(t, other, nil), 400, "invalid signature"}, // the library's answer
+		{"fail/replayed", assertion, 401, `"invalid_client","error_description":"the client assertion was used before`},
+		{"fail/no-jti", o.apiAssertion(t, apiKey, func(c *jwt.Claims) { c.ID = "" }), 401, "the client assertion needs a jti"},
+		{"fail/long-lived", o.apiAssertion(t, apiKey, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(time.Hour)) }),
+			401, "iat and exp at most 5 minutes apart"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if st, body := exchange(t, tc.assertion); st != tc.status || !strings.Contains(string(body), tc.want) {
+				t.Fatalf("%d %s", st, body)
+			}
+		})
 	}
 }
 
@@ -524,16 +541,31 @@ func TestOIDCLogout(t *testing.T) {
 // signed by key.
 func (o *oidcEnv) assertAsAPI(t *testing.T, form url.Values, key *ecdsa.PrivateKey) {
 	t.Helper()
+	setAssertion(form, o.apiAssertion(t, key, nil))
+}
+
+// apiAssertion is a client assertion of the client "api" signed by key: a fresh jti,
+// a minute's life, with mutate's changes.
+func (o *oidcEnv) apiAssertion(t *testing.T, key *ecdsa.PrivateKey, mutate func(*jwt.Claims)) string {
+	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "api-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	assertion, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: "api", Subject: "api", Audience: jwt.Audience{o.issuer},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: newJTI()}).Serialize()
+	claims := jwt.Claims{Issuer: "api", Subject: "api", Audience: jwt.Audience{o.issuer},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: newJTI()}
+	if mutate != nil {
+		mutate(&claims)
+	}
+	assertion, err := jwt.Signed(signer).Claims(claims).Serialize()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return assertion
+}
+
+func setAssertion(form url.Values, assertion string) {
 	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 	form.Set("client_assertion", assertion)
 }

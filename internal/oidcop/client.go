@@ -1,6 +1,9 @@
 package oidcop
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -69,6 +72,10 @@ func (c *Client) check(allowHTTP bool) error {
 			if k.KeyID == "" || !k.IsPublic() || !k.Valid() {
 				return fmt.Errorf("oidcop: client %q: every key of its JWKS must be a valid public key with a kid", c.ID)
 			}
+			if !assertionKeyOK(k.Key) {
+				return fmt.Errorf("oidcop: client %q: key %q: private_key_jwt takes RSA keys of 2048 bits or more (RS256, PS256) "+
+					"and P-256 keys (ES256) only", c.ID, k.KeyID)
+			}
 		}
 	case AuthNone:
 	default:
@@ -88,6 +95,18 @@ func (c *Client) check(allowHTTP bool) error {
 		}
 	}
 	return nil
+}
+
+// assertionKeyOK reports whether a client's public key can verify one of
+// assertionAlgs: a key of another kind would be registered but never work.
+func assertionKeyOK(k any) bool {
+	switch k := k.(type) {
+	case *rsa.PublicKey:
+		return k.N.BitLen() >= 2048
+	case *ecdsa.PublicKey:
+		return k.Curve == elliptic.P256()
+	}
+	return false
 }
 
 // maxRedirectURI bounds a registered redirect URI.

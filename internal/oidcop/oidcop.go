@@ -19,6 +19,8 @@
 //     authorization endpoint seals it into a cookie (AES-GCM), which CompleteLogin and
 //     the code's issue require; one code is issued per request (browser.go). An
 //     authorization request writes nothing to the store: only a completed login does.
+//   - A client assertion (private_key_jwt) is accepted once: it must name a jti, which
+//     is recorded until its exp, and live at most 5 minutes (assertion.go).
 //   - Request bodies are bounded (maxRequestBody), and so is an auth request
 //     (maxSealedRequest: state, nonce and scope).
 //   - An access token completes one auth request, once, and only while fresh
@@ -252,6 +254,10 @@ func (p *Provider) Handler() http.Handler {
 		case discoveryPath:
 			p.discovery.ServeHTTP(w, r)
 		default:
+			if err := p.checkAssertion(r); err != nil {
+				refuseAssertion(w, err)
+				return
+			}
 			p.op.ServeHTTP(w, r)
 		}
 	})
