@@ -278,10 +278,15 @@ func TestOIDCRefusals(t *testing.T) {
 			t.Fatalf("a code used twice: %v", err)
 		}
 	})
+	// A failed exchange (someone who saw the code, without the verifier or the
+	// secret) does not use the code up: its relying party still redeems it.
 	t.Run("fail/wrong-verifier", func(t *testing.T) {
 		code := o.code(t, verifier, "n")
 		if _, err := o.rp.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil {
 			t.Fatal("a code exchanged with another PKCE verifier")
+		}
+		if _, err := o.rp.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err != nil {
+			t.Fatalf("the code, after an exchange with another verifier: %v", err)
 		}
 	})
 	t.Run("fail/wrong-secret", func(t *testing.T) {
@@ -290,6 +295,9 @@ func TestOIDCRefusals(t *testing.T) {
 		rp.ClientSecret = "not-the-secret"
 		if _, err := rp.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil || !strings.Contains(err.Error(), "invalid_client") {
 			t.Fatalf("a wrong client secret: %v", err)
+		}
+		if _, err := o.rp.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err != nil {
+			t.Fatalf("the code, after an exchange with a wrong secret: %v", err)
 		}
 	})
 	t.Run("fail/login-token-used-twice", func(t *testing.T) {

@@ -49,6 +49,9 @@ type authRequest struct {
 	CodeChallengeMethod oidc.CodeChallengeMethod `json:"code_challenge_method"`
 	Created             time.Time                `json:"created"`
 	login               *doneLogin
+	// code is the code it was read by (AuthRequestByCode), taken from the store when
+	// the tokens are made (CreateAccessToken).
+	code string
 }
 
 // doneLogin is the login that completed an auth request.
@@ -181,8 +184,11 @@ func (s *storage) authRequest(r *http.Request, id string) (*authRequest, error) 
 }
 
 // AuthRequestByCode takes the code: a second use of it finds nothing.
+// AuthRequestByCode reads the request of a code; the code is taken (used up) only
+// once the client is authenticated and its PKCE verifier checked, when its tokens are
+// made, so that whoever sees a code but cannot redeem it cannot burn it either.
 func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
-	b, err := s.cfg.Store.TakeOIDC(keyCode+code, s.now())
+	b, err := s.cfg.Store.GetOIDC(keyCode+code, s.now())
 	if errors.Is(err, ErrNotFound) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code is unknown, expired or used")
 	} else if err != nil {
@@ -192,7 +198,7 @@ func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequ
 	if err := json.Unmarshal(b, &e); err != nil || e.Request == nil || e.Login == nil {
 		return nil, oidc.ErrInvalidGrant()
 	}
-	e.Request.login = e.Login
+	e.Request.login, e.Request.code = e.Login, code
 	return e.Request, nil
 }
 
@@ -232,10 +238,16 @@ func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil 
 
 func (s *storage) CreateAccessToken(_ context.Context, r op.TokenRequest) (string, time.Time, error) {
 	a, ok := r.(*authRequest)
-	if !ok {
+	if !ok || a.code == "" {
 		return "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
 	now := s.now()
+	// Of concurrent exchanges of one code, on any replica, one takes it.
+	if _, err := s.cfg.Store.TakeOIDC(keyCode+a.code, now); errors.Is(err, ErrNotFound) {
+		return "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the code is unknown, expired or used")
+	} else if err != nil {
+		return "", time.Time{}, err
+	}
 	t := accessToken{Subject: a.GetSubject(), ClientID: a.ClientID, Scopes: a.Scopes, AMR: a.GetAMR(),
 		AuthTime: a.GetAuthTime(), Issued: now, Expires: now.Add(s.cfg.AccessTokenTTL)}
 	b, _ := json.Marshal(t)
