@@ -23,6 +23,7 @@ import (
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/dkgnet"
 	"github.com/polyroot/polyroot/internal/dtacmd"
 	"github.com/polyroot/polyroot/pairing"
 )
@@ -280,12 +281,13 @@ func assemble(_ context.Context, c *ucli.Command) error {
 		fmt.Fprintf(c.Root().ErrWriter, "polyroot: warning: the DTAs are %s: some index up to %d has no record (fine if that DTA was retired)\n",
 			dtacmd.Indices(b), last)
 	}
+	var tr *dkgnet.Transcript
 	if mode == "threshold" {
-		if err := checkDKGTranscript(c.String("transcript"), b, c.Root().ErrWriter); err != nil { // dkg.go
+		if tr, err = checkDKGTranscript(c.String("transcript"), b, c.Root().ErrWriter); err != nil { // dkg.go
 			return fmt.Errorf("bundle assemble: %w", err)
 		}
 	}
-	if err := makeSuccessor(c, b); err != nil { // successor.go
+	if err := makeSuccessor(c, b, tr); err != nil { // successor.go
 		return fmt.Errorf("bundle assemble: %w", err)
 	}
 	file, fp, err := bundle.Sign(b, priv)

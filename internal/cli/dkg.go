@@ -303,38 +303,38 @@ func dtaDKG(ctx context.Context, c *ucli.Command) error {
 // checkDKGTranscript checks a threshold bundle against the DKG transcript at path:
 // the transcript verifies (every message and every DTA's confirmation), and its domain,
 // threshold, members' signing keys and commitments C_j are the bundle's. It sets the
-// bundle's TranscriptSHA256 to the hash of the file's bytes.
-func checkDKGTranscript(path string, b *bundle.Bundle, w io.Writer) error {
+// bundle's TranscriptSHA256 to the hash of the file's bytes, and returns the transcript.
+func checkDKGTranscript(path string, b *bundle.Bundle, w io.Writer) (*dkgnet.Transcript, error) {
 	raw, err := readSmallFile(path)
 	if err != nil {
-		return fmt.Errorf("transcript: %w", err)
+		return nil, fmt.Errorf("transcript: %w", err)
 	}
 	tr, err := dkgnet.ParseTranscript(raw)
 	if err != nil {
-		return fmt.Errorf("transcript %s: %w", path, err)
+		return nil, fmt.Errorf("transcript %s: %w", path, err)
 	}
 	res, err := tr.Verify()
 	if err != nil {
-		return fmt.Errorf("transcript %s: %w", path, err)
+		return nil, fmt.Errorf("transcript %s: %w", path, err)
 	}
 	s := tr.DKG.Session
 	switch {
 	case s.Domain != b.Domain:
-		return fmt.Errorf("transcript %s is of domain %s, not %s", path, s.Domain, b.Domain)
+		return nil, fmt.Errorf("transcript %s is of domain %s, not %s", path, s.Domain, b.Domain)
 	case s.Threshold != b.Threshold:
-		return fmt.Errorf("transcript %s has threshold %d, not --threshold %d", path, s.Threshold, b.Threshold)
+		return nil, fmt.Errorf("transcript %s has threshold %d, not --threshold %d", path, s.Threshold, b.Threshold)
 	case len(s.Members) != len(b.DTAs):
-		return fmt.Errorf("transcript %s has %d DTAs, the records %d", path, len(s.Members), len(b.DTAs))
+		return nil, fmt.Errorf("transcript %s has %d DTAs, the records %d", path, len(s.Members), len(b.DTAs))
 	}
 	for k, m := range s.Members {
 		d := b.DTAs[k] // both sorted by index
 		switch {
 		case d.Index != m.Index:
-			return fmt.Errorf("transcript %s has DTA %d where the records have DTA %d", path, m.Index, d.Index)
+			return nil, fmt.Errorf("transcript %s has DTA %d where the records have DTA %d", path, m.Index, d.Index)
 		case d.SigningKey != hex.EncodeToString(m.SigningKey):
-			return fmt.Errorf("DTA %d's record has another signing key than in transcript %s", d.Index, path)
+			return nil, fmt.Errorf("DTA %d's record has another signing key than in transcript %s", d.Index, path)
 		case d.Commitment != hex.EncodeToString(res.Commitments[k].Bytes()):
-			return fmt.Errorf("DTA %d's record has another commitment than C_%d in transcript %s (use the record dta dkg wrote)", d.Index, d.Index, path)
+			return nil, fmt.Errorf("DTA %d's record has another commitment than C_%d in transcript %s (use the record dta dkg wrote)", d.Index, d.Index, path)
 		}
 	}
 	sum := sha256.Sum256(raw) // the bundle names the file it was checked against
@@ -344,5 +344,5 @@ func checkDKGTranscript(path string, b *bundle.Bundle, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "polyroot: transcript %s verified: confirmed by all %d DTAs, qualified dealers %v; publish it beside the bundle "+
 		"(the bundle names it by its SHA-256 %s, which each DTA logs)\n", path, len(s.Members), res.Qualified, b.TranscriptSHA256)
-	return nil
+	return tr, nil
 }

@@ -256,6 +256,16 @@ func TestReshare(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		recsA = append(recsA, w.p("reshare-a-dta-%d.json", i))
 	}
+	// The key generation's own transcript and records pass every other check of a
+	// successor (same key, same DTAs) but are no resharing of the bundle.
+	assemble := []string{"bundle", "assemble", "--domain", dkgDomain, "--registrar-key", w.path("registrar.pem"), "--mode", "threshold",
+		"--threshold", "3", "--transcript", w.p("transcript-%d.json", 1), "--out", w.path("not-a-successor.json"), "--successor-of", w.path("bundle.json")}
+	for i := 1; i <= 5; i++ {
+		assemble = append(assemble, "--record", w.p("dta-%d.dkg.json", i))
+	}
+	if code, _, errOut := run(assemble...); code == 0 || !strings.Contains(errOut, "the transcript is a key generation, not a resharing") {
+		t.Fatalf("a successor from the key generation's transcript: exit %d: %s", code, errOut)
+	}
 	b1 := w.assemble("bundle-1.json", w.p("reshare-a-transcript-%d.json", 2), 3, recsA, "bundle.json")
 	if pk1, _ := b1.PublicKey(); !pk1.Equal(pk) {
 		t.Fatal("the successor bundle has another public key")
