@@ -260,8 +260,8 @@ func dtaDKG(ctx context.Context, c *ucli.Command) error {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(c.Root().ErrWriter, "polyroot: DTA %d of %s: DKG board on %s (session URL %s); waiting for the other %d DTAs\n",
-		rec.Index, sf.Domain, addr, me.URL, len(sf.Members)-1)
+	fmt.Fprintf(c.Root().ErrWriter, "polyroot: DTA %d of %s: DKG of a key %d of %d, epoch %d; board on %s (session URL %s); waiting for the other %d DTAs\n",
+		rec.Index, sf.Domain, sf.Threshold, len(sf.Members), sf.Epoch, addr, me.URL, len(sf.Members)-1)
 
 	res, err := p.run(ctx, c, board, dkgnet.Config{})
 	if err != nil {
