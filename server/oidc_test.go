@@ -470,13 +470,7 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		code := o.code(t, verifier, "n")
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {verifier}}
 		setAssertion(form, assertion)
-		resp, err := o.h.http.PostForm(o.op.Endpoint().TokenURL, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, body
+		return o.providerPost(t, "/oauth/token", "", form)
 	}
 	assertion := o.apiAssertion(t, apiKey, nil)
 	st, body := exchange(t, assertion)
@@ -579,7 +573,8 @@ func setAssertion(form url.Values, assertion string) {
 }
 
 // providerPost posts form to the provider's endpoint path as client "shop" (its
-// secret) or "api" (an assertion), and returns the answer's status and body.
+// secret), "api" (an assertion) or "" (as form is), and returns the answer's status
+// and body.
 func (o *oidcEnv) providerPost(t *testing.T, path, client string, form url.Values) (int, []byte) {
 	t.Helper()
 	if client == "api" {

@@ -146,7 +146,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			return ln.wrap("listen", err)
 		}
 		ln.hs = newHTTPServer(ln.h, log)
-		ln.hs.TLSConfig = ln.tls
+		if ln.tls != nil {
+			ln.hs.TLSConfig = ln.tls.Clone() // ServeTLS adds to its server's (h2): one each
+		}
 	}
 
 	hup := make(chan os.Signal, 1)
