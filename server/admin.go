@@ -207,7 +207,8 @@ func (s *Server) ticketExpiry(_ *enrolment, now time.Time) time.Time {
 }
 
 // permitTicket signs a permit ticket for days slots from the current one (not beyond a
-// temporary identity's end).
+// temporary identity's end): the same ticket for the same request within a
+// permitWindow (permitTicketFor).
 //
 // days is what the client asked for: 0, or more than the enrolment's PermitDays (the
 // registrar's bound), gives PermitDays.
@@ -223,8 +224,9 @@ func (s *Server) permitTicket(id pairing.IDHash, e *enrolment, days int, now tim
 	if len(e.ClientKey) != ticket.SealKeySize {
 		return nil, errNoClientKey
 	}
+	notAfter, nonce := s.permitTicketFor(id, e.ClientKey, first, last, now)
 	tk, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindPermit, IDHash: hex.EncodeToString(id[:]),
-		SealKey: hex.EncodeToString(e.ClientKey), FirstSlot: first, LastSlot: last, NotAfter: s.ticketExpiry(e, now)}, s.cfg.RegistrarKey)
+		SealKey: hex.EncodeToString(e.ClientKey), FirstSlot: first, LastSlot: last, NotAfter: notAfter, Nonce: nonce}, s.cfg.RegistrarKey)
 	if err != nil {
 		return nil, err
 	}
