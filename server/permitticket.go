@@ -20,7 +20,8 @@ const permitWindow = 10 * time.Minute
 
 // permitTicketFor returns when a permit ticket handed out now expires, and its nonce:
 // both depend only on the window now falls in (permitWindow, at most a quarter of
-// TicketTTL so that a ticket keeps three quarters of its life), the identity, its
+// TicketTTL so that a ticket keeps three quarters of its life), the trust bundle in
+// use (after a resharing, the DTAs issue under the successor), the identity, its
 // enrolment key and the slots, so that one request within a window gets one ticket,
 // from any replica (the nonce is keyed by the registrar key they share).
 func (s *Server) permitTicketFor(id pairing.IDHash, clientKey []byte, first, last uint64, now time.Time) (time.Time, string) {
@@ -31,6 +32,7 @@ func (s *Server) permitTicketFor(id pairing.IDHash, clientKey []byte, first, las
 		panic(err) // 32 bytes of HKDF-SHA256 cannot fail
 	}
 	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(s.trustBundle().fingerprint))
 	mac.Write(id[:])
 	mac.Write(clientKey)
 	mac.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, first), last))
