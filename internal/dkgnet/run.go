@@ -85,8 +85,10 @@ type runner struct {
 	// read is, per board, a digest of every closed round this party read there (its
 	// own board's as the board serves it): honest boards serve every reader the same,
 	// so when confirmations disagree, the board whose digest differs between the
-	// parties' errors is the one that served them different messages.
-	read [][32]byte
+	// parties' errors is the one that served them different messages. unread names,
+	// per board, the rounds this party could not read there.
+	read   [][32]byte
+	unread [][]string
 }
 
 // Run takes part in the ceremony of cfg.Session as the party whose key is cfg.Key,
@@ -107,7 +109,8 @@ func Run(ctx context.Context, cfg Config, board *Board) (*Result, error) {
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("dkgnet: no Ed25519 signing key")
 	}
-	r := &runner{cfg: cfg, pl: board.pl, board: board, client: cfg.HTTPClient, log: cfg.Logger, read: make([][32]byte, len(board.pl.parties))}
+	r := &runner{cfg: cfg, pl: board.pl, board: board, client: cfg.HTTPClient, log: cfg.Logger,
+		read: make([][32]byte, len(board.pl.parties)), unread: make([][]string, len(board.pl.parties))}
 	if r.me = r.pl.find(cfg.Key.Public().(ed25519.PublicKey)); r.me < 0 {
 		return nil, errors.New("dkgnet: the signing key is not that of a DTA in the session")
 	}
@@ -451,6 +454,9 @@ func (r *runner) step(ctx context.Context, round, waitSlot string, msgs [][]byte
 			got, err := r.get(ectx, p.url+PathRounds+round)
 			if err != nil {
 				r.log.Warn("dkgnet: echo failed", "round", round, "from", p.String(), "err", err)
+				mu.Lock()
+				r.unread[k] = append(r.unread[k], round)
+				mu.Unlock()
 				return
 			}
 			mu.Lock()
@@ -499,11 +505,16 @@ func (r *runner) noteRead(round string, k int, encoded []byte) {
 }
 
 // readDigests names each board's digest of the rounds read there (noteRead), the
-// first 8 bytes in hex: "DTA 1 (URL) 0123456789abcdef, DTA 2 (URL) …".
+// first 8 bytes in hex, and the rounds it could not be read in: "DTA 1 (URL)
+// 0123456789abcdef, DTA 2 (URL) … (not read in rounds deal), …".
 func (r *runner) readDigests() string {
 	var out []string
 	for k, p := range r.pl.parties {
-		out = append(out, fmt.Sprintf("%s %x", p, r.read[k][:8]))
+		s := fmt.Sprintf("%s %x", p, r.read[k][:8])
+		if len(r.unread[k]) > 0 {
+			s += fmt.Sprintf(" (not read in rounds %s)", strings.Join(r.unread[k], ", "))
+		}
+		out = append(out, s)
 	}
 	return strings.Join(out, ", ")
 }
