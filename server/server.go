@@ -125,6 +125,8 @@ type Server struct {
 	trust atomic.Pointer[trustBundle]
 	web   atomic.Pointer[http.Handler] // the login pages (internal/webui) of the bundle in use
 	oidc  *oidcop.Provider             // nil unless Config.OIDC.Issuer is set
+	// permitKey keys the nonces of permit tickets (permitticket.go).
+	permitKey []byte
 }
 
 // New opens the state database, prepares the verifier and starts probing the DTAs
@@ -207,15 +209,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	fails := newFailures(cfg.MaxFailures, cfg.MaxFailuresPerDay, st)
 	pub := cfg.TokenKey.Public().(ed25519.PublicKey)
 	s := &Server{
-		cfg:      cfg,
-		domain:   domain,
-		verifier: verifier,
-		renewer:  renewer,
-		store:    st,
-		fails:    fails,
-		tokenKID: middleware.KeyID(pub),
-		jwks:     middleware.JWKS{Keys: []middleware.JWK{middleware.PublicJWK(pub)}},
-		metrics:  newMetrics(cfg.Registry),
+		cfg:       cfg,
+		domain:    domain,
+		verifier:  verifier,
+		renewer:   renewer,
+		store:     st,
+		fails:     fails,
+		tokenKID:  middleware.KeyID(pub),
+		jwks:      middleware.JWKS{Keys: []middleware.JWK{middleware.PublicJWK(pub)}},
+		metrics:   newMetrics(cfg.Registry),
+		permitKey: permitNonceKey(cfg.RegistrarKey),
 	}
 	if err := s.setUpWeb(); err != nil {
 		st.close()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/dkg"
 	"github.com/polyroot/polyroot/internal/dkgnet"
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/pairing"
@@ -138,10 +139,10 @@ func dkgSession(_ context.Context, c *ucli.Command) error {
 		return errors.New("dkg session: give at least two --member RECORD=URL")
 	case (t < 2 && (from == "" || t != 0)) || t > len(members):
 		return fmt.Errorf("dkg session: --threshold %d: want 2 to %d (the number of members)", t, len(members))
-	case from == "" && len(members) < 2*t-1:
+	case from == "" && len(members) < dkg.MinKeyGenMembers(t):
 		return fmt.Errorf("dkg session: --threshold %d of %d members: a key generation needs at least 2t−1 = %d members, so that t "+
 			"honest ones remain however t−1 collude (with fewer, a coalition below t could bias the key unnoticed): lower the "+
-			"threshold to %d or add DTAs", t, len(members), 2*t-1, (len(members)+1)/2)
+			"threshold to %d or add DTAs", t, len(members), dkg.MinKeyGenMembers(t), (len(members)+1)/2)
 	case from == "" && (len(c.StringSlice("dealer-url")) > 0 || len(c.StringSlice("skip-dealer")) > 0):
 		return errors.New("dkg session: --dealer-url and --skip-dealer need --reshare-from")
 	}

@@ -54,6 +54,7 @@ import (
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/dkg"
 	"github.com/polyroot/polyroot/internal/dtacmd"
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/keystore"
@@ -277,7 +278,7 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 	if opts.Threshold != 0 && (opts.Threshold < 2 || opts.Threshold > d.n) {
 		return nil, fmt.Errorf("devnet: threshold %d: want 2 to the number of DTAs (%d)", opts.Threshold, d.n)
 	}
-	if errors.Is(statErr, fs.ErrNotExist) && 2*opts.Threshold-1 > d.n { // its key generation is to come
+	if errors.Is(statErr, fs.ErrNotExist) && dkg.MinKeyGenMembers(opts.Threshold) > d.n { // its key generation is to come
 		return nil, fmt.Errorf("devnet: threshold %d of %d DTAs: want 2 to %d (a key generation needs at least 2t−1 DTAs)", opts.Threshold, d.n, (d.n+1)/2)
 	}
 	d.failed, d.dtas = make(chan error, d.n+1), make([]*service, d.n)

@@ -105,9 +105,9 @@ func (s *Session) Check() error {
 		// coalition below t could publish commitments that shift the key by an
 		// amount of its choosing, and no fault would be recorded. A resharing
 		// cannot shift it (A_i0 = C_i, and the C_i combine to the key).
-		if len(s.Members) < 2*s.Threshold-1 {
+		if len(s.Members) < MinKeyGenMembers(s.Threshold) {
 			return fmt.Errorf("%w: threshold %d of %d: a key generation needs at least 2t−1 = %d members, so that t honest ones remain "+
-				"however t−1 collude (fewer could bias the key unnoticed)", ErrSession, s.Threshold, len(s.Members), 2*s.Threshold-1)
+				"however t−1 collude (fewer could bias the key unnoticed)", ErrSession, s.Threshold, len(s.Members), MinKeyGenMembers(s.Threshold))
 		}
 		return nil
 	}
@@ -124,6 +124,10 @@ func (s *Session) Check() error {
 	}
 	return nil
 }
+
+// MinKeyGenMembers is the fewest members of a key generation of threshold t: 2t−1,
+// so that t honest members remain however t−1 collude (Session.Check).
+func MinKeyGenMembers(t int) int { return 2*t - 1 }
 
 // ID is SHA-256 of the session's canonical encoding. Every message carries it and every
 // signature covers it, so no message can be replayed into another session.

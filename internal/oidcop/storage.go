@@ -24,7 +24,8 @@ import (
 // "code/" + code (its auth request, completed), "at/" + access token ID, "logout/" +
 // a digest of subject and client ID (the time of the last logout: logoutKey), "used/" +
 // jti (an access token that completed an auth request), "issued/" + auth request ID
-// (its code was issued). A pending auth request is in its browser's cookie (browser.go), not here.
+// (its code was issued). A pending auth request is in its browser's cookie
+// (browser.go), not here.
 const (
 	keyDone        = "done/"
 	keyCode        = "code/"
@@ -183,7 +184,6 @@ func (s *storage) authRequest(r *http.Request, id string) (*authRequest, error) 
 	return a, nil
 }
 
-// AuthRequestByCode takes the code: a second use of it finds nothing.
 // AuthRequestByCode reads the request of a code; the code is taken (used up) only
 // once the client is authenticated and its PKCE verifier checked, when its tokens are
 // made, so that whoever sees a code but cannot redeem it cannot burn it either.
