@@ -57,13 +57,22 @@ import (
 // does for a crash between steps 1 and 2. Whatever the crash point, a ticket's entries
 // are appended at most once in a running process and recovery appends only those it
 // does not find.
+//
+// A failed append (a full disk, an I/O error) leaves its round's records pending, and
+// their tickets are answered "retry later". The loop then runs the same recovery by
+// itself, before its next round, first after recoveryBackoff and then backing off up
+// to maxRecoveryBackoff while it fails: once the log takes entries again, the tickets
+// of the failed round are answered without a restart. Recovery runs in the loop, so no
+// round appends while it scans and appends.
 type committer struct {
-	store   *store
-	log     *translog.Log
-	logger  *slog.Logger
-	window  time.Duration
-	maxSize int
-	logSize *atomic.Uint64 // raised past every appended entry
+	store        *store
+	log          *translog.Log
+	logger       *slog.Logger
+	window       time.Duration
+	maxSize      int
+	logSize      *atomic.Uint64                  // raised past every appended entry
+	appendFailed *atomic.Int64                   // when an append last failed (Unix ns), 0 once recovered
+	recover      func(ctx context.Context) error // finishes the pending records (Service.recoverPending)
 
 	kick    chan struct{} // wakes the loop (buffered, one pending wake-up)
 	sched   []rtmetrics.Sample
@@ -76,7 +85,18 @@ type committer struct {
 	unsaved []completion // of records in done, not yet written
 	closing bool
 	last    time.Time // end of the last round
+	// After a failed append: records are pending on disk until recover succeeds; the
+	// next attempt is at retryAt, backoff after the previous one.
+	needRecovery bool
+	retryAt      time.Time
+	backoff      time.Duration
 }
+
+// The first retry of a failed append's recovery, and the longest wait between two.
+const (
+	recoveryBackoff    = 500 * time.Millisecond
+	maxRecoveryBackoff = 30 * time.Second
+)
 
 // A completion is what the next transaction writes for a round whose entries are in
 // the log: normally one roundDone for all its records; records written one by one only
@@ -104,8 +124,11 @@ func (e *errAppend) Unwrap() error { return e.err }
 
 var errClosing = errors.New("dta: shutting down")
 
-func newCommitter(st *store, log *translog.Log, logger *slog.Logger, window time.Duration, maxSize int, logSize *atomic.Uint64) *committer {
-	c := &committer{store: st, log: log, logger: logger, window: window, maxSize: maxSize, logSize: logSize,
+// newCommitter starts the committer of s's issuances (its store, log, logger, log
+// size, append failures and recovery).
+func newCommitter(s *Service, window time.Duration, maxSize int) *committer {
+	c := &committer{store: s.store, log: s.log, logger: s.cfg.Logger, window: window, maxSize: maxSize,
+		logSize: &s.logSize, appendFailed: &s.appendFailed, recover: s.recoverPending,
 		kick: make(chan struct{}, 1), stopped: make(chan struct{}), done: map[string]*record{}, last: time.Now(),
 		sched: []rtmetrics.Sample{{Name: "/sched/goroutines/running:goroutines"}, {Name: "/sched/goroutines/runnable:goroutines"}}}
 	go c.run()
@@ -210,6 +233,17 @@ func (c *committer) run() {
 func (c *committer) next() (act bool, wait time.Duration, exit bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.needRecovery && !c.closing {
+		untilRetry := time.Until(c.retryAt)
+		if untilRetry <= 0 {
+			return true, 0, false // a round, maybe without a group, runs the recovery
+		}
+		defer func() {
+			if !act && !exit && (wait == 0 || wait > untilRetry) {
+				wait = untilRetry
+			}
+		}()
+	}
 	switch {
 	case len(c.queue) >= c.maxSize || len(c.queue) > 0 && c.closing:
 		return true, 0, false
@@ -242,6 +276,7 @@ func (c *committer) round() {
 		c.last = time.Now()
 		c.mu.Unlock()
 	}()
+	c.recoverIfDue()
 
 	// The group's records, pending, name the round and where their entries will be
 	// among the round's: if the log gives the round consecutive indices, one small
@@ -303,12 +338,18 @@ func (c *committer) round() {
 	}
 
 	indices, err := c.log.AppendAll(context.Background(), leaves)
-	if err != nil {
-		finish(group, &errAppend{err})
-		return
+	if err == nil && len(indices) != len(leaves) {
+		err = fmt.Errorf("%d indices for %d entries", len(indices), len(leaves))
 	}
-	if len(indices) != len(leaves) {
-		finish(group, &errAppend{fmt.Errorf("%d indices for %d entries", len(indices), len(leaves))})
+	if err != nil {
+		c.appendFailed.Store(time.Now().UnixNano())
+		c.mu.Lock()
+		if !c.needRecovery {
+			c.needRecovery, c.backoff = true, recoveryBackoff
+			c.retryAt = time.Now().Add(c.backoff)
+		}
+		c.mu.Unlock()
+		finish(group, &errAppend{err})
 		return
 	}
 	done, top := completeRound(round, group, indices)
@@ -320,6 +361,34 @@ func (c *committer) round() {
 	c.unsaved = append(c.unsaved, done)
 	c.mu.Unlock()
 	finish(group, nil)
+}
+
+// recoverIfDue runs the recovery of a failed append's records if one is due, and
+// schedules the next attempt if it fails.
+func (c *committer) recoverIfDue() {
+	c.mu.Lock()
+	due := c.needRecovery && !c.closing && !time.Now().Before(c.retryAt)
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	ctx := context.Background()
+	err := c.recover(ctx)
+	var size uint64
+	if err == nil {
+		size, err = c.log.Size(ctx)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.backoff = min(2*c.backoff, maxRecoveryBackoff)
+		c.retryAt = time.Now().Add(c.backoff)
+		c.logger.Error("finishing the issuances of a failed log append failed; retrying", "in", c.backoff.String(), "err", err)
+		return
+	}
+	raiseTo(c.logSize, size)
+	c.needRecovery = false
+	c.appendFailed.Store(0)
 }
 
 // refuseRevoked answers errRevoked to the members of group whose subject is revoked,

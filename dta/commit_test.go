@@ -455,3 +455,80 @@ func TestRecoveryDropsRevokedPending(t *testing.T) {
 		t.Fatalf("log size %d, %v; want %d (one entry recovered, none for the revoked identity)", got, err, size+1)
 	}
 }
+
+// TestAppendFailureRecovers breaks the log's storage under a running DTA (its tile
+// directory replaced by a file: every append fails, root or not), so that a round's
+// append fails with its records pending, then mends it. The DTA must answer the
+// failed ticket "retry later" while it cannot append, recover by itself once the log
+// takes entries again (no restart), answer the retry with entries logged exactly
+// once, and turn ready again.
+func TestAppendFailureRecovers(t *testing.T) {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, newID(t, "before@example.com")))
+
+	tiles := filepath.Join(nd.dir, "log", "tile")
+	if err := os.Rename(tiles, tiles+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tiles, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tk := d.ticket(ticket.KindClient, newID(t, "during@example.com"))
+	if code, _, e := post(t, nd.url, "/v1/shares/client", "application/json", ticketBody(tk)); code != http.StatusServiceUnavailable || e["code"] != "log_unavailable" {
+		t.Fatalf("with the log broken: %d %v, want 503 log_unavailable", code, e)
+	}
+	readyz := func() int {
+		resp, err := http.Get(nd.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := readyz(); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz after a failed append: %d", code)
+	}
+	// Past the first recovery attempt, which fails too: still pending.
+	time.Sleep(recoveryBackoff + 200*time.Millisecond)
+	if code, _, e := post(t, nd.url, "/v1/shares/client", "application/json", ticketBody(tk)); code != http.StatusServiceUnavailable || e["code"] != "retry_later" {
+		t.Fatalf("retry with the log still broken: %d %v, want 503 retry_later", code, e)
+	}
+
+	if err := os.Remove(tiles); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tiles+".away", tiles); err != nil {
+		t.Fatal(err)
+	}
+	var r *wire.DTAResponse
+	for deadline := time.Now().Add(10 * time.Second); r == nil; {
+		code, resp, e := post(t, nd.url, "/v1/shares/client", "application/json", ticketBody(tk))
+		switch {
+		case code == http.StatusOK:
+			r = resp
+		case code != http.StatusServiceUnavailable || e["code"] != "retry_later":
+			t.Fatalf("retry after the log was mended: %d %v", code, e)
+		case time.Now().After(deadline):
+			t.Fatal("the ticket is still pending 10 s after the log was mended")
+		default:
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if code := readyz(); code != http.StatusOK {
+		t.Fatalf("readyz after the recovery: %d", code)
+	}
+	d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, newID(t, "after@example.com")))
+
+	entries := logEntries(t, nd.svc)
+	var at []int
+	for i, e := range entries {
+		if e.TicketSHA256 == sha256Hex([]byte(tk)) {
+			at = append(at, i)
+		}
+	}
+	if len(entries) != 3 || len(at) != 1 || uint64(at[0]) != r.Shares[0].Promise.Index {
+		t.Fatalf("log of %d entries, the retried ticket's at %v, promised at %d; want 3 entries, one of them the ticket's at its promise",
+			len(entries), at, r.Shares[0].Promise.Index)
+	}
+}

@@ -11,7 +11,8 @@
 //     ticket, and (client and permit shares) whose identity is not revoked.
 //   - Exactly once: a retried ticket gets the same shares and the same log entries; the
 //     record of a ticket is written before its entries and finished after, and a
-//     pending record is finished at start-up by looking for its entries in the log.
+//     pending record is finished by looking for its entries in the log: at start-up,
+//     and while running after a failed append, once the log takes entries again.
 //   - The master share and the signing key come from the keystore and appear in no
 //     response, log line, error or metric. The server share leaves only sealed with
 //     HPKE to the server key named in its ticket.
@@ -275,7 +276,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.logSize.Store(size)
-	s.commits = newCommitter(s.store, s.log, cfg.Logger, window, maxCommitGroup, &s.logSize)
+	s.commits = newCommitter(s, window, maxCommitGroup)
 	if err := s.logKey(ctx, k); err != nil { // keyentry.go: before serving under the bundle
 		s.Close(ctx)
 		return nil, err

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/httpx"
@@ -114,9 +113,9 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	var appendErr *errAppend
 	switch err := s.commits.submit(tk.Nonce, rec, revoke, checkRevoked); {
 	case errors.As(err, &appendErr):
-		// The record stays pending: recovery at the next start finds or writes the entries.
+		// The record stays pending until the committer's recovery finds or writes its
+		// entries; a retry of the ticket is answered then.
 		s.cfg.Logger.ErrorContext(ctx, "log append failed", "kind", tk.Kind, "err", appendErr.err)
-		s.appendFailed.Store(time.Now().UnixNano())
 		return nil, errLog
 	case errors.Is(err, errClosing):
 		return nil, errLog

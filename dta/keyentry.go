@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/polyroot/polyroot/internal/wire"
 )
@@ -35,7 +34,7 @@ func keyNonce(serial uint64, transcript, commitment string) string {
 }
 
 // errKeyPending reports a key entry whose append failed earlier in this process.
-var errKeyPending = errors.New("dta: the key entry of this bundle is recorded but not yet in the log; restart the DTA (recovery appends it)")
+var errKeyPending = errors.New("dta: the key entry of this bundle is recorded but not yet in the log; the DTA appends it by itself once the log takes entries again: reload again later")
 
 // logKey appends the key entry of k's bundle and waits until it is durable, unless the
 // bundle names no transcript or the entry was appended before.
@@ -65,8 +64,7 @@ func (s *Service) logKey(ctx context.Context, k *keys) error {
 	var appendErr *errAppend
 	switch err := s.commits.submit(nonce, rec, "", ""); {
 	case errors.As(err, &appendErr):
-		s.appendFailed.Store(time.Now().UnixNano())
-		return fmt.Errorf("dta: key entry: %w (it is appended at the next start)", appendErr)
+		return fmt.Errorf("dta: key entry: %w (the DTA appends it by itself once the log takes entries again)", appendErr)
 	case err != nil:
 		return fmt.Errorf("dta: key entry: %w", err)
 	}
