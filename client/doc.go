@@ -90,6 +90,9 @@
 //     connection): the server's key confirmation is still checked, but an
 //     interceptor with a certificate the client trusts is not detected. The server
 //     marks such a login by leaving "tls-cb" out of the access token's amr.
+//   - No request to the auth server follows a redirect (ErrRedirect): one from https
+//     to http would take a login off its channel. Point the client at the server's own
+//     URL, not at one that redirects to it.
 //   - A login whose connection closes between the passes is retried once; a
 //     transport that is not an *http.Transport cannot be limited to one connection,
 //     and its logins may fail with ErrPossibleInterception if it switches connections.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/polyroot/polyroot/internal/wire"
@@ -152,6 +153,12 @@ func (c *Client) passes(ctx context.Context, startURL, finishURL string, pc *pai
 	if !req.Unbound {
 		if binding, err = channelBinding(resp); err != nil {
 			return nil, nil, err
+		}
+		// An https URL whose answer came without TLS: something between took the login
+		// off its channel (an empty binding would pass where the server's session is
+		// unbound, which anyone relaying pass 1 can ask for).
+		if u, err := url.Parse(startURL); binding == nil && (err != nil || u.Scheme != "http") {
+			return nil, nil, fmt.Errorf("%w (the answer to pass 1 did not come over TLS)", ErrPossibleInterception)
 		}
 	}
 	p2, err := sess.Respond(&ch, binding)

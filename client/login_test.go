@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/polyroot/polyroot/internal/wire"
 	"github.com/polyroot/polyroot/server"
 )
 
@@ -145,3 +150,96 @@ func TestLoginPermitSlotRefused(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestLoginDowngrade: a TLS interceptor the device trusts tries to take a bound login
+// off its channel. Its plain-http side marks pass 1 "unbound" before it relays it, so
+// that the server's session expects no binding; if the client then used none either
+// (its pass-1 answer came without TLS), the tags would agree and the interceptor would
+// hold the victim's access token. Every way must end in an error, with no token.
+func TestLoginDowngrade(t *testing.T) {
+	e := newEnv(t)
+	pin := []byte("4921")
+	e.enroll(t, "alice@example.com", pin)
+	upstream := e.hs.Client()
+	var tokens atomic.Int32 // access tokens the interceptor saw
+	relay := func(markUnbound bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			if markUnbound && r.URL.Path == "/v1/login/start" {
+				var req map[string]any
+				json.Unmarshal(b, &req)
+				req["unbound"] = true
+				b, _ = json.Marshal(req)
+			}
+			resp, err := upstream.Post(e.url+r.URL.Path, "application/json", bytes.NewReader(b))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			out, _ := io.ReadAll(resp.Body)
+			var fr wire.FinishResponse
+			if json.Unmarshal(out, &fr) == nil && fr.AccessToken != "" {
+				tokens.Add(1)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(resp.StatusCode)
+			w.Write(out)
+		}
+	}
+	plain := httptest.NewServer(relay(true))
+	t.Cleanup(plain.Close)
+	interceptor := func(h http.Handler) string {
+		ca, cert := newCA(t)
+		p := httptest.NewUnstartedServer(h)
+		p.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		p.StartTLS()
+		t.Cleanup(p.Close)
+		e.roots.AddCert(ca) // trusted, as a forced root is
+		return p.URL
+	}
+	ctx := context.Background()
+
+	t.Run("fail/unbound-injected", func(t *testing.T) {
+		_, err := e.open(t).Login(ctx, interceptor(relay(true)), pin)
+		if !errors.Is(err, ErrPossibleInterception) {
+			t.Fatalf("got %v, want ErrPossibleInterception", err)
+		}
+	})
+	t.Run("fail/redirect-to-http", func(t *testing.T) {
+		u := interceptor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/login/start" {
+				http.Redirect(w, r, plain.URL+r.URL.Path, http.StatusTemporaryRedirect)
+				return
+			}
+			relay(false)(w, r)
+		}))
+		_, err := e.open(t).Login(ctx, u, pin)
+		if !errors.Is(err, ErrRedirect) {
+			t.Fatalf("got %v, want ErrRedirect", err)
+		}
+	})
+	t.Run("fail/answer-without-tls", func(t *testing.T) {
+		// A transport that carries https requests over plain http (to the
+		// interceptor's plain side): the answer to pass 1 has no TLS.
+		hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			r = r.Clone(r.Context())
+			r.URL.Scheme, r.URL.Host = "http", plain.Listener.Addr().String()
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+		_, err := e.open(t, WithServerClient(hc)).Login(ctx, e.url, pin)
+		if !errors.Is(err, ErrPossibleInterception) {
+			t.Fatalf("got %v, want ErrPossibleInterception", err)
+		}
+	})
+	if n := tokens.Load(); n != 0 {
+		t.Fatalf("the interceptor saw %d access tokens", n)
+	}
+	if _, err := e.open(t).Login(ctx, e.url, pin); err != nil {
+		t.Fatalf("direct login afterwards: %v", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -79,12 +80,15 @@ func exporter(cs *tls.ConnectionState) ([]byte, error) {
 
 // loginClient returns a client whose transport keeps one connection per host alive
 // and reuses it, so that pass 1 and pass 2 of a login travel on the same TLS
-// connection (the channel binding is that connection's).
+// connection (the channel binding is that connection's), and that follows no
+// redirect: a redirect from https to http would take a login off TLS, where it has no
+// channel to bind to, and send an access token in clear (refuseRedirect).
 func loginClient(c *http.Client) *http.Client {
 	if c == nil {
 		c = &http.Client{Transport: http.DefaultTransport}
 	}
 	out := *c
+	out.CheckRedirect = refuseRedirect
 	t, ok := c.Transport.(*http.Transport)
 	if c.Transport == nil {
 		t, ok = http.DefaultTransport.(*http.Transport), true
@@ -98,6 +102,14 @@ func loginClient(c *http.Client) *http.Client {
 		out.Transport = t
 	}
 	return &out
+}
+
+// ErrRedirect: the auth server answered a request with a redirect, which the client
+// does not follow.
+var ErrRedirect = errors.New("client: the auth server answered with a redirect, which polyroot clients do not follow (an interceptor could move a login off TLS); use the server's own URL")
+
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("%w (to %s)", ErrRedirect, req.URL.Redacted())
 }
 
 // dtaClient returns a copy of c whose requests (redirects included) refuse plain http

@@ -54,6 +54,9 @@ func send(ctx context.Context, hc *fetchClient, method, u, bearer string, body [
 	init.Set("method", method)
 	init.Set("credentials", "omit")
 	init.Set("cache", "no-store")
+	if !hc.dta {
+		init.Set("redirect", "error") // as the native client: no redirect from the auth server is followed
+	}
 	init.Set("signal", ac.Get("signal"))
 	if body != nil {
 		headers.Set("Content-Type", "application/json")

@@ -8,10 +8,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -407,7 +410,7 @@ func TestAuthFailures(t *testing.T) {
 	})
 	t.Run("fail/serve-not-provisioned", func(t *testing.T) {
 		e.fail(t, "", "run `polyroot server provision` first", "server", "serve", "--config", e.cfg, "--listen", "127.0.0.1:0",
-			"--keystore-dir", fresh(), "--data-dir", filepath.Join(t.TempDir(), "d"))
+			"--metrics-listen", "127.0.0.1:0", "--keystore-dir", fresh(), "--data-dir", filepath.Join(t.TempDir(), "d"))
 	})
 	t.Run("fail/serve-no-registrar-key", func(t *testing.T) {
 		// A keystore provisioned before provision stored the registrar key, and no
@@ -425,7 +428,7 @@ func TestAuthFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.fail(t, "", "no registrar key: the keystore does not hold \"registrar-key\" and no registrar_key file is set; run `polyroot server provision`",
-			"server", "serve", "--config", filepath.Join(e.dir, "serve.toml"), "--listen", "127.0.0.1:0", "--keystore-dir", keys, "--data-dir", filepath.Join(t.TempDir(), "d"))
+			"server", "serve", "--config", filepath.Join(e.dir, "serve.toml"), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--keystore-dir", keys, "--data-dir", filepath.Join(t.TempDir(), "d"))
 	})
 	t.Run("fail/serve-data-dir-in-use", func(t *testing.T) {
 		// bbolt's lock: one process per data directory. The running server holds it;
@@ -448,6 +451,20 @@ func TestAuthFailures(t *testing.T) {
 	t.Run("fail/enrol-on-the-public-listener", func(t *testing.T) {
 		e.fail(t, "", "no admin API at "+e.url+" (404 not_found): if the server serves it on a listener of its own (admin_listen), give that address with --server",
 			"server", "enrol", "--server", e.url, "--ca-file", e.ca, "dave@example.com")
+	})
+	t.Run("fail/enrol-redirected", func(t *testing.T) {
+		// A redirect to plain http would carry the admin token in clear.
+		var leaked atomic.Bool
+		plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			leaked.Store(r.Header.Get("Authorization") != "")
+		}))
+		defer plain.Close()
+		redirect := httptest.NewServer(http.RedirectHandler(plain.URL+"/v1/admin/enrolments", http.StatusTemporaryRedirect))
+		defer redirect.Close()
+		e.fail(t, "", "which admin commands do not follow", "server", "enrol", "--server", redirect.URL, "--insecure-http", "dave@example.com")
+		if leaked.Load() {
+			t.Fatal("the admin token followed the redirect")
+		}
 	})
 	t.Run("fail/enrol-untrusted-certificate", func(t *testing.T) {
 		e.fail(t, "", "certificate", "server", "enrol", "--server", e.admin, "dave@example.com")

@@ -575,6 +575,13 @@ func adminRequest(ctx context.Context, c *ucli.Command, method, route string, qu
 	if err != nil {
 		return fmt.Errorf("--ca-file: %w", err)
 	}
+	// The admin token goes with the request: never after a redirect (to http, it would
+	// leave in clear).
+	var redirectedTo string
+	hc.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		redirectedTo = r.URL.Redacted()
+		return http.ErrUseLastResponse
+	}
 	if name := c.String("tls-server-name"); name != "" {
 		tr := hc.Transport.(*http.Transport)
 		if tr.TLSClientConfig == nil {
@@ -605,6 +612,9 @@ func adminRequest(ctx context.Context, c *ucli.Command, method, route string, qu
 		return fmt.Errorf("the auth server %s is unreachable: %w", base, err)
 	}
 	defer resp.Body.Close()
+	if redirectedTo != "" {
+		return fmt.Errorf("the server at %s answered with a redirect to %s, which admin commands do not follow (the admin token would go along): use the admin API's own URL", u.Host, redirectedTo)
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("reading the server's answer: %w", err)
