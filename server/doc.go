@@ -56,6 +56,9 @@
 //     for the operations listener (internal/httpx), loopback by default.
 //   - A channel binding mismatch (token and PIN right, TLS channels differ) answers
 //     401 "channel_binding_mismatch" and is not counted as a failure.
+//   - A login or renewal that asks for no channel binding ("unbound", a browser's) is
+//     refused with 403 "unbound_refused" before anything is checked or counted when
+//     Config.RefuseUnboundLogins is set, for domains whose clients all bind to TLS.
 //   - A renewal is checked, counted and answered on failure exactly like a login (one
 //     lockout for both; revoked, expired, blocked and unknown identities fail the
 //     same way). Each session remembers its purpose: a login session never yields a

@@ -25,6 +25,8 @@ var (
 	errUnknownSess   = httpx.Errorf(http.StatusNotFound, "unknown_session", "no such login session: it expired or was used; start again")
 	errBindingFailed = httpx.Errorf(http.StatusUnauthorized, "channel_binding_mismatch",
 		"the token and PIN are right but the client and the server see different TLS channels: something intercepts the connection")
+	errUnboundRefused = httpx.Errorf(http.StatusForbidden, "unbound_refused",
+		"this server accepts only logins bound to their TLS channel (native clients); nothing was checked or counted")
 	errBadPurpose     = httpx.Errorf(http.StatusBadRequest, "bad_request", `purpose must be "", "login" or "renew"`)
 	errRenewSlot      = httpx.Errorf(http.StatusBadRequest, "bad_request", "a renewal's pass 1 is made without a permit and has slot 0")
 	errLoginDays      = httpx.Errorf(http.StatusBadRequest, "bad_request", "days is only for a renewal")
@@ -81,6 +83,9 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) (_ *wire.StartRes
 	if req.Domain != "" && req.Domain != s.domain.Name {
 		return nil, req.Purpose == wire.PurposeRenew, httpx.Errorf(http.StatusConflict, "wrong_domain",
 			"this server serves the domain %q, not %q", s.domain.Name, req.Domain)
+	}
+	if req.Unbound && s.cfg.RefuseUnboundLogins {
+		return nil, req.Purpose == wire.PurposeRenew, errUnboundRefused
 	}
 	v := s.verifier
 	switch req.Purpose {

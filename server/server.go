@@ -91,6 +91,13 @@ type Config struct {
 	// build` puts in bin/) that the login page at /login runs; without it the page
 	// says the browser client is not installed.
 	WebDir string
+	// RefuseUnboundLogins makes the server refuse every login and renewal that asks for
+	// no channel binding ("unbound": 403 unbound_refused, before pass 1 is looked at), for
+	// a domain whose clients can all bind their logins to TLS: then no client, whatever
+	// its flaws, can be led into a login that a trusted interceptor could relay. The
+	// login pages and the OpenID Provider log in from a browser, unbound: New refuses
+	// it together with OIDC, and the pages cannot log in.
+	RefuseUnboundLogins bool
 	// LoginPointCache is how many login points A' (by identity and permit slot) the
 	// server keeps in memory, so that a device logging in again within its slot costs
 	// no hash to the curve (pairing.LoginPoints; default 65536, about 12 MB; negative:
@@ -148,6 +155,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, errors.New("server: the introspection token must be at least 16 characters, and not the admin token")
 	case cfg.DataDir == "":
 		return nil, errors.New("server: a data directory is required")
+	case cfg.RefuseUnboundLogins && cfg.OIDC.Issuer != "":
+		return nil, errors.New("server: an OpenID Provider needs unbound logins (its users log in from a browser, which cannot bind to TLS): refuse unbound logins or be an OpenID Provider, not both")
 	}
 	if parsed, err := bundle.Parse(cfg.BundleFile); err != nil || parsed.Domain != cfg.Bundle.Domain {
 		return nil, errors.New("server: BundleFile is not a valid signed bundle of the configured domain")

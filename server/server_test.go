@@ -611,6 +611,38 @@ func TestLoginUnbound(t *testing.T) {
 	}
 }
 
+// TestRefuseUnboundLogins: a server for native clients only refuses a login or renewal
+// that asks for no channel binding, before anything is checked or counted, and bound
+// ones go on; it cannot be an OpenID Provider too.
+func TestRefuseUnboundLogins(t *testing.T) {
+	e := newEnv(t, 3600)
+	h := e.start(t, t.TempDir(), true, func(c *Config) { c.RefuseUnboundLogins = true })
+	h.singleConnTLS()
+	c := h.enrol(t, wire.EnrolmentRequest{ID: "ivan"}, "1357")
+	for name, o := range map[string]loginOpts{
+		"fail/login-wrong-pin": {unbound: true},
+		"fail/renewal":         {unbound: true, renew: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := h.login(t, c, "0000", o)
+			if res.status != http.StatusForbidden || !strings.Contains(string(res.body), `"unbound_refused"`) {
+				t.Fatalf("%d %s, want 403 unbound_refused", res.status, res.body)
+			}
+		})
+	}
+	if res := h.login(t, c, "1357", loginOpts{}); res.status != 200 {
+		t.Fatalf("bound login: %d %s", res.status, res.body)
+	}
+	if res := h.login(t, c, "0000", loginOpts{}); res.failure.TriesLeft != 2 {
+		t.Fatalf("the refused logins counted: %s", res.body)
+	}
+	cfg := e.config(t.TempDir(), h.tokenKey)
+	cfg.RefuseUnboundLogins, cfg.OIDC.Issuer = true, "https://example.test/oidc"
+	if _, err := New(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "OpenID Provider needs unbound logins") {
+		t.Fatalf("with an OpenID Provider: %v", err)
+	}
+}
+
 func TestConcurrentLogins(t *testing.T) {
 	e := newEnv(t, 0)
 	h := e.start(t, t.TempDir(), false)

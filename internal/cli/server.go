@@ -85,6 +85,8 @@ type loginConfig struct {
 	BatchSize   int      `toml:"batch_size"`
 	BatchWindow duration `toml:"batch_window"`
 	PointCache  int      `toml:"point_cache"`
+	// RefuseUnbound refuses logins without channel binding (server.Config.RefuseUnboundLogins).
+	RefuseUnbound bool `toml:"refuse_unbound"`
 }
 
 func serverCommand() *ucli.Command {
@@ -151,6 +153,10 @@ func serverFlags(file *configFile, serve bool) []ucli.Flag {
 				Usage: "login points (hashes of identities to the curve, by permit slot) kept in memory, about 190 bytes each; 0: none " +
 					"(config: login.point_cache)",
 				Sources: sources(file, "POLYROOT_SERVER_LOGIN_POINT_CACHE", "login.point_cache")},
+			&ucli.BoolFlag{Name: "refuse-unbound-logins", Category: "Service",
+				Usage: "accept only logins bound to their TLS channel: for a domain whose clients are all native; " +
+					"the login pages and the OpenID Provider, which log in from a browser, cannot (config: login.refuse_unbound)",
+				Sources: sources(file, "POLYROOT_SERVER_REFUSE_UNBOUND_LOGINS", "login.refuse_unbound")},
 		)
 		flags = append(flags, serverStoreFlags(file)...)
 		flags = append(flags, webFlags(file)...)
@@ -329,7 +335,8 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 	s.MetricsListen, s.AdminListen, s.PlainHTTP = c.String("metrics-listen"), c.String("admin-listen"), c.Bool("plain-http")
 	s.Store, s.Migrate = c.String("store"), c.Bool("migrate")
 	s.TokenTTL, s.CodeTTL, s.ShutdownTimeout = duration(c.Duration("token-ttl")), duration(c.Duration("code-ttl")), duration(c.Duration("shutdown-timeout"))
-	s.Login = loginConfig{BatchSize: c.Int("login-batch-size"), BatchWindow: duration(c.Duration("login-batch-window")), PointCache: c.Int("login-point-cache")}
+	s.Login = loginConfig{BatchSize: c.Int("login-batch-size"), BatchWindow: duration(c.Duration("login-batch-window")), PointCache: c.Int("login-point-cache"),
+		RefuseUnbound: c.Bool("refuse-unbound-logins")}
 	s.Log.Format, s.Log.Level = c.String("log-format"), c.String("log-level")
 	s.Rate.PerSecond, s.Rate.Burst = c.Float("rate-limit"), c.Int("rate-burst")
 	s.TLS.Cert, s.TLS.Key = c.String("tls-cert"), c.String("tls-key")
@@ -468,7 +475,8 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 			MaxFailures: s.MaxFailures, MaxFailuresPerDay: s.MaxFailuresPerDay, TokenTTL: time.Duration(s.TokenTTL), CodeTTL: time.Duration(s.CodeTTL),
 			TLSCert: s.TLS.Cert, TLSKey: s.TLS.Key, ShutdownTimeout: time.Duration(s.ShutdownTimeout),
 			LoginBatchSize: s.Login.BatchSize, LoginBatchWindow: loginBatchWindow(s.Login.BatchWindow), LoginPointCache: loginPointCache(s.Login.PointCache),
-			OIDC: oidc, WebDir: webDir(c),
+			RefuseUnboundLogins: s.Login.RefuseUnbound,
+			OIDC:                oidc, WebDir: webDir(c),
 			Ready: c.Root().Writer,
 		})
 		if err != nil {

@@ -73,12 +73,14 @@ type Config struct {
 	LoginBatchSize   int
 	LoginBatchWindow time.Duration
 	LoginPointCache  int
-	TokenTTL         time.Duration // default server's (15 min)
-	CodeTTL          time.Duration // default server's (24 h)
-	DTAClient        *http.Client  // for revocation notices and probes; default server's
-	DTAProbeInterval time.Duration // how often the DTAs' readiness is probed; default server's (10 s)
-	TLSCert, TLSKey  string        // both or neither: serve HTTPS
-	ShutdownTimeout  time.Duration // for requests in flight; default 30 s
+	// RefuseUnboundLogins: server.Config.RefuseUnboundLogins.
+	RefuseUnboundLogins bool
+	TokenTTL            time.Duration // default server's (15 min)
+	CodeTTL             time.Duration // default server's (24 h)
+	DTAClient           *http.Client  // for revocation notices and probes; default server's
+	DTAProbeInterval    time.Duration // how often the DTAs' readiness is probed; default server's (10 s)
+	TLSCert, TLSKey     string        // both or neither: serve HTTPS
+	ShutdownTimeout     time.Duration // for requests in flight; default 30 s
 	// MetricsListen is the operations listener's host:port, where GET /metrics is
 	// served (plain HTTP; port 0 picks a free one). Empty: the metrics are not served.
 	// They are never served on Listen.
@@ -204,7 +206,8 @@ func Serve(ctx context.Context, cfg Config) error {
 		AdminToken: cfg.AdminToken, AdminListener: cfg.AdminListen != "", DataDir: cfg.DataDir, Store: cfg.Store, DatabaseURL: cfg.DatabaseURL, Migrate: cfg.Migrate, Logger: log,
 		MaxFailures: cfg.MaxFailures, MaxFailuresPerDay: cfg.MaxFailuresPerDay, TokenTTL: cfg.TokenTTL, CodeTTL: cfg.CodeTTL,
 		LoginBatchSize: cfg.LoginBatchSize, LoginBatchWindow: cfg.LoginBatchWindow, LoginPointCache: cfg.LoginPointCache,
-		RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
+		RefuseUnboundLogins: cfg.RefuseUnboundLogins,
+		RatePerSecond:       cfg.RatePerSecond, RateBurst: cfg.RateBurst, DTAClient: cfg.DTAClient,
 		DTAProbeInterval: cfg.DTAProbeInterval, IntrospectionToken: cfg.IntrospectionToken,
 		OIDC: cfg.OIDC, WebDir: cfg.WebDir,
 	})
