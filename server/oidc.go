@@ -42,22 +42,33 @@ func (s *Server) setUpWeb() error {
 	return s.buildLoginPages(s.cfg.Bundle) // after the provider: the pages name its requests' sites
 }
 
-// setUpOIDC makes the OpenID Provider, when one is configured.
-func (s *Server) setUpOIDC() error {
-	o := s.cfg.OIDC
+// CheckOIDC reports whether New would accept o: an issuer that is the server's URL
+// with a path of its own, and valid client registrations (clients only with an
+// issuer). It reads nothing and starts nothing, for a configuration check.
+func CheckOIDC(o OIDCConfig) error {
 	if o.Issuer == "" {
 		if len(o.Clients) > 0 {
 			return errors.New("server: OpenID Connect clients are configured but no issuer")
 		}
 		return nil
 	}
-	base, path, ok := splitIssuer(o.Issuer)
+	_, path, ok := splitIssuer(o.Issuer)
 	if !ok {
 		return fmt.Errorf("server: the OpenID Provider's issuer %q must be the server's URL with a path, e.g. https://auth.example.com/oidc", o.Issuer)
 	}
 	if strings.HasPrefix(path, "/v1") || path == loginPath || strings.HasPrefix(path, loginPath+"/") || strings.HasPrefix(path, "/.well-known") {
 		return fmt.Errorf("server: the issuer's path %q is taken by the server's own routes", path)
 	}
+	return oidcop.CheckSettings(o.Issuer, o.Clients, o.AllowInsecure)
+}
+
+// setUpOIDC makes the OpenID Provider, when one is configured.
+func (s *Server) setUpOIDC() error {
+	o := s.cfg.OIDC
+	if err := CheckOIDC(o); err != nil || o.Issuer == "" {
+		return err
+	}
+	base, _, _ := splitIssuer(o.Issuer)
 	var err error
 	s.oidc, err = oidcop.New(oidcop.Config{Issuer: o.Issuer, LoginURL: base + loginPath, Clients: o.Clients,
 		SigningKey: s.cfg.TokenKey, Store: s.store, Authenticate: s.authenticateLogin,

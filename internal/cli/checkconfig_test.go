@@ -125,6 +125,19 @@ func TestServerCheckConfig(t *testing.T) {
 	if err := os.Mkdir(emptyKeys, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	raw, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withClient := func(name, client string) string {
+		p := filepath.Join(filepath.Dir(e.cfg), name)
+		if err := os.WriteFile(p, append(raw, "\n[[oidc.clients]]\n"+client...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	goodClient := withClient("oidc-good.toml", `id = "shop"`+"\n"+`auth_method = "none"`+"\n"+`redirect_uris = ["https://shop.example.test/cb"]`+"\n")
+	issuer := []string{"--oidc-issuer", "https://auth.example.test/oidc"}
 	dataDir := filepath.Join(e.dir, "data", "server")
 	inUse := "the data directory " + dataDir + " is in use by another process (is the service already running on it?); stop it or choose another --data-dir"
 	for _, tc := range []struct {
@@ -137,6 +150,16 @@ func TestServerCheckConfig(t *testing.T) {
 		{"fail/other-registrar-key", []string{"--registrar-key", otherKey}, 1, []string{"the registrar key " + otherKey + " is not the one that signed the trust bundle"}},
 		{"fail/no-server-key", []string{"--keystore-dir", emptyKeys}, 1, []string{`holds no "server-key": provision the server key with polyroot server provision`}},
 		{"fail/dta-ca-file", []string{"--dta-ca-file", filepath.Join(e.dir, "none.pem")}, 1, []string{"--dta-ca-file: open"}},
+		{"ok/oidc", append([]string{"--config", goodClient}, issuer...), 0, []string{"the OpenID Provider https://auth.example.test/oidc, with 1 relying parties"}},
+		{"fail/oidc-client-without-issuer", []string{"--config", goodClient}, 1, []string{"OpenID Connect clients are configured but no issuer"}},
+		{"fail/oidc-jwks-missing", append([]string{"--config", withClient("oidc-jwks.toml",
+			`id = "api"`+"\n"+`auth_method = "private_key_jwt"`+"\n"+`jwks_file = "missing-jwks.json"`+"\n"+`redirect_uris = ["https://api.example.test/cb"]`+"\n")}, issuer...),
+			1, []string{`oidc client "api": jwks_file: open ` + filepath.Join(filepath.Dir(e.cfg), "missing-jwks.json")}},
+		{"fail/oidc-http-redirect", append([]string{"--config", withClient("oidc-http.toml",
+			`id = "evil"`+"\n"+`auth_method = "none"`+"\n"+`redirect_uris = ["http://evil.example.test/cb"]`+"\n")}, issuer...),
+			1, []string{`redirect URI "http://evil.example.test/cb" must be an absolute https URL`}},
+		{"fail/oidc-issuer-path-taken", []string{"--oidc-issuer", "https://auth.example.test/v1"}, 1, []string{"is taken by the server's own routes"}},
+		{"fail/oidc-and-refuse-unbound", append([]string{"--refuse-unbound-logins"}, issuer...), 1, []string{"exclude each other"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := runIn("", append(append(append([]string{}, base...), tc.args...), "--check-config")...)
@@ -149,6 +172,10 @@ func TestServerCheckConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+	if code, out, errOut := runIn("", append(append(append([]string{}, base...), "--config", goodClient, "--print-config"), issuer...)...); code != 0 ||
+		!strings.Contains(out, `issuer = "https://auth.example.test/oidc"`) || !strings.Contains(out, `id = "shop"`) {
+		t.Fatalf("--print-config with an OpenID Provider: exit %d\n%s%s", code, out, errOut)
 	}
 	if code, _, errOut := runIn("", base...); code != 1 || errOut != "polyroot: server serve: "+inUse+"\n" {
 		t.Fatalf("a second server on the same data directory: exit %d\n%s", code, errOut)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -70,10 +71,25 @@ func exeDir() string {
 	return filepath.Dir(exe)
 }
 
-// oidcSettings makes the provider's configuration from --oidc-issuer and the file's
-// [[oidc.clients]].
-func oidcSettings(c *ucli.Command, file *configFile) (server.OIDCConfig, error) {
-	o := server.OIDCConfig{Issuer: c.String("oidc-issuer")}
+// oidcFileSettings is the [oidc] settings in use: --oidc-issuer, and the file's
+// clients, their jwks_file made absolute (it is relative to the config file).
+func oidcFileSettings(c *ucli.Command, file *configFile) oidcFileConfig {
+	o := oidcFileConfig{Issuer: c.String("oidc-issuer")}
+	if fc, _ := file.typed.(*serverFileConfig); fc != nil {
+		o.Clients = slices.Clone(fc.OIDC.Clients)
+		for i, cc := range o.Clients {
+			if cc.JWKSFile != "" && !filepath.IsAbs(cc.JWKSFile) {
+				o.Clients[i].JWKSFile = filepath.Join(file.dir, cc.JWKSFile)
+			}
+		}
+	}
+	return o
+}
+
+// oidcSettings makes the provider's configuration from the [oidc] settings, reading
+// the clients' JWKS files.
+func oidcSettings(fo oidcFileConfig) (server.OIDCConfig, error) {
+	o := server.OIDCConfig{Issuer: fo.Issuer}
 	if o.Issuer != "" {
 		u, err := url.Parse(o.Issuer)
 		if err != nil {
@@ -82,19 +98,11 @@ func oidcSettings(c *ucli.Command, file *configFile) (server.OIDCConfig, error) 
 		// Plain HTTP only where nobody else can listen: a loopback issuer (the devnet).
 		o.AllowInsecure = u.Scheme == "http" && isLoopbackHost(u.Hostname())
 	}
-	fc, _ := file.typed.(*serverFileConfig)
-	if fc == nil {
-		return o, nil
-	}
-	for _, cc := range fc.OIDC.Clients {
+	for _, cc := range fo.Clients {
 		cl := oidcop.Client{ID: cc.ID, AuthMethod: cc.AuthMethod, SecretSHA256: cc.SecretSHA256,
 			RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs}
 		if cc.JWKSFile != "" {
-			p := cc.JWKSFile
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(file.dir, p)
-			}
-			b, err := os.ReadFile(p)
+			b, err := os.ReadFile(cc.JWKSFile)
 			if err != nil {
 				return o, fmt.Errorf("oidc client %q: jwks_file: %w", cc.ID, err)
 			}

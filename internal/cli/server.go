@@ -405,7 +405,13 @@ func serverServeSettings(c *ucli.Command) (*serverFileConfig, error) {
 func serverServeAction(file *configFile) ucli.ActionFunc {
 	return func(ctx context.Context, c *ucli.Command) error {
 		defer holdSIGHUP()()
-		s, done, err := resolveServe(c, file, serverServeSettings)
+		s, done, err := resolveServe(c, file, func(c *ucli.Command) (*serverFileConfig, error) {
+			s, err := serverServeSettings(c)
+			if err == nil {
+				s.OIDC = oidcFileSettings(c, file)
+			}
+			return s, err
+		})
 		if err != nil {
 			return err
 		}
@@ -458,7 +464,7 @@ func serverServeAction(file *configFile) ucli.ActionFunc {
 		if err != nil {
 			return fmt.Errorf("server serve: %w", err)
 		}
-		oidc, err := oidcSettings(c, file)
+		oidc, err := oidcSettings(s.OIDC)
 		if err != nil {
 			return fmt.Errorf("server serve: %w", err)
 		}

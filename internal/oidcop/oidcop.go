@@ -139,14 +139,51 @@ type Provider struct {
 	discovery http.Handler // discovery.go
 }
 
-// New checks cfg and builds the provider.
-func New(cfg Config) (*Provider, error) {
-	iss, err := url.Parse(cfg.Issuer)
+// CheckSettings reports whether New would accept issuer and clients: the issuer an
+// absolute https URL (http with allowInsecure) without query or fragment, every
+// client a valid registration (CheckClient), no client twice. It is New's check of
+// them, for a configuration check before anything starts.
+func CheckSettings(issuer string, clients []Client, allowInsecure bool) error {
+	if _, err := checkIssuer(issuer, allowInsecure); err != nil {
+		return err
+	}
+	_, err := checkClients(slices.Clone(clients), allowInsecure)
+	return err
+}
+
+func checkIssuer(issuer string, allowInsecure bool) (*url.URL, error) {
+	iss, err := url.Parse(issuer)
 	switch {
 	case err != nil || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "":
-		return nil, fmt.Errorf("oidcop: issuer %q is not an absolute URL without query or fragment", cfg.Issuer)
-	case iss.Scheme != "https" && !(iss.Scheme == "http" && cfg.AllowInsecure):
-		return nil, fmt.Errorf("oidcop: issuer %q is not https", cfg.Issuer)
+		return nil, fmt.Errorf("oidcop: issuer %q is not an absolute URL without query or fragment", issuer)
+	case iss.Scheme != "https" && !(iss.Scheme == "http" && allowInsecure):
+		return nil, fmt.Errorf("oidcop: issuer %q is not https", issuer)
+	}
+	return iss, nil
+}
+
+// checkClients checks and prepares the registrations in place, and maps them by ID.
+func checkClients(cs []Client, allowInsecure bool) (map[string]*Client, error) {
+	byID := make(map[string]*Client, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		if err := c.check(allowInsecure); err != nil {
+			return nil, err
+		}
+		if byID[c.ID] != nil {
+			return nil, fmt.Errorf("oidcop: client %q is registered twice", c.ID)
+		}
+		byID[c.ID] = c
+	}
+	return byID, nil
+}
+
+// New checks cfg and builds the provider.
+func New(cfg Config) (*Provider, error) {
+	iss, err := checkIssuer(cfg.Issuer, cfg.AllowInsecure)
+	switch {
+	case err != nil:
+		return nil, err
 	case len(cfg.SigningKey) != ed25519.PrivateKeySize:
 		return nil, errors.New("oidcop: no signing key")
 	case cfg.Store == nil || cfg.Authenticate == nil:
@@ -159,18 +196,13 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.CodeTTL, time.Minute)
 	setDefault(&cfg.AccessTokenTTL, 15*time.Minute)
 	setDefault(&cfg.IDTokenTTL, time.Hour)
-	clients := make(map[string]*Client, len(cfg.Clients))
 	cfg.Clients = slices.Clone(cfg.Clients)
-	for i := range cfg.Clients {
-		c := &cfg.Clients[i]
-		if err := c.check(cfg.AllowInsecure); err != nil {
-			return nil, err
-		}
-		if clients[c.ID] != nil {
-			return nil, fmt.Errorf("oidcop: client %q is registered twice", c.ID)
-		}
+	clients, err := checkClients(cfg.Clients, cfg.AllowInsecure)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range clients {
 		c.loginURL, c.idTTL = cfg.LoginURL, cfg.IDTokenTTL
-		clients[c.ID] = c
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
