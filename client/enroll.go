@@ -114,7 +114,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if c.domain.PermitPeriod != 0 {
 		jobs = append(jobs, job{kind: wire.KindPermit, ticket: pkg.PermitTicket, first: pkg.FirstSlot, last: pkg.LastSlot})
 	}
-	got, b, fp, err := c.collectAdopting(ctx, serverURL, id, sealPriv, jobs)
+	got, b, _, err := c.collectAdopting(ctx, serverURL, id, sealPriv, jobs)
 	if err != nil {
 		return err
 	}
@@ -123,6 +123,10 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 		return err
 	}
 	tk := pairing.ExtractPIN(c.domain.Name, id, sA, pin)
+	// The bundle pinned now, which collectAdopting may have replaced by a successor
+	// after the shares were checked against b (a successor keeps the master key, so
+	// the token holds under both); the directory opens only with the pinned one.
+	_, fp := c.pinned()
 	st := &tokenState{Version: tokenVersion, BundleFingerprint: fp, Domain: pkg.Domain, ID: pkg.ID,
 		IDHash: hex.EncodeToString(id[:]), Device: device, NotAfter: pkg.NotAfter, Token: tk.Bytes(), SealKey: sealPriv,
 		Permits: map[uint64][]byte{}, Receipts: got.receipts}

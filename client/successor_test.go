@@ -394,3 +394,34 @@ func TestBundleSuccessorRecovery(t *testing.T) {
 		}
 	})
 }
+
+// TestEnrollAdoptsSuccessorMidway: in a threshold domain, a DTA whose client share
+// fails its proof while t others answered validly makes Enroll adopt the successor
+// that the auth server serves; the token must be saved under the bundle pinned then,
+// or the directory would not open again (its code used up).
+func TestEnrollAdoptsSuccessorMidway(t *testing.T) {
+	d := testdomain.NewThreshold(t, testDomainName, 2, 3, testPeriod)
+	se := newSuccessorEnv(t, d)
+	se.sw.serveBundle(signedVariant(t, d, d.Registrar, func(b *bundle.Bundle) { b.Serial++; b.MinPINLength = 4 }))
+	se.dtaHTTP = &http.Client{}
+	routeDTAs(t, se.dtaHTTP, map[string]http.Handler{ // DTA 1's wrong share comes first
+		d.DTAs[0].URL: wrongShareDTA(t, d, d.DTAs[0].URL, d.DTAs[0].Index),
+		d.DTAs[1].URL: slowDTA(d.DTAs[1].URL, 300*time.Millisecond),
+		d.DTAs[2].URL: slowDTA(d.DTAs[2].URL, 300*time.Millisecond),
+	})
+	var f faults
+	c := se.open(t, WithDTAFaults(f.add))
+	if err := c.Enroll(context.Background(), se.url, se.enrolment(t, "alice@example.com", false), []byte("4921"), false); err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	if len(f.get()) == 0 {
+		t.Fatal("no DTA fault reported: the successor was not adopted midway")
+	}
+	again, err := Open(se.dir)
+	if err != nil {
+		t.Fatalf("the enrolled directory does not open: %v", err)
+	}
+	if b, _ := again.pinned(); b.Serial != d.Bundle.Serial+1 {
+		t.Fatalf("pinned serial %d, want the successor's %d", b.Serial, d.Bundle.Serial+1)
+	}
+}
