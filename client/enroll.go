@@ -339,12 +339,35 @@ func (c *Client) storePermits(ctx context.Context, serverURL string, id pairing.
 	if err := got.addPermits(b.SharingMode(), st.Permits); err != nil {
 		return err
 	}
-	st.Receipts = append(slices.Clone(c.state.Receipts), got.receipts...)
+	st.Receipts = boundReceipts(append(slices.Clone(c.state.Receipts), got.receipts...))
 	if err := saveToken(c.st, &st); err != nil {
 		return err
 	}
 	c.state = &st
 	return nil
+}
+
+// maxReceipts bounds the receipts kept in the token file (about 0.9 KB each): every
+// permit fetch adds one per DTA and slot, and a token file past maxTokenFile would not
+// open again.
+const maxReceipts = 2048
+
+// boundReceipts keeps the enrolment's receipts and the newest permit receipts, at most
+// maxReceipts in all; rs is in the order the receipts came, oldest first.
+func boundReceipts(rs []Receipt) []Receipt {
+	if len(rs) <= maxReceipts {
+		return rs
+	}
+	drop := len(rs) - maxReceipts // the oldest permit receipts
+	out := make([]Receipt, 0, maxReceipts)
+	for _, r := range rs {
+		if r.Kind == wire.KindPermit && drop > 0 {
+			drop--
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // A job is one ticket to present at every DTA.

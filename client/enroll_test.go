@@ -508,3 +508,31 @@ func TestRevokedPermits(t *testing.T) {
 		}
 	})
 }
+
+// TestBoundReceipts: the token file keeps the enrolment's receipts and the newest
+// permit receipts, at most maxReceipts, so that refreshing permits for years cannot
+// grow it past the size at which it would no longer open.
+func TestBoundReceipts(t *testing.T) {
+	var rs []Receipt
+	for dta := range uint32(3) {
+		rs = append(rs, Receipt{DTA: dta + 1, Kind: wire.KindClient})
+	}
+	for slot := range uint64(maxReceipts) {
+		rs = append(rs, Receipt{DTA: 1, Kind: wire.KindPermit, Slot: slot})
+	}
+	got := boundReceipts(rs)
+	if len(got) != maxReceipts {
+		t.Fatalf("%d receipts kept, want %d", len(got), maxReceipts)
+	}
+	for i, r := range got[:3] {
+		if r.Kind != wire.KindClient || r.DTA != uint32(i+1) {
+			t.Fatalf("receipt %d: %+v, want the enrolment's", i, r)
+		}
+	}
+	if first, last := got[3].Slot, got[len(got)-1].Slot; first != 3 || last != maxReceipts-1 {
+		t.Fatalf("permit receipts of slots %d to %d kept, want the newest, 3 to %d", first, last, maxReceipts-1)
+	}
+	if short := boundReceipts(rs[:10]); len(short) != 10 {
+		t.Fatalf("%d of 10 receipts kept", len(short))
+	}
+}
