@@ -162,8 +162,11 @@ func (c *Client) checkPackage(p *wire.EnrolPackage, device bool, sealPub []byte)
 	if hex.EncodeToString(id[:]) != p.IDHash {
 		return bad("has an idhash that does not match its ID and salt")
 	}
-	if p.Device != device {
-		return bad("is for device=%v, enrolment asked for device=%v", p.Device, device)
+	switch {
+	case p.Device && !device:
+		return pairing.IDHash{}, fmt.Errorf("%w: it enrols a device, which has no PIN; enrol as a device with the same code, which stays valid for this client", ErrEnrolmentKind)
+	case !p.Device && device:
+		return pairing.IDHash{}, fmt.Errorf("%w: it enrols an identity with a PIN, not a device; enrol with a PIN and the same code, which stays valid for this client", ErrEnrolmentKind)
 	}
 	if p.NotAfter != nil && !c.o.now().Before(*p.NotAfter) {
 		return pairing.IDHash{}, ErrIdentityExpired

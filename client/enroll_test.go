@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -236,6 +237,31 @@ func TestEnrollDevice(t *testing.T) {
 	}
 	if s.ID != "sensor-0042" {
 		t.Fatalf("logged in as %q", s.ID)
+	}
+}
+
+// TestEnrollWrongKind: a device's code enrolled with a PIN (or a person's without one)
+// fails with ErrEnrolmentKind after the code is redeemed, and the same client then
+// finishes the enrolment the right way with the same code.
+func TestEnrollWrongKind(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, device := range []bool{true, false} {
+		code := e.enrolment(t, fmt.Sprintf("kind-%v", device), device)
+		c := e.open(t, WithReplace())
+		wrongPIN, rightPIN := []byte("4921"), []byte(nil)
+		if !device {
+			wrongPIN, rightPIN = nil, []byte("4921")
+		}
+		if err := c.Enroll(ctx, e.url, code, wrongPIN, !device); !errors.Is(err, ErrEnrolmentKind) {
+			t.Fatalf("device=%v enrolled the other way: %v", device, err)
+		}
+		if err := c.Enroll(ctx, e.url, code, rightPIN, device); err != nil {
+			t.Fatalf("device=%v, then the right way with the same code: %v", device, err)
+		}
+		if c.Status().Device != device {
+			t.Fatalf("enrolled with device=%v", c.Status().Device)
+		}
 	}
 }
 

@@ -49,6 +49,10 @@ var (
 	ErrBundleFingerprint = errors.New("client: the trust bundle does not match the pinned fingerprint; check the bundle and fingerprint with the domain's operator")
 	// ErrNotEnrolled: the client directory holds no token. Run enroll first.
 	ErrNotEnrolled = errors.New("client: not enrolled; run enroll with a code from the registrar")
+	// ErrEnrolmentKind: the enrolment is for a device (no PIN) and a PIN was given, or
+	// the other way round. Enrol again the other way with the same code: it stays
+	// valid for this client (the same key), though the registrar sees it redeemed.
+	ErrEnrolmentKind = errors.New("client: this enrolment code is for the other kind of identity")
 	// ErrIdentityExpired: a temporary identity's lifetime is over. Ask the registrar
 	// for a new enrolment.
 	ErrIdentityExpired = errors.New("client: this temporary identity has expired; ask the administrator for a new enrolment code")

@@ -285,6 +285,13 @@ func clientEnrollCommand() *ucli.Command {
 				return clientError("enroll", err)
 			}
 			if err := cl.Enroll(ctx, c.String("server"), code, pin, device); err != nil {
+				if errors.Is(err, client.ErrEnrolmentKind) {
+					flag := "with --no-pin"
+					if device {
+						flag = "without --no-pin"
+					}
+					return fmt.Errorf("client enroll: %w (run this command again %s)", err, flag)
+				}
 				return clientError("enroll", err)
 			}
 			st := cl.Status()
