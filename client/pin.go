@@ -38,8 +38,23 @@ func (c *Client) choosePIN(pin []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n, least := utf8.RuneCount(norm), c.pinnedBundle().PINPolicy(); n < least {
+	if n, least := min(visibleChars(pin), visibleChars(norm)), c.pinnedBundle().PINPolicy(); n < least {
 		return nil, fmt.Errorf("%w: at least %d characters, this one has %d", ErrPINPolicy, least, n)
 	}
 	return norm, nil
+}
+
+// visibleChars counts the characters of a PIN for the policy: code points, without
+// invisible format characters (zero-width spaces and joiners). The policy takes the
+// smaller count of the PIN as typed and of its normal form, so that neither a
+// character that NFKC expands (U+FDFA is 18 code points) nor one typed decomposed
+// counts as several.
+func visibleChars(pin []byte) int {
+	n := 0
+	for _, r := range string(pin) {
+		if !unicode.Is(unicode.Cf, r) {
+			n++
+		}
+	}
+	return n
 }

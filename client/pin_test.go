@@ -14,11 +14,14 @@ func TestEnrollPINPolicy(t *testing.T) {
 	ctx := context.Background()
 	code := e.enrolment(t, "ivan@example.com", false)
 	for name, pin := range map[string]string{
-		"fail/three-digits":     "123",
-		"fail/three-characters": "é12", // four bytes, three characters
-		"fail/control":          "12\x0034",
-		"fail/not-utf8":         "12\xff34",
-		"fail/newline":          "1234\n",
+		"fail/three-digits":      "123",
+		"fail/three-characters":  "é12", // four bytes, three characters
+		"fail/control":           "12\x0034",
+		"fail/not-utf8":          "12\xff34",
+		"fail/newline":           "1234\n",
+		"fail/one-wide-ligature": "\ufdfa",                // 18 code points in NFKC
+		"fail/decomposed":        "e\u0301e\u0301e\u0301", // 6 code points typed, 3 characters
+		"fail/zero-width":        "1\u200b2\u200b3",       // 3 visible characters
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := e.open(t).Enroll(ctx, e.url, code, []byte(pin), false)
