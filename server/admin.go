@@ -108,6 +108,9 @@ func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*wire.
 		e.NotAfter = &na
 	}
 	exp := now.Add(s.cfg.CodeTTL)
+	if e.NotAfter != nil && e.NotAfter.Before(exp) {
+		exp = *e.NotAfter // no code outlives its identity
+	}
 	others, err := s.otherActive(req.ID, now)
 	if err != nil {
 		return nil, err
@@ -117,7 +120,7 @@ func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*wire.
 	}
 	s.cfg.Logger.InfoContext(r.Context(), "enrolment created", "idhash", hex.EncodeToString(id[:]), "device", req.Device,
 		"temporary", req.TTL > 0, "other_active", others)
-	return &wire.EnrolmentCreated{Code: code, IDHash: hex.EncodeToString(id[:]), ExpiresAt: exp, OtherActive: others}, nil
+	return &wire.EnrolmentCreated{Code: code, IDHash: hex.EncodeToString(id[:]), ExpiresAt: exp, NotAfter: e.NotAfter, OtherActive: others}, nil
 }
 
 func (s *Server) handleRedeem(w http.ResponseWriter, r *http.Request) {

@@ -532,6 +532,11 @@ func TestTemporaryIdentity(t *testing.T) {
 	h := e.start(t, t.TempDir(), false, func(c *Config) {
 		c.Now = func() time.Time { return frozen.Add(time.Duration(clk.off.Load())) }
 	})
+	var created wire.EnrolmentCreated
+	if st, body := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: "short", TTL: 60}, &created); st != 200 ||
+		created.NotAfter == nil || !created.NotAfter.Equal(frozen.Add(time.Minute)) || !created.ExpiresAt.Equal(*created.NotAfter) {
+		t.Fatalf("a 60 s identity: %d %s; want not_after in 60 s, and its code no later", st, body)
+	}
 	c := h.enrol(t, wire.EnrolmentRequest{ID: "maintenance", Device: true, TTL: 1}, "")
 	if c.pkg.NotAfter == nil || !c.pkg.Device {
 		t.Fatal("package lacks not_after or device")

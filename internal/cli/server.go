@@ -672,7 +672,7 @@ func serverEnrolCommand() *ucli.Command {
 			"   export " + envAdminToken + "='…'\n" +
 			"   polyroot server enrol --server https://auth.example.com alice@example.com\n" +
 			"   polyroot server enrol --server https://auth.example.com --device sensor-0042\n" +
-			"   polyroot server enrol --server https://auth.example.com --ttl 5m maintenance@example.com   # five minutes of access",
+			"   polyroot server enrol --server https://auth.example.com --ttl 5m maintenance@example.com   # refused five minutes from now",
 		Description: "Asks the registrar admin API to enrol the app-level identity ID (an e-mail, a device\n" +
 			"serial) and prints the one-time enrolment code on stdout, alone on its line; hand it\n" +
 			"to the user over a trusted channel (polyroot client enroll --code …). The code is\n" +
@@ -683,7 +683,7 @@ func serverEnrolCommand() *ucli.Command {
 			"The admin token comes from the environment variable " + envAdminToken + " (or a file named by " + envAdminToken + "_FILE) only.",
 		Flags: append(adminFlags(),
 			&ucli.BoolFlag{Name: "device", Usage: "enrol a device that logs in without a PIN"},
-			&ucli.DurationFlag{Name: "ttl", Usage: "make a temporary identity, refused after `DURATION` (whole seconds, e.g. 5m)"},
+			&ucli.DurationFlag{Name: "ttl", Usage: "make a temporary identity, refused `DURATION` after this command (whole seconds, e.g. 5m; its code expires no later)"},
 			&ucli.IntFlag{Name: "permit-days", Usage: "permit periods ahead the client may fetch (`N`, 1 to 30; 0: the server's default)"},
 		),
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -705,6 +705,10 @@ func serverEnrolCommand() *ucli.Command {
 			}
 			fmt.Fprintf(c.Root().ErrWriter, "polyroot: enrolled %s %q (idhash %s); the code below is single use and expires at %s\n",
 				kind, req.ID, out.IDHash, out.ExpiresAt.UTC().Format(time.RFC3339))
+			if out.NotAfter != nil {
+				fmt.Fprintf(c.Root().ErrWriter, "polyroot: the %s itself expires at %s (--ttl counts from now, not from its enrolment)\n",
+					kind, out.NotAfter.UTC().Format(time.RFC3339))
+			}
 			if out.OtherActive > 0 {
 				fmt.Fprintf(c.Root().ErrWriter, "polyroot: note: %q already has %s that can log in (a new device?); see: polyroot server enrolments %s\n",
 					req.ID, strings.Replace(enrolmentsText(out.OtherActive), "enrolment", "other enrolment", 1), req.ID)

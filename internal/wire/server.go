@@ -86,7 +86,9 @@ type EnrolmentRequest struct {
 type EnrolmentCreated struct {
 	Code      string    `json:"code"`       // single use, short-lived (default 24 h)
 	IDHash    string    `json:"idhash"`     // hex
-	ExpiresAt time.Time `json:"expires_at"` // of the code
+	ExpiresAt time.Time `json:"expires_at"` // of the code (at the latest the identity's NotAfter)
+	// NotAfter is when a temporary identity (ttl_seconds) expires; nil for a permanent one.
+	NotAfter *time.Time `json:"not_after,omitempty"`
 	// OtherActive counts the ID's other enrolments that can still log in (or are
 	// still to be redeemed): an app adding a device is normal, and the registrar sees it.
 	OtherActive int `json:"other_active"`
