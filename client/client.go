@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
@@ -111,12 +113,17 @@ func BootstrapStorage(ctx context.Context, st Storage, bundleURLorFile, fingerpr
 func bootstrap(ctx context.Context, st Storage, bundleURLorFile, fingerprint string, prepare func() error, opts []Option) error {
 	o := newOptions(opts)
 	fp := normalizeFingerprint(fingerprint)
+	if _, err := hex.DecodeString(fp); err != nil || len(fp) != 2*sha256.Size {
+		return fmt.Errorf("client: the fingerprint must be the bundle's SHA-256, 64 hex digits; %q is not", fingerprint)
+	}
 	file, err := readBundleSource(ctx, o.serverHTTP, bundleURLorFile)
 	if err != nil {
 		return err
 	}
 	if got := bundle.Fingerprint(file); got != fp {
-		return fmt.Errorf("%w: %s has fingerprint %s, pinned %s", ErrBundleFingerprint, bundleURLorFile, got, fp)
+		// Not its actual fingerprint: copying that from here would pin whatever bundle
+		// was served.
+		return fmt.Errorf("%w: %s does not have the fingerprint given (%.8s…%s); nothing was stored", ErrBundleFingerprint, bundleURLorFile, fp, fp[len(fp)-4:])
 	}
 	b, err := bundle.ParsePinned(file, fp)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -423,5 +424,25 @@ func TestEnrollAdoptsSuccessorMidway(t *testing.T) {
 	}
 	if b, _ := again.pinned(); b.Serial != d.Bundle.Serial+1 {
 		t.Fatalf("pinned serial %d, want the successor's %d", b.Serial, d.Bundle.Serial+1)
+	}
+}
+
+// TestBootstrapFingerprint: a fingerprint that is not 64 hex digits is refused before
+// anything is fetched, and a mismatch does not print the served bundle's fingerprint,
+// which a user would copy back and so pin whatever was served.
+func TestBootstrapFingerprint(t *testing.T) {
+	d := testdomain.New(t, testDomainName, 3, testPeriod)
+	file := filepath.Join(t.TempDir(), "bundle.json")
+	if err := os.WriteFile(file, d.BundleFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	actual := bundle.Fingerprint(d.BundleFile)
+	if err := Bootstrap(context.Background(), t.TempDir(), file, actual[:6]); err == nil || !strings.Contains(err.Error(), "64 hex digits") {
+		t.Fatalf("a truncated fingerprint: %v", err)
+	}
+	wrong := strings.Repeat("0", 64)
+	err := Bootstrap(context.Background(), t.TempDir(), file, wrong)
+	if !errors.Is(err, ErrBundleFingerprint) || strings.Contains(err.Error(), actual[:8]) {
+		t.Fatalf("a wrong fingerprint: %v", err)
 	}
 }
