@@ -178,7 +178,7 @@ func TestDevnet(t *testing.T) {
 	ok(testPIN+"\n", append(printed(t, summary, "polyroot client enroll"), "--pin-stdin")...)
 	os.Unsetenv(envEnrolmentCode)
 	login := append(printed(t, summary, "polyroot client login"), "--pin-stdin")
-	if out := ok(testPIN+"\n", login...); !strings.Contains(out, `logged in to `+devnet.Domain+` as "`+alice+`"`) {
+	if out := ok(testPIN+"\n", login...); !strings.Contains(out, `logged in to `+info.Domain+` as "`+alice+`"`) {
 		t.Fatalf("login: %s", out)
 	}
 	// Without the devnet CA the server is not trusted: it is TLS, not plain HTTP.

@@ -70,8 +70,14 @@ import (
 // only makes every start slow (a dozen secrets are read and written).
 const devnetScryptLogN = 12
 
-// Domain is the devnet's domain name.
-const Domain = "devnet.localhost"
+// newDomainName names a new devnet's domain devnet-XXXXXX.localhost, with a random
+// XXXXXX: a client pointed at another devnet's server is then told that it serves
+// another domain, where one name for every devnet made that look like a wrong PIN.
+func newDomainName() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return "devnet-" + hex.EncodeToString(b[:]) + ".localhost"
+}
 
 // exampleClientID is the example relying party's client ID at the devnet's OpenID
 // Provider.
@@ -441,7 +447,7 @@ func (d *Devnet) loadInfo(opts Options) error {
 			}
 		}
 	} else {
-		*info = Info{Domain: Domain}
+		*info = Info{Domain: newDomainName()}
 		for i := 0; i <= n; i++ {
 			a, err := pick(i)
 			if err != nil {
@@ -563,7 +569,7 @@ func (d *Devnet) keystore(ctx context.Context, name string) (keystore.Keystore, 
 // reads the bundle.
 func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 	if _, err := os.Stat(d.path("bundle.json")); errors.Is(err, os.ErrNotExist) {
-		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: Domain, Mode: "additive",
+		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: d.Info.Domain, Mode: "additive",
 			Threshold: d.n, PermitPeriod: 3600, RegistrarKey: hex.EncodeToString(d.registrar.Public().(ed25519.PublicKey))}
 		if d.opts.Threshold != 0 {
 			recs, sum, err := d.generateKeys(ctx)
@@ -573,7 +579,7 @@ func (d *Devnet) ensureBundle(ctx context.Context) (*bundle.Bundle, error) {
 			b.Mode, b.Threshold, b.DTAs, b.TranscriptSHA256 = "threshold", d.opts.Threshold, recs, sum
 		}
 		for i := range d.n - len(b.DTAs) {
-			rec, err := dta.Init(ctx, d.keys[i], Domain, uint32(i+1), d.Info.DTAURLs[i])
+			rec, err := dta.Init(ctx, d.keys[i], d.Info.Domain, uint32(i+1), d.Info.DTAURLs[i])
 			if err != nil {
 				return nil, d.halfMade(ctx, i, err)
 			}

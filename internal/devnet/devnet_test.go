@@ -387,7 +387,7 @@ func TestHalfMadeDevnet(t *testing.T) {
 func TestMetricsPortsForAnOldDevnet(t *testing.T) {
 	dir := t.TempDir()
 	held := &portPicker{taken: map[string]bool{}}
-	old := Info{Domain: Domain}
+	old := Info{Domain: "devnet.localhost"}
 	for i := 0; i <= DefaultDTAs; i++ {
 		a, err := held.pick(0)
 		if err != nil {
@@ -514,7 +514,7 @@ func TestThresholdDevnet(t *testing.T) {
 // threshold domain its T of N and its key generation's transcript.
 func TestPrintNext(t *testing.T) {
 	dir := filepath.Join("some", "devnet")
-	base := Info{Domain: Domain, ServerURL: "https://127.0.0.1:8440", DTAURLs: []string{"http://127.0.0.1:8441"},
+	base := Info{Domain: "devnet.localhost", ServerURL: "https://127.0.0.1:8440", DTAURLs: []string{"http://127.0.0.1:8441"},
 		DTAMetricsURLs: []string{"http://127.0.0.1:9441/metrics"}, Chain: dtacmd.ChainEmbedded, RPCURL: "http://127.0.0.1:8448",
 		Contract: "0x5FbDB2315678afecb367f032d93F642f64180aa3", Bundle: filepath.Join(dir, "bundle.json"), Fingerprint: "3a5f",
 		AdminToken: filepath.Join(dir, "admin-token"), CAFile: filepath.Join(dir, "ca.pem"), ExampleURL: "http://127.0.0.1:8449"}

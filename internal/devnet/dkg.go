@@ -48,7 +48,7 @@ func (d *Devnet) generateKeys(ctx context.Context) ([]bundle.DTA, string, error)
 		}
 		recs[i] = *rec
 	}
-	sf := &dkgnet.SessionFile{Version: 1, Domain: Domain, Epoch: 1, Threshold: d.opts.Threshold}
+	sf := &dkgnet.SessionFile{Version: 1, Domain: d.Info.Domain, Epoch: 1, Threshold: d.opts.Threshold}
 	results, err := d.ceremony(ctx, sf, recs, keys, nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("devnet: the distributed key generation failed, no share was stored: %w", err)
@@ -100,7 +100,7 @@ func (d *Devnet) Reshare(ctx context.Context) (*bundle.Bundle, error) {
 			}
 		}
 	}()
-	sf := &dkgnet.SessionFile{Version: 1, Domain: Domain, Epoch: old.Serial + 2, Threshold: old.Threshold,
+	sf := &dkgnet.SessionFile{Version: 1, Domain: d.Info.Domain, Epoch: old.Serial + 2, Threshold: old.Threshold,
 		Reshare: &dkgnet.SessionReshare{Threshold: old.Threshold, PublicKey: hex.EncodeToString(pk.Bytes())}}
 	for i := range d.n {
 		if keys[i], err = dta.SigningKey(ctx, d.keys[i]); err != nil {
@@ -240,10 +240,10 @@ func (d *Devnet) signingKeyOnly(ctx context.Context, i int) (*bundle.DTA, error)
 	ks, index := d.keys[i], uint32(i+1)
 	_, shareErr := ks.Get(ctx, dta.SecretMasterShare)
 	if key, err := dta.SigningKey(ctx, ks); err == nil && errors.Is(shareErr, keystore.ErrNotFound) {
-		return &bundle.DTA{Index: index, URL: d.Info.DTAURLs[i], LogOrigin: dta.LogOrigin(Domain, index),
+		return &bundle.DTA{Index: index, URL: d.Info.DTAURLs[i], LogOrigin: dta.LogOrigin(d.Info.Domain, index),
 			SigningKey: hex.EncodeToString(key.Public().(ed25519.PublicKey))}, nil
 	}
-	rec, err := dta.InitForDKG(ctx, ks, Domain, index, d.Info.DTAURLs[i])
+	rec, err := dta.InitForDKG(ctx, ks, d.Info.Domain, index, d.Info.DTAURLs[i])
 	if err != nil {
 		return nil, d.halfMade(ctx, i, err)
 	}

@@ -35,7 +35,7 @@ func TestBusyPort(t *testing.T) {
 
 	// A devnet.json whose DTA 1 is on the busy port.
 	free := &portPicker{taken: map[string]bool{}}
-	info := Info{Domain: Domain, Chain: "embedded", ServerURL: "https://" + mustPick(t, free)}
+	info := Info{Domain: "devnet.localhost", Chain: "embedded", ServerURL: "https://" + mustPick(t, free)}
 	for range DefaultDTAs {
 		info.DTAURLs = append(info.DTAURLs, "http://"+mustPick(t, free))
 	}
@@ -65,4 +65,14 @@ func mustPick(t *testing.T, p *portPicker) string {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestNewDomainName: every new devnet has a domain name of its own, so that a client
+// of one that is pointed at another's server is told so (wrong_domain) rather than
+// refused as if its PIN were wrong.
+func TestNewDomainName(t *testing.T) {
+	a, b := newDomainName(), newDomainName()
+	if a == b || !strings.HasPrefix(a, "devnet-") || !strings.HasSuffix(a, ".localhost") {
+		t.Fatalf("domain names %q and %q", a, b)
+	}
 }

@@ -60,7 +60,7 @@ func (d *Devnet) ensureCA() (*devnetCA, error) {
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(), Subject: pkix.Name{CommonName: "polyroot devnet CA (" + Domain + ")"},
+		SerialNumber: serial(), Subject: pkix.Name{CommonName: "polyroot devnet CA (" + d.Info.Domain + ")"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(caValidity),
 		IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true,
 		KeyUsage:                    x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
