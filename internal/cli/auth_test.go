@@ -227,7 +227,7 @@ func TestAuthFlow(t *testing.T) {
 		t.Fatalf("--print-token printed %q", token)
 	}
 	refresh := append([]string{"client", "permits", "refresh", "--dir", dir, "--server", e.url, "--ca-file", e.ca}, "--token-stdin", "--days", "3")
-	if out := e.ok(t, token+"\n", refresh...); !regexp.MustCompile(`\d+ permits held, until`).MatchString(out) {
+	if out := e.ok(t, token+"\n", refresh...); !regexp.MustCompile(`\d+ permits held, one per permit period of \S+, until`).MatchString(out) {
 		t.Fatalf("permits refresh: %s", out)
 	}
 
@@ -239,7 +239,7 @@ func TestAuthFlow(t *testing.T) {
 	}
 	e.fail(t, testPIN+"\n", "no valid time permit for the current period; renew the permits with your PIN (polyroot client permits renew)", login...)
 	renew := []string{"client", "permits", "renew", "--dir", dir, "--server", e.url, "--ca-file", e.ca, "--pin-stdin", "--days", "2"}
-	if out := e.ok(t, testPIN+"\n", renew...); !regexp.MustCompile(`\d+ permits held, until`).MatchString(out) {
+	if out := e.ok(t, testPIN+"\n", renew...); !regexp.MustCompile(`\d+ permits held, one per permit period of \S+, until`).MatchString(out) {
 		t.Fatalf("permits renew: %s", out)
 	}
 	if out := e.ok(t, testPIN+"\n", login...); !loggedIn.MatchString(out) {

@@ -437,8 +437,7 @@ func clientPermitsRenewCommand() *ucli.Command {
 			if err := cl.RenewPermits(ctx, c.String("server"), pin, int(c.Int("days"))); err != nil {
 				return clientError("permits renew", err)
 			}
-			st := cl.Status()
-			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: %d permits held, until %s\n", len(st.Permits), st.PermitsUntil.Format(time.RFC3339))
+			_, err = fmt.Fprintln(c.Root().Writer, permitsHeld(cl.Status(), int(c.Int("days"))))
 			return err
 		},
 	}
@@ -494,8 +493,7 @@ func clientPermitsRefreshCommand() *ucli.Command {
 			if err := cl.RefreshPermits(ctx, c.String("server"), token, int(c.Int("days"))); err != nil {
 				return clientError("permits refresh", err)
 			}
-			st := cl.Status()
-			_, err = fmt.Fprintf(c.Root().Writer, "polyroot: %d permits held, until %s\n", len(st.Permits), st.PermitsUntil.Format(time.RFC3339))
+			_, err = fmt.Fprintln(c.Root().Writer, permitsHeld(cl.Status(), int(c.Int("days"))))
 			return err
 		},
 	}
@@ -602,6 +600,21 @@ func clientStatusJSON(dir string, st client.Status, now time.Time) statusJSON {
 	if len(st.Permits) > 0 {
 		t := st.PermitsUntil.UTC()
 		out.PermitsUntil = &t
+	}
+	return out
+}
+
+// permitsHeld says how many permits st holds, of which period, until when, and that
+// the enrolment allows fewer when asked (days) gave more.
+func permitsHeld(st client.Status, asked int) string {
+	if len(st.Permits) == 0 {
+		return "polyroot: no permits held"
+	}
+	p := st.Permits[0]
+	out := fmt.Sprintf("polyroot: %d permits held, one per permit period of %s, until %s", len(st.Permits),
+		p.Until.Sub(p.From), st.PermitsUntil.Format(time.RFC3339))
+	if asked > len(st.Permits) {
+		out += fmt.Sprintf(" (%d asked for: the enrolment allows fewer, as its registrar set)", asked)
 	}
 	return out
 }
