@@ -180,7 +180,7 @@ const defaultMaxAnchorAge = 24 * time.Hour
 func runAudit(ctx context.Context, c *ucli.Command) error {
 	out, errOut := c.Root().Writer, c.Root().ErrWriter
 	if c.String("bundle") == "" || c.String("rpc-url") == "" {
-		return errors.New("audit: --bundle and --rpc-url are required")
+		return errors.New("audit: --bundle and --rpc-url are required (or $POLYROOT_BUNDLE and $POLYROOT_RPC_URL, which a devnet prints)")
 	}
 	switch {
 	case c.Uint("concurrency") < 1:

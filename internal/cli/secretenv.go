@@ -15,14 +15,15 @@ const maxSecretFile = 4 << 10
 // set, in the file that name_FILE names (a systemd credential, %d/…, or a mounted
 // secret): a file only its owner can read, whose one trailing newline is dropped.
 // Secrets never come from flags (ps shows them) or the configuration file. It returns
-// "" without error when neither is set; setting both is an error.
+// "" without error when neither is set; setting both is an error (an empty name_FILE
+// beside name counts as unset).
 func secretEnv(name string) (string, error) {
 	v, set := os.LookupEnv(name)
 	path, fileSet := os.LookupEnv(name + "_FILE")
 	switch {
-	case set && fileSet:
+	case set && fileSet && path != "":
 		return "", fmt.Errorf("both %s and %s_FILE are set: use one", name, name)
-	case !fileSet:
+	case !fileSet || set: // an empty NAME_FILE beside NAME: unset, as `NAME_FILE= cmd` means
 		return v, nil
 	case path == "":
 		return "", fmt.Errorf("%s_FILE is empty: it must name the file holding %s", name, name)

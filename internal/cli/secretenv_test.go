@@ -31,6 +31,7 @@ func TestSecretEnv(t *testing.T) {
 		{"ok/credential-0400-crlf", "-", func() string { return file("cred\r\n", 0o400) }, "cred", ""},
 		{"ok/keeps-inner-newlines", "-", func() string { return file("a\nb\n\n", 0o600) }, "a\nb\n", ""},
 		{"fail/both", "x", func() string { return file("y", 0o600) }, "", "both POLYROOT_TEST_SECRET and POLYROOT_TEST_SECRET_FILE are set"},
+		{"ok/env-and-empty-file-variable", "x", func() string { return "" }, "x", ""},
 		{"fail/group-readable", "-", func() string { return file("y", 0o640) }, "", "only its owner can read"},
 		{"fail/directory", "-", func() string { return dir }, "", "must be a regular file"},
 		{"fail/missing", "-", func() string { return filepath.Join(dir, "nope") }, "", "POLYROOT_TEST_SECRET_FILE: open"},
