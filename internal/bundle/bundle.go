@@ -49,8 +49,9 @@ type Bundle struct {
 	PermitPeriod uint64 `json:"permit_period"`
 	RegistrarKey string `json:"registrar_key"` // hex Ed25519 public key
 	DTAs         []DTA  `json:"dtas"`
-	// MinPINLength is the least number of characters (Unicode code points of the PIN's
-	// NFKC form) that clients accept at enrolment; 0 means DefaultMinPINLength.
+	// MinPINLength is the least number of characters that clients accept at enrolment
+	// (code points without format characters, of the PIN as typed and of its NFKC
+	// form, whichever is fewer); 0 means DefaultMinPINLength.
 	MinPINLength int `json:"min_pin_length,omitempty"`
 	// Serial orders the bundles of one domain: a registrar that publishes a new bundle
 	// for the same master key s (after a resharing) gives it a greater serial, and

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/polyroot/polyroot/pairing"
 )
@@ -118,10 +119,13 @@ func ParseSuccessor(old *Bundle, file []byte) (*Bundle, error) {
 	return next, nil
 }
 
-// IsPredecessor reports whether file is an earlier bundle of old's domain: signed
-// with old's registrar key, for the same domain, with a lower serial. Such a file is
-// what an auth-server replica that has not yet loaded the current bundle serves; it
-// is no attack on a client that pinned old (which keeps old) and no reason to fail.
+// IsPredecessor reports whether file is an earlier bundle of old's domain, or old
+// itself encoded otherwise: signed with old's registrar key, for the same domain, with
+// a lower serial or with old's content (the fingerprint covers the file's bytes, the
+// signature only the compact JSON, so a server whose tools re-indented the file serves
+// old under another fingerprint). Such a file is what an auth-server replica that has
+// not yet loaded the current bundle serves; it is no attack on a client that pinned
+// old (which keeps old) and no reason to fail.
 func IsPredecessor(old *Bundle, file []byte) bool {
 	if old == nil {
 		return false
@@ -131,7 +135,7 @@ func IsPredecessor(old *Bundle, file []byte) bool {
 		return false
 	}
 	prev, err := parseSigned(file, key)
-	return err == nil && prev.Domain == old.Domain && prev.Serial < old.Serial
+	return err == nil && prev.Domain == old.Domain && (prev.Serial < old.Serial || reflect.DeepEqual(prev, old))
 }
 
 // parseSigned decodes a bundle file and verifies its signature with key, before it

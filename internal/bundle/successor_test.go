@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -234,7 +235,7 @@ func TestParseSuccessor(t *testing.T) {
 }
 
 // TestIsPredecessor: only an earlier bundle of the domain, signed by the pinned
-// registrar, is a predecessor.
+// registrar, or the pinned one encoded otherwise, is a predecessor.
 func TestIsPredecessor(t *testing.T) {
 	old, priv, s := thresholdExample(t, nil, 2, 3)
 	next := reshared(t, old, s)
@@ -253,6 +254,16 @@ func TestIsPredecessor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var reindented bytes.Buffer // the same bundle, as a tool that rewrites JSON leaves it
+	if err := json.Indent(&reindented, nextFile, "", "    "); err != nil {
+		t.Fatal(err)
+	}
+	sameSerial := *next
+	sameSerial.MinPINLength++
+	otherContent, _, err := Sign(&sameSerial, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		pinned *Bundle
@@ -260,8 +271,10 @@ func TestIsPredecessor(t *testing.T) {
 		want   bool
 	}{
 		{"ok/earlier", next, oldFile, true},
+		{"ok/same", next, nextFile, true},
+		{"ok/same-reindented", next, reindented.Bytes(), true},
 		{"fail/later", old, nextFile, false},
-		{"fail/same", next, nextFile, false},
+		{"fail/same-serial-other-content", next, otherContent, false},
 		{"fail/other-signer", next, forged, false},
 		{"fail/garbage", next, []byte("{}"), false},
 	} {
