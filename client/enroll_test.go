@@ -481,6 +481,14 @@ func TestTokenFileMode(t *testing.T) {
 	if _, err := Open(e.dir); err != nil {
 		t.Fatal(err)
 	}
+	// The pending enrolment's file holds a seal key too.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, PendingFile), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dirStorage(dir).Load(PendingFile); !errors.Is(err, ErrTokenFileMode) {
+		t.Fatalf("a pending file readable by others: %v", err)
+	}
 }
 
 func TestRevokedPermits(t *testing.T) {

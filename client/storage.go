@@ -45,15 +45,16 @@ func where(st Storage) string {
 
 // dirStorage is a client directory. Files are written atomically (temporary file,
 // fsync, rename, directory fsync); TokenFile and PendingFile with mode 0600, the
-// others 0644. TokenFile is refused at load when group or others can read it.
+// others 0644. Those two are refused at load when group or others can read them (or
+// when they are not regular files: a symlink is not followed).
 type dirStorage string
 
-// secretFiles are written with mode 0600.
+// secretFiles are written with mode 0600 and loaded only with it.
 var secretFiles = map[string]bool{TokenFile: true, PendingFile: true}
 
 func (d dirStorage) Load(name string) ([]byte, error) {
 	p := filepath.Join(string(d), name)
-	if name != TokenFile {
+	if !secretFiles[name] {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
