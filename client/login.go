@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -253,6 +254,10 @@ func loginError(err error) error {
 		return fmt.Errorf("%w (the server does not accept this permit slot: %s)", ErrPermitExpired, se.body.Message)
 	case "wrong_domain":
 		return fmt.Errorf("%w: %s; check the server URL (nothing was counted)", ErrWrongServer, se.body.Message)
+	}
+	if se.status == http.StatusNotFound {
+		// A DTA, a metrics listener or another service: no login route there.
+		return fmt.Errorf("%w: it has no login endpoint (404); check the server URL and port (nothing was counted)", ErrWrongServer)
 	}
 	return se.api("server")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -46,6 +47,13 @@ func TestLoginWrongServer(t *testing.T) {
 	}
 	if err := c.RenewPermits(ctx, hs.URL, []byte("1357"), 1); !errors.Is(err, ErrWrongServer) {
 		t.Fatalf("renewal at another domain's server: %v", err)
+	}
+	// A service that is no auth server at all (a DTA's port, say) has no login route.
+	notAuth := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(notAuth.Close)
+	e.roots.AddCert(notAuth.Certificate())
+	if _, err := c.Login(ctx, notAuth.URL, []byte("1357")); !errors.Is(err, ErrWrongServer) || !strings.Contains(err.Error(), "no login endpoint") {
+		t.Fatalf("login at another service: %v", err)
 	}
 	// Nothing was counted anywhere: three wrong PINs at home still leave their tries.
 	var wpe *WrongPINError
