@@ -60,6 +60,7 @@ import (
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/internal/oidcop"
 	"github.com/polyroot/polyroot/internal/servercmd"
+	"github.com/polyroot/polyroot/internal/webui"
 	"github.com/polyroot/polyroot/ledger"
 	"github.com/polyroot/polyroot/pairing"
 	"github.com/polyroot/polyroot/server"
@@ -991,6 +992,9 @@ func (d *Devnet) printNext(w io.Writer) {
 	fmt.Fprintf(w, "  polyroot client enroll --dir alice%s   # asks for the code, then her PIN twice\n", server)
 	fmt.Fprintf(w, "  polyroot client login --dir alice%s\n", server)
 	fmt.Fprintf(w, "Or in a browser: enrol with the code on the login page, then log in to the example app through OpenID Connect:\n")
+	if _, err := os.Stat(filepath.Join(d.opts.WebDir, webui.WASMFile)); d.opts.WebDir == "" || err != nil {
+		fmt.Fprintf(w, "  (the browser client is not installed beside this polyroot, so these pages cannot log in: run the one `make build` writes, bin/polyroot)\n")
+	}
 	if info.CAFile != "" {
 		// Before the URLs: a browser refuses them on this devnet.
 		fmt.Fprintf(w, "  (a browser does not trust the devnet CA: for these pages, start the devnet with --insecure-http instead)\n")
