@@ -49,6 +49,13 @@ func TestAnchorSettings(t *testing.T) {
 		t.Fatalf("flags: %+v, want %+v", got.Chain, want)
 	}
 
+	// A provider's API key in the URL is not printed.
+	keyed := resolve(t, append(req, "--chain", "rpc", "--rpc-url", "https://user:pw@rpc.example.com/v2/SECRETAPIKEY", "--chain-key-file", "chain.key",
+		"--contract", anchorContract)...)
+	if keyed.Chain.RPCURL != "https://rpc.example.com/…" {
+		t.Fatalf("--print-config shows the RPC URL %q", keyed.Chain.RPCURL)
+	}
+
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "dta.toml")
 	file := "[chain]\ntype = \"rpc\"\nrpc_url = \"http://node:8545\"\nkey_file = \"keys/chain.key\"\ncontract = \"" + anchorContract + "\"\nanchor_period = \"10s\"\nconfirmations = 5\n"

@@ -207,6 +207,16 @@ func dtaServeCommand() *ucli.Command {
 	}
 }
 
+// redacted is the settings as --print-config shows them: an RPC URL's path, query and
+// credentials, which often hold a provider's API key, replaced by "…".
+func (s *fileConfig) redacted() any {
+	cp := *s
+	if cp.Chain.RPCURL != "" {
+		cp.Chain.RPCURL = ledger.RedactURL(cp.Chain.RPCURL)
+	}
+	return &cp
+}
+
 // serveSettings resolves and checks the settings of dta serve, as the config file
 // schema (for --check-config).
 func serveSettings(c *ucli.Command) (*fileConfig, error) {
@@ -362,7 +372,11 @@ func resolveServe[S any](c *ucli.Command, file *configFile, settings func(*ucli.
 	if file.path != "" {
 		fmt.Fprintf(w, "# resolved from flags, environment and %s\n", file.path)
 	}
-	if err = toml.NewEncoder(w).Encode(s); err != nil {
+	var shown any = s
+	if r, ok := shown.(interface{ redacted() any }); ok {
+		shown = r.redacted()
+	}
+	if err = toml.NewEncoder(w).Encode(shown); err != nil {
 		return s, true, err
 	}
 	_, err = fmt.Fprintln(w)

@@ -273,6 +273,15 @@ func Start(ctx context.Context, opts Options) (_ *Devnet, err error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, err
 	}
+	// The devnet reads the secrets it finds there (admin token, registrar key,
+	// passphrase, CA key): in a directory another user owns or can write to, they could
+	// be that user's.
+	if fi, err := os.Stat(opts.Dir); err != nil {
+		return nil, err
+	} else if !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 || ownedByOther(fi) {
+		return nil, fmt.Errorf("devnet: %s is not a directory of this user's that only it can write to (mode %v): "+
+			"another user could plant the devnet's secrets there; use a directory of your own", opts.Dir, fi.Mode())
+	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, d.Close())

@@ -382,6 +382,25 @@ func TestHalfMadeDevnet(t *testing.T) {
 	}
 }
 
+// TestSharedDirRefused: a directory that others can write to is refused before the
+// devnet reads anything from it: another user could have planted its secrets there.
+func TestSharedDirRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "admin-token"), []byte("planted-admin-token-0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Start(context.Background(), Options{Dir: dir, ScryptLogN: 10})
+	if err == nil || !strings.Contains(err.Error(), "another user could plant the devnet's secrets there") {
+		t.Fatalf("Start in a world-writable directory: %v", err)
+	}
+}
+
 // TestMetricsPortsForAnOldDevnet: a devnet.json written before the metrics had their
 // own listeners gets metrics addresses that clash with none of its services'.
 func TestMetricsPortsForAnOldDevnet(t *testing.T) {
