@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -161,10 +162,14 @@ func newLedgerTx(ctx context.Context, c *ucli.Command, cmd string) (*ledgerTx, e
 	return t, nil
 }
 
-// fail returns err for the command, saying so when --timeout cut it short.
+// fail returns err for the command, saying so when --timeout cut it short, and naming
+// the account to fund when the chain says it cannot pay.
 func (t *ledgerTx) fail(err error) error {
 	if t.parent.Err() == nil && errors.Is(t.ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%s: not done within --timeout %v (is the chain producing blocks, and the account funded?): %w", t.cmd, t.c.Duration("timeout"), err)
+	}
+	if strings.Contains(err.Error(), "insufficient funds") {
+		return fmt.Errorf("%s: %w (fund the account %s of --key-file on chain %s)", t.cmd, err, ledger.Address(t.key).Hex(), t.chainID)
 	}
 	return fmt.Errorf("%s: %w", t.cmd, err)
 }

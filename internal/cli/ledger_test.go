@@ -52,6 +52,11 @@ func TestLedgerCommands(t *testing.T) {
 	t.Cleanup(func() { chain.Close() })
 	rpc := "http://" + addr
 
+	poorKey, poor := keygen("poor.key") // not funded by the chain
+	if code, _, errOut := run("ledger", "deploy", "--rpc-url", rpc, "--key-file", poorKey, "--timeout", "20s"); code != 1 ||
+		!strings.Contains(errOut, "fund the account "+poor.Hex()+" of --key-file on chain 1337") {
+		t.Fatalf("ledger deploy from an unfunded account: exit %d\n%s", code, errOut)
+	}
 	code, out, errOut := run("ledger", "deploy", "--rpc-url", rpc, "--key-file", ownerKey, "--timeout", "20s")
 	contract := strings.TrimSpace(out)
 	if code != 0 || !common.IsHexAddress(contract) || !strings.Contains(errOut, "--chain-id 1337 --contract "+contract) {
