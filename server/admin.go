@@ -292,6 +292,11 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*wire.RevokeRes
 	res := &wire.RevokeResult{IDHashes: make([]string, len(ids))}
 	now := s.cfg.Now()
 	for i, id := range ids {
+		// Revoked before: counted apart, and told to the DTAs again (one that missed it
+		// while the server restarted gets it now).
+		if e, err := s.store.enrolment(id); err == nil && e.Revoked != nil {
+			res.AlreadyRevoked++
+		}
 		if err := s.store.revoke(id, now); err != nil {
 			return nil, err
 		}

@@ -305,8 +305,12 @@ func TestRevocation(t *testing.T) {
 		t.Fatalf("before revocation: %d %d %s", res.status, res2.status, res2.body)
 	}
 	var rr wire.RevokeResult
-	if st, body := do(t, h1.http, "POST", h1.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{ID: "dave"}, &rr); st != 200 || len(rr.IDHashes) != 1 || rr.IDHashes[0] != c.pkg.IDHash || len(rr.Unreachable) != 0 {
+	if st, body := do(t, h1.http, "POST", h1.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{ID: "dave"}, &rr); st != 200 || len(rr.IDHashes) != 1 || rr.IDHashes[0] != c.pkg.IDHash || len(rr.Unreachable) != 0 || rr.AlreadyRevoked != 0 {
 		t.Fatalf("revoke: %d %s", st, body)
+	}
+	rr = wire.RevokeResult{}
+	if st, body := do(t, h1.http, "POST", h1.url+"/v1/admin/revoke", testAdmin, wire.IdentityRequest{ID: "dave"}, &rr); st != 200 || len(rr.IDHashes) != 1 || rr.AlreadyRevoked != 1 {
+		t.Fatalf("revoke again: %d %s; want it counted as revoked before", st, body)
 	}
 	res := h1.login(t, c, "4242", loginOpts{})
 	if res.status != 401 || res.failure.Code != "login_failed" || res.failure.TriesLeft != 2 {

@@ -133,7 +133,11 @@ func serverRevokeCommand() *ucli.Command {
 			for _, h := range out.IDHashes {
 				fmt.Fprintln(c.Root().Writer, h)
 			}
-			return revokeOutcome(c.Root().ErrWriter, enrolmentsText(len(out.IDHashes)), &out)
+			n := enrolmentsText(len(out.IDHashes))
+			if out.AlreadyRevoked > 0 {
+				n += fmt.Sprintf(" (%d of them revoked before, sent to the DTAs again)", out.AlreadyRevoked)
+			}
+			return revokeOutcome(c.Root().ErrWriter, n, &out)
 		},
 	}
 }

@@ -133,8 +133,11 @@ type IdentityRequest struct {
 // RevokeResult reports a revocation: effective on this server at once, and sent to
 // every DTA (which then refuse permits); DTAs that could not be reached are listed.
 type RevokeResult struct {
-	IDHashes    []string `json:"idhashes"` // every enrolment revoked (by ID: all of the ID's)
-	Unreachable []uint32 `json:"unreachable_dtas,omitempty"`
+	IDHashes []string `json:"idhashes"` // every enrolment revoked (by ID: all of the ID's)
+	// AlreadyRevoked counts those of IDHashes that were revoked before this request
+	// (their revocation is sent to the DTAs again).
+	AlreadyRevoked int      `json:"already_revoked,omitempty"`
+	Unreachable    []uint32 `json:"unreachable_dtas,omitempty"`
 	// DTAQuorum is set in threshold domains only.
 	DTAQuorum *RevokeQuorum `json:"dta_quorum,omitempty"`
 }
