@@ -101,9 +101,9 @@
 //     storage; the token alone is a device's key.
 //   - Receipts are stored for a later audit against the DTAs' logs; this package does
 //     not yet fetch inclusion proofs. The enrolment's are kept, and of the permits'
-//     the newest, 2,048 receipts in all (about 2 MB): the DTAs' logs keep the rest. After a successor bundle is adopted, the
-//     receipts of a DTA it no longer lists are kept but cannot be matched to a DTA
-//     of the pinned bundle.
+//     the newest, 2,048 receipts in all (about 2 MB): the DTAs' logs keep the rest.
+//     After a successor bundle is adopted, the receipts of a DTA it no longer lists
+//     are kept but cannot be matched to a DTA of the pinned bundle.
 //   - A successor is adopted in one process at a time per directory only by the
 //     checks in adopt (the pinned file must be unchanged on disk); the directory has
 //     no lock across processes.

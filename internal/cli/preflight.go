@@ -331,11 +331,13 @@ func checkServerConfig(ctx context.Context, c *ucli.Command, s *serverFileConfig
 	if m, _ := checkMetricsListen("server serve", s.Listen, s.MetricsListen); m != "" {
 		k.checkListen("metrics-listen", m)
 	}
-	switch o, err := oidcSettings(s.OIDC); {
+	o, err := oidcSettings(s.OIDC)
+	if err == nil {
+		err = server.CheckOIDC(o)
+	}
+	switch {
 	case err != nil:
 		k.fail("%v", err)
-	case server.CheckOIDC(o) != nil:
-		k.fail("%v", server.CheckOIDC(o))
 	case s.Login.RefuseUnbound && o.Issuer != "":
 		k.fail("login.refuse_unbound and an OpenID Provider (oidc.issuer) exclude each other: its users log in from a browser, unbound")
 	case o.Issuer != "":
