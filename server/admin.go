@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/polyroot/polyroot/internal/httpx"
@@ -78,8 +80,8 @@ func (s *Server) createEnrolment(w http.ResponseWriter, r *http.Request) (*wire.
 		return nil, err
 	}
 	switch {
-	case req.ID == "" || len(req.ID) > maxIDLength || !utf8.ValidString(req.ID):
-		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "id must be 1 to %d bytes of UTF-8", maxIDLength)
+	case req.ID == "" || len(req.ID) > maxIDLength || !utf8.ValidString(req.ID) || strings.ContainsFunc(req.ID, unicode.IsControl):
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "id must be 1 to %d bytes of UTF-8, without control characters", maxIDLength)
 	case req.TTL < 0 || req.TTL > maxTTLSeconds:
 		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request",
 			"ttl_seconds must be 0 (a permanent identity) to %d (ten years)", maxTTLSeconds)

@@ -111,8 +111,14 @@
 //     proxy the server sees no TLS, its binding is empty, and clients that bind to
 //     their TLS channel fail with channel_binding_mismatch (as they should: the proxy
 //     is a man in the middle as far as the protocol can tell).
-//   - Revoking by app-level ID revokes that ID's latest enrolment; earlier enrolments
-//     of the same ID (re-enrolled with a new salt) must be revoked by idhash.
+//   - Revoking by app-level ID revokes every enrolment of that ID (each device it
+//     enrolled); to revoke one of them, revoke it by idhash.
+//   - With PostgreSQL, login sessions expire by the clock of the replica that made
+//     them (checked at pass 2 by the replica that takes them): replicas' clocks must
+//     agree within the session lifetime (30 s); expired rows are pruned five minutes
+//     after, by the database's clock. The server warns at start when the database
+//     commits asynchronously (synchronous_commit = off), which a crash of the database
+//     could make lose acknowledged failure counts.
 //   - The failure counts of unknown idhashes live in memory only, per replica (their
 //     writes go to one of 256 decoy records) and are forgotten at a restart or when
 //     more than 100,000 of them are kept: who saw both a restart (or two replicas) and

@@ -124,8 +124,8 @@ func (s *pgStore) queryOIDC(query, key string, now time.Time) ([]byte, error) {
 	defer cancel()
 	var value []byte
 	err := s.pool.QueryRow(ctx, query, key, now).Scan(&value)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, oidcop.ErrNotFound
+	if errors.Is(err, pgx.ErrNoRows) || isEncodingError(err) {
+		return nil, oidcop.ErrNotFound // a key PostgreSQL's text cannot hold (NUL, not UTF-8) is in no row
 	}
 	return value, err
 }

@@ -128,6 +128,14 @@ func pgCurrentVersion(ctx context.Context, q interface {
 	return v, err
 }
 
+// isEncodingError reports whether err is PostgreSQL refusing a value its text type
+// cannot hold (SQLSTATE 22021: a NUL byte, or bytes that are not UTF-8), which bbolt
+// keys take: for a lookup, such a key is simply in no row.
+func isEncodingError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "22021"
+}
+
 // pgConnectError is a connection error without the database URL's password (pgx
 // leaves it out, but the error must not depend on that).
 func pgConnectError(err error, databaseURL string) error {

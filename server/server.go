@@ -283,7 +283,12 @@ func openStateStore(ctx context.Context, cfg Config, verifier, renewer *pairing.
 		if err != nil {
 			return nil, err
 		}
-		return openPostgres(ctx, cfg.DatabaseURL, sealer, cfg.SessionTTL)
+		st, err := openPostgres(ctx, cfg.DatabaseURL, sealer, cfg.SessionTTL)
+		if err == nil && !st.syncCommit(ctx) {
+			cfg.Logger.Warn("PostgreSQL commits asynchronously (synchronous_commit = off): a database crash can lose acknowledged " +
+				"failure counts, holds and redeemed codes, which the lockout relies on; set synchronous_commit = on for the server's role or database")
+		}
+		return st, err
 	}
 	return nil, fmt.Errorf("server: unknown store %q: bbolt or postgres", cfg.Store)
 }

@@ -37,6 +37,11 @@ type pgStore struct {
 	stop   func()
 }
 
+// readCommitted is every transaction's isolation level, whatever the database's
+// default: they lock the rows they change (FOR UPDATE, upserts), and under a stricter
+// level a revocation racing a redemption would fail with a serialization error.
+var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
+
 // openPostgres connects to databaseURL and checks that its schema is this server's.
 func openPostgres(ctx context.Context, databaseURL string, sealer *sessionSealer, sessionTTL time.Duration) (*pgStore, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
@@ -102,7 +107,7 @@ func (s *pgStore) createEnrolment(id pairing.IDHash, e *enrolment, code string, 
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return pgx.BeginTxFunc(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO enrolments (idhash, app_id, record) VALUES ($1, $2, $3)
 			ON CONFLICT (idhash) DO UPDATE SET app_id = EXCLUDED.app_id, record = EXCLUDED.record`, id[:], e.ID, ej); err != nil {
 			return err
@@ -121,7 +126,7 @@ func (s *pgStore) redeem(req *wire.RedeemRequest, domain string, now time.Time,
 	var out []byte
 	ctx, cancel := s.ctx()
 	defer cancel()
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
 		var raw []byte
 		err := tx.QueryRow(ctx, "SELECT record FROM codes WHERE code_id = $1 FOR UPDATE", req.CodeID).Scan(&raw)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -211,8 +216,8 @@ func (s *pgStore) enrolmentsOf(appID string) ([]pairing.IDHash, error) {
 		copy(id[:], b)
 		return id, nil
 	})
-	if err == nil && len(ids) == 0 {
-		err = errNotFound
+	if err == nil && len(ids) == 0 || isEncodingError(err) { // an ID PostgreSQL's text cannot hold is in no row
+		return nil, errNotFound
 	}
 	return ids, err
 }
@@ -247,7 +252,7 @@ func (s *pgStore) listEnrolments(after []byte, n int) ([]listedEnrolment, error)
 func (s *pgStore) revoke(id pairing.IDHash, now time.Time) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return pgx.BeginTxFunc(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
 		e, err := pgEnrolment(ctx, tx, id, true)
 		if err != nil || e.Revoked != nil {
 			return err
@@ -309,7 +314,7 @@ func (s *pgStore) updateFailures(key []byte, next func(failRecord) failRecord) (
 	// READ COMMITTED whatever the database's default: the upsert locks the row, and a
 	// stricter level would fail concurrent failures of one identity with serialization
 	// errors instead of counting them one after the other.
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
 		var raw []byte
 		if err := tx.QueryRow(ctx, `INSERT INTO failures (key, record) VALUES ($1, '\x') ON CONFLICT (key)
 			DO UPDATE SET record = failures.record RETURNING record`, key).Scan(&raw); err != nil {
@@ -335,7 +340,7 @@ func (s *pgStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, ttl ti
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var ok bool
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1::int4, $2::int4)",
 			int32(binary.BigEndian.Uint32(id[:4])), int32(binary.BigEndian.Uint32(id[4:8]))); err != nil {
 			return err
@@ -402,6 +407,15 @@ func (s *pgStore) takeSession(id [pairing.SessionIDSize]byte, now time.Time) (*p
 	return p, nil
 }
 
+// syncCommit reports whether the server's transactions wait for their commit to be on
+// disk (synchronous_commit is not off); true if it cannot be read.
+func (s *pgStore) syncCommit(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, pgTimeout)
+	defer cancel()
+	var v string
+	return s.pool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&v) != nil || v != "off"
+}
+
 // startSessionPruner deletes expired sessions every pgSessionPruneInterval until
 // stop: the rows of logins whose pass 2 never came; and the expired slots of PIN
 // checks (reserveTry) of replicas that died mid-check.
@@ -418,7 +432,10 @@ func (s *pgStore) startSessionPruner() (stop func()) {
 			case <-t.C:
 			}
 			ctx, cancel := s.ctx()
-			s.pool.Exec(ctx, "DELETE FROM sessions WHERE expires_at <= now()") // a failure is retried next time
+			// expires_at is by the replica's clock that made the session, which takeSession
+			// checks too; the margin keeps a replica whose clock is behind the database's
+			// from losing its live sessions here. A failure is retried next time.
+			s.pool.Exec(ctx, "DELETE FROM sessions WHERE expires_at <= now() - interval '5 minutes'")
 			s.pool.Exec(ctx, "DELETE FROM login_tries WHERE expires <= now()")
 			cancel()
 		}

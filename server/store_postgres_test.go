@@ -91,6 +91,21 @@ func TestPostgresMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !st.syncCommit(t.Context()) {
+		t.Fatal("synchronous_commit reads off on a default database")
+	}
+	// A database whose commits do not wait for the disk is noticed (the server warns).
+	if _, err := st.pool.Exec(t.Context(), "ALTER ROLE CURRENT_USER SET synchronous_commit = off"); err != nil {
+		t.Fatal(err)
+	}
+	st.close()
+	if st, err = openPostgres(t.Context(), url, sealer, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st.syncCommit(t.Context()) {
+		t.Fatal("synchronous_commit = off for the role, not noticed")
+	}
+	st.pool.Exec(t.Context(), "ALTER ROLE CURRENT_USER RESET synchronous_commit")
 	st.close()
 	const secret = "s3cret-Passw0rd"
 	bad := strings.Replace(url, "polyroot@", "polyroot:"+secret+"@", 1)

@@ -114,6 +114,11 @@ func suiteEnrolments(t *testing.T, a, b stateStore) {
 	if _, err := a.enrolmentsOf("ali"); !errors.Is(err, errNotFound) {
 		t.Fatalf("a prefix of an ID: %v, want errNotFound", err)
 	}
+	for _, id := range []string{"ali\x00ce", "ali\xffce"} { // PostgreSQL's text cannot hold them
+		if _, err := a.enrolmentsOf(id); !errors.Is(err, errNotFound) {
+			t.Fatalf("enrolmentsOf(%q): %v, want errNotFound", id, err)
+		}
+	}
 }
 
 func suiteListEnrolments(t *testing.T, a, b stateStore) {
@@ -601,6 +606,16 @@ func suiteOIDC(t *testing.T, a, b stateStore) {
 		}
 		if got := get(t, b, "logout/u", now); got != "second" {
 			t.Fatalf("got %q", got)
+		}
+	})
+	t.Run("fail/key-postgresql-text-cannot-hold", func(t *testing.T) {
+		for _, key := range []string{"code/a\x00b", "code/\xff\xfe"} {
+			if _, err := b.GetOIDC(key, now); !errors.Is(err, oidcop.ErrNotFound) {
+				t.Fatalf("GetOIDC(%q): %v, want not found", key, err)
+			}
+			if _, err := b.TakeOIDC(key, now); !errors.Is(err, oidcop.ErrNotFound) {
+				t.Fatalf("TakeOIDC(%q): %v, want not found", key, err)
+			}
 		}
 	})
 	t.Run("fail/expired-absent", func(t *testing.T) {

@@ -48,6 +48,14 @@ func TestEnrolmentTTLBounds(t *testing.T) {
 			}
 		})
 	}
+	// An ID with a control character (a NUL, which PostgreSQL's text refuses) is refused
+	// by every store alike.
+	for _, id := range []string{"a\x00b", "a\nb"} {
+		if st, body := do(t, h.http, "POST", h.url+"/v1/admin/enrolments", testAdmin, wire.EnrolmentRequest{ID: id}, nil); st != 400 ||
+			!strings.Contains(string(body), "without control characters") {
+			t.Fatalf("id %q: %d %s, want 400", id, st, body)
+		}
+	}
 }
 
 func mustIDHash(t *testing.T, s string) pairing.IDHash {
