@@ -291,18 +291,19 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*wire.RevokeRes
 	if err != nil {
 		return nil, err
 	}
-	res := &wire.RevokeResult{IDHashes: make([]string, len(ids))}
+	res := &wire.RevokeResult{}
 	now := s.cfg.Now()
-	for i, id := range ids {
+	var storeErr error
+	for _, id := range ids {
 		// Revoked before: counted apart, and told to the DTAs again (one that missed it
 		// while the server restarted gets it now).
 		if e, err := s.store.enrolment(id); err == nil && e.Revoked != nil {
 			res.AlreadyRevoked++
 		}
-		if err := s.store.revoke(id, now); err != nil {
-			return nil, err
+		if storeErr = s.store.revoke(id, now); storeErr != nil {
+			break // those revoked so far are still told to the DTAs
 		}
-		res.IDHashes[i] = hex.EncodeToString(id[:])
+		res.IDHashes = append(res.IDHashes, hex.EncodeToString(id[:]))
 	}
 	unreachable := map[uint32]error{}
 	failedBy := map[string][]uint32{}
@@ -316,6 +317,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (*wire.RevokeRes
 			unreachable[x] = nil
 		}
 		s.cfg.Logger.InfoContext(r.Context(), "identity revoked", "idhash", idHex, "unreachable_dtas", failed)
+	}
+	if storeErr != nil {
+		return nil, storeErr
 	}
 	if len(unreachable) > 0 {
 		res.Unreachable = sortedKeys(unreachable)
