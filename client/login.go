@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -255,7 +254,7 @@ func loginError(err error) error {
 	case "wrong_domain":
 		return fmt.Errorf("%w: %s; check the server URL (nothing was counted)", ErrWrongServer, se.body.Message)
 	}
-	if se.status == http.StatusNotFound {
+	if se.status == 404 { // not http.StatusNotFound: net/http would double the browser client's size
 		// A DTA, a metrics listener or another service: no login route there.
 		return fmt.Errorf("%w: it has no login endpoint (404); check the server URL and port (nothing was counted)", ErrWrongServer)
 	}
