@@ -114,7 +114,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if c.domain.PermitPeriod != 0 {
 		jobs = append(jobs, job{kind: wire.KindPermit, ticket: pkg.PermitTicket, first: pkg.FirstSlot, last: pkg.LastSlot})
 	}
-	got, b, _, err := c.collectAdopting(ctx, serverURL, id, sealPriv, jobs)
+	got, b, err := c.collectAdopting(ctx, serverURL, id, sealPriv, jobs)
 	if err != nil {
 		return err
 	}
@@ -126,8 +126,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	// The bundle pinned now, which collectAdopting may have replaced by a successor
 	// after the shares were checked against b (a successor keeps the master key, so
 	// the token holds under both); the directory opens only with the pinned one.
-	_, fp := c.pinned()
-	st := &tokenState{Version: tokenVersion, BundleFingerprint: fp, Domain: pkg.Domain, ID: pkg.ID,
+	st := &tokenState{Version: tokenVersion, BundleFingerprint: c.Fingerprint(), Domain: pkg.Domain, ID: pkg.ID,
 		IDHash: hex.EncodeToString(id[:]), Device: device, NotAfter: pkg.NotAfter, Token: tk.Bytes(), SealKey: sealPriv,
 		Permits: map[uint64][]byte{}, Receipts: got.receipts}
 	if err := got.addPermits(b.SharingMode(), st.Permits); err != nil {
@@ -322,7 +321,7 @@ func (c *Client) storePermits(ctx context.Context, serverURL string, id pairing.
 	if err := c.dailyBundleCheck(ctx, serverURL); err != nil {
 		return err
 	}
-	got, b, _, err := c.collectAdopting(ctx, serverURL, id, sealPriv, []job{{kind: wire.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
+	got, b, err := c.collectAdopting(ctx, serverURL, id, sealPriv, []job{{kind: wire.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
 	if err != nil {
 		return err
 	}

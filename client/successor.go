@@ -65,36 +65,36 @@ func dleqFailed(err error) bool {
 // collectAdopting is collect with the pinned bundle; when a DTA's share fails its
 // DLEQ proof against the pinned commitment (the DTAs may have reshared), it fetches
 // the auth server's bundle, adopts it if it is a successor, and collects once more
-// with it. It returns the shares and the bundle and fingerprint they were checked
-// against.
-func (c *Client) collectAdopting(ctx context.Context, serverURL string, id pairing.IDHash, sealKey []byte, jobs []job) (*collected, *bundle.Bundle, string, error) {
-	b, fp := c.pinned()
+// with it. It returns the shares and the bundle they were checked against (the
+// pinned one may be a successor by then: c.pinned).
+func (c *Client) collectAdopting(ctx context.Context, serverURL string, id pairing.IDHash, sealKey []byte, jobs []job) (*collected, *bundle.Bundle, error) {
+	b := c.pinnedBundle()
 	got, err := c.collect(ctx, b, id, sealKey, jobs)
 	switch {
 	case err == nil && !got.dleqFault:
-		return got, b, fp, nil
+		return got, b, nil
 	case err == nil:
 		// t valid shares sufficed; a successor is adopted for the next time.
 		if _, aerr := c.adoptServerBundle(ctx, serverURL); aerr != nil && c.o.dtaFaults != nil {
 			c.o.dtaFaults(aerr)
 		}
-		return got, b, fp, nil
+		return got, b, nil
 	case !dleqFailed(err):
-		return nil, nil, "", err
+		return nil, nil, err
 	}
 	adopted, aerr := c.adoptServerBundle(ctx, serverURL)
 	if aerr != nil {
-		return nil, nil, "", errors.Join(err, aerr)
+		return nil, nil, errors.Join(err, aerr)
 	}
 	if !adopted {
-		return nil, nil, "", err
+		return nil, nil, err
 	}
-	b, fp = c.pinned()
+	b = c.pinnedBundle()
 	got, err = c.collect(ctx, b, id, sealKey, jobs)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, err
 	}
-	return got, b, fp, nil
+	return got, b, nil
 }
 
 // dailyBundleCheck looks for a successor of the pinned bundle at the auth server, at
