@@ -1,8 +1,6 @@
 package server
 
 import (
-	"crypto/ed25519"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -24,7 +22,7 @@ const permitWindow = 10 * time.Minute
 // TicketTTL so that a ticket keeps three quarters of its life), the trust bundle in
 // use (after a resharing, the DTAs issue under the successor), the identity, its
 // enrolment key and the slots, so that one request within a window gets one ticket,
-// from any replica (the nonce is keyed by the registrar key they share: permitNonceKey).
+// from any replica (the nonce is keyed by the registrar key they share: derivedKey).
 func (s *Server) permitTicketFor(id pairing.IDHash, clientKey []byte, first, last uint64, now time.Time) (time.Time, string) {
 	start := now.Truncate(min(permitWindow, s.cfg.TicketTTL/4))
 	notAfter := s.ticketExpiry(nil, start)
@@ -35,13 +33,4 @@ func (s *Server) permitTicketFor(id pairing.IDHash, clientKey []byte, first, las
 	mac.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, first), last))
 	mac.Write(binary.BigEndian.AppendUint64(nil, uint64(notAfter.Unix())))
 	return notAfter, hex.EncodeToString(mac.Sum(nil)[:16])
-}
-
-// permitNonceKey is the key of permit tickets' nonces, derived from the registrar key.
-func permitNonceKey(registrar ed25519.PrivateKey) []byte {
-	key, err := hkdf.Key(sha256.New, registrar.Seed(), nil, "polyroot permit ticket nonces v1", 32)
-	if err != nil {
-		panic(err) // 32 bytes of HKDF-SHA256 cannot fail
-	}
-	return key
 }

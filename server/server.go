@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -227,7 +229,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		tokenKID:  middleware.KeyID(pub),
 		jwks:      middleware.JWKS{Keys: []middleware.JWK{middleware.PublicJWK(pub)}},
 		metrics:   newMetrics(cfg.Registry),
-		permitKey: permitNonceKey(cfg.RegistrarKey),
+		permitKey: derivedKey(cfg.RegistrarKey, "polyroot permit ticket nonces v1"),
 	}
 	if err := s.setUpWeb(); err != nil {
 		st.close()
@@ -328,4 +330,15 @@ func sortedKeys[V any](m map[uint32]V) []uint32 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// derivedKey is a 32-byte key for one purpose (label), derived from an Ed25519 key's
+// seed with HKDF-SHA256: the server's secrets that every replica shares (the token
+// key, the registrar key) key its other secrets, so no replica needs one more.
+func derivedKey(k ed25519.PrivateKey, label string) []byte {
+	key, err := hkdf.Key(sha256.New, k.Seed(), nil, label, 32)
+	if err != nil {
+		panic(err) // 32 bytes of HKDF-SHA256 cannot fail
+	}
+	return key
 }

@@ -4,9 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ed25519"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,11 +28,7 @@ type sessionSealer struct {
 }
 
 func newSessionSealer(tokenKey ed25519.PrivateKey, login, renewals *pairing.Verifier) (*sessionSealer, error) {
-	key, err := hkdf.Key(sha256.New, tokenKey.Seed(), nil, "polyroot server login session state v1", 32)
-	if err != nil {
-		return nil, fmt.Errorf("server: session state key: %w", err)
-	}
-	block, err := aes.NewCipher(key)
+	block, err := aes.NewCipher(derivedKey(tokenKey, "polyroot server login session state v1"))
 	if err != nil {
 		return nil, fmt.Errorf("server: session state key: %w", err)
 	}
