@@ -42,10 +42,16 @@ func (s *Server) setUpWeb() error {
 	return s.buildLoginPages(s.cfg.Bundle) // after the provider: the pages name its requests' sites
 }
 
-// CheckOIDC reports whether New would accept o: an issuer that is the server's URL
-// with a path of its own, and valid client registrations (clients only with an
-// issuer). It reads nothing and starts nothing, for a configuration check.
-func CheckOIDC(o OIDCConfig) error {
+// CheckOIDC reports whether New would accept o, with Config.RefuseUnboundLogins set
+// to refuseUnbound: an issuer that is the server's URL with a path of its own, valid
+// client registrations (clients only with an issuer), and unbound logins allowed (the
+// provider's users log in from a browser). It reads nothing and starts nothing, for a
+// configuration check.
+func CheckOIDC(o OIDCConfig, refuseUnbound bool) error {
+	if refuseUnbound && o.Issuer != "" {
+		return errors.New("server: an OpenID Provider needs unbound logins (its users log in from a browser, which cannot bind to TLS): " +
+			"refusing unbound logins (login.refuse_unbound) and being an OpenID Provider exclude each other")
+	}
 	if o.Issuer == "" {
 		if len(o.Clients) > 0 {
 			return errors.New("server: OpenID Connect clients are configured but no issuer")
@@ -65,7 +71,7 @@ func CheckOIDC(o OIDCConfig) error {
 // setUpOIDC makes the OpenID Provider, when one is configured.
 func (s *Server) setUpOIDC() error {
 	o := s.cfg.OIDC
-	if err := CheckOIDC(o); err != nil || o.Issuer == "" {
+	if err := CheckOIDC(o, s.cfg.RefuseUnboundLogins); err != nil || o.Issuer == "" {
 		return err
 	}
 	base, _, _ := splitIssuer(o.Issuer)

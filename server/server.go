@@ -157,8 +157,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, errors.New("server: the introspection token must be at least 16 characters, and not the admin token")
 	case cfg.DataDir == "":
 		return nil, errors.New("server: a data directory is required")
-	case cfg.RefuseUnboundLogins && cfg.OIDC.Issuer != "":
-		return nil, errors.New("server: an OpenID Provider needs unbound logins (its users log in from a browser, which cannot bind to TLS): refuse unbound logins or be an OpenID Provider, not both")
 	}
 	if parsed, err := bundle.Parse(cfg.BundleFile); err != nil || parsed.Domain != cfg.Bundle.Domain {
 		return nil, errors.New("server: BundleFile is not a valid signed bundle of the configured domain")

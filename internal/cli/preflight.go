@@ -333,13 +333,11 @@ func checkServerConfig(ctx context.Context, c *ucli.Command, s *serverFileConfig
 	}
 	o, err := oidcSettings(s.OIDC)
 	if err == nil {
-		err = server.CheckOIDC(o)
+		err = server.CheckOIDC(o, s.Login.RefuseUnbound)
 	}
 	switch {
 	case err != nil:
 		k.fail("%v", err)
-	case s.Login.RefuseUnbound && o.Issuer != "":
-		k.fail("login.refuse_unbound and an OpenID Provider (oidc.issuer) exclude each other: its users log in from a browser, unbound")
 	case o.Issuer != "":
 		k.good("the OpenID Provider %s, with %d relying parties", o.Issuer, len(o.Clients))
 	}
