@@ -1,6 +1,10 @@
 package wire
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -116,4 +120,47 @@ func FuzzParseEntry(f *testing.F) {
 			t.Fatalf("accepted %q but re-encodes to %q (%v)", raw, again, err)
 		}
 	})
+}
+
+// TestPromiseKnownAnswer checks the promise against the known answer of
+// docs/protocol.md (6.4, "A DTA's answer"), whose message this test builds from that
+// text alone, and that Verify refuses a promise changed in any field.
+func TestPromiseKnownAnswer(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
+	pub := key.Public().(ed25519.PublicKey)
+	const origin = "polyroot/api.example.com/dta-1"
+	entry := []byte("entry")
+	if got := hex.EncodeToString(pub); got != "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c" {
+		t.Fatalf("public key %s", got)
+	}
+	leaf := sha256.Sum256(append([]byte{0}, entry...))
+	msg := []byte("polyroot/v1 issuance promise\x0a\x00\x00\x00\x1e" + origin + "\x00\x00\x00\x00\x00\x00\x00\x2a")
+	msg = append(msg, leaf[:]...)
+	want := ed25519.Sign(key, msg)
+	if hex.EncodeToString(want) != "81a45fc8d1954bf71e2306f500dbdbe010bf992bd2d85ff0b846737fa2cc6cb82c5efc40297ffe0e902e10a147332a9d4eb30c4cd071396deb848d2ddac6ef07" ||
+		hex.EncodeToString(leaf[:]) != "d9c2d66b522c2522728f539ff9f67b85d40defff095fc8a528c994f4f35bb3de" {
+		t.Fatal("the known answer of docs/protocol.md does not follow from its text")
+	}
+	p := NewPromise(key, origin, 42, entry)
+	if !bytes.Equal(p.Signature, want) || !bytes.Equal(p.LeafHash, leaf[:]) {
+		t.Fatalf("NewPromise = %x, %x; want the known answer", p.LeafHash, p.Signature)
+	}
+	if err := p.Verify(pub, entry); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(p *Promise){
+		"fail/origin":    func(p *Promise) { p.Origin += "x" },
+		"fail/index":     func(p *Promise) { p.Index++ },
+		"fail/leaf-hash": func(p *Promise) { p.LeafHash = append([]byte{}, p.LeafHash...); p.LeafHash[0] ^= 1 },
+		"fail/signature": func(p *Promise) { p.Signature = append([]byte{}, p.Signature...); p.Signature[63] ^= 1 },
+	} {
+		q := *p
+		change(&q)
+		if err := q.Verify(pub, nil); !errors.Is(err, ErrPromise) {
+			t.Errorf("%s: Verify = %v, want ErrPromise", name, err)
+		}
+	}
+	if err := p.Verify(pub, []byte("other")); !errors.Is(err, ErrPromise) {
+		t.Errorf("fail/other-entry: Verify = %v, want ErrPromise", err)
+	}
 }
