@@ -57,13 +57,8 @@ func (s *Service) routes() *mux.Router {
 	r.PathPrefix("/v1/log/").Handler(logLimit.Wrap(http.StripPrefix("/v1/log", s.log.Handler()))).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
-	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
-	})
-	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
-	})
-	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
+	r.NotFoundHandler = limit.Wrap(httpx.NotFound(s.cfg.Logger))
+	r.MethodNotAllowedHandler = limit.Wrap(httpx.MethodNotAllowed(s.cfg.Logger))
 	return r
 }
 

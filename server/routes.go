@@ -82,12 +82,8 @@ func (s *Server) routeTable(admin, public bool) *mux.Router {
 		r.Handle("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	}
 	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet, http.MethodHead)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, r, s.cfg.Logger, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
-	})
+	r.NotFoundHandler = limit.Wrap(httpx.NotFound(s.cfg.Logger))
+	r.MethodNotAllowedHandler = limit.Wrap(httpx.MethodNotAllowed(s.cfg.Logger))
 	return r
 }
 

@@ -78,10 +78,26 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		logger.Error("internal error", "request_id", RequestID(r), "path", r.URL.Path, "err", err)
+		logger.Error("internal error", "request_id", RequestID(r), "path", LoggedPath(r), "err", err)
 		e = Errorf(http.StatusInternalServerError, "internal", "internal error (request %s)", RequestID(r))
 	}
 	WriteJSON(w, e.Status, e)
+}
+
+// NotFound answers 404 not_found: a route table's handler for unknown paths. Wrap it
+// in the table's rate limit: anyone can send such requests at will.
+func NotFound(logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, logger, Errorf(http.StatusNotFound, "not_found", "no such endpoint"))
+	})
+}
+
+// MethodNotAllowed answers 405 method_not_allowed: a route table's handler for a
+// known path with another method. Wrap it in the table's rate limit, as NotFound.
+func MethodNotAllowed(logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, logger, Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", r.Method))
+	})
 }
 
 type ctxKey struct{}
@@ -262,39 +278,54 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
-// LogRequests logs one line per request with its ID, method, path, status and
-// duration: at Debug for successes, Info for client errors, Warn for server errors.
-// Throttled requests (429) are sampled: at most one line per client address per
-// ThrottleLogInterval, naming the address and how many were not logged since the
-// previous line (the rate limiter's counter has them all). It never logs bodies or
-// headers.
+// LogRequests logs one line per request with its ID, method, path (at most
+// maxLoggedPath bytes) and status and duration: at Debug for successes, Info for
+// client errors, Warn for server errors. Client errors are sampled per client
+// address, as anyone can cause them at will: at most one line per address per
+// ThrottleLogInterval for throttled requests (429) and one for the other 4xx, each
+// naming the address and how many were not logged since the previous line (the
+// request counters have them all). It never logs bodies or headers.
 func LogRequests(logger *slog.Logger, next http.Handler) http.Handler {
-	return logRequests(logger, next, newThrottleLog(time.Now))
+	return logRequests(logger, next, newThrottleLog(time.Now), newThrottleLog(time.Now))
 }
 
-func logRequests(logger *slog.Logger, next http.Handler, tl *throttleLog) http.Handler {
+// maxLoggedPath bounds the path in a log line: a request may carry a path of up to
+// MaxHeaderBytes.
+const maxLoggedPath = 256
+
+// LoggedPath is r's URL path for a log line, cut to maxLoggedPath bytes.
+func LoggedPath(r *http.Request) string {
+	if p := r.URL.Path; len(p) > maxLoggedPath {
+		return p[:maxLoggedPath] + "…"
+	}
+	return r.URL.Path
+}
+
+func logRequests(logger *slog.Logger, next http.Handler, throttled, clientErrors *throttleLog) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		level := slog.LevelDebug
 		switch {
 		case sw.status >= 500:
-			level = slog.LevelWarn
-		case sw.status == http.StatusTooManyRequests:
+			logger.Log(r.Context(), slog.LevelWarn, "request", "request_id", RequestID(r), "method", r.Method, "path", LoggedPath(r),
+				"status", sw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		case sw.status >= 400:
+			msg, sample, count := "request failed", clientErrors, "failed_unlogged"
+			if sw.status == http.StatusTooManyRequests {
+				msg, sample, count = "request throttled", throttled, "throttled_unlogged"
+			}
 			addr := clientAddress(r)
-			unlogged, ok := tl.admit(addr)
+			unlogged, ok := sample.admit(addr)
 			if !ok {
 				return
 			}
-			logger.LogAttrs(r.Context(), slog.LevelInfo, "request throttled", slog.String("request_id", RequestID(r)),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
-				slog.String("client", addr), slog.Int("throttled_unlogged", unlogged))
-			return
-		case sw.status >= 400:
-			level = slog.LevelInfo
+			logger.LogAttrs(r.Context(), slog.LevelInfo, msg, slog.String("request_id", RequestID(r)),
+				slog.String("method", r.Method), slog.String("path", LoggedPath(r)), slog.Int("status", sw.status),
+				slog.String("client", addr), slog.Int(count, unlogged))
+		default:
+			logger.Log(r.Context(), slog.LevelDebug, "request", "request_id", RequestID(r), "method", r.Method, "path", LoggedPath(r),
+				"status", sw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 		}
-		logger.Log(r.Context(), level, "request", "request_id", RequestID(r), "method", r.Method, "path", r.URL.Path,
-			"status", sw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	})
 }

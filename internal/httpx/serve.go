@@ -5,14 +5,19 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // HTTP server limits of polyroot's services. Issuance waits for the log to make an
@@ -62,6 +67,31 @@ type ServeOptions struct {
 	Admin       http.Handler
 	// AdminReady is called once, before Ready, with the admin listener's URL.
 	AdminReady func(url string)
+
+	// MaxConnections bounds the connections the public listener holds open at once;
+	// past it, new ones wait in the kernel's queue until one closes. Zero means
+	// DefaultMaxConnections. The admin and operations listeners hold at most
+	// maxOperatorConnections each.
+	MaxConnections int
+}
+
+// maxOperatorConnections bounds each of the admin and operations listeners: they
+// serve a few operators and a metrics scraper.
+const maxOperatorConnections = 256
+
+// DefaultMaxConnections is the public listener's bound on open connections unless
+// ServeOptions.MaxConnections sets one: three quarters of the process's limit on open
+// files (RLIMIT_NOFILE, which Go raises to its hard limit at start), at most 65,536
+// and at least 64. A process that runs out of file descriptors fails in places that
+// cannot fail gracefully (the transparency log's library panics when it cannot open
+// its lock file), and idle keep-alive connections cost anyone next to nothing to hold:
+// the rest of the limit stays for the process's own files and connections.
+func DefaultMaxConnections() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
+		return 4096
+	}
+	return int(min(max(rl.Cur/4*3, 64), 65536))
 }
 
 // MetricsPath is where the operations listener serves the metrics.
@@ -84,8 +114,51 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		WriteTimeout:      WriteTimeout,
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(&serverErrorLog{log: log, now: time.Now}, "", 0),
 	}
+}
+
+// serverErrorLog carries net/http's own error lines (a failed TLS handshake, a
+// connection that broke mid-request) to the service's log at Warn, at most
+// serverErrorBurst lines a minute: anyone can make one per connection. The lines left
+// out are counted in the first line of the next minute.
+type serverErrorLog struct {
+	log *slog.Logger
+	now func() time.Time
+
+	mu          sync.Mutex
+	windowStart time.Time
+	logged      int // in the current window
+	unlogged    int // in the current window
+}
+
+// serverErrorBurst is how many of net/http's error lines a minute reach the log.
+const serverErrorBurst = 20
+
+func (l *serverErrorLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	var unlogged int
+	if now.Sub(l.windowStart) >= time.Minute {
+		unlogged = l.unlogged
+		l.windowStart, l.logged, l.unlogged = now, 0, 0
+	}
+	if l.logged >= serverErrorBurst {
+		l.unlogged++
+		return len(p), nil
+	}
+	l.logged++
+	line := strings.TrimSpace(string(p))
+	if len(line) > 512 {
+		line = line[:512] + "…"
+	}
+	if unlogged > 0 {
+		l.log.Warn(line, "unlogged_before", unlogged)
+	} else {
+		l.log.Warn(line)
+	}
+	return len(p), nil
 }
 
 // Serve serves o.Handler until ctx is cancelled or the process gets SIGINT or
@@ -137,13 +210,22 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if o.MetricsListen != "" {
 		all = append(all, &listener{what: "metrics", h: opsHandler(o.Metrics), addr: o.MetricsListen, path: MetricsPath, ready: o.MetricsReady, ops: true})
 	}
+	maxConns := o.MaxConnections
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConnections()
+	}
 	for i, ln := range all {
-		var err error
-		if ln.l, err = net.Listen("tcp", ln.addr); err != nil {
+		l, err := net.Listen("tcp", ln.addr)
+		if err != nil {
 			for _, opened := range all[:i] {
 				opened.l.Close()
 			}
 			return ln.wrap("listen", err)
+		}
+		if ln == main {
+			ln.l = netutil.LimitListener(l, maxConns)
+		} else {
+			ln.l = netutil.LimitListener(l, maxOperatorConnections)
 		}
 		ln.hs = newHTTPServer(ln.h, log)
 		if ln.tls != nil {

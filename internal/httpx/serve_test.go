@@ -1,11 +1,16 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	stdlog "log"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -142,5 +147,87 @@ func TestServeMetricsListener(t *testing.T) {
 	err = Serve(context.Background(), ServeOptions{Listen: "127.0.0.1:0", Handler: public, MetricsListen: l.Addr().String(), Metrics: metrics})
 	if err == nil || !strings.Contains(err.Error(), "metrics listen") {
 		t.Errorf("a taken metrics address: %v", err)
+	}
+}
+
+// TestServeConnectionLimit: past MaxConnections, a new connection waits until one of
+// the open ones closes: idle connections cannot take the process's file descriptors.
+func TestServeConnectionLimit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	urls := make(chan string, 1)
+	go Serve(ctx, ServeOptions{Listen: "127.0.0.1:0", MaxConnections: 2,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }),
+		Ready:   func(u string) { urls <- u }})
+	url := <-urls
+	addr := strings.TrimPrefix(url, "http://")
+	var idle []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		t.Fatalf("a third connection was served while two were open (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	idle[0].Close()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting connection was not served after another closed")
+	}
+}
+
+// TestDefaultMaxConnections: the bound leaves a quarter of the open-file limit to the
+// process, within 64 and 65,536.
+func TestDefaultMaxConnections(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := DefaultMaxConnections(), int(min(max(rl.Cur/4*3, 64), 65536)); got != want || got < 64 || got > 65536 || uint64(got) >= rl.Cur {
+		t.Fatalf("DefaultMaxConnections = %d with RLIMIT_NOFILE %d", got, rl.Cur)
+	}
+}
+
+// TestServerErrorLogSampled: net/http's own error lines (one per failed TLS handshake,
+// which anyone can cause) reach the log at most serverErrorBurst times a minute; the
+// first line of the next minute counts those left out.
+func TestServerErrorLogSampled(t *testing.T) {
+	var buf bytes.Buffer
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	el := &serverErrorLog{log: slog.New(slog.NewJSONHandler(&buf, nil)), now: clock.now}
+	l := stdlog.New(el, "", 0)
+	for i := range 1000 {
+		l.Printf("http: TLS handshake error from 192.0.2.1:%d: EOF", i)
+	}
+	if n := bytes.Count(buf.Bytes(), []byte("\n")); n != serverErrorBurst {
+		t.Fatalf("%d lines for 1000 errors", n)
+	}
+	clock.add(time.Minute)
+	buf.Reset()
+	l.Print("http: TLS handshake error from 192.0.2.2:1: " + strings.Repeat("x", 2000))
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["unlogged_before"] != float64(1000-serverErrorBurst) || m["level"] != "WARN" || len(m["msg"].(string)) > 520 {
+		t.Fatalf("next minute's line: %s", buf.Bytes())
 	}
 }

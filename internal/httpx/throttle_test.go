@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,7 +38,7 @@ func TestThrottledRequestsSampled(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	throttled := NewThrottledCounter("test")
 	limit := NewRateLimiter(0.001, 1, logger).CountThrottled(throttled)
-	h := logRequests(logger, limit.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})), newThrottleLog(clock.now))
+	h := logRequests(logger, limit.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})), newThrottleLog(clock.now), newThrottleLog(clock.now))
 	send := func(addr string, n int) (statuses map[int]int) {
 		statuses = map[int]int{}
 		for range n {
@@ -87,6 +89,56 @@ func TestThrottledRequestsSampled(t *testing.T) {
 	}
 	if got := counterValue(t, throttled); got != 999+9+5+1 {
 		t.Fatalf("counter %v, want %d", got, 999+9+5+1)
+	}
+}
+
+// TestClientErrorsSampled: requests that fail for the client's fault (an unknown
+// route with a long path, say) are logged at most once a minute per address, their
+// path cut short, while every server error is logged.
+func TestClientErrorsSampled(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	h := logRequests(logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		NotFound(logger).ServeHTTP(w, r)
+	}), newThrottleLog(clock.now), newThrottleLog(clock.now))
+	send := func(addr, path string, n int) {
+		for range n {
+			r := httptest.NewRequest(http.MethodGet, path, nil)
+			r.RemoteAddr = net.JoinHostPort(addr, "40000")
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+	}
+	long := "/x/" + strings.Repeat("A", 8000)
+	send("192.0.2.1", long, 300)
+	send("192.0.2.2", "/y", 3)
+	send("192.0.2.1", "/fail", 2)
+	clock.add(ThrottleLogInterval)
+	send("192.0.2.1", "/z", 1)
+	var got []string
+	for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		got = append(got, fmt.Sprintf("%v %v %v %v %v", m["msg"], m["client"], m["status"], len(m["path"].(string)), m["failed_unlogged"]))
+	}
+	want := []string{
+		"request failed 192.0.2.1 404 259 0", // 256 bytes and "…"
+		"request failed 192.0.2.2 404 2 0",
+		"request <nil> 500 5 <nil>",
+		"request <nil> 500 5 <nil>",
+		"request failed 192.0.2.1 404 2 299",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("log lines\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if buf.Len() > 4096 {
+		t.Fatalf("%d bytes of log", buf.Len())
 	}
 }
 
