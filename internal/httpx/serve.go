@@ -73,6 +73,11 @@ type ServeOptions struct {
 	// DefaultMaxConnections. The admin and operations listeners hold at most
 	// maxOperatorConnections each.
 	MaxConnections int
+	// MaxClientConnections bounds the connections one client (an IPv4 address or an
+	// IPv6 /64; loopback peers are not counted) holds open on the public listener at
+	// once; past it, its new ones are closed at once. Zero means a sixteenth of
+	// MaxConnections, at least 32.
+	MaxClientConnections int
 }
 
 // maxOperatorConnections bounds each of the admin and operations listeners: they
@@ -223,7 +228,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			return ln.wrap("listen", err)
 		}
 		if ln == main {
-			ln.l = netutil.LimitListener(l, maxConns)
+			perClient := o.MaxClientConnections
+			if perClient <= 0 {
+				perClient = max(maxConns/16, 32)
+			}
+			ln.l = limitPerClient(netutil.LimitListener(l, maxConns), perClient)
 		} else {
 			ln.l = netutil.LimitListener(l, maxOperatorConnections)
 		}
