@@ -22,7 +22,7 @@ func (l *fakeListener) Accept() (net.Conn, error) {
 // peerConn is one end of a pipe that claims to come from addr.
 type peerConn struct {
 	net.Conn
-	addr net.Addr
+	addr   net.Addr
 	closed bool
 }
 
