@@ -57,50 +57,74 @@ func zeroShare(s *pairing.Scalar) {
 //
 // logger (nil: none) gets a line when a share is promoted, never a share.
 func ActivateShare(ctx context.Context, ks keystore.Keystore, rec *bundle.DTA, logger *slog.Logger) (*pairing.Scalar, error) {
-	active, err := readShare(ctx, ks, SecretMasterShare)
+	share, activate, err := pickShare(ctx, ks, rec, logger)
 	if err != nil {
 		return nil, err
+	}
+	if err := activate(ctx); err != nil {
+		zeroShare(share)
+		return nil, err
+	}
+	return share, nil
+}
+
+// pickShare is ActivateShare in two steps: it returns the share that matches rec,
+// changing nothing, and activate, which makes the keystore's changes ActivateShare
+// makes for it (promotion, or the deletion of a promoted pending copy; nothing to do
+// otherwise). The DTA service runs activate only once it serves under the bundle (its
+// key entry logged): a bundle it fails to load must leave the old share in place.
+// activate reads share, which must not be zeroed before it has run.
+func pickShare(ctx context.Context, ks keystore.Keystore, rec *bundle.DTA, logger *slog.Logger) (share *pairing.Scalar, activate func(context.Context) error, err error) {
+	active, err := readShare(ctx, ks, SecretMasterShare)
+	if err != nil {
+		return nil, nil, err
 	}
 	pending, err := readShare(ctx, ks, SecretMasterShareNext)
 	if err != nil {
 		zeroShare(active)
-		return nil, err
+		return nil, nil, err
 	}
 	defer zeroShare(pending)
 	switch {
 	case shareMatches(active, rec):
-		if pending != nil && pending.Equal(active) {
+		if pending == nil || !pending.Equal(active) {
+			return active, func(context.Context) error { return nil }, nil
+		}
+		return active, func(ctx context.Context) error {
 			if err := ks.Delete(ctx, SecretMasterShareNext); err != nil {
-				zeroShare(active)
-				return nil, fmt.Errorf("dta: erasing the promoted pending master share: %w", err)
+				return fmt.Errorf("dta: erasing the promoted pending master share: %w", err)
 			}
-		}
-		return active, nil
+			return nil
+		}, nil
 	case shareMatches(pending, rec):
+		hadActive := active != nil
 		zeroShare(active)
-		if active != nil {
-			if err := ks.Delete(ctx, SecretMasterShare); err != nil {
-				return nil, fmt.Errorf("dta: activating the reshared master share: erasing the old one: %w", err)
+		share = new(pairing.Scalar).Set(pending)
+		return share, func(ctx context.Context) error {
+			if hadActive {
+				if err := ks.Delete(ctx, SecretMasterShare); err != nil {
+					return fmt.Errorf("dta: activating the reshared master share: erasing the old one: %w", err)
+				}
 			}
-		}
-		if err := ks.Put(ctx, SecretMasterShare, pending.Bytes()); err != nil {
-			return nil, fmt.Errorf("dta: activating the reshared master share: %w (it stays pending; reload again)", err)
-		}
-		if err := ks.Delete(ctx, SecretMasterShareNext); err != nil {
-			return nil, fmt.Errorf("dta: activating the reshared master share: erasing the pending copy: %w (reload again)", err)
-		}
-		if logger != nil {
-			logger.Info("master share from the resharing activated; the old share is erased", "commitment", rec.Commitment)
-		}
-		return new(pairing.Scalar).Set(pending), nil
+			if err := ks.Put(ctx, SecretMasterShare, share.Bytes()); err != nil {
+				return fmt.Errorf("dta: activating the reshared master share: %w (it stays pending; reload again)", err)
+			}
+			if err := ks.Delete(ctx, SecretMasterShareNext); err != nil {
+				return fmt.Errorf("dta: activating the reshared master share: erasing the pending copy: %w (reload again)", err)
+			}
+			if logger != nil {
+				logger.Info("master share from the resharing activated; the old share is erased", "commitment", rec.Commitment)
+			}
+			return nil
+		}, nil
 	case active == nil && pending == nil:
-		return nil, fmt.Errorf("dta: master share: %w", keystore.ErrNotFound)
+		return nil, nil, fmt.Errorf("dta: master share: %w", keystore.ErrNotFound)
 	default:
 		zeroShare(active)
 		what := "the master share in the keystore does not"
 		if pending != nil {
 			what = "neither the master share in the keystore nor the pending one of a resharing"
 		}
-		return nil, fmt.Errorf("dta: %s match commitment C_%d in the trust bundle", what, rec.Index)
+		return nil, nil, fmt.Errorf("dta: %s match commitment C_%d in the trust bundle", what, rec.Index)
 	}
 }

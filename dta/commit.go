@@ -63,16 +63,17 @@ import (
 // itself, before its next round, first after recoveryBackoff and then backing off up
 // to maxRecoveryBackoff while it fails: once the log takes entries again, the tickets
 // of the failed round are answered without a restart. Recovery runs in the loop, so no
-// round appends while it scans and appends.
+// round appends while it scans and appends. Until it succeeds, /readyz answers 503
+// (ready.go), as it does for a while after any failure of a round or a recovery.
 type committer struct {
-	store        *store
-	log          *translog.Log
-	logger       *slog.Logger
-	window       time.Duration
-	maxSize      int
-	logSize      *atomic.Uint64                  // raised past every appended entry
-	appendFailed *atomic.Int64                   // when an append last failed (Unix ns), 0 once recovered
-	recover      func(ctx context.Context) error // finishes the pending records (Service.recoverPending)
+	store   *store
+	log     *translog.Log
+	logger  *slog.Logger
+	window  time.Duration
+	maxSize int
+	logSize *atomic.Uint64                  // raised past every appended entry
+	failed  *atomic.Int64                   // when a round or a recovery last failed (Unix ns), 0 once recovered
+	recover func(ctx context.Context) error // finishes the pending records (Service.recoverPending)
 
 	kick    chan struct{} // wakes the loop (buffered, one pending wake-up)
 	sched   []rtmetrics.Sample
@@ -125,10 +126,10 @@ func (e *errAppend) Unwrap() error { return e.err }
 var errClosing = errors.New("dta: shutting down")
 
 // newCommitter starts the committer of s's issuances (its store, log, logger, log
-// size, append failures and recovery).
+// size, storage failures and recovery).
 func newCommitter(s *Service, window time.Duration, maxSize int) *committer {
 	c := &committer{store: s.store, log: s.log, logger: s.cfg.Logger, window: window, maxSize: maxSize,
-		logSize: &s.logSize, appendFailed: &s.appendFailed, recover: s.recoverPending,
+		logSize: &s.logSize, failed: &s.storageFailed, recover: s.recoverPending,
 		kick: make(chan struct{}, 1), stopped: make(chan struct{}), done: map[string]*record{}, last: time.Now(),
 		sched: []rtmetrics.Sample{{Name: "/sched/goroutines/running:goroutines"}, {Name: "/sched/goroutines/runnable:goroutines"}}}
 	go c.run()
@@ -304,6 +305,7 @@ func (c *committer) round() {
 		}
 	}
 	if err := c.store.commitRound(round, pending, records, rounds); err != nil {
+		c.failed.Store(time.Now().UnixNano()) // for /readyz: every issuance fails while this does
 		c.mu.Lock()
 		closing := c.closing
 		if !closing {
@@ -342,7 +344,7 @@ func (c *committer) round() {
 		err = fmt.Errorf("%d indices for %d entries", len(indices), len(leaves))
 	}
 	if err != nil {
-		c.appendFailed.Store(time.Now().UnixNano())
+		c.failed.Store(time.Now().UnixNano())
 		c.mu.Lock()
 		if !c.needRecovery {
 			c.needRecovery, c.backoff = true, recoveryBackoff
@@ -381,6 +383,7 @@ func (c *committer) recoverIfDue() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
+		c.failed.Store(time.Now().UnixNano())
 		c.backoff = min(2*c.backoff, maxRecoveryBackoff)
 		c.retryAt = time.Now().Add(c.backoff)
 		c.logger.Error("finishing the issuances of a failed log append failed; retrying", "in", c.backoff.String(), "err", err)
@@ -388,7 +391,15 @@ func (c *committer) recoverIfDue() {
 	}
 	raiseTo(c.logSize, size)
 	c.needRecovery = false
-	c.appendFailed.Store(0)
+	c.failed.Store(0)
+}
+
+// recovering reports whether records of a failed append are pending, their recovery
+// not yet done: until it is, their tickets are answered "retry later".
+func (c *committer) recovering() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.needRecovery
 }
 
 // refuseRevoked answers errRevoked to the members of group whose subject is revoked,

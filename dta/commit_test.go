@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -409,17 +410,43 @@ func TestRevocationInRound(t *testing.T) {
 	}
 }
 
-// TestRecoveryDropsRevokedPending: a pending share that nothing of was logged (its
-// round's append failed, its answer an error) is dropped at recovery, not logged, if its
-// identity was revoked since: logging it then would log a share after the revocation.
-// A pending share of an identity still in good standing is logged as before.
+// TestRecoveryDropsRevokedPending: a pending share that is not all logged (its round's
+// append failed, wholly or for a later batch of its entries, and its answer was an
+// error) is dropped at recovery, its missing entries not logged, if its identity was
+// revoked since: logging them then would log shares after the revocation. A pending
+// share of an identity still in good standing is logged as before.
 func TestRecoveryDropsRevokedPending(t *testing.T) {
 	d := newDomain(t, 1, 3600)
 	nd := d.dtas[0]
 	revokedID, goodID := newID(t, "heidi@example.com"), newID(t, "ivan@example.com")
-	d.issue(nd, "/v1/revocations", d.ticket(ticket.KindRevoke, revokedID))
-	size, err := nd.svc.log.Size(context.Background())
+	ctx := context.Background()
+	before, err := nd.svc.log.Size(ctx)
 	if err != nil {
+		t.Fatal(err)
+	}
+	size := before // the log's size when the records below are written pending
+	pendingShare := func(id pairing.IDHash, nonce string, slots ...uint64) storePut {
+		t.Helper()
+		r := &record{TicketSHA256: strings.Repeat("cd", 32), Kind: ticket.KindPermit, SizeHint: size}
+		for _, slot := range slots {
+			e := wire.Entry{Version: wire.EntryVersion, DTA: nd.index, Domain: d.bundle.Domain, Kind: ticket.KindPermit, Slot: slot,
+				Subject: wire.Subject(id), SealedSHA256: strings.Repeat("ab", 32), TicketSHA256: r.TicketSHA256, Time: time.Now().Unix()}
+			leaf, err := e.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Entries, r.Slots, r.Sealed = append(r.Entries, leaf), append(r.Slots, slot), append(r.Sealed, []byte("sealed"))
+		}
+		return storePut{nonce: nonce, rec: r}
+	}
+	// The first batch of a permit record's entries reached the log, the second did not;
+	// then the identity was revoked.
+	partly := pendingShare(revokedID, "revoked-partly-logged", 1, 2)
+	if _, err := nd.svc.log.AppendAll(ctx, partly.rec.Entries[:1]); err != nil {
+		t.Fatal(err)
+	}
+	d.issue(nd, "/v1/revocations", d.ticket(ticket.KindRevoke, revokedID))
+	if size, err = nd.svc.log.Size(ctx); err != nil {
 		t.Fatal(err)
 	}
 	d.stop(nd)
@@ -428,30 +455,23 @@ func TestRecoveryDropsRevokedPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pendingShare := func(id pairing.IDHash, nonce string) storePut {
-		e := wire.Entry{Version: wire.EntryVersion, DTA: nd.index, Domain: d.bundle.Domain, Kind: ticket.KindClient,
-			Subject: wire.Subject(id), SealedSHA256: strings.Repeat("ab", 32), TicketSHA256: strings.Repeat("cd", 32), Time: time.Now().Unix()}
-		leaf, err := e.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return storePut{nonce: nonce, rec: &record{TicketSHA256: strings.Repeat("cd", 32), Kind: ticket.KindClient,
-			Entries: [][]byte{leaf}, Slots: []uint64{0}, Sealed: [][]byte{[]byte("sealed")}, SizeHint: size}}
-	}
-	if err := st.commit([]storePut{pendingShare(revokedID, "revoked-pending"), pendingShare(goodID, "good-pending")}, nil); err != nil {
+	puts := []storePut{pendingShare(revokedID, "revoked-pending", 0), partly, pendingShare(goodID, "good-pending", 0)}
+	if err := st.commit(puts, nil); err != nil {
 		t.Fatal(err)
 	}
 	st.close()
 
 	d.start(nd)
-	if r, err := nd.svc.store.get("revoked-pending"); !errors.Is(err, errNoRecord) {
-		t.Fatalf("the revoked identity's pending share: %+v, %v; want it dropped", r, err)
+	for _, nonce := range []string{"revoked-pending", "revoked-partly-logged"} {
+		if r, err := nd.svc.store.get(nonce); !errors.Is(err, errNoRecord) {
+			t.Fatalf("%s: %+v, %v; want it dropped", nonce, r, err)
+		}
 	}
 	r, err := nd.svc.store.get("good-pending")
 	if err != nil || r.pending() || len(r.Indices) != 1 || r.Indices[0] != size {
 		t.Fatalf("the other pending share: %+v, %v; want it logged at %d", r, err, size)
 	}
-	if got, err := nd.svc.log.Size(context.Background()); err != nil || got != size+1 {
+	if got, err := nd.svc.log.Size(ctx); err != nil || got != size+1 {
 		t.Fatalf("log size %d, %v; want %d (one entry recovered, none for the revoked identity)", got, err, size+1)
 	}
 }
@@ -478,21 +498,22 @@ func TestAppendFailureRecovers(t *testing.T) {
 	if code, _, e := post(t, nd.url, "/v1/shares/client", "application/json", ticketBody(tk)); code != http.StatusServiceUnavailable || e["code"] != "log_unavailable" {
 		t.Fatalf("with the log broken: %d %v, want 503 log_unavailable", code, e)
 	}
-	readyz := func() int {
-		resp, err := http.Get(nd.url + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+	if code, body := readyz(t, nd); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz after a failed append: %d %s", code, body)
 	}
-	if code := readyz(); code != http.StatusServiceUnavailable {
-		t.Fatalf("readyz after a failed append: %d", code)
-	}
+	failedAt := nd.svc.storageFailed.Load()
 	// Past the first recovery attempt, which fails too: still pending.
 	time.Sleep(recoveryBackoff + 200*time.Millisecond)
 	if code, _, e := post(t, nd.url, "/v1/shares/client", "application/json", ticketBody(tk)); code != http.StatusServiceUnavailable || e["code"] != "retry_later" {
 		t.Fatalf("retry with the log still broken: %d %v, want 503 retry_later", code, e)
+	}
+	if nd.svc.storageFailed.Load() <= failedAt {
+		t.Fatal("a failed recovery did not renew the storage failure /readyz reports")
+	}
+	// As if the failure window had passed: not ready while the records wait.
+	nd.svc.storageFailed.Store(time.Now().Add(-storageFailureWindow).UnixNano())
+	if code, body := readyz(t, nd); code != http.StatusServiceUnavailable || !strings.Contains(body, "wait for their recovery") {
+		t.Fatalf("readyz while the recovery keeps failing: %d %s", code, body)
 	}
 
 	if err := os.Remove(tiles); err != nil {
@@ -515,8 +536,16 @@ func TestAppendFailureRecovers(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if code := readyz(); code != http.StatusOK {
-		t.Fatalf("readyz after the recovery: %d", code)
+	// The recovery completes the records before it is done (the log's size read,
+	// the state cleared): the DTA turns ready just after the ticket is answered.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, body := readyz(t, nd)
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz 5 s after the recovery: %d %s", code, body)
+		}
 	}
 	d.issue(nd, "/v1/shares/client", d.ticket(ticket.KindClient, newID(t, "after@example.com")))
 
@@ -530,5 +559,40 @@ func TestAppendFailureRecovers(t *testing.T) {
 	if len(entries) != 3 || len(at) != 1 || uint64(at[0]) != r.Shares[0].Promise.Index {
 		t.Fatalf("log of %d entries, the retried ticket's at %v, promised at %d; want 3 entries, one of them the ticket's at its promise",
 			len(entries), at, r.Shares[0].Promise.Index)
+	}
+}
+
+// readyz returns the status and body of nd's /readyz.
+func readyz(t *testing.T, nd *node) (int, string) {
+	t.Helper()
+	resp, err := http.Get(nd.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestCommitFailureNotReady: a round whose state database transaction fails answers
+// its issuances with the error and turns /readyz to 503, as a failed append does:
+// every issuance fails while the database does, whatever the writability probe of
+// the log directory says.
+func TestCommitFailureNotReady(t *testing.T) {
+	d := newDomain(t, 1, 3600)
+	nd := d.dtas[0]
+	if code, body := readyz(t, nd); code != http.StatusOK {
+		t.Fatalf("readyz at start: %d %s", code, body)
+	}
+	// Every write transaction fails from now on (the service's Close tolerates it).
+	if err := nd.svc.store.close(); err != nil {
+		t.Fatal(err)
+	}
+	rec := &record{TicketSHA256: "aa", Kind: ticket.KindServer, Entries: [][]byte{[]byte("entry")}, Slots: []uint64{0}}
+	if err := nd.svc.commits.submit("commit-fails", rec, "", ""); err == nil {
+		t.Fatal("a round with the state database closed succeeded")
+	}
+	if code, body := readyz(t, nd); code != http.StatusServiceUnavailable || !strings.Contains(body, "storage: writing an issuance failed at") {
+		t.Fatalf("readyz after a failed round: %d %s", code, body)
 	}
 }

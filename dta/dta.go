@@ -107,8 +107,10 @@ type Service struct {
 	locks   nonceLocks // one per ticket nonce in flight
 	metrics *metrics
 	ready   atomic.Bool
-	// appendFailed is when a log append last failed (Unix ns; 0: never), for /readyz.
-	appendFailed atomic.Int64
+	// storageFailed is when an issuance last failed to be written (a log append, a
+	// state database transaction, a recovery; Unix ns; 0: never or recovered since),
+	// for /readyz.
+	storageFailed atomic.Int64
 	// logSize is a lower bound of the log's size, kept in memory so that an issuance
 	// need not read it from disk: every entry appended later has an index at least
 	// this large, which is all a record's size hint needs.
@@ -122,6 +124,8 @@ type Service struct {
 	stopReadinessWatch func()
 	// commits records and logs issuances in groups (nil until New has recovered).
 	commits *committer
+	// answers keeps the responses of completed tickets for their retries (answers.go).
+	answers *answerCache
 }
 
 // The default limit of the log's routes per client address: a burst that covers an
@@ -236,13 +240,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if !ok {
 		return nil, fmt.Errorf("dta: the trust bundle of %s has no DTA %d", cfg.Bundle.Domain, cfg.Index)
 	}
-	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registry)}
+	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registry), answers: newAnswerCache(maxAnswerBytes)}
 	s.readyz = s.newReadiness()
 	s.metrics.registry.MustRegister(s.readyz)
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(s.readyz)
 	}
-	k, err := s.loadKeys(ctx, cfg.Bundle, rec)
+	k, activate, err := s.loadKeys(ctx, cfg.Bundle, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -278,6 +282,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.logSize.Store(size)
 	s.commits = newCommitter(s, window, maxCommitGroup)
 	if err := s.logKey(ctx, k); err != nil { // keyentry.go: before serving under the bundle
+		s.Close(ctx)
+		return nil, err
+	}
+	if err := activate(ctx); err != nil {
 		s.Close(ctx)
 		return nil, err
 	}
@@ -322,25 +330,31 @@ func (s *Service) checkpoint(ctx context.Context) (uint64, []byte, error) {
 	return cp.Size, cp.Hash, nil
 }
 
-// loadKeys reads the keys and checks them against the DTA's record in the bundle.
-func (s *Service) loadKeys(ctx context.Context, b *bundle.Bundle, rec *bundle.DTA) (*keys, error) {
-	master, err := ActivateShare(ctx, s.cfg.Keys, rec, s.cfg.Logger)
+// loadKeys reads the keys and checks them against the DTA's record in the bundle. It
+// changes nothing in the keystore: activate makes the keystore's changes that
+// ActivateShare would (a resharing's share promoted, the old one erased), and the
+// caller runs it once it serves under b, its key entry logged. Until then a failure
+// (of the key entry, of the log) leaves the keystore as it was: the current keys stay
+// usable, and so does a restart under the current bundle. A crash before activate
+// has run leaves the new share pending, and the next load of b promotes it.
+func (s *Service) loadKeys(ctx context.Context, b *bundle.Bundle, rec *bundle.DTA) (k *keys, activate func(context.Context) error, err error) {
+	master, activate, err := pickShare(ctx, s.cfg.Keys, rec, s.cfg.Logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	signing, err := SigningKey(ctx, s.cfg.Keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	k := &keys{master: master, commitment: pairing.G1Generator().Mul(master).PublicForm(),
+	k = &keys{master: master, commitment: pairing.G1Generator().Mul(master).PublicForm(),
 		signing: signing, bundle: b, record: rec}
 	if hex.EncodeToString(k.commitment.Bytes()) != rec.Commitment {
-		return nil, fmt.Errorf("dta: the master share in the keystore does not match commitment C_%d in the trust bundle", rec.Index)
+		return nil, nil, fmt.Errorf("dta: the master share in the keystore does not match commitment C_%d in the trust bundle", rec.Index)
 	}
 	if hex.EncodeToString(k.signing.Public().(ed25519.PublicKey)) != rec.SigningKey {
-		return nil, fmt.Errorf("dta: the signing key in the keystore does not match DTA %d's key in the trust bundle", rec.Index)
+		return nil, nil, fmt.Errorf("dta: the signing key in the keystore does not match DTA %d's key in the trust bundle", rec.Index)
 	}
-	return k, nil
+	return k, activate, nil
 }
 
 // Reload re-reads the keys from the keystore (after a rotation) and, if they match b,
@@ -348,7 +362,8 @@ func (s *Service) loadKeys(ctx context.Context, b *bundle.Bundle, rec *bundle.DT
 // the current ones. A bundle whose commitment is that of the pending share of a
 // resharing activates it (ActivateShare): the old share is erased. The domain, the log origin and the signing key cannot change.
 // A bundle naming a transcript not logged before gets its key entry (wire.KindKey) in
-// the log first; if that fails, the current keys stay.
+// the log first; if that fails, the current keys stay, and so does the old share in
+// the keystore: the share is activated only after the key entry.
 func (s *Service) Reload(ctx context.Context, b *bundle.Bundle) error {
 	cur := s.keys.Load()
 	rec, ok := b.Find(s.cfg.Index)
@@ -358,11 +373,14 @@ func (s *Service) Reload(ctx context.Context, b *bundle.Bundle) error {
 	if rec.SigningKey != cur.record.SigningKey {
 		return fmt.Errorf("dta: a new signing key needs a new log; refusing")
 	}
-	k, err := s.loadKeys(ctx, b, rec)
+	k, activate, err := s.loadKeys(ctx, b, rec)
 	if err != nil {
 		return err
 	}
 	if err := s.logKey(ctx, k); err != nil { // keyentry.go: before serving under b
+		return err
+	}
+	if err := activate(ctx); err != nil {
 		return err
 	}
 	s.keys.Store(k)

@@ -198,13 +198,13 @@ func TestHealthMetricsRecordLog(t *testing.T) {
 	if code, body := readyzWithin(200); code != 200 {
 		t.Fatalf("readyz once the log directory is back: %d %s", code, body)
 	}
-	nd.svc.appendFailed.Store(time.Now().UnixNano())
-	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "storage: a log append failed at") {
+	nd.svc.storageFailed.Store(time.Now().UnixNano())
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "storage: writing an issuance failed at") {
 		t.Fatalf("readyz after a failed append: %d %s", code, body)
 	}
-	nd.svc.appendFailed.Store(time.Now().Add(-appendFailureWindow).UnixNano())
+	nd.svc.storageFailed.Store(time.Now().Add(-storageFailureWindow).UnixNano())
 	if code, body := get("/readyz"); code != 200 {
-		t.Fatalf("readyz once the failed append is %s old: %d %s", appendFailureWindow, code, body)
+		t.Fatalf("readyz once the failed append is %s old: %d %s", storageFailureWindow, code, body)
 	}
 	nd.svc.ready.Store(false)
 	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "keys: not loaded, or the DTA is stopping") {

@@ -52,7 +52,8 @@ func (s *Service) checkTicket(b *bundle.Bundle, token, kind string) (*ticket.Tic
 
 // issue acts on a ticket verified under k's bundle exactly once. token is the
 // ticket's encoding. A retry of a ticket gets what was issued for it, byte for byte,
-// from the record: nothing is computed again, and the same revocation check applies.
+// from the answer kept in memory (answers.go) or else from the record: nothing is
+// computed again, and the same checks apply (the nonce, then the revocation).
 func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token string) (*wire.DTAResponse, error) {
 	defer s.locks.lock(tk.Nonce)()
 
@@ -61,6 +62,20 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	checkRevoked := ""
 	if tk.Kind != ticket.KindRevoke {
 		checkRevoked = tk.IDHash
+	}
+	if a := s.answers.get(tk.Nonce); a != nil {
+		// Kept only once its record was complete: the record says the same.
+		if a.ticketSHA256 != ticketHex {
+			return nil, errNonceReused
+		}
+		if checkRevoked != "" {
+			if revoked, err := s.store.revoked(checkRevoked); err != nil {
+				return nil, err
+			} else if revoked {
+				return nil, errRevoked
+			}
+		}
+		return a.resp, nil
 	}
 	rec, revoked, err := s.lookup(tk.Nonce, checkRevoked)
 	switch {
@@ -78,7 +93,7 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 		if rec.pending() {
 			return nil, errPending
 		}
-		return s.respond(k, rec), nil
+		return s.respond(k, tk.Nonce, rec), nil
 	}
 	sealed, slots, err := s.compute(k, tk, ticketHash)
 	if err != nil {
@@ -125,7 +140,7 @@ func (s *Service) issue(ctx context.Context, k *keys, tk *ticket.Ticket, token s
 	if s.cfg.Logger.Enabled(ctx, slog.LevelInfo) {
 		s.cfg.Logger.InfoContext(ctx, "issued", "kind", tk.Kind, "log_indices", rec.Indices)
 	}
-	return s.respond(k, rec), nil
+	return s.respond(k, tk.Nonce, rec), nil
 }
 
 // idHash decodes the idhash of a ticket, which ticket.Verify checked (64 lower-case hex
@@ -203,8 +218,9 @@ func (s *Service) compute(k *keys, tk *ticket.Ticket, ticketHash [32]byte) (seal
 	return sealed, slots, nil
 }
 
-// respond builds the response from a completed record.
-func (s *Service) respond(k *keys, rec *record) *wire.DTAResponse {
+// respond builds the response from the completed record of nonce and keeps it for
+// the ticket's retries (answers.go).
+func (s *Service) respond(k *keys, nonce string, rec *record) *wire.DTAResponse {
 	resp := &wire.DTAResponse{DTA: s.cfg.Index}
 	for i, entry := range rec.Entries {
 		sh := wire.DTAShare{Entry: entry, Promise: wire.NewPromise(k.signing, k.record.LogOrigin, rec.Indices[i], entry)}
@@ -216,6 +232,7 @@ func (s *Service) respond(k *keys, rec *record) *wire.DTAResponse {
 		}
 		resp.Shares = append(resp.Shares, sh)
 	}
+	s.answers.add(nonce, rec.TicketSHA256, resp)
 	return resp
 }
 
@@ -306,9 +323,12 @@ func (s *Service) recoverPending(ctx context.Context) error {
 				missing, at = append(missing, e), append(at, i)
 			}
 		}
-		if len(missing) == len(r.Entries) && (r.Kind == ticket.KindClient || r.Kind == ticket.KindPermit) {
-			// Nothing of it is logged and its answer was an error: if its identity has
-			// been revoked since, logging it now would log a share after the revocation.
+		if len(missing) > 0 && (r.Kind == ticket.KindClient || r.Kind == ticket.KindPermit) {
+			// Not all of it is logged, so its answer was an error (an answer leaves only
+			// once all its entries are durable): if its identity has been revoked since,
+			// logging the rest now would log shares after the revocation. Its record goes,
+			// whatever part of it a failed append left in the log (before the
+			// revocation): a retry of its ticket is refused as revoked, without it.
 			if revoked == nil {
 				if revoked, err = s.store.revokedSubjects(); err != nil {
 					return err

@@ -272,3 +272,91 @@ func TestKeyEntryPendingAtReload(t *testing.T) {
 		t.Fatalf("key entries %+v, want serial 1's and the recovered serial 2's", keys)
 	}
 }
+
+// TestReloadFailureKeepsOldShare: a reload to a resharing's successor bundle whose key
+// entry cannot be logged (here recorded but not appended, as after a failed append)
+// fails and leaves the keystore as it was: the old share active, the new one pending.
+// A restart under the current bundle then works; a reload that succeeds activates the
+// new share and erases the old one.
+func TestReloadFailureKeepsOldShare(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Init(ctx, ks, testDomain, 1, "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := readShare(ctx, ks, SecretMasterShare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, _ := pairing.RandomScalar(nil)
+	if err := ks.Put(ctx, SecretMasterShareNext, next.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	regPub, regPriv, _ := ed25519.GenerateKey(nil)
+	peer := absentPeer(t, 2)
+	sign := func(serial uint64, transcript string, dta1 bundle.DTA) *bundle.Bundle {
+		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "threshold",
+			Threshold: 2, RegistrarKey: hex.EncodeToString(regPub), Serial: serial, TranscriptSHA256: transcript,
+			DTAs: []bundle.DTA{dta1, peer}}
+		if _, _, err := bundle.Sign(b, regPriv); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	rec2 := *rec
+	rec2.Commitment = hex.EncodeToString(pairing.G1Generator().Mul(next).Bytes())
+	b1, b2 := sign(1, transcriptHash("key generation"), *rec), sign(2, transcriptHash("resharing"), rec2)
+	shares := func() (active, pending *pairing.Scalar) {
+		t.Helper()
+		active, err := readShare(ctx, ks, SecretMasterShare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, err = readShare(ctx, ks, SecretMasterShareNext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return active, pending
+	}
+
+	svc, err := New(ctx, Config{Bundle: b1, Index: 1, Keys: ks, DataDir: dir, Log: logOptions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := (&wire.Entry{Version: wire.EntryVersion, DTA: 1, Domain: testDomain, Kind: wire.KindKey, Serial: 2,
+		TranscriptSHA256: b2.TranscriptSHA256, Commitment: rec2.Commitment, Time: 1_700_000_000}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pendingKey := &record{Kind: wire.KindKey, Entries: [][]byte{leaf}, Slots: []uint64{0}, SizeHint: svc.logSize.Load()}
+	if err := svc.store.put(keyNonce(2, b2.TranscriptSHA256, rec2.Commitment), pendingKey, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Reload(ctx, b2); !errors.Is(err, errKeyPending) {
+		t.Fatalf("reload with its key entry not logged: %v", err)
+	}
+	if active, pending := shares(); active == nil || !active.Equal(old) || pending == nil || !pending.Equal(next) {
+		t.Fatal("a failed reload changed the keystore's shares")
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The restart recovers the pending key entry; the current bundle still loads.
+	svc, err = New(ctx, Config{Bundle: b1, Index: 1, Keys: ks, DataDir: dir, Log: logOptions})
+	if err != nil {
+		t.Fatalf("restart under the current bundle after a failed reload: %v", err)
+	}
+	defer svc.Close(ctx)
+	if err := svc.Reload(ctx, b2); err != nil {
+		t.Fatal(err)
+	}
+	if active, pending := shares(); active == nil || !active.Equal(next) || pending != nil {
+		t.Fatal("a successful reload did not activate the new share")
+	}
+}

@@ -1,12 +1,16 @@
 package dta
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/polyroot/polyroot/internal/ticket"
 )
@@ -132,4 +136,57 @@ func prunedMetric(t *testing.T, nd *node) string {
 		}
 	}
 	return "absent"
+}
+
+// TestPruneRoundsAfterKeyRound: a round with a record that never expires (a key entry,
+// logged at start-up, so among the first rounds) keeps its completion, and does not
+// keep those of the later rounds whose records all expired and were pruned.
+func TestPruneRoundsAfterKeyRound(t *testing.T) {
+	st, err := openStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	now := time.Now()
+	past, future := now.Add(-time.Hour).Unix(), now.Add(time.Hour).Unix()
+	// round writes a round of one record and its completion, as the committer does.
+	round := func(nonce string, notAfter int64) uint64 {
+		t.Helper()
+		r := st.newRound()
+		s := &submission{storePut: storePut{nonce: nonce, rec: &record{Kind: ticket.KindClient, Entries: [][]byte{{1}}, Round: r, NotAfter: notAfter}}}
+		if err := st.commitRound(r, []storePut{s.storePut}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		done, _ := completeRound(r, []*submission{s}, []uint64{r})
+		if err := st.commitRound(0, nil, nil, []roundDone{done.round}); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	key := round("key/entry", 0)
+	const expired = 50
+	for i := range expired {
+		round(fmt.Sprint("expired-", i), past)
+	}
+	live := round("live", future)
+	round("expired-after-live", past)
+	if n, err := st.prune(now, 1000); err != nil || n != expired+1 {
+		t.Fatalf("prune: %d, %v; want %d records", n, err, expired+1)
+	}
+	var left []uint64
+	st.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRounds).ForEach(func(k, _ []byte) error {
+			left = append(left, binary.BigEndian.Uint64(k))
+			return nil
+		})
+	})
+	// The round after the live one waits for a later prune, as before.
+	if fmt.Sprint(left) != fmt.Sprint([]uint64{key, live, live + 1}) {
+		t.Fatalf("round completions left %v, want the key entry's %d, the live one's %d and the one after it", left, key, live)
+	}
+	for _, nonce := range []string{"key/entry", "live"} {
+		if r, err := st.get(nonce); err != nil || r.pending() {
+			t.Fatalf("%s after prune: %+v, %v", nonce, r, err)
+		}
+	}
 }

@@ -12,10 +12,13 @@ import (
 	"github.com/polyroot/polyroot/internal/httpx"
 )
 
-// appendFailureWindow is how long /readyz reports a failed log append. After it, the
-// writability probe alone decides: a full disk that was cleaned up turns the DTA
-// ready again without a restart.
-const appendFailureWindow = 30 * time.Second
+// storageFailureWindow is how long /readyz reports a failed write of an issuance (a
+// log append, a state database transaction, a recovery; each failure starts it
+// again). After it, unless records of a failed append still wait for their recovery,
+// the writability probe alone decides: a full disk that was cleaned up turns the DTA
+// ready again without a restart. The probe only creates an empty file, which may
+// succeed on a full disk: the failures of the issuances themselves are what tell.
+const storageFailureWindow = 30 * time.Second
 
 // A ReadyReporter is an Anchor that can tell whether its chain is usable; /readyz
 // reports the reason while it is not. The reason is shown publicly: keep RPC URLs,
@@ -29,8 +32,10 @@ type ReadyReporter interface {
 const readinessWatchEvery = 10 * time.Second
 
 // newReadiness is /readyz. Readiness means "send me traffic": the DTA is ready when
-// it can issue, i.e. its keys are loaded and it is not stopping, and its log is
-// writable and did not just fail; a failure of either answers 503. The chain (when
+// it can issue, i.e. its keys are loaded and it is not stopping, and its storage is
+// writable, did not just fail and has no failed append's records waiting for their
+// recovery (their tickets are answered "retry later" until then); a failure of
+// either answers 503. The chain (when
 // the log is anchored) only degrades it: an issuance needs the log, not the chain,
 // and anchoring is allowed to lag and catches up by itself, so an RPC provider's
 // hiccup must not stop every issuance. /readyz then stays 200 with status "degraded",
@@ -46,8 +51,11 @@ func (s *Service) newReadiness() *httpx.Readiness {
 			return nil
 		}},
 		{Name: "storage", Check: func(context.Context) error {
-			if t := s.appendFailed.Load(); t != 0 && time.Since(time.Unix(0, t)) < appendFailureWindow {
-				return fmt.Errorf("a log append failed at %s (see the DTA's log)", time.Unix(0, t).UTC().Format(time.RFC3339))
+			if s.commits != nil && s.commits.recovering() {
+				return errors.New("issuances of a failed log append wait for their recovery, retried by the DTA (see its log)")
+			}
+			if t := s.storageFailed.Load(); t != 0 && time.Since(time.Unix(0, t)) < storageFailureWindow {
+				return fmt.Errorf("writing an issuance failed at %s (see the DTA's log)", time.Unix(0, t).UTC().Format(time.RFC3339))
 			}
 			return writable.check(filepath.Join(s.cfg.DataDir, "log"))
 		}},

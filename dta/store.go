@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -229,8 +230,9 @@ func (s *store) prune(cutoff time.Time, limit int) (int, error) {
 		if n < limit {
 			// Every completed record that expired before cutoff is gone, so are all the
 			// records of a round whose latest expiry is before it: its completion goes
-			// too. Oldest rounds first, up to the first one still needed (a later round
-			// left for a later prune costs nothing but its 24 bytes).
+			// too. Oldest rounds first, up to the first one still needed but for those
+			// never forgotten (a later round left for a later prune costs nothing but
+			// its 24 bytes).
 			return pruneRounds(tx.Bucket(bucketRounds), cutoff, limit)
 		}
 		return nil
@@ -239,12 +241,21 @@ func (s *store) prune(cutoff time.Time, limit int) (int, error) {
 }
 
 // pruneRounds deletes, from the oldest, the completions of rounds whose records all
-// expired before cutoff, at most limit of them.
+// expired before cutoff, at most limit of them. It stops at the first round whose
+// records have not all expired: the rounds after it are about as recent. It passes
+// over the rounds that are never forgotten (a record without expiry: a key entry),
+// which are few but early, as a DTA logs its key entry when it starts: stopping at
+// one would keep every later round's completion for good.
 func pruneRounds(rounds *bolt.Bucket, cutoff time.Time, limit int) error {
 	var drop [][]byte
 	c := rounds.Cursor()
 	for k, v := c.First(); k != nil && len(drop) < limit; k, v = c.Next() {
-		if len(v) < 16 || int64(binary.BigEndian.Uint64(v[8:16])) >= cutoff.Unix() {
+		if len(v) < 16 {
+			break
+		}
+		if notAfter := int64(binary.BigEndian.Uint64(v[8:16])); notAfter == math.MaxInt64 {
+			continue
+		} else if notAfter >= cutoff.Unix() {
 			break
 		}
 		drop = append(drop, append([]byte(nil), k...))
