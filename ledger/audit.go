@@ -60,7 +60,8 @@ type AuditConfig struct {
 	// each try of a request. See auditfetch.go for how the auditor paces and retries.
 	HTTP *http.Client
 	// Progress, if set, is called (never concurrently) as entries are scanned, with the
-	// entries scanned so far and the total to scan.
+	// entries scanned so far and the total to scan, which grows as each DTA's
+	// checkpoint is read (the DTAs are audited at once).
 	Progress func(done, total uint64)
 	// Retrying, if set, is called (never concurrently) before the auditor waits to ask
 	// DTA index again: status is the DTA's answer (429, 503, …; 0 for a connection cut
@@ -71,9 +72,16 @@ type AuditConfig struct {
 	// last anchor a problem; the entries past the last anchor are then not read.
 	// Otherwise the lag is only reported.
 	MaxLag uint64
-	// DTATimeout, if not zero, bounds the reading of one DTA's entries: a DTA that
-	// signs a checkpoint of a huge size and serves entries for it fails its audit then,
-	// instead of holding up the audit of every DTA.
+	// MaxEntries bounds the entries of one DTA's log the audit reads (default
+	// DefaultAuditMaxEntries): a log whose checkpoint or last anchor is larger fails its
+	// audit unread. A DTA that anchors, with its own key, and signs a checkpoint of a
+	// huge size and serves entries for it has a lag of 0, which MaxLag does not stop;
+	// this does.
+	MaxEntries uint64
+	// DTATimeout, if not zero, bounds the audit of one DTA's log, from its checkpoint
+	// and the tiles of the consistency proofs to its last entry: a DTA that answers
+	// slowly, or serves entries for a huge checkpoint, fails its audit then, instead of
+	// holding up the audit of every DTA.
 	DTATimeout time.Duration
 	// MaxAnchorAge, if not zero, makes a log a problem when its first entry past the
 	// last anchor (its first entry, without anchors) was logged more than MaxAnchorAge
@@ -217,6 +225,29 @@ func (e *ProblemsError) Error() string {
 // otherwise give one per entry).
 const auditMaxProblems = 50
 
+// DefaultAuditMaxEntries is AuditConfig.MaxEntries by default: 30 million entries,
+// about 8 minutes of reading at a DTA's default log rate limit (500 requests a second,
+// two per 256 entries).
+const DefaultAuditMaxEntries = 30_000_000
+
+// Bounds on what the audit keeps of one log. Past one, the log fails its audit and is
+// read no further: a hostile DTA (or RPC endpoint) could otherwise fill the auditor's
+// memory with valid entries (anchors) of one kind. An honest log is far below them:
+// one key entry per sharing, one server-key entry per provisioning of the auth server,
+// an anchor an hour (2^18 is 30 years of them).
+const (
+	auditMaxKeyEntries      = 10_000
+	auditMaxServerShares    = 10_000
+	auditMaxIdentityEntries = 100_000 // of the identity audited, in one log
+	auditMaxRevocations     = 1 << 20
+	auditMaxAnchors         = 1 << 18
+)
+
+// auditMaxAnchorProofs bounds the anchors checked against the checkpoint with
+// consistency proofs, the newest first: each may cost tiles of its own, and the scan
+// recomputes every anchored root from the entries anyway.
+const auditMaxAnchorProofs = 64
+
 // maxEntryClockSkew is how far ahead of the auditor's (or client's) clock an entry's
 // time may be before it is a problem: the clocks of DTAs and auditors differ a little.
 const maxEntryClockSkew = 10 * time.Minute
@@ -226,12 +257,17 @@ const maxEntryClockSkew = 10 * time.Minute
 //   - if the bundle names its transcript (threshold mode), the log has the key entry of
 //     the DTA's sharing in it (serial, transcript hash, C_i); every key entry is listed
 //     in the DTA's report (Keys), and their serials never go down;
-//   - every anchored root is consistent with the next anchor and with the checkpoint
-//     (consistency proofs built from the log's tiles);
+//   - the anchors' sizes grow, and the newest anchored roots (auditMaxAnchorProofs) are
+//     consistent with the checkpoint (consistency proofs built from the log's tiles);
 //   - every entry of the log is read, matches the leaf hash in the tiles and is a
 //     well-formed entry of this DTA and domain, and the entries hash (RFC 6962) to the
 //     root of every anchor and of the checkpoint;
 //   - the anchors keep up: the lag is the checkpoint size less the last anchored size.
+//
+// What one DTA's audit costs is bounded: a log larger than MaxEntries is not read, one
+// that contradicts an anchor is read no further, and past the bounds on the anchors
+// and the entries of a kind it keeps (auditMaxAnchors and the others) a log fails;
+// each DTA's audit runs at once with the others', within DTATimeout.
 //
 // An error means the audit could not run (chain unreachable, ctx done); what it finds
 // wrong with a DTA is a problem in the Report, which is then not OK.
@@ -274,7 +310,7 @@ type dtaAudit struct {
 	pacer   *auditPacer
 	fetcher *client.HTTPFetcher
 	size    uint64 // checkpoint size, when the checkpoint verified
-	ok      bool   // the checkpoint verified: scan the entries
+	ok      bool   // the checkpoint verified and no anchor contradicts it: scan the entries
 	entries []IdentityEntry
 }
 
@@ -303,6 +339,9 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 	if cfg.Workers == 0 {
 		cfg.Workers = 8
 	}
+	if cfg.MaxEntries == 0 {
+		cfg.MaxEntries = DefaultAuditMaxEntries
+	}
 	if f := cfg.Retrying; f != nil {
 		var mu sync.Mutex
 		cfg.Retrying = func(index uint32, status int, reason string, wait time.Duration) {
@@ -321,47 +360,52 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 	}
 	r := &Report{Domain: cfg.Bundle.Domain, ChainID: id, AnchorsAt: head, DTAs: make([]DTAReport, len(cfg.Bundle.DTAs))}
 	audits := make([]*dtaAudit, len(cfg.Bundle.DTAs))
-	var total uint64
-	// First the anchors, the checkpoints and the consistency proofs (cheap), so that the
-	// total to scan is known; then the entries of every DTA at once.
+	// First every log's anchors, from the chain: an error there ends the audit.
 	for i, rec := range cfg.Bundle.DTAs {
 		r.DTAs[i] = DTAReport{Index: rec.Index, Origin: rec.LogOrigin, URL: rec.URL}
-		a := &dtaAudit{rep: &r.DTAs[i]}
-		audits[i] = a
-		if err := a.prepare(ctx, cfg, &rec, head); err != nil {
-			return nil, nil, err
-		}
-		if a.ok {
-			total += a.size
+		audits[i] = &dtaAudit{rep: &r.DTAs[i]}
+		if err := audits[i].readAnchors(ctx, cfg, rec.LogOrigin, head); err != nil {
+			return nil, nil, fmt.Errorf("audit: DTA %d: %w", rec.Index, err)
 		}
 	}
+	// Then every DTA at once, each within DTATimeout: its checkpoint and the consistency
+	// proofs, then its entries. A DTA that is slow or never ends fails its own audit;
+	// the others' go on. The total to scan grows as each checkpoint is read.
 	var (
-		mu   sync.Mutex
-		done uint64
-		wg   sync.WaitGroup
+		mu          sync.Mutex
+		done, total uint64
+		wg          sync.WaitGroup
 	)
-	progress := func(n uint64) {
+	progress := func(more, n uint64) {
 		if cfg.Progress == nil {
 			return
 		}
 		mu.Lock()
 		defer mu.Unlock()
+		total += more
 		done += n
 		cfg.Progress(done, total)
 	}
-	progress(0)
-	for _, a := range audits {
-		if !a.ok {
-			continue
-		}
+	for i, a := range audits {
+		rec := &cfg.Bundle.DTAs[i]
 		wg.Go(func() {
-			sctx, cancel := context.WithCancel(ctx)
+			dctx, cancel := context.WithCancel(ctx)
 			if cfg.DTATimeout > 0 {
-				sctx, cancel = context.WithTimeout(ctx, cfg.DTATimeout)
+				dctx, cancel = context.WithTimeout(ctx, cfg.DTATimeout)
 			}
 			defer cancel()
-			a.scan(sctx, cfg, subject, progress)
-			if a.rep.Scanned < a.size && sctx.Err() != nil && ctx.Err() == nil {
+			if !a.prepare(dctx, cfg, rec) {
+				if ctx.Err() == nil {
+					a.problem("reading the log did not finish within %s (cut off before its entries, reading its checkpoint or the tiles of the consistency proofs)", cfg.DTATimeout)
+				}
+				return
+			}
+			if !a.ok {
+				return
+			}
+			progress(a.size, 0)
+			a.scan(dctx, cfg, subject, func(n uint64) { progress(0, n) })
+			if a.rep.Scanned < a.size && dctx.Err() != nil && ctx.Err() == nil {
 				a.problem("reading the log did not finish within %s (%d of %d entries read)", cfg.DTATimeout, a.rep.Scanned, a.size)
 			}
 		})
@@ -388,14 +432,18 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 	return r, entries, nil
 }
 
-// prepare reads the DTA's anchors and checkpoint and checks the anchors against the
-// log's tiles. Only chain errors are returned; the rest are problems.
-func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA, head uint64) error {
-	anchors, latest, err := auditReadAnchors(ctx, cfg, LogID(rec.LogOrigin), head)
+// readAnchors reads the log's anchors as of block head. Only chain errors are
+// returned; the rest are problems.
+func (a *dtaAudit) readAnchors(ctx context.Context, cfg AuditConfig, origin string, head uint64) error {
+	anchors, latest, stopped, err := auditReadAnchors(ctx, cfg, LogID(origin), head)
 	if err != nil {
-		return fmt.Errorf("audit: DTA %d: %w", rec.Index, err)
+		return err
 	}
 	a.rep.Anchors = anchors
+	if stopped != "" {
+		a.problem("%s", stopped)
+		return nil
+	}
 	var lastRead uint64
 	if n := len(anchors); n > 0 {
 		lastRead = anchors[n-1].Size
@@ -403,20 +451,22 @@ func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA
 	if latest.Size != lastRead {
 		a.problem("the contract's latest anchor is at size %d but the last Anchored event read is at %d: anchors are missing (is the first block searched too late?)", latest.Size, lastRead)
 	}
-	for i := 1; i < len(anchors); i++ {
-		if anchors[i].Size <= anchors[i-1].Size {
-			a.problem("anchored sizes do not grow: %d after %d", anchors[i].Size, anchors[i-1].Size)
-		}
-	}
+	return nil
+}
+
+// prepare reads the DTA's checkpoint and checks the anchors against the log's tiles.
+// What it finds wrong is a problem; it returns false only when ctx ended first.
+func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA) bool {
+	anchors := a.rep.Anchors
 	pub, err := rec.PublicKey()
 	if err != nil {
 		a.problem("%v", err)
-		return nil
+		return true
 	}
 	base, err := url.Parse(strings.TrimSuffix(rec.URL, "/") + "/v1/log/")
 	if err != nil {
 		a.problem("log URL: %v", err)
-		return nil
+		return true
 	}
 	a.pacer = newAuditPacer(cfg.HTTP, cfg)
 	if cfg.Retrying != nil {
@@ -425,27 +475,35 @@ func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA
 	}
 	if a.fetcher, err = client.NewHTTPFetcher(base, a.pacer.client()); err != nil {
 		a.problem("log URL: %v", err)
-		return nil
+		return true
 	}
 	raw, err := a.fetcher.ReadCheckpoint(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
 		a.problem("cannot read the checkpoint: %v", err)
-		return nil
+		return true
 	}
 	cp, err := translog.ParseCheckpoint(raw, rec.LogOrigin, pub)
 	if err != nil {
 		a.problem("the checkpoint does not verify with the DTA's key in the bundle: %v", err)
-		return nil
+		return true
+	}
+	a.rep.CheckpointSize, a.rep.CheckpointRoot = cp.Size, cp.Hash
+	var lastAnchored uint64
+	if n := len(anchors); n > 0 {
+		lastAnchored = anchors[n-1].Size
+	}
+	if lastAnchored <= cp.Size {
+		a.rep.Lag = cp.Size - lastAnchored
+	}
+	if cp.Size > cfg.MaxEntries || lastAnchored > cfg.MaxEntries {
+		a.problem("the checkpoint is at %d and the last anchor at %d: more than the %d entries an audit reads of a log (--max-entries), so it was not read",
+			cp.Size, lastAnchored, cfg.MaxEntries)
+		return true
 	}
 	a.pub, a.size, a.ok = pub, cp.Size, true
-	a.rep.CheckpointSize, a.rep.CheckpointRoot = cp.Size, cp.Hash
-	if n := len(anchors); n > 0 {
-		if last := anchors[n-1].Size; last <= cp.Size {
-			a.rep.Lag = cp.Size - last
-		}
-	} else {
-		a.rep.Lag = cp.Size
-	}
 	if cfg.MaxLag > 0 && a.rep.Lag > cfg.MaxLag {
 		a.problem("anchors do not keep up: the checkpoint is at %d, %d entries past the last anchor (at most %d allowed)", cp.Size, a.rep.Lag, cfg.MaxLag)
 		// The audit has failed; scanning the rest would let a checkpoint of any size
@@ -453,55 +511,60 @@ func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA
 		a.size = cp.Size - a.rep.Lag
 	}
 
-	// Consistency proofs from the tiles: each anchor with the next one, and each anchor
-	// with the checkpoint (that is, the anchored root is the log's root at that size).
-	hasher := rfc6962.DefaultHasher
-	builders := map[uint64]*client.ProofBuilder{}
-	// consistent returns an error building the proof from the tiles (a tile missing or
-	// malformed), or whether the proof verifies.
-	consistent := func(size1, size2 uint64, root1, root2 []byte) (buildErr error, ok bool) {
-		pb, found := builders[size2]
-		if !found {
-			if pb, err = client.NewProofBuilder(ctx, size2, a.fetcher.ReadTile); err != nil {
-				return err, false
+	// Consistency proofs from the tiles of the anchored roots, and of the root seen
+	// before, with the checkpoint: each is the log's root at its size. Roots consistent
+	// with the checkpoint are consistent with each other, so no proof between anchors
+	// is needed; one ProofBuilder (one tile cache) makes them all.
+	var (
+		pb    *client.ProofBuilder
+		pbErr error
+	)
+	// consistent checks root, the log's at size (at most the checkpoint's), against the
+	// checkpoint; it returns false only when ctx ended first.
+	consistent := func(what string, size uint64, root []byte) bool {
+		var proof [][]byte
+		err := pbErr
+		if size < cp.Size && err == nil {
+			if pb == nil {
+				pb, pbErr = client.NewProofBuilder(ctx, cp.Size, a.fetcher.ReadTile)
+				err = pbErr
 			}
-			builders[size2] = pb
-		}
-		var p [][]byte
-		if size1 < size2 {
-			if p, err = pb.ConsistencyProof(ctx, size1, size2); err != nil {
-				return err, false
+			if err == nil {
+				proof, err = pb.ConsistencyProof(ctx, size, cp.Size)
 			}
 		}
-		return nil, merkleproof.VerifyConsistency(hasher, size1, size2, p, root1, root2) == nil
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return false
+		case err != nil:
+			a.problem("cannot check the %s at size %d against the checkpoint at %d: building the consistency proof from the log's tiles: %v", what, size, cp.Size, err)
+		case merkleproof.VerifyConsistency(rfc6962.DefaultHasher, size, cp.Size, proof, root, cp.Hash) != nil:
+			a.problem("%s at size %d is not consistent with the checkpoint at %d: the log was rewritten or forked", what, size, cp.Size)
+			// The log fails; reading its entries would tell no more.
+			a.ok = false
+		}
+		return true
 	}
-	check := func(what1 string, size1, size2 uint64, root1, root2 []byte, what2 string) {
-		switch buildErr, ok := consistent(size1, size2, root1, root2); {
-		case buildErr != nil:
-			a.problem("cannot check the %s at size %d against %s at %d: building the consistency proof from the log's tiles: %v", what1, size1, what2, size2, buildErr)
-		case !ok:
-			a.problem("%s at size %d is not consistent with %s at %d: the log was rewritten or forked", what1, size1, what2, size2)
-		}
+	below := len(anchors) // the anchors up to the checkpoint: sizes grow
+	for below > 0 && anchors[below-1].Size > cp.Size {
+		below--
 	}
-	for i, an := range anchors {
-		if an.Size > cp.Size {
-			a.problem("anchored size %d is beyond the checkpoint at %d: the log was truncated or rolled back", an.Size, cp.Size)
-			continue
+	for _, an := range anchors[below:] {
+		a.problem("anchored size %d is beyond the checkpoint at %d: the log was truncated or rolled back", an.Size, cp.Size)
+	}
+	for _, an := range anchors[max(0, below-auditMaxAnchorProofs):below] {
+		if !consistent("anchored root", an.Size, an.Root[:]) {
+			return false
 		}
-		if i+1 < len(anchors) && anchors[i+1].Size <= cp.Size && anchors[i+1].Size > an.Size {
-			next := anchors[i+1]
-			check("anchored root", an.Size, next.Size, an.Root[:], next.Root[:], "the anchored root")
-		}
-		check("anchored root", an.Size, cp.Size, an.Root[:], cp.Hash, "the checkpoint")
 	}
 	if seen, ok := cfg.Seen[rec.LogOrigin]; ok && seen.Size > 0 {
 		if seen.Size > cp.Size {
 			a.problem("the checkpoint is at %d, below the size %d this auditor saw before: the log was truncated or rolled back", cp.Size, seen.Size)
-		} else {
-			check("root seen before", seen.Size, cp.Size, seen.Root, cp.Hash, "the checkpoint")
+		} else if !consistent("root seen before", seen.Size, seen.Root) {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // auditMaxResponse bounds what a DTA may send for one resource: an entry bundle is at
@@ -567,11 +630,13 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // auditReadAnchors returns the Anchored events of logID up to block head, in chain order,
-// and the contract's latest anchor at head.
-func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head uint64) ([]AuditAnchor, LatestOutput, error) {
+// and the contract's latest anchor at head. It stops reading at the first anchor whose
+// size does not grow (the contract refuses those: the RPC endpoint lies) and past
+// auditMaxAnchors anchors, and then says why in stopped, without the latest anchor: an
+// RPC endpoint could otherwise fill the auditor's memory, answer after answer.
+func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head uint64) (anchors []AuditAnchor, latest LatestOutput, stopped string, err error) {
 	b := Binding()
 	topic := b.GetABI().Events[IssuanceLogAnchoredEventName].ID
-	var anchors []AuditAnchor
 	for from := cfg.FromBlock; from <= head; from += cfg.BlockRange {
 		to := head
 		if head-from >= cfg.BlockRange {
@@ -582,7 +647,7 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 			Addresses: []common.Address{cfg.Contract}, Topics: [][]common.Hash{{topic}, {logID}},
 		})
 		if err != nil {
-			return nil, LatestOutput{}, fmt.Errorf("reading anchors in blocks %d-%d: %w", from, to, err)
+			return nil, LatestOutput{}, "", fmt.Errorf("reading anchors in blocks %d-%d: %w", from, to, err)
 		}
 		slices.SortFunc(logs, func(x, y types.Log) int {
 			if c := cmp.Compare(x.BlockNumber, y.BlockNumber); c != 0 {
@@ -597,10 +662,18 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 			}
 			ev, err := b.UnpackAnchoredEvent(l)
 			if err != nil {
-				return nil, LatestOutput{}, fmt.Errorf("anchor in block %d: %w", l.BlockNumber, err)
+				return nil, LatestOutput{}, "", fmt.Errorf("anchor in block %d: %w", l.BlockNumber, err)
 			}
 			if ev.LogID != logID {
 				continue
+			}
+			switch n := len(anchors); {
+			case n > 0 && ev.Size <= anchors[n-1].Size:
+				return anchors, LatestOutput{}, fmt.Sprintf("anchored sizes do not grow: %d after %d (block %d), which the contract refuses: is the RPC endpoint honest? The anchors after are not read",
+					ev.Size, anchors[n-1].Size, l.BlockNumber), nil
+			case n == auditMaxAnchors:
+				return anchors, LatestOutput{}, fmt.Sprintf("more than %d anchors (the last read in block %d): the anchors after are not read (does the DTA anchor that often, or does the RPC endpoint lie?)",
+					auditMaxAnchors, anchors[n-1].Block), nil
 			}
 			anchors = append(anchors, AuditAnchor{Size: ev.Size, Root: ev.Root, Time: time.Unix(int64(ev.Timestamp), 0).UTC(),
 				Block: l.BlockNumber, Tx: l.TxHash})
@@ -609,11 +682,10 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 			break
 		}
 	}
-	latest, err := readLatest(ctx, cfg, logID, head)
-	if err != nil {
-		return nil, LatestOutput{}, err
+	if latest, err = readLatest(ctx, cfg, logID, head); err != nil {
+		return nil, LatestOutput{}, "", err
 	}
-	return anchors, latest, nil
+	return anchors, latest, "", nil
 }
 
 // scan reads every entry of the log up to the checkpoint and checks it against the
@@ -655,6 +727,16 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 	}
 	domain, index := cfg.Bundle.Domain, a.rep.Index
 	revokedAt := map[string]uint64{} // subject → the index of its revoke entry
+	// full says, as a problem, that the log holds more entries of a kind than the audit
+	// keeps, past which it reads no further.
+	full := func(n, limit int, what string, i uint64) bool {
+		if n < limit {
+			return false
+		}
+		a.problem("more than %d %s (at entry %d): the audit keeps no more, and reads the log no further", limit, what, i)
+		a.rep.Scanned = i
+		return true
+	}
 	firstUnanchored, datedAhead := uint64(0), false
 	if n := len(anchors); n > 0 {
 		firstUnanchored = anchors[n-1].Size
@@ -705,6 +787,9 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 				}
 				if string(root) != string(anchors[next].Root[:]) {
 					a.problem("the log's entries up to size %d do not hash to the root anchored at that size (block %d): the log was rewritten or forked", rng.End(), anchors[next].Block)
+					// The log fails; the rest of it would tell no more.
+					a.rep.Scanned = rng.End()
+					return
 				}
 				next++
 			}
@@ -733,13 +818,22 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 			}
 			switch e.Kind {
 			case wire.KindKey:
+				if full(len(a.rep.Keys), auditMaxKeyEntries, "key entries", i) {
+					return
+				}
 				a.rep.Keys = append(a.rep.Keys, KeyEntry{Index: i, Serial: e.Serial, TranscriptSHA256: e.TranscriptSHA256,
 					Commitment: e.Commitment, Time: time.Unix(e.Time, 0).UTC()})
 			case wire.KindServer:
+				if full(len(a.rep.ServerShares), auditMaxServerShares, "server-key entries", i) {
+					return
+				}
 				a.rep.ServerShares = append(a.rep.ServerShares, ServerEntry{Index: i, Time: time.Unix(e.Time, 0).UTC(),
 					SealedSHA256: e.SealedSHA256, TicketSHA256: e.TicketSHA256})
 			case wire.KindRevoke:
 				if _, seen := revokedAt[e.Subject]; !seen {
+					if full(len(revokedAt), auditMaxRevocations, "revoked identities", i) {
+						return
+					}
 					revokedAt[e.Subject] = i
 				}
 			case wire.KindClient, wire.KindPermit:
@@ -750,6 +844,9 @@ func (a *dtaAudit) scan(ctx context.Context, cfg AuditConfig, subject string, pr
 				}
 			}
 			if subject != "" && e.Subject == subject {
+				if full(len(a.entries), auditMaxIdentityEntries, "entries of the identity", i) {
+					return
+				}
 				a.entries = append(a.entries, IdentityEntry{DTA: index, Origin: a.rep.Origin, Index: i, Kind: e.Kind,
 					Slot: e.Slot, Time: time.Unix(e.Time, 0).UTC(), SealedSHA256: e.SealedSHA256, TicketSHA256: e.TicketSHA256})
 			}

@@ -61,6 +61,14 @@
 //     and an Anchorer given the chain ID sends no anchor to another chain.
 //   - An anchor counts for the auditor once its block has AuditConfig.Confirmations
 //     confirmations: anchors are read as of that block, not the head.
+//   - One DTA or RPC endpoint cannot make an audit run for ever or fill its memory: a
+//     log past AuditConfig.MaxEntries (its checkpoint or its last anchor) is not read,
+//     and MaxLag does not suffice for that (a DTA that anchors its huge checkpoint has
+//     no lag); a log that contradicts an anchor is read no further; past a bound on the
+//     anchors read (anchor sizes must grow as they are read) or on the entries of a kind
+//     kept (key and server-key entries, revocations, an identity's entries) a log fails;
+//     the DTAs are audited at once, each within AuditConfig.DTATimeout from its
+//     checkpoint to its last entry, so that one cut off does not hold up the others.
 //
 // # Caveats
 //

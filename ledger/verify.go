@@ -149,9 +149,12 @@ func fetchDTAProofs(ctx context.Context, cfg AuditConfig, rec *bundle.DTA, head 
 	d := &DTAProofs{DTA: rec.Index, Origin: rec.LogOrigin, AnchoredSize: latest.Size}
 	if latest.Size > 0 {
 		d.AnchoredRoot = latest.Root[:]
-		anchors, _, err := auditReadAnchors(ctx, cfg, logID, head)
+		anchors, _, stopped, err := auditReadAnchors(ctx, cfg, logID, head)
 		if err != nil {
 			return nil, err
+		}
+		if stopped != "" {
+			return nil, errors.New(stopped)
 		}
 		for _, a := range anchors {
 			if a.Size == latest.Size && a.Root == latest.Root {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -39,8 +40,8 @@ func auditCommand() *ucli.Command {
 		Description: "Reads the Anchored events of every DTA log in the trust bundle from the\n" +
 			"IssuanceLog contract, and each DTA's signed checkpoint and tiles from {url}/v1/log.\n" +
 			"It checks the checkpoint's signature with the DTA's key in the bundle, consistency\n" +
-			"proofs between successive anchors and up to the checkpoint, that every entry matches\n" +
-			"the tiles and that the entries hash to every anchored root, and reports how far each\n" +
+			"proofs from the anchors up to the checkpoint, that every entry matches the tiles\n" +
+			"and that the entries hash to every anchored root, and reports how far each\n" +
 			"DTA's anchors lag behind its checkpoint. It prints one line per DTA and exits with\n" +
 			"status 1 if anything is inconsistent, naming the DTA and the sizes.\n\n" +
 			"A bundle that names its anchoring (bundle assemble --chain-id --contract) gives the\n" +
@@ -54,7 +55,12 @@ func auditCommand() *ucli.Command {
 			"With --state FILE the audit keeps every checkpoint that verified and, at the next\n" +
 			"run, fails a log that does not extend it: a DTA that rolled back or rewrote its\n" +
 			"unanchored entries between two audits is caught. Run it from one place, keeping\n" +
-			"the file.\n\n" +
+			"the file. The file also keeps the trust bundle and the logs audited: a later run\n" +
+			"refuses a bundle that is neither that one nor a successor of it (a greater serial\n" +
+			"signed by the same registrar, the same master key), and fails while a log audited\n" +
+			"before is missing from the bundle (a renamed or moved log would otherwise go\n" +
+			"unchecked); once its DTA's operator confirms the log is retired, --forget-log\n" +
+			"ORIGIN drops it.\n\n" +
 			"With --idhash, or --id and --salt (the enrolment's salt, hex), it also lists every\n" +
 			"entry ever logged for that identity at every DTA: client shares, permits and\n" +
 			"revocations. A share its owner never asked for is an alarm.\n\n" +
@@ -66,6 +72,12 @@ func auditCommand() *ucli.Command {
 			"backoff), and a DTA asking to wait more than two minutes fails its audit. --rate\n" +
 			"paces the requests to each DTA further. Standard error says when a DTA first slows\n" +
 			"the audit down, and how long the audit waited for it in all.\n\n" +
+			"Bounds against a hostile DTA: the DTAs are audited at once, and a DTA not done\n" +
+			"within --dta-timeout (default 10m, from its checkpoint to its last entry) fails,\n" +
+			"while the others' audits go on; a log whose checkpoint or last anchor is past\n" +
+			"--max-entries (default 30,000,000, about 8 minutes at a DTA's default log rate\n" +
+			"limit) fails unread; a log that contradicts an anchor is read no further. Raise\n" +
+			"both for larger logs.\n\n" +
 			"A progress bar is shown on standard error when it is a terminal, or with --progress.\n" +
 			"--json prints the report as one JSON object instead: domain, contract, chain_id,\n" +
 			"anchors_at_block (the block the anchors were read as of), ok, problems,\n" +
@@ -82,10 +94,14 @@ func auditCommand() *ucli.Command {
 			&ucli.Uint64Flag{Name: "from-block", Usage: "search for anchors from block `N` (the contract's deployment)"},
 			confirmationsFlag(""),
 			&ucli.Uint64Flag{Name: "max-lag", Usage: "fail when a checkpoint is more than `N` entries past its last anchor (0: report only); the entries past the anchor are then not read"},
-			&ucli.DurationFlag{Name: "dta-timeout", Usage: "fail a DTA whose log is not read within this `DURATION` (0: no limit); the other DTAs' audits go on"},
+			&ucli.DurationFlag{Name: "dta-timeout", Value: defaultDTATimeout,
+				Usage: "fail a DTA whose log is not read within this `DURATION`, its checkpoint and proofs included (0: no limit); the other DTAs' audits go on"},
+			&ucli.Uint64Flag{Name: "max-entries", Value: ledger.DefaultAuditMaxEntries,
+				Usage: "fail, unread, a log whose checkpoint or last anchor is past `N` entries"},
 			&ucli.DurationFlag{Name: "max-anchor-age", Value: defaultMaxAnchorAge,
 				Usage: "fail when a log's first entry past its last anchor was logged longer ago than this (0: never)"},
-			&ucli.StringFlag{Name: "state", Usage: "keep the checkpoints that verified in `FILE`, and fail a log that no longer extends them", TakesFile: true},
+			&ucli.StringFlag{Name: "state", Usage: "keep the checkpoints that verified, the bundle and the logs audited in `FILE`, and fail a log that no longer extends them or that the bundle no longer names", TakesFile: true},
+			&ucli.StringSliceFlag{Name: "forget-log", Usage: "with --state, drop the log `ORIGIN`, which the bundle no longer names, from the state: its DTA retired it"},
 			&ucli.StringFlag{Name: "id", Usage: "list the entries of the identity `ID` (with --salt)"},
 			&ucli.StringFlag{Name: "salt", Usage: "the identity's enrolment salt, `HEX`"},
 			idhashFlag(),
@@ -104,6 +120,11 @@ func auditCommand() *ucli.Command {
 
 // defaultAuditConcurrency is the most requests in flight to one DTA (AuditConfig.Workers).
 const defaultAuditConcurrency = 8
+
+// defaultDTATimeout is audit's --dta-timeout: a DTA that serves entries for ever, or
+// answers slowly, fails its audit then rather than hold up the report of every DTA.
+// It leaves room for a log of ledger.DefaultAuditMaxEntries at a DTA's default rate.
+const defaultDTATimeout = 10 * time.Minute
 
 // auditContract returns the contract to read anchors from: --contract, or the one
 // the trust bundle names when --contract is not given. checkContract refuses a
@@ -189,6 +210,10 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		return errors.New("audit: --rate must not be negative")
 	case c.Int("max-retries") < 0:
 		return errors.New("audit: --max-retries must not be negative")
+	case c.Uint64("max-entries") < 1:
+		return errors.New("audit: --max-entries must be at least 1")
+	case len(c.StringSlice("forget-log")) > 0 && c.String("state") == "":
+		return errors.New("audit: --forget-log goes with --state")
 	}
 	file, err := os.ReadFile(c.String("bundle"))
 	if err != nil {
@@ -224,14 +249,21 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 
-	var state *auditState
+	var (
+		state *auditState
+		gone  []string // problems: logs audited before that the bundle no longer names
+	)
 	if path := c.String("state"); path != "" {
 		if state, err = readAuditState(path, b.Domain); err != nil {
 			return fmt.Errorf("audit: --state: %w", err)
 		}
+		if gone, err = state.checkBundle(b, file, c.StringSlice("forget-log")); err != nil {
+			return fmt.Errorf("audit: --state %s: %w", path, err)
+		}
 	}
 	cfg := ledger.AuditConfig{Bundle: b, Chain: chain, Contract: contract,
-		Confirmations: c.Uint64("confirmations"), FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), MaxAnchorAge: c.Duration("max-anchor-age"), DTATimeout: c.Duration("dta-timeout"), HTTP: hc,
+		Confirmations: c.Uint64("confirmations"), FromBlock: c.Uint64("from-block"), MaxLag: c.Uint64("max-lag"), MaxEntries: c.Uint64("max-entries"),
+		MaxAnchorAge: c.Duration("max-anchor-age"), DTATimeout: c.Duration("dta-timeout"), HTTP: hc,
 		Workers: c.Uint("concurrency"), RequestsPerSecond: c.Float("rate"), MaxRetries: c.Int("max-retries")}
 	if state != nil {
 		cfg.Seen = state.Checkpoints
@@ -262,9 +294,14 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		}
 	}
 	if c.Bool("progress") || isTerminal(errOut) {
+		var barMax uint64 // the total grows as the DTAs' checkpoints are read
 		cfg.Progress = func(done, total uint64) {
 			mu.Lock()
 			defer mu.Unlock()
+			if bar != nil && total != barMax {
+				bar.ChangeMax64(int64(total))
+			}
+			barMax = total
 			if bar == nil {
 				bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(errOut),
 					progressbar.OptionSetDescription("scanning the logs"), progressbar.OptionShowCount(),
@@ -312,16 +349,20 @@ func runAudit(ctx context.Context, c *ucli.Command) error {
 		}
 	}
 	if c.Bool("json") {
-		if err := writeJSON(out, auditReportJSON(report, cfg.Contract, idhash, entries)); err != nil {
+		j := auditReportJSON(report, cfg.Contract, idhash, entries)
+		if len(gone) > 0 {
+			j.Problems, j.OK = append(slices.Clone(gone), j.Problems...), false
+		}
+		if err := writeJSON(out, j); err != nil {
 			return err
 		}
 	} else {
-		printAuditReport(out, report, cfg.Contract)
+		printAuditReport(out, report, cfg.Contract, gone)
 		if idhash != "" {
 			printIdentityEntries(out, idhash, entries)
 		}
 	}
-	if p := report.Problems(); len(p) > 0 {
+	if p := append(slices.Clone(gone), report.Problems()...); len(p) > 0 {
 		var hint string
 		for _, s := range p {
 			// The report holds the problems as text: a DTA whose certificate did not
@@ -369,7 +410,9 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func printAuditReport(w io.Writer, r *ledger.Report, contract common.Address) {
+// printAuditReport prints the report as tables; gone are the logs audited before that
+// the bundle no longer names (--state), problems too.
+func printAuditReport(w io.Writer, r *ledger.Report, contract common.Address, gone []string) {
 	fmt.Fprintf(w, "Audit of %s: %d DTAs, anchors from IssuanceLog %s on chain %d as of block %d\n\n", r.Domain, len(r.DTAs), contract, r.ChainID, r.AnchorsAt)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DTA\tLOG\tCHECKPOINT\tANCHORS\tLAST ANCHOR\tLAG\tSTATUS")
@@ -388,7 +431,10 @@ func printAuditReport(w io.Writer, r *ledger.Report, contract common.Address) {
 	tw.Flush()
 	printKeyEntries(w, r)
 	printServerShares(w, r)
-	if r.OK() {
+	if len(gone) > 0 {
+		fmt.Fprintf(w, "\nLogs audited before that the trust bundle no longer names, not checked: %d\n  %s\n", len(gone), strings.Join(gone, "\n  "))
+	}
+	if r.OK() && len(gone) == 0 {
 		fmt.Fprintln(w, "\nEvery log is consistent with its anchors.")
 	}
 }

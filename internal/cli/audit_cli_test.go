@@ -367,16 +367,65 @@ func TestAuditCommand(t *testing.T) {
 		if st.Domain != env.d.Name || len(st.Checkpoints) != 3 || st.Checkpoints["polyroot/audit-cli.example.com/dta-2"].Size != 8 {
 			t.Fatalf("state after an honest audit: %+v", st)
 		}
-		// DTA 2 now shows another log: the state names the checkpoint it no longer
-		// extends, and keeps it for the next audit.
+		if st.Bundle == nil || st.Bundle.Serial != 0 || len(st.Logs) != 3 {
+			t.Fatalf("the bundle and the logs audited are not kept: %+v", st)
+		}
+		// successor signs the bundle at path again, with a greater serial and change.
+		successor := func(path string, serial uint64, change func(*bundle.Bundle)) string {
+			t.Helper()
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := bundle.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Serial = serial
+			if change != nil {
+				change(b)
+			}
+			return env.writeBundle(t, b)
+		}
+		// DTA 2 now shows another log, in a bundle with the same serial: not the bundle
+		// audited last, nor a successor of it.
 		forked := slices.Clone(withState)
 		forked[2] = env.forkDTA2(t)
 		code, out, errOut := run(forked...)
+		if code != 1 || !strings.Contains(errOut, "is neither the one audited last (serial 0") {
+			t.Fatalf("a changed bundle of the same serial: exit %d\n%s%s", code, out, errOut)
+		}
+		// In a successor: the state names the checkpoint it no longer extends, and
+		// keeps it for the next audit.
+		forked[2] = successor(forked[2], 1, nil)
+		code, out, errOut = run(forked...)
 		if code != 1 || !strings.Contains(errOut, "DTA 2 log polyroot/audit-cli.example.com/dta-2: root seen before at size 8 is not consistent with the checkpoint at 11") {
 			t.Fatalf("forked after an audit with --state: exit %d\n%s%s", code, out, errOut)
 		}
-		if got := read().Checkpoints["polyroot/audit-cli.example.com/dta-2"]; got.Size != 8 {
+		if got := read().Checkpoints["polyroot/audit-cli.example.com/dta-2"]; got.Size != 8 || read().Bundle.Serial != 1 {
 			t.Fatalf("the failed DTA's checkpoint was replaced: %+v", got)
+		}
+		// A successor that renames DTA 3's log: the old log is no longer audited, and
+		// that is a problem until the auditor forgets it.
+		renamed := slices.Clone(withState)
+		renamed[2] = successor(bundleFile, 2, func(b *bundle.Bundle) { b.DTAs[2].LogOrigin = "polyroot/audit-cli.example.com/dta-3-new" })
+		const gone = "log polyroot/audit-cli.example.com/dta-3 (DTA 3, key "
+		code, out, errOut = run(renamed...)
+		if code != 1 || !strings.Contains(errOut, gone) || !strings.Contains(errOut, "audited before, is not in the trust bundle (serial 2)") ||
+			!strings.Contains(out, "Logs audited before that the trust bundle no longer names, not checked: 1") {
+			t.Fatalf("a renamed log: exit %d\n%s%s", code, out, errOut)
+		}
+		code, out, _ = run(append(slices.Clone(renamed), "--json")...)
+		var r auditJSON
+		if code != 1 || json.Unmarshal([]byte(out), &r) != nil || r.OK || len(r.Problems) == 0 || !strings.HasPrefix(r.Problems[0], gone) {
+			t.Fatalf("a renamed log, --json: exit %d\n%s", code, out)
+		}
+		code, out, errOut = run(append(slices.Clone(renamed), "--forget-log", "polyroot/audit-cli.example.com/dta-3")...)
+		if code != 1 || strings.Contains(errOut, "audited before") || !strings.Contains(errOut, "dta-3-new") {
+			t.Fatalf("a renamed log forgotten: exit %d\n%s%s", code, out, errOut)
+		}
+		if st := read(); len(st.Logs) != 3 || st.Logs["polyroot/audit-cli.example.com/dta-3-new"].DTA != 3 {
+			t.Fatalf("state after --forget-log: %+v", st.Logs)
 		}
 		other := filepath.Join(t.TempDir(), "other.json")
 		os.WriteFile(other, []byte(`{"version":1,"domain":"other.example.com","checkpoints":{}}`), 0o644)
@@ -422,6 +471,18 @@ func TestAuditCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("fail/max-entries", func(t *testing.T) {
+		code, out, errOut := run(append(slices.Clone(base), "--max-entries", "7")...)
+		if code != 1 || !strings.Contains(errOut, "DTA 1 log polyroot/audit-cli.example.com/dta-1: the checkpoint is at 8 and the last anchor at 7: more than the 7 entries an audit reads of a log (--max-entries)") {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		// Both bounds are on by default.
+		_, help, _ := run("audit", "--help")
+		if !strings.Contains(help, "(default: 10m0s)") || !strings.Contains(help, fmt.Sprintf("(default: %d)", ledger.DefaultAuditMaxEntries)) {
+			t.Fatalf("audit --help lacks the default bounds:\n%s", help)
+		}
+	})
+
 	t.Run("anchoring", func(t *testing.T) {
 		// A bundle that names its anchoring gives the contract, and refuses another
 		// contract or another chain.
@@ -464,6 +525,8 @@ func TestAuditCommand(t *testing.T) {
 			append(slices.Clone(base), "--concurrency", "0"),
 			append(slices.Clone(base), "--rate", "-1"),
 			append(slices.Clone(base), "--max-retries", "-2"),
+			append(slices.Clone(base), "--max-entries", "0"),
+			append(slices.Clone(base), "--forget-log", "polyroot/audit-cli.example.com/dta-1"),
 		} {
 			if code, out, errOut := run(args...); code != 1 || !strings.Contains(errOut, "audit") {
 				t.Fatalf("%q: exit %d\n%s%s", args, code, out, errOut)

@@ -22,7 +22,7 @@ func TestAuditKeyEntriesOutput(t *testing.T) {
 		{Index: 2, Origin: "o2", Status: ledger.AuditOK},
 	}}
 	var out bytes.Buffer
-	printAuditReport(&out, r, common.Address{})
+	printAuditReport(&out, r, common.Address{}, nil)
 	if !strings.Contains(out.String(), "Key entries (the sharings each DTA served under): 1") ||
 		!strings.Contains(out.String(), "1    0      2       "+tr+"  2025-12-06T05:46:40Z") {
 		t.Fatalf("table:\n%s", out.String())
@@ -54,12 +54,12 @@ func TestAuditServerSharesOutput(t *testing.T) {
 		{Index: 2, Origin: "o2", Status: ledger.AuditOK},
 	}}
 	var out bytes.Buffer
-	printAuditReport(&out, r, common.Address{})
+	printAuditReport(&out, r, common.Address{}, nil)
 	if !strings.Contains(out.String(), "Server key shares issued: 1 (") || !strings.Contains(out.String(), "1    3      2025-12-06T05:46:40Z  "+tk) {
 		t.Fatalf("table:\n%s", out.String())
 	}
 	out.Reset()
-	printAuditReport(&out, &ledger.Report{Domain: "d.example", DTAs: []ledger.DTAReport{{Index: 1, Status: ledger.AuditOK}}}, common.Address{})
+	printAuditReport(&out, &ledger.Report{Domain: "d.example", DTAs: []ledger.DTAReport{{Index: 1, Status: ledger.AuditOK}}}, common.Address{}, nil)
 	if !strings.Contains(out.String(), "Server key shares issued: 0 (") {
 		t.Fatalf("table without server shares:\n%s", out.String())
 	}
