@@ -5,6 +5,10 @@ package pairing
 import (
 	"fmt"
 	"io"
+	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/consensys/gnark-crypto/ecc"
 	bls "github.com/consensys/gnark-crypto/ecc/bls12-381"
@@ -31,9 +35,11 @@ type BatchItem struct {
 //
 // with two multi-scalar multiplications and one 2-pairing. A failing batch is split
 // in halves until every bad item is found, so the results are exactly those of
-// verifying each item alone (up to a 2^-128 chance). Every session is used up.
-// All sessions must come from Verifiers with the same ServerKey. Conclude each
-// session afterwards with its result.
+// verifying each item alone (up to a 2^-128 chance); when the halving costs more than
+// checking the items alone would (many bad items), the rest are checked alone, in
+// parallel, so that n items never cost more than n + 2·(bits of n) equation checks.
+// Every session is used up. All sessions must come from Verifiers with the same
+// ServerKey. Conclude each session afterwards with its result.
 func VerifyBatch(rand io.Reader, items []BatchItem) []error {
 	results := make([]error, len(items))
 	var key *ServerKey
@@ -76,7 +82,9 @@ func VerifyBatch(rand io.Reader, items []BatchItem) []error {
 			b.v[i], b.p[i] = items[i].Pass2.V.affine(), items[i].Session.p
 		}
 	}
-	for _, i := range b.check(pending) {
+	b.slack = 2 * bits.Len(uint(len(pending)))
+	bad := b.check(pending)
+	for _, i := range append(bad, b.checkAlone(b.rest)...) {
 		results[i] = ErrAuthFailed
 	}
 	for i, it := range items {
@@ -95,11 +103,28 @@ type batch struct {
 	key  *ServerKey
 	v, p []bls.G1Affine
 	rho  []fr.Element
+	// spent counts the equation checks run, resolved the items whose result they
+	// settled. Bisection pays off while failures are rare (a bad item costs about
+	// 2·log₂(n) checks); many bad items (a batch filled with bad pass 2) would cost up
+	// to 2n−1, serially. So once spent runs slack ahead of resolved, the items not
+	// yet settled go to rest and are checked alone (checkAlone): a batch costs at most
+	// n + slack checks, about what checking each alone would. The decision depends
+	// only on which items fail, not why, so a rejected item still costs what a wrong
+	// PIN costs.
+	spent, resolved, slack int
+	rest                   []int
 }
 
-// check returns the indices of the items that fail, bisecting failing sub-batches.
+// check returns the indices of the items that fail, bisecting failing sub-batches
+// depth first; items left to check alone go to b.rest.
 func (b *batch) check(idx []int) (bad []int) {
+	if b.spent-b.resolved >= b.slack {
+		b.rest = append(b.rest, idx...)
+		return nil
+	}
+	b.spent++
 	if len(idx) == 1 {
+		b.resolved++
 		if !b.key.checkEquation(&b.v[idx[0]], &b.p[idx[0]]) {
 			return idx
 		}
@@ -115,8 +140,32 @@ func (b *batch) check(idx []int) (bad []int) {
 	_, errV := sv.MultiExp(v, rho, ecc.MultiExpConfig{})
 	_, errP := sp.MultiExp(p, rho, ecc.MultiExpConfig{})
 	if errV == nil && errP == nil && b.key.checkEquation(&sv, &sp) {
+		b.resolved += len(idx)
 		return nil
 	}
 	half := len(idx) / 2
 	return append(b.check(idx[:half]), b.check(idx[half:])...)
+}
+
+// checkAlone checks each item of idx alone and returns those that fail. The checks
+// run on up to GOMAXPROCS goroutines: a batch given up on is mostly bad pass 2, and
+// the good ones in it should not wait for all the others' checks in a row.
+func (b *batch) checkAlone(idx []int) (bad []int) {
+	failed := make([]bool, len(idx))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(idx)) {
+		wg.Go(func() {
+			for j := int(next.Add(1) - 1); j < len(idx); j = int(next.Add(1) - 1) {
+				failed[j] = !b.key.checkEquation(&b.v[idx[j]], &b.p[idx[j]])
+			}
+		})
+	}
+	wg.Wait()
+	for j, f := range failed {
+		if f {
+			bad = append(bad, idx[j])
+		}
+	}
+	return bad
 }

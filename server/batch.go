@@ -21,6 +21,8 @@ const (
 	// costs its batch about 2·log₂(size) extra pairing checks while it is split, so
 	// with more than about one in 16 failing, batches would cost more than single
 	// checks and an attacker sending bad messages would slow the honest logins down.
+	// The share is known only after a batch: one formed before it rose is bounded by
+	// pairing.VerifyBatch instead (size + 2·bits(size) checks at most).
 	batchFailureLimit = 1.0 / 16
 	// batchFailureWeight is the weight of the newest item in the failure share (an
 	// exponential average over about the last 64 items).

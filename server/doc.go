@@ -37,7 +37,9 @@
 //     batch, where a login to refuse stands as a pair that never verifies, and
 //     Conclude runs the key schedule whatever the batch said: see batcher) and one synced write of a failure record
 //     of the same size — under the idhash for an enrolled identity, under one decoy
-//     key for an unknown idhash, which does not grow the database. Neither the answers
+//     key for an unknown idhash, which does not grow the database (one that no other
+//     write holds: stateStore.writeDecoy never waits behind another failure on a
+//     shared decoy record). Neither the answers
 //     nor their work tell these apart, nor whether an idhash is enrolled.
 //   - Every failure is one atomic update of the stored record (read, counted and
 //     written in one transaction of the state store) before the answer leaves, so no
@@ -123,14 +125,18 @@
 //     writes go to one of 256 decoy records) and are forgotten at a restart or when
 //     more than 100,000 of them are kept: who saw both a restart (or two replicas) and
 //     the tries left of an idhash it had failed on before could tell an unknown idhash
-//     from an enrolled one.
+//     from an enrolled one. Nor does a success ever reset an unknown idhash's count:
+//     tries left of 2 then 2, with a wait between two failures, tell an enrolled
+//     identity whose owner logged in meanwhile (2 then 1: unknown, or no login).
 //   - Blocks are failure counts at or above MaxFailures, or a hold by the daily
 //     budget: changing MaxFailures changes who is blocked by the first kind.
 //   - Equal work is not equal time to the microsecond: an enrolled identity's lookup
 //     decodes its record, and gnark-crypto's pairing is not constant-time (SECURITY.md).
 //   - Under load, pass 2 waits up to Config.LoginBatchWindow (10 ms by default) for
 //     others to be checked with it in one batch (batcher); an idle server checks it at
-//     once, and while failures are frequent every pass 2 is checked alone.
+//     once, and while failures are frequent every pass 2 is checked alone. A batch
+//     with failures is halved (pairing.VerifyBatch, at most n + 2·bits(n) checks for n
+//     pass 2): its honest logins wait for those checks.
 //   - Session keys for proof of possession (SessionKey) are kept in memory only, by
 //     access-token ID, until the token expires; a restart forgets them.
 //   - A revoked access token is refused where this server is asked (introspection,

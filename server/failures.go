@@ -156,16 +156,19 @@ func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now
 	left, err := f.place(ctx, id, known, now)
 	if err != nil || left == 0 {
 		if err == nil {
-			err = f.touchSlot(id)
+			err = f.touchSlot(id, known)
 		}
 		return false, err
 	}
 	// A place here: now a slot in the store, which other replicas' checks may hold.
+	// The store counts the slots and then reads the tries left afresh (reserveTry):
+	// left, read before, may be stale by failures stored since, whose checks then freed
+	// their places and slots.
 	wait, deadline := tryPoll, time.Now().Add(trySlotTTL)
 	for {
 		var slot [16]byte
 		rand.Read(slot[:])
-		ok, err := f.store.reserveTry(id, slot, left, trySlotTTL)
+		ok, err := f.store.reserveTry(id, f.key(id, known), slot, f.leftOf(id, known, now), trySlotTTL)
 		switch {
 		case err != nil:
 			f.land(id)
@@ -193,10 +196,24 @@ func (f *failures) admit(ctx context.Context, id pairing.IDHash, known bool, now
 		if err != nil || left == 0 {
 			f.land(id)
 			if err == nil {
-				err = f.touchSlot(id)
+				err = f.touchSlot(id, known)
 			}
 			return false, err
 		}
+	}
+}
+
+// leftOf is the tries left of id given its stored record r (reserveTry): for an
+// idhash not enrolled, r is its decoy record, read for the same work, and the count
+// is the one in memory, read after r.
+func (f *failures) leftOf(id pairing.IDHash, known bool, now time.Time) func(failRecord) int {
+	return func(r failRecord) int {
+		if !known {
+			f.mu.Lock()
+			r = *f.unknownLocked(id)
+			f.mu.Unlock()
+		}
+		return f.triesLeft(r, now)
 	}
 }
 
@@ -274,11 +291,12 @@ func (f *failures) place(ctx context.Context, id pairing.IDHash, known bool, now
 }
 
 // touchSlot asks the store for a slot of id with a limit of none, and frees it: the
-// round trips of an admitted verification's slot, for one that is not admitted.
-func (f *failures) touchSlot(id pairing.IDHash) error {
+// round trips (and the record read) of an admitted verification's slot, for one that
+// is not admitted.
+func (f *failures) touchSlot(id pairing.IDHash, known bool) error {
 	var slot [16]byte
 	rand.Read(slot[:])
-	_, err := f.store.reserveTry(id, slot, 0, trySlotTTL)
+	_, err := f.store.reserveTry(id, f.key(id, known), slot, func(failRecord) int { return 0 }, trySlotTTL)
 	return errors.Join(err, f.store.releaseTry(id, slot))
 }
 
@@ -365,12 +383,11 @@ func (f *failures) settle(id pairing.IDHash, known, admitted bool, outcome int, 
 		*r = next
 		f.mu.Unlock()
 		if changed {
-			_, err := f.store.updateFailures(f.key(id, false), func(failRecord) failRecord { return next })
-			return v, err
+			return v, f.store.writeDecoy(f.key(id, false), next)
 		}
 		return v, nil
 	}
-	if outcome != outcomeFailure {
+	if outcome != outcomeFailure && !f.othersPending(id) {
 		r, err := f.store.failures(id[:])
 		if err != nil {
 			return verdict{}, err
@@ -390,6 +407,19 @@ func (f *failures) settle(id pairing.IDHash, known, admitted bool, outcome int, 
 		f.addUnstored(id, 1)
 	}
 	return v, err
+}
+
+// othersPending reports whether other checks of id are in flight here, or failures of
+// id unstored (their writes failed). A success or neutral outcome then writes its
+// record even if nothing changed, so that it fails with a store that does not write:
+// else, of the checks admitted at once while writes fail, the wrong PINs would answer
+// errors and the right one (on a clean record, no write) a token, one verdict per
+// check instead of one in all.
+func (f *failures) othersPending(id pairing.IDHash) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl := f.flights[id]
+	return f.unstored[id] > 0 || (fl != nil && fl.n > 1)
 }
 
 // finish ends an admitted verification of id: it frees one of the store slots this

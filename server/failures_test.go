@@ -363,3 +363,50 @@ func TestFailureWriteFailed(t *testing.T) {
 		t.Fatalf("record %+v, %v: want the unwritten failure in the day's count", r, err)
 	}
 }
+
+// TestFailureWriteFailedConcurrent: while failure records cannot be written, checks of
+// one identity admitted at once give no verdict: the wrong PINs' failures cannot be
+// written (errors), and the right PIN, whenever it ends, writes its record too while
+// other checks are in flight or failures unstored, so it fails as well (else, on a
+// clean record, it would need no write and stand: one verdict per check). Once writes
+// work, the unwritten failures count.
+func TestFailureWriteFailedConcurrent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		order []int // outcomes of the three checks admitted at once, in the order they end
+	}{
+		{"fail/success-first-others-in-flight", []int{outcomeSuccess, outcomeFailure, outcomeFailure}},
+		{"fail/success-between", []int{outcomeFailure, outcomeSuccess, outcomeFailure}},
+		{"fail/success-last-others-unstored", []int{outcomeFailure, outcomeFailure, outcomeSuccess}},
+		{"fail/neutral-last-others-unstored", []int{outcomeFailure, outcomeFailure, outcomeNeutral}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _ := openBoltReplicas(t)
+			now := suiteTime()
+			id := suiteEnrol(t, st, "erin", "CODE", now)
+			var failing atomic.Bool
+			f := newFailures(3, 10, failingWrites{st, &failing})
+			failing.Store(true)
+			for i := range tc.order {
+				if ok, err := f.admit(t.Context(), id, true, now); !ok || err != nil {
+					t.Fatalf("admit %d: %v %v", i, ok, err)
+				}
+			}
+			for i, outcome := range tc.order {
+				if v, err := f.done(id, true, true, outcome, now); err == nil {
+					t.Fatalf("check %d (outcome %d) while writes fail: verdict %+v, want an error", i, outcome, v)
+				}
+			}
+			failing.Store(false)
+			if ok, err := f.admit(t.Context(), id, true, now); !ok || err != nil { // writes the unstored
+				t.Fatalf("admit once writes work: %v %v", ok, err)
+			}
+			if v, err := f.done(id, true, true, outcomeSuccess, now); !v.ok || err != nil {
+				t.Fatalf("success once writes work: %+v %v", v, err)
+			}
+			if r, err := st.failures(id[:]); err != nil || r.Day != 2 || r.Count != 0 {
+				t.Fatalf("record %+v, %v: want the two unwritten failures in the day's count", r, err)
+			}
+		})
+	}
+}

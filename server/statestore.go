@@ -63,12 +63,26 @@ type stateStore interface {
 	// effects beyond the last call. An empty record is deleted.
 	updateFailures(key []byte, next func(failRecord) failRecord) (failRecord, error)
 
-	// reserveTry holds slot, one of at most limit slots for checks of id in flight
-	// shared by every replica, until releaseTry or for ttl (the slot of a replica that
-	// died mid-check): false if limit slots are held. Of concurrent reserves, on any
-	// replicas, at most limit succeed. The store's own clock times the slots (the
-	// database's: replicas' clocks, and Config.Now, do not enter).
-	reserveTry(id pairing.IDHash, slot [16]byte, limit int, ttl time.Duration) (bool, error)
+	// writeDecoy writes r, the record of a failure of an idhash not enrolled here, over
+	// one of the decoy records, durable before it returns: the one under key (a decoy
+	// key, failures.key), or, while another write holds that one, any decoy record that
+	// none holds. It never waits for another failure's write to end (but for all 256
+	// decoy records held at once): an unknown idhash shares its decoy record with
+	// others, an enrolled identity has its own, and waiting behind a write of the
+	// shared one would tell them apart.
+	writeDecoy(key []byte, r failRecord) error
+
+	// reserveTry holds slot, one of the slots for checks of id in flight shared by
+	// every replica, until releaseTry or for ttl (the slot of a replica that died
+	// mid-check): false if left(record) slots or more are held, where record is the
+	// failure record under key read after the slots were counted, with no reserve of id
+	// between. So the limit is as fresh as the count: a check that freed its slot had
+	// its failure stored before (failures.done), so the record read includes it (a
+	// limit read before the count would not, and let in more checks than tries left).
+	// Of concurrent reserves, on any replicas, at most left succeed. The store's own
+	// clock times the slots (the database's: replicas' clocks, and Config.Now, do not
+	// enter).
+	reserveTry(id pairing.IDHash, key []byte, slot [16]byte, left func(failRecord) int, ttl time.Duration) (bool, error)
 	// releaseTry frees slot.
 	releaseTry(id pairing.IDHash, slot [16]byte) error
 

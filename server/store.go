@@ -45,6 +45,15 @@ func decoyKeyAt(i byte) []byte {
 	return k
 }
 
+// decoyKeys are the 256 decoy keys.
+var decoyKeys = func() [][]byte {
+	k := make([][]byte, 256)
+	for i := range k {
+		k[i] = decoyKeyAt(byte(i))
+	}
+	return k
+}()
+
 // isDecoyKey reports whether k is one of the decoy keys.
 func isDecoyKey(k []byte) bool {
 	return len(k) == len(pairing.IDHash{}) && bytes.Count(k[:len(k)-1], []byte{0}) == len(k)-1
@@ -141,7 +150,9 @@ type trySlots struct {
 	slots map[pairing.IDHash]map[[16]byte]time.Time // slot → expires
 }
 
-func (t *trySlots) reserve(id pairing.IDHash, slot [16]byte, limit int, ttl time.Duration) bool {
+// reserve holds slot if fewer than limit() slots of id are held. limit is called
+// after the count, under the lock that releases take: see stateStore.reserveTry.
+func (t *trySlots) reserve(id pairing.IDHash, slot [16]byte, limit func() (int, error), ttl time.Duration) (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
@@ -151,8 +162,9 @@ func (t *trySlots) reserve(id pairing.IDHash, slot [16]byte, limit int, ttl time
 			delete(held, s)
 		}
 	}
-	if len(held) >= limit {
-		return false
+	n, err := limit()
+	if err != nil || len(held) >= n {
+		return false, err
 	}
 	if held == nil {
 		if t.slots == nil {
@@ -162,7 +174,7 @@ func (t *trySlots) reserve(id pairing.IDHash, slot [16]byte, limit int, ttl time
 		t.slots[id] = held
 	}
 	held[slot] = now.Add(ttl)
-	return true
+	return true, nil
 }
 
 func (t *trySlots) release(id pairing.IDHash, slot [16]byte) {
@@ -174,8 +186,11 @@ func (t *trySlots) release(id pairing.IDHash, slot [16]byte) {
 	}
 }
 
-func (s *boltStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, ttl time.Duration) (bool, error) {
-	return s.tries.reserve(id, slot, limit, ttl), nil
+func (s *boltStore) reserveTry(id pairing.IDHash, key []byte, slot [16]byte, left func(failRecord) int, ttl time.Duration) (bool, error) {
+	return s.tries.reserve(id, slot, func() (int, error) {
+		r, err := s.failures(key)
+		return left(r), err
+	}, ttl)
 }
 
 func (s *boltStore) releaseTry(id pairing.IDHash, slot [16]byte) error {
@@ -546,6 +561,13 @@ func (s *boltStore) failures(key []byte) (failRecord, error) {
 		return nil
 	})
 	return r, err
+}
+
+// writeDecoy writes the decoy record under key: bbolt has one writer at a time for
+// all records, so a decoy record's write waits for no more than any other's.
+func (s *boltStore) writeDecoy(key []byte, r failRecord) error {
+	_, err := s.updateFailures(key, func(failRecord) failRecord { return r })
+	return err
 }
 
 // updateFailures runs in db.Batch, which groups concurrent writers in one synced

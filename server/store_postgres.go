@@ -70,6 +70,10 @@ func openPostgres(ctx context.Context, databaseURL string, sealer *sessionSealer
 		}
 		return nil, fmt.Errorf("server: the PostgreSQL schema is at version %d, this server needs %d: run `polyroot server migrate` (or serve with --migrate)", v, want)
 	}
+	if err := createDecoys(cctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("server: creating the decoy failure records: %w", err)
+	}
 	s := &pgStore{pool: pool, sealer: sealer, ttl: sessionTTL, cache: newSessions(sessionTTL, maxSessions)}
 	s.stop = s.startSessionPruner()
 	return s, nil
@@ -331,12 +335,52 @@ func (s *pgStore) updateFailures(key []byte, next func(failRecord) failRecord) (
 	return r, err
 }
 
+// writeDecoy locks a decoy row that no other transaction holds, key's if it is free
+// (FOR UPDATE SKIP LOCKED, which never waits), and writes r there. Its statements
+// mirror updateFailures' (a locking no-op update, then the update), so that an
+// unknown idhash's failure writes what an enrolled identity's does. The 256 rows are
+// created at open (createDecoys); only when all of them are held at once does it
+// wait, for key's row.
+func (s *pgStore) writeDecoy(key []byte, r failRecord) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return pgx.BeginTxFunc(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
+		var got []byte
+		err := tx.QueryRow(ctx, `UPDATE failures SET record = failures.record WHERE key = (
+				SELECT key FROM failures WHERE key = ANY($1) ORDER BY key = $2 DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING key`, decoyKeys, key).Scan(&got)
+		if errors.Is(err, pgx.ErrNoRows) { // every decoy row held (or deleted since the open)
+			err = tx.QueryRow(ctx, `INSERT INTO failures (key, record) VALUES ($1, '\x') ON CONFLICT (key)
+				DO UPDATE SET record = failures.record RETURNING key`, key).Scan(&got)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE failures SET record = $2 WHERE key = $1", got, r.encode())
+		return err
+	})
+}
+
+// createDecoys creates the decoy rows that do not exist yet, each with the empty
+// record, so that writeDecoy finds a free one without waiting from the first failure
+// of an unknown idhash on.
+func createDecoys(ctx context.Context, pool *pgxpool.Pool) error {
+	_, err := pool.Exec(ctx, `INSERT INTO failures (key, record) SELECT k, $2 FROM unnest($1::bytea[]) AS k
+		ON CONFLICT (key) DO NOTHING`, decoyKeys, failRecord{}.encode())
+	return err
+}
+
 // reserveTry holds a slot in login_tries (an UNLOGGED table: no WAL to flush) under a
 // transaction-scoped advisory lock on the idhash (the two-int4 form, apart from the
 // migrations' bigint lock), so that concurrent reserves of one identity, on any
 // replicas, count one after the other: READ COMMITTED, set here, lets the count after
-// the lock see the previous holder's slot. Expiry is by the database's clock.
-func (s *pgStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, ttl time.Duration) (bool, error) {
+// the lock see the previous holder's slot. The count and the failure record are read
+// in one statement, one snapshot: a slot released before it (failures.finish) had its
+// failure committed before that (failures.settle), so the record holds every failure
+// whose slot is gone. The insert runs whether it takes a slot or not (WHERE $4), so
+// that a refused reserve (a blocked identity's, touchSlot) costs the same round trips.
+// Expiry is by the database's clock.
+func (s *pgStore) reserveTry(id pairing.IDHash, key []byte, slot [16]byte, left func(failRecord) int, ttl time.Duration) (bool, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var ok bool
@@ -345,11 +389,17 @@ func (s *pgStore) reserveTry(id pairing.IDHash, slot [16]byte, limit int, ttl ti
 			int32(binary.BigEndian.Uint32(id[:4])), int32(binary.BigEndian.Uint32(id[4:8]))); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM login_tries WHERE idhash = $1 AND expires <= now())
-			INSERT INTO login_tries (idhash, slot, expires)
-			SELECT $1, $2, now() + $3 * interval '1 millisecond'
-			WHERE (SELECT count(*) FROM login_tries WHERE idhash = $1 AND expires > now()) < $4`,
-			id[:], slot[:], ttl.Milliseconds(), limit)
+		var held int
+		var raw []byte
+		if err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM login_tries WHERE idhash = $1 AND expires <= now())
+			SELECT (SELECT count(*) FROM login_tries WHERE idhash = $1 AND expires > now()),
+				(SELECT record FROM failures WHERE key = $2)`, id[:], key).Scan(&held, &raw); err != nil {
+			return err
+		}
+		r, _ := decodeFailRecord(raw) // no row: the zero record
+		tag, err := tx.Exec(ctx, `INSERT INTO login_tries (idhash, slot, expires)
+			SELECT $1, $2, now() + $3 * interval '1 millisecond' WHERE $4`,
+			id[:], slot[:], ttl.Milliseconds(), held < left(r))
 		ok = tag.RowsAffected() == 1
 		return err
 	})

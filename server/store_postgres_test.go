@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"crypto/ed25519"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/polyroot/polyroot/internal/testbin"
 	"github.com/polyroot/polyroot/internal/wire"
+	"github.com/polyroot/polyroot/pairing"
 )
 
 // openPostgresReplicas migrates a fresh database of pg and opens it twice, as two
@@ -159,5 +162,53 @@ func TestPostgresReplicasInProcess(t *testing.T) {
 	}
 	if res := b.login(t, alice, "1234", loginOpts{}); res.status != 401 {
 		t.Fatalf("revoked on one replica, the other logs in: %d %s", res.status, res.body)
+	}
+}
+
+// TestPostgresDecoyWriteNeverWaits: an unknown idhash's failure does not wait for
+// another failure's transaction on its decoy row (a garbage idhash's that maps to the
+// same decoy, still committing): it writes a free decoy row instead, as fast as an
+// enrolled identity's failure, which has a row of its own. Else pairing the target
+// with such a garbage idhash would tell by the time of its answer whether it is
+// enrolled.
+func TestPostgresDecoyWriteNeverWaits(t *testing.T) {
+	pg := testbin.StartPostgres(t)
+	a, _ := openPostgresAt(t, pg.CreateDatabase(t))
+	now := suiteTime()
+	enrolled := suiteEnrol(t, a, "victim", "CODE", now)
+	f := newFailures(3, 10, a)
+	unknown := randomIDHash(t)
+	var garbage pairing.IDHash
+	for garbage = randomIDHash(t); !bytes.Equal(f.key(garbage, false), f.key(unknown, false)); garbage = randomIDHash(t) {
+	}
+	const held = time.Second
+	for _, tc := range []struct {
+		name  string
+		id    pairing.IDHash
+		known bool
+	}{{"ok/enrolled", enrolled, true}, {"ok/unknown-same-decoy", unknown, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A garbage failure's transaction holds the decoy row for a second.
+			tx, err := a.(*pgStore).pool.BeginTx(t.Context(), readCommitted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(t.Context(), "UPDATE failures SET record = record WHERE key = $1", f.key(garbage, false)); err != nil {
+				t.Fatal(err)
+			}
+			rolledBack := make(chan struct{})
+			go func() { time.Sleep(held); tx.Rollback(context.Background()); close(rolledBack) }()
+			defer func() { <-rolledBack }()
+			start := time.Now()
+			if _, err := f.done(tc.id, tc.known, false, outcomeFailure, now); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > held/4 {
+				t.Fatalf("the failure took %v beside a held decoy row", d)
+			}
+		})
+	}
+	if n := f.count(unknown); n != 1 {
+		t.Fatalf("the unknown idhash's count: %d", n)
 	}
 }

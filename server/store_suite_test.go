@@ -50,7 +50,10 @@ func runStoreSuite(t *testing.T, open openReplicas) {
 		{"FailuresExactUnderConcurrency", suiteFailuresConcurrent},
 		{"LockoutExact", suiteLockoutExact},
 		{"DecoyRecord", suiteDecoy},
+		{"DecoyWrite", suiteDecoyWrite},
 		{"TrySlotsShared", suiteTrySlots},
+		{"TrySlotsFreshTriesLeft", suiteTrySlotsFresh},
+		{"AdmitFreshTriesLeft", suiteAdmitFresh},
 		{"SessionSingleUse", suiteSessions},
 		{"OIDCState", suiteOIDC},
 	}
@@ -681,7 +684,7 @@ func suiteTrySlots(t *testing.T, a, b stateStore) {
 		slots[i] = slot()
 		st := []stateStore{a, b}[i%2]
 		wg.Go(func() {
-			ok, err := st.reserveTry(id, slots[i], limit, time.Minute)
+			ok, err := st.reserveTry(id, id[:], slots[i], fixedLimit(limit), time.Minute)
 			if err != nil {
 				t.Error(err)
 			}
@@ -695,10 +698,10 @@ func suiteTrySlots(t *testing.T, a, b stateStore) {
 	if got.Load() != limit {
 		t.Fatalf("%d of %d concurrent reserves on two replicas succeeded, want %d", got.Load(), len(slots), limit)
 	}
-	if ok, err := b.reserveTry(other, slot(), 1, time.Minute); !ok || err != nil {
+	if ok, err := b.reserveTry(other, other[:], slot(), fixedLimit(1), time.Minute); !ok || err != nil {
 		t.Fatalf("another identity's reserve: %v %v", ok, err)
 	}
-	if ok, _ := a.reserveTry(id, slot(), limit, time.Minute); ok {
+	if ok, _ := a.reserveTry(id, id[:], slot(), fixedLimit(limit), time.Minute); ok {
 		t.Fatal("a reserve beyond the limit succeeded")
 	}
 	for i, w := range won {
@@ -709,16 +712,145 @@ func suiteTrySlots(t *testing.T, a, b stateStore) {
 			break
 		}
 	}
-	if ok, err := a.reserveTry(id, slot(), limit, time.Minute); !ok || err != nil {
+	if ok, err := a.reserveTry(id, id[:], slot(), fixedLimit(limit), time.Minute); !ok || err != nil {
 		t.Fatalf("a reserve after a release: %v %v", ok, err)
 	}
 	// Slots that lapse (a replica died holding them) make room once they have.
 	lapsing := randomIDHash(t)
-	if ok, err := a.reserveTry(lapsing, slot(), 1, time.Millisecond); !ok || err != nil {
+	if ok, err := a.reserveTry(lapsing, lapsing[:], slot(), fixedLimit(1), time.Millisecond); !ok || err != nil {
 		t.Fatalf("a short slot: %v %v", ok, err)
 	}
 	time.Sleep(20 * time.Millisecond) // longer than the slot: never too short
-	if ok, err := b.reserveTry(lapsing, slot(), 1, time.Minute); !ok || err != nil {
+	if ok, err := b.reserveTry(lapsing, lapsing[:], slot(), fixedLimit(1), time.Minute); !ok || err != nil {
 		t.Fatalf("a reserve after the slot lapsed: %v %v", ok, err)
+	}
+}
+
+// fixedLimit is a reserveTry limit that does not depend on the failure record.
+func fixedLimit(n int) func(failRecord) int { return func(failRecord) int { return n } }
+
+// suiteTrySlotsFresh: reserveTry's limit is of the failure record it reads after
+// counting the slots, so a failure stored before a slot was released counts.
+func suiteTrySlotsFresh(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	id := suiteEnrol(t, a, "gina", "CODE", now)
+	f := newFailures(3, 10, a)
+	slot := func() (s [16]byte) { rand.Read(s[:]); return s }
+	first := slot()
+	if ok, err := a.reserveTry(id, id[:], first, f.leftOf(id, true, now), time.Minute); !ok || err != nil {
+		t.Fatalf("first reserve: %v %v", ok, err)
+	}
+	// Two failures stored: one try left, which the slot held takes.
+	for range 2 {
+		if _, err := a.updateFailures(id[:], func(r failRecord) failRecord { r, _ = f.apply(r, outcomeFailure, true, now); return r }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := b.reserveTry(id, id[:], slot(), f.leftOf(id, true, now), time.Minute); ok || err != nil {
+		t.Fatalf("a second slot with one try left: %v %v", ok, err)
+	}
+	if err := a.releaseTry(id, first); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.reserveTry(id, id[:], slot(), f.leftOf(id, true, now), time.Minute); !ok || err != nil {
+		t.Fatalf("the one try left, once free: %v %v", ok, err)
+	}
+}
+
+// delayedRead is a store whose next failures() read of key id returns what it read at
+// once, but only once release is closed: the gap between admit's read of the tries
+// left and its reservation of a slot (a database round trip, a goroutine descheduled).
+type delayedRead struct {
+	stateStore
+	mu      sync.Mutex
+	id      []byte
+	read    chan struct{}
+	release chan struct{}
+}
+
+func (s *delayedRead) failures(key []byte) (failRecord, error) {
+	r, err := s.stateStore.failures(key)
+	s.mu.Lock()
+	hold := s.id != nil && bytes.Equal(key, s.id)
+	if hold {
+		s.id = nil
+	}
+	s.mu.Unlock()
+	if hold {
+		close(s.read)
+		<-s.release
+	}
+	return r, err
+}
+
+// suiteAdmitFresh: a check that read the tries left before another check's failure
+// was stored (and that check's place and slot freed) is not admitted on that stale
+// count: with max 3, one failure stored and two checks in flight, a fourth waits until
+// a try is free again (here: a success).
+func suiteAdmitFresh(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	id := suiteEnrol(t, a, "hugo", "CODE", now)
+	st := &delayedRead{stateStore: a, read: make(chan struct{}), release: make(chan struct{})}
+	f := newFailures(3, 10, st)
+	for i := range 3 {
+		if ok, err := f.admit(t.Context(), id, true, now); !ok || err != nil {
+			t.Fatalf("admit %d: %v %v", i, ok, err)
+		}
+	}
+	st.mu.Lock()
+	st.id = id[:]
+	st.mu.Unlock()
+	res := make(chan error, 1)
+	go func() {
+		ok, err := f.admit(t.Context(), id, true, now)
+		if err == nil && !ok {
+			err = errors.New("not admitted")
+		}
+		res <- err
+	}()
+	<-st.read // the fourth read 3 tries left
+	// The first check fails: 2 tries left, 2 checks in flight.
+	if _, err := f.done(id, true, true, outcomeFailure, now); err != nil {
+		t.Fatal(err)
+	}
+	close(st.release)
+	select {
+	case err := <-res:
+		t.Fatalf("a fourth check admitted with 2 tries left and 2 checks in flight (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := f.done(id, true, true, outcomeSuccess, now); err != nil { // 3 left, 1 in flight
+		t.Fatal(err)
+	}
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fourth check still waits with a try free")
+	}
+	for range 2 {
+		if _, err := f.done(id, true, true, outcomeFailure, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// suiteDecoyWrite: a decoy write goes to the decoy record of its key when nothing else
+// writes, and never creates a record outside the decoy keys.
+func suiteDecoyWrite(t *testing.T, a, b stateStore) {
+	now := suiteTime()
+	rec := failRecord{Count: 2, Day: 2, DayStart: now}
+	for _, k := range []byte{3, 200} {
+		if err := a.writeDecoy(decoyKeyAt(k), rec); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.failures(decoyKeyAt(k)); err != nil || got != rec {
+			t.Fatalf("decoy record %d: %+v %v, want %+v", k, got, err, rec)
+		}
+	}
+	if page, err := b.listEnrolments(nil, 10); err != nil || len(page) != 0 {
+		t.Fatalf("listing: %v %v", page, err)
 	}
 }
