@@ -214,6 +214,10 @@ func LogOrigin(domain string, index uint32) string {
 	return fmt.Sprintf("polyroot/%s/dta-%d", domain, index)
 }
 
+// LogDir is the directory of the transparency log in a DTA's data directory: the
+// tiles and checkpoint it serves at /v1/log/.
+func LogDir(dataDir string) string { return filepath.Join(dataDir, "log") }
+
 // New loads the keys, opens the state and the log, finishes any issuance a crash left
 // pending, logs the bundle's key entry if it names a transcript not logged before
 // (wire.KindKey), and returns a ready Service.
@@ -251,7 +255,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.keys.Store(k)
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "log"), 0o700); err != nil {
+	if err := os.MkdirAll(LogDir(cfg.DataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("dta: data directory: %w", err)
 	}
 	if s.store, err = openStore(cfg.DataDir); err != nil {
@@ -265,7 +269,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	// only for the rest of the group's Adds.
 	logOpts := cfg.Log
 	logOpts.BatchMaxAge = logBatchAge
-	s.log, err = translog.Open(ctx, filepath.Join(cfg.DataDir, "log"), rec.LogOrigin, k.signing, logOpts)
+	s.log, err = translog.Open(ctx, LogDir(cfg.DataDir), rec.LogOrigin, k.signing, logOpts)
 	if err != nil {
 		s.store.close()
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -57,7 +56,7 @@ func (s *Service) newReadiness() *httpx.Readiness {
 			if t := s.storageFailed.Load(); t != 0 && time.Since(time.Unix(0, t)) < storageFailureWindow {
 				return fmt.Errorf("writing an issuance failed at %s (see the DTA's log)", time.Unix(0, t).UTC().Format(time.RFC3339))
 			}
-			return writable.check(filepath.Join(s.cfg.DataDir, "log"))
+			return writable.check(LogDir(s.cfg.DataDir))
 		}},
 	}
 	if r, ok := s.cfg.Anchor.(ReadyReporter); ok {

@@ -14,6 +14,9 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	merkleproof "github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/client"
 )
 
 // Defaults of an Anchorer.
@@ -33,9 +36,10 @@ const (
 var ErrNotAnchorer = errors.New("ledger: this address is not the registered anchorer of the log")
 
 // ErrLogMismatch is returned (wrapped) when the chain holds, for the log, an anchor the
-// log's own checkpoint contradicts: the same size with another root, or a larger size.
-// It means the log was rewritten, forked or restored from an old copy: an auditor
-// will flag it too.
+// log's own checkpoint contradicts: the same size with another root, a larger size,
+// or (with Anchorer.ReadTile) a smaller size whose root is not the log's root at that
+// size. It means the log was rewritten, forked or restored from an old copy: an
+// auditor will flag it too.
 var ErrLogMismatch = errors.New("ledger: the log's checkpoint contradicts its anchor on chain")
 
 // An Anchorer anchors one log's checkpoints on the IssuanceLog contract: every Period,
@@ -63,6 +67,13 @@ type Anchorer struct {
 	ChainID uint64
 	// Checkpoint returns the log's latest (verified) checkpoint.
 	Checkpoint func(ctx context.Context) (size uint64, root []byte, err error)
+	// ReadTile reads the log's own tiles (client.FileFetcher's ReadTile on the log's
+	// directory, say). With it, before each anchor the anchorer proves from the tiles
+	// that the log extends the chain's latest anchor, and refuses to anchor a log that
+	// does not (ErrLogMismatch): a log restored from an old copy and grown past the
+	// anchored size would otherwise be anchored as a fork, which fails every audit for
+	// good. Without it only a contradiction at the same or a larger size is caught.
+	ReadTile client.TileFetcherFunc
 
 	Period        time.Duration // default DefaultAnchorPeriod
 	Confirmations uint64        // default DefaultConfirmations; 1 means "mined"
@@ -170,6 +181,9 @@ func (a *Anchorer) Run(ctx context.Context) error {
 	}
 	a.Logger.Info("anchoring", "contract", a.Contract, "anchorer", Address(a.Key),
 		"period", a.Period, "confirmations", a.Confirmations)
+	if a.ReadTile == nil {
+		a.Logger.Warn("the anchorer cannot read the log's tiles: a log that no longer extends its last anchor (restored from an old copy) is anchored as a fork unnoticed")
+	}
 	backoff := a.RetryMin
 	for {
 		err := a.Step(ctx)
@@ -295,7 +309,34 @@ func (a *Anchorer) step(ctx context.Context) error {
 	case size == onChain.Size:
 		return nil // nothing new
 	}
+	if err := a.extends(ctx, onChain, size, root); err != nil {
+		return err
+	}
 	return a.send(ctx, inst, logID, size, root32)
+}
+
+// extends checks, with a consistency proof built from the log's tiles, that the log's
+// tree at size (root) extends the chain's anchor of a smaller size: the same check an
+// auditor makes, made before the anchor that would fail it. Without ReadTile, or with
+// nothing anchored yet, there is nothing to check.
+func (a *Anchorer) extends(ctx context.Context, onChain LatestOutput, size uint64, root []byte) error {
+	if a.ReadTile == nil || onChain.Size == 0 {
+		return nil
+	}
+	pb, err := client.NewProofBuilder(ctx, size, a.ReadTile)
+	var proof [][]byte
+	if err == nil {
+		proof, err = pb.ConsistencyProof(ctx, onChain.Size, size)
+	}
+	if err != nil {
+		// Not a mismatch: tiles being written, or a disk error. The next round retries.
+		return fmt.Errorf("ledger: building the consistency proof from the anchor at %d to the log at %d from its tiles: %w", onChain.Size, size, err)
+	}
+	if err := merkleproof.VerifyConsistency(rfc6962.DefaultHasher, onChain.Size, size, proof, onChain.Root[:], root); err != nil {
+		return fmt.Errorf("%w: the log at size %d (root %x) does not extend the chain's anchor at size %d (root %x): it was forked or restored from an old copy; anchoring it would make every audit fail",
+			ErrLogMismatch, size, root, onChain.Size, onChain.Root)
+	}
+	return nil
 }
 
 // followPending checks the anchor in flight; done means it is settled (confirmed,

@@ -24,6 +24,8 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/params"
 
+	"github.com/transparency-dev/tessera/client"
+
 	"github.com/polyroot/polyroot/internal/translog"
 )
 
@@ -33,8 +35,12 @@ const anchorOrigin = "polyroot/anchor.example/dta-1"
 type anchorLog struct {
 	t   *testing.T
 	log *translog.Log
+	dir string
 	pub ed25519.PublicKey
 	n   int
+	// fork, when set, is written into every entry appended from then on: a log that
+	// shares the entries before with another, not those after.
+	fork string
 }
 
 func anchorNewLog(t *testing.T) *anchorLog {
@@ -44,12 +50,13 @@ func anchorNewLog(t *testing.T) *anchorLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := translog.Open(context.Background(), t.TempDir(), anchorOrigin, key, translog.Options{CheckpointInterval: 100 * time.Millisecond})
+	dir := t.TempDir()
+	l, err := translog.Open(context.Background(), dir, anchorOrigin, key, translog.Options{CheckpointInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close(context.Background()) })
-	return &anchorLog{t: t, log: l, pub: pub}
+	return &anchorLog{t: t, log: l, dir: dir, pub: pub}
 }
 
 // checkpoint is the Anchorer's Checkpoint: the log's latest checkpoint, verified.
@@ -72,7 +79,7 @@ func (al *anchorLog) grow(n int) (uint64, [32]byte) {
 	ctx := context.Background()
 	for range n {
 		al.n++
-		if _, err := al.log.Append(ctx, fmt.Appendf(nil, "entry %d", al.n)); err != nil {
+		if _, err := al.log.Append(ctx, fmt.Appendf(nil, "entry %d%s", al.n, al.fork)); err != nil {
 			al.t.Fatal(err)
 		}
 	}
@@ -157,7 +164,7 @@ func (s *anchorSim) sealing(fn func()) {
 func (s *anchorSim) newAnchorer(al *anchorLog, backend Chain) *Anchorer {
 	return &Anchorer{
 		Backend: backend, Contract: s.contract, Key: s.anchorer, LogOrigin: anchorOrigin,
-		Checkpoint: al.checkpoint, Confirmations: 2,
+		Checkpoint: al.checkpoint, ReadTile: client.FileFetcher{Root: al.dir}.ReadTile, Confirmations: 2,
 		Period: 50 * time.Millisecond, Poll: 10 * time.Millisecond, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
 		Logger: anchorTestLogger(s.t),
 	}
@@ -541,6 +548,61 @@ func TestAnchorLogMismatch(t *testing.T) {
 	a := s.newAnchorer(al, s.client)
 	if err := a.Step(anchorCtx(t)); !errors.Is(err, ErrLogMismatch) || !strings.Contains(err.Error(), "size 2") {
 		t.Fatalf("Step = %v, want ErrLogMismatch at size 2", err)
+	}
+}
+
+// TestAnchorRefusesFork: a log that shares only its first entries with the anchored
+// one (a DTA restored from an old copy, which went on issuing) is not anchored once it
+// grows past the anchored size; the log that does extend the anchor is.
+func TestAnchorRefusesFork(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		common int // entries shared with the anchored log of 4
+		grow   int // entries appended after them
+		want   error
+	}{
+		{"ok/extends", 4, 2, nil},
+		{"fail/forked-log", 2, 4, ErrLogMismatch},
+		{"fail/forked-after-the-first-entry", 1, 9, ErrLogMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := anchorNewSim(t, true)
+			anchored := anchorNewLog(t)
+			anchored.grow(4)
+			a := s.newAnchorer(anchored, s.client)
+			anchorStep(t, a)
+			s.sim.Commit()
+			s.sim.Commit()
+			anchorStep(t, a)
+			anchorWantStatus(t, a, 4, false)
+
+			l := anchorNewLog(t)
+			l.grow(tc.common)
+			l.fork = " (restored)"
+			if tc.common == 4 {
+				l = anchored // the same log, grown further
+			}
+			size, _ := l.grow(tc.grow)
+			b := s.newAnchorer(l, s.client)
+			nonce, _ := s.client.PendingNonceAt(anchorCtx(t), Address(s.anchorer))
+			err := b.Step(anchorCtx(t))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Step = %v, want %v", err, tc.want)
+			}
+			if tc.want == nil {
+				anchorWantStatus(t, b, 4, true)
+				return
+			}
+			if !strings.Contains(err.Error(), fmt.Sprintf("the log at size %d", size)) || !strings.Contains(err.Error(), "anchor at size 4") {
+				t.Fatalf("Step = %v, want the sizes named", err)
+			}
+			if n, _ := s.client.PendingNonceAt(anchorCtx(t), Address(s.anchorer)); n != nonce {
+				t.Fatalf("the forked log was anchored (nonce %d → %d)", nonce, n)
+			}
+			if st := b.Status(); st.Pending != nil || st.LastError == "" {
+				t.Fatalf("status after the refusal: %+v", st)
+			}
+		})
 	}
 }
 

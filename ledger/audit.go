@@ -37,6 +37,8 @@ type AuditChain interface {
 	BlockNumber(ctx context.Context) (uint64, error)
 	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
 	CallContract(ctx context.Context, call ethereum.CallMsg, blockNumber *big.Int) ([]byte, error)
+	CodeAt(ctx context.Context, contract common.Address, blockNumber *big.Int) ([]byte, error)
+	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
 }
 
 // AuditConfig says what to audit and how.
@@ -86,7 +88,12 @@ type AuditConfig struct {
 	// MaxAnchorAge, if not zero, makes a log a problem when its first entry past the
 	// last anchor (its first entry, without anchors) was logged more than MaxAnchorAge
 	// ago, by the entry's time and this machine's clock: the DTA has stopped anchoring,
-	// and could still roll back what it logged since (see Seen).
+	// and could still roll back what it logged since (see Seen). The DTA writes that
+	// time itself, so two checks do without it: a log never anchored although its
+	// checkpoint is not empty fails once the chain's head is more than MaxAnchorAge
+	// past the block that first registered it (chain time, which the DTA does not set);
+	// and, with Seen, a log fails when entries this auditor saw past the anchors more
+	// than MaxAnchorAge ago (its clock) are still not anchored.
 	MaxAnchorAge time.Duration
 	// Seen are checkpoints this auditor verified in earlier audits, by log origin (each
 	// DTAReport has the new one): a log whose checkpoint no longer extends the one seen
@@ -109,9 +116,15 @@ type AuditConfig struct {
 }
 
 // A SeenCheckpoint is the size and root hash of a checkpoint an auditor verified.
+// UnanchoredSize and UnanchoredSince, when set, say that at UnanchoredSince (the
+// auditor's clock) it saw the log at UnanchoredSize, past its last anchor, and that no
+// anchor has reached that size since: the age of the unanchored tail by a clock the
+// DTA does not set (AuditConfig.MaxAnchorAge).
 type SeenCheckpoint struct {
-	Size uint64 `json:"size"`
-	Root []byte `json:"root"`
+	Size            uint64    `json:"size"`
+	Root            []byte    `json:"root"`
+	UnanchoredSize  uint64    `json:"unanchored_size,omitempty"`
+	UnanchoredSince time.Time `json:"unanchored_since,omitzero"`
 }
 
 // An AuditAnchor is one Anchored event of a log.
@@ -151,6 +164,10 @@ type DTAReport struct {
 	// served under, each with the bundle serial and the transcript hash to compare with
 	// the published transcript.
 	Keys []KeyEntry
+	// Seen is what an auditor that keeps state (AuditConfig.Seen) keeps of this log
+	// after this audit, if it found no problem: the checkpoint, and since when it has
+	// seen the log run past its anchors.
+	Seen SeenCheckpoint
 	// ServerShares are the log's server-key entries (wire.KindServer), in log order:
 	// each handed this DTA's share of the server key sQ to whoever holds its ticket's
 	// seal key. Expect one per provisioning of the auth server (`polyroot server
@@ -305,13 +322,21 @@ func AuditWithIdentity(ctx context.Context, cfg AuditConfig, idhash string) (*Re
 
 // dtaAudit is the state of one DTA's audit.
 type dtaAudit struct {
-	rep     *DTAReport
-	pub     []byte
-	pacer   *auditPacer
-	fetcher *client.HTTPFetcher
-	size    uint64 // checkpoint size, when the checkpoint verified
-	ok      bool   // the checkpoint verified and no anchor contradicts it: scan the entries
-	entries []IdentityEntry
+	rep *DTAReport
+	// For a log without anchors: unregistered says no address may anchor it (never
+	// registered, or frozen); registered is the block of its first Registered event
+	// (FromBlock when registered before it), and registeredAge how far the confirmed
+	// head's time is past that block's (both the chain's clock), when MaxAnchorAge
+	// asks for it.
+	unregistered  bool
+	registered    *uint64
+	registeredAge time.Duration
+	pub           []byte
+	pacer         *auditPacer
+	fetcher       *client.HTTPFetcher
+	size          uint64 // checkpoint size, when the checkpoint verified
+	ok            bool   // the checkpoint verified and no anchor contradicts it: scan the entries
+	entries       []IdentityEntry
 }
 
 func (a *dtaAudit) problem(format string, args ...any) {
@@ -358,13 +383,24 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: chain head: %w", err)
 	}
+	if err := CheckCode(ctx, cfg.Chain, cfg.Contract, new(big.Int).SetUint64(head)); err != nil {
+		return nil, nil, fmt.Errorf("audit: %w", err)
+	}
+	var headTime uint64 // of the confirmed head, when MaxAnchorAge needs it
+	if cfg.MaxAnchorAge > 0 {
+		h, err := cfg.Chain.HeaderByNumber(ctx, new(big.Int).SetUint64(head))
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit: block %d: %w", head, err)
+		}
+		headTime = h.Time
+	}
 	r := &Report{Domain: cfg.Bundle.Domain, ChainID: id, AnchorsAt: head, DTAs: make([]DTAReport, len(cfg.Bundle.DTAs))}
 	audits := make([]*dtaAudit, len(cfg.Bundle.DTAs))
 	// First every log's anchors, from the chain: an error there ends the audit.
 	for i, rec := range cfg.Bundle.DTAs {
 		r.DTAs[i] = DTAReport{Index: rec.Index, Origin: rec.LogOrigin, URL: rec.URL}
 		audits[i] = &dtaAudit{rep: &r.DTAs[i]}
-		if err := audits[i].readAnchors(ctx, cfg, rec.LogOrigin, head); err != nil {
+		if err := audits[i].readAnchors(ctx, cfg, rec.LogOrigin, head, headTime); err != nil {
 			return nil, nil, fmt.Errorf("audit: DTA %d: %w", rec.Index, err)
 		}
 	}
@@ -432,14 +468,44 @@ func audit(ctx context.Context, cfg AuditConfig, subject string) (*Report, []Ide
 	return r, entries, nil
 }
 
-// readAnchors reads the log's anchors as of block head. Only chain errors are
-// returned; the rest are problems.
-func (a *dtaAudit) readAnchors(ctx context.Context, cfg AuditConfig, origin string, head uint64) error {
-	anchors, latest, stopped, err := auditReadAnchors(ctx, cfg, LogID(origin), head)
+// readAnchors reads the log's anchors as of block head (whose time is headTime), and
+// for a log without any, when it was registered. Only chain errors are returned; the
+// rest are problems.
+func (a *dtaAudit) readAnchors(ctx context.Context, cfg AuditConfig, origin string, head, headTime uint64) error {
+	anchors, latest, registered, stopped, err := auditReadAnchors(ctx, cfg, LogID(origin), head)
 	if err != nil {
 		return err
 	}
 	a.rep.Anchors = anchors
+	if len(anchors) == 0 {
+		// The contract's state says whether the log may be anchored at all; its event,
+		// since when (the event may be before FromBlock: then it is at least that old).
+		out, err := cfg.Chain.CallContract(ctx, ethereum.CallMsg{To: &cfg.Contract, Data: Binding().PackAnchorer(LogID(origin))}, new(big.Int).SetUint64(head))
+		if err != nil {
+			return fmt.Errorf("the log's anchorer: %w", err)
+		}
+		who, err := Binding().UnpackAnchorer(out)
+		if err != nil {
+			return fmt.Errorf("the log's anchorer: %w", err)
+		}
+		a.unregistered = who == (common.Address{})
+		switch {
+		case registered != nil:
+			a.registered = &registered.BlockNumber
+		case !a.unregistered:
+			from := min(cfg.FromBlock, head)
+			a.registered = &from
+		}
+		if a.registered != nil && cfg.MaxAnchorAge > 0 {
+			h, err := cfg.Chain.HeaderByNumber(ctx, new(big.Int).SetUint64(*a.registered))
+			if err != nil {
+				return fmt.Errorf("block %d: %w", *a.registered, err)
+			}
+			if headTime > h.Time {
+				a.registeredAge = time.Duration(headTime-h.Time) * time.Second
+			}
+		}
+	}
 	if stopped != "" {
 		a.problem("%s", stopped)
 		return nil
@@ -504,6 +570,7 @@ func (a *dtaAudit) prepare(ctx context.Context, cfg AuditConfig, rec *bundle.DTA
 		return true
 	}
 	a.pub, a.size, a.ok = pub, cp.Size, true
+	a.checkAnchoring(cfg, rec.LogOrigin, cp.Size, cp.Hash, lastAnchored)
 	if cfg.MaxLag > 0 && a.rep.Lag > cfg.MaxLag {
 		a.problem("anchors do not keep up: the checkpoint is at %d, %d entries past the last anchor (at most %d allowed)", cp.Size, a.rep.Lag, cfg.MaxLag)
 		// The audit has failed; scanning the rest would let a checkpoint of any size
@@ -630,13 +697,15 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // auditReadAnchors returns the Anchored events of logID up to block head, in chain order,
-// and the contract's latest anchor at head. It stops reading at the first anchor whose
-// size does not grow (the contract refuses those: the RPC endpoint lies) and past
-// auditMaxAnchors anchors, and then says why in stopped, without the latest anchor: an
-// RPC endpoint could otherwise fill the auditor's memory, answer after answer.
-func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head uint64) (anchors []AuditAnchor, latest LatestOutput, stopped string, err error) {
+// the contract's latest anchor at head, and the log's first Registered event (nil if
+// none). It stops reading at the first anchor whose size does not grow (the contract
+// refuses those: the RPC endpoint lies) and past auditMaxAnchors anchors, and then
+// says why in stopped, without the latest anchor: an RPC endpoint could otherwise fill
+// the auditor's memory, answer after answer.
+func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head uint64) (anchors []AuditAnchor, latest LatestOutput, registered *types.Log, stopped string, err error) {
 	b := Binding()
 	topic := b.GetABI().Events[IssuanceLogAnchoredEventName].ID
+	regTopic := b.GetABI().Events[IssuanceLogRegisteredEventName].ID
 	for from := cfg.FromBlock; from <= head; from += cfg.BlockRange {
 		to := head
 		if head-from >= cfg.BlockRange {
@@ -644,10 +713,10 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 		}
 		logs, err := cfg.Chain.FilterLogs(ctx, ethereum.FilterQuery{
 			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
-			Addresses: []common.Address{cfg.Contract}, Topics: [][]common.Hash{{topic}, {logID}},
+			Addresses: []common.Address{cfg.Contract}, Topics: [][]common.Hash{{topic, regTopic}, {logID}},
 		})
 		if err != nil {
-			return nil, LatestOutput{}, "", fmt.Errorf("reading anchors in blocks %d-%d: %w", from, to, err)
+			return nil, LatestOutput{}, nil, "", fmt.Errorf("reading anchors in blocks %d-%d: %w", from, to, err)
 		}
 		slices.SortFunc(logs, func(x, y types.Log) int {
 			if c := cmp.Compare(x.BlockNumber, y.BlockNumber); c != 0 {
@@ -657,22 +726,30 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 		})
 		for i := range logs {
 			l := &logs[i]
-			if l.Removed || l.Address != cfg.Contract {
+			if l.Removed || l.Address != cfg.Contract || len(l.Topics) == 0 {
+				continue
+			}
+			if l.Topics[0] == regTopic {
+				// Only the first is kept: when the log was registered.
+				if registered == nil && len(l.Topics) > 1 && l.Topics[1] == logID {
+					registered = new(types.Log)
+					*registered = *l
+				}
 				continue
 			}
 			ev, err := b.UnpackAnchoredEvent(l)
 			if err != nil {
-				return nil, LatestOutput{}, "", fmt.Errorf("anchor in block %d: %w", l.BlockNumber, err)
+				return nil, LatestOutput{}, nil, "", fmt.Errorf("anchor in block %d: %w", l.BlockNumber, err)
 			}
 			if ev.LogID != logID {
 				continue
 			}
 			switch n := len(anchors); {
 			case n > 0 && ev.Size <= anchors[n-1].Size:
-				return anchors, LatestOutput{}, fmt.Sprintf("anchored sizes do not grow: %d after %d (block %d), which the contract refuses: is the RPC endpoint honest? The anchors after are not read",
+				return anchors, LatestOutput{}, nil, fmt.Sprintf("anchored sizes do not grow: %d after %d (block %d), which the contract refuses: is the RPC endpoint honest? The anchors after are not read",
 					ev.Size, anchors[n-1].Size, l.BlockNumber), nil
 			case n == auditMaxAnchors:
-				return anchors, LatestOutput{}, fmt.Sprintf("more than %d anchors (the last read in block %d): the anchors after are not read (does the DTA anchor that often, or does the RPC endpoint lie?)",
+				return anchors, LatestOutput{}, nil, fmt.Sprintf("more than %d anchors (the last read in block %d): the anchors after are not read (does the DTA anchor that often, or does the RPC endpoint lie?)",
 					auditMaxAnchors, anchors[n-1].Block), nil
 			}
 			anchors = append(anchors, AuditAnchor{Size: ev.Size, Root: ev.Root, Time: time.Unix(int64(ev.Timestamp), 0).UTC(),
@@ -683,9 +760,40 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 		}
 	}
 	if latest, err = readLatest(ctx, cfg, logID, head); err != nil {
-		return nil, LatestOutput{}, "", err
+		return nil, LatestOutput{}, nil, "", err
 	}
-	return anchors, latest, "", nil
+	return anchors, latest, registered, "", nil
+}
+
+// checkAnchoring checks that the log (its checkpoint at size, root) is anchored, by
+// clocks its DTA does not set, and records what the auditor keeps of it (rep.Seen).
+// The entries' own times, which the DTA writes, are checked by scan.
+func (a *dtaAudit) checkAnchoring(cfg AuditConfig, origin string, size uint64, root []byte, lastAnchored uint64) {
+	if len(a.rep.Anchors) == 0 && size > 0 {
+		switch {
+		case a.unregistered && cfg.Bundle.Anchoring != nil:
+			// The bundle says the logs are anchored; this one cannot be.
+			a.problem("the checkpoint is at %d and no address may anchor the log on the contract the trust bundle names (never registered, or frozen): its DTA cannot anchor it", size)
+		case a.registered != nil && cfg.MaxAnchorAge > 0 && a.registeredAge > cfg.MaxAnchorAge:
+			a.problem("the checkpoint is at %d and the log was never anchored, although it was registered by block %d, %s before the chain's head (at most %s allowed): its DTA does not anchor",
+				size, *a.registered, a.registeredAge, cfg.MaxAnchorAge)
+		}
+	}
+	a.rep.Seen = SeenCheckpoint{Size: size, Root: root}
+	if size <= lastAnchored {
+		return
+	}
+	seen := cfg.Seen[origin]
+	if seen.UnanchoredSize <= lastAnchored || seen.UnanchoredSince.IsZero() || seen.UnanchoredSize > size {
+		// A new tail (or what was seen was anchored since): its age counts from now.
+		a.rep.Seen.UnanchoredSize, a.rep.Seen.UnanchoredSince = size, time.Now().UTC()
+		return
+	}
+	a.rep.Seen.UnanchoredSize, a.rep.Seen.UnanchoredSince = seen.UnanchoredSize, seen.UnanchoredSince
+	if age := time.Since(seen.UnanchoredSince); cfg.MaxAnchorAge > 0 && age > cfg.MaxAnchorAge {
+		a.problem("this auditor saw the log at size %d %s ago, and its anchors still stop at %d (at most %s allowed): the DTA has stopped anchoring its log",
+			seen.UnanchoredSize, age.Truncate(time.Minute), lastAnchored, cfg.MaxAnchorAge)
+	}
 }
 
 // scan reads every entry of the log up to the checkpoint and checks it against the

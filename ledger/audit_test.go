@@ -624,6 +624,60 @@ func TestAuditAnchoring(t *testing.T) {
 	}
 }
 
+// deployRuntime deploys a contract whose code is runtime, whatever it is: init code
+// that copies the bytes after it into memory and returns them.
+func deployRuntime(t *testing.T, sim *simulated.Backend, from *bind.TransactOpts, runtime []byte) common.Address {
+	t.Helper()
+	n := len(runtime)
+	initCode := append([]byte{
+		0x61, byte(n >> 8), byte(n), 0x60, 0x0e, 0x60, 0x00, 0x39, // CODECOPY(0, 14, n)
+		0x61, byte(n >> 8), byte(n), 0x60, 0x00, 0xf3, // RETURN(0, n)
+	}, runtime...)
+	addr, _, err := bind.DeployContract(from, initCode, sim.Client(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Commit()
+	if code, err := sim.Client().CodeAt(context.Background(), addr, nil); err != nil || !bytes.Equal(code, runtime) {
+		t.Fatalf("deployed code: %v, %d bytes, want %d", err, len(code), len(runtime))
+	}
+	return addr
+}
+
+// TestAuditContractCode: the audit and FetchProofBundle read anchors only from a
+// contract whose code is IssuanceLog's, byte for byte. The impostor answers as
+// IssuanceLog does (its code is IssuanceLog's with a byte after it), so only the code
+// tells them apart: a permissive anchor() would look no different from outside.
+func TestAuditContractCode(t *testing.T) {
+	d := testdomain.New(t, "code.example.com", 2, 0)
+	env := newAuditChain(t, d.Bundle)
+	impostor := deployRuntime(t, env.sim, env.anchorer, append(slices.Clone(DeployedCode()), 0))
+	for _, tc := range []struct {
+		name     string
+		contract common.Address
+		want     string // in the error; "" for none
+	}{
+		{"ok/issuance-log", env.addr, ""},
+		{"fail/other-code", impostor, "not the IssuanceLog contract: the code at " + impostor.Hex()},
+		{"fail/no-code", common.HexToAddress("0x00000000000000000000000000000000000000aa"), "has no code as of block"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := env.config(d.Bundle)
+			cfg.Contract = tc.contract
+			_, err := Audit(context.Background(), cfg)
+			_, perr := FetchProofBundle(context.Background(), ProofConfig{Bundle: d.Bundle, Chain: env.sim.Client(), Contract: tc.contract}, nil)
+			for _, err := range []error{err, perr} {
+				if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+					t.Fatalf("got %v, want %q", err, tc.want)
+				}
+			}
+			if tc.contract == impostor && !errors.Is(err, ErrNotIssuanceLog) {
+				t.Fatalf("got %v, want ErrNotIssuanceLog", err)
+			}
+		})
+	}
+}
+
 func TestAuditRefusesHugeResponses(t *testing.T) {
 	d := testdomain.New(t, "huge.example.com", 2, 0)
 	env := newAuditChain(t, d.Bundle)
@@ -738,6 +792,96 @@ func TestAuditMaxAnchorAge(t *testing.T) {
 	}
 	if p := r.DTAs[1].Problems; len(p) != 1 || !strings.Contains(p[0], "entry 0 is dated 2") || !strings.Contains(p[0], "in the future") {
 		t.Fatalf("an entry dated ahead: problems %q", p)
+	}
+}
+
+// TestAuditUnanchoredLog: a log whose DTA does not anchor it fails by clocks the DTA
+// does not set, however it dates its entries: the chain's, from the log's
+// registration, and the auditor's own, from when it first saw entries past the
+// anchors (Seen).
+func TestAuditUnanchoredLog(t *testing.T) {
+	// Never anchored: DTA 1's log registered, DTA 2's not.
+	d := testdomain.New(t, "unanchored.example.com", 2, 0)
+	auditIssue(t, d, ticket.KindClient, auditRandomIDHash(), 0, 0)
+	for i, rec := range d.Bundle.DTAs {
+		auditCheckpoint(t, d.DTAs[i].URL+"/v1/log", rec.LogOrigin, auditPub(t, &rec), 1)
+	}
+	first := *d.Bundle
+	first.DTAs = first.DTAs[:1]
+	env := newAuditChain(t, &first)
+	env.sim.Commit() // block 3, after DTA 1's registration in block 2
+	old := newAuditChain(t, &first)
+	if err := old.sim.AdjustTime(48 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	old.sim.Commit()
+
+	// Anchored at 18 with a checkpoint at 20: what a stateful auditor saw before.
+	ad := newAuditDomain(t)
+	origin := ad.d.Bundle.DTAs[0].LogOrigin
+	seenAt := func(size uint64, since time.Time) map[string]SeenCheckpoint {
+		r0, err := Audit(context.Background(), ad.chain.config(ad.d.Bundle))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := r0.DTAs[0]
+		return map[string]SeenCheckpoint{origin: {Size: cp.CheckpointSize, Root: cp.CheckpointRoot, UnanchoredSize: size, UnanchoredSince: since}}
+	}
+	const neverAnchored = "the log was never anchored, although it was registered by block"
+	for _, tc := range []struct {
+		name   string
+		chain  *auditChainEnv
+		b      *bundle.Bundle
+		seen   map[string]SeenCheckpoint
+		status [2]string
+		want   [2]string // a problem of each DTA ("" none)
+		from   uint64    // FromBlock
+	}{
+		{"ok/registered-recently", env, d.Bundle, nil, [2]string{AuditUnanchored, AuditUnanchored}, [2]string{}, 0},
+		{"fail/registered-long-ago", old, d.Bundle, nil, [2]string{AuditFailed, AuditUnanchored}, [2]string{neverAnchored}, 0},
+		{"fail/not-registered-with-named-anchoring", env, anchoredAt(d.Bundle, 1337, env.addr), nil, [2]string{AuditUnanchored, AuditFailed},
+			[2]string{"", "no address may anchor the log on the contract the trust bundle names (never registered, or frozen)"}, 0},
+		// DTA 1's Registered event is before the blocks read: the contract's state says
+		// it is registered all the same.
+		{"ok/registered-before-from-block", env, anchoredAt(d.Bundle, 1337, env.addr), nil, [2]string{AuditUnanchored, AuditFailed},
+			[2]string{"", "never registered, or frozen"}, 3},
+		{"ok/tail-seen-recently", ad.chain, ad.d.Bundle, seenAt(20, time.Now().Add(-time.Hour)), [2]string{AuditOK, AuditOK}, [2]string{}, 0},
+		{"ok/tail-seen-long-ago-anchored-since", ad.chain, ad.d.Bundle, seenAt(18, time.Now().Add(-48*time.Hour)), [2]string{AuditOK, AuditOK}, [2]string{}, 0},
+		{"fail/tail-seen-long-ago", ad.chain, ad.d.Bundle, seenAt(19, time.Now().Add(-48*time.Hour)), [2]string{AuditFailed, AuditOK},
+			[2]string{"this auditor saw the log at size 19 48h0m0s ago, and its anchors still stop at 18 (at most 24h0m0s allowed): the DTA has stopped anchoring"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.chain.config(tc.b)
+			cfg.MaxAnchorAge, cfg.Seen, cfg.FromBlock = 24*time.Hour, tc.seen, tc.from
+			r, err := Audit(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, dr := range r.DTAs[:2] {
+				if dr.Status != tc.status[i] || (tc.want[i] == "") != (len(dr.Problems) == 0) ||
+					tc.want[i] != "" && !strings.Contains(dr.Problems[0], tc.want[i]) {
+					t.Fatalf("DTA %d: %s, problems %q; want %s, %q", dr.Index, dr.Status, dr.Problems, tc.status[i], tc.want[i])
+				}
+			}
+		})
+	}
+
+	// What a stateful auditor keeps: when it first saw the tail, until it is anchored.
+	r, err := Audit(context.Background(), ad.chain.config(ad.d.Bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.DTAs[0].Seen; s.Size != 20 || s.UnanchoredSize != 20 || time.Since(s.UnanchoredSince) > time.Minute {
+		t.Fatalf("Seen after a first audit: %+v", s)
+	}
+	since := time.Now().Add(-time.Hour)
+	cfg := ad.chain.config(ad.d.Bundle)
+	cfg.Seen = seenAt(19, since)
+	if r, err = Audit(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.DTAs[0].Seen; s.Size != 20 || s.UnanchoredSize != 19 || !s.UnanchoredSince.Equal(since) {
+		t.Fatalf("Seen of a tail still unanchored: %+v, want size 19 since %s kept", s, since)
 	}
 }
 

@@ -1,10 +1,14 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -59,6 +63,18 @@ func (c timedChain) FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]t
 	return c.chain.FilterLogs(ctx, q)
 }
 
+func (c timedChain) HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.chain.HeaderByNumber(ctx, number)
+}
+
+func (c timedChain) CodeAt(ctx context.Context, contract common.Address, block *big.Int) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.chain.CodeAt(ctx, contract, block)
+}
+
 func (c timedChain) CallContract(ctx context.Context, call ethereum.CallMsg, block *big.Int) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -93,6 +109,51 @@ func readLatest(ctx context.Context, cfg AuditConfig, logID [32]byte, head uint6
 		return LatestOutput{}, fmt.Errorf("latest anchor: %w (is %s the IssuanceLog contract?)", err, cfg.Contract.Hex())
 	}
 	return latest, nil
+}
+
+//go:embed contracts/IssuanceLog.json
+var artifactJSON []byte
+
+// DeployedCode returns IssuanceLog.json's deployedBytecode: the code of every
+// IssuanceLog contract on chain, byte for byte. The build has no immutables (owner is
+// plain storage) and no metadata hash, so no byte of it depends on the deployment and
+// nothing needs masking (TestDeployedCodeIsTheArtifact, TestContractBuildIsReproducible).
+var DeployedCode = sync.OnceValue(func() []byte {
+	var a struct {
+		DeployedBytecode string `json:"deployedBytecode"`
+	}
+	if err := json.Unmarshal(artifactJSON, &a); err != nil || len(a.DeployedBytecode) < 4 {
+		panic("ledger: contracts/IssuanceLog.json has no deployedBytecode")
+	}
+	return common.FromHex(a.DeployedBytecode)
+})
+
+// ErrNotIssuanceLog reports an address whose code is not IssuanceLog's.
+var ErrNotIssuanceLog = errors.New("not the IssuanceLog contract")
+
+// CheckCode fails unless contract's code as of block (nil: the head) is DeployedCode,
+// wrapping ErrNotIssuanceLog when it holds other code. A contract with the same ABI
+// and a laxer anchor() would let anyone post anchors for the logs: an audit would read
+// them as the DTAs', and fail honest logs.
+func CheckCode(ctx context.Context, chain AuditChain, contract common.Address, block *big.Int) error {
+	code, err := chain.CodeAt(ctx, contract, block)
+	switch {
+	case err != nil:
+		return fmt.Errorf("the code at %s: %w", contract.Hex(), err)
+	case len(code) == 0:
+		return fmt.Errorf("%s has no code as of block %v: is it the IssuanceLog contract, deployed at least as many blocks ago as the confirmations asked for?", contract.Hex(), blockName(block))
+	case !bytes.Equal(code, DeployedCode()):
+		return fmt.Errorf("%w: the code at %s as of block %v (%d bytes) is not IssuanceLog.json's deployedBytecode (%d bytes)",
+			ErrNotIssuanceLog, contract.Hex(), blockName(block), len(code), len(DeployedCode()))
+	}
+	return nil
+}
+
+func blockName(block *big.Int) string {
+	if block == nil {
+		return "latest"
+	}
+	return block.String()
 }
 
 // ErrAnchoring reports a chain or a contract other than those the trust bundle names.

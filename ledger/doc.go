@@ -58,7 +58,16 @@
 //     fork of its log elsewhere and show it to those pointed there. When the trust bundle
 //     names its anchoring (chain ID and contract), Audit, FetchProofBundle and
 //     VerifyProofBundle refuse any other contract or chain (CheckAnchoring, ErrAnchoring),
-//     and an Anchorer given the chain ID sends no anchor to another chain.
+//     and an Anchorer given the chain ID sends no anchor to another chain. Audit and
+//     FetchProofBundle also refuse a contract whose code is not DeployedCode (CheckCode,
+//     ErrNotIssuanceLog): one with IssuanceLog's ABI and a laxer anchor() would let
+//     anyone anchor junk for honest logs.
+//   - Sizes only grow, so an anchor at size 2^64−1 (from the log's anchorer, or from an
+//     address the owner registers) blocks the log on that contract for good: the only
+//     recovery is a new log origin.
+//   - An Anchorer given the log's tiles (ReadTile) proves, before each anchor, that the
+//     log extends the chain's latest anchor, and refuses (ErrLogMismatch) a log that
+//     does not: one restored from an old copy and grown past the anchored size.
 //   - An anchor counts for the auditor once its block has AuditConfig.Confirmations
 //     confirmations: anchors are read as of that block, not the head.
 //   - One DTA or RPC endpoint cannot make an audit run for ever or fill its memory: a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
@@ -119,6 +120,9 @@ func FetchProofBundle(ctx context.Context, cfg ProofConfig, receipts []Receipt) 
 	if err != nil {
 		return nil, fmt.Errorf("proofs: chain head: %w", err)
 	}
+	if err := CheckCode(ctx, acfg.Chain, cfg.Contract, new(big.Int).SetUint64(head)); err != nil {
+		return nil, fmt.Errorf("proofs: %w", err)
+	}
 	pb := &ProofBundle{Version: ProofBundleVersion, Domain: cfg.Bundle.Domain, Contract: cfg.Contract, ChainID: id, Fetched: time.Now().UTC()}
 	for i := range cfg.Bundle.DTAs {
 		rec := &cfg.Bundle.DTAs[i]
@@ -149,7 +153,7 @@ func fetchDTAProofs(ctx context.Context, cfg AuditConfig, rec *bundle.DTA, head 
 	d := &DTAProofs{DTA: rec.Index, Origin: rec.LogOrigin, AnchoredSize: latest.Size}
 	if latest.Size > 0 {
 		d.AnchoredRoot = latest.Root[:]
-		anchors, _, stopped, err := auditReadAnchors(ctx, cfg, logID, head)
+		anchors, _, _, stopped, err := auditReadAnchors(ctx, cfg, logID, head)
 		if err != nil {
 			return nil, err
 		}

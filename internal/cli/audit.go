@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -52,9 +53,14 @@ func auditCommand() *ucli.Command {
 			"A log whose first entry past the last anchor is older than --max-anchor-age\n" +
 			"(default 24h; DTAs anchor hourly by default) fails: its DTA has stopped anchoring.\n" +
 			"Keep it above the DTAs' --anchor-period plus the time their anchors take to confirm.\n" +
+			"That time is the DTA's word; by the chain's clock, a log never anchored fails too\n" +
+			"once it was registered on the contract longer than --max-anchor-age ago, and, when\n" +
+			"the bundle names its anchoring, at once if it was never registered.\n" +
 			"With --state FILE the audit keeps every checkpoint that verified and, at the next\n" +
 			"run, fails a log that does not extend it: a DTA that rolled back or rewrote its\n" +
-			"unanchored entries between two audits is caught. Run it from one place, keeping\n" +
+			"unanchored entries between two audits is caught. It also keeps when it first saw\n" +
+			"entries past a log's anchors, and fails the log while those are still unanchored\n" +
+			"--max-anchor-age later (by its own clock). Run it from one place, keeping\n" +
 			"the file. The file also keeps the trust bundle and the logs audited: a later run\n" +
 			"refuses a bundle that is neither that one nor a successor of it (a greater serial\n" +
 			"signed by the same registrar, the same master key), and fails while a log audited\n" +
@@ -75,9 +81,9 @@ func auditCommand() *ucli.Command {
 			"Bounds against a hostile DTA: the DTAs are audited at once, and a DTA not done\n" +
 			"within --dta-timeout (default 10m, from its checkpoint to its last entry) fails,\n" +
 			"while the others' audits go on; a log whose checkpoint or last anchor is past\n" +
-			"--max-entries (default 30,000,000, about 8 minutes at a DTA's default log rate\n" +
-			"limit) fails unread; a log that contradicts an anchor is read no further. Raise\n" +
-			"both for larger logs.\n\n" +
+			"the --max-entries (default 30,000,000, about 8 minutes at a DTA's default log\n" +
+			"rate limit) fails unread; a log that contradicts an anchor is read no further.\n" +
+			"Raise both for larger logs.\n\n" +
 			"A progress bar is shown on standard error when it is a terminal, or with --progress.\n" +
 			"--json prints the report as one JSON object instead: domain, contract, chain_id,\n" +
 			"anchors_at_block (the block the anchors were read as of), ok, problems,\n" +
@@ -99,7 +105,7 @@ func auditCommand() *ucli.Command {
 			&ucli.Uint64Flag{Name: "max-entries", Value: ledger.DefaultAuditMaxEntries,
 				Usage: "fail, unread, a log whose checkpoint or last anchor is past `N` entries"},
 			&ucli.DurationFlag{Name: "max-anchor-age", Value: defaultMaxAnchorAge,
-				Usage: "fail when a log's first entry past its last anchor was logged longer ago than this (0: never)"},
+				Usage: "fail when a log's first entry past its last anchor was logged longer ago than this, or its log was registered longer ago and never anchored, or (--state) entries seen past its anchors that long ago are still unanchored (0: never)"},
 			&ucli.StringFlag{Name: "state", Usage: "keep the checkpoints that verified, the bundle and the logs audited in `FILE`, and fail a log that no longer extends them or that the bundle no longer names", TakesFile: true},
 			&ucli.StringSliceFlag{Name: "forget-log", Usage: "with --state, drop the log `ORIGIN`, which the bundle no longer names, from the state: its DTA retired it"},
 			&ucli.StringFlag{Name: "id", Usage: "list the entries of the identity `ID` (with --salt)"},
@@ -141,10 +147,12 @@ func auditContract(cmd string, c *ucli.Command, b *bundle.Bundle) (common.Addres
 }
 
 // checkContract fails, saying what to do, when the trust bundle names another chain or
-// contract (ledger.CheckAnchoring) or when addr holds no code on the chain: a wrong
-// address, or the contract of a devnet's embedded chain before its restart, would
-// otherwise fail as an ABI error at the first call. A chain that does not answer
-// within contractCheckTimeout fails it too.
+// contract (ledger.CheckAnchoring) or when addr does not hold IssuanceLog's code: a
+// wrong address, or the contract of a devnet's embedded chain before its restart,
+// would otherwise fail as an ABI error at the first call, and another contract with
+// IssuanceLog's ABI could hold anchors nobody's DTA sent. A chain that does not answer
+// within contractCheckTimeout fails it too. (ledger.Audit checks the code again, as of
+// the block it reads the anchors at.)
 func checkContract(ctx context.Context, chain *ethclient.Client, b *bundle.Bundle, addr common.Address) error {
 	cctx, cancel := context.WithTimeout(ctx, contractCheckTimeout)
 	defer cancel()
@@ -162,6 +170,8 @@ func checkContract(ctx context.Context, chain *ethclient.Client, b *bundle.Bundl
 	case errors.As(err, new(noContractError)):
 		return fmt.Errorf("%w: check --contract (or $POLYROOT_CONTRACT); "+
 			"a devnet's embedded chain gets a new contract at every start: see its devnet.json", err)
+	case errors.Is(err, ledger.ErrNotIssuanceLog):
+		return fmt.Errorf("%w: check --contract (or $POLYROOT_CONTRACT): anchors read from another contract prove nothing", err)
 	}
 	return fmt.Errorf("the chain at --rpc-url: %w", err)
 }
@@ -173,7 +183,9 @@ func (e noContractError) Error() string {
 	return "there is no contract at " + e.addr.Hex() + " on this chain"
 }
 
-// checkCode fails with a noContractError when addr holds no code on the chain.
+// checkCode fails with a noContractError when addr holds no code on the chain, and
+// wrapping ledger.ErrNotIssuanceLog when it holds code other than IssuanceLog's
+// (ledger.DeployedCode: the whole code, which no deployment changes).
 func checkCode(ctx context.Context, chain *ethclient.Client, addr common.Address) error {
 	code, err := chain.CodeAt(ctx, addr, nil)
 	if err != nil {
@@ -181,6 +193,10 @@ func checkCode(ctx context.Context, chain *ethclient.Client, addr common.Address
 	}
 	if len(code) == 0 {
 		return noContractError{addr}
+	}
+	if !bytes.Equal(code, ledger.DeployedCode()) {
+		return fmt.Errorf("%w: the code at %s (%d bytes) is not IssuanceLog.json's deployedBytecode (%d bytes)",
+			ledger.ErrNotIssuanceLog, addr.Hex(), len(code), len(ledger.DeployedCode()))
 	}
 	return nil
 }

@@ -49,6 +49,8 @@ type auditCLIEnv struct {
 	size     uint64 // every DTA's log size
 	id, salt string // an enrolled identity: a client share and permits 1..2 at every DTA
 	idhash   string
+	sim      *simulated.Backend
+	owner    *bind.TransactOpts // the contract's deployer
 }
 
 func auditCLIFreePort(t *testing.T) int {
@@ -94,6 +96,7 @@ func newAuditCLIEnv(t *testing.T) *auditCLIEnv {
 	t.Cleanup(func() { sim.Close() })
 	env.rpcURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	owner, anchorer := keys[0], keys[1]
+	env.sim, env.owner = sim, owner
 	addr, _, err := bind.DeployContract(owner, common.FromHex(ledger.IssuanceLogMetaData.Bin), sim.Client(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -370,6 +373,11 @@ func TestAuditCommand(t *testing.T) {
 		if st.Bundle == nil || st.Bundle.Serial != 0 || len(st.Logs) != 3 {
 			t.Fatalf("the bundle and the logs audited are not kept: %+v", st)
 		}
+		// Entry 7 is past the anchor at 7: the state keeps when the auditor first saw it
+		// so, its own clock against which --max-anchor-age holds.
+		if cp := st.Checkpoints["polyroot/audit-cli.example.com/dta-2"]; cp.UnanchoredSize != 8 || time.Since(cp.UnanchoredSince) > time.Minute {
+			t.Fatalf("the unanchored tail is not kept: %+v", cp)
+		}
 		// successor signs the bundle at path again, with a greater serial and change.
 		successor := func(path string, serial uint64, change func(*bundle.Bundle)) string {
 			t.Helper()
@@ -443,6 +451,34 @@ func TestAuditCommand(t *testing.T) {
 			"a devnet's embedded chain gets a new contract at every start: see its devnet.json"
 		if code != 1 || !strings.Contains(errOut, want) || strings.Contains(errOut, "abi:") {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+	})
+
+	t.Run("fail/other-contract-code", func(t *testing.T) {
+		// A contract that answers as IssuanceLog does but whose code is not the
+		// artifact's (here, a byte more), as one with a permissive anchor() would be:
+		// refused, whether named by --contract or by the bundle.
+		code := append(slices.Clone(ledger.DeployedCode()), 0)
+		n := len(code)
+		initCode := append([]byte{0x61, byte(n >> 8), byte(n), 0x60, 0x0e, 0x60, 0x00, 0x39, // CODECOPY(0, 14, n)
+			0x61, byte(n >> 8), byte(n), 0x60, 0x00, 0xf3}, code...) // RETURN(0, n)
+		impostor, _, err := bind.DeployContract(env.owner, initCode, env.sim.Client(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.sim.Commit()
+		b := *env.d.Bundle
+		b.Anchoring = &bundle.Anchoring{ChainID: 1337, Contract: strings.ToLower(impostor.Hex())}
+		named := env.writeBundle(t, &b)
+		want := "not the IssuanceLog contract: the code at " + impostor.Hex()
+		for _, args := range [][]string{
+			{"audit", "--bundle", bundleFile, "--rpc-url", env.rpcURL, "--contract", impostor.Hex()},
+			{"audit", "--bundle", named, "--rpc-url", env.rpcURL},
+		} {
+			code, out, errOut := run(args...)
+			if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "check --contract") {
+				t.Fatalf("%q: exit %d\n%s%s", args, code, out, errOut)
+			}
 		}
 	})
 

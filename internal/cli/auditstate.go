@@ -148,12 +148,13 @@ func (st *auditState) checkBundle(b *bundle.Bundle, file []byte, forget []string
 	return gone, nil
 }
 
-// update keeps, for every DTA whose audit found no problem, its checkpoint; a DTA
-// that failed keeps the checkpoint seen before, so the next audit checks against it.
+// update keeps, for every DTA whose audit found no problem, its checkpoint and since
+// when its log has run past its anchors (DTAReport.Seen); a DTA that failed keeps
+// what was seen before, so the next audit checks against it.
 func (st *auditState) update(r *ledger.Report) {
 	for _, d := range r.DTAs {
 		if len(d.Problems) == 0 && d.CheckpointSize > 0 {
-			st.Checkpoints[d.Origin] = ledger.SeenCheckpoint{Size: d.CheckpointSize, Root: d.CheckpointRoot}
+			st.Checkpoints[d.Origin] = d.Seen
 		}
 	}
 }

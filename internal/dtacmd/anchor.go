@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/tessera/client"
 
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/ledger"
@@ -51,14 +52,16 @@ type Anchoring struct {
 // newAnchor builds the DTA's anchor hook for chain, or nil for none; closeChain
 // releases the chain (call it after the service is closed). A trust bundle that names
 // its anchoring (want) allows only an rpc chain and that contract, and the hook sends
-// anchors only to that chain.
-func newAnchor(ctx context.Context, chain string, cfg Anchoring, want *bundle.Anchoring, origin string, log *slog.Logger) (dta *anchorHook, closeChain func(), err error) {
+// anchors only to that chain. logDir is the log's directory (dta.LogDir), whose tiles
+// the anchorer reads to check that the log extends its last anchor before the next.
+func newAnchor(ctx context.Context, chain string, cfg Anchoring, want *bundle.Anchoring, origin, logDir string, log *slog.Logger) (dta *anchorHook, closeChain func(), err error) {
 	closeChain = func() {}
 	if want != nil && (chain != ChainRPC || common.HexToAddress(cfg.Contract) != common.HexToAddress(want.Contract)) {
 		return nil, closeChain, fmt.Errorf("the trust bundle says the logs are anchored on chain %d at contract %s: "+
 			"give --chain rpc, an --rpc-url of that chain and that --contract (not --chain %s, contract %q)", want.ChainID, want.Contract, cmp.Or(chain, ChainNone), cfg.Contract)
 	}
-	a := &ledger.Anchorer{Period: cfg.Period, Confirmations: cfg.Confirmations, Logger: log}
+	a := &ledger.Anchorer{Period: cfg.Period, Confirmations: cfg.Confirmations, Logger: log,
+		ReadTile: client.FileFetcher{Root: logDir}.ReadTile}
 	switch chain {
 	case "", ChainNone:
 		return nil, closeChain, nil

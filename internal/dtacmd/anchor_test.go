@@ -53,7 +53,7 @@ func TestNewAnchorBundleAnchoring(t *testing.T) {
 			"anchored on chain 11155111 at contract " + contract},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hook, closeChain, err := newAnchor(context.Background(), tc.chain, tc.cfg, tc.want, "polyroot/x/dta-1", slog.New(slog.DiscardHandler))
+			hook, closeChain, err := newAnchor(context.Background(), tc.chain, tc.cfg, tc.want, "polyroot/x/dta-1", t.TempDir(), slog.New(slog.DiscardHandler))
 			defer closeChain()
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {

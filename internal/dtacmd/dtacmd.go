@@ -118,7 +118,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 	translog.RouteTesseraLogs(log)
 	rec0, _ := b.Find(cfg.Index)
-	anchor, closeChain, err := newAnchor(ctx, cfg.Chain, cfg.Anchoring, b.Anchoring, rec0.LogOrigin, log)
+	anchor, closeChain, err := newAnchor(ctx, cfg.Chain, cfg.Anchoring, b.Anchoring, rec0.LogOrigin, dta.LogDir(cfg.DataDir), log)
 	if err != nil {
 		return err
 	}
