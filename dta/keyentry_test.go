@@ -58,6 +58,32 @@ func transcriptHash(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// keyedDTA1 makes DTA 1 of testDomain, its keys in a keystore under dir, and returns
+// them with sign, which signs a threshold bundle naming dta1 (t = n = 2, DTA 2 never
+// running: any two shares make a valid threshold bundle, no polynomial to check) with
+// serial and transcript.
+func keyedDTA1(t *testing.T, dir string) (ks *keystore.File, rec *bundle.DTA, sign func(serial uint64, transcript string, dta1 bundle.DTA) *bundle.Bundle) {
+	t.Helper()
+	ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = Init(context.Background(), ks, testDomain, 1, "http://127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	regPub, regPriv, _ := ed25519.GenerateKey(nil)
+	peer := absentPeer(t, 2)
+	return ks, rec, func(serial uint64, transcript string, dta1 bundle.DTA) *bundle.Bundle {
+		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "threshold",
+			Threshold: 2, RegistrarKey: hex.EncodeToString(regPub), Serial: serial, TranscriptSHA256: transcript,
+			DTAs: []bundle.DTA{dta1, peer}}
+		if _, _, err := bundle.Sign(b, regPriv); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
 // TestKeyEntry: a DTA started under a threshold bundle that names a transcript logs
 // one key entry (serial, transcript hash, its C_i) before it serves; a restart under
 // the same bundle logs none; a reload to a successor sharing (a pending share from a
@@ -66,25 +92,7 @@ func transcriptHash(s string) string {
 func TestKeyEntry(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := Init(ctx, ks, testDomain, 1, "http://127.0.0.1:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	regPub, regPriv, _ := ed25519.GenerateKey(nil)
-	// t = n = 2: any two shares make a valid threshold bundle (no polynomial to check).
-	sign := func(serial uint64, transcript string, dta1 bundle.DTA) *bundle.Bundle {
-		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "threshold",
-			Threshold: 2, RegistrarKey: hex.EncodeToString(regPub), Serial: serial, TranscriptSHA256: transcript,
-			DTAs: []bundle.DTA{dta1, absentPeer(t, 2)}}
-		if _, _, err := bundle.Sign(b, regPriv); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	ks, rec, sign := keyedDTA1(t, dir)
 	start := func(b *bundle.Bundle) *Service {
 		svc, err := New(ctx, Config{Bundle: b, Index: 1, Keys: ks, DataDir: dir, Log: logOptions})
 		if err != nil {
@@ -165,22 +173,9 @@ func TestKeyEntry(t *testing.T) {
 func TestKeyEntryRecovered(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := Init(ctx, ks, testDomain, 1, "http://127.0.0.1:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	regPub, regPriv, _ := ed25519.GenerateKey(nil)
+	ks, rec, sign := keyedDTA1(t, dir)
 	tr := transcriptHash("transcript")
-	b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "threshold",
-		Threshold: 2, RegistrarKey: hex.EncodeToString(regPub), Serial: 4, TranscriptSHA256: tr,
-		DTAs: []bundle.DTA{*rec, absentPeer(t, 2)}}
-	if _, _, err := bundle.Sign(b, regPriv); err != nil {
-		t.Fatal(err)
-	}
+	b := sign(4, tr, *rec)
 	// The state a crash after the pending record and before the append leaves.
 	st, err := openStore(dir)
 	if err != nil {
@@ -219,26 +214,8 @@ func TestKeyEntryRecovered(t *testing.T) {
 func TestKeyEntryPendingAtReload(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := Init(ctx, ks, testDomain, 1, "http://127.0.0.1:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	regPub, regPriv, _ := ed25519.GenerateKey(nil)
-	peer := absentPeer(t, 2)
-	sign := func(serial uint64, transcript string) *bundle.Bundle {
-		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "threshold",
-			Threshold: 2, RegistrarKey: hex.EncodeToString(regPub), Serial: serial, TranscriptSHA256: transcript,
-			DTAs: []bundle.DTA{*rec, peer}}
-		if _, _, err := bundle.Sign(b, regPriv); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	b1, b2 := sign(1, transcriptHash("one")), sign(2, transcriptHash("two"))
+	ks, rec, sign := keyedDTA1(t, dir)
+	b1, b2 := sign(1, transcriptHash("one"), *rec), sign(2, transcriptHash("two"), *rec)
 	svc, err := New(ctx, Config{Bundle: b1, Index: 1, Keys: ks, DataDir: dir, Log: logOptions})
 	if err != nil {
 		t.Fatal(err)
@@ -281,14 +258,7 @@ func TestKeyEntryPendingAtReload(t *testing.T) {
 func TestReloadFailureKeepsOldShare(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	ks, err := keystore.OpenFile(filepath.Join(dir, "keys"), []byte("test passphrase"), keystore.WithScryptWorkFactor(10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := Init(ctx, ks, testDomain, 1, "http://127.0.0.1:1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks, rec, sign := keyedDTA1(t, dir)
 	old, err := readShare(ctx, ks, SecretMasterShare)
 	if err != nil {
 		t.Fatal(err)
@@ -296,17 +266,6 @@ func TestReloadFailureKeepsOldShare(t *testing.T) {
 	next, _ := pairing.RandomScalar(nil)
 	if err := ks.Put(ctx, SecretMasterShareNext, next.Bytes()); err != nil {
 		t.Fatal(err)
-	}
-	regPub, regPriv, _ := ed25519.GenerateKey(nil)
-	peer := absentPeer(t, 2)
-	sign := func(serial uint64, transcript string, dta1 bundle.DTA) *bundle.Bundle {
-		b := &bundle.Bundle{Version: 1, Protocol: pairing.ProtocolVersion, Domain: testDomain, Mode: "threshold",
-			Threshold: 2, RegistrarKey: hex.EncodeToString(regPub), Serial: serial, TranscriptSHA256: transcript,
-			DTAs: []bundle.DTA{dta1, peer}}
-		if _, _, err := bundle.Sign(b, regPriv); err != nil {
-			t.Fatal(err)
-		}
-		return b
 	}
 	rec2 := *rec
 	rec2.Commitment = hex.EncodeToString(pairing.G1Generator().Mul(next).Bytes())
