@@ -101,7 +101,7 @@ func (x *enrolFixture) pkg(f *testing.F, id string, device bool, sealPub []byte,
 	}
 	norm, _ := wire.NormalizeCode(code)
 	_, key := wire.CodeSecrets(norm)
-	p.MAC = wire.PackageMAC(key, &p, sealPub)
+	p.MAC = wire.PackageMAC(key, &p, sealPub, nil)
 	b, err := json.Marshal(&p)
 	if err != nil {
 		f.Fatal(err)
@@ -193,7 +193,7 @@ func FuzzEnrolPackage(f *testing.F) {
 		if err := json.Unmarshal(body, &p); err != nil {
 			t.Fatalf("accepted an answer that does not decode: %v", err)
 		}
-		if !hmac.Equal(p.MAC, wire.PackageMAC(codeKey, &p, x.sealPub)) {
+		if !hmac.Equal(p.MAC, wire.PackageMAC(codeKey, &p, x.sealPub, nil)) {
 			t.Fatal("accepted a package whose MAC is not for this code and key")
 		}
 		id, err := pairing.NewIDHash(x.d.Name, p.ID, p.Salt)
@@ -244,14 +244,14 @@ func FuzzEnrolPackage(f *testing.F) {
 			t.Fatal(err)
 		}
 		var p2 wire.EnrolPackage
-		if err := json.Unmarshal(re, &p2); err != nil || !hmac.Equal(p2.MAC, wire.PackageMAC(codeKey, &p2, x.sealPub)) {
+		if err := json.Unmarshal(re, &p2); err != nil || !hmac.Equal(p2.MAC, wire.PackageMAC(codeKey, &p2, x.sealPub, nil)) {
 			t.Fatalf("the package encoded again no longer verifies (%v)", err)
 		}
 		c3, _, err := x.client(x.code, x.sealPriv, re)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id3, err := c3.checkPackage(&p2, device, x.sealPub); err != nil || id3 != id {
+		if id3, err := c3.checkPackage(&p2, device, &sealKeys{clientPub: x.sealPub, clientPriv: x.sealPriv}); err != nil || id3 != id {
 			t.Fatalf("the package encoded again does not check: %v", err)
 		}
 	})

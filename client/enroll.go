@@ -70,11 +70,11 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	if err != nil {
 		return err
 	}
-	sealPub, sealPriv, err := c.pendingFor(code)
+	keys, err := c.pendingFor(code)
 	if err != nil {
 		return err
 	}
-	req, err := wire.NewRedeemRequest(code, c.domain.Name, sealPub)
+	req, err := wire.NewRedeemRequest(code, c.domain.Name, keys.clientPub, keys.permitPub)
 	if err != nil {
 		return fmt.Errorf("client: the enrolment code: %w", err)
 	}
@@ -94,27 +94,28 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	switch {
 	case len(pkg.MAC) == 0:
 		return fmt.Errorf("%w (the enrolment package has no MAC: the server runs an older version than this client, or something between them removed it)", ErrPossibleInterception)
-	case !hmac.Equal(pkg.MAC, wire.PackageMAC(codeKey, &pkg, sealPub)):
+	case !hmac.Equal(pkg.MAC, wire.PackageMAC(codeKey, &pkg, keys.clientPub, keys.permitPub)):
 		return fmt.Errorf("%w (the enrolment package is not the registrar's answer to this code)", ErrPossibleInterception)
 	}
-	id, err := c.checkPackage(&pkg, device, sealPub)
+	id, err := c.checkPackage(&pkg, device, keys)
 	if errors.Is(err, ErrBundleFingerprint) {
 		// The registrar works under another bundle: a successor (after a resharing) is
 		// adopted, anything else refused (successor.go).
 		if adopted, aerr := c.adoptServerBundle(ctx, serverURL); aerr != nil {
 			return errors.Join(err, aerr)
 		} else if adopted {
-			id, err = c.checkPackage(&pkg, device, sealPub)
+			id, err = c.checkPackage(&pkg, device, keys)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	jobs := []job{{kind: wire.KindClient, ticket: pkg.ClientTicket}}
+	_, permitPriv := keys.permit()
+	jobs := []job{{kind: wire.KindClient, ticket: pkg.ClientTicket, key: keys.clientPriv}}
 	if c.domain.PermitPeriod != 0 {
-		jobs = append(jobs, job{kind: wire.KindPermit, ticket: pkg.PermitTicket, first: pkg.FirstSlot, last: pkg.LastSlot})
+		jobs = append(jobs, job{kind: wire.KindPermit, ticket: pkg.PermitTicket, first: pkg.FirstSlot, last: pkg.LastSlot, key: permitPriv})
 	}
-	got, b, err := c.collectAdopting(ctx, serverURL, id, sealPriv, jobs)
+	got, b, err := c.collectAdopting(ctx, serverURL, id, jobs)
 	if err != nil {
 		return err
 	}
@@ -126,8 +127,11 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	// The bundle pinned now, which collectAdopting may have replaced by a successor
 	// after the shares were checked against b (a successor keeps the master key, so
 	// the token holds under both); the directory opens only with the pinned one.
+	// The token file keeps the permits' key only: the client shares' key goes with the
+	// pending file, so that whoever recorded the sealed client shares and later gets
+	// the token file cannot open them (sA and TK would test PINs offline).
 	st := &tokenState{Version: tokenVersion, BundleFingerprint: c.Fingerprint(), Domain: pkg.Domain, ID: pkg.ID,
-		IDHash: hex.EncodeToString(id[:]), Device: device, NotAfter: pkg.NotAfter, Token: tk.Bytes(), SealKey: sealPriv,
+		IDHash: hex.EncodeToString(id[:]), Device: device, NotAfter: pkg.NotAfter, Token: tk.Bytes(), SealKey: permitPriv,
 		Permits: map[uint64][]byte{}, Receipts: got.receipts}
 	if err := got.addPermits(b.SharingMode(), st.Permits); err != nil {
 		return err
@@ -142,8 +146,8 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 }
 
 // checkPackage checks an enrolment package against the pinned bundle and the client's
-// seal key, and returns the idhash it names.
-func (c *Client) checkPackage(p *wire.EnrolPackage, device bool, sealPub []byte) (pairing.IDHash, error) {
+// seal keys, and returns the idhash it names.
+func (c *Client) checkPackage(p *wire.EnrolPackage, device bool, keys *sealKeys) (pairing.IDHash, error) {
 	bad := func(format string, a ...any) (pairing.IDHash, error) {
 		return pairing.IDHash{}, fmt.Errorf("client: the enrolment package from the server "+format, a...)
 	}
@@ -170,14 +174,15 @@ func (c *Client) checkPackage(p *wire.EnrolPackage, device bool, sealPub []byte)
 	if p.NotAfter != nil && !c.o.now().Before(*p.NotAfter) {
 		return pairing.IDHash{}, ErrIdentityExpired
 	}
-	if err := c.checkTicket(p.ClientTicket, ticket.KindClient, id, sealPub, 0, 0); err != nil {
+	if err := c.checkTicket(p.ClientTicket, ticket.KindClient, id, keys.clientPub, 0, 0); err != nil {
 		return pairing.IDHash{}, err
 	}
 	if c.domain.PermitPeriod != 0 {
 		if err := checkSlots(p.PermitTicket, p.FirstSlot, p.LastSlot); err != nil {
 			return bad("%v", err)
 		}
-		if err := c.checkTicket(p.PermitTicket, ticket.KindPermit, id, sealPub, p.FirstSlot, p.LastSlot); err != nil {
+		permitPub, _ := keys.permit()
+		if err := c.checkTicket(p.PermitTicket, ticket.KindPermit, id, permitPub, p.FirstSlot, p.LastSlot); err != nil {
 			return pairing.IDHash{}, err
 		}
 	}
@@ -321,7 +326,7 @@ func (c *Client) storePermits(ctx context.Context, serverURL string, id pairing.
 	if err := c.dailyBundleCheck(ctx, serverURL); err != nil {
 		return err
 	}
-	got, b, err := c.collectAdopting(ctx, serverURL, id, sealPriv, []job{{kind: wire.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot}})
+	got, b, err := c.collectAdopting(ctx, serverURL, id, []job{{kind: wire.KindPermit, ticket: pt.Ticket, first: pt.FirstSlot, last: pt.LastSlot, key: sealPriv}})
 	if err != nil {
 		return err
 	}
@@ -377,6 +382,7 @@ type job struct {
 	kind        string // wire.KindClient or KindPermit
 	ticket      string
 	first, last uint64 // permit slots
+	key         []byte // the X25519 private key the ticket's shares are sealed to
 }
 
 func (j job) path() string { return "/v1/shares/" + j.kind }
@@ -406,7 +412,7 @@ type collected struct {
 // combines the first t valid shares of each slot; it fails with a *QuorumError
 // naming every DTA that failed, and why, when fewer than t answered a job validly.
 // The DTAs that failed although t others sufficed are reported to WithDTAFaults.
-func (c *Client) collect(ctx context.Context, b *bundle.Bundle, id pairing.IDHash, sealKey []byte, jobs []job) (*collected, error) {
+func (c *Client) collect(ctx context.Context, b *bundle.Bundle, id pairing.IDHash, jobs []job) (*collected, error) {
 	type result struct {
 		dta    int
 		job    int
@@ -427,7 +433,7 @@ func (c *Client) collect(ctx context.Context, b *bundle.Bundle, id pairing.IDHas
 	for i := range b.DTAs {
 		for j := range jobs {
 			wg.Go(func() {
-				sh, err := c.fetch(fctx, &b.DTAs[i], id, sealKey, jobs[j])
+				sh, err := c.fetch(fctx, &b.DTAs[i], id, jobs[j])
 				ch <- result{dta: i, job: j, shares: sh, err: err}
 			})
 		}
@@ -586,7 +592,7 @@ func (e *badAnswer) Error() string { return e.err.Error() }
 func badf(format string, a ...any) error { return &badAnswer{err: fmt.Errorf(format, a...)} }
 
 // fetch presents one ticket at one DTA and verifies its answer.
-func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, sealKey []byte, j job) ([]checkedShare, error) {
+func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, j job) ([]checkedShare, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.o.dtaTimeout)
 	defer cancel()
 	u := d.URL + j.path()
@@ -605,7 +611,7 @@ func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, se
 	default:
 		return nil, &DTAUnreachableError{Index: d.Index, URL: d.URL, Err: err}
 	}
-	return c.check(d, id, sealKey, j, &resp)
+	return c.check(d, id, j, &resp)
 }
 
 // check verifies a DTA's answer to job j: one sealed share per slot asked that opens
@@ -613,7 +619,7 @@ func (c *Client) fetch(ctx context.Context, d *bundle.DTA, id pairing.IDHash, se
 // issuance, the DTA's signed promise for that entry, and a DLEQ proof against the
 // DTA's commitment. The opened shares and proofs are kept in memory only: a stored
 // share would let a thief with the token test PINs offline.
-func (c *Client) check(d *bundle.DTA, id pairing.IDHash, sealKey []byte, j job, resp *wire.DTAResponse) ([]checkedShare, error) {
+func (c *Client) check(d *bundle.DTA, id pairing.IDHash, j job, resp *wire.DTAResponse) ([]checkedShare, error) {
 	if resp.DTA != d.Index {
 		return nil, badf("answered as DTA %d", resp.DTA)
 	}
@@ -643,7 +649,7 @@ func (c *Client) check(d *bundle.DTA, id pairing.IDHash, sealKey []byte, j job, 
 		if s.Slot != slot {
 			return nil, badf("share %d is for slot %d, want %d", i, s.Slot, slot)
 		}
-		plain, err := wire.Open(sealKey, &wire.SealContext{Domain: c.domain.Name, DTA: d.Index, Kind: j.kind, Slot: slot, TicketSHA256: ticketHash}, s.Sealed)
+		plain, err := wire.Open(j.key, &wire.SealContext{Domain: c.domain.Name, DTA: d.Index, Kind: j.kind, Slot: slot, TicketSHA256: ticketHash}, s.Sealed)
 		if err != nil || len(plain) != pairing.G1Size+pairing.DLEQProofSize {
 			return nil, badf("the sealed share of slot %d does not open with this client's key", slot)
 		}

@@ -134,7 +134,14 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestEnroll(t *testing.T) {
 	e := newEnv(t)
-	rec := &recorder{path: "/v1/shares/client", next: http.DefaultTransport}
+	// The pending file as it is while the DTAs are asked: it holds the client shares'
+	// key, which the token file must not.
+	var pendingOnce sync.Once
+	var pendingRaw []byte
+	rec := &recorder{path: "/v1/shares/client", next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		pendingOnce.Do(func() { pendingRaw, _ = os.ReadFile(filepath.Join(e.dir, PendingFile)) })
+		return http.DefaultTransport.RoundTrip(r)
+	})}
 	e.dtaHTTP.Transport = rec
 	// '#' appears in no base64 and no JSON number of the token file, so the search for
 	// the PIN in it below cannot hit an unrelated run of digits (the digits-only PIN
@@ -169,6 +176,13 @@ func TestEnroll(t *testing.T) {
 	if err := json.Unmarshal(file, &tf); err != nil {
 		t.Fatal(err)
 	}
+	var pending pendingEnrolment
+	if err := json.Unmarshal(pendingRaw, &pending); err != nil || pending.PermitKey == nil {
+		t.Fatalf("the pending file during the enrolment: %v, %s", err, pendingRaw)
+	}
+	if !bytes.Equal(tf.SealKey, pending.PermitKey) || bytes.Contains(file, pending.SealKey) {
+		t.Fatal("the token file does not keep the permit key, or keeps the client shares' key")
+	}
 	var sA *pairing.G1
 	for _, b := range rec.bodies {
 		var r wire.DTAResponse
@@ -181,7 +195,13 @@ func TestEnroll(t *testing.T) {
 		}
 		var th [32]byte
 		hex.Decode(th[:], []byte(e.TicketSHA256))
-		plain, err := wire.Open(tf.SealKey, &wire.SealContext{Domain: e.Domain, DTA: e.DTA, Kind: e.Kind, TicketSHA256: th}, r.Shares[0].Sealed)
+		sc := &wire.SealContext{Domain: e.Domain, DTA: e.DTA, Kind: e.Kind, TicketSHA256: th}
+		// Whoever recorded the sealed client shares and later gets the token file must
+		// not open them: with sA and TK it would test PINs offline.
+		if _, err := wire.Open(tf.SealKey, sc, r.Shares[0].Sealed); !errors.Is(err, wire.ErrSealed) {
+			t.Fatalf("the token file's key opens DTA %d's client share (%v)", e.DTA, err)
+		}
+		plain, err := wire.Open(pending.SealKey, sc, r.Shares[0].Sealed)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -98,8 +98,9 @@ func FuzzTokenFile(f *testing.F) {
 }
 
 // FuzzPendingFile: whatever the pending-enrolment file holds, the client proves its
-// code for a seal key whose public key it returns, and reuses the file's key only when
-// the file is for this domain and code and the key is a valid X25519 key.
+// code for seal keys whose public keys it returns, and reuses the file's keys only when
+// the file is for this domain and code and its keys are valid X25519 keys (the permit
+// key may be absent: an enrolment begun with one key for both).
 func FuzzPendingFile(f *testing.F) {
 	d := testdomain.New(f, "fuzz-pending.example.com", 2, 0)
 	const code = "ABCDEFGHIJKLMNOPQRS2"
@@ -108,8 +109,16 @@ func FuzzPendingFile(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	good, _ := json.Marshal(pendingEnrolment{Domain: d.Name, CodeID: codeID[:], SealKey: sealPriv, Started: time.Unix(1_800_000_000, 0)})
+	_, permitPriv, err := wire.NewSealKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := json.Marshal(pendingEnrolment{Domain: d.Name, CodeID: codeID[:], SealKey: sealPriv, PermitKey: permitPriv, Started: time.Unix(1_800_000_000, 0)})
 	f.Add(good)
+	legacy, _ := json.Marshal(pendingEnrolment{Domain: d.Name, CodeID: codeID[:], SealKey: sealPriv, Started: time.Unix(1_800_000_000, 0)})
+	f.Add(legacy)
+	badPermit, _ := json.Marshal(pendingEnrolment{Domain: d.Name, CodeID: codeID[:], SealKey: sealPriv, PermitKey: []byte{1}})
+	f.Add(badPermit)
 	f.Add(bytes.Replace(good, []byte(d.Name), []byte("other.example.com"), 1))
 	bad, _ := json.Marshal(pendingEnrolment{Domain: d.Name, CodeID: codeID[:], SealKey: []byte{1, 2, 3}})
 	f.Add(bad)
@@ -121,25 +130,34 @@ func FuzzPendingFile(f *testing.F) {
 			t.Fatal(err)
 		}
 		st.files[PendingFile] = file
-		pub, priv, err := c.pendingFor(code)
+		k, err := c.pendingFor(code)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want, err := wire.SealPublicKey(priv); err != nil || !bytes.Equal(want, pub) {
-			t.Fatalf("seal key %x does not go with %x (%v)", pub, want, err)
+		if want, err := wire.SealPublicKey(k.clientPriv); err != nil || !bytes.Equal(want, k.clientPub) {
+			t.Fatalf("seal key %x does not go with %x (%v)", k.clientPub, want, err)
 		}
-		var p pendingEnrolment
-		reused := json.Unmarshal(file, &p) == nil && p.Domain == d.Name && bytes.Equal(p.CodeID, codeID[:]) && bytes.Equal(p.SealKey, priv)
-		if !reused {
-			var kept pendingEnrolment
-			if json.Unmarshal(st.files[PendingFile], &kept) != nil || !bytes.Equal(kept.SealKey, priv) || !bytes.Equal(kept.CodeID, codeID[:]) {
-				t.Fatalf("a new seal key that is not recorded: %s", st.files[PendingFile])
+		if k.permitPriv != nil {
+			if want, err := wire.SealPublicKey(k.permitPriv); err != nil || !bytes.Equal(want, k.permitPub) || bytes.Equal(k.permitPriv, k.clientPriv) {
+				t.Fatalf("permit key %x does not go with %x (%v), or is the client key", k.permitPub, want, err)
 			}
 		}
-		// The file's own key, when valid and for this code, is the one reused.
+		var p pendingEnrolment
+		reused := json.Unmarshal(file, &p) == nil && p.Domain == d.Name && bytes.Equal(p.CodeID, codeID[:]) &&
+			bytes.Equal(p.SealKey, k.clientPriv) && bytes.Equal(p.PermitKey, k.permitPriv)
+		if !reused {
+			var kept pendingEnrolment
+			if json.Unmarshal(st.files[PendingFile], &kept) != nil || !bytes.Equal(kept.SealKey, k.clientPriv) ||
+				!bytes.Equal(kept.PermitKey, k.permitPriv) || k.permitPriv == nil || !bytes.Equal(kept.CodeID, codeID[:]) {
+				t.Fatalf("new seal keys that are not recorded, or one key for both: %s", st.files[PendingFile])
+			}
+		}
+		// The file's own keys, when valid and for this code, are the ones reused.
 		if json.Unmarshal(file, &p) == nil && p.Domain == d.Name && bytes.Equal(p.CodeID, codeID[:]) {
-			if _, err := wire.SealPublicKey(p.SealKey); err == nil && !reused {
-				t.Fatal("the pending enrolment's valid key was not reused")
+			_, errClient := wire.SealPublicKey(p.SealKey)
+			_, errPermit := wire.SealPublicKey(p.PermitKey)
+			if errClient == nil && (p.PermitKey == nil || errPermit == nil) && !reused {
+				t.Fatal("the pending enrolment's valid keys were not reused")
 			}
 		}
 	})
@@ -186,7 +204,8 @@ func FuzzDTAAnswer(f *testing.F) {
 	if err := json.Unmarshal(answer, &valid); err != nil {
 		f.Fatal(err)
 	}
-	shares, err := c.check(rec, id, sealPriv, j, &valid)
+	j.key = sealPriv
+	shares, err := c.check(rec, id, j, &valid)
 	if err != nil || len(shares) != 1 {
 		f.Fatalf("the DTA's own answer does not check: %v", err)
 	}
@@ -201,7 +220,7 @@ func FuzzDTAAnswer(f *testing.F) {
 		if json.Unmarshal(body, &r) != nil {
 			return // postJSON answers a malformedError before check
 		}
-		got, err := c.check(rec, id, sealPriv, j, &r)
+		got, err := c.check(rec, id, j, &r)
 		if err != nil {
 			if got != nil {
 				t.Fatal("an error and shares")

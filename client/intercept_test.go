@@ -169,7 +169,7 @@ func TestEnrolThroughInterceptor(t *testing.T) {
 		code := e.enrolment(t, "victim@example.com", false)
 		otherCode := e.enrolment(t, "mallory@example.com", false)
 		attackerPub, _, _ := wire.NewSealKey()
-		req, _ := wire.NewRedeemRequest(otherCode, e.d.Bundle.Domain, attackerPub)
+		req, _ := wire.NewRedeemRequest(otherCode, e.d.Bundle.Domain, attackerPub, nil)
 		var otherPkg wire.EnrolPackage
 		if _, err := postJSON(ctx, e.serverHTTP(), e.url+"/v1/enrol", "", req, &otherPkg); err != nil {
 			t.Fatal(err)
@@ -197,7 +197,7 @@ func TestEnrolThroughInterceptor(t *testing.T) {
 		code := e.enrolment(t, "victim@example.com", false)
 		otherCode := e.enrolment(t, "mallory@example.com", false)
 		ri := newRecordingInterceptor(t, e, func(r *wire.RedeemRequest) {
-			own, _ := wire.NewRedeemRequest(otherCode, e.d.Bundle.Domain, r.ClientKey)
+			own, _ := wire.NewRedeemRequest(otherCode, e.d.Bundle.Domain, r.ClientKey, r.PermitKey)
 			*r = *own
 		})
 		c := e.open(t)

@@ -67,9 +67,9 @@ func dleqFailed(err error) bool {
 // the auth server's bundle, adopts it if it is a successor, and collects once more
 // with it. It returns the shares and the bundle they were checked against (the
 // pinned one may be a successor by then: c.pinned).
-func (c *Client) collectAdopting(ctx context.Context, serverURL string, id pairing.IDHash, sealKey []byte, jobs []job) (*collected, *bundle.Bundle, error) {
+func (c *Client) collectAdopting(ctx context.Context, serverURL string, id pairing.IDHash, jobs []job) (*collected, *bundle.Bundle, error) {
 	b := c.pinnedBundle()
-	got, err := c.collect(ctx, b, id, sealKey, jobs)
+	got, err := c.collect(ctx, b, id, jobs)
 	switch {
 	case err == nil && !got.dleqFault:
 		return got, b, nil
@@ -90,7 +90,7 @@ func (c *Client) collectAdopting(ctx context.Context, serverURL string, id pairi
 		return nil, nil, err
 	}
 	b = c.pinnedBundle()
-	got, err = c.collect(ctx, b, id, sealKey, jobs)
+	got, err = c.collect(ctx, b, id, jobs)
 	if err != nil {
 		return nil, nil, err
 	}

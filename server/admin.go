@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -144,6 +145,9 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 	if len(req.CodeID) != 32 || len(req.Proof) != 32 || len(req.ClientKey) != ticket.SealKeySize {
 		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "code_id, proof and client_key must be 32 bytes each")
 	}
+	if req.PermitKey != nil && (len(req.PermitKey) != ticket.SealKeySize || bytes.Equal(req.PermitKey, req.ClientKey)) {
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "permit_key must be 32 bytes and differ from client_key")
+	}
 	// The client collects its shares from every DTA right after: with one down, it
 	// would fail after the code was used up. Refuse before touching the code.
 	if err := s.probe.unavailable(w, s.cfg.DTAProbeInterval, "enrolment needs every DTA of the domain",
@@ -159,7 +163,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		pkg.MAC = wire.PackageMAC(proofKey, pkg, e.ClientKey)
+		pkg.MAC = wire.PackageMAC(proofKey, pkg, e.ClientKey, e.PermitKey)
 		return pkg, s.ticketExpiry(e, now), nil
 	})
 	switch {
@@ -183,7 +187,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) (*wire.EnrolPack
 }
 
 // enrolPackage is the answer to the redemption of e's code: its client ticket and,
-// with permits, its first permit ticket, for the client key e now holds.
+// with permits, its first permit ticket, for the keys e now holds.
 func (s *Server) enrolPackage(id pairing.IDHash, e *enrolment, now time.Time) (*wire.EnrolPackage, error) {
 	idHex := hex.EncodeToString(id[:])
 	notAfter := s.ticketExpiry(e, now)
@@ -226,12 +230,13 @@ func (s *Server) permitTicket(id pairing.IDHash, e *enrolment, days int, now tim
 	if e.NotAfter != nil {
 		last = min(last, max(first, s.domain.Slot(*e.NotAfter)))
 	}
-	if len(e.ClientKey) != ticket.SealKeySize {
+	key := e.permitKey()
+	if len(key) != ticket.SealKeySize {
 		return nil, errNoClientKey
 	}
-	notAfter, nonce := s.permitTicketFor(id, e.ClientKey, first, last, now)
+	notAfter, nonce := s.permitTicketFor(id, key, first, last, now)
 	tk, err := ticket.Sign(ticket.Ticket{Domain: s.domain.Name, Kind: ticket.KindPermit, IDHash: hex.EncodeToString(id[:]),
-		SealKey: hex.EncodeToString(e.ClientKey), FirstSlot: first, LastSlot: last, NotAfter: notAfter, Nonce: nonce}, s.cfg.RegistrarKey)
+		SealKey: hex.EncodeToString(key), FirstSlot: first, LastSlot: last, NotAfter: notAfter, Nonce: nonce}, s.cfg.RegistrarKey)
 	if err != nil {
 		return nil, err
 	}

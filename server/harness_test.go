@@ -214,7 +214,7 @@ func (c *tclient) redeemRequest(t testing.TB, code string) *wire.RedeemRequest {
 		t.Fatal(err)
 	}
 	c.sealKey = priv
-	req, err := wire.NewRedeemRequest(code, c.domain, pub)
+	req, err := wire.NewRedeemRequest(code, c.domain, pub, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

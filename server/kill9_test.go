@@ -450,7 +450,7 @@ func (k *kill9) newCode(created *wire.EnrolmentCreated) *k9Code {
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	if c.req, err = wire.NewRedeemRequest(created.Code, k.d.Name, pub); err != nil {
+	if c.req, err = wire.NewRedeemRequest(created.Code, k.d.Name, pub, nil); err != nil {
 		k.t.Fatal(err)
 	}
 	c.seal = priv

@@ -114,9 +114,21 @@ type enrolment struct {
 	PermitDays int        `json:"permit_days"`
 	Created    time.Time  `json:"created"`
 	Revoked    *time.Time `json:"revoked,omitempty"`
-	// ClientKey is the X25519 key the client proved at redeem: every ticket for this
-	// identity names it, so the DTAs seal its shares and permits to it.
+	// ClientKey is the X25519 key the client proved at redeem for its client shares:
+	// its client ticket names it, so the DTAs seal its shares to it.
 	ClientKey []byte `json:"client_key,omitempty"`
+	// PermitKey is the X25519 key the client proved at redeem for its permits: every
+	// permit ticket of this identity names it (ClientKey when it is empty, as from
+	// clients that send one key).
+	PermitKey []byte `json:"permit_key,omitempty"`
+}
+
+// permitKey is the key e's permits are sealed to.
+func (e *enrolment) permitKey() []byte {
+	if len(e.PermitKey) != 0 {
+		return e.PermitKey
+	}
+	return e.ClientKey
 }
 
 // usable reports whether the identity may log in at now (blocks aside).
@@ -329,7 +341,7 @@ func (s *boltStore) redeem(req *wire.RedeemRequest, domain string, now time.Time
 }
 
 // A redeemAnswer makes the answer to the fresh redemption of a code of enrolment e
-// (whose ClientKey is now the requester's), given the code's proof key, and says until
+// (whose ClientKey and PermitKey are now the requester's), given the code's proof key, and says until
 // when it is valid.
 type redeemAnswer func(id pairing.IDHash, e *enrolment, proofKey [32]byte) (any, time.Time, error)
 
@@ -339,17 +351,17 @@ type redeemAnswer func(id pairing.IDHash, e *enrolment, proofKey [32]byte) (any,
 // transaction.
 func redeemCode(pc *pendingCode, e *enrolment, req *wire.RedeemRequest, domain string,
 	answer redeemAnswer) (out []byte, fresh bool, err error) {
-	proofOK := hmac.Equal(req.Proof, wire.CodeProof(pc.ProofKey, domain, req.ClientKey))
+	proofOK := hmac.Equal(req.Proof, wire.CodeProof(pc.ProofKey, domain, req.ClientKey, req.PermitKey))
 	switch {
 	case e.ClientKey != nil: // used: only its own request again
-		if !proofOK || !bytes.Equal(e.ClientKey, req.ClientKey) || pc.Answer == nil {
+		if !proofOK || !bytes.Equal(e.ClientKey, req.ClientKey) || !bytes.Equal(e.PermitKey, req.PermitKey) || pc.Answer == nil {
 			return nil, false, errNotFound
 		}
 		return pc.Answer, false, nil
 	case !proofOK:
 		return nil, false, errCodeProof // the code stays: its owner may still redeem it
 	}
-	e.ClientKey = req.ClientKey
+	e.ClientKey, e.PermitKey = req.ClientKey, req.PermitKey
 	a, until, err := answer(pc.IDHash, e, pc.ProofKey)
 	if err != nil {
 		return nil, false, err

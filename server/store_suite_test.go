@@ -257,7 +257,7 @@ func suiteRedeem(code, domain string) *wire.RedeemRequest {
 	codeID, key := wire.CodeSecrets(code)
 	ck := make([]byte, 32)
 	rand.Read(ck)
-	return &wire.RedeemRequest{CodeID: codeID[:], ClientKey: ck, Proof: wire.CodeProof(key, domain, ck)}
+	return &wire.RedeemRequest{CodeID: codeID[:], ClientKey: ck, Proof: wire.CodeProof(key, domain, ck, nil)}
 }
 
 func suiteCodeSingleUse(t *testing.T, a, b stateStore) {

@@ -63,13 +63,17 @@ func CodeSecrets(code string) (id, key [32]byte) {
 }
 
 // CodeProof returns HMAC-SHA256(key, "polyroot/v1 enrolment proof" ‖ lp(domain) ‖
-// lp(clientKey)), lp a uint32 big-endian length prefix: the proof that whoever sent
-// clientKey knows the code behind key.
-func CodeProof(key [32]byte, domain string, clientKey []byte) []byte {
+// lp(clientKey) [‖ lp(permitKey)]), lp a uint32 big-endian length prefix, the last
+// part only when permitKey is not empty: the proof that whoever sent the keys knows
+// the code behind key.
+func CodeProof(key [32]byte, domain string, clientKey, permitKey []byte) []byte {
 	m := hmac.New(sha256.New, key[:])
 	m.Write([]byte(codeProofContext))
 	writeLP(m, []byte(domain))
 	writeLP(m, clientKey)
+	if len(permitKey) != 0 {
+		writeLP(m, permitKey)
+	}
 	return m.Sum(nil)
 }
 
@@ -83,13 +87,14 @@ func writeLP(h hash.Hash, b []byte) {
 // redemption of the code behind key for clientKey: HMAC-SHA256(key, "polyroot/v1
 // enrolment package" ‖ lp(domain) ‖ lp(id) ‖ lp(salt) ‖ lp(idhash) ‖ device ‖
 // lp(not_after) ‖ lp(client_ticket) ‖ lp(permit_ticket) ‖ u64(first_slot) ‖
-// u64(last_slot) ‖ lp(bundle_fingerprint) ‖ lp(clientKey)), where lp is a uint32
+// u64(last_slot) ‖ lp(bundle_fingerprint) ‖ lp(clientKey) [‖ lp(permitKey)]), the
+// last part only when permitKey is not empty, where lp is a uint32
 // big-endian length prefix, device one byte (1 or 0), not_after RFC 3339 in UTC with
 // as few fraction digits as needed (empty when absent), u64 8 bytes big-endian. Only
 // the registrar and the code's holder have key: an interceptor that redeems a code of
 // its own for the victim's client key (its proof it can make) cannot pass its answer
 // off as the answer to the victim's code, nor alter any field of the answer.
-func PackageMAC(key [32]byte, p *EnrolPackage, clientKey []byte) []byte {
+func PackageMAC(key [32]byte, p *EnrolPackage, clientKey, permitKey []byte) []byte {
 	m := hmac.New(sha256.New, key[:])
 	m.Write([]byte(packageMACContext))
 	lp := func(b []byte) { writeLP(m, b) }
@@ -113,15 +118,20 @@ func PackageMAC(key [32]byte, p *EnrolPackage, clientKey []byte) []byte {
 	m.Write(binary.BigEndian.AppendUint64(nil, p.LastSlot))
 	lp([]byte(p.BundleFingerprint))
 	lp(clientKey)
+	if len(permitKey) != 0 {
+		lp(permitKey)
+	}
 	return m.Sum(nil)
 }
 
-// NewRedeemRequest makes the request that redeems code for the client's seal key.
-func NewRedeemRequest(code, domain string, clientKey []byte) (*RedeemRequest, error) {
+// NewRedeemRequest makes the request that redeems code for the client's seal keys:
+// clientKey for its client shares, permitKey (if not empty) for its permits.
+func NewRedeemRequest(code, domain string, clientKey, permitKey []byte) (*RedeemRequest, error) {
 	c, err := NormalizeCode(code)
 	if err != nil {
 		return nil, err
 	}
 	id, key := CodeSecrets(c)
-	return &RedeemRequest{CodeID: id[:], ClientKey: clientKey, Proof: CodeProof(key, domain, clientKey)}, nil
+	return &RedeemRequest{CodeID: id[:], ClientKey: clientKey, PermitKey: permitKey,
+		Proof: CodeProof(key, domain, clientKey, permitKey)}, nil
 }

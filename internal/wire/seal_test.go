@@ -61,16 +61,24 @@ func TestCodeProof(t *testing.T) {
 		}
 	}
 	key1, key2 := []byte("client key one, 32 bytes long..."), []byte("client key two, 32 bytes long...")
-	r, err := NewRedeemRequest(code, "api.example.com", key1)
+	r, err := NewRedeemRequest(code, "api.example.com", key1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, key := CodeSecrets(n)
-	if !bytes.Equal(r.CodeID, id[:]) || bytes.Contains(r.CodeID, []byte(n)) || !bytes.Equal(r.Proof, CodeProof(key, "api.example.com", key1)) {
+	if !bytes.Equal(r.CodeID, id[:]) || bytes.Contains(r.CodeID, []byte(n)) || !bytes.Equal(r.Proof, CodeProof(key, "api.example.com", key1, nil)) {
 		t.Fatal("request does not carry the code's ID and proof")
 	}
-	if bytes.Equal(r.Proof, CodeProof(key, "api.example.com", key2)) || bytes.Equal(r.Proof, CodeProof(key, "api.example.org", key1)) {
+	if bytes.Equal(r.Proof, CodeProof(key, "api.example.com", key2, nil)) || bytes.Equal(r.Proof, CodeProof(key, "api.example.org", key1, nil)) {
 		t.Fatal("the proof does not bind the key and the domain")
+	}
+	two, err := NewRedeemRequest(code, "api.example.com", key1, key2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(two.PermitKey, key2) || !bytes.Equal(two.Proof, CodeProof(key, "api.example.com", key1, key2)) ||
+		bytes.Equal(two.Proof, r.Proof) || bytes.Equal(two.Proof, CodeProof(key, "api.example.com", key2, key1)) {
+		t.Fatal("the proof does not bind the permit key")
 	}
 }
 
@@ -109,10 +117,10 @@ func TestPackageMAC(t *testing.T) {
 	clientKey := bytes.Repeat([]byte{7}, 32)
 	base := EnrolPackage{Domain: "api.example.com", ID: "alice", Salt: bytes.Repeat([]byte{1}, 16), IDHash: "ab",
 		NotAfter: &notAfter, ClientTicket: "ct", PermitTicket: "pt", FirstSlot: 5, LastSlot: 9, BundleFingerprint: "fp"}
-	mac := PackageMAC(key, &base, clientKey)
+	mac := PackageMAC(key, &base, clientKey, nil)
 	b, _ := json.Marshal(base)
 	var back EnrolPackage
-	if err := json.Unmarshal(b, &back); err != nil || !bytes.Equal(PackageMAC(key, &back, clientKey), mac) {
+	if err := json.Unmarshal(b, &back); err != nil || !bytes.Equal(PackageMAC(key, &back, clientKey, nil), mac) {
 		t.Fatalf("the MAC does not survive JSON: %v", err)
 	}
 	later := notAfter.Add(time.Nanosecond)
@@ -129,15 +137,19 @@ func TestPackageMAC(t *testing.T) {
 	} {
 		p := base
 		change(&p)
-		if bytes.Equal(PackageMAC(key, &p, clientKey), mac) {
+		if bytes.Equal(PackageMAC(key, &p, clientKey, nil), mac) {
 			t.Errorf("fail/%s: the MAC does not cover it", name)
 		}
 	}
-	if bytes.Equal(PackageMAC(otherKey, &base, clientKey), mac) {
+	if bytes.Equal(PackageMAC(otherKey, &base, clientKey, nil), mac) {
 		t.Error("fail/other-code: same MAC")
 	}
-	if bytes.Equal(PackageMAC(key, &base, bytes.Repeat([]byte{8}, 32)), mac) {
+	if bytes.Equal(PackageMAC(key, &base, bytes.Repeat([]byte{8}, 32), nil), mac) {
 		t.Error("fail/other-client-key: same MAC")
+	}
+	withPermit := PackageMAC(key, &base, clientKey, bytes.Repeat([]byte{8}, 32))
+	if bytes.Equal(withPermit, mac) || bytes.Equal(withPermit, PackageMAC(key, &base, clientKey, bytes.Repeat([]byte{9}, 32))) {
+		t.Error("fail/other-permit-key: same MAC")
 	}
 	// The known answer of docs/protocol.md (6.4), also computed from that text alone
 	// with Python's hmac.
@@ -145,7 +157,20 @@ func TestPackageMAC(t *testing.T) {
 	katNotAfter := time.Date(2027, 1, 2, 3, 4, 5, 600, time.UTC)
 	kat := EnrolPackage{Domain: "api.example.com", ID: "alice@example.com", Salt: bytes.Repeat([]byte{1}, 16), IDHash: "ab",
 		NotAfter: &katNotAfter, ClientTicket: "ct", PermitTicket: "pt", FirstSlot: 5, LastSlot: 9, BundleFingerprint: "fp"}
-	if got := hex.EncodeToString(PackageMAC(katKey, &kat, bytes.Repeat([]byte{7}, 32))); got != "93629dc58849c6185d41681b7f00726846b4b5f7bddf0e9026497deb3d31d39c" {
+	if got := hex.EncodeToString(PackageMAC(katKey, &kat, bytes.Repeat([]byte{7}, 32), nil)); got != "93629dc58849c6185d41681b7f00726846b4b5f7bddf0e9026497deb3d31d39c" {
 		t.Errorf("known answer: %s", got)
 	}
+	if got := hex.EncodeToString(PackageMAC(katKey, &kat, bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32))); got != katWithPermitKey {
+		t.Errorf("known answer with a permit key: %s", got)
+	}
+	if got := hex.EncodeToString(CodeProof(katKey, "api.example.com", bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32))); got != katProofWithPermitKey {
+		t.Errorf("known answer of the proof with a permit key: %s", got)
+	}
 }
+
+// The known answers of docs/protocol.md (6.4) with a permit key (32 bytes 08),
+// computed from that text alone with Python's hmac.
+const (
+	katWithPermitKey      = "eaac5bd7290c6eb18d7d7d65b9ad869f23beb4dc602f3bd2ac5fe927f941e555"
+	katProofWithPermitKey = "ee63a4f8ff52b1a524bdcc2e4f5e9c022ece69d7dd7e68c05301d9d33fc7c94a"
+)

@@ -163,11 +163,16 @@ type UnblockResult struct {
 
 // RedeemRequest redeems an enrolment code without sending it (see NewRedeemRequest):
 // the registrar finds the code by CodeID, checks Proof with the code's key, and signs
-// tickets that name ClientKey, so that every DTA seals the client's shares to it.
+// a client ticket that names ClientKey and permit tickets that name PermitKey
+// (ClientKey when it is absent), so that every DTA seals the client's shares to the
+// one and its permits to the other. Two keys, so that the client can erase the one
+// that opens its client shares once it has them: the key it keeps to open permits
+// then opens nothing that, with its token, would let anyone test PINs offline.
 type RedeemRequest struct {
-	CodeID    []byte `json:"code_id"`    // 32 bytes: CodeSecrets(code) id
-	ClientKey []byte `json:"client_key"` // 32 bytes: the client's X25519 seal key
-	Proof     []byte `json:"proof"`      // 32 bytes: CodeProof(key, domain, ClientKey)
+	CodeID    []byte `json:"code_id"`              // 32 bytes: CodeSecrets(code) id
+	ClientKey []byte `json:"client_key"`           // 32 bytes: the X25519 key of the client shares
+	PermitKey []byte `json:"permit_key,omitempty"` // 32 bytes: the X25519 key of the permits; not ClientKey
+	Proof     []byte `json:"proof"`                // 32 bytes: CodeProof(key, domain, ClientKey, PermitKey)
 }
 
 // EnrolPackage is what a client needs to collect its shares from the DTAs.
