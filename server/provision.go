@@ -160,7 +160,7 @@ func fetchServerShare(ctx context.Context, client *http.Client, b *bundle.Bundle
 	if err != nil {
 		return nil, 0, err
 	}
-	if resp.DTA != d.Index || len(resp.Shares) != 1 || len(resp.Shares[0].Sealed) == 0 {
+	if resp.DTA != d.Index || len(resp.Shares) != 1 || len(resp.Shares[0].Sealed) == 0 || resp.Shares[0].Slot != 0 {
 		return nil, 0, errors.New("malformed answer")
 	}
 	sh := &resp.Shares[0]

@@ -188,6 +188,9 @@ func FuzzServerShareAnswer(f *testing.F) {
 				t.Fatalf("accepted an answer that is not one share of DTA %d (%v)", d.Index, err)
 			}
 			sh := r.Shares[0]
+			if sh.Slot != 0 {
+				t.Fatalf("accepted a server share for slot %d", sh.Slot)
+			}
 			if !share.Equal(want) {
 				t.Fatal("accepted a share that is not the DTA's")
 			}
