@@ -65,9 +65,10 @@ func WithNow(now func() time.Time) Option { return func(o *options) { o.now = no
 // WithDTATimeout sets the time each DTA has to answer one request (default 10 s).
 func WithDTATimeout(d time.Duration) Option { return func(o *options) { o.dtaTimeout = d } }
 
-// WithInsecureHTTP allows an http:// auth server URL. Without TLS there is no channel
-// binding: an active attacker can relay a login and take the access token. Use it only
-// on loopback or in tests.
+// WithInsecureHTTP allows an http:// auth server URL on a loopback host (127.0.0.0/8,
+// ::1, localhost); other hosts need https whatever the options.
+// Without TLS there is no channel binding: whoever is on the path can relay a login and
+// take the access token.
 func WithInsecureHTTP() Option { return func(o *options) { o.insecure = true } }
 
 // WithInsecureDTAHTTP allows plain http:// DTA URLs on hosts that are not loopback.

@@ -100,3 +100,31 @@ func TestDTAClientRefusesPlainHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestServerURLScheme: the auth server is reached over https; plain http only to a
+// loopback host and only with WithInsecureHTTP (found by review: the option let an
+// application log in over plain http to any host, with no channel binding).
+func TestServerURLScheme(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		url      string
+		insecure bool
+		ok       bool
+	}{
+		{"ok/https", "https://auth.example.com", false, true},
+		{"ok/http-loopback-insecure", "http://127.0.0.1:8440", true, true},
+		{"ok/http-localhost-insecure", "http://localhost:8440", true, true},
+		{"fail/http-loopback", "http://127.0.0.1:8440", false, false},
+		{"fail/http-remote-insecure", "http://auth.example.com", true, false},
+		{"fail/http-private-address-insecure", "http://10.0.0.5:8440", true, false},
+		{"fail/other-scheme", "ftp://auth.example.com", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := &options{insecure: tc.insecure}
+			_, err := o.serverURL(tc.url, "/v1/login/start")
+			if (err == nil) != tc.ok {
+				t.Fatalf("serverURL(%q) with insecure %v: %v", tc.url, tc.insecure, err)
+			}
+		})
+	}
+}

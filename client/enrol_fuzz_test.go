@@ -183,7 +183,7 @@ func FuzzEnrolPackage(f *testing.F) {
 			t.Fatal(err)
 		}
 		before := maps.Clone(st.files)
-		err = c.Enroll(ctx, "http://registrar.test", x.code, enrolPIN(device), device)
+		err = c.Enroll(ctx, "http://127.0.0.1:1", x.code, enrolPIN(device), device)
 		if err != nil {
 			refusedCleanly(t, err, st, before)
 			return
@@ -232,7 +232,7 @@ func FuzzEnrolPackage(f *testing.F) {
 				t.Fatal(err)
 			}
 			before := maps.Clone(st2.files)
-			err = c2.Enroll(ctx, "http://registrar.test", o.code, enrolPIN(device), device)
+			err = c2.Enroll(ctx, "http://127.0.0.1:1", o.code, enrolPIN(device), device)
 			if !errors.Is(err, ErrPossibleInterception) {
 				t.Fatalf("the answer for one code and key accepted for another (%v)", err)
 			}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/polyroot/polyroot/internal/bundle"
 )
 
 // maxAnswer bounds the bodies the client reads (a year of permits fits).
@@ -113,8 +115,8 @@ func (o *options) serverURL(base, route string) (string, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return "", fmt.Errorf("client: server URL %q: want https://host[:port]", base)
 	}
-	if u.Scheme == "http" && !o.insecure {
-		return "", fmt.Errorf("client: server URL %q is not https: logins need TLS for channel binding", base)
+	if u.Scheme == "http" && (!o.insecure || !bundle.IsLoopbackHost(u.Hostname())) {
+		return "", fmt.Errorf("client: server URL %q is not https: logins need TLS for channel binding (plain http only to a loopback host, with WithInsecureHTTP)", base)
 	}
 	return u.JoinPath(route).String(), nil
 }
