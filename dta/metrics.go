@@ -20,6 +20,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	pruned   prometheus.Counter
 	limited  prometheus.Counter // requests refused 429 by the rate limiter
+	refused  prometheus.Counter // connections closed for the per-client bound (httpx.ServeOptions)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,8 +39,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "polyroot_dta_records_pruned_total", Help: "Records of used ticket nonces forgotten after their ticket expired.",
 		}),
 		limited: httpx.NewThrottledCounter("dta"),
+		refused: httpx.NewRefusedConnectionsCounter("dta"),
 	}
-	own := []prometheus.Collector{m.issuance, m.latency, m.requests, m.pruned, m.limited}
+	own := []prometheus.Collector{m.issuance, m.latency, m.requests, m.pruned, m.limited, m.refused}
 	m.registry = httpx.NewRegistry(own...)
 	if reg != nil {
 		reg.MustRegister(own...)

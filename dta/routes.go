@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/internal/ticket"
@@ -36,6 +37,10 @@ func (s *Service) Handler() http.Handler {
 // table: per-request counts and timings are for operators, so the metrics go on the
 // operations listener (httpx.ServeOptions.MetricsListen, loopback by default).
 func (s *Service) MetricsHandler() http.Handler { return s.metrics.handler() }
+
+// RefusedConnections counts the connections the public listener closed because their
+// client held its share already (httpx.ServeOptions.RefusedConnections).
+func (s *Service) RefusedConnections() prometheus.Counter { return s.metrics.refused }
 
 // routes is the route table, apart from the wrapping, so that tests can walk it.
 func (s *Service) routes() *mux.Router {

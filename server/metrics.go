@@ -19,6 +19,7 @@ type metrics struct {
 	admin    *prometheus.CounterVec
 	dtaUp    *prometheus.GaugeVec
 	limited  prometheus.Counter // requests refused 429 by the rate limiter
+	refused  prometheus.Counter // connections closed for the per-client bound (httpx.ServeOptions)
 	budget   prometheus.Counter
 	// revokePending counts the revocation notices owed to DTAs that the registrar
 	// retries in the background (threshold mode: revocationQuorum).
@@ -48,6 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "polyroot_server_dta_up", Help: "1 if the DTA answered its last readiness probe with 200, else 0 (by DTA index).",
 		}, []string{"dta"}),
 		limited: httpx.NewThrottledCounter("server"),
+		refused: httpx.NewRefusedConnectionsCounter("server"),
 		budget: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "polyroot_server_failure_budget_exceeded_total",
 			Help: "Identities blocked because their failed logins within 24 h reached the daily budget (max_failures_per_day); each is logged with its idhash.",
@@ -65,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 		}),
 	}
-	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp, m.limited, m.budget, m.revokePending, m.batchSize, m.batchWait}
+	own := []prometheus.Collector{m.logins, m.latency, m.requests, m.admin, m.dtaUp, m.limited, m.refused, m.budget, m.revokePending, m.batchSize, m.batchWait}
 	m.registry = httpx.NewRegistry(own...)
 	if reg != nil {
 		reg.MustRegister(own...)

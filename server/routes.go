@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/polyroot/polyroot/internal/httpx"
 	"github.com/polyroot/polyroot/server/middleware"
@@ -50,6 +51,10 @@ func pagePolicy(policy string, h http.Handler) http.Handler {
 // table: per-request timings and counts are for operators, so the metrics go on the
 // operations listener (httpx.ServeOptions.MetricsListen, loopback by default).
 func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
+
+// RefusedConnections counts the connections the public listener closed because their
+// client held its share already (httpx.ServeOptions.RefusedConnections).
+func (s *Server) RefusedConnections() prometheus.Counter { return s.metrics.refused }
 
 // routes is the whole route table, apart from the wrapping, so that tests can walk it.
 func (s *Server) routes() *mux.Router { return s.routeTable(true, true) }

@@ -148,7 +148,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	err = httpx.Serve(ctx, httpx.ServeOptions{
 		Listen: cfg.Listen, Handler: svc.Handler(), TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
 		Logger: log, ShutdownTimeout: cfg.ShutdownTimeout,
-		MetricsListen: cfg.MetricsListen, Metrics: svc.MetricsHandler(),
+		MetricsListen: cfg.MetricsListen, Metrics: svc.MetricsHandler(), RefusedConnections: svc.RefusedConnections(),
 		MetricsReady: func(url string) {
 			metricsURL = url
 			log.Info("metrics served on the operations listener", "url", url)

@@ -1,9 +1,13 @@
 package httpx
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // perClientListener closes at once every connection from a client (an IPv4 address
@@ -14,14 +18,17 @@ import (
 // peers are not counted: a reverse proxy on the same host is every client at once.
 type perClientListener struct {
 	net.Listener
-	max int
+	max     int
+	refused prometheus.Counter // may be nil
+	logger  *slog.Logger
+	logged  *throttleLog // one line per client and minute
 
 	mu   sync.Mutex
 	open map[string]int
 }
 
-func limitPerClient(l net.Listener, max int) *perClientListener {
-	return &perClientListener{Listener: l, max: max, open: map[string]int{}}
+func limitPerClient(l net.Listener, max int, refused prometheus.Counter, logger *slog.Logger) *perClientListener {
+	return &perClientListener{Listener: l, max: max, refused: refused, logger: logger, logged: newThrottleLog(time.Now), open: map[string]int{}}
 }
 
 func (l *perClientListener) Accept() (net.Conn, error) {
@@ -42,9 +49,21 @@ func (l *perClientListener) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		if full {
 			c.Close()
+			l.refusedOne(key)
 			continue
 		}
 		return &clientConn{Conn: c, release: func() { l.release(key) }}, nil
+	}
+}
+
+// refusedOne counts a connection of key closed at once, and logs it sampled.
+func (l *perClientListener) refusedOne(key string) {
+	if l.refused != nil {
+		l.refused.Inc()
+	}
+	if unlogged, ok := l.logged.admit(key); ok {
+		l.logger.Warn("connection closed: its client holds its share of the connections already", "client", key,
+			"max_client_connections", l.max, "refused_unlogged", unlogged)
 	}
 }
 

@@ -1,6 +1,8 @@
 package httpx
 
 import (
+	"bytes"
+	"log/slog"
 	"net"
 	"testing"
 )
@@ -40,7 +42,9 @@ func peer(t *testing.T, ip string) *peerConn {
 // connection (closed twice, even) frees exactly one slot.
 func TestPerClientConnectionLimit(t *testing.T) {
 	fl := &fakeListener{conns: make(chan net.Conn, 16)}
-	l := limitPerClient(fl, 2)
+	var logged bytes.Buffer
+	refused := NewRefusedConnectionsCounter("test")
+	l := limitPerClient(fl, 2, refused, slog.New(slog.NewJSONHandler(&logged, nil)))
 	// accept queues c and then a sentinel: Accept returns c, or the sentinel when it
 	// refused c.
 	accept := func(c *peerConn) (net.Conn, bool) {
@@ -90,5 +94,12 @@ func TestPerClientConnectionLimit(t *testing.T) {
 	}
 	if _, ok := accept(peer(t, "192.0.2.1")); ok {
 		t.Fatal("a second Close gave back a second slot")
+	}
+	// Three refused (192.0.2.1 twice, the /64 once): all counted, one line per client.
+	if got := counterValue(t, refused); got != 3 {
+		t.Fatalf("%v connections counted refused, want 3", got)
+	}
+	if n := bytes.Count(logged.Bytes(), []byte("\n")); n != 2 || !bytes.Contains(logged.Bytes(), []byte(`"client":"192.0.2.1"`)) {
+		t.Fatalf("log of the refusals:\n%s", logged.Bytes())
 	}
 }

@@ -192,6 +192,16 @@ func NewThrottledCounter(service string) prometheus.Counter {
 	})
 }
 
+// NewRefusedConnectionsCounter is the counter of a service's connections closed at
+// once because their client already held its share of the public listener's
+// connections (ServeOptions.MaxClientConnections).
+func NewRefusedConnectionsCounter(service string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "polyroot_" + service + "_http_connections_refused_total",
+		Help: "Connections closed at once because their client (an IPv4 address or IPv6 /64) held its share of the listener's connections (the log samples them: one line per client and minute).",
+	})
+}
+
 // Wrap applies the limit to next.
 func (l *RateLimiter) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

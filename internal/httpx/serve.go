@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 )
 
@@ -78,6 +79,9 @@ type ServeOptions struct {
 	// once; past it, its new ones are closed at once. Zero means a sixteenth of
 	// MaxConnections, at least 32.
 	MaxClientConnections int
+	// RefusedConnections, if set, counts the connections closed for
+	// MaxClientConnections (NewRefusedConnectionsCounter); the log samples them.
+	RefusedConnections prometheus.Counter
 }
 
 // maxOperatorConnections bounds each of the admin and operations listeners: they
@@ -232,7 +236,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			if perClient <= 0 {
 				perClient = max(maxConns/16, 32)
 			}
-			ln.l = limitPerClient(netutil.LimitListener(l, maxConns), perClient)
+			ln.l = limitPerClient(netutil.LimitListener(l, maxConns), perClient, o.RefusedConnections, log)
 		} else {
 			ln.l = netutil.LimitListener(l, maxOperatorConnections)
 		}

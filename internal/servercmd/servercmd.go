@@ -228,7 +228,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		Listen: cfg.Listen, Handler: srv.Handler(), TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
 		MinTLSVersion: tls.VersionTLS13, // channel-bound logins (docs/protocol.md 9.5)
 		Logger:        log, ShutdownTimeout: cfg.ShutdownTimeout,
-		MetricsListen: cfg.MetricsListen, Metrics: srv.MetricsHandler(),
+		MetricsListen: cfg.MetricsListen, Metrics: srv.MetricsHandler(), RefusedConnections: srv.RefusedConnections(),
 		AdminListen: cfg.AdminListen, Admin: srv.AdminHandler(),
 		AdminReady: func(url string) {
 			adminURL = url
