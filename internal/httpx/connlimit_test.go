@@ -44,7 +44,7 @@ func TestPerClientConnectionLimit(t *testing.T) {
 	fl := &fakeListener{conns: make(chan net.Conn, 16)}
 	var logged bytes.Buffer
 	refused := NewRefusedConnectionsCounter("test")
-	l := limitPerClient(fl, 2, refused, slog.New(slog.NewJSONHandler(&logged, nil)))
+	l := limitPerClient(fl, 2, 3, refused, slog.New(slog.NewJSONHandler(&logged, nil)))
 	// accept queues c and then a sentinel: Accept returns c, or the sentinel when it
 	// refused c.
 	accept := func(c *peerConn) (net.Conn, bool) {
@@ -82,6 +82,12 @@ func TestPerClientConnectionLimit(t *testing.T) {
 	if _, ok := accept(peer(t, "2001:db8::3")); ok {
 		t.Fatal("a third connection of one IPv6 /64 was accepted")
 	}
+	if _, ok := accept(peer(t, "2001:db8:0:1::1")); !ok {
+		t.Fatal("another /64 of the /48 was refused below the /48's bound")
+	}
+	if _, ok := accept(peer(t, "2001:db8:0:2::1")); ok {
+		t.Fatal("a fourth connection of one IPv6 /48 was accepted")
+	}
 	for range 5 {
 		if _, ok := accept(peer(t, "127.0.0.1")); !ok {
 			t.Fatal("a loopback peer was refused")
@@ -95,11 +101,12 @@ func TestPerClientConnectionLimit(t *testing.T) {
 	if _, ok := accept(peer(t, "192.0.2.1")); ok {
 		t.Fatal("a second Close gave back a second slot")
 	}
-	// Three refused (192.0.2.1 twice, the /64 once): all counted, one line per client.
-	if got := counterValue(t, refused); got != 3 {
-		t.Fatalf("%v connections counted refused, want 3", got)
+	// Four refused (192.0.2.1 twice, the /64 once, the /48 once): all counted, one line
+	// per client.
+	if got := counterValue(t, refused); got != 4 {
+		t.Fatalf("%v connections counted refused, want 4", got)
 	}
-	if n := bytes.Count(logged.Bytes(), []byte("\n")); n != 2 || !bytes.Contains(logged.Bytes(), []byte(`"client":"192.0.2.1"`)) {
+	if n := bytes.Count(logged.Bytes(), []byte("\n")); n != 3 || !bytes.Contains(logged.Bytes(), []byte(`"client":"192.0.2.1"`)) {
 		t.Fatalf("log of the refusals:\n%s", logged.Bytes())
 	}
 }

@@ -77,7 +77,8 @@ type ServeOptions struct {
 	// MaxClientConnections bounds the connections one client (an IPv4 address or an
 	// IPv6 /64; loopback peers are not counted) holds open on the public listener at
 	// once; past it, its new ones are closed at once. Zero means a sixteenth of
-	// MaxConnections, at least 32.
+	// MaxConnections, at least 32. The /64s of one IPv6 /48 hold at most a quarter of
+	// MaxConnections together (or MaxClientConnections, if that is more).
 	MaxClientConnections int
 	// RefusedConnections, if set, counts the connections closed for
 	// MaxClientConnections (NewRefusedConnectionsCounter); the log samples them.
@@ -90,17 +91,19 @@ const maxOperatorConnections = 256
 
 // DefaultMaxConnections is the public listener's bound on open connections unless
 // ServeOptions.MaxConnections sets one: three quarters of the process's limit on open
-// files (RLIMIT_NOFILE, which Go raises to its hard limit at start), at most 65,536
-// and at least 64. A process that runs out of file descriptors fails in places that
-// cannot fail gracefully (the transparency log's library panics when it cannot open
-// its lock file), and idle keep-alive connections cost anyone next to nothing to hold:
-// the rest of the limit stays for the process's own files and connections.
+// files (RLIMIT_NOFILE, which Go raises to its hard limit at start) less what the
+// admin and operations listeners may hold, at most 65,536 and at least 64 (4,096
+// where the limit cannot be read). A process that runs out of file descriptors fails
+// in places that cannot fail gracefully (the transparency log's library panics when
+// it cannot open its lock file), and idle keep-alive connections cost anyone next to
+// nothing to hold: the rest of the limit stays for the process's own files and
+// connections.
 func DefaultMaxConnections() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
+	limit, ok := openFileLimit()
+	if !ok {
 		return 4096
 	}
-	return int(min(max(rl.Cur/4*3, 64), 65536))
+	return int(min(max(int64(limit/4*3)-2*maxOperatorConnections, 64), 65536))
 }
 
 // MetricsPath is where the operations listener serves the metrics.
@@ -236,7 +239,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			if perClient <= 0 {
 				perClient = max(maxConns/16, 32)
 			}
-			ln.l = limitPerClient(netutil.LimitListener(l, maxConns), perClient, o.RefusedConnections, log)
+			ln.l = limitPerClient(netutil.LimitListener(l, maxConns), perClient, max(maxConns/4, perClient), o.RefusedConnections, log)
 		} else {
 			ln.l = netutil.LimitListener(l, maxOperatorConnections)
 		}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -195,14 +194,22 @@ func TestServeConnectionLimit(t *testing.T) {
 }
 
 // TestDefaultMaxConnections: the bound leaves a quarter of the open-file limit to the
-// process, within 64 and 65,536.
+// process, besides what the admin and operations listeners may hold, within 64 and
+// 65,536.
 func TestDefaultMaxConnections(t *testing.T) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
+	limit, ok := openFileLimit()
+	if !ok {
+		if got := DefaultMaxConnections(); got != 4096 {
+			t.Fatalf("DefaultMaxConnections = %d with no known limit, want 4096", got)
+		}
+		return
 	}
-	if got, want := DefaultMaxConnections(), int(min(max(rl.Cur/4*3, 64), 65536)); got != want || got < 64 || got > 65536 || uint64(got) >= rl.Cur {
-		t.Fatalf("DefaultMaxConnections = %d with RLIMIT_NOFILE %d", got, rl.Cur)
+	got := DefaultMaxConnections()
+	if want := int(min(max(int64(limit/4*3)-2*maxOperatorConnections, 64), 65536)); got != want || got < 64 || got > 65536 {
+		t.Fatalf("DefaultMaxConnections = %d with RLIMIT_NOFILE %d, want %d", got, limit, want)
+	}
+	if limit >= 1024 && uint64(got+2*maxOperatorConnections) > limit*3/4 {
+		t.Fatalf("DefaultMaxConnections = %d: with the operator listeners past 3/4 of %d", got, limit)
 	}
 }
 
