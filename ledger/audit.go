@@ -324,10 +324,10 @@ func AuditWithIdentity(ctx context.Context, cfg AuditConfig, idhash string) (*Re
 type dtaAudit struct {
 	rep *DTAReport
 	// For a log without anchors: unregistered says no address may anchor it (never
-	// registered, or frozen); registered is the block of its first Registered event
-	// (FromBlock when registered before it), and registeredAge how far the confirmed
-	// head's time is past that block's (both the chain's clock), when MaxAnchorAge
-	// asks for it.
+	// registered, or frozen); registered is the block of its last Registered event of
+	// an anchorer (FromBlock when registered before it), and registeredAge how far the
+	// confirmed head's time is past that block's (both the chain's clock), when
+	// MaxAnchorAge asks for it.
 	unregistered  bool
 	registered    *uint64
 	registeredAge time.Duration
@@ -697,8 +697,8 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // auditReadAnchors returns the Anchored events of logID up to block head, in chain order,
-// the contract's latest anchor at head, and the log's first Registered event (nil if
-// none). It stops reading at the first anchor whose size does not grow (the contract
+// the contract's latest anchor at head, and the log's last Registered event of a
+// non-zero anchorer (nil if none). It stops reading at the first anchor whose size does not grow (the contract
 // refuses those: the RPC endpoint lies) and past auditMaxAnchors anchors, and then
 // says why in stopped, without the latest anchor: an RPC endpoint could otherwise fill
 // the auditor's memory, answer after answer.
@@ -730,8 +730,10 @@ func auditReadAnchors(ctx context.Context, cfg AuditConfig, logID [32]byte, head
 				continue
 			}
 			if l.Topics[0] == regTopic {
-				// Only the first is kept: when the log was registered.
-				if registered == nil && len(l.Topics) > 1 && l.Topics[1] == logID {
+				// The last registration of an anchorer is kept: when the address that may
+				// anchor the log now got that right (a freeze registers the zero address,
+				// and a log pointed at a new anchorer gives it its own time to anchor).
+				if len(l.Topics) > 2 && l.Topics[1] == logID && l.Topics[2] != (common.Hash{}) {
 					registered = new(types.Log)
 					*registered = *l
 				}

@@ -47,6 +47,7 @@ type auditChainEnv struct {
 	sim      *simulated.Backend
 	contract *bind.BoundContract
 	addr     common.Address
+	owner    *bind.TransactOpts
 	anchorer *bind.TransactOpts
 }
 
@@ -64,7 +65,7 @@ func newAuditChain(t testing.TB, b *bundle.Bundle) *auditChainEnv {
 		alloc[opts[i].From] = types.Account{Balance: new(big.Int).Mul(big.NewInt(100), big.NewInt(params.Ether))}
 	}
 	owner := opts[0]
-	env := &auditChainEnv{t: t, sim: simulated.NewBackend(alloc), anchorer: opts[1]}
+	env := &auditChainEnv{t: t, sim: simulated.NewBackend(alloc), owner: owner, anchorer: opts[1]}
 	t.Cleanup(func() { env.sim.Close() })
 	addr, _, err := bind.DeployContract(owner, common.FromHex(IssuanceLogMetaData.Bin), env.sim.Client(), nil)
 	if err != nil {
@@ -815,6 +816,14 @@ func TestAuditUnanchoredLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.sim.Commit()
+	// Registered, frozen, and registered again two days later: the anchorer's time
+	// counts from its last registration.
+	refrozen := newAuditChain(t, &first)
+	refrozen.send(refrozen.owner, Binding().PackRegister(LogID(first.DTAs[0].LogOrigin), common.Address{}))
+	if err := refrozen.sim.AdjustTime(48 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	refrozen.send(refrozen.owner, Binding().PackRegister(LogID(first.DTAs[0].LogOrigin), refrozen.anchorer.From))
 
 	// Anchored at 18 with a checkpoint at 20: what a stateful auditor saw before.
 	ad := newAuditDomain(t)
@@ -839,6 +848,7 @@ func TestAuditUnanchoredLog(t *testing.T) {
 	}{
 		{"ok/registered-recently", env, d.Bundle, nil, [2]string{AuditUnanchored, AuditUnanchored}, [2]string{}, 0},
 		{"fail/registered-long-ago", old, d.Bundle, nil, [2]string{AuditFailed, AuditUnanchored}, [2]string{neverAnchored}, 0},
+		{"ok/frozen-then-registered-recently", refrozen, d.Bundle, nil, [2]string{AuditUnanchored, AuditUnanchored}, [2]string{}, 0},
 		{"fail/not-registered-with-named-anchoring", env, anchoredAt(d.Bundle, 1337, env.addr), nil, [2]string{AuditUnanchored, AuditFailed},
 			[2]string{"", "no address may anchor the log on the contract the trust bundle names (never registered, or frozen)"}, 0},
 		// DTA 1's Registered event is before the blocks read: the contract's state says
