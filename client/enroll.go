@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,6 +86,11 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 		var se *statusError
 		if errors.As(err, &se) && se.body.Code == "code_proof_failed" {
 			return fmt.Errorf("%w (the server received another key than this client sent; the code is still valid)", ErrPossibleInterception)
+		}
+		if errors.As(err, &se) && se.body.Code == "bad_json" && strings.Contains(se.body.Message, `"permit_key"`) {
+			// No fallback to one key for both: a forged answer would then force the client
+			// to keep the key that opens its client shares.
+			return errors.New("client: the auth server does not know permit_key: it runs an older version than this client; upgrade the auth server first (the code is still valid)")
 		}
 		// The pending seal key stays, even on "unknown_code": that answer is not
 		// authenticated, and an interceptor that redeemed the code for this key and

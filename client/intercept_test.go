@@ -12,6 +12,9 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -243,4 +246,36 @@ func TestEnrolThroughInterceptor(t *testing.T) {
 			t.Fatalf("the victim's login: %v", err)
 		}
 	})
+}
+
+// TestEnrollOldServer: an auth server that predates permit_key refuses the field; the
+// client says so and keeps its keys, and does not retry with one key for both (a
+// forged refusal would otherwise make it keep the key of its client shares).
+func TestEnrollOldServer(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	code := e.enrolment(t, "alice@example.com", false)
+	var requests int
+	ca, cert := newCA(t)
+	p := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests++
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"code":"bad_json","message":"field \"permit_key\" is not a known field"}`))
+	}))
+	p.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	p.StartTLS()
+	t.Cleanup(p.Close)
+	e.roots.AddCert(ca)
+	c := e.open(t)
+	err := c.Enroll(ctx, p.URL, code, []byte("4921"), false)
+	if err == nil || !strings.Contains(err.Error(), "upgrade the auth server first") || requests != 1 {
+		t.Fatalf("enrolment at a server that predates permit_key: %v after %d requests", err, requests)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, PendingFile)); err != nil {
+		t.Fatalf("the pending keys are gone: %v", err)
+	}
+	if err := c.Enroll(ctx, e.url, code, []byte("4921"), false); err != nil {
+		t.Fatalf("the enrolment at the real server afterwards: %v", err)
+	}
 }

@@ -367,7 +367,11 @@ func (s *Service) loadKeys(ctx context.Context, b *bundle.Bundle, rec *bundle.DT
 // resharing activates it (ActivateShare): the old share is erased. The domain, the log origin and the signing key cannot change.
 // A bundle naming a transcript not logged before gets its key entry (wire.KindKey) in
 // the log first; if that fails, the current keys stay, and so does the old share in
-// the keystore: the share is activated only after the key entry.
+// the keystore: the share is activated only after the key entry. Should the keystore
+// fail midway through the activation itself (the old share erased, the new one not
+// yet in its place), the DTA goes on serving the old share from memory and the error
+// says so: a reload again (or a restart under b) finishes the activation, while a
+// restart under the old bundle no longer finds its share.
 func (s *Service) Reload(ctx context.Context, b *bundle.Bundle) error {
 	cur := s.keys.Load()
 	rec, ok := b.Find(s.cfg.Index)
