@@ -314,7 +314,7 @@ func (s *boltStore) redeem(req *wire.RedeemRequest, domain string, now time.Time
 			return err
 		}
 		if !now.Before(pc.ExpiresAt) {
-			return errors.Join(errNotFound, codes.Delete(req.CodeID))
+			return errNotFound // the pruner deletes it (an error here rolls any delete back)
 		}
 		var err error
 		if e, err = getEnrolment(tx, pc.IDHash); err != nil {
