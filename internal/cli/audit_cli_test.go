@@ -32,6 +32,7 @@ import (
 
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
+	"github.com/polyroot/polyroot/internal/freeport"
 	"github.com/polyroot/polyroot/internal/testdomain"
 	"github.com/polyroot/polyroot/internal/ticket"
 	"github.com/polyroot/polyroot/internal/translog"
@@ -53,9 +54,10 @@ type auditCLIEnv struct {
 	owner    *bind.TransactOpts // the contract's deployer
 }
 
+// auditCLIFreePort is a loopback port free for a DTA to listen on later.
 func auditCLIFreePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := freeport.Listen() // below the ephemeral range: still free when listened on again
 	if err != nil {
 		t.Fatal(err)
 	}

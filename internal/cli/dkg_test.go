@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,12 +16,14 @@ import (
 	"github.com/polyroot/polyroot/dta"
 	"github.com/polyroot/polyroot/internal/bundle"
 	"github.com/polyroot/polyroot/internal/dkgnet"
+	"github.com/polyroot/polyroot/internal/freeport"
 	"github.com/polyroot/polyroot/internal/keystore"
 	"github.com/polyroot/polyroot/pairing"
 )
 
+// freePort is a loopback address free for a child process to listen on.
 func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := freeport.Listen() // below the ephemeral range: still free when a child listens there
 	if err != nil {
 		t.Fatal(err)
 	}
