@@ -35,16 +35,18 @@ const maxPermitSlots = 366
 //
 // A directory that holds an enrolment is not replaced unless the client was opened
 // WithReplace (ErrEnrolled). An enrolment that fails part way (a DTA unreachable, an
-// answer lost) can be retried with the same code: the client keeps its seal key in
-// PendingFile, the registrar answers the same key again with the same tickets (until
+// answer lost) can be retried with the same code: the client keeps its seal keys in
+// PendingFile, the registrar answers the same keys again with the same tickets (until
 // they expire, an hour by default; a code it refused before using it stays valid until
 // the code expires), and every DTA answers a ticket it has served from its records.
 //
-// The code never leaves the client: Enroll makes a fresh X25519 key, proves knowledge
-// of the code bound to that key (wire.NewRedeemRequest), and checks that the
-// registrar's tickets name that key; every DTA seals its shares to it. What a TLS
-// interceptor sees is useless to it, and one that replaces the key is detected:
-// ErrPossibleInterception.
+// The code never leaves the client: Enroll makes two fresh X25519 keys, one for its
+// client shares and one for its permits, proves knowledge of the code bound to both
+// (wire.NewRedeemRequest), and checks that the registrar's tickets name them; every
+// DTA seals the shares to them. What a TLS interceptor sees is useless to it, and one
+// that replaces a key is detected: ErrPossibleInterception. Once the client holds its
+// client shares, the key that opens them is erased with PendingFile: the token file
+// keeps the permits' key only, so that it opens nothing recorded at enrolment.
 //
 // A registrar that works under a successor of the pinned bundle (the DTAs reshared
 // the master key), or DTA shares that fail against the pinned commitments, make Enroll
