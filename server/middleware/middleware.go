@@ -83,8 +83,9 @@ const (
 	// MethodPIN: a PIN was part of the proof (RFC 8176 "pin"); devices log in without.
 	MethodPIN = "pin"
 	// MethodChannelBound: the login transcript held the RFC 9266 tls-exporter binding
-	// of the client's TLS connection, so an interceptor would have been detected.
-	// Browser logins (no exporter in a page) lack it.
+	// of the client's TLS connection, so an interceptor of that connection would have
+	// been detected. It says nothing of the connection the token arrives on: the token
+	// is a bearer token. Browser logins (no exporter in a page) lack it.
 	MethodChannelBound = "tls-cb"
 )
 
