@@ -150,7 +150,10 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string, pin []byte,
 	c.mu.Lock()
 	c.state, c.id, c.token = st, id, tk
 	c.mu.Unlock()
-	return c.dropPending()
+	if err := c.dropPending(); err != nil {
+		return fmt.Errorf("client: enrolled, but %s, which holds the key that opens the client shares, could not be removed: remove it by hand: %w", PendingFile, err)
+	}
+	return nil
 }
 
 // checkPackage checks an enrolment package against the pinned bundle and the client's
