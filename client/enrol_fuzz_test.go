@@ -41,21 +41,23 @@ func (b registrarAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // enrolFixture is one domain (two running DTAs, on loopback) and one redemption of
-// a code: the code, the client's seal key (which the pending file holds, so that every
-// run proves the code for the same key), and another code and key to replay to.
+// a code: the code, the client's seal keys of its client shares and of its permits
+// (which the pending file holds, so that every run proves the code for the same keys),
+// and another code and client key to replay to.
 type enrolFixture struct {
-	d                 *testdomain.Domain
-	code, otherCode   string
-	sealPub, sealPriv []byte
-	otherPriv         []byte // another client's seal key
+	d                     *testdomain.Domain
+	code, otherCode       string
+	sealPub, sealPriv     []byte
+	permitPub, permitPriv []byte
+	otherPriv             []byte // another client's seal key
 }
 
-// pendingFile is the pending enrolment of code with seal key priv, as pendingFor
-// writes it.
+// pendingFile is the pending enrolment of code with client-share key priv and the
+// fixture's permit key, as pendingFor writes it.
 func (x *enrolFixture) pendingFile(code string, priv []byte) []byte {
 	norm, _ := wire.NormalizeCode(code)
 	id, _ := wire.CodeSecrets(norm)
-	b, _ := json.Marshal(pendingEnrolment{Domain: x.d.Name, CodeID: id[:], SealKey: priv, Started: time.Unix(1_800_000_000, 0)})
+	b, _ := json.Marshal(pendingEnrolment{Domain: x.d.Name, CodeID: id[:], SealKey: priv, PermitKey: x.permitPriv, Started: time.Unix(1_800_000_000, 0)})
 	return b
 }
 
@@ -71,10 +73,10 @@ func (x *enrolFixture) client(code string, priv []byte, body []byte) (*Client, *
 	return c, st, err
 }
 
-// pkg is the registrar's package for a new identity id redeemed for sealPub, changed
-// by mod before its MAC under code is made (mod may make it wrong in any way the
-// registrar itself could).
-func (x *enrolFixture) pkg(f *testing.F, id string, device bool, sealPub []byte, code string, mod func(*wire.EnrolPackage)) []byte {
+// pkg is the registrar's package for a new identity id redeemed for sealPub and the
+// fixture's permit key, its permit ticket naming permitPub, changed by mod before its
+// MAC under code is made (mod may make it wrong in any way the registrar itself could).
+func (x *enrolFixture) pkg(f *testing.F, id string, device bool, sealPub, permitPub []byte, code string, mod func(*wire.EnrolPackage)) []byte {
 	salt := make([]byte, 16)
 	rand.Read(salt)
 	h, err := pairing.NewIDHash(x.d.Name, id, salt)
@@ -90,7 +92,7 @@ func (x *enrolFixture) pkg(f *testing.F, id string, device bool, sealPub []byte,
 	}
 	first := pairing.Domain{Name: x.d.Name, PermitPeriod: x.d.PermitPeriod}.Slot(time.Now())
 	pt, err := ticket.Sign(ticket.Ticket{Domain: x.d.Name, Kind: ticket.KindPermit, IDHash: idHex, FirstSlot: first, LastSlot: first + 1,
-		SealKey: hex.EncodeToString(sealPub), NotAfter: notAfter}, x.d.Registrar)
+		SealKey: hex.EncodeToString(permitPub), NotAfter: notAfter}, x.d.Registrar)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func (x *enrolFixture) pkg(f *testing.F, id string, device bool, sealPub []byte,
 	}
 	norm, _ := wire.NormalizeCode(code)
 	_, key := wire.CodeSecrets(norm)
-	p.MAC = wire.PackageMAC(key, &p, sealPub, nil)
+	p.MAC = wire.PackageMAC(key, &p, sealPub, x.permitPub)
 	b, err := json.Marshal(&p)
 	if err != nil {
 		f.Fatal(err)
@@ -145,38 +147,48 @@ func FuzzEnrolPackage(f *testing.F) {
 	if x.sealPub, x.sealPriv, err = wire.NewSealKey(); err != nil {
 		f.Fatal(err)
 	}
+	if x.permitPub, x.permitPriv, err = wire.NewSealKey(); err != nil {
+		f.Fatal(err)
+	}
 	if _, x.otherPriv, err = wire.NewSealKey(); err != nil {
 		f.Fatal(err)
 	}
 	otherPub, _ := wire.SealPublicKey(x.otherPriv)
-	person := x.pkg(f, "alice@example.com", false, x.sealPub, x.code, nil)
+	person := x.pkg(f, "alice@example.com", false, x.sealPub, x.permitPub, x.code, nil)
 	f.Add(person, false)
-	f.Add(x.pkg(f, "door-7", true, x.sealPub, x.code, nil), true)
-	f.Add(x.pkg(f, "temp@example.com", false, x.sealPub, x.code, func(p *wire.EnrolPackage) {
+	f.Add(x.pkg(f, "door-7", true, x.sealPub, x.permitPub, x.code, nil), true)
+	f.Add(x.pkg(f, "temp@example.com", false, x.sealPub, x.permitPub, x.code, func(p *wire.EnrolPackage) {
 		na := time.Now().Add(48 * time.Hour).In(time.FixedZone("x", 3600))
 		p.NotAfter = &na
 	}), false)
 	f.Add(person, true) // the wrong kind
 	f.Add(bytes.Replace(person, []byte(`"mac":"`), []byte(`"mac":"AAAA`), 1), false)
 	f.Add(bytes.Replace(person, []byte(`"alice@`), []byte(`"alicf@`), 1), false)
-	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.otherCode, nil), false) // another code's
-	f.Add(x.pkg(f, "alice@example.com", false, otherPub, x.code, nil), false)       // another key's
-	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.code, func(p *wire.EnrolPackage) {
+	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.permitPub, x.otherCode, nil), false) // another code's
+	f.Add(x.pkg(f, "alice@example.com", false, otherPub, x.permitPub, x.code, nil), false)       // another key's
+	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.permitPub, x.code, func(p *wire.EnrolPackage) {
 		p.ClientTicket, p.PermitTicket = p.PermitTicket, p.ClientTicket
 	}), false)
-	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.code, func(p *wire.EnrolPackage) { p.LastSlot = p.FirstSlot + maxPermitSlots }), false)
-	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.code, func(p *wire.EnrolPackage) { p.Salt = p.Salt[:15] }), false)
-	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.code, func(p *wire.EnrolPackage) {
+	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.permitPub, x.code, func(p *wire.EnrolPackage) { p.LastSlot = p.FirstSlot + maxPermitSlots }), false)
+	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.permitPub, x.code, func(p *wire.EnrolPackage) { p.Salt = p.Salt[:15] }), false)
+	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.permitPub, x.code, func(p *wire.EnrolPackage) {
 		na := time.Now().Add(-time.Minute)
 		p.NotAfter = &na
 	}), false)
-	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.code, func(p *wire.EnrolPackage) { p.BundleFingerprint = strings.Repeat("ab", 32) }), false)
+	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.permitPub, x.code, func(p *wire.EnrolPackage) { p.BundleFingerprint = strings.Repeat("ab", 32) }), false)
+	f.Add(x.pkg(f, "alice@example.com", false, x.sealPub, x.sealPub, x.code, nil), false) // permits sealed to the client shares' key
 	f.Add([]byte(`{"mac":null}`), false)
 	f.Add([]byte(`null`), false)
 	f.Add([]byte{}, false)
 	norm, _ := wire.NormalizeCode(x.code)
 	_, codeKey := wire.CodeSecrets(norm)
 	ctx := context.Background()
+	// The valid package must enrol, or every seed would be refused and prove nothing.
+	if c, _, err := x.client(x.code, x.sealPriv, person); err != nil {
+		f.Fatal(err)
+	} else if err := c.Enroll(ctx, "http://127.0.0.1:1", x.code, enrolPIN(false), false); err != nil {
+		f.Fatalf("the registrar's valid package is refused: %v", err)
+	}
 	f.Fuzz(func(t *testing.T, body []byte, device bool) {
 		c, st, err := x.client(x.code, x.sealPriv, body)
 		if err != nil {
@@ -193,7 +205,7 @@ func FuzzEnrolPackage(f *testing.F) {
 		if err := json.Unmarshal(body, &p); err != nil {
 			t.Fatalf("accepted an answer that does not decode: %v", err)
 		}
-		if !hmac.Equal(p.MAC, wire.PackageMAC(codeKey, &p, x.sealPub, nil)) {
+		if !hmac.Equal(p.MAC, wire.PackageMAC(codeKey, &p, x.sealPub, x.permitPub)) {
 			t.Fatal("accepted a package whose MAC is not for this code and key")
 		}
 		id, err := pairing.NewIDHash(x.d.Name, p.ID, p.Salt)
@@ -203,10 +215,11 @@ func FuzzEnrolPackage(f *testing.F) {
 		now := time.Now()
 		for _, tk := range []struct {
 			kind, s     string
+			key         []byte
 			first, last uint64
-		}{{ticket.KindClient, p.ClientTicket, 0, 0}, {ticket.KindPermit, p.PermitTicket, p.FirstSlot, p.LastSlot}} {
+		}{{ticket.KindClient, p.ClientTicket, x.sealPub, 0, 0}, {ticket.KindPermit, p.PermitTicket, x.permitPub, p.FirstSlot, p.LastSlot}} {
 			v, err := ticket.Verify(tk.s, x.d.Bundle.RegistrarPublicKey(), x.d.Name, tk.kind, now)
-			if err != nil || v.IDHash != p.IDHash || v.SealKey != hex.EncodeToString(x.sealPub) || v.FirstSlot != tk.first || v.LastSlot != tk.last {
+			if err != nil || v.IDHash != p.IDHash || v.SealKey != hex.EncodeToString(tk.key) || v.FirstSlot != tk.first || v.LastSlot != tk.last {
 				t.Fatalf("accepted a package whose %s ticket is not for it (%v)", tk.kind, err)
 			}
 		}
@@ -217,6 +230,9 @@ func FuzzEnrolPackage(f *testing.F) {
 		}
 		if _, err := st.Load(PendingFile); err == nil {
 			t.Fatal("the pending enrolment stayed after the enrolment completed")
+		}
+		if tok, err := loadToken(st); err != nil || tok == nil || !bytes.Equal(tok.SealKey, x.permitPriv) {
+			t.Fatalf("the token file does not keep the permit key alone (%v)", err)
 		}
 		again, err := OpenStorage(st, WithInsecureDTAHTTP())
 		if err != nil || again.Status().IDHash != p.IDHash {
@@ -244,14 +260,15 @@ func FuzzEnrolPackage(f *testing.F) {
 			t.Fatal(err)
 		}
 		var p2 wire.EnrolPackage
-		if err := json.Unmarshal(re, &p2); err != nil || !hmac.Equal(p2.MAC, wire.PackageMAC(codeKey, &p2, x.sealPub, nil)) {
+		if err := json.Unmarshal(re, &p2); err != nil || !hmac.Equal(p2.MAC, wire.PackageMAC(codeKey, &p2, x.sealPub, x.permitPub)) {
 			t.Fatalf("the package encoded again no longer verifies (%v)", err)
 		}
 		c3, _, err := x.client(x.code, x.sealPriv, re)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id3, err := c3.checkPackage(&p2, device, &sealKeys{clientPub: x.sealPub, clientPriv: x.sealPriv}); err != nil || id3 != id {
+		keys := &sealKeys{clientPub: x.sealPub, clientPriv: x.sealPriv, permitPub: x.permitPub, permitPriv: x.permitPriv}
+		if id3, err := c3.checkPackage(&p2, device, keys); err != nil || id3 != id {
 			t.Fatalf("the package encoded again does not check: %v", err)
 		}
 	})
