@@ -131,6 +131,9 @@ var DeployedCode = sync.OnceValue(func() []byte {
 // ErrNotIssuanceLog reports an address whose code is not IssuanceLog's.
 var ErrNotIssuanceLog = errors.New("not the IssuanceLog contract")
 
+// ErrNoCode reports an address that holds no code.
+var ErrNoCode = errors.New("has no code")
+
 // CheckCode fails unless contract's code as of block (nil: the head) is DeployedCode,
 // wrapping ErrNotIssuanceLog when it holds other code. A contract with the same ABI
 // and a laxer anchor() would let anyone post anchors for the logs: an audit would read
@@ -141,7 +144,7 @@ func CheckCode(ctx context.Context, chain AuditChain, contract common.Address, b
 	case err != nil:
 		return fmt.Errorf("the code at %s: %w", contract.Hex(), err)
 	case len(code) == 0:
-		return fmt.Errorf("%s has no code as of block %v: is it the IssuanceLog contract, deployed at least as many blocks ago as the confirmations asked for?", contract.Hex(), blockName(block))
+		return fmt.Errorf("%s %w as of block %v: is it the IssuanceLog contract, deployed at least as many blocks ago as the confirmations asked for?", contract.Hex(), ErrNoCode, blockName(block))
 	case !bytes.Equal(code, DeployedCode()):
 		return fmt.Errorf("%w: the code at %s as of block %v (%d bytes) is not IssuanceLog.json's deployedBytecode (%d bytes)",
 			ErrNotIssuanceLog, contract.Hex(), blockName(block), len(code), len(DeployedCode()))

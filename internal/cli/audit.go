@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -187,18 +186,11 @@ func (e noContractError) Error() string {
 // wrapping ledger.ErrNotIssuanceLog when it holds code other than IssuanceLog's
 // (ledger.DeployedCode: the whole code, which no deployment changes).
 func checkCode(ctx context.Context, chain *ethclient.Client, addr common.Address) error {
-	code, err := chain.CodeAt(ctx, addr, nil)
-	if err != nil {
-		return err
-	}
-	if len(code) == 0 {
+	err := ledger.CheckCode(ctx, chain, addr, nil)
+	if errors.Is(err, ledger.ErrNoCode) {
 		return noContractError{addr}
 	}
-	if !bytes.Equal(code, ledger.DeployedCode()) {
-		return fmt.Errorf("%w: the code at %s (%d bytes) is not IssuanceLog.json's deployedBytecode (%d bytes)",
-			ledger.ErrNotIssuanceLog, addr.Hex(), len(code), len(ledger.DeployedCode()))
-	}
-	return nil
+	return err
 }
 
 // confirmationsFlag is --confirmations of the commands that read anchors.
