@@ -12,7 +12,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-func sign(t *testing.T, key ed25519.PrivateKey, c Claims, kid string) string {
+// sign signs c with key, with kid in the header unless it is empty.
+func sign(t testing.TB, key ed25519.PrivateKey, c Claims, kid string) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	if kid != "" {
